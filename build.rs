@@ -1,0 +1,27 @@
+//! Compiles proto/ with protox, a pure-Rust protobuf compiler, so a fresh machine
+//! builds with cargo alone (no `protoc` on the PATH).
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "whistle/v1/types.proto",
+    "whistle/v1/cases.proto",
+    "whistle/v1/departments.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler.include_imports(true).include_source_info(true);
+    for proto in PROTOS {
+        compiler.open_file(proto)?;
+    }
+    // Reflection needs the encoded set; tonic-prost-build does not write it on this path.
+    std::fs::write(
+        out_dir.join("whistle_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    tonic_prost_build::configure().compile_fds(compiler.file_descriptor_set())?;
+    Ok(())
+}

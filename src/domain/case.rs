@@ -1,0 +1,774 @@
+//! The case (台账条目): one escalated petition, its department requests and its
+//! timeline. Every command is a method that checks who is acting, moves the state
+//! machines and appends what happened to the timeline; the store persists the
+//! result in one transaction. A case is `OPEN` while any request is not accepted,
+//! `AWAITING_FEEDBACK` when all are, and `CLOSED` only on the resident's verdict.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use super::error::{DomainError, FieldViolation, Violations};
+use super::organisation::{Office, Organisation, Route};
+use super::petition::{Petition, REASON_MAX, Resident, text};
+use super::request::{DepartmentRequest, Reference, Reply, RequestAction, Review, Role, transition};
+use super::{Actor, ActorRole};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseStatus {
+    Open,
+    AwaitingFeedback,
+    Closed,
+}
+
+impl CaseStatus {
+    pub const ALL: [CaseStatus; 3] = [Self::Open, Self::AwaitingFeedback, Self::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::AwaitingFeedback => "AWAITING_FEEDBACK",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseAction {
+    /// The last outstanding reply was accepted.
+    AllAccepted,
+    Satisfied,
+    Unsatisfied,
+}
+
+/// The case's state machine.
+pub fn case_transition(state: CaseStatus, action: CaseAction) -> Result<CaseStatus, DomainError> {
+    use CaseAction as A;
+    use CaseStatus as S;
+    match (state, action) {
+        (S::Open, A::AllAccepted) => Ok(S::AwaitingFeedback),
+        (S::AwaitingFeedback, A::Satisfied) => Ok(S::Closed),
+        (S::AwaitingFeedback, A::Unsatisfied) => Ok(S::Open),
+        (S::Open, A::Satisfied | A::Unsatisfied) => Err(DomainError::wrong_state(format!(
+            "case is {state}: feedback is recorded once every reply is accepted"
+        ))),
+        (S::AwaitingFeedback | S::Closed, A::AllAccepted) | (S::Closed, _) => {
+            Err(DomainError::wrong_state(format!("case is {state}")))
+        }
+    }
+}
+
+/// The resident's verdict after the follow-up visit (回访).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Satisfied,
+    BasicallySatisfied,
+    Unsatisfied,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Self::Satisfied, Self::BasicallySatisfied, Self::Unsatisfied];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Satisfied => "SATISFIED",
+            Self::BasicallySatisfied => "BASICALLY_SATISFIED",
+            Self::Unsatisfied => "UNSATISFIED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    pub verdict: Verdict,
+    pub comment: String,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Escalated,
+    RequestIssued,
+    RequestAcknowledged,
+    ReplySubmitted,
+    ReplyAccepted,
+    ReplyRejected,
+    AwaitingFeedback,
+    FeedbackRecorded,
+    CaseClosed,
+    CaseReopened,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        Self::Escalated,
+        Self::RequestIssued,
+        Self::RequestAcknowledged,
+        Self::ReplySubmitted,
+        Self::ReplyAccepted,
+        Self::ReplyRejected,
+        Self::AwaitingFeedback,
+        Self::FeedbackRecorded,
+        Self::CaseClosed,
+        Self::CaseReopened,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Escalated => "ESCALATED",
+            Self::RequestIssued => "REQUEST_ISSUED",
+            Self::RequestAcknowledged => "REQUEST_ACKNOWLEDGED",
+            Self::ReplySubmitted => "REPLY_SUBMITTED",
+            Self::ReplyAccepted => "REPLY_ACCEPTED",
+            Self::ReplyRejected => "REPLY_REJECTED",
+            Self::AwaitingFeedback => "AWAITING_FEEDBACK",
+            Self::FeedbackRecorded => "FEEDBACK_RECORDED",
+            Self::CaseClosed => "CASE_CLOSED",
+            Self::CaseReopened => "CASE_REOPENED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// One entry of the timeline. Nothing is ever removed from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// 1, 2, 3… within the case.
+    pub seq: u32,
+    pub kind: EventKind,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub id: String,
+    pub petition_id: String,
+    pub office: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub resident: Resident,
+    pub address: String,
+    pub community: String,
+    pub difficulty: u8,
+    pub status: CaseStatus,
+    /// Digest of the petition as escalated (see `Petition::fingerprint`).
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub requests: Vec<DepartmentRequest>,
+    pub events: Vec<Event>,
+    /// The latest verdict; earlier ones are on the timeline.
+    pub feedback: Option<Feedback>,
+}
+
+/// The street office's decision on a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewDecision {
+    Accept,
+    /// Unsatisfactory, with the reason the department will read.
+    Reject(String),
+}
+
+impl ReviewDecision {
+    pub fn parse(accept: bool, reason: &str) -> Result<Self, DomainError> {
+        let reason = text("reason", reason, REASON_MAX, !accept).map_err(|v| DomainError::Invalid(vec![v]))?;
+        Ok(if accept {
+            ReviewDecision::Accept
+        } else {
+            ReviewDecision::Reject(reason)
+        })
+    }
+}
+
+/// Who may act on what. Offices act on their own cases, departments on their own
+/// requests; everything else is reported as not found, so that nobody can probe
+/// for other offices' cases.
+impl Case {
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        match &actor.role {
+            ActorRole::Office(code) => *code == self.office,
+            ActorRole::Department(code) => self.requests.iter().any(|r| r.department == *code),
+            ActorRole::Supervisor => true,
+        }
+    }
+
+    fn not_found(&self) -> DomainError {
+        DomainError::NotFound {
+            what: "case",
+            id: self.id.clone(),
+        }
+    }
+
+    /// The case, if this office may act on it.
+    fn as_owning_office(&self, actor: &Actor) -> Result<(), DomainError> {
+        match &actor.role {
+            ActorRole::Office(code) if *code == self.office => Ok(()),
+            ActorRole::Office(_) | ActorRole::Department(_) => Err(self.not_found()),
+            ActorRole::Supervisor => Err(DomainError::PermissionDenied(
+                "only the street office that escalated the case may do this".into(),
+            )),
+        }
+    }
+
+    fn request_index(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
+        let not_found = || DomainError::NotFound {
+            what: "request",
+            id: request_id.to_owned(),
+        };
+        let index = self
+            .requests
+            .iter()
+            .position(|r| r.id == request_id)
+            .ok_or_else(not_found)?;
+        let visible = match &actor.role {
+            ActorRole::Department(code) => self.requests[index].department == *code,
+            ActorRole::Office(code) => *code == self.office,
+            ActorRole::Supervisor => true,
+        };
+        if visible { Ok(index) } else { Err(not_found()) }
+    }
+
+    /// The request if this department may act on it.
+    fn request_for_department(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
+        match actor.role {
+            ActorRole::Department(_) => self.request_index(actor, request_id),
+            _ => Err(DomainError::PermissionDenied(
+                "only the department the request is addressed to may do this".into(),
+            )),
+        }
+    }
+
+    fn record(&mut self, kind: EventKind, actor: &Actor, at: DateTime<Utc>, request_id: Option<&str>, detail: String) {
+        let seq = self.events.len() as u32 + 1;
+        self.events.push(Event {
+            seq,
+            kind,
+            actor: actor.name.clone(),
+            at,
+            request_id: request_id.map(str::to_owned),
+            detail,
+        });
+        self.updated_at = at;
+    }
+}
+
+impl Case {
+    /// Opens a case for a parsed petition: one request per routed department, each
+    /// with its own deadlines, all on the timeline.
+    pub fn open(
+        petition: Petition,
+        office: &Office,
+        route: Route,
+        org: &Organisation,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        new_id: &mut dyn FnMut() -> String,
+    ) -> Result<Case, DomainError> {
+        if !office.communities.is_empty() && !office.communities.contains(&petition.community) {
+            return Err(DomainError::Invalid(vec![FieldViolation::new(
+                "community",
+                format!(
+                    "{:?} is not a community of {}; known: {}",
+                    petition.community,
+                    office.code,
+                    office.communities.join(", ")
+                ),
+            )]));
+        }
+        let fingerprint = petition.fingerprint();
+        let id = new_id();
+        let year = now.with_timezone(&org.calendar.tz()).year();
+        let departments =
+            std::iter::once((route.lead, Role::Lead)).chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
+        let requests = departments
+            .map(|(department, role)| {
+                let deadlines = org.deadlines(&department, now);
+                DepartmentRequest {
+                    id: new_id(),
+                    case_id: id.clone(),
+                    reference: Reference::Pending {
+                        issuer: office.code.clone(),
+                        prefix: office.reference_prefix.clone(),
+                        year,
+                    },
+                    department,
+                    role,
+                    status: super::RequestStatus::Issued,
+                    round: 1,
+                    issued_at: now,
+                    ack_due_at: deadlines.ack_due_at,
+                    reply_due_at: deadlines.reply_due_at,
+                    acknowledged_at: None,
+                    reissue_reason: String::new(),
+                    replies: Vec::new(),
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut case = Case {
+            id,
+            petition_id: petition.petition_id,
+            office: office.code.clone(),
+            category: petition.category,
+            title: petition.title,
+            description: petition.description,
+            resident: petition.resident,
+            address: petition.address,
+            community: petition.community,
+            difficulty: petition.difficulty,
+            status: CaseStatus::Open,
+            fingerprint,
+            created_at: now,
+            updated_at: now,
+            requests: Vec::new(),
+            events: Vec::new(),
+            feedback: None,
+        };
+        case.record(EventKind::Escalated, actor, now, None, case.title.clone());
+        for request in requests {
+            let detail = format!("{} ({})", request.department, request.role.as_str().to_lowercase());
+            case.record(EventKind::RequestIssued, actor, now, Some(&request.id), detail);
+            case.requests.push(request);
+        }
+        Ok(case)
+    }
+
+    /// 签收: the department confirms the request has arrived.
+    pub fn acknowledge(&mut self, actor: &Actor, request_id: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let i = self.request_for_department(actor, request_id)?;
+        let request = &mut self.requests[i];
+        request.status = transition(request.status, RequestAction::Acknowledge)?;
+        request.acknowledged_at = Some(now);
+        let detail = format!("round {}", request.round);
+        self.record(EventKind::RequestAcknowledged, actor, now, Some(request_id), detail);
+        Ok(())
+    }
+
+    /// 答复: the department's answer for the current round.
+    pub fn submit_reply(
+        &mut self,
+        actor: &Actor,
+        request_id: &str,
+        reply_text: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let i = self.request_for_department(actor, request_id)?;
+        let request = &mut self.requests[i];
+        request.status = transition(request.status, RequestAction::Reply)?;
+        request.replies.push(Reply {
+            round: request.round,
+            text: reply_text.clone(),
+            replied_by: actor.name.clone(),
+            replied_at: now,
+            review: None,
+        });
+        self.record(EventKind::ReplySubmitted, actor, now, Some(request_id), reply_text);
+        Ok(())
+    }
+
+    /// The street office accepts a reply, or rejects it and the request goes out
+    /// again as a new round with fresh deadlines.
+    pub fn review_reply(
+        &mut self,
+        actor: &Actor,
+        request_id: &str,
+        decision: ReviewDecision,
+        org: &Organisation,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.as_owning_office(actor)?;
+        let i = self.request_index(actor, request_id)?;
+        if self.status == CaseStatus::Closed {
+            return Err(DomainError::wrong_state("case is CLOSED"));
+        }
+        let (accepted, reason) = match &decision {
+            ReviewDecision::Accept => (true, String::new()),
+            ReviewDecision::Reject(reason) => (false, reason.clone()),
+        };
+        let request = &mut self.requests[i];
+        let action = if accepted { RequestAction::Accept } else { RequestAction::Reject };
+        let next = transition(request.status, action)?;
+        let reply = request.replies.last_mut().expect("a REPLIED request holds its reply");
+        reply.review = Some(Review {
+            accepted,
+            reason: reason.clone(),
+            reviewed_by: actor.name.clone(),
+            reviewed_at: now,
+        });
+        request.status = next;
+        if accepted {
+            self.record(EventKind::ReplyAccepted, actor, now, Some(request_id), String::new());
+            if self.requests.iter().all(|r| r.status == super::RequestStatus::Accepted) {
+                self.status = case_transition(self.status, CaseAction::AllAccepted)?;
+                self.record(EventKind::AwaitingFeedback, actor, now, None, String::new());
+            }
+        } else {
+            self.record(EventKind::ReplyRejected, actor, now, Some(request_id), reason.clone());
+            self.reissue(i, reason, actor, org, now);
+        }
+        Ok(())
+    }
+
+    /// Starts a new round of request `i`: fresh deadlines, a new acknowledgement.
+    /// The caller has already moved its status to `ISSUED`.
+    fn reissue(&mut self, i: usize, reason: String, actor: &Actor, org: &Organisation, now: DateTime<Utc>) {
+        let request = &mut self.requests[i];
+        let deadlines = org.deadlines(&request.department, now);
+        request.round += 1;
+        request.issued_at = now;
+        request.ack_due_at = deadlines.ack_due_at;
+        request.reply_due_at = deadlines.reply_due_at;
+        request.acknowledged_at = None;
+        request.reissue_reason = reason.clone();
+        let (id, detail) = (request.id.clone(), format!("round {}: {reason}", request.round));
+        self.record(EventKind::RequestIssued, actor, now, Some(&id), detail);
+    }
+
+    /// Records the resident's verdict. Satisfied (or basically satisfied) closes the
+    /// case; unsatisfied re-opens it and re-issues the named requests (all of them
+    /// when none are named).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_feedback(
+        &mut self,
+        actor: &Actor,
+        verdict: Verdict,
+        comment: String,
+        reissue_request_ids: &[String],
+        org: &Organisation,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.as_owning_office(actor)?;
+        let action = match verdict {
+            Verdict::Satisfied | Verdict::BasicallySatisfied => CaseAction::Satisfied,
+            Verdict::Unsatisfied => CaseAction::Unsatisfied,
+        };
+        let next = case_transition(self.status, action)?;
+        let mut reissue = Vec::new();
+        if action == CaseAction::Unsatisfied {
+            let mut violations = Violations::new();
+            for (n, id) in reissue_request_ids.iter().enumerate() {
+                match self.requests.iter().position(|r| r.id == *id) {
+                    Some(i) if !reissue.contains(&i) => reissue.push(i),
+                    Some(_) => {}
+                    None => violations.push(FieldViolation::new(
+                        format!("reissue_request_ids[{n}]"),
+                        format!("{id:?} is not a request of this case"),
+                    )),
+                }
+            }
+            violations.into_result()?;
+            if reissue.is_empty() {
+                reissue = (0..self.requests.len()).collect();
+            }
+        } else if !reissue_request_ids.is_empty() {
+            return Err(DomainError::invalid(
+                "reissue_request_ids",
+                "only an UNSATISFIED verdict re-issues requests",
+            ));
+        }
+        self.status = next;
+        self.feedback = Some(Feedback {
+            verdict,
+            comment: comment.clone(),
+            recorded_by: actor.name.clone(),
+            recorded_at: now,
+        });
+        let detail = if comment.is_empty() {
+            verdict.as_str().to_owned()
+        } else {
+            format!("{}: {comment}", verdict.as_str())
+        };
+        self.record(EventKind::FeedbackRecorded, actor, now, None, detail);
+        if action == CaseAction::Satisfied {
+            self.record(EventKind::CaseClosed, actor, now, None, String::new());
+            return Ok(());
+        }
+        self.record(EventKind::CaseReopened, actor, now, None, String::new());
+        let reason = if comment.is_empty() {
+            "resident not satisfied".to_owned()
+        } else {
+            format!("resident not satisfied: {comment}")
+        };
+        for i in reissue {
+            let request = &mut self.requests[i];
+            request.status = transition(request.status, RequestAction::Reissue)?;
+            self.reissue(i, reason.clone(), actor, org, now);
+        }
+        Ok(())
+    }
+
+    /// Whether a reply is waiting for the office's review.
+    pub fn awaiting_review(&self) -> bool {
+        self.requests.iter().any(|r| r.status == super::RequestStatus::Replied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Category, DeadlinePolicy, Department, PetitionInput, RequestStatus};
+    use chrono::TimeZone;
+
+    fn org() -> Organisation {
+        let dept = |code: &str| {
+            let d = Department {
+                code: code.into(),
+                name: code.into(),
+                policy: DeadlinePolicy::default(),
+            };
+            (code.to_owned(), d)
+        };
+        let office = Office {
+            code: "cuiping".into(),
+            name: "翠屏街道".into(),
+            reference_prefix: "翠街哨".into(),
+            communities: vec!["杨柳社区".into(), "新南社区".into()],
+        };
+        Organisation {
+            offices: [("cuiping".to_owned(), office)].into_iter().collect(),
+            departments: ["housing", "land"].map(dept).into_iter().collect(),
+            categories: [(
+                "property-certificate".to_owned(),
+                Category {
+                    code: "property-certificate".into(),
+                    name: "不动产权证".into(),
+                    lead: "housing".into(),
+                    assisting: vec!["land".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn office() -> Actor {
+        Actor {
+            name: "cuiping-system".into(),
+            role: ActorRole::Office("cuiping".into()),
+        }
+    }
+
+    fn dept(code: &str) -> Actor {
+        Actor {
+            name: format!("{code}-system"),
+            role: ActorRole::Department(code.into()),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+    }
+
+    fn open_case() -> Case {
+        let org = org();
+        let petition = Petition::parse(&PetitionInput {
+            petition_id: "P1".into(),
+            category: "property-certificate".into(),
+            title: "房产证".into(),
+            community: "杨柳社区".into(),
+            difficulty: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let route = org.route(&petition.category, None, &[]).unwrap();
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("id-{n}")
+        };
+        Case::open(petition, &org.offices["cuiping"], route, &org, &office(), now(), &mut ids).unwrap()
+    }
+
+    fn reply_and_accept(case: &mut Case, i: usize) {
+        let id = case.requests[i].id.clone();
+        let d = dept(&case.requests[i].department.clone());
+        case.acknowledge(&d, &id, now()).unwrap();
+        case.submit_reply(&d, &id, "已办结".into(), now()).unwrap();
+        case.review_reply(&office(), &id, ReviewDecision::Accept, &org(), now()).unwrap();
+    }
+
+    #[test]
+    fn opening_issues_one_request_per_routed_department() {
+        let case = open_case();
+        assert_eq!(case.status, CaseStatus::Open);
+        let depts: Vec<_> = case.requests.iter().map(|r| (r.department.as_str(), r.role)).collect();
+        assert_eq!(depts, [("housing", Role::Lead), ("land", Role::Assisting)]);
+        assert!(case.requests.iter().all(|r| r.round == 1 && r.status == RequestStatus::Issued));
+        let kinds: Vec<_> = case.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Escalated, EventKind::RequestIssued, EventKind::RequestIssued]);
+        assert_eq!(case.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn an_unknown_community_is_refused() {
+        let org = org();
+        let petition = Petition::parse(&PetitionInput {
+            petition_id: "P1".into(),
+            category: "property-certificate".into(),
+            title: "x".into(),
+            community: "别的社区".into(),
+            difficulty: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let route = org.route("property-certificate", None, &[]).unwrap();
+        let err = Case::open(petition, &org.offices["cuiping"], route, &org, &office(), now(), &mut || "x".into())
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "community"));
+    }
+
+    #[test]
+    fn all_accepted_waits_for_feedback_and_satisfied_closes() {
+        let mut case = open_case();
+        reply_and_accept(&mut case, 0);
+        assert_eq!(case.status, CaseStatus::Open);
+        reply_and_accept(&mut case, 1);
+        assert_eq!(case.status, CaseStatus::AwaitingFeedback);
+        case.record_feedback(&office(), Verdict::Satisfied, "很满意".into(), &[], &org(), now())
+            .unwrap();
+        assert_eq!(case.status, CaseStatus::Closed);
+        assert_eq!(case.events.last().unwrap().kind, EventKind::CaseClosed);
+    }
+
+    #[test]
+    fn a_rejected_reply_starts_a_new_round() {
+        let mut case = open_case();
+        let id = case.requests[0].id.clone();
+        case.acknowledge(&dept("housing"), &id, now()).unwrap();
+        case.submit_reply(&dept("housing"), &id, "正在协调".into(), now()).unwrap();
+        let later = now() + chrono::Duration::days(3);
+        let decision = ReviewDecision::parse(false, "未说明办理时限").unwrap();
+        case.review_reply(&office(), &id, decision, &org(), later).unwrap();
+        let r = &case.requests[0];
+        assert_eq!((r.status, r.round), (RequestStatus::Issued, 2));
+        assert_eq!(r.reissue_reason, "未说明办理时限");
+        assert!(r.current_reply().is_none());
+        assert_eq!(r.history().len(), 1);
+        assert_eq!(r.issued_at, later);
+        assert!(r.ack_due_at > later);
+        assert_eq!(r.acknowledged_at, None);
+    }
+
+    #[test]
+    fn rejecting_needs_a_reason() {
+        let err = ReviewDecision::parse(false, "  ").unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reason"));
+    }
+
+    #[test]
+    fn unsatisfied_feedback_reopens_and_reissues_the_named_requests() {
+        let mut case = open_case();
+        reply_and_accept(&mut case, 0);
+        reply_and_accept(&mut case, 1);
+        let housing = case.requests[0].id.clone();
+        case.record_feedback(&office(), Verdict::Unsatisfied, "证还没拿到".into(), &[housing], &org(), now())
+            .unwrap();
+        assert_eq!(case.status, CaseStatus::Open);
+        assert_eq!((case.requests[0].status, case.requests[0].round), (RequestStatus::Issued, 2));
+        assert_eq!((case.requests[1].status, case.requests[1].round), (RequestStatus::Accepted, 1));
+        // The re-issued request comes back accepted: the case waits for feedback again.
+        reply_and_accept(&mut case, 0);
+        assert_eq!(case.status, CaseStatus::AwaitingFeedback);
+    }
+
+    #[test]
+    fn unsatisfied_without_names_reissues_everything() {
+        let mut case = open_case();
+        reply_and_accept(&mut case, 0);
+        reply_and_accept(&mut case, 1);
+        case.record_feedback(&office(), Verdict::Unsatisfied, String::new(), &[], &org(), now())
+            .unwrap();
+        assert!(case.requests.iter().all(|r| r.status == RequestStatus::Issued && r.round == 2));
+    }
+
+    #[test]
+    fn feedback_on_an_open_case_names_the_state() {
+        let mut case = open_case();
+        let err = case
+            .record_feedback(&office(), Verdict::Satisfied, String::new(), &[], &org(), now())
+            .unwrap_err();
+        assert!(matches!(err, DomainError::WrongState(m) if m.contains("OPEN")));
+    }
+
+    #[test]
+    fn unknown_reissue_ids_are_named() {
+        let mut case = open_case();
+        reply_and_accept(&mut case, 0);
+        reply_and_accept(&mut case, 1);
+        let err = case
+            .record_feedback(&office(), Verdict::Unsatisfied, String::new(), &["nope".into()], &org(), now())
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reissue_request_ids[0]"));
+        assert_eq!(case.status, CaseStatus::AwaitingFeedback);
+    }
+
+    #[test]
+    fn other_departments_and_offices_see_nothing() {
+        let mut case = open_case();
+        let housing = case.requests[0].id.clone();
+        let err = case.acknowledge(&dept("land"), &housing, now()).unwrap_err();
+        assert!(matches!(err, DomainError::NotFound { what: "request", .. }));
+        let stranger = Actor {
+            name: "x".into(),
+            role: ActorRole::Office("other".into()),
+        };
+        assert!(!case.visible_to(&stranger));
+        let err = case
+            .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
+            .unwrap_err();
+        assert!(matches!(err, DomainError::NotFound { what: "case", .. }));
+        assert!(!case.visible_to(&dept("education")));
+        assert!(case.visible_to(&dept("land")));
+    }
+
+    #[test]
+    fn offices_cannot_acknowledge_for_departments() {
+        let mut case = open_case();
+        let id = case.requests[0].id.clone();
+        assert!(matches!(
+            case.acknowledge(&office(), &id, now()),
+            Err(DomainError::PermissionDenied(_))
+        ));
+    }
+
+    #[test]
+    fn the_case_state_machine() {
+        use CaseAction as A;
+        use CaseStatus as S;
+        assert_eq!(case_transition(S::Open, A::AllAccepted), Ok(S::AwaitingFeedback));
+        assert_eq!(case_transition(S::AwaitingFeedback, A::Satisfied), Ok(S::Closed));
+        assert_eq!(case_transition(S::AwaitingFeedback, A::Unsatisfied), Ok(S::Open));
+        for (s, a) in [
+            (S::Open, A::Satisfied),
+            (S::Open, A::Unsatisfied),
+            (S::AwaitingFeedback, A::AllAccepted),
+            (S::Closed, A::AllAccepted),
+            (S::Closed, A::Satisfied),
+            (S::Closed, A::Unsatisfied),
+        ] {
+            assert!(matches!(case_transition(s, a), Err(DomainError::WrongState(m)) if m.contains(s.as_str())));
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The organisation whistle serves: street offices, departments, the categories
+//! that route a petition to a lead department and its assisting ones, and each
+//! department's deadline policy. Built once from configuration and read-only after.
+
+use std::collections::BTreeMap;
+
+use super::calendar::{DeadlinePolicy, Deadlines, WorkingCalendar};
+use super::error::{DomainError, FieldViolation, Violations};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Office {
+    pub code: String,
+    pub name: String,
+    /// Printed before the year on every letter: `翠街哨〔2026〕0001号`.
+    pub reference_prefix: String,
+    /// The communities (社区) under the office; empty accepts any community name.
+    pub communities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    pub code: String,
+    pub name: String,
+    pub policy: DeadlinePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+    pub lead: String,
+    pub assisting: Vec<String>,
+}
+
+/// Who answers a case: one lead department (主办) and any assisting ones (协办).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub lead: String,
+    pub assisting: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Organisation {
+    pub offices: BTreeMap<String, Office>,
+    pub departments: BTreeMap<String, Department>,
+    pub categories: BTreeMap<String, Category>,
+    pub calendar: WorkingCalendar,
+}
+
+impl Organisation {
+    /// Checks that every code the routing table names exists, so that a broken
+    /// configuration stops the service at start-up instead of failing a petition.
+    pub fn validate(&self) -> Result<(), String> {
+        for category in self.categories.values() {
+            for dept in std::iter::once(&category.lead).chain(&category.assisting) {
+                if !self.departments.contains_key(dept) {
+                    return Err(format!(
+                        "category {} routes to unknown department {dept}",
+                        category.code
+                    ));
+                }
+            }
+            if category.assisting.contains(&category.lead) {
+                return Err(format!(
+                    "category {} names {} as both lead and assisting",
+                    category.code, category.lead
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn office(&self, code: &str) -> Option<&Office> {
+        self.offices.get(code)
+    }
+
+    pub fn department(&self, code: &str) -> Option<&Department> {
+        self.departments.get(code)
+    }
+
+    /// The deadlines of a round issued to `department` at `issued_at`.
+    pub fn deadlines(&self, department: &str, issued_at: DateTime<Utc>) -> Deadlines {
+        self.departments
+            .get(department)
+            .map(|d| d.policy)
+            .unwrap_or_default()
+            .deadlines(&self.calendar, issued_at)
+    }
+
+    /// Routes a petition. Explicit departments override the category's rule: an
+    /// explicit lead replaces the whole route (its assisting list is exactly what
+    /// the caller gave); explicit assisting departments alone replace only the
+    /// category's assisting list.
+    pub fn route(
+        &self,
+        category: &str,
+        lead: Option<&str>,
+        assisting: &[String],
+    ) -> Result<Route, DomainError> {
+        let mut violations = Violations::new();
+        let known = |code: &str| self.departments.contains_key(code);
+        if let Some(lead) = lead
+            && !known(lead)
+        {
+            violations.push(FieldViolation::new(
+                "lead_department",
+                format!("unknown department {lead:?}"),
+            ));
+        }
+        for (i, code) in assisting.iter().enumerate() {
+            if !known(code) {
+                violations.push(FieldViolation::new(
+                    format!("assisting_departments[{i}]"),
+                    format!("unknown department {code:?}"),
+                ));
+            }
+        }
+        let rule = self.categories.get(category);
+        if rule.is_none() && lead.is_none() {
+            violations.push(FieldViolation::new(
+                "category",
+                format!(
+                    "unknown category {category:?} and no lead_department given; known: {}",
+                    self.categories.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        violations.into_result()?;
+
+        let (lead, mut assisting) = match (lead, rule) {
+            (Some(lead), _) => (lead.to_owned(), assisting.to_vec()),
+            (None, Some(rule)) if !assisting.is_empty() => (rule.lead.clone(), assisting.to_vec()),
+            (None, Some(rule)) => (rule.lead.clone(), rule.assisting.clone()),
+            (None, None) => unreachable!("rejected above"),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        assisting.retain(|code| code != &lead && seen.insert(code.clone()));
+        Ok(Route { lead, assisting })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org() -> Organisation {
+        let dept = |code: &str| {
+            (
+                code.to_owned(),
+                Department {
+                    code: code.into(),
+                    name: code.into(),
+                    policy: DeadlinePolicy::default(),
+                },
+            )
+        };
+        Organisation {
+            departments: ["housing", "land", "lighting", "power"].map(dept).into_iter().collect(),
+            categories: [(
+                "property-certificate".to_owned(),
+                Category {
+                    code: "property-certificate".into(),
+                    name: "不动产权证".into(),
+                    lead: "housing".into(),
+                    assisting: vec!["land".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_known_category_routes_by_its_rule() {
+        let route = org().route("property-certificate", None, &[]).unwrap();
+        assert_eq!(route.lead, "housing");
+        assert_eq!(route.assisting, vec!["land"]);
+    }
+
+    #[test]
+    fn an_explicit_lead_replaces_the_rule() {
+        let route = org().route("property-certificate", Some("lighting"), &[]).unwrap();
+        assert_eq!(route.lead, "lighting");
+        assert!(route.assisting.is_empty());
+    }
+
+    #[test]
+    fn explicit_assisting_replaces_only_the_assisting_list() {
+        let route = org()
+            .route("property-certificate", None, &["power".into(), "power".into(), "housing".into()])
+            .unwrap();
+        assert_eq!(route.lead, "housing");
+        assert_eq!(route.assisting, vec!["power"]);
+    }
+
+    #[test]
+    fn an_unknown_category_needs_an_explicit_lead() {
+        let err = org().route("noise", None, &[]).unwrap_err();
+        let DomainError::Invalid(v) = err else { panic!() };
+        assert_eq!(v[0].field, "category");
+        assert!(org().route("noise", Some("power"), &[]).is_ok());
+    }
+
+    #[test]
+    fn unknown_departments_are_named_by_field() {
+        let err = org().route("noise", Some("police"), &["land".into(), "army".into()]).unwrap_err();
+        let DomainError::Invalid(v) = err else { panic!() };
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["lead_department", "assisting_departments[1]"]);
+    }
+
+    #[test]
+    fn validation_catches_routes_to_unknown_departments() {
+        let mut o = org();
+        o.categories.get_mut("property-certificate").unwrap().assisting.push("army".into());
+        assert!(o.validate().unwrap_err().contains("army"));
+    }
+}

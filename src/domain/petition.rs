@@ -1,0 +1,286 @@
+//! A petition as the street office sends it, parsed once at the edge: after
+//! `Petition::parse` every field is known to be present where required, within its
+//! length limit and free of characters the databases cannot store.
+
+use sha2::{Digest, Sha256};
+
+use super::error::{DomainError, FieldViolation, Violations};
+
+pub const PETITION_ID_MAX: usize = 100;
+pub const CODE_MAX: usize = 64;
+pub const TITLE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const NAME_MAX: usize = 50;
+pub const ADDRESS_MAX: usize = 500;
+pub const COMMUNITY_MAX: usize = 100;
+pub const REPLY_MAX: usize = 10_000;
+pub const REASON_MAX: usize = 2_000;
+
+/// Trims the ends and checks length and characters. Lengths count characters, not
+/// bytes, so a 200-character Chinese title is as welcome as an English one.
+pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, FieldViolation> {
+    let value = value.trim();
+    if required && value.is_empty() {
+        return Err(FieldViolation::new(field, "must not be empty"));
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(FieldViolation::new(
+            field,
+            format!("is {len} characters long; the limit is {max}"),
+        ));
+    }
+    // NUL cannot be stored in PostgreSQL text, and other control characters
+    // only ever arrive by mistake; line breaks and tabs are welcome.
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FieldViolation::new(field, "contains control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A code from configuration (office, department, category): short, no spaces.
+pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldViolation> {
+    let value = text(field, value, CODE_MAX, required)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(FieldViolation::new(field, "must not contain spaces"));
+    }
+    Ok(value)
+}
+
+/// A Chinese phone number: a mobile (11 digits starting 13–19, optionally +86) or
+/// a landline with its area code (0818-2345678). Kept as the office wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(field: &str, value: &str) -> Result<Phone, FieldViolation> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(Phone::default());
+        }
+        let bad = || {
+            FieldViolation::new(
+                field,
+                "must be a mobile number (13812345678, +86 allowed) or a landline with area code (0818-2345678)",
+            )
+        };
+        let rest = value.strip_prefix("+86").unwrap_or(value);
+        if rest.chars().any(|c| !(c.is_ascii_digit() || c == '-' || c == ' ')) {
+            return Err(bad());
+        }
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        let mobile = digits.len() == 11
+            && digits.starts_with('1')
+            && matches!(digits.as_bytes()[1], b'3'..=b'9');
+        let landline = digits.starts_with('0') && (10..=12).contains(&digits.len());
+        if mobile || landline {
+            Ok(Phone(value.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// Restores a number read back from storage, where it was validated on the way in.
+    pub fn from_stored(value: String) -> Phone {
+        Phone(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `138****5678`: enough for staff to recognise a resident, not to call them.
+    pub fn masked(&self) -> String {
+        let digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() < 8 {
+            return "*".repeat(digits.len());
+        }
+        let (head, tail) = (3, 4);
+        let mut out: String = digits[..head].iter().collect();
+        out.push_str(&"*".repeat(digits.len() - head - tail));
+        out.extend(&digits[digits.len() - tail..]);
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resident {
+    pub name: String,
+    pub phone: Phone,
+}
+
+/// The raw fields of an escalation, before parsing.
+#[derive(Debug, Clone, Default)]
+pub struct PetitionInput {
+    pub petition_id: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub resident_name: String,
+    pub resident_phone: String,
+    pub address: String,
+    pub community: String,
+    pub difficulty: i32,
+    pub lead_department: String,
+    pub assisting_departments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Petition {
+    pub petition_id: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub resident: Resident,
+    pub address: String,
+    pub community: String,
+    /// 1–5, the weight (分值权重) of the case.
+    pub difficulty: u8,
+    pub lead_department: Option<String>,
+    pub assisting_departments: Vec<String>,
+}
+
+impl Petition {
+    /// Parses every field and reports every violation together.
+    pub fn parse(input: &PetitionInput) -> Result<Petition, DomainError> {
+        let mut v = Violations::new();
+        let petition_id = v.check(text("petition_id", &input.petition_id, PETITION_ID_MAX, true));
+        let category = v.check(code("category", &input.category, true));
+        let title = v.check(text("title", &input.title, TITLE_MAX, true));
+        let description = v.check(text("description", &input.description, DESCRIPTION_MAX, false));
+        let name = v.check(text("resident.name", &input.resident_name, NAME_MAX, false));
+        let phone = v.check(Phone::parse("resident.phone", &input.resident_phone));
+        let address = v.check(text("address", &input.address, ADDRESS_MAX, false));
+        let community = v.check(text("community", &input.community, COMMUNITY_MAX, false));
+        let difficulty = v.check(match input.difficulty {
+            d @ 1..=5 => Ok(d as u8),
+            d => Err(FieldViolation::new("difficulty", format!("is {d}; must be 1 to 5"))),
+        });
+        let lead = v.check(code("lead_department", &input.lead_department, false));
+        let assisting: Vec<_> = input
+            .assisting_departments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| v.check(code(&format!("assisting_departments[{i}]"), d, true)))
+            .collect();
+        v.into_result()?;
+        let lead = lead.expect("checked");
+        Ok(Petition {
+            petition_id: petition_id.expect("checked"),
+            category: category.expect("checked"),
+            title: title.expect("checked"),
+            description: description.expect("checked"),
+            resident: Resident {
+                name: name.expect("checked"),
+                phone: phone.expect("checked"),
+            },
+            address: address.expect("checked"),
+            community: community.expect("checked"),
+            difficulty: difficulty.expect("checked"),
+            lead_department: (!lead.is_empty()).then_some(lead),
+            assisting_departments: assisting,
+        })
+    }
+
+    /// A digest of everything the office said, so that a retried escalation can be
+    /// told apart from a different petition reusing the same id.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        let mut field = |s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        field(&self.category);
+        field(&self.title);
+        field(&self.description);
+        field(&self.resident.name);
+        field(self.resident.phone.as_str());
+        field(&self.address);
+        field(&self.community);
+        field(&self.difficulty.to_string());
+        field(self.lead_department.as_deref().unwrap_or(""));
+        for d in &self.assisting_departments {
+            field(d);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> PetitionInput {
+        PetitionInput {
+            petition_id: "CP-2026-0001".into(),
+            category: "property-certificate".into(),
+            title: "  房产证办理受阻  ".into(),
+            description: "居民反映小区房产证迟迟未能办理。".into(),
+            resident_name: "张女士".into(),
+            resident_phone: "138 1234 5678".into(),
+            address: "翠屏街道杨柳社区3栋".into(),
+            community: "杨柳社区".into(),
+            difficulty: 3,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_petition_parses_and_keeps_chinese_text() {
+        let p = Petition::parse(&input()).unwrap();
+        assert_eq!(p.title, "房产证办理受阻");
+        assert_eq!(p.resident.phone.masked(), "138****5678");
+        assert_eq!(p.lead_department, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut i = input();
+        i.title = " ".into();
+        i.difficulty = 6;
+        i.resident_phone = "12345".into();
+        i.description = "字".repeat(DESCRIPTION_MAX + 1);
+        let DomainError::Invalid(v) = Petition::parse(&i).unwrap_err() else {
+            panic!()
+        };
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["title", "description", "resident.phone", "difficulty"]);
+    }
+
+    #[test]
+    fn titles_are_counted_in_characters() {
+        let mut i = input();
+        i.title = "字".repeat(TITLE_MAX);
+        assert!(Petition::parse(&i).is_ok());
+        i.title.push('字');
+        assert!(Petition::parse(&i).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        let mut i = input();
+        i.address = "a\0b".into();
+        assert!(Petition::parse(&i).is_err());
+    }
+
+    #[test]
+    fn phones() {
+        for ok in ["13812345678", "+86 138-1234-5678", "0818-2345678", "010 12345678", ""] {
+            assert!(Phone::parse("p", ok).is_ok(), "{ok}");
+        }
+        for bad in ["12345", "12812345678", "1381234567", "138123456789", "abc", "0818-23"] {
+            assert!(Phone::parse("p", bad).is_err(), "{bad}");
+        }
+        assert_eq!(Phone::parse("p", "0818-2345678").unwrap().masked(), "081****5678");
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_content_only() {
+        let a = Petition::parse(&input()).unwrap();
+        let b = Petition::parse(&input()).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut i = input();
+        i.title = "别的事".into();
+        assert_ne!(a.fingerprint(), Petition::parse(&i).unwrap().fingerprint());
+    }
+}

@@ -1,0 +1,233 @@
+//! The department request (函) and its state machine:
+//! `ISSUED → ACKNOWLEDGED → REPLIED → ACCEPTED`, with a rejected reply sending it
+//! back to `ISSUED` in a new round, and an unsatisfied resident re-issuing an
+//! accepted one. Overdue is not a state: it is a fact about deadlines and time.
+
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+use super::error::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    Issued,
+    Acknowledged,
+    Replied,
+    Accepted,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 4] = [Self::Issued, Self::Acknowledged, Self::Replied, Self::Accepted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "ISSUED",
+            Self::Acknowledged => "ACKNOWLEDGED",
+            Self::Replied => "REPLIED",
+            Self::Accepted => "ACCEPTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What can happen to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAction {
+    Acknowledge,
+    Reply,
+    Accept,
+    Reject,
+    /// The resident is not satisfied: an accepted request goes out again.
+    Reissue,
+}
+
+impl RequestAction {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "acknowledged",
+            Self::Reply => "replied to",
+            Self::Accept => "accepted",
+            Self::Reject => "rejected",
+            Self::Reissue => "re-issued",
+        }
+    }
+}
+
+/// The whole state machine. Every arrow is here and nowhere else.
+pub fn transition(state: RequestStatus, action: RequestAction) -> Result<RequestStatus, DomainError> {
+    use RequestAction as A;
+    use RequestStatus as S;
+    match (state, action) {
+        (S::Issued, A::Acknowledge) => Ok(S::Acknowledged),
+        (S::Acknowledged, A::Reply) => Ok(S::Replied),
+        (S::Replied, A::Accept) => Ok(S::Accepted),
+        (S::Replied, A::Reject) => Ok(S::Issued),
+        (S::Accepted, A::Reissue) => Ok(S::Issued),
+        (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
+            let hint = match (state, action) {
+                (S::Issued, A::Reply) => "; acknowledge it first",
+                (S::Issued | S::Acknowledged, A::Accept | A::Reject) => "; there is no reply to review yet",
+                _ => "",
+            };
+            Err(DomainError::wrong_state(format!(
+                "request is {state} and cannot be {}{hint}",
+                action.verb()
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Lead,
+    Assisting,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lead => "LEAD",
+            Role::Assisting => "ASSISTING",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::Lead, Role::Assisting].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The number printed on a letter. It is drawn from a per-office, per-year counter
+/// inside the transaction that issues the request, so a new request carries a
+/// `Pending` reference until the store assigns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Pending { issuer: String, prefix: String, year: i32 },
+    Assigned(String),
+}
+
+impl Reference {
+    /// `翠街哨〔2026〕0007号`
+    pub fn format(prefix: &str, year: i32, seq: i64) -> String {
+        format!("{prefix}〔{year}〕{seq:04}号")
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reference::Assigned(s) => s,
+            Reference::Pending { .. } => "",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub accepted: bool,
+    pub reason: String,
+    pub reviewed_by: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub round: u32,
+    pub text: String,
+    pub replied_by: String,
+    pub replied_at: DateTime<Utc>,
+    pub review: Option<Review>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentRequest {
+    pub id: String,
+    pub case_id: String,
+    pub reference: Reference,
+    pub department: String,
+    pub role: Role,
+    pub status: RequestStatus,
+    pub round: u32,
+    pub issued_at: DateTime<Utc>,
+    pub ack_due_at: DateTime<Utc>,
+    pub reply_due_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Why the current round went out again; empty in round 1.
+    pub reissue_reason: String,
+    /// Every reply of every round, oldest first.
+    pub replies: Vec<Reply>,
+}
+
+impl DepartmentRequest {
+    /// The reply of the current round, if the department has answered it.
+    pub fn current_reply(&self) -> Option<&Reply> {
+        self.replies.last().filter(|r| r.round == self.round)
+    }
+
+    /// Replies of rounds before the current one.
+    pub fn history(&self) -> &[Reply] {
+        let current = usize::from(self.current_reply().is_some());
+        &self.replies[..self.replies.len() - current]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RequestAction as A;
+    use RequestStatus as S;
+
+    #[test]
+    fn every_arrow_of_the_lifecycle() {
+        assert_eq!(transition(S::Issued, A::Acknowledge), Ok(S::Acknowledged));
+        assert_eq!(transition(S::Acknowledged, A::Reply), Ok(S::Replied));
+        assert_eq!(transition(S::Replied, A::Accept), Ok(S::Accepted));
+        assert_eq!(transition(S::Replied, A::Reject), Ok(S::Issued));
+        assert_eq!(transition(S::Accepted, A::Reissue), Ok(S::Issued));
+    }
+
+    #[test]
+    fn every_other_pair_is_refused_naming_the_state() {
+        let allowed = [
+            (S::Issued, A::Acknowledge),
+            (S::Acknowledged, A::Reply),
+            (S::Replied, A::Accept),
+            (S::Replied, A::Reject),
+            (S::Accepted, A::Reissue),
+        ];
+        let actions = [A::Acknowledge, A::Reply, A::Accept, A::Reject, A::Reissue];
+        for state in S::ALL {
+            for action in actions {
+                if allowed.contains(&(state, action)) {
+                    continue;
+                }
+                match transition(state, action) {
+                    Err(DomainError::WrongState(msg)) => {
+                        assert!(msg.contains(state.as_str()), "{msg}")
+                    }
+                    other => panic!("{state:?} {action:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replying_before_acknowledging_says_what_to_do() {
+        let Err(DomainError::WrongState(msg)) = transition(S::Issued, A::Reply) else {
+            panic!()
+        };
+        assert!(msg.contains("acknowledge it first"), "{msg}");
+    }
+
+    #[test]
+    fn references_are_zero_padded_per_year() {
+        assert_eq!(Reference::format("翠街哨", 2026, 7), "翠街哨〔2026〕0007号");
+        assert_eq!(Reference::format("翠街哨", 2026, 12345), "翠街哨〔2026〕12345号");
+    }
+}

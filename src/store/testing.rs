@@ -1,0 +1,1 @@
+//! Placeholder: fresh databases for tests.
