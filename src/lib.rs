@@ -1,13 +1,23 @@
 //! whistle: 街乡吹哨、部门报到. A street office escalates a petition it cannot
 //! solve; whistle routes it to the departments that can, tracks their answers on a
 //! working-day calendar, and keeps the case open until the resident is satisfied.
+//!
+//! Layers: `grpc` translates and authenticates, `service` runs the use cases,
+//! `domain` decides (no I/O), `store` persists.
 
+pub mod app;
+pub mod clock;
 pub mod domain;
+pub mod grpc;
+pub mod service;
+pub mod settings;
 pub mod store;
+pub mod telemetry;
 
 pub mod proto {
     //! Generated from proto/whistle/v1.
     #![allow(clippy::all)]
     tonic::include_proto!("whistle.v1");
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("whistle_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("whistle_descriptor");
 }

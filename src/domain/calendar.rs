@@ -165,9 +165,15 @@ mod tests {
     fn a_friday_request_skips_the_weekend() {
         let cal = WorkingCalendar::default();
         let issued = shanghai(2026, 11, 27, 16, 0);
-        assert_eq!(cal.due_after_working_days(issued, 1), shanghai(2026, 12, 1, 0, 0));
+        assert_eq!(
+            cal.due_after_working_days(issued, 1),
+            shanghai(2026, 12, 1, 0, 0)
+        );
         // Five working days from Friday: Mon..Fri of the next week.
-        assert_eq!(cal.due_after_working_days(issued, 5), shanghai(2026, 12, 5, 0, 0));
+        assert_eq!(
+            cal.due_after_working_days(issued, 5),
+            shanghai(2026, 12, 5, 0, 0)
+        );
     }
 
     #[test]
@@ -195,18 +201,30 @@ mod tests {
         assert!(cal.is_working_day(date(2026, 9, 27)));
         assert!(!cal.is_working_day(date(2026, 10, 1)));
         // Issued Saturday Sep 26: Sunday 27 is a make-up workday.
-        assert_eq!(cal.nth_working_day_after(shanghai(2026, 9, 26, 9, 0), 1), date(2026, 9, 27));
+        assert_eq!(
+            cal.nth_working_day_after(shanghai(2026, 9, 26, 9, 0), 1),
+            date(2026, 9, 27)
+        );
         // Issued Wednesday Sep 30: the next working day is Thursday Oct 8.
-        assert_eq!(cal.nth_working_day_after(shanghai(2026, 9, 30, 9, 0), 1), date(2026, 10, 8));
+        assert_eq!(
+            cal.nth_working_day_after(shanghai(2026, 9, 30, 9, 0), 1),
+            date(2026, 10, 8)
+        );
         // ... then Fri 9, Sat 10 (make-up), Mon 12.
-        assert_eq!(cal.nth_working_day_after(shanghai(2026, 9, 30, 9, 0), 4), date(2026, 10, 12));
+        assert_eq!(
+            cal.nth_working_day_after(shanghai(2026, 9, 30, 9, 0), 4),
+            date(2026, 10, 12)
+        );
     }
 
     #[test]
     fn zero_days_means_the_end_of_the_day_of_issue() {
         let cal = WorkingCalendar::default();
         let issued = shanghai(2026, 11, 23, 9, 0);
-        assert_eq!(cal.due_after_working_days(issued, 0), shanghai(2026, 11, 24, 0, 0));
+        assert_eq!(
+            cal.due_after_working_days(issued, 0),
+            shanghai(2026, 11, 24, 0, 0)
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use chrono::{DateTime, Datelike, Utc};
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, REASON_MAX, Resident, text};
-use super::request::{DepartmentRequest, Reference, Reply, RequestAction, Review, Role, transition};
+use super::request::{
+    DepartmentRequest, Reference, Reply, RequestAction, Review, Role, transition,
+};
 use super::{Actor, ActorRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,7 +195,8 @@ pub enum ReviewDecision {
 
 impl ReviewDecision {
     pub fn parse(accept: bool, reason: &str) -> Result<Self, DomainError> {
-        let reason = text("reason", reason, REASON_MAX, !accept).map_err(|v| DomainError::Invalid(vec![v]))?;
+        let reason = text("reason", reason, REASON_MAX, !accept)
+            .map_err(|v| DomainError::Invalid(vec![v]))?;
         Ok(if accept {
             ReviewDecision::Accept
         } else {
@@ -251,7 +254,11 @@ impl Case {
     }
 
     /// The request if this department may act on it.
-    fn request_for_department(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
+    fn request_for_department(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+    ) -> Result<usize, DomainError> {
         match actor.role {
             ActorRole::Department(_) => self.request_index(actor, request_id),
             _ => Err(DomainError::PermissionDenied(
@@ -260,7 +267,14 @@ impl Case {
         }
     }
 
-    fn record(&mut self, kind: EventKind, actor: &Actor, at: DateTime<Utc>, request_id: Option<&str>, detail: String) {
+    fn record(
+        &mut self,
+        kind: EventKind,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        request_id: Option<&str>,
+        detail: String,
+    ) {
         let seq = self.events.len() as u32 + 1;
         self.events.push(Event {
             seq,
@@ -300,8 +314,8 @@ impl Case {
         let fingerprint = petition.fingerprint();
         let id = new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
-        let departments =
-            std::iter::once((route.lead, Role::Lead)).chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
+        let departments = std::iter::once((route.lead, Role::Lead))
+            .chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
         let requests = departments
             .map(|(department, role)| {
                 let deadlines = org.deadlines(&department, now);
@@ -347,21 +361,42 @@ impl Case {
         };
         case.record(EventKind::Escalated, actor, now, None, case.title.clone());
         for request in requests {
-            let detail = format!("{} ({})", request.department, request.role.as_str().to_lowercase());
-            case.record(EventKind::RequestIssued, actor, now, Some(&request.id), detail);
+            let detail = format!(
+                "{} ({})",
+                request.department,
+                request.role.as_str().to_lowercase()
+            );
+            case.record(
+                EventKind::RequestIssued,
+                actor,
+                now,
+                Some(&request.id),
+                detail,
+            );
             case.requests.push(request);
         }
         Ok(case)
     }
 
     /// 签收: the department confirms the request has arrived.
-    pub fn acknowledge(&mut self, actor: &Actor, request_id: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    pub fn acknowledge(
+        &mut self,
+        actor: &Actor,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
         let i = self.request_for_department(actor, request_id)?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Acknowledge)?;
         request.acknowledged_at = Some(now);
         let detail = format!("round {}", request.round);
-        self.record(EventKind::RequestAcknowledged, actor, now, Some(request_id), detail);
+        self.record(
+            EventKind::RequestAcknowledged,
+            actor,
+            now,
+            Some(request_id),
+            detail,
+        );
         Ok(())
     }
 
@@ -383,7 +418,13 @@ impl Case {
             replied_at: now,
             review: None,
         });
-        self.record(EventKind::ReplySubmitted, actor, now, Some(request_id), reply_text);
+        self.record(
+            EventKind::ReplySubmitted,
+            actor,
+            now,
+            Some(request_id),
+            reply_text,
+        );
         Ok(())
     }
 
@@ -407,9 +448,16 @@ impl Case {
             ReviewDecision::Reject(reason) => (false, reason.clone()),
         };
         let request = &mut self.requests[i];
-        let action = if accepted { RequestAction::Accept } else { RequestAction::Reject };
+        let action = if accepted {
+            RequestAction::Accept
+        } else {
+            RequestAction::Reject
+        };
         let next = transition(request.status, action)?;
-        let reply = request.replies.last_mut().expect("a REPLIED request holds its reply");
+        let reply = request
+            .replies
+            .last_mut()
+            .expect("a REPLIED request holds its reply");
         reply.review = Some(Review {
             accepted,
             reason: reason.clone(),
@@ -418,13 +466,29 @@ impl Case {
         });
         request.status = next;
         if accepted {
-            self.record(EventKind::ReplyAccepted, actor, now, Some(request_id), String::new());
-            if self.requests.iter().all(|r| r.status == super::RequestStatus::Accepted) {
+            self.record(
+                EventKind::ReplyAccepted,
+                actor,
+                now,
+                Some(request_id),
+                String::new(),
+            );
+            if self
+                .requests
+                .iter()
+                .all(|r| r.status == super::RequestStatus::Accepted)
+            {
                 self.status = case_transition(self.status, CaseAction::AllAccepted)?;
                 self.record(EventKind::AwaitingFeedback, actor, now, None, String::new());
             }
         } else {
-            self.record(EventKind::ReplyRejected, actor, now, Some(request_id), reason.clone());
+            self.record(
+                EventKind::ReplyRejected,
+                actor,
+                now,
+                Some(request_id),
+                reason.clone(),
+            );
             self.reissue(i, reason, actor, org, now);
         }
         Ok(())
@@ -432,7 +496,14 @@ impl Case {
 
     /// Starts a new round of request `i`: fresh deadlines, a new acknowledgement.
     /// The caller has already moved its status to `ISSUED`.
-    fn reissue(&mut self, i: usize, reason: String, actor: &Actor, org: &Organisation, now: DateTime<Utc>) {
+    fn reissue(
+        &mut self,
+        i: usize,
+        reason: String,
+        actor: &Actor,
+        org: &Organisation,
+        now: DateTime<Utc>,
+    ) {
         let request = &mut self.requests[i];
         let deadlines = org.deadlines(&request.department, now);
         request.round += 1;
@@ -441,7 +512,10 @@ impl Case {
         request.reply_due_at = deadlines.reply_due_at;
         request.acknowledged_at = None;
         request.reissue_reason = reason.clone();
-        let (id, detail) = (request.id.clone(), format!("round {}: {reason}", request.round));
+        let (id, detail) = (
+            request.id.clone(),
+            format!("round {}: {reason}", request.round),
+        );
         self.record(EventKind::RequestIssued, actor, now, Some(&id), detail);
     }
 
@@ -520,7 +594,9 @@ impl Case {
 
     /// Whether a reply is waiting for the office's review.
     pub fn awaiting_review(&self) -> bool {
-        self.requests.iter().any(|r| r.status == super::RequestStatus::Replied)
+        self.requests
+            .iter()
+            .any(|r| r.status == super::RequestStatus::Replied)
     }
 }
 
@@ -536,6 +612,7 @@ mod tests {
                 code: code.into(),
                 name: code.into(),
                 policy: DeadlinePolicy::default(),
+                show_resident_phone: false,
             };
             (code.to_owned(), d)
         };
@@ -598,7 +675,16 @@ mod tests {
             n += 1;
             format!("id-{n}")
         };
-        Case::open(petition, &org.offices["cuiping"], route, &org, &office(), now(), &mut ids).unwrap()
+        Case::open(
+            petition,
+            &org.offices["cuiping"],
+            route,
+            &org,
+            &office(),
+            now(),
+            &mut ids,
+        )
+        .unwrap()
     }
 
     fn reply_and_accept(case: &mut Case, i: usize) {
@@ -606,19 +692,38 @@ mod tests {
         let d = dept(&case.requests[i].department.clone());
         case.acknowledge(&d, &id, now()).unwrap();
         case.submit_reply(&d, &id, "已办结".into(), now()).unwrap();
-        case.review_reply(&office(), &id, ReviewDecision::Accept, &org(), now()).unwrap();
+        case.review_reply(&office(), &id, ReviewDecision::Accept, &org(), now())
+            .unwrap();
     }
 
     #[test]
     fn opening_issues_one_request_per_routed_department() {
         let case = open_case();
         assert_eq!(case.status, CaseStatus::Open);
-        let depts: Vec<_> = case.requests.iter().map(|r| (r.department.as_str(), r.role)).collect();
+        let depts: Vec<_> = case
+            .requests
+            .iter()
+            .map(|r| (r.department.as_str(), r.role))
+            .collect();
         assert_eq!(depts, [("housing", Role::Lead), ("land", Role::Assisting)]);
-        assert!(case.requests.iter().all(|r| r.round == 1 && r.status == RequestStatus::Issued));
+        assert!(
+            case.requests
+                .iter()
+                .all(|r| r.round == 1 && r.status == RequestStatus::Issued)
+        );
         let kinds: Vec<_> = case.events.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, [EventKind::Escalated, EventKind::RequestIssued, EventKind::RequestIssued]);
-        assert_eq!(case.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Escalated,
+                EventKind::RequestIssued,
+                EventKind::RequestIssued
+            ]
+        );
+        assert_eq!(
+            case.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -634,8 +739,16 @@ mod tests {
         })
         .unwrap();
         let route = org.route("property-certificate", None, &[]).unwrap();
-        let err = Case::open(petition, &org.offices["cuiping"], route, &org, &office(), now(), &mut || "x".into())
-            .unwrap_err();
+        let err = Case::open(
+            petition,
+            &org.offices["cuiping"],
+            route,
+            &org,
+            &office(),
+            now(),
+            &mut || "x".into(),
+        )
+        .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "community"));
     }
 
@@ -646,8 +759,15 @@ mod tests {
         assert_eq!(case.status, CaseStatus::Open);
         reply_and_accept(&mut case, 1);
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
-        case.record_feedback(&office(), Verdict::Satisfied, "很满意".into(), &[], &org(), now())
-            .unwrap();
+        case.record_feedback(
+            &office(),
+            Verdict::Satisfied,
+            "很满意".into(),
+            &[],
+            &org(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(case.status, CaseStatus::Closed);
         assert_eq!(case.events.last().unwrap().kind, EventKind::CaseClosed);
     }
@@ -657,10 +777,12 @@ mod tests {
         let mut case = open_case();
         let id = case.requests[0].id.clone();
         case.acknowledge(&dept("housing"), &id, now()).unwrap();
-        case.submit_reply(&dept("housing"), &id, "正在协调".into(), now()).unwrap();
+        case.submit_reply(&dept("housing"), &id, "正在协调".into(), now())
+            .unwrap();
         let later = now() + chrono::Duration::days(3);
         let decision = ReviewDecision::parse(false, "未说明办理时限").unwrap();
-        case.review_reply(&office(), &id, decision, &org(), later).unwrap();
+        case.review_reply(&office(), &id, decision, &org(), later)
+            .unwrap();
         let r = &case.requests[0];
         assert_eq!((r.status, r.round), (RequestStatus::Issued, 2));
         assert_eq!(r.reissue_reason, "未说明办理时限");
@@ -683,11 +805,24 @@ mod tests {
         reply_and_accept(&mut case, 0);
         reply_and_accept(&mut case, 1);
         let housing = case.requests[0].id.clone();
-        case.record_feedback(&office(), Verdict::Unsatisfied, "证还没拿到".into(), &[housing], &org(), now())
-            .unwrap();
+        case.record_feedback(
+            &office(),
+            Verdict::Unsatisfied,
+            "证还没拿到".into(),
+            &[housing],
+            &org(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(case.status, CaseStatus::Open);
-        assert_eq!((case.requests[0].status, case.requests[0].round), (RequestStatus::Issued, 2));
-        assert_eq!((case.requests[1].status, case.requests[1].round), (RequestStatus::Accepted, 1));
+        assert_eq!(
+            (case.requests[0].status, case.requests[0].round),
+            (RequestStatus::Issued, 2)
+        );
+        assert_eq!(
+            (case.requests[1].status, case.requests[1].round),
+            (RequestStatus::Accepted, 1)
+        );
         // The re-issued request comes back accepted: the case waits for feedback again.
         reply_and_accept(&mut case, 0);
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
@@ -698,16 +833,34 @@ mod tests {
         let mut case = open_case();
         reply_and_accept(&mut case, 0);
         reply_and_accept(&mut case, 1);
-        case.record_feedback(&office(), Verdict::Unsatisfied, String::new(), &[], &org(), now())
-            .unwrap();
-        assert!(case.requests.iter().all(|r| r.status == RequestStatus::Issued && r.round == 2));
+        case.record_feedback(
+            &office(),
+            Verdict::Unsatisfied,
+            String::new(),
+            &[],
+            &org(),
+            now(),
+        )
+        .unwrap();
+        assert!(
+            case.requests
+                .iter()
+                .all(|r| r.status == RequestStatus::Issued && r.round == 2)
+        );
     }
 
     #[test]
     fn feedback_on_an_open_case_names_the_state() {
         let mut case = open_case();
         let err = case
-            .record_feedback(&office(), Verdict::Satisfied, String::new(), &[], &org(), now())
+            .record_feedback(
+                &office(),
+                Verdict::Satisfied,
+                String::new(),
+                &[],
+                &org(),
+                now(),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("OPEN")));
     }
@@ -718,7 +871,14 @@ mod tests {
         reply_and_accept(&mut case, 0);
         reply_and_accept(&mut case, 1);
         let err = case
-            .record_feedback(&office(), Verdict::Unsatisfied, String::new(), &["nope".into()], &org(), now())
+            .record_feedback(
+                &office(),
+                Verdict::Unsatisfied,
+                String::new(),
+                &["nope".into()],
+                &org(),
+                now(),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reissue_request_ids[0]"));
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
@@ -728,8 +888,16 @@ mod tests {
     fn other_departments_and_offices_see_nothing() {
         let mut case = open_case();
         let housing = case.requests[0].id.clone();
-        let err = case.acknowledge(&dept("land"), &housing, now()).unwrap_err();
-        assert!(matches!(err, DomainError::NotFound { what: "request", .. }));
+        let err = case
+            .acknowledge(&dept("land"), &housing, now())
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            DomainError::NotFound {
+                what: "request",
+                ..
+            }
+        ));
         let stranger = Actor {
             name: "x".into(),
             role: ActorRole::Office("other".into()),
@@ -757,9 +925,18 @@ mod tests {
     fn the_case_state_machine() {
         use CaseAction as A;
         use CaseStatus as S;
-        assert_eq!(case_transition(S::Open, A::AllAccepted), Ok(S::AwaitingFeedback));
-        assert_eq!(case_transition(S::AwaitingFeedback, A::Satisfied), Ok(S::Closed));
-        assert_eq!(case_transition(S::AwaitingFeedback, A::Unsatisfied), Ok(S::Open));
+        assert_eq!(
+            case_transition(S::Open, A::AllAccepted),
+            Ok(S::AwaitingFeedback)
+        );
+        assert_eq!(
+            case_transition(S::AwaitingFeedback, A::Satisfied),
+            Ok(S::Closed)
+        );
+        assert_eq!(
+            case_transition(S::AwaitingFeedback, A::Unsatisfied),
+            Ok(S::Open)
+        );
         for (s, a) in [
             (S::Open, A::Satisfied),
             (S::Open, A::Unsatisfied),
@@ -768,7 +945,9 @@ mod tests {
             (S::Closed, A::Satisfied),
             (S::Closed, A::Unsatisfied),
         ] {
-            assert!(matches!(case_transition(s, a), Err(DomainError::WrongState(m)) if m.contains(s.as_str())));
+            assert!(
+                matches!(case_transition(s, a), Err(DomainError::WrongState(m)) if m.contains(s.as_str()))
+            );
         }
     }
 }

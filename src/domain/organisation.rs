@@ -23,6 +23,8 @@ pub struct Department {
     pub code: String,
     pub name: String,
     pub policy: DeadlinePolicy,
+    /// Whether the department may see residents' phone numbers unmasked.
+    pub show_resident_phone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +124,11 @@ impl Organisation {
                 "category",
                 format!(
                     "unknown category {category:?} and no lead_department given; known: {}",
-                    self.categories.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.categories
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -152,11 +158,15 @@ mod tests {
                     code: code.into(),
                     name: code.into(),
                     policy: DeadlinePolicy::default(),
+                    show_resident_phone: false,
                 },
             )
         };
         Organisation {
-            departments: ["housing", "land", "lighting", "power"].map(dept).into_iter().collect(),
+            departments: ["housing", "land", "lighting", "power"]
+                .map(dept)
+                .into_iter()
+                .collect(),
             categories: [(
                 "property-certificate".to_owned(),
                 Category {
@@ -181,7 +191,9 @@ mod tests {
 
     #[test]
     fn an_explicit_lead_replaces_the_rule() {
-        let route = org().route("property-certificate", Some("lighting"), &[]).unwrap();
+        let route = org()
+            .route("property-certificate", Some("lighting"), &[])
+            .unwrap();
         assert_eq!(route.lead, "lighting");
         assert!(route.assisting.is_empty());
     }
@@ -189,7 +201,11 @@ mod tests {
     #[test]
     fn explicit_assisting_replaces_only_the_assisting_list() {
         let route = org()
-            .route("property-certificate", None, &["power".into(), "power".into(), "housing".into()])
+            .route(
+                "property-certificate",
+                None,
+                &["power".into(), "power".into(), "housing".into()],
+            )
             .unwrap();
         assert_eq!(route.lead, "housing");
         assert_eq!(route.assisting, vec!["power"]);
@@ -198,15 +214,21 @@ mod tests {
     #[test]
     fn an_unknown_category_needs_an_explicit_lead() {
         let err = org().route("noise", None, &[]).unwrap_err();
-        let DomainError::Invalid(v) = err else { panic!() };
+        let DomainError::Invalid(v) = err else {
+            panic!()
+        };
         assert_eq!(v[0].field, "category");
         assert!(org().route("noise", Some("power"), &[]).is_ok());
     }
 
     #[test]
     fn unknown_departments_are_named_by_field() {
-        let err = org().route("noise", Some("police"), &["land".into(), "army".into()]).unwrap_err();
-        let DomainError::Invalid(v) = err else { panic!() };
+        let err = org()
+            .route("noise", Some("police"), &["land".into(), "army".into()])
+            .unwrap_err();
+        let DomainError::Invalid(v) = err else {
+            panic!()
+        };
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["lead_department", "assisting_departments[1]"]);
     }
@@ -214,7 +236,11 @@ mod tests {
     #[test]
     fn validation_catches_routes_to_unknown_departments() {
         let mut o = org();
-        o.categories.get_mut("property-certificate").unwrap().assisting.push("army".into());
+        o.categories
+            .get_mut("property-certificate")
+            .unwrap()
+            .assisting
+            .push("army".into());
         assert!(o.validate().unwrap_err().contains("army"));
     }
 }

@@ -18,7 +18,12 @@ pub const REASON_MAX: usize = 2_000;
 
 /// Trims the ends and checks length and characters. Lengths count characters, not
 /// bytes, so a 200-character Chinese title is as welcome as an English one.
-pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, FieldViolation> {
+pub fn text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldViolation> {
     let value = value.trim();
     if required && value.is_empty() {
         return Err(FieldViolation::new(field, "must not be empty"));
@@ -32,7 +37,10 @@ pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Stri
     }
     // NUL cannot be stored in PostgreSQL text, and other control characters
     // only ever arrive by mistake; line breaks and tabs are welcome.
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(FieldViolation::new(field, "contains control characters"));
     }
     Ok(value.to_owned())
@@ -65,7 +73,10 @@ impl Phone {
             )
         };
         let rest = value.strip_prefix("+86").unwrap_or(value);
-        if rest.chars().any(|c| !(c.is_ascii_digit() || c == '-' || c == ' ')) {
+        if rest
+            .chars()
+            .any(|c| !(c.is_ascii_digit() || c == '-' || c == ' '))
+        {
             return Err(bad());
         }
         let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
@@ -144,17 +155,30 @@ impl Petition {
     /// Parses every field and reports every violation together.
     pub fn parse(input: &PetitionInput) -> Result<Petition, DomainError> {
         let mut v = Violations::new();
-        let petition_id = v.check(text("petition_id", &input.petition_id, PETITION_ID_MAX, true));
+        let petition_id = v.check(text(
+            "petition_id",
+            &input.petition_id,
+            PETITION_ID_MAX,
+            true,
+        ));
         let category = v.check(code("category", &input.category, true));
         let title = v.check(text("title", &input.title, TITLE_MAX, true));
-        let description = v.check(text("description", &input.description, DESCRIPTION_MAX, false));
+        let description = v.check(text(
+            "description",
+            &input.description,
+            DESCRIPTION_MAX,
+            false,
+        ));
         let name = v.check(text("resident.name", &input.resident_name, NAME_MAX, false));
         let phone = v.check(Phone::parse("resident.phone", &input.resident_phone));
         let address = v.check(text("address", &input.address, ADDRESS_MAX, false));
         let community = v.check(text("community", &input.community, COMMUNITY_MAX, false));
         let difficulty = v.check(match input.difficulty {
             d @ 1..=5 => Ok(d as u8),
-            d => Err(FieldViolation::new("difficulty", format!("is {d}; must be 1 to 5"))),
+            d => Err(FieldViolation::new(
+                "difficulty",
+                format!("is {d}; must be 1 to 5"),
+            )),
         });
         let lead = v.check(code("lead_department", &input.lead_department, false));
         let assisting: Vec<_> = input
@@ -244,7 +268,10 @@ mod tests {
             panic!()
         };
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["title", "description", "resident.phone", "difficulty"]);
+        assert_eq!(
+            fields,
+            ["title", "description", "resident.phone", "difficulty"]
+        );
     }
 
     #[test]
@@ -265,13 +292,29 @@ mod tests {
 
     #[test]
     fn phones() {
-        for ok in ["13812345678", "+86 138-1234-5678", "0818-2345678", "010 12345678", ""] {
+        for ok in [
+            "13812345678",
+            "+86 138-1234-5678",
+            "0818-2345678",
+            "010 12345678",
+            "",
+        ] {
             assert!(Phone::parse("p", ok).is_ok(), "{ok}");
         }
-        for bad in ["12345", "12812345678", "1381234567", "138123456789", "abc", "0818-23"] {
+        for bad in [
+            "12345",
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "abc",
+            "0818-23",
+        ] {
             assert!(Phone::parse("p", bad).is_err(), "{bad}");
         }
-        assert_eq!(Phone::parse("p", "0818-2345678").unwrap().masked(), "081****5678");
+        assert_eq!(
+            Phone::parse("p", "0818-2345678").unwrap().masked(),
+            "081****5678"
+        );
     }
 
     #[test]

@@ -17,7 +17,12 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 4] = [Self::Issued, Self::Acknowledged, Self::Replied, Self::Accepted];
+    pub const ALL: [RequestStatus; 4] = [
+        Self::Issued,
+        Self::Acknowledged,
+        Self::Replied,
+        Self::Accepted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +68,10 @@ impl RequestAction {
 }
 
 /// The whole state machine. Every arrow is here and nowhere else.
-pub fn transition(state: RequestStatus, action: RequestAction) -> Result<RequestStatus, DomainError> {
+pub fn transition(
+    state: RequestStatus,
+    action: RequestAction,
+) -> Result<RequestStatus, DomainError> {
     use RequestAction as A;
     use RequestStatus as S;
     match (state, action) {
@@ -75,7 +83,9 @@ pub fn transition(state: RequestStatus, action: RequestAction) -> Result<Request
         (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
             let hint = match (state, action) {
                 (S::Issued, A::Reply) => "; acknowledge it first",
-                (S::Issued | S::Acknowledged, A::Accept | A::Reject) => "; there is no reply to review yet",
+                (S::Issued | S::Acknowledged, A::Accept | A::Reject) => {
+                    "; there is no reply to review yet"
+                }
                 _ => "",
             };
             Err(DomainError::wrong_state(format!(
@@ -101,7 +111,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Role::Lead, Role::Assisting].into_iter().find(|r| r.as_str() == s)
+        [Role::Lead, Role::Assisting]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -110,7 +122,11 @@ impl Role {
 /// `Pending` reference until the store assigns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
-    Pending { issuer: String, prefix: String, year: i32 },
+    Pending {
+        issuer: String,
+        prefix: String,
+        year: i32,
+    },
     Assigned(String),
 }
 
@@ -228,6 +244,9 @@ mod tests {
     #[test]
     fn references_are_zero_padded_per_year() {
         assert_eq!(Reference::format("翠街哨", 2026, 7), "翠街哨〔2026〕0007号");
-        assert_eq!(Reference::format("翠街哨", 2026, 12345), "翠街哨〔2026〕12345号");
+        assert_eq!(
+            Reference::format("翠街哨", 2026, 12345),
+            "翠街哨〔2026〕12345号"
+        );
     }
 }

@@ -113,14 +113,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Loads the case under its lock, applies `change`, persists the difference and
     /// commits, all in one transaction. Returns the case as committed. A missing
     /// case is `DomainError::NotFound`.
-    async fn update_case(&self, case_id: &str, change: &mut Change<'_>) -> Result<Case, StoreError>;
+    async fn update_case(&self, case_id: &str, change: &mut Change<'_>)
+    -> Result<Case, StoreError>;
 
     /// The ledger, newest case first; each case with its requests (and their
     /// replies) but without its timeline.
-    async fn list_cases(&self, filter: &CaseFilter, page: &PageRequest) -> Result<Page<Case>, StoreError>;
+    async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Case>, StoreError>;
 
     /// Requests with their case's facts, the earliest reply deadline first.
-    async fn list_requests(&self, filter: &RequestFilter, page: &PageRequest) -> Result<Page<Assigned>, StoreError>;
+    async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Assigned>, StoreError>;
 
     /// Closes the pool, waiting for connections in use to be returned.
     async fn close(&self);

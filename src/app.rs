@@ -1,0 +1,153 @@
+//! Building and running the service: connect and migrate the store, bind the
+//! gRPC listener (port 0 works, and the bound address is reported so tests can
+//! start the real thing), serve until the shutdown token fires, then let
+//! in-flight RPCs finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+
+use crate::clock::SystemClock;
+use crate::grpc::auth::Authenticator;
+use crate::grpc::cases::Cases;
+use crate::grpc::departments::Departments;
+use crate::proto;
+use crate::proto::case_service_server::CaseServiceServer;
+use crate::proto::department_service_server::DepartmentServiceServer;
+use crate::service::Whistle;
+use crate::settings::Settings;
+use crate::store::{self, DynStore, PoolOptions};
+
+pub struct Application {
+    grpc_addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    store: DynStore,
+}
+
+/// Opens the configured store and applies its migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<DynStore> {
+    let options = PoolOptions {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+    };
+    let store = store::connect(&settings.database.url, &options)
+        .await
+        .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// Hides a password in a database URL before it reaches a log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let org = Arc::new(settings.organisation()?);
+        if settings.demo {
+            tracing::warn!(
+                "the demo organisation is active and its public demo keys are accepted; \
+                 configure your own offices, departments and principals before real use"
+            );
+        }
+        let store = open_store(settings).await?;
+        let listener = TcpListener::bind(&settings.grpc.listen)
+            .await
+            .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?;
+        let grpc_addr = listener.local_addr()?;
+
+        let whistle = Whistle::new(store.clone(), org, Arc::new(SystemClock));
+        let auth = Authenticator::new(&settings.principals);
+        let limit = settings.grpc.max_message_bytes;
+        let cases = CaseServiceServer::new(Cases {
+            whistle: whistle.clone(),
+        })
+        .max_decoding_message_size(limit);
+        let departments =
+            DepartmentServiceServer::new(Departments { whistle }).max_decoding_message_size(limit);
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<CaseServiceServer<Cases>>().await;
+        health
+            .set_serving::<DepartmentServiceServer<Departments>>()
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let shutdown = CancellationToken::new();
+        let serve = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(InterceptedService::new(cases, auth.interceptor()))
+            .add_service(InterceptedService::new(departments, auth.interceptor()))
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                shutdown.clone().cancelled_owned(),
+            );
+        let server = tokio::spawn(serve);
+        tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
+        Ok(Application {
+            grpc_addr,
+            shutdown,
+            server,
+            store,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Firing it stops the server (after in-flight RPCs) and every worker.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token fires, then closes the store.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await.context("gRPC server task")?;
+        self.store.close().await;
+        result.context("gRPC server")?;
+        tracing::info!("whistle stopped");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite:data/w.db"), "sqlite:data/w.db");
+    }
+}

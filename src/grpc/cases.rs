@@ -1,0 +1,133 @@
+//! `CaseService`: what street-office systems call. Supervisors may read.
+
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::auth::caller;
+use super::convert;
+use super::status::{domain_status, to_status};
+use crate::domain::{Actor, ActorRole};
+use crate::proto;
+use crate::proto::case_service_server::CaseService;
+use crate::service::Whistle;
+use crate::store::{CaseFilter, PageRequest};
+
+#[derive(Debug, Clone)]
+pub struct Cases {
+    pub whistle: Whistle,
+}
+
+/// Departments answer through `DepartmentService`; the ledger is the offices'.
+fn office_or_supervisor<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let actor = caller(request)?;
+    tracing::Span::current().record("caller", actor.name.as_str());
+    match actor.role {
+        ActorRole::Office(_) | ActorRole::Supervisor => Ok(actor),
+        ActorRole::Department(_) => Err(Status::permission_denied(
+            "CaseService is for street offices; departments use DepartmentService",
+        )),
+    }
+}
+
+fn optional(s: String) -> Option<String> {
+    let s = s.trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+#[tonic::async_trait]
+impl CaseService for Cases {
+    #[instrument(name = "rpc", skip_all, fields(method = "EscalatePetition", caller))]
+    async fn escalate_petition(
+        &self,
+        request: Request<proto::EscalatePetitionRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = office_or_supervisor(&request)?;
+        let input = convert::petition_input(request.into_inner());
+        let case = self
+            .whistle
+            .escalate(&actor, input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case)))
+    }
+
+    #[instrument(name = "rpc", skip_all, fields(method = "GetCase", caller))]
+    async fn get_case(
+        &self,
+        request: Request<proto::GetCaseRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = office_or_supervisor(&request)?;
+        let case = self
+            .whistle
+            .get_case(&actor, request.get_ref().case_id.trim())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case)))
+    }
+
+    #[instrument(name = "rpc", skip_all, fields(method = "ListCases", caller))]
+    async fn list_cases(
+        &self,
+        request: Request<proto::ListCasesRequest>,
+    ) -> Result<Response<proto::ListCasesResponse>, Status> {
+        let actor = office_or_supervisor(&request)?;
+        let r = request.into_inner();
+        let filter = CaseFilter {
+            office: optional(r.office),
+            status: convert::case_status_filter(r.status, "status").map_err(domain_status)?,
+            category: optional(r.category),
+            community: optional(r.community),
+            awaiting_review: r.awaiting_review,
+        };
+        let page = PageRequest {
+            size: convert::page_size(r.page_size).map_err(domain_status)?,
+            after: optional(r.page_token),
+        };
+        let page = self
+            .whistle
+            .list_cases(&actor, filter, page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(proto::ListCasesResponse {
+            cases: page.items.iter().map(convert::case).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    #[instrument(name = "rpc", skip_all, fields(method = "ReviewReply", caller))]
+    async fn review_reply(
+        &self,
+        request: Request<proto::ReviewReplyRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = office_or_supervisor(&request)?;
+        let r = request.into_inner();
+        let case = self
+            .whistle
+            .review_reply(&actor, r.request_id.trim(), r.accept, &r.reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case)))
+    }
+
+    #[instrument(name = "rpc", skip_all, fields(method = "RecordFeedback", caller))]
+    async fn record_feedback(
+        &self,
+        request: Request<proto::RecordFeedbackRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = office_or_supervisor(&request)?;
+        let r = request.into_inner();
+        let verdict = convert::verdict(r.verdict).map_err(domain_status)?;
+        let case = self
+            .whistle
+            .record_feedback(
+                &actor,
+                r.case_id.trim(),
+                verdict,
+                &r.comment,
+                &r.reissue_request_ids,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case)))
+    }
+}

@@ -1,0 +1,249 @@
+//! Protobuf ↔ domain. Inbound, enum numbers and optional fields become domain
+//! values (unknown numbers are `INVALID_ARGUMENT` naming the field); outbound, the
+//! domain aggregate becomes the wire shape, with the resident's phone masked for
+//! departments that may not see it.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::domain::{
+    self, Case, CaseStatus, DepartmentRequest, DomainError, EventKind, PetitionInput, Reply,
+    RequestStatus, Role, Verdict,
+};
+use crate::proto;
+use crate::store::Assigned;
+
+pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// How much of the resident's phone number a view may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneView {
+    Full,
+    Masked,
+}
+
+pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
+    let resident = r.resident.unwrap_or_default();
+    PetitionInput {
+        petition_id: r.petition_id,
+        category: r.category,
+        title: r.title,
+        description: r.description,
+        resident_name: resident.name,
+        resident_phone: resident.phone,
+        address: r.address,
+        community: r.community,
+        difficulty: r.difficulty,
+        lead_department: r.lead_department,
+        assisting_departments: r.assisting_departments,
+    }
+}
+
+pub fn case_status_filter(value: i32, field: &str) -> Result<Option<CaseStatus>, DomainError> {
+    match proto::CaseStatus::try_from(value) {
+        Ok(proto::CaseStatus::Unspecified) => Ok(None),
+        Ok(proto::CaseStatus::Open) => Ok(Some(CaseStatus::Open)),
+        Ok(proto::CaseStatus::AwaitingFeedback) => Ok(Some(CaseStatus::AwaitingFeedback)),
+        Ok(proto::CaseStatus::Closed) => Ok(Some(CaseStatus::Closed)),
+        Err(_) => Err(DomainError::invalid(
+            field,
+            format!("unknown case status {value}"),
+        )),
+    }
+}
+
+pub fn request_status_filter(
+    value: i32,
+    field: &str,
+) -> Result<Option<RequestStatus>, DomainError> {
+    match proto::RequestStatus::try_from(value) {
+        Ok(proto::RequestStatus::Unspecified) => Ok(None),
+        Ok(proto::RequestStatus::Issued) => Ok(Some(RequestStatus::Issued)),
+        Ok(proto::RequestStatus::Acknowledged) => Ok(Some(RequestStatus::Acknowledged)),
+        Ok(proto::RequestStatus::Replied) => Ok(Some(RequestStatus::Replied)),
+        Ok(proto::RequestStatus::Accepted) => Ok(Some(RequestStatus::Accepted)),
+        Err(_) => Err(DomainError::invalid(
+            field,
+            format!("unknown request status {value}"),
+        )),
+    }
+}
+
+pub fn verdict(value: i32) -> Result<Verdict, DomainError> {
+    match proto::Verdict::try_from(value) {
+        Ok(proto::Verdict::Satisfied) => Ok(Verdict::Satisfied),
+        Ok(proto::Verdict::BasicallySatisfied) => Ok(Verdict::BasicallySatisfied),
+        Ok(proto::Verdict::Unsatisfied) => Ok(Verdict::Unsatisfied),
+        Ok(proto::Verdict::Unspecified) => Err(DomainError::invalid(
+            "verdict",
+            "must be SATISFIED, BASICALLY_SATISFIED or UNSATISFIED",
+        )),
+        Err(_) => Err(DomainError::invalid(
+            "verdict",
+            format!("unknown verdict {value}"),
+        )),
+    }
+}
+
+fn case_status(s: CaseStatus) -> proto::CaseStatus {
+    match s {
+        CaseStatus::Open => proto::CaseStatus::Open,
+        CaseStatus::AwaitingFeedback => proto::CaseStatus::AwaitingFeedback,
+        CaseStatus::Closed => proto::CaseStatus::Closed,
+    }
+}
+
+fn request_status(s: RequestStatus) -> proto::RequestStatus {
+    match s {
+        RequestStatus::Issued => proto::RequestStatus::Issued,
+        RequestStatus::Acknowledged => proto::RequestStatus::Acknowledged,
+        RequestStatus::Replied => proto::RequestStatus::Replied,
+        RequestStatus::Accepted => proto::RequestStatus::Accepted,
+    }
+}
+
+fn role(r: Role) -> proto::DepartmentRole {
+    match r {
+        Role::Lead => proto::DepartmentRole::Lead,
+        Role::Assisting => proto::DepartmentRole::Assisting,
+    }
+}
+
+fn verdict_out(v: Verdict) -> proto::Verdict {
+    match v {
+        Verdict::Satisfied => proto::Verdict::Satisfied,
+        Verdict::BasicallySatisfied => proto::Verdict::BasicallySatisfied,
+        Verdict::Unsatisfied => proto::Verdict::Unsatisfied,
+    }
+}
+
+fn event_kind(k: EventKind) -> proto::EventKind {
+    match k {
+        EventKind::Escalated => proto::EventKind::Escalated,
+        EventKind::RequestIssued => proto::EventKind::RequestIssued,
+        EventKind::RequestAcknowledged => proto::EventKind::RequestAcknowledged,
+        EventKind::ReplySubmitted => proto::EventKind::ReplySubmitted,
+        EventKind::ReplyAccepted => proto::EventKind::ReplyAccepted,
+        EventKind::ReplyRejected => proto::EventKind::ReplyRejected,
+        EventKind::AwaitingFeedback => proto::EventKind::AwaitingFeedback,
+        EventKind::FeedbackRecorded => proto::EventKind::FeedbackRecorded,
+        EventKind::CaseClosed => proto::EventKind::CaseClosed,
+        EventKind::CaseReopened => proto::EventKind::CaseReopened,
+    }
+}
+
+fn reply(r: &Reply) -> proto::Reply {
+    proto::Reply {
+        text: r.text.clone(),
+        replied_at: Some(timestamp(r.replied_at)),
+        replied_by: r.replied_by.clone(),
+        round: r.round as i32,
+        review: r.review.as_ref().map(|v| proto::ReviewOutcome {
+            accepted: v.accepted,
+            reason: v.reason.clone(),
+            reviewed_by: v.reviewed_by.clone(),
+            reviewed_at: Some(timestamp(v.reviewed_at)),
+        }),
+    }
+}
+
+fn resident(r: &domain::Resident, phone: PhoneView) -> proto::Resident {
+    proto::Resident {
+        name: r.name.clone(),
+        phone: match phone {
+            PhoneView::Full => r.phone.as_str().to_owned(),
+            PhoneView::Masked => r.phone.masked(),
+        },
+    }
+}
+
+pub fn request(r: &DepartmentRequest) -> proto::DepartmentRequest {
+    proto::DepartmentRequest {
+        id: r.id.clone(),
+        reference: r.reference.as_str().to_owned(),
+        department: r.department.clone(),
+        role: role(r.role) as i32,
+        status: request_status(r.status) as i32,
+        round: r.round as i32,
+        ack_due_at: Some(timestamp(r.ack_due_at)),
+        reply_due_at: Some(timestamp(r.reply_due_at)),
+        reply: r.current_reply().map(reply),
+        case_id: r.case_id.clone(),
+        issued_at: Some(timestamp(r.issued_at)),
+        acknowledged_at: r.acknowledged_at.map(timestamp),
+        reissue_reason: r.reissue_reason.clone(),
+        history: r.history().iter().map(reply).collect(),
+        case: None,
+    }
+}
+
+/// A request as its department sees it: with the facts of the case.
+pub fn assigned(a: &Assigned, phone: PhoneView) -> proto::DepartmentRequest {
+    let c = &a.case;
+    let mut out = request(&a.request);
+    out.case = Some(proto::CaseSummary {
+        case_id: c.id.clone(),
+        office: c.office.clone(),
+        category: c.category.clone(),
+        title: c.title.clone(),
+        description: c.description.clone(),
+        resident: Some(resident(&c.resident, phone)),
+        address: c.address.clone(),
+        community: c.community.clone(),
+        difficulty: i32::from(c.difficulty),
+    });
+    out
+}
+
+pub fn case(c: &Case) -> proto::Case {
+    proto::Case {
+        id: c.id.clone(),
+        petition_id: c.petition_id.clone(),
+        office: c.office.clone(),
+        category: c.category.clone(),
+        status: case_status(c.status) as i32,
+        requests: c.requests.iter().map(request).collect(),
+        events: c
+            .events
+            .iter()
+            .map(|e| proto::Event {
+                seq: e.seq as i32,
+                kind: event_kind(e.kind) as i32,
+                actor: e.actor.clone(),
+                at: Some(timestamp(e.at)),
+                request_id: e.request_id.clone().unwrap_or_default(),
+                detail: e.detail.clone(),
+            })
+            .collect(),
+        title: c.title.clone(),
+        description: c.description.clone(),
+        resident: Some(resident(&c.resident, PhoneView::Full)),
+        address: c.address.clone(),
+        community: c.community.clone(),
+        difficulty: i32::from(c.difficulty),
+        created_at: Some(timestamp(c.created_at)),
+        updated_at: Some(timestamp(c.updated_at)),
+        feedback: c.feedback.as_ref().map(|f| proto::Feedback {
+            verdict: verdict_out(f.verdict) as i32,
+            comment: f.comment.clone(),
+            recorded_by: f.recorded_by.clone(),
+            recorded_at: Some(timestamp(f.recorded_at)),
+        }),
+    }
+}
+
+/// `page_size` 0 means the default; above the maximum it is lowered to it.
+pub fn page_size(value: i32) -> Result<u32, DomainError> {
+    const DEFAULT: u32 = 50;
+    const MAX: u32 = 500;
+    match value {
+        0 => Ok(DEFAULT),
+        n if n < 0 => Err(DomainError::invalid("page_size", "must not be negative")),
+        n => Ok((n as u32).min(MAX)),
+    }
+}

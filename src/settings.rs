@@ -1,0 +1,370 @@
+//! Typed settings, layered: the embedded defaults (config/default.toml), then an
+//! optional file (`--config FILE`), then `WHISTLE__SECTION__KEY` environment
+//! variables. The service starts with no file at all. When the layers name no
+//! organisation of their own, the demo organisation (config/demo.toml) is used.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::domain::{self, DeadlinePolicy, Organisation, WorkingCalendar};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const DEMO: &str = include_str!("../config/demo.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub grpc: GrpcSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub calendar: CalendarSettings,
+    pub deadlines: PolicySettings,
+    #[serde(default)]
+    pub offices: BTreeMap<String, OfficeSettings>,
+    #[serde(default)]
+    pub departments: BTreeMap<String, DepartmentSettings>,
+    #[serde(default)]
+    pub categories: BTreeMap<String, CategorySettings>,
+    #[serde(default)]
+    pub principals: BTreeMap<String, PrincipalSettings>,
+    /// Set when the demo organisation filled in for a missing one.
+    #[serde(skip)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcSettings {
+    pub listen: String,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CalendarSettings {
+    pub timezone: String,
+    pub holidays: Vec<NaiveDate>,
+    pub workdays: Vec<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct PolicySettings {
+    pub ack_working_days: u32,
+    pub reply_working_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OfficeSettings {
+    pub name: String,
+    /// Printed on letters before the year; defaults to the office's name.
+    pub reference_prefix: Option<String>,
+    #[serde(default)]
+    pub communities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DepartmentSettings {
+    pub name: String,
+    pub ack_working_days: Option<u32>,
+    pub reply_working_days: Option<u32>,
+    /// Whether this department may see residents' phone numbers unmasked.
+    #[serde(default)]
+    pub show_resident_phone: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CategorySettings {
+    pub name: String,
+    pub lead: String,
+    #[serde(default)]
+    pub assisting: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalRole {
+    Office,
+    Department,
+    Supervisor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrincipalSettings {
+    pub role: PrincipalRole,
+    pub office: Option<String>,
+    pub department: Option<String>,
+    /// SHA-256 of the bearer key, hex. Config never holds the key itself.
+    pub key_sha256: String,
+}
+
+impl Settings {
+    /// Reads the layers. `file` is the `--config` argument, if any.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        Self::load_with(
+            file,
+            Environment::with_prefix("WHISTLE")
+                .prefix_separator("__")
+                .separator("__"),
+        )
+    }
+
+    /// As `load`, with the environment source given: tests pass their own.
+    pub fn load_with(file: Option<&Path>, env: Environment) -> anyhow::Result<Settings> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let layered = builder.add_source(env.try_parsing(true)).build()?;
+        let mut settings: Settings = layered.try_deserialize().context("reading configuration")?;
+        if settings.offices.is_empty()
+            && settings.departments.is_empty()
+            && settings.categories.is_empty()
+            && settings.principals.is_empty()
+        {
+            let demo: DemoOrganisation = Config::builder()
+                .add_source(File::from_str(DEMO, FileFormat::Toml))
+                .build()?
+                .try_deserialize()
+                .context("reading the demo organisation")?;
+            settings.offices = demo.offices;
+            settings.departments = demo.departments;
+            settings.categories = demo.categories;
+            settings.principals = demo.principals;
+            settings.demo = true;
+        }
+        settings
+            .organisation()
+            .context("checking the organisation")?;
+        Ok(settings)
+    }
+
+    /// The organisation the domain works with, checked for consistency.
+    pub fn organisation(&self) -> anyhow::Result<Organisation> {
+        let tz: chrono_tz::Tz = self
+            .calendar
+            .timezone
+            .parse()
+            .map_err(|e| anyhow::anyhow!("calendar.timezone: {e}"))?;
+        let default_policy = DeadlinePolicy {
+            ack_working_days: self.deadlines.ack_working_days,
+            reply_working_days: self.deadlines.reply_working_days,
+        };
+        let org = Organisation {
+            offices: self
+                .offices
+                .iter()
+                .map(|(code, o)| {
+                    let office = domain::Office {
+                        code: code.clone(),
+                        name: o.name.clone(),
+                        reference_prefix: o
+                            .reference_prefix
+                            .clone()
+                            .unwrap_or_else(|| o.name.clone()),
+                        communities: o.communities.clone(),
+                    };
+                    (code.clone(), office)
+                })
+                .collect(),
+            departments: self
+                .departments
+                .iter()
+                .map(|(code, d)| {
+                    let department = domain::Department {
+                        code: code.clone(),
+                        name: d.name.clone(),
+                        policy: DeadlinePolicy {
+                            ack_working_days: d
+                                .ack_working_days
+                                .unwrap_or(default_policy.ack_working_days),
+                            reply_working_days: d
+                                .reply_working_days
+                                .unwrap_or(default_policy.reply_working_days),
+                        },
+                        show_resident_phone: d.show_resident_phone,
+                    };
+                    (code.clone(), department)
+                })
+                .collect(),
+            categories: self
+                .categories
+                .iter()
+                .map(|(code, c)| {
+                    let category = domain::Category {
+                        code: code.clone(),
+                        name: c.name.clone(),
+                        lead: c.lead.clone(),
+                        assisting: c.assisting.clone(),
+                    };
+                    (code.clone(), category)
+                })
+                .collect(),
+            calendar: WorkingCalendar::new(
+                tz,
+                self.calendar.holidays.clone(),
+                self.calendar.workdays.clone(),
+            ),
+        };
+        org.validate().map_err(anyhow::Error::msg)?;
+        for (name, p) in &self.principals {
+            let digest_ok =
+                p.key_sha256.len() == 64 && p.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !digest_ok {
+                bail!(
+                    "principals.{name}.key_sha256 must be 64 hex digits (see `whistle hash-key`)"
+                );
+            }
+            match p.role {
+                PrincipalRole::Office => match &p.office {
+                    Some(code) if org.offices.contains_key(code) => {}
+                    other => bail!("principals.{name}.office: unknown office {other:?}"),
+                },
+                PrincipalRole::Department => match &p.department {
+                    Some(code) if org.departments.contains_key(code) => {}
+                    other => bail!("principals.{name}.department: unknown department {other:?}"),
+                },
+                PrincipalRole::Supervisor => {}
+            }
+        }
+        Ok(org)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DemoOrganisation {
+    offices: BTreeMap<String, OfficeSettings>,
+    departments: BTreeMap<String, DepartmentSettings>,
+    categories: BTreeMap<String, CategorySettings>,
+    principals: BTreeMap<String, PrincipalSettings>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::with_prefix("WHISTLE")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(map))
+    }
+
+    #[test]
+    fn embedded_defaults_start_the_demo_organisation() {
+        let s = Settings::load_with(None, env(&[])).unwrap();
+        assert!(s.demo);
+        assert_eq!(s.grpc.listen, "127.0.0.1:50051");
+        assert!(s.database.url.starts_with("sqlite:"));
+        let org = s.organisation().unwrap();
+        assert_eq!(org.offices["cuiping"].name, "翠屏街道");
+        for d in ["housing", "land", "education", "lighting", "power"] {
+            assert!(org.departments.contains_key(d), "{d}");
+        }
+        let route = org.route("street-lighting", None, &[]).unwrap();
+        assert_eq!(
+            (route.lead.as_str(), route.assisting.as_slice()),
+            ("lighting", &["power".to_string()][..])
+        );
+        assert_eq!(s.principals.len(), 7);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load_with(
+            None,
+            env(&[
+                ("WHISTLE__GRPC__LISTEN", "0.0.0.0:6000"),
+                ("WHISTLE__DATABASE__URL", "postgres://x@y/z"),
+                ("WHISTLE__DEADLINES__REPLY_WORKING_DAYS", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.grpc.listen, "0.0.0.0:6000");
+        assert_eq!(s.database.url, "postgres://x@y/z");
+        assert_eq!(
+            s.organisation().unwrap().departments["housing"]
+                .policy
+                .reply_working_days,
+            7
+        );
+    }
+
+    #[test]
+    fn an_own_organisation_replaces_the_demo_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whistle.toml");
+        std::fs::write(
+            &path,
+            r#"
+[offices.east]
+name = "东城街道"
+[departments.roads]
+name = "道路所"
+reply_working_days = 10
+[categories.pothole]
+name = "坑洼"
+lead = "roads"
+[principals.east]
+role = "office"
+office = "east"
+key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+"#,
+        )
+        .unwrap();
+        let s = Settings::load_with(Some(&path), env(&[])).unwrap();
+        assert!(!s.demo);
+        let org = s.organisation().unwrap();
+        assert_eq!(org.offices.keys().collect::<Vec<_>>(), ["east"]);
+        assert_eq!(org.offices["east"].reference_prefix, "东城街道");
+        assert_eq!(org.departments["roads"].policy.reply_working_days, 10);
+        assert_eq!(org.departments["roads"].policy.ack_working_days, 1);
+    }
+
+    #[test]
+    fn a_route_to_an_unknown_department_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            "[departments.roads]\nname='r'\n[categories.x]\nname='x'\nlead='nobody'\n",
+        )
+        .unwrap();
+        let err = Settings::load_with(Some(&path), env(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("nobody"), "{err:#}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        assert!(Settings::load_with(Some(Path::new("/nonexistent.toml")), env(&[])).is_err());
+    }
+}
