@@ -10,10 +10,12 @@
 //! the second sees the first one's result.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use crate::domain::{Case, CaseStatus, DepartmentRequest, DomainError, RequestStatus};
 
+mod common;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
@@ -90,6 +92,84 @@ pub enum StoreError {
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+/// A letter the outbox will deliver, written in the same transaction as the
+/// change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub id: String,
+    pub case_id: String,
+    pub request_id: Option<String>,
+    /// What caused it (`request_issued`, later reminders and notices).
+    pub kind: String,
+    /// With angle brackets, as in the header: resending keeps it.
+    pub message_id: String,
+    /// Envelope sender and recipients.
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// The whole RFC 5322 message, exactly as it will be sent.
+    pub raw: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailStatus {
+    /// Waiting for its first attempt or for its next retry.
+    Pending,
+    Sent,
+    /// Refused for good, or out of attempts: an operator decides.
+    Failed,
+}
+
+impl MailStatus {
+    pub const ALL: [MailStatus; 3] = [Self::Pending, Self::Sent, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sent => "SENT",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A letter in the outbox, with its delivery record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub mail: OutgoingMail,
+    pub status: MailStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure as the transport described it; empty when none.
+    pub last_error: String,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Retry { at: DateTime<Utc>, error: String },
+    Failed { error: String },
+}
+
+/// Sends one letter and says how it went; the store records the outcome in the
+/// transaction that holds the letter.
+pub type Deliver<'a> =
+    dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Delivery> + Send + 'a;
+
+/// The letters a change causes, computed from the case before (None for a new
+/// case) and after it, once reference numbers are drawn and before commit.
+pub type Effects<'a> =
+    dyn Fn(Option<&Case>, &Case) -> anyhow::Result<Vec<OutgoingMail>> + Send + Sync + 'a;
 
 /// The change a command makes to a loaded case. It may be called more than once
 /// if the store retries after contention, always on a freshly loaded case.

@@ -1,49 +1,328 @@
-//! Placeholder until the backend lands.
+//! The PostgreSQL backend, for production with several instances sharing one
+//! database. Commands run at READ COMMITTED and take the case's row lock first
+//! (`SELECT … FOR UPDATE`), so two commands on one case run one after the other;
+//! reference counters are rows locked by their UPSERT until commit, which keeps
+//! numbers gapless across instances. Reads run in a REPEATABLE READ, READ ONLY
+//! transaction so that the several queries of one answer see one snapshot.
+//!
+//! The statements, row shapes and diffing are shared with SQLite (`sqlite::common`);
+//! what is here is only what PostgreSQL does differently: locking, arrays, errors.
+
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::common::*;
 use super::*;
 
 #[derive(Debug)]
-pub struct PgStore;
+pub struct PgStore {
+    pool: PgPool,
+}
+
+const SELECT_CASE_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    case_columns!(),
+    " FROM cases WHERE id = $1 FOR UPDATE"
+);
+const SELECT_REQUESTS_OF_CASES: &str = concat!(
+    "SELECT ",
+    request_columns!(),
+    " FROM requests WHERE case_id = ANY($1) ORDER BY case_id, position"
+);
+const SELECT_REPLIES_OF_CASES: &str = concat!(
+    replies_joined!(),
+    "WHERE r.case_id = ANY($1) ORDER BY p.request_id, p.round"
+);
+const SELECT_CASES: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = ANY($1)");
+const SELECT_REPLIES_OF_REQUESTS: &str = concat!(
+    "SELECT ",
+    reply_columns!(),
+    " FROM replies WHERE request_id = ANY($1) ORDER BY request_id, round"
+);
+
+/// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many
+/// connections are the server's state, worth a retry elsewhere or later; 40001
+/// serialization failure, 40P01 deadlock and 55P03 lock timeout are lost races.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("40001" | "40P01" | "55P03") => StoreError::Contention(e),
+            Some(code) if code.starts_with("08") || code.starts_with("57P0") || code == "53300" => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        },
+        _ => StoreError::Database(e),
+    }
+}
 
 impl PgStore {
-    pub async fn connect(_url: &str, _options: &PoolOptions) -> Result<Self, StoreError> {
-        todo!()
+    pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect(url)
+            .await
+            .map_err(map_err)?;
+        Ok(Self { pool })
     }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(map_err)
+    }
+
+    async fn begin_read(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(map_err)
+    }
+}
+
+async fn load(conn: &mut PgConnection, row: CaseRow) -> Result<Case, StoreError> {
+    let requests = sqlx::query_as::<_, RequestRow>(SELECT_REQUESTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let events = sqlx::query_as::<_, EventRow>(SELECT_EVENTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    assemble(row, requests, replies, events)
+}
+
+/// With `lock`, the case row stays locked until the transaction ends.
+async fn get(
+    conn: &mut PgConnection,
+    case_id: &str,
+    lock: bool,
+) -> Result<Option<Case>, StoreError> {
+    let row = sqlx::query_as::<_, CaseRow>(if lock {
+        SELECT_CASE_FOR_UPDATE
+    } else {
+        SELECT_CASE
+    })
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    match row {
+        Some(row) => load(conn, row).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn draw_references(conn: &mut PgConnection, case: &mut Case) -> Result<(), StoreError> {
+    for draw in pending_references(case) {
+        let last: i64 = sqlx::query_scalar(DRAW_REFERENCES)
+            .bind(&draw.issuer)
+            .bind(draw.year)
+            .bind(draw.prefix_and_index.len() as i64)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        assign(case, &draw, last);
+    }
+    Ok(())
+}
+
+async fn write(conn: &mut PgConnection, case: &Case, d: &Diff) -> Result<(), StoreError> {
+    if d.case_changed {
+        let row = CaseRow::of(case);
+        bind_case!(sqlx::query(UPDATE_CASE), &row)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for r in &d.new_requests {
+        bind_request!(sqlx::query(INSERT_REQUEST), r)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for r in &d.changed_requests {
+        bind_request!(sqlx::query(UPDATE_REQUEST), r)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for p in &d.new_replies {
+        bind_reply!(sqlx::query(INSERT_REPLY), p)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for p in &d.changed_replies {
+        bind_reply!(sqlx::query(UPDATE_REPLY), p)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for e in &d.new_events {
+        bind_event!(sqlx::query(INSERT_EVENT), e)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        todo!()
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
     }
-    async fn insert_case(&self, _case: Case) -> Result<Inserted, StoreError> {
-        todo!()
+
+    async fn insert_case(&self, mut case: Case) -> Result<Inserted, StoreError> {
+        normalise(&mut case);
+        let mut tx = self.begin_write().await?;
+        // A concurrent insert of the same petition makes this wait for its commit
+        // and then return no row; READ COMMITTED lets the next statement see it.
+        let row = CaseRow::of(&case);
+        let created: Option<String> = bind_case!(sqlx::query_scalar(INSERT_CASE), &row)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if created.is_none() {
+            let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE_BY_PETITION)
+                .bind(&case.office)
+                .bind(&case.petition_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let existing = load(&mut tx, row).await?;
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(Inserted::Existing(existing));
+        }
+        draw_references(&mut tx, &mut case).await?;
+        write(&mut tx, &case, &creation(&case)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Inserted::Created(case))
     }
-    async fn get_case(&self, _case_id: &str) -> Result<Option<Case>, StoreError> {
-        todo!()
+
+    async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let case = get(&mut tx, case_id, false).await?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(case)
     }
-    async fn case_id_for_request(&self, _request_id: &str) -> Result<Option<String>, StoreError> {
-        todo!()
+
+    async fn case_id_for_request(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(SELECT_CASE_ID_OF_REQUEST)
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
     }
+
     async fn update_case(
         &self,
-        _case_id: &str,
-        _change: &mut Change<'_>,
+        case_id: &str,
+        change: &mut Change<'_>,
     ) -> Result<Case, StoreError> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        let Some(before) = get(&mut tx, case_id, true).await? else {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(DomainError::NotFound {
+                what: "case",
+                id: case_id.to_owned(),
+            }
+            .into());
+        };
+        let mut after = before.clone();
+        if let Err(e) = change(&mut after) {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(e.into());
+        }
+        normalise(&mut after);
+        draw_references(&mut tx, &mut after).await?;
+        let d = diff(&before, &after)?;
+        write(&mut tx, &after, &d).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(after)
     }
+
     async fn list_cases(
         &self,
-        _filter: &CaseFilter,
-        _page: &PageRequest,
+        filter: &CaseFilter,
+        page: &PageRequest,
     ) -> Result<Page<Case>, StoreError> {
-        todo!()
+        let after = case_cursor(page.after.as_deref())?;
+        let mut tx = self.begin_read().await?;
+        let rows = case_page_query::<Postgres>(filter, after, page.size)
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_case_cursor);
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let requests = sqlx::query_as::<_, RequestRow>(SELECT_REQUESTS_OF_CASES)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_CASES)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(Page {
+            items: assemble_page(rows, requests, replies)?,
+            next,
+        })
     }
+
     async fn list_requests(
         &self,
-        _filter: &RequestFilter,
-        _page: &PageRequest,
+        filter: &RequestFilter,
+        page: &PageRequest,
     ) -> Result<Page<Assigned>, StoreError> {
-        todo!()
+        let after = request_cursor(page.after.as_deref())?;
+        let mut tx = self.begin_read().await?;
+        let rows = request_page_query::<Postgres>(filter, after, page.size)
+            .build_query_as::<RequestRow>()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        let mut case_ids: Vec<String> = rows.iter().map(|r| r.case_id.clone()).collect();
+        case_ids.sort();
+        case_ids.dedup();
+        let request_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let cases = sqlx::query_as::<_, CaseRow>(SELECT_CASES)
+            .bind(&case_ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_REQUESTS)
+            .bind(&request_ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(Page {
+            items: assemble_assigned(rows, cases, replies)?,
+            next,
+        })
     }
-    async fn close(&self) {}
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

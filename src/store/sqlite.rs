@@ -1,49 +1,371 @@
-//! Placeholder until the backend lands.
+//! The SQLite backend: one database file (WAL), the embedded default. SQLite lets
+//! one writer in at a time, so every write goes through a pool of exactly one
+//! connection and starts with `BEGIN IMMEDIATE`: writers queue in the pool instead
+//! of meeting "database is locked", and the write lock taken at `BEGIN` is the
+//! case's lock for `update_case`. Reads use a separate pool and a read transaction,
+//! so a case is always read whole from one snapshot.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use super::common::*;
 use super::*;
 
 #[derive(Debug)]
-pub struct SqliteStore;
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// Busy and locked (primary codes 5 and 6, whatever the extended code) mean another
+/// connection, perhaps another process, held the file longer than the timeout.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+        sqlx::Error::Database(db) => {
+            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            match code & 0xff {
+                5 | 6 => StoreError::Contention(e),
+                // SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR: the file, not the query.
+                14 | 13 | 10 => StoreError::Unavailable(e),
+                _ => StoreError::Database(e),
+            }
+        }
+        _ => StoreError::Database(e),
+    }
+}
 
 impl SqliteStore {
-    pub async fn connect(_url: &str, _options: &PoolOptions) -> Result<Self, StoreError> {
-        todo!()
+    pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(map_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = connect.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        }
+        // The writer opens (and so creates) the file before any reader looks for it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(map_err)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(map_err)?;
+        Ok(Self { writer, reader })
     }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+
+    async fn begin_read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.reader.begin().await.map_err(map_err)
+    }
+}
+
+async fn load(conn: &mut SqliteConnection, row: CaseRow) -> Result<Case, StoreError> {
+    let requests = sqlx::query_as::<_, RequestRow>(SELECT_REQUESTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let events = sqlx::query_as::<_, EventRow>(SELECT_EVENTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    assemble(row, requests, replies, events)
+}
+
+async fn get(conn: &mut SqliteConnection, case_id: &str) -> Result<Option<Case>, StoreError> {
+    let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE)
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    match row {
+        Some(row) => load(conn, row).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn draw_references(conn: &mut SqliteConnection, case: &mut Case) -> Result<(), StoreError> {
+    for draw in pending_references(case) {
+        let last: i64 = sqlx::query_scalar(DRAW_REFERENCES)
+            .bind(&draw.issuer)
+            .bind(draw.year)
+            .bind(draw.prefix_and_index.len() as i64)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        assign(case, &draw, last);
+    }
+    Ok(())
+}
+
+async fn write(conn: &mut SqliteConnection, case: &Case, d: &Diff) -> Result<(), StoreError> {
+    if d.case_changed {
+        let row = CaseRow::of(case);
+        bind_case!(sqlx::query(UPDATE_CASE), &row)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for r in &d.new_requests {
+        bind_request!(sqlx::query(INSERT_REQUEST), r)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for r in &d.changed_requests {
+        bind_request!(sqlx::query(UPDATE_REQUEST), r)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for p in &d.new_replies {
+        bind_reply!(sqlx::query(INSERT_REPLY), p)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for p in &d.changed_replies {
+        bind_reply!(sqlx::query(UPDATE_REPLY), p)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    for e in &d.new_events {
+        bind_event!(sqlx::query(INSERT_EVENT), e)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// `(…, …)` of binds for an `IN`; SQLite has no array parameters.
+fn push_in_list(qb: &mut QueryBuilder<Sqlite>, values: &[String]) {
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
+    }
+    qb.push(")");
+}
+
+async fn requests_and_replies_of_cases(
+    conn: &mut SqliteConnection,
+    case_ids: &[String],
+) -> Result<(Vec<RequestRow>, Vec<ReplyRow>), StoreError> {
+    if case_ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE case_id IN "
+    ));
+    push_in_list(&mut qb, case_ids);
+    qb.push(" ORDER BY case_id, position");
+    let requests = qb
+        .build_query_as::<RequestRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut qb = QueryBuilder::<Sqlite>::new(concat!(replies_joined!(), "WHERE r.case_id IN "));
+    push_in_list(&mut qb, case_ids);
+    qb.push(" ORDER BY p.request_id, p.round");
+    let replies = qb
+        .build_query_as::<ReplyRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok((requests, replies))
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        todo!()
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
     }
-    async fn insert_case(&self, _case: Case) -> Result<Inserted, StoreError> {
-        todo!()
+
+    async fn insert_case(&self, mut case: Case) -> Result<Inserted, StoreError> {
+        normalise(&mut case);
+        let mut tx = self.begin_write().await?;
+        let row = CaseRow::of(&case);
+        let created: Option<String> = bind_case!(sqlx::query_scalar(INSERT_CASE), &row)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if created.is_none() {
+            let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE_BY_PETITION)
+                .bind(&case.office)
+                .bind(&case.petition_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let existing = load(&mut tx, row).await?;
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(Inserted::Existing(existing));
+        }
+        draw_references(&mut tx, &mut case).await?;
+        write(&mut tx, &case, &creation(&case)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Inserted::Created(case))
     }
-    async fn get_case(&self, _case_id: &str) -> Result<Option<Case>, StoreError> {
-        todo!()
+
+    async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let case = get(&mut tx, case_id).await?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(case)
     }
-    async fn case_id_for_request(&self, _request_id: &str) -> Result<Option<String>, StoreError> {
-        todo!()
+
+    async fn case_id_for_request(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(SELECT_CASE_ID_OF_REQUEST)
+            .bind(request_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)
     }
+
     async fn update_case(
         &self,
-        _case_id: &str,
-        _change: &mut Change<'_>,
+        case_id: &str,
+        change: &mut Change<'_>,
     ) -> Result<Case, StoreError> {
-        todo!()
+        // BEGIN IMMEDIATE has taken the write lock: nobody changes the case until commit.
+        let mut tx = self.begin_write().await?;
+        let Some(before) = get(&mut tx, case_id).await? else {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(DomainError::NotFound {
+                what: "case",
+                id: case_id.to_owned(),
+            }
+            .into());
+        };
+        let mut after = before.clone();
+        if let Err(e) = change(&mut after) {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(e.into());
+        }
+        normalise(&mut after);
+        draw_references(&mut tx, &mut after).await?;
+        let d = diff(&before, &after)?;
+        write(&mut tx, &after, &d).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(after)
     }
+
     async fn list_cases(
         &self,
-        _filter: &CaseFilter,
-        _page: &PageRequest,
+        filter: &CaseFilter,
+        page: &PageRequest,
     ) -> Result<Page<Case>, StoreError> {
-        todo!()
+        let after = case_cursor(page.after.as_deref())?;
+        let mut tx = self.begin_read().await?;
+        let rows = case_page_query::<Sqlite>(filter, after, page.size)
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_case_cursor);
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let (requests, replies) = requests_and_replies_of_cases(&mut tx, &ids).await?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(Page {
+            items: assemble_page(rows, requests, replies)?,
+            next,
+        })
     }
+
     async fn list_requests(
         &self,
-        _filter: &RequestFilter,
-        _page: &PageRequest,
+        filter: &RequestFilter,
+        page: &PageRequest,
     ) -> Result<Page<Assigned>, StoreError> {
-        todo!()
+        let after = request_cursor(page.after.as_deref())?;
+        let mut tx = self.begin_read().await?;
+        let rows = request_page_query::<Sqlite>(filter, after, page.size)
+            .build_query_as::<RequestRow>()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        let (cases, replies) = if rows.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let mut case_ids: Vec<String> = rows.iter().map(|r| r.case_id.clone()).collect();
+            case_ids.sort();
+            case_ids.dedup();
+            let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT ",
+                case_columns!(),
+                " FROM cases WHERE id IN "
+            ));
+            push_in_list(&mut qb, &case_ids);
+            let cases = qb
+                .build_query_as::<CaseRow>()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let request_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT ",
+                reply_columns!(),
+                " FROM replies WHERE request_id IN "
+            ));
+            push_in_list(&mut qb, &request_ids);
+            qb.push(" ORDER BY request_id, round");
+            let replies = qb
+                .build_query_as::<ReplyRow>()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            (cases, replies)
+        };
+        tx.rollback().await.map_err(map_err)?;
+        Ok(Page {
+            items: assemble_assigned(rows, cases, replies)?,
+            next,
+        })
     }
-    async fn close(&self) {}
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
 }

@@ -1,1 +1,1023 @@
-//! Placeholder.
+//! The one test suite both backends answer to. Each test is an `async fn(DynStore)`
+//! written once; `suite!` runs it as `sqlite::<name>` on a fresh file and as
+//! `postgres::<name>` on a fresh schema (skipped without WHISTLE_TEST_POSTGRES_URL).
+//! Cases are built with the real domain, so what is stored is what commands make.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::testing::{fresh_postgres_url, sqlite_url};
+use super::*;
+use crate::domain::{
+    Actor, ActorRole, Category, DeadlinePolicy, Department, EventKind, Office, Organisation,
+    Petition, PetitionInput, Reference, RequestStatus, ReviewDecision, Role, Verdict,
+};
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let store = super::open(&super::sqlite_url(dir.path())).await;
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(url) = super::fresh_postgres_url().await else { return };
+                    let store = super::open(&url).await;
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    insert_then_get_round_trips_every_field,
+    reinserting_a_petition_returns_the_existing_case,
+    references_are_sequential_per_issuer_and_year,
+    concurrent_inserts_draw_distinct_gapless_references,
+    concurrent_inserts_of_one_petition_create_it_once,
+    a_whole_lifecycle_is_persisted_step_by_step,
+    a_refused_change_writes_nothing,
+    racing_acknowledgements_let_exactly_one_through,
+    racing_reviews_let_exactly_one_through,
+    list_cases_filters_and_pages_newest_first,
+    list_requests_filters_and_pages_by_deadline,
+    unknown_ids_and_bad_cursors,
+);
+
+async fn open(url: &str) -> DynStore {
+    let options = PoolOptions {
+        max_connections: 5,
+        // The concurrency tests queue twenty commands on SQLite's single writer.
+        acquire_timeout: std::time::Duration::from_secs(30),
+    };
+    let store = connect(url, &options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+// ---- the organisation and the actors -------------------------------------------
+
+fn org() -> Organisation {
+    let dept = |code: &str, reply_working_days: u32| {
+        let d = Department {
+            code: code.into(),
+            name: code.into(),
+            policy: DeadlinePolicy {
+                ack_working_days: 1,
+                reply_working_days,
+            },
+            show_resident_phone: false,
+        };
+        (code.to_owned(), d)
+    };
+    let office = |code: &str, name: &str, prefix: &str, communities: &[&str]| {
+        let o = Office {
+            code: code.into(),
+            name: name.into(),
+            reference_prefix: prefix.into(),
+            communities: communities.iter().map(|c| c.to_string()).collect(),
+        };
+        (code.to_owned(), o)
+    };
+    let category = |code: &str, lead: &str, assisting: &[&str]| {
+        let c = Category {
+            code: code.into(),
+            name: code.into(),
+            lead: lead.into(),
+            assisting: assisting.iter().map(|a| a.to_string()).collect(),
+        };
+        (code.to_owned(), c)
+    };
+    Organisation {
+        offices: [
+            office("cuiping", "翠屏街道", "翠街哨", &["杨柳社区", "新南社区"]),
+            office("dongcheng", "东城街道", "东街哨", &[]),
+        ]
+        .into_iter()
+        .collect(),
+        departments: [dept("housing", 5), dept("land", 10), dept("lighting", 3)]
+            .into_iter()
+            .collect(),
+        categories: [
+            category("property-certificate", "housing", &["land"]),
+            category("street-lighting", "lighting", &[]),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    }
+}
+
+fn office(code: &str) -> Actor {
+    Actor {
+        name: format!("{code}-system"),
+        role: ActorRole::Office(code.into()),
+    }
+}
+
+fn dept(code: &str) -> Actor {
+    Actor {
+        name: format!("{code}-staff"),
+        role: ActorRole::Department(code.into()),
+    }
+}
+
+/// A Monday morning in Beijing, with sub-millisecond digits the store must cut.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap() + Duration::nanoseconds(123_456_789)
+}
+
+fn cut_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap()
+}
+
+struct Spec<'a> {
+    office: &'a str,
+    petition_id: &'a str,
+    category: &'a str,
+    community: &'a str,
+    at: DateTime<Utc>,
+}
+
+impl Default for Spec<'_> {
+    fn default() -> Self {
+        Spec {
+            office: "cuiping",
+            petition_id: "CP-2026-0001",
+            category: "property-certificate",
+            community: "杨柳社区",
+            at: t0(),
+        }
+    }
+}
+
+fn open_case(spec: &Spec) -> Case {
+    let org = org();
+    let petition = Petition::parse(&PetitionInput {
+        petition_id: spec.petition_id.into(),
+        category: spec.category.into(),
+        title: "房产证办理受阻".into(),
+        description:
+            "居民反映小区房产证迟迟未能办理，已多次到社区反映。\n第二行：“引号”与 emoji 🏠".into(),
+        resident_name: "张女士".into(),
+        resident_phone: "138 1234 5678".into(),
+        address: "翠屏街道杨柳社区3栋2单元".into(),
+        community: spec.community.into(),
+        difficulty: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let route = org.route(&petition.category, None, &[]).unwrap();
+    let mut new_id = || uuid::Uuid::now_v7().to_string();
+    Case::open(
+        petition,
+        &org.offices[spec.office],
+        route,
+        &org,
+        &office(spec.office),
+        spec.at,
+        &mut new_id,
+    )
+    .unwrap()
+}
+
+async fn create(store: &DynStore, spec: &Spec<'_>) -> Case {
+    match store.insert_case(open_case(spec)).await.unwrap() {
+        Inserted::Created(case) => case,
+        Inserted::Existing(case) => panic!("{} already existed", case.petition_id),
+    }
+}
+
+async fn update(
+    store: &DynStore,
+    case_id: &str,
+    mut change: impl FnMut(&mut Case) -> Result<(), DomainError> + Send,
+) -> Result<Case, StoreError> {
+    store.update_case(case_id, &mut change).await
+}
+
+/// Applies a step and checks that what the store returned is what it now holds.
+async fn step(
+    store: &DynStore,
+    case_id: &str,
+    change: impl FnMut(&mut Case) -> Result<(), DomainError> + Send,
+) -> Case {
+    let returned = update(store, case_id, change).await.unwrap();
+    let stored = store.get_case(case_id).await.unwrap().unwrap();
+    assert_eq!(stored, returned);
+    returned
+}
+
+fn reference(n: i64) -> String {
+    Reference::format("翠街哨", 2026, n)
+}
+
+/// `翠街哨〔2026〕0007号` → 7
+fn number(reference: &str) -> i64 {
+    let digits = reference
+        .rsplit('〕')
+        .next()
+        .unwrap()
+        .trim_end_matches('号');
+    digits.parse().unwrap()
+}
+
+fn references(cases: &[Case]) -> Vec<String> {
+    cases
+        .iter()
+        .flat_map(|c| c.requests.iter().map(|r| r.reference.as_str().to_owned()))
+        .collect()
+}
+
+fn page(size: u32, after: Option<String>) -> PageRequest {
+    PageRequest { size, after }
+}
+
+async fn all_cases(store: &DynStore, filter: &CaseFilter, size: u32) -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.list_cases(filter, &page(size, after)).await.unwrap();
+        assert!(p.items.len() <= size as usize);
+        out.extend(p.items);
+        match p.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+async fn all_requests(store: &DynStore, filter: &RequestFilter, size: u32) -> Vec<Assigned> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store
+            .list_requests(filter, &page(size, after))
+            .await
+            .unwrap();
+        assert!(p.items.len() <= size as usize);
+        out.extend(p.items);
+        match p.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+fn is_wrong_state(result: &Result<Case, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Domain(DomainError::WrongState(_))))
+}
+
+// ---- the tests -------------------------------------------------------------------
+
+async fn insert_then_get_round_trips_every_field(store: DynStore) {
+    let opened = open_case(&Spec::default());
+    let Inserted::Created(created) = store.insert_case(opened.clone()).await.unwrap() else {
+        panic!("a new petition is created");
+    };
+
+    // What was stored is what was opened, with references drawn and time in millis.
+    let mut expected = opened;
+    expected.created_at = cut_to_millis(expected.created_at);
+    expected.updated_at = cut_to_millis(expected.updated_at);
+    for (i, r) in expected.requests.iter_mut().enumerate() {
+        r.reference = Reference::Assigned(reference(i as i64 + 1));
+        r.issued_at = cut_to_millis(r.issued_at);
+    }
+    for e in &mut expected.events {
+        e.at = cut_to_millis(e.at);
+    }
+    assert_eq!(created, expected);
+    assert_eq!(
+        references(std::slice::from_ref(&created)),
+        ["翠街哨〔2026〕0001号", "翠街哨〔2026〕0002号"]
+    );
+    assert_eq!(created.created_at.timestamp_subsec_millis(), 123);
+
+    let got = store.get_case(&created.id).await.unwrap().unwrap();
+    assert_eq!(got, created);
+    assert_eq!(
+        got.description,
+        "居民反映小区房产证迟迟未能办理，已多次到社区反映。\n第二行：“引号”与 emoji 🏠"
+    );
+    assert_eq!(got.resident.name, "张女士");
+    assert_eq!(got.resident.phone.as_str(), "138 1234 5678");
+    let roles: Vec<_> = got
+        .requests
+        .iter()
+        .map(|r| (r.department.as_str(), r.role))
+        .collect();
+    assert_eq!(roles, [("housing", Role::Lead), ("land", Role::Assisting)]);
+    assert_eq!(
+        got.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        got.events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [
+            EventKind::Escalated,
+            EventKind::RequestIssued,
+            EventKind::RequestIssued
+        ]
+    );
+    assert_eq!(got.feedback, None);
+
+    for r in &got.requests {
+        assert_eq!(
+            store.case_id_for_request(&r.id).await.unwrap().as_deref(),
+            Some(got.id.as_str())
+        );
+    }
+}
+
+async fn reinserting_a_petition_returns_the_existing_case(store: DynStore) {
+    let first = create(&store, &Spec::default()).await;
+
+    // A retry opens the case again with fresh ids (and here a later clock).
+    let retry = open_case(&Spec {
+        at: t0() + Duration::hours(1),
+        ..Spec::default()
+    });
+    match store.insert_case(retry).await.unwrap() {
+        Inserted::Existing(existing) => assert_eq!(existing, first),
+        Inserted::Created(_) => panic!("the same office and petition id must not create twice"),
+    }
+    let all = all_cases(&store, &CaseFilter::default(), 10).await;
+    assert_eq!(all.len(), 1);
+
+    // The retry drew no numbers: the next case continues the sequence.
+    let next = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0002",
+            ..Spec::default()
+        },
+    )
+    .await;
+    assert_eq!(references(&[next]), [reference(3), reference(4)]);
+
+    // Another office may use the same petition id, with its own numbering.
+    let other = create(
+        &store,
+        &Spec {
+            office: "dongcheng",
+            community: "任意社区",
+            ..Spec::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        references(&[other]),
+        [
+            Reference::format("东街哨", 2026, 1),
+            Reference::format("东街哨", 2026, 2)
+        ]
+    );
+}
+
+async fn references_are_sequential_per_issuer_and_year(store: DynStore) {
+    let mut cases = Vec::new();
+    for n in 0..10 {
+        let petition_id = format!("CP-{n}");
+        cases.push(
+            create(
+                &store,
+                &Spec {
+                    petition_id: &petition_id,
+                    ..Spec::default()
+                },
+            )
+            .await,
+        );
+    }
+    let expected: Vec<_> = (1..=20).map(reference).collect();
+    assert_eq!(references(&cases), expected);
+
+    // A new year starts again at 1 (local time: 2027-01-01 in Beijing).
+    let new_year = Utc.with_ymd_and_hms(2026, 12, 31, 16, 30, 0).unwrap();
+    let case = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2027-1",
+            at: new_year,
+            ..Spec::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        references(&[case]),
+        [
+            Reference::format("翠街哨", 2027, 1),
+            Reference::format("翠街哨", 2027, 2)
+        ]
+    );
+}
+
+async fn concurrent_inserts_draw_distinct_gapless_references(store: DynStore) {
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let petition_id = format!("CP-{n}");
+                let spec = Spec {
+                    petition_id: &petition_id,
+                    ..Spec::default()
+                };
+                create(&store, &spec).await
+            })
+        })
+        .collect();
+    let mut cases = Vec::new();
+    for t in tasks {
+        cases.push(t.await.unwrap());
+    }
+    let drawn = references(&cases);
+    let distinct: BTreeSet<_> = drawn.iter().cloned().collect();
+    let expected: BTreeSet<_> = (1..=40).map(reference).collect();
+    assert_eq!(drawn.len(), 40);
+    assert_eq!(distinct, expected);
+    // Within one case the numbers are consecutive: one draw per case.
+    for c in &cases {
+        let n: Vec<i64> = c
+            .requests
+            .iter()
+            .map(|r| number(r.reference.as_str()))
+            .collect();
+        assert_eq!(n[1], n[0] + 1, "{n:?}");
+    }
+}
+
+async fn concurrent_inserts_of_one_petition_create_it_once(store: DynStore) {
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_case(open_case(&Spec::default()))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut existing = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Inserted::Created(c) => created.push(c),
+            Inserted::Existing(c) => existing.push(c),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one insert creates the case");
+    assert_eq!(existing.len(), 9);
+    for e in &existing {
+        assert_eq!(e, &created[0]);
+    }
+    assert_eq!(all_cases(&store, &CaseFilter::default(), 50).await.len(), 1);
+    // The losers drew nothing (or rolled back what they drew).
+    let next = create(
+        &store,
+        &Spec {
+            petition_id: "CP-next",
+            ..Spec::default()
+        },
+    )
+    .await;
+    assert_eq!(references(&[next]), [reference(3), reference(4)]);
+}
+
+async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
+    let org = Arc::new(org());
+    let case = create(&store, &Spec::default()).await;
+    let id = case.id.clone();
+    let housing = case.requests[0].id.clone();
+    let land = case.requests[1].id.clone();
+    let at = |hours: i64| t0() + Duration::hours(hours);
+    let (h, l, o) = (dept("housing"), dept("land"), office("cuiping"));
+
+    step(&store, &id, |c| c.acknowledge(&h, &housing, at(1))).await;
+    step(&store, &id, |c| {
+        c.submit_reply(&h, &housing, "正在协调".into(), at(2))
+    })
+    .await;
+    let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
+    let c = step(&store, &id, |c| {
+        c.review_reply(&o, &housing, reject.clone(), &org, at(26))
+    })
+    .await;
+    let r = &c.requests[0];
+    assert_eq!(
+        (r.status, r.round, r.reissue_reason.as_str()),
+        (RequestStatus::Issued, 2, "未说明办理时限")
+    );
+    assert_eq!(r.replies.len(), 1);
+    assert!(r.replies[0].review.as_ref().is_some_and(|v| !v.accepted));
+
+    step(&store, &id, |c| c.acknowledge(&h, &housing, at(27))).await;
+    step(&store, &id, |c| {
+        c.submit_reply(&h, &housing, "已办结，预计月底发证".into(), at(28))
+    })
+    .await;
+    step(&store, &id, |c| c.acknowledge(&l, &land, at(29))).await;
+    step(&store, &id, |c| {
+        c.submit_reply(&l, &land, "已配合核查".into(), at(30))
+    })
+    .await;
+    let c = step(&store, &id, |c| {
+        c.review_reply(&o, &housing, ReviewDecision::Accept, &org, at(31))
+    })
+    .await;
+    assert_eq!(c.status, CaseStatus::Open);
+    let c = step(&store, &id, |c| {
+        c.review_reply(&o, &land, ReviewDecision::Accept, &org, at(32))
+    })
+    .await;
+    assert_eq!(c.status, CaseStatus::AwaitingFeedback);
+
+    let reissue = vec![housing.clone()];
+    let c = step(&store, &id, |c| {
+        c.record_feedback(
+            &o,
+            Verdict::Unsatisfied,
+            "证还没拿到".into(),
+            &reissue,
+            &org,
+            at(50),
+        )
+    })
+    .await;
+    assert_eq!(c.status, CaseStatus::Open);
+    assert_eq!(
+        (c.requests[0].status, c.requests[0].round),
+        (RequestStatus::Issued, 3)
+    );
+    assert_eq!(
+        (c.requests[1].status, c.requests[1].round),
+        (RequestStatus::Accepted, 1)
+    );
+    assert_eq!(
+        c.feedback.as_ref().map(|f| f.verdict),
+        Some(Verdict::Unsatisfied)
+    );
+
+    step(&store, &id, |c| c.acknowledge(&h, &housing, at(51))).await;
+    step(&store, &id, |c| {
+        c.submit_reply(&h, &housing, "证已发放".into(), at(52))
+    })
+    .await;
+    step(&store, &id, |c| {
+        c.review_reply(&o, &housing, ReviewDecision::Accept, &org, at(53))
+    })
+    .await;
+    let c = step(&store, &id, |c| {
+        c.record_feedback(&o, Verdict::Satisfied, "很满意".into(), &[], &org, at(60))
+    })
+    .await;
+
+    assert_eq!(c.status, CaseStatus::Closed);
+    let f = c.feedback.as_ref().unwrap();
+    assert_eq!(
+        (f.verdict, f.comment.as_str(), f.recorded_at),
+        (Verdict::Satisfied, "很满意", cut_to_millis(at(60)))
+    );
+    let rounds: Vec<_> = c.requests[0]
+        .replies
+        .iter()
+        .map(|p| (p.round, p.review.as_ref().map(|v| v.accepted)))
+        .collect();
+    assert_eq!(rounds, [(1, Some(false)), (2, Some(true)), (3, Some(true))]);
+    assert_eq!(
+        c.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=c.events.len() as u32).collect::<Vec<_>>()
+    );
+    assert_eq!(c.events.last().unwrap().kind, EventKind::CaseClosed);
+    // No new request was issued along the way: the numbers stayed put.
+    assert_eq!(references(&[c]), [reference(1), reference(2)]);
+}
+
+async fn a_refused_change_writes_nothing(store: DynStore) {
+    let case = create(&store, &Spec::default()).await;
+    let housing = case.requests[0].id.clone();
+    let h = dept("housing");
+    // The change gets halfway (an acknowledgement) before a rule refuses the rest.
+    let result = update(&store, &case.id, |c| {
+        c.acknowledge(&h, &housing, t0())?;
+        c.acknowledge(&h, &housing, t0())
+    })
+    .await;
+    assert!(is_wrong_state(&result), "{result:?}");
+    assert_eq!(store.get_case(&case.id).await.unwrap().unwrap(), case);
+}
+
+async fn racing_acknowledgements_let_exactly_one_through(store: DynStore) {
+    let case = create(&store, &Spec::default()).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let (store, id, housing) =
+                (store.clone(), case.id.clone(), case.requests[0].id.clone());
+            tokio::spawn(async move {
+                let h = dept("housing");
+                update(&store, &id, |c| {
+                    c.acknowledge(&h, &housing, t0() + Duration::seconds(n))
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().filter(|r| r.is_err()).all(is_wrong_state),
+        "{results:?}"
+    );
+    let stored = store.get_case(&case.id).await.unwrap().unwrap();
+    let winner = results.into_iter().find_map(Result::ok).unwrap();
+    assert_eq!(stored, winner);
+    let acks = stored
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::RequestAcknowledged)
+        .count();
+    assert_eq!(acks, 1);
+}
+
+async fn racing_reviews_let_exactly_one_through(store: DynStore) {
+    let org = Arc::new(org());
+    let case = create(&store, &Spec::default()).await;
+    let housing = case.requests[0].id.clone();
+    let h = dept("housing");
+    step(&store, &case.id, |c| c.acknowledge(&h, &housing, t0())).await;
+    step(&store, &case.id, |c| {
+        c.submit_reply(&h, &housing, "已处理".into(), t0())
+    })
+    .await;
+
+    let review = |decision: ReviewDecision| {
+        let (store, org, id, housing) =
+            (store.clone(), org.clone(), case.id.clone(), housing.clone());
+        tokio::spawn(async move {
+            let o = office("cuiping");
+            update(&store, &id, |c| {
+                c.review_reply(&o, &housing, decision.clone(), &org, t0())
+            })
+            .await
+        })
+    };
+    // Several of each, so that losers really do load the case while the winner holds it.
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let decision = if n % 2 == 0 {
+                ReviewDecision::Accept
+            } else {
+                ReviewDecision::parse(false, "不清楚").unwrap()
+            };
+            (decision.clone(), review(decision))
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (decision, task) in tasks {
+        let result = task.await.unwrap();
+        match result {
+            Ok(_) => winners.push(decision),
+            Err(_) => assert!(is_wrong_state(&result), "{result:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+
+    let stored = store.get_case(&case.id).await.unwrap().unwrap();
+    let r = &stored.requests[0];
+    if winners[0] == ReviewDecision::Accept {
+        assert_eq!((r.status, r.round), (RequestStatus::Accepted, 1));
+    } else {
+        assert_eq!((r.status, r.round), (RequestStatus::Issued, 2));
+    }
+    assert_eq!(r.replies.len(), 1);
+    assert!(r.replies[0].review.is_some());
+}
+
+/// Nine cases across two offices, two categories, two communities and states.
+async fn ledger(store: &DynStore) -> Vec<Case> {
+    let org = Arc::new(org());
+    let mut cases = Vec::new();
+    for n in 0..9 {
+        let petition_id = format!("P-{n}");
+        let spec = Spec {
+            office: if n % 3 == 2 { "dongcheng" } else { "cuiping" },
+            petition_id: &petition_id,
+            category: if n % 2 == 0 {
+                "property-certificate"
+            } else {
+                "street-lighting"
+            },
+            community: if n % 4 == 0 {
+                "新南社区"
+            } else {
+                "杨柳社区"
+            },
+            at: t0() + Duration::days(n),
+        };
+        let mut case = create(store, &spec).await;
+        // Every third case holds a reply waiting for review.
+        if n % 3 == 0 {
+            let (r, d) = (
+                case.requests[0].id.clone(),
+                dept(&case.requests[0].department),
+            );
+            case = update(store, &case.id, |c| {
+                c.acknowledge(&d, &r, spec.at)?;
+                c.submit_reply(&d, &r, "已处理".into(), spec.at)
+            })
+            .await
+            .unwrap();
+        }
+        // Case 4 goes all the way to feedback.
+        if n == 4 {
+            let o = office(&case.office);
+            for i in 0..case.requests.len() {
+                let (r, d) = (
+                    case.requests[i].id.clone(),
+                    dept(&case.requests[i].department),
+                );
+                case = update(store, &case.id, |c| {
+                    c.acknowledge(&d, &r, spec.at)?;
+                    c.submit_reply(&d, &r, "已处理".into(), spec.at)?;
+                    c.review_reply(&o, &r, ReviewDecision::Accept, &org, spec.at)
+                })
+                .await
+                .unwrap();
+            }
+            assert_eq!(case.status, CaseStatus::AwaitingFeedback);
+        }
+        cases.push(case);
+    }
+    cases
+}
+
+async fn list_cases_filters_and_pages_newest_first(store: DynStore) {
+    let cases = ledger(&store).await;
+    let expect = |keep: &dyn Fn(&Case) -> bool| {
+        let mut ids: Vec<String> = cases
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort_by(|a, b| b.cmp(a));
+        ids
+    };
+    let ids = |listed: &[Case]| listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+
+    // Every page size visits every case once, newest first.
+    for size in [1, 2, 4, 9, 50] {
+        let listed = all_cases(&store, &CaseFilter::default(), size).await;
+        assert_eq!(ids(&listed), expect(&|_| true), "page size {size}");
+    }
+    // A listed case carries its requests and replies but not its timeline.
+    let listed = all_cases(&store, &CaseFilter::default(), 3).await;
+    for l in &listed {
+        let full = cases.iter().find(|c| c.id == l.id).unwrap();
+        assert_eq!(l.requests, full.requests);
+        assert!(l.events.is_empty());
+        let mut bare = full.clone();
+        bare.events.clear();
+        assert_eq!(*l, bare);
+    }
+
+    type Keep = Box<dyn Fn(&Case) -> bool>;
+    let filters: Vec<(CaseFilter, Keep)> = vec![
+        (
+            CaseFilter {
+                office: Some("cuiping".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.office == "cuiping"),
+        ),
+        (
+            CaseFilter {
+                status: Some(CaseStatus::AwaitingFeedback),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.status == CaseStatus::AwaitingFeedback),
+        ),
+        (
+            CaseFilter {
+                category: Some("street-lighting".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.category == "street-lighting"),
+        ),
+        (
+            CaseFilter {
+                community: Some("新南社区".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.community == "新南社区"),
+        ),
+        (
+            CaseFilter {
+                awaiting_review: true,
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.awaiting_review()),
+        ),
+        (
+            CaseFilter {
+                office: Some("cuiping".into()),
+                status: Some(CaseStatus::Open),
+                category: Some("property-certificate".into()),
+                community: Some("新南社区".into()),
+                awaiting_review: true,
+            },
+            Box::new(|c: &Case| {
+                c.office == "cuiping"
+                    && c.status == CaseStatus::Open
+                    && c.category == "property-certificate"
+                    && c.community == "新南社区"
+                    && c.awaiting_review()
+            }),
+        ),
+    ];
+    for (filter, keep) in &filters {
+        let expected = expect(keep.as_ref());
+        assert!(
+            !expected.is_empty(),
+            "the ledger should exercise {filter:?}"
+        );
+        assert_eq!(
+            ids(&all_cases(&store, filter, 2).await),
+            expected,
+            "{filter:?}"
+        );
+    }
+    let nobody = CaseFilter {
+        office: Some("nobody".into()),
+        ..Default::default()
+    };
+    let empty = store.list_cases(&nobody, &page(10, None)).await.unwrap();
+    assert!(empty.items.is_empty() && empty.next.is_none());
+
+    // An exactly full last page says there is nothing more.
+    let full = store
+        .list_cases(&CaseFilter::default(), &page(9, None))
+        .await
+        .unwrap();
+    assert_eq!((full.items.len(), full.next), (9, None));
+}
+
+async fn list_requests_filters_and_pages_by_deadline(store: DynStore) {
+    let cases = ledger(&store).await;
+    let expect = |keep: &dyn Fn(&Case, &crate::domain::DepartmentRequest) -> bool| {
+        let mut all: Vec<_> = cases
+            .iter()
+            .flat_map(|c| {
+                c.requests
+                    .iter()
+                    .filter(|r| keep(c, r))
+                    .map(|r| (r.reply_due_at, r.id.clone()))
+            })
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let ids = |listed: &[Assigned]| {
+        listed
+            .iter()
+            .map(|a| a.request.id.clone())
+            .collect::<Vec<_>>()
+    };
+
+    for size in [1, 3, 14, 100] {
+        let listed = all_requests(&store, &RequestFilter::default(), size).await;
+        assert_eq!(ids(&listed), expect(&|_, _| true), "page size {size}");
+    }
+    // Each request comes whole, with its case's facts but not the case's lists.
+    for a in all_requests(&store, &RequestFilter::default(), 5).await {
+        let case = cases.iter().find(|c| c.id == a.request.case_id).unwrap();
+        let request = case.requests.iter().find(|r| r.id == a.request.id).unwrap();
+        assert_eq!(&a.request, request);
+        let mut bare = case.clone();
+        bare.requests.clear();
+        bare.events.clear();
+        assert_eq!(a.case, bare);
+    }
+
+    type Keep = Box<dyn Fn(&Case, &crate::domain::DepartmentRequest) -> bool>;
+    let filters: Vec<(RequestFilter, Keep)> = vec![
+        (
+            RequestFilter {
+                department: Some("land".into()),
+                ..Default::default()
+            },
+            Box::new(|_, r| r.department == "land"),
+        ),
+        (
+            RequestFilter {
+                status: Some(RequestStatus::Replied),
+                ..Default::default()
+            },
+            Box::new(|_, r| r.status == RequestStatus::Replied),
+        ),
+        (
+            RequestFilter {
+                category: Some("street-lighting".into()),
+                ..Default::default()
+            },
+            Box::new(|c, _| c.category == "street-lighting"),
+        ),
+        (
+            RequestFilter {
+                department: Some("housing".into()),
+                status: Some(RequestStatus::Issued),
+                category: Some("property-certificate".into()),
+            },
+            Box::new(|c, r| {
+                r.department == "housing"
+                    && r.status == RequestStatus::Issued
+                    && c.category == "property-certificate"
+            }),
+        ),
+    ];
+    for (filter, keep) in &filters {
+        let expected = expect(keep.as_ref());
+        assert!(
+            !expected.is_empty(),
+            "the ledger should exercise {filter:?}"
+        );
+        assert_eq!(
+            ids(&all_requests(&store, filter, 2).await),
+            expected,
+            "{filter:?}"
+        );
+    }
+}
+
+async fn unknown_ids_and_bad_cursors(store: DynStore) {
+    assert!(store.get_case("no-such-case").await.unwrap().is_none());
+    assert!(
+        store
+            .case_id_for_request("no-such-request")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let result = update(&store, "no-such-case", |_| Ok(())).await;
+    assert!(
+        matches!(&result, Err(StoreError::Domain(DomainError::NotFound { what: "case", id })) if id == "no-such-case"),
+        "{result:?}"
+    );
+
+    create(&store, &Spec::default()).await;
+    let case_token = store
+        .list_cases(&CaseFilter::default(), &page(1, None))
+        .await
+        .unwrap()
+        .next;
+    assert!(case_token.is_none(), "one case fits one page");
+    let request_token = store
+        .list_requests(&RequestFilter::default(), &page(1, None))
+        .await
+        .unwrap()
+        .next
+        .expect("two requests do not fit a page of one");
+
+    let bad_page_token = |r: &Result<(), StoreError>| matches!(r, Err(StoreError::Domain(DomainError::Invalid(v))) if v[0].field == "page_token");
+    for token in ["garbage", "", "zz", &hex::encode("cases"), &request_token] {
+        let r = store
+            .list_cases(&CaseFilter::default(), &page(10, Some(token.to_owned())))
+            .await
+            .map(|_| ());
+        assert!(bad_page_token(&r), "list_cases accepted {token:?}: {r:?}");
+    }
+    for token in [
+        "garbage",
+        &hex::encode("requests\nnot-a-number\nid"),
+        &hex::encode("cases\nid"),
+    ] {
+        let r = store
+            .list_requests(&RequestFilter::default(), &page(10, Some(token.to_owned())))
+            .await
+            .map(|_| ());
+        assert!(
+            bad_page_token(&r),
+            "list_requests accepted {token:?}: {r:?}"
+        );
+    }
+}
