@@ -9,16 +9,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::grpc::auth::Authenticator;
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
+use crate::mail;
+use crate::mail::transport::Transport;
+use crate::mail::worker::{MailWorker, RetryPolicy};
 use crate::proto;
 use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
@@ -30,6 +34,8 @@ pub struct Application {
     grpc_addr: SocketAddr,
     shutdown: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// Background tasks; each finishes its unit of work when the token fires.
+    workers: Vec<JoinHandle<()>>,
     store: DynStore,
 }
 
@@ -75,7 +81,20 @@ impl Application {
             .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?;
         let grpc_addr = listener.local_addr()?;
 
-        let whistle = Whistle::new(store.clone(), org, Arc::new(SystemClock));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let letters = Arc::new(mail::letters(settings)?);
+        let mail_wake = Arc::new(Notify::new());
+        let transport =
+            Transport::from_settings(&settings.mail).context("setting up mail delivery")?;
+        let worker = MailWorker::new(
+            store.clone(),
+            transport,
+            RetryPolicy::from(settings.mail.retry),
+            clock.clone(),
+            Duration::from_millis(settings.mail.poll_interval_ms.max(10)),
+            mail_wake.clone(),
+        );
+        let whistle = Whistle::new(store.clone(), org, clock, letters, mail_wake);
         let auth = Authenticator::new(&settings.principals);
         let limit = settings.grpc.max_message_bytes;
         let cases = CaseServiceServer::new(Cases {
@@ -111,11 +130,13 @@ impl Application {
                 shutdown.clone().cancelled_owned(),
             );
         let server = tokio::spawn(serve);
+        let workers = vec![tokio::spawn(worker.run(shutdown.clone()))];
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
         Ok(Application {
             grpc_addr,
             shutdown,
             server,
+            workers,
             store,
         })
     }
@@ -132,6 +153,12 @@ impl Application {
     /// Serves until the shutdown token fires, then closes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await.context("gRPC server task")?;
+        // The server stops on the token; make sure the workers hear it too even
+        // when the server ended on its own.
+        self.shutdown.cancel();
+        for worker in self.workers {
+            worker.await.context("background worker")?;
+        }
         self.store.close().await;
         result.context("gRPC server")?;
         tracing::info!("whistle stopped");

@@ -9,6 +9,7 @@ pub mod app;
 pub mod clock;
 pub mod domain;
 pub mod grpc;
+pub mod mail;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
 use tracing::instrument;
 
 use crate::clock::Clock;
@@ -13,8 +14,10 @@ use crate::domain::{
     Actor, ActorRole, Case, DepartmentRequest, DomainError, Organisation, Petition, PetitionInput,
     ReviewDecision, Verdict,
 };
+use crate::mail::letter::Letters;
 use crate::store::{
-    Assigned, CaseFilter, DynStore, Inserted, Page, PageRequest, RequestFilter, StoreError,
+    Assigned, CaseFilter, Change, DynStore, Inserted, OutgoingMail, Page, PageRequest,
+    RequestFilter, StoreError,
 };
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -24,11 +27,47 @@ pub struct Whistle {
     store: DynStore,
     org: Arc<Organisation>,
     clock: Arc<dyn Clock>,
+    letters: Arc<Letters>,
+    /// Rung after every committed change so the outbox worker starts at once.
+    mail_wake: Arc<Notify>,
 }
 
 impl Whistle {
-    pub fn new(store: DynStore, org: Arc<Organisation>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, org, clock }
+    pub fn new(
+        store: DynStore,
+        org: Arc<Organisation>,
+        clock: Arc<dyn Clock>,
+        letters: Arc<Letters>,
+        mail_wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            org,
+            clock,
+            letters,
+            mail_wake,
+        }
+    }
+
+    /// The letters a change causes, rendered inside its transaction.
+    fn letters_for(
+        &self,
+        before: Option<&Case>,
+        after: &Case,
+    ) -> anyhow::Result<Vec<OutgoingMail>> {
+        Ok(self.letters.for_change(&self.org, before, after)?)
+    }
+
+    /// Loads, changes and saves one case with its letters, then wakes the worker.
+    async fn update(&self, case_id: &str, change: &mut Change<'_>) -> Result<Case> {
+        let case = self
+            .store
+            .update_case(case_id, change, &|before, after| {
+                self.letters_for(before, after)
+            })
+            .await?;
+        self.mail_wake.notify_one();
+        Ok(case)
     }
 
     pub fn organisation(&self) -> &Organisation {
@@ -65,8 +104,15 @@ impl Whistle {
             &mut new_id,
         )?;
         let fingerprint = case.fingerprint.clone();
-        let case = match self.store.insert_case(case).await? {
-            Inserted::Created(case) => case,
+        let inserted = self
+            .store
+            .insert_case(case, &|before, after| self.letters_for(before, after))
+            .await?;
+        let case = match inserted {
+            Inserted::Created(case) => {
+                self.mail_wake.notify_one();
+                case
+            }
             Inserted::Existing(existing) if existing.fingerprint == fingerprint => existing,
             Inserted::Existing(existing) => {
                 return Err(DomainError::AlreadyExists(format!(
@@ -179,12 +225,11 @@ impl Whistle {
         let org = &self.org;
         let case_id = self.case_of(request_id).await?;
         tracing::Span::current().record("case_id", case_id.as_str());
-        self.store
-            .update_case(&case_id, &mut |case| {
-                case.review_reply(actor, request_id, decision.clone(), org, now)
-            })
-            .await
-            .map_err(|e| hide_case_behind_request(e, request_id))
+        self.update(&case_id, &mut |case| {
+            case.review_reply(actor, request_id, decision.clone(), org, now)
+        })
+        .await
+        .map_err(|e| hide_case_behind_request(e, request_id))
     }
 
     #[instrument(skip_all, fields(case_id = %case_id), err(level = "debug"))]
@@ -205,18 +250,17 @@ impl Whistle {
         .map_err(|v| DomainError::Invalid(vec![v]))?;
         let now = self.clock.now();
         let org = &self.org;
-        self.store
-            .update_case(case_id, &mut |case| {
-                case.record_feedback(
-                    actor,
-                    verdict,
-                    comment.clone(),
-                    reissue_request_ids,
-                    org,
-                    now,
-                )
-            })
-            .await
+        self.update(case_id, &mut |case| {
+            case.record_feedback(
+                actor,
+                verdict,
+                comment.clone(),
+                reissue_request_ids,
+                org,
+                now,
+            )
+        })
+        .await
     }
 
     async fn case_of(&self, request_id: &str) -> Result<String> {
@@ -237,8 +281,7 @@ impl Whistle {
         let case_id = self.case_of(request_id).await?;
         tracing::Span::current().record("case_id", case_id.as_str());
         let case = self
-            .store
-            .update_case(&case_id, change)
+            .update(&case_id, change)
             .await
             .map_err(|e| hide_case_behind_request(e, request_id))?;
         assigned(case, actor, request_id)

@@ -12,6 +12,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::domain::{self, DeadlinePolicy, Organisation, WorkingCalendar};
+pub use crate::mail::letter::Language;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const DEMO: &str = include_str!("../config/demo.toml");
@@ -23,6 +24,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub calendar: CalendarSettings,
     pub deadlines: PolicySettings,
+    pub mail: MailSettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
     #[serde(default)]
@@ -92,6 +94,73 @@ pub struct DepartmentSettings {
     /// Whether this department may see residents' phone numbers unmasked.
     #[serde(default)]
     pub show_resident_phone: bool,
+    /// Where its letters go; none means it gets no letters (start-up warns).
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// The language of its letters.
+    #[serde(default)]
+    pub language: Language,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: TransportKind,
+    pub file_dir: String,
+    pub from: String,
+    pub message_id_domain: String,
+    pub poll_interval_ms: u64,
+    pub smtp: SmtpSettings,
+    pub retry: RetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout_secs: u64,
+    pub accept_invalid_certs: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RetrySettings {
+    pub max_attempts: u32,
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+}
+
+/// A secret from configuration: never printed, not even by `{:?}`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +365,19 @@ mod tests {
             ("lighting", &["power".to_string()][..])
         );
         assert_eq!(s.principals.len(), 7);
+        assert_eq!(s.mail.transport, TransportKind::File);
+        assert_eq!(
+            s.departments["housing"].emails,
+            ["housing@departments.example"]
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::load_with(None, env(&[("WHISTLE__MAIL__SMTP__PASSWORD", "hunter2")]))
+            .unwrap();
+        assert_eq!(s.mail.smtp.password.as_ref().unwrap().expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]

@@ -22,3 +22,15 @@ pub fn init(settings: &LogSettings) {
             .try_init(),
     };
 }
+
+/// An error with its causes, `outer: inner: innermost`, for one log field.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}

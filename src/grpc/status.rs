@@ -12,17 +12,17 @@ pub fn to_status(error: StoreError) -> Status {
     match error {
         StoreError::Domain(e) => domain_status(e),
         StoreError::Unavailable(e) => {
-            tracing::warn!(error = %chain(&e), "database unavailable");
+            tracing::warn!(error = %crate::telemetry::error_chain(&e), "database unavailable");
             Status::unavailable("the database is unavailable; try again")
         }
         StoreError::Contention(e) => {
-            tracing::info!(error = %chain(&e), "contention");
+            tracing::info!(error = %crate::telemetry::error_chain(&e), "contention");
             Status::aborted(
                 "a concurrent change got there first; read the current state and try again",
             )
         }
         other => {
-            tracing::error!(error = %chain(&other), "internal error");
+            tracing::error!(error = %crate::telemetry::error_chain(&other), "internal error");
             Status::internal("internal error")
         }
     }
@@ -51,15 +51,4 @@ fn error_message(violations: &[crate::domain::FieldViolation]) -> String {
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
 }

@@ -8,13 +8,16 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Case, CaseStatus, DepartmentRequest, DomainError, Event, EventKind, Feedback, Phone,
-    Reference, Reply, RequestStatus, Resident, Review, Role, Verdict,
+    Case, CaseStatus, DepartmentRequest, DomainError, Event, EventKind, Feedback, Phone, Reference,
+    Reply, RequestStatus, Resident, Review, Role, Verdict,
 };
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use super::{Assigned, CaseFilter, RequestFilter, StoreError};
+use super::{
+    Assigned, CaseFilter, Delivery, Effects, MailStatus, OutgoingMail, QueuedMail, RequestFilter,
+    StoreError,
+};
 
 macro_rules! case_columns {
     () => {
@@ -323,8 +326,7 @@ impl CaseRow {
     pub fn into_case(self) -> Result<Case, StoreError> {
         let feedback = match (self.feedback_verdict, self.feedback_recorded_at) {
             (Some(verdict), Some(at)) => Some(Feedback {
-                verdict: Verdict::parse(&verdict)
-                    .ok_or_else(|| corrupt("verdict", &verdict))?,
+                verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("verdict", &verdict))?,
                 comment: self.feedback_comment.unwrap_or_default(),
                 recorded_by: self.feedback_recorded_by.unwrap_or_default(),
                 recorded_at: time(at)?,
@@ -451,8 +453,7 @@ impl EventRow {
     fn into_event(self) -> Result<Event, StoreError> {
         Ok(Event {
             seq: u32::try_from(self.seq).map_err(|_| corrupt("event seq", self.seq))?,
-            kind: EventKind::parse(&self.kind)
-                .ok_or_else(|| corrupt("event kind", &self.kind))?,
+            kind: EventKind::parse(&self.kind).ok_or_else(|| corrupt("event kind", &self.kind))?,
             actor: self.actor,
             at: time(self.at)?,
             request_id: self.request_id,
@@ -806,9 +807,11 @@ where
             .push_bind(status.as_str().to_owned());
     }
     if let Some(category) = &filter.category {
-        qb.push(" AND EXISTS (SELECT 1 FROM cases c WHERE c.id = requests.case_id AND c.category = ")
-            .push_bind(category.clone())
-            .push(")");
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM cases c WHERE c.id = requests.case_id AND c.category = ",
+        )
+        .push_bind(category.clone())
+        .push(")");
     }
     if let Some((due, id)) = after {
         qb.push(" AND (reply_due_at, id) > (")
@@ -853,4 +856,187 @@ pub fn assemble_assigned(
             })
         })
         .collect()
+}
+
+// ---- the outbox ----------------------------------------------------------------
+
+macro_rules! mail_columns {
+    () => {
+        "id, case_id, request_id, kind, message_id, sender, recipients, subject, raw, status, attempts, \
+         next_attempt_at, last_error, created_at, sent_at"
+    };
+}
+pub(crate) use mail_columns;
+
+pub const INSERT_MAIL: &str = concat!(
+    "INSERT INTO outbox (",
+    mail_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+pub const SELECT_MAIL: &str = concat!("SELECT ", mail_columns!(), " FROM outbox WHERE id = $1");
+/// Oldest due first. PostgreSQL appends its row lock to this.
+pub const SELECT_DUE_MAIL: &str = concat!(
+    "SELECT ",
+    mail_columns!(),
+    " FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 1"
+);
+/// Newest first, optionally one status; `$3` is the page size plus one.
+pub const LIST_MAIL: &str = concat!(
+    "SELECT ",
+    mail_columns!(),
+    " FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+);
+/// Records an attempt; only a letter still pending can be recorded, so a second
+/// worker (or an operator's retry in between) never overwrites a later state.
+pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3, \
+     last_error = $4, sent_at = $5 WHERE id = $1 AND status = 'PENDING'";
+/// An operator's retry gives a failed letter a fresh set of attempts.
+pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2 \
+     WHERE id = $1 AND status = 'FAILED'";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct MailRow {
+    pub id: String,
+    pub case_id: String,
+    pub request_id: Option<String>,
+    pub kind: String,
+    pub message_id: String,
+    pub sender: String,
+    pub recipients: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: String,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+impl MailRow {
+    pub fn new(mail: &OutgoingMail) -> MailRow {
+        MailRow {
+            id: mail.id.clone(),
+            case_id: mail.case_id.clone(),
+            request_id: mail.request_id.clone(),
+            kind: mail.kind.clone(),
+            message_id: mail.message_id.clone(),
+            sender: mail.sender.clone(),
+            recipients: mail.recipients.join("\n"),
+            subject: mail.subject.clone(),
+            raw: mail.raw.clone(),
+            status: MailStatus::Pending.as_str().to_owned(),
+            attempts: 0,
+            // Due at once: the letter goes out as soon as the change commits.
+            next_attempt_at: millis(mail.created_at),
+            last_error: String::new(),
+            created_at: millis(mail.created_at),
+            sent_at: None,
+        }
+    }
+
+    pub fn into_queued(self) -> Result<QueuedMail, StoreError> {
+        let status =
+            MailStatus::parse(&self.status).ok_or_else(|| corrupt("mail status", &self.status))?;
+        Ok(QueuedMail {
+            mail: OutgoingMail {
+                id: self.id,
+                case_id: self.case_id,
+                request_id: self.request_id,
+                kind: self.kind,
+                message_id: self.message_id,
+                sender: self.sender,
+                recipients: self.recipients.lines().map(str::to_owned).collect(),
+                subject: self.subject,
+                raw: self.raw,
+                created_at: time(self.created_at)?,
+            },
+            status,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| corrupt("mail attempts", self.attempts))?,
+            next_attempt_at: time(self.next_attempt_at)?,
+            last_error: self.last_error,
+            sent_at: opt_time(self.sent_at)?,
+        })
+    }
+}
+
+macro_rules! bind_mail {
+    ($q:expr, $m:expr) => {{
+        let m: &$crate::store::common::MailRow = $m;
+        $q.bind(&m.id)
+            .bind(&m.case_id)
+            .bind(&m.request_id)
+            .bind(&m.kind)
+            .bind(&m.message_id)
+            .bind(&m.sender)
+            .bind(&m.recipients)
+            .bind(&m.subject)
+            .bind(&m.raw)
+            .bind(&m.status)
+            .bind(m.attempts)
+            .bind(m.next_attempt_at)
+            .bind(&m.last_error)
+            .bind(m.created_at)
+            .bind(m.sent_at)
+    }};
+}
+pub(crate) use bind_mail;
+
+/// The columns `RECORD_DELIVERY` sets for an outcome: status, next attempt,
+/// last error, sent at.
+pub fn delivery_columns(
+    mail: &QueuedMail,
+    outcome: &Delivery,
+    now: DateTime<Utc>,
+) -> (&'static str, i64, String, Option<i64>) {
+    match outcome {
+        Delivery::Sent => (
+            MailStatus::Sent.as_str(),
+            millis(mail.next_attempt_at),
+            String::new(),
+            Some(millis(now)),
+        ),
+        Delivery::Retry { at, error } => (
+            MailStatus::Pending.as_str(),
+            millis(*at),
+            error.clone(),
+            None,
+        ),
+        Delivery::Failed { error } => (
+            MailStatus::Failed.as_str(),
+            millis(mail.next_attempt_at),
+            error.clone(),
+            None,
+        ),
+    }
+}
+
+pub fn mail_cursor(after: Option<&str>) -> Result<Option<String>, StoreError> {
+    after
+        .map(|t| decode_cursor("mail", t, 1).map(|mut p| p.remove(0)))
+        .transpose()
+}
+
+pub fn next_mail_cursor(m: &MailRow) -> String {
+    encode_cursor("mail", &[&m.id])
+}
+
+/// The letters a change causes, as rows; a failure to render is the service's
+/// fault, not the database's, and aborts the transaction.
+pub fn mail_rows(
+    effects: &Effects<'_>,
+    before: Option<&Case>,
+    after: &Case,
+) -> Result<Vec<MailRow>, StoreError> {
+    let mails = effects(before, after).map_err(StoreError::Effects)?;
+    Ok(mails.iter().map(MailRow::new).collect())
+}
+
+pub fn mail_not_found(id: &str) -> StoreError {
+    StoreError::Domain(DomainError::NotFound {
+        what: "mail",
+        id: id.to_owned(),
+    })
 }

@@ -89,6 +89,9 @@ pub enum StoreError {
     Contention(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The letters of a change could not be made; nothing was written.
+    #[error("preparing the letters of a change")]
+    Effects(#[source] anyhow::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -181,20 +184,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// Inserts a newly opened case with its requests and events, drawing each
-    /// request's reference number. If the office already has a case under the same
-    /// petition id, nothing is written and that case is returned.
-    async fn insert_case(&self, case: Case) -> Result<Inserted, StoreError>;
+    /// request's reference number, and the letters `effects` makes of it, in one
+    /// transaction. If the office already has a case under the same petition id,
+    /// nothing is written and that case is returned.
+    async fn insert_case(&self, case: Case, effects: &Effects<'_>) -> Result<Inserted, StoreError>;
 
     /// The whole case: requests with every reply, the timeline, the last feedback.
     async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError>;
 
     async fn case_id_for_request(&self, request_id: &str) -> Result<Option<String>, StoreError>;
 
-    /// Loads the case under its lock, applies `change`, persists the difference and
-    /// commits, all in one transaction. Returns the case as committed. A missing
-    /// case is `DomainError::NotFound`.
-    async fn update_case(&self, case_id: &str, change: &mut Change<'_>)
-    -> Result<Case, StoreError>;
+    /// Loads the case under its lock, applies `change`, persists the difference
+    /// and the letters `effects` makes of it, and commits, all in one transaction.
+    /// Returns the case as committed. A missing case is `DomainError::NotFound`.
+    async fn update_case(
+        &self,
+        case_id: &str,
+        change: &mut Change<'_>,
+        effects: &Effects<'_>,
+    ) -> Result<Case, StoreError>;
 
     /// The ledger, newest case first; each case with its requests (and their
     /// replies) but without its timeline.
@@ -211,11 +219,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<Assigned>, StoreError>;
 
+    /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
+    /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
+    /// LOCKED`) while it is delivered, so concurrent workers take different
+    /// letters; SQLite serves one instance and one worker. `None` when nothing is due.
+    async fn deliver_next(
+        &self,
+        now: DateTime<Utc>,
+        deliver: &mut Deliver<'_>,
+    ) -> Result<Option<(QueuedMail, Delivery)>, StoreError>;
+
+    /// The outbox, newest first, optionally one status.
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<QueuedMail>, StoreError>;
+
+    /// Puts a failed letter back in the queue, due at `now`, with fresh attempts.
+    /// A letter that is not failed is `WrongState`; an unknown one `NotFound`.
+    async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError>;
+
     /// Closes the pool, waiting for connections in use to be returned.
     async fn close(&self);
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// For changes that cause no letters (and for tests of the store itself).
+pub fn no_mail(_: Option<&Case>, _: &Case) -> anyhow::Result<Vec<OutgoingMail>> {
+    Ok(Vec::new())
+}
 
 #[derive(Debug, Clone)]
 pub struct PoolOptions {

@@ -33,6 +33,12 @@ const SELECT_REPLIES_OF_CASES: &str = concat!(
     replies_joined!(),
     "WHERE r.case_id = ANY($1) ORDER BY p.request_id, p.round"
 );
+/// SKIP LOCKED: another instance is sending that letter; take the next one.
+const SELECT_DUE_MAIL_LOCKED: &str = concat!(
+    "SELECT ",
+    mail_columns!(),
+    " FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
 const SELECT_CASES: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = ANY($1)");
 const SELECT_REPLIES_OF_REQUESTS: &str = concat!(
     "SELECT ",
@@ -179,6 +185,26 @@ async fn write(conn: &mut PgConnection, case: &Case, d: &Diff) -> Result<(), Sto
     Ok(())
 }
 
+async fn insert_mail(conn: &mut PgConnection, rows: &[MailRow]) -> Result<(), StoreError> {
+    for m in rows {
+        bind_mail!(sqlx::query(INSERT_MAIL), m)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+async fn mail_by_id(conn: &mut PgConnection, id: &str) -> Result<Option<QueuedMail>, StoreError> {
+    sqlx::query_as::<_, MailRow>(SELECT_MAIL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(MailRow::into_queued)
+        .transpose()
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -188,7 +214,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn insert_case(&self, mut case: Case) -> Result<Inserted, StoreError> {
+    async fn insert_case(
+        &self,
+        mut case: Case,
+        effects: &Effects<'_>,
+    ) -> Result<Inserted, StoreError> {
         normalise(&mut case);
         let mut tx = self.begin_write().await?;
         // A concurrent insert of the same petition makes this wait for its commit
@@ -211,6 +241,7 @@ impl Store for PgStore {
         }
         draw_references(&mut tx, &mut case).await?;
         write(&mut tx, &case, &creation(&case)).await?;
+        insert_mail(&mut tx, &mail_rows(effects, None, &case)?).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Inserted::Created(case))
     }
@@ -234,6 +265,7 @@ impl Store for PgStore {
         &self,
         case_id: &str,
         change: &mut Change<'_>,
+        effects: &Effects<'_>,
     ) -> Result<Case, StoreError> {
         let mut tx = self.begin_write().await?;
         let Some(before) = get(&mut tx, case_id, true).await? else {
@@ -253,6 +285,7 @@ impl Store for PgStore {
         draw_references(&mut tx, &mut after).await?;
         let d = diff(&before, &after)?;
         write(&mut tx, &after, &d).await?;
+        insert_mail(&mut tx, &mail_rows(effects, Some(&before), &after)?).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(after)
     }
@@ -320,6 +353,87 @@ impl Store for PgStore {
             items: assemble_assigned(rows, cases, replies)?,
             next,
         })
+    }
+
+    /// The letter's row lock is held while it is sent, so other instances skip it;
+    /// if this one dies mid-send the lock goes with its connection and the letter is
+    /// sent again, with the same Message-ID.
+    async fn deliver_next(
+        &self,
+        now: DateTime<Utc>,
+        deliver: &mut Deliver<'_>,
+    ) -> Result<Option<(QueuedMail, Delivery)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<_, MailRow>(SELECT_DUE_MAIL_LOCKED)
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(None);
+        };
+        let mail = row.into_queued()?;
+        let outcome = deliver(mail.clone()).await;
+        let (status, next_at, error, sent_at) = delivery_columns(&mail, &outcome, now);
+        sqlx::query(RECORD_DELIVERY)
+            .bind(&mail.mail.id)
+            .bind(status)
+            .bind(next_at)
+            .bind(error)
+            .bind(sent_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some((mail, outcome)))
+    }
+
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<QueuedMail>, StoreError> {
+        let after = mail_cursor(page.after.as_deref())?;
+        let rows = sqlx::query_as::<_, MailRow>(LIST_MAIL)
+            .bind(status.map(MailStatus::as_str))
+            .bind(after)
+            .bind(i64::from(page.size.max(1)) + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_mail_cursor);
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(MailRow::into_queued)
+                .collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(RETRY_MAIL)
+            .bind(id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let mail = mail_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| mail_not_found(id))?;
+        if done == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(DomainError::wrong_state(format!(
+                "mail is {} and only FAILED mail can be retried",
+                mail.status.as_str()
+            ))
+            .into());
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(mail)
     }
 
     async fn close(&self) {

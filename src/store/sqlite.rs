@@ -21,6 +21,9 @@ use super::*;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// One delivery at a time: a letter is read without a lock, so two workers of
+    /// this process must not pick the same one.
+    delivering: tokio::sync::Mutex<()>,
 }
 
 /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean another
@@ -72,7 +75,11 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            delivering: tokio::sync::Mutex::new(()),
+        })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -213,6 +220,29 @@ async fn requests_and_replies_of_cases(
     Ok((requests, replies))
 }
 
+async fn insert_mail(conn: &mut SqliteConnection, rows: &[MailRow]) -> Result<(), StoreError> {
+    for m in rows {
+        bind_mail!(sqlx::query(INSERT_MAIL), m)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+async fn mail_by_id(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<QueuedMail>, StoreError> {
+    sqlx::query_as::<_, MailRow>(SELECT_MAIL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(MailRow::into_queued)
+        .transpose()
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -222,7 +252,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_case(&self, mut case: Case) -> Result<Inserted, StoreError> {
+    async fn insert_case(
+        &self,
+        mut case: Case,
+        effects: &Effects<'_>,
+    ) -> Result<Inserted, StoreError> {
         normalise(&mut case);
         let mut tx = self.begin_write().await?;
         let row = CaseRow::of(&case);
@@ -243,6 +277,7 @@ impl Store for SqliteStore {
         }
         draw_references(&mut tx, &mut case).await?;
         write(&mut tx, &case, &creation(&case)).await?;
+        insert_mail(&mut tx, &mail_rows(effects, None, &case)?).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Inserted::Created(case))
     }
@@ -266,6 +301,7 @@ impl Store for SqliteStore {
         &self,
         case_id: &str,
         change: &mut Change<'_>,
+        effects: &Effects<'_>,
     ) -> Result<Case, StoreError> {
         // BEGIN IMMEDIATE has taken the write lock: nobody changes the case until commit.
         let mut tx = self.begin_write().await?;
@@ -286,6 +322,7 @@ impl Store for SqliteStore {
         draw_references(&mut tx, &mut after).await?;
         let d = diff(&before, &after)?;
         write(&mut tx, &after, &d).await?;
+        insert_mail(&mut tx, &mail_rows(effects, Some(&before), &after)?).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(after)
     }
@@ -362,6 +399,86 @@ impl Store for SqliteStore {
             items: assemble_assigned(rows, cases, replies)?,
             next,
         })
+    }
+
+    /// One instance per SQLite file: the letter is read without a lock (holding the
+    /// write lock through an SMTP conversation would stall every command), workers
+    /// of this process take turns, and the outcome is recorded only if the letter
+    /// is still pending.
+    async fn deliver_next(
+        &self,
+        now: DateTime<Utc>,
+        deliver: &mut Deliver<'_>,
+    ) -> Result<Option<(QueuedMail, Delivery)>, StoreError> {
+        let _turn = self.delivering.lock().await;
+        let row = sqlx::query_as::<_, MailRow>(SELECT_DUE_MAIL)
+            .bind(millis(now))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mail = row.into_queued()?;
+        let outcome = deliver(mail.clone()).await;
+        let (status, next_at, error, sent_at) = delivery_columns(&mail, &outcome, now);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(RECORD_DELIVERY)
+            .bind(&mail.mail.id)
+            .bind(status)
+            .bind(next_at)
+            .bind(error)
+            .bind(sent_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some((mail, outcome)))
+    }
+
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<QueuedMail>, StoreError> {
+        let after = mail_cursor(page.after.as_deref())?;
+        let rows = sqlx::query_as::<_, MailRow>(LIST_MAIL)
+            .bind(status.map(MailStatus::as_str))
+            .bind(after)
+            .bind(i64::from(page.size.max(1)) + 1)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_mail_cursor);
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(MailRow::into_queued)
+                .collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(RETRY_MAIL)
+            .bind(id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let mail = mail_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| mail_not_found(id))?;
+        if done == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(DomainError::wrong_state(format!(
+                "mail is {} and only FAILED mail can be retried",
+                mail.status.as_str()
+            ))
+            .into());
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(mail)
     }
 
     async fn close(&self) {

@@ -55,6 +55,11 @@ suite!(
     list_cases_filters_and_pages_newest_first,
     list_requests_filters_and_pages_by_deadline,
     unknown_ids_and_bad_cursors,
+    letters_commit_with_the_change_that_causes_them,
+    letters_that_cannot_be_made_abort_the_change,
+    delivery_outcomes_are_recorded_and_failed_letters_retried,
+    concurrent_workers_deliver_each_letter_once,
+    the_outbox_lists_by_status_and_pages,
 );
 
 async fn open(url: &str) -> DynStore {
@@ -195,7 +200,7 @@ fn open_case(spec: &Spec) -> Case {
 }
 
 async fn create(store: &DynStore, spec: &Spec<'_>) -> Case {
-    match store.insert_case(open_case(spec)).await.unwrap() {
+    match store.insert_case(open_case(spec), &no_mail).await.unwrap() {
         Inserted::Created(case) => case,
         Inserted::Existing(case) => panic!("{} already existed", case.petition_id),
     }
@@ -206,7 +211,7 @@ async fn update(
     case_id: &str,
     mut change: impl FnMut(&mut Case) -> Result<(), DomainError> + Send,
 ) -> Result<Case, StoreError> {
-    store.update_case(case_id, &mut change).await
+    store.update_case(case_id, &mut change, &no_mail).await
 }
 
 /// Applies a step and checks that what the store returned is what it now holds.
@@ -285,7 +290,8 @@ fn is_wrong_state(result: &Result<Case, StoreError>) -> bool {
 
 async fn insert_then_get_round_trips_every_field(store: DynStore) {
     let opened = open_case(&Spec::default());
-    let Inserted::Created(created) = store.insert_case(opened.clone()).await.unwrap() else {
+    let Inserted::Created(created) = store.insert_case(opened.clone(), &no_mail).await.unwrap()
+    else {
         panic!("a new petition is created");
     };
 
@@ -351,7 +357,7 @@ async fn reinserting_a_petition_returns_the_existing_case(store: DynStore) {
         at: t0() + Duration::hours(1),
         ..Spec::default()
     });
-    match store.insert_case(retry).await.unwrap() {
+    match store.insert_case(retry, &no_mail).await.unwrap() {
         Inserted::Existing(existing) => assert_eq!(existing, first),
         Inserted::Created(_) => panic!("the same office and petition id must not create twice"),
     }
@@ -466,7 +472,7 @@ async fn concurrent_inserts_of_one_petition_create_it_once(store: DynStore) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .insert_case(open_case(&Spec::default()))
+                    .insert_case(open_case(&Spec::default()), &no_mail)
                     .await
                     .unwrap()
             })
@@ -1020,4 +1026,342 @@ async fn unknown_ids_and_bad_cursors(store: DynStore) {
             "list_requests accepted {token:?}: {r:?}"
         );
     }
+}
+
+// ---- the outbox ------------------------------------------------------------------
+
+/// Stands in for the letter renderer: one letter per request issued by the change,
+/// so the tests see exactly which changes wrote letters.
+fn letters(before: Option<&Case>, after: &Case) -> anyhow::Result<Vec<OutgoingMail>> {
+    let seen = before.map_or(0, |b| b.events.len());
+    Ok(after.events[seen..]
+        .iter()
+        .filter(|e| e.kind == EventKind::RequestIssued)
+        .map(|e| {
+            let request = after
+                .requests
+                .iter()
+                .find(|r| Some(&r.id) == e.request_id.as_ref())
+                .unwrap();
+            OutgoingMail {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: after.id.clone(),
+                request_id: Some(request.id.clone()),
+                kind: "request_issued".into(),
+                message_id: format!("<{}.r{}@test>", request.id, request.round),
+                sender: "whistle@test".into(),
+                recipients: vec![format!("{}@test", request.department), "copy@test".into()],
+                subject: format!("【{}】房产证", request.reference.as_str()),
+                raw: format!(
+                    "Subject: {}\r\n\r\n第{}轮\r\n",
+                    request.reference.as_str(),
+                    request.round
+                )
+                .into_bytes(),
+                created_at: e.at,
+            }
+        })
+        .collect())
+}
+
+async fn outbox(store: &DynStore, status: Option<MailStatus>) -> Vec<QueuedMail> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.list_mail(status, &page(2, after)).await.unwrap();
+        all.extend(p.items);
+        match p.next {
+            Some(n) => after = Some(n),
+            None => return all,
+        }
+    }
+}
+
+async fn letters_commit_with_the_change_that_causes_them(store: DynStore) {
+    let Inserted::Created(case) = store
+        .insert_case(open_case(&Spec::default()), &letters)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let mail = outbox(&store, Some(MailStatus::Pending)).await;
+    assert_eq!(mail.len(), 2);
+    // Newest first: land's letter was written after housing's.
+    let housing = &mail[1];
+    assert_eq!(
+        housing.mail.request_id.as_deref(),
+        Some(case.requests[0].id.as_str())
+    );
+    assert_eq!(housing.mail.recipients, ["housing@test", "copy@test"]);
+    assert_eq!(housing.mail.subject, format!("【{}】房产证", reference(1)));
+    assert_eq!(
+        housing.mail.raw,
+        format!("Subject: {}\r\n\r\n第1轮\r\n", reference(1)).into_bytes()
+    );
+    assert_eq!(
+        (housing.attempts, housing.next_attempt_at),
+        (0, cut_to_millis(t0()))
+    );
+    assert_eq!(housing.sent_at, None);
+
+    // Re-escalating writes nothing, letters included.
+    let mut again = open_case(&Spec::default());
+    again.id = uuid::Uuid::now_v7().to_string();
+    assert!(matches!(
+        store.insert_case(again, &letters).await.unwrap(),
+        Inserted::Existing(_)
+    ));
+    assert_eq!(outbox(&store, None).await.len(), 2);
+
+    // A change that issues nothing writes no letter; a rejection re-issues one.
+    let id = case.requests[0].id.clone();
+    let (h, o, org) = (dept("housing"), office("cuiping"), org());
+    store
+        .update_case(&case.id, &mut |c| c.acknowledge(&h, &id, t0()), &letters)
+        .await
+        .unwrap();
+    store
+        .update_case(
+            &case.id,
+            &mut |c| c.submit_reply(&h, &id, "办理中".into(), t0()),
+            &letters,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outbox(&store, None).await.len(), 2);
+    let decision = ReviewDecision::parse(false, "未答复办理时限").unwrap();
+    store
+        .update_case(
+            &case.id,
+            &mut |c| c.review_reply(&o, &id, decision.clone(), &org, t0()),
+            &letters,
+        )
+        .await
+        .unwrap();
+    let mail = outbox(&store, None).await;
+    assert_eq!(mail.len(), 3);
+    assert_eq!(mail[0].mail.message_id, format!("<{id}.r2@test>"));
+
+    // A refused change writes no letter either.
+    let refused = store
+        .update_case(
+            &case.id,
+            &mut |c| c.review_reply(&o, &id, ReviewDecision::Accept, &org, t0()),
+            &letters,
+        )
+        .await;
+    assert!(is_wrong_state(&refused), "{refused:?}");
+    assert_eq!(outbox(&store, None).await.len(), 3);
+}
+
+async fn letters_that_cannot_be_made_abort_the_change(store: DynStore) {
+    let broken = |_: Option<&Case>, _: &Case| -> anyhow::Result<Vec<OutgoingMail>> {
+        anyhow::bail!("template broken")
+    };
+    let result = store
+        .insert_case(open_case(&Spec::default()), &broken)
+        .await;
+    assert!(matches!(result, Err(StoreError::Effects(_))), "{result:?}");
+    let filter = CaseFilter::default();
+    assert!(
+        store
+            .list_cases(&filter, &page(10, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let case = create(&store, &Spec::default()).await;
+    let id = case.requests[0].id.clone();
+    let h = dept("housing");
+    let result = store
+        .update_case(&case.id, &mut |c| c.acknowledge(&h, &id, t0()), &broken)
+        .await;
+    assert!(matches!(result, Err(StoreError::Effects(_))), "{result:?}");
+    assert_eq!(store.get_case(&case.id).await.unwrap().unwrap(), case);
+    assert!(outbox(&store, None).await.is_empty());
+}
+
+async fn deliver(
+    store: &DynStore,
+    now: DateTime<Utc>,
+    outcome: Delivery,
+) -> Option<(QueuedMail, Delivery)> {
+    store
+        .deliver_next(now, &mut |_mail| {
+            let outcome = outcome.clone();
+            Box::pin(async move { outcome })
+        })
+        .await
+        .unwrap()
+}
+
+async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynStore) {
+    store
+        .insert_case(open_case(&Spec::default()), &letters)
+        .await
+        .unwrap();
+    let now = t0() + Duration::seconds(1);
+
+    // Nothing is due before the letters were written.
+    assert!(
+        deliver(&store, t0() - Duration::seconds(1), Delivery::Sent)
+            .await
+            .is_none()
+    );
+
+    // The oldest goes first; a temporary failure puts it back for later.
+    let later = now + Duration::minutes(5);
+    let retry = Delivery::Retry {
+        at: later,
+        error: "451 try again".into(),
+    };
+    let (first, _) = deliver(&store, now, retry).await.unwrap();
+    let (second, _) = deliver(&store, now, Delivery::Sent).await.unwrap();
+    assert_ne!(first.mail.id, second.mail.id);
+    assert!(
+        deliver(&store, now, Delivery::Sent).await.is_none(),
+        "the retry is not due yet"
+    );
+
+    let all = outbox(&store, None).await;
+    let get = |id: &str| all.iter().find(|m| m.mail.id == id).unwrap().clone();
+    let waiting = get(&first.mail.id);
+    assert_eq!(
+        (
+            waiting.status,
+            waiting.attempts,
+            waiting.next_attempt_at,
+            waiting.last_error.as_str()
+        ),
+        (
+            MailStatus::Pending,
+            1,
+            cut_to_millis(later),
+            "451 try again"
+        )
+    );
+    let sent = get(&second.mail.id);
+    assert_eq!(
+        (sent.status, sent.attempts, sent.sent_at),
+        (MailStatus::Sent, 1, Some(cut_to_millis(now)))
+    );
+
+    // Due again later; this time the server refuses it for good.
+    let failed = Delivery::Failed {
+        error: "550 no such mailbox".into(),
+    };
+    let (again, _) = deliver(&store, later, failed).await.unwrap();
+    assert_eq!(
+        (again.mail.id.as_str(), again.attempts),
+        (first.mail.id.as_str(), 1)
+    );
+    assert!(
+        deliver(&store, later + Duration::days(1), Delivery::Sent)
+            .await
+            .is_none()
+    );
+    let failed = outbox(&store, Some(MailStatus::Failed)).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].attempts, failed[0].last_error.as_str()),
+        (2, "550 no such mailbox")
+    );
+
+    // An operator retries it: pending again with fresh attempts, due at once.
+    let retried = store.retry_mail(&first.mail.id, later).await.unwrap();
+    assert_eq!((retried.status, retried.attempts), (MailStatus::Pending, 0));
+    let (redelivered, _) = deliver(&store, later, Delivery::Sent).await.unwrap();
+    assert_eq!(redelivered.mail.id, first.mail.id);
+    assert_eq!(
+        redelivered.mail.raw, first.mail.raw,
+        "a resend is the same letter"
+    );
+
+    let sent_again = store.retry_mail(&first.mail.id, later).await;
+    assert!(
+        matches!(&sent_again, Err(StoreError::Domain(DomainError::WrongState(m))) if m.contains("SENT")),
+        "{sent_again:?}"
+    );
+    let unknown = store.retry_mail("nope", later).await;
+    assert!(matches!(
+        unknown,
+        Err(StoreError::Domain(DomainError::NotFound {
+            what: "mail",
+            ..
+        }))
+    ));
+}
+
+async fn concurrent_workers_deliver_each_letter_once(store: DynStore) {
+    for n in 0..6 {
+        let id = format!("CP-{n}");
+        let spec = Spec {
+            petition_id: &id,
+            ..Spec::default()
+        };
+        store.insert_case(open_case(&spec), &letters).await.unwrap();
+    }
+    let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let now = t0() + Duration::seconds(1);
+    let workers = (0..4).map(|_| {
+        let (store, delivered) = (store.clone(), delivered.clone());
+        tokio::spawn(async move {
+            loop {
+                let d = delivered.clone();
+                let next = store
+                    .deliver_next(now, &mut |mail| {
+                        let d = d.clone();
+                        Box::pin(async move {
+                            // A slow SMTP conversation: the others must pick other letters.
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            d.lock().unwrap().push(mail.mail.id);
+                            Delivery::Sent
+                        })
+                    })
+                    .await
+                    .unwrap();
+                if next.is_none() {
+                    break;
+                }
+            }
+        })
+    });
+    for w in workers.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
+    let mut ids = delivered.lock().unwrap().clone();
+    assert_eq!(ids.len(), 12, "every letter once: {ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "no letter twice");
+    assert_eq!(outbox(&store, Some(MailStatus::Sent)).await.len(), 12);
+}
+
+async fn the_outbox_lists_by_status_and_pages(store: DynStore) {
+    for n in 0..3 {
+        let id = format!("CP-{n}");
+        let spec = Spec {
+            petition_id: &id,
+            ..Spec::default()
+        };
+        store.insert_case(open_case(&spec), &letters).await.unwrap();
+    }
+    let now = t0() + Duration::seconds(1);
+    deliver(&store, now, Delivery::Sent).await.unwrap();
+    let all = outbox(&store, None).await;
+    assert_eq!(all.len(), 6);
+    let ids: Vec<_> = all.iter().map(|m| m.mail.id.clone()).collect();
+    let mut newest_first = ids.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, newest_first);
+    assert_eq!(outbox(&store, Some(MailStatus::Pending)).await.len(), 5);
+    assert_eq!(outbox(&store, Some(MailStatus::Sent)).await.len(), 1);
+    assert!(outbox(&store, Some(MailStatus::Failed)).await.is_empty());
+    let bad = store.list_mail(None, &page(2, Some("zz".into()))).await;
+    assert!(
+        matches!(bad, Err(StoreError::Domain(DomainError::Invalid(v))) if v[0].field == "page_token")
+    );
 }

@@ -1,0 +1,194 @@
+//! The outbox worker: delivers the letters that committed transactions wrote,
+//! one at a time. Temporary failures are retried with exponential backoff and
+//! jitter up to a limit; permanent ones are marked failed with the server's
+//! answer and left for an operator (`whistle outbox`). A letter is marked sent
+//! only after the transport accepted it, so a crash in between sends it again
+//! (same Message-ID) rather than never.
+//!
+//! On PostgreSQL each letter is held under its row lock (`FOR UPDATE SKIP
+//! LOCKED`) while it is being sent, so several instances share the outbox
+//! without sending a letter twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::transport::{SendError, Transport};
+use crate::clock::Clock;
+use crate::settings::RetrySettings;
+use crate::store::{Delivery, DynStore, QueuedMail, StoreError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl From<RetrySettings> for RetryPolicy {
+    fn from(s: RetrySettings) -> Self {
+        Self {
+            max_attempts: s.max_attempts.max(1),
+            initial_backoff: Duration::from_secs(s.initial_backoff_secs),
+            max_backoff: Duration::from_secs(s.max_backoff_secs),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after the `failures`-th failure: doubling from the initial backoff
+    /// up to the maximum, then a random point in its upper half, so that letters
+    /// that failed together do not all come back together.
+    pub fn backoff(&self, failures: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)));
+        let capped = doubled.min(self.max_backoff);
+        capped.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+
+    /// What to record after an attempt that ended with `result`.
+    pub fn outcome(
+        &self,
+        mail: &QueuedMail,
+        result: Result<(), SendError>,
+        now: DateTime<Utc>,
+    ) -> Delivery {
+        match result {
+            Ok(()) => Delivery::Sent,
+            Err(SendError::Permanent(error)) => Delivery::Failed { error },
+            Err(SendError::Temporary(error)) => {
+                let failures = mail.attempts + 1;
+                if failures >= self.max_attempts {
+                    Delivery::Failed {
+                        error: format!("gave up after {failures} attempts: {error}"),
+                    }
+                } else {
+                    let wait = self.backoff(failures, fastrand::f64());
+                    Delivery::Retry {
+                        at: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+                        error,
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MailWorker {
+    store: DynStore,
+    transport: Transport,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    poll_interval: Duration,
+    /// Rung by this instance after it commits a letter, so delivery starts at once.
+    wake: Arc<Notify>,
+}
+
+impl MailWorker {
+    pub fn new(
+        store: DynStore,
+        transport: Transport,
+        retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
+        poll_interval: Duration,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            transport,
+            retry,
+            clock,
+            poll_interval,
+            wake,
+        }
+    }
+
+    /// Delivers at most one due letter; returns what happened to it, or `None`
+    /// when nothing is due. Tests drive the worker through this.
+    pub async fn deliver_one(&self) -> Result<Option<(QueuedMail, Delivery)>, StoreError> {
+        let now = self.clock.now();
+        let transport = &self.transport;
+        let retry = self.retry;
+        let delivered = self
+            .store
+            .deliver_next(now, &mut |mail: QueuedMail| {
+                Box::pin(async move {
+                    let result = transport
+                        .send(&mail.mail.sender, &mail.mail.recipients, &mail.mail.raw)
+                        .await;
+                    retry.outcome(&mail, result, now)
+                })
+            })
+            .await?;
+        if let Some((mail, outcome)) = &delivered {
+            let m = &mail.mail;
+            match outcome {
+                Delivery::Sent => {
+                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = ?m.recipients, "letter sent")
+                }
+                Delivery::Retry { at, error } => {
+                    tracing::warn!(mail_id = %m.id, case_id = %m.case_id, attempts = mail.attempts + 1, retry_at = %at, %error, "letter not sent; will retry")
+                }
+                Delivery::Failed { error } => {
+                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = ?m.recipients, %error, "letter failed for good; see `whistle outbox list --status failed`")
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Delivers until the token fires. A letter being sent is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(transport = ?self.transport, "outbox worker started");
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let idle = match self.deliver_one().await {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "outbox worker could not read the outbox");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.poll_interval) => {}
+                }
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let p = policy();
+        assert_eq!(p.backoff(1, 1.0), Duration::from_secs(30));
+        assert_eq!(p.backoff(2, 1.0), Duration::from_secs(60));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_secs(120));
+        assert_eq!(p.backoff(10, 1.0), Duration::from_secs(600));
+        assert_eq!(p.backoff(1, 0.0), Duration::from_secs(15));
+        assert_eq!(p.backoff(100, 0.0), Duration::from_secs(300));
+    }
+}
