@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use whistle::app::{Application, open_store};
 use whistle::settings::Settings;
+use whistle::store::{MailStatus, PageRequest};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,24 @@ enum Command {
     Migrate,
     /// Print the SHA-256 digest of a bearer key, for `principals.*.key_sha256`.
     HashKey { key: String },
+    /// Inspect the outbox: letters waiting, sent and failed.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List letters, newest first.
+    List {
+        /// pending, sent or failed; all when omitted.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Put a failed letter back in the queue with fresh attempts.
+    Retry { mail_id: String },
 }
 
 #[tokio::main]
@@ -55,9 +74,73 @@ async fn main() -> anyhow::Result<()> {
             });
             app.run_until_stopped().await?;
         }
+        Command::Outbox(command) => outbox(&settings, command).await?,
         Command::HashKey { .. } => unreachable!("handled before settings"),
     }
     Ok(())
+}
+
+async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let result = match command {
+        OutboxCommand::List { status, limit } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(MailStatus::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--status: {s:?} is not pending, sent or failed")
+                })?),
+            };
+            let mut after = None;
+            let mut left = limit;
+            println!(
+                "{:<36}  {:<7}  {:>8}  {:<20}  {:<30}  subject / last error",
+                "id", "status", "attempts", "next attempt (UTC)", "to"
+            );
+            while left > 0 {
+                let page = store
+                    .list_mail(
+                        status,
+                        &PageRequest {
+                            size: left.min(500),
+                            after,
+                        },
+                    )
+                    .await?;
+                for m in &page.items {
+                    println!(
+                        "{:<36}  {:<7}  {:>8}  {:<20}  {:<30}  {}",
+                        m.mail.id,
+                        m.status.as_str(),
+                        m.attempts,
+                        m.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
+                        m.mail.recipients.join(","),
+                        m.mail.subject
+                    );
+                    if !m.last_error.is_empty() {
+                        println!("{:>112}{}", "", m.last_error);
+                    }
+                }
+                left = left.saturating_sub(page.items.len() as u32);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            Ok(())
+        }
+        OutboxCommand::Retry { mail_id } => store
+            .retry_mail(&mail_id, chrono::Utc::now())
+            .await
+            .map(|m| {
+                println!(
+                    "{} is pending again; the running service will deliver it",
+                    m.mail.id
+                )
+            })
+            .map_err(anyhow::Error::from),
+    };
+    store.close().await;
+    result
 }
 
 async fn wait_for_signal() {
