@@ -141,13 +141,15 @@ impl Letters {
         Ok(out)
     }
 
-    fn request_letter(
+    /// Subject, plain text and HTML of the letter for one round of a request, or
+    /// `None` when its department has no address.
+    fn compose(
         &self,
         org: &Organisation,
         case: &Case,
         request: &DepartmentRequest,
         at: DateTime<Utc>,
-    ) -> Result<Option<OutgoingMail>, LetterError> {
+    ) -> Result<Option<(String, String, String)>, LetterError> {
         let Some(recipient) = self.recipients.get(&request.department) else {
             return Ok(None);
         };
@@ -224,7 +226,20 @@ impl Letters {
         };
         let text = self.render(&format!("request.{suffix}.txt"), &ctx)?;
         let html = self.render(&format!("request.{suffix}.html"), &ctx)?;
+        Ok(Some((subject, text, html)))
+    }
 
+    fn request_letter(
+        &self,
+        org: &Organisation,
+        case: &Case,
+        request: &DepartmentRequest,
+        at: DateTime<Utc>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        let Some((subject, text, html)) = self.compose(org, case, request, at)? else {
+            return Ok(None);
+        };
+        let recipient = &self.recipients[&request.department];
         let message_id = self.issue_message_id(&request.id, request.round);
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -256,6 +271,20 @@ impl Letters {
             raw: message.formatted(),
             created_at: at,
         }))
+    }
+
+    /// The plain text and HTML bodies, for tests that read what a department reads.
+    #[cfg(test)]
+    fn render_parts(
+        &self,
+        org: &Organisation,
+        case: &Case,
+        request: &DepartmentRequest,
+    ) -> Result<(String, String), LetterError> {
+        let (_, text, html) = self
+            .compose(org, case, request, request.issued_at)?
+            .expect("an address");
+        Ok((text, html))
     }
 
     fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, LetterError> {
@@ -310,7 +339,245 @@ fn weekday_zh(day: Weekday) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{
+        Actor, ActorRole, Category, DeadlinePolicy, Department, Office, Petition, PetitionInput,
+        ReviewDecision,
+    };
     use chrono::TimeZone;
+
+    fn org() -> Organisation {
+        let dept = |code: &str, name: &str| {
+            let d = Department {
+                code: code.into(),
+                name: name.into(),
+                policy: DeadlinePolicy::default(),
+                show_resident_phone: false,
+            };
+            (code.to_owned(), d)
+        };
+        let office = Office {
+            code: "cuiping".into(),
+            name: "翠屏街道".into(),
+            reference_prefix: "翠街哨".into(),
+            communities: vec![],
+        };
+        let category = Category {
+            code: "property-certificate".into(),
+            name: "不动产权证办理".into(),
+            lead: "housing".into(),
+            assisting: vec!["land".into()],
+        };
+        Organisation {
+            offices: [("cuiping".to_owned(), office)].into_iter().collect(),
+            departments: [dept("housing", "区住建局"), dept("land", "区自然资源局")]
+                .into_iter()
+                .collect(),
+            categories: [("property-certificate".to_owned(), category)]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn letters(land_language: Language) -> Letters {
+        let recipient = |addr: &str, language, show_resident_phone| Recipient {
+            addresses: vec![addr.parse().unwrap()],
+            language,
+            show_resident_phone,
+        };
+        let recipients = [
+            (
+                "housing".to_owned(),
+                recipient("zj@example.cn", Language::Zh, false),
+            ),
+            (
+                "land".to_owned(),
+                recipient("land@example.cn", land_language, true),
+            ),
+        ];
+        Letters::new(
+            "翠屏街道 <whistle@cuiping.example>".parse().unwrap(),
+            "cuiping.example".into(),
+            recipients.into_iter().collect(),
+        )
+    }
+
+    /// A case whose references the store would have drawn.
+    fn case() -> Case {
+        let org = org();
+        let petition = Petition::parse(&PetitionInput {
+            petition_id: "P1".into(),
+            category: "property-certificate".into(),
+            title: "房产证<迟迟>未办".into(),
+            description: "开发商未完成备案 & 其他".into(),
+            resident_name: "张女士".into(),
+            resident_phone: "13812345678".into(),
+            difficulty: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        let route = org.route("property-certificate", None, &[]).unwrap();
+        let actor = Actor {
+            name: "cuiping-office".into(),
+            role: ActorRole::Office("cuiping".into()),
+        };
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let mut n = 0;
+        let mut case = Case::open(
+            petition,
+            &org.offices["cuiping"],
+            route,
+            &org,
+            &actor,
+            at,
+            &mut || {
+                n += 1;
+                format!("id{n}")
+            },
+        )
+        .unwrap();
+        for (i, r) in case.requests.iter_mut().enumerate() {
+            r.reference = crate::domain::Reference::Assigned(crate::domain::Reference::format(
+                "翠街哨",
+                2026,
+                i as i64 + 1,
+            ));
+        }
+        case
+    }
+
+    fn text(raw: &[u8]) -> String {
+        String::from_utf8_lossy(raw).into_owned()
+    }
+
+    #[test]
+    fn a_new_case_writes_one_letter_per_department_in_its_language() {
+        let case = case();
+        let mail = letters(Language::En)
+            .for_change(&org(), None, &case)
+            .unwrap();
+        assert_eq!(mail.len(), 2);
+        let (housing, land) = (&mail[0], &mail[1]);
+        assert_eq!(housing.recipients, ["zj@example.cn"]);
+        assert_eq!(
+            housing.subject,
+            "【翠街哨〔2026〕0001号】不动产权证办理：房产证<迟迟>未办"
+        );
+        assert_eq!(housing.message_id, "<id2.r1.issued@cuiping.example>");
+        assert_eq!(
+            land.subject,
+            "[翠街哨〔2026〕0002号] 不动产权证办理: 房产证<迟迟>未办"
+        );
+        let raw = text(&housing.raw);
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <id2.r1.issued@cuiping.example>"),
+            "{raw}"
+        );
+        assert!(
+            !raw.contains("In-Reply-To"),
+            "the first letter starts the thread"
+        );
+    }
+
+    #[test]
+    fn bodies_carry_the_facts_masked_where_the_department_may_not_see_the_phone() {
+        let case = case();
+        let l = letters(Language::Zh);
+        let ctx_housing = l.render_parts(&org(), &case, &case.requests[0]).unwrap();
+        assert!(
+            ctx_housing
+                .0
+                .contains("反映人：张女士　联系电话：138****5678"),
+            "{}",
+            ctx_housing.0
+        );
+        assert!(
+            ctx_housing
+                .0
+                .contains("签收期限：2026年11月24日（星期二）24:00前"),
+            "{}",
+            ctx_housing.0
+        );
+        assert!(
+            ctx_housing
+                .0
+                .contains("答复期限：2026年11月30日（星期一）24:00前"),
+            "{}",
+            ctx_housing.0
+        );
+        assert!(ctx_housing.0.contains("请求编号 id2"));
+        // Text is printed as is; HTML escapes it.
+        assert!(ctx_housing.0.contains("房产证<迟迟>未办"));
+        assert!(
+            ctx_housing.1.contains("房产证&lt;迟迟&gt;未办"),
+            "{}",
+            ctx_housing.1
+        );
+        assert!(ctx_housing.1.contains("开发商未完成备案 &amp; 其他"));
+        let land = l.render_parts(&org(), &case, &case.requests[1]).unwrap();
+        assert!(land.0.contains("13812345678"), "land may see the number");
+        assert!(
+            land.0.contains("主办单位：区住建局"),
+            "assisting departments learn the lead"
+        );
+    }
+
+    #[test]
+    fn a_reissued_request_gets_a_threaded_letter_naming_the_round_and_reason() {
+        let org = org();
+        let before = case();
+        let mut after = before.clone();
+        let id = after.requests[0].id.clone();
+        let housing = Actor {
+            name: "housing-dept".into(),
+            role: ActorRole::Department("housing".into()),
+        };
+        let office = Actor {
+            name: "cuiping-office".into(),
+            role: ActorRole::Office("cuiping".into()),
+        };
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap();
+        after.acknowledge(&housing, &id, at).unwrap();
+        after
+            .submit_reply(&housing, &id, "办理中".into(), at)
+            .unwrap();
+        let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
+        after.review_reply(&office, &id, reject, &org, at).unwrap();
+        let mail = letters(Language::Zh)
+            .for_change(&org, Some(&before), &after)
+            .unwrap();
+        assert_eq!(mail.len(), 1);
+        let letter = &mail[0];
+        assert_eq!(letter.message_id, "<id2.r2.issued@cuiping.example>");
+        assert!(letter.subject.contains("（第2轮）"), "{}", letter.subject);
+        let raw = text(&letter.raw);
+        assert!(
+            raw.contains("In-Reply-To: <id2.r1.issued@cuiping.example>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("References: <id2.r1.issued@cuiping.example>"),
+            "{raw}"
+        );
+        let (body, _) = letters(Language::Zh)
+            .render_parts(&org, &after, &after.requests[0])
+            .unwrap();
+        assert!(
+            body.contains("第2次向贵单位交办。原因：未说明办理时限"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn departments_without_addresses_get_no_letter() {
+        let l = Letters::new(
+            "w <w@x.example>".parse().unwrap(),
+            "x.example".into(),
+            BTreeMap::new(),
+        );
+        assert!(l.for_change(&org(), None, &case()).unwrap().is_empty());
+    }
 
     #[test]
     fn a_midnight_deadline_reads_as_24_00_of_the_day_before() {
