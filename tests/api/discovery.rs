@@ -1,0 +1,136 @@
+//! What a load balancer and grpcurl find without a key: the standard health
+//! service, and server reflection in both its v1 and v1alpha dialects.
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::{v1, v1alpha};
+
+use crate::helpers::*;
+
+scenarios!(
+    the_health_service_reports_serving,
+    reflection_v1_lists_and_describes_the_services,
+    reflection_v1alpha_lists_the_services,
+);
+
+const CASES: &str = "whistle.v1.CaseService";
+const DEPARTMENTS: &str = "whistle.v1.DepartmentService";
+
+async fn the_health_service_reports_serving(app: TestApp) {
+    // A load balancer connects on its own, with no key.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connecting to the health service");
+    let mut health = HealthClient::new(channel);
+    for service in ["", CASES, DEPARTMENTS] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("health of {service:?}: {s:?}"))
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "whistle.v1.NoSuchService".into(),
+        })
+        .await;
+    refused(unknown, tonic::Code::NotFound);
+}
+
+async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
+    use v1::server_reflection_client::ServerReflectionClient;
+    use v1::server_reflection_request::MessageRequest;
+    use v1::server_reflection_response::MessageResponse;
+
+    let mut reflection = ServerReflectionClient::new(app.channel.clone());
+    let ask = |message: MessageRequest| v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(message),
+    };
+    let requests = tokio_stream::iter([
+        ask(MessageRequest::ListServices(String::new())),
+        ask(MessageRequest::FileContainingSymbol(CASES.into())),
+    ]);
+    let mut answers = reflection
+        .server_reflection_info(requests)
+        .await
+        .expect("reflection v1 answers")
+        .into_inner();
+
+    let listed = answers.message().await.unwrap().expect("a list");
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
+        panic!("expected a service list, got {listed:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in [CASES, DEPARTMENTS, "grpc.health.v1.Health"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    let described = answers.message().await.unwrap().expect("a descriptor");
+    let Some(MessageResponse::FileDescriptorResponse(files)) = described.message_response else {
+        panic!("expected file descriptors, got {described:?}");
+    };
+    use prost::Message;
+    let files: Vec<_> = files
+        .file_descriptor_proto
+        .iter()
+        .map(|bytes| prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap())
+        .collect();
+    let cases_file = files
+        .iter()
+        .find(|f| f.name() == "whistle/v1/cases.proto")
+        .expect("the file that declares CaseService");
+    let methods: Vec<_> = cases_file.service[0]
+        .method
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "EscalatePetition",
+            "GetCase",
+            "ListCases",
+            "ReviewReply",
+            "RecordFeedback"
+        ]
+    );
+}
+
+async fn reflection_v1alpha_lists_the_services(app: TestApp) {
+    use v1alpha::server_reflection_client::ServerReflectionClient;
+    use v1alpha::server_reflection_request::MessageRequest;
+    use v1alpha::server_reflection_response::MessageResponse;
+
+    let mut reflection = ServerReflectionClient::new(app.channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection v1alpha answers")
+        .into_inner();
+    let listed = answers.message().await.unwrap().expect("a list");
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
+        panic!("expected a service list, got {listed:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in [CASES, DEPARTMENTS] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}

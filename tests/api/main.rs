@@ -1,0 +1,13 @@
+//! whistle's API, driven through the real server and its generated clients. Each
+//! file is a capability; each scenario runs on SQLite and, when
+//! `WHISTLE_TEST_POSTGRES_URL` names a server, on PostgreSQL.
+
+#[macro_use]
+mod helpers;
+
+mod access;
+mod concurrency;
+mod discovery;
+mod idempotency;
+mod lifecycle;
+mod validation;

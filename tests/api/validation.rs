@@ -1,0 +1,386 @@
+//! Bad input is refused once, at the edge: INVALID_ARGUMENT with a
+//! google.rpc.BadRequest detail that names the offending field, and nothing
+//! written.
+
+use whistle::proto::{
+    CaseStatus, EscalatePetitionRequest, ListAssignedRequestsRequest, ListCasesRequest,
+    RecordFeedbackRequest, RequestStatus, ReviewReplyRequest, SubmitReplyRequest, Verdict,
+};
+
+use crate::helpers::*;
+
+scenarios!(
+    a_petition_needs_a_title_of_at_most_200_characters,
+    a_description_is_at_most_10000_characters,
+    difficulty_runs_from_1_to_5,
+    a_residents_phone_must_be_a_chinese_number,
+    a_petition_needs_its_own_id,
+    an_unknown_category_needs_a_lead_department,
+    departments_named_by_the_office_must_exist,
+    the_community_must_be_one_of_the_offices,
+    every_bad_field_is_named_at_once,
+    a_rejection_needs_a_reason,
+    feedback_needs_a_verdict,
+    feedback_reissues_only_requests_of_its_own_case,
+    pages_refuse_negative_sizes_and_unknown_tokens,
+    lists_refuse_unknown_statuses,
+    a_reply_needs_text,
+    control_characters_are_refused_not_stored,
+);
+
+/// Escalates and expects INVALID_ARGUMENT naming `field`.
+async fn refuse_petition(app: &TestApp, petition: EscalatePetitionRequest, field: &str) {
+    invalid(app.office().escalate_petition(petition).await, field);
+}
+
+async fn ledger_size(app: &TestApp) -> usize {
+    app.office()
+        .list_cases(ListCasesRequest::default())
+        .await
+        .expect("listing the ledger")
+        .into_inner()
+        .cases
+        .len()
+}
+
+async fn a_petition_needs_a_title_of_at_most_200_characters(app: TestApp) {
+    for title in ["", "   ", &"字".repeat(201), &"a".repeat(201)] {
+        let petition = EscalatePetitionRequest {
+            title: title.to_owned(),
+            ..property_certificate("T-1")
+        };
+        refuse_petition(&app, petition, "title").await;
+    }
+    assert_eq!(
+        ledger_size(&app).await,
+        0,
+        "refused petitions leave no case"
+    );
+
+    let long = "字".repeat(200);
+    let case = app
+        .escalate(EscalatePetitionRequest {
+            title: long.clone(),
+            ..property_certificate("T-1")
+        })
+        .await;
+    assert_eq!(
+        case.title, long,
+        "200 Chinese characters are within the limit"
+    );
+}
+
+async fn a_description_is_at_most_10000_characters(app: TestApp) {
+    let petition = EscalatePetitionRequest {
+        description: "述".repeat(10_001),
+        ..property_certificate("DS-1")
+    };
+    refuse_petition(&app, petition, "description").await;
+    let case = app
+        .escalate(EscalatePetitionRequest {
+            description: "述".repeat(10_000),
+            ..property_certificate("DS-1")
+        })
+        .await;
+    assert_eq!(case.description.chars().count(), 10_000);
+}
+
+async fn difficulty_runs_from_1_to_5(app: TestApp) {
+    for difficulty in [0, 6, -1] {
+        let petition = EscalatePetitionRequest {
+            difficulty,
+            ..property_certificate("DF-0")
+        };
+        refuse_petition(&app, petition, "difficulty").await;
+    }
+    for difficulty in [1, 5] {
+        let petition = EscalatePetitionRequest {
+            difficulty,
+            ..property_certificate(&format!("DF-{difficulty}"))
+        };
+        assert_eq!(app.escalate(petition).await.difficulty, difficulty);
+    }
+}
+
+async fn a_residents_phone_must_be_a_chinese_number(app: TestApp) {
+    for phone in ["12345", "12812345678", "138123456789", "电话13812345678"] {
+        let mut petition = property_certificate("PH-1");
+        petition.resident.as_mut().unwrap().phone = phone.into();
+        refuse_petition(&app, petition, "resident.phone").await;
+    }
+    let mut petition = property_certificate("PH-2");
+    petition.resident.as_mut().unwrap().phone = "+86 138-1234-5678".into();
+    let case = app.escalate(petition).await;
+    assert_eq!(case.resident.unwrap().phone, "+86 138-1234-5678");
+}
+
+async fn a_petition_needs_its_own_id(app: TestApp) {
+    refuse_petition(&app, property_certificate(""), "petition_id").await;
+    refuse_petition(&app, property_certificate(&"9".repeat(101)), "petition_id").await;
+    assert_eq!(ledger_size(&app).await, 0);
+}
+
+async fn an_unknown_category_needs_a_lead_department(app: TestApp) {
+    let noise = || EscalatePetitionRequest {
+        category: "noise-at-night".into(),
+        title: "夜间施工噪音扰民".into(),
+        ..property_certificate("C-1")
+    };
+    let status = invalid(app.office().escalate_petition(noise()).await, "category");
+    assert!(
+        status.message().contains("noise-at-night"),
+        "{}",
+        status.message()
+    );
+
+    let case = app
+        .escalate(EscalatePetitionRequest {
+            lead_department: "housing".into(),
+            ..noise()
+        })
+        .await;
+    assert_eq!(case.category, "noise-at-night");
+    let departments: Vec<_> = case
+        .requests
+        .iter()
+        .map(|r| r.department.as_str())
+        .collect();
+    assert_eq!(
+        departments,
+        ["housing"],
+        "an explicit lead replaces the whole route"
+    );
+}
+
+async fn departments_named_by_the_office_must_exist(app: TestApp) {
+    let petition = EscalatePetitionRequest {
+        lead_department: "police".into(),
+        ..property_certificate("R-1")
+    };
+    refuse_petition(&app, petition, "lead_department").await;
+    let petition = EscalatePetitionRequest {
+        assisting_departments: vec!["army".into()],
+        ..property_certificate("R-1")
+    };
+    refuse_petition(&app, petition, "assisting_departments[0]").await;
+    let petition = EscalatePetitionRequest {
+        lead_department: "housing".into(),
+        assisting_departments: vec!["land".into(), "army".into()],
+        ..property_certificate("R-1")
+    };
+    refuse_petition(&app, petition, "assisting_departments[1]").await;
+    assert_eq!(ledger_size(&app).await, 0);
+}
+
+async fn the_community_must_be_one_of_the_offices(app: TestApp) {
+    let petition = EscalatePetitionRequest {
+        community: "不存在社区".into(),
+        ..property_certificate("CM-1")
+    };
+    refuse_petition(&app, petition, "community").await;
+    assert_eq!(ledger_size(&app).await, 0);
+}
+
+async fn every_bad_field_is_named_at_once(app: TestApp) {
+    let mut petition = EscalatePetitionRequest {
+        title: String::new(),
+        difficulty: 9,
+        ..property_certificate("M-1")
+    };
+    petition.resident.as_mut().unwrap().phone = "123".into();
+    let status = refused(
+        app.office().escalate_petition(petition).await,
+        tonic::Code::InvalidArgument,
+    );
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["difficulty", "resident.phone", "title"]);
+}
+
+async fn a_rejection_needs_a_reason(app: TestApp) {
+    let case = app.escalate(property_certificate("RV-1")).await;
+    let id = request_of(&case, "housing").id.clone();
+    app.answer("housing", &id, "已处理").await;
+    for reason in ["", "  \n "] {
+        let result = app
+            .office()
+            .review_reply(ReviewReplyRequest {
+                request_id: id.clone(),
+                accept: false,
+                reason: reason.into(),
+            })
+            .await;
+        invalid(result, "reason");
+    }
+    let case = app.case(&case.id).await;
+    assert_eq!(
+        request_of(&case, "housing").status(),
+        RequestStatus::Replied
+    );
+}
+
+async fn feedback_needs_a_verdict(app: TestApp) {
+    let case = app.escalate(power_cut("FB-1")).await;
+    app.settle(&case).await;
+    for verdict in [Verdict::Unspecified as i32, 99] {
+        let result = app
+            .office()
+            .record_feedback(RecordFeedbackRequest {
+                case_id: case.id.clone(),
+                verdict,
+                comment: "回访".into(),
+                reissue_request_ids: Vec::new(),
+            })
+            .await;
+        invalid(result, "verdict");
+    }
+    assert_eq!(
+        app.case(&case.id).await.status(),
+        CaseStatus::AwaitingFeedback
+    );
+}
+
+async fn feedback_reissues_only_requests_of_its_own_case(app: TestApp) {
+    let case = app.escalate(property_certificate("FB-2")).await;
+    let other = app.escalate(property_certificate("FB-3")).await;
+    app.settle(&case).await;
+    let foreign = request_of(&other, "housing").id.clone();
+    let result = app
+        .feedback(&case.id, Verdict::Unsatisfied, "不满意", &[&foreign])
+        .await;
+    invalid(result, "reissue_request_ids[0]");
+    let case = app.case(&case.id).await;
+    assert_eq!(
+        case.status(),
+        CaseStatus::AwaitingFeedback,
+        "nothing changed"
+    );
+    assert!(case.feedback.is_none());
+    assert!(
+        case.requests
+            .iter()
+            .all(|r| r.status() == RequestStatus::Accepted)
+    );
+}
+
+async fn pages_refuse_negative_sizes_and_unknown_tokens(app: TestApp) {
+    app.escalate(property_certificate("PG-1")).await;
+    let mut office = app.office();
+    let mut housing = app.department("housing");
+    let bad_size = office
+        .list_cases(ListCasesRequest {
+            page_size: -1,
+            ..Default::default()
+        })
+        .await;
+    invalid(bad_size, "page_size");
+    let bad_size = housing
+        .list_assigned_requests(ListAssignedRequestsRequest {
+            page_size: -5,
+            ..Default::default()
+        })
+        .await;
+    invalid(bad_size, "page_size");
+
+    let token = "%%% not a page token %%%";
+    let bad_token = office
+        .list_cases(ListCasesRequest {
+            page_token: token.into(),
+            ..Default::default()
+        })
+        .await;
+    invalid(bad_token, "page_token");
+    let bad_token = housing
+        .list_assigned_requests(ListAssignedRequestsRequest {
+            page_token: token.into(),
+            ..Default::default()
+        })
+        .await;
+    invalid(bad_token, "page_token");
+
+    // A token of the ledger means nothing to a department's list.
+    for n in 2..=3 {
+        app.escalate(property_certificate(&format!("PG-{n}"))).await;
+    }
+    let ledger_token = office
+        .list_cases(ListCasesRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    assert!(!ledger_token.is_empty());
+    let foreign_token = housing
+        .list_assigned_requests(ListAssignedRequestsRequest {
+            page_token: ledger_token,
+            ..Default::default()
+        })
+        .await;
+    invalid(foreign_token, "page_token");
+}
+
+async fn lists_refuse_unknown_statuses(app: TestApp) {
+    let unknown = app
+        .office()
+        .list_cases(ListCasesRequest {
+            status: 42,
+            ..Default::default()
+        })
+        .await;
+    invalid(unknown, "status");
+    let unknown = app
+        .department("housing")
+        .list_assigned_requests(ListAssignedRequestsRequest {
+            status: 42,
+            ..Default::default()
+        })
+        .await;
+    invalid(unknown, "status");
+}
+
+async fn control_characters_are_refused_not_stored(app: TestApp) {
+    // PostgreSQL cannot store NUL: it must be refused as input, not fail as INTERNAL.
+    let petition = EscalatePetitionRequest {
+        address: "杨柳社区\0三栋".into(),
+        ..property_certificate("NUL-1")
+    };
+    refuse_petition(&app, petition, "address").await;
+    let petition = EscalatePetitionRequest {
+        title: "房产证\u{7}".into(),
+        ..property_certificate("NUL-1")
+    };
+    refuse_petition(&app, petition, "title").await;
+    let case = app.escalate(property_certificate("NUL-2")).await;
+    let id = request_of(&case, "housing").id.clone();
+    app.acknowledge("housing", &id).await;
+    let reply = app
+        .department("housing")
+        .submit_reply(SubmitReplyRequest {
+            request_id: id,
+            text: "已处理\0".into(),
+        })
+        .await;
+    invalid(reply, "text");
+}
+
+async fn a_reply_needs_text(app: TestApp) {
+    let case = app.escalate(property_certificate("RP-1")).await;
+    let id = request_of(&case, "housing").id.clone();
+    app.acknowledge("housing", &id).await;
+    for text in ["", " \t\n ", &"答".repeat(10_001)] {
+        let result = app
+            .department("housing")
+            .submit_reply(SubmitReplyRequest {
+                request_id: id.clone(),
+                text: text.into(),
+            })
+            .await;
+        invalid(result, "text");
+    }
+    let case = app.case(&case.id).await;
+    let housing = request_of(&case, "housing");
+    assert_eq!(housing.status(), RequestStatus::Acknowledged);
+    assert!(housing.reply.is_none());
+}
