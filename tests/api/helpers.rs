@@ -87,6 +87,15 @@ impl Drop for TestApp {
 /// file (without one, the demo organisation is active). `None` when the backend
 /// is PostgreSQL and no test server is configured.
 pub async fn spawn_app(backend: Backend, settings_file: Option<&str>) -> Option<TestApp> {
+    spawn_app_with(backend, settings_file, &[]).await
+}
+
+/// As `spawn_app`, with more `WHISTLE__…` overrides (mail transport, retries).
+pub async fn spawn_app_with(
+    backend: Backend,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let database_url = match backend {
         Backend::Sqlite => testing::sqlite_url(dir.path()),
@@ -97,11 +106,18 @@ pub async fn spawn_app(backend: Backend, settings_file: Option<&str>) -> Option<
         std::fs::write(&path, toml).expect("writing the settings file");
         path
     });
+    // Letters go to the test's own folder, never into the working tree.
+    let outbox = dir.path().join("outbox");
     let env: HashMap<String, String> = [
         ("WHISTLE__DATABASE__URL", database_url.as_str()),
         ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
+        (
+            "WHISTLE__MAIL__FILE_DIR",
+            outbox.to_str().expect("a UTF-8 temp path"),
+        ),
     ]
     .into_iter()
+    .chain(extra_env.iter().copied())
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let environment = Environment::with_prefix("WHISTLE")
@@ -264,6 +280,13 @@ pub fn department_key(code: &str) -> String {
 }
 
 impl TestApp {
+    /// The app's own database, opened beside it, to look at what it wrote.
+    pub async fn store(&self) -> whistle::store::DynStore {
+        whistle::store::connect(&self.settings.database.url, &Default::default())
+            .await
+            .expect("opening the app's database")
+    }
+
     pub fn cases_as(&self, key: &str) -> CaseClient {
         CaseServiceClient::with_interceptor(self.channel.clone(), bearer(key))
     }

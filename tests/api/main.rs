@@ -10,4 +10,6 @@ mod concurrency;
 mod discovery;
 mod idempotency;
 mod lifecycle;
+mod mail;
+mod smtp;
 mod validation;
