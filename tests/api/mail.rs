@@ -164,7 +164,7 @@ async fn a_rejected_reply_sends_a_threaded_letter_for_the_new_round(backend: Bac
         .find(|r| r.message_id() == format!("<{}.r2.issued@whistle.localhost>", housing.id))
         .expect("a round-2 letter");
     let message = second.parsed();
-    assert_eq!(header_ids(message.in_reply_to()), [first.clone()]);
+    assert_eq!(header_ids(message.in_reply_to()), std::slice::from_ref(&first));
     assert_eq!(header_ids(message.references()), [first]);
     assert!(
         message.subject().unwrap().contains("（第2轮）"),
