@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use config::Environment;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -586,4 +590,42 @@ pub fn parse_reference(reference: &str) -> (String, i32, u32) {
 pub fn this_year() -> i32 {
     use chrono::Datelike;
     Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).year()
+}
+
+/// The real binary, as an operator runs it, on `database_url` with `env` on top;
+/// returns the child (killed when dropped) and its gRPC address, read from its
+/// JSON log.
+pub async fn start_binary(
+    database_url: &str,
+    dir: &std::path::Path,
+    env: &[(&'static str, String)],
+) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_whistle"));
+    command
+        .current_dir(dir)
+        .env("WHISTLE__DATABASE__URL", database_url)
+        .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("starting whistle");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("reading the log") {
+            if let Some(rest) = line.split("\"grpc_addr\":\"").nth(1) {
+                return rest.split('"').next().unwrap().to_owned();
+            }
+        }
+        panic!("whistle exited before listening");
+    })
+    .await
+    .expect("whistle starts within 30 s");
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
 }

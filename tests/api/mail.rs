@@ -3,12 +3,9 @@
 //! server.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 
 use mail_parser::{HeaderValue, MimeHeaders};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::store::{MailStatus, PageRequest};
 
@@ -164,7 +161,10 @@ async fn a_rejected_reply_sends_a_threaded_letter_for_the_new_round(backend: Bac
         .find(|r| r.message_id() == format!("<{}.r2.issued@whistle.localhost>", housing.id))
         .expect("a round-2 letter");
     let message = second.parsed();
-    assert_eq!(header_ids(message.in_reply_to()), std::slice::from_ref(&first));
+    assert_eq!(
+        header_ids(message.in_reply_to()),
+        std::slice::from_ref(&first)
+    );
     assert_eq!(header_ids(message.references()), [first]);
     assert!(
         message.subject().unwrap().contains("（第2轮）"),
@@ -265,43 +265,6 @@ async fn a_permanent_refusal_fails_the_letter_without_retrying(backend: Backend)
     assert!(outbox(&app, Some(MailStatus::Failed)).await.is_empty());
 }
 
-/// The real binary, as an operator runs it, on `database_url`; returns the child
-/// and its gRPC address (read from its JSON log).
-async fn start_binary(
-    database_url: &str,
-    dir: &std::path::Path,
-    receiver: &Receiver,
-) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_whistle"));
-    command
-        .current_dir(dir)
-        .env("WHISTLE__DATABASE__URL", database_url)
-        .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
-        .env("WHISTLE__LOG__FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (key, value) in receiver.settings() {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("starting whistle");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("reading the log") {
-            if let Some(rest) = line.split("\"grpc_addr\":\"").nth(1) {
-                return rest.split('"').next().unwrap().to_owned();
-            }
-        }
-        panic!("whistle exited before listening");
-    })
-    .await
-    .expect("whistle starts within 30 s");
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
@@ -313,7 +276,7 @@ async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     };
     let receiver = Receiver::start();
     receiver.set_default(Answer::Hold);
-    let (mut first, addr) = start_binary(&database_url, dir.path(), &receiver).await;
+    let (mut first, addr) = start_binary(&database_url, dir.path(), &receiver.settings()).await;
 
     let mut office = CaseServiceClient::connect(format!("http://{addr}"))
         .await
@@ -340,7 +303,7 @@ async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     receiver.set_default(Answer::Accept);
     assert!(receiver.received().is_empty());
 
-    let (mut second, _) = start_binary(&database_url, dir.path(), &receiver).await;
+    let (mut second, _) = start_binary(&database_url, dir.path(), &receiver.settings()).await;
     let expected: BTreeSet<String> = case
         .requests
         .iter()
