@@ -17,7 +17,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
 use crate::clock::{Clock, SystemClock};
-use crate::grpc::auth::Authenticator;
+use crate::grpc::auth::{Authenticator, RateLimit};
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
 use crate::mail;
@@ -95,7 +95,14 @@ impl Application {
             mail_wake.clone(),
         );
         let whistle = Whistle::new(store.clone(), org, clock, letters, mail_wake);
-        let auth = Authenticator::new(&settings.principals);
+        let grpc = &settings.grpc;
+        let auth = Authenticator::new(
+            &settings.principals,
+            RateLimit {
+                per_second: grpc.rate_limit_per_second,
+                burst: grpc.rate_limit_burst,
+            },
+        );
         let limit = settings.grpc.max_message_bytes;
         let cases = CaseServiceServer::new(Cases {
             whistle: whistle.clone(),
@@ -120,6 +127,15 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let serve = Server::builder()
+            .timeout(Duration::from_secs(grpc.request_timeout_secs.max(1)))
+            .max_concurrent_streams(grpc.max_concurrent_streams.max(1))
+            .http2_keepalive_interval(Some(Duration::from_secs(
+                grpc.keepalive_interval_secs.max(1),
+            )))
+            .http2_keepalive_timeout(Some(Duration::from_secs(
+                grpc.keepalive_timeout_secs.max(1),
+            )))
+            .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -42,6 +42,17 @@ pub struct Settings {
 pub struct GrpcSettings {
     pub listen: String,
     pub max_message_bytes: usize,
+    /// Calls per second per principal (0: no limit), and the burst above it.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    /// A call still unanswered after this long is cancelled (DEADLINE_EXCEEDED
+    /// for the client), which also frees what a stalled client holds.
+    pub request_timeout_secs: u64,
+    /// Streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// Pings idle connections; one that does not answer within the timeout is closed.
+    pub keepalive_interval_secs: u64,
+    pub keepalive_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

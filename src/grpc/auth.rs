@@ -1,20 +1,45 @@
-//! Who is calling. Every RPC carries `authorization: Bearer KEY`; the key's SHA-256
-//! digest is looked up among the configured principals. Configuration holds only
-//! digests, and keys are long random tokens, so a plain digest (no salt, no slow
-//! hash) is what fits: a password hash would cost milliseconds on every call.
+//! Who is calling, and how often. Every RPC carries `authorization: Bearer KEY`;
+//! the key's SHA-256 digest is looked up among the configured principals.
+//! Configuration holds only digests, and keys are long random tokens, so a plain
+//! digest (no salt, no slow hash) is what fits: a password hash would cost
+//! milliseconds on every call. Each principal then draws from its own rate limit,
+//! so one runaway client cannot crowd out the others.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
-use tonic::{Request, Status};
+use tonic::{Code, Request, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{Actor, ActorRole};
 use crate::settings::{PrincipalRole, PrincipalSettings};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Authenticator {
     by_digest: Arc<HashMap<String, Actor>>,
+    /// Keyed by principal name; `None` when the limit is off.
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("principals", &self.by_digest.len())
+            .field("rate_limited", &self.limiter.is_some())
+            .finish()
+    }
+}
+
+/// Calls per second each principal may make, with a burst on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// 0 turns the limit off.
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// The digest configuration stores for a key.
@@ -25,6 +50,7 @@ pub fn key_digest(key: &str) -> String {
 impl Authenticator {
     pub fn new<'a>(
         principals: impl IntoIterator<Item = (&'a String, &'a PrincipalSettings)>,
+        limit: RateLimit,
     ) -> Self {
         let by_digest = principals
             .into_iter()
@@ -45,9 +71,37 @@ impl Authenticator {
                 (p.key_sha256.to_ascii_lowercase(), actor)
             })
             .collect();
+        let limiter = NonZeroU32::new(limit.per_second).map(|rate| {
+            let burst = NonZeroU32::new(limit.burst).unwrap_or(rate);
+            Arc::new(DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
         Self {
             by_digest: Arc::new(by_digest),
+            limiter,
         }
+    }
+
+    /// Takes one call from the principal's allowance, or says when to come back.
+    fn admit(&self, actor: &Actor) -> Result<(), Status> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&actor.name).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(wait));
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "rate limit exceeded for {}; retry in {} ms",
+                    actor.name,
+                    wait.as_millis().max(1)
+                ),
+                details,
+            )
+        })
     }
 
     /// Finds the caller of a request from its metadata.
@@ -78,6 +132,7 @@ impl Authenticator {
         let this = self.clone();
         move |mut request: Request<()>| {
             let actor = this.authenticate(request.metadata())?;
+            this.admit(&actor)?;
             request.extensions_mut().insert(actor);
             Ok(request)
         }
@@ -96,6 +151,82 @@ pub fn caller<T>(request: &Request<T>) -> Result<Actor, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::PrincipalRole;
+
+    fn authenticator(limit: RateLimit) -> Authenticator {
+        let principals: HashMap<String, PrincipalSettings> = ["a", "b"]
+            .map(|name| {
+                let p = PrincipalSettings {
+                    role: PrincipalRole::Supervisor,
+                    office: None,
+                    department: None,
+                    key_sha256: key_digest(name),
+                };
+                (name.to_owned(), p)
+            })
+            .into_iter()
+            .collect();
+        Authenticator::new(&principals, limit)
+    }
+
+    fn metadata(key: &str) -> tonic::metadata::MetadataMap {
+        let mut m = tonic::metadata::MetadataMap::new();
+        m.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn each_key_has_its_own_allowance() {
+        let auth = authenticator(RateLimit {
+            per_second: 1,
+            burst: 3,
+        });
+        let a = auth.authenticate(&metadata("a")).unwrap();
+        let b = auth.authenticate(&metadata("b")).unwrap();
+        for _ in 0..3 {
+            auth.admit(&a).unwrap();
+        }
+        let refused = auth.admit(&a).unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+        assert!(refused.get_details_retry_info().is_some());
+        auth.admit(&b).expect("another key is not affected");
+    }
+
+    #[test]
+    fn zero_turns_the_limit_off() {
+        let auth = authenticator(RateLimit {
+            per_second: 0,
+            burst: 0,
+        });
+        let a = auth.authenticate(&metadata("a")).unwrap();
+        for _ in 0..1000 {
+            auth.admit(&a).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_and_malformed_keys_are_unauthenticated() {
+        let auth = authenticator(RateLimit {
+            per_second: 0,
+            burst: 0,
+        });
+        assert_eq!(
+            auth.authenticate(&metadata("c")).unwrap_err().code(),
+            Code::Unauthenticated
+        );
+        let mut m = tonic::metadata::MetadataMap::new();
+        m.insert("authorization", "Basic a".parse().unwrap());
+        assert_eq!(
+            auth.authenticate(&m).unwrap_err().code(),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            auth.authenticate(&tonic::metadata::MetadataMap::new())
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+    }
 
     #[test]
     fn the_demo_key_digest_matches_the_demo_config() {
