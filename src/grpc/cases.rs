@@ -29,6 +29,12 @@ fn office_or_supervisor<T>(request: &Request<T>) -> Result<Actor, Status> {
     }
 }
 
+/// Answers with a case, naming it on the RPC's span for the log.
+fn case_response(case: &crate::domain::Case) -> Response<proto::Case> {
+    tracing::Span::current().record("case_id", case.id.as_str());
+    Response::new(convert::case(case))
+}
+
 fn optional(s: String) -> Option<String> {
     let s = s.trim().to_owned();
     (!s.is_empty()).then_some(s)
@@ -36,7 +42,11 @@ fn optional(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl CaseService for Cases {
-    #[instrument(name = "rpc", skip_all, fields(method = "EscalatePetition", caller))]
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "EscalatePetition", caller, case_id)
+    )]
     async fn escalate_petition(
         &self,
         request: Request<proto::EscalatePetitionRequest>,
@@ -48,10 +58,10 @@ impl CaseService for Cases {
             .escalate(&actor, input)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(convert::case(&case)))
+        Ok(case_response(&case))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "GetCase", caller))]
+    #[instrument(name = "rpc", skip_all, fields(method = "GetCase", caller, case_id))]
     async fn get_case(
         &self,
         request: Request<proto::GetCaseRequest>,
@@ -62,10 +72,10 @@ impl CaseService for Cases {
             .get_case(&actor, request.get_ref().case_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(Response::new(convert::case(&case)))
+        Ok(case_response(&case))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "ListCases", caller))]
+    #[instrument(name = "rpc", skip_all, fields(method = "ListCases", caller, case_id))]
     async fn list_cases(
         &self,
         request: Request<proto::ListCasesRequest>,
@@ -94,7 +104,11 @@ impl CaseService for Cases {
         }))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "ReviewReply", caller))]
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "ReviewReply", caller, case_id)
+    )]
     async fn review_reply(
         &self,
         request: Request<proto::ReviewReplyRequest>,
@@ -106,10 +120,14 @@ impl CaseService for Cases {
             .review_reply(&actor, r.request_id.trim(), r.accept, &r.reason)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(convert::case(&case)))
+        Ok(case_response(&case))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "RecordFeedback", caller))]
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "RecordFeedback", caller, case_id)
+    )]
     async fn record_feedback(
         &self,
         request: Request<proto::RecordFeedbackRequest>,
@@ -128,6 +146,6 @@ impl CaseService for Cases {
             )
             .await
             .map_err(to_status)?;
-        Ok(Response::new(convert::case(&case)))
+        Ok(case_response(&case))
     }
 }
