@@ -11,8 +11,8 @@ use tracing::instrument;
 use crate::clock::Clock;
 use crate::domain::petition::{REPLY_MAX, text};
 use crate::domain::{
-    Actor, ActorRole, Case, DepartmentRequest, DomainError, Organisation, Petition, PetitionInput,
-    ReviewDecision, Verdict,
+    Actor, ActorRole, Case, DomainError, Organisation, Petition, PetitionInput, ReviewDecision,
+    Verdict,
 };
 use crate::mail::letter::Letters;
 use crate::store::{
@@ -300,16 +300,7 @@ fn hide_case_behind_request(e: StoreError, request_id: &str) -> StoreError {
 }
 
 fn assigned(mut case: Case, actor: &Actor, request_id: &str) -> Result<Assigned> {
-    let visible = |r: &DepartmentRequest| match &actor.role {
-        ActorRole::Department(code) => r.department == *code,
-        ActorRole::Supervisor => true,
-        ActorRole::Office(code) => *code == case.office,
-    };
-    let index = case
-        .requests
-        .iter()
-        .position(|r| r.id == request_id && visible(r))
-        .ok_or_else(|| request_not_found(request_id))?;
+    let index = case.request_index(actor, request_id)?;
     let request = case.requests.swap_remove(index);
     case.requests.clear();
     case.events.clear();

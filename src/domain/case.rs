@@ -235,7 +235,9 @@ impl Case {
         }
     }
 
-    fn request_index(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
+    /// Where the request sits in the case, if the actor may see it; otherwise
+    /// `NotFound`, exactly as for a request that does not exist.
+    pub fn request_index(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
         let not_found = || DomainError::NotFound {
             what: "request",
             id: request_id.to_owned(),

@@ -38,7 +38,8 @@ pub enum DomainError {
     PermissionDenied(String),
 }
 
-fn describe(violations: &[FieldViolation]) -> String {
+/// `field: what is wrong; other: …`, for messages and logs.
+pub fn describe(violations: &[FieldViolation]) -> String {
     violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))

@@ -31,7 +31,7 @@ pub fn to_status(error: StoreError) -> Status {
 pub fn domain_status(error: DomainError) -> Status {
     match error {
         DomainError::Invalid(violations) => {
-            let message = error_message(&violations);
+            let message = crate::domain::error::describe(&violations);
             let mut details = ErrorDetails::new();
             for v in &violations {
                 details.add_bad_request_violation(v.field.clone(), v.description.clone());
@@ -43,12 +43,4 @@ pub fn domain_status(error: DomainError) -> Status {
         DomainError::WrongState(m) => Status::failed_precondition(m),
         DomainError::PermissionDenied(m) => Status::permission_denied(m),
     }
-}
-
-fn error_message(violations: &[crate::domain::FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
