@@ -105,6 +105,18 @@ pub async fn spawn_app_with(
         Backend::Sqlite => testing::sqlite_url(dir.path()),
         Backend::Postgres => testing::fresh_postgres_url().await?,
     };
+    Some(spawn_app_at(dir, &database_url, settings_file, extra_env).await)
+}
+
+/// As `spawn_app_with`, on a database the caller chose (a private PostgreSQL
+/// server, say); `dir` holds the settings file and the letters and lives as
+/// long as the app.
+pub async fn spawn_app_at(
+    dir: TempDir,
+    database_url: &str,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> TestApp {
     let file = settings_file.map(|toml| {
         let path = dir.path().join("whistle.toml");
         std::fs::write(&path, toml).expect("writing the settings file");
@@ -113,7 +125,7 @@ pub async fn spawn_app_with(
     // Letters go to the test's own folder, never into the working tree.
     let outbox = dir.path().join("outbox");
     let env: HashMap<String, String> = [
-        ("WHISTLE__DATABASE__URL", database_url.as_str()),
+        ("WHISTLE__DATABASE__URL", database_url),
         ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
         (
             "WHISTLE__MAIL__FILE_DIR",
@@ -144,13 +156,13 @@ pub async fn spawn_app_with(
         .connect()
         .await
         .expect("connecting to the test server");
-    Some(TestApp {
+    TestApp {
         addr,
         settings,
         channel,
         shutdown,
         _dir: dir,
-    })
+    }
 }
 
 /// Spawns the app for one scenario and runs it; skips when the backend is absent.
@@ -628,4 +640,15 @@ pub async fn start_binary(
     // Keep draining the log so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
+}
+
+/// A case client for a server at `addr` (a binary `start_binary` started),
+/// carrying `key`. It connects at its first call, so a server that is down
+/// shows as a failed call rather than a failed constructor.
+pub fn cases_at(addr: &str, key: &str) -> CaseClient {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
+    CaseServiceClient::with_interceptor(channel, bearer(key))
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod concurrency;
 mod discovery;
+mod faults;
 mod idempotency;
 mod lifecycle;
 mod mail;

@@ -153,7 +153,14 @@ impl Handler for Session {
 impl Receiver {
     /// Starts a receiver on a free port. Its threads live until the test process ends.
     pub fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        Self::start_on(0)
+    }
+
+    /// Starts a receiver on `port` (0: a free one), such as a port the app has
+    /// been sending to while nothing listened there.
+    pub fn start_on(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("binding the receiver to port {port}: {e}"));
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             script: VecDeque::new(),
@@ -184,10 +191,15 @@ impl Receiver {
     /// The `WHISTLE__MAIL__…` settings that send letters here, plain SMTP, with
     /// retries quick enough for a test.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
+        Self::settings_for_port(self.addr.port())
+    }
+
+    /// As `settings`, for a receiver that is not (yet) listening on `port`.
+    pub fn settings_for_port(port: u16) -> Vec<(&'static str, String)> {
         vec![
             ("WHISTLE__MAIL__TRANSPORT", "smtp".into()),
             ("WHISTLE__MAIL__SMTP__HOST", "127.0.0.1".into()),
-            ("WHISTLE__MAIL__SMTP__PORT", self.addr.port().to_string()),
+            ("WHISTLE__MAIL__SMTP__PORT", port.to_string()),
             ("WHISTLE__MAIL__SMTP__TLS", "none".into()),
             ("WHISTLE__MAIL__SMTP__TIMEOUT_SECS", "10".into()),
             ("WHISTLE__MAIL__RETRY__INITIAL_BACKOFF_SECS", "1".into()),
