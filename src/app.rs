@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -20,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::grpc::auth::{Authenticator, RateLimit};
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
+use crate::grpc::limits::{DeadlineLayer, PrefaceDeadline};
 use crate::mail;
 use crate::mail::transport::Transport;
 use crate::mail::worker::{MailWorker, RetryPolicy};
@@ -126,8 +128,13 @@ impl Application {
             .build_v1alpha()?;
 
         let shutdown = CancellationToken::new();
+        let handshake = Duration::from_secs(grpc.handshake_timeout_secs.max(1));
+        let incoming = TcpListenerStream::new(listener)
+            .map(move |accepted| accepted.map(|stream| PrefaceDeadline::new(stream, handshake)));
         let serve = Server::builder()
-            .timeout(Duration::from_secs(grpc.request_timeout_secs.max(1)))
+            .layer(DeadlineLayer {
+                limit: Duration::from_secs(grpc.request_timeout_secs.max(1)),
+            })
             .max_concurrent_streams(grpc.max_concurrent_streams.max(1))
             .http2_keepalive_interval(Some(Duration::from_secs(
                 grpc.keepalive_interval_secs.max(1),
@@ -135,16 +142,12 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_secs(
                 grpc.keepalive_timeout_secs.max(1),
             )))
-            .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(cases, auth.interceptor()))
             .add_service(InterceptedService::new(departments, auth.interceptor()))
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(listener),
-                shutdown.clone().cancelled_owned(),
-            );
+            .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         let server = tokio::spawn(serve);
         let workers = vec![tokio::spawn(worker.run(shutdown.clone()))];
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");

@@ -48,6 +48,8 @@ pub struct GrpcSettings {
     /// A call still unanswered after this long is cancelled (DEADLINE_EXCEEDED
     /// for the client), which also frees what a stalled client holds.
     pub request_timeout_secs: u64,
+    /// A new connection that has not sent its HTTP/2 preface by then is closed.
+    pub handshake_timeout_secs: u64,
     /// Streams one connection may have open at once.
     pub max_concurrent_streams: u32,
     /// Pings idle connections; one that does not answer within the timeout is closed.

@@ -5,4 +5,5 @@ pub mod auth;
 pub mod cases;
 pub mod convert;
 pub mod departments;
+pub mod limits;
 pub mod status;
