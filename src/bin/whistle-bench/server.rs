@@ -1,0 +1,153 @@
+//! The service under test, as an operator runs it: the release `whistle` binary
+//! in its own process (so its memory is its own and the load generator's CPU is
+//! not mistaken for the server's), on port 0, its address read from its JSON log.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The `whistle` binary beside this one. Under `cargo run` it is first built
+/// with the same profile, so one command benchmarks the code as it is now;
+/// otherwise it must have been built already (`cargo build --release --bins`).
+pub fn binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating whistle-bench")?;
+    let path = exe.with_file_name(format!("whistle{}", std::env::consts::EXE_SUFFIX));
+    let profile = exe
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|p| p.to_str())
+        .unwrap_or("release")
+        .to_owned();
+    if profile == "debug" {
+        eprintln!(
+            "warning: this is a debug build; figures of a debug build say little. \
+             Use `cargo run --release --bin whistle-bench`."
+        );
+    }
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        eprintln!("building the whistle server ({profile} profile) …");
+        let mut build = std::process::Command::new(cargo);
+        build
+            .arg("build")
+            .arg("--quiet")
+            .arg("--bin")
+            .arg("whistle")
+            .arg("--manifest-path")
+            .arg(&manifest);
+        if profile != "debug" {
+            build.arg("--profile").arg(&profile);
+        }
+        let status = build
+            .status()
+            .context("running cargo build --bin whistle")?;
+        if !status.success() {
+            bail!("cargo build --bin whistle failed ({status})");
+        }
+    }
+    if !path.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release --bins`, \
+             or run the benchmark with `cargo run --release --bin whistle-bench`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pid: u32,
+    /// Its stderr (panics, if any), kept for the error message when it dies.
+    stderr: PathBuf,
+}
+
+impl Server {
+    /// Starts `binary` on `database_url` with letters written into `dir/outbox`,
+    /// and waits until it says where it listens.
+    pub async fn start(binary: &Path, database_url: &str, dir: &Path) -> anyhow::Result<Server> {
+        let stderr = dir.join("whistle.stderr");
+        let mut command = Command::new(binary);
+        command
+            .current_dir(dir)
+            .env("WHISTLE__DATABASE__URL", database_url)
+            .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
+            .env("WHISTLE__LOG__FORMAT", "json")
+            // The per-key rate limit would measure itself; 0 switches it off.
+            .env("WHISTLE__GRPC__RATE_LIMIT_PER_SECOND", "0")
+            .env("WHISTLE__MAIL__TRANSPORT", "file")
+            .env("WHISTLE__MAIL__FILE_DIR", dir.join("outbox"))
+            // Quiet ("letter sent" per letter would be thousands of lines), but
+            // keep the start-up line the address is read from.
+            .env("RUST_LOG", "warn,whistle::app=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr)?)
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("the server has a pid")?;
+        let mut lines = BufReader::new(child.stdout.take().context("piped stdout")?).lines();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.split("\"grpc_addr\":\"").nth(1) {
+                    return Ok(rest.split('"').next().unwrap_or_default().to_owned());
+                }
+            }
+            anyhow::Ok(String::new())
+        })
+        .await;
+        let addr = match found {
+            Ok(Ok(addr)) if !addr.is_empty() => addr,
+            Ok(Err(e)) => return Err(e.context("reading the server's log")),
+            Ok(Ok(_)) => bail!(
+                "whistle exited before listening; its stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            ),
+            Err(_) => bail!("whistle did not start listening within 30 s"),
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server {
+            child,
+            addr,
+            pid,
+            stderr,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The server's peak resident set so far (VmHWM), in bytes; Linux only.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// Fails if the server died during the run.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "whistle exited during the run ({status}); its stderr:\n{}",
+                std::fs::read_to_string(&self.stderr).unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// A measurement needs no graceful shutdown: the database is dropped next.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
