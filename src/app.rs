@@ -149,7 +149,9 @@ impl Application {
             .add_service(InterceptedService::new(departments, auth.interceptor()))
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         let server = tokio::spawn(serve);
-        let workers = vec![tokio::spawn(worker.run(shutdown.clone()))];
+        let workers = (0..settings.mail.workers.max(1))
+            .map(|_| tokio::spawn(worker.clone().run(shutdown.clone())))
+            .collect();
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
         Ok(Application {
             grpc_addr,

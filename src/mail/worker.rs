@@ -144,7 +144,7 @@ impl MailWorker {
 
     /// Delivers until the token fires. A letter being sent is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(transport = ?self.transport, "outbox worker started");
+        tracing::debug!(transport = ?self.transport, "outbox worker started");
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -165,7 +165,7 @@ impl MailWorker {
                 }
             }
         }
-        tracing::info!("outbox worker stopped");
+        tracing::debug!("outbox worker stopped");
     }
 }
 

@@ -874,12 +874,6 @@ pub const INSERT_MAIL: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
 pub const SELECT_MAIL: &str = concat!("SELECT ", mail_columns!(), " FROM outbox WHERE id = $1");
-/// Oldest due first. PostgreSQL appends its row lock to this.
-pub const SELECT_DUE_MAIL: &str = concat!(
-    "SELECT ",
-    mail_columns!(),
-    " FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 1"
-);
 /// Newest first, optionally one status; `$3` is the page size plus one.
 pub const LIST_MAIL: &str = concat!(
     "SELECT ",

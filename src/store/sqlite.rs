@@ -17,6 +17,16 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use super::common::*;
 use super::*;
 
+/// Oldest due first. `INDEXED BY` because without statistics SQLite plans this on
+/// the status index and sorts every pending letter, bodies included, on each
+/// delivery: 40 ms with a backlog of thousands instead of a few microseconds.
+const SELECT_DUE_MAIL: &str = concat!(
+    "SELECT ",
+    mail_columns!(),
+    " FROM outbox INDEXED BY outbox_due WHERE status = 'PENDING' AND next_attempt_at <= $1 \
+     ORDER BY next_attempt_at, id LIMIT 1"
+);
+
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
