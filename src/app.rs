@@ -149,7 +149,8 @@ impl Application {
             .add_service(InterceptedService::new(departments, auth.interceptor()))
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         let server = tokio::spawn(serve);
-        let workers = (0..settings.mail.workers.max(1))
+        // 0 workers: this instance writes letters but leaves delivery to others.
+        let workers = (0..settings.mail.workers)
             .map(|_| tokio::spawn(worker.clone().run(shutdown.clone())))
             .collect();
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");

@@ -137,7 +137,8 @@ pub struct MailSettings {
     pub from: String,
     pub message_id_domain: String,
     pub poll_interval_ms: u64,
-    /// Letters delivered at once by this instance (PostgreSQL; SQLite takes turns).
+    /// Letters delivered at once by this instance (PostgreSQL; SQLite takes
+    /// turns); 0 leaves delivery to other instances.
     pub workers: u32,
     pub smtp: SmtpSettings,
     pub retry: RetrySettings,

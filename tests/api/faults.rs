@@ -23,7 +23,7 @@ use crate::helpers::*;
 use crate::smtp::Receiver;
 
 /// Outbox workers of the killed server: each may hold one letter mid-send.
-const MAIL_WORKERS: usize = 4;
+const MAIL_WORKERS: usize = 2;
 
 macro_rules! fault_scenarios {
     ($($name:ident),+ $(,)?) => {

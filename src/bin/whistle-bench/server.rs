@@ -68,9 +68,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` on `database_url` with letters written into `dir/outbox`,
-    /// and waits until it says where it listens.
-    pub async fn start(binary: &Path, database_url: &str, dir: &Path) -> anyhow::Result<Server> {
+    /// Starts `binary` on `database_url` with letters written into `dir/outbox`
+    /// and `extra_env` on top, and waits until it says where it listens.
+    pub async fn start(
+        binary: &Path,
+        database_url: &str,
+        dir: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let stderr = dir.join("whistle.stderr");
         let mut command = Command::new(binary);
         command
@@ -85,6 +90,7 @@ impl Server {
             // Quiet ("letter sent" per letter would be thousands of lines), but
             // keep the start-up line the address is read from.
             .env("RUST_LOG", "warn,whistle::app=info")
+            .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)
