@@ -43,75 +43,87 @@ macro_rules! event_columns {
         "case_id, seq, kind, actor, at, request_id, detail"
     };
 }
-pub(crate) use {case_columns, reply_columns, request_columns};
+pub(crate) use {case_columns, event_columns, reply_columns, request_columns};
 
 /// Binds a row's fields in column order, for the statements below.
 macro_rules! bind_case {
-    ($q:expr, $c:expr) => {{
+    ($q:expr, $c:expr) => {
+        bind_case!($q, $c, bind)
+    };
+    ($q:expr, $c:expr, $m:ident) => {{
         let c: &$crate::store::common::CaseRow = $c;
-        $q.bind(&c.id)
-            .bind(&c.office)
-            .bind(&c.petition_id)
-            .bind(&c.category)
-            .bind(&c.title)
-            .bind(&c.description)
-            .bind(&c.resident_name)
-            .bind(&c.resident_phone)
-            .bind(&c.address)
-            .bind(&c.community)
-            .bind(c.difficulty)
-            .bind(&c.status)
-            .bind(&c.fingerprint)
-            .bind(c.created_at)
-            .bind(c.updated_at)
-            .bind(&c.feedback_verdict)
-            .bind(&c.feedback_comment)
-            .bind(&c.feedback_recorded_by)
-            .bind(c.feedback_recorded_at)
+        $q.$m(&c.id)
+            .$m(&c.office)
+            .$m(&c.petition_id)
+            .$m(&c.category)
+            .$m(&c.title)
+            .$m(&c.description)
+            .$m(&c.resident_name)
+            .$m(&c.resident_phone)
+            .$m(&c.address)
+            .$m(&c.community)
+            .$m(c.difficulty)
+            .$m(&c.status)
+            .$m(&c.fingerprint)
+            .$m(c.created_at)
+            .$m(c.updated_at)
+            .$m(&c.feedback_verdict)
+            .$m(&c.feedback_comment)
+            .$m(&c.feedback_recorded_by)
+            .$m(c.feedback_recorded_at)
     }};
 }
 macro_rules! bind_request {
-    ($q:expr, $r:expr) => {{
+    ($q:expr, $r:expr) => {
+        bind_request!($q, $r, bind)
+    };
+    ($q:expr, $r:expr, $m:ident) => {{
         let r: &$crate::store::common::RequestRow = $r;
-        $q.bind(&r.id)
-            .bind(&r.case_id)
-            .bind(r.position)
-            .bind(&r.reference)
-            .bind(&r.department)
-            .bind(&r.role)
-            .bind(&r.status)
-            .bind(r.round)
-            .bind(r.issued_at)
-            .bind(r.ack_due_at)
-            .bind(r.reply_due_at)
-            .bind(r.acknowledged_at)
-            .bind(&r.reissue_reason)
+        $q.$m(&r.id)
+            .$m(&r.case_id)
+            .$m(r.position)
+            .$m(&r.reference)
+            .$m(&r.department)
+            .$m(&r.role)
+            .$m(&r.status)
+            .$m(r.round)
+            .$m(r.issued_at)
+            .$m(r.ack_due_at)
+            .$m(r.reply_due_at)
+            .$m(r.acknowledged_at)
+            .$m(&r.reissue_reason)
     }};
 }
 macro_rules! bind_reply {
-    ($q:expr, $p:expr) => {{
+    ($q:expr, $p:expr) => {
+        bind_reply!($q, $p, bind)
+    };
+    ($q:expr, $p:expr, $m:ident) => {{
         let p: &$crate::store::common::ReplyRow = $p;
-        $q.bind(&p.request_id)
-            .bind(p.round)
-            .bind(&p.text)
-            .bind(&p.replied_by)
-            .bind(p.replied_at)
-            .bind(p.review_accepted)
-            .bind(&p.review_reason)
-            .bind(&p.reviewed_by)
-            .bind(p.reviewed_at)
+        $q.$m(&p.request_id)
+            .$m(p.round)
+            .$m(&p.text)
+            .$m(&p.replied_by)
+            .$m(p.replied_at)
+            .$m(p.review_accepted)
+            .$m(&p.review_reason)
+            .$m(&p.reviewed_by)
+            .$m(p.reviewed_at)
     }};
 }
 macro_rules! bind_event {
-    ($q:expr, $e:expr) => {{
+    ($q:expr, $e:expr) => {
+        bind_event!($q, $e, bind)
+    };
+    ($q:expr, $e:expr, $m:ident) => {{
         let e: &$crate::store::common::EventRow = $e;
-        $q.bind(&e.case_id)
-            .bind(e.seq)
-            .bind(&e.kind)
-            .bind(&e.actor)
-            .bind(e.at)
-            .bind(&e.request_id)
-            .bind(&e.detail)
+        $q.$m(&e.case_id)
+            .$m(e.seq)
+            .$m(&e.kind)
+            .$m(&e.actor)
+            .$m(e.at)
+            .$m(&e.request_id)
+            .$m(&e.detail)
     }};
 }
 pub(crate) use {bind_case, bind_event, bind_reply, bind_request};
@@ -151,27 +163,12 @@ pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, c
      difficulty = $11, status = $12, fingerprint = $13, created_at = $14, updated_at = $15, \
      feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19 \
      WHERE id = $1";
-pub const INSERT_REQUEST: &str = concat!(
-    "INSERT INTO requests (",
-    request_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-);
 pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $3, reference = $4, \
      department = $5, role = $6, status = $7, round = $8, issued_at = $9, ack_due_at = $10, \
      reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13 WHERE id = $1";
-pub const INSERT_REPLY: &str = concat!(
-    "INSERT INTO replies (",
-    reply_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-);
 pub const UPDATE_REPLY: &str = "UPDATE replies SET text = $3, replied_by = $4, replied_at = $5, \
      review_accepted = $6, review_reason = $7, reviewed_by = $8, reviewed_at = $9 \
      WHERE request_id = $1 AND round = $2";
-pub const INSERT_EVENT: &str = concat!(
-    "INSERT INTO events (",
-    event_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-);
 /// Draws `$3` numbers at once and returns the last; the row lock (PostgreSQL) or
 /// the single writer (SQLite) keeps concurrent issuers from sharing a number, and
 /// a rollback takes the numbers back with everything else.
@@ -868,11 +865,6 @@ macro_rules! mail_columns {
 }
 pub(crate) use mail_columns;
 
-pub const INSERT_MAIL: &str = concat!(
-    "INSERT INTO outbox (",
-    mail_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-);
 pub const SELECT_MAIL: &str = concat!("SELECT ", mail_columns!(), " FROM outbox WHERE id = $1");
 /// Newest first, optionally one status; `$3` is the page size plus one.
 pub const LIST_MAIL: &str = concat!(
@@ -957,23 +949,26 @@ impl MailRow {
 }
 
 macro_rules! bind_mail {
-    ($q:expr, $m:expr) => {{
-        let m: &$crate::store::common::MailRow = $m;
-        $q.bind(&m.id)
-            .bind(&m.case_id)
-            .bind(&m.request_id)
-            .bind(&m.kind)
-            .bind(&m.message_id)
-            .bind(&m.sender)
-            .bind(&m.recipients)
-            .bind(&m.subject)
-            .bind(&m.raw)
-            .bind(&m.status)
-            .bind(m.attempts)
-            .bind(m.next_attempt_at)
-            .bind(&m.last_error)
-            .bind(m.created_at)
-            .bind(m.sent_at)
+    ($q:expr, $row:expr) => {
+        bind_mail!($q, $row, bind)
+    };
+    ($q:expr, $row:expr, $m:ident) => {{
+        let m: &$crate::store::common::MailRow = $row;
+        $q.$m(&m.id)
+            .$m(&m.case_id)
+            .$m(&m.request_id)
+            .$m(&m.kind)
+            .$m(&m.message_id)
+            .$m(&m.sender)
+            .$m(&m.recipients)
+            .$m(&m.subject)
+            .$m(&m.raw)
+            .$m(&m.status)
+            .$m(m.attempts)
+            .$m(m.next_attempt_at)
+            .$m(&m.last_error)
+            .$m(m.created_at)
+            .$m(m.sent_at)
     }};
 }
 pub(crate) use bind_mail;

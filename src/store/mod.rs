@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::domain::{Case, CaseStatus, DepartmentRequest, DomainError, RequestStatus};
 
 mod common;
+mod exec;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]

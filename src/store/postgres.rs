@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::common::*;
+use super::exec;
 use super::*;
 
 #[derive(Debug)]
@@ -90,25 +91,6 @@ impl PgStore {
     }
 }
 
-async fn load(conn: &mut PgConnection, row: CaseRow) -> Result<Case, StoreError> {
-    let requests = sqlx::query_as::<_, RequestRow>(SELECT_REQUESTS_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let events = sqlx::query_as::<_, EventRow>(SELECT_EVENTS_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    assemble(row, requests, replies, events)
-}
-
 /// With `lock`, the case row stays locked until the transaction ends.
 async fn get(
     conn: &mut PgConnection,
@@ -125,84 +107,9 @@ async fn get(
     .await
     .map_err(map_err)?;
     match row {
-        Some(row) => load(conn, row).await.map(Some),
+        Some(row) => exec::load::<Postgres>(conn, row, map_err).await.map(Some),
         None => Ok(None),
     }
-}
-
-async fn draw_references(conn: &mut PgConnection, case: &mut Case) -> Result<(), StoreError> {
-    for draw in pending_references(case) {
-        let last: i64 = sqlx::query_scalar(DRAW_REFERENCES)
-            .bind(&draw.issuer)
-            .bind(draw.year)
-            .bind(draw.prefix_and_index.len() as i64)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        assign(case, &draw, last);
-    }
-    Ok(())
-}
-
-async fn write(conn: &mut PgConnection, case: &Case, d: &Diff) -> Result<(), StoreError> {
-    if d.case_changed {
-        let row = CaseRow::of(case);
-        bind_case!(sqlx::query(UPDATE_CASE), &row)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for r in &d.new_requests {
-        bind_request!(sqlx::query(INSERT_REQUEST), r)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for r in &d.changed_requests {
-        bind_request!(sqlx::query(UPDATE_REQUEST), r)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for p in &d.new_replies {
-        bind_reply!(sqlx::query(INSERT_REPLY), p)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for p in &d.changed_replies {
-        bind_reply!(sqlx::query(UPDATE_REPLY), p)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for e in &d.new_events {
-        bind_event!(sqlx::query(INSERT_EVENT), e)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn insert_mail(conn: &mut PgConnection, rows: &[MailRow]) -> Result<(), StoreError> {
-    for m in rows {
-        bind_mail!(sqlx::query(INSERT_MAIL), m)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn mail_by_id(conn: &mut PgConnection, id: &str) -> Result<Option<QueuedMail>, StoreError> {
-    sqlx::query_as::<_, MailRow>(SELECT_MAIL)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .map(MailRow::into_queued)
-        .transpose()
 }
 
 #[async_trait]
@@ -235,13 +142,13 @@ impl Store for PgStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            let existing = load(&mut tx, row).await?;
+            let existing = exec::load::<Postgres>(&mut tx, row, map_err).await?;
             tx.rollback().await.map_err(map_err)?;
             return Ok(Inserted::Existing(existing));
         }
-        draw_references(&mut tx, &mut case).await?;
-        write(&mut tx, &case, &creation(&case)).await?;
-        insert_mail(&mut tx, &mail_rows(effects, None, &case)?).await?;
+        exec::draw_references::<Postgres>(&mut tx, &mut case, map_err).await?;
+        let mail = mail_rows(effects, None, &case)?;
+        exec::write::<Postgres>(&mut tx, &case, &creation(&case), &mail, map_err).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Inserted::Created(case))
     }
@@ -282,10 +189,10 @@ impl Store for PgStore {
             return Err(e.into());
         }
         normalise(&mut after);
-        draw_references(&mut tx, &mut after).await?;
+        exec::draw_references::<Postgres>(&mut tx, &mut after, map_err).await?;
         let d = diff(&before, &after)?;
-        write(&mut tx, &after, &d).await?;
-        insert_mail(&mut tx, &mail_rows(effects, Some(&before), &after)?).await?;
+        let mail = mail_rows(effects, Some(&before), &after)?;
+        exec::write::<Postgres>(&mut tx, &after, &d, &mail, map_err).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(after)
     }
@@ -421,7 +328,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?
             .rows_affected();
-        let mail = mail_by_id(&mut tx, id)
+        let mail = exec::mail_by_id::<Postgres>(&mut tx, id, map_err)
             .await?
             .ok_or_else(|| mail_not_found(id))?;
         if done == 0 {

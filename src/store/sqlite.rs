@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::common::*;
+use super::exec;
 use super::*;
 
 /// Oldest due first. `INDEXED BY` because without statistics SQLite plans this on
@@ -104,25 +105,6 @@ impl SqliteStore {
     }
 }
 
-async fn load(conn: &mut SqliteConnection, row: CaseRow) -> Result<Case, StoreError> {
-    let requests = sqlx::query_as::<_, RequestRow>(SELECT_REQUESTS_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let replies = sqlx::query_as::<_, ReplyRow>(SELECT_REPLIES_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let events = sqlx::query_as::<_, EventRow>(SELECT_EVENTS_OF_CASE)
-        .bind(&row.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    assemble(row, requests, replies, events)
-}
-
 async fn get(conn: &mut SqliteConnection, case_id: &str) -> Result<Option<Case>, StoreError> {
     let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE)
         .bind(case_id)
@@ -130,64 +112,9 @@ async fn get(conn: &mut SqliteConnection, case_id: &str) -> Result<Option<Case>,
         .await
         .map_err(map_err)?;
     match row {
-        Some(row) => load(conn, row).await.map(Some),
+        Some(row) => exec::load::<Sqlite>(conn, row, map_err).await.map(Some),
         None => Ok(None),
     }
-}
-
-async fn draw_references(conn: &mut SqliteConnection, case: &mut Case) -> Result<(), StoreError> {
-    for draw in pending_references(case) {
-        let last: i64 = sqlx::query_scalar(DRAW_REFERENCES)
-            .bind(&draw.issuer)
-            .bind(draw.year)
-            .bind(draw.prefix_and_index.len() as i64)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        assign(case, &draw, last);
-    }
-    Ok(())
-}
-
-async fn write(conn: &mut SqliteConnection, case: &Case, d: &Diff) -> Result<(), StoreError> {
-    if d.case_changed {
-        let row = CaseRow::of(case);
-        bind_case!(sqlx::query(UPDATE_CASE), &row)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for r in &d.new_requests {
-        bind_request!(sqlx::query(INSERT_REQUEST), r)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for r in &d.changed_requests {
-        bind_request!(sqlx::query(UPDATE_REQUEST), r)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for p in &d.new_replies {
-        bind_reply!(sqlx::query(INSERT_REPLY), p)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for p in &d.changed_replies {
-        bind_reply!(sqlx::query(UPDATE_REPLY), p)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    for e in &d.new_events {
-        bind_event!(sqlx::query(INSERT_EVENT), e)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    Ok(())
 }
 
 /// `(…, …)` of binds for an `IN`; SQLite has no array parameters.
@@ -230,29 +157,6 @@ async fn requests_and_replies_of_cases(
     Ok((requests, replies))
 }
 
-async fn insert_mail(conn: &mut SqliteConnection, rows: &[MailRow]) -> Result<(), StoreError> {
-    for m in rows {
-        bind_mail!(sqlx::query(INSERT_MAIL), m)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn mail_by_id(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<QueuedMail>, StoreError> {
-    sqlx::query_as::<_, MailRow>(SELECT_MAIL)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .map(MailRow::into_queued)
-        .transpose()
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -281,13 +185,13 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            let existing = load(&mut tx, row).await?;
+            let existing = exec::load::<Sqlite>(&mut tx, row, map_err).await?;
             tx.rollback().await.map_err(map_err)?;
             return Ok(Inserted::Existing(existing));
         }
-        draw_references(&mut tx, &mut case).await?;
-        write(&mut tx, &case, &creation(&case)).await?;
-        insert_mail(&mut tx, &mail_rows(effects, None, &case)?).await?;
+        exec::draw_references::<Sqlite>(&mut tx, &mut case, map_err).await?;
+        let mail = mail_rows(effects, None, &case)?;
+        exec::write::<Sqlite>(&mut tx, &case, &creation(&case), &mail, map_err).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Inserted::Created(case))
     }
@@ -329,10 +233,10 @@ impl Store for SqliteStore {
             return Err(e.into());
         }
         normalise(&mut after);
-        draw_references(&mut tx, &mut after).await?;
+        exec::draw_references::<Sqlite>(&mut tx, &mut after, map_err).await?;
         let d = diff(&before, &after)?;
-        write(&mut tx, &after, &d).await?;
-        insert_mail(&mut tx, &mail_rows(effects, Some(&before), &after)?).await?;
+        let mail = mail_rows(effects, Some(&before), &after)?;
+        exec::write::<Sqlite>(&mut tx, &after, &d, &mail, map_err).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(after)
     }
@@ -476,7 +380,7 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?
             .rows_affected();
-        let mail = mail_by_id(&mut tx, id)
+        let mail = exec::mail_by_id::<Sqlite>(&mut tx, id, map_err)
             .await?
             .ok_or_else(|| mail_not_found(id))?;
         if done == 0 {

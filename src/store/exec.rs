@@ -1,0 +1,167 @@
+//! The statements both backends run the same way, written once over any sqlx
+//! `Database`: loading a case, drawing reference numbers, writing a command's
+//! difference and its letters. Each backend passes its own error mapping. New
+//! rows of one kind go in one multi-row INSERT: on PostgreSQL every statement is a
+//! round trip, and they all happen while the office's reference counter is locked.
+
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+
+use super::common::*;
+use super::{Case, QueuedMail, StoreError};
+
+type MapErr = fn(sqlx::Error) -> StoreError;
+
+/// Loads the rest of a case whose row is read.
+pub async fn load<DB>(
+    conn: &mut DB::Connection,
+    row: CaseRow,
+    map_err: MapErr,
+) -> Result<Case, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> ReplyRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+{
+    let requests = sqlx::query_as::<DB, RequestRow>(SELECT_REQUESTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let replies = sqlx::query_as::<DB, ReplyRow>(SELECT_REPLIES_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let events = sqlx::query_as::<DB, EventRow>(SELECT_EVENTS_OF_CASE)
+        .bind(&row.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    assemble(row, requests, replies, events)
+}
+
+/// Draws every pending reference of the case, one UPSERT per issuer and year.
+pub async fn draw_references<DB>(
+    conn: &mut DB::Connection,
+    case: &mut Case,
+    map_err: MapErr,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    for draw in pending_references(case) {
+        let last: i64 = sqlx::query_scalar::<DB, i64>(DRAW_REFERENCES)
+            .bind(&draw.issuer)
+            .bind(draw.year)
+            .bind(draw.prefix_and_index.len() as i64)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        assign(case, &draw, last);
+    }
+    Ok(())
+}
+
+/// Writes what a command changed (or everything of a new case) and its letters.
+pub async fn write<DB>(
+    conn: &mut DB::Connection,
+    case: &Case,
+    d: &Diff,
+    mail: &[MailRow],
+    map_err: MapErr,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Vec<u8>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<bool>: Encode<'t, DB> + Type<DB>,
+{
+    if d.case_changed {
+        let row = CaseRow::of(case);
+        bind_case!(sqlx::query::<DB>(UPDATE_CASE), &row)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    if !d.new_requests.is_empty() {
+        let mut q =
+            QueryBuilder::<DB>::new(concat!("INSERT INTO requests (", request_columns!(), ") "));
+        q.push_values(&d.new_requests, |mut b, r| {
+            bind_request!(b, r, push_bind);
+        });
+        q.build().execute(&mut *conn).await.map_err(map_err)?;
+    }
+    for r in &d.changed_requests {
+        bind_request!(sqlx::query::<DB>(UPDATE_REQUEST), r)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    if !d.new_replies.is_empty() {
+        let mut q =
+            QueryBuilder::<DB>::new(concat!("INSERT INTO replies (", reply_columns!(), ") "));
+        q.push_values(&d.new_replies, |mut b, p| {
+            bind_reply!(b, p, push_bind);
+        });
+        q.build().execute(&mut *conn).await.map_err(map_err)?;
+    }
+    for p in &d.changed_replies {
+        bind_reply!(sqlx::query::<DB>(UPDATE_REPLY), p)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    if !d.new_events.is_empty() {
+        let mut q =
+            QueryBuilder::<DB>::new(concat!("INSERT INTO events (", event_columns!(), ") "));
+        q.push_values(&d.new_events, |mut b, e| {
+            bind_event!(b, e, push_bind);
+        });
+        q.build().execute(&mut *conn).await.map_err(map_err)?;
+    }
+    if !mail.is_empty() {
+        let mut q = QueryBuilder::<DB>::new(concat!("INSERT INTO outbox (", mail_columns!(), ") "));
+        q.push_values(mail, |mut b, m| {
+            bind_mail!(b, m, push_bind);
+        });
+        q.build().execute(&mut *conn).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
+pub async fn mail_by_id<DB>(
+    conn: &mut DB::Connection,
+    id: &str,
+    map_err: MapErr,
+) -> Result<Option<QueuedMail>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'r> MailRow: FromRow<'r, DB::Row>,
+{
+    sqlx::query_as::<DB, MailRow>(SELECT_MAIL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(MailRow::into_queued)
+        .transpose()
+}
