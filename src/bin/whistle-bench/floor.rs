@@ -29,7 +29,7 @@ use crate::load::Op;
 const POOL_SIZE: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-// ---- the statements of src/store/common.rs ----------------------------------------
+// ---- the statements of src/store/common.rs and exec.rs ----------------------------------------
 
 const INSERT_CASE: &str = "INSERT INTO cases (id, office, petition_id, category, title, description, \
      resident_name, resident_phone, address, community, difficulty, status, fingerprint, created_at, \
@@ -39,14 +39,13 @@ const INSERT_CASE: &str = "INSERT INTO cases (id, office, petition_id, category,
 const DRAW_REFERENCES: &str = "INSERT INTO reference_counters (issuer, year, last_value) VALUES ($1, $2, $3) \
      ON CONFLICT (issuer, year) DO UPDATE SET last_value = reference_counters.last_value + excluded.last_value \
      RETURNING last_value";
-const INSERT_REQUEST: &str = "INSERT INTO requests (id, case_id, position, reference, department, role, \
-     status, round, issued_at, ack_due_at, reply_due_at, acknowledged_at, reissue_reason) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-const INSERT_EVENT: &str = "INSERT INTO events (case_id, seq, kind, actor, at, request_id, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const INSERT_MAIL: &str = "INSERT INTO outbox (id, case_id, request_id, kind, message_id, sender, \
-     recipients, subject, raw, status, attempts, next_attempt_at, last_error, created_at, sent_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// Multi-row: `VALUES (…), (…)` follows.
+const INSERT_REQUESTS: &str = "INSERT INTO requests (id, case_id, position, reference, department, role, \
+     status, round, issued_at, ack_due_at, reply_due_at, acknowledged_at, reissue_reason) ";
+const INSERT_EVENTS: &str =
+    "INSERT INTO events (case_id, seq, kind, actor, at, request_id, detail) ";
+const INSERT_MAILS: &str = "INSERT INTO outbox (id, case_id, request_id, kind, message_id, sender, \
+     recipients, subject, raw, status, attempts, next_attempt_at, last_error, created_at, sent_at) ";
 
 const SELECT_CASE: &str = "SELECT id, office, petition_id, category, title, description, resident_name, \
      resident_phone, address, community, difficulty, status, fingerprint, created_at, updated_at, \
@@ -206,24 +205,27 @@ macro_rules! escalate_in {
             .fetch_one(&mut *$tx)
             .await?;
         let first = last - DEPARTMENTS.len() as i64 + 1;
-        for (i, (department, role, _)) in DEPARTMENTS.iter().enumerate() {
-            sqlx::query(INSERT_REQUEST)
-                .bind(&p.request_ids[i])
-                .bind(&p.case_id)
-                .bind(i as i32)
-                .bind(p.reference(first + i as i64))
-                .bind(*department)
-                .bind(*role)
-                .bind("ISSUED")
-                .bind(1_i32)
-                .bind(p.now)
-                .bind(p.now + DAY_MS)
-                .bind(p.now + 7 * DAY_MS)
-                .bind(None::<i64>)
-                .bind("")
-                .execute(&mut *$tx)
-                .await?;
-        }
+        // One multi-row INSERT per kind, as the store writes them.
+        let mut q = sqlx::QueryBuilder::new(INSERT_REQUESTS);
+        q.push_values(
+            DEPARTMENTS.iter().enumerate(),
+            |mut b, (i, (department, role, _))| {
+                b.push_bind(&p.request_ids[i])
+                    .push_bind(&p.case_id)
+                    .push_bind(i as i32)
+                    .push_bind(p.reference(first + i as i64))
+                    .push_bind(*department)
+                    .push_bind(*role)
+                    .push_bind("ISSUED")
+                    .push_bind(1_i32)
+                    .push_bind(p.now)
+                    .push_bind(p.now + DAY_MS)
+                    .push_bind(p.now + 7 * DAY_MS)
+                    .push_bind(None::<i64>)
+                    .push_bind("");
+            },
+        );
+        q.build().execute(&mut *$tx).await?;
         let events = [
             ("ESCALATED", None, TITLE.to_owned()),
             (
@@ -237,44 +239,48 @@ macro_rules! escalate_in {
                 "land (assisting)".to_owned(),
             ),
         ];
-        for (seq, (kind, request_id, detail)) in events.iter().enumerate() {
-            sqlx::query(INSERT_EVENT)
-                .bind(&p.case_id)
-                .bind(seq as i32 + 1)
-                .bind(*kind)
-                .bind(ACTOR)
-                .bind(p.now)
-                .bind(*request_id)
-                .bind(detail)
-                .execute(&mut *$tx)
-                .await?;
-        }
-        for (i, (_, _, address)) in DEPARTMENTS.iter().enumerate() {
-            sqlx::query(INSERT_MAIL)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&p.case_id)
-                .bind(&p.request_ids[i])
-                .bind("request_issued")
-                .bind(format!(
-                    "<{}.r1.issued@whistle.localhost>",
-                    p.request_ids[i]
-                ))
-                .bind("whistle@localhost")
-                .bind(*address)
-                .bind(format!(
-                    "【{}】不动产权证办理：{TITLE}",
-                    p.reference(first + i as i64)
-                ))
-                .bind(raw)
-                .bind("PENDING")
-                .bind(0_i32)
-                .bind(p.now)
-                .bind("")
-                .bind(p.now)
-                .bind(None::<i64>)
-                .execute(&mut *$tx)
-                .await?;
-        }
+        let mut q = sqlx::QueryBuilder::new(INSERT_EVENTS);
+        q.push_values(
+            events.iter().enumerate(),
+            |mut b, (seq, (kind, request_id, detail))| {
+                b.push_bind(&p.case_id)
+                    .push_bind(seq as i32 + 1)
+                    .push_bind(*kind)
+                    .push_bind(ACTOR)
+                    .push_bind(p.now)
+                    .push_bind(*request_id)
+                    .push_bind(detail);
+            },
+        );
+        q.build().execute(&mut *$tx).await?;
+        let mut q = sqlx::QueryBuilder::new(INSERT_MAILS);
+        q.push_values(
+            DEPARTMENTS.iter().enumerate(),
+            |mut b, (i, (_, _, address))| {
+                b.push_bind(uuid::Uuid::now_v7().to_string())
+                    .push_bind(&p.case_id)
+                    .push_bind(&p.request_ids[i])
+                    .push_bind("request_issued")
+                    .push_bind(format!(
+                        "<{}.r1.issued@whistle.localhost>",
+                        p.request_ids[i]
+                    ))
+                    .push_bind("whistle@localhost")
+                    .push_bind(*address)
+                    .push_bind(format!(
+                        "【{}】不动产权证办理：{TITLE}",
+                        p.reference(first + i as i64)
+                    ))
+                    .push_bind(raw)
+                    .push_bind("PENDING")
+                    .push_bind(0_i32)
+                    .push_bind(p.now)
+                    .push_bind("")
+                    .push_bind(p.now)
+                    .push_bind(None::<i64>);
+            },
+        );
+        q.build().execute(&mut *$tx).await?;
     }};
 }
 
