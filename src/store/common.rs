@@ -879,7 +879,7 @@ pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, attempts = att
      last_error = $4, sent_at = $5 WHERE id = $1 AND status = 'PENDING'";
 /// An operator's retry gives a failed letter a fresh set of attempts.
 pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2 \
-     WHERE id = $1 AND status = 'FAILED'";
+     WHERE id = $1 AND status = 'FAILED' RETURNING id";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MailRow {

@@ -7,7 +7,9 @@
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use super::common::*;
-use super::{Case, QueuedMail, StoreError};
+use chrono::{DateTime, Utc};
+
+use super::{Case, Delivery, DomainError, MailStatus, Page, PageRequest, QueuedMail, StoreError};
 
 type MapErr = fn(sqlx::Error) -> StoreError;
 
@@ -164,4 +166,107 @@ where
         .map_err(map_err)?
         .map(MailRow::into_queued)
         .transpose()
+}
+
+/// Records how a delivery attempt went, if the letter is still pending.
+pub async fn record_delivery<DB>(
+    conn: &mut DB::Connection,
+    mail: &QueuedMail,
+    outcome: &Delivery,
+    now: DateTime<Utc>,
+    map_err: MapErr,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
+    let (status, next_at, error, sent_at) = delivery_columns(mail, outcome, now);
+    sqlx::query::<DB>(RECORD_DELIVERY)
+        .bind(&mail.mail.id)
+        .bind(status)
+        .bind(next_at)
+        .bind(error)
+        .bind(sent_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// One page of the outbox, newest first.
+pub async fn list_mail<DB>(
+    conn: &mut DB::Connection,
+    status: Option<MailStatus>,
+    page: &PageRequest,
+    map_err: MapErr,
+) -> Result<Page<QueuedMail>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'r> MailRow: FromRow<'r, DB::Row>,
+{
+    let after = mail_cursor(page.after.as_deref())?;
+    let rows = sqlx::query_as::<DB, MailRow>(LIST_MAIL)
+        .bind(status.map(MailStatus::as_str))
+        .bind(after)
+        .bind(i64::from(page.size.max(1)) + 1)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let (rows, next) = split_page(rows, page.size, next_mail_cursor);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(MailRow::into_queued)
+            .collect::<Result<_, _>>()?,
+        next,
+    })
+}
+
+/// Puts a failed letter back in the queue, in the caller's write transaction,
+/// which it commits, or rolls back when the letter is not failed.
+pub async fn retry_mail<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    id: &str,
+    now: DateTime<Utc>,
+    map_err: MapErr,
+) -> Result<QueuedMail, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'r> MailRow: FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+{
+    let requeued: Option<String> = sqlx::query_scalar::<DB, String>(RETRY_MAIL)
+        .bind(id)
+        .bind(millis(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let mail = mail_by_id::<DB>(&mut tx, id, map_err)
+        .await?
+        .ok_or_else(|| mail_not_found(id))?;
+    if requeued.is_none() {
+        tx.rollback().await.map_err(map_err)?;
+        return Err(DomainError::wrong_state(format!(
+            "mail is {} and only FAILED mail can be retried",
+            mail.status.as_str()
+        ))
+        .into());
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(mail)
 }

@@ -333,17 +333,8 @@ impl Store for SqliteStore {
         let Some(row) = row else { return Ok(None) };
         let mail = row.into_queued()?;
         let outcome = deliver(mail.clone()).await;
-        let (status, next_at, error, sent_at) = delivery_columns(&mail, &outcome, now);
         let mut tx = self.begin_write().await?;
-        sqlx::query(RECORD_DELIVERY)
-            .bind(&mail.mail.id)
-            .bind(status)
-            .bind(next_at)
-            .bind(error)
-            .bind(sent_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        exec::record_delivery::<Sqlite>(&mut tx, &mail, &outcome, now, map_err).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some((mail, outcome)))
     }
@@ -353,46 +344,12 @@ impl Store for SqliteStore {
         status: Option<MailStatus>,
         page: &PageRequest,
     ) -> Result<Page<QueuedMail>, StoreError> {
-        let after = mail_cursor(page.after.as_deref())?;
-        let rows = sqlx::query_as::<_, MailRow>(LIST_MAIL)
-            .bind(status.map(MailStatus::as_str))
-            .bind(after)
-            .bind(i64::from(page.size.max(1)) + 1)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_mail_cursor);
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(MailRow::into_queued)
-                .collect::<Result<_, _>>()?,
-            next,
-        })
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        exec::list_mail::<Sqlite>(&mut conn, status, page, map_err).await
     }
 
     async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(RETRY_MAIL)
-            .bind(id)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        let mail = exec::mail_by_id::<Sqlite>(&mut tx, id, map_err)
-            .await?
-            .ok_or_else(|| mail_not_found(id))?;
-        if done == 0 {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(DomainError::wrong_state(format!(
-                "mail is {} and only FAILED mail can be retried",
-                mail.status.as_str()
-            ))
-            .into());
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(mail)
+        exec::retry_mail(self.begin_write().await?, id, now, map_err).await
     }
 
     async fn close(&self) {
