@@ -4,12 +4,16 @@
 //! rows of one kind go in one multi-row INSERT: on PostgreSQL every statement is a
 //! round trip, and they all happen while the office's reference counter is locked.
 
+use sqlx::query_builder::Separated;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use super::common::*;
 use chrono::{DateTime, Utc};
 
-use super::{Case, Delivery, DomainError, MailStatus, Page, PageRequest, QueuedMail, StoreError};
+use super::{
+    Case, Change, Delivery, DomainError, Effects, Inserted, MailStatus, Page, PageRequest,
+    QueuedMail, StoreError,
+};
 
 type MapErr = fn(sqlx::Error) -> StoreError;
 
@@ -74,6 +78,26 @@ where
     Ok(())
 }
 
+/// One INSERT for all `rows` (none when there are none).
+async fn insert_all<DB, T>(
+    conn: &mut DB::Connection,
+    head: &'static str,
+    rows: &[T],
+    bind: impl FnMut(Separated<'_, DB, &'static str>, &T),
+) -> Result<(), sqlx::Error>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<DB>::new(head);
+    q.push_values(rows, bind);
+    q.build().execute(&mut *conn).await.map(|_| ())
+}
+
 /// Writes what a command changed (or everything of a new case) and its letters.
 pub async fn write<DB>(
     conn: &mut DB::Connection,
@@ -101,49 +125,42 @@ where
             .await
             .map_err(map_err)?;
     }
-    if !d.new_requests.is_empty() {
-        let mut q =
-            QueryBuilder::<DB>::new(concat!("INSERT INTO requests (", request_columns!(), ") "));
-        q.push_values(&d.new_requests, |mut b, r| {
-            bind_request!(b, r, push_bind);
-        });
-        q.build().execute(&mut *conn).await.map_err(map_err)?;
-    }
+    let head = concat!("INSERT INTO requests (", request_columns!(), ") ");
+    insert_all::<DB, _>(conn, head, &d.new_requests, |mut b, r| {
+        bind_request!(b, r, push_bind);
+    })
+    .await
+    .map_err(map_err)?;
     for r in &d.changed_requests {
         bind_request!(sqlx::query::<DB>(UPDATE_REQUEST), r)
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
     }
-    if !d.new_replies.is_empty() {
-        let mut q =
-            QueryBuilder::<DB>::new(concat!("INSERT INTO replies (", reply_columns!(), ") "));
-        q.push_values(&d.new_replies, |mut b, p| {
-            bind_reply!(b, p, push_bind);
-        });
-        q.build().execute(&mut *conn).await.map_err(map_err)?;
-    }
+    let head = concat!("INSERT INTO replies (", reply_columns!(), ") ");
+    insert_all::<DB, _>(conn, head, &d.new_replies, |mut b, p| {
+        bind_reply!(b, p, push_bind);
+    })
+    .await
+    .map_err(map_err)?;
     for p in &d.changed_replies {
         bind_reply!(sqlx::query::<DB>(UPDATE_REPLY), p)
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
     }
-    if !d.new_events.is_empty() {
-        let mut q =
-            QueryBuilder::<DB>::new(concat!("INSERT INTO events (", event_columns!(), ") "));
-        q.push_values(&d.new_events, |mut b, e| {
-            bind_event!(b, e, push_bind);
-        });
-        q.build().execute(&mut *conn).await.map_err(map_err)?;
-    }
-    if !mail.is_empty() {
-        let mut q = QueryBuilder::<DB>::new(concat!("INSERT INTO outbox (", mail_columns!(), ") "));
-        q.push_values(mail, |mut b, m| {
-            bind_mail!(b, m, push_bind);
-        });
-        q.build().execute(&mut *conn).await.map_err(map_err)?;
-    }
+    let head = concat!("INSERT INTO events (", event_columns!(), ") ");
+    insert_all::<DB, _>(conn, head, &d.new_events, |mut b, e| {
+        bind_event!(b, e, push_bind);
+    })
+    .await
+    .map_err(map_err)?;
+    let head = concat!("INSERT INTO outbox (", mail_columns!(), ") ");
+    insert_all::<DB, _>(conn, head, mail, |mut b, m| {
+        bind_mail!(b, m, push_bind);
+    })
+    .await
+    .map_err(map_err)?;
     Ok(())
 }
 
@@ -269,4 +286,136 @@ where
     }
     tx.commit().await.map_err(map_err)?;
     Ok(mail)
+}
+
+/// The whole case, reading its row with `select_case` (the plain statement, or
+/// PostgreSQL's `FOR UPDATE` twin that keeps it locked until the transaction ends).
+pub async fn get<DB>(
+    conn: &mut DB::Connection,
+    select_case: &'static str,
+    case_id: &str,
+    map_err: MapErr,
+) -> Result<Option<Case>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'r> CaseRow: FromRow<'r, DB::Row>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> ReplyRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+{
+    let row = sqlx::query_as::<DB, CaseRow>(select_case)
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    match row {
+        Some(row) => load::<DB>(conn, row, map_err).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `Store::insert_case` in the backend's write transaction, which it ends.
+pub async fn insert_case<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    mut case: Case,
+    effects: &Effects<'_>,
+    map_err: MapErr,
+) -> Result<Inserted, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Vec<u8>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<bool>: Encode<'t, DB> + Type<DB>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> CaseRow: FromRow<'r, DB::Row>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> ReplyRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+{
+    normalise(&mut case);
+    // `DO NOTHING`: the loser of a race on one petition waits for the winner to
+    // commit and then gets no row (PostgreSQL), with its transaction still usable
+    // to read the winner's case; SQLite's single writer never races.
+    let row = CaseRow::of(&case);
+    let created: Option<String> = bind_case!(sqlx::query_scalar::<DB, String>(INSERT_CASE), &row)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if created.is_none() {
+        let row = sqlx::query_as::<DB, CaseRow>(SELECT_CASE_BY_PETITION)
+            .bind(&case.office)
+            .bind(&case.petition_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let existing = load::<DB>(&mut tx, row, map_err).await?;
+        tx.rollback().await.map_err(map_err)?;
+        return Ok(Inserted::Existing(existing));
+    }
+    draw_references::<DB>(&mut tx, &mut case, map_err).await?;
+    let mail = mail_rows(effects, None, &case)?;
+    write::<DB>(&mut tx, &case, &creation(&case), &mail, map_err).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Inserted::Created(case))
+}
+
+/// `Store::update_case` in the backend's write transaction, which it ends; the
+/// backend's `select_case` is what holds the case's lock.
+pub async fn update_case<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    select_case: &'static str,
+    case_id: &str,
+    change: &mut Change<'_>,
+    effects: &Effects<'_>,
+    map_err: MapErr,
+) -> Result<Case, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Vec<u8>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<bool>: Encode<'t, DB> + Type<DB>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> CaseRow: FromRow<'r, DB::Row>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> ReplyRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+{
+    let Some(before) = get::<DB>(&mut tx, select_case, case_id, map_err).await? else {
+        tx.rollback().await.map_err(map_err)?;
+        return Err(DomainError::NotFound {
+            what: "case",
+            id: case_id.to_owned(),
+        }
+        .into());
+    };
+    let mut after = before.clone();
+    if let Err(e) = change(&mut after) {
+        tx.rollback().await.map_err(map_err)?;
+        return Err(e.into());
+    }
+    normalise(&mut after);
+    draw_references::<DB>(&mut tx, &mut after, map_err).await?;
+    let d = diff(&before, &after)?;
+    let mail = mail_rows(effects, Some(&before), &after)?;
+    write::<DB>(&mut tx, &after, &d, &mail, map_err).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(after)
 }

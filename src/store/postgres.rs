@@ -8,7 +8,7 @@
 //! The statements, row shapes and diffing are shared with SQLite (`sqlite::common`);
 //! what is here is only what PostgreSQL does differently: locking, arrays, errors.
 
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::common::*;
@@ -91,27 +91,6 @@ impl PgStore {
     }
 }
 
-/// With `lock`, the case row stays locked until the transaction ends.
-async fn get(
-    conn: &mut PgConnection,
-    case_id: &str,
-    lock: bool,
-) -> Result<Option<Case>, StoreError> {
-    let row = sqlx::query_as::<_, CaseRow>(if lock {
-        SELECT_CASE_FOR_UPDATE
-    } else {
-        SELECT_CASE
-    })
-    .bind(case_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    match row {
-        Some(row) => exec::load::<Postgres>(conn, row, map_err).await.map(Some),
-        None => Ok(None),
-    }
-}
-
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -121,41 +100,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn insert_case(
-        &self,
-        mut case: Case,
-        effects: &Effects<'_>,
-    ) -> Result<Inserted, StoreError> {
-        normalise(&mut case);
-        let mut tx = self.begin_write().await?;
-        // A concurrent insert of the same petition makes this wait for its commit
-        // and then return no row; READ COMMITTED lets the next statement see it.
-        let row = CaseRow::of(&case);
-        let created: Option<String> = bind_case!(sqlx::query_scalar(INSERT_CASE), &row)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if created.is_none() {
-            let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE_BY_PETITION)
-                .bind(&case.office)
-                .bind(&case.petition_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let existing = exec::load::<Postgres>(&mut tx, row, map_err).await?;
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(Inserted::Existing(existing));
-        }
-        exec::draw_references::<Postgres>(&mut tx, &mut case, map_err).await?;
-        let mail = mail_rows(effects, None, &case)?;
-        exec::write::<Postgres>(&mut tx, &case, &creation(&case), &mail, map_err).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Inserted::Created(case))
+    async fn insert_case(&self, case: Case, effects: &Effects<'_>) -> Result<Inserted, StoreError> {
+        exec::insert_case(self.begin_write().await?, case, effects, map_err).await
     }
 
     async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
         let mut tx = self.begin_read().await?;
-        let case = get(&mut tx, case_id, false).await?;
+        let case = exec::get::<Postgres>(&mut tx, SELECT_CASE, case_id, map_err).await?;
         tx.rollback().await.map_err(map_err)?;
         Ok(case)
     }
@@ -174,27 +125,17 @@ impl Store for PgStore {
         change: &mut Change<'_>,
         effects: &Effects<'_>,
     ) -> Result<Case, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let Some(before) = get(&mut tx, case_id, true).await? else {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(DomainError::NotFound {
-                what: "case",
-                id: case_id.to_owned(),
-            }
-            .into());
-        };
-        let mut after = before.clone();
-        if let Err(e) = change(&mut after) {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(e.into());
-        }
-        normalise(&mut after);
-        exec::draw_references::<Postgres>(&mut tx, &mut after, map_err).await?;
-        let d = diff(&before, &after)?;
-        let mail = mail_rows(effects, Some(&before), &after)?;
-        exec::write::<Postgres>(&mut tx, &after, &d, &mail, map_err).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(after)
+        // FOR UPDATE holds the case's row until commit: racing commands queue.
+        let tx = self.begin_write().await?;
+        exec::update_case(
+            tx,
+            SELECT_CASE_FOR_UPDATE,
+            case_id,
+            change,
+            effects,
+            map_err,
+        )
+        .await
     }
 
     async fn list_cases(

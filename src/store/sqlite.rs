@@ -105,18 +105,6 @@ impl SqliteStore {
     }
 }
 
-async fn get(conn: &mut SqliteConnection, case_id: &str) -> Result<Option<Case>, StoreError> {
-    let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE)
-        .bind(case_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    match row {
-        Some(row) => exec::load::<Sqlite>(conn, row, map_err).await.map(Some),
-        None => Ok(None),
-    }
-}
-
 /// `(…, …)` of binds for an `IN`; SQLite has no array parameters.
 fn push_in_list(qb: &mut QueryBuilder<Sqlite>, values: &[String]) {
     qb.push("(");
@@ -166,39 +154,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_case(
-        &self,
-        mut case: Case,
-        effects: &Effects<'_>,
-    ) -> Result<Inserted, StoreError> {
-        normalise(&mut case);
-        let mut tx = self.begin_write().await?;
-        let row = CaseRow::of(&case);
-        let created: Option<String> = bind_case!(sqlx::query_scalar(INSERT_CASE), &row)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if created.is_none() {
-            let row = sqlx::query_as::<_, CaseRow>(SELECT_CASE_BY_PETITION)
-                .bind(&case.office)
-                .bind(&case.petition_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let existing = exec::load::<Sqlite>(&mut tx, row, map_err).await?;
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(Inserted::Existing(existing));
-        }
-        exec::draw_references::<Sqlite>(&mut tx, &mut case, map_err).await?;
-        let mail = mail_rows(effects, None, &case)?;
-        exec::write::<Sqlite>(&mut tx, &case, &creation(&case), &mail, map_err).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Inserted::Created(case))
+    async fn insert_case(&self, case: Case, effects: &Effects<'_>) -> Result<Inserted, StoreError> {
+        exec::insert_case(self.begin_write().await?, case, effects, map_err).await
     }
 
     async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
         let mut tx = self.begin_read().await?;
-        let case = get(&mut tx, case_id).await?;
+        let case = exec::get::<Sqlite>(&mut tx, SELECT_CASE, case_id, map_err).await?;
         tx.rollback().await.map_err(map_err)?;
         Ok(case)
     }
@@ -218,27 +180,8 @@ impl Store for SqliteStore {
         effects: &Effects<'_>,
     ) -> Result<Case, StoreError> {
         // BEGIN IMMEDIATE has taken the write lock: nobody changes the case until commit.
-        let mut tx = self.begin_write().await?;
-        let Some(before) = get(&mut tx, case_id).await? else {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(DomainError::NotFound {
-                what: "case",
-                id: case_id.to_owned(),
-            }
-            .into());
-        };
-        let mut after = before.clone();
-        if let Err(e) = change(&mut after) {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(e.into());
-        }
-        normalise(&mut after);
-        exec::draw_references::<Sqlite>(&mut tx, &mut after, map_err).await?;
-        let d = diff(&before, &after)?;
-        let mail = mail_rows(effects, Some(&before), &after)?;
-        exec::write::<Sqlite>(&mut tx, &after, &d, &mail, map_err).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(after)
+        let tx = self.begin_write().await?;
+        exec::update_case(tx, SELECT_CASE, case_id, change, effects, map_err).await
     }
 
     async fn list_cases(
