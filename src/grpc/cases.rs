@@ -35,11 +35,6 @@ fn case_response(case: &crate::domain::Case) -> Response<proto::Case> {
     Response::new(convert::case(case))
 }
 
-fn optional(s: String) -> Option<String> {
-    let s = s.trim().to_owned();
-    (!s.is_empty()).then_some(s)
-}
-
 #[tonic::async_trait]
 impl CaseService for Cases {
     #[instrument(
@@ -83,15 +78,15 @@ impl CaseService for Cases {
         let actor = office_or_supervisor(&request)?;
         let r = request.into_inner();
         let filter = CaseFilter {
-            office: optional(r.office),
+            office: convert::optional(r.office),
             status: convert::case_status_filter(r.status, "status").map_err(domain_status)?,
-            category: optional(r.category),
-            community: optional(r.community),
+            category: convert::optional(r.category),
+            community: convert::optional(r.community),
             awaiting_review: r.awaiting_review,
         };
         let page = PageRequest {
             size: convert::page_size(r.page_size).map_err(domain_status)?,
-            after: optional(r.page_token),
+            after: convert::optional(r.page_token),
         };
         let page = self
             .whistle

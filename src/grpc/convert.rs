@@ -237,6 +237,12 @@ pub fn case(c: &Case) -> proto::Case {
     }
 }
 
+/// An optional string field: unset (empty or blank) is `None`.
+pub fn optional(s: String) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
 /// `page_size` 0 means the default; above the maximum it is lowered to it.
 pub fn page_size(value: i32) -> Result<u32, DomainError> {
     const DEFAULT: u32 = 50;

@@ -73,15 +73,14 @@ impl DepartmentService for Departments {
     ) -> Result<Response<proto::ListAssignedRequestsResponse>, Status> {
         let actor = department_or_supervisor(&request)?;
         let r = request.into_inner();
-        let trimmed = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let filter = RequestFilter {
-            department: trimmed(r.department),
+            department: convert::optional(r.department),
             status: convert::request_status_filter(r.status, "status").map_err(domain_status)?,
-            category: trimmed(r.category),
+            category: convert::optional(r.category),
         };
         let page = PageRequest {
             size: convert::page_size(r.page_size).map_err(domain_status)?,
-            after: trimmed(r.page_token),
+            after: convert::optional(r.page_token),
         };
         let page = self
             .whistle
