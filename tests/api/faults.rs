@@ -25,28 +25,7 @@ use crate::smtp::Receiver;
 /// Outbox workers of the killed server: each may hold one letter mid-send.
 const MAIL_WORKERS: usize = 2;
 
-macro_rules! fault_scenarios {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-fault_scenarios!(
+per_backend!(
     escalations_retried_through_a_killed_server_open_each_case_once,
     letters_wait_out_a_mail_server_that_is_down_and_arrive_once,
 );

@@ -216,6 +216,30 @@ macro_rules! scenarios {
     };
 }
 
+/// Instantiates each listed `async fn name(backend: Backend)` as `sqlite::name`
+/// and `postgres::name`, for scenarios that set up their own server (a real
+/// binary, a mail receiver) rather than take a `TestApp`.
+macro_rules! per_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
 /// Two offices, the demo departments and categories, and the demo keys (plus
 /// one for the second office). Keys are stored as digests, as in production.
 /// Two departments differ from the demo: land may see residents' phones, and

@@ -12,28 +12,7 @@ use whistle::store::{MailStatus, PageRequest};
 use crate::helpers::*;
 use crate::smtp::{Answer, Receiver};
 
-macro_rules! mail_scenarios {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-mail_scenarios!(
+per_backend!(
     an_escalation_mails_each_department_its_letter,
     a_rejected_reply_sends_a_threaded_letter_for_the_new_round,
     a_refusing_server_gets_each_letter_once_after_it_recovers,
