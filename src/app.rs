@@ -1,7 +1,8 @@
 //! Building and running the service: connect and migrate the store, bind the
-//! gRPC listener (port 0 works, and the bound address is reported so tests can
-//! start the real thing), serve until the shutdown token fires, then let
-//! in-flight RPCs finish.
+//! gRPC listener (or take one already bound; port 0 works, and the bound
+//! address is reported so tests can start the real thing), start the workers
+//! on the given clock, serve until the shutdown token fires, then let in-flight
+//! RPCs finish and every worker finish its unit of work.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
 use crate::service::Whistle;
 use crate::settings::Settings;
-use crate::store::{self, DynStore, PoolOptions};
+use crate::store::{self, PoolOptions, Store};
 
 pub struct Application {
     grpc_addr: SocketAddr,
@@ -38,11 +39,11 @@ pub struct Application {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     /// Background tasks; each finishes its unit of work when the token fires.
     workers: Vec<JoinHandle<()>>,
-    store: DynStore,
+    store: Store,
 }
 
 /// Opens the configured store and applies its migrations.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<DynStore> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let options = PoolOptions {
         max_connections: settings.database.max_connections,
         acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
@@ -55,7 +56,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<DynStore> {
 }
 
 /// Hides a password in a database URL before it reaches a log.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -68,8 +69,31 @@ fn redact(url: &str) -> String {
     }
 }
 
-impl Application {
-    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+/// What an application is built from beside its settings: the clock and the
+/// listeners. By default the system clock and listeners bound to the configured
+/// addresses; tests pass a `ManualClock` and listeners bound to port 0.
+pub struct Builder<'a> {
+    settings: &'a Settings,
+    clock: Arc<dyn Clock>,
+    grpc_listener: Option<TcpListener>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serve gRPC on this already-bound listener instead of `grpc.listen`.
+    pub fn grpc_listener(mut self, listener: TcpListener) -> Self {
+        self.grpc_listener = Some(listener);
+        self
+    }
+
+    /// Opens the store, binds what is not bound yet, starts the server and the
+    /// workers, and reports where it listens.
+    pub async fn start(self) -> anyhow::Result<Application> {
+        let settings = self.settings;
         let org = Arc::new(settings.organisation()?);
         if settings.demo {
             tracing::warn!(
@@ -78,18 +102,22 @@ impl Application {
             );
         }
         let store = open_store(settings).await?;
-        let listener = TcpListener::bind(&settings.grpc.listen)
-            .await
-            .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?;
+        let listener = match self.grpc_listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(&settings.grpc.listen)
+                .await
+                .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?,
+        };
         let grpc_addr = listener.local_addr()?;
 
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = self.clock;
         let letters = Arc::new(mail::letters(settings)?);
         let mail_wake = Arc::new(Notify::new());
         let transport =
             Transport::from_settings(&settings.mail).context("setting up mail delivery")?;
         let worker = MailWorker::new(
             store.clone(),
+            letters.clone(),
             transport,
             RetryPolicy::from(settings.mail.retry),
             clock.clone(),
@@ -161,6 +189,22 @@ impl Application {
             workers,
             store,
         })
+    }
+}
+
+impl Application {
+    /// The application these settings describe, on the system clock and the
+    /// configured addresses.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        Self::builder(settings).start().await
+    }
+
+    pub fn builder(settings: &Settings) -> Builder<'_> {
+        Builder {
+            settings,
+            clock: Arc::new(SystemClock),
+            grpc_listener: None,
+        }
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {

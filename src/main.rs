@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use whistle::app::{Application, open_store};
+use whistle::domain::PageRequest;
 use whistle::settings::Settings;
-use whistle::store::{MailStatus, PageRequest};
+use whistle::store::MailStatus;
 
 #[derive(Parser)]
 #[command(
@@ -107,6 +108,15 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                     )
                     .await?;
                 for m in &page.items {
+                    let subject = if m.subject.is_empty() {
+                        format!(
+                            "({} for {}, not rendered yet)",
+                            m.mail.kind,
+                            m.reference.as_deref().unwrap_or("?")
+                        )
+                    } else {
+                        m.subject.clone()
+                    };
                     println!(
                         "{:<36}  {:<7}  {:>8}  {:<20}  {:<30}  {}",
                         m.mail.id,
@@ -114,7 +124,7 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                         m.attempts,
                         m.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
                         m.mail.recipients.join(","),
-                        m.mail.subject
+                        subject
                     );
                     if !m.last_error.is_empty() {
                         println!("{:>112}{}", "", m.last_error);

@@ -8,13 +8,15 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Utc};
 
+use super::Actor;
+use super::access::{self, Action};
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::{Office, Organisation, Route};
-use super::petition::{Petition, REASON_MAX, Resident, text};
+use super::petition::{Petition, Resident};
 use super::request::{
     DepartmentRequest, Reference, Reply, RequestAction, Review, Role, transition,
 };
-use super::{Actor, ActorRole};
+use super::text::{Comment, Reason, ReplyText};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseStatus {
@@ -190,85 +192,21 @@ pub struct Case {
 pub enum ReviewDecision {
     Accept,
     /// Unsatisfactory, with the reason the department will read.
-    Reject(String),
+    Reject(Reason),
 }
 
 impl ReviewDecision {
-    pub fn parse(accept: bool, reason: &str) -> Result<Self, DomainError> {
-        let reason = text("reason", reason, REASON_MAX, !accept)
-            .map_err(|v| DomainError::Invalid(vec![v]))?;
-        Ok(if accept {
-            ReviewDecision::Accept
+    /// A rejection needs its reason; an acceptance takes none.
+    pub fn parse(accept: bool, reason: &str) -> Result<Self, FieldViolation> {
+        if accept {
+            Comment::parse("reason", reason).map(|_| ReviewDecision::Accept)
         } else {
-            ReviewDecision::Reject(reason)
-        })
+            Reason::parse("reason", reason).map(ReviewDecision::Reject)
+        }
     }
 }
 
-/// Who may act on what. Offices act on their own cases, departments on their own
-/// requests; everything else is reported as not found, so that nobody can probe
-/// for other offices' cases.
 impl Case {
-    pub fn visible_to(&self, actor: &Actor) -> bool {
-        match &actor.role {
-            ActorRole::Office(code) => *code == self.office,
-            ActorRole::Department(code) => self.requests.iter().any(|r| r.department == *code),
-            ActorRole::Supervisor => true,
-        }
-    }
-
-    fn not_found(&self) -> DomainError {
-        DomainError::NotFound {
-            what: "case",
-            id: self.id.clone(),
-        }
-    }
-
-    /// The case, if this office may act on it.
-    fn as_owning_office(&self, actor: &Actor) -> Result<(), DomainError> {
-        match &actor.role {
-            ActorRole::Office(code) if *code == self.office => Ok(()),
-            ActorRole::Office(_) | ActorRole::Department(_) => Err(self.not_found()),
-            ActorRole::Supervisor => Err(DomainError::PermissionDenied(
-                "only the street office that escalated the case may do this".into(),
-            )),
-        }
-    }
-
-    /// Where the request sits in the case, if the actor may see it; otherwise
-    /// `NotFound`, exactly as for a request that does not exist.
-    pub fn request_index(&self, actor: &Actor, request_id: &str) -> Result<usize, DomainError> {
-        let not_found = || DomainError::NotFound {
-            what: "request",
-            id: request_id.to_owned(),
-        };
-        let index = self
-            .requests
-            .iter()
-            .position(|r| r.id == request_id)
-            .ok_or_else(not_found)?;
-        let visible = match &actor.role {
-            ActorRole::Department(code) => self.requests[index].department == *code,
-            ActorRole::Office(code) => *code == self.office,
-            ActorRole::Supervisor => true,
-        };
-        if visible { Ok(index) } else { Err(not_found()) }
-    }
-
-    /// The request if this department may act on it.
-    fn request_for_department(
-        &self,
-        actor: &Actor,
-        request_id: &str,
-    ) -> Result<usize, DomainError> {
-        match actor.role {
-            ActorRole::Department(_) => self.request_index(actor, request_id),
-            _ => Err(DomainError::PermissionDenied(
-                "only the department the request is addressed to may do this".into(),
-            )),
-        }
-    }
-
     fn record(
         &mut self,
         kind: EventKind,
@@ -301,18 +239,7 @@ impl Case {
         actor: &Actor,
         now: DateTime<Utc>,
         new_id: &mut dyn FnMut() -> String,
-    ) -> Result<Case, DomainError> {
-        if !office.communities.is_empty() && !office.communities.contains(&petition.community) {
-            return Err(DomainError::Invalid(vec![FieldViolation::new(
-                "community",
-                format!(
-                    "{:?} is not a community of {}; known: {}",
-                    petition.community,
-                    office.code,
-                    office.communities.join(", ")
-                ),
-            )]));
-        }
+    ) -> Case {
         let fingerprint = petition.fingerprint();
         let id = new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
@@ -377,7 +304,7 @@ impl Case {
             );
             case.requests.push(request);
         }
-        Ok(case)
+        case
     }
 
     /// 签收: the department confirms the request has arrived.
@@ -387,7 +314,7 @@ impl Case {
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = self.request_for_department(actor, request_id)?;
+        let i = access::authorize_request(actor, Action::Acknowledge, self, request_id)?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Acknowledge)?;
         request.acknowledged_at = Some(now);
@@ -407,10 +334,11 @@ impl Case {
         &mut self,
         actor: &Actor,
         request_id: &str,
-        reply_text: String,
+        reply_text: ReplyText,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = self.request_for_department(actor, request_id)?;
+        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let reply_text = reply_text.into_string();
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Reply)?;
         request.replies.push(Reply {
@@ -440,14 +368,14 @@ impl Case {
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        self.as_owning_office(actor)?;
-        let i = self.request_index(actor, request_id)?;
+        access::authorize_case(actor, Action::ReviewReply, self)?;
+        let i = access::authorize_request(actor, Action::ReviewReply, self, request_id)?;
         if self.status == CaseStatus::Closed {
             return Err(DomainError::wrong_state("case is CLOSED"));
         }
         let (accepted, reason) = match &decision {
             ReviewDecision::Accept => (true, String::new()),
-            ReviewDecision::Reject(reason) => (false, reason.clone()),
+            ReviewDecision::Reject(reason) => (false, reason.as_str().to_owned()),
         };
         let request = &mut self.requests[i];
         let action = if accepted {
@@ -456,10 +384,11 @@ impl Case {
             RequestAction::Reject
         };
         let next = transition(request.status, action)?;
-        let reply = request
-            .replies
-            .last_mut()
-            .expect("a REPLIED request holds its reply");
+        let Some(reply) = request.replies.last_mut() else {
+            return Err(DomainError::Inconsistent(format!(
+                "request {request_id} is REPLIED but holds no reply"
+            )));
+        };
         reply.review = Some(Review {
             accepted,
             reason: reason.clone(),
@@ -529,12 +458,13 @@ impl Case {
         &mut self,
         actor: &Actor,
         verdict: Verdict,
-        comment: String,
+        comment: Comment,
         reissue_request_ids: &[String],
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        self.as_owning_office(actor)?;
+        access::authorize_case(actor, Action::RecordFeedback, self)?;
+        let comment = comment.into_string();
         let action = match verdict {
             Verdict::Satisfied | Verdict::BasicallySatisfied => CaseAction::Satisfied,
             Verdict::Unsatisfied => CaseAction::Unsatisfied,
@@ -605,95 +535,23 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Category, DeadlinePolicy, Department, PetitionInput, RequestStatus};
-    use chrono::TimeZone;
+    use crate::domain::{ActorRole, RequestStatus};
 
-    fn org() -> Organisation {
-        let dept = |code: &str| {
-            let d = Department {
-                code: code.into(),
-                name: code.into(),
-                policy: DeadlinePolicy::default(),
-                show_resident_phone: false,
-            };
-            (code.to_owned(), d)
-        };
-        let office = Office {
-            code: "cuiping".into(),
-            name: "翠屏街道".into(),
-            reference_prefix: "翠街哨".into(),
-            communities: vec!["杨柳社区".into(), "新南社区".into()],
-        };
-        Organisation {
-            offices: [("cuiping".to_owned(), office)].into_iter().collect(),
-            departments: ["housing", "land"].map(dept).into_iter().collect(),
-            categories: [(
-                "property-certificate".to_owned(),
-                Category {
-                    code: "property-certificate".into(),
-                    name: "不动产权证".into(),
-                    lead: "housing".into(),
-                    assisting: vec!["land".into()],
-                },
-            )]
-            .into_iter()
-            .collect(),
-            ..Default::default()
-        }
+    use crate::domain::fixtures::{dept, now, office, open_case, org};
+
+    fn reply(text: &str) -> ReplyText {
+        ReplyText::parse("text", text).unwrap()
     }
 
-    fn office() -> Actor {
-        Actor {
-            name: "cuiping-system".into(),
-            role: ActorRole::Office("cuiping".into()),
-        }
-    }
-
-    fn dept(code: &str) -> Actor {
-        Actor {
-            name: format!("{code}-system"),
-            role: ActorRole::Department(code.into()),
-        }
-    }
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
-    }
-
-    fn open_case() -> Case {
-        let org = org();
-        let petition = Petition::parse(&PetitionInput {
-            petition_id: "P1".into(),
-            category: "property-certificate".into(),
-            title: "房产证".into(),
-            community: "杨柳社区".into(),
-            difficulty: 2,
-            ..Default::default()
-        })
-        .unwrap();
-        let route = org.route(&petition.category, None, &[]).unwrap();
-        let mut n = 0;
-        let mut ids = || {
-            n += 1;
-            format!("id-{n}")
-        };
-        Case::open(
-            petition,
-            &org.offices["cuiping"],
-            route,
-            &org,
-            &office(),
-            now(),
-            &mut ids,
-        )
-        .unwrap()
+    fn comment(text: &str) -> Comment {
+        Comment::parse("comment", text).unwrap()
     }
 
     fn reply_and_accept(case: &mut Case, i: usize) {
         let id = case.requests[i].id.clone();
         let d = dept(&case.requests[i].department.clone());
         case.acknowledge(&d, &id, now()).unwrap();
-        case.submit_reply(&d, &id, "已办结".into(), now()).unwrap();
+        case.submit_reply(&d, &id, reply("已办结"), now()).unwrap();
         case.review_reply(&office(), &id, ReviewDecision::Accept, &org(), now())
             .unwrap();
     }
@@ -729,32 +587,6 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_community_is_refused() {
-        let org = org();
-        let petition = Petition::parse(&PetitionInput {
-            petition_id: "P1".into(),
-            category: "property-certificate".into(),
-            title: "x".into(),
-            community: "别的社区".into(),
-            difficulty: 1,
-            ..Default::default()
-        })
-        .unwrap();
-        let route = org.route("property-certificate", None, &[]).unwrap();
-        let err = Case::open(
-            petition,
-            &org.offices["cuiping"],
-            route,
-            &org,
-            &office(),
-            now(),
-            &mut || "x".into(),
-        )
-        .unwrap_err();
-        assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "community"));
-    }
-
-    #[test]
     fn all_accepted_waits_for_feedback_and_satisfied_closes() {
         let mut case = open_case();
         reply_and_accept(&mut case, 0);
@@ -764,7 +596,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Satisfied,
-            "很满意".into(),
+            comment("很满意"),
             &[],
             &org(),
             now(),
@@ -779,7 +611,7 @@ mod tests {
         let mut case = open_case();
         let id = case.requests[0].id.clone();
         case.acknowledge(&dept("housing"), &id, now()).unwrap();
-        case.submit_reply(&dept("housing"), &id, "正在协调".into(), now())
+        case.submit_reply(&dept("housing"), &id, reply("正在协调"), now())
             .unwrap();
         let later = now() + chrono::Duration::days(3);
         let decision = ReviewDecision::parse(false, "未说明办理时限").unwrap();
@@ -798,7 +630,7 @@ mod tests {
     #[test]
     fn rejecting_needs_a_reason() {
         let err = ReviewDecision::parse(false, "  ").unwrap_err();
-        assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reason"));
+        assert_eq!(err.field, "reason");
     }
 
     #[test]
@@ -810,7 +642,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Unsatisfied,
-            "证还没拿到".into(),
+            comment("证还没拿到"),
             &[housing],
             &org(),
             now(),
@@ -838,7 +670,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Unsatisfied,
-            String::new(),
+            Comment::default(),
             &[],
             &org(),
             now(),
@@ -858,7 +690,7 @@ mod tests {
             .record_feedback(
                 &office(),
                 Verdict::Satisfied,
-                String::new(),
+                Comment::default(),
                 &[],
                 &org(),
                 now(),
@@ -876,7 +708,7 @@ mod tests {
             .record_feedback(
                 &office(),
                 Verdict::Unsatisfied,
-                String::new(),
+                Comment::default(),
                 &["nope".into()],
                 &org(),
                 now(),
@@ -904,13 +736,11 @@ mod tests {
             name: "x".into(),
             role: ActorRole::Office("other".into()),
         };
-        assert!(!case.visible_to(&stranger));
+        assert!(!access::sees_case(&stranger, &case));
         let err = case
             .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
             .unwrap_err();
         assert!(matches!(err, DomainError::NotFound { what: "case", .. }));
-        assert!(!case.visible_to(&dept("education")));
-        assert!(case.visible_to(&dept("land")));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum DomainError {
     /// The caller's role may not perform this kind of action at all.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The stored aggregate breaks one of its own invariants (a bug, or a row
+    /// edited behind the service's back): nothing the caller can fix.
+    #[error("inconsistent case: {0}")]
+    Inconsistent(String),
 }
 
 /// `field: what is wrong; other: …`, for messages and logs.
@@ -45,6 +49,12 @@ pub fn describe(violations: &[FieldViolation]) -> String {
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+impl From<FieldViolation> for DomainError {
+    fn from(v: FieldViolation) -> Self {
+        DomainError::Invalid(vec![v])
+    }
 }
 
 impl DomainError {
@@ -80,6 +90,15 @@ impl Violations {
 
     pub fn push(&mut self, violation: FieldViolation) {
         self.0.push(violation);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The violations so far as an error, whether or not there are any.
+    pub fn into_error(self) -> DomainError {
+        DomainError::Invalid(self.0)
     }
 
     pub fn into_result(self) -> Result<(), DomainError> {

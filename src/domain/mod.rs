@@ -1,20 +1,32 @@
-//! The rules of 街乡吹哨、部门报到, free of I/O: parsing petitions, routing them,
-//! the request and case state machines, the working-day calendar. The caller
-//! passes the clock and the ids in, so every rule can be tested with fixed time.
+//! The rules of 街乡吹哨、部门报到, free of I/O: parsing petitions and texts,
+//! routing, the request and case state machines, who may do and see what, the
+//! working-day calendar, and the effects a change causes. The caller passes the
+//! clock and the ids in, so every rule can be tested with fixed time.
 
+pub mod access;
 pub mod calendar;
 pub mod case;
+pub mod effects;
 pub mod error;
+pub mod listing;
 pub mod organisation;
 pub mod petition;
 pub mod request;
+pub mod text;
 
+#[cfg(test)]
+pub mod fixtures;
+
+pub use access::{Action, PhoneView};
 pub use calendar::{DeadlinePolicy, Deadlines, WorkingCalendar};
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
-pub use error::{DomainError, FieldViolation};
+pub use effects::Effect;
+pub use error::{DomainError, FieldViolation, Violations};
+pub use listing::{Assigned, CaseFilter, Page, PageRequest, RequestFilter};
 pub use organisation::{Category, Department, Office, Organisation, Route};
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{DepartmentRequest, Reference, Reply, RequestStatus, Review, Role};
+pub use text::{Comment, Reason, ReplyText};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,20 +44,4 @@ pub enum ActorRole {
     Department(String),
     /// The discipline commission or another supervisor: sees everything.
     Supervisor,
-}
-
-impl Actor {
-    pub fn office(&self) -> Option<&str> {
-        match &self.role {
-            ActorRole::Office(code) => Some(code),
-            _ => None,
-        }
-    }
-
-    pub fn department(&self) -> Option<&str> {
-        match &self.role {
-            ActorRole::Department(code) => Some(code),
-            _ => None,
-        }
-    }
 }

@@ -101,17 +101,38 @@ impl Organisation {
         assisting: &[String],
     ) -> Result<Route, DomainError> {
         let mut violations = Violations::new();
+        let indexed: Vec<_> = assisting.iter().cloned().enumerate().collect();
+        match self.check_route(category, lead, &indexed, &mut violations) {
+            Some(route) if violations.is_empty() => Ok(route),
+            _ => Err(violations.into_error()),
+        }
+    }
+
+    /// As `route`, recording every violation in `violations` (so that a caller
+    /// can report them beside the petition's other field errors); `assisting`
+    /// holds each department with its index in the caller's list. `None` when
+    /// the petition cannot be routed.
+    pub fn check_route(
+        &self,
+        category: &str,
+        lead: Option<&str>,
+        assisting: &[(usize, String)],
+        violations: &mut Violations,
+    ) -> Option<Route> {
         let known = |code: &str| self.departments.contains_key(code);
+        let mut routable = true;
         if let Some(lead) = lead
             && !known(lead)
         {
+            routable = false;
             violations.push(FieldViolation::new(
                 "lead_department",
                 format!("unknown department {lead:?}"),
             ));
         }
-        for (i, code) in assisting.iter().enumerate() {
+        for (i, code) in assisting {
             if !known(code) {
+                routable = false;
                 violations.push(FieldViolation::new(
                     format!("assisting_departments[{i}]"),
                     format!("unknown department {code:?}"),
@@ -119,30 +140,32 @@ impl Organisation {
             }
         }
         let rule = self.categories.get(category);
-        if rule.is_none() && lead.is_none() {
-            violations.push(FieldViolation::new(
-                "category",
-                format!(
-                    "unknown category {category:?} and no lead_department given; known: {}",
-                    self.categories
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        violations.into_result()?;
-
+        let assisting: Vec<String> = assisting.iter().map(|(_, code)| code.clone()).collect();
         let (lead, mut assisting) = match (lead, rule) {
-            (Some(lead), _) => (lead.to_owned(), assisting.to_vec()),
-            (None, Some(rule)) if !assisting.is_empty() => (rule.lead.clone(), assisting.to_vec()),
+            (Some(lead), _) => (lead.to_owned(), assisting),
+            (None, Some(rule)) if !assisting.is_empty() => (rule.lead.clone(), assisting),
             (None, Some(rule)) => (rule.lead.clone(), rule.assisting.clone()),
-            (None, None) => unreachable!("rejected above"),
+            (None, None) => {
+                violations.push(FieldViolation::new(
+                    "category",
+                    format!(
+                        "unknown category {category:?} and no lead_department given; known: {}",
+                        self.categories
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+                return None;
+            }
         };
+        if !routable {
+            return None;
+        }
         let mut seen = std::collections::BTreeSet::new();
         assisting.retain(|code| code != &lead && seen.insert(code.clone()));
-        Ok(Route { lead, assisting })
+        Some(Route { lead, assisting })
     }
 }
 

@@ -1,59 +1,14 @@
 //! A petition as the street office sends it, parsed once at the edge: after
 //! `Petition::parse` every field is known to be present where required, within its
-//! length limit and free of characters the databases cannot store.
+//! length limit and free of characters the databases cannot store (`text`).
 
 use sha2::{Digest, Sha256};
 
 use super::error::{DomainError, FieldViolation, Violations};
-
-pub const PETITION_ID_MAX: usize = 100;
-pub const CODE_MAX: usize = 64;
-pub const TITLE_MAX: usize = 200;
-pub const DESCRIPTION_MAX: usize = 10_000;
-pub const NAME_MAX: usize = 50;
-pub const ADDRESS_MAX: usize = 500;
-pub const COMMUNITY_MAX: usize = 100;
-pub const REPLY_MAX: usize = 10_000;
-pub const REASON_MAX: usize = 2_000;
-
-/// Trims the ends and checks length and characters. Lengths count characters, not
-/// bytes, so a 200-character Chinese title is as welcome as an English one.
-pub fn text(
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Result<String, FieldViolation> {
-    let value = value.trim();
-    if required && value.is_empty() {
-        return Err(FieldViolation::new(field, "must not be empty"));
-    }
-    let len = value.chars().count();
-    if len > max {
-        return Err(FieldViolation::new(
-            field,
-            format!("is {len} characters long; the limit is {max}"),
-        ));
-    }
-    // NUL cannot be stored in PostgreSQL text, and other control characters
-    // only ever arrive by mistake; line breaks and tabs are welcome.
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(FieldViolation::new(field, "contains control characters"));
-    }
-    Ok(value.to_owned())
-}
-
-/// A code from configuration (office, department, category): short, no spaces.
-pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldViolation> {
-    let value = text(field, value, CODE_MAX, required)?;
-    if value.chars().any(char::is_whitespace) {
-        return Err(FieldViolation::new(field, "must not contain spaces"));
-    }
-    Ok(value)
-}
+use super::organisation::{Office, Organisation, Route};
+use super::text::{
+    ADDRESS_MAX, COMMUNITY_MAX, DESCRIPTION_MAX, NAME_MAX, PETITION_ID_MAX, TITLE_MAX, code, text,
+};
 
 /// A Chinese phone number: a mobile (11 digits starting 13–19, optionally +86) or
 /// a landline with its area code (0818-2345678). Kept as the office wrote it.
@@ -98,6 +53,11 @@ impl Phone {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The masked number as a phone of its own, for a view of the resident.
+    pub fn masked_phone(&self) -> Phone {
+        Phone(self.masked())
     }
 
     /// `138****5678`: enough for staff to recognise a resident, not to call them.
@@ -155,6 +115,61 @@ impl Petition {
     /// Parses every field and reports every violation together.
     pub fn parse(input: &PetitionInput) -> Result<Petition, DomainError> {
         let mut v = Violations::new();
+        match Self::parse_into(input, &mut v) {
+            Some(petition) if v.is_empty() => Ok(petition),
+            _ => Err(v.into_error()),
+        }
+    }
+
+    /// Admits a petition from `office`: its fields, its route and its community,
+    /// every violation of all three reported at once, so a caller fixes
+    /// everything in one round trip.
+    pub fn admit(
+        input: &PetitionInput,
+        office: &Office,
+        org: &Organisation,
+    ) -> Result<(Petition, Route), DomainError> {
+        let mut v = Violations::new();
+        let petition = Self::parse_into(input, &mut v);
+        // Route on what parsed: a field already refused is not reported twice.
+        let category = code("category", &input.category, true).ok();
+        let lead = code("lead_department", &input.lead_department, false).ok();
+        let assisting: Vec<(usize, String)> = input
+            .assisting_departments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| code("", d, true).ok().map(|d| (i, d)))
+            .collect();
+        let route = match (category, lead) {
+            (Some(category), Some(lead)) => org.check_route(
+                &category,
+                (!lead.is_empty()).then_some(lead.as_str()),
+                &assisting,
+                &mut v,
+            ),
+            _ => None,
+        };
+        if let Ok(community) = text("community", &input.community, COMMUNITY_MAX, false)
+            && !office.communities.is_empty()
+            && !office.communities.contains(&community)
+        {
+            v.push(FieldViolation::new(
+                "community",
+                format!(
+                    "{community:?} is not a community of {}; known: {}",
+                    office.code,
+                    office.communities.join(", ")
+                ),
+            ));
+        }
+        match (petition, route) {
+            (Some(petition), Some(route)) if v.is_empty() => Ok((petition, route)),
+            _ => Err(v.into_error()),
+        }
+    }
+
+    /// Parses every field into `v`; `None` when any was refused.
+    fn parse_into(input: &PetitionInput, v: &mut Violations) -> Option<Petition> {
         let petition_id = v.check(text(
             "petition_id",
             &input.petition_id,
@@ -187,23 +202,45 @@ impl Petition {
             .enumerate()
             .filter_map(|(i, d)| v.check(code(&format!("assisting_departments[{i}]"), d, true)))
             .collect();
-        v.into_result()?;
-        let lead = lead.expect("checked");
-        Ok(Petition {
-            petition_id: petition_id.expect("checked"),
-            category: category.expect("checked"),
-            title: title.expect("checked"),
-            description: description.expect("checked"),
-            resident: Resident {
-                name: name.expect("checked"),
-                phone: phone.expect("checked"),
-            },
-            address: address.expect("checked"),
-            community: community.expect("checked"),
-            difficulty: difficulty.expect("checked"),
-            lead_department: (!lead.is_empty()).then_some(lead),
-            assisting_departments: assisting,
-        })
+        // Every field parsed exactly when no violation was recorded; the match
+        // says so without a promise the compiler cannot check.
+        match (
+            petition_id,
+            category,
+            title,
+            description,
+            name,
+            phone,
+            address,
+            community,
+            difficulty,
+            lead,
+        ) {
+            (
+                Some(petition_id),
+                Some(category),
+                Some(title),
+                Some(description),
+                Some(name),
+                Some(phone),
+                Some(address),
+                Some(community),
+                Some(difficulty),
+                Some(lead),
+            ) => Some(Petition {
+                petition_id,
+                category,
+                title,
+                description,
+                resident: Resident { name, phone },
+                address,
+                community,
+                difficulty,
+                lead_department: (!lead.is_empty()).then_some(lead),
+                assisting_departments: assisting,
+            }),
+            _ => None,
+        }
     }
 
     /// A digest of everything the office said, so that a retried escalation can be

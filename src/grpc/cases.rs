@@ -1,4 +1,6 @@
-//! `CaseService`: what street-office systems call. Supervisors may read.
+//! `CaseService`: what street-office systems call; supervisors may read. Each
+//! handler names the caller on its span, turns the message into a use-case
+//! command and the answer back into the wire shape.
 
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -6,27 +8,21 @@ use tracing::instrument;
 use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
-use crate::domain::{Actor, ActorRole};
+use crate::domain::Actor;
 use crate::proto;
 use crate::proto::case_service_server::CaseService;
 use crate::service::Whistle;
-use crate::store::{CaseFilter, PageRequest};
 
 #[derive(Debug, Clone)]
 pub struct Cases {
     pub whistle: Whistle,
 }
 
-/// Departments answer through `DepartmentService`; the ledger is the offices'.
-fn office_or_supervisor<T>(request: &Request<T>) -> Result<Actor, Status> {
+/// The caller the interceptor established, recorded on the RPC's span.
+fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     let actor = caller(request)?;
     tracing::Span::current().record("caller", actor.name.as_str());
-    match actor.role {
-        ActorRole::Office(_) | ActorRole::Supervisor => Ok(actor),
-        ActorRole::Department(_) => Err(Status::permission_denied(
-            "CaseService is for street offices; departments use DepartmentService",
-        )),
-    }
+    Ok(actor)
 }
 
 /// Answers with a case, naming it on the RPC's span for the log.
@@ -46,7 +42,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::EscalatePetitionRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = office_or_supervisor(&request)?;
+        let actor = actor(&request)?;
         let input = convert::petition_input(request.into_inner());
         let case = self
             .whistle
@@ -61,7 +57,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::GetCaseRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = office_or_supervisor(&request)?;
+        let actor = actor(&request)?;
         let case = self
             .whistle
             .get_case(&actor, request.get_ref().case_id.trim())
@@ -75,19 +71,8 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::ListCasesRequest>,
     ) -> Result<Response<proto::ListCasesResponse>, Status> {
-        let actor = office_or_supervisor(&request)?;
-        let r = request.into_inner();
-        let filter = CaseFilter {
-            office: convert::optional(r.office),
-            status: convert::case_status_filter(r.status, "status").map_err(domain_status)?,
-            category: convert::optional(r.category),
-            community: convert::optional(r.community),
-            awaiting_review: r.awaiting_review,
-        };
-        let page = PageRequest {
-            size: convert::page_size(r.page_size).map_err(domain_status)?,
-            after: convert::optional(r.page_token),
-        };
+        let actor = actor(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
             .list_cases(&actor, filter, page)
@@ -108,11 +93,11 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::ReviewReplyRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = office_or_supervisor(&request)?;
-        let r = request.into_inner();
+        let actor = actor(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
         let case = self
             .whistle
-            .review_reply(&actor, r.request_id.trim(), r.accept, &r.reason)
+            .review_reply(&actor, command)
             .await
             .map_err(to_status)?;
         Ok(case_response(&case))
@@ -127,18 +112,11 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::RecordFeedbackRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = office_or_supervisor(&request)?;
-        let r = request.into_inner();
-        let verdict = convert::verdict(r.verdict).map_err(domain_status)?;
+        let actor = actor(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
         let case = self
             .whistle
-            .record_feedback(
-                &actor,
-                r.case_id.trim(),
-                verdict,
-                &r.comment,
-                &r.reissue_request_ids,
-            )
+            .record_feedback(&actor, command)
             .await
             .map_err(to_status)?;
         Ok(case_response(&case))

@@ -1,30 +1,26 @@
-//! Protobuf ↔ domain. Inbound, enum numbers and optional fields become domain
-//! values (unknown numbers are `INVALID_ARGUMENT` naming the field); outbound, the
-//! domain aggregate becomes the wire shape, with the resident's phone masked for
-//! departments that may not see it.
+//! Protobuf ↔ use cases. Inbound, each request message becomes a use-case
+//! command through `TryFrom`, every bad field reported at once and named as the
+//! caller spelled it (unknown enum numbers included); outbound, the domain
+//! aggregate becomes the wire shape. What a caller may see of the resident was
+//! already decided by the use case; nothing is masked or hidden here.
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::{
-    self, Case, CaseStatus, DepartmentRequest, DomainError, EventKind, PetitionInput, Reply,
-    RequestStatus, Role, Verdict,
+    self, Case, CaseStatus, Comment, DepartmentRequest, DomainError, EventKind, FieldViolation,
+    PetitionInput, Reply, ReplyText, RequestStatus, ReviewDecision, Role, Verdict, Violations,
 };
 use crate::proto;
-use crate::store::Assigned;
+use crate::service::{
+    Assigned, CaseFilter, PageRequest, RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
+};
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
     }
-}
-
-/// How much of the resident's phone number a view may show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhoneView {
-    Full,
-    Masked,
 }
 
 pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
@@ -44,46 +40,43 @@ pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
     }
 }
 
-pub fn case_status_filter(value: i32, field: &str) -> Result<Option<CaseStatus>, DomainError> {
+fn case_status_filter(value: i32, field: &str) -> Result<Option<CaseStatus>, FieldViolation> {
     match proto::CaseStatus::try_from(value) {
         Ok(proto::CaseStatus::Unspecified) => Ok(None),
         Ok(proto::CaseStatus::Open) => Ok(Some(CaseStatus::Open)),
         Ok(proto::CaseStatus::AwaitingFeedback) => Ok(Some(CaseStatus::AwaitingFeedback)),
         Ok(proto::CaseStatus::Closed) => Ok(Some(CaseStatus::Closed)),
-        Err(_) => Err(DomainError::invalid(
+        Err(_) => Err(FieldViolation::new(
             field,
             format!("unknown case status {value}"),
         )),
     }
 }
 
-pub fn request_status_filter(
-    value: i32,
-    field: &str,
-) -> Result<Option<RequestStatus>, DomainError> {
+fn request_status_filter(value: i32, field: &str) -> Result<Option<RequestStatus>, FieldViolation> {
     match proto::RequestStatus::try_from(value) {
         Ok(proto::RequestStatus::Unspecified) => Ok(None),
         Ok(proto::RequestStatus::Issued) => Ok(Some(RequestStatus::Issued)),
         Ok(proto::RequestStatus::Acknowledged) => Ok(Some(RequestStatus::Acknowledged)),
         Ok(proto::RequestStatus::Replied) => Ok(Some(RequestStatus::Replied)),
         Ok(proto::RequestStatus::Accepted) => Ok(Some(RequestStatus::Accepted)),
-        Err(_) => Err(DomainError::invalid(
+        Err(_) => Err(FieldViolation::new(
             field,
             format!("unknown request status {value}"),
         )),
     }
 }
 
-pub fn verdict(value: i32) -> Result<Verdict, DomainError> {
+fn verdict(value: i32) -> Result<Verdict, FieldViolation> {
     match proto::Verdict::try_from(value) {
         Ok(proto::Verdict::Satisfied) => Ok(Verdict::Satisfied),
         Ok(proto::Verdict::BasicallySatisfied) => Ok(Verdict::BasicallySatisfied),
         Ok(proto::Verdict::Unsatisfied) => Ok(Verdict::Unsatisfied),
-        Ok(proto::Verdict::Unspecified) => Err(DomainError::invalid(
+        Ok(proto::Verdict::Unspecified) => Err(FieldViolation::new(
             "verdict",
             "must be SATISFIED, BASICALLY_SATISFIED or UNSATISFIED",
         )),
-        Err(_) => Err(DomainError::invalid(
+        Err(_) => Err(FieldViolation::new(
             "verdict",
             format!("unknown verdict {value}"),
         )),
@@ -152,13 +145,10 @@ fn reply(r: &Reply) -> proto::Reply {
     }
 }
 
-fn resident(r: &domain::Resident, phone: PhoneView) -> proto::Resident {
+fn resident(r: &domain::Resident) -> proto::Resident {
     proto::Resident {
         name: r.name.clone(),
-        phone: match phone {
-            PhoneView::Full => r.phone.as_str().to_owned(),
-            PhoneView::Masked => r.phone.masked(),
-        },
+        phone: r.phone.as_str().to_owned(),
     }
 }
 
@@ -183,7 +173,7 @@ pub fn request(r: &DepartmentRequest) -> proto::DepartmentRequest {
 }
 
 /// A request as its department sees it: with the facts of the case.
-pub fn assigned(a: &Assigned, phone: PhoneView) -> proto::DepartmentRequest {
+pub fn assigned(a: &Assigned) -> proto::DepartmentRequest {
     let c = &a.case;
     let mut out = request(&a.request);
     out.case = Some(proto::CaseSummary {
@@ -192,7 +182,7 @@ pub fn assigned(a: &Assigned, phone: PhoneView) -> proto::DepartmentRequest {
         category: c.category.clone(),
         title: c.title.clone(),
         description: c.description.clone(),
-        resident: Some(resident(&c.resident, phone)),
+        resident: Some(resident(&c.resident)),
         address: c.address.clone(),
         community: c.community.clone(),
         difficulty: i32::from(c.difficulty),
@@ -222,7 +212,7 @@ pub fn case(c: &Case) -> proto::Case {
             .collect(),
         title: c.title.clone(),
         description: c.description.clone(),
-        resident: Some(resident(&c.resident, PhoneView::Full)),
+        resident: Some(resident(&c.resident)),
         address: c.address.clone(),
         community: c.community.clone(),
         difficulty: i32::from(c.difficulty),
@@ -238,18 +228,102 @@ pub fn case(c: &Case) -> proto::Case {
 }
 
 /// An optional string field: unset (empty or blank) is `None`.
-pub fn optional(s: String) -> Option<String> {
+fn optional(s: String) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// `page_size` 0 means the default; above the maximum it is lowered to it.
-pub fn page_size(value: i32) -> Result<u32, DomainError> {
-    const DEFAULT: u32 = 50;
-    const MAX: u32 = 500;
+/// The value when every check passed, or all the violations at once.
+fn checked<T>(value: Option<T>, v: Violations) -> Result<T, DomainError> {
     match value {
-        0 => Ok(DEFAULT),
-        n if n < 0 => Err(DomainError::invalid("page_size", "must not be negative")),
-        n => Ok((n as u32).min(MAX)),
+        Some(value) if v.is_empty() => Ok(value),
+        _ => Err(v.into_error()),
+    }
+}
+
+impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListCasesRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let status = v.check(case_status_filter(r.status, "status"));
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let value = status.zip(page).map(|(status, page)| {
+            let filter = CaseFilter {
+                office: optional(r.office),
+                status,
+                category: optional(r.category),
+                community: optional(r.community),
+                awaiting_review: r.awaiting_review,
+            };
+            (filter, page)
+        });
+        checked(value, v)
+    }
+}
+
+impl TryFrom<proto::ListAssignedRequestsRequest> for (RequestFilter, PageRequest) {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListAssignedRequestsRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let status = v.check(request_status_filter(r.status, "status"));
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let value = status.zip(page).map(|(status, page)| {
+            let filter = RequestFilter {
+                department: optional(r.department),
+                status,
+                category: optional(r.category),
+            };
+            (filter, page)
+        });
+        checked(value, v)
+    }
+}
+
+impl TryFrom<proto::ReviewReplyRequest> for ReviewReply {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ReviewReplyRequest) -> Result<Self, DomainError> {
+        let decision = ReviewDecision::parse(r.accept, &r.reason)?;
+        Ok(ReviewReply {
+            request_id: r.request_id.trim().to_owned(),
+            decision,
+        })
+    }
+}
+
+impl TryFrom<proto::RecordFeedbackRequest> for RecordFeedback {
+    type Error = DomainError;
+
+    fn try_from(r: proto::RecordFeedbackRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let verdict = v.check(verdict(r.verdict));
+        let comment = v.check(Comment::parse("comment", &r.comment));
+        let value = verdict
+            .zip(comment)
+            .map(|(verdict, comment)| RecordFeedback {
+                case_id: r.case_id.trim().to_owned(),
+                verdict,
+                comment,
+                reissue_request_ids: r
+                    .reissue_request_ids
+                    .iter()
+                    .map(|id| id.trim().to_owned())
+                    .collect(),
+            });
+        checked(value, v)
+    }
+}
+
+impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
+    type Error = DomainError;
+
+    fn try_from(r: proto::SubmitReplyRequest) -> Result<Self, DomainError> {
+        let text = ReplyText::parse("text", &r.text)?;
+        Ok(SubmitReply {
+            request_id: r.request_id.trim().to_owned(),
+            text,
+        })
     }
 }

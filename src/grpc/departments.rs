@@ -1,63 +1,34 @@
-//! `DepartmentService`: what department systems call. Supervisors may read.
+//! `DepartmentService`: what department systems call; supervisors may read.
+//! Each handler names the caller on its span, turns the message into a
+//! use-case command and the answer back into the wire shape.
 
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::auth::caller;
-use super::convert::{self, PhoneView};
+use super::convert;
 use super::status::{domain_status, to_status};
-use crate::domain::{Actor, ActorRole};
+use crate::domain::Actor;
 use crate::proto;
 use crate::proto::department_service_server::DepartmentService;
-use crate::service::Whistle;
-use crate::store::{Assigned, PageRequest, RequestFilter};
+use crate::service::{Assigned, Whistle};
 
 #[derive(Debug, Clone)]
 pub struct Departments {
     pub whistle: Whistle,
 }
 
-fn department_or_supervisor<T>(request: &Request<T>) -> Result<Actor, Status> {
+/// The caller the interceptor established, recorded on the RPC's span.
+fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     let actor = caller(request)?;
     tracing::Span::current().record("caller", actor.name.as_str());
-    match actor.role {
-        ActorRole::Department(_) | ActorRole::Supervisor => Ok(actor),
-        ActorRole::Office(_) => Err(Status::permission_denied(
-            "DepartmentService is for departments; street offices use CaseService",
-        )),
-    }
+    Ok(actor)
 }
 
-impl Departments {
-    /// Departments see the resident's full number only where configuration allows.
-    fn view(&self, actor: &Actor, assigned: &Assigned) -> proto::DepartmentRequest {
-        let full = match &actor.role {
-            ActorRole::Department(code) => self
-                .whistle
-                .organisation()
-                .department(code)
-                .is_some_and(|d| d.show_resident_phone),
-            _ => true,
-        };
-        convert::assigned(
-            assigned,
-            if full {
-                PhoneView::Full
-            } else {
-                PhoneView::Masked
-            },
-        )
-    }
-
-    /// Answers with one request, naming its case on the RPC's span for the log.
-    fn request_response(
-        &self,
-        actor: &Actor,
-        assigned: &Assigned,
-    ) -> Response<proto::DepartmentRequest> {
-        tracing::Span::current().record("case_id", assigned.case.id.as_str());
-        Response::new(self.view(actor, assigned))
-    }
+/// Answers with one request, naming its case on the RPC's span for the log.
+fn request_response(assigned: &Assigned) -> Response<proto::DepartmentRequest> {
+    tracing::Span::current().record("case_id", assigned.case.id.as_str());
+    Response::new(convert::assigned(assigned))
 }
 
 #[tonic::async_trait]
@@ -71,24 +42,15 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::ListAssignedRequestsRequest>,
     ) -> Result<Response<proto::ListAssignedRequestsResponse>, Status> {
-        let actor = department_or_supervisor(&request)?;
-        let r = request.into_inner();
-        let filter = RequestFilter {
-            department: convert::optional(r.department),
-            status: convert::request_status_filter(r.status, "status").map_err(domain_status)?,
-            category: convert::optional(r.category),
-        };
-        let page = PageRequest {
-            size: convert::page_size(r.page_size).map_err(domain_status)?,
-            after: convert::optional(r.page_token),
-        };
+        let actor = actor(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
             .list_requests(&actor, filter, page)
             .await
             .map_err(to_status)?;
         Ok(Response::new(proto::ListAssignedRequestsResponse {
-            requests: page.items.iter().map(|a| self.view(&actor, a)).collect(),
+            requests: page.items.iter().map(convert::assigned).collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -102,13 +64,13 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::GetAssignedRequestRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = department_or_supervisor(&request)?;
+        let actor = actor(&request)?;
         let assigned = self
             .whistle
             .get_request(&actor, request.get_ref().request_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(self.request_response(&actor, &assigned))
+        Ok(request_response(&assigned))
     }
 
     #[instrument(
@@ -120,13 +82,13 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::AcknowledgeRequestRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = department_or_supervisor(&request)?;
+        let actor = actor(&request)?;
         let assigned = self
             .whistle
             .acknowledge(&actor, request.get_ref().request_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(self.request_response(&actor, &assigned))
+        Ok(request_response(&assigned))
     }
 
     #[instrument(
@@ -138,13 +100,13 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::SubmitReplyRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = department_or_supervisor(&request)?;
-        let r = request.into_inner();
+        let actor = actor(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
         let assigned = self
             .whistle
-            .submit_reply(&actor, r.request_id.trim(), &r.text)
+            .submit_reply(&actor, command)
             .await
             .map_err(to_status)?;
-        Ok(self.request_response(&actor, &assigned))
+        Ok(request_response(&assigned))
     }
 }

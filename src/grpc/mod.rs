@@ -1,5 +1,9 @@
-//! The gRPC transport: authentication, the two services, health and reflection.
-//! Handlers translate and authenticate; every rule lives in `domain`.
+//! The gRPC transport: bearer-key authentication and rate limits (`auth`), the
+//! two services, the conversions between messages and use-case commands
+//! (`convert`), the one mapping of errors to statuses (`status`), and the call
+//! and connection deadlines (`limits`). Handlers translate; every rule lives in
+//! `domain`, every decision about who may do what in `domain::access`. Health
+//! and reflection are wired beside these services in `app`.
 
 pub mod auth;
 pub mod cases;

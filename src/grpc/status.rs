@@ -1,31 +1,36 @@
-//! The one place errors become gRPC statuses. Domain errors say what the caller
-//! can act on; database trouble is logged here with its cause chain and answered
+//! The one place errors become gRPC statuses. A refusal says what the caller
+//! can act on; trouble below is logged here with its cause chain and answered
 //! without internals.
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::DomainError;
-use crate::store::StoreError;
+use crate::service::Error;
 
-pub fn to_status(error: StoreError) -> Status {
+pub fn to_status(error: Error) -> Status {
     match error {
-        StoreError::Domain(e) => domain_status(e),
-        StoreError::Unavailable(e) => {
-            tracing::warn!(error = %crate::telemetry::error_chain(&e), "database unavailable");
+        Error::Refused(e) => domain_status(e),
+        Error::Unavailable(e) => {
+            tracing::warn!(error = %chain(&e), "database unavailable");
             Status::unavailable("the database is unavailable; try again")
         }
-        StoreError::Contention(e) => {
-            tracing::info!(error = %crate::telemetry::error_chain(&e), "contention");
+        Error::Contention(e) => {
+            tracing::info!(error = %chain(&e), "contention");
             Status::aborted(
                 "a concurrent change got there first; read the current state and try again",
             )
         }
-        other => {
-            tracing::error!(error = %crate::telemetry::error_chain(&other), "internal error");
+        Error::Internal(e) => {
+            tracing::error!(error = %chain(&e), "internal error");
             Status::internal("internal error")
         }
     }
+}
+
+/// `outer: inner: innermost`.
+fn chain(e: &anyhow::Error) -> String {
+    format!("{e:#}")
 }
 
 pub fn domain_status(error: DomainError) -> Status {
@@ -42,5 +47,6 @@ pub fn domain_status(error: DomainError) -> Status {
         DomainError::AlreadyExists(m) => Status::already_exists(m),
         DomainError::WrongState(m) => Status::failed_precondition(m),
         DomainError::PermissionDenied(m) => Status::permission_denied(m),
+        e @ DomainError::Inconsistent(_) => to_status(e.into()),
     }
 }

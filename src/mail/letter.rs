@@ -1,11 +1,17 @@
-//! The formal request letter (函): rendered from the case as committed, in the
-//! department's language, as a multipart message (plain text and HTML) with a
-//! stable Message-ID, so that a letter sent twice after a crash is recognisably
-//! the same letter, and with In-Reply-To/References that thread every letter of
-//! one request together in the department's mailbox.
+//! The formal request letter (函). Writing one happens in two steps, on purpose:
 //!
-//! Letters are rendered inside the transaction that causes them and stored whole
-//! in the outbox, so what is delivered is exactly what was decided, byte for byte.
+//! - `Letters::plan`, inside the change that causes it, decides what the letter
+//!   says: the facts as they stand at that moment (names, deadlines, the
+//!   resident as the department may see them), serialised into the outbox row.
+//!   It is cheap and touches no template, so nothing is rendered while a case
+//!   or an office's reference counter is locked.
+//! - `Letters::render`, in the outbox worker before the first attempt, turns
+//!   those facts and the reference number drawn with them into a multipart
+//!   message (plain text and HTML, in the department's language) with a stable
+//!   Message-ID, so a letter sent twice after a crash is recognisably the same
+//!   letter, and with In-Reply-To/References that thread every letter of one
+//!   request together in the department's mailbox. The rendered bytes are kept
+//!   and every later attempt sends exactly them.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -15,11 +21,13 @@ use chrono_tz::Tz;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use minijinja::{Environment, context};
+use serde::{Deserialize, Serialize};
 
-use crate::domain::{Case, DepartmentRequest, EventKind, Organisation, Role};
-use crate::store::OutgoingMail;
+use crate::domain::access::phone_view;
+use crate::domain::{ActorRole, Case, DepartmentRequest, Effect, Organisation, Role};
+use crate::store::{OutgoingMail, QueuedMail, Rendered};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -32,7 +40,6 @@ pub enum Language {
 pub struct Recipient {
     pub addresses: Vec<Mailbox>,
     pub language: Language,
-    pub show_resident_phone: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +48,55 @@ pub enum LetterError {
     Template(String, #[source] minijinja::Error),
     #[error("building the message")]
     Build(#[from] lettre::error::Error),
+    #[error("reading the letter's facts")]
+    Payload(#[from] serde_json::Error),
+    #[error("the letter {0} has neither facts nor a rendered message")]
+    Empty(String),
+    #[error("a recipient of the letter")]
+    Address(#[from] lettre::address::AddressError),
 }
 
-/// Renders letters. Built once at start-up from settings.
+/// The facts of one round of one request letter, as decided when it was issued.
+/// Stored as JSON in the outbox: add fields with `#[serde(default)]` only, so
+/// letters waiting in an outbox survive an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLetter {
+    pub language: Language,
+    /// The `To:` mailboxes, display names included.
+    pub to: Vec<String>,
+    pub request_id: String,
+    pub round: u32,
+    pub department_name: String,
+    pub office_name: String,
+    pub category_name: String,
+    /// The lead department's name, for an assisting department's letter.
+    pub lead_name: Option<String>,
+    pub reissue_reason: String,
+    pub title: String,
+    pub community: String,
+    pub address: String,
+    pub resident_name: String,
+    /// As the department may see it.
+    pub resident_phone: String,
+    pub difficulty: u8,
+    pub description: String,
+    pub issued_at: DateTime<Utc>,
+    pub ack_due_at: DateTime<Utc>,
+    pub reply_due_at: DateTime<Utc>,
+    /// The calendar's zone, in which deadlines are printed.
+    pub timezone: String,
+    pub reply_link: Option<String>,
+    pub reply_address: Option<String>,
+}
+
+/// Everything the outbox can be asked to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "letter", rename_all = "snake_case")]
+pub enum LetterFacts {
+    RequestIssued(RequestLetter),
+}
+
+/// Plans and renders letters. Built once at start-up from settings.
 #[derive(Debug)]
 pub struct Letters {
     templates: Environment<'static>,
@@ -102,192 +155,227 @@ impl Letters {
         }
     }
 
-    pub fn recipient(&self, department: &str) -> Option<&Recipient> {
-        self.recipients.get(department)
-    }
-
     /// The Message-ID of the letter issuing round `round` of a request. The first
     /// one is the root every later letter of the request refers to.
     pub fn issue_message_id(&self, request_id: &str, round: u32) -> String {
         format!("<{request_id}.r{round}.issued@{}>", self.domain)
     }
 
-    /// The letters a change to a case causes: one for every request issued or
-    /// re-issued since `before` (all of them for a new case). A department with no
-    /// address gets none; start-up has already warned about it.
-    pub fn for_change(
+    /// The letters `effects` cause, with their facts taken from `case` as the
+    /// change left it. A department with no address gets none; start-up has
+    /// already warned about it.
+    pub fn plan(
         &self,
         org: &Organisation,
-        before: Option<&Case>,
-        after: &Case,
+        case: &Case,
+        effects: &[Effect],
     ) -> Result<Vec<OutgoingMail>, LetterError> {
-        let seen = before.map_or(0, |b| b.events.len());
         let mut out = Vec::new();
-        for event in after.events.iter().skip(seen) {
-            if event.kind != EventKind::RequestIssued {
-                continue;
-            }
-            let Some(request) = event
-                .request_id
-                .as_deref()
-                .and_then(|id| after.requests.iter().find(|r| r.id == id))
-            else {
-                continue;
-            };
-            if let Some(mail) = self.request_letter(org, after, request, event.at)? {
-                out.push(mail);
+        for effect in effects {
+            match effect {
+                Effect::RequestIssued { request_id, at, .. } => {
+                    let Some(request) = case.requests.iter().find(|r| r.id == *request_id) else {
+                        continue;
+                    };
+                    if let Some(mail) = self.plan_request_letter(org, case, request, *at)? {
+                        out.push(mail);
+                    }
+                }
             }
         }
         Ok(out)
     }
 
-    /// Subject, plain text and HTML of the letter for one round of a request, or
-    /// `None` when its department has no address.
-    fn compose(
-        &self,
-        org: &Organisation,
-        case: &Case,
-        request: &DepartmentRequest,
-        at: DateTime<Utc>,
-    ) -> Result<Option<(String, String, String)>, LetterError> {
-        let Some(recipient) = self.recipients.get(&request.department) else {
-            return Ok(None);
-        };
-        if recipient.addresses.is_empty() {
-            return Ok(None);
-        }
-        let tz = org.calendar.tz();
-        let lang = recipient.language;
-        let office_name = org
-            .office(&case.office)
-            .map_or(case.office.as_str(), |o| o.name.as_str());
-        let department_name = org
-            .department(&request.department)
-            .map_or(request.department.as_str(), |d| d.name.as_str());
-        let category_name = org
-            .categories
-            .get(&case.category)
-            .map_or(case.category.as_str(), |c| c.name.as_str());
-        let lead = case.requests.iter().find(|r| r.role == Role::Lead);
-        let lead_name = lead
-            .and_then(|r| org.department(&r.department))
-            .map_or("", |d| d.name.as_str());
-        let reference = request.reference.as_str();
-        let subject = match (lang, request.round) {
-            (Language::Zh, 1) => format!("【{reference}】{category_name}：{}", case.title),
-            (Language::Zh, n) => {
-                format!("【{reference}】（第{n}轮）{category_name}：{}", case.title)
-            }
-            (Language::En, 1) => format!("[{reference}] {category_name}: {}", case.title),
-            (Language::En, n) => {
-                format!("[{reference}] {category_name}: {} (round {n})", case.title)
-            }
-        };
-        let phone = if recipient.show_resident_phone {
-            case.resident.phone.as_str().to_owned()
-        } else {
-            case.resident.phone.masked()
-        };
-        let (role_name, reason_label) = match (lang, request.role) {
-            (Language::Zh, Role::Lead) => ("主办", "原因"),
-            (Language::Zh, Role::Assisting) => ("协办", "原因"),
-            (Language::En, Role::Lead) => ("the lead department", "Reason"),
-            (Language::En, Role::Assisting) => ("an assisting department", "Reason"),
-        };
-        let ctx = context! {
-            subject => &subject,
-            department_name,
-            office_name,
-            category_name,
-            lead_name,
-            assisting => request.role == Role::Assisting,
-            role_name,
-            reference,
-            round => request.round,
-            reissue_reason => &request.reissue_reason,
-            reissue_reason_label => reason_label,
-            title => &case.title,
-            community => &case.community,
-            address => &case.address,
-            resident_name => &case.resident.name,
-            resident_phone => phone,
-            difficulty => case.difficulty,
-            description => &case.description,
-            ack_due => deadline(request.ack_due_at, tz, lang),
-            reply_due => deadline(request.reply_due_at, tz, lang),
-            issued_on => day(at, tz, lang),
-            request_id => &request.id,
-            reply_link => self.reply_link_base.as_ref().map(|base| format!("{base}/{}", request.id)),
-            reply_address => &self.reply_address,
-        };
-        let suffix = match lang {
-            Language::Zh => "zh",
-            Language::En => "en",
-        };
-        let text = self.render(&format!("request.{suffix}.txt"), &ctx)?;
-        let html = self.render(&format!("request.{suffix}.html"), &ctx)?;
-        Ok(Some((subject, text, html)))
-    }
-
-    fn request_letter(
+    fn plan_request_letter(
         &self,
         org: &Organisation,
         case: &Case,
         request: &DepartmentRequest,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let Some((subject, text, html)) = self.compose(org, case, request, at)? else {
+        let Some(recipient) = self.recipients.get(&request.department) else {
             return Ok(None);
         };
-        let recipient = &self.recipients[&request.department];
-        let message_id = self.issue_message_id(&request.id, request.round);
+        if recipient.addresses.is_empty() {
+            return Ok(None);
+        }
+        let name_of_department = |code: &str| {
+            org.department(code)
+                .map_or_else(|| code.to_owned(), |d| d.name.clone())
+        };
+        let lead_name = match request.role {
+            Role::Lead => None,
+            Role::Assisting => case
+                .requests
+                .iter()
+                .find(|r| r.role == Role::Lead)
+                .map(|r| name_of_department(&r.department)),
+        };
+        let resident = case.resident.as_seen(phone_view(
+            &ActorRole::Department(request.department.clone()),
+            org,
+        ));
+        let facts = LetterFacts::RequestIssued(RequestLetter {
+            language: recipient.language,
+            to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
+            request_id: request.id.clone(),
+            round: request.round,
+            department_name: name_of_department(&request.department),
+            office_name: org
+                .office(&case.office)
+                .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+            category_name: org
+                .categories
+                .get(&case.category)
+                .map_or_else(|| case.category.clone(), |c| c.name.clone()),
+            lead_name,
+            reissue_reason: request.reissue_reason.clone(),
+            title: case.title.clone(),
+            community: case.community.clone(),
+            address: case.address.clone(),
+            resident_name: resident.name,
+            resident_phone: resident.phone.as_str().to_owned(),
+            difficulty: case.difficulty,
+            description: case.description.clone(),
+            issued_at: at,
+            ack_due_at: request.ack_due_at,
+            reply_due_at: request.reply_due_at,
+            timezone: org.calendar.tz().name().to_owned(),
+            reply_link: self
+                .reply_link_base
+                .as_ref()
+                .map(|base| format!("{base}/{}", request.id)),
+            reply_address: self.reply_address.clone(),
+        });
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case.id.clone(),
+            request_id: Some(request.id.clone()),
+            kind: "request_issued".into(),
+            message_id: self.issue_message_id(&request.id, request.round),
+            sender: self.from.email.to_string(),
+            recipients: recipient
+                .addresses
+                .iter()
+                .map(|a| a.email.to_string())
+                .collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: at,
+        }))
+    }
+
+    /// The letter as it will be sent, from the facts planned with it and the
+    /// reference number its transaction drew.
+    pub fn render(&self, mail: &QueuedMail) -> Result<Rendered, LetterError> {
+        if mail.mail.payload.is_empty() {
+            return Err(LetterError::Empty(mail.mail.id.clone()));
+        }
+        let facts: LetterFacts = serde_json::from_str(&mail.mail.payload)?;
+        match facts {
+            LetterFacts::RequestIssued(letter) => {
+                self.render_request(mail, &letter, mail.reference.as_deref().unwrap_or(""))
+            }
+        }
+    }
+
+    /// Subject, plain text and HTML of a request letter.
+    fn compose(
+        &self,
+        letter: &RequestLetter,
+        reference: &str,
+    ) -> Result<(String, String, String), LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let lang = letter.language;
+        let category_name = &letter.category_name;
+        let subject = match (lang, letter.round) {
+            (Language::Zh, 1) => format!("【{reference}】{category_name}：{}", letter.title),
+            (Language::Zh, n) => {
+                format!(
+                    "【{reference}】（第{n}轮）{category_name}：{}",
+                    letter.title
+                )
+            }
+            (Language::En, 1) => format!("[{reference}] {category_name}: {}", letter.title),
+            (Language::En, n) => {
+                format!(
+                    "[{reference}] {category_name}: {} (round {n})",
+                    letter.title
+                )
+            }
+        };
+        let assisting = letter.lead_name.is_some();
+        let (role_name, reason_label) = match (lang, assisting) {
+            (Language::Zh, false) => ("主办", "原因"),
+            (Language::Zh, true) => ("协办", "原因"),
+            (Language::En, false) => ("the lead department", "Reason"),
+            (Language::En, true) => ("an assisting department", "Reason"),
+        };
+        let ctx = context! {
+            subject => &subject,
+            department_name => &letter.department_name,
+            office_name => &letter.office_name,
+            category_name,
+            lead_name => letter.lead_name.as_deref().unwrap_or(""),
+            assisting,
+            role_name,
+            reference,
+            round => letter.round,
+            reissue_reason => &letter.reissue_reason,
+            reissue_reason_label => reason_label,
+            title => &letter.title,
+            community => &letter.community,
+            address => &letter.address,
+            resident_name => &letter.resident_name,
+            resident_phone => &letter.resident_phone,
+            difficulty => letter.difficulty,
+            description => &letter.description,
+            ack_due => deadline(letter.ack_due_at, tz, lang),
+            reply_due => deadline(letter.reply_due_at, tz, lang),
+            issued_on => day(letter.issued_at, tz, lang),
+            request_id => &letter.request_id,
+            reply_link => &letter.reply_link,
+            reply_address => &letter.reply_address,
+        };
+        let suffix = match lang {
+            Language::Zh => "zh",
+            Language::En => "en",
+        };
+        let text = self.render_template(&format!("request.{suffix}.txt"), &ctx)?;
+        let html = self.render_template(&format!("request.{suffix}.html"), &ctx)?;
+        Ok((subject, text, html))
+    }
+
+    fn render_request(
+        &self,
+        mail: &QueuedMail,
+        letter: &RequestLetter,
+        reference: &str,
+    ) -> Result<Rendered, LetterError> {
+        let (subject, text, html) = self.compose(letter, reference)?;
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(subject.clone())
-            .date(SystemTime::from(at))
-            .message_id(Some(message_id.clone()));
-        for to in &recipient.addresses {
-            builder = builder.to(to.clone());
+            .date(SystemTime::from(letter.issued_at))
+            .message_id(Some(mail.mail.message_id.clone()));
+        for to in &letter.to {
+            builder = builder.to(to.parse()?);
         }
-        if request.round > 1 {
-            let earlier: Vec<String> = (1..request.round)
-                .map(|n| self.issue_message_id(&request.id, n))
+        if letter.round > 1 {
+            let earlier: Vec<String> = (1..letter.round)
+                .map(|n| self.issue_message_id(&letter.request_id, n))
                 .collect();
             builder = builder
                 .in_reply_to(earlier.last().cloned().unwrap_or_default())
                 .references(earlier.join(" "));
         }
         let message = builder.multipart(MultiPart::alternative_plain_html(text, html))?;
-        let envelope = message.envelope();
-        Ok(Some(OutgoingMail {
-            id: uuid::Uuid::now_v7().to_string(),
-            case_id: case.id.clone(),
-            request_id: Some(request.id.clone()),
-            kind: "request_issued".into(),
-            message_id,
-            sender: envelope.from().map(|a| a.to_string()).unwrap_or_default(),
-            recipients: envelope.to().iter().map(|a| a.to_string()).collect(),
+        Ok(Rendered {
             subject,
             raw: message.formatted(),
-            created_at: at,
-        }))
+        })
     }
 
-    /// The plain text and HTML bodies, for tests that read what a department reads.
-    #[cfg(test)]
-    fn render_parts(
-        &self,
-        org: &Organisation,
-        case: &Case,
-        request: &DepartmentRequest,
-    ) -> Result<(String, String), LetterError> {
-        let (_, text, html) = self
-            .compose(org, case, request, request.issued_at)?
-            .expect("an address");
-        Ok((text, html))
-    }
-
-    fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, LetterError> {
+    fn render_template(&self, name: &str, ctx: &minijinja::Value) -> Result<String, LetterError> {
         self.templates
             .get_template(name)
             .and_then(|t| t.render(ctx))
@@ -339,60 +427,30 @@ fn weekday_zh(day: Weekday) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Actor, ActorRole, Category, DeadlinePolicy, Department, Office, Petition, PetitionInput,
-        ReviewDecision,
-    };
+    use crate::domain::{ReplyText, ReviewDecision, fixtures};
+    use crate::store::MailStatus;
     use chrono::TimeZone;
 
+    /// Land may see residents' numbers; housing may not.
     fn org() -> Organisation {
-        let dept = |code: &str, name: &str| {
-            let d = Department {
-                code: code.into(),
-                name: name.into(),
-                policy: DeadlinePolicy::default(),
-                show_resident_phone: false,
-            };
-            (code.to_owned(), d)
-        };
-        let office = Office {
-            code: "cuiping".into(),
-            name: "翠屏街道".into(),
-            reference_prefix: "翠街哨".into(),
-            communities: vec![],
-        };
-        let category = Category {
-            code: "property-certificate".into(),
-            name: "不动产权证办理".into(),
-            lead: "housing".into(),
-            assisting: vec!["land".into()],
-        };
-        Organisation {
-            offices: [("cuiping".to_owned(), office)].into_iter().collect(),
-            departments: [dept("housing", "区住建局"), dept("land", "区自然资源局")]
-                .into_iter()
-                .collect(),
-            categories: [("property-certificate".to_owned(), category)]
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        }
+        let mut org = fixtures::org();
+        org.departments.get_mut("land").unwrap().show_resident_phone = true;
+        org
     }
 
     fn letters(land_language: Language) -> Letters {
-        let recipient = |addr: &str, language, show_resident_phone| Recipient {
+        let recipient = |addr: &str, language| Recipient {
             addresses: vec![addr.parse().unwrap()],
             language,
-            show_resident_phone,
         };
         let recipients = [
             (
                 "housing".to_owned(),
-                recipient("zj@example.cn", Language::Zh, false),
+                recipient("区住建局 <zj@example.cn>", Language::Zh),
             ),
             (
                 "land".to_owned(),
-                recipient("land@example.cn", land_language, true),
+                recipient("land@example.cn", land_language),
             ),
         ];
         Letters::new(
@@ -402,78 +460,74 @@ mod tests {
         )
     }
 
-    /// A case whose references the store would have drawn.
-    fn case() -> Case {
-        let org = org();
-        let petition = Petition::parse(&PetitionInput {
-            petition_id: "P1".into(),
-            category: "property-certificate".into(),
-            title: "房产证<迟迟>未办".into(),
-            description: "开发商未完成备案 & 其他".into(),
-            resident_name: "张女士".into(),
-            resident_phone: "13812345678".into(),
-            difficulty: 3,
-            ..Default::default()
-        })
-        .unwrap();
-        let route = org.route("property-certificate", None, &[]).unwrap();
-        let actor = Actor {
-            name: "cuiping-office".into(),
-            role: ActorRole::Office("cuiping".into()),
-        };
-        let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-        let mut n = 0;
-        let mut case = Case::open(
-            petition,
-            &org.offices["cuiping"],
-            route,
-            &org,
-            &actor,
-            at,
-            &mut || {
-                n += 1;
-                format!("id{n}")
-            },
-        )
-        .unwrap();
-        for (i, r) in case.requests.iter_mut().enumerate() {
-            r.reference = crate::domain::Reference::Assigned(crate::domain::Reference::format(
-                "翠街哨",
-                2026,
-                i as i64 + 1,
-            ));
+    /// A letter as the outbox hands it to the renderer.
+    fn queued(mail: OutgoingMail, case: &Case) -> QueuedMail {
+        let reference = case
+            .requests
+            .iter()
+            .find(|r| Some(&r.id) == mail.request_id.as_ref())
+            .map(|r| r.reference.as_str().to_owned());
+        QueuedMail {
+            reference,
+            subject: String::new(),
+            raw: Vec::new(),
+            status: MailStatus::Pending,
+            attempts: 0,
+            next_attempt_at: mail.created_at,
+            last_error: String::new(),
+            sent_at: None,
+            mail,
         }
-        case
+    }
+
+    fn planned(l: &Letters, before: Option<&Case>, after: &Case) -> Vec<QueuedMail> {
+        let effects = crate::domain::effects::of_change(before, after);
+        l.plan(&org(), after, &effects)
+            .unwrap()
+            .into_iter()
+            .map(|m| queued(m, after))
+            .collect()
     }
 
     fn text(raw: &[u8]) -> String {
         String::from_utf8_lossy(raw).into_owned()
     }
 
+    /// The decoded plain text and HTML parts of a rendered letter.
+    fn parts(l: &Letters, mail: &QueuedMail) -> (String, String) {
+        let LetterFacts::RequestIssued(letter) = serde_json::from_str(&mail.mail.payload).unwrap();
+        let (_, text, html) = l
+            .compose(&letter, mail.reference.as_deref().unwrap())
+            .unwrap();
+        (text, html)
+    }
+
     #[test]
     fn a_new_case_writes_one_letter_per_department_in_its_language() {
-        let case = case();
-        let mail = letters(Language::En)
-            .for_change(&org(), None, &case)
-            .unwrap();
+        let case = fixtures::stored_case();
+        let l = letters(Language::En);
+        let mail = planned(&l, None, &case);
         assert_eq!(mail.len(), 2);
         let (housing, land) = (&mail[0], &mail[1]);
-        assert_eq!(housing.recipients, ["zj@example.cn"]);
+        assert_eq!(housing.mail.recipients, ["zj@example.cn"]);
+        assert_eq!(housing.mail.sender, "whistle@cuiping.example");
+        assert_eq!(housing.mail.message_id, "<id2.r1.issued@cuiping.example>");
+        let rendered = l.render(housing).unwrap();
         assert_eq!(
-            housing.subject,
+            rendered.subject,
             "【翠街哨〔2026〕0001号】不动产权证办理：房产证<迟迟>未办"
         );
-        assert_eq!(housing.message_id, "<id2.r1.issued@cuiping.example>");
         assert_eq!(
-            land.subject,
+            l.render(land).unwrap().subject,
             "[翠街哨〔2026〕0002号] 不动产权证办理: 房产证<迟迟>未办"
         );
-        let raw = text(&housing.raw);
+        let raw = text(&rendered.raw);
         assert!(raw.contains("multipart/alternative"), "{raw}");
         assert!(
             raw.contains("Message-ID: <id2.r1.issued@cuiping.example>"),
             "{raw}"
         );
+        assert!(raw.contains("<zj@example.cn>"), "display names kept: {raw}");
         assert!(
             !raw.contains("In-Reply-To"),
             "the first letter starts the thread"
@@ -482,76 +536,59 @@ mod tests {
 
     #[test]
     fn bodies_carry_the_facts_masked_where_the_department_may_not_see_the_phone() {
-        let case = case();
+        let case = fixtures::stored_case();
         let l = letters(Language::Zh);
-        let ctx_housing = l.render_parts(&org(), &case, &case.requests[0]).unwrap();
+        let mail = planned(&l, None, &case);
+        let (housing, housing_html) = parts(&l, &mail[0]);
+        for expected in [
+            "反映人：张女士　联系电话：138****5678",
+            "签收期限：2026年11月24日（星期二）24:00前",
+            "答复期限：2026年11月30日（星期一）24:00前",
+            "请求编号 id2",
+            // Text is printed as is; HTML escapes it.
+            "房产证<迟迟>未办",
+        ] {
+            assert!(housing.contains(expected), "{expected}: {housing}");
+        }
+        assert!(!housing.contains("13812345678"), "{housing}");
         assert!(
-            ctx_housing
-                .0
-                .contains("反映人：张女士　联系电话：138****5678"),
-            "{}",
-            ctx_housing.0
+            housing_html.contains("房产证&lt;迟迟&gt;未办"),
+            "{housing_html}"
         );
+        assert!(housing_html.contains("开发商未完成备案 &amp; 其他"));
+        let (land, _) = parts(&l, &mail[1]);
+        assert!(land.contains("13812345678"), "land may see the number");
         assert!(
-            ctx_housing
-                .0
-                .contains("签收期限：2026年11月24日（星期二）24:00前"),
-            "{}",
-            ctx_housing.0
-        );
-        assert!(
-            ctx_housing
-                .0
-                .contains("答复期限：2026年11月30日（星期一）24:00前"),
-            "{}",
-            ctx_housing.0
-        );
-        assert!(ctx_housing.0.contains("请求编号 id2"));
-        // Text is printed as is; HTML escapes it.
-        assert!(ctx_housing.0.contains("房产证<迟迟>未办"));
-        assert!(
-            ctx_housing.1.contains("房产证&lt;迟迟&gt;未办"),
-            "{}",
-            ctx_housing.1
-        );
-        assert!(ctx_housing.1.contains("开发商未完成备案 &amp; 其他"));
-        let land = l.render_parts(&org(), &case, &case.requests[1]).unwrap();
-        assert!(land.0.contains("13812345678"), "land may see the number");
-        assert!(
-            land.0.contains("主办单位：区住建局"),
+            land.contains("主办单位：区住建局"),
             "assisting departments learn the lead"
         );
     }
 
     #[test]
     fn a_reissued_request_gets_a_threaded_letter_naming_the_round_and_reason() {
-        let org = org();
-        let before = case();
+        let before = fixtures::stored_case();
         let mut after = before.clone();
-        let id = after.requests[0].id.clone();
-        let housing = Actor {
-            name: "housing-dept".into(),
-            role: ActorRole::Department("housing".into()),
-        };
-        let office = Actor {
-            name: "cuiping-office".into(),
-            role: ActorRole::Office("cuiping".into()),
-        };
+        let housing = fixtures::dept("housing");
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap();
-        after.acknowledge(&housing, &id, at).unwrap();
-        after
-            .submit_reply(&housing, &id, "办理中".into(), at)
-            .unwrap();
+        after.acknowledge(&housing, "id2", at).unwrap();
+        let reply = ReplyText::parse("text", "办理中").unwrap();
+        after.submit_reply(&housing, "id2", reply, at).unwrap();
         let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
-        after.review_reply(&office, &id, reject, &org, at).unwrap();
-        let mail = letters(Language::Zh)
-            .for_change(&org, Some(&before), &after)
+        after
+            .review_reply(&fixtures::office(), "id2", reject, &org(), at)
             .unwrap();
+        let l = letters(Language::Zh);
+        let mail = planned(&l, Some(&before), &after);
         assert_eq!(mail.len(), 1);
         let letter = &mail[0];
-        assert_eq!(letter.message_id, "<id2.r2.issued@cuiping.example>");
-        assert!(letter.subject.contains("（第2轮）"), "{}", letter.subject);
-        let raw = text(&letter.raw);
+        assert_eq!(letter.mail.message_id, "<id2.r2.issued@cuiping.example>");
+        let rendered = l.render(letter).unwrap();
+        assert!(
+            rendered.subject.contains("（第2轮）"),
+            "{}",
+            rendered.subject
+        );
+        let raw = text(&rendered.raw);
         assert!(
             raw.contains("In-Reply-To: <id2.r1.issued@cuiping.example>"),
             "{raw}"
@@ -560,9 +597,7 @@ mod tests {
             raw.contains("References: <id2.r1.issued@cuiping.example>"),
             "{raw}"
         );
-        let (body, _) = letters(Language::Zh)
-            .render_parts(&org, &after, &after.requests[0])
-            .unwrap();
+        let (body, _) = parts(&l, letter);
         assert!(
             body.contains("第2次向贵单位交办。原因：未说明办理时限"),
             "{body}"
@@ -576,7 +611,17 @@ mod tests {
             "x.example".into(),
             BTreeMap::new(),
         );
-        assert!(l.for_change(&org(), None, &case()).unwrap().is_empty());
+        assert!(planned(&l, None, &fixtures::stored_case()).is_empty());
+    }
+
+    #[test]
+    fn a_letter_without_facts_is_refused_rather_than_sent_empty() {
+        let l = letters(Language::Zh);
+        let mut mail = planned(&l, None, &fixtures::stored_case()).remove(0);
+        mail.mail.payload.clear();
+        assert!(matches!(l.render(&mail), Err(LetterError::Empty(_))));
+        mail.mail.payload = "{".into();
+        assert!(matches!(l.render(&mail), Err(LetterError::Payload(_))));
     }
 
     #[test]

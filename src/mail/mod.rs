@@ -38,7 +38,6 @@ pub fn letters(settings: &Settings) -> anyhow::Result<Letters> {
         let recipient = Recipient {
             addresses,
             language: d.language,
-            show_resident_phone: d.show_resident_phone,
         };
         recipients.insert(code.clone(), recipient);
     }

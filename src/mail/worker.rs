@@ -1,5 +1,5 @@
-//! The outbox worker: delivers the letters that committed transactions wrote,
-//! one at a time. Temporary failures are retried with exponential backoff and
+//! The outbox worker: renders and delivers the letters that committed
+//! transactions wrote, one at a time. Temporary failures are retried with exponential backoff and
 //! jitter up to a limit; permanent ones are marked failed with the server's
 //! answer and left for an operator (`whistle outbox`). A letter is marked sent
 //! only after the transport accepted it, so a crash in between sends it again
@@ -16,10 +16,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::letter::Letters;
 use super::transport::{SendError, Transport};
 use crate::clock::Clock;
 use crate::settings::RetrySettings;
-use crate::store::{Delivery, DynStore, QueuedMail, StoreError};
+use crate::store::{Attempt, Delivery, QueuedMail, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -80,54 +81,78 @@ impl RetryPolicy {
 
 #[derive(Debug, Clone)]
 pub struct MailWorker {
-    store: DynStore,
+    store: Store,
+    letters: Arc<Letters>,
     transport: Transport,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
-    poll_interval: Duration,
+    /// The longest an idle worker sleeps: how soon it notices letters written by
+    /// other instances or requeued by `whistle outbox retry`.
+    idle: Duration,
     /// Rung by this instance after it commits a letter, so delivery starts at once.
     wake: Arc<Notify>,
 }
 
 impl MailWorker {
     pub fn new(
-        store: DynStore,
+        store: Store,
+        letters: Arc<Letters>,
         transport: Transport,
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
-        poll_interval: Duration,
+        idle: Duration,
         wake: Arc<Notify>,
     ) -> Self {
         Self {
             store,
+            letters,
             transport,
             retry,
             clock,
-            poll_interval,
+            idle,
             wake,
         }
     }
 
-    /// Delivers at most one due letter; returns what happened to it, or `None`
-    /// when nothing is due. Tests drive the worker through this.
-    pub async fn deliver_one(&self) -> Result<Option<(QueuedMail, Delivery)>, StoreError> {
+    /// Delivers at most one due letter, rendering it first if this is its first
+    /// attempt; returns what happened to it, or `None` when nothing is due.
+    pub async fn deliver_one(&self) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
         let now = self.clock.now();
-        let transport = &self.transport;
-        let retry = self.retry;
+        let (letters, transport, retry) = (&self.letters, &self.transport, self.retry);
         let delivered = self
             .store
             .deliver_next(now, &mut |mail: QueuedMail| {
                 Box::pin(async move {
+                    let rendered = if mail.raw.is_empty() {
+                        match letters.render(&mail) {
+                            Ok(rendered) => Some(rendered),
+                            // A letter that cannot be made now never will be.
+                            Err(e) => {
+                                return Attempt {
+                                    outcome: Delivery::Failed {
+                                        error: crate::telemetry::error_chain(&e),
+                                    },
+                                    rendered: None,
+                                };
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let raw = rendered.as_ref().map_or(&mail.raw, |r| &r.raw);
                     let result = transport
-                        .send(&mail.mail.sender, &mail.mail.recipients, &mail.mail.raw)
+                        .send(&mail.mail.sender, &mail.mail.recipients, raw)
                         .await;
-                    retry.outcome(&mail, result, now)
+                    Attempt {
+                        outcome: retry.outcome(&mail, result, now),
+                        rendered,
+                    }
                 })
             })
             .await?;
-        if let Some((mail, outcome)) = &delivered {
+        if let Some((mail, attempt)) = &delivered {
             let m = &mail.mail;
-            match outcome {
+            match &attempt.outcome {
                 Delivery::Sent => {
                     tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = ?m.recipients, "letter sent")
                 }
@@ -143,26 +168,38 @@ impl MailWorker {
     }
 
     /// Delivers until the token fires. A letter being sent is finished first.
+    /// Between letters it sleeps until the next one is due (or a change of this
+    /// instance wakes it, or `idle` passes), so an empty outbox costs nothing.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::debug!(transport = ?self.transport, "outbox worker started");
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let idle = match self.deliver_one().await {
-                Ok(Some(_)) => false,
-                Ok(None) => true,
+            let wake_at = match self.deliver_one().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    let idle_until = self.clock.now()
+                        + chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX);
+                    match self.store.next_mail_due().await {
+                        Ok(Some(due)) => due.min(idle_until),
+                        Ok(None) => idle_until,
+                        Err(error) => {
+                            tracing::warn!(error = %crate::telemetry::error_chain(&error), "outbox worker could not read the outbox");
+                            idle_until
+                        }
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(error = %crate::telemetry::error_chain(&error), "outbox worker could not read the outbox");
-                    true
+                    self.clock.now()
+                        + chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX)
                 }
             };
-            if idle {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.poll_interval) => {}
-                }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = self.clock.sleep_until(wake_at) => {}
             }
         }
         tracing::debug!("outbox worker stopped");

@@ -1,78 +1,45 @@
-//! Persistence: the only place with SQL. One trait, two backends: SQLite (the
-//! embedded default, one file under ./data) and PostgreSQL (production, several
-//! instances). Both are held to the same test suite (`suite.rs`).
+//! Persistence: the only place with SQL. Two backends, SQLite (the embedded
+//! default, one file under ./data) and PostgreSQL (production, several
+//! instances), behind one `Backend` trait that carries only what really differs
+//! between them: how a write transaction begins and locks a case, how a list of
+//! values is bound, which errors mean "unavailable" or "lost a race". The
+//! repositories, one per aggregate (`cases`, `outbox`), are written once over it,
+//! and both backends are held to the same test suite (`suite.rs`).
 //!
-//! The store knows nothing of the rules. A command loads the whole case (the
-//! aggregate) inside a transaction that holds its lock, lets the domain change it,
-//! and writes back what changed (new requests with freshly drawn reference numbers,
-//! changed requests, new replies, new timeline events, the case row) before it
-//! commits. Two racing commands on one case therefore run one after the other, and
-//! the second sees the first one's result.
+//! The store knows nothing of the rules and calls nothing above it. A command
+//! begins a `WriteTx`, loads the whole case under its lock, lets the domain change
+//! it, and hands back the changed case with the letters the change causes; the
+//! store writes the difference and the letters and the caller commits. Two
+//! racing commands on one case therefore run one after the other, and the second
+//! sees the first one's result. Reference numbers are drawn last, just before
+//! commit, so an office's counter row is held as briefly as possible.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
 
-use crate::domain::{Case, CaseStatus, DepartmentRequest, DomainError, RequestStatus};
+use crate::domain::{Assigned, Case, CaseFilter, DomainError, Page, PageRequest, RequestFilter};
 
-mod common;
-mod exec;
+mod backend;
+mod cases;
+mod diff;
+mod outbox;
+mod paging;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
 pub mod testing;
 
+pub use backend::{Backend, Db};
+
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]
 pub enum Inserted {
-    Created(Case),
+    Created,
     /// The office already escalated this petition id; here is that case as it is
-    /// now. The caller compares fingerprints to tell a retry from a conflict.
+    /// now. Nothing was written.
     Existing(Case),
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaseFilter {
-    /// Only this office's cases (always set for office callers).
-    pub office: Option<String>,
-    pub status: Option<CaseStatus>,
-    pub category: Option<String>,
-    pub community: Option<String>,
-    /// Only cases holding a reply (a request in `REPLIED`) not yet reviewed.
-    pub awaiting_review: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestFilter {
-    /// Only this department's requests (always set for department callers).
-    pub department: Option<String>,
-    pub status: Option<RequestStatus>,
-    /// The category of the request's case.
-    pub category: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    /// Already clamped by the caller to 1..=500.
-    pub size: u32,
-    /// The `next` cursor of the previous page; its format belongs to the store.
-    pub after: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Present when there may be more items.
-    pub next: Option<String>,
-}
-
-/// A request together with the facts of its case, as a department sees it. The
-/// case's `requests` and `events` are left empty.
-#[derive(Debug, Clone)]
-pub struct Assigned {
-    pub request: DepartmentRequest,
-    pub case: Case,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,15 +57,16 @@ pub enum StoreError {
     Contention(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
-    /// The letters of a change could not be made; nothing was written.
-    #[error("preparing the letters of a change")]
-    Effects(#[source] anyhow::Error),
+    /// The database URL names no backend this build knows.
+    #[error("{0}")]
+    Config(String),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A letter the outbox will deliver, written in the same transaction as the
-/// change that caused it.
+/// A letter the outbox will render and deliver, written in the same transaction
+/// as the change that caused it. What it says is decided then (`payload`); how
+/// it reads is the outbox's business when it sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
     pub id: String,
@@ -111,9 +79,8 @@ pub struct OutgoingMail {
     /// Envelope sender and recipients.
     pub sender: String,
     pub recipients: Vec<String>,
-    pub subject: String,
-    /// The whole RFC 5322 message, exactly as it will be sent.
-    pub raw: Vec<u8>,
+    /// The letter's facts as its writer serialised them; opaque to the store.
+    pub payload: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -148,6 +115,14 @@ impl MailStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMail {
     pub mail: OutgoingMail,
+    /// The reference number (文号) of its request, drawn by the transaction that
+    /// wrote the letter.
+    pub reference: Option<String>,
+    /// Empty until the outbox first rendered the letter; then what it sends.
+    pub subject: String,
+    /// The whole RFC 5322 message as rendered, sent byte for byte on every
+    /// attempt; empty until the first attempt.
+    pub raw: Vec<u8>,
     pub status: MailStatus,
     /// Attempts made so far.
     pub attempts: u32,
@@ -165,92 +140,23 @@ pub enum Delivery {
     Failed { error: String },
 }
 
+/// One delivery attempt as the outbox worker reports it: the outcome, and the
+/// letter as it rendered it when it had not been rendered before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub outcome: Delivery,
+    pub rendered: Option<Rendered>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
 /// Sends one letter and says how it went; the store records the outcome in the
 /// transaction that holds the letter.
-pub type Deliver<'a> =
-    dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Delivery> + Send + 'a;
-
-/// The letters a change causes, computed from the case before (None for a new
-/// case) and after it, once reference numbers are drawn and before commit.
-pub type Effects<'a> =
-    dyn Fn(Option<&Case>, &Case) -> anyhow::Result<Vec<OutgoingMail>> + Send + Sync + 'a;
-
-/// The change a command makes to a loaded case. It may be called more than once
-/// if the store retries after contention, always on a freshly loaded case.
-pub type Change<'a> = dyn FnMut(&mut Case) -> Result<(), DomainError> + Send + 'a;
-
-#[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Applies the embedded migrations of this backend.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// Inserts a newly opened case with its requests and events, drawing each
-    /// request's reference number, and the letters `effects` makes of it, in one
-    /// transaction. If the office already has a case under the same petition id,
-    /// nothing is written and that case is returned.
-    async fn insert_case(&self, case: Case, effects: &Effects<'_>) -> Result<Inserted, StoreError>;
-
-    /// The whole case: requests with every reply, the timeline, the last feedback.
-    async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError>;
-
-    async fn case_id_for_request(&self, request_id: &str) -> Result<Option<String>, StoreError>;
-
-    /// Loads the case under its lock, applies `change`, persists the difference
-    /// and the letters `effects` makes of it, and commits, all in one transaction.
-    /// Returns the case as committed. A missing case is `DomainError::NotFound`.
-    async fn update_case(
-        &self,
-        case_id: &str,
-        change: &mut Change<'_>,
-        effects: &Effects<'_>,
-    ) -> Result<Case, StoreError>;
-
-    /// The ledger, newest case first; each case with its requests (and their
-    /// replies) but without its timeline.
-    async fn list_cases(
-        &self,
-        filter: &CaseFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Case>, StoreError>;
-
-    /// Requests with their case's facts, the earliest reply deadline first.
-    async fn list_requests(
-        &self,
-        filter: &RequestFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Assigned>, StoreError>;
-
-    /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
-    /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
-    /// LOCKED`) while it is delivered, so concurrent workers take different
-    /// letters; SQLite serves one instance and one worker. `None` when nothing is due.
-    async fn deliver_next(
-        &self,
-        now: DateTime<Utc>,
-        deliver: &mut Deliver<'_>,
-    ) -> Result<Option<(QueuedMail, Delivery)>, StoreError>;
-
-    /// The outbox, newest first, optionally one status.
-    async fn list_mail(
-        &self,
-        status: Option<MailStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<QueuedMail>, StoreError>;
-
-    /// Puts a failed letter back in the queue, due at `now`, with fresh attempts.
-    /// A letter that is not failed is `WrongState`; an unknown one `NotFound`.
-    async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError>;
-
-    /// Closes the pool, waiting for connections in use to be returned.
-    async fn close(&self);
-}
-
-pub type DynStore = Arc<dyn Store>;
-
-/// For changes that cause no letters (and for tests of the store itself).
-pub fn no_mail(_: Option<&Case>, _: &Case) -> anyhow::Result<Vec<OutgoingMail>> {
-    Ok(Vec::new())
-}
+pub type Deliver<'a> = dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Attempt> + Send + 'a;
 
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -268,17 +174,223 @@ impl Default for PoolOptions {
     }
 }
 
+/// The store: cheap to clone (the pools are shared), one per process.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(Db<sqlx::Sqlite>),
+    Postgres(Db<sqlx::Postgres>),
+}
+
+/// One write transaction. Dropped without `commit`, it rolls back.
+#[derive(Debug)]
+pub enum WriteTx {
+    Sqlite(backend::Tx<sqlx::Sqlite>),
+    Postgres(backend::Tx<sqlx::Postgres>),
+}
+
+/// Runs the same generic code on whichever backend `$on` holds.
+macro_rules! dispatch {
+    ($on:expr, $db:ident => $body:expr) => {
+        match $on {
+            Self::Sqlite($db) => $body,
+            Self::Postgres($db) => $body,
+        }
+    };
+}
+
 /// Opens the store a database URL names: `sqlite:` (the file and its folder are
 /// created) or `postgres:`/`postgresql:`. Does not migrate.
-pub async fn connect(url: &str, options: &PoolOptions) -> Result<DynStore, StoreError> {
+pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?))
+        Ok(Store::Sqlite(sqlite::connect(url, options).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+        Ok(Store::Postgres(postgres::connect(url, options).await?))
     } else {
-        Err(StoreError::Domain(DomainError::invalid(
-            "database.url",
-            "must start with sqlite: or postgres:",
-        )))
+        Err(StoreError::Config(
+            "database.url must start with sqlite: or postgres:".into(),
+        ))
+    }
+}
+
+/// Runs `$body` in a read transaction of whichever backend `$on` holds: the
+/// several statements of one answer see one snapshot.
+macro_rules! read {
+    ($on:expr, $tx:ident => $body:expr) => {
+        dispatch!($on, db => {
+            let mut $tx = db.begin_read().await?;
+            let result = $body;
+            $tx.rollback().await?;
+            Ok(result)
+        })
+    };
+}
+
+impl Store {
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(db) => sqlx::migrate!("migrations/sqlite").run(&db.writer).await?,
+            Self::Postgres(db) => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&db.writer)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction. On SQLite it already holds the write lock.
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        Ok(match self {
+            Self::Sqlite(db) => WriteTx::Sqlite(db.begin_write().await?),
+            Self::Postgres(db) => WriteTx::Postgres(db.begin_write().await?),
+        })
+    }
+
+    /// The whole case: requests with every reply, the timeline, the last feedback.
+    pub async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        read!(self, tx => tx.get_case(case_id).await?)
+    }
+
+    /// The case that holds a request, read whole.
+    pub async fn case_of_request(&self, request_id: &str) -> Result<Option<Case>, StoreError> {
+        read!(self, tx => match tx.case_id_for_request(request_id).await? {
+            Some(case_id) => tx.get_case(&case_id).await?,
+            None => None,
+        })
+    }
+
+    /// The ledger, newest case first; each case with its requests (and their
+    /// replies) but without its timeline.
+    pub async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Case>, StoreError> {
+        read!(self, tx => tx.list_cases(filter, page).await?)
+    }
+
+    /// Requests with their case's facts, the earliest reply deadline first.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Assigned>, StoreError> {
+        read!(self, tx => tx.list_requests(filter, page).await?)
+    }
+
+    /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
+    /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
+    /// LOCKED`) while it is delivered, so concurrent workers take different
+    /// letters; on SQLite the workers of this process take turns, and the letter
+    /// is read without a lock so that no command waits for a mail server. `None`
+    /// when nothing is due.
+    pub async fn deliver_next(
+        &self,
+        now: DateTime<Utc>,
+        deliver: &mut Deliver<'_>,
+    ) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
+        dispatch!(self, db => {
+            let serial = db.serial_delivery();
+            let _turn = if serial { Some(db.delivering.lock().await) } else { None };
+            let mut tx = if serial { db.begin_read().await? } else { db.begin_write().await? };
+            let Some(mail) = tx.due_mail(now).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let attempt = deliver(mail.clone()).await;
+            let mut tx = if serial {
+                tx.rollback().await?;
+                db.begin_write().await?
+            } else {
+                tx
+            };
+            tx.record_delivery(&mail, &attempt, now).await?;
+            tx.commit().await?;
+            Ok(Some((mail, attempt)))
+        })
+    }
+
+    /// When the next pending letter is due, if any is pending.
+    pub async fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        read!(self, tx => tx.next_mail_due().await?)
+    }
+
+    /// The outbox, newest first, optionally one status.
+    pub async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<QueuedMail>, StoreError> {
+        read!(self, tx => tx.list_mail(status, page).await?)
+    }
+
+    /// Puts a failed letter back in the queue, due at `now`, with fresh attempts.
+    /// A letter that is not failed is `WrongState`; an unknown one `NotFound`.
+    pub async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError> {
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            match tx.retry_mail(id, now).await {
+                Ok(mail) => {
+                    tx.commit().await?;
+                    Ok(mail)
+                }
+                Err(e) => {
+                    tx.rollback().await?;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        dispatch!(self, db => db.close().await)
+    }
+}
+
+impl WriteTx {
+    /// The case that holds a request, read inside this transaction.
+    pub async fn case_id_for_request(
+        &mut self,
+        request_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, tx => tx.case_id_for_request(request_id).await)
+    }
+
+    /// Loads the whole case and holds its lock until the transaction ends.
+    pub async fn lock_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        dispatch!(self, tx => tx.lock_case(case_id).await)
+    }
+
+    /// Inserts a newly opened case with everything it holds and its letters,
+    /// drawing each request's reference number into `case`. If the office
+    /// already has a case under the same petition id, nothing is written and
+    /// that case is returned.
+    pub async fn insert_case(
+        &mut self,
+        case: &mut Case,
+        mail: &[OutgoingMail],
+    ) -> Result<Inserted, StoreError> {
+        dispatch!(self, tx => tx.insert_case(case, mail).await)
+    }
+
+    /// Writes what turned `before` into `after` and the letters it causes,
+    /// drawing the references of new requests into `after`.
+    pub async fn update_case(
+        &mut self,
+        before: &Case,
+        after: &mut Case,
+        mail: &[OutgoingMail],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.update_case(before, after, mail).await)
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.commit().await)
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.rollback().await)
     }
 }

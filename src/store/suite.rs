@@ -1,4 +1,4 @@
-//! The one test suite both backends answer to. Each test is an `async fn(DynStore)`
+//! The one test suite both backends answer to. Each test is an `async fn(Store)`
 //! written once; `suite!` runs it as `sqlite::<name>` on a fresh file and as
 //! `postgres::<name>` on a fresh schema (skipped without WHISTLE_TEST_POSTGRES_URL).
 //! Cases are built with the real domain, so what is stored is what commands make.
@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::testing::{fresh_postgres_url, sqlite_url};
 use super::*;
 use crate::domain::{
-    Actor, ActorRole, Category, DeadlinePolicy, Department, EventKind, Office, Organisation,
-    Petition, PetitionInput, Reference, RequestStatus, ReviewDecision, Role, Verdict,
+    Actor, ActorRole, CaseStatus, Category, Comment, DeadlinePolicy, Department, EventKind, Office,
+    Organisation, Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision,
+    Role, Verdict,
 };
 
 macro_rules! suite {
@@ -56,13 +57,13 @@ suite!(
     list_requests_filters_and_pages_by_deadline,
     unknown_ids_and_bad_cursors,
     letters_commit_with_the_change_that_causes_them,
-    letters_that_cannot_be_made_abort_the_change,
+    a_letter_that_cannot_be_written_aborts_the_change,
     delivery_outcomes_are_recorded_and_failed_letters_retried,
     concurrent_workers_deliver_each_letter_once,
     the_outbox_lists_by_status_and_pages,
 );
 
-async fn open(url: &str) -> DynStore {
+async fn open(url: &str) -> Store {
     let options = PoolOptions {
         max_connections: 5,
         // The concurrency tests queue twenty commands on SQLite's single writer.
@@ -196,34 +197,95 @@ fn open_case(spec: &Spec) -> Case {
         spec.at,
         &mut new_id,
     )
-    .unwrap()
 }
 
-async fn create(store: &DynStore, spec: &Spec<'_>) -> Case {
-    match store.insert_case(open_case(spec), &no_mail).await.unwrap() {
-        Inserted::Created(case) => case,
-        Inserted::Existing(case) => panic!("{} already existed", case.petition_id),
+/// What an insert did, with the case as stored.
+#[derive(Debug)]
+enum Outcome {
+    Created(Case),
+    Existing(Case),
+}
+
+type Letters = fn(Option<&Case>, &Case) -> Vec<OutgoingMail>;
+
+fn no_mail(_: Option<&Case>, _: &Case) -> Vec<OutgoingMail> {
+    Vec::new()
+}
+
+/// Inserts a new case with the letters `mail` makes of it, in one transaction,
+/// as the escalation use case does.
+async fn insert(store: &Store, mut case: Case, mail: Letters) -> Result<Outcome, StoreError> {
+    let letters = mail(None, &case);
+    let mut tx = store.begin().await?;
+    match tx.insert_case(&mut case, &letters).await? {
+        Inserted::Created => {
+            tx.commit().await?;
+            Ok(Outcome::Created(case))
+        }
+        Inserted::Existing(existing) => {
+            tx.rollback().await?;
+            Ok(Outcome::Existing(existing))
+        }
     }
 }
 
-async fn update(
-    store: &DynStore,
+async fn create(store: &Store, spec: &Spec<'_>) -> Case {
+    match insert(store, open_case(spec), no_mail).await.unwrap() {
+        Outcome::Created(case) => case,
+        Outcome::Existing(case) => panic!("{} already existed", case.petition_id),
+    }
+}
+
+/// Loads the case under its lock, applies `change`, and commits the difference
+/// with the letters `mail` makes of it, as the command use cases do.
+async fn update_with(
+    store: &Store,
     case_id: &str,
-    mut change: impl FnMut(&mut Case) -> Result<(), DomainError> + Send,
+    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    mail: Letters,
 ) -> Result<Case, StoreError> {
-    store.update_case(case_id, &mut change, &no_mail).await
+    let mut tx = store.begin().await?;
+    let Some(before) = tx.lock_case(case_id).await? else {
+        return Err(DomainError::NotFound {
+            what: "case",
+            id: case_id.to_owned(),
+        }
+        .into());
+    };
+    let mut after = before.clone();
+    change(&mut after)?;
+    let letters = mail(Some(&before), &after);
+    tx.update_case(&before, &mut after, &letters).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+async fn update(
+    store: &Store,
+    case_id: &str,
+    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+) -> Result<Case, StoreError> {
+    update_with(store, case_id, change, no_mail).await
 }
 
 /// Applies a step and checks that what the store returned is what it now holds.
 async fn step(
-    store: &DynStore,
+    store: &Store,
     case_id: &str,
-    change: impl FnMut(&mut Case) -> Result<(), DomainError> + Send,
+    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
 ) -> Case {
     let returned = update(store, case_id, change).await.unwrap();
     let stored = store.get_case(case_id).await.unwrap().unwrap();
     assert_eq!(stored, returned);
     returned
+}
+
+fn reply(text: &str) -> ReplyText {
+    ReplyText::parse("text", text).unwrap()
+}
+
+fn comment(text: &str) -> Comment {
+    Comment::parse("comment", text).unwrap()
 }
 
 fn reference(n: i64) -> String {
@@ -251,7 +313,7 @@ fn page(size: u32, after: Option<String>) -> PageRequest {
     PageRequest { size, after }
 }
 
-async fn all_cases(store: &DynStore, filter: &CaseFilter, size: u32) -> Vec<Case> {
+async fn all_cases(store: &Store, filter: &CaseFilter, size: u32) -> Vec<Case> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -265,7 +327,7 @@ async fn all_cases(store: &DynStore, filter: &CaseFilter, size: u32) -> Vec<Case
     }
 }
 
-async fn all_requests(store: &DynStore, filter: &RequestFilter, size: u32) -> Vec<Assigned> {
+async fn all_requests(store: &Store, filter: &RequestFilter, size: u32) -> Vec<Assigned> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -288,10 +350,9 @@ fn is_wrong_state(result: &Result<Case, StoreError>) -> bool {
 
 // ---- the tests -------------------------------------------------------------------
 
-async fn insert_then_get_round_trips_every_field(store: DynStore) {
+async fn insert_then_get_round_trips_every_field(store: Store) {
     let opened = open_case(&Spec::default());
-    let Inserted::Created(created) = store.insert_case(opened.clone(), &no_mail).await.unwrap()
-    else {
+    let Outcome::Created(created) = insert(&store, opened.clone(), no_mail).await.unwrap() else {
         panic!("a new petition is created");
     };
 
@@ -342,14 +403,12 @@ async fn insert_then_get_round_trips_every_field(store: DynStore) {
     assert_eq!(got.feedback, None);
 
     for r in &got.requests {
-        assert_eq!(
-            store.case_id_for_request(&r.id).await.unwrap().as_deref(),
-            Some(got.id.as_str())
-        );
+        let holder = store.case_of_request(&r.id).await.unwrap().unwrap();
+        assert_eq!(holder, got);
     }
 }
 
-async fn reinserting_a_petition_returns_the_existing_case(store: DynStore) {
+async fn reinserting_a_petition_returns_the_existing_case(store: Store) {
     let first = create(&store, &Spec::default()).await;
 
     // A retry opens the case again with fresh ids (and here a later clock).
@@ -357,9 +416,9 @@ async fn reinserting_a_petition_returns_the_existing_case(store: DynStore) {
         at: t0() + Duration::hours(1),
         ..Spec::default()
     });
-    match store.insert_case(retry, &no_mail).await.unwrap() {
-        Inserted::Existing(existing) => assert_eq!(existing, first),
-        Inserted::Created(_) => panic!("the same office and petition id must not create twice"),
+    match insert(&store, retry, no_mail).await.unwrap() {
+        Outcome::Existing(existing) => assert_eq!(existing, first),
+        Outcome::Created(_) => panic!("the same office and petition id must not create twice"),
     }
     let all = all_cases(&store, &CaseFilter::default(), 10).await;
     assert_eq!(all.len(), 1);
@@ -394,7 +453,7 @@ async fn reinserting_a_petition_returns_the_existing_case(store: DynStore) {
     );
 }
 
-async fn references_are_sequential_per_issuer_and_year(store: DynStore) {
+async fn references_are_sequential_per_issuer_and_year(store: Store) {
     let mut cases = Vec::new();
     for n in 0..10 {
         let petition_id = format!("CP-{n}");
@@ -432,7 +491,7 @@ async fn references_are_sequential_per_issuer_and_year(store: DynStore) {
     );
 }
 
-async fn concurrent_inserts_draw_distinct_gapless_references(store: DynStore) {
+async fn concurrent_inserts_draw_distinct_gapless_references(store: Store) {
     let tasks: Vec<_> = (0..20)
         .map(|n| {
             let store = store.clone();
@@ -466,13 +525,12 @@ async fn concurrent_inserts_draw_distinct_gapless_references(store: DynStore) {
     }
 }
 
-async fn concurrent_inserts_of_one_petition_create_it_once(store: DynStore) {
+async fn concurrent_inserts_of_one_petition_create_it_once(store: Store) {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
-                store
-                    .insert_case(open_case(&Spec::default()), &no_mail)
+                insert(&store, open_case(&Spec::default()), no_mail)
                     .await
                     .unwrap()
             })
@@ -482,8 +540,8 @@ async fn concurrent_inserts_of_one_petition_create_it_once(store: DynStore) {
     let mut existing = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Inserted::Created(c) => created.push(c),
-            Inserted::Existing(c) => existing.push(c),
+            Outcome::Created(c) => created.push(c),
+            Outcome::Existing(c) => existing.push(c),
         }
     }
     assert_eq!(created.len(), 1, "exactly one insert creates the case");
@@ -504,7 +562,7 @@ async fn concurrent_inserts_of_one_petition_create_it_once(store: DynStore) {
     assert_eq!(references(&[next]), [reference(3), reference(4)]);
 }
 
-async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
+async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let org = Arc::new(org());
     let case = create(&store, &Spec::default()).await;
     let id = case.id.clone();
@@ -515,7 +573,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
 
     step(&store, &id, |c| c.acknowledge(&h, &housing, at(1))).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, "正在协调".into(), at(2))
+        c.submit_reply(&h, &housing, reply("正在协调"), at(2))
     })
     .await;
     let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
@@ -533,12 +591,12 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
 
     step(&store, &id, |c| c.acknowledge(&h, &housing, at(27))).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, "已办结，预计月底发证".into(), at(28))
+        c.submit_reply(&h, &housing, reply("已办结，预计月底发证"), at(28))
     })
     .await;
     step(&store, &id, |c| c.acknowledge(&l, &land, at(29))).await;
     step(&store, &id, |c| {
-        c.submit_reply(&l, &land, "已配合核查".into(), at(30))
+        c.submit_reply(&l, &land, reply("已配合核查"), at(30))
     })
     .await;
     let c = step(&store, &id, |c| {
@@ -557,7 +615,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
         c.record_feedback(
             &o,
             Verdict::Unsatisfied,
-            "证还没拿到".into(),
+            comment("证还没拿到"),
             &reissue,
             &org,
             at(50),
@@ -580,7 +638,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
 
     step(&store, &id, |c| c.acknowledge(&h, &housing, at(51))).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, "证已发放".into(), at(52))
+        c.submit_reply(&h, &housing, reply("证已发放"), at(52))
     })
     .await;
     step(&store, &id, |c| {
@@ -588,7 +646,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
     })
     .await;
     let c = step(&store, &id, |c| {
-        c.record_feedback(&o, Verdict::Satisfied, "很满意".into(), &[], &org, at(60))
+        c.record_feedback(&o, Verdict::Satisfied, comment("很满意"), &[], &org, at(60))
     })
     .await;
 
@@ -613,7 +671,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: DynStore) {
     assert_eq!(references(&[c]), [reference(1), reference(2)]);
 }
 
-async fn a_refused_change_writes_nothing(store: DynStore) {
+async fn a_refused_change_writes_nothing(store: Store) {
     let case = create(&store, &Spec::default()).await;
     let housing = case.requests[0].id.clone();
     let h = dept("housing");
@@ -627,7 +685,7 @@ async fn a_refused_change_writes_nothing(store: DynStore) {
     assert_eq!(store.get_case(&case.id).await.unwrap().unwrap(), case);
 }
 
-async fn racing_acknowledgements_let_exactly_one_through(store: DynStore) {
+async fn racing_acknowledgements_let_exactly_one_through(store: Store) {
     let case = create(&store, &Spec::default()).await;
     let tasks: Vec<_> = (0..10)
         .map(|n| {
@@ -666,14 +724,14 @@ async fn racing_acknowledgements_let_exactly_one_through(store: DynStore) {
     assert_eq!(acks, 1);
 }
 
-async fn racing_reviews_let_exactly_one_through(store: DynStore) {
+async fn racing_reviews_let_exactly_one_through(store: Store) {
     let org = Arc::new(org());
     let case = create(&store, &Spec::default()).await;
     let housing = case.requests[0].id.clone();
     let h = dept("housing");
     step(&store, &case.id, |c| c.acknowledge(&h, &housing, t0())).await;
     step(&store, &case.id, |c| {
-        c.submit_reply(&h, &housing, "已处理".into(), t0())
+        c.submit_reply(&h, &housing, reply("已处理"), t0())
     })
     .await;
 
@@ -721,7 +779,7 @@ async fn racing_reviews_let_exactly_one_through(store: DynStore) {
 }
 
 /// Nine cases across two offices, two categories, two communities and states.
-async fn ledger(store: &DynStore) -> Vec<Case> {
+async fn ledger(store: &Store) -> Vec<Case> {
     let org = Arc::new(org());
     let mut cases = Vec::new();
     for n in 0..9 {
@@ -750,7 +808,7 @@ async fn ledger(store: &DynStore) -> Vec<Case> {
             );
             case = update(store, &case.id, |c| {
                 c.acknowledge(&d, &r, spec.at)?;
-                c.submit_reply(&d, &r, "已处理".into(), spec.at)
+                c.submit_reply(&d, &r, reply("已处理"), spec.at)
             })
             .await
             .unwrap();
@@ -765,7 +823,7 @@ async fn ledger(store: &DynStore) -> Vec<Case> {
                 );
                 case = update(store, &case.id, |c| {
                     c.acknowledge(&d, &r, spec.at)?;
-                    c.submit_reply(&d, &r, "已处理".into(), spec.at)?;
+                    c.submit_reply(&d, &r, reply("已处理"), spec.at)?;
                     c.review_reply(&o, &r, ReviewDecision::Accept, &org, spec.at)
                 })
                 .await
@@ -778,7 +836,7 @@ async fn ledger(store: &DynStore) -> Vec<Case> {
     cases
 }
 
-async fn list_cases_filters_and_pages_newest_first(store: DynStore) {
+async fn list_cases_filters_and_pages_newest_first(store: Store) {
     let cases = ledger(&store).await;
     let expect = |keep: &dyn Fn(&Case) -> bool| {
         let mut ids: Vec<String> = cases
@@ -888,7 +946,7 @@ async fn list_cases_filters_and_pages_newest_first(store: DynStore) {
     assert_eq!((full.items.len(), full.next), (9, None));
 }
 
-async fn list_requests_filters_and_pages_by_deadline(store: DynStore) {
+async fn list_requests_filters_and_pages_by_deadline(store: Store) {
     let cases = ledger(&store).await;
     let expect = |keep: &dyn Fn(&Case, &crate::domain::DepartmentRequest) -> bool| {
         let mut all: Vec<_> = cases
@@ -975,11 +1033,11 @@ async fn list_requests_filters_and_pages_by_deadline(store: DynStore) {
     }
 }
 
-async fn unknown_ids_and_bad_cursors(store: DynStore) {
+async fn unknown_ids_and_bad_cursors(store: Store) {
     assert!(store.get_case("no-such-case").await.unwrap().is_none());
     assert!(
         store
-            .case_id_for_request("no-such-request")
+            .case_of_request("no-such-request")
             .await
             .unwrap()
             .is_none()
@@ -1030,11 +1088,11 @@ async fn unknown_ids_and_bad_cursors(store: DynStore) {
 
 // ---- the outbox ------------------------------------------------------------------
 
-/// Stands in for the letter renderer: one letter per request issued by the change,
+/// Stands in for the letter planner: one letter per request issued by the change,
 /// so the tests see exactly which changes wrote letters.
-fn letters(before: Option<&Case>, after: &Case) -> anyhow::Result<Vec<OutgoingMail>> {
+fn letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
     let seen = before.map_or(0, |b| b.events.len());
-    Ok(after.events[seen..]
+    after.events[seen..]
         .iter()
         .filter(|e| e.kind == EventKind::RequestIssued)
         .map(|e| {
@@ -1051,20 +1109,14 @@ fn letters(before: Option<&Case>, after: &Case) -> anyhow::Result<Vec<OutgoingMa
                 message_id: format!("<{}.r{}@test>", request.id, request.round),
                 sender: "whistle@test".into(),
                 recipients: vec![format!("{}@test", request.department), "copy@test".into()],
-                subject: format!("【{}】房产证", request.reference.as_str()),
-                raw: format!(
-                    "Subject: {}\r\n\r\n第{}轮\r\n",
-                    request.reference.as_str(),
-                    request.round
-                )
-                .into_bytes(),
+                payload: format!("第{}轮", request.round),
                 created_at: e.at,
             }
         })
-        .collect())
+        .collect()
 }
 
-async fn outbox(store: &DynStore, status: Option<MailStatus>) -> Vec<QueuedMail> {
+async fn outbox(store: &Store, status: Option<MailStatus>) -> Vec<QueuedMail> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
@@ -1077,9 +1129,8 @@ async fn outbox(store: &DynStore, status: Option<MailStatus>) -> Vec<QueuedMail>
     }
 }
 
-async fn letters_commit_with_the_change_that_causes_them(store: DynStore) {
-    let Inserted::Created(case) = store
-        .insert_case(open_case(&Spec::default()), &letters)
+async fn letters_commit_with_the_change_that_causes_them(store: Store) {
+    let Outcome::Created(case) = insert(&store, open_case(&Spec::default()), letters)
         .await
         .unwrap()
     else {
@@ -1094,75 +1145,85 @@ async fn letters_commit_with_the_change_that_causes_them(store: DynStore) {
         Some(case.requests[0].id.as_str())
     );
     assert_eq!(housing.mail.recipients, ["housing@test", "copy@test"]);
-    assert_eq!(housing.mail.subject, format!("【{}】房产证", reference(1)));
-    assert_eq!(
-        housing.mail.raw,
-        format!("Subject: {}\r\n\r\n第1轮\r\n", reference(1)).into_bytes()
+    assert_eq!(housing.mail.payload, "第1轮");
+    // The number drawn after the letter was written is read beside it.
+    assert_eq!(housing.reference.as_deref(), Some(reference(1).as_str()));
+    assert!(
+        housing.subject.is_empty() && housing.raw.is_empty(),
+        "not rendered yet"
     );
     assert_eq!(
         (housing.attempts, housing.next_attempt_at),
         (0, cut_to_millis(t0()))
     );
     assert_eq!(housing.sent_at, None);
+    assert_eq!(
+        store.next_mail_due().await.unwrap(),
+        Some(cut_to_millis(t0()))
+    );
 
     // Re-escalating writes nothing, letters included.
     let mut again = open_case(&Spec::default());
     again.id = uuid::Uuid::now_v7().to_string();
     assert!(matches!(
-        store.insert_case(again, &letters).await.unwrap(),
-        Inserted::Existing(_)
+        insert(&store, again, letters).await.unwrap(),
+        Outcome::Existing(_)
     ));
     assert_eq!(outbox(&store, None).await.len(), 2);
 
     // A change that issues nothing writes no letter; a rejection re-issues one.
     let id = case.requests[0].id.clone();
     let (h, o, org) = (dept("housing"), office("cuiping"), org());
-    store
-        .update_case(&case.id, &mut |c| c.acknowledge(&h, &id, t0()), &letters)
+    update_with(&store, &case.id, |c| c.acknowledge(&h, &id, t0()), letters)
         .await
         .unwrap();
-    store
-        .update_case(
-            &case.id,
-            &mut |c| c.submit_reply(&h, &id, "办理中".into(), t0()),
-            &letters,
-        )
-        .await
-        .unwrap();
+    update_with(
+        &store,
+        &case.id,
+        |c| c.submit_reply(&h, &id, reply("办理中"), t0()),
+        letters,
+    )
+    .await
+    .unwrap();
     assert_eq!(outbox(&store, None).await.len(), 2);
     let decision = ReviewDecision::parse(false, "未答复办理时限").unwrap();
-    store
-        .update_case(
-            &case.id,
-            &mut |c| c.review_reply(&o, &id, decision.clone(), &org, t0()),
-            &letters,
-        )
-        .await
-        .unwrap();
+    update_with(
+        &store,
+        &case.id,
+        |c| c.review_reply(&o, &id, decision, &org, t0()),
+        letters,
+    )
+    .await
+    .unwrap();
     let mail = outbox(&store, None).await;
     assert_eq!(mail.len(), 3);
     assert_eq!(mail[0].mail.message_id, format!("<{id}.r2@test>"));
+    assert_eq!(mail[0].reference.as_deref(), Some(reference(1).as_str()));
 
     // A refused change writes no letter either.
-    let refused = store
-        .update_case(
-            &case.id,
-            &mut |c| c.review_reply(&o, &id, ReviewDecision::Accept, &org, t0()),
-            &letters,
-        )
-        .await;
+    let refused = update_with(
+        &store,
+        &case.id,
+        |c| c.review_reply(&o, &id, ReviewDecision::Accept, &org, t0()),
+        letters,
+    )
+    .await;
     assert!(is_wrong_state(&refused), "{refused:?}");
     assert_eq!(outbox(&store, None).await.len(), 3);
 }
 
-async fn letters_that_cannot_be_made_abort_the_change(store: DynStore) {
-    let broken = |_: Option<&Case>, _: &Case| -> anyhow::Result<Vec<OutgoingMail>> {
-        anyhow::bail!("template broken")
-    };
-    let result = store
-        .insert_case(open_case(&Spec::default()), &broken)
-        .await;
-    assert!(matches!(result, Err(StoreError::Effects(_))), "{result:?}");
+/// Two letters under one id: the second cannot be written.
+fn clashing_letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
+    let mut mail = letters(before, after);
+    if let Some(first) = mail.first().cloned() {
+        mail.push(first);
+    }
+    mail
+}
+
+async fn a_letter_that_cannot_be_written_aborts_the_change(store: Store) {
+    let result = insert(&store, open_case(&Spec::default()), clashing_letters).await;
+    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
     let filter = CaseFilter::default();
     assert!(
         store
@@ -1172,35 +1233,62 @@ async fn letters_that_cannot_be_made_abort_the_change(store: DynStore) {
             .items
             .is_empty()
     );
-
+    // Nothing drawn either: the first case that commits is number 1.
     let case = create(&store, &Spec::default()).await;
+    assert_eq!(
+        references(std::slice::from_ref(&case)),
+        [reference(1), reference(2)]
+    );
+
     let id = case.requests[0].id.clone();
-    let h = dept("housing");
-    let result = store
-        .update_case(&case.id, &mut |c| c.acknowledge(&h, &id, t0()), &broken)
-        .await;
-    assert!(matches!(result, Err(StoreError::Effects(_))), "{result:?}");
+    let (h, o, org) = (dept("housing"), office("cuiping"), org());
+    step(&store, &case.id, |c| c.acknowledge(&h, &id, t0())).await;
+    let case = step(&store, &case.id, |c| {
+        c.submit_reply(&h, &id, reply("办理中"), t0())
+    })
+    .await;
+    let decision = ReviewDecision::parse(false, "未答复办理时限").unwrap();
+    let result = update_with(
+        &store,
+        &case.id,
+        |c| {
+            c.review_reply(&o, &id, decision, &org, t0())?;
+            // Two rounds in one change give two letters under one Message-ID
+            // and, here, one id: the write fails and takes the change with it.
+            Ok(())
+        },
+        clashing_letters,
+    )
+    .await;
+    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
     assert_eq!(store.get_case(&case.id).await.unwrap().unwrap(), case);
     assert!(outbox(&store, None).await.is_empty());
 }
 
+/// Delivers the next due letter with a fixed outcome, rendering it as "R:" and
+/// its facts when it has not been rendered yet.
 async fn deliver(
-    store: &DynStore,
+    store: &Store,
     now: DateTime<Utc>,
     outcome: Delivery,
-) -> Option<(QueuedMail, Delivery)> {
+) -> Option<(QueuedMail, Attempt)> {
     store
-        .deliver_next(now, &mut |_mail| {
+        .deliver_next(now, &mut |mail| {
             let outcome = outcome.clone();
-            Box::pin(async move { outcome })
+            Box::pin(async move {
+                let rendered = mail.raw.is_empty().then(|| Rendered {
+                    subject: format!("【{}】", mail.reference.clone().unwrap_or_default()),
+                    raw: format!("R:{}", mail.mail.payload).into_bytes(),
+                });
+                Attempt { outcome, rendered }
+            })
         })
         .await
         .unwrap()
 }
 
-async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynStore) {
-    store
-        .insert_case(open_case(&Spec::default()), &letters)
+async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: Store) {
+    insert(&store, open_case(&Spec::default()), letters)
         .await
         .unwrap();
     let now = t0() + Duration::seconds(1);
@@ -1225,6 +1313,10 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynSto
         deliver(&store, now, Delivery::Sent).await.is_none(),
         "the retry is not due yet"
     );
+    assert_eq!(
+        store.next_mail_due().await.unwrap(),
+        Some(cut_to_millis(later))
+    );
 
     let all = outbox(&store, None).await;
     let get = |id: &str| all.iter().find(|m| m.mail.id == id).unwrap().clone();
@@ -1243,6 +1335,9 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynSto
             "451 try again"
         )
     );
+    // The letter was rendered for its first attempt and is kept as rendered.
+    assert_eq!(waiting.raw, b"R:\xe7\xac\xac1\xe8\xbd\xae".to_vec());
+    assert_eq!(waiting.subject, format!("【{}】", reference(1)));
     let sent = get(&second.mail.id);
     assert_eq!(
         (sent.status, sent.attempts, sent.sent_at),
@@ -1253,16 +1348,19 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynSto
     let failed = Delivery::Failed {
         error: "550 no such mailbox".into(),
     };
-    let (again, _) = deliver(&store, later, failed).await.unwrap();
+    let (again, attempt) = deliver(&store, later, failed).await.unwrap();
     assert_eq!(
         (again.mail.id.as_str(), again.attempts),
         (first.mail.id.as_str(), 1)
     );
+    assert_eq!(attempt.rendered, None, "rendered once, sent as rendered");
+    assert_eq!(again.raw, waiting.raw);
     assert!(
         deliver(&store, later + Duration::days(1), Delivery::Sent)
             .await
             .is_none()
     );
+    assert_eq!(store.next_mail_due().await.unwrap(), None);
     let failed = outbox(&store, Some(MailStatus::Failed)).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(
@@ -1275,10 +1373,7 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynSto
     assert_eq!((retried.status, retried.attempts), (MailStatus::Pending, 0));
     let (redelivered, _) = deliver(&store, later, Delivery::Sent).await.unwrap();
     assert_eq!(redelivered.mail.id, first.mail.id);
-    assert_eq!(
-        redelivered.mail.raw, first.mail.raw,
-        "a resend is the same letter"
-    );
+    assert_eq!(redelivered.raw, waiting.raw, "a resend is the same letter");
 
     let sent_again = store.retry_mail(&first.mail.id, later).await;
     assert!(
@@ -1295,14 +1390,14 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: DynSto
     ));
 }
 
-async fn concurrent_workers_deliver_each_letter_once(store: DynStore) {
+async fn concurrent_workers_deliver_each_letter_once(store: Store) {
     for n in 0..6 {
         let id = format!("CP-{n}");
         let spec = Spec {
             petition_id: &id,
             ..Spec::default()
         };
-        store.insert_case(open_case(&spec), &letters).await.unwrap();
+        insert(&store, open_case(&spec), letters).await.unwrap();
     }
     let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let now = t0() + Duration::seconds(1);
@@ -1318,7 +1413,10 @@ async fn concurrent_workers_deliver_each_letter_once(store: DynStore) {
                             // A slow SMTP conversation: the others must pick other letters.
                             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                             d.lock().unwrap().push(mail.mail.id);
-                            Delivery::Sent
+                            Attempt {
+                                outcome: Delivery::Sent,
+                                rendered: None,
+                            }
                         })
                     })
                     .await
@@ -1340,14 +1438,14 @@ async fn concurrent_workers_deliver_each_letter_once(store: DynStore) {
     assert_eq!(outbox(&store, Some(MailStatus::Sent)).await.len(), 12);
 }
 
-async fn the_outbox_lists_by_status_and_pages(store: DynStore) {
+async fn the_outbox_lists_by_status_and_pages(store: Store) {
     for n in 0..3 {
         let id = format!("CP-{n}");
         let spec = Spec {
             petition_id: &id,
             ..Spec::default()
         };
-        store.insert_case(open_case(&spec), &letters).await.unwrap();
+        insert(&store, open_case(&spec), letters).await.unwrap();
     }
     let now = t0() + Duration::seconds(1);
     deliver(&store, now, Delivery::Sent).await.unwrap();

@@ -14,10 +14,11 @@ use futures::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic::{Code, Status};
+use whistle::domain::PageRequest;
 use whistle::proto::{
     Case, EscalatePetitionRequest, GetCaseRequest, ListAssignedRequestsRequest, ListCasesRequest,
 };
-use whistle::store::{MailStatus, PageRequest};
+use whistle::store::MailStatus;
 
 use crate::helpers::*;
 use crate::smtp::Receiver;

@@ -321,7 +321,7 @@ pub fn department_key(code: &str) -> String {
 
 impl TestApp {
     /// The app's own database, opened beside it, to look at what it wrote.
-    pub async fn store(&self) -> whistle::store::DynStore {
+    pub async fn store(&self) -> whistle::store::Store {
         whistle::store::connect(&self.settings.database.url, &Default::default())
             .await
             .expect("opening the app's database")

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mail_parser::{HeaderValue, MimeHeaders};
+use whistle::domain::PageRequest;
 use whistle::proto::case_service_client::CaseServiceClient;
-use whistle::store::{MailStatus, PageRequest};
+use whistle::store::MailStatus;
 
 use crate::helpers::*;
 use crate::smtp::{Answer, Receiver};

@@ -1,0 +1,103 @@
+//! What a caller may ask of a list, and what a list answers: filters, pages and
+//! the department's view of a request. These are the use cases' words; the store
+//! reads them to build its queries, the transports build them from the wire.
+
+use super::case::{Case, CaseStatus};
+use super::error::FieldViolation;
+use super::request::{DepartmentRequest, RequestStatus};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only this office's cases (always set for office callers).
+    pub office: Option<String>,
+    pub status: Option<CaseStatus>,
+    pub category: Option<String>,
+    pub community: Option<String>,
+    /// Only cases holding a reply (a request in `REPLIED`) not yet reviewed.
+    pub awaiting_review: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only this department's requests (always set for department callers).
+    pub department: Option<String>,
+    pub status: Option<RequestStatus>,
+    /// The category of the request's case.
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1..=`PageRequest::MAX`.
+    pub size: u32,
+    /// The `next` cursor of the previous page; its format belongs to the store.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub const DEFAULT: u32 = 50;
+    pub const MAX: u32 = 500;
+
+    /// `size` 0 means the default; above the maximum it is lowered to it. An
+    /// empty token is the first page.
+    pub fn parse(size: i32, token: &str) -> Result<PageRequest, FieldViolation> {
+        let size = match size {
+            0 => Self::DEFAULT,
+            n if n < 0 => return Err(FieldViolation::new("page_size", "must not be negative")),
+            n => (n as u32).min(Self::MAX),
+        };
+        let token = token.trim();
+        Ok(PageRequest {
+            size,
+            after: (!token.is_empty()).then(|| token.to_owned()),
+        })
+    }
+
+    pub fn first(size: u32) -> PageRequest {
+        PageRequest {
+            size: size.clamp(1, Self::MAX),
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when there may be more items.
+    pub next: Option<String>,
+}
+
+/// A request together with the facts of its case, as a department sees it. The
+/// case's `requests` and `events` are left empty.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    pub request: DepartmentRequest,
+    pub case: Case,
+}
+
+impl Assigned {
+    /// Cuts a whole case down to one of its requests.
+    pub fn of(mut case: Case, index: usize) -> Assigned {
+        let request = case.requests.swap_remove(index);
+        case.requests.clear();
+        case.events.clear();
+        Assigned { request, case }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_default_clamp_and_refuse_negatives() {
+        assert_eq!(PageRequest::parse(0, "").unwrap().size, 50);
+        assert_eq!(PageRequest::parse(10_000, "").unwrap().size, 500);
+        assert_eq!(PageRequest::parse(-1, "").unwrap_err().field, "page_size");
+        assert_eq!(
+            PageRequest::parse(5, " t ").unwrap().after.as_deref(),
+            Some("t")
+        );
+    }
+}

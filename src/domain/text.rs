@@ -1,0 +1,145 @@
+//! Texts with rules, parsed once at the edge. A value of one of these types is
+//! known to be trimmed, within its length limit (counted in characters, so a
+//! Chinese text is as welcome as an English one) and free of characters the
+//! databases cannot store; nothing downstream checks again.
+
+use std::fmt;
+
+use super::error::FieldViolation;
+
+pub const PETITION_ID_MAX: usize = 100;
+pub const CODE_MAX: usize = 64;
+pub const TITLE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const NAME_MAX: usize = 50;
+pub const ADDRESS_MAX: usize = 500;
+pub const COMMUNITY_MAX: usize = 100;
+pub const REPLY_MAX: usize = 10_000;
+pub const REASON_MAX: usize = 2_000;
+
+/// Trims the ends and checks length and characters.
+pub fn text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldViolation> {
+    let value = value.trim();
+    if required && value.is_empty() {
+        return Err(FieldViolation::new(field, "must not be empty"));
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(FieldViolation::new(
+            field,
+            format!("is {len} characters long; the limit is {max}"),
+        ));
+    }
+    // NUL cannot be stored in PostgreSQL text, and other control characters
+    // only ever arrive by mistake; line breaks and tabs are welcome.
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FieldViolation::new(field, "contains control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A code from configuration (office, department, category): short, no spaces.
+pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldViolation> {
+    let value = text(field, value, CODE_MAX, required)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(FieldViolation::new(field, "must not contain spaces"));
+    }
+    Ok(value)
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, max = $max:expr, required = $required:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses the caller's value, naming `field` when it is refused.
+            pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+                text(field, value, $max, $required).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A department's answer (答复): required, up to 10,000 characters.
+    ReplyText, max = REPLY_MAX, required = true
+);
+text_type!(
+    /// Why something was refused or decided (a rejected reply, a ruling): the
+    /// party it concerns reads it, so it may not be empty.
+    Reason, max = REASON_MAX, required = true
+);
+text_type!(
+    /// A free remark beside a decision (the resident's words after the visit):
+    /// may be empty.
+    Comment, max = REASON_MAX, required = false
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_trimmed_and_counted_in_characters() {
+        assert_eq!(
+            ReplyText::parse("text", "  已办结 ").unwrap().as_str(),
+            "已办结"
+        );
+        assert!(ReplyText::parse("text", &"字".repeat(REPLY_MAX)).is_ok());
+        let long = ReplyText::parse("text", &"字".repeat(REPLY_MAX + 1)).unwrap_err();
+        assert_eq!(long.field, "text");
+        assert!(long.description.contains("10000"), "{}", long.description);
+    }
+
+    #[test]
+    fn required_texts_refuse_blank_and_optional_ones_accept_it() {
+        assert_eq!(
+            Reason::parse("reason", "  ").unwrap_err().description,
+            "must not be empty"
+        );
+        assert_eq!(Comment::parse("comment", "").unwrap().as_str(), "");
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_are_kept() {
+        assert!(Comment::parse("comment", "a\0b").is_err());
+        assert!(Comment::parse("comment", "a\u{7}b").is_err());
+        assert_eq!(
+            Comment::parse("comment", "第一行\n第二行")
+                .unwrap()
+                .as_str(),
+            "第一行\n第二行"
+        );
+    }
+
+    #[test]
+    fn codes_have_no_spaces() {
+        assert!(code("category", "street lighting", true).is_err());
+        assert_eq!(code("category", " lighting ", true).unwrap(), "lighting");
+        assert_eq!(code("lead_department", "", false).unwrap(), "");
+    }
+}

@@ -1,0 +1,118 @@
+//! What differs between SQLite and PostgreSQL, and nothing else: how write and
+//! read transactions begin, the statements that lock (a case for a change, a
+//! due letter for delivery), how a list of values is bound, and which errors
+//! mean "unavailable" or "lost a race". The repositories (`cases`, `outbox`) are
+//! written once over this trait; `Store` picks the backend at run time.
+
+use std::sync::Arc;
+
+use sqlx::{Database, Pool, QueryBuilder, Transaction};
+
+use super::StoreError;
+
+pub trait Backend: Database {
+    /// How a write transaction begins. SQLite takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so writers queue instead of failing mid-way.
+    const BEGIN_WRITE: &'static str;
+    /// A read that spans several statements sees one snapshot.
+    const BEGIN_READ: &'static str;
+    /// Run first in every write that inserts rows: new requests are inserted
+    /// last (after their numbers are drawn), so the rows that point at them are
+    /// checked at commit. PostgreSQL's constraints are declared deferred instead.
+    const DEFER_FOREIGN_KEYS: Option<&'static str>;
+    /// Loads a case row for a change and holds it until the transaction ends
+    /// (`FOR UPDATE`); on SQLite the write lock taken at `BEGIN` is the lock.
+    const SELECT_CASE_FOR_WRITE: &'static str;
+    /// The oldest due letter, skipping those another worker holds.
+    const SELECT_DUE_MAIL: &'static str;
+    /// When the next pending letter is due, read by index.
+    const SELECT_NEXT_MAIL_DUE: &'static str;
+    /// Whether this process's outbox workers must take turns: SQLite reads a
+    /// due letter without a lock (holding the write lock through an SMTP
+    /// conversation would stall every command).
+    const SERIAL_DELIVERY: bool;
+
+    fn map_err(e: sqlx::Error) -> StoreError;
+
+    /// Appends `column` matching any of `values` (`IN (…)` or `= ANY($n)`).
+    fn push_in(qb: &mut QueryBuilder<Self>, column: &str, values: &[String]);
+}
+
+/// One backend's pools. PostgreSQL uses one pool for both; SQLite writes
+/// through exactly one connection and reads through the others.
+pub struct Db<DB: Database> {
+    pub(super) writer: Pool<DB>,
+    pub(super) reader: Pool<DB>,
+    /// Held by an outbox worker while it delivers, where `SERIAL_DELIVERY`.
+    pub(super) delivering: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<DB: Database> Clone for Db<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            delivering: self.delivering.clone(),
+        }
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for Db<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db<{}>", DB::NAME)
+    }
+}
+
+impl<DB: Backend> Db<DB> {
+    pub(super) fn new(writer: Pool<DB>, reader: Pool<DB>) -> Self {
+        Self {
+            writer,
+            reader,
+            delivering: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    pub(super) async fn begin_write(&self) -> Result<Tx<DB>, StoreError> {
+        self.writer
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map(Tx)
+            .map_err(DB::map_err)
+    }
+
+    pub(super) async fn begin_read(&self) -> Result<Tx<DB>, StoreError> {
+        self.reader
+            .begin_with(DB::BEGIN_READ)
+            .await
+            .map(Tx)
+            .map_err(DB::map_err)
+    }
+
+    pub(super) fn serial_delivery(&self) -> bool {
+        DB::SERIAL_DELIVERY
+    }
+
+    pub(super) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// A transaction on one backend; the repositories add their statements to it.
+pub struct Tx<DB: Database>(pub(super) Transaction<'static, DB>);
+
+impl<DB: Database> std::fmt::Debug for Tx<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tx<{}>", DB::NAME)
+    }
+}
+
+impl<DB: Backend> Tx<DB> {
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        self.0.commit().await.map_err(DB::map_err)
+    }
+
+    pub(super) async fn rollback(self) -> Result<(), StoreError> {
+        self.0.rollback().await.map_err(DB::map_err)
+    }
+}

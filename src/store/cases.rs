@@ -1,0 +1,412 @@
+//! The case repository: the aggregate of a case, its requests, their replies
+//! and its timeline, read whole or by list, and written as the difference a
+//! command made. Written once over `Backend`.
+
+use sqlx::query_builder::Separated;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+
+use crate::domain::{Assigned, Case, CaseFilter, Page, PageRequest, RequestFilter};
+
+use super::backend::{Backend, Tx};
+use super::diff::{Diff, assign, creation, diff, pending_references};
+use super::paging::*;
+use super::rows::*;
+use super::sql::*;
+use super::{Inserted, OutgoingMail, StoreError};
+
+/// The one place list SQL is built. Only fixed fragments are pushed; every
+/// caller-supplied value goes through `push_bind`.
+fn case_page_query<DB>(filter: &CaseFilter, after: Option<String>, size: u32) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(concat!(
+        "SELECT ",
+        case_columns!(),
+        " FROM cases c WHERE TRUE"
+    ));
+    if let Some(office) = &filter.office {
+        qb.push(" AND office = ").push_bind(office.clone());
+    }
+    if let Some(status) = filter.status {
+        qb.push(" AND status = ")
+            .push_bind(status.as_str().to_owned());
+    }
+    if let Some(category) = &filter.category {
+        qb.push(" AND category = ").push_bind(category.clone());
+    }
+    if let Some(community) = &filter.community {
+        qb.push(" AND community = ").push_bind(community.clone());
+    }
+    if filter.awaiting_review {
+        qb.push(" AND EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id AND r.status = 'REPLIED')");
+    }
+    if let Some(after) = after {
+        qb.push(" AND id < ").push_bind(after);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(size.max(1)) + 1);
+    qb
+}
+
+fn request_page_query<DB>(
+    filter: &RequestFilter,
+    after: Option<(i64, String)>,
+    size: u32,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM requests WHERE TRUE"
+    ));
+    if let Some(department) = &filter.department {
+        qb.push(" AND department = ").push_bind(department.clone());
+    }
+    if let Some(status) = filter.status {
+        qb.push(" AND status = ")
+            .push_bind(status.as_str().to_owned());
+    }
+    if let Some(category) = &filter.category {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM cases c WHERE c.id = requests.case_id AND c.category = ",
+        )
+        .push_bind(category.clone())
+        .push(")");
+    }
+    if let Some((due, id)) = after {
+        qb.push(" AND (reply_due_at, id) > (")
+            .push_bind(due)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    qb.push(" ORDER BY reply_due_at, id LIMIT ")
+        .push_bind(i64::from(size.max(1)) + 1);
+    qb
+}
+
+/// One INSERT for all `rows` (none when there are none): on PostgreSQL every
+/// statement is a round trip.
+async fn insert_all<DB, T>(
+    conn: &mut DB::Connection,
+    head: &'static str,
+    rows: &[T],
+    bind: impl FnMut(Separated<'_, DB, &'static str>, &T),
+) -> Result<(), sqlx::Error>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<DB>::new(head);
+    q.push_values(rows, bind);
+    q.build().execute(&mut *conn).await.map(|_| ())
+}
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Vec<u8>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<bool>: Encode<'t, DB> + Type<DB>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> CaseRow: FromRow<'r, DB::Row>,
+    for<'r> RequestRow: FromRow<'r, DB::Row>,
+    for<'r> ReplyRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+{
+    /// Loads the rest of a case whose row is read.
+    async fn load(&mut self, row: CaseRow) -> Result<Case, StoreError> {
+        let conn = &mut *self.0;
+        let requests = sqlx::query_as::<DB, RequestRow>(SELECT_REQUESTS_OF_CASE)
+            .bind(&row.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let replies = sqlx::query_as::<DB, ReplyRow>(SELECT_REPLIES_OF_CASE)
+            .bind(&row.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let events = sqlx::query_as::<DB, EventRow>(SELECT_EVENTS_OF_CASE)
+            .bind(&row.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        assemble(row, requests, replies, events)
+    }
+
+    /// The whole case, reading its row with `select_case`.
+    async fn case_by(
+        &mut self,
+        select_case: &'static str,
+        case_id: &str,
+    ) -> Result<Option<Case>, StoreError> {
+        let row = sqlx::query_as::<DB, CaseRow>(select_case)
+            .bind(case_id)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        match row {
+            Some(row) => self.load(row).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn get_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        self.case_by(SELECT_CASE, case_id).await
+    }
+
+    pub(super) async fn lock_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        self.case_by(DB::SELECT_CASE_FOR_WRITE, case_id).await
+    }
+
+    pub(super) async fn case_id_for_request(
+        &mut self,
+        request_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<DB, String>(SELECT_CASE_ID_OF_REQUEST)
+            .bind(request_id)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)
+    }
+
+    pub(super) async fn insert_case(
+        &mut self,
+        case: &mut Case,
+        mail: &[OutgoingMail],
+    ) -> Result<Inserted, StoreError> {
+        normalise(case);
+        // `DO NOTHING`: the loser of a race on one petition waits for the winner
+        // to commit and then gets no row (PostgreSQL), with its transaction
+        // still usable to read the winner's case; SQLite's single writer never
+        // races.
+        let row = CaseRow::of(case);
+        let created: Option<String> =
+            bind_case!(sqlx::query_scalar::<DB, String>(INSERT_CASE), &row)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        if created.is_none() {
+            let row = sqlx::query_as::<DB, CaseRow>(SELECT_CASE_BY_PETITION)
+                .bind(&case.office)
+                .bind(&case.petition_id)
+                .fetch_one(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+            return Ok(Inserted::Existing(self.load(row).await?));
+        }
+        self.write(case, &creation(case), mail).await?;
+        Ok(Inserted::Created)
+    }
+
+    pub(super) async fn update_case(
+        &mut self,
+        before: &Case,
+        after: &mut Case,
+        mail: &[OutgoingMail],
+    ) -> Result<(), StoreError> {
+        normalise(after);
+        let d = diff(before, after)?;
+        self.write(after, &d, mail).await
+    }
+
+    /// Writes a command's difference and its letters. The office's reference
+    /// counter is drawn last, after every other row, so that concurrent
+    /// escalations of one office wait for each other only for the draw, the
+    /// new requests and the commit.
+    async fn write(
+        &mut self,
+        case: &mut Case,
+        d: &Diff,
+        mail: &[OutgoingMail],
+    ) -> Result<(), StoreError> {
+        let conn = &mut *self.0;
+        if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
+            sqlx::query::<DB>(defer)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        if d.case_changed {
+            let row = CaseRow::of(case);
+            bind_case!(sqlx::query::<DB>(UPDATE_CASE), &row)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        for r in &d.changed_requests {
+            bind_request!(sqlx::query::<DB>(UPDATE_REQUEST), r)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        let head = concat!("INSERT INTO replies (", reply_columns!(), ") ");
+        insert_all::<DB, _>(conn, head, &d.new_replies, |mut b, p| {
+            bind_reply!(b, p, push_bind);
+        })
+        .await
+        .map_err(DB::map_err)?;
+        for p in &d.changed_replies {
+            bind_reply!(sqlx::query::<DB>(UPDATE_REPLY), p)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        let head = concat!("INSERT INTO events (", event_columns!(), ") ");
+        insert_all::<DB, _>(conn, head, &d.new_events, |mut b, e| {
+            bind_event!(b, e, push_bind);
+        })
+        .await
+        .map_err(DB::map_err)?;
+        let mail: Vec<MailRow> = mail.iter().map(MailRow::new).collect();
+        let head = concat!("INSERT INTO outbox (", mail_columns!(), ") ");
+        insert_all::<DB, _>(conn, head, &mail, |mut b, m| {
+            bind_mail!(b, m, push_bind);
+        })
+        .await
+        .map_err(DB::map_err)?;
+
+        // Last: the numbers, and the rows that carry them.
+        for draw in pending_references(case) {
+            let last: i64 = sqlx::query_scalar::<DB, i64>(DRAW_REFERENCES)
+                .bind(&draw.issuer)
+                .bind(draw.year)
+                .bind(draw.prefix_and_index.len() as i64)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            assign(case, &draw, last);
+        }
+        let new_requests: Vec<RequestRow> = d
+            .new_requests
+            .iter()
+            .map(|&i| RequestRow::of(&case.requests[i], i))
+            .collect();
+        let head = concat!("INSERT INTO requests (", request_columns!(), ") ");
+        insert_all::<DB, _>(conn, head, &new_requests, |mut b, r| {
+            bind_request!(b, r, push_bind);
+        })
+        .await
+        .map_err(DB::map_err)
+    }
+
+    pub(super) async fn list_cases(
+        &mut self,
+        filter: &CaseFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Case>, StoreError> {
+        let after = case_cursor(page.after.as_deref())?;
+        let conn = &mut *self.0;
+        let rows = case_page_query::<DB>(filter, after, page.size)
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_case_cursor);
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let (requests, replies) = if ids.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let mut qb = QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                request_columns!(),
+                " FROM requests WHERE "
+            ));
+            DB::push_in(&mut qb, "case_id", &ids);
+            qb.push(" ORDER BY case_id, position");
+            let requests = qb
+                .build_query_as::<RequestRow>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            let mut qb = QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                reply_columns!(),
+                " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE "
+            ));
+            DB::push_in(&mut qb, "case_id", &ids);
+            qb.push(") ORDER BY request_id, round");
+            let replies = qb
+                .build_query_as::<ReplyRow>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            (requests, replies)
+        };
+        Ok(Page {
+            items: assemble_page(rows, requests, replies)?,
+            next,
+        })
+    }
+
+    pub(super) async fn list_requests(
+        &mut self,
+        filter: &RequestFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Assigned>, StoreError> {
+        let after = request_cursor(page.after.as_deref())?;
+        let conn = &mut *self.0;
+        let rows = request_page_query::<DB>(filter, after, page.size)
+            .build_query_as::<RequestRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        let (cases, replies) = if rows.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let mut case_ids: Vec<String> = rows.iter().map(|r| r.case_id.clone()).collect();
+            case_ids.sort();
+            case_ids.dedup();
+            let mut qb =
+                QueryBuilder::<DB>::new(concat!("SELECT ", case_columns!(), " FROM cases WHERE "));
+            DB::push_in(&mut qb, "id", &case_ids);
+            let cases = qb
+                .build_query_as::<CaseRow>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            let request_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let mut qb = QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                reply_columns!(),
+                " FROM replies WHERE "
+            ));
+            DB::push_in(&mut qb, "request_id", &request_ids);
+            qb.push(" ORDER BY request_id, round");
+            let replies = qb
+                .build_query_as::<ReplyRow>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            (cases, replies)
+        };
+        Ok(Page {
+            items: assemble_assigned(rows, cases, replies)?,
+            next,
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! The outbox repository: letters written by the transactions that caused
+//! them, taken one at a time by the delivery workers, and kept afterwards as
+//! the record of what each department was sent. Written once over `Backend`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+
+use crate::domain::{DomainError, Page, PageRequest};
+
+use super::backend::{Backend, Tx};
+use super::paging::{mail_cursor, next_mail_cursor, split_page};
+use super::rows::{MailRow, delivery_columns, millis};
+use super::sql::{LIST_MAIL, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
+use super::{Attempt, MailStatus, QueuedMail, StoreError};
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<Vec<u8>>: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'r> MailRow: FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    /// The oldest letter due at `now`; on PostgreSQL it stays locked against
+    /// other workers until this transaction ends.
+    pub(super) async fn due_mail(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<QueuedMail>, StoreError> {
+        sqlx::query_as::<DB, MailRow>(DB::SELECT_DUE_MAIL)
+            .bind(millis(now))
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?
+            .map(MailRow::into_queued)
+            .transpose()
+    }
+
+    pub(super) async fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar::<DB, i64>(DB::SELECT_NEXT_MAIL_DUE)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(at.and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Records how a delivery attempt went, if the letter is still pending.
+    pub(super) async fn record_delivery(
+        &mut self,
+        mail: &QueuedMail,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (status, next_at, error, sent_at) = delivery_columns(mail, &attempt.outcome, now);
+        let rendered = attempt.rendered.as_ref();
+        sqlx::query::<DB>(RECORD_DELIVERY)
+            .bind(&mail.mail.id)
+            .bind(status)
+            .bind(next_at)
+            .bind(error)
+            .bind(sent_at)
+            .bind(rendered.map(|r| r.subject.clone()))
+            .bind(rendered.map(|r| r.raw.clone()))
+            .execute(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(())
+    }
+
+    async fn mail_by_id(&mut self, id: &str) -> Result<Option<QueuedMail>, StoreError> {
+        sqlx::query_as::<DB, MailRow>(SELECT_MAIL)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?
+            .map(MailRow::into_queued)
+            .transpose()
+    }
+
+    /// One page of the outbox, newest first.
+    pub(super) async fn list_mail(
+        &mut self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<QueuedMail>, StoreError> {
+        let after = mail_cursor(page.after.as_deref())?;
+        let rows = sqlx::query_as::<DB, MailRow>(LIST_MAIL)
+            .bind(status.map(MailStatus::as_str))
+            .bind(after)
+            .bind(i64::from(page.size.max(1)) + 1)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next) = split_page(rows, page.size, next_mail_cursor);
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(MailRow::into_queued)
+                .collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    /// Puts a failed letter back in the queue. The caller commits on success
+    /// and rolls back otherwise.
+    pub(super) async fn retry_mail(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<QueuedMail, StoreError> {
+        let requeued: Option<String> = sqlx::query_scalar::<DB, String>(RETRY_MAIL)
+            .bind(id)
+            .bind(millis(now))
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let mail = self.mail_by_id(id).await?.ok_or_else(|| {
+            StoreError::Domain(DomainError::NotFound {
+                what: "mail",
+                id: id.to_owned(),
+            })
+        })?;
+        if requeued.is_none() {
+            return Err(DomainError::wrong_state(format!(
+                "mail is {} and only FAILED mail can be retried",
+                mail.status.as_str()
+            ))
+            .into());
+        }
+        Ok(mail)
+    }
+}

@@ -1,0 +1,125 @@
+//! Page cursors. They are opaque to callers (hex of a tagged, newline-separated
+//! tuple), so a token from one list is refused by another, and a token that was
+//! never handed out is `INVALID_ARGUMENT` naming `page_token`.
+
+use crate::domain::DomainError;
+
+use super::StoreError;
+use super::rows::{CaseRow, MailRow, RequestRow};
+
+/// Cursors are opaque to callers: hex of a tagged, newline-separated tuple, so
+/// that a token from one list is refused by the other.
+pub fn encode_cursor(tag: &str, parts: &[&str]) -> String {
+    let mut text = tag.to_owned();
+    for p in parts {
+        text.push('\n');
+        text.push_str(p);
+    }
+    hex::encode(text)
+}
+
+pub fn decode_cursor(tag: &str, token: &str, arity: usize) -> Result<Vec<String>, StoreError> {
+    let bad = || {
+        StoreError::Domain(DomainError::invalid(
+            "page_token",
+            "is not a token this list handed out",
+        ))
+    };
+    let bytes = hex::decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.split('\n');
+    if parts.next() != Some(tag) {
+        return Err(bad());
+    }
+    let parts: Vec<String> = parts.map(str::to_owned).collect();
+    if parts.len() != arity || parts.iter().any(String::is_empty) {
+        return Err(bad());
+    }
+    Ok(parts)
+}
+
+pub fn case_cursor(after: Option<&str>) -> Result<Option<String>, StoreError> {
+    after
+        .map(|t| decode_cursor("cases", t, 1).map(|mut p| p.remove(0)))
+        .transpose()
+}
+
+pub fn request_cursor(after: Option<&str>) -> Result<Option<(i64, String)>, StoreError> {
+    after
+        .map(|t| {
+            let mut p = decode_cursor("requests", t, 2)?;
+            let due = p[0].parse::<i64>().map_err(|_| {
+                StoreError::Domain(DomainError::invalid(
+                    "page_token",
+                    "is not a token this list handed out",
+                ))
+            })?;
+            Ok((due, p.remove(1)))
+        })
+        .transpose()
+}
+
+/// Cuts the extra row fetched to learn whether another page exists.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    size: u32,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let size = size.max(1) as usize;
+    if rows.len() > size {
+        rows.truncate(size);
+        let next = rows.last().map(cursor);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+pub fn mail_cursor(after: Option<&str>) -> Result<Option<String>, StoreError> {
+    after
+        .map(|t| decode_cursor("mail", t, 1).map(|mut p| p.remove(0)))
+        .transpose()
+}
+
+pub fn next_mail_cursor(m: &MailRow) -> String {
+    encode_cursor("mail", &[&m.id])
+}
+
+pub fn next_case_cursor(case: &CaseRow) -> String {
+    encode_cursor("cases", &[&case.id])
+}
+
+pub fn next_request_cursor(r: &RequestRow) -> String {
+    encode_cursor("requests", &[&r.reply_due_at.to_string(), &r.id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_decodes_in_its_own_list_only() {
+        let token = encode_cursor("cases", &["019a"]);
+        assert_eq!(case_cursor(Some(&token)).unwrap().as_deref(), Some("019a"));
+        assert!(mail_cursor(Some(&token)).is_err());
+        assert!(request_cursor(Some(&token)).is_err());
+        for bad in ["zz", "", "6361736573"] {
+            assert!(case_cursor(Some(bad)).is_err(), "{bad:?}");
+        }
+        let token = encode_cursor("requests", &["17", "id"]);
+        assert_eq!(
+            request_cursor(Some(&token)).unwrap(),
+            Some((17, "id".to_owned()))
+        );
+        let token = encode_cursor("requests", &["soon", "id"]);
+        assert!(request_cursor(Some(&token)).is_err());
+    }
+
+    #[test]
+    fn a_page_keeps_its_size_and_points_past_its_last_row() {
+        let (rows, next) = split_page(vec![1, 2, 3], 2, |n| n.to_string());
+        assert_eq!((rows, next.as_deref()), (vec![1, 2], Some("2")));
+        let (rows, next) = split_page(vec![1, 2], 2, |n| n.to_string());
+        assert_eq!((rows, next), (vec![1, 2], None));
+    }
+}

@@ -1,0 +1,494 @@
+//! The rows of each table as sqlx reads and writes them, and the conversions
+//! between rows and the domain aggregate. Timestamps are unix milliseconds;
+//! enumerations are the domain's `as_str` spellings. A stored value the domain
+//! cannot read back is reported as corrupt, never guessed at.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Assigned, Case, CaseStatus, DepartmentRequest, Event, EventKind, Feedback, Phone, Reference,
+    Reply, RequestStatus, Resident, Review, Role, Verdict,
+};
+
+use super::{Delivery, MailStatus, OutgoingMail, QueuedMail, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: String,
+    pub office: String,
+    pub petition_id: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub resident_name: String,
+    pub resident_phone: String,
+    pub address: String,
+    pub community: String,
+    pub difficulty: i32,
+    pub status: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub feedback_verdict: Option<String>,
+    pub feedback_comment: Option<String>,
+    pub feedback_recorded_by: Option<String>,
+    pub feedback_recorded_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub case_id: String,
+    pub position: i32,
+    pub reference: String,
+    pub department: String,
+    pub role: String,
+    pub status: String,
+    pub round: i32,
+    pub issued_at: i64,
+    pub ack_due_at: i64,
+    pub reply_due_at: i64,
+    pub acknowledged_at: Option<i64>,
+    pub reissue_reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReplyRow {
+    pub request_id: String,
+    pub round: i32,
+    pub text: String,
+    pub replied_by: String,
+    pub replied_at: i64,
+    pub review_accepted: Option<bool>,
+    pub review_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub case_id: String,
+    pub seq: i32,
+    pub kind: String,
+    pub actor: String,
+    pub at: i64,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+/// A stored value the domain cannot read back: the database was written by
+/// something else or by a newer version.
+fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(
+        format!("stored {what} {value} is not valid").into(),
+    ))
+}
+
+pub fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("timestamp", ms))
+}
+
+fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(time).transpose()
+}
+
+fn truncate(at: &mut DateTime<Utc>) {
+    if let Some(t) = DateTime::from_timestamp_millis(at.timestamp_millis()) {
+        *at = t;
+    }
+}
+
+/// Cuts every timestamp to the millisecond the columns keep, so that the case a
+/// command returns is exactly the one a later read finds.
+pub fn normalise(case: &mut Case) {
+    truncate(&mut case.created_at);
+    truncate(&mut case.updated_at);
+    if let Some(f) = &mut case.feedback {
+        truncate(&mut f.recorded_at);
+    }
+    for r in &mut case.requests {
+        truncate(&mut r.issued_at);
+        truncate(&mut r.ack_due_at);
+        truncate(&mut r.reply_due_at);
+        if let Some(at) = &mut r.acknowledged_at {
+            truncate(at);
+        }
+        for p in &mut r.replies {
+            truncate(&mut p.replied_at);
+            if let Some(review) = &mut p.review {
+                truncate(&mut review.reviewed_at);
+            }
+        }
+    }
+    for e in &mut case.events {
+        truncate(&mut e.at);
+    }
+}
+
+impl CaseRow {
+    pub fn of(case: &Case) -> CaseRow {
+        let f = case.feedback.as_ref();
+        CaseRow {
+            id: case.id.clone(),
+            office: case.office.clone(),
+            petition_id: case.petition_id.clone(),
+            category: case.category.clone(),
+            title: case.title.clone(),
+            description: case.description.clone(),
+            resident_name: case.resident.name.clone(),
+            resident_phone: case.resident.phone.as_str().to_owned(),
+            address: case.address.clone(),
+            community: case.community.clone(),
+            difficulty: i32::from(case.difficulty),
+            status: case.status.as_str().to_owned(),
+            fingerprint: case.fingerprint.clone(),
+            created_at: millis(case.created_at),
+            updated_at: millis(case.updated_at),
+            feedback_verdict: f.map(|f| f.verdict.as_str().to_owned()),
+            feedback_comment: f.map(|f| f.comment.clone()),
+            feedback_recorded_by: f.map(|f| f.recorded_by.clone()),
+            feedback_recorded_at: f.map(|f| millis(f.recorded_at)),
+        }
+    }
+
+    /// The case without requests or events; the caller adds what it loaded.
+    pub fn into_case(self) -> Result<Case, StoreError> {
+        let feedback = match (self.feedback_verdict, self.feedback_recorded_at) {
+            (Some(verdict), Some(at)) => Some(Feedback {
+                verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("verdict", &verdict))?,
+                comment: self.feedback_comment.unwrap_or_default(),
+                recorded_by: self.feedback_recorded_by.unwrap_or_default(),
+                recorded_at: time(at)?,
+            }),
+            _ => None,
+        };
+        Ok(Case {
+            status: CaseStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("case status", &self.status))?,
+            difficulty: u8::try_from(self.difficulty)
+                .map_err(|_| corrupt("difficulty", self.difficulty))?,
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+            id: self.id,
+            petition_id: self.petition_id,
+            office: self.office,
+            category: self.category,
+            title: self.title,
+            description: self.description,
+            resident: Resident {
+                name: self.resident_name,
+                phone: Phone::from_stored(self.resident_phone),
+            },
+            address: self.address,
+            community: self.community,
+            fingerprint: self.fingerprint,
+            requests: Vec::new(),
+            events: Vec::new(),
+            feedback,
+        })
+    }
+}
+
+impl RequestRow {
+    /// Only for requests whose reference has been assigned.
+    pub fn of(r: &DepartmentRequest, position: usize) -> RequestRow {
+        debug_assert!(matches!(r.reference, Reference::Assigned(_)));
+        RequestRow {
+            id: r.id.clone(),
+            case_id: r.case_id.clone(),
+            position: position as i32,
+            reference: r.reference.as_str().to_owned(),
+            department: r.department.clone(),
+            role: r.role.as_str().to_owned(),
+            status: r.status.as_str().to_owned(),
+            round: r.round as i32,
+            issued_at: millis(r.issued_at),
+            ack_due_at: millis(r.ack_due_at),
+            reply_due_at: millis(r.reply_due_at),
+            acknowledged_at: r.acknowledged_at.map(millis),
+            reissue_reason: r.reissue_reason.clone(),
+        }
+    }
+
+    pub fn into_request(self, replies: Vec<Reply>) -> Result<DepartmentRequest, StoreError> {
+        Ok(DepartmentRequest {
+            role: Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
+            status: RequestStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("request status", &self.status))?,
+            round: u32::try_from(self.round).map_err(|_| corrupt("round", self.round))?,
+            issued_at: time(self.issued_at)?,
+            ack_due_at: time(self.ack_due_at)?,
+            reply_due_at: time(self.reply_due_at)?,
+            acknowledged_at: opt_time(self.acknowledged_at)?,
+            id: self.id,
+            case_id: self.case_id,
+            reference: Reference::Assigned(self.reference),
+            department: self.department,
+            reissue_reason: self.reissue_reason,
+            replies,
+        })
+    }
+}
+
+impl ReplyRow {
+    pub fn of(request_id: &str, p: &Reply) -> ReplyRow {
+        let r = p.review.as_ref();
+        ReplyRow {
+            request_id: request_id.to_owned(),
+            round: p.round as i32,
+            text: p.text.clone(),
+            replied_by: p.replied_by.clone(),
+            replied_at: millis(p.replied_at),
+            review_accepted: r.map(|r| r.accepted),
+            review_reason: r.map(|r| r.reason.clone()),
+            reviewed_by: r.map(|r| r.reviewed_by.clone()),
+            reviewed_at: r.map(|r| millis(r.reviewed_at)),
+        }
+    }
+
+    fn into_reply(self) -> Result<Reply, StoreError> {
+        let review = match (self.review_accepted, self.reviewed_at) {
+            (Some(accepted), Some(at)) => Some(Review {
+                accepted,
+                reason: self.review_reason.unwrap_or_default(),
+                reviewed_by: self.reviewed_by.unwrap_or_default(),
+                reviewed_at: time(at)?,
+            }),
+            _ => None,
+        };
+        Ok(Reply {
+            round: u32::try_from(self.round).map_err(|_| corrupt("round", self.round))?,
+            text: self.text,
+            replied_by: self.replied_by,
+            replied_at: time(self.replied_at)?,
+            review,
+        })
+    }
+}
+
+impl EventRow {
+    pub fn of(case_id: &str, e: &Event) -> EventRow {
+        EventRow {
+            case_id: case_id.to_owned(),
+            seq: e.seq as i32,
+            kind: e.kind.as_str().to_owned(),
+            actor: e.actor.clone(),
+            at: millis(e.at),
+            request_id: e.request_id.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+
+    fn into_event(self) -> Result<Event, StoreError> {
+        Ok(Event {
+            seq: u32::try_from(self.seq).map_err(|_| corrupt("event seq", self.seq))?,
+            kind: EventKind::parse(&self.kind).ok_or_else(|| corrupt("event kind", &self.kind))?,
+            actor: self.actor,
+            at: time(self.at)?,
+            request_id: self.request_id,
+            detail: self.detail,
+        })
+    }
+}
+
+/// Replies grouped by request; each request's must come in round order.
+fn replies_by_request(replies: Vec<ReplyRow>) -> Result<HashMap<String, Vec<Reply>>, StoreError> {
+    let mut replies_of: HashMap<String, Vec<Reply>> = HashMap::new();
+    for p in replies {
+        replies_of
+            .entry(p.request_id.clone())
+            .or_default()
+            .push(p.into_reply()?);
+    }
+    Ok(replies_of)
+}
+
+/// Requests grouped by case, each with its replies. Requests must come ordered
+/// by position; the order is kept.
+pub fn requests_by_case(
+    requests: Vec<RequestRow>,
+    replies: Vec<ReplyRow>,
+) -> Result<HashMap<String, Vec<DepartmentRequest>>, StoreError> {
+    let mut replies_of = replies_by_request(replies)?;
+    let mut by_case: HashMap<String, Vec<DepartmentRequest>> = HashMap::new();
+    for r in requests {
+        let replies = replies_of.remove(&r.id).unwrap_or_default();
+        by_case
+            .entry(r.case_id.clone())
+            .or_default()
+            .push(r.into_request(replies)?);
+    }
+    Ok(by_case)
+}
+
+pub fn assemble(
+    case: CaseRow,
+    requests: Vec<RequestRow>,
+    replies: Vec<ReplyRow>,
+    events: Vec<EventRow>,
+) -> Result<Case, StoreError> {
+    let mut case = case.into_case()?;
+    case.requests = requests_by_case(requests, replies)?
+        .remove(&case.id)
+        .unwrap_or_default();
+    case.events = events
+        .into_iter()
+        .map(EventRow::into_event)
+        .collect::<Result<_, _>>()?;
+    Ok(case)
+}
+
+/// A list page: cases in the order given, with their requests, without events.
+pub fn assemble_page(
+    cases: Vec<CaseRow>,
+    requests: Vec<RequestRow>,
+    replies: Vec<ReplyRow>,
+) -> Result<Vec<Case>, StoreError> {
+    let mut by_case = requests_by_case(requests, replies)?;
+    cases
+        .into_iter()
+        .map(|row| {
+            let mut case = row.into_case()?;
+            case.requests = by_case.remove(&case.id).unwrap_or_default();
+            Ok(case)
+        })
+        .collect()
+}
+
+/// Requests in the order given, each with its replies and its case's facts.
+pub fn assemble_assigned(
+    requests: Vec<RequestRow>,
+    cases: Vec<CaseRow>,
+    replies: Vec<ReplyRow>,
+) -> Result<Vec<Assigned>, StoreError> {
+    let cases: HashMap<String, Case> = cases
+        .into_iter()
+        .map(|row| Ok((row.id.clone(), row.into_case()?)))
+        .collect::<Result<_, StoreError>>()?;
+    let mut replies_of = replies_by_request(replies)?;
+    requests
+        .into_iter()
+        .map(|r| {
+            let case = cases
+                .get(&r.case_id)
+                .cloned()
+                .ok_or_else(|| corrupt("request without case", &r.id))?;
+            let replies = replies_of.remove(&r.id).unwrap_or_default();
+            Ok(Assigned {
+                request: r.into_request(replies)?,
+                case,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct MailRow {
+    pub id: String,
+    pub case_id: String,
+    pub request_id: Option<String>,
+    pub kind: String,
+    pub message_id: String,
+    pub sender: String,
+    pub recipients: String,
+    pub subject: String,
+    pub payload: String,
+    pub raw: Vec<u8>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: String,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    /// Not a column of the outbox: its request's reference, read beside it.
+    #[sqlx(default)]
+    pub reference: Option<String>,
+}
+
+impl MailRow {
+    pub fn new(mail: &OutgoingMail) -> MailRow {
+        MailRow {
+            id: mail.id.clone(),
+            case_id: mail.case_id.clone(),
+            request_id: mail.request_id.clone(),
+            kind: mail.kind.clone(),
+            message_id: mail.message_id.clone(),
+            sender: mail.sender.clone(),
+            recipients: mail.recipients.join("\n"),
+            // Both filled in by the outbox when it renders the letter.
+            subject: String::new(),
+            payload: mail.payload.clone(),
+            raw: Vec::new(),
+            status: MailStatus::Pending.as_str().to_owned(),
+            attempts: 0,
+            // Due at once: the letter goes out as soon as the change commits.
+            next_attempt_at: millis(mail.created_at),
+            last_error: String::new(),
+            created_at: millis(mail.created_at),
+            sent_at: None,
+            reference: None,
+        }
+    }
+
+    pub fn into_queued(self) -> Result<QueuedMail, StoreError> {
+        let status =
+            MailStatus::parse(&self.status).ok_or_else(|| corrupt("mail status", &self.status))?;
+        Ok(QueuedMail {
+            mail: OutgoingMail {
+                id: self.id,
+                case_id: self.case_id,
+                request_id: self.request_id,
+                kind: self.kind,
+                message_id: self.message_id,
+                sender: self.sender,
+                recipients: self.recipients.lines().map(str::to_owned).collect(),
+                payload: self.payload,
+                created_at: time(self.created_at)?,
+            },
+            reference: self.reference,
+            subject: self.subject,
+            raw: self.raw,
+            status,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| corrupt("mail attempts", self.attempts))?,
+            next_attempt_at: time(self.next_attempt_at)?,
+            last_error: self.last_error,
+            sent_at: opt_time(self.sent_at)?,
+        })
+    }
+}
+
+/// The columns `RECORD_DELIVERY` sets for an outcome: status, next attempt,
+/// last error, sent at.
+pub fn delivery_columns(
+    mail: &QueuedMail,
+    outcome: &Delivery,
+    now: DateTime<Utc>,
+) -> (&'static str, i64, String, Option<i64>) {
+    match outcome {
+        Delivery::Sent => (
+            MailStatus::Sent.as_str(),
+            millis(mail.next_attempt_at),
+            String::new(),
+            Some(millis(now)),
+        ),
+        Delivery::Retry { at, error } => (
+            MailStatus::Pending.as_str(),
+            millis(*at),
+            error.clone(),
+            None,
+        ),
+        Delivery::Failed { error } => (
+            MailStatus::Failed.as_str(),
+            millis(mail.next_attempt_at),
+            error.clone(),
+            None,
+        ),
+    }
+}

@@ -1,0 +1,227 @@
+//! Every statement of the store, in the dialect both backends accept (`$n`
+//! placeholders, UPSERT with RETURNING, row values), beside the column lists and
+//! the macros that bind a row's fields in column order. What a backend does
+//! differently is in its `Backend` impl, not here.
+
+macro_rules! case_columns {
+    () => {
+        "id, office, petition_id, category, title, description, resident_name, resident_phone, address, \
+         community, difficulty, status, fingerprint, created_at, updated_at, feedback_verdict, \
+         feedback_comment, feedback_recorded_by, feedback_recorded_at"
+    };
+}
+macro_rules! request_columns {
+    () => {
+        "id, case_id, position, reference, department, role, status, round, issued_at, ack_due_at, \
+         reply_due_at, acknowledged_at, reissue_reason"
+    };
+}
+macro_rules! reply_columns {
+    () => {
+        "request_id, round, text, replied_by, replied_at, review_accepted, review_reason, reviewed_by, \
+         reviewed_at"
+    };
+}
+macro_rules! event_columns {
+    () => {
+        "case_id, seq, kind, actor, at, request_id, detail"
+    };
+}
+pub(crate) use {case_columns, event_columns, reply_columns, request_columns};
+
+/// Binds a row's fields in column order, for the statements below.
+macro_rules! bind_case {
+    ($q:expr, $c:expr) => {
+        bind_case!($q, $c, bind)
+    };
+    ($q:expr, $c:expr, $m:ident) => {{
+        let c: &$crate::store::rows::CaseRow = $c;
+        $q.$m(&c.id)
+            .$m(&c.office)
+            .$m(&c.petition_id)
+            .$m(&c.category)
+            .$m(&c.title)
+            .$m(&c.description)
+            .$m(&c.resident_name)
+            .$m(&c.resident_phone)
+            .$m(&c.address)
+            .$m(&c.community)
+            .$m(c.difficulty)
+            .$m(&c.status)
+            .$m(&c.fingerprint)
+            .$m(c.created_at)
+            .$m(c.updated_at)
+            .$m(&c.feedback_verdict)
+            .$m(&c.feedback_comment)
+            .$m(&c.feedback_recorded_by)
+            .$m(c.feedback_recorded_at)
+    }};
+}
+macro_rules! bind_request {
+    ($q:expr, $r:expr) => {
+        bind_request!($q, $r, bind)
+    };
+    ($q:expr, $r:expr, $m:ident) => {{
+        let r: &$crate::store::rows::RequestRow = $r;
+        $q.$m(&r.id)
+            .$m(&r.case_id)
+            .$m(r.position)
+            .$m(&r.reference)
+            .$m(&r.department)
+            .$m(&r.role)
+            .$m(&r.status)
+            .$m(r.round)
+            .$m(r.issued_at)
+            .$m(r.ack_due_at)
+            .$m(r.reply_due_at)
+            .$m(r.acknowledged_at)
+            .$m(&r.reissue_reason)
+    }};
+}
+macro_rules! bind_reply {
+    ($q:expr, $p:expr) => {
+        bind_reply!($q, $p, bind)
+    };
+    ($q:expr, $p:expr, $m:ident) => {{
+        let p: &$crate::store::rows::ReplyRow = $p;
+        $q.$m(&p.request_id)
+            .$m(p.round)
+            .$m(&p.text)
+            .$m(&p.replied_by)
+            .$m(p.replied_at)
+            .$m(p.review_accepted)
+            .$m(&p.review_reason)
+            .$m(&p.reviewed_by)
+            .$m(p.reviewed_at)
+    }};
+}
+macro_rules! bind_event {
+    ($q:expr, $e:expr) => {
+        bind_event!($q, $e, bind)
+    };
+    ($q:expr, $e:expr, $m:ident) => {{
+        let e: &$crate::store::rows::EventRow = $e;
+        $q.$m(&e.case_id)
+            .$m(e.seq)
+            .$m(&e.kind)
+            .$m(&e.actor)
+            .$m(e.at)
+            .$m(&e.request_id)
+            .$m(&e.detail)
+    }};
+}
+pub(crate) use {bind_case, bind_event, bind_reply, bind_request};
+
+pub const SELECT_CASE: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = $1");
+pub const SELECT_CASE_BY_PETITION: &str = concat!(
+    "SELECT ",
+    case_columns!(),
+    " FROM cases WHERE office = $1 AND petition_id = $2"
+);
+pub const SELECT_REQUESTS_OF_CASE: &str = concat!(
+    "SELECT ",
+    request_columns!(),
+    " FROM requests WHERE case_id = $1 ORDER BY position"
+);
+/// Replies come back grouped by request, each request's in round order.
+pub const SELECT_REPLIES_OF_CASE: &str = concat!(
+    "SELECT ",
+    reply_columns!(),
+    " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE case_id = $1) \
+     ORDER BY request_id, round"
+);
+pub const SELECT_EVENTS_OF_CASE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE case_id = $1 ORDER BY seq"
+);
+pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE id = $1";
+
+/// `DO NOTHING` rather than a unique violation: in PostgreSQL the loser of a race
+/// waits for the winner to commit and then simply gets no row back, with its
+/// transaction still usable to read the winner's case.
+pub const INSERT_CASE: &str = concat!(
+    "INSERT INTO cases (",
+    case_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+     ON CONFLICT (office, petition_id) DO NOTHING RETURNING id"
+);
+pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, category = $4, title = $5, \
+     description = $6, resident_name = $7, resident_phone = $8, address = $9, community = $10, \
+     difficulty = $11, status = $12, fingerprint = $13, created_at = $14, updated_at = $15, \
+     feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19 \
+     WHERE id = $1";
+pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $3, reference = $4, \
+     department = $5, role = $6, status = $7, round = $8, issued_at = $9, ack_due_at = $10, \
+     reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13 WHERE id = $1";
+pub const UPDATE_REPLY: &str = "UPDATE replies SET text = $3, replied_by = $4, replied_at = $5, \
+     review_accepted = $6, review_reason = $7, reviewed_by = $8, reviewed_at = $9 \
+     WHERE request_id = $1 AND round = $2";
+/// Draws `$3` numbers at once and returns the last; the row lock (PostgreSQL) or
+/// the single writer (SQLite) keeps concurrent issuers from sharing a number, and
+/// a rollback takes the numbers back with everything else.
+pub const DRAW_REFERENCES: &str = "INSERT INTO reference_counters (issuer, year, last_value) VALUES ($1, $2, $3) \
+     ON CONFLICT (issuer, year) DO UPDATE SET last_value = reference_counters.last_value + excluded.last_value \
+     RETURNING last_value";
+
+macro_rules! mail_columns {
+    () => {
+        "id, case_id, request_id, kind, message_id, sender, recipients, subject, payload, raw, status, \
+         attempts, next_attempt_at, last_error, created_at, sent_at"
+    };
+}
+/// A letter with the reference number of its request, which the transaction
+/// that wrote the letter drew after writing it.
+macro_rules! select_mail {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::store::sql::mail_columns!(),
+            ", (SELECT reference FROM requests r WHERE r.id = outbox.request_id) AS reference FROM outbox"
+        )
+    };
+}
+pub(crate) use {mail_columns, select_mail};
+
+pub const SELECT_MAIL: &str = concat!(select_mail!(), " WHERE id = $1");
+/// Newest first, optionally one status; `$3` is the page size plus one.
+pub const LIST_MAIL: &str = concat!(
+    select_mail!(),
+    " WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+);
+/// Records an attempt, and the letter as rendered for it; only a letter still
+/// pending can be recorded, so a second worker (or an operator's retry in
+/// between) never overwrites a later state.
+pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3, \
+     last_error = $4, sent_at = $5, subject = COALESCE($6, subject), raw = COALESCE($7, raw) \
+     WHERE id = $1 AND status = 'PENDING'";
+/// An operator's retry gives a failed letter a fresh set of attempts.
+pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2 \
+     WHERE id = $1 AND status = 'FAILED' RETURNING id";
+
+macro_rules! bind_mail {
+    ($q:expr, $row:expr) => {
+        bind_mail!($q, $row, bind)
+    };
+    ($q:expr, $row:expr, $m:ident) => {{
+        let m: &$crate::store::rows::MailRow = $row;
+        $q.$m(&m.id)
+            .$m(&m.case_id)
+            .$m(&m.request_id)
+            .$m(&m.kind)
+            .$m(&m.message_id)
+            .$m(&m.sender)
+            .$m(&m.recipients)
+            .$m(&m.subject)
+            .$m(&m.payload)
+            .$m(&m.raw)
+            .$m(&m.status)
+            .$m(m.attempts)
+            .$m(m.next_attempt_at)
+            .$m(&m.last_error)
+            .$m(m.created_at)
+            .$m(m.sent_at)
+    }};
+}
+pub(crate) use bind_mail;
