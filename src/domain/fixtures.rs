@@ -1,6 +1,8 @@
-//! The one organisation and case the unit tests share: the seed's street office
-//! 翠屏街道 with housing (lead) and land (assisting) for property certificates,
-//! plus lighting and power. Tests that need something else change a copy.
+//! The one organisation and case the unit tests share (domain, letters, the
+//! store suite): the seed's street office 翠屏街道 and a second office 东城街道;
+//! housing (lead) and land (assisting) for property certificates, lighting for
+//! street lights, and power; each department with its own deadline policy.
+//! Tests that need something else change a copy.
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -10,40 +12,62 @@ use super::{
 };
 
 pub fn org() -> Organisation {
-    let dept = |code: &str, name: &str| {
+    let dept = |code: &str, name: &str, reply_working_days: u32| {
         let d = Department {
             code: code.into(),
             name: name.into(),
-            policy: DeadlinePolicy::default(),
+            policy: DeadlinePolicy {
+                ack_working_days: 1,
+                reply_working_days,
+            },
             show_resident_phone: false,
         };
         (code.to_owned(), d)
     };
-    let office = Office {
-        code: "cuiping".into(),
-        name: "翠屏街道".into(),
-        reference_prefix: "翠街哨".into(),
-        communities: vec!["杨柳社区".into(), "新南社区".into()],
+    let office = |code: &str, name: &str, prefix: &str, communities: &[&str]| {
+        let o = Office {
+            code: code.into(),
+            name: name.into(),
+            reference_prefix: prefix.into(),
+            communities: communities.iter().map(|c| c.to_string()).collect(),
+        };
+        (code.to_owned(), o)
     };
-    let category = Category {
-        code: "property-certificate".into(),
-        name: "不动产权证办理".into(),
-        lead: "housing".into(),
-        assisting: vec!["land".into()],
+    let category = |code: &str, name: &str, lead: &str, assisting: &[&str]| {
+        let c = Category {
+            code: code.into(),
+            name: name.into(),
+            lead: lead.into(),
+            assisting: assisting.iter().map(|a| a.to_string()).collect(),
+        };
+        (code.to_owned(), c)
     };
     Organisation {
-        offices: [("cuiping".to_owned(), office)].into_iter().collect(),
-        departments: [
-            dept("housing", "区住建局"),
-            dept("land", "区自然资源局"),
-            dept("lighting", "区路灯管理所"),
-            dept("power", "供电公司"),
+        offices: [
+            office("cuiping", "翠屏街道", "翠街哨", &["杨柳社区", "新南社区"]),
+            office("dongcheng", "东城街道", "东街哨", &[]),
         ]
         .into_iter()
         .collect(),
-        categories: [("property-certificate".to_owned(), category)]
-            .into_iter()
-            .collect(),
+        departments: [
+            dept("housing", "区住建局", 5),
+            dept("land", "区自然资源局", 10),
+            dept("lighting", "区路灯管理所", 3),
+            dept("power", "供电公司", 5),
+        ]
+        .into_iter()
+        .collect(),
+        categories: [
+            category(
+                "property-certificate",
+                "不动产权证办理",
+                "housing",
+                &["land"],
+            ),
+            category("street-lighting", "路灯维修", "lighting", &[]),
+        ]
+        .into_iter()
+        .collect(),
         ..Default::default()
     }
 }

@@ -173,37 +173,7 @@ impl Organisation {
 mod tests {
     use super::*;
 
-    fn org() -> Organisation {
-        let dept = |code: &str| {
-            (
-                code.to_owned(),
-                Department {
-                    code: code.into(),
-                    name: code.into(),
-                    policy: DeadlinePolicy::default(),
-                    show_resident_phone: false,
-                },
-            )
-        };
-        Organisation {
-            departments: ["housing", "land", "lighting", "power"]
-                .map(dept)
-                .into_iter()
-                .collect(),
-            categories: [(
-                "property-certificate".to_owned(),
-                Category {
-                    code: "property-certificate".into(),
-                    name: "不动产权证".into(),
-                    lead: "housing".into(),
-                    assisting: vec!["land".into()],
-                },
-            )]
-            .into_iter()
-            .collect(),
-            ..Default::default()
-        }
-    }
+    use crate::domain::fixtures::org;
 
     #[test]
     fn a_known_category_routes_by_its_rule() {

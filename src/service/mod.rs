@@ -121,7 +121,7 @@ impl Whistle {
                     ))
                     .into());
                 }
-                existing
+                *existing
             }
         };
         tracing::Span::current().record("case_id", case.id.as_str());

@@ -216,7 +216,7 @@ where
                 .fetch_one(&mut *self.0)
                 .await
                 .map_err(DB::map_err)?;
-            return Ok(Inserted::Existing(self.load(row).await?));
+            return Ok(Inserted::Existing(Box::new(self.load(row).await?)));
         }
         self.write(case, &creation(case), mail).await?;
         Ok(Inserted::Created)

@@ -29,6 +29,7 @@ mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use backend::{Backend, Db};
@@ -39,7 +40,7 @@ pub enum Inserted {
     Created,
     /// The office already escalated this petition id; here is that case as it is
     /// now. Nothing was written.
-    Existing(Case),
+    Existing(Box<Case>),
 }
 
 #[derive(Debug, thiserror::Error)]

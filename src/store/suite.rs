@@ -11,9 +11,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::testing::{fresh_postgres_url, sqlite_url};
 use super::*;
 use crate::domain::{
-    Actor, ActorRole, CaseStatus, Category, Comment, DeadlinePolicy, Department, EventKind, Office,
-    Organisation, Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision,
-    Role, Verdict,
+    Actor, ActorRole, CaseStatus, Comment, EventKind, Organisation, Petition, PetitionInput,
+    Reference, ReplyText, RequestStatus, ReviewDecision, Role, Verdict,
 };
 
 macro_rules! suite {
@@ -77,54 +76,7 @@ async fn open(url: &str) -> Store {
 // ---- the organisation and the actors -------------------------------------------
 
 fn org() -> Organisation {
-    let dept = |code: &str, reply_working_days: u32| {
-        let d = Department {
-            code: code.into(),
-            name: code.into(),
-            policy: DeadlinePolicy {
-                ack_working_days: 1,
-                reply_working_days,
-            },
-            show_resident_phone: false,
-        };
-        (code.to_owned(), d)
-    };
-    let office = |code: &str, name: &str, prefix: &str, communities: &[&str]| {
-        let o = Office {
-            code: code.into(),
-            name: name.into(),
-            reference_prefix: prefix.into(),
-            communities: communities.iter().map(|c| c.to_string()).collect(),
-        };
-        (code.to_owned(), o)
-    };
-    let category = |code: &str, lead: &str, assisting: &[&str]| {
-        let c = Category {
-            code: code.into(),
-            name: code.into(),
-            lead: lead.into(),
-            assisting: assisting.iter().map(|a| a.to_string()).collect(),
-        };
-        (code.to_owned(), c)
-    };
-    Organisation {
-        offices: [
-            office("cuiping", "翠屏街道", "翠街哨", &["杨柳社区", "新南社区"]),
-            office("dongcheng", "东城街道", "东街哨", &[]),
-        ]
-        .into_iter()
-        .collect(),
-        departments: [dept("housing", 5), dept("land", 10), dept("lighting", 3)]
-            .into_iter()
-            .collect(),
-        categories: [
-            category("property-certificate", "housing", &["land"]),
-            category("street-lighting", "lighting", &[]),
-        ]
-        .into_iter()
-        .collect(),
-        ..Default::default()
-    }
+    crate::domain::fixtures::org()
 }
 
 fn office(code: &str) -> Actor {
@@ -224,7 +176,7 @@ async fn insert(store: &Store, mut case: Case, mail: Letters) -> Result<Outcome,
         }
         Inserted::Existing(existing) => {
             tx.rollback().await?;
-            Ok(Outcome::Existing(existing))
+            Ok(Outcome::Existing(*existing))
         }
     }
 }
