@@ -1,0 +1,262 @@
+//! Starting whistle for a test: in this process on port 0 over a fresh
+//! database (`spawn_app`), or as the real binary an operator runs
+//! (`start_binary`), and clients that carry a bearer key.
+
+use super::*;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use config::Environment;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use whistle::app::Application;
+use whistle::proto::case_service_client::CaseServiceClient;
+use whistle::proto::department_service_client::DepartmentServiceClient;
+use whistle::settings::Settings;
+use whistle::store::testing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Adds `authorization: Bearer KEY` to every call (nothing when there is no key).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+pub type CaseClient = CaseServiceClient<Authed>;
+pub type DepartmentClient = DepartmentServiceClient<Authed>;
+
+/// A running server. Dropping it stops the server; the temporary folder (the
+/// SQLite file, the settings file) lives as long as it does.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    pub channel: Channel,
+    pub shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the real server on port 0 over a fresh database. `settings_file`, if
+/// given, is TOML written to the temporary folder and read as the `--config`
+/// file (without one, the demo organisation is active). `None` when the backend
+/// is PostgreSQL and no test server is configured.
+pub async fn spawn_app(backend: Backend, settings_file: Option<&str>) -> Option<TestApp> {
+    spawn_app_with(backend, settings_file, &[]).await
+}
+
+/// As `spawn_app`, with more `WHISTLE__…` overrides (mail transport, retries).
+pub async fn spawn_app_with(
+    backend: Backend,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Option<TestApp> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = match backend {
+        Backend::Sqlite => testing::sqlite_url(dir.path()),
+        Backend::Postgres => testing::fresh_postgres_url().await?,
+    };
+    Some(spawn_app_at(dir, &database_url, settings_file, extra_env).await)
+}
+
+/// As `spawn_app_with`, on a database the caller chose (a private PostgreSQL
+/// server, say); `dir` holds the settings file and the letters and lives as
+/// long as the app.
+pub async fn spawn_app_at(
+    dir: TempDir,
+    database_url: &str,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> TestApp {
+    let file = settings_file.map(|toml| {
+        let path = dir.path().join("whistle.toml");
+        std::fs::write(&path, toml).expect("writing the settings file");
+        path
+    });
+    // Letters go to the test's own folder, never into the working tree.
+    let outbox = dir.path().join("outbox");
+    let env: HashMap<String, String> = [
+        ("WHISTLE__DATABASE__URL", database_url),
+        ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
+        (
+            "WHISTLE__MAIL__FILE_DIR",
+            outbox.to_str().expect("a UTF-8 temp path"),
+        ),
+    ]
+    .into_iter()
+    .chain(extra_env.iter().copied())
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let environment = Environment::with_prefix("WHISTLE")
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(env));
+    let settings =
+        Settings::load_with(file.as_deref(), environment).expect("test settings must load");
+    if std::env::var_os("TEST_LOG").is_some() {
+        whistle::telemetry::init(&settings.log);
+    }
+    let app = Application::build(&settings)
+        .await
+        .expect("the application must build");
+    let addr = app.grpc_addr();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .expect("connecting to the test server");
+    TestApp {
+        addr,
+        settings,
+        channel,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// Spawns the app for one scenario and runs it; skips when the backend is absent.
+pub async fn run<F, Fut>(backend: Backend, settings_file: Option<&str>, scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(app) = spawn_app(backend, settings_file).await {
+        scenario(app).await;
+    }
+}
+
+fn bearer(key: &str) -> Bearer {
+    Bearer(Some(format!("Bearer {key}").parse().expect("an ASCII key")))
+}
+
+/// The real binary, as an operator runs it, on `database_url` with `env` on top;
+/// returns the child (killed when dropped) and its gRPC address, read from its
+/// JSON log.
+pub async fn start_binary(
+    database_url: &str,
+    dir: &std::path::Path,
+    env: &[(&'static str, String)],
+) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_whistle"));
+    command
+        .current_dir(dir)
+        .env("WHISTLE__DATABASE__URL", database_url)
+        .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("starting whistle");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("reading the log") {
+            if let Some(rest) = line.split("\"grpc_addr\":\"").nth(1) {
+                return rest.split('"').next().unwrap().to_owned();
+            }
+        }
+        panic!("whistle exited before listening");
+    })
+    .await
+    .expect("whistle starts within 30 s");
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// A case client for a server at `addr` (a binary `start_binary` started),
+/// carrying `key`. It connects at its first call, so a server that is down
+/// shows as a failed call rather than a failed constructor.
+pub fn cases_at(addr: &str, key: &str) -> CaseClient {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
+    CaseServiceClient::with_interceptor(channel, bearer(key))
+}
+
+impl TestApp {
+    /// The app's own database, opened beside it, to look at what it wrote.
+    pub async fn store(&self) -> whistle::store::Store {
+        whistle::store::connect(&self.settings.database.url, &Default::default())
+            .await
+            .expect("opening the app's database")
+    }
+
+    pub fn cases_as(&self, key: &str) -> CaseClient {
+        CaseServiceClient::with_interceptor(self.channel.clone(), bearer(key))
+    }
+
+    pub fn departments_as(&self, key: &str) -> DepartmentClient {
+        DepartmentServiceClient::with_interceptor(self.channel.clone(), bearer(key))
+    }
+
+    /// Clients that send no `authorization` at all.
+    pub fn anonymous_cases(&self) -> CaseClient {
+        CaseServiceClient::with_interceptor(self.channel.clone(), Bearer(None))
+    }
+
+    /// Clients that send `authorization` exactly as given.
+    pub fn cases_with_authorization(&self, value: &str) -> CaseClient {
+        let value = value.parse().expect("an ASCII header value");
+        CaseServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(value)))
+    }
+
+    pub fn anonymous_departments(&self) -> DepartmentClient {
+        DepartmentServiceClient::with_interceptor(self.channel.clone(), Bearer(None))
+    }
+
+    /// The 翠屏街道 street office.
+    pub fn office(&self) -> CaseClient {
+        self.cases_as(OFFICE_KEY)
+    }
+
+    pub fn supervisor(&self) -> CaseClient {
+        self.cases_as(SUPERVISOR_KEY)
+    }
+
+    pub fn supervisor_departments(&self) -> DepartmentClient {
+        self.departments_as(SUPERVISOR_KEY)
+    }
+
+    /// A department by its code: housing, land, education, lighting, power.
+    pub fn department(&self, code: &str) -> DepartmentClient {
+        self.departments_as(&department_key(code))
+    }
+}
