@@ -119,7 +119,12 @@ impl MailWorker {
             .deliver_next(now, &mut |mail: QueuedMail| {
                 Box::pin(async move {
                     let result = transport
-                        .send(&mail.mail.sender, &mail.mail.recipients, &mail.mail.raw)
+                        .send(
+                            &mail.mail.sender,
+                            &mail.mail.recipients,
+                            &mail.mail.raw,
+                            &mail.mail.id,
+                        )
                         .await;
                     retry.outcome(&mail, result, now)
                 })
