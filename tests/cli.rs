@@ -1,5 +1,6 @@
 //! The `whistle` binary as an operator meets it: keys made and hashed without
-//! the key on the command line, errors as one line and an exit code.
+//! the key on the command line, errors as one line and an exit code, logs
+//! without escape codes in a pipe.
 
 use std::io::Write;
 use std::path::Path;
@@ -155,4 +156,20 @@ fn an_unknown_environment_variable_refuses_start_up_naming_it() {
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPROT"), "{stderr}");
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPORT"), "{stderr}");
     assert!(!dir.path().join("whistle.db").exists(), "nothing ran");
+}
+
+#[test]
+fn piped_logs_have_no_escape_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path())
+        .arg("migrate")
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = [out.stdout, out.stderr].concat();
+    let log = text(&all);
+    assert!(log.contains("migrations applied"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in {log:?}");
 }

@@ -134,13 +134,13 @@ impl MailWorker {
             let m = &mail.mail;
             match outcome {
                 Delivery::Sent => {
-                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = ?m.recipients, "letter sent")
+                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = crate::telemetry::list(&m.recipients), "letter sent")
                 }
                 Delivery::Retry { at, error } => {
                     tracing::warn!(mail_id = %m.id, case_id = %m.case_id, attempts = mail.attempts + 1, retry_at = %at, %error, "letter not sent; will retry")
                 }
                 Delivery::Failed { error } => {
-                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = ?m.recipients, %error, "letter failed for good; see `whistle outbox list --status failed`")
+                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = crate::telemetry::list(&m.recipients), %error, "letter failed for good; see `whistle outbox list --status failed`")
                 }
             }
         }
