@@ -1,6 +1,6 @@
 //! The `whistle` binary: read settings, set up tracing, then serve, migrate,
-//! look after the outbox, or make and hash keys. Everything else lives in the
-//! library.
+//! look after the outbox, make and hash keys, or ask a running server whether
+//! it is healthy. Everything else lives in the library.
 //!
 //! Failures end in one line on stderr, `error: …` with its causes, and exit
 //! code 2 for a mistake the operator can fix in the command or the
@@ -8,12 +8,17 @@
 //! helps nobody who typed a wrong path.
 
 use std::io::{BufRead, IsTerminal, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use whistle::app::{Application, open_store};
 use whistle::grpc::auth::key_digest;
 use whistle::settings::Settings;
@@ -55,6 +60,20 @@ enum Command {
         /// What the key may do; the snippet leaves it to fill in when omitted.
         #[arg(long)]
         role: Option<Role>,
+    },
+    /// Ask a running server for its gRPC health: exit 0 when it is SERVING,
+    /// 1 otherwise (also when unreachable). For container health checks.
+    Health {
+        /// Where the server listens; `grpc.listen` from the configuration when
+        /// omitted (an unspecified address such as 0.0.0.0 means this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// The service to ask about; the whole server when omitted.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
     },
     /// Inspect the outbox: letters waiting, sent and failed.
     #[command(subcommand)]
@@ -143,6 +162,31 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{}", principal_snippet(&key, &name, role));
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Health {
+            addr,
+            service,
+            timeout_secs,
+        } => {
+            // Docker reserves exit code 2, so a health check fails with 1 whatever went wrong.
+            let check = async {
+                let addr = match addr {
+                    Some(addr) => addr,
+                    None => local_addr(&Settings::load(cli.config.as_deref())?.grpc.listen),
+                };
+                health(&addr, &service, Duration::from_secs(timeout_secs.max(1))).await
+            };
+            return match check.await {
+                Ok(status) => {
+                    println!("{}", status.as_str_name());
+                    Ok(if status == ServingStatus::Serving {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(RUNTIME)
+                    })
+                }
+                Err(error) => Err(error.into()),
+            };
+        }
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
@@ -163,7 +207,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             app.run_until_stopped().await?;
         }
         Command::Outbox(command) => outbox(&settings, command).await?,
-        Command::HashKey { .. } | Command::NewKey { .. } => {
+        Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
         }
     }
@@ -244,6 +288,45 @@ fn principal_snippet(key: &str, name: &str, role: Option<Role>) -> String {
          [principals.{table}]\n{role_lines}key_sha256 = \"{digest}\"\n",
         digest = key_digest(key),
     )
+}
+
+/// `grpc.listen` as a client reaches it: a server bound to every interface
+/// answers on loopback.
+fn local_addr(listen: &str) -> String {
+    match listen.parse::<SocketAddr>() {
+        Ok(mut addr) if addr.ip().is_unspecified() => {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+            addr.to_string()
+        }
+        _ => listen.to_owned(),
+    }
+}
+
+/// One `grpc.health.v1.Health/Check`, all of it within `timeout`.
+async fn health(addr: &str, service: &str, timeout: Duration) -> anyhow::Result<ServingStatus> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .with_context(|| format!("{addr:?} is not HOST:PORT"))?
+        .connect_timeout(timeout);
+    let check = async {
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))
+            .with_context(|| format!("health of {service:?} at {addr}"))?;
+        Ok(answer.into_inner().status())
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no health answer from {addr} within {timeout:?}"))?
 }
 
 async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
@@ -350,5 +433,13 @@ mod tests {
             snippet.contains("[principals.\"翠屏 office\"]"),
             "{snippet}"
         );
+    }
+
+    #[test]
+    fn a_server_on_every_interface_is_asked_on_loopback() {
+        assert_eq!(local_addr("0.0.0.0:50051"), "127.0.0.1:50051");
+        assert_eq!(local_addr("[::]:50051"), "[::1]:50051");
+        assert_eq!(local_addr("10.0.0.5:50051"), "10.0.0.5:50051");
+        assert_eq!(local_addr("whistle:50051"), "whistle:50051");
     }
 }

@@ -1,10 +1,12 @@
 //! The `whistle` binary as an operator meets it: keys made and hashed without
 //! the key on the command line, errors as one line and an exit code, logs
-//! without escape codes in a pipe.
+//! without escape codes in a pipe, and the health check a container runs.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use whistle::grpc::auth::key_digest;
 
@@ -172,4 +174,98 @@ fn piped_logs_have_no_escape_codes() {
     let log = text(&all);
     assert!(log.contains("migrations applied"), "{log}");
     assert!(!log.contains('\u{1b}'), "escape codes in {log:?}");
+}
+
+/// A `whistle serve` child, killed when dropped, and its gRPC address.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real server on a free port with JSON logs, and reads its address
+/// from the start-up line. Every line it logs must be JSON.
+fn serve(dir: &Path) -> Server {
+    let mut child = whistle(dir)
+        .arg("serve")
+        .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting whistle serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let json: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if json["message"] == "whistle is listening" {
+                let _ = tx.send(json["grpc_addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("whistle listens within 30 s");
+    Server { child, addr }
+}
+
+#[test]
+fn health_exits_0_while_the_server_is_serving_and_1_when_it_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let health = |args: &[&str]| {
+        whistle(dir.path())
+            .arg("health")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = health(&["--addr", &server.addr]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "SERVING\n");
+    let out = health(&[
+        "--addr",
+        &server.addr,
+        "--service",
+        "whistle.v1.CaseService",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Without --addr it asks where the configuration says the server listens.
+    let out = whistle(dir.path())
+        .arg("health")
+        .env("WHISTLE__GRPC__LISTEN", &server.addr)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = health(&["--addr", &server.addr, "--service", "no.such.Service"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let addr = server.addr.clone();
+    drop(server);
+    let out = health(&["--addr", &addr, "--timeout-secs", "2"]);
+    assert_eq!(out.status.code(), Some(1), "a stopped server is unhealthy");
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
 }
