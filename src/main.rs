@@ -1,11 +1,27 @@
-//! The `whistle` binary: read settings, set up tracing, then serve, migrate or
-//! hash a key. Everything else lives in the library.
+//! The `whistle` binary: read settings, set up tracing, then serve, migrate,
+//! look after the outbox, make and hash keys, or ask a running server whether
+//! it is healthy. Everything else lives in the library.
+//!
+//! Failures end in one line on stderr, `error: …` with its causes, and exit
+//! code 2 for a mistake the operator can fix in the command or the
+//! configuration, 1 for anything that went wrong while working. A backtrace
+//! helps nobody who typed a wrong path.
 
+use std::io::{BufRead, IsTerminal, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::{Parser, Subcommand, ValueEnum};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use whistle::app::{Application, open_store};
 use whistle::domain::PageRequest;
+use whistle::grpc::auth::key_digest;
 use whistle::settings::Settings;
 use whistle::store::MailStatus;
 
@@ -30,10 +46,46 @@ enum Command {
     /// Apply the database migrations and exit.
     Migrate,
     /// Print the SHA-256 digest of a bearer key, for `principals.*.key_sha256`.
-    HashKey { key: String },
+    /// Reads the key from standard input (one line) unless it is given.
+    HashKey {
+        /// The key. Prefer standard input: an argument stays in shell history
+        /// and is visible to every user in `ps`.
+        key: Option<String>,
+    },
+    /// Make a new random bearer key; print it once, then the configuration
+    /// that accepts it.
+    NewKey {
+        /// The principal's name, as the timeline records it.
+        #[arg(long, default_value = "NAME")]
+        name: String,
+        /// What the key may do; the snippet leaves it to fill in when omitted.
+        #[arg(long)]
+        role: Option<Role>,
+    },
+    /// Ask a running server for its gRPC health: exit 0 when it is SERVING,
+    /// 1 otherwise (also when unreachable). For container health checks.
+    Health {
+        /// Where the server listens; `grpc.listen` from the configuration when
+        /// omitted (an unspecified address such as 0.0.0.0 means this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// The service to ask about; the whole server when omitted.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Inspect the outbox: letters waiting, sent and failed.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Role {
+    Office,
+    Department,
+    Supervisor,
 }
 
 #[derive(Subcommand)]
@@ -51,16 +103,96 @@ enum OutboxCommand {
     Retry { mail_id: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::HashKey { key }) = &cli.command {
-        println!("{}", whistle::grpc::auth::key_digest(key));
-        return Ok(());
+/// Why the binary stops, with the exit code that tells scripts which kind.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+/// A mistake in the command line or the configuration.
+const USAGE: u8 = 2;
+/// Something failed while working: a database, a port, a mail folder.
+const RUNTIME: u8 = 1;
+
+impl Failure {
+    fn usage(error: anyhow::Error) -> Failure {
+        Failure { code: USAGE, error }
     }
-    let settings = Settings::load(cli.config.as_deref())?;
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure {
+            code: RUNTIME,
+            error,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(Failure { code, error }) => {
+            // `{:#}` is the cause chain on one line; Debug would add a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::HashKey { key } => {
+            let key = match key {
+                Some(key) => checked_key(key),
+                None => key_from_stdin(),
+            }
+            .map_err(Failure::usage)?;
+            println!("{}", key_digest(&key));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::NewKey { name, role } => {
+            if name.is_empty() || name.chars().any(char::is_control) {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--name {name:?} cannot name a principal"
+                )));
+            }
+            let key = new_key().context("asking the OS for random bytes")?;
+            print!("{}", principal_snippet(&key, &name, role));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Health {
+            addr,
+            service,
+            timeout_secs,
+        } => {
+            // Docker reserves exit code 2, so a health check fails with 1 whatever went wrong.
+            let check = async {
+                let addr = match addr {
+                    Some(addr) => addr,
+                    None => local_addr(&Settings::load(cli.config.as_deref())?.grpc.listen),
+                };
+                health(&addr, &service, Duration::from_secs(timeout_secs.max(1))).await
+            };
+            return match check.await {
+                Ok(status) => {
+                    println!("{}", status.as_str_name());
+                    Ok(if status == ServingStatus::Serving {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(RUNTIME)
+                    })
+                }
+                Err(error) => Err(error.into()),
+            };
+        }
+        _ => {}
+    }
+    let settings = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
     whistle::telemetry::init(&settings.log);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Migrate => {
             open_store(&settings).await?.close().await;
             tracing::info!("migrations applied");
@@ -76,9 +208,126 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Outbox(command) => outbox(&settings, command).await?,
-        Command::HashKey { .. } => unreachable!("handled before settings"),
+        Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
+            unreachable!("handled before settings")
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The key piped in: a file, a password manager, `new-key`'s output. From a
+/// terminal one line is enough (Enter ends it), although the key shows as it
+/// is typed.
+fn key_from_stdin() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let mut text = String::new();
+    if stdin.is_terminal() {
+        eprint!("key (shown as typed; prefer a pipe): ");
+        stdin.lock().read_line(&mut text)?;
+    } else {
+        stdin.lock().read_to_string(&mut text)?;
+    }
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    checked_key(text.to_owned())
+}
+
+/// Refuses keys that could never authenticate, so nobody configures a digest
+/// that no client can match.
+fn checked_key(key: String) -> anyhow::Result<String> {
+    if key.is_empty() {
+        bail!("the key is empty: pipe it in, e.g. `whistle hash-key < key.txt`");
+    }
+    if key.contains(['\n', '\r']) {
+        bail!("the key must be one line");
+    }
+    // The server trims the key it reads from the header.
+    if key.trim() != key {
+        bail!("the key starts or ends with white space, which clients cannot send");
+    }
+    // Keys travel in an HTTP/2 header, which takes printable ASCII only.
+    if !key.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        bail!("the key must be printable ASCII: it travels in an HTTP header");
+    }
+    Ok(key)
+}
+
+/// 256 bits from the OS, as URL-safe base64 (43 characters, no padding).
+fn new_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The key on the first line (its only copy), then the table to paste into the
+/// configuration. What only the operator knows is left as a placeholder that
+/// start-up refuses until it is filled in.
+fn principal_snippet(key: &str, name: &str, role: Option<Role>) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let table = if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    };
+    let role_lines = match role {
+        Some(Role::Office) => {
+            "role = \"office\"\noffice = \"OFFICE\"          # the code of its [offices.…] table\n"
+        }
+        Some(Role::Department) => {
+            "role = \"department\"\ndepartment = \"DEPARTMENT\"  # the code of its [departments.…] table\n"
+        }
+        Some(Role::Supervisor) => "role = \"supervisor\"\n",
+        None => "role = \"ROLE\"              # office, department or supervisor\n",
+    };
+    format!(
+        "{key}\n\n# The key above is shown only now: hand it to its holder. Configuration:\n\
+         [principals.{table}]\n{role_lines}key_sha256 = \"{digest}\"\n",
+        digest = key_digest(key),
+    )
+}
+
+/// `grpc.listen` as a client reaches it: a server bound to every interface
+/// answers on loopback.
+fn local_addr(listen: &str) -> String {
+    match listen.parse::<SocketAddr>() {
+        Ok(mut addr) if addr.ip().is_unspecified() => {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+            addr.to_string()
+        }
+        _ => listen.to_owned(),
+    }
+}
+
+/// One `grpc.health.v1.Health/Check`, all of it within `timeout`.
+async fn health(addr: &str, service: &str, timeout: Duration) -> anyhow::Result<ServingStatus> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .with_context(|| format!("{addr:?} is not HOST:PORT"))?
+        .connect_timeout(timeout);
+    let check = async {
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))
+            .with_context(|| format!("health of {service:?} at {addr}"))?;
+        Ok(answer.into_inner().status())
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no health answer from {addr} within {timeout:?}"))?
 }
 
 async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
@@ -166,4 +415,41 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_no_client_could_send_are_refused() {
+        assert_eq!(checked_key("k-1_x".into()).unwrap(), "k-1_x");
+        for bad in ["", " k", "k ", "a\nb", "钥匙", "k\t"] {
+            assert!(checked_key(bad.into()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn new_keys_are_256_bits_of_url_safe_text() {
+        let key = new_key().unwrap();
+        assert_eq!(key.len(), 43);
+        assert_ne!(key, new_key().unwrap());
+    }
+
+    #[test]
+    fn a_name_toml_cannot_take_bare_is_quoted() {
+        let snippet = principal_snippet("k", "翠屏 office", Some(Role::Supervisor));
+        assert!(
+            snippet.contains("[principals.\"翠屏 office\"]"),
+            "{snippet}"
+        );
+    }
+
+    #[test]
+    fn a_server_on_every_interface_is_asked_on_loopback() {
+        assert_eq!(local_addr("0.0.0.0:50051"), "127.0.0.1:50051");
+        assert_eq!(local_addr("[::]:50051"), "[::1]:50051");
+        assert_eq!(local_addr("10.0.0.5:50051"), "10.0.0.5:50051");
+        assert_eq!(local_addr("whistle:50051"), "whistle:50051");
+    }
 }

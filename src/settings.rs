@@ -14,8 +14,12 @@ use serde::Deserialize;
 use crate::domain::{self, DeadlinePolicy, Organisation, WorkingCalendar};
 pub use crate::mail::letter::Language;
 
+mod keys;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const DEMO: &str = include_str!("../config/demo.toml");
+/// Environment variables `WHISTLE__SECTION__KEY` override the files.
+const ENV_PREFIX: &str = "WHISTLE";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -209,7 +213,7 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
         Self::load_with(
             file,
-            Environment::with_prefix("WHISTLE")
+            Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
                 .separator("__"),
         )
@@ -225,15 +229,18 @@ impl Settings {
             builder = builder.add_source(File::from(path).required(true));
         }
         let layered = builder.add_source(env.try_parsing(true)).build()?;
+        keys::refuse_unknown::<Settings>(&layered.cache, ENV_PREFIX)?;
         let mut settings: Settings = layered.try_deserialize().context("reading configuration")?;
         if settings.offices.is_empty()
             && settings.departments.is_empty()
             && settings.categories.is_empty()
             && settings.principals.is_empty()
         {
-            let demo: DemoOrganisation = Config::builder()
+            let demo = Config::builder()
                 .add_source(File::from_str(DEMO, FileFormat::Toml))
-                .build()?
+                .build()?;
+            keys::refuse_unknown::<DemoOrganisation>(&demo.cache, ENV_PREFIX)?;
+            let demo: DemoOrganisation = demo
                 .try_deserialize()
                 .context("reading the demo organisation")?;
             settings.offices = demo.offices;
@@ -464,5 +471,77 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
     #[test]
     fn a_missing_config_file_is_an_error() {
         assert!(Settings::load_with(Some(Path::new("/nonexistent.toml")), env(&[])).is_err());
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_file_stops_start_up_with_the_nearest_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whistle.toml");
+        std::fs::write(&path, "[mail]\ntransprot = \"smtp\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::load_with(Some(&path), env(&[])).unwrap_err()
+        );
+        assert!(err.contains("`mail.transprot`"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("did you mean `mail.transport`?"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_environment_variable_stops_start_up_with_the_nearest_one() {
+        let err =
+            Settings::load_with(None, env(&[("WHISTLE__MAIL__TRANSPROT", "smtp")])).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("WHISTLE__MAIL__TRANSPROT"), "{err}");
+        assert!(
+            err.contains("did you mean WHISTLE__MAIL__TRANSPORT?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_of_a_department_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whistle.toml");
+        std::fs::write(
+            &path,
+            "[departments.housing]\nname = \"住建\"\nemials = [\"a@b.example\"]\n",
+        )
+        .unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::load_with(Some(&path), env(&[])).unwrap_err()
+        );
+        assert!(err.contains("`departments.housing.emials`"), "{err}");
+        assert!(
+            err.contains("did you mean `departments.housing.emails`?"),
+            "{err}"
+        );
+        let err = Settings::load_with(
+            None,
+            env(&[("WHISTLE__PRINCIPALS__AUDIT__KEY", "not-a-digest")]),
+        )
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("WHISTLE__PRINCIPALS__AUDIT__KEY"), "{err}");
+        assert!(
+            err.contains("WHISTLE__PRINCIPALS__AUDIT__KEY_SHA256"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_named_at_once_and_far_ones_list_the_valid_keys() {
+        let err = Settings::load_with(
+            None,
+            env(&[("WHISTLE__GRPC__ZZZZZZ", "1"), ("WHISTLE__MIAL__FROM", "x")]),
+        )
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("WHISTLE__GRPC__ZZZZZZ"), "{err}");
+        assert!(err.contains("valid keys under `grpc`: "), "{err}");
+        assert!(err.contains("listen"), "{err}");
+        assert!(err.contains("WHISTLE__MIAL"), "{err}");
+        assert!(err.contains("did you mean WHISTLE__MAIL?"), "{err}");
     }
 }

@@ -141,7 +141,7 @@ impl MailWorker {
                     };
                     let raw = rendered.as_ref().map_or(&mail.raw, |r| &r.raw);
                     let result = transport
-                        .send(&mail.mail.sender, &mail.mail.recipients, raw)
+                        .send(&mail.mail.sender, &mail.mail.recipients, raw, &mail.mail.id)
                         .await;
                     Attempt {
                         outcome: retry.outcome(&mail, result, now),
@@ -154,13 +154,13 @@ impl MailWorker {
             let m = &mail.mail;
             match &attempt.outcome {
                 Delivery::Sent => {
-                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = ?m.recipients, "letter sent")
+                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = crate::telemetry::list(&m.recipients), "letter sent")
                 }
                 Delivery::Retry { at, error } => {
                     tracing::warn!(mail_id = %m.id, case_id = %m.case_id, attempts = mail.attempts + 1, retry_at = %at, %error, "letter not sent; will retry")
                 }
                 Delivery::Failed { error } => {
-                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = ?m.recipients, %error, "letter failed for good; see `whistle outbox list --status failed`")
+                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = crate::telemetry::list(&m.recipients), %error, "letter failed for good; see `whistle outbox list --status failed`")
                 }
             }
         }
