@@ -1,12 +1,32 @@
 //! Working days and deadline arithmetic. Every deadline in whistle is counted in
 //! working days on the local calendar (Asia/Shanghai by default): Monday to Friday,
 //! minus public holidays, plus the weekend make-up workdays (调休) the State Council
-//! announces each year. The holiday lists come from configuration.
+//! announces each year. The holiday lists come from configuration; the State
+//! Council's own years are shipped as year files (`calendar/`), parsed here.
+
+mod arrangement;
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
+
+pub use arrangement::{ArrangementError, Holiday, HolidayArrangement, Problem, statutory_holiday};
+/// The year files shipped in `calendar/`, compiled in so that a fresh machine
+/// needs no file. Add each new year here when its file is added.
+pub const SHIPPED_YEARS: &[(&str, &str)] = &[
+    ("2025.toml", include_str!("../../calendar/2025.toml")),
+    ("2026.toml", include_str!("../../calendar/2026.toml")),
+];
+
+/// The shipped arrangements, parsed. They are tested to parse, so an error here
+/// means a broken build rather than a broken machine.
+pub fn shipped_arrangements() -> Result<Vec<HolidayArrangement>, ArrangementError> {
+    SHIPPED_YEARS
+        .iter()
+        .map(|(file, text)| HolidayArrangement::parse(file, text))
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkingCalendar {
@@ -141,6 +161,56 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn every_shipped_year_file_parses_and_is_named_after_its_year() {
+        assert!(!SHIPPED_YEARS.is_empty());
+        for (file, text) in SHIPPED_YEARS {
+            let year = HolidayArrangement::parse(file, text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(*file, format!("{}.toml", year.year));
+            assert!(year.notice.contains(&year.year.to_string()), "{file}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_2026_file_is_the_notice_of_2025_11_04() {
+        let all = shipped_arrangements().unwrap();
+        let year = all.iter().find(|y| y.year == 2026).unwrap();
+        let summary: Vec<(&str, String, String, Vec<String>)> = year
+            .holidays
+            .iter()
+            .map(|h| {
+                let worked = h.worked.iter().map(|d| d.format("%m-%d").to_string());
+                let (first, last) = (h.first.format("%m-%d"), h.last.format("%m-%d"));
+                (
+                    h.name.as_str(),
+                    first.to_string(),
+                    last.to_string(),
+                    worked.collect(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, &str, &str, Vec<&str>)> = vec![
+            ("元旦", "01-01", "01-03", vec!["01-04"]),
+            ("春节", "02-15", "02-23", vec!["02-14", "02-28"]),
+            ("清明节", "04-04", "04-06", vec![]),
+            ("劳动节", "05-01", "05-05", vec!["05-09"]),
+            ("端午节", "06-19", "06-21", vec![]),
+            ("中秋节", "09-25", "09-27", vec![]),
+            ("国庆节", "10-01", "10-07", vec!["09-20", "10-10"]),
+        ];
+        assert_eq!(summary.len(), expected.len());
+        for (got, want) in summary.iter().zip(&expected) {
+            assert_eq!(got.0, want.0);
+            assert_eq!(
+                (got.1.as_str(), got.2.as_str()),
+                (want.1, want.2),
+                "{}",
+                want.0
+            );
+            assert_eq!(got.3, want.3, "{}", want.0);
+        }
     }
 
     #[test]
