@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
-use crate::domain::{self, DeadlinePolicy, Organisation, WorkingCalendar};
+use crate::domain::{self, DeadlinePolicy, Organisation};
 pub use crate::mail::letter::Language;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -80,6 +80,11 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalendarSettings {
     pub timezone: String,
+    /// A folder of `YYYY.toml` year files that replace the shipped years of the
+    /// same number or add new ones; empty for none.
+    #[serde(default)]
+    pub dir: String,
+    /// Local days off and worked, over whatever the year files say.
     pub holidays: Vec<NaiveDate>,
     pub workdays: Vec<NaiveDate>,
 }
@@ -250,11 +255,7 @@ impl Settings {
 
     /// The organisation the domain works with, checked for consistency.
     pub fn organisation(&self) -> anyhow::Result<Organisation> {
-        let tz: chrono_tz::Tz = self
-            .calendar
-            .timezone
-            .parse()
-            .map_err(|e| anyhow::anyhow!("calendar.timezone: {e}"))?;
+        let calendar = crate::calendar::build(&self.calendar)?.calendar;
         let default_policy = DeadlinePolicy {
             ack_working_days: self.deadlines.ack_working_days,
             reply_working_days: self.deadlines.reply_working_days,
@@ -309,11 +310,7 @@ impl Settings {
                     (code.clone(), category)
                 })
                 .collect(),
-            calendar: WorkingCalendar::new(
-                tz,
-                self.calendar.holidays.clone(),
-                self.calendar.workdays.clone(),
-            ),
+            calendar,
         };
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {
@@ -459,6 +456,51 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         .unwrap();
         let err = Settings::load_with(Some(&path), env(&[])).unwrap_err();
         assert!(format!("{err:#}").contains("nobody"), "{err:#}");
+    }
+
+    #[test]
+    fn the_defaults_give_the_state_council_calendar() {
+        let org = Settings::load_with(None, env(&[]))
+            .unwrap()
+            .organisation()
+            .unwrap();
+        assert!(org.calendar.covers(2025) && org.calendar.covers(2026));
+        assert!(
+            !org.calendar
+                .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_calendar_folder_adds_years() {
+        let dir = tempfile::tempdir().unwrap();
+        let year = "year = 2027\nnotice = \"n\"\n\
+                    [[holiday]]\nname = \"元旦\"\nfrom = 2027-01-01\nto = 2027-01-03\n\
+                    [[holiday]]\nname = \"劳动节\"\nfrom = 2027-05-01\nto = 2027-05-05\n\
+                    [[holiday]]\nname = \"国庆节\"\nfrom = 2027-10-01\nto = 2027-10-07\n";
+        std::fs::write(dir.path().join("2027.toml"), year).unwrap();
+        let dir_var = ("WHISTLE__CALENDAR__DIR", dir.path().to_str().unwrap());
+        let org = Settings::load_with(None, env(&[dir_var]))
+            .unwrap()
+            .organisation()
+            .unwrap();
+        assert!(org.calendar.covers(2027));
+        assert!(!org.calendar.covers(2028));
+
+        std::fs::write(
+            dir.path().join("2027.toml"),
+            year.replace("2027-10-07", "2027-10-70"),
+        )
+        .unwrap();
+        let err = Settings::load_with(None, env(&[dir_var])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("2027.toml: line 14: invalid date"),
+            "{err:#}"
+        );
+        let err = Settings::load_with(None, env(&[("WHISTLE__CALENDAR__DIR", "/nonexistent")]));
+        assert!(
+            format!("{:#}", err.unwrap_err()).contains("calendar.dir: cannot read /nonexistent")
+        );
     }
 
     #[test]
