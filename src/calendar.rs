@@ -12,7 +12,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::domain::calendar::{
-    ArrangementError, CalendarError, HolidayArrangement, WorkingCalendar, shipped_arrangements,
+    ArrangementError, CalendarError, HolidayArrangement, OfficeHours, WorkingCalendar,
+    shipped_arrangements,
 };
 use crate::settings::CalendarSettings;
 
@@ -40,6 +41,8 @@ pub enum YearOrigin {
 pub enum LoadError {
     #[error("calendar.timezone: {0:?} is not a time zone name such as Asia/Shanghai")]
     Timezone(String),
+    #[error("calendar.office_hours: {0}")]
+    OfficeHours(String),
     #[error("calendar.dir: cannot read {dir}")]
     ReadDir {
         dir: PathBuf,
@@ -95,6 +98,8 @@ pub fn build(settings: &CalendarSettings) -> Result<LoadedCalendar, LoadError> {
         .timezone
         .parse()
         .map_err(|_| LoadError::Timezone(settings.timezone.clone()))?;
+    let office_hours =
+        OfficeHours::parse(&settings.office_hours).map_err(LoadError::OfficeHours)?;
 
     let mut years: BTreeMap<i32, (HolidayArrangement, YearOrigin)> = shipped_arrangements()?
         .into_iter()
@@ -115,10 +120,12 @@ pub fn build(settings: &CalendarSettings) -> Result<LoadedCalendar, LoadError> {
         .into_iter()
         .map(|(year, (arrangement, origin))| (arrangement, (year, origin)))
         .unzip();
-    let calendar = WorkingCalendar::from_arrangements(tz, arrangements)?.with_local_days(
-        settings.holidays.iter().copied(),
-        settings.workdays.iter().copied(),
-    );
+    let calendar = WorkingCalendar::from_arrangements(tz, arrangements)?
+        .with_local_days(
+            settings.holidays.iter().copied(),
+            settings.workdays.iter().copied(),
+        )
+        .with_office_hours(office_hours);
     Ok(LoadedCalendar {
         calendar,
         years: origins,
@@ -181,6 +188,7 @@ mod tests {
             dir: dir.into(),
             holidays: vec![],
             workdays: vec![],
+            office_hours: vec!["09:00-12:00".into(), "13:30-17:30".into()],
         }
     }
 
@@ -297,13 +305,24 @@ worked = [2027-10-09]
     }
 
     #[test]
-    fn local_days_come_from_the_settings() {
+    fn local_days_and_office_hours_come_from_the_settings() {
         let mut s = settings("");
         s.holidays = vec![date(2026, 3, 2)];
         s.workdays = vec![date(2026, 2, 23)];
+        s.office_hours = vec!["08:00-12:00".into()];
         let cal = build(&s).unwrap().calendar;
         assert!(!cal.is_working_day(date(2026, 3, 2)));
         assert!(cal.is_working_day(date(2026, 2, 23)));
+        assert_eq!(cal.office_hours().to_string(), "08:00-12:00");
+
+        s.office_hours = vec!["noon".into()];
+        assert!(
+            build(&s)
+                .unwrap_err()
+                .to_string()
+                .starts_with("calendar.office_hours: \"noon\"")
+        );
+        s.office_hours = vec![];
         s.timezone = "Asia/Beijing".into();
         assert!(matches!(build(&s).unwrap_err(), LoadError::Timezone(_)));
     }

@@ -87,6 +87,8 @@ pub struct CalendarSettings {
     /// Local days off and worked, over whatever the year files say.
     pub holidays: Vec<NaiveDate>,
     pub workdays: Vec<NaiveDate>,
+    /// The periods of a working day that count for deadlines in working hours.
+    pub office_hours: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -468,6 +470,10 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         assert!(
             !org.calendar
                 .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap())
+        );
+        assert_eq!(
+            org.calendar.office_hours().to_string(),
+            "09:00-12:00, 13:30-17:30"
         );
     }
 

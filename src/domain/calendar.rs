@@ -1,4 +1,4 @@
-//! Working days and deadline arithmetic. Every deadline in whistle is
+//! Working days, working hours and deadline arithmetic. Every deadline in whistle is
 //! counted on the local calendar (Asia/Shanghai by default): Monday to Friday, minus
 //! the public holidays, plus the weekend make-up workdays (调休) that the State
 //! Council announces each November for the next year. Those announcements arrive as
@@ -10,6 +10,7 @@
 //! what to say about the gaps.
 
 mod arrangement;
+mod office_hours;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +20,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 pub use arrangement::{ArrangementError, Holiday, HolidayArrangement, Problem, statutory_holiday};
+pub use office_hours::{OfficeHours, Period};
 
 /// The year files shipped in `calendar/`, compiled in so that a fresh machine
 /// needs no file. Add each new year here when its file is added.
@@ -51,6 +53,7 @@ pub struct WorkingCalendar {
     /// holidays. Off only in calendars from [`WorkingCalendar::new`], which keeps its
     /// old meaning of weekends plus exactly the days given.
     statutory_fallback: bool,
+    office_hours: OfficeHours,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +137,7 @@ impl WorkingCalendar {
             local_holidays: holidays.into_iter().collect(),
             local_workdays: makeup_workdays.into_iter().collect(),
             statutory_fallback: false,
+            office_hours: OfficeHours::default(),
         }
     }
 
@@ -182,8 +186,17 @@ impl WorkingCalendar {
         self
     }
 
+    pub fn with_office_hours(mut self, office_hours: OfficeHours) -> Self {
+        self.office_hours = office_hours;
+        self
+    }
+
     pub fn tz(&self) -> Tz {
         self.tz
+    }
+
+    pub fn office_hours(&self) -> &OfficeHours {
+        &self.office_hours
     }
 
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
@@ -265,6 +278,44 @@ impl WorkingCalendar {
     pub fn due_after_working_days(&self, from: DateTime<Utc>, n: u32) -> DateTime<Utc> {
         let last_day = self.nth_working_day_after(from, n);
         self.instant(last_day.and_hms_opt(0, 0, 0).expect("midnight exists") + Days::new(1))
+    }
+
+    /// The deadline for "within N working hours": the instant at which the N-th
+    /// working hour after `from` is complete.
+    ///
+    /// Only office hours on working days count (make-up Saturdays included, holidays
+    /// and weekends not). Counting starts at `from` if that is inside office hours,
+    /// else at the next opening: a request issued at 12:10 starts counting at 13:30,
+    /// one issued at 18:00 or on a Sunday at the next working morning's 09:00. Time
+    /// is counted to the second, and what a period cannot hold carries over to the
+    /// next: with the default hours, 2 working hours from 10:15 are 10:15–12:00
+    /// (1 h 45 min) and 13:30–13:45, so the deadline is 13:45. A deadline that uses
+    /// up a period exactly falls at its close (3 hours from 09:00 are due at 12:00,
+    /// not at the 13:30 reopening). With N = 0 the deadline is the start of counting.
+    /// Hours are wall-clock hours of `calendar.timezone`.
+    pub fn due_after_working_hours(&self, from: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        let start = from.with_timezone(&self.tz).naive_local();
+        let mut left = Duration::hours(i64::from(n));
+        let mut date = start.date();
+        loop {
+            if self.is_working_day(date) {
+                let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+                for period in self.office_hours.periods() {
+                    let open = midnight + Duration::seconds(period.start.into());
+                    let close = midnight + Duration::seconds(period.end.into());
+                    let counting_from = open.max(start);
+                    if counting_from >= close {
+                        continue;
+                    }
+                    let available = close - counting_from;
+                    if left <= available {
+                        return self.instant(counting_from + left);
+                    }
+                    left -= available;
+                }
+            }
+            date = date + Days::new(1);
+        }
     }
 
     /// A local time as an instant. Asia/Shanghai has no DST; in zones that do, an
@@ -648,6 +699,108 @@ mod tests {
                 first: 2028,
                 second: 2029
             }
+        );
+    }
+
+    // ---- working hours ------------------------------------------------------
+
+    #[test]
+    fn working_hours_from_friday_afternoon_resume_on_monday() {
+        let cal = state_council();
+        // Fri 16:30-17:30 is one hour, Mon 09:00-10:00 the second.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 27, 16, 30), 2),
+            shanghai(2026, 11, 30, 10, 0)
+        );
+    }
+
+    #[test]
+    fn working_hours_skip_lunch() {
+        let cal = WorkingCalendar::default();
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 11, 0), 2),
+            shanghai(2026, 11, 23, 14, 30)
+        );
+        // Partial hours carry over: 10:15-12:00 is 1 h 45 min, then 13:30-13:45.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 10, 15), 2),
+            shanghai(2026, 11, 23, 13, 45)
+        );
+        // Issued during lunch: counting starts at 13:30.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 12, 10), 1),
+            shanghai(2026, 11, 23, 14, 30)
+        );
+        // A span that fills the morning exactly is due at noon, not at 13:30.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 9, 0), 3),
+            shanghai(2026, 11, 23, 12, 0)
+        );
+        // A full day of seven office hours ends at the afternoon's close.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 9, 0), 7),
+            shanghai(2026, 11, 23, 17, 30)
+        );
+    }
+
+    #[test]
+    fn working_hours_issued_before_opening_or_after_closing() {
+        let cal = WorkingCalendar::default();
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 7, 45), 1),
+            shanghai(2026, 11, 23, 10, 0)
+        );
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 18, 0), 2),
+            shanghai(2026, 11, 24, 11, 0)
+        );
+        // Zero hours: due the moment counting would start.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 18, 0), 0),
+            shanghai(2026, 11, 24, 9, 0)
+        );
+        let inside = shanghai(2026, 11, 23, 10, 0) + Duration::seconds(17);
+        assert_eq!(cal.due_after_working_hours(inside, 0), inside);
+    }
+
+    #[test]
+    fn working_hours_keep_the_seconds_of_the_issue_instant() {
+        let cal = WorkingCalendar::default();
+        let issued = shanghai(2026, 11, 23, 11, 59) + Duration::seconds(30);
+        assert_eq!(
+            cal.due_after_working_hours(issued, 1),
+            shanghai(2026, 11, 23, 14, 29) + Duration::seconds(30)
+        );
+    }
+
+    #[test]
+    fn working_hours_skip_holidays_and_count_makeup_saturdays() {
+        let cal = state_council();
+        // Wed 2026-09-30 17:00: half an hour, then Oct 1-7 off, Thu 8 from 09:00.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 9, 30, 17, 0), 2),
+            shanghai(2026, 10, 8, 10, 30)
+        );
+        // Issued on the make-up Saturday 2026-02-14 at 16:30: one hour that day, then
+        // 春节 until the 23rd, so the second hour is Tue 24 09:00-10:00.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 2, 14, 16, 30), 2),
+            shanghai(2026, 2, 24, 10, 0)
+        );
+        // Issued on Friday evening before the make-up Saturday 2026-10-10.
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 10, 9, 20, 0), 2),
+            shanghai(2026, 10, 10, 11, 0)
+        );
+    }
+
+    #[test]
+    fn office_hours_are_configurable() {
+        let hours = OfficeHours::parse(["08:00-12:00", "14:00-18:00"]).unwrap();
+        let cal = WorkingCalendar::default().with_office_hours(hours);
+        assert_eq!(
+            cal.due_after_working_hours(shanghai(2026, 11, 23, 11, 0), 2),
+            shanghai(2026, 11, 23, 15, 0)
         );
     }
 

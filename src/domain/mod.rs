@@ -9,7 +9,9 @@ pub mod organisation;
 pub mod petition;
 pub mod request;
 
-pub use calendar::{DayKind, DeadlinePolicy, Deadlines, HolidayArrangement, WorkingCalendar};
+pub use calendar::{
+    DayKind, DeadlinePolicy, Deadlines, HolidayArrangement, OfficeHours, WorkingCalendar,
+};
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use error::{DomainError, FieldViolation};
 pub use organisation::{Category, Department, Office, Organisation, Route};
