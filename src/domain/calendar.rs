@@ -13,6 +13,8 @@ mod arrangement;
 mod office_hours;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{
     DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
@@ -337,20 +339,113 @@ impl WorkingCalendar {
     }
 }
 
-/// How long a department has to acknowledge and to reply, in working days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeadlinePolicy {
-    pub ack_working_days: u32,
-    pub reply_working_days: u32,
+/// How long a department has for one step: whole working days (due at the end of
+/// the N-th working day after the day of issue) or working hours (due when the N-th
+/// office hour after issue is complete).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Span {
+    WorkingDays(u32),
+    WorkingHours(u32),
 }
 
-impl Default for DeadlinePolicy {
+impl Span {
+    pub fn due(self, calendar: &WorkingCalendar, from: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Span::WorkingDays(n) => calendar.due_after_working_days(from, n),
+            Span::WorkingHours(n) => calendar.due_after_working_hours(from, n),
+        }
+    }
+}
+
+/// `3d` is three working days, `2h` two working hours; the same spelling is
+/// accepted back.
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Span::WorkingDays(n) => write!(f, "{n}d"),
+            Span::WorkingHours(n) => write!(f, "{n}h"),
+        }
+    }
+}
+
+impl FromStr for Span {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let text = s.trim();
+        let bad = || {
+            format!(
+                "{s:?} is not a deadline span: write a whole number and d for working days \
+                 or h for working hours, such as \"5d\" or \"2h\""
+            )
+        };
+        let unit = text.chars().last().ok_or_else(bad)?;
+        let number: u32 = text[..text.len() - unit.len_utf8()]
+            .trim()
+            .parse()
+            .map_err(|_| bad())?;
+        match unit {
+            'd' | 'D' => Ok(Span::WorkingDays(number)),
+            'h' | 'H' => Ok(Span::WorkingHours(number)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// One level's deadline policy (a department's, a category's): each step it does
+/// not set is inherited from the next level down, ending at the organisation's
+/// defaults. The default sets nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeadlinePolicy {
+    pub ack: Option<Span>,
+    pub reply: Option<Span>,
+}
+
+impl DeadlinePolicy {
+    pub fn working_days(ack: u32, reply: u32) -> Self {
+        Self {
+            ack: Some(Span::WorkingDays(ack)),
+            reply: Some(Span::WorkingDays(reply)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ack.is_none() && self.reply.is_none()
+    }
+}
+
+/// The spans one round of a request is given, every level of policy applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineSpans {
+    pub ack: Span,
+    pub reply: Span,
+}
+
+impl Default for DeadlineSpans {
     /// The seed's street office acknowledges the next day and aims to solve a
     /// problem within a week.
     fn default() -> Self {
         Self {
-            ack_working_days: 1,
-            reply_working_days: 5,
+            ack: Span::WorkingDays(1),
+            reply: Span::WorkingDays(5),
+        }
+    }
+}
+
+impl DeadlineSpans {
+    /// For urgent petitions (a power cut, a burst main): someone signs within two
+    /// office hours and answers by the end of the next working day.
+    pub fn urgent() -> Self {
+        Self {
+            ack: Span::WorkingHours(2),
+            reply: Span::WorkingDays(1),
+        }
+    }
+
+    pub fn deadlines(&self, calendar: &WorkingCalendar, issued_at: DateTime<Utc>) -> Deadlines {
+        Deadlines {
+            ack_due_at: self.ack.due(calendar, issued_at),
+            reply_due_at: self.reply.due(calendar, issued_at),
         }
     }
 }
@@ -360,15 +455,6 @@ impl Default for DeadlinePolicy {
 pub struct Deadlines {
     pub ack_due_at: DateTime<Utc>,
     pub reply_due_at: DateTime<Utc>,
-}
-
-impl DeadlinePolicy {
-    pub fn deadlines(&self, calendar: &WorkingCalendar, issued_at: DateTime<Utc>) -> Deadlines {
-        Deadlines {
-            ack_due_at: calendar.due_after_working_days(issued_at, self.ack_working_days),
-            reply_due_at: calendar.due_after_working_days(issued_at, self.reply_working_days),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -804,11 +890,34 @@ mod tests {
         );
     }
 
+    // ---- spans and policies ---------------------------------------------------
+
     #[test]
-    fn policy_gives_both_deadlines() {
+    fn spans_parse_and_print_alike() {
+        for (text, span) in [
+            ("5d", Span::WorkingDays(5)),
+            ("0d", Span::WorkingDays(0)),
+            (" 2h ", Span::WorkingHours(2)),
+            ("24H", Span::WorkingHours(24)),
+        ] {
+            assert_eq!(text.parse::<Span>(), Ok(span), "{text}");
+            assert_eq!(span.to_string().parse::<Span>(), Ok(span));
+        }
+        for bad in ["", "5", "d", "2 days", "-1d", "1.5h", "2w"] {
+            let err = bad.parse::<Span>().unwrap_err();
+            assert!(err.contains("is not a deadline span"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn spans_give_both_deadlines() {
         let cal = WorkingCalendar::default();
-        let d = DeadlinePolicy::default().deadlines(&cal, shanghai(2026, 11, 23, 9, 0));
+        let issued = shanghai(2026, 11, 23, 9, 0);
+        let d = DeadlineSpans::default().deadlines(&cal, issued);
         assert_eq!(d.ack_due_at, shanghai(2026, 11, 25, 0, 0));
         assert_eq!(d.reply_due_at, shanghai(2026, 12, 1, 0, 0));
+        let urgent = DeadlineSpans::urgent().deadlines(&cal, issued);
+        assert_eq!(urgent.ack_due_at, shanghai(2026, 11, 23, 11, 0));
+        assert_eq!(urgent.reply_due_at, shanghai(2026, 11, 25, 0, 0));
     }
 }

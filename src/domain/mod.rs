@@ -10,11 +10,14 @@ pub mod petition;
 pub mod request;
 
 pub use calendar::{
-    DayKind, DeadlinePolicy, Deadlines, HolidayArrangement, OfficeHours, WorkingCalendar,
+    DayKind, DeadlinePolicy, DeadlineSpans, Deadlines, HolidayArrangement, OfficeHours, Span,
+    WorkingCalendar,
 };
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use error::{DomainError, FieldViolation};
-pub use organisation::{Category, Department, Office, Organisation, Route};
+pub use organisation::{
+    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
+};
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{DepartmentRequest, Reference, Reply, RequestStatus, Review, Role};
 

@@ -80,10 +80,7 @@ fn org() -> Organisation {
         let d = Department {
             code: code.into(),
             name: code.into(),
-            policy: DeadlinePolicy {
-                ack_working_days: 1,
-                reply_working_days,
-            },
+            policy: DeadlinePolicy::working_days(1, reply_working_days),
             show_resident_phone: false,
         };
         (code.to_owned(), d)
