@@ -11,7 +11,9 @@ use chrono::NaiveDate;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
-use crate::domain::{self, DeadlinePolicy, Organisation, WorkingCalendar};
+use crate::domain::{
+    self, CategoryDeadlines, DeadlinePolicy, DeadlineRules, DeadlineSpans, Organisation, Span,
+};
 pub use crate::mail::letter::Language;
 
 mod keys;
@@ -27,6 +29,10 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub calendar: CalendarSettings,
+    /// Unset keys take the defaults in `DeadlineSpans`, not values from
+    /// config/default.toml: a deployed file's `ack_working_days` would otherwise
+    /// clash with an embedded `ack`.
+    #[serde(default)]
     pub deadlines: PolicySettings,
     pub mail: MailSettings,
     #[serde(default)]
@@ -84,14 +90,39 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalendarSettings {
     pub timezone: String,
+    /// A folder of `YYYY.toml` year files that replace the shipped years of the
+    /// same number or add new ones; empty for none.
+    #[serde(default)]
+    pub dir: String,
+    /// Local days off and worked, over whatever the year files say.
     pub holidays: Vec<NaiveDate>,
     pub workdays: Vec<NaiveDate>,
+    /// The periods of a working day that count for deadlines in working hours.
+    pub office_hours: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// `[deadlines]` and `categories.X.deadlines`: a policy, and the one for urgent
+/// petitions beneath it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicySettings {
-    pub ack_working_days: u32,
-    pub reply_working_days: u32,
+    /// Spans such as "1d" (working days) or "2h" (working hours).
+    pub ack: Option<String>,
+    pub reply: Option<String>,
+    /// The older spelling of `ack = "Nd"`, kept because deployed files use it.
+    pub ack_working_days: Option<u32>,
+    pub reply_working_days: Option<u32>,
+    pub urgent: Option<SpanSettings>,
+}
+
+/// `[deadlines.urgent]` and `categories.X.deadlines.urgent`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanSettings {
+    pub ack: Option<String>,
+    pub reply: Option<String>,
+    pub ack_working_days: Option<u32>,
+    pub reply_working_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,9 +134,15 @@ pub struct OfficeSettings {
     pub communities: Vec<String>,
 }
 
+// Unknown keys are refused here so that a misspelt deadline key cannot quietly
+// leave a department or category on the defaults.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DepartmentSettings {
     pub name: String,
+    /// The department's own deadlines, spelt as in `[deadlines]`.
+    pub ack: Option<String>,
+    pub reply: Option<String>,
     pub ack_working_days: Option<u32>,
     pub reply_working_days: Option<u32>,
     /// Whether this department may see residents' phone numbers unmasked.
@@ -184,11 +221,14 @@ impl std::fmt::Debug for Secret {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CategorySettings {
     pub name: String,
     pub lead: String,
     #[serde(default)]
     pub assisting: Vec<String>,
+    /// The category's own deadlines, over the department's.
+    pub deadlines: Option<PolicySettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -257,15 +297,7 @@ impl Settings {
 
     /// The organisation the domain works with, checked for consistency.
     pub fn organisation(&self) -> anyhow::Result<Organisation> {
-        let tz: chrono_tz::Tz = self
-            .calendar
-            .timezone
-            .parse()
-            .map_err(|e| anyhow::anyhow!("calendar.timezone: {e}"))?;
-        let default_policy = DeadlinePolicy {
-            ack_working_days: self.deadlines.ack_working_days,
-            reply_working_days: self.deadlines.reply_working_days,
-        };
+        let calendar = crate::calendar::build(&self.calendar)?.calendar;
         let org = Organisation {
             offices: self
                 .offices
@@ -290,19 +322,16 @@ impl Settings {
                     let department = domain::Department {
                         code: code.clone(),
                         name: d.name.clone(),
-                        policy: DeadlinePolicy {
-                            ack_working_days: d
-                                .ack_working_days
-                                .unwrap_or(default_policy.ack_working_days),
-                            reply_working_days: d
-                                .reply_working_days
-                                .unwrap_or(default_policy.reply_working_days),
-                        },
+                        policy: policy(
+                            &format!("departments.{code}"),
+                            (&d.ack, d.ack_working_days),
+                            (&d.reply, d.reply_working_days),
+                        )?,
                         show_resident_phone: d.show_resident_phone,
                     };
-                    (code.clone(), department)
+                    Ok((code.clone(), department))
                 })
-                .collect(),
+                .collect::<anyhow::Result<_>>()?,
             categories: self
                 .categories
                 .iter()
@@ -316,11 +345,8 @@ impl Settings {
                     (code.clone(), category)
                 })
                 .collect(),
-            calendar: WorkingCalendar::new(
-                tz,
-                self.calendar.holidays.clone(),
-                self.calendar.workdays.clone(),
-            ),
+            calendar,
+            deadline_rules: self.deadline_rules()?,
         };
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {
@@ -344,6 +370,82 @@ impl Settings {
             }
         }
         Ok(org)
+    }
+}
+
+impl Settings {
+    /// The organisation-wide and the categories' deadline policies, with every
+    /// span parsed and every key that is wrong named.
+    fn deadline_rules(&self) -> anyhow::Result<DeadlineRules> {
+        let d = &self.deadlines;
+        let ordinary = policy(
+            "deadlines",
+            (&d.ack, d.ack_working_days),
+            (&d.reply, d.reply_working_days),
+        )?;
+        let urgent = urgent_policy("deadlines", &d.urgent)?;
+        let mut categories = BTreeMap::new();
+        for (code, c) in &self.categories {
+            let Some(d) = &c.deadlines else { continue };
+            let key = format!("categories.{code}.deadlines");
+            let deadlines = CategoryDeadlines {
+                ordinary: policy(
+                    &key,
+                    (&d.ack, d.ack_working_days),
+                    (&d.reply, d.reply_working_days),
+                )?,
+                urgent: urgent_policy(&key, &d.urgent)?,
+            };
+            categories.insert(code.clone(), deadlines);
+        }
+        Ok(DeadlineRules {
+            ordinary: filled(ordinary, DeadlineSpans::default()),
+            urgent: filled(urgent, DeadlineSpans::urgent()),
+            categories,
+        })
+    }
+}
+
+fn urgent_policy(parent: &str, urgent: &Option<SpanSettings>) -> anyhow::Result<DeadlinePolicy> {
+    let Some(u) = urgent else {
+        return Ok(DeadlinePolicy::default());
+    };
+    policy(
+        &format!("{parent}.urgent"),
+        (&u.ack, u.ack_working_days),
+        (&u.reply, u.reply_working_days),
+    )
+}
+
+/// One level's policy from its keys: `ack`/`reply` spans, or the older whole-day
+/// `ack_working_days`/`reply_working_days`, but not both for one step, since
+/// which should win would be a guess.
+fn policy(
+    key: &str,
+    (ack, ack_days): (&Option<String>, Option<u32>),
+    (reply, reply_days): (&Option<String>, Option<u32>),
+) -> anyhow::Result<DeadlinePolicy> {
+    let step = |name: &str, span: &Option<String>, days: Option<u32>| match (span, days) {
+        (Some(_), Some(_)) => {
+            bail!("{key}: both {name} and {name}_working_days are set; keep one")
+        }
+        (Some(text), None) => text
+            .parse::<Span>()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{key}.{name}: {e}")),
+        (None, Some(n)) => Ok(Some(Span::WorkingDays(n))),
+        (None, None) => Ok(None),
+    };
+    Ok(DeadlinePolicy {
+        ack: step("ack", ack, ack_days)?,
+        reply: step("reply", reply, reply_days)?,
+    })
+}
+
+fn filled(policy: DeadlinePolicy, defaults: DeadlineSpans) -> DeadlineSpans {
+    DeadlineSpans {
+        ack: policy.ack.unwrap_or(defaults.ack),
+        reply: policy.reply.unwrap_or(defaults.reply),
     }
 }
 
@@ -417,10 +519,11 @@ mod tests {
         assert_eq!(s.grpc.listen, "0.0.0.0:6000");
         assert_eq!(s.database.url, "postgres://x@y/z");
         assert_eq!(
-            s.organisation().unwrap().departments["housing"]
-                .policy
-                .reply_working_days,
-            7
+            s.organisation()
+                .unwrap()
+                .deadline_spans("housing", None, false)
+                .reply,
+            Span::WorkingDays(7)
         );
     }
 
@@ -451,8 +554,13 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         let org = s.organisation().unwrap();
         assert_eq!(org.offices.keys().collect::<Vec<_>>(), ["east"]);
         assert_eq!(org.offices["east"].reference_prefix, "东城街道");
-        assert_eq!(org.departments["roads"].policy.reply_working_days, 10);
-        assert_eq!(org.departments["roads"].policy.ack_working_days, 1);
+        assert_eq!(
+            org.deadline_spans("roads", None, false),
+            DeadlineSpans {
+                ack: Span::WorkingDays(1),
+                reply: Span::WorkingDays(10)
+            }
+        );
     }
 
     #[test]
@@ -466,6 +574,172 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         .unwrap();
         let err = Settings::load_with(Some(&path), env(&[])).unwrap_err();
         assert!(format!("{err:#}").contains("nobody"), "{err:#}");
+    }
+
+    /// An own organisation (so the demo one stays out) with the given extra TOML.
+    fn load_with_file(extra: &str, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whistle.toml");
+        let text = format!(
+            r#"
+[departments.power]
+name = "供电"
+[departments.roads]
+name = "道路所"
+[categories.pothole]
+name = "坑洼"
+lead = "roads"
+{extra}
+"#
+        );
+        std::fs::write(&path, text).unwrap();
+        Settings::load_with(Some(&path), env(vars))
+    }
+
+    fn spans(ack: &str, reply: &str) -> DeadlineSpans {
+        DeadlineSpans {
+            ack: ack.parse().unwrap(),
+            reply: reply.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_defaults_give_the_state_council_calendar_and_both_default_policies() {
+        let org = Settings::load_with(None, env(&[]))
+            .unwrap()
+            .organisation()
+            .unwrap();
+        assert_eq!(org.deadline_rules.ordinary, spans("1d", "5d"));
+        assert_eq!(org.deadline_rules.urgent, spans("2h", "1d"));
+        assert!(org.calendar.covers(2025) && org.calendar.covers(2026));
+        assert!(
+            !org.calendar
+                .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap())
+        );
+        assert_eq!(
+            org.calendar.office_hours().to_string(),
+            "09:00-12:00, 13:30-17:30"
+        );
+    }
+
+    #[test]
+    fn deadline_keys_at_every_level() {
+        let s = load_with_file(
+            r#"
+[deadlines]
+ack = "4h"
+reply_working_days = 4
+[deadlines.urgent]
+reply = "6h"
+[departments.lighting]
+name = "路灯所"
+ack_working_days = 0
+reply = "3d"
+[categories.power-supply]
+name = "供电故障"
+lead = "power"
+deadlines = { reply = "2d", urgent = { ack = "1h", reply = "4h" } }
+"#,
+            &[],
+        )
+        .unwrap();
+        let org = s.organisation().unwrap();
+        assert_eq!(org.deadline_rules.ordinary, spans("4h", "4d"));
+        assert_eq!(org.deadline_rules.urgent, spans("2h", "6h"));
+        assert_eq!(
+            org.deadline_spans("lighting", None, false),
+            spans("0d", "3d")
+        );
+        assert_eq!(
+            org.deadline_spans("roads", Some("pothole"), true),
+            spans("2h", "6h")
+        );
+        assert_eq!(
+            org.deadline_spans("power", Some("power-supply"), false),
+            spans("4h", "2d")
+        );
+        assert_eq!(
+            org.deadline_spans("power", Some("power-supply"), true),
+            spans("1h", "4h")
+        );
+    }
+
+    #[test]
+    fn deadline_keys_from_the_environment() {
+        let org = load_with_file(
+            "",
+            &[
+                ("WHISTLE__DEADLINES__URGENT__ACK", "1h"),
+                ("WHISTLE__DEADLINES__ACK_WORKING_DAYS", "2"),
+            ],
+        )
+        .unwrap()
+        .organisation()
+        .unwrap();
+        assert_eq!(org.deadline_rules.urgent, spans("1h", "1d"));
+        assert_eq!(org.deadline_rules.ordinary, spans("2d", "5d"));
+    }
+
+    #[test]
+    fn wrong_deadline_keys_are_named() {
+        let dent = "[categories.dent]\nname = \"d\"\nlead = \"roads\"\n";
+        for (extra, expected) in [
+            (
+                "[deadlines]\nack = \"1d\"\nack_working_days = 1".to_owned(),
+                "deadlines: both ack and ack_working_days are set",
+            ),
+            (
+                format!("{dent}[categories.dent.deadlines.urgent]\nreply = \"soon\""),
+                "categories.dent.deadlines.urgent.reply: \"soon\" is not a deadline span",
+            ),
+            (
+                format!("{dent}[categories.dent.deadlines]\nurgent_ack = \"1h\""),
+                "unknown configuration key `categories.dent.deadlines.urgent_ack`",
+            ),
+            (
+                "[departments.bridges]\nname = \"b\"\nreplay = \"3d\"".to_owned(),
+                "unknown configuration key `departments.bridges.replay`",
+            ),
+            (
+                "[departments.bridges]\nname = \"b\"\nreply = \"2\"".to_owned(),
+                "departments.bridges.reply: \"2\" is not a deadline span",
+            ),
+        ] {
+            let err = load_with_file(&extra, &[]).unwrap_err();
+            assert!(format!("{err:#}").contains(expected), "{extra}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn a_calendar_folder_adds_years() {
+        let dir = tempfile::tempdir().unwrap();
+        let year = "year = 2027\nnotice = \"n\"\n\
+                    [[holiday]]\nname = \"元旦\"\nfrom = 2027-01-01\nto = 2027-01-03\n\
+                    [[holiday]]\nname = \"劳动节\"\nfrom = 2027-05-01\nto = 2027-05-05\n\
+                    [[holiday]]\nname = \"国庆节\"\nfrom = 2027-10-01\nto = 2027-10-07\n";
+        std::fs::write(dir.path().join("2027.toml"), year).unwrap();
+        let dir_var = ("WHISTLE__CALENDAR__DIR", dir.path().to_str().unwrap());
+        let org = Settings::load_with(None, env(&[dir_var]))
+            .unwrap()
+            .organisation()
+            .unwrap();
+        assert!(org.calendar.covers(2027));
+        assert!(!org.calendar.covers(2028));
+
+        std::fs::write(
+            dir.path().join("2027.toml"),
+            year.replace("2027-10-07", "2027-10-70"),
+        )
+        .unwrap();
+        let err = Settings::load_with(None, env(&[dir_var])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("2027.toml: line 14: invalid date"),
+            "{err:#}"
+        );
+        let err = Settings::load_with(None, env(&[("WHISTLE__CALENDAR__DIR", "/nonexistent")]));
+        assert!(
+            format!("{:#}", err.unwrap_err()).contains("calendar.dir: cannot read /nonexistent")
+        );
     }
 
     #[test]

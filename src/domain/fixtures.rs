@@ -16,10 +16,7 @@ pub fn org() -> Organisation {
         let d = Department {
             code: code.into(),
             name: name.into(),
-            policy: DeadlinePolicy {
-                ack_working_days: 1,
-                reply_working_days,
-            },
+            policy: DeadlinePolicy::working_days(1, reply_working_days),
             show_resident_phone: false,
         };
         (code.to_owned(), d)

@@ -18,12 +18,17 @@ pub mod text;
 pub mod fixtures;
 
 pub use access::{Action, PhoneView};
-pub use calendar::{DeadlinePolicy, Deadlines, WorkingCalendar};
+pub use calendar::{
+    DayKind, DeadlinePolicy, DeadlineSpans, Deadlines, HolidayArrangement, OfficeHours, Span,
+    WorkingCalendar,
+};
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{Assigned, CaseFilter, Page, PageRequest, RequestFilter};
-pub use organisation::{Category, Department, Office, Organisation, Route};
+pub use organisation::{
+    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
+};
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{DepartmentRequest, Reference, Reply, RequestStatus, Review, Role};
 pub use text::{Comment, Reason, ReplyText};

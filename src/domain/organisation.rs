@@ -1,10 +1,11 @@
 //! The organisation whistle serves: street offices, departments, the categories
-//! that route a petition to a lead department and its assisting ones, and each
-//! department's deadline policy. Built once from configuration and read-only after.
+//! that route a petition to a lead department and its assisting ones, and the
+//! deadline policies by urgency, category and department. Built once from
+//! configuration and read-only after.
 
 use std::collections::BTreeMap;
 
-use super::calendar::{DeadlinePolicy, Deadlines, WorkingCalendar};
+use super::calendar::{DeadlinePolicy, DeadlineSpans, Deadlines, Span, WorkingCalendar};
 use super::error::{DomainError, FieldViolation, Violations};
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,8 @@ pub struct Office {
 pub struct Department {
     pub code: String,
     pub name: String,
+    /// The department's own deadlines; what it leaves unset comes from the
+    /// organisation's defaults.
     pub policy: DeadlinePolicy,
     /// Whether the department may see residents' phone numbers unmasked.
     pub show_resident_phone: bool,
@@ -48,6 +51,38 @@ pub struct Organisation {
     pub departments: BTreeMap<String, Department>,
     pub categories: BTreeMap<String, Category>,
     pub calendar: WorkingCalendar,
+    pub deadline_rules: DeadlineRules,
+}
+
+/// The deadline policies that are not a department's own: the defaults for ordinary
+/// and for urgent petitions, and the categories' policies. They sit apart from
+/// [`Category`], which says who answers, because they say how fast, and all the
+/// levels of that are resolved in one place, [`Organisation::deadline_spans`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineRules {
+    /// `[deadlines]`: ordinary petitions, where nothing more specific is set.
+    pub ordinary: DeadlineSpans,
+    /// `[deadlines.urgent]`: urgent petitions, where nothing more specific is set.
+    pub urgent: DeadlineSpans,
+    /// `categories.X.deadlines` and `categories.X.deadlines.urgent`, by category code.
+    pub categories: BTreeMap<String, CategoryDeadlines>,
+}
+
+impl Default for DeadlineRules {
+    fn default() -> Self {
+        Self {
+            ordinary: DeadlineSpans::default(),
+            urgent: DeadlineSpans::urgent(),
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+/// One category's deadlines, for its ordinary and for its urgent petitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CategoryDeadlines {
+    pub ordinary: DeadlinePolicy,
+    pub urgent: DeadlinePolicy,
 }
 
 impl Organisation {
@@ -70,6 +105,11 @@ impl Organisation {
                 ));
             }
         }
+        for code in self.deadline_rules.categories.keys() {
+            if !self.categories.contains_key(code) {
+                return Err(format!("deadlines are set for unknown category {code}"));
+            }
+        }
         Ok(())
     }
 
@@ -81,13 +121,54 @@ impl Organisation {
         self.departments.get(code)
     }
 
-    /// The deadlines of a round issued to `department` at `issued_at`.
+    /// The deadlines of an ordinary petition's round issued to `department` at
+    /// `issued_at`, whatever its category. Kept for the callers that know no
+    /// category or urgency yet; see [`Organisation::deadlines_for`].
     pub fn deadlines(&self, department: &str, issued_at: DateTime<Utc>) -> Deadlines {
-        self.departments
-            .get(department)
-            .map(|d| d.policy)
-            .unwrap_or_default()
+        self.deadline_spans(department, None, false)
             .deadlines(&self.calendar, issued_at)
+    }
+
+    /// The deadlines of a round of a petition of `category`, urgent or not, issued
+    /// to `department` at `issued_at`.
+    pub fn deadlines_for(
+        &self,
+        department: &str,
+        category: &str,
+        urgent: bool,
+        issued_at: DateTime<Utc>,
+    ) -> Deadlines {
+        self.deadline_spans(department, Some(category), urgent)
+            .deadlines(&self.calendar, issued_at)
+    }
+
+    /// The spans a round gets, each of acknowledge and reply resolved on its own,
+    /// most specific first: the category's urgent policy (urgent petitions only),
+    /// the category's policy, the department's policy, and last the default for the
+    /// petition's urgency. So an urgent petition whose category or department sets
+    /// its own ordinary deadlines gets those, unless the category also sets urgent
+    /// ones; unknown codes simply contribute nothing.
+    pub fn deadline_spans(
+        &self,
+        department: &str,
+        category: Option<&str>,
+        urgent: bool,
+    ) -> DeadlineSpans {
+        let rules = &self.deadline_rules;
+        let category = category.and_then(|c| rules.categories.get(c));
+        let levels = [
+            category.filter(|_| urgent).map(|c| c.urgent),
+            category.map(|c| c.ordinary),
+            self.departments.get(department).map(|d| d.policy),
+        ];
+        let base = if urgent { rules.urgent } else { rules.ordinary };
+        let pick = |step: fn(&DeadlinePolicy) -> Option<Span>, default: Span| {
+            levels.iter().flatten().find_map(step).unwrap_or(default)
+        };
+        DeadlineSpans {
+            ack: pick(|p| p.ack, base.ack),
+            reply: pick(|p| p.reply, base.reply),
+        }
     }
 
     /// Routes a petition. Explicit departments override the category's rule: an
@@ -173,7 +254,20 @@ impl Organisation {
 mod tests {
     use super::*;
 
-    use crate::domain::fixtures::org;
+    use crate::domain::fixtures;
+
+    fn org() -> Organisation {
+        fixtures::org()
+    }
+
+    /// The fixture with no deadline policy of any department's own.
+    fn org_without_policies() -> Organisation {
+        let mut o = fixtures::org();
+        for d in o.departments.values_mut() {
+            d.policy = DeadlinePolicy::default();
+        }
+        o
+    }
 
     #[test]
     fn a_known_category_routes_by_its_rule() {
@@ -224,6 +318,122 @@ mod tests {
         };
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["lead_department", "assisting_departments[1]"]);
+    }
+
+    fn days(n: u32) -> Option<Span> {
+        Some(Span::WorkingDays(n))
+    }
+
+    fn hours(n: u32) -> Option<Span> {
+        Some(Span::WorkingHours(n))
+    }
+
+    /// Every level set for one step, so each test can see which one wins.
+    fn org_with_policies() -> Organisation {
+        let mut o = org_without_policies();
+        o.departments.get_mut("housing").unwrap().policy = DeadlinePolicy {
+            ack: days(3),
+            reply: days(13),
+        };
+        o.deadline_rules.categories.insert(
+            "property-certificate".into(),
+            CategoryDeadlines {
+                ordinary: DeadlinePolicy {
+                    ack: None,
+                    reply: days(20),
+                },
+                urgent: DeadlinePolicy {
+                    ack: hours(1),
+                    reply: None,
+                },
+            },
+        );
+        o
+    }
+
+    fn spans(ack: Option<Span>, reply: Option<Span>) -> DeadlineSpans {
+        DeadlineSpans {
+            ack: ack.unwrap(),
+            reply: reply.unwrap(),
+        }
+    }
+
+    #[test]
+    fn without_policies_the_defaults_by_urgency_apply() {
+        let o = org_without_policies();
+        assert_eq!(
+            o.deadline_spans("housing", Some("property-certificate"), false),
+            DeadlineSpans::default()
+        );
+        assert_eq!(
+            o.deadline_spans("housing", Some("property-certificate"), true),
+            DeadlineSpans::urgent()
+        );
+        assert_eq!(
+            o.deadline_spans("housing", None, true),
+            spans(hours(2), days(1))
+        );
+    }
+
+    #[test]
+    fn the_most_specific_policy_wins_step_by_step() {
+        let o = org_with_policies();
+        // Urgent: ack from the category's urgent policy, reply from its ordinary one.
+        assert_eq!(
+            o.deadline_spans("housing", Some("property-certificate"), true),
+            spans(hours(1), days(20))
+        );
+        // Ordinary: reply from the category, ack from the department.
+        assert_eq!(
+            o.deadline_spans("housing", Some("property-certificate"), false),
+            spans(days(3), days(20))
+        );
+        // Another category: the department's policy.
+        assert_eq!(
+            o.deadline_spans("housing", Some("dispute"), false),
+            spans(days(3), days(13))
+        );
+        assert_eq!(
+            o.deadline_spans("housing", Some("dispute"), true),
+            spans(days(3), days(13))
+        );
+        // A department without a policy: the defaults for the urgency.
+        assert_eq!(
+            o.deadline_spans("land", Some("dispute"), true),
+            DeadlineSpans::urgent()
+        );
+        assert_eq!(
+            o.deadline_spans("land", Some("property-certificate"), false),
+            spans(days(1), days(20))
+        );
+    }
+
+    #[test]
+    fn the_old_deadlines_call_is_an_ordinary_petition_without_category() {
+        let o = org_with_policies();
+        let issued = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 1, 0, 0).unwrap();
+        assert_eq!(
+            o.deadlines("housing", issued),
+            spans(days(3), days(13)).deadlines(&o.calendar, issued)
+        );
+        assert_eq!(
+            o.deadlines_for("housing", "property-certificate", true, issued),
+            spans(hours(1), days(20)).deadlines(&o.calendar, issued)
+        );
+        // An unknown department gets the organisation's defaults, as before.
+        assert_eq!(
+            o.deadlines("police", issued),
+            DeadlineSpans::default().deadlines(&o.calendar, issued)
+        );
+    }
+
+    #[test]
+    fn validation_catches_deadlines_for_unknown_categories() {
+        let mut o = org();
+        o.deadline_rules
+            .categories
+            .insert("noise".into(), CategoryDeadlines::default());
+        assert!(o.validate().unwrap_err().contains("noise"));
     }
 
     #[test]
