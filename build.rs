@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "whistle/v1/types.proto",
     "whistle/v1/cases.proto",
     "whistle/v1/departments.proto",
+    "whistle/v1/supervision.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -23,15 +22,19 @@ use crate::grpc::auth::{Authenticator, RateLimit};
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
 use crate::grpc::limits::{DeadlineLayer, PrefaceDeadline};
+use crate::grpc::streams::StreamLimits;
+use crate::grpc::supervision::Supervision;
 use crate::mail;
 use crate::mail::transport::Transport;
 use crate::mail::worker::{MailWorker, RetryPolicy};
 use crate::proto;
 use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
-use crate::service::Whistle;
+use crate::proto::supervision_service_server::SupervisionServiceServer;
+use crate::service::{Wakes, Whistle};
 use crate::settings::Settings;
 use crate::store::{self, PoolOptions, Store};
+use crate::workers::deadlines::DeadlineWatch;
 
 pub struct Application {
     grpc_addr: SocketAddr,
@@ -112,20 +115,35 @@ impl<'a> Builder<'a> {
 
         let clock = self.clock;
         let letters = Arc::new(mail::letters(settings)?);
-        let mail_wake = Arc::new(Notify::new());
+        let wakes = Wakes::default();
         let transport =
             Transport::from_settings(&settings.mail).context("setting up mail delivery")?;
         let worker = MailWorker::new(
             store.clone(),
+            org.clone(),
             letters.clone(),
             transport,
             RetryPolicy::from(settings.mail.retry),
             clock.clone(),
             Duration::from_millis(settings.mail.poll_interval_ms.max(10)),
-            mail_wake.clone(),
+            wakes.mail.clone(),
         );
-        let whistle = Whistle::new(store.clone(), org, clock, letters, mail_wake);
+        let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone());
+        let watch = DeadlineWatch::new(
+            whistle.clone(),
+            clock,
+            settings.watch.batch,
+            Duration::from_secs(settings.watch.idle_secs.max(1)),
+            wakes.watch.clone(),
+        );
+        let shutdown = CancellationToken::new();
         let grpc = &settings.grpc;
+        let streams = StreamLimits {
+            buffer: grpc.stream_buffer.max(1),
+            stall: Duration::from_secs(grpc.stream_stall_secs.max(1)),
+            poll: Duration::from_millis(grpc.stream_poll_ms.max(10)),
+            batch: 100,
+        };
         let auth = Authenticator::new(
             &settings.principals,
             RateLimit {
@@ -136,15 +154,30 @@ impl<'a> Builder<'a> {
         let limit = settings.grpc.max_message_bytes;
         let cases = CaseServiceServer::new(Cases {
             whistle: whistle.clone(),
+            streams,
+            shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(limit);
-        let departments =
-            DepartmentServiceServer::new(Departments { whistle }).max_decoding_message_size(limit);
+        let departments = DepartmentServiceServer::new(Departments {
+            whistle: whistle.clone(),
+            streams,
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(limit);
+        let supervision = SupervisionServiceServer::new(Supervision {
+            whistle,
+            streams,
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(limit);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<CaseServiceServer<Cases>>().await;
         health
             .set_serving::<DepartmentServiceServer<Departments>>()
+            .await;
+        health
+            .set_serving::<SupervisionServiceServer<Supervision>>()
             .await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -155,7 +188,6 @@ impl<'a> Builder<'a> {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let shutdown = CancellationToken::new();
         let handshake = Duration::from_secs(grpc.handshake_timeout_secs.max(1));
         let incoming = TcpListenerStream::new(listener)
             .map(move |accepted| accepted.map(|stream| PrefaceDeadline::new(stream, handshake)));
@@ -175,12 +207,17 @@ impl<'a> Builder<'a> {
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(cases, auth.interceptor()))
             .add_service(InterceptedService::new(departments, auth.interceptor()))
+            .add_service(InterceptedService::new(supervision, auth.interceptor()))
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         let server = tokio::spawn(serve);
         // 0 workers: this instance writes letters but leaves delivery to others.
-        let workers = (0..settings.mail.workers)
+        let mut workers: Vec<_> = (0..settings.mail.workers)
             .map(|_| tokio::spawn(worker.clone().run(shutdown.clone())))
             .collect();
+        // 0 watchers: this instance leaves the deadline watch to others.
+        workers.extend(
+            (0..settings.watch.workers).map(|_| tokio::spawn(watch.clone().run(shutdown.clone()))),
+        );
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
         Ok(Application {
             grpc_addr,

@@ -15,6 +15,7 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod workers;
 
 pub mod proto {
     //! Generated from proto/whistle/v1.

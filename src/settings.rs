@@ -11,10 +11,10 @@ use chrono::NaiveDate;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+pub use crate::domain::wording::Language;
 use crate::domain::{
     self, CategoryDeadlines, DeadlinePolicy, DeadlineRules, DeadlineSpans, Organisation, Span,
 };
-pub use crate::mail::letter::Language;
 
 mod keys;
 
@@ -34,6 +34,7 @@ pub struct Settings {
     /// clash with an embedded `ack`.
     #[serde(default)]
     pub deadlines: PolicySettings,
+    pub watch: WatchSettings,
     pub mail: MailSettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
@@ -65,6 +66,13 @@ pub struct GrpcSettings {
     /// Pings idle connections; one that does not answer within the timeout is closed.
     pub keepalive_interval_secs: u64,
     pub keepalive_timeout_secs: u64,
+    /// Items at most waiting for a slow reader of a live stream.
+    pub stream_buffer: usize,
+    /// How long a stream reader may take nothing before it is cut off.
+    pub stream_stall_secs: u64,
+    /// The longest a live stream waits before looking for what other instances
+    /// committed.
+    pub stream_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +93,39 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+}
+
+/// `[watch]`: the deadline watch (reminders, overdue alerts, escalation).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchSettings {
+    /// Working time before a deadline that its reminder (催办) goes out.
+    pub reminder_lead: String,
+    /// Working time between repeated alerts while a deadline stays overdue.
+    pub repeat_every: String,
+    /// Working time after a deadline that its alerts go to level 2.
+    pub escalate_after: String,
+    /// Watchers in this instance: 0 leaves the watch to other instances.
+    pub workers: u32,
+    /// Cases looked at per scan.
+    pub batch: u32,
+    /// The longest the watch sleeps when nothing is due: how soon it notices
+    /// deadlines set by other instances.
+    pub idle_secs: u64,
+}
+
+impl WatchSettings {
+    pub fn policy(&self) -> anyhow::Result<crate::domain::WatchPolicy> {
+        let span = |key: &str, value: &str| -> anyhow::Result<domain::Span> {
+            value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("watch.{key}: {value:?} is not a span of working time ({e}); write e.g. \"4h\" or \"1d\""))
+        };
+        Ok(crate::domain::WatchPolicy {
+            reminder_lead: span("reminder_lead", &self.reminder_lead)?,
+            repeat_every: span("repeat_every", &self.repeat_every)?,
+            escalate_after: span("escalate_after", &self.escalate_after)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +388,7 @@ impl Settings {
                 .collect(),
             calendar,
             deadline_rules: self.deadline_rules()?,
+            watch: self.watch.policy()?,
         };
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {

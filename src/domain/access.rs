@@ -26,6 +26,12 @@ pub enum Action {
     ReadRequests,
     Acknowledge,
     Reply,
+    /// Follow the office's own case events live.
+    WatchCaseEvents,
+    /// Follow the department's newly issued requests live.
+    WatchAssigned,
+    /// Read what is overdue and the alerts, live or listed.
+    Supervise,
 }
 
 fn denied(message: &str) -> DomainError {
@@ -37,24 +43,37 @@ pub fn permit(actor: &Actor, action: Action) -> Result<(), DomainError> {
     use Action as A;
     use ActorRole as R;
     match (&actor.role, action) {
-        (R::Office(_), A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback)
-        | (R::Department(_), A::ReadRequests | A::Acknowledge | A::Reply)
-        | (R::Supervisor, A::ReadCases | A::ReadRequests) => Ok(()),
-        (R::Office(_), A::ReadRequests | A::Acknowledge | A::Reply) => Err(denied(
-            "street offices work on their cases; requests are read and answered by the departments they are addressed to",
+        (
+            R::Office(_),
+            A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
+        )
+        | (R::Department(_), A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned)
+        | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise) => Ok(()),
+        (_, A::Supervise) => Err(denied(
+            "what is overdue and the alerts are for supervisors; offices follow their case events",
         )),
-        (R::Department(_), A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback) => {
+        (R::Office(_), A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned) => {
             Err(denied(
-                "departments read and answer the requests addressed to them; cases are the street offices'",
+                "street offices work on their cases; requests are read and answered by the departments they are addressed to",
             ))
         }
+        (
+            R::Department(_),
+            A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
+        ) => Err(denied(
+            "departments read and answer the requests addressed to them; cases are the street offices'",
+        )),
         (R::Supervisor, A::Escalate) => Err(denied("only street offices escalate petitions")),
+        (R::Supervisor, A::WatchCaseEvents | A::WatchAssigned) => Err(denied(
+            "supervisors follow the alerts (SupervisionService.WatchAlerts)",
+        )),
         (R::Supervisor, A::ReviewReply | A::RecordFeedback) => Err(denied(
             "only the street office that escalated the case may do this",
         )),
         (R::Supervisor, A::Acknowledge | A::Reply) => Err(denied(
             "only the department the request is addressed to may do this",
         )),
+        (R::System, _) => Err(denied("whistle acts on its own schedule, not as a caller")),
     }
 }
 
@@ -65,6 +84,7 @@ pub fn sees_case(actor: &Actor, case: &Case) -> bool {
         ActorRole::Office(code) => *code == case.office,
         ActorRole::Department(code) => case.requests.iter().any(|r| r.department == *code),
         ActorRole::Supervisor => true,
+        ActorRole::System => false,
     }
 }
 
@@ -75,7 +95,7 @@ pub fn authorize_case(actor: &Actor, action: Action, case: &Case) -> Result<(), 
     let own = match &actor.role {
         ActorRole::Office(code) => *code == case.office,
         ActorRole::Supervisor => true,
-        ActorRole::Department(_) => false,
+        ActorRole::Department(_) | ActorRole::System => false,
     };
     if own {
         Ok(())
@@ -109,6 +129,7 @@ pub fn authorize_request(
         ActorRole::Department(code) => case.requests[index].department == *code,
         ActorRole::Office(code) => *code == case.office,
         ActorRole::Supervisor => true,
+        ActorRole::System => false,
     };
     if visible { Ok(index) } else { Err(not_found()) }
 }
@@ -125,7 +146,7 @@ pub enum PhoneView {
 /// it only where configuration says it must call residents itself.
 pub fn phone_view(viewer: &ActorRole, org: &Organisation) -> PhoneView {
     match viewer {
-        ActorRole::Office(_) | ActorRole::Supervisor => PhoneView::Full,
+        ActorRole::Office(_) | ActorRole::Supervisor | ActorRole::System => PhoneView::Full,
         ActorRole::Department(code) => {
             if org.department(code).is_some_and(|d| d.show_resident_phone) {
                 PhoneView::Full
@@ -165,6 +186,9 @@ mod tests {
             A::ReadRequests,
             A::Acknowledge,
             A::Reply,
+            A::WatchCaseEvents,
+            A::WatchAssigned,
+            A::Supervise,
         ];
         let allowed = |actor: &Actor| -> Vec<Action> {
             all.into_iter()
@@ -173,15 +197,21 @@ mod tests {
         };
         assert_eq!(
             allowed(&fixtures::office()),
-            [A::Escalate, A::ReadCases, A::ReviewReply, A::RecordFeedback]
+            [
+                A::Escalate,
+                A::ReadCases,
+                A::ReviewReply,
+                A::RecordFeedback,
+                A::WatchCaseEvents
+            ]
         );
         assert_eq!(
             allowed(&fixtures::dept("housing")),
-            [A::ReadRequests, A::Acknowledge, A::Reply]
+            [A::ReadRequests, A::Acknowledge, A::Reply, A::WatchAssigned]
         );
         assert_eq!(
             allowed(&fixtures::supervisor()),
-            [A::ReadCases, A::ReadRequests]
+            [A::ReadCases, A::ReadRequests, A::Supervise]
         );
         for a in all {
             if let Err(e) = permit(&fixtures::supervisor(), a) {

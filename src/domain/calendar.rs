@@ -320,6 +320,37 @@ impl WorkingCalendar {
         }
     }
 
+    /// The instant `n` working hours before `at`: the same office hours counted
+    /// backwards, so that a reminder "4 working hours before a deadline at the
+    /// end of Tuesday" falls at 13:30 on Tuesday, inside office hours. Gives up
+    /// after ten years without a working hour and answers the furthest point
+    /// reached.
+    pub fn before_working_hours(&self, at: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        let end = at.with_timezone(&self.tz).naive_local();
+        let mut left = Duration::hours(i64::from(n));
+        let mut date = end.date();
+        for _ in 0..3660 {
+            if self.is_working_day(date) {
+                let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+                for period in self.office_hours.periods().iter().rev() {
+                    let open = midnight + Duration::seconds(period.start.into());
+                    let close = midnight + Duration::seconds(period.end.into());
+                    let counting_to = close.min(end);
+                    if counting_to <= open {
+                        continue;
+                    }
+                    let available = counting_to - open;
+                    if left <= available {
+                        return self.instant(counting_to - left);
+                    }
+                    left -= available;
+                }
+            }
+            date = date - Days::new(1);
+        }
+        self.instant(date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+    }
+
     /// A local time as an instant. Asia/Shanghai has no DST; in zones that do, an
     /// ambiguous time takes its first occurrence and one skipped by the clock
     /// change the first valid instant after it.
@@ -477,6 +508,39 @@ mod tests {
     fn state_council() -> WorkingCalendar {
         let years = shipped_arrangements().unwrap();
         WorkingCalendar::from_arrangements(chrono_tz::Asia::Shanghai, years).unwrap()
+    }
+
+    #[test]
+    fn working_hours_count_backwards_inside_office_hours() {
+        let cal = state_council();
+        // End of Tuesday 2026-11-24 minus 4 working hours: Tuesday 13:30.
+        let due = shanghai(2026, 11, 25, 0, 0);
+        assert_eq!(
+            cal.before_working_hours(due, 4),
+            shanghai(2026, 11, 24, 13, 30)
+        );
+        // Across lunch: 5 hours before 17:30 is 11:00.
+        assert_eq!(
+            cal.before_working_hours(due, 5),
+            shanghai(2026, 11, 24, 11, 0)
+        );
+        // Across a weekend: 2 hours before Monday 10:00 is Friday 16:30.
+        let monday = shanghai(2026, 11, 30, 10, 0);
+        assert_eq!(
+            cal.before_working_hours(monday, 2),
+            shanghai(2026, 11, 27, 16, 30)
+        );
+        // Across the Spring Festival: 1 hour before 10:00 on Tue 2026-02-24 is
+        // 17:30 on the make-up Saturday 2026-02-14, the last working day before.
+        let after_festival = shanghai(2026, 2, 24, 10, 0);
+        assert_eq!(
+            cal.before_working_hours(after_festival, 2),
+            shanghai(2026, 2, 14, 16, 30)
+        );
+        // Forward and back again meet.
+        let issued = shanghai(2026, 11, 27, 16, 30);
+        let due = cal.due_after_working_hours(issued, 2);
+        assert_eq!(cal.before_working_hours(due, 2), issued);
     }
 
     #[test]

@@ -116,10 +116,14 @@ pub enum EventKind {
     FeedbackRecorded,
     CaseClosed,
     CaseReopened,
+    /// The watch sent a department a reminder (催办) before a deadline.
+    ReminderSent,
+    /// The watch raised an overdue alert about a request.
+    RequestOverdue,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         Self::Escalated,
         Self::RequestIssued,
         Self::RequestAcknowledged,
@@ -130,6 +134,8 @@ impl EventKind {
         Self::FeedbackRecorded,
         Self::CaseClosed,
         Self::CaseReopened,
+        Self::ReminderSent,
+        Self::RequestOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +150,8 @@ impl EventKind {
             Self::FeedbackRecorded => "FEEDBACK_RECORDED",
             Self::CaseClosed => "CASE_CLOSED",
             Self::CaseReopened => "CASE_REOPENED",
+            Self::ReminderSent => "REMINDER_SENT",
+            Self::RequestOverdue => "REQUEST_OVERDUE",
         }
     }
 
@@ -155,6 +163,9 @@ impl EventKind {
 /// One entry of the timeline. Nothing is ever removed from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Its position among all events the service recorded, given by the store
+    /// when it writes it (`None` until then); streams resume after it.
+    pub id: Option<i64>,
     /// 1, 2, 3… within the case.
     pub seq: u32,
     pub kind: EventKind,
@@ -176,6 +187,8 @@ pub struct Case {
     pub address: String,
     pub community: String,
     pub difficulty: u8,
+    /// Urgent petitions get the urgent deadline policy.
+    pub urgent: bool,
     pub status: CaseStatus,
     /// Digest of the petition as escalated (see `Petition::fingerprint`).
     pub fingerprint: String,
@@ -207,7 +220,7 @@ impl ReviewDecision {
 }
 
 impl Case {
-    fn record(
+    pub(super) fn record(
         &mut self,
         kind: EventKind,
         actor: &Actor,
@@ -217,6 +230,7 @@ impl Case {
     ) {
         let seq = self.events.len() as u32 + 1;
         self.events.push(Event {
+            id: None,
             seq,
             kind,
             actor: actor.name.clone(),
@@ -247,7 +261,8 @@ impl Case {
             .chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
         let requests = departments
             .map(|(department, role)| {
-                let deadlines = org.deadlines(&department, now);
+                let deadlines =
+                    org.deadlines_for(&department, &petition.category, petition.urgent, now);
                 DepartmentRequest {
                     id: new_id(),
                     case_id: id.clone(),
@@ -266,6 +281,7 @@ impl Case {
                     acknowledged_at: None,
                     reissue_reason: String::new(),
                     replies: Vec::new(),
+                    watch: Default::default(),
                 }
             })
             .collect::<Vec<_>>();
@@ -280,6 +296,7 @@ impl Case {
             address: petition.address,
             community: petition.community,
             difficulty: petition.difficulty,
+            urgent: petition.urgent,
             status: CaseStatus::Open,
             fingerprint,
             created_at: now,
@@ -436,13 +453,14 @@ impl Case {
         now: DateTime<Utc>,
     ) {
         let request = &mut self.requests[i];
-        let deadlines = org.deadlines(&request.department, now);
+        let deadlines = org.deadlines_for(&request.department, &self.category, self.urgent, now);
         request.round += 1;
         request.issued_at = now;
         request.ack_due_at = deadlines.ack_due_at;
         request.reply_due_at = deadlines.reply_due_at;
         request.acknowledged_at = None;
         request.reissue_reason = reason.clone();
+        request.watch = Default::default();
         let (id, detail) = (
             request.id.clone(),
             format!("round {}: {reason}", request.round),

@@ -1,11 +1,14 @@
-//! What a change causes outside the case itself, decided here as data: the
-//! store writes it in the transaction of the change, and the outbox turns it
-//! into mail later. A pure function of the case before and after, so the rules
-//! of "who is told what" are tested without a database or a template.
+//! What a change causes outside the case itself, decided here as data: letters
+//! (planned by `mail::letter`, delivered by the outbox) and alerts (`alert`),
+//! written in the transaction of the change. A command's effects are a pure
+//! function of the case before and after it; the watch's come from what it did.
+//! So the rules of "who is told what" are tested without a database or a
+//! template.
 
 use chrono::{DateTime, Utc};
 
 use super::case::{Case, EventKind};
+use super::watch::{AlertSlot, Due, Watched};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -15,6 +18,70 @@ pub enum Effect {
         round: u32,
         at: DateTime<Utc>,
     },
+    /// A deadline is near: the department gets a reminder (催办).
+    Reminder {
+        request_id: String,
+        round: u32,
+        due: Due,
+        due_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// A deadline passed with its step not taken.
+    Overdue {
+        request_id: String,
+        round: u32,
+        due: Due,
+        due_at: DateTime<Utc>,
+        slot: AlertSlot,
+        at: DateTime<Utc>,
+    },
+    /// The office rejected the reply of `round`.
+    ReplyRejected {
+        request_id: String,
+        round: u32,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// The resident was not satisfied; the timeline event `seq` re-opened the case.
+    CaseReopened {
+        seq: u32,
+        comment: String,
+        at: DateTime<Utc>,
+    },
+}
+
+impl Effect {
+    /// What the watch did to a request, as an effect.
+    pub fn of_watched(
+        case: &Case,
+        request_id: &str,
+        watched: Watched,
+        at: DateTime<Utc>,
+    ) -> Effect {
+        let round = case
+            .requests
+            .iter()
+            .find(|r| r.id == request_id)
+            .map_or(0, |r| r.round);
+        let request_id = request_id.to_owned();
+        match watched {
+            Watched::Reminded { due, due_at } => Effect::Reminder {
+                request_id,
+                round,
+                due,
+                due_at,
+                at,
+            },
+            Watched::Alerted { due, due_at, slot } => Effect::Overdue {
+                request_id,
+                round,
+                due,
+                due_at,
+                slot,
+                at,
+            },
+        }
+    }
 }
 
 /// The effects of the change from `before` (none for a new case) to `after`,
@@ -25,17 +92,40 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
         .events
         .iter()
         .skip(seen)
-        .filter_map(|event| match event.kind {
-            EventKind::RequestIssued => {
-                let request_id = event.request_id.as_deref()?;
-                let request = after.requests.iter().find(|r| r.id == request_id)?;
-                Some(Effect::RequestIssued {
-                    request_id: request.id.clone(),
-                    round: request.round,
+        .filter_map(|event| {
+            let request = event
+                .request_id
+                .as_deref()
+                .and_then(|id| after.requests.iter().find(|r| r.id == id));
+            match event.kind {
+                EventKind::RequestIssued => {
+                    let request = request?;
+                    Some(Effect::RequestIssued {
+                        request_id: request.id.clone(),
+                        round: request.round,
+                        at: event.at,
+                    })
+                }
+                EventKind::ReplyRejected => {
+                    let request = request?;
+                    Some(Effect::ReplyRejected {
+                        request_id: request.id.clone(),
+                        round: request.replies.last().map_or(request.round, |p| p.round),
+                        reason: event.detail.clone(),
+                        at: event.at,
+                    })
+                }
+                EventKind::CaseReopened => Some(Effect::CaseReopened {
+                    seq: event.seq,
+                    comment: after
+                        .feedback
+                        .as_ref()
+                        .map(|f| f.comment.clone())
+                        .unwrap_or_default(),
                     at: event.at,
-                })
+                }),
+                _ => None,
             }
-            _ => None,
         })
         .collect()
 }
@@ -89,11 +179,19 @@ mod tests {
             .unwrap();
         assert_eq!(
             of_change(Some(&before), &after),
-            [Effect::RequestIssued {
-                request_id: "id2".into(),
-                round: 2,
-                at: fixtures::now()
-            }]
+            [
+                Effect::ReplyRejected {
+                    request_id: "id2".into(),
+                    round: 1,
+                    reason: "未说明办理时限".into(),
+                    at: fixtures::now()
+                },
+                Effect::RequestIssued {
+                    request_id: "id2".into(),
+                    round: 2,
+                    at: fixtures::now()
+                }
+            ]
         );
     }
 }

@@ -15,6 +15,8 @@ pub struct CaseFilter {
     pub community: Option<String>,
     /// Only cases holding a reply (a request in `REPLIED`) not yet reviewed.
     pub awaiting_review: bool,
+    /// Only cases with a request past a deadline at the moment of the query.
+    pub overdue: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +26,28 @@ pub struct RequestFilter {
     pub status: Option<RequestStatus>,
     /// The category of the request's case.
     pub category: Option<String>,
+    /// Only requests past a deadline at the moment of the query.
+    pub overdue: bool,
+}
+
+/// What `ListOverdue` narrows to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverdueFilter {
+    pub office: Option<String>,
+    pub department: Option<String>,
+}
+
+/// What `ListAlerts` narrows to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub kind: Option<super::alert::AlertKind>,
+    /// At least this level.
+    pub min_level: u8,
+    pub office: Option<String>,
+    pub department: Option<String>,
+    pub case_id: Option<String>,
+    /// Raised at or after this instant.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! clock and the ids in, so every rule can be tested with fixed time.
 
 pub mod access;
+pub mod alert;
 pub mod calendar;
 pub mod case;
 pub mod effects;
@@ -13,11 +14,14 @@ pub mod organisation;
 pub mod petition;
 pub mod request;
 pub mod text;
+pub mod watch;
+pub mod wording;
 
 #[cfg(test)]
 pub mod fixtures;
 
 pub use access::{Action, PhoneView};
+pub use alert::{Alert, AlertKind, RaisedAlert};
 pub use calendar::{
     DayKind, DeadlinePolicy, DeadlineSpans, Deadlines, HolidayArrangement, OfficeHours, Span,
     WorkingCalendar,
@@ -25,13 +29,16 @@ pub use calendar::{
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
-pub use listing::{Assigned, CaseFilter, Page, PageRequest, RequestFilter};
+pub use listing::{
+    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+};
 pub use organisation::{
     Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{DepartmentRequest, Reference, Reply, RequestStatus, Review, Role};
 pub use text::{Comment, Reason, ReplyText};
+pub use watch::{AlertSlot, Due, Overdue, Watch, WatchPolicy};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,4 +56,6 @@ pub enum ActorRole {
     Department(String),
     /// The discipline commission or another supervisor: sees everything.
     Supervisor,
+    /// whistle itself (the deadline watch), acting for no caller.
+    System,
 }

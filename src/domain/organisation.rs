@@ -52,6 +52,8 @@ pub struct Organisation {
     pub categories: BTreeMap<String, Category>,
     pub calendar: WorkingCalendar,
     pub deadline_rules: DeadlineRules,
+    /// When the watch reminds, repeats and escalates (`[watch]`).
+    pub watch: super::watch::WatchPolicy,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary

@@ -94,6 +94,7 @@ pub struct PetitionInput {
     pub difficulty: i32,
     pub lead_department: String,
     pub assisting_departments: Vec<String>,
+    pub urgent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,8 @@ pub struct Petition {
     pub difficulty: u8,
     pub lead_department: Option<String>,
     pub assisting_departments: Vec<String>,
+    /// Urgent petitions get the shorter deadlines of the urgent policy.
+    pub urgent: bool,
 }
 
 impl Petition {
@@ -238,6 +241,7 @@ impl Petition {
                 difficulty,
                 lead_department: (!lead.is_empty()).then_some(lead),
                 assisting_departments: assisting,
+                urgent: input.urgent,
             }),
             _ => None,
         }
@@ -262,6 +266,11 @@ impl Petition {
         field(self.lead_department.as_deref().unwrap_or(""));
         for d in &self.assisting_departments {
             field(d);
+        }
+        // Only when set, so that petitions escalated before urgency existed keep
+        // their digest and a retry of them is still recognised.
+        if self.urgent {
+            field("urgent");
         }
         hex::encode(h.finalize())
     }

@@ -178,6 +178,8 @@ pub struct DepartmentRequest {
     pub reissue_reason: String,
     /// Every reply of every round, oldest first.
     pub replies: Vec<Reply>,
+    /// What the deadline watch has done in this round, and when it looks next.
+    pub watch: super::watch::Watch,
 }
 
 impl DepartmentRequest {

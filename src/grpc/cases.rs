@@ -5,9 +5,12 @@
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use tokio_util::sync::CancellationToken;
+
 use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
+use super::streams::{self, Feed, StreamLimits};
 use crate::domain::Actor;
 use crate::proto;
 use crate::proto::case_service_server::CaseService;
@@ -16,6 +19,9 @@ use crate::service::Whistle;
 #[derive(Debug, Clone)]
 pub struct Cases {
     pub whistle: Whistle,
+    pub streams: StreamLimits,
+    /// Ends the live streams when the service stops.
+    pub shutdown: CancellationToken,
 }
 
 /// The caller the interceptor established, recorded on the RPC's span.
@@ -25,14 +31,66 @@ fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     Ok(actor)
 }
 
-/// Answers with a case, naming it on the RPC's span for the log.
-fn case_response(case: &crate::domain::Case) -> Response<proto::Case> {
-    tracing::Span::current().record("case_id", case.id.as_str());
-    Response::new(convert::case(case))
+impl Cases {
+    /// Answers with a case as it stands now, naming it on the RPC's span.
+    fn case_response(&self, case: &crate::domain::Case) -> Response<proto::Case> {
+        tracing::Span::current().record("case_id", case.id.as_str());
+        Response::new(convert::case(case, self.whistle.now()))
+    }
 }
 
 #[tonic::async_trait]
 impl CaseService for Cases {
+    type WatchCaseEventsStream = Feed<proto::CaseEvent>;
+
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "WatchCaseEvents", caller, case_id)
+    )]
+    async fn watch_case_events(
+        &self,
+        request: Request<proto::WatchCaseEventsRequest>,
+    ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
+        let actor = actor(&request)?;
+        let after = convert::position("after_event_id", request.get_ref().after_event_id)
+            .map_err(|v| domain_status(v.into()))?;
+        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
+        self.whistle
+            .case_events_after(&actor, after, 1)
+            .await
+            .map_err(to_status)?;
+        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
+        let fetch = move |after: i64| {
+            let (whistle, actor) = (whistle.clone(), actor.clone());
+            async move {
+                let events = whistle
+                    .case_events_after(&actor, after, batch)
+                    .await
+                    .map_err(to_status)?;
+                Ok(events
+                    .into_iter()
+                    .filter_map(|fed| {
+                        let position = fed.event.id?;
+                        let event = proto::CaseEvent {
+                            case_id: fed.case_id,
+                            event: Some(convert::event(&fed.event)),
+                        };
+                        Some((position, event))
+                    })
+                    .collect())
+            }
+        };
+        let wake = self.whistle.feed();
+        Ok(Response::new(streams::feed(
+            self.streams,
+            wake,
+            self.shutdown.clone(),
+            after,
+            fetch,
+        )))
+    }
+
     #[instrument(
         name = "rpc",
         skip_all,
@@ -49,7 +107,7 @@ impl CaseService for Cases {
             .escalate(&actor, input)
             .await
             .map_err(to_status)?;
-        Ok(case_response(&case))
+        Ok(self.case_response(&case))
     }
 
     #[instrument(name = "rpc", skip_all, fields(method = "GetCase", caller, case_id))]
@@ -63,7 +121,7 @@ impl CaseService for Cases {
             .get_case(&actor, request.get_ref().case_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(case_response(&case))
+        Ok(self.case_response(&case))
     }
 
     #[instrument(name = "rpc", skip_all, fields(method = "ListCases", caller, case_id))]
@@ -79,7 +137,11 @@ impl CaseService for Cases {
             .await
             .map_err(to_status)?;
         Ok(Response::new(proto::ListCasesResponse {
-            cases: page.items.iter().map(convert::case).collect(),
+            cases: page
+                .items
+                .iter()
+                .map(|c| convert::case(c, self.whistle.now()))
+                .collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -100,7 +162,7 @@ impl CaseService for Cases {
             .review_reply(&actor, command)
             .await
             .map_err(to_status)?;
-        Ok(case_response(&case))
+        Ok(self.case_response(&case))
     }
 
     #[instrument(
@@ -119,6 +181,6 @@ impl CaseService for Cases {
             .record_feedback(&actor, command)
             .await
             .map_err(to_status)?;
-        Ok(case_response(&case))
+        Ok(self.case_response(&case))
     }
 }

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::{
-    self, Case, CaseStatus, Comment, DepartmentRequest, DomainError, EventKind, FieldViolation,
-    PetitionInput, Reply, ReplyText, RequestStatus, ReviewDecision, Role, Verdict, Violations,
+    self, AlertKind, Case, CaseStatus, Comment, DepartmentRequest, DomainError, Due, EventKind,
+    FieldViolation, PetitionInput, RaisedAlert, Reply, ReplyText, RequestStatus, ReviewDecision,
+    Role, Verdict, Violations,
 };
 use crate::proto;
 use crate::service::{
-    Assigned, CaseFilter, PageRequest, RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
+    AlertFilter, Assigned, CalendarCoverage, CaseFilter, OverdueFilter, PageRequest,
+    RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
@@ -37,6 +39,7 @@ pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
         difficulty: r.difficulty,
         lead_department: r.lead_department,
         assisting_departments: r.assisting_departments,
+        urgent: r.urgent,
     }
 }
 
@@ -127,6 +130,8 @@ fn event_kind(k: EventKind) -> proto::EventKind {
         EventKind::FeedbackRecorded => proto::EventKind::FeedbackRecorded,
         EventKind::CaseClosed => proto::EventKind::CaseClosed,
         EventKind::CaseReopened => proto::EventKind::CaseReopened,
+        EventKind::ReminderSent => proto::EventKind::ReminderSent,
+        EventKind::RequestOverdue => proto::EventKind::RequestOverdue,
     }
 }
 
@@ -152,8 +157,21 @@ fn resident(r: &domain::Resident) -> proto::Resident {
     }
 }
 
-pub fn request(r: &DepartmentRequest) -> proto::DepartmentRequest {
+fn deadline(due: Due) -> proto::Deadline {
+    match due {
+        Due::Acknowledge => proto::Deadline::Acknowledge,
+        Due::Reply => proto::Deadline::Reply,
+    }
+}
+
+/// A request as it stands at `now`, overdue or not.
+pub fn request(r: &DepartmentRequest, now: DateTime<Utc>) -> proto::DepartmentRequest {
     proto::DepartmentRequest {
+        overdue: r.overdue(now).map(|o| proto::Overdue {
+            deadline: deadline(o.due) as i32,
+            due_at: Some(timestamp(o.due_at)),
+            overdue_seconds: o.by.num_seconds(),
+        }),
         id: r.id.clone(),
         reference: r.reference.as_str().to_owned(),
         department: r.department.clone(),
@@ -173,9 +191,9 @@ pub fn request(r: &DepartmentRequest) -> proto::DepartmentRequest {
 }
 
 /// A request as its department sees it: with the facts of the case.
-pub fn assigned(a: &Assigned) -> proto::DepartmentRequest {
+pub fn assigned(a: &Assigned, now: DateTime<Utc>) -> proto::DepartmentRequest {
     let c = &a.case;
-    let mut out = request(&a.request);
+    let mut out = request(&a.request, now);
     out.case = Some(proto::CaseSummary {
         case_id: c.id.clone(),
         office: c.office.clone(),
@@ -186,30 +204,35 @@ pub fn assigned(a: &Assigned) -> proto::DepartmentRequest {
         address: c.address.clone(),
         community: c.community.clone(),
         difficulty: i32::from(c.difficulty),
+        urgent: c.urgent,
     });
     out
 }
 
-pub fn case(c: &Case) -> proto::Case {
+/// One timeline event, with its stream position.
+pub fn event(e: &domain::Event) -> proto::Event {
+    proto::Event {
+        id: e.id.map_or(0, |id| id as u64),
+        seq: e.seq as i32,
+        kind: event_kind(e.kind) as i32,
+        actor: e.actor.clone(),
+        at: Some(timestamp(e.at)),
+        request_id: e.request_id.clone().unwrap_or_default(),
+        detail: e.detail.clone(),
+    }
+}
+
+/// A case as it stands at `now`.
+pub fn case(c: &Case, now: DateTime<Utc>) -> proto::Case {
     proto::Case {
+        urgent: c.urgent,
         id: c.id.clone(),
         petition_id: c.petition_id.clone(),
         office: c.office.clone(),
         category: c.category.clone(),
         status: case_status(c.status) as i32,
-        requests: c.requests.iter().map(request).collect(),
-        events: c
-            .events
-            .iter()
-            .map(|e| proto::Event {
-                seq: e.seq as i32,
-                kind: event_kind(e.kind) as i32,
-                actor: e.actor.clone(),
-                at: Some(timestamp(e.at)),
-                request_id: e.request_id.clone().unwrap_or_default(),
-                detail: e.detail.clone(),
-            })
-            .collect(),
+        requests: c.requests.iter().map(|r| request(r, now)).collect(),
+        events: c.events.iter().map(event).collect(),
         title: c.title.clone(),
         description: c.description.clone(),
         resident: Some(resident(&c.resident)),
@@ -255,6 +278,7 @@ impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
                 category: optional(r.category),
                 community: optional(r.community),
                 awaiting_review: r.awaiting_review,
+                overdue: r.overdue,
             };
             (filter, page)
         });
@@ -274,6 +298,7 @@ impl TryFrom<proto::ListAssignedRequestsRequest> for (RequestFilter, PageRequest
                 department: optional(r.department),
                 status,
                 category: optional(r.category),
+                overdue: r.overdue,
             };
             (filter, page)
         });
@@ -325,5 +350,125 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
             request_id: r.request_id.trim().to_owned(),
             text,
         })
+    }
+}
+
+fn alert_kind(k: AlertKind) -> proto::AlertKind {
+    match k {
+        AlertKind::DueSoon => proto::AlertKind::DueSoon,
+        AlertKind::AckOverdue => proto::AlertKind::AckOverdue,
+        AlertKind::ReplyOverdue => proto::AlertKind::ReplyOverdue,
+        AlertKind::ReplyRejected => proto::AlertKind::ReplyRejected,
+        AlertKind::RepeatedRounds => proto::AlertKind::RepeatedRounds,
+        AlertKind::CaseReopened => proto::AlertKind::CaseReopened,
+        AlertKind::LetterFailed => proto::AlertKind::LetterFailed,
+    }
+}
+
+fn alert_kind_filter(value: i32) -> Result<Option<AlertKind>, FieldViolation> {
+    let kind = match proto::AlertKind::try_from(value) {
+        Ok(proto::AlertKind::Unspecified) => return Ok(None),
+        Ok(proto::AlertKind::DueSoon) => AlertKind::DueSoon,
+        Ok(proto::AlertKind::AckOverdue) => AlertKind::AckOverdue,
+        Ok(proto::AlertKind::ReplyOverdue) => AlertKind::ReplyOverdue,
+        Ok(proto::AlertKind::ReplyRejected) => AlertKind::ReplyRejected,
+        Ok(proto::AlertKind::RepeatedRounds) => AlertKind::RepeatedRounds,
+        Ok(proto::AlertKind::CaseReopened) => AlertKind::CaseReopened,
+        Ok(proto::AlertKind::LetterFailed) => AlertKind::LetterFailed,
+        Err(_) => {
+            return Err(FieldViolation::new(
+                "kind",
+                format!("unknown alert kind {value}"),
+            ));
+        }
+    };
+    Ok(Some(kind))
+}
+
+/// Alert levels are 1 and 2; 0 asks for all.
+pub fn min_level(value: i32) -> Result<u8, FieldViolation> {
+    match value {
+        0..=2 => Ok(value as u8),
+        _ => Err(FieldViolation::new(
+            "min_level",
+            format!("is {value}; levels are 1 and 2 (0: all)"),
+        )),
+    }
+}
+
+/// A stream position: 0 for the start, else the id of something received.
+pub fn position(field: &str, value: u64) -> Result<i64, FieldViolation> {
+    i64::try_from(value).map_err(|_| FieldViolation::new(field, format!("{value} is not an id")))
+}
+
+pub fn alert(a: &RaisedAlert) -> proto::Alert {
+    let alert = &a.alert;
+    proto::Alert {
+        id: a.id as u64,
+        kind: alert_kind(alert.kind) as i32,
+        level: i32::from(alert.level),
+        case_id: alert.case_id.clone(),
+        request_id: alert.request_id.clone().unwrap_or_default(),
+        office: alert.office.clone(),
+        department: alert.department.clone().unwrap_or_default(),
+        reference: alert.reference.clone().unwrap_or_default(),
+        raised_at: Some(timestamp(alert.raised_at)),
+        summary: alert.summary.clone(),
+        round: alert.round as i32,
+        due_at: alert.due_at.map(timestamp),
+    }
+}
+
+pub fn coverage(c: &CalendarCoverage) -> proto::CalendarCoverage {
+    proto::CalendarCoverage {
+        complete: c.complete(),
+        uncovered_years: c.uncovered_years.clone(),
+    }
+}
+
+impl TryFrom<proto::ListOverdueRequest> for (OverdueFilter, PageRequest) {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListOverdueRequest) -> Result<Self, DomainError> {
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let filter = OverdueFilter {
+            office: optional(r.office),
+            department: optional(r.department),
+        };
+        Ok((filter, page))
+    }
+}
+
+impl TryFrom<proto::ListAlertsRequest> for (AlertFilter, PageRequest) {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListAlertsRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let kind = v.check(alert_kind_filter(r.kind));
+        let min_level = v.check(min_level(r.min_level));
+        let since = match r.since {
+            None => Some(None),
+            Some(ts) => v.check(
+                DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
+                    .map(Some)
+                    .ok_or_else(|| FieldViolation::new("since", "is not a valid instant")),
+            ),
+        };
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let value = match (kind, min_level, since, page) {
+            (Some(kind), Some(min_level), Some(since), Some(page)) => Some((
+                AlertFilter {
+                    kind,
+                    min_level,
+                    office: optional(r.office),
+                    department: optional(r.department),
+                    case_id: optional(r.case_id),
+                    since,
+                },
+                page,
+            )),
+            _ => None,
+        };
+        checked(value, v)
     }
 }

@@ -5,9 +5,12 @@
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use tokio_util::sync::CancellationToken;
+
 use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
+use super::streams::{self, Feed, StreamLimits};
 use crate::domain::Actor;
 use crate::proto;
 use crate::proto::department_service_server::DepartmentService;
@@ -16,6 +19,9 @@ use crate::service::{Assigned, Whistle};
 #[derive(Debug, Clone)]
 pub struct Departments {
     pub whistle: Whistle,
+    pub streams: StreamLimits,
+    /// Ends the live streams when the service stops.
+    pub shutdown: CancellationToken,
 }
 
 /// The caller the interceptor established, recorded on the RPC's span.
@@ -25,14 +31,66 @@ fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     Ok(actor)
 }
 
-/// Answers with one request, naming its case on the RPC's span for the log.
-fn request_response(assigned: &Assigned) -> Response<proto::DepartmentRequest> {
-    tracing::Span::current().record("case_id", assigned.case.id.as_str());
-    Response::new(convert::assigned(assigned))
+impl Departments {
+    /// Answers with one request as it stands now, naming its case on the span.
+    fn request_response(&self, assigned: &Assigned) -> Response<proto::DepartmentRequest> {
+        tracing::Span::current().record("case_id", assigned.case.id.as_str());
+        Response::new(convert::assigned(assigned, self.whistle.now()))
+    }
 }
 
 #[tonic::async_trait]
 impl DepartmentService for Departments {
+    type WatchAssignedRequestsStream = Feed<proto::AssignedRequestEvent>;
+
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "WatchAssignedRequests", caller, case_id)
+    )]
+    async fn watch_assigned_requests(
+        &self,
+        request: Request<proto::WatchAssignedRequestsRequest>,
+    ) -> Result<Response<Self::WatchAssignedRequestsStream>, Status> {
+        let actor = actor(&request)?;
+        let after = convert::position("after_event_id", request.get_ref().after_event_id)
+            .map_err(|v| domain_status(v.into()))?;
+        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
+        self.whistle
+            .issued_after(&actor, after, 1)
+            .await
+            .map_err(to_status)?;
+        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
+        let fetch = move |after: i64| {
+            let (whistle, actor) = (whistle.clone(), actor.clone());
+            async move {
+                let issued = whistle
+                    .issued_after(&actor, after, batch)
+                    .await
+                    .map_err(to_status)?;
+                let now = whistle.now();
+                Ok(issued
+                    .into_iter()
+                    .map(|(position, assigned)| {
+                        let event = proto::AssignedRequestEvent {
+                            event_id: position as u64,
+                            request: Some(convert::assigned(&assigned, now)),
+                        };
+                        (position, event)
+                    })
+                    .collect())
+            }
+        };
+        let wake = self.whistle.feed();
+        Ok(Response::new(streams::feed(
+            self.streams,
+            wake,
+            self.shutdown.clone(),
+            after,
+            fetch,
+        )))
+    }
+
     #[instrument(
         name = "rpc",
         skip_all,
@@ -50,7 +108,11 @@ impl DepartmentService for Departments {
             .await
             .map_err(to_status)?;
         Ok(Response::new(proto::ListAssignedRequestsResponse {
-            requests: page.items.iter().map(convert::assigned).collect(),
+            requests: page
+                .items
+                .iter()
+                .map(|a| convert::assigned(a, self.whistle.now()))
+                .collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -70,7 +132,7 @@ impl DepartmentService for Departments {
             .get_request(&actor, request.get_ref().request_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(request_response(&assigned))
+        Ok(self.request_response(&assigned))
     }
 
     #[instrument(
@@ -88,7 +150,7 @@ impl DepartmentService for Departments {
             .acknowledge(&actor, request.get_ref().request_id.trim())
             .await
             .map_err(to_status)?;
-        Ok(request_response(&assigned))
+        Ok(self.request_response(&assigned))
     }
 
     #[instrument(
@@ -107,6 +169,6 @@ impl DepartmentService for Departments {
             .submit_reply(&actor, command)
             .await
             .map_err(to_status)?;
-        Ok(request_response(&assigned))
+        Ok(self.request_response(&assigned))
     }
 }

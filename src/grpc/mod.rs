@@ -1,5 +1,5 @@
 //! The gRPC transport: bearer-key authentication and rate limits (`auth`), the
-//! two services, the conversions between messages and use-case commands
+//! three services, the live streams (`streams`), the conversions between messages and use-case commands
 //! (`convert`), the one mapping of errors to statuses (`status`), and the call
 //! and connection deadlines (`limits`). Handlers translate; every rule lives in
 //! `domain`, every decision about who may do what in `domain::access`. Health
@@ -11,3 +11,5 @@ pub mod convert;
 pub mod departments;
 pub mod limits;
 pub mod status;
+pub mod streams;
+pub mod supervision;

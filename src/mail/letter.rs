@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use chrono::{DateTime, Datelike, Days, Timelike, Utc, Weekday};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
@@ -24,16 +24,10 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::access::phone_view;
-use crate::domain::{ActorRole, Case, DepartmentRequest, Effect, Organisation, Role};
+pub use crate::domain::wording::Language;
+use crate::domain::wording::{day, deadline};
+use crate::domain::{ActorRole, Case, DepartmentRequest, Due, Effect, Organisation, Role};
 use crate::store::{OutgoingMail, QueuedMail, Rendered};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Zh,
-    En,
-}
 
 /// Where and how one department receives letters.
 #[derive(Debug, Clone, Default)]
@@ -89,11 +83,34 @@ pub struct RequestLetter {
     pub reply_address: Option<String>,
 }
 
+/// The facts of a reminder (催办) before one deadline of a round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderLetter {
+    pub language: Language,
+    pub to: Vec<String>,
+    pub request_id: String,
+    pub round: u32,
+    pub department_name: String,
+    pub office_name: String,
+    pub category_name: String,
+    pub title: String,
+    /// `ACKNOWLEDGE` or `REPLY`.
+    pub due: String,
+    pub due_at: DateTime<Utc>,
+    /// When the round was issued, and when the reminder went out.
+    pub issued_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
+    pub timezone: String,
+    pub reply_link: Option<String>,
+    pub reply_address: Option<String>,
+}
+
 /// Everything the outbox can be asked to write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "letter", rename_all = "snake_case")]
 pub enum LetterFacts {
     RequestIssued(RequestLetter),
+    Reminder(ReminderLetter),
 }
 
 /// Plans and renders letters. Built once at start-up from settings.
@@ -125,6 +142,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "request.en.html",
         include_str!("../../templates/letters/request.en.html"),
+    ),
+    (
+        "reminder.zh.txt",
+        include_str!("../../templates/letters/reminder.zh.txt"),
+    ),
+    (
+        "reminder.zh.html",
+        include_str!("../../templates/letters/reminder.zh.html"),
+    ),
+    (
+        "reminder.en.txt",
+        include_str!("../../templates/letters/reminder.en.txt"),
+    ),
+    (
+        "reminder.en.html",
+        include_str!("../../templates/letters/reminder.en.html"),
     ),
 ];
 
@@ -181,9 +214,97 @@ impl Letters {
                         out.push(mail);
                     }
                 }
+                Effect::Reminder {
+                    request_id,
+                    due,
+                    due_at,
+                    at,
+                    ..
+                } => {
+                    let Some(request) = case.requests.iter().find(|r| r.id == *request_id) else {
+                        continue;
+                    };
+                    if let Some(mail) =
+                        self.plan_reminder(org, case, request, *due, *due_at, *at)?
+                    {
+                        out.push(mail);
+                    }
+                }
+                // Alerts go to supervisors, not to departments.
+                Effect::Overdue { .. }
+                | Effect::ReplyRejected { .. }
+                | Effect::CaseReopened { .. } => {}
             }
         }
         Ok(out)
+    }
+
+    /// The Message-ID of the reminder before one deadline of a round.
+    fn reminder_message_id(&self, request_id: &str, round: u32, due: Due) -> String {
+        let step = match due {
+            Due::Acknowledge => "ack",
+            Due::Reply => "reply",
+        };
+        format!("<{request_id}.r{round}.remind-{step}@{}>", self.domain)
+    }
+
+    fn plan_reminder(
+        &self,
+        org: &Organisation,
+        case: &Case,
+        request: &DepartmentRequest,
+        due: Due,
+        due_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        let Some(recipient) = self.recipients.get(&request.department) else {
+            return Ok(None);
+        };
+        if recipient.addresses.is_empty() {
+            return Ok(None);
+        }
+        let facts = LetterFacts::Reminder(ReminderLetter {
+            language: recipient.language,
+            to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
+            request_id: request.id.clone(),
+            round: request.round,
+            department_name: org
+                .department(&request.department)
+                .map_or_else(|| request.department.clone(), |d| d.name.clone()),
+            office_name: org
+                .office(&case.office)
+                .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+            category_name: org
+                .categories
+                .get(&case.category)
+                .map_or_else(|| case.category.clone(), |c| c.name.clone()),
+            title: case.title.clone(),
+            due: due.as_str().to_owned(),
+            due_at,
+            issued_at: request.issued_at,
+            sent_at: at,
+            timezone: org.calendar.tz().name().to_owned(),
+            reply_link: self
+                .reply_link_base
+                .as_ref()
+                .map(|base| format!("{base}/{}", request.id)),
+            reply_address: self.reply_address.clone(),
+        });
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case.id.clone(),
+            request_id: Some(request.id.clone()),
+            kind: "reminder".into(),
+            message_id: self.reminder_message_id(&request.id, request.round, due),
+            sender: self.from.email.to_string(),
+            recipients: recipient
+                .addresses
+                .iter()
+                .map(|a| a.email.to_string())
+                .collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: at,
+        }))
     }
 
     fn plan_request_letter(
@@ -271,11 +392,103 @@ impl Letters {
             return Err(LetterError::Empty(mail.mail.id.clone()));
         }
         let facts: LetterFacts = serde_json::from_str(&mail.mail.payload)?;
+        let reference = mail.reference.as_deref().unwrap_or("");
         match facts {
-            LetterFacts::RequestIssued(letter) => {
-                self.render_request(mail, &letter, mail.reference.as_deref().unwrap_or(""))
-            }
+            LetterFacts::RequestIssued(letter) => self.render_request(mail, &letter, reference),
+            LetterFacts::Reminder(letter) => self.render_reminder(mail, &letter, reference),
         }
+    }
+
+    fn render_reminder(
+        &self,
+        mail: &QueuedMail,
+        letter: &ReminderLetter,
+        reference: &str,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let lang = letter.language;
+        let due = deadline(letter.due_at, tz, lang);
+        let step = match (lang, letter.due.as_str()) {
+            (Language::Zh, "ACKNOWLEDGE") => "签收",
+            (Language::Zh, _) => "答复",
+            (Language::En, "ACKNOWLEDGE") => "acknowledged",
+            (Language::En, _) => "answered",
+        };
+        let subject = match lang {
+            Language::Zh => format!("【催办】【{reference}】请于{due}前{step}：{}", letter.title),
+            Language::En => format!(
+                "[Reminder] [{reference}] to be {step} by {due}: {}",
+                letter.title
+            ),
+        };
+        let ctx = context! {
+            subject => &subject,
+            department_name => &letter.department_name,
+            office_name => &letter.office_name,
+            category_name => &letter.category_name,
+            reference,
+            round => letter.round,
+            title => &letter.title,
+            step,
+            due,
+            issued_on => day(letter.issued_at, tz, lang),
+            sent_on => day(letter.sent_at, tz, lang),
+            request_id => &letter.request_id,
+            reply_link => &letter.reply_link,
+            reply_address => &letter.reply_address,
+        };
+        let suffix = match lang {
+            Language::Zh => "zh",
+            Language::En => "en",
+        };
+        let text = self.render_template(&format!("reminder.{suffix}.txt"), &ctx)?;
+        let html = self.render_template(&format!("reminder.{suffix}.html"), &ctx)?;
+        // A reminder answers the letter of its round, so it sits in the thread.
+        let earlier = (1..=letter.round)
+            .map(|n| self.issue_message_id(&letter.request_id, n))
+            .collect();
+        self.message(
+            mail,
+            &letter.to,
+            subject,
+            letter.sent_at,
+            earlier,
+            text,
+            html,
+        )
+    }
+
+    /// A multipart message (plain text and HTML) with the letter's stable
+    /// Message-ID, threaded under `earlier` letters of the same request.
+    #[allow(clippy::too_many_arguments)]
+    fn message(
+        &self,
+        mail: &QueuedMail,
+        to: &[String],
+        subject: String,
+        date: DateTime<Utc>,
+        earlier: Vec<String>,
+        text: String,
+        html: String,
+    ) -> Result<Rendered, LetterError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject.clone())
+            .date(SystemTime::from(date))
+            .message_id(Some(mail.mail.message_id.clone()));
+        for to in to {
+            builder = builder.to(to.parse()?);
+        }
+        if let Some(last) = earlier.last() {
+            builder = builder
+                .in_reply_to(last.clone())
+                .references(earlier.join(" "));
+        }
+        let message = builder.multipart(MultiPart::alternative_plain_html(text, html))?;
+        Ok(Rendered {
+            subject,
+            raw: message.formatted(),
+        })
     }
 
     /// Subject, plain text and HTML of a request letter.
@@ -352,27 +565,18 @@ impl Letters {
         reference: &str,
     ) -> Result<Rendered, LetterError> {
         let (subject, text, html) = self.compose(letter, reference)?;
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .subject(subject.clone())
-            .date(SystemTime::from(letter.issued_at))
-            .message_id(Some(mail.mail.message_id.clone()));
-        for to in &letter.to {
-            builder = builder.to(to.parse()?);
-        }
-        if letter.round > 1 {
-            let earlier: Vec<String> = (1..letter.round)
-                .map(|n| self.issue_message_id(&letter.request_id, n))
-                .collect();
-            builder = builder
-                .in_reply_to(earlier.last().cloned().unwrap_or_default())
-                .references(earlier.join(" "));
-        }
-        let message = builder.multipart(MultiPart::alternative_plain_html(text, html))?;
-        Ok(Rendered {
+        let earlier = (1..letter.round)
+            .map(|n| self.issue_message_id(&letter.request_id, n))
+            .collect();
+        self.message(
+            mail,
+            &letter.to,
             subject,
-            raw: message.formatted(),
-        })
+            letter.issued_at,
+            earlier,
+            text,
+            html,
+        )
     }
 
     fn render_template(&self, name: &str, ctx: &minijinja::Value) -> Result<String, LetterError> {
@@ -380,47 +584,6 @@ impl Letters {
             .get_template(name)
             .and_then(|t| t.render(ctx))
             .map_err(|e| LetterError::Template(name.to_owned(), e))
-    }
-}
-
-/// A deadline as people say it. Deadlines fall at local midnight, which reads as
-/// "24:00 of the last day", never "00:00 of the next".
-fn deadline(due: DateTime<Utc>, tz: Tz, lang: Language) -> String {
-    let local = due.with_timezone(&tz);
-    let (date, time) = if local.hour() == 0 && local.minute() == 0 {
-        (local.date_naive() - Days::new(1), "24:00".to_owned())
-    } else {
-        (local.date_naive(), local.format("%H:%M").to_string())
-    };
-    match lang {
-        Language::Zh => format!(
-            "{}年{}月{}日（{}）{time}",
-            date.year(),
-            date.month(),
-            date.day(),
-            weekday_zh(date.weekday())
-        ),
-        Language::En => format!("{} {time} ({tz})", date.format("%a %-d %b %Y")),
-    }
-}
-
-fn day(at: DateTime<Utc>, tz: Tz, lang: Language) -> String {
-    let date = at.with_timezone(&tz).date_naive();
-    match lang {
-        Language::Zh => format!("{}年{}月{}日", date.year(), date.month(), date.day()),
-        Language::En => date.format("%-d %B %Y").to_string(),
-    }
-}
-
-fn weekday_zh(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Mon => "星期一",
-        Weekday::Tue => "星期二",
-        Weekday::Wed => "星期三",
-        Weekday::Thu => "星期四",
-        Weekday::Fri => "星期五",
-        Weekday::Sat => "星期六",
-        Weekday::Sun => "星期日",
     }
 }
 
@@ -495,7 +658,10 @@ mod tests {
 
     /// The decoded plain text and HTML parts of a rendered letter.
     fn parts(l: &Letters, mail: &QueuedMail) -> (String, String) {
-        let LetterFacts::RequestIssued(letter) = serde_json::from_str(&mail.mail.payload).unwrap();
+        let LetterFacts::RequestIssued(letter) = serde_json::from_str(&mail.mail.payload).unwrap()
+        else {
+            panic!("a request letter")
+        };
         let (_, text, html) = l
             .compose(&letter, mail.reference.as_deref().unwrap())
             .unwrap();
@@ -622,22 +788,5 @@ mod tests {
         assert!(matches!(l.render(&mail), Err(LetterError::Empty(_))));
         mail.mail.payload = "{".into();
         assert!(matches!(l.render(&mail), Err(LetterError::Payload(_))));
-    }
-
-    #[test]
-    fn a_midnight_deadline_reads_as_24_00_of_the_day_before() {
-        let tz = chrono_tz::Asia::Shanghai;
-        let due = tz
-            .with_ymd_and_hms(2026, 11, 25, 0, 0, 0)
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            deadline(due, tz, Language::Zh),
-            "2026年11月24日（星期二）24:00"
-        );
-        assert_eq!(
-            deadline(due, tz, Language::En),
-            "Tue 24 Nov 2026 24:00 (Asia/Shanghai)"
-        );
     }
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::letter::Letters;
 use super::transport::{SendError, Transport};
 use crate::clock::Clock;
+use crate::domain::{Alert, Organisation, alert};
 use crate::settings::RetrySettings;
 use crate::store::{Attempt, Delivery, QueuedMail, Store, StoreError};
 
@@ -82,6 +83,8 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct MailWorker {
     store: Store,
+    /// For the alert a letter given up raises.
+    org: Arc<Organisation>,
     letters: Arc<Letters>,
     transport: Transport,
     retry: RetryPolicy,
@@ -94,8 +97,10 @@ pub struct MailWorker {
 }
 
 impl MailWorker {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
+        org: Arc<Organisation>,
         letters: Arc<Letters>,
         transport: Transport,
         retry: RetryPolicy,
@@ -105,6 +110,7 @@ impl MailWorker {
     ) -> Self {
         Self {
             store,
+            org,
             letters,
             transport,
             retry,
@@ -119,6 +125,7 @@ impl MailWorker {
     pub async fn deliver_one(&self) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
         let now = self.clock.now();
         let (letters, transport, retry) = (&self.letters, &self.transport, self.retry);
+        let (store, org) = (&self.store, &self.org);
         let delivered = self
             .store
             .deliver_next(now, &mut |mail: QueuedMail| {
@@ -128,11 +135,12 @@ impl MailWorker {
                             Ok(rendered) => Some(rendered),
                             // A letter that cannot be made now never will be.
                             Err(e) => {
+                                let error = crate::telemetry::error_chain(&e);
+                                let alert = failure_alert(store, org, &mail, &error, now).await;
                                 return Attempt {
-                                    outcome: Delivery::Failed {
-                                        error: crate::telemetry::error_chain(&e),
-                                    },
+                                    outcome: Delivery::Failed { error },
                                     rendered: None,
+                                    alert,
                                 };
                             }
                         }
@@ -143,9 +151,17 @@ impl MailWorker {
                     let result = transport
                         .send(&mail.mail.sender, &mail.mail.recipients, raw, &mail.mail.id)
                         .await;
+                    let outcome = retry.outcome(&mail, result, now);
+                    let alert = match &outcome {
+                        Delivery::Failed { error } => {
+                            failure_alert(store, org, &mail, error, now).await
+                        }
+                        _ => None,
+                    };
                     Attempt {
-                        outcome: retry.outcome(&mail, result, now),
+                        outcome,
                         rendered,
+                        alert,
                     }
                 })
             })
@@ -203,6 +219,34 @@ impl MailWorker {
             }
         }
         tracing::debug!("outbox worker stopped");
+    }
+}
+
+/// The alert a letter given up raises, with its case's facts; none if the
+/// case cannot be read now (the letter is marked failed all the same, and
+/// `whistle outbox list --status failed` shows it).
+async fn failure_alert(
+    store: &Store,
+    org: &Organisation,
+    mail: &QueuedMail,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Option<Alert> {
+    let m = &mail.mail;
+    match store.get_case(&m.case_id).await {
+        Ok(Some(case)) => Some(alert::letter_failed(
+            org,
+            &case,
+            m.request_id.as_deref(),
+            &m.id,
+            error,
+            now,
+        )),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(mail_id = %m.id, error = %crate::telemetry::error_chain(&e), "no alert for a failed letter: its case could not be read");
+            None
+        }
     }
 }
 

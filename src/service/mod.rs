@@ -8,19 +8,66 @@ mod error;
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use chrono::{DateTime, Datelike, Utc};
+use tokio::sync::{Notify, watch};
 use tracing::instrument;
 
 use crate::clock::Clock;
 use crate::domain::access::{self, Action};
-use crate::domain::effects;
+use crate::domain::effects::{self, Effect};
 use crate::domain::{Actor, ActorRole, Case, Comment, DomainError, Organisation, PetitionInput};
-use crate::domain::{Petition, ReplyText, ReviewDecision, Verdict};
+use crate::domain::{Petition, RaisedAlert, ReplyText, ReviewDecision, Verdict, alert};
 use crate::mail::letter::Letters;
-use crate::store::{Inserted, Store, WriteTx};
+use crate::store::{EventScope, FedEvent, Inserted, Store, WriteTx};
 
-pub use crate::domain::{Assigned, CaseFilter, Page, PageRequest, RequestFilter};
+pub use crate::domain::{
+    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+};
 pub use error::{Error, Result, not_found};
+
+/// Who is woken when a change commits: the outbox worker when it wrote
+/// letters, the deadline watch when it moved a deadline, and the live streams
+/// of this instance whenever it wrote events or alerts. Other instances'
+/// workers and streams find the change at their next poll.
+#[derive(Debug, Clone)]
+pub struct Wakes {
+    pub mail: Arc<Notify>,
+    pub watch: Arc<Notify>,
+    /// Bumped after every commit that wrote events or alerts.
+    pub feed: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Wakes {
+    fn default() -> Self {
+        Self {
+            mail: Arc::new(Notify::new()),
+            watch: Arc::new(Notify::new()),
+            feed: Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+impl Wakes {
+    fn after_commit(&self, letters: bool) {
+        if letters {
+            self.mail.notify_one();
+        }
+        self.watch.notify_one();
+        self.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Which years of the working calendar are not the State Council's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarCoverage {
+    pub uncovered_years: Vec<i32>,
+}
+
+impl CalendarCoverage {
+    pub fn complete(&self) -> bool {
+        self.uncovered_years.is_empty()
+    }
+}
 
 /// The street office's review of a reply.
 #[derive(Debug, Clone)]
@@ -52,8 +99,7 @@ pub struct Whistle {
     org: Arc<Organisation>,
     clock: Arc<dyn Clock>,
     letters: Arc<Letters>,
-    /// Rung after every committed letter so the outbox worker starts at once.
-    mail_wake: Arc<Notify>,
+    wakes: Wakes,
 }
 
 impl Whistle {
@@ -62,19 +108,60 @@ impl Whistle {
         org: Arc<Organisation>,
         clock: Arc<dyn Clock>,
         letters: Arc<Letters>,
-        mail_wake: Arc<Notify>,
+        wakes: Wakes,
     ) -> Self {
         Self {
             store,
             org,
             clock,
             letters,
-            mail_wake,
+            wakes,
         }
     }
 
     pub fn organisation(&self) -> &Organisation {
         &self.org
+    }
+
+    /// The moment answers are computed for (what is overdue, and by how much).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Wakes up the live streams of this instance after a commit.
+    pub fn feed(&self) -> watch::Receiver<u64> {
+        self.wakes.feed.subscribe()
+    }
+
+    /// Years that matter now (this one and the next) that the calendar does
+    /// not know the State Council's holidays for.
+    pub fn calendar_coverage(&self) -> CalendarCoverage {
+        let year = self
+            .clock
+            .now()
+            .with_timezone(&self.org.calendar.tz())
+            .year();
+        CalendarCoverage {
+            uncovered_years: self.org.calendar.uncovered_years(year, year + 1),
+        }
+    }
+
+    /// Logs the deadlines of a change that fall in a year the calendar does
+    /// not cover: they count only weekends and the fixed-date holidays.
+    fn warn_uncovered(&self, case: &Case) {
+        let tz = self.org.calendar.tz();
+        for r in &case.requests {
+            for due in [r.ack_due_at, r.reply_due_at] {
+                let year = due.with_timezone(&tz).year();
+                if !self.org.calendar.covers(year) {
+                    tracing::warn!(
+                        case_id = %case.id, request_id = %r.id, year,
+                        "a deadline falls in a year with no State Council calendar; only weekends \
+                         and the fixed-date holidays count (add calendar/{year}.toml)"
+                    );
+                }
+            }
+        }
     }
 
     /// Opens a case, or returns the one this office already opened for the same
@@ -90,15 +177,9 @@ impl Whistle {
             DomainError::PermissionDenied(format!("office {office_code} is not configured"))
         })?;
         let (petition, route) = Petition::admit(&input, office, &self.org)?;
-        let mut case = Case::open(
-            petition,
-            office,
-            route,
-            &self.org,
-            actor,
-            self.clock.now(),
-            &mut new_id,
-        );
+        let now = self.clock.now();
+        let mut case = Case::open(petition, office, route, &self.org, actor, now, &mut new_id);
+        case.rewatch(&self.org.watch, &self.org.calendar, now);
         // Planned before the transaction: a new case's letters need nothing it
         // reads, and the office's counter is not held while they are made.
         let mail = self
@@ -109,7 +190,8 @@ impl Whistle {
         let case = match tx.insert_case(&mut case, &mail).await? {
             Inserted::Created => {
                 tx.commit().await?;
-                self.mail_wake.notify_one();
+                self.wakes.after_commit(!mail.is_empty());
+                self.warn_uncovered(&case);
                 case
             }
             Inserted::Existing(existing) => {
@@ -148,7 +230,10 @@ impl Whistle {
         if let ActorRole::Office(code) = &actor.role {
             filter.office = Some(code.clone());
         }
-        let mut page = self.store.list_cases(&filter, &page).await?;
+        let mut page = self
+            .store
+            .list_cases(&filter, &page, self.clock.now())
+            .await?;
         page.items = page
             .items
             .into_iter()
@@ -168,7 +253,10 @@ impl Whistle {
         if let ActorRole::Department(code) = &actor.role {
             filter.department = Some(code.clone());
         }
-        let mut page = self.store.list_requests(&filter, &page).await?;
+        let mut page = self
+            .store
+            .list_requests(&filter, &page, self.clock.now())
+            .await?;
         let view = access::phone_view(&actor.role, &self.org);
         for assigned in &mut page.items {
             assigned.case.resident = assigned.case.resident.as_seen(view);
@@ -296,20 +384,172 @@ impl Whistle {
             tx.rollback().await?;
             return Err(refused.into());
         }
-        let mail = self
-            .letters
-            .plan(
-                &self.org,
-                &after,
-                &effects::of_change(Some(&before), &after),
-            )
-            .map_err(|e| Error::Internal(e.into()))?;
-        tx.update_case(&before, &mut after, &mail).await?;
-        tx.commit().await?;
-        if !mail.is_empty() {
-            self.mail_wake.notify_one();
+        let now = self.clock.now();
+        after.rewatch(&self.org.watch, &self.org.calendar, now);
+        let effects = effects::of_change(Some(&before), &after);
+        self.save(tx, &before, &mut after, &effects).await?;
+        if after.requests.len() > before.requests.len()
+            || after
+                .requests
+                .iter()
+                .zip(&before.requests)
+                .any(|(a, b)| a.round != b.round)
+        {
+            self.warn_uncovered(&after);
         }
         Ok(after)
+    }
+
+    /// Writes a change with the letters and alerts its effects cause, commits,
+    /// and wakes whoever acts on them.
+    async fn save(
+        &self,
+        mut tx: WriteTx,
+        before: &Case,
+        after: &mut Case,
+        effects: &[Effect],
+    ) -> Result<()> {
+        let mail = self
+            .letters
+            .plan(&self.org, after, effects)
+            .map_err(|e| Error::Internal(e.into()))?;
+        let alerts = alert::for_effects(&self.org, after, effects);
+        tx.update_case(before, after, &mail, &alerts).await?;
+        tx.commit().await?;
+        self.wakes.after_commit(!mail.is_empty());
+        Ok(())
+    }
+
+    /// The deadline watch's look at one case at `now`: sends the reminders and
+    /// raises the alerts that are due, and schedules the next look. A case
+    /// another transaction holds is skipped (`Ok(false)`); the watch comes back
+    /// to it. Returns whether it looked.
+    #[instrument(skip_all, fields(case_id = %case_id), err(level = "warn"))]
+    pub async fn watch_case(&self, case_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let Some(before) = tx.lock_case_for_watch(case_id).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let mut after = before.clone();
+        let done = after.watch(&self.org.watch, &self.org.calendar, now);
+        let effects: Vec<Effect> = done
+            .into_iter()
+            .map(|(request_id, watched)| Effect::of_watched(&after, &request_id, watched, now))
+            .collect();
+        for effect in &effects {
+            tracing::info!(?effect, "deadline watch");
+        }
+        self.save(tx, &before, &mut after, &effects).await?;
+        Ok(true)
+    }
+
+    /// The cases the watch must look at by `now`, at most `limit`.
+    pub async fn due_for_watch(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<String>> {
+        Ok(self.store.due_for_watch(now, limit).await?)
+    }
+
+    /// When the watch must next look at anything.
+    pub async fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.store.next_watch_due().await?)
+    }
+
+    /// Requests past a deadline now, most overdue first.
+    pub async fn list_overdue(
+        &self,
+        actor: &Actor,
+        filter: OverdueFilter,
+        page: PageRequest,
+    ) -> Result<Page<Assigned>> {
+        access::permit(actor, Action::Supervise)?;
+        Ok(self
+            .store
+            .list_overdue(&filter, &page, self.clock.now())
+            .await?)
+    }
+
+    /// Alerts, newest first.
+    pub async fn list_alerts(
+        &self,
+        actor: &Actor,
+        filter: AlertFilter,
+        page: PageRequest,
+    ) -> Result<Page<RaisedAlert>> {
+        access::permit(actor, Action::Supervise)?;
+        Ok(self.store.list_alerts(&filter, &page).await?)
+    }
+
+    /// Up to `limit` alerts of at least `min_level` after `after` (0: from the
+    /// first), in the order they became visible. A stream resumes after an
+    /// alert that exists, or from the start.
+    pub async fn alerts_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        min_level: u8,
+        limit: u32,
+    ) -> Result<Vec<RaisedAlert>> {
+        access::permit(actor, Action::Supervise)?;
+        if after != 0 && !self.store.alert_exists(after).await? {
+            return Err(DomainError::invalid("after_alert_id", format!("no alert {after}")).into());
+        }
+        Ok(self.store.alerts_after(after, min_level, limit).await?)
+    }
+
+    /// Up to `limit` of the office's case events after `after`, in commit order.
+    pub async fn case_events_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<FedEvent>> {
+        access::permit(actor, Action::WatchCaseEvents)?;
+        let ActorRole::Office(office) = &actor.role else {
+            unreachable!("the access policy lets only offices watch case events");
+        };
+        self.check_event(after).await?;
+        Ok(self
+            .store
+            .events_after(&EventScope::Office(office.clone()), after, limit)
+            .await?)
+    }
+
+    /// Up to `limit` requests issued to the department (new ones and new
+    /// rounds) after the event `after`, each with the id of its issuing event
+    /// and as the department sees it now.
+    pub async fn issued_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Assigned)>> {
+        access::permit(actor, Action::WatchAssigned)?;
+        let ActorRole::Department(department) = &actor.role else {
+            unreachable!("the access policy lets only departments watch their requests");
+        };
+        self.check_event(after).await?;
+        let scope = EventScope::IssuedTo(department.clone());
+        let mut out = Vec::new();
+        for fed in self.store.events_after(&scope, after, limit).await? {
+            let (Some(id), Some(request_id)) = (fed.event.id, fed.event.request_id.as_deref())
+            else {
+                continue;
+            };
+            if let Some(case) = self.store.get_case(&fed.case_id).await?
+                && let Ok(index) =
+                    access::authorize_request(actor, Action::ReadRequests, &case, request_id)
+            {
+                out.push((id, self.assigned(actor, case, index)));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn check_event(&self, after: i64) -> Result<()> {
+        if after != 0 && !self.store.event_exists(after).await? {
+            return Err(DomainError::invalid("after_event_id", format!("no event {after}")).into());
+        }
+        Ok(())
     }
 
     /// The case as this caller may read it (the resident's phone masked where

@@ -27,6 +27,16 @@ pub trait Backend: Database {
     const SELECT_DUE_MAIL: &'static str;
     /// When the next pending letter is due, read by index.
     const SELECT_NEXT_MAIL_DUE: &'static str;
+    /// Loads a case row for the watch, skipping it (no row) while another
+    /// transaction holds it: the watch comes back to it at its next look.
+    const SELECT_CASE_FOR_WATCH: &'static str;
+    /// A case's timeline with each event's stream position (`feed_id`).
+    const SELECT_EVENTS_OF_CASE: &'static str;
+    /// Appended to the INSERT of events: returns each event's `seq` and its
+    /// stream position.
+    const RETURNING_EVENT_IDS: &'static str;
+    /// The column that holds an event's stream position.
+    const EVENT_ID: &'static str;
     /// Whether this process's outbox workers must take turns: SQLite reads a
     /// due letter without a lock (holding the write lock through an SMTP
     /// conversation would stall every command).
@@ -36,6 +46,15 @@ pub trait Backend: Database {
 
     /// Appends `column` matching any of `values` (`IN (…)` or `= ANY($n)`).
     fn push_in(qb: &mut QueryBuilder<Self>, column: &str, values: &[String]);
+
+    /// Appends "the rows of `table` (as `alias`) after the row whose `id` is
+    /// `after`, in the order their transactions committed, none of them from a
+    /// transaction still running", and the matching ORDER BY must follow from
+    /// `push_feed_order`. A stream that reads this way never skips a row that
+    /// commits late.
+    fn push_feed_after(qb: &mut QueryBuilder<Self>, table: &str, alias: &str, id: &str, after: i64);
+
+    fn push_feed_order(qb: &mut QueryBuilder<Self>, alias: &str, id: &str);
 }
 
 /// One backend's pools. PostgreSQL uses one pool for both; SQLite writes

@@ -5,7 +5,11 @@
 use sqlx::query_builder::Separated;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
-use crate::domain::{Assigned, Case, CaseFilter, Page, PageRequest, RequestFilter};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Alert, Assigned, Case, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+};
 
 use super::backend::{Backend, Tx};
 use super::diff::{Diff, assign, creation, diff, pending_references};
@@ -16,7 +20,12 @@ use super::{Inserted, OutgoingMail, StoreError};
 
 /// The one place list SQL is built. Only fixed fragments are pushed; every
 /// caller-supplied value goes through `push_bind`.
-fn case_page_query<DB>(filter: &CaseFilter, after: Option<String>, size: u32) -> QueryBuilder<DB>
+fn case_page_query<DB>(
+    filter: &CaseFilter,
+    after: Option<String>,
+    size: u32,
+    now: i64,
+) -> QueryBuilder<DB>
 where
     DB: Database,
     DB::Arguments: Default,
@@ -44,6 +53,11 @@ where
     if filter.awaiting_review {
         qb.push(" AND EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id AND r.status = 'REPLIED')");
     }
+    if filter.overdue {
+        qb.push(" AND EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id AND ");
+        push_overdue(&mut qb, "r", now);
+        qb.push(")");
+    }
     if let Some(after) = after {
         qb.push(" AND id < ").push_bind(after);
     }
@@ -56,6 +70,7 @@ fn request_page_query<DB>(
     filter: &RequestFilter,
     after: Option<(i64, String)>,
     size: u32,
+    now: i64,
 ) -> QueryBuilder<DB>
 where
     DB: Database,
@@ -82,6 +97,10 @@ where
         .push_bind(category.clone())
         .push(")");
     }
+    if filter.overdue {
+        qb.push(" AND ");
+        push_overdue(&mut qb, "requests", now);
+    }
     if let Some((due, id)) = after {
         qb.push(" AND (reply_due_at, id) > (")
             .push_bind(due)
@@ -92,6 +111,22 @@ where
     qb.push(" ORDER BY reply_due_at, id LIMIT ")
         .push_bind(i64::from(size.max(1)) + 1);
     qb
+}
+
+/// "Request `r` is past a deadline at `now` with its step not taken": the
+/// store's spelling of `DepartmentRequest::overdue`.
+fn push_overdue<DB>(qb: &mut QueryBuilder<DB>, r: &str, now: i64)
+where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    qb.push(format!("(({r}.status = 'ISSUED' AND {r}.ack_due_at <= "))
+        .push_bind(now)
+        .push(format!(
+            ") OR ({r}.status IN ('ISSUED', 'ACKNOWLEDGED') AND {r}.reply_due_at <= "
+        ))
+        .push_bind(now)
+        .push("))");
 }
 
 /// One INSERT for all `rows` (none when there are none): on PostgreSQL every
@@ -129,8 +164,14 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<bool>: Encode<'t, DB> + Type<DB>,
+    for<'t> bool: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i32>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
     for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> (i32, i64): FromRow<'r, DB::Row>,
+    for<'r> (String, i64): FromRow<'r, DB::Row>,
+    for<'r> OverdueRow: FromRow<'r, DB::Row>,
     for<'r> CaseRow: FromRow<'r, DB::Row>,
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
@@ -149,7 +190,7 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        let events = sqlx::query_as::<DB, EventRow>(SELECT_EVENTS_OF_CASE)
+        let events = sqlx::query_as::<DB, EventRow>(DB::SELECT_EVENTS_OF_CASE)
             .bind(&row.id)
             .fetch_all(&mut *conn)
             .await
@@ -180,6 +221,14 @@ where
 
     pub(super) async fn lock_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
         self.case_by(DB::SELECT_CASE_FOR_WRITE, case_id).await
+    }
+
+    /// As `lock_case`, but `None` at once while another transaction holds it.
+    pub(super) async fn lock_case_for_watch(
+        &mut self,
+        case_id: &str,
+    ) -> Result<Option<Case>, StoreError> {
+        self.case_by(DB::SELECT_CASE_FOR_WATCH, case_id).await
     }
 
     pub(super) async fn case_id_for_request(
@@ -218,7 +267,7 @@ where
                 .map_err(DB::map_err)?;
             return Ok(Inserted::Existing(Box::new(self.load(row).await?)));
         }
-        self.write(case, &creation(case), mail).await?;
+        self.write(case, &creation(case), mail, &[]).await?;
         Ok(Inserted::Created)
     }
 
@@ -227,10 +276,11 @@ where
         before: &Case,
         after: &mut Case,
         mail: &[OutgoingMail],
+        alerts: &[Alert],
     ) -> Result<(), StoreError> {
         normalise(after);
         let d = diff(before, after)?;
-        self.write(after, &d, mail).await
+        self.write(after, &d, mail, alerts).await
     }
 
     /// Writes a command's difference and its letters. The office's reference
@@ -242,6 +292,7 @@ where
         case: &mut Case,
         d: &Diff,
         mail: &[OutgoingMail],
+        alerts: &[Alert],
     ) -> Result<(), StoreError> {
         let conn = &mut *self.0;
         if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
@@ -275,12 +326,24 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
-        let head = concat!("INSERT INTO events (", event_columns!(), ") ");
-        insert_all::<DB, _>(conn, head, &d.new_events, |mut b, e| {
-            bind_event!(b, e, push_bind);
-        })
-        .await
-        .map_err(DB::map_err)?;
+        if !d.new_events.is_empty() {
+            let mut q =
+                QueryBuilder::<DB>::new(concat!("INSERT INTO events (", event_columns!(), ") "));
+            q.push_values(&d.new_events, |mut b, e| {
+                bind_event!(b, e, push_bind);
+            });
+            q.push(DB::RETURNING_EVENT_IDS);
+            let ids: Vec<(i32, i64)> = q
+                .build_query_as()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+            for (seq, id) in ids {
+                if let Some(event) = case.events.iter_mut().find(|e| e.seq as i32 == seq) {
+                    event.id = Some(id);
+                }
+            }
+        }
         let mail: Vec<MailRow> = mail.iter().map(MailRow::new).collect();
         let head = concat!("INSERT INTO outbox (", mail_columns!(), ") ");
         insert_all::<DB, _>(conn, head, &mail, |mut b, m| {
@@ -288,6 +351,7 @@ where
         })
         .await
         .map_err(DB::map_err)?;
+        insert_alerts::<DB>(conn, alerts).await?;
 
         // Last: the numbers, and the rows that carry them.
         for draw in pending_references(case) {
@@ -313,14 +377,20 @@ where
         .map_err(DB::map_err)
     }
 
+    /// Raises alerts outside a change to a case (a letter given up).
+    pub(super) async fn raise_alerts(&mut self, alerts: &[Alert]) -> Result<(), StoreError> {
+        insert_alerts::<DB>(&mut self.0, alerts).await
+    }
+
     pub(super) async fn list_cases(
         &mut self,
         filter: &CaseFilter,
         page: &PageRequest,
+        now: DateTime<Utc>,
     ) -> Result<Page<Case>, StoreError> {
         let after = case_cursor(page.after.as_deref())?;
         let conn = &mut *self.0;
-        let rows = case_page_query::<DB>(filter, after, page.size)
+        let rows = case_page_query::<DB>(filter, after, page.size, millis(now))
             .build_query_as::<CaseRow>()
             .fetch_all(&mut *conn)
             .await
@@ -366,15 +436,105 @@ where
         &mut self,
         filter: &RequestFilter,
         page: &PageRequest,
+        now: DateTime<Utc>,
     ) -> Result<Page<Assigned>, StoreError> {
         let after = request_cursor(page.after.as_deref())?;
-        let conn = &mut *self.0;
-        let rows = request_page_query::<DB>(filter, after, page.size)
+        let rows = request_page_query::<DB>(filter, after, page.size, millis(now))
             .build_query_as::<RequestRow>()
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
         let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        Ok(Page {
+            items: self.with_cases(rows).await?,
+            next,
+        })
+    }
+
+    /// Requests past a deadline at `now`, most overdue first: by the earliest
+    /// deadline passed (an unacknowledged request's acknowledgement, else its
+    /// reply), then by id.
+    pub(super) async fn list_overdue(
+        &mut self,
+        filter: &OverdueFilter,
+        page: &PageRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Assigned>, StoreError> {
+        let after = request_cursor(page.after.as_deref())?;
+        let since = "(CASE WHEN r.status = 'ISSUED' AND r.ack_due_at <= r.reply_due_at \
+                     THEN r.ack_due_at ELSE r.reply_due_at END)";
+        let mut qb = QueryBuilder::<DB>::new("SELECT ");
+        for column in request_columns!().split(", ") {
+            qb.push(format!("r.{column}, "));
+        }
+        qb.push(format!("{since} AS overdue_since FROM requests r WHERE "));
+        push_overdue(&mut qb, "r", millis(now));
+        if let Some(department) = &filter.department {
+            qb.push(" AND r.department = ")
+                .push_bind(department.clone());
+        }
+        if let Some(office) = &filter.office {
+            qb.push(" AND EXISTS (SELECT 1 FROM cases c WHERE c.id = r.case_id AND c.office = ")
+                .push_bind(office.clone())
+                .push(")");
+        }
+        if let Some((since_at, id)) = after {
+            qb.push(format!(" AND ({since}, r.id) > ("))
+                .push_bind(since_at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        qb.push(format!(" ORDER BY {since}, r.id LIMIT "))
+            .push_bind(i64::from(page.size.max(1)) + 1);
+        let rows: Vec<OverdueRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next) = split_page(rows, page.size, |r: &OverdueRow| {
+            encode_cursor("requests", &[&r.overdue_since.to_string(), &r.request.id])
+        });
+        let rows = rows.into_iter().map(|r| r.request).collect();
+        Ok(Page {
+            items: self.with_cases(rows).await?,
+            next,
+        })
+    }
+
+    /// The ids of cases with a request the watch must look at by `now`, the
+    /// longest waiting first. Reads the due rows of one index, nothing else.
+    pub(super) async fn due_for_watch(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as::<DB, (String, i64)>(
+            "SELECT case_id, MIN(watch_at) AS at FROM requests \
+             WHERE watch_at IS NOT NULL AND watch_at <= $1 GROUP BY case_id ORDER BY at LIMIT $2",
+        )
+        .bind(millis(now))
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        Ok(rows.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// When the watch must next look at any request.
+    pub(super) async fn next_watch_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar::<DB, i64>(
+            "SELECT watch_at FROM requests WHERE watch_at IS NOT NULL ORDER BY watch_at LIMIT 1",
+        )
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        Ok(at.and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Requests in the order given, with their replies and their cases' facts.
+    async fn with_cases(&mut self, rows: Vec<RequestRow>) -> Result<Vec<Assigned>, StoreError> {
+        let conn = &mut *self.0;
         let (cases, replies) = if rows.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -404,9 +564,52 @@ where
                 .map_err(DB::map_err)?;
             (cases, replies)
         };
-        Ok(Page {
-            items: assemble_assigned(rows, cases, replies)?,
-            next,
+        assemble_assigned(rows, cases, replies)
+    }
+}
+
+/// A request with the instant it has been overdue since, for `list_overdue`.
+pub struct OverdueRow {
+    request: RequestRow,
+    overdue_since: i64,
+}
+
+impl<'r, R: sqlx::Row> FromRow<'r, R> for OverdueRow
+where
+    RequestRow: FromRow<'r, R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(OverdueRow {
+            request: RequestRow::from_row(row)?,
+            overdue_since: row.try_get("overdue_since")?,
         })
     }
+}
+
+/// Inserts the alerts a change raised; one already raised (its key taken) is
+/// left as it is.
+async fn insert_alerts<DB>(conn: &mut DB::Connection, alerts: &[Alert]) -> Result<(), StoreError>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<AlertRow> = alerts.iter().map(AlertRow::of).collect();
+    let mut q = QueryBuilder::<DB>::new(concat!("INSERT INTO alerts (", alert_columns!(), ") "));
+    q.push_values(&rows, |mut b, a| {
+        bind_alert!(b, a, push_bind);
+    });
+    q.push(" ON CONFLICT (key) DO NOTHING");
+    q.build().execute(&mut *conn).await.map_err(DB::map_err)?;
+    Ok(())
 }

@@ -16,11 +16,16 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Assigned, Case, CaseFilter, DomainError, Page, PageRequest, RequestFilter};
+use crate::domain::{
+    Alert, AlertFilter, Assigned, Case, CaseFilter, DomainError, OverdueFilter, Page, PageRequest,
+    RaisedAlert, RequestFilter,
+};
 
+mod alerts;
 mod backend;
 mod cases;
 mod diff;
+mod feeds;
 mod outbox;
 mod paging;
 pub mod postgres;
@@ -33,6 +38,7 @@ mod suite;
 pub mod testing;
 
 pub use backend::{Backend, Db};
+pub use feeds::{EventScope, FedEvent};
 
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]
@@ -141,12 +147,14 @@ pub enum Delivery {
     Failed { error: String },
 }
 
-/// One delivery attempt as the outbox worker reports it: the outcome, and the
-/// letter as it rendered it when it had not been rendered before.
+/// One delivery attempt as the outbox worker reports it: the outcome, the
+/// letter as it rendered it when it had not been rendered before, and the alert
+/// a letter given up raises, written with the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub outcome: Delivery,
     pub rendered: Option<Rendered>,
+    pub alert: Option<Alert>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,21 +271,89 @@ impl Store {
 
     /// The ledger, newest case first; each case with its requests (and their
     /// replies) but without its timeline.
+    /// `now` decides what is overdue.
     pub async fn list_cases(
         &self,
         filter: &CaseFilter,
         page: &PageRequest,
+        now: DateTime<Utc>,
     ) -> Result<Page<Case>, StoreError> {
-        read!(self, tx => tx.list_cases(filter, page).await?)
+        read!(self, tx => tx.list_cases(filter, page, now).await?)
     }
 
-    /// Requests with their case's facts, the earliest reply deadline first.
+    /// Requests with their case's facts, the earliest reply deadline first; `now`
+    /// decides what is overdue.
     pub async fn list_requests(
         &self,
         filter: &RequestFilter,
         page: &PageRequest,
+        now: DateTime<Utc>,
     ) -> Result<Page<Assigned>, StoreError> {
-        read!(self, tx => tx.list_requests(filter, page).await?)
+        read!(self, tx => tx.list_requests(filter, page, now).await?)
+    }
+
+    /// Requests past a deadline at `now`, with their case's facts, most overdue
+    /// first.
+    pub async fn list_overdue(
+        &self,
+        filter: &OverdueFilter,
+        page: &PageRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Assigned>, StoreError> {
+        read!(self, tx => tx.list_overdue(filter, page, now).await?)
+    }
+
+    /// Cases the watch must look at by `now`, the longest waiting first.
+    pub async fn due_for_watch(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        read!(self, tx => tx.due_for_watch(now, limit).await?)
+    }
+
+    /// When the watch must next look at any request, if ever.
+    pub async fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        read!(self, tx => tx.next_watch_due().await?)
+    }
+
+    /// Alerts, newest first.
+    pub async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RaisedAlert>, StoreError> {
+        read!(self, tx => tx.list_alerts(filter, page).await?)
+    }
+
+    /// Alerts after the alert `after` (0: from the first), in the order they
+    /// became visible; a stream reads them with this.
+    pub async fn alerts_after(
+        &self,
+        after: i64,
+        min_level: u8,
+        limit: u32,
+    ) -> Result<Vec<RaisedAlert>, StoreError> {
+        read!(self, tx => tx.alerts_after(after, min_level, limit).await?)
+    }
+
+    pub async fn alert_exists(&self, id: i64) -> Result<bool, StoreError> {
+        read!(self, tx => tx.alert_exists(id).await?)
+    }
+
+    /// Events of `scope` after the event `after` (0: from the first), in commit
+    /// order; a stream reads them with this.
+    pub async fn events_after(
+        &self,
+        scope: &EventScope,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<FedEvent>, StoreError> {
+        read!(self, tx => tx.events_after(scope, after, limit).await?)
+    }
+
+    pub async fn event_exists(&self, id: i64) -> Result<bool, StoreError> {
+        read!(self, tx => tx.event_exists(id).await?)
     }
 
     /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
@@ -307,6 +383,9 @@ impl Store {
                 tx
             };
             tx.record_delivery(&mail, &attempt, now).await?;
+            if let Some(alert) = &attempt.alert {
+                tx.raise_alerts(std::slice::from_ref(alert)).await?;
+            }
             tx.commit().await?;
             Ok(Some((mail, attempt)))
         })
@@ -376,15 +455,23 @@ impl WriteTx {
         dispatch!(self, tx => tx.insert_case(case, mail).await)
     }
 
-    /// Writes what turned `before` into `after` and the letters it causes,
+    /// As `lock_case`, but `None` at once while another transaction holds the
+    /// case (PostgreSQL): the deadline watch never waits for a command.
+    pub async fn lock_case_for_watch(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        dispatch!(self, tx => tx.lock_case_for_watch(case_id).await)
+    }
+
+    /// Writes what turned `before` into `after`, the letters it causes and the
+    /// alerts it raises (each once: one already raised is left as it is),
     /// drawing the references of new requests into `after`.
     pub async fn update_case(
         &mut self,
         before: &Case,
         after: &mut Case,
         mail: &[OutgoingMail],
+        alerts: &[Alert],
     ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.update_case(before, after, mail).await)
+        dispatch!(self, tx => tx.update_case(before, after, mail, alerts).await)
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Postgres, QueryBuilder};
 
 use super::backend::{Backend, Db};
-use super::sql::{case_columns, select_mail};
+use super::sql::{case_columns, event_columns, select_mail};
 use super::{PoolOptions, StoreError};
 
 impl Backend for Postgres {
@@ -30,6 +30,18 @@ impl Backend for Postgres {
     );
     const SELECT_NEXT_MAIL_DUE: &'static str = "SELECT next_attempt_at FROM outbox \
          WHERE status = 'PENDING' ORDER BY next_attempt_at LIMIT 1";
+    const SELECT_CASE_FOR_WATCH: &'static str = concat!(
+        "SELECT ",
+        case_columns!(),
+        " FROM cases WHERE id = $1 FOR UPDATE SKIP LOCKED"
+    );
+    const SELECT_EVENTS_OF_CASE: &'static str = concat!(
+        "SELECT ",
+        event_columns!(),
+        ", feed_id FROM events WHERE case_id = $1 ORDER BY seq"
+    );
+    const RETURNING_EVENT_IDS: &'static str = " RETURNING seq, feed_id";
+    const EVENT_ID: &'static str = "feed_id";
     const SERIAL_DELIVERY: bool = false;
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many
@@ -61,6 +73,32 @@ impl Backend for Postgres {
             .push(" = ANY(")
             .push_bind(values.to_vec())
             .push(")");
+    }
+
+    /// Ids come from a sequence in insert order, and a transaction that took a
+    /// lower id may commit after one that took a higher: rows are read in the
+    /// order of their writing transactions' ids, and only from transactions
+    /// older than every transaction still running, which can no longer change.
+    fn push_feed_after(
+        qb: &mut QueryBuilder<Postgres>,
+        table: &str,
+        alias: &str,
+        id: &str,
+        after: i64,
+    ) {
+        qb.push(format!(
+            "({alias}.tx, {alias}.{id}) > (COALESCE((SELECT tx FROM {table} WHERE {id} = "
+        ))
+        .push_bind(after)
+        .push("), 0), ")
+        .push_bind(after)
+        .push(format!(
+            ") AND {alias}.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        ));
+    }
+
+    fn push_feed_order(qb: &mut QueryBuilder<Postgres>, alias: &str, id: &str) {
+        qb.push(format!(" ORDER BY {alias}.tx, {alias}.{id}"));
     }
 }
 

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::watch::StepWatch;
 use crate::domain::{
-    Assigned, Case, CaseStatus, DepartmentRequest, Event, EventKind, Feedback, Phone, Reference,
-    Reply, RequestStatus, Resident, Review, Role, Verdict,
+    Alert, AlertKind, AlertSlot, Assigned, Case, CaseStatus, DepartmentRequest, Event, EventKind,
+    Feedback, Phone, RaisedAlert, Reference, Reply, RequestStatus, Resident, Review, Role, Verdict,
+    Watch,
 };
 
 use super::{Delivery, MailStatus, OutgoingMail, QueuedMail, StoreError};
@@ -35,6 +37,7 @@ pub struct CaseRow {
     pub feedback_comment: Option<String>,
     pub feedback_recorded_by: Option<String>,
     pub feedback_recorded_at: Option<i64>,
+    pub urgent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -52,6 +55,13 @@ pub struct RequestRow {
     pub reply_due_at: i64,
     pub acknowledged_at: Option<i64>,
     pub reissue_reason: String,
+    pub watch_at: Option<i64>,
+    pub ack_reminded: bool,
+    pub reply_reminded: bool,
+    pub ack_alert_level: Option<i32>,
+    pub ack_alert_repeat: Option<i32>,
+    pub reply_alert_level: Option<i32>,
+    pub reply_alert_repeat: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -76,6 +86,9 @@ pub struct EventRow {
     pub at: i64,
     pub request_id: Option<String>,
     pub detail: String,
+    /// Its position in the stream of all events; not written, read back.
+    #[sqlx(default)]
+    pub feed_id: Option<i64>,
 }
 
 /// A stored value the domain cannot read back: the database was written by
@@ -98,6 +111,18 @@ fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(time).transpose()
 }
 
+/// The last overdue alert of a deadline: both columns or neither.
+fn slot(level: Option<i32>, repeat: Option<i32>) -> Result<Option<AlertSlot>, StoreError> {
+    match (level, repeat) {
+        (Some(level), Some(repeat)) => Ok(Some(AlertSlot {
+            level: u8::try_from(level).map_err(|_| corrupt("alert level", level))?,
+            repeat: u32::try_from(repeat).map_err(|_| corrupt("alert repetition", repeat))?,
+        })),
+        (None, None) => Ok(None),
+        (level, repeat) => Err(corrupt("alert slot", format!("{level:?}/{repeat:?}"))),
+    }
+}
+
 fn truncate(at: &mut DateTime<Utc>) {
     if let Some(t) = DateTime::from_timestamp_millis(at.timestamp_millis()) {
         *at = t;
@@ -117,6 +142,9 @@ pub fn normalise(case: &mut Case) {
         truncate(&mut r.ack_due_at);
         truncate(&mut r.reply_due_at);
         if let Some(at) = &mut r.acknowledged_at {
+            truncate(at);
+        }
+        if let Some(at) = &mut r.watch.next_at {
             truncate(at);
         }
         for p in &mut r.replies {
@@ -154,6 +182,7 @@ impl CaseRow {
             feedback_comment: f.map(|f| f.comment.clone()),
             feedback_recorded_by: f.map(|f| f.recorded_by.clone()),
             feedback_recorded_at: f.map(|f| millis(f.recorded_at)),
+            urgent: case.urgent,
         }
     }
 
@@ -188,6 +217,7 @@ impl CaseRow {
             address: self.address,
             community: self.community,
             fingerprint: self.fingerprint,
+            urgent: self.urgent,
             requests: Vec::new(),
             events: Vec::new(),
             feedback,
@@ -213,6 +243,13 @@ impl RequestRow {
             reply_due_at: millis(r.reply_due_at),
             acknowledged_at: r.acknowledged_at.map(millis),
             reissue_reason: r.reissue_reason.clone(),
+            watch_at: r.watch.next_at.map(millis),
+            ack_reminded: r.watch.ack.reminded,
+            reply_reminded: r.watch.reply.reminded,
+            ack_alert_level: r.watch.ack.alerted.map(|s| i32::from(s.level)),
+            ack_alert_repeat: r.watch.ack.alerted.map(|s| s.repeat as i32),
+            reply_alert_level: r.watch.reply.alerted.map(|s| i32::from(s.level)),
+            reply_alert_repeat: r.watch.reply.alerted.map(|s| s.repeat as i32),
         }
     }
 
@@ -231,6 +268,17 @@ impl RequestRow {
             reference: Reference::Assigned(self.reference),
             department: self.department,
             reissue_reason: self.reissue_reason,
+            watch: Watch {
+                next_at: opt_time(self.watch_at)?,
+                ack: StepWatch {
+                    reminded: self.ack_reminded,
+                    alerted: slot(self.ack_alert_level, self.ack_alert_repeat)?,
+                },
+                reply: StepWatch {
+                    reminded: self.reply_reminded,
+                    alerted: slot(self.reply_alert_level, self.reply_alert_repeat)?,
+                },
+            },
             replies,
         })
     }
@@ -282,10 +330,11 @@ impl EventRow {
             at: millis(e.at),
             request_id: e.request_id.clone(),
             detail: e.detail.clone(),
+            feed_id: e.id,
         }
     }
 
-    fn into_event(self) -> Result<Event, StoreError> {
+    pub fn into_event(self) -> Result<Event, StoreError> {
         Ok(Event {
             seq: u32::try_from(self.seq).map_err(|_| corrupt("event seq", self.seq))?,
             kind: EventKind::parse(&self.kind).ok_or_else(|| corrupt("event kind", &self.kind))?,
@@ -293,6 +342,7 @@ impl EventRow {
             at: time(self.at)?,
             request_id: self.request_id,
             detail: self.detail,
+            id: self.feed_id,
         })
     }
 }
@@ -490,5 +540,65 @@ pub fn delivery_columns(
             error.clone(),
             None,
         ),
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AlertRow {
+    /// 0 until the store numbered it.
+    #[sqlx(default)]
+    pub id: i64,
+    pub key: String,
+    pub kind: String,
+    pub level: i32,
+    pub case_id: String,
+    pub request_id: Option<String>,
+    pub office: String,
+    pub department: Option<String>,
+    pub reference: Option<String>,
+    pub round: i32,
+    pub due_at: Option<i64>,
+    pub raised_at: i64,
+    pub summary: String,
+}
+
+impl AlertRow {
+    pub fn of(a: &Alert) -> AlertRow {
+        AlertRow {
+            id: 0,
+            key: a.key.clone(),
+            kind: a.kind.as_str().to_owned(),
+            level: i32::from(a.level),
+            case_id: a.case_id.clone(),
+            request_id: a.request_id.clone(),
+            office: a.office.clone(),
+            department: a.department.clone(),
+            reference: a.reference.clone(),
+            round: a.round as i32,
+            due_at: a.due_at.map(millis),
+            raised_at: millis(a.raised_at),
+            summary: a.summary.clone(),
+        }
+    }
+
+    pub fn into_alert(self) -> Result<RaisedAlert, StoreError> {
+        Ok(RaisedAlert {
+            id: self.id,
+            alert: Alert {
+                kind: AlertKind::parse(&self.kind)
+                    .ok_or_else(|| corrupt("alert kind", &self.kind))?,
+                level: u8::try_from(self.level).map_err(|_| corrupt("alert level", self.level))?,
+                round: u32::try_from(self.round).map_err(|_| corrupt("round", self.round))?,
+                due_at: opt_time(self.due_at)?,
+                raised_at: time(self.raised_at)?,
+                key: self.key,
+                case_id: self.case_id,
+                request_id: self.request_id,
+                office: self.office,
+                department: self.department,
+                reference: self.reference,
+                summary: self.summary,
+            },
+        })
     }
 }

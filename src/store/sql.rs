@@ -7,13 +7,14 @@ macro_rules! case_columns {
     () => {
         "id, office, petition_id, category, title, description, resident_name, resident_phone, address, \
          community, difficulty, status, fingerprint, created_at, updated_at, feedback_verdict, \
-         feedback_comment, feedback_recorded_by, feedback_recorded_at"
+         feedback_comment, feedback_recorded_by, feedback_recorded_at, urgent"
     };
 }
 macro_rules! request_columns {
     () => {
         "id, case_id, position, reference, department, role, status, round, issued_at, ack_due_at, \
-         reply_due_at, acknowledged_at, reissue_reason"
+         reply_due_at, acknowledged_at, reissue_reason, watch_at, ack_reminded, reply_reminded, \
+         ack_alert_level, ack_alert_repeat, reply_alert_level, reply_alert_repeat"
     };
 }
 macro_rules! reply_columns {
@@ -55,6 +56,7 @@ macro_rules! bind_case {
             .$m(&c.feedback_comment)
             .$m(&c.feedback_recorded_by)
             .$m(c.feedback_recorded_at)
+            .$m(c.urgent)
     }};
 }
 macro_rules! bind_request {
@@ -76,6 +78,13 @@ macro_rules! bind_request {
             .$m(r.reply_due_at)
             .$m(r.acknowledged_at)
             .$m(&r.reissue_reason)
+            .$m(r.watch_at)
+            .$m(r.ack_reminded)
+            .$m(r.reply_reminded)
+            .$m(r.ack_alert_level)
+            .$m(r.ack_alert_repeat)
+            .$m(r.reply_alert_level)
+            .$m(r.reply_alert_repeat)
     }};
 }
 macro_rules! bind_reply {
@@ -130,11 +139,6 @@ pub const SELECT_REPLIES_OF_CASE: &str = concat!(
     " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE case_id = $1) \
      ORDER BY request_id, round"
 );
-pub const SELECT_EVENTS_OF_CASE: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    " FROM events WHERE case_id = $1 ORDER BY seq"
-);
 pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE id = $1";
 
 /// `DO NOTHING` rather than a unique violation: in PostgreSQL the loser of a race
@@ -143,17 +147,19 @@ pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE 
 pub const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
      ON CONFLICT (office, petition_id) DO NOTHING RETURNING id"
 );
 pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, category = $4, title = $5, \
      description = $6, resident_name = $7, resident_phone = $8, address = $9, community = $10, \
      difficulty = $11, status = $12, fingerprint = $13, created_at = $14, updated_at = $15, \
-     feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19 \
-     WHERE id = $1";
+     feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19, \
+     urgent = $20 WHERE id = $1";
 pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $3, reference = $4, \
      department = $5, role = $6, status = $7, round = $8, issued_at = $9, ack_due_at = $10, \
-     reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13 WHERE id = $1";
+     reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13, watch_at = $14, ack_reminded = $15, \
+     reply_reminded = $16, ack_alert_level = $17, ack_alert_repeat = $18, reply_alert_level = $19, \
+     reply_alert_repeat = $20 WHERE id = $1";
 pub const UPDATE_REPLY: &str = "UPDATE replies SET text = $3, replied_by = $4, replied_at = $5, \
      review_accepted = $6, review_reason = $7, reviewed_by = $8, reviewed_at = $9 \
      WHERE request_id = $1 AND round = $2";
@@ -225,3 +231,31 @@ macro_rules! bind_mail {
     }};
 }
 pub(crate) use bind_mail;
+
+/// The alert columns a change writes; the store numbers each (`id`).
+macro_rules! alert_columns {
+    () => {
+        "key, kind, level, case_id, request_id, office, department, reference, round, due_at, \
+         raised_at, summary"
+    };
+}
+pub(crate) use alert_columns;
+
+macro_rules! bind_alert {
+    ($q:expr, $row:expr, $m:ident) => {{
+        let a: &$crate::store::rows::AlertRow = $row;
+        $q.$m(a.key.clone())
+            .$m(a.kind.clone())
+            .$m(a.level)
+            .$m(a.case_id.clone())
+            .$m(a.request_id.clone())
+            .$m(a.office.clone())
+            .$m(a.department.clone())
+            .$m(a.reference.clone())
+            .$m(a.round)
+            .$m(a.due_at)
+            .$m(a.raised_at)
+            .$m(a.summary.clone())
+    }};
+}
+pub(crate) use bind_alert;

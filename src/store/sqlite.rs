@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::backend::{Backend, Db};
-use super::sql::{SELECT_CASE, select_mail};
+use super::sql::{SELECT_CASE, event_columns, select_mail};
 use super::{PoolOptions, StoreError};
 
 impl Backend for Sqlite {
@@ -30,6 +30,15 @@ impl Backend for Sqlite {
     );
     const SELECT_NEXT_MAIL_DUE: &'static str = "SELECT next_attempt_at FROM outbox INDEXED BY outbox_due \
          WHERE status = 'PENDING' ORDER BY next_attempt_at LIMIT 1";
+    const SELECT_CASE_FOR_WATCH: &'static str = SELECT_CASE;
+    const SELECT_EVENTS_OF_CASE: &'static str = concat!(
+        "SELECT ",
+        event_columns!(),
+        ", rowid AS feed_id FROM events WHERE case_id = $1 ORDER BY seq"
+    );
+    const RETURNING_EVENT_IDS: &'static str = " RETURNING seq, rowid";
+    /// One writer at a time: rowids grow in commit order.
+    const EVENT_ID: &'static str = "rowid";
     const SERIAL_DELIVERY: bool = true;
 
     /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean
@@ -62,6 +71,21 @@ impl Backend for Sqlite {
             list.push_bind(v.clone());
         }
         qb.push(")");
+    }
+
+    /// Rows are written one transaction at a time, so ids grow in commit order.
+    fn push_feed_after(
+        qb: &mut QueryBuilder<Sqlite>,
+        _table: &str,
+        alias: &str,
+        id: &str,
+        after: i64,
+    ) {
+        qb.push(format!("{alias}.{id} > ")).push_bind(after);
+    }
+
+    fn push_feed_order(qb: &mut QueryBuilder<Sqlite>, alias: &str, id: &str) {
+        qb.push(format!(" ORDER BY {alias}.{id}"));
     }
 }
 

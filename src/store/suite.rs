@@ -207,7 +207,7 @@ async fn update_with(
     let mut after = before.clone();
     change(&mut after)?;
     let letters = mail(Some(&before), &after);
-    tx.update_case(&before, &mut after, &letters).await?;
+    tx.update_case(&before, &mut after, &letters, &[]).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -269,7 +269,10 @@ async fn all_cases(store: &Store, filter: &CaseFilter, size: u32) -> Vec<Case> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let p = store.list_cases(filter, &page(size, after)).await.unwrap();
+        let p = store
+            .list_cases(filter, &page(size, after), t0())
+            .await
+            .unwrap();
         assert!(p.items.len() <= size as usize);
         out.extend(p.items);
         match p.next {
@@ -284,7 +287,7 @@ async fn all_requests(store: &Store, filter: &RequestFilter, size: u32) -> Vec<A
     let mut after = None;
     loop {
         let p = store
-            .list_requests(filter, &page(size, after))
+            .list_requests(filter, &page(size, after), t0())
             .await
             .unwrap();
         assert!(p.items.len() <= size as usize);
@@ -316,8 +319,12 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
         r.reference = Reference::Assigned(reference(i as i64 + 1));
         r.issued_at = cut_to_millis(r.issued_at);
     }
-    for e in &mut expected.events {
+    // Each event got its stream position, in order.
+    let ids: Vec<i64> = created.events.iter().map(|e| e.id.unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for (e, stored) in expected.events.iter_mut().zip(&created.events) {
         e.at = cut_to_millis(e.at);
+        e.id = stored.id;
     }
     assert_eq!(created, expected);
     assert_eq!(
@@ -861,6 +868,7 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 category: Some("property-certificate".into()),
                 community: Some("新南社区".into()),
                 awaiting_review: true,
+                overdue: false,
             },
             Box::new(|c: &Case| {
                 c.office == "cuiping"
@@ -887,12 +895,15 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
         office: Some("nobody".into()),
         ..Default::default()
     };
-    let empty = store.list_cases(&nobody, &page(10, None)).await.unwrap();
+    let empty = store
+        .list_cases(&nobody, &page(10, None), t0())
+        .await
+        .unwrap();
     assert!(empty.items.is_empty() && empty.next.is_none());
 
     // An exactly full last page says there is nothing more.
     let full = store
-        .list_cases(&CaseFilter::default(), &page(9, None))
+        .list_cases(&CaseFilter::default(), &page(9, None), t0())
         .await
         .unwrap();
     assert_eq!((full.items.len(), full.next), (9, None));
@@ -963,6 +974,7 @@ async fn list_requests_filters_and_pages_by_deadline(store: Store) {
                 department: Some("housing".into()),
                 status: Some(RequestStatus::Issued),
                 category: Some("property-certificate".into()),
+                overdue: false,
             },
             Box::new(|c, r| {
                 r.department == "housing"
@@ -1002,13 +1014,13 @@ async fn unknown_ids_and_bad_cursors(store: Store) {
 
     create(&store, &Spec::default()).await;
     let case_token = store
-        .list_cases(&CaseFilter::default(), &page(1, None))
+        .list_cases(&CaseFilter::default(), &page(1, None), t0())
         .await
         .unwrap()
         .next;
     assert!(case_token.is_none(), "one case fits one page");
     let request_token = store
-        .list_requests(&RequestFilter::default(), &page(1, None))
+        .list_requests(&RequestFilter::default(), &page(1, None), t0())
         .await
         .unwrap()
         .next
@@ -1017,7 +1029,11 @@ async fn unknown_ids_and_bad_cursors(store: Store) {
     let bad_page_token = |r: &Result<(), StoreError>| matches!(r, Err(StoreError::Domain(DomainError::Invalid(v))) if v[0].field == "page_token");
     for token in ["garbage", "", "zz", &hex::encode("cases"), &request_token] {
         let r = store
-            .list_cases(&CaseFilter::default(), &page(10, Some(token.to_owned())))
+            .list_cases(
+                &CaseFilter::default(),
+                &page(10, Some(token.to_owned())),
+                t0(),
+            )
             .await
             .map(|_| ());
         assert!(bad_page_token(&r), "list_cases accepted {token:?}: {r:?}");
@@ -1028,7 +1044,11 @@ async fn unknown_ids_and_bad_cursors(store: Store) {
         &hex::encode("cases\nid"),
     ] {
         let r = store
-            .list_requests(&RequestFilter::default(), &page(10, Some(token.to_owned())))
+            .list_requests(
+                &RequestFilter::default(),
+                &page(10, Some(token.to_owned())),
+                t0(),
+            )
             .await
             .map(|_| ());
         assert!(
@@ -1179,7 +1199,7 @@ async fn a_letter_that_cannot_be_written_aborts_the_change(store: Store) {
     let filter = CaseFilter::default();
     assert!(
         store
-            .list_cases(&filter, &page(10, None))
+            .list_cases(&filter, &page(10, None), t0())
             .await
             .unwrap()
             .items
@@ -1232,7 +1252,11 @@ async fn deliver(
                     subject: format!("【{}】", mail.reference.clone().unwrap_or_default()),
                     raw: format!("R:{}", mail.mail.payload).into_bytes(),
                 });
-                Attempt { outcome, rendered }
+                Attempt {
+                    outcome,
+                    rendered,
+                    alert: None,
+                }
             })
         })
         .await
@@ -1368,6 +1392,7 @@ async fn concurrent_workers_deliver_each_letter_once(store: Store) {
                             Attempt {
                                 outcome: Delivery::Sent,
                                 rendered: None,
+                                alert: None,
                             }
                         })
                     })

@@ -16,6 +16,7 @@ scenarios!(
 
 const CASES: &str = "whistle.v1.CaseService";
 const DEPARTMENTS: &str = "whistle.v1.DepartmentService";
+const SUPERVISION: &str = "whistle.v1.SupervisionService";
 
 async fn the_health_service_reports_serving(app: TestApp) {
     // A load balancer connects on its own, with no key.
@@ -25,7 +26,7 @@ async fn the_health_service_reports_serving(app: TestApp) {
         .await
         .expect("connecting to the health service");
     let mut health = HealthClient::new(channel);
-    for service in ["", CASES, DEPARTMENTS] {
+    for service in ["", CASES, DEPARTMENTS, SUPERVISION] {
         let status = health
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -69,7 +70,7 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
         panic!("expected a service list, got {listed:?}");
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for expected in [CASES, DEPARTMENTS, "grpc.health.v1.Health"] {
+    for expected in [CASES, DEPARTMENTS, SUPERVISION, "grpc.health.v1.Health"] {
         assert!(
             names.contains(&expected),
             "{expected} missing from {names:?}"
@@ -102,7 +103,8 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
             "GetCase",
             "ListCases",
             "ReviewReply",
-            "RecordFeedback"
+            "RecordFeedback",
+            "WatchCaseEvents"
         ]
     );
 }

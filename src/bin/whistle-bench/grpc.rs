@@ -64,6 +64,7 @@ fn petition(petition_id: String) -> EscalatePetitionRequest {
         difficulty: 3,
         lead_department: String::new(),
         assisting_departments: Vec::new(),
+        urgent: false,
     }
 }
 

@@ -56,6 +56,12 @@ impl OfficeHours {
     pub fn periods(&self) -> &[Period] {
         &self.periods
     }
+
+    /// Seconds of office hours in one working day: what "a working day" of
+    /// working hours amounts to.
+    pub fn seconds_per_day(&self) -> u32 {
+        self.periods.iter().map(|p| p.end - p.start).sum()
+    }
 }
 
 impl fmt::Display for Period {

@@ -108,6 +108,7 @@ pub fn property_certificate(petition_id: &str) -> EscalatePetitionRequest {
         difficulty: 3,
         lead_department: String::new(),
         assisting_departments: Vec::new(),
+        urgent: false,
     }
 }
 

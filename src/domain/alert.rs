@@ -1,0 +1,384 @@
+//! Alerts: what supervisors and the issuing office are told about, decided from
+//! the effects of a change. Each alert has a key naming its cause (the request,
+//! the round, the deadline, the level, the repetition; the rejected reply; the
+//! undeliverable letter), and the store keeps one alert per key, so an alert is
+//! raised exactly once however often its cause is looked at.
+//!
+//! Level 1 concerns the issuing street office; level 2 the district's
+//! supervisors: overdue requests after `watch.escalate_after`, and requests sent
+//! out for the third time or more.
+
+use chrono::{DateTime, Utc};
+
+use super::case::Case;
+use super::effects::Effect;
+use super::organisation::Organisation;
+use super::watch::Due;
+use super::wording::{Language, deadline, span_zh};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    DueSoon,
+    AckOverdue,
+    ReplyOverdue,
+    ReplyRejected,
+    RepeatedRounds,
+    CaseReopened,
+    LetterFailed,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 7] = [
+        Self::DueSoon,
+        Self::AckOverdue,
+        Self::ReplyOverdue,
+        Self::ReplyRejected,
+        Self::RepeatedRounds,
+        Self::CaseReopened,
+        Self::LetterFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DueSoon => "DUE_SOON",
+            Self::AckOverdue => "ACK_OVERDUE",
+            Self::ReplyOverdue => "REPLY_OVERDUE",
+            Self::ReplyRejected => "REPLY_REJECTED",
+            Self::RepeatedRounds => "REPEATED_ROUNDS",
+            Self::CaseReopened => "CASE_REOPENED",
+            Self::LetterFailed => "LETTER_FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn overdue(due: Due) -> Self {
+        match due {
+            Due::Acknowledge => Self::AckOverdue,
+            Due::Reply => Self::ReplyOverdue,
+        }
+    }
+}
+
+/// Rounds from which a request is a matter for the district's supervisors.
+pub const REPEATED_ROUNDS_FROM: u32 = 3;
+
+/// An alert as raised, before the store numbers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// The cause; unique among all alerts.
+    pub key: String,
+    pub kind: AlertKind,
+    pub level: u8,
+    pub case_id: String,
+    pub request_id: Option<String>,
+    pub office: String,
+    pub department: Option<String>,
+    pub reference: Option<String>,
+    pub round: u32,
+    /// The deadline concerned, for reminders and overdue alerts.
+    pub due_at: Option<DateTime<Utc>>,
+    pub raised_at: DateTime<Utc>,
+    /// One line in Chinese for a console or a letter.
+    pub summary: String,
+}
+
+/// An alert as stored: numbered in the order alerts became visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaisedAlert {
+    pub id: i64,
+    pub alert: Alert,
+}
+
+/// Who is told about a request: its reference, department and title, as a
+/// summary begins.
+struct About<'a> {
+    reference: &'a str,
+    department: String,
+    title: &'a str,
+}
+
+fn about<'a>(
+    org: &Organisation,
+    case: &'a Case,
+    request_id: &str,
+) -> Option<(About<'a>, &'a super::DepartmentRequest)> {
+    let request = case.requests.iter().find(|r| r.id == request_id)?;
+    let department = org
+        .department(&request.department)
+        .map_or_else(|| request.department.clone(), |d| d.name.clone());
+    Some((
+        About {
+            reference: request.reference.as_str(),
+            department,
+            title: &case.title,
+        },
+        request,
+    ))
+}
+
+/// The alerts the effects of a change to `case` raise.
+pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<Alert> {
+    let tz = org.calendar.tz();
+    let base =
+        |key: String, kind, level, request: Option<&super::DepartmentRequest>, at, summary| Alert {
+            key,
+            kind,
+            level,
+            case_id: case.id.clone(),
+            request_id: request.map(|r| r.id.clone()),
+            office: case.office.clone(),
+            department: request.map(|r| r.department.clone()),
+            reference: request
+                .map(|r| r.reference.as_str().to_owned())
+                .filter(|r| !r.is_empty()),
+            round: request.map_or(0, |r| r.round),
+            due_at: None,
+            raised_at: at,
+            summary,
+        };
+    let mut alerts = Vec::new();
+    for effect in effects {
+        match effect {
+            Effect::RequestIssued {
+                request_id,
+                round,
+                at,
+            } if *round >= REPEATED_ROUNDS_FROM => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let summary = format!(
+                    "{} {} 第{round}次交办：{}",
+                    a.reference, a.department, a.title
+                );
+                let key = format!("repeated-rounds:{request_id}:r{round}");
+                alerts.push(base(
+                    key,
+                    AlertKind::RepeatedRounds,
+                    2,
+                    Some(r),
+                    *at,
+                    summary,
+                ));
+            }
+            Effect::RequestIssued { .. } => {}
+            Effect::Reminder {
+                request_id,
+                round,
+                due,
+                due_at,
+                at,
+            } => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let summary = format!(
+                    "{} {} {}期限{}将至：{}",
+                    a.reference,
+                    a.department,
+                    due.zh(),
+                    deadline(*due_at, tz, Language::Zh),
+                    a.title
+                );
+                let key = format!(
+                    "due-soon:{request_id}:r{round}:{}",
+                    due.as_str().to_lowercase()
+                );
+                let mut alert = base(key, AlertKind::DueSoon, 1, Some(r), *at, summary);
+                alert.due_at = Some(*due_at);
+                alerts.push(alert);
+            }
+            Effect::Overdue {
+                request_id,
+                round,
+                due,
+                due_at,
+                slot,
+                at,
+            } => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let escalated = if slot.level >= 2 {
+                    "，已报区督办"
+                } else {
+                    ""
+                };
+                let summary = format!(
+                    "{} {} {}逾期{}（期限{}）{escalated}：{}",
+                    a.reference,
+                    a.department,
+                    due.zh(),
+                    span_zh(*at - *due_at),
+                    deadline(*due_at, tz, Language::Zh),
+                    a.title
+                );
+                let key = format!(
+                    "{}-overdue:{request_id}:r{round}:l{}:n{}",
+                    due.as_str().to_lowercase(),
+                    slot.level,
+                    slot.repeat
+                );
+                let mut alert = base(
+                    key,
+                    AlertKind::overdue(*due),
+                    slot.level,
+                    Some(r),
+                    *at,
+                    summary,
+                );
+                alert.due_at = Some(*due_at);
+                alerts.push(alert);
+            }
+            Effect::ReplyRejected {
+                request_id,
+                round,
+                reason,
+                at,
+            } => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let summary = format!(
+                    "{} {} 第{round}轮答复被退回：{reason}",
+                    a.reference, a.department
+                );
+                let key = format!("reply-rejected:{request_id}:r{round}");
+                let mut alert = base(key, AlertKind::ReplyRejected, 1, Some(r), *at, summary);
+                alert.round = *round;
+                alerts.push(alert);
+            }
+            Effect::CaseReopened { seq, comment, at } => {
+                let office = org
+                    .office(&case.office)
+                    .map_or(case.office.as_str(), |o| o.name.as_str());
+                let why = if comment.is_empty() {
+                    String::new()
+                } else {
+                    format!("（{comment}）")
+                };
+                let summary = format!("{office} 群众不满意{why}，案件重新办理：{}", case.title);
+                let key = format!("case-reopened:{}:e{seq}", case.id);
+                alerts.push(base(key, AlertKind::CaseReopened, 1, None, *at, summary));
+            }
+        }
+    }
+    alerts
+}
+
+/// A letter the outbox gave up on: the office should reach the department
+/// another way.
+pub fn letter_failed(
+    org: &Organisation,
+    case: &Case,
+    request_id: Option<&str>,
+    mail_id: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Alert {
+    let request = request_id.and_then(|id| case.requests.iter().find(|r| r.id == id));
+    let department = request.map(|r| {
+        org.department(&r.department)
+            .map_or_else(|| r.department.clone(), |d| d.name.clone())
+    });
+    let error: String = error.chars().take(200).collect();
+    let summary = format!(
+        "致{}的函{}投递失败：{error}",
+        department.as_deref().unwrap_or("部门"),
+        request.map_or("", |r| r.reference.as_str())
+    );
+    Alert {
+        key: format!("letter-failed:{mail_id}"),
+        kind: AlertKind::LetterFailed,
+        level: 1,
+        case_id: case.id.clone(),
+        request_id: request.map(|r| r.id.clone()),
+        office: case.office.clone(),
+        department: request.map(|r| r.department.clone()),
+        reference: request.map(|r| r.reference.as_str().to_owned()),
+        round: request.map_or(0, |r| r.round),
+        due_at: None,
+        raised_at: at,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::watch::AlertSlot;
+    use crate::domain::{ReplyText, ReviewDecision, effects, fixtures};
+    use chrono::Duration;
+
+    #[test]
+    fn an_overdue_alert_names_the_request_the_delay_and_the_deadline() {
+        let case = fixtures::stored_case();
+        let r = &case.requests[0];
+        let at = r.ack_due_at + Duration::hours(27);
+        let effect = Effect::Overdue {
+            request_id: r.id.clone(),
+            round: 1,
+            due: Due::Acknowledge,
+            due_at: r.ack_due_at,
+            slot: AlertSlot {
+                level: 2,
+                repeat: 1,
+            },
+            at,
+        };
+        let alerts = for_effects(&fixtures::org(), &case, &[effect]);
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!((a.kind, a.level), (AlertKind::AckOverdue, 2));
+        assert_eq!(a.key, "acknowledge-overdue:id2:r1:l2:n1");
+        assert_eq!(
+            a.summary,
+            "翠街哨〔2026〕0001号 区住建局 签收逾期1天3小时（期限2026年11月24日（星期二）24:00），已报区督办：房产证<迟迟>未办"
+        );
+        assert_eq!(
+            (
+                a.office.as_str(),
+                a.department.as_deref(),
+                a.reference.as_deref()
+            ),
+            ("cuiping", Some("housing"), Some("翠街哨〔2026〕0001号"))
+        );
+    }
+
+    #[test]
+    fn a_rejection_and_a_third_round_are_alerts() {
+        let org = fixtures::org();
+        let mut case = fixtures::stored_case();
+        let housing = fixtures::dept("housing");
+        let office = fixtures::office();
+        for round in 1..=2 {
+            let now = fixtures::now() + Duration::days(round);
+            case.acknowledge(&housing, "id2", now).unwrap();
+            let text = ReplyText::parse("text", "办理中").unwrap();
+            case.submit_reply(&housing, "id2", text, now).unwrap();
+            let before = case.clone();
+            let reject = ReviewDecision::parse(false, "未说明时限").unwrap();
+            case.review_reply(&office, "id2", reject, &org, now)
+                .unwrap();
+            let alerts = for_effects(&org, &case, &effects::of_change(Some(&before), &case));
+            let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.level, a.round)).collect();
+            let expected = if round == 1 {
+                vec![(AlertKind::ReplyRejected, 1, 1)]
+            } else {
+                vec![
+                    (AlertKind::ReplyRejected, 1, 2),
+                    (AlertKind::RepeatedRounds, 2, 3),
+                ]
+            };
+            assert_eq!(kinds, expected);
+            assert!(
+                alerts[0].summary.contains("答复被退回：未说明时限"),
+                "{}",
+                alerts[0].summary
+            );
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `SupervisionService`: what supervisors (the discipline commission, the
+//! organisation department) call: everything overdue, every alert, and the
+//! alerts live. Each answer says whether the working calendar is complete.
+
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::auth::caller;
+use super::convert;
+use super::status::{domain_status, to_status};
+use super::streams::{self, Feed, StreamLimits};
+use crate::domain::Actor;
+use crate::proto;
+use crate::proto::supervision_service_server::SupervisionService;
+use crate::service::Whistle;
+
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    pub whistle: Whistle,
+    pub streams: StreamLimits,
+    /// Ends the live streams when the service stops.
+    pub shutdown: CancellationToken,
+}
+
+/// The caller the interceptor established, recorded on the RPC's span.
+fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let actor = caller(request)?;
+    tracing::Span::current().record("caller", actor.name.as_str());
+    Ok(actor)
+}
+
+#[tonic::async_trait]
+impl SupervisionService for Supervision {
+    type WatchAlertsStream = Feed<proto::Alert>;
+
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "ListOverdue", caller, case_id)
+    )]
+    async fn list_overdue(
+        &self,
+        request: Request<proto::ListOverdueRequest>,
+    ) -> Result<Response<proto::ListOverdueResponse>, Status> {
+        let actor = actor(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
+        let page = self
+            .whistle
+            .list_overdue(&actor, filter, page)
+            .await
+            .map_err(to_status)?;
+        let now = self.whistle.now();
+        Ok(Response::new(proto::ListOverdueResponse {
+            requests: page
+                .items
+                .iter()
+                .map(|a| convert::assigned(a, now))
+                .collect(),
+            next_page_token: page.next.unwrap_or_default(),
+            calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
+        }))
+    }
+
+    #[instrument(name = "rpc", skip_all, fields(method = "ListAlerts", caller, case_id))]
+    async fn list_alerts(
+        &self,
+        request: Request<proto::ListAlertsRequest>,
+    ) -> Result<Response<proto::ListAlertsResponse>, Status> {
+        let actor = actor(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
+        let page = self
+            .whistle
+            .list_alerts(&actor, filter, page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(proto::ListAlertsResponse {
+            alerts: page.items.iter().map(convert::alert).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+            calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
+        }))
+    }
+
+    #[instrument(
+        name = "rpc",
+        skip_all,
+        fields(method = "WatchAlerts", caller, case_id)
+    )]
+    async fn watch_alerts(
+        &self,
+        request: Request<proto::WatchAlertsRequest>,
+    ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        let actor = actor(&request)?;
+        let r = request.into_inner();
+        let after = convert::position("after_alert_id", r.after_alert_id)
+            .map_err(|v| domain_status(v.into()))?;
+        let min_level = convert::min_level(r.min_level).map_err(|v| domain_status(v.into()))?;
+        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
+        self.whistle
+            .alerts_after(&actor, after, min_level, 1)
+            .await
+            .map_err(to_status)?;
+        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
+        let fetch = move |after: i64| {
+            let (whistle, actor) = (whistle.clone(), actor.clone());
+            async move {
+                let alerts = whistle
+                    .alerts_after(&actor, after, min_level, batch)
+                    .await
+                    .map_err(to_status)?;
+                Ok(alerts.iter().map(|a| (a.id, convert::alert(a))).collect())
+            }
+        };
+        let wake = self.whistle.feed();
+        Ok(Response::new(streams::feed(
+            self.streams,
+            wake,
+            self.shutdown.clone(),
+            after,
+            fetch,
+        )))
+    }
+}

@@ -1,0 +1,123 @@
+//! The alert repository: alerts as the changes that caused them wrote them
+//! (`cases::insert_alerts`), listed for supervisors and read in order by the
+//! live streams (`feeds`). Written once over `Backend`.
+
+use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+
+use crate::domain::{AlertFilter, Page, PageRequest, RaisedAlert};
+
+use super::StoreError;
+use super::backend::{Backend, Tx};
+use super::paging::{decode_cursor, encode_cursor, split_page};
+use super::rows::{AlertRow, millis};
+use super::sql::alert_columns;
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'r> AlertRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    /// Alerts, newest first.
+    pub(super) async fn list_alerts(
+        &mut self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RaisedAlert>, StoreError> {
+        let after = page
+            .after
+            .as_deref()
+            .map(|t| {
+                let part = decode_cursor("alerts", t, 1)?.remove(0);
+                part.parse::<i64>().map_err(|_| {
+                    StoreError::Domain(crate::domain::DomainError::invalid(
+                        "page_token",
+                        "is not a token this list handed out",
+                    ))
+                })
+            })
+            .transpose()?;
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT id, ",
+            alert_columns!(),
+            " FROM alerts WHERE level >= "
+        ));
+        qb.push_bind(i32::from(filter.min_level));
+        if let Some(kind) = filter.kind {
+            qb.push(" AND kind = ").push_bind(kind.as_str().to_owned());
+        }
+        if let Some(office) = &filter.office {
+            qb.push(" AND office = ").push_bind(office.clone());
+        }
+        if let Some(department) = &filter.department {
+            qb.push(" AND department = ").push_bind(department.clone());
+        }
+        if let Some(case_id) = &filter.case_id {
+            qb.push(" AND case_id = ").push_bind(case_id.clone());
+        }
+        if let Some(since) = filter.since {
+            qb.push(" AND raised_at >= ").push_bind(millis(since));
+        }
+        if let Some(after) = after {
+            qb.push(" AND id < ").push_bind(after);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(page.size.max(1)) + 1);
+        let rows: Vec<AlertRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next) = split_page(rows, page.size, |a: &AlertRow| {
+            encode_cursor("alerts", &[&a.id.to_string()])
+        });
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(AlertRow::into_alert)
+                .collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    /// Up to `limit` alerts of at least `min_level` after the alert `after` (0:
+    /// from the first), in the order they became visible.
+    pub(super) async fn alerts_after(
+        &mut self,
+        after: i64,
+        min_level: u8,
+        limit: u32,
+    ) -> Result<Vec<RaisedAlert>, StoreError> {
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT id, ",
+            alert_columns!(),
+            " FROM alerts a WHERE "
+        ));
+        DB::push_feed_after(&mut qb, "alerts", "a", "id", after);
+        qb.push(" AND a.level >= ").push_bind(i32::from(min_level));
+        DB::push_feed_order(&mut qb, "a", "id");
+        qb.push(" LIMIT ").push_bind(i64::from(limit.max(1)));
+        let rows: Vec<AlertRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        rows.into_iter().map(AlertRow::into_alert).collect()
+    }
+
+    /// Whether an alert with this id exists: a stream may only resume after one.
+    pub(super) async fn alert_exists(&mut self, id: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar::<DB, i64>("SELECT id FROM alerts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(found.is_some())
+    }
+}

@@ -1,0 +1,122 @@
+//! The deadline watch worker: sleeps until the next moment any request needs
+//! looking at (or until a change of this instance moves a deadline, or
+//! `watch.idle_secs` for changes of other instances), then looks at every case
+//! due by then through the `watch_case` use case, which sends the reminders and
+//! raises the alerts in the case's own transaction. Several instances may watch
+//! one PostgreSQL: a case another holds is skipped and looked at again next
+//! time, and an alert is raised once whoever raises it. After downtime the
+//! first scan catches up with everything that fell due meanwhile.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::service::{Result, Whistle};
+
+/// How long the watch waits after a failed scan before it tries again.
+const AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct DeadlineWatch {
+    whistle: Whistle,
+    clock: Arc<dyn Clock>,
+    /// Cases looked at per query.
+    batch: u32,
+    /// The longest it sleeps when nothing is due.
+    idle: Duration,
+    /// Rung by this instance after every change.
+    wake: Arc<Notify>,
+}
+
+impl DeadlineWatch {
+    pub fn new(
+        whistle: Whistle,
+        clock: Arc<dyn Clock>,
+        batch: u32,
+        idle: Duration,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            whistle,
+            clock,
+            batch: batch.max(1),
+            idle,
+            wake,
+        }
+    }
+
+    /// Looks at every case due by now; returns how many it looked at. Each case
+    /// is looked at once per scan, so one that stays due (held by a command, or
+    /// failing) cannot keep the scan going.
+    pub async fn scan(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut seen = HashSet::new();
+        let mut looked = 0;
+        loop {
+            let due = self.whistle.due_for_watch(now, self.batch).await?;
+            let fresh: Vec<_> = due
+                .iter()
+                .filter(|id| !seen.contains(*id))
+                .cloned()
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for case_id in fresh {
+                if self.whistle.watch_case(&case_id, now).await? {
+                    looked += 1;
+                }
+                seen.insert(case_id);
+            }
+            if (due.len() as u32) < self.batch {
+                break;
+            }
+        }
+        Ok(looked)
+    }
+
+    fn idle_until(&self) -> DateTime<Utc> {
+        self.clock.now() + chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Watches until the token fires; a case being looked at is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::debug!("deadline watch started");
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let wake_at = match self.scan().await {
+                Ok(looked) => {
+                    if looked > 0 {
+                        tracing::debug!(looked, "deadline watch scanned");
+                    }
+                    match self.whistle.next_watch_due().await {
+                        Ok(Some(at)) => at.min(self.idle_until()),
+                        Ok(None) => self.idle_until(),
+                        Err(error) => {
+                            tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch could not read the schedule");
+                            self.clock.now()
+                                + chrono::Duration::from_std(AFTER_FAILURE).unwrap_or_default()
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch scan failed; trying again");
+                    self.clock.now() + chrono::Duration::from_std(AFTER_FAILURE).unwrap_or_default()
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = self.clock.sleep_until(wake_at) => {}
+            }
+        }
+        tracing::debug!("deadline watch stopped");
+    }
+}
