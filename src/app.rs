@@ -31,10 +31,11 @@ use crate::proto;
 use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
 use crate::proto::supervision_service_server::SupervisionServiceServer;
-use crate::service::{Wakes, Whistle};
-use crate::settings::Settings;
+use crate::service::{OrgCell, Wakes, Whistle};
+use crate::settings::{CalendarSettings, Settings};
 use crate::store::{self, PoolOptions, Store};
 use crate::workers::deadlines::DeadlineWatch;
+use chrono::Datelike;
 
 pub struct Application {
     grpc_addr: SocketAddr,
@@ -97,7 +98,8 @@ impl<'a> Builder<'a> {
     /// workers, and reports where it listens.
     pub async fn start(self) -> anyhow::Result<Application> {
         let settings = self.settings;
-        let org = Arc::new(settings.organisation()?);
+        let org = OrgCell::new(settings.organisation()?);
+        log_calendar(&settings.calendar, &org);
         if settings.demo {
             tracing::warn!(
                 "the demo organisation is active and its public demo keys are accepted; \
@@ -128,6 +130,7 @@ impl<'a> Builder<'a> {
             Duration::from_millis(settings.mail.poll_interval_ms.max(10)),
             wakes.mail.clone(),
         );
+        let org_for_reload = org.clone();
         let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone());
         let watch = DeadlineWatch::new(
             whistle.clone(),
@@ -214,6 +217,11 @@ impl<'a> Builder<'a> {
         let mut workers: Vec<_> = (0..settings.mail.workers)
             .map(|_| tokio::spawn(worker.clone().run(shutdown.clone())))
             .collect();
+        workers.push(tokio::spawn(reload_calendar(
+            settings.calendar.clone(),
+            org_for_reload,
+            shutdown.clone(),
+        )));
         // 0 watchers: this instance leaves the deadline watch to others.
         workers.extend(
             (0..settings.watch.workers).map(|_| tokio::spawn(watch.clone().run(shutdown.clone()))),
@@ -226,6 +234,69 @@ impl<'a> Builder<'a> {
             workers,
             store,
         })
+    }
+}
+
+/// Says what the deadlines count on: which years are the State Council's, and
+/// warns when this year or the next is not.
+fn log_calendar(settings: &CalendarSettings, org: &OrgCell) {
+    match crate::calendar::build(settings) {
+        Ok(loaded) => tracing::info!(years = %loaded.describe_years(), "working calendar"),
+        Err(e) => tracing::warn!(error = %e, "working calendar"),
+    }
+    let org = org.current();
+    let tz = org.calendar.tz();
+    let year = chrono::Utc::now().with_timezone(&tz).year();
+    let uncovered = org.calendar.uncovered_years(year, year + 1);
+    if !uncovered.is_empty() {
+        tracing::warn!(
+            ?uncovered,
+            "no State Council calendar for these years: deadlines in them count only weekends and \
+             the fixed-date holidays; add calendar files (calendar/README.md) when the notice is out"
+        );
+    }
+}
+
+/// Reloads the calendar every `calendar.reload_secs` and on SIGHUP, so a year
+/// file added to `calendar.dir` counts without a restart. A file that does not
+/// parse is logged and the calendar in use is kept. Requests already issued
+/// keep their deadlines.
+async fn reload_calendar(settings: CalendarSettings, org: OrgCell, shutdown: CancellationToken) {
+    let every = Duration::from_secs(settings.reload_secs.max(1));
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let signal = async {
+            match hangup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signal = std::future::pending::<()>();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = signal => {}
+            _ = tokio::time::sleep(every), if settings.reload_secs > 0 => {}
+        }
+        match crate::calendar::build(&settings) {
+            Ok(loaded) => {
+                let before = org.current();
+                let covered: Vec<i32> = loaded.calendar.covered_years().collect();
+                let was: Vec<i32> = before.calendar.covered_years().collect();
+                let years = loaded.describe_years();
+                org.replace_calendar(loaded.calendar);
+                if covered != was {
+                    tracing::info!(%years, "working calendar reloaded");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "working calendar not reloaded; keeping the one in use")
+            }
+        }
     }
 }
 

@@ -189,6 +189,7 @@ mod tests {
             holidays: vec![],
             workdays: vec![],
             office_hours: vec!["09:00-12:00".into(), "13:30-17:30".into()],
+            reload_secs: 0,
         }
     }
 

@@ -140,6 +140,8 @@ pub struct CalendarSettings {
     pub workdays: Vec<NaiveDate>,
     /// The periods of a working day that count for deadlines in working hours.
     pub office_hours: Vec<String>,
+    /// How often the calendar is read again (0: only on SIGHUP).
+    pub reload_secs: u64,
 }
 
 /// `[deadlines]` and `categories.X.deadlines`: a policy, and the one for urgent

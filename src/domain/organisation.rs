@@ -4,6 +4,7 @@
 //! configuration and read-only after.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::calendar::{DeadlinePolicy, DeadlineSpans, Deadlines, Span, WorkingCalendar};
 use super::error::{DomainError, FieldViolation, Violations};
@@ -249,6 +250,29 @@ impl Organisation {
         let mut seen = std::collections::BTreeSet::new();
         assisting.retain(|code| code != &lead && seen.insert(code.clone()));
         Some(Route { lead, assisting })
+    }
+}
+
+/// The organisation, replaceable while the service runs (the calendar is
+/// reloaded after the State Council publishes a year). Each use case takes the
+/// current one once and works with it throughout.
+#[derive(Debug, Clone)]
+pub struct OrgCell(Arc<std::sync::RwLock<Arc<Organisation>>>);
+
+impl OrgCell {
+    pub fn new(org: Organisation) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(Arc::new(org))))
+    }
+
+    pub fn current(&self) -> Arc<Organisation> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts in a new calendar; requests already issued keep their deadlines.
+    pub fn replace_calendar(&self, calendar: WorkingCalendar) {
+        let mut org = (*self.current()).clone();
+        org.calendar = calendar;
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(org);
     }
 }
 

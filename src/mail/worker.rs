@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::letter::Letters;
 use super::transport::{SendError, Transport};
 use crate::clock::Clock;
+use crate::domain::organisation::OrgCell;
 use crate::domain::{Alert, Organisation, alert};
 use crate::settings::RetrySettings;
 use crate::store::{Attempt, Delivery, QueuedMail, Store, StoreError};
@@ -84,7 +85,7 @@ impl RetryPolicy {
 pub struct MailWorker {
     store: Store,
     /// For the alert a letter given up raises.
-    org: Arc<Organisation>,
+    org: OrgCell,
     letters: Arc<Letters>,
     transport: Transport,
     retry: RetryPolicy,
@@ -100,7 +101,7 @@ impl MailWorker {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
-        org: Arc<Organisation>,
+        org: OrgCell,
         letters: Arc<Letters>,
         transport: Transport,
         retry: RetryPolicy,
@@ -125,7 +126,8 @@ impl MailWorker {
     pub async fn deliver_one(&self) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
         let now = self.clock.now();
         let (letters, transport, retry) = (&self.letters, &self.transport, self.retry);
-        let (store, org) = (&self.store, &self.org);
+        let org = self.org.current();
+        let (store, org) = (&self.store, &*org);
         let delivered = self
             .store
             .deliver_next(now, &mut |mail: QueuedMail| {

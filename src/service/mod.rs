@@ -15,6 +15,7 @@ use tracing::instrument;
 use crate::clock::Clock;
 use crate::domain::access::{self, Action};
 use crate::domain::effects::{self, Effect};
+pub use crate::domain::organisation::OrgCell;
 use crate::domain::{Actor, ActorRole, Case, Comment, DomainError, Organisation, PetitionInput};
 use crate::domain::{Petition, RaisedAlert, ReplyText, ReviewDecision, Verdict, alert};
 use crate::mail::letter::Letters;
@@ -96,7 +97,7 @@ pub struct SubmitReply {
 #[derive(Debug, Clone)]
 pub struct Whistle {
     store: Store,
-    org: Arc<Organisation>,
+    org: OrgCell,
     clock: Arc<dyn Clock>,
     letters: Arc<Letters>,
     wakes: Wakes,
@@ -105,7 +106,7 @@ pub struct Whistle {
 impl Whistle {
     pub fn new(
         store: Store,
-        org: Arc<Organisation>,
+        org: OrgCell,
         clock: Arc<dyn Clock>,
         letters: Arc<Letters>,
         wakes: Wakes,
@@ -119,8 +120,8 @@ impl Whistle {
         }
     }
 
-    pub fn organisation(&self) -> &Organisation {
-        &self.org
+    pub fn organisation(&self) -> Arc<Organisation> {
+        self.org.current()
     }
 
     /// The moment answers are computed for (what is overdue, and by how much).
@@ -136,24 +137,22 @@ impl Whistle {
     /// Years that matter now (this one and the next) that the calendar does
     /// not know the State Council's holidays for.
     pub fn calendar_coverage(&self) -> CalendarCoverage {
-        let year = self
-            .clock
-            .now()
-            .with_timezone(&self.org.calendar.tz())
-            .year();
+        let org = self.org.current();
+        let year = self.clock.now().with_timezone(&org.calendar.tz()).year();
         CalendarCoverage {
-            uncovered_years: self.org.calendar.uncovered_years(year, year + 1),
+            uncovered_years: org.calendar.uncovered_years(year, year + 1),
         }
     }
 
     /// Logs the deadlines of a change that fall in a year the calendar does
     /// not cover: they count only weekends and the fixed-date holidays.
     fn warn_uncovered(&self, case: &Case) {
-        let tz = self.org.calendar.tz();
+        let org = self.org.current();
+        let tz = org.calendar.tz();
         for r in &case.requests {
             for due in [r.ack_due_at, r.reply_due_at] {
                 let year = due.with_timezone(&tz).year();
-                if !self.org.calendar.covers(year) {
+                if !org.calendar.covers(year) {
                     tracing::warn!(
                         case_id = %case.id, request_id = %r.id, year,
                         "a deadline falls in a year with no State Council calendar; only weekends \
@@ -169,22 +168,23 @@ impl Whistle {
     /// than silently answered with the old case.
     #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
     pub async fn escalate(&self, actor: &Actor, input: PetitionInput) -> Result<Case> {
+        let org = self.org.current();
         access::permit(actor, Action::Escalate)?;
         let ActorRole::Office(office_code) = &actor.role else {
             unreachable!("the access policy lets only offices escalate");
         };
-        let office = self.org.office(office_code).ok_or_else(|| {
+        let office = org.office(office_code).ok_or_else(|| {
             DomainError::PermissionDenied(format!("office {office_code} is not configured"))
         })?;
-        let (petition, route) = Petition::admit(&input, office, &self.org)?;
+        let (petition, route) = Petition::admit(&input, office, &org)?;
         let now = self.clock.now();
-        let mut case = Case::open(petition, office, route, &self.org, actor, now, &mut new_id);
-        case.rewatch(&self.org.watch, &self.org.calendar, now);
+        let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
+        case.rewatch(&org.watch, &org.calendar, now);
         // Planned before the transaction: a new case's letters need nothing it
         // reads, and the office's counter is not held while they are made.
         let mail = self
             .letters
-            .plan(&self.org, &case, &effects::of_change(None, &case))
+            .plan(&org, &case, &effects::of_change(None, &case))
             .map_err(|e| Error::Internal(e.into()))?;
         let mut tx = self.store.begin().await?;
         let case = match tx.insert_case(&mut case, &mail).await? {
@@ -249,6 +249,7 @@ impl Whistle {
         mut filter: RequestFilter,
         page: PageRequest,
     ) -> Result<Page<Assigned>> {
+        let org = self.org.current();
         access::permit(actor, Action::ReadRequests)?;
         if let ActorRole::Department(code) = &actor.role {
             filter.department = Some(code.clone());
@@ -257,7 +258,7 @@ impl Whistle {
             .store
             .list_requests(&filter, &page, self.clock.now())
             .await?;
-        let view = access::phone_view(&actor.role, &self.org);
+        let view = access::phone_view(&actor.role, &org);
         for assigned in &mut page.items {
             assigned.case.resident = assigned.case.resident.as_seen(view);
         }
@@ -302,9 +303,10 @@ impl Whistle {
 
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn review_reply(&self, actor: &Actor, command: ReviewReply) -> Result<Case> {
+        let org = self.org.current();
         access::permit(actor, Action::ReviewReply)?;
         let now = self.clock.now();
-        let org = &self.org;
+        let org = &*org;
         let ReviewReply {
             request_id,
             decision,
@@ -322,9 +324,10 @@ impl Whistle {
 
     #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
     pub async fn record_feedback(&self, actor: &Actor, command: RecordFeedback) -> Result<Case> {
+        let org = self.org.current();
         access::permit(actor, Action::RecordFeedback)?;
         let now = self.clock.now();
-        let org = &self.org;
+        let org = &*org;
         let RecordFeedback {
             case_id,
             verdict,
@@ -375,6 +378,7 @@ impl Whistle {
         case_id: &str,
         change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
     ) -> Result<Case> {
+        let org = self.org.current();
         let Some(before) = tx.lock_case(case_id).await? else {
             tx.rollback().await?;
             return Err(not_found("case", case_id));
@@ -385,7 +389,7 @@ impl Whistle {
             return Err(refused.into());
         }
         let now = self.clock.now();
-        after.rewatch(&self.org.watch, &self.org.calendar, now);
+        after.rewatch(&org.watch, &org.calendar, now);
         let effects = effects::of_change(Some(&before), &after);
         self.save(tx, &before, &mut after, &effects).await?;
         if after.requests.len() > before.requests.len()
@@ -409,11 +413,12 @@ impl Whistle {
         after: &mut Case,
         effects: &[Effect],
     ) -> Result<()> {
+        let org = self.org.current();
         let mail = self
             .letters
-            .plan(&self.org, after, effects)
+            .plan(&org, after, effects)
             .map_err(|e| Error::Internal(e.into()))?;
-        let alerts = alert::for_effects(&self.org, after, effects);
+        let alerts = alert::for_effects(&org, after, effects);
         tx.update_case(before, after, &mail, &alerts).await?;
         tx.commit().await?;
         self.wakes.after_commit(!mail.is_empty());
@@ -426,13 +431,14 @@ impl Whistle {
     /// to it. Returns whether it looked.
     #[instrument(skip_all, fields(case_id = %case_id), err(level = "warn"))]
     pub async fn watch_case(&self, case_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let org = self.org.current();
         let mut tx = self.store.begin().await?;
         let Some(before) = tx.lock_case_for_watch(case_id).await? else {
             tx.rollback().await?;
             return Ok(false);
         };
         let mut after = before.clone();
-        let done = after.watch(&self.org.watch, &self.org.calendar, now);
+        let done = after.watch(&org.watch, &org.calendar, now);
         let effects: Vec<Effect> = done
             .into_iter()
             .map(|(request_id, watched)| Effect::of_watched(&after, &request_id, watched, now))
@@ -555,9 +561,8 @@ impl Whistle {
     /// The case as this caller may read it (the resident's phone masked where
     /// the access policy says so).
     fn as_seen(&self, actor: &Actor, mut case: Case) -> Case {
-        case.resident = case
-            .resident
-            .as_seen(access::phone_view(&actor.role, &self.org));
+        let org = self.org.current();
+        case.resident = case.resident.as_seen(access::phone_view(&actor.role, &org));
         case
     }
 
