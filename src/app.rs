@@ -34,6 +34,7 @@ use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
 use crate::settings::{CalendarSettings, Settings};
 use crate::store::{self, PoolOptions, Store};
+use crate::workers::alert_mail::AlertMailer;
 use crate::workers::deadlines::DeadlineWatch;
 use chrono::Datelike;
 
@@ -132,6 +133,12 @@ impl<'a> Builder<'a> {
         );
         let org_for_reload = org.clone();
         let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone());
+        let alert_mailer = AlertMailer::new(
+            whistle.clone(),
+            clock.clone(),
+            settings.alert_mail.policy()?,
+            Duration::from_secs(settings.watch.idle_secs.max(1)),
+        );
         let watch = DeadlineWatch::new(
             whistle.clone(),
             clock,
@@ -226,6 +233,10 @@ impl<'a> Builder<'a> {
         workers.extend(
             (0..settings.watch.workers).map(|_| tokio::spawn(watch.clone().run(shutdown.clone()))),
         );
+        // Alert mail goes out from the instances that watch the deadlines.
+        if settings.watch.workers > 0 && !settings.alert_mail.to.is_empty() {
+            workers.push(tokio::spawn(alert_mailer.run(shutdown.clone())));
+        }
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
         Ok(Application {
             grpc_addr,

@@ -35,6 +35,7 @@ pub struct Settings {
     #[serde(default)]
     pub deadlines: PolicySettings,
     pub watch: WatchSettings,
+    pub alert_mail: AlertMailSettings,
     pub mail: MailSettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
@@ -93,6 +94,41 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+}
+
+/// `[alert_mail]`: alerts to supervisors by e-mail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertMailSettings {
+    /// Supervisors' mailboxes; none: no alert mail.
+    pub to: Vec<String>,
+    pub mode: crate::service::AlertMailMode,
+    /// Local time of the daily digest, `HH:MM`.
+    pub digest_time: String,
+    /// Only alerts of at least this level.
+    pub min_level: u8,
+}
+
+impl AlertMailSettings {
+    pub fn policy(&self) -> anyhow::Result<crate::service::AlertMailPolicy> {
+        let digest_at =
+            chrono::NaiveTime::parse_from_str(&self.digest_time, "%H:%M").map_err(|_| {
+                anyhow::anyhow!(
+                    "alert_mail.digest_time: {:?} is not a time of day such as \"08:30\"",
+                    self.digest_time
+                )
+            })?;
+        if self.min_level > 2 {
+            bail!(
+                "alert_mail.min_level: {} is not a level; levels are 1 and 2",
+                self.min_level
+            );
+        }
+        Ok(crate::service::AlertMailPolicy {
+            mode: self.mode,
+            digest_at,
+            min_level: self.min_level,
+        })
+    }
 }
 
 /// `[watch]`: the deadline watch (reminders, overdue alerts, escalation).
@@ -392,6 +428,7 @@ impl Settings {
             deadline_rules: self.deadline_rules()?,
             watch: self.watch.policy()?,
         };
+        self.alert_mail.policy()?;
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {
             let digest_ok =

@@ -54,6 +54,19 @@ impl AlertKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// As a supervisor's list names it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Self::DueSoon => "期限将至",
+            Self::AckOverdue => "签收逾期",
+            Self::ReplyOverdue => "答复逾期",
+            Self::ReplyRejected => "答复被退回",
+            Self::RepeatedRounds => "多轮交办",
+            Self::CaseReopened => "群众不满意重办",
+            Self::LetterFailed => "函件投递失败",
+        }
+    }
+
     fn overdue(due: Due) -> Self {
         match due {
             Due::Acknowledge => Self::AckOverdue,

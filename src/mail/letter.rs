@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::access::phone_view;
 pub use crate::domain::wording::Language;
 use crate::domain::wording::{day, deadline};
-use crate::domain::{ActorRole, Case, DepartmentRequest, Due, Effect, Organisation, Role};
+use crate::domain::{
+    ActorRole, AlertKind, Case, DepartmentRequest, Due, Effect, Organisation, RaisedAlert, Role,
+};
 use crate::store::{OutgoingMail, QueuedMail, Rendered};
 
 /// Where and how one department receives letters.
@@ -105,12 +107,52 @@ pub struct ReminderLetter {
     pub reply_address: Option<String>,
 }
 
+/// One alert as a supervisor reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertLine {
+    pub id: i64,
+    pub kind: String,
+    pub level: u8,
+    pub summary: String,
+    pub raised_at: DateTime<Utc>,
+}
+
+/// The facts of a letter about one alert, sent as it is raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertLetter {
+    pub to: Vec<String>,
+    pub alert: AlertLine,
+    pub case_id: String,
+    pub office_name: String,
+    pub department_name: Option<String>,
+    pub reference: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub timezone: String,
+}
+
+/// The facts of the daily digest of alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLetter {
+    pub to: Vec<String>,
+    pub sent_at: DateTime<Utc>,
+    pub timezone: String,
+    /// Every alert since the last digest (the first `DIGEST_LINES` listed).
+    pub total: u32,
+    pub level2: u32,
+    pub alerts: Vec<AlertLine>,
+}
+
+/// A digest lists this many alerts; the rest are counted.
+pub const DIGEST_LINES: usize = 200;
+
 /// Everything the outbox can be asked to write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "letter", rename_all = "snake_case")]
 pub enum LetterFacts {
     RequestIssued(RequestLetter),
     Reminder(ReminderLetter),
+    Alert(AlertLetter),
+    Digest(DigestLetter),
 }
 
 /// Plans and renders letters. Built once at start-up from settings.
@@ -121,6 +163,8 @@ pub struct Letters {
     /// The right-hand side of every Message-ID.
     domain: String,
     recipients: BTreeMap<String, Recipient>,
+    /// Supervisors who receive alerts by e-mail.
+    supervisors: Vec<Mailbox>,
     /// Where reply links will point, once the reply page exists.
     reply_link_base: Option<String>,
     reply_address: Option<String>,
@@ -159,7 +203,42 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reminder.en.html",
         include_str!("../../templates/letters/reminder.en.html"),
     ),
+    (
+        "alert.zh.txt",
+        include_str!("../../templates/letters/alert.zh.txt"),
+    ),
+    (
+        "alert.zh.html",
+        include_str!("../../templates/letters/alert.zh.html"),
+    ),
+    (
+        "digest.zh.txt",
+        include_str!("../../templates/letters/digest.zh.txt"),
+    ),
+    (
+        "digest.zh.html",
+        include_str!("../../templates/letters/digest.zh.html"),
+    ),
 ];
+
+/// Alert levels as supervisors call them.
+fn level_name(level: u8) -> (&'static str, &'static str) {
+    if level >= 2 {
+        ("二级", "报区督办")
+    } else {
+        ("一级", "街道跟进")
+    }
+}
+
+fn alert_line(a: &RaisedAlert) -> AlertLine {
+    AlertLine {
+        id: a.id,
+        kind: a.alert.kind.as_str().to_owned(),
+        level: a.alert.level,
+        summary: a.alert.summary.clone(),
+        raised_at: a.alert.raised_at,
+    }
+}
 
 impl Letters {
     pub fn new(from: Mailbox, domain: String, recipients: BTreeMap<String, Recipient>) -> Self {
@@ -183,6 +262,7 @@ impl Letters {
             from,
             domain,
             recipients,
+            supervisors: Vec::new(),
             reply_link_base: None,
             reply_address: None,
         }
@@ -239,6 +319,178 @@ impl Letters {
         Ok(out)
     }
 
+    /// Supervisors who receive alerts by e-mail; none: no alert letters.
+    pub fn with_supervisors(mut self, supervisors: Vec<Mailbox>) -> Self {
+        self.supervisors = supervisors;
+        self
+    }
+
+    pub fn mails_alerts(&self) -> bool {
+        !self.supervisors.is_empty()
+    }
+
+    /// A letter to the supervisors about one alert.
+    pub fn plan_alert(
+        &self,
+        org: &Organisation,
+        alert: &RaisedAlert,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        if self.supervisors.is_empty() {
+            return Ok(None);
+        }
+        let a = &alert.alert;
+        let facts = LetterFacts::Alert(AlertLetter {
+            to: self.supervisors.iter().map(Mailbox::to_string).collect(),
+            alert: alert_line(alert),
+            case_id: a.case_id.clone(),
+            office_name: org
+                .office(&a.office)
+                .map_or_else(|| a.office.clone(), |o| o.name.clone()),
+            department_name: a.department.as_ref().map(|code| {
+                org.department(code)
+                    .map_or_else(|| code.clone(), |d| d.name.clone())
+            }),
+            reference: a.reference.clone(),
+            due_at: a.due_at,
+            timezone: org.calendar.tz().name().to_owned(),
+        });
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: Some(a.case_id.clone()),
+            request_id: None,
+            kind: "alert".into(),
+            message_id: format!("<alert-{}@{}>", alert.id, self.domain),
+            sender: self.from.email.to_string(),
+            recipients: self
+                .supervisors
+                .iter()
+                .map(|m| m.email.to_string())
+                .collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: a.raised_at,
+        }))
+    }
+
+    /// The digest of `alerts` to the supervisors, sent at `at`; none when there
+    /// is nothing to tell.
+    pub fn plan_digest(
+        &self,
+        org: &Organisation,
+        alerts: &[RaisedAlert],
+        at: DateTime<Utc>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        if self.supervisors.is_empty() || alerts.is_empty() {
+            return Ok(None);
+        }
+        let last = alerts.last().map_or(0, |a| a.id);
+        let facts = LetterFacts::Digest(DigestLetter {
+            to: self.supervisors.iter().map(Mailbox::to_string).collect(),
+            sent_at: at,
+            timezone: org.calendar.tz().name().to_owned(),
+            total: alerts.len() as u32,
+            level2: alerts.iter().filter(|a| a.alert.level >= 2).count() as u32,
+            alerts: alerts.iter().take(DIGEST_LINES).map(alert_line).collect(),
+        });
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: None,
+            request_id: None,
+            kind: "alert_digest".into(),
+            message_id: format!("<alerts-{last}.digest@{}>", self.domain),
+            sender: self.from.email.to_string(),
+            recipients: self
+                .supervisors
+                .iter()
+                .map(|m| m.email.to_string())
+                .collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: at,
+        }))
+    }
+
+    fn render_alert(
+        &self,
+        mail: &QueuedMail,
+        letter: &AlertLetter,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let a = &letter.alert;
+        let (level, meaning) = level_name(a.level);
+        let kind = AlertKind::parse(&a.kind).map_or_else(|| a.kind.clone(), |k| k.zh().to_owned());
+        let subject = format!("【吹哨报到·{level}{kind}】{}", a.summary);
+        let ctx = context! {
+            subject => &subject,
+            summary => &a.summary,
+            kind_name => kind,
+            level_name => level,
+            level_meaning => meaning,
+            reference => &letter.reference,
+            department_name => &letter.department_name,
+            office_name => &letter.office_name,
+            due => letter.due_at.map(|d| deadline(d, tz, Language::Zh)),
+            raised => a.raised_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            case_id => &letter.case_id,
+            id => a.id,
+        };
+        let text = self.render_template("alert.zh.txt", &ctx)?;
+        let html = self.render_template("alert.zh.html", &ctx)?;
+        self.message(
+            mail,
+            &letter.to,
+            subject,
+            a.raised_at,
+            Vec::new(),
+            text,
+            html,
+        )
+    }
+
+    fn render_digest(
+        &self,
+        mail: &QueuedMail,
+        letter: &DigestLetter,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let date = day(letter.sent_at, tz, Language::Zh);
+        let subject = format!(
+            "【吹哨报到·督办日报】{date}：新提醒{}条（二级{}条）",
+            letter.total, letter.level2
+        );
+        let items: Vec<_> = letter
+            .alerts
+            .iter()
+            .map(|a| {
+                let kind =
+                    AlertKind::parse(&a.kind).map_or_else(|| a.kind.clone(), |k| k.zh().to_owned());
+                context! {
+                    level_name => level_name(a.level).0,
+                    kind_name => kind,
+                    summary => &a.summary,
+                    raised => a.raised_at.with_timezone(&tz).format("%m-%d %H:%M").to_string(),
+                }
+            })
+            .collect();
+        let ctx = context! {
+            subject => &subject,
+            date,
+            total => letter.total,
+            level2 => letter.level2,
+            items,
+            more => letter.total as usize - letter.alerts.len(),
+        };
+        let text = self.render_template("digest.zh.txt", &ctx)?;
+        let html = self.render_template("digest.zh.html", &ctx)?;
+        self.message(
+            mail,
+            &letter.to,
+            subject,
+            letter.sent_at,
+            Vec::new(),
+            text,
+            html,
+        )
+    }
+
     /// The Message-ID of the reminder before one deadline of a round.
     fn reminder_message_id(&self, request_id: &str, round: u32, due: Due) -> String {
         let step = match due {
@@ -292,7 +544,7 @@ impl Letters {
         });
         Ok(Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
-            case_id: case.id.clone(),
+            case_id: Some(case.id.clone()),
             request_id: Some(request.id.clone()),
             kind: "reminder".into(),
             message_id: self.reminder_message_id(&request.id, request.round, due),
@@ -370,7 +622,7 @@ impl Letters {
         });
         Ok(Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
-            case_id: case.id.clone(),
+            case_id: Some(case.id.clone()),
             request_id: Some(request.id.clone()),
             kind: "request_issued".into(),
             message_id: self.issue_message_id(&request.id, request.round),
@@ -396,6 +648,8 @@ impl Letters {
         match facts {
             LetterFacts::RequestIssued(letter) => self.render_request(mail, &letter, reference),
             LetterFacts::Reminder(letter) => self.render_reminder(mail, &letter, reference),
+            LetterFacts::Alert(letter) => self.render_alert(mail, &letter),
+            LetterFacts::Digest(letter) => self.render_digest(mail, &letter),
         }
     }
 
@@ -767,6 +1021,63 @@ mod tests {
         assert!(
             body.contains("第2次向贵单位交办。原因：未说明办理时限"),
             "{body}"
+        );
+    }
+
+    fn raised(id: i64, level: u8) -> RaisedAlert {
+        let case = fixtures::stored_case();
+        let r = &case.requests[0];
+        let effect = crate::domain::Effect::Overdue {
+            request_id: r.id.clone(),
+            round: 1,
+            due: Due::Reply,
+            due_at: r.reply_due_at,
+            slot: crate::domain::AlertSlot { level, repeat: 0 },
+            at: r.reply_due_at + chrono::Duration::hours(30),
+        };
+        let alert = crate::domain::alert::for_effects(&org(), &case, &[effect]).remove(0);
+        RaisedAlert { id, alert }
+    }
+
+    #[test]
+    fn supervisors_get_a_letter_per_alert_and_a_daily_digest() {
+        let l = letters(Language::Zh)
+            .with_supervisors(vec!["区纪委监委 <jiwei@dachuan.example>".parse().unwrap()]);
+        let one = l.plan_alert(&org(), &raised(7, 2)).unwrap().unwrap();
+        assert_eq!(one.recipients, ["jiwei@dachuan.example"]);
+        assert_eq!(one.message_id, "<alert-7@cuiping.example>");
+        let rendered = l.render(&queued(one, &fixtures::stored_case())).unwrap();
+        assert!(
+            rendered.subject.starts_with(
+                "【吹哨报到·二级答复逾期】翠街哨〔2026〕0001号 区住建局 答复逾期1天6小时"
+            ),
+            "{}",
+            rendered.subject
+        );
+        let at = fixtures::now() + chrono::Duration::days(9);
+        let digest = l
+            .plan_digest(&org(), &[raised(7, 2), raised(8, 1)], at)
+            .unwrap()
+            .unwrap();
+        assert_eq!(digest.case_id, None, "a digest is about many cases");
+        let mut queued = queued(digest, &fixtures::stored_case());
+        queued.reference = None;
+        let rendered = l.render(&queued).unwrap();
+        assert_eq!(
+            rendered.subject,
+            "【吹哨报到·督办日报】2026年12月2日：新提醒2条（二级1条）"
+        );
+        let LetterFacts::Digest(facts) = serde_json::from_str(&queued.mail.payload).unwrap() else {
+            panic!("a digest")
+        };
+        assert_eq!((facts.total, facts.level2, facts.alerts.len()), (2, 1, 2));
+        // Nothing to tell, or no one to tell: no letter.
+        assert!(l.plan_digest(&org(), &[], at).unwrap().is_none());
+        assert!(
+            letters(Language::Zh)
+                .plan_alert(&org(), &raised(7, 2))
+                .unwrap()
+                .is_none()
         );
     }
 

@@ -41,9 +41,17 @@ pub fn letters(settings: &Settings) -> anyhow::Result<Letters> {
         };
         recipients.insert(code.clone(), recipient);
     }
-    Ok(Letters::new(
-        from,
-        settings.mail.message_id_domain.clone(),
-        recipients,
-    ))
+    let supervisors = settings
+        .alert_mail
+        .to
+        .iter()
+        .map(|e| {
+            e.parse::<Mailbox>()
+                .with_context(|| format!("alert_mail.to: {e:?} is not a mailbox"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(
+        Letters::new(from, settings.mail.message_id_domain.clone(), recipients)
+            .with_supervisors(supervisors),
+    )
 }

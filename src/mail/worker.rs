@@ -172,13 +172,13 @@ impl MailWorker {
             let m = &mail.mail;
             match &attempt.outcome {
                 Delivery::Sent => {
-                    tracing::info!(mail_id = %m.id, case_id = %m.case_id, message_id = %m.message_id, to = crate::telemetry::list(&m.recipients), "letter sent")
+                    tracing::info!(mail_id = %m.id, case_id = m.case_id.as_deref().unwrap_or(""), message_id = %m.message_id, to = crate::telemetry::list(&m.recipients), "letter sent")
                 }
                 Delivery::Retry { at, error } => {
-                    tracing::warn!(mail_id = %m.id, case_id = %m.case_id, attempts = mail.attempts + 1, retry_at = %at, %error, "letter not sent; will retry")
+                    tracing::warn!(mail_id = %m.id, case_id = m.case_id.as_deref().unwrap_or(""), attempts = mail.attempts + 1, retry_at = %at, %error, "letter not sent; will retry")
                 }
                 Delivery::Failed { error } => {
-                    tracing::error!(mail_id = %m.id, case_id = %m.case_id, to = crate::telemetry::list(&m.recipients), %error, "letter failed for good; see `whistle outbox list --status failed`")
+                    tracing::error!(mail_id = %m.id, case_id = m.case_id.as_deref().unwrap_or(""), to = crate::telemetry::list(&m.recipients), %error, "letter failed for good; see `whistle outbox list --status failed`")
                 }
             }
         }
@@ -235,7 +235,9 @@ async fn failure_alert(
     now: DateTime<Utc>,
 ) -> Option<Alert> {
     let m = &mail.mail;
-    match store.get_case(&m.case_id).await {
+    // A letter about no single case (a digest to supervisors) raises none.
+    let case_id = m.case_id.as_deref()?;
+    match store.get_case(case_id).await {
         Ok(Some(case)) => Some(alert::letter_failed(
             org,
             &case,

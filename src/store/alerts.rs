@@ -110,6 +110,16 @@ where
         rows.into_iter().map(AlertRow::into_alert).collect()
     }
 
+    /// The newest alert's id (0: none yet): where a new reader of the feed
+    /// starts when it wants only what comes next.
+    pub(super) async fn last_alert_id(&mut self) -> Result<i64, StoreError> {
+        let last: (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COALESCE(MAX(id), 0) FROM alerts")
+            .fetch_one(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(last.0)
+    }
+
     /// Whether an alert with this id exists: a stream may only resume after one.
     pub(super) async fn alert_exists(&mut self, id: i64) -> Result<bool, StoreError> {
         let found: Option<i64> =

@@ -37,6 +37,8 @@ pub trait Backend: Database {
     const RETURNING_EVENT_IDS: &'static str;
     /// The column that holds an event's stream position.
     const EVENT_ID: &'static str;
+    /// A job's row, held for the transaction; skipped while another holds it.
+    const SELECT_JOB: &'static str;
     /// Whether this process's outbox workers must take turns: SQLite reads a
     /// due letter without a lock (holding the write lock through an SMTP
     /// conversation would stall every command).

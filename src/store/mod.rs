@@ -26,6 +26,7 @@ mod backend;
 mod cases;
 mod diff;
 mod feeds;
+mod jobs;
 mod outbox;
 mod paging;
 pub mod postgres;
@@ -39,6 +40,7 @@ pub mod testing;
 
 pub use backend::{Backend, Db};
 pub use feeds::{EventScope, FedEvent};
+pub use jobs::Job;
 
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]
@@ -77,7 +79,8 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
     pub id: String,
-    pub case_id: String,
+    /// The case the letter is about; none for a digest of many.
+    pub case_id: Option<String>,
     pub request_id: Option<String>,
     /// What caused it (`request_issued`, later reminders and notices).
     pub kind: String,
@@ -472,6 +475,37 @@ impl WriteTx {
         alerts: &[Alert],
     ) -> Result<(), StoreError> {
         dispatch!(self, tx => tx.update_case(before, after, mail, alerts).await)
+    }
+
+    /// The job's row, held until this transaction ends; `None` while another
+    /// instance holds it.
+    pub async fn claim_job(&mut self, name: &str) -> Result<Option<Job>, StoreError> {
+        dispatch!(self, tx => tx.claim_job(name).await)
+    }
+
+    /// Moves the job on; it commits with what the job wrote.
+    pub async fn finish_job(&mut self, name: &str, job: &Job) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.finish_job(name, job).await)
+    }
+
+    /// Letters that belong to no change of a case (a job's).
+    pub async fn queue_mail(&mut self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.queue_mail(mail).await)
+    }
+
+    /// The newest alert's id, 0 when there is none.
+    pub async fn last_alert_id(&mut self) -> Result<i64, StoreError> {
+        dispatch!(self, tx => tx.last_alert_id().await)
+    }
+
+    /// Alerts after `after`, read inside this transaction.
+    pub async fn alerts_after(
+        &mut self,
+        after: i64,
+        min_level: u8,
+        limit: u32,
+    ) -> Result<Vec<RaisedAlert>, StoreError> {
+        dispatch!(self, tx => tx.alerts_after(after, min_level, limit).await)
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

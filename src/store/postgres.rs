@@ -42,6 +42,8 @@ impl Backend for Postgres {
     );
     const RETURNING_EVENT_IDS: &'static str = " RETURNING seq, feed_id";
     const EVENT_ID: &'static str = "feed_id";
+    const SELECT_JOB: &'static str =
+        "SELECT cursor, next_run_at FROM jobs WHERE name = $1 FOR UPDATE SKIP LOCKED";
     const SERIAL_DELIVERY: bool = false;
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many

@@ -441,7 +441,7 @@ pub fn assemble_assigned(
 #[derive(Debug, sqlx::FromRow)]
 pub struct MailRow {
     pub id: String,
-    pub case_id: String,
+    pub case_id: Option<String>,
     pub request_id: Option<String>,
     pub kind: String,
     pub message_id: String,

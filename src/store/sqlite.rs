@@ -39,6 +39,8 @@ impl Backend for Sqlite {
     const RETURNING_EVENT_IDS: &'static str = " RETURNING seq, rowid";
     /// One writer at a time: rowids grow in commit order.
     const EVENT_ID: &'static str = "rowid";
+    /// The write lock taken at BEGIN already keeps the job to one worker.
+    const SELECT_JOB: &'static str = "SELECT cursor, next_run_at FROM jobs WHERE name = $1";
     const SERIAL_DELIVERY: bool = true;
 
     /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean

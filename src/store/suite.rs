@@ -1075,7 +1075,7 @@ fn letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
                 .unwrap();
             OutgoingMail {
                 id: uuid::Uuid::now_v7().to_string(),
-                case_id: after.id.clone(),
+                case_id: Some(after.id.clone()),
                 request_id: Some(request.id.clone()),
                 kind: "request_issued".into(),
                 message_id: format!("<{}.r{}@test>", request.id, request.round),

@@ -1,0 +1,65 @@
+//! The alert mailer: follows the alerts and writes the supervisors' letters
+//! through the outbox, one per alert as it is raised (`alert_mail.mode =
+//! "each"`) or a daily digest at `alert_mail.digest_time` ("digest"). It is a
+//! job with a cursor in the database (`Whistle::mail_alerts`), so every alert is
+//! mailed once across restarts and instances.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::service::{AlertMailMode, AlertMailPolicy, Whistle};
+
+#[derive(Debug, Clone)]
+pub struct AlertMailer {
+    whistle: Whistle,
+    clock: Arc<dyn Clock>,
+    policy: AlertMailPolicy,
+    /// The longest it sleeps: how soon it sees alerts other instances raised.
+    idle: Duration,
+}
+
+impl AlertMailer {
+    pub fn new(
+        whistle: Whistle,
+        clock: Arc<dyn Clock>,
+        policy: AlertMailPolicy,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            whistle,
+            clock,
+            policy,
+            idle,
+        }
+    }
+
+    /// Mails until the token fires.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut feed = self.whistle.feed();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let now = self.clock.now();
+            let idle_until =
+                now + chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX);
+            feed.borrow_and_update();
+            let wake_at = match self.whistle.mail_alerts(&self.policy, now).await {
+                Ok(next) => next.map_or(idle_until, |next| next.min(idle_until)),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "alert mail not written; trying again");
+                    now + chrono::Duration::seconds(5)
+                }
+            };
+            let each = self.policy.mode == AlertMailMode::Each;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = feed.changed(), if each => {}
+                _ = self.clock.sleep_until(wake_at) => {}
+            }
+        }
+    }
+}
