@@ -21,6 +21,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
         compiler.open_file(proto)?;
     }
+    // The error details (google.rpc.Status and its details, which tonic-types
+    // serves) are Any messages with Durations inside: reflection must offer
+    // these well-known files too, or a generic client cannot decode an error.
+    for well_known in [
+        "google/protobuf/any.proto",
+        "google/protobuf/duration.proto",
+    ] {
+        compiler.open_file(well_known)?;
+    }
     // Reflection needs the encoded set; tonic-prost-build does not write it on this path.
     std::fs::write(
         out_dir.join("whistle_descriptor.bin"),

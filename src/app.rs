@@ -192,10 +192,14 @@ impl<'a> Builder<'a> {
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc.Status and BadRequest/RetryInfo/LocalizedMessage, so a
+            // generic client (grpcurl, grpcui, Postman) can decode error details.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
         let handshake = Duration::from_secs(grpc.handshake_timeout_secs.max(1));
@@ -237,6 +241,44 @@ impl<'a> Builder<'a> {
         if settings.watch.workers > 0 && !settings.alert_mail.to.is_empty() {
             workers.push(tokio::spawn(alert_mailer.run(shutdown.clone())));
         }
+        let letters_go = match settings.mail.transport {
+            crate::settings::TransportKind::File => {
+                format!("as .eml files into {}", settings.mail.file_dir)
+            }
+            crate::settings::TransportKind::Smtp => format!(
+                "by SMTP to {}{} ({:?})",
+                settings.mail.smtp.host,
+                settings
+                    .mail
+                    .smtp
+                    .port
+                    .map(|p| format!(":{p}"))
+                    .unwrap_or_default(),
+                settings.mail.smtp.tls
+            ),
+        };
+        tracing::info!(
+            organisation = if settings.demo { "demo" } else { "configured" },
+            offices = settings.offices.len(),
+            departments = settings.departments.len(),
+            categories = settings.categories.len(),
+            principals = settings.principals.len(),
+            "organisation"
+        );
+        tracing::info!(
+            mail_workers = settings.mail.workers,
+            watch_workers = settings.watch.workers,
+            alert_mail = if settings.alert_mail.to.is_empty() {
+                "off".to_owned()
+            } else {
+                format!(
+                    "{:?} to {} supervisor(s)",
+                    settings.alert_mail.mode,
+                    settings.alert_mail.to.len()
+                )
+            },
+            "letters go {letters_go}"
+        );
         tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
         Ok(Application {
             grpc_addr,

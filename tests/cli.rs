@@ -161,6 +161,50 @@ fn an_unknown_environment_variable_refuses_start_up_naming_it() {
 }
 
 #[test]
+fn an_unreachable_database_says_why_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // Port 1 on loopback: nothing listens there, so the connection is refused.
+    let out = whistle(dir.path())
+        .arg("migrate")
+        .env(
+            "WHISTLE__DATABASE__URL",
+            "postgres://whistle:secret@127.0.0.1:1/whistle",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failure while working");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password is hidden: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "not after the pool's timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn start_up_says_what_the_service_will_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let log = server.log_so_far();
+    for expected in [
+        "\"organisation\":\"demo\"",
+        "\"departments\":5",
+        "letters go as .eml files into",
+        "\"years\":\"2025 (shipped), 2026 (shipped)\"",
+        "\"database\":\"sqlite:",
+        "\"grpc_addr\":",
+    ] {
+        assert!(log.contains(expected), "{expected} missing from {log}");
+    }
+}
+
+#[test]
 fn piped_logs_have_no_escape_codes() {
     let dir = tempfile::tempdir().unwrap();
     let out = whistle(dir.path())
@@ -176,10 +220,18 @@ fn piped_logs_have_no_escape_codes() {
     assert!(!log.contains('\u{1b}'), "escape codes in {log:?}");
 }
 
-/// A `whistle serve` child, killed when dropped, and its gRPC address.
+/// A `whistle serve` child, killed when dropped, its gRPC address, and what it
+/// has logged so far.
 struct Server {
     child: Child,
     addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn log_so_far(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Server {
@@ -203,9 +255,13 @@ fn serve(dir: &Path) -> Server {
         .expect("starting whistle serve");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let written = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            written.lock().unwrap().push_str(&line);
+            written.lock().unwrap().push('\n');
             let json: serde_json::Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
             if json["message"] == "whistle is listening" {
@@ -216,7 +272,7 @@ fn serve(dir: &Path) -> Server {
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("whistle listens within 30 s");
-    Server { child, addr }
+    Server { child, addr, log }
 }
 
 #[test]

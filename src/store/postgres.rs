@@ -5,8 +5,10 @@
 //! numbers gapless across instances. Reads run in a REPEATABLE READ, READ ONLY
 //! transaction so that the several queries of one answer see one snapshot.
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Postgres, QueryBuilder};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder};
 
 use super::backend::{Backend, Db};
 use super::sql::{case_columns, event_columns, select_mail};
@@ -106,10 +108,21 @@ impl Backend for Postgres {
 
 /// Connects to a PostgreSQL database; one pool serves reads and writes.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db<Postgres>, StoreError> {
+    let connect = PgConnectOptions::from_str(url).map_err(Postgres::map_err)?;
+    // One connection first, outside the pool: the pool retries until its
+    // timeout and then says only "pool timed out", where this says at once why
+    // (refused, authentication failed, no such database).
+    connect
+        .connect()
+        .await
+        .map_err(Postgres::map_err)?
+        .close()
+        .await
+        .map_err(Postgres::map_err)?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
-        .connect(url)
+        .connect_with(connect)
         .await
         .map_err(Postgres::map_err)?;
     Ok(Db::new(pool.clone(), pool))

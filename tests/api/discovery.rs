@@ -12,6 +12,7 @@ scenarios!(
     the_health_service_reports_serving,
     reflection_v1_lists_and_describes_the_services,
     reflection_v1alpha_lists_the_services,
+    a_generic_client_decodes_error_details_through_reflection,
 );
 
 const CASES: &str = "whistle.v1.CaseService";
@@ -135,4 +136,112 @@ async fn reflection_v1alpha_lists_the_services(app: TestApp) {
             "{expected} missing from {names:?}"
         );
     }
+}
+
+/// What grpcurl or Postman do with an error: fetch google.rpc.Status and the
+/// detail types through reflection, then decode the details trailer with them.
+async fn a_generic_client_decodes_error_details_through_reflection(app: TestApp) {
+    use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+    use v1::server_reflection_client::ServerReflectionClient;
+    use v1::server_reflection_request::MessageRequest;
+    use v1::server_reflection_response::MessageResponse;
+
+    let mut bad = property_certificate("CP-DETAILS");
+    bad.title = String::new();
+    bad.difficulty = 9;
+    let status = app.office().escalate_petition(bad).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    // As grpcurl does: the files that hold the symbols, then each file they
+    // import that is not known yet, by name.
+    let mut reflection = ServerReflectionClient::new(app.channel.clone());
+    let mut files: Vec<prost_types::FileDescriptorProto> = Vec::new();
+    let mut wanted = vec![
+        MessageRequest::FileContainingSymbol("google.rpc.Status".into()),
+        MessageRequest::FileContainingSymbol("google.rpc.BadRequest".into()),
+    ];
+    while let Some(request) = wanted.pop() {
+        let answer = reflection
+            .server_reflection_info(tokio_stream::iter([v1::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(request.clone()),
+            }]))
+            .await
+            .expect("reflection answers")
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .expect("an answer");
+        let Some(MessageResponse::FileDescriptorResponse(found)) = answer.message_response else {
+            panic!("{request:?}: expected file descriptors, got {answer:?}");
+        };
+        use prost::Message;
+        for bytes in found.file_descriptor_proto {
+            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap();
+            if files.iter().any(|f| f.name == file.name) {
+                continue;
+            }
+            for import in &file.dependency {
+                if !files.iter().any(|f| f.name.as_ref() == Some(import)) {
+                    wanted.push(MessageRequest::FileByFilename(import.clone()));
+                }
+            }
+            files.push(file);
+        }
+    }
+    // Dependencies first, as a descriptor pool wants them.
+    files.reverse();
+    let mut pool = DescriptorPool::new();
+    pool.add_file_descriptor_protos(files)
+        .expect("reflection serves the detail types and everything they need");
+
+    let status_type = pool.get_message_by_name("google.rpc.Status").unwrap();
+    let decoded = DynamicMessage::decode(status_type, status.details()).unwrap();
+    let Value::List(details) = decoded.get_field_by_name("details").unwrap().into_owned() else {
+        panic!("details is a list")
+    };
+    let mut fields = Vec::new();
+    for detail in details {
+        let Value::Message(any) = detail else {
+            panic!("an Any")
+        };
+        let type_url = any
+            .get_field_by_name("type_url")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let value = any
+            .get_field_by_name("value")
+            .unwrap()
+            .as_bytes()
+            .unwrap()
+            .clone();
+        let name = type_url.rsplit('/').next().unwrap();
+        let Some(kind) = pool.get_message_by_name(name) else {
+            panic!("{type_url} is not known through reflection")
+        };
+        if name == "google.rpc.BadRequest" {
+            let bad_request = DynamicMessage::decode(kind, value).unwrap();
+            let Value::List(violations) = bad_request
+                .get_field_by_name("field_violations")
+                .unwrap()
+                .into_owned()
+            else {
+                panic!("violations")
+            };
+            for v in violations {
+                let Value::Message(v) = v else { panic!() };
+                fields.push(
+                    v.get_field_by_name("field")
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    assert_eq!(fields, ["title", "difficulty"]);
 }

@@ -19,6 +19,7 @@ scenarios!(
     departments_named_by_the_office_must_exist,
     the_community_must_be_one_of_the_offices,
     every_bad_field_is_named_at_once,
+    fields_routing_and_community_are_all_reported_in_one_answer,
     a_rejection_needs_a_reason,
     feedback_needs_a_verdict,
     feedback_reissues_only_requests_of_its_own_case,
@@ -195,6 +196,30 @@ async fn every_bad_field_is_named_at_once(app: TestApp) {
     let mut fields = violated_fields(&status);
     fields.sort();
     assert_eq!(fields, ["difficulty", "resident.phone", "title"]);
+}
+
+/// A bad field, an unknown category with no lead, an unknown assisting
+/// department and a community the office does not have: one answer names all of
+/// them, so the caller fixes everything in one round trip.
+async fn fields_routing_and_community_are_all_reported_in_one_answer(app: TestApp) {
+    let petition = EscalatePetitionRequest {
+        title: String::new(),
+        category: "no-such-category".into(),
+        assisting_departments: vec!["land".into(), "no-such-department".into()],
+        community: "别的社区".into(),
+        ..property_certificate("M-2")
+    };
+    let status = refused(
+        app.office().escalate_petition(petition).await,
+        tonic::Code::InvalidArgument,
+    );
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["assisting_departments[1]", "category", "community", "title"]
+    );
+    assert_eq!(ledger_size(&app).await, 0);
 }
 
 async fn a_rejection_needs_a_reason(app: TestApp) {
