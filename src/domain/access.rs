@@ -34,8 +34,8 @@ pub enum Action {
     Supervise,
 }
 
-fn denied(message: &str) -> DomainError {
-    DomainError::PermissionDenied(message.to_owned())
+fn denied(en: &str, zh: &str) -> DomainError {
+    DomainError::denied(en, zh)
 }
 
 /// Whether the caller's role may do this kind of thing at all.
@@ -51,10 +51,12 @@ pub fn permit(actor: &Actor, action: Action) -> Result<(), DomainError> {
         | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise) => Ok(()),
         (_, A::Supervise) => Err(denied(
             "what is overdue and the alerts are for supervisors; offices follow their case events",
+            "逾期情况和提醒仅供督办人员查看；街道请关注本街道的案件事件",
         )),
         (R::Office(_), A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned) => {
             Err(denied(
                 "street offices work on their cases; requests are read and answered by the departments they are addressed to",
+                "街道办理本街道的案件；请求由受函部门查看和答复",
             ))
         }
         (
@@ -62,18 +64,28 @@ pub fn permit(actor: &Actor, action: Action) -> Result<(), DomainError> {
             A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
         ) => Err(denied(
             "departments read and answer the requests addressed to them; cases are the street offices'",
+            "部门查看和答复发给本部门的请求；案件由街道办理",
         )),
-        (R::Supervisor, A::Escalate) => Err(denied("only street offices escalate petitions")),
+        (R::Supervisor, A::Escalate) => Err(denied(
+            "only street offices escalate petitions",
+            "只有街道可以提交诉求",
+        )),
         (R::Supervisor, A::WatchCaseEvents | A::WatchAssigned) => Err(denied(
             "supervisors follow the alerts (SupervisionService.WatchAlerts)",
+            "督办人员请关注提醒（SupervisionService.WatchAlerts）",
         )),
         (R::Supervisor, A::ReviewReply | A::RecordFeedback) => Err(denied(
             "only the street office that escalated the case may do this",
+            "只有提交该案件的街道可以进行此操作",
         )),
         (R::Supervisor, A::Acknowledge | A::Reply) => Err(denied(
             "only the department the request is addressed to may do this",
+            "只有受函部门可以进行此操作",
         )),
-        (R::System, _) => Err(denied("whistle acts on its own schedule, not as a caller")),
+        (R::System, _) => Err(denied(
+            "whistle acts on its own schedule, not as a caller",
+            "系统按自身计划运行，不作为调用方",
+        )),
     }
 }
 

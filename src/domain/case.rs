@@ -41,6 +41,17 @@ impl CaseStatus {
     }
 }
 
+impl CaseStatus {
+    /// As a street office's ledger names it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Self::Open => "办理中",
+            Self::AwaitingFeedback => "待回访",
+            Self::Closed => "已办结",
+        }
+    }
+}
+
 impl fmt::Display for CaseStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -63,11 +74,18 @@ pub fn case_transition(state: CaseStatus, action: CaseAction) -> Result<CaseStat
         (S::Open, A::AllAccepted) => Ok(S::AwaitingFeedback),
         (S::AwaitingFeedback, A::Satisfied) => Ok(S::Closed),
         (S::AwaitingFeedback, A::Unsatisfied) => Ok(S::Open),
-        (S::Open, A::Satisfied | A::Unsatisfied) => Err(DomainError::wrong_state(format!(
-            "case is {state}: feedback is recorded once every reply is accepted"
-        ))),
+        (S::Open, A::Satisfied | A::Unsatisfied) => Err(DomainError::wrong_state(
+            format!("case is {state}: feedback is recorded once every reply is accepted"),
+            format!(
+                "案件当前为「{}」：所有答复均已采纳后才能记录回访结果",
+                state.zh()
+            ),
+        )),
         (S::AwaitingFeedback | S::Closed, A::AllAccepted) | (S::Closed, _) => {
-            Err(DomainError::wrong_state(format!("case is {state}")))
+            Err(DomainError::wrong_state(
+                format!("case is {state}"),
+                format!("案件当前为「{}」", state.zh()),
+            ))
         }
     }
 }
@@ -388,7 +406,10 @@ impl Case {
         access::authorize_case(actor, Action::ReviewReply, self)?;
         let i = access::authorize_request(actor, Action::ReviewReply, self, request_id)?;
         if self.status == CaseStatus::Closed {
-            return Err(DomainError::wrong_state("case is CLOSED"));
+            return Err(DomainError::wrong_state(
+                "case is CLOSED",
+                "案件当前为「已办结」",
+            ));
         }
         let (accepted, reason) = match &decision {
             ReviewDecision::Accept => (true, String::new()),
@@ -495,10 +516,13 @@ impl Case {
                 match self.requests.iter().position(|r| r.id == *id) {
                     Some(i) if !reissue.contains(&i) => reissue.push(i),
                     Some(_) => {}
-                    None => violations.push(FieldViolation::new(
-                        format!("reissue_request_ids[{n}]"),
-                        format!("{id:?} is not a request of this case"),
-                    )),
+                    None => violations.push(
+                        FieldViolation::new(
+                            format!("reissue_request_ids[{n}]"),
+                            format!("{id:?} is not a request of this case"),
+                        )
+                        .zh(format!("{id:?} 不是本案件的请求")),
+                    ),
                 }
             }
             violations.into_result()?;
@@ -509,6 +533,7 @@ impl Case {
             return Err(DomainError::invalid(
                 "reissue_request_ids",
                 "only an UNSATISFIED verdict re-issues requests",
+                "只有「不满意」的回访结果才会重新交办请求",
             ));
         }
         self.status = next;

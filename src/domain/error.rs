@@ -1,13 +1,19 @@
-//! What the domain refuses, in words a caller can act on. The transport maps each
-//! variant to one status code (`grpc::status`); nothing here knows about gRPC.
+//! What the domain refuses, in words a caller can act on, in English and in
+//! Chinese: the callers are Chinese government systems, and their operators read
+//! the Chinese beside the English (`google.rpc.LocalizedMessage`, zh-CN). The
+//! transport maps each variant to one status code (`grpc::status`); nothing here
+//! knows about gRPC.
 
 use std::fmt;
+use std::ops::Deref;
 
 /// One offending input field, named as the caller spelled it in the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
     pub field: String,
     pub description: String,
+    /// The same in Chinese; empty where none was written (the English is used).
+    pub description_zh: String,
 }
 
 impl FieldViolation {
@@ -15,7 +21,53 @@ impl FieldViolation {
         Self {
             field: field.into(),
             description: description.into(),
+            description_zh: String::new(),
         }
+    }
+
+    /// The description in Chinese.
+    pub fn zh(mut self, description: impl Into<String>) -> Self {
+        self.description_zh = description.into();
+        self
+    }
+
+    pub fn description_zh(&self) -> &str {
+        if self.description_zh.is_empty() {
+            &self.description
+        } else {
+            &self.description_zh
+        }
+    }
+}
+
+/// A refusal's words: English (what the status message says) and Chinese. Reads
+/// as its English, so a check such as `message.contains("OPEN")` works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Message {
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self {
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
+}
+
+impl Deref for Message {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.en
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.en)
     }
 }
 
@@ -29,13 +81,13 @@ pub enum DomainError {
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
-    AlreadyExists(String),
+    AlreadyExists(Message),
     /// The action is illegal in the current state; the message names the state.
     #[error("{0}")]
-    WrongState(String),
+    WrongState(Message),
     /// The caller's role may not perform this kind of action at all.
     #[error("{0}")]
-    PermissionDenied(String),
+    PermissionDenied(Message),
     /// The stored aggregate breaks one of its own invariants (a bug, or a row
     /// edited behind the service's back): nothing the caller can fix.
     #[error("inconsistent case: {0}")]
@@ -58,12 +110,47 @@ impl From<FieldViolation> for DomainError {
 }
 
 impl DomainError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldViolation::new(field, description)])
+    pub fn invalid(
+        field: impl Into<String>,
+        description: impl Into<String>,
+        description_zh: impl Into<String>,
+    ) -> Self {
+        Self::Invalid(vec![
+            FieldViolation::new(field, description).zh(description_zh),
+        ])
     }
 
-    pub fn wrong_state(message: impl fmt::Display) -> Self {
-        Self::WrongState(message.to_string())
+    pub fn wrong_state(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::WrongState(Message::new(en, zh))
+    }
+
+    pub fn denied(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::PermissionDenied(Message::new(en, zh))
+    }
+
+    /// The whole refusal in Chinese, for `LocalizedMessage`.
+    pub fn zh(&self) -> String {
+        let what = |what: &str| match what {
+            "case" => "案件",
+            "request" => "请求",
+            "mail" => "函件",
+            _ => "对象",
+        };
+        match self {
+            Self::Invalid(violations) => format!(
+                "请求参数有误：{}",
+                violations
+                    .iter()
+                    .map(|v| format!("{}：{}", v.field, v.description_zh()))
+                    .collect::<Vec<_>>()
+                    .join("；")
+            ),
+            Self::NotFound { what: w, id } => format!("未找到{} {id}，或无权查看", what(w)),
+            Self::AlreadyExists(m) | Self::WrongState(m) | Self::PermissionDenied(m) => {
+                m.zh.clone()
+            }
+            Self::Inconsistent(_) => "服务内部错误".to_owned(),
+        }
     }
 }
 

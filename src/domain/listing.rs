@@ -67,7 +67,11 @@ impl PageRequest {
     pub fn parse(size: i32, token: &str) -> Result<PageRequest, FieldViolation> {
         let size = match size {
             0 => Self::DEFAULT,
-            n if n < 0 => return Err(FieldViolation::new("page_size", "must not be negative")),
+            n if n < 0 => {
+                return Err(
+                    FieldViolation::new("page_size", "must not be negative").zh("不能为负数")
+                );
+            }
             n => (n as u32).min(Self::MAX),
         };
         let token = token.trim();

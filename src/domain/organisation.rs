@@ -209,28 +209,33 @@ impl Organisation {
             && !known(lead)
         {
             routable = false;
-            violations.push(FieldViolation::new(
-                "lead_department",
-                format!("unknown department {lead:?}"),
-            ));
+            violations.push(
+                FieldViolation::new("lead_department", format!("unknown department {lead:?}"))
+                    .zh(format!("没有部门 {lead:?}")),
+            );
         }
         for (i, code) in assisting {
             if !known(code) {
                 routable = false;
-                violations.push(FieldViolation::new(
-                    format!("assisting_departments[{i}]"),
-                    format!("unknown department {code:?}"),
-                ));
+                violations.push(
+                    FieldViolation::new(
+                        format!("assisting_departments[{i}]"),
+                        format!("unknown department {code:?}"),
+                    )
+                    .zh(format!("没有部门 {code:?}")),
+                );
             }
         }
         let rule = self.categories.get(category);
         let assisting: Vec<String> = assisting.iter().map(|(_, code)| code.clone()).collect();
-        let (lead, mut assisting) = match (lead, rule) {
-            (Some(lead), _) => (lead.to_owned(), assisting),
-            (None, Some(rule)) if !assisting.is_empty() => (rule.lead.clone(), assisting),
-            (None, Some(rule)) => (rule.lead.clone(), rule.assisting.clone()),
-            (None, None) => {
-                violations.push(FieldViolation::new(
+        let (lead, mut assisting) =
+            match (lead, rule) {
+                (Some(lead), _) => (lead.to_owned(), assisting),
+                (None, Some(rule)) if !assisting.is_empty() => (rule.lead.clone(), assisting),
+                (None, Some(rule)) => (rule.lead.clone(), rule.assisting.clone()),
+                (None, None) => {
+                    violations.push(
+                    FieldViolation::new(
                     "category",
                     format!(
                         "unknown category {category:?} and no lead_department given; known: {}",
@@ -240,10 +245,15 @@ impl Organisation {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                ));
-                return None;
-            }
-        };
+                    )
+                    .zh(format!(
+                        "没有类别 {category:?}，也未指定主办部门（lead_department）；可选：{}",
+                        self.categories.keys().cloned().collect::<Vec<_>>().join("、")
+                    )),
+                );
+                    return None;
+                }
+            };
         if !routable {
             return None;
         }

@@ -26,6 +26,7 @@ impl Phone {
                 field,
                 "must be a mobile number (13812345678, +86 allowed) or a landline with area code (0818-2345678)",
             )
+            .zh("应为手机号（13812345678，可带 +86）或带区号的固定电话（0818-2345678）")
         };
         let rest = value.strip_prefix("+86").unwrap_or(value);
         if rest
@@ -156,14 +157,21 @@ impl Petition {
             && !office.communities.is_empty()
             && !office.communities.contains(&community)
         {
-            v.push(FieldViolation::new(
-                "community",
-                format!(
-                    "{community:?} is not a community of {}; known: {}",
-                    office.code,
-                    office.communities.join(", ")
-                ),
-            ));
+            v.push(
+                FieldViolation::new(
+                    "community",
+                    format!(
+                        "{community:?} is not a community of {}; known: {}",
+                        office.code,
+                        office.communities.join(", ")
+                    ),
+                )
+                .zh(format!(
+                    "{community:?} 不是{}的社区；可选：{}",
+                    office.name,
+                    office.communities.join("、")
+                )),
+            );
         }
         match (petition, route) {
             (Some(petition), Some(route)) if v.is_empty() => Ok((petition, route)),
@@ -193,10 +201,10 @@ impl Petition {
         let community = v.check(text("community", &input.community, COMMUNITY_MAX, false));
         let difficulty = v.check(match input.difficulty {
             d @ 1..=5 => Ok(d as u8),
-            d => Err(FieldViolation::new(
-                "difficulty",
-                format!("is {d}; must be 1 to 5"),
-            )),
+            d => Err(
+                FieldViolation::new("difficulty", format!("is {d}; must be 1 to 5"))
+                    .zh(format!("为{d}；应为1到5")),
+            ),
         });
         let lead = v.check(code("lead_department", &input.lead_department, false));
         let assisting: Vec<_> = input

@@ -38,6 +38,18 @@ impl RequestStatus {
     }
 }
 
+impl RequestStatus {
+    /// As a department's work list names it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Self::Issued => "已发函",
+            Self::Acknowledged => "已签收",
+            Self::Replied => "已答复",
+            Self::Accepted => "已采纳",
+        }
+    }
+}
+
 impl fmt::Display for RequestStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -56,6 +68,16 @@ pub enum RequestAction {
 }
 
 impl RequestAction {
+    fn verb_zh(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "签收",
+            Self::Reply => "答复",
+            Self::Accept => "采纳",
+            Self::Reject => "退回",
+            Self::Reissue => "重新交办",
+        }
+    }
+
     fn verb(self) -> &'static str {
         match self {
             Self::Acknowledge => "acknowledged",
@@ -81,17 +103,21 @@ pub fn transition(
         (S::Replied, A::Reject) => Ok(S::Issued),
         (S::Accepted, A::Reissue) => Ok(S::Issued),
         (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
-            let hint = match (state, action) {
-                (S::Issued, A::Reply) => "; acknowledge it first",
+            let (hint, hint_zh) = match (state, action) {
+                (S::Issued, A::Reply) => ("; acknowledge it first", "；请先签收"),
                 (S::Issued | S::Acknowledged, A::Accept | A::Reject) => {
-                    "; there is no reply to review yet"
+                    ("; there is no reply to review yet", "；尚无可审核的答复")
                 }
-                _ => "",
+                _ => ("", ""),
             };
-            Err(DomainError::wrong_state(format!(
-                "request is {state} and cannot be {}{hint}",
-                action.verb()
-            )))
+            Err(DomainError::wrong_state(
+                format!("request is {state} and cannot be {}{hint}", action.verb()),
+                format!(
+                    "请求当前为「{}」，不能{}{hint_zh}",
+                    state.zh(),
+                    action.verb_zh()
+                ),
+            ))
         }
     }
 }

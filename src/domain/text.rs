@@ -26,14 +26,15 @@ pub fn text(
 ) -> Result<String, FieldViolation> {
     let value = value.trim();
     if required && value.is_empty() {
-        return Err(FieldViolation::new(field, "must not be empty"));
+        return Err(FieldViolation::new(field, "must not be empty").zh("不能为空"));
     }
     let len = value.chars().count();
     if len > max {
         return Err(FieldViolation::new(
             field,
             format!("is {len} characters long; the limit is {max}"),
-        ));
+        )
+        .zh(format!("长度为{len}个字符，上限为{max}个")));
     }
     // NUL cannot be stored in PostgreSQL text, and other control characters
     // only ever arrive by mistake; line breaks and tabs are welcome.
@@ -41,7 +42,7 @@ pub fn text(
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(FieldViolation::new(field, "contains control characters"));
+        return Err(FieldViolation::new(field, "contains control characters").zh("含有控制字符"));
     }
     Ok(value.to_owned())
 }
@@ -50,7 +51,7 @@ pub fn text(
 pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldViolation> {
     let value = text(field, value, CODE_MAX, required)?;
     if value.chars().any(char::is_whitespace) {
-        return Err(FieldViolation::new(field, "must not contain spaces"));
+        return Err(FieldViolation::new(field, "must not contain spaces").zh("不能含有空格"));
     }
     Ok(value)
 }

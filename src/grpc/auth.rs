@@ -13,7 +13,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Request, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::ErrorDetails;
+
+use super::status::localized;
 
 use crate::domain::{Actor, ActorRole};
 use crate::settings::{PrincipalRole, PrincipalSettings};
@@ -92,13 +94,11 @@ impl Authenticator {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let mut details = ErrorDetails::new();
             details.set_retry_info(Some(wait));
-            Status::with_error_details(
+            let ms = wait.as_millis().max(1);
+            localized(
                 Code::ResourceExhausted,
-                format!(
-                    "rate limit exceeded for {}; retry in {} ms",
-                    actor.name,
-                    wait.as_millis().max(1)
-                ),
+                format!("rate limit exceeded for {}; retry in {ms} ms", actor.name),
+                format!("{} 调用过于频繁，请在 {ms} 毫秒后重试", actor.name),
                 details,
             )
         })
@@ -107,22 +107,31 @@ impl Authenticator {
     /// Finds the caller of a request from its metadata.
     pub fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Actor, Status> {
         let header = metadata.get("authorization").ok_or_else(|| {
-            Status::unauthenticated(
+            unauthenticated(
                 "missing authorization metadata: send `authorization: Bearer KEY`",
+                "缺少身份凭证：请发送 `authorization: Bearer 密钥`",
             )
         })?;
-        let value = header
-            .to_str()
-            .map_err(|_| Status::unauthenticated("authorization metadata is not text"))?;
+        let value = header.to_str().map_err(|_| {
+            unauthenticated(
+                "authorization metadata is not text",
+                "authorization 不是文本",
+            )
+        })?;
         let key = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer KEY`"))?
+            .ok_or_else(|| {
+                unauthenticated(
+                    "authorization must be `Bearer KEY`",
+                    "authorization 应为 `Bearer 密钥`",
+                )
+            })?
             .trim();
         self.by_digest
             .get(&key_digest(key))
             .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown key"))
+            .ok_or_else(|| unauthenticated("unknown key", "密钥无效"))
     }
 
     /// A tonic interceptor that puts the caller into the request's extensions.
@@ -139,6 +148,10 @@ impl Authenticator {
     }
 }
 
+fn unauthenticated(en: &str, zh: &str) -> Status {
+    localized(Code::Unauthenticated, en, zh, ErrorDetails::new())
+}
+
 /// The caller the interceptor established.
 pub fn caller<T>(request: &Request<T>) -> Result<Actor, Status> {
     request
@@ -152,6 +165,7 @@ pub fn caller<T>(request: &Request<T>) -> Result<Actor, Status> {
 mod tests {
     use super::*;
     use crate::settings::PrincipalRole;
+    use tonic_types::StatusExt;
 
     fn authenticator(limit: RateLimit) -> Authenticator {
         let principals: HashMap<String, PrincipalSettings> = ["a", "b"]

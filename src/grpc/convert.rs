@@ -49,10 +49,10 @@ fn case_status_filter(value: i32, field: &str) -> Result<Option<CaseStatus>, Fie
         Ok(proto::CaseStatus::Open) => Ok(Some(CaseStatus::Open)),
         Ok(proto::CaseStatus::AwaitingFeedback) => Ok(Some(CaseStatus::AwaitingFeedback)),
         Ok(proto::CaseStatus::Closed) => Ok(Some(CaseStatus::Closed)),
-        Err(_) => Err(FieldViolation::new(
-            field,
-            format!("unknown case status {value}"),
-        )),
+        Err(_) => Err(
+            FieldViolation::new(field, format!("unknown case status {value}"))
+                .zh(format!("未知的案件状态 {value}")),
+        ),
     }
 }
 
@@ -63,10 +63,10 @@ fn request_status_filter(value: i32, field: &str) -> Result<Option<RequestStatus
         Ok(proto::RequestStatus::Acknowledged) => Ok(Some(RequestStatus::Acknowledged)),
         Ok(proto::RequestStatus::Replied) => Ok(Some(RequestStatus::Replied)),
         Ok(proto::RequestStatus::Accepted) => Ok(Some(RequestStatus::Accepted)),
-        Err(_) => Err(FieldViolation::new(
-            field,
-            format!("unknown request status {value}"),
-        )),
+        Err(_) => Err(
+            FieldViolation::new(field, format!("unknown request status {value}"))
+                .zh(format!("未知的请求状态 {value}")),
+        ),
     }
 }
 
@@ -78,11 +78,12 @@ fn verdict(value: i32) -> Result<Verdict, FieldViolation> {
         Ok(proto::Verdict::Unspecified) => Err(FieldViolation::new(
             "verdict",
             "must be SATISFIED, BASICALLY_SATISFIED or UNSATISFIED",
-        )),
-        Err(_) => Err(FieldViolation::new(
-            "verdict",
-            format!("unknown verdict {value}"),
-        )),
+        )
+        .zh("应为 SATISFIED（满意）、BASICALLY_SATISFIED（基本满意）或 UNSATISFIED（不满意）")),
+        Err(_) => Err(
+            FieldViolation::new("verdict", format!("unknown verdict {value}"))
+                .zh(format!("未知的回访结果 {value}")),
+        ),
     }
 }
 
@@ -376,10 +377,10 @@ fn alert_kind_filter(value: i32) -> Result<Option<AlertKind>, FieldViolation> {
         Ok(proto::AlertKind::CaseReopened) => AlertKind::CaseReopened,
         Ok(proto::AlertKind::LetterFailed) => AlertKind::LetterFailed,
         Err(_) => {
-            return Err(FieldViolation::new(
-                "kind",
-                format!("unknown alert kind {value}"),
-            ));
+            return Err(
+                FieldViolation::new("kind", format!("unknown alert kind {value}"))
+                    .zh(format!("未知的提醒类别 {value}")),
+            );
         }
     };
     Ok(Some(kind))
@@ -392,13 +393,17 @@ pub fn min_level(value: i32) -> Result<u8, FieldViolation> {
         _ => Err(FieldViolation::new(
             "min_level",
             format!("is {value}; levels are 1 and 2 (0: all)"),
-        )),
+        )
+        .zh(format!("为{value}；级别为1或2（0：全部）"))),
     }
 }
 
 /// A stream position: 0 for the start, else the id of something received.
 pub fn position(field: &str, value: u64) -> Result<i64, FieldViolation> {
-    i64::try_from(value).map_err(|_| FieldViolation::new(field, format!("{value} is not an id")))
+    i64::try_from(value).map_err(|_| {
+        FieldViolation::new(field, format!("{value} is not an id"))
+            .zh(format!("{value} 不是有效编号"))
+    })
 }
 
 pub fn alert(a: &RaisedAlert) -> proto::Alert {
@@ -451,7 +456,9 @@ impl TryFrom<proto::ListAlertsRequest> for (AlertFilter, PageRequest) {
             Some(ts) => v.check(
                 DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
                     .map(Some)
-                    .ok_or_else(|| FieldViolation::new("since", "is not a valid instant")),
+                    .ok_or_else(|| {
+                        FieldViolation::new("since", "is not a valid instant").zh("不是有效的时间")
+                    }),
             ),
         };
         let page = v.check(PageRequest::parse(r.page_size, &r.page_token));

@@ -13,7 +13,6 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
-use tonic::Status;
 use tonic::body::Body;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tower::{Layer, Service};
@@ -60,10 +59,15 @@ where
         Box::pin(async move {
             match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer,
-                Err(_) => Ok(Status::deadline_exceeded(format!(
-                    "no answer within {} s (grpc.request_timeout_secs)",
-                    limit.as_secs_f32()
-                ))
+                Err(_) => Ok(super::status::localized(
+                    tonic::Code::DeadlineExceeded,
+                    format!(
+                        "no answer within {} s (grpc.request_timeout_secs)",
+                        limit.as_secs_f32()
+                    ),
+                    format!("{} 秒内未能完成，调用已取消", limit.as_secs_f32()),
+                    tonic_types::ErrorDetails::new(),
+                )
                 .into_http()),
             }
         })

@@ -199,7 +199,10 @@ impl Whistle {
             unreachable!("the access policy lets only offices escalate");
         };
         let office = org.office(office_code).ok_or_else(|| {
-            DomainError::PermissionDenied(format!("office {office_code} is not configured"))
+            DomainError::denied(
+                format!("office {office_code} is not configured"),
+                format!("街道 {office_code} 未配置"),
+            )
         })?;
         let (petition, route) = Petition::admit(&input, office, &org)?;
         let now = self.clock.now();
@@ -222,9 +225,15 @@ impl Whistle {
             Inserted::Existing(existing) => {
                 tx.rollback().await?;
                 if existing.fingerprint != case.fingerprint {
-                    return Err(DomainError::AlreadyExists(format!(
-                        "petition {} was already escalated as case {} with different content",
-                        existing.petition_id, existing.id
+                    return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
+                        format!(
+                            "petition {} was already escalated as case {} with different content",
+                            existing.petition_id, existing.id
+                        ),
+                        format!(
+                            "诉求编号 {} 已作为案件 {} 提交过，内容与本次不同",
+                            existing.petition_id, existing.id
+                        ),
                     ))
                     .into());
                 }
@@ -622,7 +631,12 @@ impl Whistle {
     ) -> Result<Vec<RaisedAlert>> {
         access::permit(actor, Action::Supervise)?;
         if after != 0 && !self.store.alert_exists(after).await? {
-            return Err(DomainError::invalid("after_alert_id", format!("no alert {after}")).into());
+            return Err(DomainError::invalid(
+                "after_alert_id",
+                format!("no alert {after}"),
+                format!("没有编号为 {after} 的提醒"),
+            )
+            .into());
         }
         Ok(self.store.alerts_after(after, min_level, limit).await?)
     }
@@ -678,7 +692,12 @@ impl Whistle {
 
     async fn check_event(&self, after: i64) -> Result<()> {
         if after != 0 && !self.store.event_exists(after).await? {
-            return Err(DomainError::invalid("after_event_id", format!("no event {after}")).into());
+            return Err(DomainError::invalid(
+                "after_event_id",
+                format!("no event {after}"),
+                format!("没有编号为 {after} 的事件"),
+            )
+            .into());
         }
         Ok(())
     }

@@ -38,6 +38,7 @@ where
                     StoreError::Domain(crate::domain::DomainError::invalid(
                         "page_token",
                         "is not a token this list handed out",
+                        "不是本列表给出的翻页标记",
                     ))
                 })
             })

@@ -130,10 +130,16 @@ where
             })
         })?;
         if requeued.is_none() {
-            return Err(DomainError::wrong_state(format!(
-                "mail is {} and only FAILED mail can be retried",
-                mail.status.as_str()
-            ))
+            return Err(DomainError::wrong_state(
+                format!(
+                    "mail is {} and only FAILED mail can be retried",
+                    mail.status.as_str()
+                ),
+                format!(
+                    "函件当前为 {}，只有投递失败（FAILED）的函件可以重发",
+                    mail.status.as_str()
+                ),
+            )
             .into());
         }
         Ok(mail)

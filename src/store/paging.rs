@@ -23,6 +23,7 @@ pub fn decode_cursor(tag: &str, token: &str, arity: usize) -> Result<Vec<String>
         StoreError::Domain(DomainError::invalid(
             "page_token",
             "is not a token this list handed out",
+            "不是本列表给出的翻页标记",
         ))
     };
     let bytes = hex::decode(token).map_err(|_| bad())?;
@@ -52,6 +53,7 @@ pub fn request_cursor(after: Option<&str>) -> Result<Option<(i64, String)>, Stor
                 StoreError::Domain(DomainError::invalid(
                     "page_token",
                     "is not a token this list handed out",
+                    "不是本列表给出的翻页标记",
                 ))
             })?;
             Ok((due, p.remove(1)))

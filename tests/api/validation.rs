@@ -3,8 +3,9 @@
 //! written.
 
 use whistle::proto::{
-    CaseStatus, EscalatePetitionRequest, ListAssignedRequestsRequest, ListCasesRequest,
-    RecordFeedbackRequest, RequestStatus, ReviewReplyRequest, SubmitReplyRequest, Verdict,
+    CaseStatus, EscalatePetitionRequest, GetCaseRequest, ListAssignedRequestsRequest,
+    ListCasesRequest, RecordFeedbackRequest, RequestStatus, ReviewReplyRequest, SubmitReplyRequest,
+    Verdict,
 };
 
 use crate::helpers::*;
@@ -27,6 +28,7 @@ scenarios!(
     lists_refuse_unknown_statuses,
     a_reply_needs_text,
     control_characters_are_refused_not_stored,
+    every_refusal_is_also_said_in_chinese,
 );
 
 /// Escalates and expects INVALID_ARGUMENT naming `field`.
@@ -408,4 +410,75 @@ async fn a_reply_needs_text(app: TestApp) {
     let housing = request_of(&case, "housing");
     assert_eq!(housing.status(), RequestStatus::Acknowledged);
     assert!(housing.reply.is_none());
+}
+
+/// The Chinese beside the English: every refusal carries a
+/// google.rpc.LocalizedMessage in zh-CN that a Chinese operator can act on.
+async fn every_refusal_is_also_said_in_chinese(app: TestApp) {
+    use tonic_types::StatusExt;
+    let zh = |status: &tonic::Status| {
+        let localized = status
+            .get_details_localized_message()
+            .unwrap_or_else(|| panic!("no localized message on {status:?}"));
+        assert_eq!(localized.locale, "zh-CN");
+        localized.message
+    };
+    let mut bad = property_certificate("ZH-1");
+    bad.title = String::new();
+    bad.difficulty = 9;
+    let status = app.office().escalate_petition(bad).await.unwrap_err();
+    assert_eq!(
+        zh(&status),
+        "请求参数有误：title：不能为空；difficulty：为9；应为1到5"
+    );
+
+    let case = app.escalate(property_certificate("ZH-2")).await;
+    let housing = request_of(&case, "housing").id.clone();
+    let status = app
+        .department("housing")
+        .submit_reply(SubmitReplyRequest {
+            request_id: housing.clone(),
+            text: "已办结".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(zh(&status), "请求当前为「已发函」，不能答复；请先签收");
+
+    let status = app
+        .office()
+        .get_case(GetCaseRequest {
+            case_id: "no-such-case".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(zh(&status), "未找到案件 no-such-case，或无权查看");
+
+    let status = app
+        .department("housing")
+        .list_assigned_requests(ListAssignedRequestsRequest {
+            page_size: -1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(zh(&status), "请求参数有误：page_size：不能为负数");
+
+    let status = app
+        .supervisor()
+        .escalate_petition(property_certificate("ZH-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(zh(&status), "只有街道可以提交诉求");
+
+    let status = app
+        .anonymous_cases()
+        .get_case(GetCaseRequest {
+            case_id: case.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert!(zh(&status).starts_with("缺少身份凭证"), "{}", zh(&status));
 }
