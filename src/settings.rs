@@ -211,6 +211,12 @@ pub struct OfficeSettings {
     pub reference_prefix: Option<String>,
     #[serde(default)]
     pub communities: Vec<String>,
+    /// The person departments may call about the office's letters (联系人),
+    /// printed on every letter with `contact_phone`.
+    #[serde(default)]
+    pub contact: String,
+    #[serde(default)]
+    pub contact_phone: String,
 }
 
 // Unknown keys are refused here so that a misspelt deadline key cannot quietly
@@ -390,6 +396,8 @@ impl Settings {
                             .clone()
                             .unwrap_or_else(|| o.name.clone()),
                         communities: o.communities.clone(),
+                        contact: o.contact.clone(),
+                        contact_phone: o.contact_phone.clone(),
                     };
                     (code.clone(), office)
                 })

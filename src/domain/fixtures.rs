@@ -27,6 +27,8 @@ pub fn org() -> Organisation {
             name: name.into(),
             reference_prefix: prefix.into(),
             communities: communities.iter().map(|c| c.to_string()).collect(),
+            contact: "王主任".into(),
+            contact_phone: "0818-2345678".into(),
         };
         (code.to_owned(), o)
     };

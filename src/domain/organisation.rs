@@ -18,6 +18,9 @@ pub struct Office {
     pub reference_prefix: String,
     /// The communities (社区) under the office; empty accepts any community name.
     pub communities: Vec<String>,
+    /// Who departments may call about its letters (联系人) and the number.
+    pub contact: String,
+    pub contact_phone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -83,6 +83,11 @@ pub struct RequestLetter {
     pub timezone: String,
     pub reply_link: Option<String>,
     pub reply_address: Option<String>,
+    /// The office's contact person and phone (联系人及电话).
+    #[serde(default)]
+    pub contact: String,
+    #[serde(default)]
+    pub contact_phone: String,
 }
 
 /// The facts of a reminder (催办) before one deadline of a round.
@@ -588,7 +593,10 @@ impl Letters {
             &ActorRole::Department(request.department.clone()),
             org,
         ));
+        let office = org.office(&case.office);
         let facts = LetterFacts::RequestIssued(RequestLetter {
+            contact: office.map_or_else(String::new, |o| o.contact.clone()),
+            contact_phone: office.map_or_else(String::new, |o| o.contact_phone.clone()),
             language: recipient.language,
             to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
             request_id: request.id.clone(),
@@ -802,6 +810,8 @@ impl Letters {
             request_id => &letter.request_id,
             reply_link => &letter.reply_link,
             reply_address => &letter.reply_address,
+            contact => &letter.contact,
+            contact_phone => &letter.contact_phone,
         };
         let suffix = match lang {
             Language::Zh => "zh",
@@ -962,9 +972,14 @@ mod tests {
         let (housing, housing_html) = parts(&l, &mail[0]);
         for expected in [
             "反映人：张女士　联系电话：138****5678",
-            "签收期限：2026年11月24日（星期二）24:00前",
-            "答复期限：2026年11月30日（星期一）24:00前",
+            // The form of a 函 (GB/T 9704): issuer and reference number,
+            // title, addressee, body, closing formula, contact, sender, date.
+            "翠屏街道\n翠街哨〔2026〕0001号\n\n关于房产证<迟迟>未办的函\n\n区住建局：\n",
+            "六、办理时限：请于2026年11月24日（星期二）24:00前签收，2026年11月30日（星期一）24:00前答复。",
+            "请予办理并函复。",
             "请求编号 id2",
+            "联系人及电话：王主任，0818-2345678",
+            "\n翠屏街道\n2026年11月23日\n",
             // Text is printed as is; HTML escapes it.
             "房产证<迟迟>未办",
         ] {
@@ -1018,10 +1033,7 @@ mod tests {
             "{raw}"
         );
         let (body, _) = parts(&l, letter);
-        assert!(
-            body.contains("第2次向贵单位交办。原因：未说明办理时限"),
-            "{body}"
-        );
+        assert!(body.contains("现第2次交办。原因：未说明办理时限"), "{body}");
     }
 
     fn raised(id: i64, level: u8) -> RaisedAlert {

@@ -99,7 +99,12 @@ async fn an_escalation_mails_each_department_its_letter(backend: Backend) {
     }
     assert!(text.contains("区住房和城乡建设局："), "{text}");
     assert!(text.contains("（主办）"), "{text}");
-    assert!(text.contains("签收期限："), "{text}");
+    assert!(text.contains("前签收，"), "{text}");
+    assert!(text.contains("请予办理并函复。"), "{text}");
+    assert!(
+        text.contains("联系人及电话：王主任，0818-2345678"),
+        "{text}"
+    );
     let html_part = message.html_part(0).expect("an HTML part");
     assert_eq!(
         html_part
@@ -114,7 +119,7 @@ async fn an_escalation_mails_each_department_its_letter(backend: Backend) {
         .expect("a letter to land");
     let land_text = land.parsed().body_text(0).unwrap().into_owned();
     assert!(
-        land_text.contains("（协办）") && land_text.contains("主办单位：区住房和城乡建设局"),
+        land_text.contains("（协办，主办单位：区住房和城乡建设局）"),
         "{land_text}"
     );
 
@@ -152,10 +157,7 @@ async fn a_rejected_reply_sends_a_threaded_letter_for_the_new_round(backend: Bac
         message.subject()
     );
     let text = message.body_text(0).unwrap();
-    assert!(
-        text.contains("第2次向贵单位交办。原因：未说明办理时限"),
-        "{text}"
-    );
+    assert!(text.contains("现第2次交办。原因：未说明办理时限"), "{text}");
     // Nothing else was sent: acknowledging and replying write no letters.
     assert_eq!(receiver.received().len(), 3);
 }
