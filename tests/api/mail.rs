@@ -19,6 +19,7 @@ per_backend!(
     a_refusing_server_gets_each_letter_once_after_it_recovers,
     a_permanent_refusal_fails_the_letter_without_retrying,
     letters_survive_a_server_killed_mid_delivery,
+    letters_as_files_are_named_by_their_outbox_id,
 );
 
 async fn app_mailing_to(receiver: &Receiver, backend: Backend) -> Option<TestApp> {
@@ -306,4 +307,44 @@ async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     );
     second.start_kill().unwrap();
     second.wait().await.unwrap();
+}
+
+/// On the default file transport an operator finds a letter by the id that
+/// `whistle outbox list` and the log show: the file is `<mail_id>.eml`, and it
+/// holds that letter (its Message-ID).
+async fn letters_as_files_are_named_by_their_outbox_id(backend: Backend) {
+    let Some(app) = spawn_app(backend, None).await else {
+        return;
+    };
+    app.escalate(property_certificate("EML-1")).await;
+    let dir = std::path::PathBuf::from(&app.settings.mail.file_dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sent = loop {
+        let sent = outbox(&app, Some(MailStatus::Sent)).await;
+        if sent.len() == 2 {
+            break sent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "letters not sent: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = sent.iter().map(|m| format!("{}.eml", m.mail.id)).collect();
+    expected.sort();
+    assert_eq!(files, expected, "only whole letters, named by id");
+    for m in &sent {
+        let raw = std::fs::read(dir.join(format!("{}.eml", m.mail.id))).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.contains(&format!("Message-ID: {}", m.mail.message_id)),
+            "{text}"
+        );
+        assert_eq!(raw, m.raw, "the file is the letter the outbox kept");
+    }
 }
