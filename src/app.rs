@@ -18,6 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
 use crate::clock::{Clock, SystemClock};
+use crate::grpc::access_log::AccessLogLayer;
 use crate::grpc::auth::{Authenticator, RateLimit};
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
@@ -206,6 +207,7 @@ impl<'a> Builder<'a> {
         let incoming = TcpListenerStream::new(listener)
             .map(move |accepted| accepted.map(|stream| PrefaceDeadline::new(stream, handshake)));
         let serve = Server::builder()
+            .layer(AccessLogLayer)
             .layer(DeadlineLayer {
                 limit: Duration::from_secs(grpc.request_timeout_secs.max(1)),
             })

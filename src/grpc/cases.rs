@@ -3,7 +3,6 @@
 //! command and the answer back into the wire shape.
 
 use tonic::{Request, Response, Status};
-use tracing::instrument;
 
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +42,6 @@ impl Cases {
 impl CaseService for Cases {
     type WatchCaseEventsStream = Feed<proto::CaseEvent>;
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "WatchCaseEvents", caller, case_id)
-    )]
     async fn watch_case_events(
         &self,
         request: Request<proto::WatchCaseEventsRequest>,
@@ -91,11 +85,6 @@ impl CaseService for Cases {
         )))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "EscalatePetition", caller, case_id)
-    )]
     async fn escalate_petition(
         &self,
         request: Request<proto::EscalatePetitionRequest>,
@@ -110,7 +99,6 @@ impl CaseService for Cases {
         Ok(self.case_response(&case))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "GetCase", caller, case_id))]
     async fn get_case(
         &self,
         request: Request<proto::GetCaseRequest>,
@@ -124,7 +112,6 @@ impl CaseService for Cases {
         Ok(self.case_response(&case))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "ListCases", caller, case_id))]
     async fn list_cases(
         &self,
         request: Request<proto::ListCasesRequest>,
@@ -146,11 +133,6 @@ impl CaseService for Cases {
         }))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "ReviewReply", caller, case_id)
-    )]
     async fn review_reply(
         &self,
         request: Request<proto::ReviewReplyRequest>,
@@ -165,11 +147,6 @@ impl CaseService for Cases {
         Ok(self.case_response(&case))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "RecordFeedback", caller, case_id)
-    )]
     async fn record_feedback(
         &self,
         request: Request<proto::RecordFeedbackRequest>,

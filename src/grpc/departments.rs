@@ -3,7 +3,6 @@
 //! use-case command and the answer back into the wire shape.
 
 use tonic::{Request, Response, Status};
-use tracing::instrument;
 
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +42,6 @@ impl Departments {
 impl DepartmentService for Departments {
     type WatchAssignedRequestsStream = Feed<proto::AssignedRequestEvent>;
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "WatchAssignedRequests", caller, case_id)
-    )]
     async fn watch_assigned_requests(
         &self,
         request: Request<proto::WatchAssignedRequestsRequest>,
@@ -91,11 +85,6 @@ impl DepartmentService for Departments {
         )))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "ListAssignedRequests", caller, case_id)
-    )]
     async fn list_assigned_requests(
         &self,
         request: Request<proto::ListAssignedRequestsRequest>,
@@ -117,11 +106,6 @@ impl DepartmentService for Departments {
         }))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "GetAssignedRequest", caller, case_id)
-    )]
     async fn get_assigned_request(
         &self,
         request: Request<proto::GetAssignedRequestRequest>,
@@ -135,11 +119,6 @@ impl DepartmentService for Departments {
         Ok(self.request_response(&assigned))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "AcknowledgeRequest", caller, case_id)
-    )]
     async fn acknowledge_request(
         &self,
         request: Request<proto::AcknowledgeRequestRequest>,
@@ -153,11 +132,6 @@ impl DepartmentService for Departments {
         Ok(self.request_response(&assigned))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "SubmitReply", caller, case_id)
-    )]
     async fn submit_reply(
         &self,
         request: Request<proto::SubmitReplyRequest>,

@@ -5,6 +5,7 @@
 //! `domain`, every decision about who may do what in `domain::access`. Health
 //! and reflection are wired beside these services in `app`.
 
+pub mod access_log;
 pub mod auth;
 pub mod cases;
 pub mod convert;

@@ -4,7 +4,6 @@
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use tracing::instrument;
 
 use super::auth::caller;
 use super::convert;
@@ -34,11 +33,6 @@ fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
 impl SupervisionService for Supervision {
     type WatchAlertsStream = Feed<proto::Alert>;
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "ListOverdue", caller, case_id)
-    )]
     async fn list_overdue(
         &self,
         request: Request<proto::ListOverdueRequest>,
@@ -62,7 +56,6 @@ impl SupervisionService for Supervision {
         }))
     }
 
-    #[instrument(name = "rpc", skip_all, fields(method = "ListAlerts", caller, case_id))]
     async fn list_alerts(
         &self,
         request: Request<proto::ListAlertsRequest>,
@@ -81,11 +74,6 @@ impl SupervisionService for Supervision {
         }))
     }
 
-    #[instrument(
-        name = "rpc",
-        skip_all,
-        fields(method = "WatchAlerts", caller, case_id)
-    )]
     async fn watch_alerts(
         &self,
         request: Request<proto::WatchAlertsRequest>,

@@ -1,0 +1,81 @@
+//! One access-log line per RPC, at INFO: the method, the caller and the case
+//! (recorded on the call's `rpc` span by the handler), the status code and how
+//! long the answer took. Health checks and reflection, which load balancers and
+//! tools make all day, are logged at DEBUG. A server stream is logged when it
+//! opens; how it ends is the stream's own business.
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use tonic::Code;
+use tonic::body::Body;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessLogLayer;
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> AccessLog<S> {
+        AccessLog { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessLog<S> {
+    inner: S,
+}
+
+/// The status of an answer: in the headers of an error answered at once
+/// ("trailers only"), absent from those of a success.
+fn code(response: &http::Response<Body>) -> Code {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from_i32)
+}
+
+impl<S> Service<http::Request<Body>> for AccessLog<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path();
+        let method = path.rsplit_once('.').map_or(path, |(_, m)| m).to_owned();
+        let routine = path.starts_with("/grpc.");
+        let span = tracing::info_span!("rpc", method = %method, caller = Empty, case_id = Empty);
+        let started = Instant::now();
+        let call = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let answer = call.await;
+                if let Ok(response) = &answer {
+                    let code = code(response);
+                    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    if routine {
+                        tracing::debug!(?code, latency_ms, "rpc answered");
+                    } else {
+                        tracing::info!(?code, latency_ms, "rpc answered");
+                    }
+                }
+                answer
+            }
+            .instrument(span),
+        )
+    }
+}
