@@ -14,6 +14,7 @@ use whistle::clock::ManualClock;
 use whistle::proto::{
     AlertKind, Case, Deadline, DepartmentRequest, EscalatePetitionRequest, EventKind,
     ListAlertsRequest, ListAssignedRequestsRequest, ListCasesRequest, ListOverdueRequest, Verdict,
+    WatchAlertsRequest, WatchCaseEventsRequest,
 };
 
 use crate::helpers::*;
@@ -258,6 +259,36 @@ async fn a_late_acknowledgement_is_reminded_alerted_repeated_and_escalated(backe
         level2.len(),
         1,
         "only the escalated alert is level 2: {level2:#?}"
+    );
+    // The later case is overdue now too, by less: ListOverdue puts the most
+    // overdue first, a page at a time.
+    let mut pages = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = app
+            .supervision()
+            .list_overdue(ListOverdueRequest {
+                page_size: 1,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("ListOverdue")
+            .into_inner();
+        pages.extend(
+            page.requests
+                .into_iter()
+                .map(|r| (r.case_id, r.overdue.unwrap().overdue_seconds)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(
+        pages,
+        [(case.id.clone(), 2 * 86400), (later.id.clone(), 0)],
+        "most overdue first"
     );
 
     let timeline = app.case(&case.id).await;
@@ -721,6 +752,20 @@ async fn two_instances_raise_each_alert_once() {
             .await,
         );
     }
+    // A supervisor and the office follow live on different instances: each
+    // stream carries what both instances commit, concurrently.
+    let mut live_alerts = apps[0]
+        .supervision()
+        .watch_alerts(WatchAlertsRequest::default())
+        .await
+        .expect("watching alerts")
+        .into_inner();
+    let mut live_events = apps[1]
+        .office()
+        .watch_case_events(WatchCaseEventsRequest::default())
+        .await
+        .expect("watching case events")
+        .into_inner();
     let mut cases = Vec::new();
     for n in 0..CASES_PER_INSTANCE {
         for (i, app) in apps.iter().enumerate() {
@@ -788,9 +833,23 @@ async fn two_instances_raise_each_alert_once() {
         expected
     );
 
-    // Each case's timeline holds each reminder and each overdue look once.
+    // The supervisor's stream got each alert once.
+    let streamed = take_n(&mut live_alerts, keys.len()).await;
+    let streamed_ids: BTreeSet<u64> = streamed.iter().map(|a| a.id).collect();
+    assert_eq!(
+        streamed_ids.len(),
+        keys.len(),
+        "an alert twice on the stream"
+    );
+    let stored_ids: BTreeSet<u64> = page.items.iter().map(|a| a.id as u64).collect();
+    assert_eq!(streamed_ids, stored_ids);
+
+    // Each case's timeline holds each reminder and each overdue look once, and
+    // the office's stream each of their events once.
+    let mut timeline_ids = BTreeSet::new();
     for case in &cases {
         let timeline = apps[1].case(&case.id).await;
+        timeline_ids.extend(timeline.events.iter().map(|e| e.id));
         let mut per_request: BTreeMap<(String, EventKind), usize> = BTreeMap::new();
         for (kind, request) in watch_events(&timeline) {
             *per_request.entry((request, kind)).or_default() += 1;
@@ -808,6 +867,18 @@ async fn two_instances_raise_each_alert_once() {
             );
         }
     }
+    let streamed = take_n(&mut live_events, timeline_ids.len()).await;
+    let streamed_ids: BTreeSet<u64> = streamed
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().id)
+        .collect();
+    assert_eq!(
+        streamed_ids.len(),
+        timeline_ids.len(),
+        "an event twice on the stream"
+    );
+    assert_eq!(streamed_ids, timeline_ids);
+
     // And each department one reminder letter per request, from whichever
     // instance delivered it.
     let reminders = eventually("every reminder letter", || async {

@@ -216,7 +216,9 @@ where
     }
 }
 
-fn bearer(key: &str) -> Bearer {
+/// The interceptor that sends `key` as a bearer token, for clients on channels
+/// a test builds itself.
+pub fn bearer(key: &str) -> Bearer {
     Bearer(Some(format!("Bearer {key}").parse().expect("an ASCII key")))
 }
 

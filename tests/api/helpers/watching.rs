@@ -218,15 +218,3 @@ pub async fn until_failure<T: Send + 'static>(stream: &mut Streaming<T>) -> (Vec
         .unwrap_or_else(|_| panic!("the stream did not fail within {WAIT:?}"));
     (items, status)
 }
-
-/// Nothing more arrives on a live stream within `quiet` (it is live: it
-/// neither ends nor fails meanwhile). Used only after the service has shown
-/// through another door that the change concerned is committed.
-pub async fn nothing_more<T: std::fmt::Debug + Send + 'static>(
-    stream: &mut Streaming<T>,
-    quiet: Duration,
-) {
-    if let Ok(next) = tokio::time::timeout(quiet, stream.message()).await {
-        panic!("expected nothing more, got {next:?}");
-    }
-}
