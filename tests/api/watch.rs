@@ -609,7 +609,6 @@ async fn deadlines_count_the_spring_festival_and_office_hours(backend: Backend) 
     );
     let o = only_request(&app.case(&case.id).await)
         .overdue
-        .clone()
         .expect("overdue at midnight");
     assert_eq!(
         (o.deadline(), instant(&o.due_at), o.overdue_seconds),
