@@ -132,6 +132,17 @@ fn about<'a>(
     ))
 }
 
+/// How late a step is, as an overdue alert says it. The watch wakes at the
+/// deadline itself, so the first alert of every deadline comes less than a
+/// minute after it: that one says 已逾期 (overdue) rather than 逾期0分钟.
+fn late_by(span: chrono::Duration) -> String {
+    if span < chrono::Duration::minutes(1) {
+        "已逾期".to_owned()
+    } else {
+        format!("逾期{}", span_zh(span))
+    }
+}
+
 /// The alerts the effects of a change to `case` raise.
 pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<Alert> {
     let tz = org.calendar.tz();
@@ -221,11 +232,11 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
                     ""
                 };
                 let summary = format!(
-                    "{} {} {}逾期{}（期限{}）{escalated}：{}",
+                    "{} {} {}{}（期限{}）{escalated}：{}",
                     a.reference,
                     a.department,
                     due.zh(),
-                    span_zh(*at - *due_at),
+                    late_by(*at - *due_at),
                     deadline(*due_at, tz, Language::Zh),
                     a.title
                 );
@@ -359,6 +370,33 @@ mod tests {
             ),
             ("cuiping", Some("housing"), Some("翠街哨〔2026〕0001号"))
         );
+    }
+
+    #[test]
+    fn the_alert_at_the_deadline_itself_says_overdue_without_a_zero_delay() {
+        let case = fixtures::stored_case();
+        let r = &case.requests[0];
+        let effect = |at| Effect::Overdue {
+            request_id: r.id.clone(),
+            round: 1,
+            due: Due::Reply,
+            due_at: r.reply_due_at,
+            slot: AlertSlot {
+                level: 1,
+                repeat: 0,
+            },
+            at,
+        };
+        let summary = |at| {
+            for_effects(&fixtures::org(), &case, &[effect(at)])
+                .remove(0)
+                .summary
+        };
+        let on_time = summary(r.reply_due_at + Duration::seconds(30));
+        assert!(on_time.contains(" 答复已逾期（期限"), "{on_time}");
+        assert!(!on_time.contains("0分钟"), "{on_time}");
+        let later = summary(r.reply_due_at + Duration::minutes(40));
+        assert!(later.contains(" 答复逾期40分钟（期限"), "{later}");
     }
 
     #[test]

@@ -71,7 +71,18 @@ where
             };
             let more = batch.len() as u32 >= limits.batch.max(1);
             for (position, item) in batch {
-                match tx.send_timeout(Ok(item), limits.stall).await {
+                // A stopping service neither waits out a slow reader's stall
+                // nor feeds it the backlog: once the token fires, nothing more
+                // goes into the buffer.
+                let sent = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => {
+                        *end.lock().expect("not poisoned") = Some(shutting_down(after));
+                        return;
+                    }
+                    sent = tx.send_timeout(Ok(item), limits.stall) => sent,
+                };
+                match sent {
                     Ok(()) => after = position,
                     Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                         tracing::info!(after, "stream reader too slow; cut off");
@@ -92,9 +103,7 @@ where
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    let status = Status::unavailable(format!(
-                        "the service is shutting down; reconnect after id {after}"
-                    ));
+                    let status = shutting_down(after);
                     if tx.try_send(Err(status.clone())).is_err() {
                         *end.lock().expect("not poisoned") = Some(status);
                     }
@@ -114,6 +123,14 @@ where
     let tail = futures::stream::once(async move { ending.lock().expect("not poisoned").take() })
         .filter_map(|ending| async move { ending.map(Err) });
     Box::pin(ReceiverStream::new(rx).chain(tail))
+}
+
+/// How a stream ends when the service stops: the client reconnects (to
+/// another instance, or this one once it is back) after `after`.
+fn shutting_down(after: i64) -> Status {
+    Status::unavailable(format!(
+        "the service is shutting down; reconnect after id {after}"
+    ))
 }
 
 #[cfg(test)]
@@ -171,6 +188,39 @@ mod tests {
             ending.message()
         );
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn shutting_down_ends_a_stream_waiting_for_its_reader_at_once() {
+        let (_publisher, wake) = watch::channel(0);
+        let shutdown = CancellationToken::new();
+        let limits = StreamLimits {
+            stall: Duration::from_secs(30),
+            ..limits()
+        };
+        let mut stream = feed(limits, wake, shutdown.clone(), 0, numbers(1000));
+        // The buffer fills; the stream waits for its reader.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.cancel();
+        let mut got = Vec::new();
+        let ending = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(n)) => got.push(n),
+                    Some(Err(status)) => break status,
+                    None => panic!("the stream ended without saying why"),
+                }
+            }
+        })
+        .await
+        .expect("not after the stall: at once");
+        assert_eq!(got, [1, 2, 3, 4], "the buffer, not the backlog");
+        assert_eq!(ending.code(), tonic::Code::Unavailable);
+        assert!(
+            ending.message().contains("after id 4"),
+            "{}",
+            ending.message()
+        );
     }
 
     #[tokio::test]

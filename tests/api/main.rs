@@ -13,4 +13,6 @@ mod idempotency;
 mod lifecycle;
 mod mail;
 mod smtp;
+mod streams;
 mod validation;
+mod watch;

@@ -1,6 +1,7 @@
 //! Starting whistle for a test: in this process on port 0 over a fresh
-//! database (`spawn_app`), or as the real binary an operator runs
-//! (`start_binary`), and clients that carry a bearer key.
+//! database (`spawn_app`), on a clock the test moves (`spawn_app_with_clock`,
+//! `spawn_app_on`), or as the real binary an operator runs (`start_binary`),
+//! and clients that carry a bearer key.
 
 use super::*;
 use std::collections::HashMap;
@@ -8,12 +9,16 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use config::Environment;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -22,8 +27,10 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use whistle::app::Application;
+use whistle::clock::{Clock, ManualClock};
 use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::department_service_client::DepartmentServiceClient;
+use whistle::proto::supervision_service_client::SupervisionServiceClient;
 use whistle::settings::Settings;
 use whistle::store::testing;
 
@@ -51,6 +58,7 @@ impl Interceptor for Bearer {
 pub type Authed = InterceptedService<Channel, Bearer>;
 pub type CaseClient = CaseServiceClient<Authed>;
 pub type DepartmentClient = DepartmentServiceClient<Authed>;
+pub type SupervisionClient = SupervisionServiceClient<Authed>;
 
 /// A running server. Dropping it stops the server; the temporary folder (the
 /// SQLite file, the settings file) lives as long as it does.
@@ -59,6 +67,11 @@ pub struct TestApp {
     pub settings: Settings,
     pub channel: Channel,
     pub shutdown: CancellationToken,
+    /// The clock the app runs on when the test drives time; `None` on the
+    /// system clock.
+    pub clock: Option<Arc<ManualClock>>,
+    /// The server and its workers until they stop; `stop` waits for them.
+    running: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
 }
 
@@ -99,6 +112,47 @@ pub async fn spawn_app_at(
     settings_file: Option<&str>,
     extra_env: &[(&str, &str)],
 ) -> TestApp {
+    start_app(dir, database_url, settings_file, extra_env, None).await
+}
+
+/// As `spawn_app_with`, on a `ManualClock` standing at `start`: the test moves
+/// it (`set_clock`, `advance_clock`) and the deadline watch and the outbox act
+/// as if that time had passed, with no sleeping.
+pub async fn spawn_app_with_clock(
+    backend: Backend,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+    start: DateTime<Utc>,
+) -> Option<TestApp> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = match backend {
+        Backend::Sqlite => testing::sqlite_url(dir.path()),
+        Backend::Postgres => testing::fresh_postgres_url().await?,
+    };
+    let clock = Arc::new(ManualClock::new(start));
+    Some(start_app(dir, &database_url, settings_file, extra_env, Some(clock)).await)
+}
+
+/// An app on a database and a clock the caller shares with other apps: two
+/// instances on one PostgreSQL, or one started after another stopped. `dir`
+/// holds this app's settings file and letters.
+pub async fn spawn_app_on(
+    dir: TempDir,
+    database_url: &str,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+    clock: Arc<ManualClock>,
+) -> TestApp {
+    start_app(dir, database_url, settings_file, extra_env, Some(clock)).await
+}
+
+async fn start_app(
+    dir: TempDir,
+    database_url: &str,
+    settings_file: Option<&str>,
+    extra_env: &[(&str, &str)],
+    clock: Option<Arc<ManualClock>>,
+) -> TestApp {
     let file = settings_file.map(|toml| {
         let path = dir.path().join("whistle.toml");
         std::fs::write(&path, toml).expect("writing the settings file");
@@ -127,12 +181,14 @@ pub async fn spawn_app_at(
     if std::env::var_os("TEST_LOG").is_some() {
         whistle::telemetry::init(&settings.log);
     }
-    let app = Application::build(&settings)
-        .await
-        .expect("the application must build");
+    let mut builder = Application::builder(&settings);
+    if let Some(clock) = &clock {
+        builder = builder.clock(clock.clone());
+    }
+    let app = builder.start().await.expect("the application must build");
     let addr = app.grpc_addr();
     let shutdown = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let running = tokio::spawn(app.run_until_stopped());
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("a valid URI")
         .connect()
@@ -143,6 +199,8 @@ pub async fn spawn_app_at(
         settings,
         channel,
         shutdown,
+        clock,
+        running: Some(running),
         _dir: dir,
     }
 }
@@ -158,7 +216,9 @@ where
     }
 }
 
-fn bearer(key: &str) -> Bearer {
+/// The interceptor that sends `key` as a bearer token, for clients on channels
+/// a test builds itself.
+pub fn bearer(key: &str) -> Bearer {
     Bearer(Some(format!("Bearer {key}").parse().expect("an ASCII key")))
 }
 
@@ -200,6 +260,15 @@ pub async fn start_binary(
     (child, addr)
 }
 
+/// A supervision client for a server at `addr`, carrying `key`.
+pub fn supervision_at(addr: &str, key: &str) -> SupervisionClient {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
+    SupervisionServiceClient::with_interceptor(channel, bearer(key))
+}
+
 /// A case client for a server at `addr` (a binary `start_binary` started),
 /// carrying `key`. It connects at its first call, so a server that is down
 /// shows as a failed call rather than a failed constructor.
@@ -212,6 +281,39 @@ pub fn cases_at(addr: &str, key: &str) -> CaseClient {
 }
 
 impl TestApp {
+    /// Fires the shutdown token and waits until the server and every worker
+    /// have stopped (the database closed): another app may then take over the
+    /// same database.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let running = self.running.take().expect("stopped once");
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("the app stops within 10 s of its shutdown")
+            .expect("the app's task")
+            .expect("the app stops cleanly");
+    }
+
+    /// The test's clock; panics for an app on the system clock.
+    #[track_caller]
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_deref()
+            .expect("an app started with spawn_app_with_clock")
+    }
+
+    /// Moves the app's clock to `at` (forward, as time does).
+    #[track_caller]
+    pub fn set_clock(&self, at: DateTime<Utc>) {
+        assert!(at >= self.clock().now(), "time only moves forward");
+        self.clock().set(at);
+    }
+
+    /// The folder the file transport writes each letter to as an .eml file.
+    pub fn outbox_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.settings.mail.file_dir)
+    }
+
     /// The app's own database, opened beside it, to look at what it wrote.
     pub async fn store(&self) -> whistle::store::Store {
         whistle::store::connect(&self.settings.database.url, &Default::default())
@@ -253,6 +355,15 @@ impl TestApp {
 
     pub fn supervisor_departments(&self) -> DepartmentClient {
         self.departments_as(SUPERVISOR_KEY)
+    }
+
+    pub fn supervision_as(&self, key: &str) -> SupervisionClient {
+        SupervisionServiceClient::with_interceptor(self.channel.clone(), bearer(key))
+    }
+
+    /// SupervisionService as the district's supervisor.
+    pub fn supervision(&self) -> SupervisionClient {
+        self.supervision_as(SUPERVISOR_KEY)
     }
 
     /// A department by its code: housing, land, education, lighting, power.

@@ -8,16 +8,20 @@
 //! - `app`: starting the server (in process, or the real binary) and its clients;
 //! - `org`: the organisations, keys and petitions the scenarios use;
 //! - `verbs`: what the office and the departments do, one call each;
-//! - `checks`: assertions on answers and statuses.
+//! - `checks`: assertions on answers and statuses;
+//! - `watching`: time on a clock the test moves, waiting until the service has
+//!   acted, its alerts and letters, and live streams read with a bound.
 
 mod app;
 mod checks;
 mod org;
 mod verbs;
+mod watching;
 
 pub use app::*;
 pub use checks::*;
 pub use org::*;
+pub use watching::*;
 
 /// Instantiates each listed `async fn name(app: TestApp)` as two tests,
 /// `sqlite::name` and `postgres::name`. With `settings = f;` first, they run
