@@ -46,6 +46,8 @@ pub struct Application {
     /// Background tasks; each finishes its unit of work when the token fires.
     workers: Vec<JoinHandle<()>>,
     store: Store,
+    /// How long calls may take to finish once the token fired.
+    drain: Duration,
 }
 
 /// Opens the configured store and applies its migrations.
@@ -288,6 +290,7 @@ impl<'a> Builder<'a> {
             server,
             workers,
             store,
+            drain: Duration::from_secs(settings.grpc.drain_secs),
         })
     }
 }
@@ -381,7 +384,23 @@ impl Application {
 
     /// Serves until the shutdown token fires, then closes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let result = self.server.await.context("gRPC server task")?;
+        let mut server = self.server;
+        let result = tokio::select! {
+            ended = &mut server => ended.context("gRPC server task")?,
+            _ = self.shutdown.cancelled() => {
+                // A client that stops reading a stream would hold the graceful
+                // stop for ever (HTTP/2 waits to deliver what it never reads):
+                // calls get `grpc.drain_secs`, then their connections are closed.
+                match tokio::time::timeout(self.drain, &mut server).await {
+                    Ok(ended) => ended.context("gRPC server task")?,
+                    Err(_) => {
+                        tracing::warn!(drain_secs = self.drain.as_secs(), "calls still open after the drain time; closing their connections");
+                        server.abort();
+                        Ok(())
+                    }
+                }
+            }
+        };
         // The server stops on the token; make sure the workers hear it too even
         // when the server ended on its own.
         self.shutdown.cancel();

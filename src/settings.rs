@@ -74,6 +74,9 @@ pub struct GrpcSettings {
     /// The longest a live stream waits before looking for what other instances
     /// committed.
     pub stream_poll_ms: u64,
+    /// On shutdown, how long calls may take to finish before their connections
+    /// are closed.
+    pub drain_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,6 +21,19 @@ use crate::service::{Result, Whistle};
 /// How long the watch waits after a failed scan before it tries again.
 const AFTER_FAILURE: Duration = Duration::from_secs(5);
 
+/// How soon it looks again at cases it could not look at (held by a command
+/// or another instance, or failing): soon, but not in a tight loop.
+const AFTER_SKIPPED: Duration = Duration::from_millis(500);
+
+/// What one scan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanned {
+    pub looked: usize,
+    /// Due cases it could not look at this time: another transaction held
+    /// them, or looking failed (logged).
+    pub skipped: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct DeadlineWatch {
     whistle: Whistle,
@@ -50,13 +63,14 @@ impl DeadlineWatch {
         }
     }
 
-    /// Looks at every case due by now; returns how many it looked at. Each case
-    /// is looked at once per scan, so one that stays due (held by a command, or
-    /// failing) cannot keep the scan going.
-    pub async fn scan(&self) -> Result<usize> {
+    /// Looks at every case due by now. Each case is looked at once per scan,
+    /// so one that stays due (held by a command, or failing) cannot keep the
+    /// scan going, and one that fails is logged and does not keep the others
+    /// from being looked at.
+    pub async fn scan(&self) -> Result<Scanned> {
         let now = self.clock.now();
         let mut seen = HashSet::new();
-        let mut looked = 0;
+        let mut scanned = Scanned::default();
         loop {
             let due = self.whistle.due_for_watch(now, self.batch).await?;
             let fresh: Vec<_> = due
@@ -68,8 +82,13 @@ impl DeadlineWatch {
                 break;
             }
             for case_id in fresh {
-                if self.whistle.watch_case(&case_id, now).await? {
-                    looked += 1;
+                match self.whistle.watch_case(&case_id, now).await {
+                    Ok(true) => scanned.looked += 1,
+                    Ok(false) => scanned.skipped += 1,
+                    Err(error) => {
+                        scanned.skipped += 1;
+                        tracing::warn!(case_id = %case_id, error = %crate::telemetry::error_chain(&error), "deadline watch could not look at a case; trying again soon");
+                    }
                 }
                 seen.insert(case_id);
             }
@@ -77,7 +96,7 @@ impl DeadlineWatch {
                 break;
             }
         }
-        Ok(looked)
+        Ok(scanned)
     }
 
     fn idle_until(&self) -> DateTime<Utc> {
@@ -92,12 +111,20 @@ impl DeadlineWatch {
                 break;
             }
             let wake_at = match self.scan().await {
-                Ok(looked) => {
-                    if looked > 0 {
-                        tracing::debug!(looked, "deadline watch scanned");
+                Ok(scanned) => {
+                    if scanned.looked > 0 {
+                        tracing::debug!(looked = scanned.looked, "deadline watch scanned");
                     }
+                    // What it could not look at is still due: not at once again.
+                    let pause = if scanned.skipped > 0 {
+                        AFTER_SKIPPED
+                    } else {
+                        Duration::ZERO
+                    };
+                    let not_before =
+                        self.clock.now() + chrono::Duration::from_std(pause).unwrap_or_default();
                     match self.whistle.next_watch_due().await {
-                        Ok(Some(at)) => at.min(self.idle_until()),
+                        Ok(Some(at)) => at.max(not_before).min(self.idle_until()),
                         Ok(None) => self.idle_until(),
                         Err(error) => {
                             tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch could not read the schedule");
