@@ -42,6 +42,9 @@ struct Cli {
     /// `whistle_scan_*`.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
+    /// `cargo bench` passes this to every bench; nothing to do with it.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,11 +91,8 @@ async fn seed(url: &str, postgres: bool, n: u64, due: u64) -> anyhow::Result<()>
          {now_ms}, {later_ms}, {later_ms}, '', \
          CASE WHEN g <= {due} THEN {now_ms} ELSE {later_ms} END FROM {rows}"
     );
-    let analyze = if postgres {
-        "ANALYZE"
-    } else {
-        "ANALYZE"
-    };
+    // Statistics as a database that has run a while would have them.
+    let analyze = "ANALYZE";
     if postgres {
         let mut conn = PgConnection::connect(url).await?;
         for sql in [&cases, &requests, analyze] {
@@ -103,7 +103,9 @@ async fn seed(url: &str, postgres: bool, n: u64, due: u64) -> anyhow::Result<()>
         conn.close().await?;
     } else {
         let mut conn = sqlx::SqliteConnection::connect(url).await?;
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut conn).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut conn)
+            .await?;
         let mut tx = conn.begin().await?;
         for sql in [&cases, &requests] {
             sqlx::query(AssertSqlSafe(sql.to_owned()))
@@ -173,7 +175,10 @@ async fn measure(cli: &Cli, postgres: bool, n: u64) -> anyhow::Result<()> {
             .execute(&mut admin)
             .await?;
         admin.close().await?;
-        let (base, _) = cli.postgres_url.rsplit_once('/').expect("a database in the URL");
+        let (base, _) = cli
+            .postgres_url
+            .rsplit_once('/')
+            .expect("a database in the URL");
         (format!("{base}/{name}"), Some(name))
     } else {
         (store::testing::sqlite_url(dir.path()), None)
@@ -184,8 +189,7 @@ async fn measure(cli: &Cli, postgres: bool, n: u64) -> anyhow::Result<()> {
         let seeding = Instant::now();
         seed(&url, postgres, n, cli.due.min(n)).await?;
         let seeded = seeding.elapsed();
-        let (scan_p50, scan_p90, due) =
-            time(cli.runs, || store.due_for_watch(now(), 100)).await?;
+        let (scan_p50, scan_p90, due) = time(cli.runs, || store.due_for_watch(now(), 100)).await?;
         let (next_p50, next_p90, next) = time(cli.runs, || store.next_watch_due()).await?;
         anyhow::ensure!(
             due.len() as u64 == cli.due.min(n).min(100),
@@ -214,9 +218,11 @@ async fn measure(cli: &Cli, postgres: bool, n: u64) -> anyhow::Result<()> {
     .await;
     if let Some(name) = drop_url {
         let mut admin = PgConnection::connect(&cli.postgres_url).await?;
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
         admin.close().await?;
     }
     result
@@ -235,14 +241,19 @@ async fn main() -> anyhow::Result<()> {
         cli.due, cli.runs
     );
     println!();
-    println!("| backend | open requests | due found | scan p50 | scan p90 | next-due p50 | next-due p90 | |");
+    println!(
+        "| backend | open requests | due found | scan p50 | scan p90 | next-due p50 | next-due p90 | |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     let mut failed = false;
     for postgres in backends {
         for &n in &cli.sizes {
             if let Err(e) = measure(&cli, postgres, n).await {
                 failed = true;
-                eprintln!("{} with {n}: could not measure: {e:#}", if postgres { "PostgreSQL" } else { "SQLite" });
+                eprintln!(
+                    "{} with {n}: could not measure: {e:#}",
+                    if postgres { "PostgreSQL" } else { "SQLite" }
+                );
             }
         }
     }
