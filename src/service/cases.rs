@@ -1,0 +1,179 @@
+//! What street offices do: escalate petitions, read their ledger, review
+//! replies, record the resident's verdict, and follow their case events.
+
+use tracing::instrument;
+
+use super::*;
+use crate::domain::access::{self, Action};
+use crate::domain::effects;
+use crate::domain::{
+    Actor, ActorRole, Case, Comment, DomainError, Petition, PetitionInput, ReviewDecision, Verdict,
+};
+use crate::store::{EventScope, FedEvent, Inserted};
+
+/// The street office's review of a reply.
+#[derive(Debug, Clone)]
+pub struct ReviewReply {
+    pub request_id: String,
+    pub decision: ReviewDecision,
+}
+
+/// The resident's verdict after the follow-up visit.
+#[derive(Debug, Clone)]
+pub struct RecordFeedback {
+    pub case_id: String,
+    pub verdict: Verdict,
+    pub comment: Comment,
+    /// Requests to issue again on an unsatisfied verdict; empty means all.
+    pub reissue_request_ids: Vec<String>,
+}
+
+impl Whistle {
+    /// Opens a case, or returns the one this office already opened for the same
+    /// petition. The same petition id with different content is refused rather
+    /// than silently answered with the old case.
+    #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
+    pub async fn escalate(&self, actor: &Actor, input: PetitionInput) -> Result<Case> {
+        let org = self.org.current();
+        access::permit(actor, Action::Escalate)?;
+        let ActorRole::Office(office_code) = &actor.role else {
+            unreachable!("the access policy lets only offices escalate");
+        };
+        let office = org.office(office_code).ok_or_else(|| {
+            DomainError::denied(
+                format!("office {office_code} is not configured"),
+                format!("街道 {office_code} 未配置"),
+            )
+        })?;
+        let (petition, route) = Petition::admit(&input, office, &org)?;
+        let now = self.clock.now();
+        let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
+        case.rewatch(&org.watch, &org.calendar, now);
+        // Planned before the transaction: a new case's letters need nothing it
+        // reads, and the office's counter is not held while they are made.
+        let mail = self
+            .letters
+            .plan(&org, &case, &effects::of_change(None, &case))
+            .map_err(|e| Error::Internal(e.into()))?;
+        let mut tx = self.store.begin().await?;
+        let case = match tx.insert_case(&mut case, &mail).await? {
+            Inserted::Created => {
+                tx.commit().await?;
+                self.wakes.after_commit(!mail.is_empty());
+                self.warn_uncovered(&case);
+                case
+            }
+            Inserted::Existing(existing) => {
+                tx.rollback().await?;
+                if existing.fingerprint != case.fingerprint {
+                    return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
+                        format!(
+                            "petition {} was already escalated as case {} with different content",
+                            existing.petition_id, existing.id
+                        ),
+                        format!(
+                            "诉求编号 {} 已作为案件 {} 提交过，内容与本次不同",
+                            existing.petition_id, existing.id
+                        ),
+                    ))
+                    .into());
+                }
+                *existing
+            }
+        };
+        tracing::Span::current().record("case_id", case.id.as_str());
+        Ok(case)
+    }
+
+    #[instrument(skip_all, fields(case_id = %case_id), err(level = "debug"))]
+    pub async fn get_case(&self, actor: &Actor, case_id: &str) -> Result<Case> {
+        access::permit(actor, Action::ReadCases)?;
+        match self.store.get_case(case_id).await? {
+            Some(case) if access::sees_case(actor, &case) => Ok(self.as_seen(actor, case)),
+            _ => Err(not_found("case", case_id)),
+        }
+    }
+
+    /// Offices list their own ledger; supervisors may list any office's.
+    pub async fn list_cases(
+        &self,
+        actor: &Actor,
+        mut filter: CaseFilter,
+        page: PageRequest,
+    ) -> Result<Page<Case>> {
+        access::permit(actor, Action::ReadCases)?;
+        if let ActorRole::Office(code) = &actor.role {
+            filter.office = Some(code.clone());
+        }
+        let mut page = self
+            .store
+            .list_cases(&filter, &page, self.clock.now())
+            .await?;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|case| self.as_seen(actor, case))
+            .collect();
+        Ok(page)
+    }
+
+    #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
+    pub async fn review_reply(&self, actor: &Actor, command: ReviewReply) -> Result<Case> {
+        let org = self.org.current();
+        access::permit(actor, Action::ReviewReply)?;
+        let now = self.clock.now();
+        let org = &*org;
+        let ReviewReply {
+            request_id,
+            decision,
+        } = command;
+        let mut tx = self.store.begin().await?;
+        let case_id = self.case_of(&mut tx, &request_id).await?;
+        let case = self
+            .commit_change(tx, &case_id, |case| {
+                case.review_reply(actor, &request_id, decision, org, now)
+            })
+            .await
+            .map_err(|e| hide_case_behind_request(e, &request_id))?;
+        Ok(self.as_seen(actor, case))
+    }
+
+    #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
+    pub async fn record_feedback(&self, actor: &Actor, command: RecordFeedback) -> Result<Case> {
+        let org = self.org.current();
+        access::permit(actor, Action::RecordFeedback)?;
+        let now = self.clock.now();
+        let org = &*org;
+        let RecordFeedback {
+            case_id,
+            verdict,
+            comment,
+            reissue_request_ids,
+        } = command;
+        let tx = self.store.begin().await?;
+        let case = self
+            .commit_change(tx, &case_id, |case| {
+                case.record_feedback(actor, verdict, comment, &reissue_request_ids, org, now)
+            })
+            .await?;
+        Ok(self.as_seen(actor, case))
+    }
+
+    /// Up to `limit` of the office's case events after `after`, in commit order.
+    pub async fn case_events_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<FedEvent>> {
+        access::permit(actor, Action::WatchCaseEvents)?;
+        let ActorRole::Office(office) = &actor.role else {
+            unreachable!("the access policy lets only offices watch case events");
+        };
+        self.check_event(after).await?;
+        Ok(self
+            .store
+            .events_after(&EventScope::Office(office.clone()), after, limit)
+            .await?)
+    }
+}

@@ -1,0 +1,135 @@
+//! What departments do: read the requests addressed to them, acknowledge,
+//! reply, and follow the requests issued to them.
+
+use tracing::instrument;
+
+use super::*;
+use crate::domain::access::{self, Action};
+use crate::domain::{Actor, ActorRole, Case, DomainError, ReplyText};
+use crate::store::{EventScope, WriteTx};
+
+/// A department's answer to a request.
+#[derive(Debug, Clone)]
+pub struct SubmitReply {
+    pub request_id: String,
+    pub text: ReplyText,
+}
+
+impl Whistle {
+    /// Departments list their own requests; supervisors any department's.
+    pub async fn list_requests(
+        &self,
+        actor: &Actor,
+        mut filter: RequestFilter,
+        page: PageRequest,
+    ) -> Result<Page<Assigned>> {
+        let org = self.org.current();
+        access::permit(actor, Action::ReadRequests)?;
+        if let ActorRole::Department(code) = &actor.role {
+            filter.department = Some(code.clone());
+        }
+        let mut page = self
+            .store
+            .list_requests(&filter, &page, self.clock.now())
+            .await?;
+        let view = access::phone_view(&actor.role, &org);
+        for assigned in &mut page.items {
+            assigned.case.resident = assigned.case.resident.as_seen(view);
+        }
+        Ok(page)
+    }
+
+    #[instrument(skip_all, fields(request_id = %request_id, case_id), err(level = "debug"))]
+    pub async fn get_request(&self, actor: &Actor, request_id: &str) -> Result<Assigned> {
+        access::permit(actor, Action::ReadRequests)?;
+        let case = self
+            .store
+            .case_of_request(request_id)
+            .await?
+            .ok_or_else(|| not_found("request", request_id))?;
+        tracing::Span::current().record("case_id", case.id.as_str());
+        let index = access::authorize_request(actor, Action::ReadRequests, &case, request_id)?;
+        Ok(self.assigned(actor, case, index))
+    }
+
+    /// 签收.
+    #[instrument(skip_all, fields(request_id = %request_id, case_id), err(level = "debug"))]
+    pub async fn acknowledge(&self, actor: &Actor, request_id: &str) -> Result<Assigned> {
+        access::permit(actor, Action::Acknowledge)?;
+        let now = self.clock.now();
+        self.change_request(actor, request_id, |case| {
+            case.acknowledge(actor, request_id, now)
+        })
+        .await
+    }
+
+    /// 答复.
+    #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
+    pub async fn submit_reply(&self, actor: &Actor, command: SubmitReply) -> Result<Assigned> {
+        access::permit(actor, Action::Reply)?;
+        let now = self.clock.now();
+        let SubmitReply { request_id, text } = command;
+        self.change_request(actor, &request_id, |case| {
+            case.submit_reply(actor, &request_id, text, now)
+        })
+        .await
+    }
+
+    /// The case holding a request, found inside the command's transaction.
+    pub(super) async fn case_of(&self, tx: &mut WriteTx, request_id: &str) -> Result<String> {
+        let case_id = tx
+            .case_id_for_request(request_id)
+            .await?
+            .ok_or_else(|| not_found("request", request_id))?;
+        tracing::Span::current().record("case_id", case_id.as_str());
+        Ok(case_id)
+    }
+
+    /// A department's command on one of its requests; answers with that request.
+    async fn change_request(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+    ) -> Result<Assigned> {
+        let mut tx = self.store.begin().await?;
+        let case_id = self.case_of(&mut tx, request_id).await?;
+        let case = self
+            .commit_change(tx, &case_id, change)
+            .await
+            .map_err(|e| hide_case_behind_request(e, request_id))?;
+        let index = access::authorize_request(actor, Action::ReadRequests, &case, request_id)?;
+        Ok(self.assigned(actor, case, index))
+    }
+
+    /// Up to `limit` requests issued to the department (new ones and new
+    /// rounds) after the event `after`, each with the id of its issuing event
+    /// and as the department sees it now.
+    pub async fn issued_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Assigned)>> {
+        access::permit(actor, Action::WatchAssigned)?;
+        let ActorRole::Department(department) = &actor.role else {
+            unreachable!("the access policy lets only departments watch their requests");
+        };
+        self.check_event(after).await?;
+        let scope = EventScope::IssuedTo(department.clone());
+        let mut out = Vec::new();
+        for fed in self.store.events_after(&scope, after, limit).await? {
+            let (Some(id), Some(request_id)) = (fed.event.id, fed.event.request_id.as_deref())
+            else {
+                continue;
+            };
+            if let Some(case) = self.store.get_case(&fed.case_id).await?
+                && let Ok(index) =
+                    access::authorize_request(actor, Action::ReadRequests, &case, request_id)
+            {
+                out.push((id, self.assigned(actor, case, index)));
+            }
+        }
+        Ok(out)
+    }
+}
