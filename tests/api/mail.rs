@@ -233,6 +233,29 @@ async fn a_permanent_refusal_fails_the_letter_without_retrying(backend: Backend)
         failed[0].last_error
     );
     assert_eq!(outbox(&app, Some(MailStatus::Pending)).await.len(), 0);
+    // The office and the supervisors hear of it: the department did not get it.
+    let alerts = app
+        .supervision()
+        .list_alerts(whistle::proto::ListAlertsRequest {
+            kind: whistle::proto::AlertKind::LetterFailed as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (alerts[0].department.as_str(), alerts[0].level),
+        ("housing", 1)
+    );
+    assert!(
+        alerts[0].summary.starts_with("致区住房和城乡建设局的函")
+            && alerts[0].summary.contains("投递失败")
+            && alerts[0].summary.contains("550"),
+        "{}",
+        alerts[0].summary
+    );
 
     // The mailbox is fixed and an operator retries: the letter goes out once.
     receiver.accept_mailbox("housing@departments.example");

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod alert_mail;
 mod concurrency;
 mod discovery;
 mod faults;
