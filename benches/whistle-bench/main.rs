@@ -1,5 +1,5 @@
-//! `whistle-bench`: the load benchmark. For each backend it starts the release
-//! `whistle` binary as its own process on a fresh database, drives it over real
+//! `whistle-bench`: the load benchmark. For each backend it starts the
+//! `whistle` binary cargo built for the bench as its own process on a fresh database, drives it over real
 //! gRPC with `--concurrency` closed-loop clients (EscalatePetition with distinct
 //! petitions, then GetCase on random escalated cases), and then measures the
 //! floor: the same rows written and read straight through sqlx by as many tasks,
@@ -11,9 +11,12 @@
 //! non-zero only when it could not measure (no server binary, no PostgreSQL).
 //!
 //! ```sh
-//! cargo run --release --bin whistle-bench                      # both backends
-//! cargo run --release --bin whistle-bench -- --backend sqlite --duration 5
+//! cargo bench --bench whistle-bench                            # both backends
+//! cargo bench --bench whistle-bench -- --backend sqlite --duration 5
 //! ```
+//!
+//! `cargo test --benches` runs it without `--bench`: it then only checks its own
+//! pure helpers and exits, rather than loading the machine for minutes.
 
 mod floor;
 mod grpc;
@@ -66,6 +69,9 @@ struct Cli {
     /// its databases `whistle_bench_*`.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
+    /// Passed by `cargo bench` (and not by `cargo test --benches`).
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +124,13 @@ impl Measured {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if !cli.bench {
+        self_check();
+        println!(
+            "whistle-bench: helpers checked; measure with `cargo bench --bench whistle-bench`"
+        );
+        return Ok(());
+    }
     anyhow::ensure!(cli.concurrency > 0, "--concurrency must be at least 1");
     note("whistle-bench starting");
     let binary = server::binary()?;
@@ -460,17 +473,15 @@ fn print_goals(measured: &[Measured], concurrency: usize) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_database_of_a_url_is_replaced() {
-        assert_eq!(
-            super::with_database("postgres://postgres@127.0.0.1:5432/postgres", "b"),
-            "postgres://postgres@127.0.0.1:5432/b"
-        );
-        assert_eq!(
-            super::with_database("postgres://u:p@h:5432?sslmode=disable", "b"),
-            "postgres://u:p@h:5432/b?sslmode=disable"
-        );
-    }
+/// What a unit test would check, run by `cargo test --benches` (a bench with
+/// `harness = false` has no test harness of its own).
+fn self_check() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "b"),
+        "postgres://postgres@127.0.0.1:5432/b"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h:5432?sslmode=disable", "b"),
+        "postgres://u:p@h:5432/b?sslmode=disable"
+    );
 }
