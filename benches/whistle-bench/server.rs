@@ -34,17 +34,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` on `database_url` with letters written into `dir/outbox`
-    /// and `extra_env` on top, and waits until it says where it listens.
+    /// Starts `binary` with `--config config` on `database_url`, with letters
+    /// written into `dir/outbox` and `extra_env` on top, and waits until it says
+    /// where it listens.
     pub async fn start(
         binary: &Path,
+        config: &Path,
         database_url: &str,
         dir: &Path,
-        extra_env: &[(&str, &str)],
+        extra_env: &[(&str, String)],
     ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(dir)?;
         let stderr = dir.join("whistle.stderr");
         let mut command = Command::new(binary);
         command
+            .arg("--config")
+            .arg(config)
             .current_dir(dir)
             .env("WHISTLE__DATABASE__URL", database_url)
             .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
@@ -56,7 +61,7 @@ impl Server {
             // Quiet ("letter sent" per letter would be thousands of lines), but
             // keep the start-up line the address is read from.
             .env("RUST_LOG", "warn,whistle::app=info")
-            .envs(extra_env.iter().copied())
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)
