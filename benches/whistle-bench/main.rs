@@ -11,14 +11,18 @@
 //! - spread: clients take `--offices` offices in turn, a counter each; the
 //!   floor writes the same rows with numbers already assigned (no counter).
 //!
+//! Then the outbox phase (`outbox.rs`): escalations at a steady rate, open
+//! loop, while a probe watches the age of the oldest pending letter, with the
+//! file transport and with an SMTP receiver on loopback (`smtp.rs`).
+//!
 //! It prints throughput, latency percentiles and errors for each, the ratio
-//! service/floor, the server's peak memory and the goals
+//! service/floor, the server's peak memory, the outbox's figures and the goals
 //! met or missed. A measurement, not a test: it exits 0 whether the goals are
 //! met or not, and non-zero only when it could not measure (no PostgreSQL).
 //!
 //! ```sh
 //! cargo bench --bench whistle-bench                            # everything
-//! cargo bench --bench whistle-bench -- --backend sqlite --mode spread
+//! cargo bench --bench whistle-bench -- --backend sqlite --mode spread --no-outbox
 //! ```
 //!
 //! `cargo test --benches` runs it without `--bench`: it then only checks its own
@@ -27,7 +31,9 @@
 mod floor;
 mod grpc;
 mod load;
+mod outbox;
 mod server;
+mod smtp;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +46,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use floor::Floor;
 use load::{Phase, Plan};
+use outbox::OutboxRun;
 use server::Server;
 use workload::{Mode, Workload};
 
@@ -57,6 +64,8 @@ const SPREAD_P99_GOAL: Duration = Duration::from_millis(50);
 /// (PostgreSQL, 32 clients): no slower than these.
 const SINGLE_BEFORE_THROUGHPUT: f64 = 443.0;
 const SINGLE_BEFORE_P99: Duration = Duration::from_millis(149);
+/// The oldest pending letter stays younger than this throughout the load.
+const OUTBOX_AGE_GOAL: Duration = Duration::from_secs(5);
 /// With `--requests`, a phase still stops after this long.
 const REQUESTS_CAP: Duration = Duration::from_secs(60);
 
@@ -69,7 +78,7 @@ struct Cli {
     /// One office for every client, clients spread over `--offices`, or both.
     #[arg(long, value_enum, default_value_t = ModeArg::Both)]
     mode: ModeArg,
-    /// Street offices the spread mode shares the clients over.
+    /// Street offices the spread mode (and the outbox phase) share the clients over.
     #[arg(long, default_value_t = 16)]
     offices: usize,
     /// Concurrent clients (and, for the floor, concurrent tasks).
@@ -88,6 +97,21 @@ struct Cli {
     /// gRPC connections the clients share; default one per client.
     #[arg(long)]
     channels: Option<usize>,
+    /// Escalations a second in the outbox phase, started whatever the answers.
+    #[arg(long, default_value_t = 100)]
+    outbox_rate: u32,
+    /// Seconds of load in the outbox phase.
+    #[arg(long, default_value_t = 20)]
+    outbox_duration: u64,
+    /// Which transports the outbox phase delivers through.
+    #[arg(long, value_enum, default_value_t = TransportArg::Both)]
+    outbox_transport: TransportArg,
+    /// Skip the outbox phase.
+    #[arg(long, conflicts_with = "outbox_only")]
+    no_outbox: bool,
+    /// Run only the outbox phase.
+    #[arg(long)]
+    outbox_only: bool,
     /// A PostgreSQL server where the benchmark may create (and afterwards drop)
     /// its databases `whistle_bench_*`.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -108,6 +132,13 @@ enum BackendArg {
 enum ModeArg {
     Single,
     Spread,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportArg {
+    File,
+    Smtp,
     Both,
 }
 
@@ -153,6 +184,7 @@ fn ratio(service: &Phase, floor: &Phase) -> f64 {
 struct BackendResults {
     backend: Backend,
     modes: Vec<Measured>,
+    outbox: Vec<OutboxRun>,
 }
 
 #[tokio::main]
@@ -191,10 +223,23 @@ async fn main() -> anyhow::Result<()> {
         BackendArg::Postgres => vec![Backend::Postgres],
         BackendArg::Both => vec![Backend::Postgres, Backend::Sqlite],
     };
-    let modes = match cli.mode {
-        ModeArg::Single => vec![Mode::Single],
-        ModeArg::Spread => vec![Mode::Spread],
-        ModeArg::Both => vec![Mode::Single, Mode::Spread],
+    let modes = if cli.outbox_only {
+        vec![]
+    } else {
+        match cli.mode {
+            ModeArg::Single => vec![Mode::Single],
+            ModeArg::Spread => vec![Mode::Spread],
+            ModeArg::Both => vec![Mode::Single, Mode::Spread],
+        }
+    };
+    let transports: Vec<&'static str> = if cli.no_outbox || cli.outbox_rate == 0 {
+        vec![]
+    } else {
+        match cli.outbox_transport {
+            TransportArg::File => vec!["file"],
+            TransportArg::Smtp => vec!["smtp"],
+            TransportArg::Both => vec!["file", "smtp"],
+        }
     };
     println!(
         "whistle-bench: {} clients on {channels} connection(s), {} warm-up, {} per phase, \
@@ -229,6 +274,7 @@ async fn main() -> anyhow::Result<()> {
         let mut done = BackendResults {
             backend,
             modes: Vec::new(),
+            outbox: Vec::new(),
         };
         for &mode in &modes {
             let measured = measure_mode(backend, mode, &cx, &mut databases).await;
@@ -244,10 +290,27 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        for &transport in &transports {
+            let window = Duration::from_secs(cli.outbox_duration.max(1));
+            let measured =
+                measure_outbox(backend, transport, &cx, &mut databases, cli.outbox_rate, window)
+                    .await;
+            databases.drop_all().await;
+            match measured {
+                Ok(o) => {
+                    print_outbox(backend, &o, cli.offices);
+                    done.outbox.push(o);
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("\n{} outbox ({transport}): could not measure: {e:#}", backend.name());
+                }
+            }
+        }
         results.push(done);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if results.iter().any(|r| !r.modes.is_empty()) {
+    if results.iter().any(|r| !r.modes.is_empty() || !r.outbox.is_empty()) {
         print_goals(&results, plan.concurrency, cli.offices);
     }
     if failed {
@@ -426,6 +489,41 @@ async fn measure_mode(
     })
 }
 
+async fn measure_outbox(
+    backend: Backend,
+    transport: &'static str,
+    cx: &Setup<'_>,
+    databases: &mut Databases<'_>,
+    rate: u32,
+    window: Duration,
+) -> anyhow::Result<OutboxRun> {
+    let name = format!("{} outbox ({transport})", backend.name());
+    let url = databases.fresh(&format!("outbox_{transport}")).await?;
+    let dir = databases.dir.join(format!("outbox-{transport}"));
+    let receiver = match transport {
+        "smtp" => Some(smtp::Receiver::start()?),
+        _ => None,
+    };
+    let env = receiver.as_ref().map(smtp::Receiver::env).unwrap_or_default();
+    note(&format!("{name}: starting the server …"));
+    let mut server = Server::start(cx.binary, &cx.workload.config, &url, &dir, &env).await?;
+    let callers = cx.workload.callers(Mode::Spread);
+    let channels = grpc::channels(&server.addr, callers.len().min(cx.channels)).await?;
+    note(&format!(
+        "{name}: {rate} escalations/s for {} s, open loop, over {} offices …",
+        window.as_secs(),
+        callers.len()
+    ));
+    let mut result =
+        outbox::run(transport, &url, &channels, callers, cx.run, rate, window).await?;
+    server.check_alive()?;
+    result.received = receiver.as_ref().map(smtp::Receiver::received);
+    drop(channels);
+    server.stop().await;
+    note(&format!("{name}: done"));
+    Ok(result)
+}
+
 /// `admin` with its database replaced by `name`, query string kept.
 fn with_database(admin: &str, name: &str) -> String {
     let (head, query) = match admin.split_once('?') {
@@ -453,6 +551,10 @@ fn secs(d: Duration) -> String {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn age(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn mib(bytes: u64) -> String {
@@ -520,6 +622,67 @@ fn print_mode(m: &Measured, plan: &Plan, channels: usize, offices: usize) {
         "  outbox: the service wrote {} letters; its workers had delivered {} when stopped",
         m.letters.0, m.letters.1
     );
+}
+
+fn print_outbox(backend: Backend, o: &OutboxRun, offices: usize) {
+    println!(
+        "\n== {} outbox, {} transport — {} escalations/s open loop for {} over {offices} offices ==",
+        backend.name(),
+        o.transport,
+        o.rate,
+        secs(o.window)
+    );
+    let c = &o.calls;
+    println!(
+        "  escalations: {} started, {} ok, {} failed; latency from when due: p50 {}, p99 {}, max {}",
+        o.started,
+        c.ok,
+        c.error_count(),
+        ms(c.quantile(0.50)),
+        ms(c.quantile(0.99)),
+        ms(c.max())
+    );
+    if !c.errors.is_empty() {
+        let list: Vec<String> = c.errors.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        println!("  errors: {}", list.join(", "));
+    }
+    println!(
+        "  oldest pending letter: at most {} during the load ({} with the drain), {} at its end \
+         ({} samples, every 250 ms)",
+        age(o.max_age()),
+        age(o.max_age_overall()),
+        o.at_end
+            .and_then(|s| s.oldest)
+            .map_or("none pending".to_owned(), age),
+        o.samples.len()
+    );
+    if let Some(s) = o.at_end {
+        println!(
+            "  at the end of the load: {} letters written, {} delivered, {} failed",
+            s.written, s.sent, s.failed
+        );
+    }
+    match (o.drained_after, o.last) {
+        (Some(after), Some(s)) => println!(
+            "  every letter delivered {} after the load ({} written, {} delivered, {} failed)",
+            age(after),
+            s.written,
+            s.sent,
+            s.failed
+        ),
+        (None, Some(s)) => println!(
+            "  NOT drained 30 s after the load: {} written, {} delivered, {} failed; \
+             oldest pending {}",
+            s.written,
+            s.sent,
+            s.failed,
+            s.oldest.map_or("none".to_owned(), age)
+        ),
+        _ => println!("  the probe took no sample"),
+    }
+    if let Some(received) = o.received {
+        println!("  the SMTP receiver accepted {received} messages");
+    }
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -599,6 +762,16 @@ fn print_goals(results: &[BackendResults], concurrency: usize, offices: usize) {
                 ),
                 None => println!("  server peak memory < 100 MiB, {mode}, {name}: unknown (no /proc)"),
             }
+        }
+        for o in &r.outbox {
+            line(
+                format!(
+                    "oldest pending letter < 5 s at {}/s, {} transport, {name}",
+                    o.rate, o.transport
+                ),
+                age(o.max_age()),
+                Some(!o.samples.is_empty() && o.max_age() < OUTBOX_AGE_GOAL),
+            );
         }
     }
 }
