@@ -65,7 +65,11 @@ impl Floor {
     }
 
     /// The case and letters the service would make of this caller's petition.
-    fn open_case(&self, caller: &Caller, petition_id: String) -> anyhow::Result<(Case, Vec<whistle::store::OutgoingMail>)> {
+    fn open_case(
+        &self,
+        caller: &Caller,
+        petition_id: String,
+    ) -> anyhow::Result<(Case, Vec<whistle::store::OutgoingMail>)> {
         let org = &self.org;
         let office = org
             .office(&caller.office)

@@ -15,8 +15,8 @@ use tonic::Request;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::GetCaseRequest;
+use whistle::proto::case_service_client::CaseServiceClient;
 
 use crate::load::{Op, Outcome};
 use crate::workload::{self, Caller};
@@ -60,7 +60,12 @@ fn client_of(channels: &[Channel], w: usize) -> CaseServiceClient<Channel> {
 
 /// One op per worker, each escalating petitions nobody escalated before;
 /// worker `w` plays `callers[w % len]`.
-pub fn escalate_ops(channels: &[Channel], workers: usize, run: &str, callers: &[Caller]) -> Vec<Op> {
+pub fn escalate_ops(
+    channels: &[Channel],
+    workers: usize,
+    run: &str,
+    callers: &[Caller],
+) -> Vec<Op> {
     (0..workers)
         .map(|w| {
             let client = client_of(channels, w);

@@ -253,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
         cli.offices,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    println!("whistle-bench: load average at start: {}", load_average());
 
     let mut results = Vec::new();
     let mut failed = false;
@@ -286,15 +287,25 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     failed = true;
-                    eprintln!("\n{} {}: could not measure: {e:#}", backend.name(), mode.name());
+                    eprintln!(
+                        "\n{} {}: could not measure: {e:#}",
+                        backend.name(),
+                        mode.name()
+                    );
                 }
             }
         }
         for &transport in &transports {
             let window = Duration::from_secs(cli.outbox_duration.max(1));
-            let measured =
-                measure_outbox(backend, transport, &cx, &mut databases, cli.outbox_rate, window)
-                    .await;
+            let measured = measure_outbox(
+                backend,
+                transport,
+                &cx,
+                &mut databases,
+                cli.outbox_rate,
+                window,
+            )
+            .await;
             databases.drop_all().await;
             match measured {
                 Ok(o) => {
@@ -303,14 +314,24 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     failed = true;
-                    eprintln!("\n{} outbox ({transport}): could not measure: {e:#}", backend.name());
+                    eprintln!(
+                        "\n{} outbox ({transport}): could not measure: {e:#}",
+                        backend.name()
+                    );
                 }
             }
         }
         results.push(done);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if results.iter().any(|r| !r.modes.is_empty() || !r.outbox.is_empty()) {
+    println!(
+        "\nwhistle-bench: load average at the end: {}",
+        load_average()
+    );
+    if results
+        .iter()
+        .any(|r| !r.modes.is_empty() || !r.outbox.is_empty())
+    {
         print_goals(&results, plan.concurrency, cli.offices);
     }
     if failed {
@@ -342,7 +363,10 @@ impl Databases<'_> {
         match self.backend {
             Backend::Sqlite => {
                 std::fs::create_dir_all(&self.dir)?;
-                Ok(format!("sqlite://{}", self.dir.join(format!("{label}.db")).display()))
+                Ok(format!(
+                    "sqlite://{}",
+                    self.dir.join(format!("{label}.db")).display()
+                ))
             }
             Backend::Postgres => {
                 let name = format!("whistle_bench_{}_{label}", self.run);
@@ -408,11 +432,7 @@ async fn measure_mode(
     ));
     let channels = grpc::channels(&server.addr, cx.channels).await?;
     note(&format!("{name}: EscalatePetition through the service …"));
-    let escalate = load::drive(
-        cx.plan,
-        grpc::escalate_ops(&channels, c, cx.run, callers),
-    )
-    .await;
+    let escalate = load::drive(cx.plan, grpc::escalate_ops(&channels, c, cx.run, callers)).await;
     server.check_alive()?;
     anyhow::ensure!(
         !escalate.produced.is_empty(),
@@ -459,13 +479,14 @@ async fn measure_mode(
     let numbered = mode == Mode::Single;
     note(&format!(
         "{name}: the store's escalations straight from the bench (floor, {}) …",
-        if numbered { "counter drawn" } else { "no counter" }
+        if numbered {
+            "counter drawn"
+        } else {
+            "no counter"
+        }
     ));
-    let floor_escalate = load::drive(
-        cx.plan,
-        floor.escalate_ops(c, cx.run, callers, numbered),
-    )
-    .await;
+    let floor_escalate =
+        load::drive(cx.plan, floor.escalate_ops(c, cx.run, callers, numbered)).await;
     anyhow::ensure!(
         !floor_escalate.produced.is_empty(),
         "the floor escalated nothing; errors: {:?}",
@@ -504,7 +525,10 @@ async fn measure_outbox(
         "smtp" => Some(smtp::Receiver::start()?),
         _ => None,
     };
-    let env = receiver.as_ref().map(smtp::Receiver::env).unwrap_or_default();
+    let env = receiver
+        .as_ref()
+        .map(smtp::Receiver::env)
+        .unwrap_or_default();
     note(&format!("{name}: starting the server …"));
     let mut server = Server::start(cx.binary, &cx.workload.config, &url, &dir, &env).await?;
     let callers = cx.workload.callers(Mode::Spread);
@@ -514,8 +538,7 @@ async fn measure_outbox(
         window.as_secs(),
         callers.len()
     ));
-    let mut result =
-        outbox::run(transport, &url, &channels, callers, cx.run, rate, window).await?;
+    let mut result = outbox::run(transport, &url, &channels, callers, cx.run, rate, window).await?;
     server.check_alive()?;
     result.received = receiver.as_ref().map(smtp::Receiver::received);
     drop(channels);
@@ -536,6 +559,15 @@ fn with_database(admin: &str, name: &str) -> String {
         None => head,
     };
     format!("{base}/{name}{query}")
+}
+
+/// The machine's load averages (1, 5, 15 min): the bench shares its cores
+/// with whatever else runs, and figures are read with that in mind.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// A progress line on stderr, with the time since start, so a slow step shows.
@@ -707,13 +739,17 @@ fn print_goals(results: &[BackendResults], concurrency: usize, offices: usize) {
             let e = &m.escalate;
             if r.backend == Backend::Postgres && m.mode == Mode::Spread {
                 line(
-                    format!("EscalatePetition ≥ {SPREAD_THROUGHPUT_GOAL}/s, {mode} over {offices}, {name}"),
+                    format!(
+                        "EscalatePetition ≥ {SPREAD_THROUGHPUT_GOAL}/s, {mode} over {offices}, {name}"
+                    ),
                     format!("{:.1}/s", e.throughput()),
                     judged.then_some(e.throughput() >= SPREAD_THROUGHPUT_GOAL),
                 );
                 let r = ratio(e, &m.floor_escalate);
                 line(
-                    format!("EscalatePetition ≥ {SPREAD_FLOOR_GOAL} × no-counter floor, {mode}, {name}"),
+                    format!(
+                        "EscalatePetition ≥ {SPREAD_FLOOR_GOAL} × no-counter floor, {mode}, {name}"
+                    ),
                     format!("{r:.2}"),
                     Some(r >= SPREAD_FLOOR_GOAL),
                 );
@@ -725,7 +761,9 @@ fn print_goals(results: &[BackendResults], concurrency: usize, offices: usize) {
             }
             if r.backend == Backend::Postgres && m.mode == Mode::Single {
                 line(
-                    format!("EscalatePetition ≥ {SINGLE_BEFORE_THROUGHPUT}/s (before), {mode}, {name}"),
+                    format!(
+                        "EscalatePetition ≥ {SINGLE_BEFORE_THROUGHPUT}/s (before), {mode}, {name}"
+                    ),
                     format!("{:.1}/s", e.throughput()),
                     judged.then_some(e.throughput() >= SINGLE_BEFORE_THROUGHPUT),
                 );
@@ -760,7 +798,9 @@ fn print_goals(results: &[BackendResults], concurrency: usize, offices: usize) {
                     mib(peak),
                     Some(peak < MEMORY_GOAL),
                 ),
-                None => println!("  server peak memory < 100 MiB, {mode}, {name}: unknown (no /proc)"),
+                None => {
+                    println!("  server peak memory < 100 MiB, {mode}, {name}: unknown (no /proc)")
+                }
             }
         }
         for o in &r.outbox {
@@ -799,8 +839,14 @@ fn self_check() -> anyhow::Result<()> {
     assert_eq!(org.offices.len(), 4);
     assert_eq!(org.offices["office-02"].reference_prefix, "02街哨");
     let digest = |name: &str| workload.settings.principals[name].key_sha256.clone();
-    assert_eq!(digest("cuiping-office"), whistle::grpc::auth::key_digest("demo-office-cuiping"));
-    assert_eq!(digest("office-03"), whistle::grpc::auth::key_digest("bench-office-03"));
+    assert_eq!(
+        digest("cuiping-office"),
+        whistle::grpc::auth::key_digest("demo-office-cuiping")
+    );
+    assert_eq!(
+        digest("office-03"),
+        whistle::grpc::auth::key_digest("bench-office-03")
+    );
     assert_eq!(workload.callers(Mode::Spread).len(), 3);
     Ok(())
 }

@@ -95,7 +95,9 @@ impl Probe {
     async fn connect(url: &str) -> anyhow::Result<Probe> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?.read_only(true);
-            Ok(Probe::Sqlite(SqliteConnection::connect_with(&options).await?))
+            Ok(Probe::Sqlite(
+                SqliteConnection::connect_with(&options).await?,
+            ))
         } else {
             let mut conn = PgConnection::connect(url).await?;
             sqlx::query("SET default_transaction_read_only = on")
@@ -129,7 +131,8 @@ impl Probe {
         let count = |s: &str| counts.get(s).copied().unwrap_or(0) as u64;
         Ok(Sample {
             at,
-            oldest: oldest.map(|created| Duration::from_millis(now_ms.saturating_sub(created).max(0) as u64)),
+            oldest: oldest
+                .map(|created| Duration::from_millis(now_ms.saturating_sub(created).max(0) as u64)),
             written: counts.values().sum::<i64>() as u64,
             sent: count("SENT"),
             failed: count("FAILED"),
@@ -193,11 +196,13 @@ pub async fn run(
         tokio::time::sleep_until(due).await;
         let (client, key) = &clients[i as usize % clients.len()];
         let mut client = client.clone();
-        let mut request =
-            tonic::Request::new(workload::petition(format!("outbox-{run_id}-{transport}-{i}")));
+        let mut request = tonic::Request::new(workload::petition(format!(
+            "outbox-{run_id}-{transport}-{i}"
+        )));
         request.metadata_mut().insert("authorization", key.clone());
         calls.push(tokio::spawn(async move {
-            let outcome = tokio::time::timeout(CALL_TIMEOUT, client.escalate_petition(request)).await;
+            let outcome =
+                tokio::time::timeout(CALL_TIMEOUT, client.escalate_petition(request)).await;
             let took = due.elapsed();
             let outcome = match outcome {
                 Ok(Ok(_)) => Ok(()),

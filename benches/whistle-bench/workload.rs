@@ -27,8 +27,7 @@ const DEMO_KEY: &str = "demo-office-cuiping";
 
 const CATEGORY: &str = "property-certificate";
 const TITLE: &str = "杨柳小区3栋房产证迟迟未能办理";
-const DESCRIPTION: &str =
-    "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。";
+const DESCRIPTION: &str = "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。";
 const RESIDENT_NAME: &str = "张女士";
 const RESIDENT_PHONE: &str = "13812345678";
 const ADDRESS: &str = "翠屏街道杨柳社区3栋2单元";
