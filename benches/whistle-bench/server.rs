@@ -1,5 +1,5 @@
-//! The service under test, as an operator runs it: the release `whistle` binary
-//! in its own process (so its memory is its own and the load generator's CPU is
+//! The service under test, as an operator runs it: the `whistle` binary cargo
+//! built for the bench, in its own process (so its memory is its own and the load generator's CPU is
 //! not mistaken for the server's), on port 0, its address read from its JSON log.
 
 use std::path::{Path, PathBuf};
@@ -10,49 +10,15 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The `whistle` binary beside this one. Under `cargo run` it is first built
-/// with the same profile, so one command benchmarks the code as it is now;
-/// otherwise it must have been built already (`cargo build --release --bins`).
+/// The `whistle` binary cargo built for this bench, with the bench's own
+/// profile (release, unless told otherwise): `cargo bench` builds every binary
+/// of the package before it runs a bench and names each in `CARGO_BIN_EXE_*`,
+/// so the figures are always those of the code in the tree.
 pub fn binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating whistle-bench")?;
-    let path = exe.with_file_name(format!("whistle{}", std::env::consts::EXE_SUFFIX));
-    let profile = exe
-        .parent()
-        .and_then(Path::file_name)
-        .and_then(|p| p.to_str())
-        .unwrap_or("release")
-        .to_owned();
-    if profile == "debug" {
-        eprintln!(
-            "warning: this is a debug build; figures of a debug build say little. \
-             Use `cargo run --release --bin whistle-bench`."
-        );
-    }
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        eprintln!("building the whistle server ({profile} profile) …");
-        let mut build = std::process::Command::new(cargo);
-        build
-            .arg("build")
-            .arg("--quiet")
-            .arg("--bin")
-            .arg("whistle")
-            .arg("--manifest-path")
-            .arg(&manifest);
-        if profile != "debug" {
-            build.arg("--profile").arg(&profile);
-        }
-        let status = build
-            .status()
-            .context("running cargo build --bin whistle")?;
-        if !status.success() {
-            bail!("cargo build --bin whistle failed ({status})");
-        }
-    }
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_whistle"));
     if !path.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release --bins`, \
-             or run the benchmark with `cargo run --release --bin whistle-bench`",
+            "{} not found: run the benchmark with `cargo bench --bench whistle-bench`",
             path.display()
         );
     }
@@ -68,17 +34,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` on `database_url` with letters written into `dir/outbox`
-    /// and `extra_env` on top, and waits until it says where it listens.
+    /// Starts `binary` with `--config config` on `database_url`, with letters
+    /// written into `dir/outbox` and `extra_env` on top, and waits until it says
+    /// where it listens.
     pub async fn start(
         binary: &Path,
+        config: &Path,
         database_url: &str,
         dir: &Path,
-        extra_env: &[(&str, &str)],
+        extra_env: &[(&str, String)],
     ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(dir)?;
         let stderr = dir.join("whistle.stderr");
         let mut command = Command::new(binary);
         command
+            .arg("--config")
+            .arg(config)
             .current_dir(dir)
             .env("WHISTLE__DATABASE__URL", database_url)
             .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
@@ -90,7 +61,7 @@ impl Server {
             // Quiet ("letter sent" per letter would be thousands of lines), but
             // keep the start-up line the address is read from.
             .env("RUST_LOG", "warn,whistle::app=info")
-            .envs(extra_env.iter().copied())
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)

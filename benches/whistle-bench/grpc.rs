@@ -1,5 +1,5 @@
-//! The service side: real gRPC calls through the generated client, as a street
-//! office's system makes them, with the demo office's key.
+//! The service side: real gRPC calls through the generated client, as street
+//! offices' systems make them, each client with the key of the office it plays.
 //!
 //! Each worker gets its own channel (its own HTTP/2 connection) unless told to
 //! share fewer: on one connection every call of every worker goes through one
@@ -15,12 +15,11 @@ use tonic::Request;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use whistle::proto::GetCaseRequest;
 use whistle::proto::case_service_client::CaseServiceClient;
-use whistle::proto::{EscalatePetitionRequest, GetCaseRequest, Resident};
 
 use crate::load::{Op, Outcome};
-
-const OFFICE_KEY: &str = "Bearer demo-office-cuiping";
+use crate::workload::{self, Caller};
 
 /// `n` connected channels to `addr`.
 pub async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
@@ -47,25 +46,11 @@ fn code(status: &tonic::Status) -> String {
     format!("{:?}", status.code())
 }
 
-/// The seed's petition, routed by the demo organisation to housing (lead) and
-/// land (assisting): a case, two requests, three events and two letters.
-fn petition(petition_id: String) -> EscalatePetitionRequest {
-    EscalatePetitionRequest {
-        petition_id,
-        category: "property-certificate".into(),
-        title: "杨柳小区3栋房产证迟迟未能办理".into(),
-        description: "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。".into(),
-        resident: Some(Resident {
-            name: "张女士".into(),
-            phone: "13812345678".into(),
-        }),
-        address: "翠屏街道杨柳社区3栋2单元".into(),
-        community: "杨柳社区".into(),
-        difficulty: 3,
-        lead_department: String::new(),
-        assisting_departments: Vec::new(),
-        urgent: false,
-    }
+/// The `authorization` header of a caller.
+pub fn bearer(caller: &Caller) -> MetadataValue<Ascii> {
+    format!("Bearer {}", caller.key)
+        .parse()
+        .expect("bench keys are ASCII")
 }
 
 /// Worker `w` uses channel `w % channels.len()`.
@@ -73,17 +58,22 @@ fn client_of(channels: &[Channel], w: usize) -> CaseServiceClient<Channel> {
     CaseServiceClient::new(channels[w % channels.len()].clone())
 }
 
-/// One op per worker, each escalating petitions nobody escalated before.
-pub fn escalate_ops(channels: &[Channel], workers: usize, run: &str) -> Vec<Op> {
-    let key: MetadataValue<Ascii> = OFFICE_KEY.parse().expect("an ASCII key");
+/// One op per worker, each escalating petitions nobody escalated before;
+/// worker `w` plays `callers[w % len]`.
+pub fn escalate_ops(
+    channels: &[Channel],
+    workers: usize,
+    run: &str,
+    callers: &[Caller],
+) -> Vec<Op> {
     (0..workers)
         .map(|w| {
             let client = client_of(channels, w);
-            let key = key.clone();
+            let key = bearer(&callers[w % callers.len()]);
             let run = run.to_owned();
             let op: Op = Box::new(move |n| {
                 let mut client = client.clone();
-                let request = authorised(petition(format!("bench-{run}-{w}-{n}")), &key);
+                let request = authorised(workload::petition(format!("bench-{run}-{w}-{n}")), &key);
                 Box::pin(async move {
                     let outcome: Outcome = match client.escalate_petition(request).await {
                         Ok(case) => Ok(Some(case.into_inner().id)),
@@ -97,14 +87,20 @@ pub fn escalate_ops(channels: &[Channel], workers: usize, run: &str) -> Vec<Op> 
         .collect()
 }
 
-/// One op per worker, each reading cases picked at random from `ids`.
-pub fn get_ops(channels: &[Channel], workers: usize, ids: Arc<Vec<String>>) -> Vec<Op> {
-    let key: MetadataValue<Ascii> = OFFICE_KEY.parse().expect("an ASCII key");
+/// One op per worker; worker `w` plays `callers[w % len]` and reads cases
+/// picked at random from `ids[w % len]`, those its office escalated (an office
+/// sees only its own).
+pub fn get_ops(
+    channels: &[Channel],
+    workers: usize,
+    callers: &[Caller],
+    ids: &[Arc<Vec<String>>],
+) -> Vec<Op> {
     (0..workers)
         .map(|w| {
             let client = client_of(channels, w);
-            let key = key.clone();
-            let ids = ids.clone();
+            let key = bearer(&callers[w % callers.len()]);
+            let ids = ids[w % callers.len()].clone();
             let mut rng = fastrand::Rng::new();
             let op: Op = Box::new(move |_| {
                 let mut client = client.clone();

@@ -47,8 +47,9 @@ pub struct Phase {
     pub elapsed: Duration,
     /// Latency of successful measured calls, in microseconds.
     pub latency: Histogram<u64>,
-    /// Ids produced by every successful call, warm-up included.
-    pub produced: Vec<String>,
+    /// Ids produced by every successful call, warm-up included, with the
+    /// worker that produced each.
+    pub produced: Vec<(usize, String)>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -76,6 +77,32 @@ impl Phase {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Every id produced, whoever produced it.
+    pub fn ids(&self) -> Vec<String> {
+        self.produced.iter().map(|(_, id)| id.clone()).collect()
+    }
+
+    /// The ids produced by the workers that played each of `groups` callers
+    /// (worker `w` plays `w % groups`).
+    pub fn ids_by_group(&self, groups: usize) -> Vec<Vec<String>> {
+        let mut out = vec![Vec::new(); groups.max(1)];
+        for (w, id) in &self.produced {
+            out[w % groups.max(1)].push(id.clone());
+        }
+        out
+    }
+}
+
+/// An empty phase, to be filled.
+pub fn empty_phase() -> Phase {
+    Phase {
+        ok: 0,
+        errors: BTreeMap::new(),
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+        produced: Vec::new(),
+    }
 }
 
 /// Runs one worker per op until the plan says stop, then merges what they saw.
@@ -90,16 +117,11 @@ pub async fn drive(plan: Plan, ops: Vec<Op>) -> Phase {
     let tickets = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = ops
         .into_iter()
-        .map(|mut op| {
+        .enumerate()
+        .map(|(w, mut op)| {
             let tickets = tickets.clone();
             tokio::spawn(async move {
-                let mut seen = Phase {
-                    ok: 0,
-                    errors: BTreeMap::new(),
-                    elapsed: Duration::ZERO,
-                    latency: histogram(),
-                    produced: Vec::new(),
-                };
+                let mut seen = empty_phase();
                 let mut last_done = None;
                 for n in 0.. {
                     let began = Instant::now();
@@ -118,7 +140,7 @@ pub async fn drive(plan: Plan, ops: Vec<Op>) -> Phase {
                         .unwrap_or_else(|_| Err("timeout".to_owned()));
                     let took = began.elapsed();
                     if let Ok(Some(id)) = &outcome {
-                        seen.produced.push(id.clone());
+                        seen.produced.push((w, id.clone()));
                     }
                     if !measured {
                         continue;
@@ -137,13 +159,7 @@ pub async fn drive(plan: Plan, ops: Vec<Op>) -> Phase {
             })
         })
         .collect();
-    let mut total = Phase {
-        ok: 0,
-        errors: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        produced: Vec::new(),
-    };
+    let mut total = empty_phase();
     let mut last = None;
     for worker in workers {
         let (seen, done) = worker.await.expect("a load worker panicked");

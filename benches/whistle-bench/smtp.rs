@@ -1,0 +1,75 @@
+//! A mail server on loopback for the outbox phase: a real SMTP server
+//! (mailin-embedded, as the API tests use) inside the bench process, accepting
+//! every message and counting them, so the outbox's SMTP path (lettre's pooled
+//! connections, the SMTP conversation) is measured without a network or a
+//! mail server of the machine's in the way.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use mailin_embedded::{Handler, Response, Server, response};
+
+/// Accepts every message; counts those accepted.
+#[derive(Clone)]
+struct Counting {
+    received: Arc<AtomicU64>,
+}
+
+impl Handler for Counting {
+    fn data(&mut self, _buf: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        response::OK
+    }
+}
+
+pub struct Receiver {
+    pub port: u16,
+    received: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    /// Listens on a free loopback port. Its threads live until the bench ends;
+    /// each serves one connection at a time, and the outbox workers hold at
+    /// most one pooled connection each.
+    pub fn start() -> anyhow::Result<Receiver> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding the SMTP receiver")?;
+        let port = listener.local_addr()?.port();
+        let received = Arc::new(AtomicU64::new(0));
+        let mut server = Server::new(Counting {
+            received: received.clone(),
+        });
+        server
+            .with_name("whistle-bench.localhost")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
+        std::thread::Builder::new()
+            .name("smtp-receiver".into())
+            .spawn(move || {
+                let _ = server.serve();
+            })
+            .context("starting the SMTP receiver")?;
+        Ok(Receiver { port, received })
+    }
+
+    /// Messages accepted so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// The settings that point the server here: plain SMTP on loopback.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("WHISTLE__MAIL__TRANSPORT", "smtp".into()),
+            ("WHISTLE__MAIL__SMTP__HOST", "127.0.0.1".into()),
+            ("WHISTLE__MAIL__SMTP__PORT", self.port.to_string()),
+            ("WHISTLE__MAIL__SMTP__TLS", "none".into()),
+        ]
+    }
+}

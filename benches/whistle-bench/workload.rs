@@ -1,0 +1,162 @@
+//! What the bench sends and as whom: one petition (the seed's property
+//! certificate, routed to housing as lead and land as assisting: one case, two
+//! requests, three timeline events and two letters), and the organisation the
+//! server runs, written as a `--config` file.
+//!
+//! The file is the demo organisation (`config/demo.toml`, whole: its departments,
+//! categories, the office 翠屏街道 and its demo keys) plus `offices` street
+//! offices `office-01`… of its own, each with its own reference prefix and its
+//! own principal and bearer key. It has to be whole: an organisation in a file
+//! replaces the demo one entirely, keys included. The floor reads the same file
+//! through `whistle::settings`, so both sides plan letters for one organisation.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use whistle::proto::{EscalatePetitionRequest, Resident};
+use whistle::settings::Settings;
+
+const DEMO: &str = include_str!("../../config/demo.toml");
+
+/// The demo office, its principal and its public key, as in `config/demo.toml`.
+const DEMO_OFFICE: &str = "cuiping";
+const DEMO_PRINCIPAL: &str = "cuiping-office";
+const DEMO_KEY: &str = "demo-office-cuiping";
+
+const CATEGORY: &str = "property-certificate";
+const TITLE: &str = "杨柳小区3栋房产证迟迟未能办理";
+const DESCRIPTION: &str = "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。";
+const RESIDENT_NAME: &str = "张女士";
+const RESIDENT_PHONE: &str = "13812345678";
+const ADDRESS: &str = "翠屏街道杨柳社区3栋2单元";
+const COMMUNITY: &str = "杨柳社区";
+const DIFFICULTY: i32 = 3;
+
+/// A street office's system as the bench plays it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The office's code (`cuiping`, `office-07`).
+    pub office: String,
+    /// The principal's name: what the timeline records as the actor.
+    pub principal: String,
+    /// The bearer key, whole.
+    pub key: String,
+}
+
+/// How the load is spread over street offices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every client escalates for 翠屏街道: one reference counter for all.
+    Single,
+    /// Clients take the generated offices in turn: a counter each.
+    Spread,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Single => "single office",
+            Mode::Spread => "spread",
+        }
+    }
+}
+
+/// The organisation file and the callers it makes possible.
+pub struct Workload {
+    pub config: PathBuf,
+    pub single: Caller,
+    pub spread: Vec<Caller>,
+    /// The file read back as the server reads it (with no environment on top).
+    pub settings: Settings,
+}
+
+impl Workload {
+    /// Writes `dir/whistle-bench.toml` with `offices` generated offices and
+    /// reads it back through the service's own settings loader, which checks it.
+    pub fn write(dir: &Path, offices: usize) -> anyhow::Result<Workload> {
+        let spread: Vec<Caller> = (1..=offices)
+            .map(|i| Caller {
+                office: format!("office-{i:02}"),
+                principal: format!("office-{i:02}"),
+                key: format!("bench-office-{i:02}"),
+            })
+            .collect();
+        let config = dir.join("whistle-bench.toml");
+        std::fs::write(&config, organisation_toml(&spread))
+            .with_context(|| format!("writing {}", config.display()))?;
+        let settings = load(&config)?;
+        Ok(Workload {
+            config,
+            single: Caller {
+                office: DEMO_OFFICE.into(),
+                principal: DEMO_PRINCIPAL.into(),
+                key: DEMO_KEY.into(),
+            },
+            spread,
+            settings,
+        })
+    }
+
+    /// The callers of a mode; client `w` plays `callers[w % len]`.
+    pub fn callers(&self, mode: Mode) -> &[Caller] {
+        match mode {
+            Mode::Single => std::slice::from_ref(&self.single),
+            Mode::Spread => &self.spread,
+        }
+    }
+}
+
+/// The demo organisation followed by the generated offices and their principals.
+pub fn organisation_toml(offices: &[Caller]) -> String {
+    let mut toml = format!(
+        "# Written by whistle-bench: the demo organisation and {} offices of its own.\n\n{DEMO}\n",
+        offices.len()
+    );
+    for (i, c) in offices.iter().enumerate() {
+        let n = i + 1;
+        let _ = write!(
+            toml,
+            "\n[offices.{office}]\nname = \"第{n:02}街道\"\nreference_prefix = \"{n:02}街哨\"\n\
+             communities = [\"杨柳社区\", \"新南社区\"]\n\n\
+             [principals.{principal}]\nrole = \"office\"\noffice = \"{office}\"\n\
+             key_sha256 = \"{digest}\" # {key}\n",
+            office = c.office,
+            principal = c.principal,
+            digest = whistle::grpc::auth::key_digest(&c.key),
+            key = c.key,
+        );
+    }
+    toml
+}
+
+/// The file as the server reads it, without this process's `WHISTLE__*` variables.
+pub fn load(config: &Path) -> anyhow::Result<Settings> {
+    let no_environment = config::Environment::with_prefix("WHISTLE")
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(HashMap::new()));
+    Settings::load_with(Some(config), no_environment)
+        .with_context(|| format!("reading {}", config.display()))
+}
+
+/// The petition as a street office's system sends it.
+pub fn petition(petition_id: String) -> EscalatePetitionRequest {
+    EscalatePetitionRequest {
+        petition_id,
+        category: CATEGORY.into(),
+        title: TITLE.into(),
+        description: DESCRIPTION.into(),
+        resident: Some(Resident {
+            name: RESIDENT_NAME.into(),
+            phone: RESIDENT_PHONE.into(),
+        }),
+        address: ADDRESS.into(),
+        community: COMMUNITY.into(),
+        difficulty: DIFFICULTY,
+        lead_department: String::new(),
+        assisting_departments: Vec::new(),
+        urgent: false,
+    }
+}
