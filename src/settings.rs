@@ -357,7 +357,7 @@ impl Settings {
             builder = builder.add_source(File::from(path).required(true));
         }
         let layered = builder.add_source(env.try_parsing(true)).build()?;
-        keys::refuse_unknown::<Settings>(&layered.cache, ENV_PREFIX)?;
+        keys::refuse_unknown::<Settings>(&layered.cache, ENV_PREFIX, file)?;
         let mut settings: Settings = layered.try_deserialize().context("reading configuration")?;
         if settings.offices.is_empty()
             && settings.departments.is_empty()
@@ -367,7 +367,7 @@ impl Settings {
             let demo = Config::builder()
                 .add_source(File::from_str(DEMO, FileFormat::Toml))
                 .build()?;
-            keys::refuse_unknown::<DemoOrganisation>(&demo.cache, ENV_PREFIX)?;
+            keys::refuse_unknown::<DemoOrganisation>(&demo.cache, ENV_PREFIX, None)?;
             let demo: DemoOrganisation = demo
                 .try_deserialize()
                 .context("reading the demo organisation")?;

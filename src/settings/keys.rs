@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use config::{Value, ValueKind};
 use serde::de::value::BorrowedStrDeserializer;
@@ -22,10 +23,13 @@ const FROM_ENV: &str = "the environment";
 
 /// Every unknown key in `layered`, one message for all of them, or `Ok`.
 /// `env_prefix` is the environment variables' prefix, to name them back as the
-/// operator spelled them.
+/// operator spelled them. `file` is the configuration file as the operator
+/// named it: config records a file's origin relative to the working directory
+/// (`../x/whistle.toml`), which reads as a different file.
 pub(super) fn refuse_unknown<T: DeserializeOwned>(
     layered: &Value,
     env_prefix: &str,
+    file: Option<&Path>,
 ) -> anyhow::Result<()> {
     let shape = Shape::of::<T>();
     let mut found = Vec::new();
@@ -34,7 +38,7 @@ pub(super) fn refuse_unknown<T: DeserializeOwned>(
         return Ok(());
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
-    let messages: Vec<String> = found.iter().map(|u| u.describe(env_prefix)).collect();
+    let messages: Vec<String> = found.iter().map(|u| u.describe(env_prefix, file)).collect();
     anyhow::bail!("{}", messages.join("; "))
 }
 
@@ -231,7 +235,7 @@ struct Unknown {
 }
 
 impl Unknown {
-    fn describe(&self, env_prefix: &str) -> String {
+    fn describe(&self, env_prefix: &str, file: Option<&Path>) -> String {
         let (parent, name) = self.path.split_at(self.path.len() - 1);
         let name = &name[0];
         let sibling_path = |sibling: &str| {
@@ -258,7 +262,10 @@ impl Unknown {
             )
         } else {
             let place = match &self.origin {
-                Some(file) => format!("in {file}"),
+                Some(origin) => match file {
+                    Some(file) => format!("in {}", file.display()),
+                    None => format!("in {origin}"),
+                },
                 None => "in the embedded defaults".to_owned(),
             };
             format!(
