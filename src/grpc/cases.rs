@@ -10,7 +10,6 @@ use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
-use crate::domain::Actor;
 use crate::proto;
 use crate::proto::case_service_server::CaseService;
 use crate::service::Whistle;
@@ -21,13 +20,6 @@ pub struct Cases {
     pub streams: StreamLimits,
     /// Ends the live streams when the service stops.
     pub shutdown: CancellationToken,
-}
-
-/// The caller the interceptor established, recorded on the RPC's span.
-fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
-    let actor = caller(request)?;
-    tracing::Span::current().record("caller", actor.name.as_str());
-    Ok(actor)
 }
 
 impl Cases {
@@ -46,7 +38,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::WatchCaseEventsRequest>,
     ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let after = convert::position("after_event_id", request.get_ref().after_event_id)
             .map_err(|v| domain_status(v.into()))?;
         // Refusals (who may watch, an unknown position) as a status, not mid-stream.
@@ -89,7 +81,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::EscalatePetitionRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let input = convert::petition_input(request.into_inner());
         let case = self
             .whistle
@@ -103,7 +95,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::GetCaseRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let case = self
             .whistle
             .get_case(&actor, request.get_ref().case_id.trim())
@@ -116,7 +108,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::ListCasesRequest>,
     ) -> Result<Response<proto::ListCasesResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
@@ -137,7 +129,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::ReviewReplyRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let command = request.into_inner().try_into().map_err(domain_status)?;
         let case = self
             .whistle
@@ -151,7 +143,7 @@ impl CaseService for Cases {
         &self,
         request: Request<proto::RecordFeedbackRequest>,
     ) -> Result<Response<proto::Case>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let command = request.into_inner().try_into().map_err(domain_status)?;
         let case = self
             .whistle

@@ -10,7 +10,6 @@ use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
-use crate::domain::Actor;
 use crate::proto;
 use crate::proto::department_service_server::DepartmentService;
 use crate::service::{Assigned, Whistle};
@@ -21,13 +20,6 @@ pub struct Departments {
     pub streams: StreamLimits,
     /// Ends the live streams when the service stops.
     pub shutdown: CancellationToken,
-}
-
-/// The caller the interceptor established, recorded on the RPC's span.
-fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
-    let actor = caller(request)?;
-    tracing::Span::current().record("caller", actor.name.as_str());
-    Ok(actor)
 }
 
 impl Departments {
@@ -46,7 +38,7 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::WatchAssignedRequestsRequest>,
     ) -> Result<Response<Self::WatchAssignedRequestsStream>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let after = convert::position("after_event_id", request.get_ref().after_event_id)
             .map_err(|v| domain_status(v.into()))?;
         // Refusals (who may watch, an unknown position) as a status, not mid-stream.
@@ -89,7 +81,7 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::ListAssignedRequestsRequest>,
     ) -> Result<Response<proto::ListAssignedRequestsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
@@ -110,7 +102,7 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::GetAssignedRequestRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let assigned = self
             .whistle
             .get_request(&actor, request.get_ref().request_id.trim())
@@ -123,7 +115,7 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::AcknowledgeRequestRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let assigned = self
             .whistle
             .acknowledge(&actor, request.get_ref().request_id.trim())
@@ -136,7 +128,7 @@ impl DepartmentService for Departments {
         &self,
         request: Request<proto::SubmitReplyRequest>,
     ) -> Result<Response<proto::DepartmentRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let command = request.into_inner().try_into().map_err(domain_status)?;
         let assigned = self
             .whistle

@@ -9,7 +9,6 @@ use super::auth::caller;
 use super::convert;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
-use crate::domain::Actor;
 use crate::proto;
 use crate::proto::supervision_service_server::SupervisionService;
 use crate::service::Whistle;
@@ -22,13 +21,6 @@ pub struct Supervision {
     pub shutdown: CancellationToken,
 }
 
-/// The caller the interceptor established, recorded on the RPC's span.
-fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
-    let actor = caller(request)?;
-    tracing::Span::current().record("caller", actor.name.as_str());
-    Ok(actor)
-}
-
 #[tonic::async_trait]
 impl SupervisionService for Supervision {
     type WatchAlertsStream = Feed<proto::Alert>;
@@ -37,7 +29,7 @@ impl SupervisionService for Supervision {
         &self,
         request: Request<proto::ListOverdueRequest>,
     ) -> Result<Response<proto::ListOverdueResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
@@ -60,7 +52,7 @@ impl SupervisionService for Supervision {
         &self,
         request: Request<proto::ListAlertsRequest>,
     ) -> Result<Response<proto::ListAlertsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
         let page = self
             .whistle
@@ -78,7 +70,7 @@ impl SupervisionService for Supervision {
         &self,
         request: Request<proto::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request)?;
         let r = request.into_inner();
         let after = convert::position("after_alert_id", r.after_alert_id)
             .map_err(|v| domain_status(v.into()))?;
