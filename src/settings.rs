@@ -37,6 +37,9 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub alert_mail: AlertMailSettings,
     pub mail: MailSettings,
+    pub http: HttpSettings,
+    pub inbound_mail: InboundMailSettings,
+    pub replies: ReplySettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
     #[serde(default)]
@@ -77,6 +80,73 @@ pub struct GrpcSettings {
     /// On shutdown, how long calls may take to finish before their connections
     /// are closed.
     pub drain_secs: u64,
+}
+
+/// `[http]`: the reply page departments open from their letters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Where the page is served; empty: no page, and letters carry no link to it.
+    pub listen: String,
+    /// The address letters link to (`https://whistle.example.gov.cn`); empty:
+    /// `http://` and the address it listens on.
+    pub public_url: String,
+    /// Requests per minute one client address may make, and one reply link.
+    pub rate_limit_per_ip_per_minute: u32,
+    pub rate_limit_per_link_per_minute: u32,
+    /// A request unanswered after this long is cut off.
+    pub request_timeout_secs: u64,
+}
+
+impl HttpSettings {
+    /// The base of the links in letters, given where the page is bound.
+    pub fn public_base(&self, bound: std::net::SocketAddr) -> String {
+        if self.public_url.trim().is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.public_url.trim().trim_end_matches('/').to_owned()
+        }
+    }
+}
+
+/// `[inbound_mail]`: replies by e-mail to `reply+TOKEN@domain`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboundMailSettings {
+    /// Where the SMTP listener takes mail; empty: none, and letters carry no
+    /// reply address.
+    pub listen: String,
+    /// The domain of reply addresses; the organisation's mail server forwards
+    /// it to `listen`. Required when `listen` is set.
+    pub domain: String,
+    /// The name the listener greets with.
+    pub hostname: String,
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+}
+
+/// `[replies]`: what replies from the page and by mail may carry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplySettings {
+    /// All files of one reply together, in bytes.
+    pub max_attachment_bytes: usize,
+    pub max_attachments: usize,
+    /// File name extensions taken, without the dot.
+    pub attachment_types: Vec<String>,
+}
+
+impl ReplySettings {
+    pub fn policy(&self) -> crate::service::ReplyPolicy {
+        crate::service::ReplyPolicy {
+            max_attachment_bytes: self.max_attachment_bytes,
+            max_attachments: self.max_attachments,
+            attachment_types: self
+                .attachment_types
+                .iter()
+                .map(|t| t.trim().trim_start_matches('.').to_lowercase())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +312,10 @@ pub struct DepartmentSettings {
     /// The language of its letters.
     #[serde(default)]
     pub language: Language,
+    /// The mail domains replies by e-mail must come from (`zjw.example.gov.cn`);
+    /// empty: any sender holding the letter's reply address.
+    #[serde(default)]
+    pub reply_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -418,6 +492,11 @@ impl Settings {
                             (&d.reply, d.reply_working_days),
                         )?,
                         show_resident_phone: d.show_resident_phone,
+                        reply_domains: d
+                            .reply_domains
+                            .iter()
+                            .map(|domain| domain.trim().to_lowercase())
+                            .collect(),
                     };
                     Ok((code.clone(), department))
                 })

@@ -14,9 +14,9 @@ use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
 use super::request::{
-    DepartmentRequest, Reference, Reply, RequestAction, Review, Role, transition,
+    DepartmentRequest, NewReply, Reference, Reply, RequestAction, Review, Role, transition,
 };
-use super::text::{Comment, Reason, ReplyText};
+use super::text::{Comment, ProgressText, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseStatus {
@@ -138,10 +138,12 @@ pub enum EventKind {
     ReminderSent,
     /// The watch raised an overdue alert about a request.
     RequestOverdue,
+    /// A department's progress note (阶段性答复): on the timeline, not a reply.
+    ProgressNoted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         Self::Escalated,
         Self::RequestIssued,
         Self::RequestAcknowledged,
@@ -154,6 +156,7 @@ impl EventKind {
         Self::CaseReopened,
         Self::ReminderSent,
         Self::RequestOverdue,
+        Self::ProgressNoted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -170,6 +173,7 @@ impl EventKind {
             Self::CaseReopened => "CASE_REOPENED",
             Self::ReminderSent => "REMINDER_SENT",
             Self::RequestOverdue => "REQUEST_OVERDUE",
+            Self::ProgressNoted => "PROGRESS_NOTED",
         }
     }
 
@@ -364,16 +368,39 @@ impl Case {
         Ok(())
     }
 
+    /// 阶段性答复: a note on the timeline while the department works; the
+    /// request keeps its state and its deadlines.
+    pub fn note_progress(
+        &mut self,
+        actor: &Actor,
+        request_id: &str,
+        note: ProgressText,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let request = &mut self.requests[i];
+        request.status = transition(request.status, RequestAction::NoteProgress)?;
+        self.record(
+            EventKind::ProgressNoted,
+            actor,
+            now,
+            Some(request_id),
+            note.into_string(),
+        );
+        Ok(())
+    }
+
     /// 答复: the department's answer for the current round.
     pub fn submit_reply(
         &mut self,
         actor: &Actor,
         request_id: &str,
-        reply_text: ReplyText,
+        reply: impl Into<NewReply>,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
-        let reply_text = reply_text.into_string();
+        let NewReply { text, details } = reply.into();
+        let reply_text = text.into_string();
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Reply)?;
         request.replies.push(Reply {
@@ -382,6 +409,7 @@ impl Case {
             replied_by: actor.name.clone(),
             replied_at: now,
             review: None,
+            details,
         });
         self.record(
             EventKind::ReplySubmitted,
@@ -578,7 +606,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ActorRole, RequestStatus};
+    use crate::domain::{ActorRole, ReplyText, RequestStatus};
 
     use crate::domain::fixtures::{dept, now, office, open_case, org};
 

@@ -18,6 +18,7 @@ pub fn org() -> Organisation {
             name: name.into(),
             policy: DeadlinePolicy::working_days(1, reply_working_days),
             show_resident_phone: false,
+            reply_domains: Vec::new(),
         };
         (code.to_owned(), d)
     };

@@ -12,6 +12,7 @@ pub mod error;
 pub mod listing;
 pub mod organisation;
 pub mod petition;
+pub mod reply_link;
 pub mod request;
 pub mod text;
 pub mod watch;
@@ -36,8 +37,13 @@ pub use organisation::{
     Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
-pub use request::{DepartmentRequest, Reference, Reply, RequestStatus, Review, Role};
-pub use text::{Comment, Reason, ReplyText};
+pub use request::{
+    Attachment, Channel, DepartmentRequest, NewReply, Reference, Reply, ReplyDetails, RequestStatus,
+    Review, Role,
+};
+pub use text::{
+    Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,
+};
 pub use watch::{AlertSlot, Due, Overdue, Watch, WatchPolicy};
 
 /// Who is calling, as established by authentication.

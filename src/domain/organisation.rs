@@ -32,6 +32,27 @@ pub struct Department {
     pub policy: DeadlinePolicy,
     /// Whether the department may see residents' phone numbers unmasked.
     pub show_resident_phone: bool,
+    /// Mail domains its replies by e-mail must come from; empty: any.
+    pub reply_domains: Vec<String>,
+}
+
+impl Department {
+    /// Whether a reply mailed from `sender` may be taken for this department.
+    pub fn takes_mail_from(&self, sender: &str) -> bool {
+        if self.reply_domains.is_empty() {
+            return true;
+        }
+        let Some((_, domain)) = sender.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.to_lowercase();
+        self.reply_domains.iter().any(|d| {
+            domain == *d
+                || domain
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|head| head.ends_with('.'))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 
 use super::error::DomainError;
+use super::text::ReplyText;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {
@@ -60,6 +61,8 @@ impl fmt::Display for RequestStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestAction {
     Acknowledge,
+    /// 阶段性答复: a note on the way to the reply; the request stays where it is.
+    NoteProgress,
     Reply,
     Accept,
     Reject,
@@ -71,6 +74,7 @@ impl RequestAction {
     fn verb_zh(self) -> &'static str {
         match self {
             Self::Acknowledge => "签收",
+            Self::NoteProgress => "作阶段性答复",
             Self::Reply => "答复",
             Self::Accept => "采纳",
             Self::Reject => "退回",
@@ -81,6 +85,7 @@ impl RequestAction {
     fn verb(self) -> &'static str {
         match self {
             Self::Acknowledge => "acknowledged",
+            Self::NoteProgress => "given a progress note",
             Self::Reply => "replied to",
             Self::Accept => "accepted",
             Self::Reject => "rejected",
@@ -98,13 +103,16 @@ pub fn transition(
     use RequestStatus as S;
     match (state, action) {
         (S::Issued, A::Acknowledge) => Ok(S::Acknowledged),
+        (S::Acknowledged, A::NoteProgress) => Ok(S::Acknowledged),
         (S::Acknowledged, A::Reply) => Ok(S::Replied),
         (S::Replied, A::Accept) => Ok(S::Accepted),
         (S::Replied, A::Reject) => Ok(S::Issued),
         (S::Accepted, A::Reissue) => Ok(S::Issued),
         (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
             let (hint, hint_zh) = match (state, action) {
-                (S::Issued, A::Reply) => ("; acknowledge it first", "；请先签收"),
+                (S::Issued, A::Reply | A::NoteProgress) => {
+                    ("; acknowledge it first", "；请先签收")
+                }
                 (S::Issued | S::Acknowledged, A::Accept | A::Reject) => {
                     ("; there is no reply to review yet", "；尚无可审核的答复")
                 }
@@ -178,6 +186,83 @@ pub struct Review {
     pub reviewed_at: DateTime<Utc>,
 }
 
+/// How an answer reached whistle: the department's own system, the reply page
+/// linked from the letter, or an e-mail to the letter's reply address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Channel {
+    #[default]
+    Grpc,
+    Page,
+    Mail,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "GRPC",
+            Self::Page => "PAGE",
+            Self::Mail => "MAIL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Grpc, Self::Page, Self::Mail]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Self::Grpc => "系统对接",
+            Self::Page => "答复页",
+            Self::Mail => "邮件",
+        }
+    }
+}
+
+/// A file sent with a reply. The bytes are stored beside the reply and read
+/// only through `attachment`; the case carries what describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+}
+
+/// Who answered and how, beside the text: what a reply page or an e-mail tells
+/// about its writer. Empty for answers from a department's own system, which
+/// names its principal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplyDetails {
+    /// The department's own document number (文号), if it gave one.
+    pub document_number: String,
+    pub replier_name: String,
+    pub replier_phone: String,
+    pub channel: Channel,
+    /// The e-mail address a mailed reply came from.
+    pub sender: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// An answer as a department gives it, before the domain dates and files it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReply {
+    pub text: ReplyText,
+    pub details: ReplyDetails,
+}
+
+impl From<ReplyText> for NewReply {
+    fn from(text: ReplyText) -> Self {
+        NewReply {
+            text,
+            details: ReplyDetails::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub round: u32,
@@ -185,6 +270,7 @@ pub struct Reply {
     pub replied_by: String,
     pub replied_at: DateTime<Utc>,
     pub review: Option<Review>,
+    pub details: ReplyDetails,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +316,10 @@ mod tests {
     #[test]
     fn every_arrow_of_the_lifecycle() {
         assert_eq!(transition(S::Issued, A::Acknowledge), Ok(S::Acknowledged));
+        assert_eq!(
+            transition(S::Acknowledged, A::NoteProgress),
+            Ok(S::Acknowledged)
+        );
         assert_eq!(transition(S::Acknowledged, A::Reply), Ok(S::Replied));
         assert_eq!(transition(S::Replied, A::Accept), Ok(S::Accepted));
         assert_eq!(transition(S::Replied, A::Reject), Ok(S::Issued));
@@ -240,12 +330,20 @@ mod tests {
     fn every_other_pair_is_refused_naming_the_state() {
         let allowed = [
             (S::Issued, A::Acknowledge),
+            (S::Acknowledged, A::NoteProgress),
             (S::Acknowledged, A::Reply),
             (S::Replied, A::Accept),
             (S::Replied, A::Reject),
             (S::Accepted, A::Reissue),
         ];
-        let actions = [A::Acknowledge, A::Reply, A::Accept, A::Reject, A::Reissue];
+        let actions = [
+            A::Acknowledge,
+            A::NoteProgress,
+            A::Reply,
+            A::Accept,
+            A::Reject,
+            A::Reissue,
+        ];
         for state in S::ALL {
             for action in actions {
                 if allowed.contains(&(state, action)) {

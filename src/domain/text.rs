@@ -16,6 +16,9 @@ pub const ADDRESS_MAX: usize = 500;
 pub const COMMUNITY_MAX: usize = 100;
 pub const REPLY_MAX: usize = 10_000;
 pub const REASON_MAX: usize = 2_000;
+pub const PROGRESS_MAX: usize = 2_000;
+pub const DOCUMENT_NUMBER_MAX: usize = 100;
+pub const PHONE_MAX: usize = 30;
 
 /// Trims the ends and checks length and characters.
 pub fn text(
@@ -88,6 +91,22 @@ macro_rules! text_type {
 text_type!(
     /// A department's answer (答复): required, up to 10,000 characters.
     ReplyText, max = REPLY_MAX, required = true
+);
+text_type!(
+    /// A progress note (阶段性答复): what is being done, before the reply.
+    ProgressText, max = PROGRESS_MAX, required = true
+);
+text_type!(
+    /// The department's own document number (文号) on a reply: optional.
+    DocumentNumber, max = DOCUMENT_NUMBER_MAX, required = false
+);
+text_type!(
+    /// A replier's name as they give it on the page: optional.
+    ReplierName, max = NAME_MAX, required = false
+);
+text_type!(
+    /// A replier's phone as they give it on the page: optional, kept as given.
+    ReplierPhone, max = PHONE_MAX, required = false
 );
 text_type!(
     /// Why something was refused or decided (a rejected reply, a ruling): the

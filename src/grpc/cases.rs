@@ -104,6 +104,31 @@ impl CaseService for Cases {
         Ok(self.case_response(&case))
     }
 
+    async fn get_attachment(
+        &self,
+        request: Request<proto::GetAttachmentRequest>,
+    ) -> Result<Response<proto::AttachmentContent>, Status> {
+        let actor = caller(&request)?;
+        let (case_id, file) = self
+            .whistle
+            .attachment(&actor, request.get_ref().attachment_id.trim())
+            .await
+            .map_err(to_status)?;
+        tracing::Span::current().record("case_id", case_id.as_str());
+        Ok(Response::new(proto::AttachmentContent {
+            info: Some(proto::AttachmentInfo {
+                id: file.id,
+                filename: file.filename,
+                content_type: file.content_type,
+                size: file.content.len() as u64,
+                sha256: file.sha256,
+            }),
+            content: file.content,
+            case_id,
+            request_id: file.request_id,
+        }))
+    }
+
     async fn list_cases(
         &self,
         request: Request<proto::ListCasesRequest>,

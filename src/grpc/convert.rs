@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::{
-    self, AlertKind, Case, CaseStatus, Comment, DepartmentRequest, DomainError, Due, EventKind,
-    FieldViolation, PetitionInput, RaisedAlert, Reply, ReplyText, RequestStatus, ReviewDecision,
-    Role, Verdict, Violations,
+    self, AlertKind, Attachment, Case, CaseStatus, Channel, Comment, DepartmentRequest,
+    DocumentNumber, DomainError, Due, EventKind, FieldViolation, NewReply, PetitionInput,
+    ProgressText, RaisedAlert, ReplierName, ReplierPhone, Reply, ReplyDetails, ReplyText,
+    RequestStatus, ReviewDecision, Role, Verdict, Violations,
 };
 use crate::proto;
 use crate::service::{
     AlertFilter, Assigned, CalendarCoverage, CaseFilter, OverdueFilter, PageRequest,
-    RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
+    NoteProgress, RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
@@ -133,6 +134,7 @@ fn event_kind(k: EventKind) -> proto::EventKind {
         EventKind::CaseReopened => proto::EventKind::CaseReopened,
         EventKind::ReminderSent => proto::EventKind::ReminderSent,
         EventKind::RequestOverdue => proto::EventKind::RequestOverdue,
+        EventKind::ProgressNoted => proto::EventKind::ProgressNoted,
     }
 }
 
@@ -148,6 +150,26 @@ fn reply(r: &Reply) -> proto::Reply {
             reviewed_by: v.reviewed_by.clone(),
             reviewed_at: Some(timestamp(v.reviewed_at)),
         }),
+        document_number: r.details.document_number.clone(),
+        replier_name: r.details.replier_name.clone(),
+        replier_phone: r.details.replier_phone.clone(),
+        channel: match r.details.channel {
+            Channel::Grpc => proto::ReplyChannel::Grpc,
+            Channel::Page => proto::ReplyChannel::Page,
+            Channel::Mail => proto::ReplyChannel::Mail,
+        } as i32,
+        sender: r.details.sender.clone(),
+        attachments: r.details.attachments.iter().map(attachment_info).collect(),
+    }
+}
+
+pub fn attachment_info(a: &Attachment) -> proto::AttachmentInfo {
+    proto::AttachmentInfo {
+        id: a.id.clone(),
+        filename: a.filename.clone(),
+        content_type: a.content_type.clone(),
+        size: a.size,
+        sha256: a.sha256.clone(),
     }
 }
 
@@ -346,10 +368,39 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
     type Error = DomainError;
 
     fn try_from(r: proto::SubmitReplyRequest) -> Result<Self, DomainError> {
-        let text = ReplyText::parse("text", &r.text)?;
+        let mut v = Violations::new();
+        let text = v.check(ReplyText::parse("text", &r.text));
+        let document_number =
+            v.check(DocumentNumber::parse("document_number", &r.document_number));
+        let replier_name = v.check(ReplierName::parse("replier_name", &r.replier_name));
+        let replier_phone = v.check(ReplierPhone::parse("replier_phone", &r.replier_phone));
+        let fields = match (text, document_number, replier_name, replier_phone) {
+            (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
+            _ => None,
+        };
+        let (text, document_number, replier_name, replier_phone) = checked(fields, v)?;
         Ok(SubmitReply {
             request_id: r.request_id.trim().to_owned(),
-            text,
+            reply: NewReply {
+                text,
+                details: ReplyDetails {
+                    document_number: document_number.into_string(),
+                    replier_name: replier_name.into_string(),
+                    replier_phone: replier_phone.into_string(),
+                    ..ReplyDetails::default()
+                },
+            },
+        })
+    }
+}
+
+impl TryFrom<proto::PostProgressNoteRequest> for NoteProgress {
+    type Error = DomainError;
+
+    fn try_from(r: proto::PostProgressNoteRequest) -> Result<Self, DomainError> {
+        Ok(NoteProgress {
+            request_id: r.request_id.trim().to_owned(),
+            text: ProgressText::parse("text", &r.text)?,
         })
     }
 }

@@ -137,4 +137,18 @@ impl DepartmentService for Departments {
             .map_err(to_status)?;
         Ok(self.request_response(&assigned))
     }
+
+    async fn post_progress_note(
+        &self,
+        request: Request<proto::PostProgressNoteRequest>,
+    ) -> Result<Response<proto::DepartmentRequest>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let assigned = self
+            .whistle
+            .note_progress(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(self.request_response(&assigned))
+    }
 }

@@ -24,6 +24,7 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::access::phone_view;
+use crate::domain::reply_link;
 pub use crate::domain::wording::Language;
 use crate::domain::wording::{day, deadline};
 use crate::domain::{
@@ -147,6 +148,24 @@ pub struct DigestLetter {
     pub alerts: Vec<AlertLine>,
 }
 
+/// The facts of a receipt (回执) to whoever answered a letter by e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLetter {
+    pub to: String,
+    pub request_id: String,
+    pub department_name: String,
+    pub office_name: String,
+    pub title: String,
+    /// `ACKNOWLEDGED`, `PROGRESS_NOTED` or `REPLIED`.
+    pub what: String,
+    /// The start of what was recorded.
+    pub excerpt: String,
+    /// The message it answers, with angle brackets; empty when it had none.
+    pub answers: String,
+    pub received_at: DateTime<Utc>,
+    pub timezone: String,
+}
+
 /// A digest lists this many alerts; the rest are counted.
 pub const DIGEST_LINES: usize = 200;
 
@@ -158,6 +177,7 @@ pub enum LetterFacts {
     Reminder(ReminderLetter),
     Alert(AlertLetter),
     Digest(DigestLetter),
+    Receipt(ReceiptLetter),
 }
 
 /// Plans and renders letters. Built once at start-up from settings.
@@ -170,9 +190,18 @@ pub struct Letters {
     recipients: BTreeMap<String, Recipient>,
     /// Supervisors who receive alerts by e-mail.
     supervisors: Vec<Mailbox>,
-    /// Where reply links will point, once the reply page exists.
-    reply_link_base: Option<String>,
-    reply_address: Option<String>,
+    /// The reply page's address for links (`…/r/TOKEN`), when it is served.
+    reply_page: Option<String>,
+    /// The domain of reply addresses (`reply+TOKEN@domain`), when inbound mail
+    /// is taken.
+    reply_domain: Option<String>,
+}
+
+/// A letter's reply link: what it prints and what the store keeps.
+struct LinkFacts {
+    page: Option<String>,
+    address: Option<String>,
+    digest: Option<String>,
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -215,6 +244,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "alert.zh.html",
         include_str!("../../templates/letters/alert.zh.html"),
+    ),
+    (
+        "receipt.zh.txt",
+        include_str!("../../templates/letters/receipt.zh.txt"),
+    ),
+    (
+        "receipt.zh.html",
+        include_str!("../../templates/letters/receipt.zh.html"),
     ),
     (
         "digest.zh.txt",
@@ -268,8 +305,45 @@ impl Letters {
             domain,
             recipients,
             supervisors: Vec::new(),
-            reply_link_base: None,
-            reply_address: None,
+            reply_page: None,
+            reply_domain: None,
+        }
+    }
+
+    /// Lets every letter to a department carry a fresh reply link: to the
+    /// reply page under `page` (its public base URL) and as the Reply-To
+    /// address `reply+TOKEN@domain`. Either may be absent.
+    pub fn with_reply_channels(mut self, page: Option<String>, domain: Option<String>) -> Self {
+        self.reply_page = page.map(|p| p.trim_end_matches('/').to_owned());
+        self.reply_domain = domain;
+        self
+    }
+
+    /// Whether letters carry reply links at all.
+    pub fn has_reply_channels(&self) -> bool {
+        self.reply_page.is_some() || self.reply_domain.is_some()
+    }
+
+    /// Draws a link for one letter, if any reply channel is on.
+    fn mint_link(&self) -> LinkFacts {
+        if !self.has_reply_channels() {
+            return LinkFacts {
+                page: None,
+                address: None,
+                digest: None,
+            };
+        }
+        let minted = reply_link::mint();
+        LinkFacts {
+            page: self
+                .reply_page
+                .as_ref()
+                .map(|base| format!("{base}/r/{}", minted.token)),
+            address: self
+                .reply_domain
+                .as_ref()
+                .map(|domain| format!("reply+{}@{domain}", minted.token)),
+            digest: Some(minted.digest),
         }
     }
 
@@ -373,6 +447,7 @@ impl Letters {
                 .collect(),
             payload: serde_json::to_string(&facts)?,
             created_at: a.raised_at,
+            reply_link: None,
         }))
     }
 
@@ -410,6 +485,7 @@ impl Letters {
                 .collect(),
             payload: serde_json::to_string(&facts)?,
             created_at: at,
+            reply_link: None,
         }))
     }
 
@@ -447,6 +523,7 @@ impl Letters {
             Vec::new(),
             text,
             html,
+            None,
         )
     }
 
@@ -493,6 +570,109 @@ impl Letters {
             Vec::new(),
             text,
             html,
+            None,
+        )
+    }
+
+    /// A receipt to whoever answered a letter by e-mail, saying what was
+    /// recorded; none when the sender's address cannot be written to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan_receipt(
+        &self,
+        org: &Organisation,
+        case: &Case,
+        request_id: &str,
+        sender: &str,
+        message_id: &str,
+        command: &crate::service::MailCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        use crate::service::MailCommand as C;
+        let Some(request) = case.requests.iter().find(|r| r.id == request_id) else {
+            return Ok(None);
+        };
+        if sender.parse::<lettre::Address>().is_err() {
+            return Ok(None);
+        }
+        let (what, text) = match command {
+            C::Acknowledge => ("ACKNOWLEDGED", ""),
+            C::Progress(text) => ("PROGRESS_NOTED", text.as_str()),
+            C::Reply(text) => ("REPLIED", text.as_str()),
+        };
+        let excerpt: String = text.chars().take(120).collect();
+        let facts = LetterFacts::Receipt(ReceiptLetter {
+            to: sender.to_owned(),
+            request_id: request.id.clone(),
+            department_name: org
+                .department(&request.department)
+                .map_or_else(|| request.department.clone(), |d| d.name.clone()),
+            office_name: org
+                .office(&case.office)
+                .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+            title: case.title.clone(),
+            what: what.to_owned(),
+            excerpt,
+            answers: if message_id.is_empty() {
+                String::new()
+            } else {
+                format!("<{message_id}>")
+            },
+            received_at: at,
+            timezone: org.calendar.tz().name().to_owned(),
+        });
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: Some(case.id.clone()),
+            request_id: Some(request.id.clone()),
+            kind: "receipt".into(),
+            message_id: format!("<{}.receipt@{}>", uuid::Uuid::now_v7(), self.domain),
+            sender: self.from.email.to_string(),
+            recipients: vec![sender.to_owned()],
+            payload: serde_json::to_string(&facts)?,
+            created_at: at,
+            reply_link: None,
+        }))
+    }
+
+    fn render_receipt(
+        &self,
+        mail: &QueuedMail,
+        letter: &ReceiptLetter,
+        reference: &str,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let what = match letter.what.as_str() {
+            "ACKNOWLEDGED" => "签收",
+            "PROGRESS_NOTED" => "阶段性答复",
+            _ => "答复",
+        };
+        let subject = format!("【回执】【{reference}】已收到{what}：{}", letter.title);
+        let ctx = context! {
+            subject => &subject,
+            department_name => &letter.department_name,
+            office_name => &letter.office_name,
+            reference,
+            title => &letter.title,
+            what,
+            excerpt => &letter.excerpt,
+            received => letter.received_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        };
+        let text = self.render_template("receipt.zh.txt", &ctx)?;
+        let html = self.render_template("receipt.zh.html", &ctx)?;
+        let earlier = if letter.answers.is_empty() {
+            Vec::new()
+        } else {
+            vec![letter.answers.clone()]
+        };
+        self.message(
+            mail,
+            std::slice::from_ref(&letter.to),
+            subject,
+            letter.received_at,
+            earlier,
+            text,
+            html,
+            None,
         )
     }
 
@@ -520,6 +700,7 @@ impl Letters {
         if recipient.addresses.is_empty() {
             return Ok(None);
         }
+        let link = self.mint_link();
         let facts = LetterFacts::Reminder(ReminderLetter {
             language: recipient.language,
             to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
@@ -541,11 +722,8 @@ impl Letters {
             issued_at: request.issued_at,
             sent_at: at,
             timezone: org.calendar.tz().name().to_owned(),
-            reply_link: self
-                .reply_link_base
-                .as_ref()
-                .map(|base| format!("{base}/{}", request.id)),
-            reply_address: self.reply_address.clone(),
+            reply_link: link.page,
+            reply_address: link.address,
         });
         Ok(Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
@@ -561,6 +739,7 @@ impl Letters {
                 .collect(),
             payload: serde_json::to_string(&facts)?,
             created_at: at,
+            reply_link: link.digest,
         }))
     }
 
@@ -594,6 +773,7 @@ impl Letters {
             org,
         ));
         let office = org.office(&case.office);
+        let link = self.mint_link();
         let facts = LetterFacts::RequestIssued(RequestLetter {
             contact: office.map_or_else(String::new, |o| o.contact.clone()),
             contact_phone: office.map_or_else(String::new, |o| o.contact_phone.clone()),
@@ -622,11 +802,8 @@ impl Letters {
             ack_due_at: request.ack_due_at,
             reply_due_at: request.reply_due_at,
             timezone: org.calendar.tz().name().to_owned(),
-            reply_link: self
-                .reply_link_base
-                .as_ref()
-                .map(|base| format!("{base}/{}", request.id)),
-            reply_address: self.reply_address.clone(),
+            reply_link: link.page,
+            reply_address: link.address,
         });
         Ok(Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
@@ -642,6 +819,7 @@ impl Letters {
                 .collect(),
             payload: serde_json::to_string(&facts)?,
             created_at: at,
+            reply_link: link.digest,
         }))
     }
 
@@ -658,6 +836,7 @@ impl Letters {
             LetterFacts::Reminder(letter) => self.render_reminder(mail, &letter, reference),
             LetterFacts::Alert(letter) => self.render_alert(mail, &letter),
             LetterFacts::Digest(letter) => self.render_digest(mail, &letter),
+            LetterFacts::Receipt(letter) => self.render_receipt(mail, &letter, reference),
         }
     }
 
@@ -717,6 +896,7 @@ impl Letters {
             earlier,
             text,
             html,
+            letter.reply_address.as_deref(),
         )
     }
 
@@ -732,6 +912,7 @@ impl Letters {
         earlier: Vec<String>,
         text: String,
         html: String,
+        reply_to: Option<&str>,
     ) -> Result<Rendered, LetterError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -740,6 +921,10 @@ impl Letters {
             .message_id(Some(mail.mail.message_id.clone()));
         for to in to {
             builder = builder.to(to.parse()?);
+        }
+        // Answering the letter in any mail client reaches its reply address.
+        if let Some(reply_to) = reply_to {
+            builder = builder.reply_to(reply_to.parse()?);
         }
         if let Some(last) = earlier.last() {
             builder = builder
@@ -840,6 +1025,7 @@ impl Letters {
             earlier,
             text,
             html,
+            letter.reply_address.as_deref(),
         )
     }
 

@@ -12,6 +12,7 @@
 
 mod cases;
 mod error;
+mod replies;
 mod requests;
 mod supervision;
 mod watching;
@@ -28,14 +29,18 @@ use crate::domain::effects::{self, Effect};
 pub use crate::domain::organisation::OrgCell;
 use crate::domain::{Actor, Case, DomainError, Organisation};
 use crate::mail::letter::Letters;
-use crate::store::{Store, WriteTx};
+use crate::store::{OutgoingMail, Store, WriteTx};
 
 pub use crate::domain::{
     AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};
 pub use error::{Error, Result, not_found};
-pub use requests::SubmitReply;
+pub use replies::{
+    Desk, DeskAction, DeskReply, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment,
+    Posted, ReplyPolicy,
+};
+pub use requests::{NoteProgress, SubmitReply};
 pub use supervision::{AlertMailMode, AlertMailPolicy, CalendarCoverage};
 
 /// Who is woken when a change commits: the outbox worker when it wrote
@@ -77,6 +82,8 @@ pub struct Whistle {
     clock: Arc<dyn Clock>,
     letters: Arc<Letters>,
     wakes: Wakes,
+    /// What the reply page and reply mail accept as attachments.
+    replies: Arc<ReplyPolicy>,
 }
 
 impl Whistle {
@@ -93,7 +100,17 @@ impl Whistle {
             clock,
             letters,
             wakes,
+            replies: Arc::new(ReplyPolicy::default()),
         }
+    }
+
+    pub fn with_reply_policy(mut self, policy: ReplyPolicy) -> Self {
+        self.replies = Arc::new(policy);
+        self
+    }
+
+    pub fn reply_policy(&self) -> &ReplyPolicy {
+        &self.replies
     }
 
     pub fn organisation(&self) -> Arc<Organisation> {
@@ -133,9 +150,22 @@ impl Whistle {
     /// difference with the letters it causes; rolls back on a refusal.
     async fn commit_change(
         &self,
+        tx: WriteTx,
+        case_id: &str,
+        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+    ) -> Result<Case> {
+        self.commit_change_with(tx, case_id, change, |_| Ok(Vec::new()))
+            .await
+    }
+
+    /// As `commit_change`, with letters beyond those its effects cause (a
+    /// receipt to whoever mailed the change), planned from the changed case.
+    async fn commit_change_with(
+        &self,
         mut tx: WriteTx,
         case_id: &str,
         change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        also: impl FnOnce(&Case) -> Result<Vec<OutgoingMail>>,
     ) -> Result<Case> {
         let org = self.org.current();
         let Some(before) = tx.lock_case(case_id).await? else {
@@ -150,7 +180,8 @@ impl Whistle {
         let now = self.clock.now();
         after.rewatch(&org.watch, &org.calendar, now);
         let effects = effects::of_change(Some(&before), &after);
-        self.save(tx, &before, &mut after, &effects).await?;
+        let extra = also(&after)?;
+        self.save(tx, &before, &mut after, &effects, extra).await?;
         if after.requests.len() > before.requests.len()
             || after
                 .requests
@@ -171,12 +202,14 @@ impl Whistle {
         before: &Case,
         after: &mut Case,
         effects: &[Effect],
+        extra: Vec<OutgoingMail>,
     ) -> Result<()> {
         let org = self.org.current();
-        let mail = self
+        let mut mail = self
             .letters
             .plan(&org, after, effects)
             .map_err(|e| Error::Internal(e.into()))?;
+        mail.extend(extra);
         let alerts = alert::for_effects(&org, after, effects);
         tx.update_case(before, after, &mail, &alerts).await?;
         tx.commit().await?;

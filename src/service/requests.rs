@@ -5,14 +5,21 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::{Actor, ActorRole, Case, DomainError, ReplyText};
+use crate::domain::{Actor, ActorRole, Case, DomainError, NewReply, ProgressText};
 use crate::store::{EventScope, WriteTx};
 
 /// A department's answer to a request.
 #[derive(Debug, Clone)]
 pub struct SubmitReply {
     pub request_id: String,
-    pub text: ReplyText,
+    pub reply: NewReply,
+}
+
+/// A department's progress note on a request.
+#[derive(Debug, Clone)]
+pub struct NoteProgress {
+    pub request_id: String,
+    pub text: ProgressText,
 }
 
 impl Whistle {
@@ -68,9 +75,21 @@ impl Whistle {
     pub async fn submit_reply(&self, actor: &Actor, command: SubmitReply) -> Result<Assigned> {
         access::permit(actor, Action::Reply)?;
         let now = self.clock.now();
-        let SubmitReply { request_id, text } = command;
+        let SubmitReply { request_id, reply } = command;
         self.change_request(actor, &request_id, |case| {
-            case.submit_reply(actor, &request_id, text, now)
+            case.submit_reply(actor, &request_id, reply, now)
+        })
+        .await
+    }
+
+    /// 阶段性答复.
+    #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
+    pub async fn note_progress(&self, actor: &Actor, command: NoteProgress) -> Result<Assigned> {
+        access::permit(actor, Action::Reply)?;
+        let now = self.clock.now();
+        let NoteProgress { request_id, text } = command;
+        self.change_request(actor, &request_id, |case| {
+            case.note_progress(actor, &request_id, text, now)
         })
         .await
     }

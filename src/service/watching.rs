@@ -29,7 +29,8 @@ impl Whistle {
         for effect in &effects {
             tracing::info!(?effect, "deadline watch");
         }
-        self.save(tx, &before, &mut after, &effects).await?;
+        self.save(tx, &before, &mut after, &effects, Vec::new())
+            .await?;
         Ok(true)
     }
 

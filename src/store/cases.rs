@@ -344,6 +344,23 @@ where
                 }
             }
         }
+        let links: Vec<(&str, &str, i64)> = mail
+            .iter()
+            .filter_map(|m| {
+                let request_id = m.request_id.as_deref()?;
+                Some((m.reply_link.as_deref()?, request_id, millis(m.created_at)))
+            })
+            .collect();
+        insert_all::<DB, _>(
+            conn,
+            "INSERT INTO reply_links (digest, request_id, created_at) ",
+            &links,
+            |mut b, (digest, request_id, at)| {
+                b.push_bind(*digest).push_bind(*request_id).push_bind(*at);
+            },
+        )
+        .await
+        .map_err(DB::map_err)?;
         let mail: Vec<MailRow> = mail.iter().map(MailRow::new).collect();
         let head = concat!("INSERT INTO outbox (", mail_columns!(), ") ");
         insert_all::<DB, _>(conn, head, &mail, |mut b, m| {

@@ -27,6 +27,7 @@ mod cases;
 mod diff;
 mod feeds;
 mod jobs;
+mod links;
 mod outbox;
 mod paging;
 pub mod postgres;
@@ -41,6 +42,7 @@ pub mod testing;
 pub use backend::{Backend, Db};
 pub use feeds::{EventScope, FedEvent};
 pub use jobs::Job;
+pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]
@@ -92,6 +94,9 @@ pub struct OutgoingMail {
     /// The letter's facts as its writer serialised them; opaque to the store.
     pub payload: String,
     pub created_at: DateTime<Utc>,
+    /// The digest of the reply link the letter carries, kept beside it so that
+    /// the link opens once the letter is committed.
+    pub reply_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -432,7 +437,62 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The request a reply link answers, by the link's digest.
+    pub async fn reply_link(&self, digest: &str) -> Result<Option<StoredLink>, StoreError> {
+        read!(self, tx => tx.reply_link(digest).await?)
+    }
+
+    /// A reply attachment with its bytes.
+    pub async fn attachment(&self, id: &str) -> Result<Option<StoredAttachment>, StoreError> {
+        read!(self, tx => tx.attachment(id).await?)
+    }
+
+    /// Every e-mail taken for a request's reply addresses, oldest first.
+    pub async fn inbound_of_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<InboundRecord>, StoreError> {
+        read!(self, tx => tx.inbound_of_request(request_id).await?)
+    }
+}
+
 impl WriteTx {
+    /// Issues a one-time key for a form of the reply page opened with a link,
+    /// and purges keys too old to be posted.
+    pub async fn issue_form_key(
+        &mut self,
+        key_digest: &str,
+        link_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.issue_form_key(key_digest, link_digest, now).await)
+    }
+
+    /// Uses a form key issued for this link: once, whatever the race.
+    pub async fn use_form_key(
+        &mut self,
+        key_digest: &str,
+        link_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<FormKey, StoreError> {
+        dispatch!(self, tx => tx.use_form_key(key_digest, link_digest, now).await)
+    }
+
+    /// The bytes of a reply's files, committed with the reply.
+    pub async fn insert_attachments(
+        &mut self,
+        attachments: &[StoredAttachment],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.insert_attachments(attachments).await)
+    }
+
+    /// Records an e-mail taken for a reply address; false when the same
+    /// message (request and Message-ID) is recorded already.
+    pub async fn record_inbound(&mut self, record: &InboundRecord) -> Result<bool, StoreError> {
+        dispatch!(self, tx => tx.record_inbound(record).await)
+    }
+
     /// The case that holds a request, read inside this transaction.
     pub async fn case_id_for_request(
         &mut self,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::watch::StepWatch;
 use crate::domain::{
-    Alert, AlertKind, AlertSlot, Assigned, Case, CaseStatus, DepartmentRequest, Event, EventKind,
-    Feedback, Phone, RaisedAlert, Reference, Reply, RequestStatus, Resident, Review, Role, Verdict,
+    Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, Channel, CaseStatus, DepartmentRequest, Event, EventKind,
+    Feedback, Phone, RaisedAlert, Reference, Reply, ReplyDetails, RequestStatus, Resident, Review, Role, Verdict,
     Watch,
 };
 
@@ -75,6 +75,24 @@ pub struct ReplyRow {
     pub review_reason: Option<String>,
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<i64>,
+    pub document_number: String,
+    pub replier_name: String,
+    pub replier_phone: String,
+    pub channel: String,
+    pub sender: String,
+    /// What describes the reply's attachments, as JSON (see `AttachmentJson`);
+    /// their bytes are rows of `attachments`.
+    pub attachments: String,
+}
+
+/// An attachment's description as kept on its reply's row.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AttachmentJson {
+    id: String,
+    filename: String,
+    content_type: String,
+    size: u64,
+    sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -103,7 +121,7 @@ pub fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("timestamp", ms))
 }
 
@@ -297,6 +315,12 @@ impl ReplyRow {
             review_reason: r.map(|r| r.reason.clone()),
             reviewed_by: r.map(|r| r.reviewed_by.clone()),
             reviewed_at: r.map(|r| millis(r.reviewed_at)),
+            document_number: p.details.document_number.clone(),
+            replier_name: p.details.replier_name.clone(),
+            replier_phone: p.details.replier_phone.clone(),
+            channel: p.details.channel.as_str().to_owned(),
+            sender: p.details.sender.clone(),
+            attachments: attachments_json(&p.details.attachments),
         }
     }
 
@@ -316,8 +340,41 @@ impl ReplyRow {
             replied_by: self.replied_by,
             replied_at: time(self.replied_at)?,
             review,
+            details: ReplyDetails {
+                document_number: self.document_number,
+                replier_name: self.replier_name,
+                replier_phone: self.replier_phone,
+                channel: Channel::parse(&self.channel)
+                    .ok_or_else(|| corrupt("reply channel", &self.channel))?,
+                sender: self.sender,
+                attachments: serde_json::from_str::<Vec<AttachmentJson>>(&self.attachments)
+                    .map_err(|_| corrupt("reply attachments", &self.attachments))?
+                    .into_iter()
+                    .map(|a| Attachment {
+                        id: a.id,
+                        filename: a.filename,
+                        content_type: a.content_type,
+                        size: a.size,
+                        sha256: a.sha256,
+                    })
+                    .collect(),
+            },
         })
     }
+}
+
+fn attachments_json(attachments: &[Attachment]) -> String {
+    let rows: Vec<AttachmentJson> = attachments
+        .iter()
+        .map(|a| AttachmentJson {
+            id: a.id.clone(),
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            sha256: a.sha256.clone(),
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("plain strings and numbers serialise")
 }
 
 impl EventRow {
@@ -491,6 +548,7 @@ impl MailRow {
             MailStatus::parse(&self.status).ok_or_else(|| corrupt("mail status", &self.status))?;
         Ok(QueuedMail {
             mail: OutgoingMail {
+                reply_link: None,
                 id: self.id,
                 case_id: self.case_id,
                 request_id: self.request_id,

@@ -20,7 +20,7 @@ macro_rules! request_columns {
 macro_rules! reply_columns {
     () => {
         "request_id, round, text, replied_by, replied_at, review_accepted, review_reason, reviewed_by, \
-         reviewed_at"
+         reviewed_at, document_number, replier_name, replier_phone, channel, sender, attachments"
     };
 }
 macro_rules! event_columns {
@@ -102,6 +102,12 @@ macro_rules! bind_reply {
             .$m(&p.review_reason)
             .$m(&p.reviewed_by)
             .$m(p.reviewed_at)
+            .$m(&p.document_number)
+            .$m(&p.replier_name)
+            .$m(&p.replier_phone)
+            .$m(&p.channel)
+            .$m(&p.sender)
+            .$m(&p.attachments)
     }};
 }
 macro_rules! bind_event {
@@ -161,8 +167,9 @@ pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $
      reply_reminded = $16, ack_alert_level = $17, ack_alert_repeat = $18, reply_alert_level = $19, \
      reply_alert_repeat = $20 WHERE id = $1";
 pub const UPDATE_REPLY: &str = "UPDATE replies SET text = $3, replied_by = $4, replied_at = $5, \
-     review_accepted = $6, review_reason = $7, reviewed_by = $8, reviewed_at = $9 \
-     WHERE request_id = $1 AND round = $2";
+     review_accepted = $6, review_reason = $7, reviewed_by = $8, reviewed_at = $9, \
+     document_number = $10, replier_name = $11, replier_phone = $12, channel = $13, sender = $14, \
+     attachments = $15 WHERE request_id = $1 AND round = $2";
 /// Draws `$3` numbers at once and returns the last; the row lock (PostgreSQL) or
 /// the single writer (SQLite) keeps concurrent issuers from sharing a number, and
 /// a rollback takes the numbers back with everything else.

@@ -1083,6 +1083,7 @@ fn letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
                 recipients: vec![format!("{}@test", request.department), "copy@test".into()],
                 payload: format!("第{}轮", request.round),
                 created_at: e.at,
+                reply_link: None,
             }
         })
         .collect()

@@ -217,6 +217,7 @@ async fn a_department_sees_only_its_own_requests(app: TestApp) {
             .submit_reply(SubmitReplyRequest {
                 request_id: housing_request.clone(),
                 text: "越权答复".into(),
+                ..Default::default()
             })
             .await;
         refused(reply, Code::NotFound);
@@ -228,6 +229,7 @@ async fn a_department_sees_only_its_own_requests(app: TestApp) {
         .submit_reply(SubmitReplyRequest {
             request_id: housing_request.clone(),
             text: "越权答复".into(),
+            ..Default::default()
         })
         .await;
     refused(reply, Code::NotFound);

@@ -243,6 +243,7 @@ async fn a_review_and_a_reply_on_the_same_case_both_land(app: TestApp) {
         let reply = SubmitReplyRequest {
             request_id: land.clone(),
             text: "国土已配合完成测绘。".into(),
+            ..Default::default()
         };
         async move { tokio::join!(office.review_reply(review), land_dept.submit_reply(reply)) }
     });
@@ -306,6 +307,7 @@ async fn a_review_racing_the_next_rounds_reply_never_overwrites_it(app: TestApp)
         let reply = SubmitReplyRequest {
             request_id: id.clone(),
             text: SECOND_REPLY.into(),
+            ..Default::default()
         };
         async move { tokio::join!(office.review_reply(review), power.submit_reply(reply)) }
     });

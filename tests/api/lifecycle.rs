@@ -344,6 +344,7 @@ async fn a_department_acknowledges_before_it_replies(app: TestApp) {
         .submit_reply(SubmitReplyRequest {
             request_id: id.clone(),
             text: "已处理".into(),
+            ..Default::default()
         })
         .await;
     let status = refused(early, Code::FailedPrecondition);
@@ -377,6 +378,7 @@ async fn a_department_acknowledges_before_it_replies(app: TestApp) {
         .submit_reply(SubmitReplyRequest {
             request_id: id.clone(),
             text: "再答复一次".into(),
+            ..Default::default()
         })
         .await;
     let status = refused(again, Code::FailedPrecondition);

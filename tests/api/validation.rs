@@ -387,6 +387,7 @@ async fn control_characters_are_refused_not_stored(app: TestApp) {
         .submit_reply(SubmitReplyRequest {
             request_id: id,
             text: "已处理\0".into(),
+            ..Default::default()
         })
         .await;
     invalid(reply, "text");
@@ -402,6 +403,7 @@ async fn a_reply_needs_text(app: TestApp) {
             .submit_reply(SubmitReplyRequest {
                 request_id: id.clone(),
                 text: text.into(),
+                ..Default::default()
             })
             .await;
         invalid(result, "text");
@@ -439,6 +441,7 @@ async fn every_refusal_is_also_said_in_chinese(app: TestApp) {
         .submit_reply(SubmitReplyRequest {
             request_id: housing.clone(),
             text: "已办结".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -49,6 +49,7 @@ impl TestApp {
             .submit_reply(SubmitReplyRequest {
                 request_id: request_id.into(),
                 text: text.into(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("{department} replying to {request_id}: {s:?}"))
