@@ -190,10 +190,7 @@ pub async fn serve(
     drop(listener);
     let drain = async { while sessions.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        warn!(
-            left = sessions.len(),
-            "smtp sessions cut off at shutdown"
-        );
+        warn!(left = sessions.len(), "smtp sessions cut off at shutdown");
         sessions.shutdown().await;
     }
     info!("smtp listener stopped");
@@ -293,7 +290,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
             let line = match line {
                 Err(_) => {
                     info!("smtp session idle too long");
-                    self.reply(421, Some("4.4.2"), "idle too long, closing").await?;
+                    self.reply(421, Some("4.4.2"), "idle too long, closing")
+                        .await?;
                     self.writer.flush().await?;
                     return Ok(Ended::IdleTimeout);
                 }
@@ -346,7 +344,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
                 if self.helo.is_none() {
                     self.reply(503, Some("5.5.1"), "say EHLO first").await?;
                 } else if self.transaction.mail_from.is_some() {
-                    self.reply(503, Some("5.5.1"), "sender already given").await?;
+                    self.reply(503, Some("5.5.1"), "sender already given")
+                        .await?;
                 } else if from.size > self.shared.limits.max_message_bytes {
                     self.reply(552, Some("5.3.4"), "message too big").await?;
                 } else {
@@ -424,7 +423,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
         {
             Err(_) => {
                 info!("smtp DATA too slow");
-                self.reply(421, Some("4.4.2"), "data timeout, closing").await?;
+                self.reply(421, Some("4.4.2"), "data timeout, closing")
+                    .await?;
                 return Ok(Some(Ended::DataTimeout));
             }
             Ok(data) => data?,
@@ -453,7 +453,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
                 self.reply(250, Some("2.0.0"), "accepted").await?;
             }
             Err(refusal) => {
-                info!(?recipients, bytes, code = refusal.code, "smtp message refused");
+                info!(
+                    ?recipients,
+                    bytes,
+                    code = refusal.code,
+                    "smtp message refused"
+                );
                 self.refuse(&refusal).await?;
             }
         }
@@ -759,8 +764,14 @@ mod tests {
             .unwrap_err();
 
         assert!(error.is_permanent(), "{error}");
-        assert_eq!(error.status().map(|c| c.to_string()).as_deref(), Some("550"));
-        assert!(error.to_string().contains("no such reply address"), "{error}");
+        assert_eq!(
+            error.status().map(|c| c.to_string()).as_deref(),
+            Some("550")
+        );
+        assert!(
+            error.to_string().contains("no such reply address"),
+            "{error}"
+        );
         assert!(server.delivered().is_empty());
 
         let mut client = Client::connect(server.port).await;
@@ -786,7 +797,10 @@ mod tests {
             .unwrap_err();
 
         assert!(error.is_permanent(), "{error}");
-        assert_eq!(error.status().map(|c| c.to_string()).as_deref(), Some("552"));
+        assert_eq!(
+            error.status().map(|c| c.to_string()).as_deref(),
+            Some("552")
+        );
         assert!(error.to_string().contains("too big"), "{error}");
         assert!(server.delivered().is_empty());
 
@@ -805,7 +819,9 @@ mod tests {
             }
         }
         assert!(ehlo.iter().any(|l| l.contains("SIZE 1024")), "{ehlo:?}");
-        let refused = client.command("MAIL FROM:<roads@dept.test> SIZE=2048").await;
+        let refused = client
+            .command("MAIL FROM:<roads@dept.test> SIZE=2048")
+            .await;
         assert!(refused.starts_with("552 5.3.4 "), "{refused}");
         let accepted = client.command("MAIL FROM:<roads@dept.test> SIZE=512").await;
         assert!(accepted.starts_with("250 "), "{accepted}");
@@ -853,19 +869,32 @@ mod tests {
         assert!(client.command("HELO client.test").await.starts_with("250 "));
 
         // A transaction abandoned by RSET delivers nothing.
-        assert!(client.command("MAIL FROM:<a@dept.test>").await.starts_with("250 "));
-        assert!(client.command("RCPT TO:<reply+good1@x.test>").await.starts_with("250 "));
+        assert!(
+            client
+                .command("MAIL FROM:<a@dept.test>")
+                .await
+                .starts_with("250 ")
+        );
+        assert!(
+            client
+                .command("RCPT TO:<reply+good1@x.test>")
+                .await
+                .starts_with("250 ")
+        );
         assert!(client.command("RSET").await.starts_with("250 "));
         let without_sender = client.command("RCPT TO:<reply+good1@x.test>").await;
         assert!(without_sender.starts_with("503 "), "{without_sender}");
 
         // A bounce comes from the null sender.
         assert!(client.command("MAIL FROM:<>").await.starts_with("250 "));
-        assert!(client.command("RCPT TO:<reply+good2@x.test>").await.starts_with("250 "));
+        assert!(
+            client
+                .command("RCPT TO:<reply+good2@x.test>")
+                .await
+                .starts_with("250 ")
+        );
         assert!(client.command("DATA").await.starts_with("354 "));
-        client
-            .send("..leading dot\r\nmiddle\r\n...\r\n.\r\n")
-            .await;
+        client.send("..leading dot\r\nmiddle\r\n...\r\n.\r\n").await;
         assert!(client.reply().await.starts_with("250 "));
 
         assert!(client.command("VRFY someone").await.starts_with("252 "));
@@ -914,7 +943,9 @@ mod tests {
             client.reply().await,
             client.reply().await,
         ];
-        client.send("Subject: pipelined\r\n\r\nok\r\n.\r\nQUIT\r\n").await;
+        client
+            .send("Subject: pipelined\r\n\r\nok\r\n.\r\nQUIT\r\n")
+            .await;
 
         assert!(replies[0].starts_with("250 "), "{replies:?}");
         assert!(replies[1].starts_with("550 "), "{replies:?}");
@@ -937,8 +968,18 @@ mod tests {
         client.command("EHLO client.test").await;
         client.command("MAIL FROM:<roads@dept.test>").await;
 
-        assert!(client.command("RCPT TO:<reply+good1@x.test>").await.starts_with("250 "));
-        assert!(client.command("RCPT TO:<reply+good2@x.test>").await.starts_with("250 "));
+        assert!(
+            client
+                .command("RCPT TO:<reply+good1@x.test>")
+                .await
+                .starts_with("250 ")
+        );
+        assert!(
+            client
+                .command("RCPT TO:<reply+good2@x.test>")
+                .await
+                .starts_with("250 ")
+        );
         let third = client.command("RCPT TO:<reply+good3@x.test>").await;
 
         assert!(third.starts_with("452 4.5.3 "), "{third}");
@@ -958,7 +999,11 @@ mod tests {
             .await
             .expect("serve returns after shutdown")
             .unwrap();
-        assert!(TcpStream::connect(("127.0.0.1", server.port)).await.is_err());
+        assert!(
+            TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .is_err()
+        );
     }
 
     #[test]
