@@ -466,24 +466,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
     }
 
     async fn refuse(&mut self, refusal: &Refusal) -> io::Result<()> {
-        // The inbox's text goes on the wire: keep it to one printable line,
-        // and keep the codes well formed so the sender acts on them rightly.
-        let text: String = refusal
-            .message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if !(400..600).contains(&refusal.code) {
-            return self.reply(451, Some("4.3.0"), &text).await;
-        }
-        let class = if refusal.code >= 500 { "5." } else { "4." };
-        let enhanced = if is_enhanced_code(&refusal.enhanced) && refusal.enhanced.starts_with(class)
-        {
-            refusal.enhanced.clone()
-        } else {
-            format!("{class}0.0")
-        };
-        self.reply(refusal.code, Some(&enhanced), &text).await
+        self.writer
+            .write_all(refusal_line(refusal).as_bytes())
+            .await
     }
 
     async fn reply(&mut self, code: u16, enhanced: Option<&str>, text: &str) -> io::Result<()> {
@@ -493,6 +478,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
         };
         self.writer.write_all(line.as_bytes()).await
     }
+}
+
+/// The reply line for an inbox's refusal. Its text goes on the wire, so it is
+/// kept to one printable line (no reply injection), and its codes are made
+/// well formed so the sender retries or gives up as the inbox meant.
+fn refusal_line(refusal: &Refusal) -> String {
+    let text: String = refusal
+        .message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if !(400..600).contains(&refusal.code) {
+        return format!("451 4.3.0 {text}\r\n");
+    }
+    let class = if refusal.code >= 500 { "5." } else { "4." };
+    let enhanced = if is_enhanced_code(&refusal.enhanced) && refusal.enhanced.starts_with(class) {
+        refusal.enhanced.clone()
+    } else {
+        format!("{class}0.0")
+    };
+    format!("{} {enhanced} {text}\r\n", refusal.code)
 }
 
 /// Whether `code` looks like "class.subject.detail" (RFC 3463).
@@ -1004,6 +1010,44 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_data_phase_that_stalls_is_closed_with_421() {
+        let limits = Limits {
+            data_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let server = Server::start(limits).await;
+        let mut client = Client::connect(server.port).await;
+        client.reply().await;
+        client.command("EHLO client.test").await;
+        client.command("MAIL FROM:<roads@dept.test>").await;
+        client.command("RCPT TO:<reply+good@x.test>").await;
+        assert!(client.command("DATA").await.starts_with("354 "));
+
+        client.send("Subject: half a message\r\n").await;
+
+        let stalled = client.line().await;
+        assert!(stalled.starts_with("421 4.4.2 "), "{stalled}");
+        assert_eq!(client.line().await, "", "closed after 421");
+        assert!(server.delivered().is_empty());
+    }
+
+    #[test]
+    fn an_inbox_refusal_cannot_inject_lines_or_malformed_codes() {
+        let injected = Refusal::permanent("5.1.1", "gone\r\n250 2.0.0 ok");
+        assert_eq!(refusal_line(&injected), "550 5.1.1 gone  250 2.0.0 ok\r\n");
+
+        let success = Refusal {
+            code: 250,
+            enhanced: "2.0.0".into(),
+            message: "fine".into(),
+        };
+        assert_eq!(refusal_line(&success), "451 4.3.0 fine\r\n");
+
+        let mismatched = Refusal::temporary("5.1.1", "busy");
+        assert_eq!(refusal_line(&mismatched), "451 4.0.0 busy\r\n");
     }
 
     #[test]
