@@ -1,0 +1,3 @@
+//! Replies that arrive by e-mail.
+
+pub mod listener;
