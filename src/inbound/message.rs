@@ -69,7 +69,11 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         .parse(raw)
         .ok_or(ParseError::NotMail)?;
     // mail-parser reads anything as a body; without a single header it was not mail.
-    if message.parts.first().is_none_or(|root| root.headers.is_empty()) {
+    if message
+        .parts
+        .first()
+        .is_none_or(|root| root.headers.is_empty())
+    {
         return Err(ParseError::NotMail);
     }
 
@@ -94,7 +98,12 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
     Ok(InboundMessage {
         message_id: message
             .message_id()
-            .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+            .map(|id| {
+                id.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
             .filter(|id| !id.is_empty()),
         from,
         from_name,
@@ -194,16 +203,13 @@ fn is_bounce(message: &Message<'_>, from: Option<&str>, subject: &str) -> bool {
         "退信",
         "系统退信",
     ];
-    let report = message
-        .root_part()
-        .content_type()
-        .is_some_and(|ct| {
-            ct.c_type.eq_ignore_ascii_case("multipart")
-                && ct
-                    .c_subtype
-                    .as_deref()
-                    .is_some_and(|sub| sub.eq_ignore_ascii_case("report"))
-        });
+    let report = message.root_part().content_type().is_some_and(|ct| {
+        ct.c_type.eq_ignore_ascii_case("multipart")
+            && ct
+                .c_subtype
+                .as_deref()
+                .is_some_and(|sub| sub.eq_ignore_ascii_case("report"))
+    });
     // RFC 5321: notifications go out with an empty envelope sender, `Return-Path: <>`.
     let null_sender = message
         .header_raw("Return-Path")
@@ -237,8 +243,8 @@ fn is_auto_reply(message: &Message<'_>, subject: &str) -> bool {
     let auto_submitted = header("Auto-Submitted").is_some_and(|v| !v.is_empty() && v != "no");
     let x_autoreply = header("X-Autoreply").is_some_and(|v| v != "no");
     let x_autorespond = header("X-Autorespond").is_some();
-    let precedence = header("Precedence")
-        .is_some_and(|v| matches!(v.as_str(), "auto_reply" | "bulk" | "junk"));
+    let precedence =
+        header("Precedence").is_some_and(|v| matches!(v.as_str(), "auto_reply" | "bulk" | "junk"));
     let lower = subject.to_lowercase();
     auto_submitted
         || x_autoreply
@@ -257,8 +263,13 @@ fn attachments(message: &Message<'_>) -> Vec<InboundAttachment> {
             let declared = disposition.is_some_and(|d| d.is_attachment());
             let inline = disposition.is_some_and(|d| d.is_inline())
                 || matches!(part.body, PartType::InlineBinary(_));
-            let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
+            let name = part
+                .attachment_name()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
             match &part.body {
+                // A forwarded message is the sender's document even when shown inline.
+                PartType::Message(_) => {}
                 _ if inline && !declared => return None,
                 // A stray text part without a name is a body the client split, not a file.
                 PartType::Text(_) | PartType::Html(_) if !declared && name.is_none() => {
@@ -275,7 +286,11 @@ fn attachments(message: &Message<'_>) -> Vec<InboundAttachment> {
                 })
                 .unwrap_or_else(|| "application/octet-stream".to_string())
                 .to_ascii_lowercase();
-            let fallback = if part.is_message() { "message.eml" } else { "attachment" };
+            let fallback = if part.is_message() {
+                "message.eml"
+            } else {
+                "attachment"
+            };
             Some(InboundAttachment {
                 filename: name.unwrap_or(fallback).to_string(),
                 content_type,
@@ -323,8 +338,14 @@ mod tests {
         );
         // Outlook sets X-Auto-Response-Suppress on every mail; it must not mark a person as a robot.
         assert_eq!(message.from_name.as_deref(), Some("王芳"));
-        assert_eq!(message.message_id.as_deref(), Some("SG2PR06MB1234.apcprd06.prod.outlook.com"));
-        assert_eq!(message.subject, "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）");
+        assert_eq!(
+            message.message_id.as_deref(),
+            Some("SG2PR06MB1234.apcprd06.prod.outlook.com")
+        );
+        assert_eq!(
+            message.subject,
+            "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）"
+        );
         assert!(message.attachments.is_empty());
     }
 
@@ -359,7 +380,10 @@ mod tests {
             Command::Reply,
             "收到，已转交街道办核实。涉及㐀字路段另行答复。",
         );
-        assert_eq!(message.subject, "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）");
+        assert_eq!(
+            message.subject,
+            "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）"
+        );
         assert_eq!(message.from_name.as_deref(), Some("孙丽"));
     }
 
@@ -384,7 +408,10 @@ mod tests {
             "已派人核查，情况属实，正在督促物业整改。",
         );
         assert_eq!(message.from_name.as_deref(), Some("周杰"));
-        assert_eq!(message.subject, "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）");
+        assert_eq!(
+            message.subject,
+            "回复：关于朝阳路积水问题的函（朝哨〔2026〕118号）"
+        );
     }
 
     #[test]
@@ -497,7 +524,10 @@ mod tests {
              <nobody@swj.beijing.gov.cn>: host mx.swj.beijing.gov.cn[10.9.8.7] said: 550 5.1.1\n    \
              User unknown (in reply to RCPT TO command)",
         );
-        assert_eq!(message.attachments[0].content_type, "message/delivery-status");
+        assert_eq!(
+            message.attachments[0].content_type,
+            "message/delivery-status"
+        );
     }
 
     // --- Commands and refusals, on minimal messages. ---
@@ -508,16 +538,34 @@ mod tests {
 
     #[test]
     fn a_bare_acknowledgement_has_empty_text() {
-        for body in ["签收", "签收。", "　签收！　", "ACK", "ack.", "\r\n\r\nAck!\r\n\r\n> 原函"] {
+        for body in [
+            "签收",
+            "签收。",
+            "　签收！　",
+            "ACK",
+            "ack.",
+            "\r\n\r\nAck!\r\n\r\n> 原函",
+        ] {
             let message = parse(&mail("", body)).expect(body);
-            assert_eq!((message.command, message.text.as_str()), (Command::Acknowledge, ""), "{body:?}");
+            assert_eq!(
+                (message.command, message.text.as_str()),
+                (Command::Acknowledge, ""),
+                "{body:?}"
+            );
         }
-        assert_eq!(parse(&mail("", "签收")).unwrap().from.as_deref(), Some("dept@example.gov.cn"));
+        assert_eq!(
+            parse(&mail("", "签收")).unwrap().from.as_deref(),
+            Some("dept@example.gov.cn")
+        );
     }
 
     #[test]
     fn progress_on_the_same_line_keeps_its_words() {
-        for body in ["进展：已开工\r\n明日完工", "进展:已开工\r\n明日完工", "进展\r\n已开工\r\n明日完工"] {
+        for body in [
+            "进展：已开工\r\n明日完工",
+            "进展:已开工\r\n明日完工",
+            "进展\r\n已开工\r\n明日完工",
+        ] {
             let message = parse(&mail("", body)).expect(body);
             assert_eq!(message.command, Command::Progress, "{body:?}");
             assert_eq!(message.text, "已开工\n明日完工", "{body:?}");
@@ -528,14 +576,23 @@ mod tests {
     fn a_word_that_merely_starts_with_a_command_is_a_reply() {
         for body in ["签收人：张三", "acknowledged, thanks", "进展顺利"] {
             let message = parse(&mail("", body)).expect(body);
-            assert_eq!((message.command, message.text.as_str()), (Command::Reply, body));
+            assert_eq!(
+                (message.command, message.text.as_str()),
+                (Command::Reply, body)
+            );
         }
     }
 
     #[test]
     fn a_reply_or_progress_without_new_words_is_refused() {
-        assert_eq!(parse(&mail("", "\r\n> only the quote\r\n")), Err(ParseError::Empty));
-        assert_eq!(parse(&mail("", "进展\r\n\r\n-- \r\n张三")), Err(ParseError::Empty));
+        assert_eq!(
+            parse(&mail("", "\r\n> only the quote\r\n")),
+            Err(ParseError::Empty)
+        );
+        assert_eq!(
+            parse(&mail("", "进展\r\n\r\n-- \r\n张三")),
+            Err(ParseError::Empty)
+        );
         assert_eq!(parse(&mail("", "")), Err(ParseError::Empty));
     }
 
@@ -557,12 +614,19 @@ mod tests {
         assert_eq!(auto("Precedence: bulk\r\n"), Kind::AutoReply);
         assert_eq!(auto("Precedence: list\r\n"), Kind::Human);
         let by_subject = |subject: &str| {
-            parse(format!("From: a@b.cn\r\nSubject: {subject}\r\n\r\nhi").as_bytes()).unwrap().kind
+            parse(format!("From: a@b.cn\r\nSubject: {subject}\r\n\r\nhi").as_bytes())
+                .unwrap()
+                .kind
         };
         for subject in ["自动回复：x", "Auto: x", "Out of Office: x", "外出：x"] {
             assert_eq!(by_subject(subject), Kind::AutoReply, "{subject}");
         }
-        for subject in ["Undeliverable: x", "Delivery Status Notification (Failure)", "系统退信", "退信：x"] {
+        for subject in [
+            "Undeliverable: x",
+            "Delivery Status Notification (Failure)",
+            "系统退信",
+            "退信：x",
+        ] {
             assert_eq!(by_subject(subject), Kind::Bounce, "{subject}");
         }
         let postmaster = parse(b"From: Postmaster@b.cn\r\nSubject: x\r\n\r\nhi").unwrap();
@@ -611,7 +675,14 @@ mod tests {
     impl Part {
         fn render(&self, out: &mut Vec<u8>) {
             match self {
-                Part::Leaf { content_type, charset, encoding, disposition, payload, junk } => {
+                Part::Leaf {
+                    content_type,
+                    charset,
+                    encoding,
+                    disposition,
+                    payload,
+                    junk,
+                } => {
                     out.extend_from_slice(
                         format!(
                             "Content-Type: {content_type}; charset=\"{charset}\"; name*=UTF-8''%E6%8A%A5\r\n\
@@ -624,10 +695,17 @@ mod tests {
                     out.extend_from_slice(payload);
                     out.extend_from_slice(b"\r\n");
                 }
-                Part::Multi { subtype, boundary, parts, unterminated } => {
+                Part::Multi {
+                    subtype,
+                    boundary,
+                    parts,
+                    unterminated,
+                } => {
                     out.extend_from_slice(
-                        format!("Content-Type: multipart/{subtype}; boundary=\"{boundary}\"\r\n\r\n")
-                            .as_bytes(),
+                        format!(
+                            "Content-Type: multipart/{subtype}; boundary=\"{boundary}\"\r\n\r\n"
+                        )
+                        .as_bytes(),
                     );
                     for part in parts {
                         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
@@ -647,9 +725,21 @@ mod tests {
             Just(b"=E4=BD=A0=C3=ZZ=\r\n=".to_vec()),
             Just(b"5L2g5aW9!!!===\r\nQUJD".to_vec()),
             Just("签收。\r\n进展：\r\n> old\r\n-- \r\n".as_bytes().to_vec()),
-            Just("On Fri, Nov 27 a <a@b>\r\nwrote:\r\nFrom: x\r\nSent: y\r\n".as_bytes().to_vec()),
-            Just("<div class=\"gmail_quote\"><blockquote><hr><br x=1><p>&nbsp;&#x1F600;&#99999999;".as_bytes().to_vec()),
-            Just("------------------&nbsp;原始邮件&nbsp;------------------\r\n".as_bytes().to_vec()),
+            Just(
+                "On Fri, Nov 27 a <a@b>\r\nwrote:\r\nFrom: x\r\nSent: y\r\n"
+                    .as_bytes()
+                    .to_vec()
+            ),
+            Just(
+                "<div class=\"gmail_quote\"><blockquote><hr><br x=1><p>&nbsp;&#x1F600;&#99999999;"
+                    .as_bytes()
+                    .to_vec()
+            ),
+            Just(
+                "------------------&nbsp;原始邮件&nbsp;------------------\r\n"
+                    .as_bytes()
+                    .to_vec()
+            ),
             Just(vec![0xff, 0xfe, 0x81, 0x30, 0x81, 0x30, 0xa1]),
         ];
         proptest::collection::vec(pieces, 0..8).prop_map(|v| v.concat())
@@ -658,13 +748,34 @@ mod tests {
     fn leaf() -> impl Strategy<Value = Part> {
         (
             prop::sample::select(vec![
-                "text/plain", "text/html", "text/calendar", "application/pdf", "image/png",
-                "message/rfc822", "message/delivery-status", "multipart/mixed", "x/ y",
+                "text/plain",
+                "text/html",
+                "text/calendar",
+                "application/pdf",
+                "image/png",
+                "message/rfc822",
+                "message/delivery-status",
+                "multipart/mixed",
+                "x/ y",
             ]),
             prop::sample::select(vec![
-                "utf-8", "gbk", "gb2312", "gb18030", "big5", "iso-2022-jp", "x-unknown-charset", "",
+                "utf-8",
+                "gbk",
+                "gb2312",
+                "gb18030",
+                "big5",
+                "iso-2022-jp",
+                "x-unknown-charset",
+                "",
             ]),
-            prop::sample::select(vec!["base64", "quoted-printable", "8bit", "7bit", "binary", "x-uuencode"]),
+            prop::sample::select(vec![
+                "base64",
+                "quoted-printable",
+                "8bit",
+                "7bit",
+                "binary",
+                "x-uuencode",
+            ]),
             prop::sample::select(vec![
                 "",
                 "Content-Disposition: attachment; filename*=gbk''%D5%FB\r\n",
@@ -674,9 +785,16 @@ mod tests {
             payload(),
             proptest::collection::vec(any::<u8>(), 0..64),
         )
-            .prop_map(|(content_type, charset, encoding, disposition, payload, junk)| Part::Leaf {
-                content_type, charset, encoding, disposition, payload, junk,
-            })
+            .prop_map(
+                |(content_type, charset, encoding, disposition, payload, junk)| Part::Leaf {
+                    content_type,
+                    charset,
+                    encoding,
+                    disposition,
+                    payload,
+                    junk,
+                },
+            )
     }
 
     fn mime_tree() -> impl Strategy<Value = Part> {
@@ -688,7 +806,10 @@ mod tests {
                 any::<bool>(),
             )
                 .prop_map(|(subtype, boundary, parts, unterminated)| Part::Multi {
-                    subtype, boundary, parts, unterminated,
+                    subtype,
+                    boundary,
+                    parts,
+                    unterminated,
                 })
         })
     }

@@ -17,20 +17,35 @@ pub const MAX_SCAN: usize = 1 << 20;
 /// The attribute forms (with `="`) avoid matching CSS rules of the same name in
 /// `<style>`, which would cut the whole body.
 const HTML_QUOTE_MARKERS: &[&str] = &[
-    "class=\"gmail_quote",      // Gmail
-    "id=\"divrplyfwdmsg\"",     // Outlook (web and desktop)
-    "id=\"appendonsend\"",      // Outlook, right before its <hr> and header block
-    "id=\"isreplycontent\"",    // NetEase 163
+    "class=\"gmail_quote",                            // Gmail
+    "id=\"divrplyfwdmsg\"",                           // Outlook (web and desktop)
+    "id=\"appendonsend\"",   // Outlook, right before its <hr> and header block
+    "id=\"isreplycontent\"", // NetEase 163
     "id=\"mail-editor-reference-message-container\"", // new Outlook
-    "<blockquote",              // Apple Mail, Thunderbird, most others
+    "<blockquote",           // Apple Mail, Thunderbird, most others
 ];
 
 /// Tags that start a new line when rendered; mail-parser's `html_to_text` only breaks
 /// at `<br>` and `</p>`, which would glue Outlook's and QQ's `<div>` lines together
 /// and hide the separators we look for.
 const BLOCK_TAGS: &[&str] = &[
-    "div", "p", "tr", "li", "ul", "ol", "table", "blockquote", "h1", "h2", "h3", "h4",
-    "h5", "h6", "pre", "section", "article",
+    "div",
+    "p",
+    "tr",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "section",
+    "article",
 ];
 
 /// Outlook's separator line, which we also draw for `<hr>` so that the text rules
@@ -134,9 +149,12 @@ pub fn truncate(text: &str, max: usize) -> &str {
 pub fn new_text(body: &str) -> String {
     let body = truncate(body, MAX_SCAN);
     let lines: Vec<&str> = body.lines().collect();
+    // Which lines read as a header other than From, computed once so that checking a
+    // header block after each `From:` line does not re-read the lines below it.
+    let headers: Vec<bool> = lines.iter().map(|line| is_other_header(line)).collect();
     let mut end = lines.len();
     for i in 0..lines.len() {
-        if is_signature_separator(lines[i]) || starts_quote(&lines, i) {
+        if is_signature_separator(lines[i]) || starts_quote(&lines, &headers, i) {
             end = i;
             break;
         }
@@ -204,7 +222,7 @@ fn is_mobile_signature(line: &str) -> bool {
 }
 
 /// Whether the quoted history starts at `lines[i]`. Looks at most a few lines ahead.
-fn starts_quote(lines: &[&str], i: usize) -> bool {
+fn starts_quote(lines: &[&str], headers: &[bool], i: usize) -> bool {
     let line = lines[i];
     if line.starts_with('>') {
         return true;
@@ -217,7 +235,7 @@ fn starts_quote(lines: &[&str], i: usize) -> bool {
     is_separator_line(t)
         || is_underscore_rule(t)
         || is_attribution(t, lines.get(i + 1).copied())
-        || is_header_block(t, &lines[i + 1..lines.len().min(i + 6)])
+        || (is_from_header(t) && headers[i + 1..headers.len().min(i + 6)].contains(&true))
 }
 
 /// QQ Mail puts a literal `&nbsp;` in its plain-text part, and HTML conversion gives
@@ -267,32 +285,45 @@ fn is_attribution(t: &str, next: Option<&str>) -> bool {
     opens && (ends(t) || (t.contains('@') && next.is_some_and(ends)))
 }
 
-/// Outlook's and Foxmail's header block: a `From:` line followed within a few lines by
-/// another header (`Sent:`, `发送时间：`, `To:`...). A lone `From:` in prose is not one.
-fn is_header_block(t: &str, following: &[&str]) -> bool {
-    const FROM: &[&str] = &["from", "发件人"];
-    const OTHERS: &[&str] = &[
-        "sent", "date", "to", "cc", "subject", "发送时间", "时间", "日期", "收件人", "抄送",
-        "主题",
-    ];
-    if !header_name(t).is_some_and(|name| FROM.contains(&name.as_str())) {
-        return false;
-    }
-    following.iter().any(|line| {
-        header_name(normalize(line).trim()).is_some_and(|name| OTHERS.contains(&name.as_str()))
-    })
+/// The first line of Outlook's and Foxmail's header block. It starts the history only
+/// when another header ([`is_other_header`]: `Sent:`, `发送时间：`, `To:`...) follows
+/// within a few lines, so a lone `From:` in prose is kept.
+fn is_from_header(t: &str) -> bool {
+    header_is(t, &["from", "发件人"])
 }
 
-/// The lowercased name of a `Name:` / `Name：` line, ignoring Markdown-ish `*` that
-/// some clients put around bold labels in plain text.
-fn header_name(t: &str) -> Option<String> {
+fn is_other_header(line: &str) -> bool {
+    const OTHERS: &[&str] = &[
+        "sent",
+        "date",
+        "to",
+        "cc",
+        "subject",
+        "发送时间",
+        "时间",
+        "日期",
+        "收件人",
+        "抄送",
+        "主题",
+    ];
+    header_is(normalize(line).trim(), OTHERS)
+}
+
+fn header_is(line: &str, names: &[&str]) -> bool {
+    header_name(line).is_some_and(|name| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// The name of a `Name:` / `Name：` line, ignoring Markdown-ish `*` that some clients
+/// put around bold labels in plain text. Called on every line, so it does not allocate.
+fn header_name(t: &str) -> Option<&str> {
     let t = t.trim_start_matches('*');
     let (name, _) = t.split_once([':', '：'])?;
     let name = name.trim().trim_end_matches('*').trim();
-    if name.is_empty() || name.chars().count() > 12 {
+    // Longer than any header name we look for: prose that happens to hold a colon.
+    if name.is_empty() || name.len() > 16 {
         return None;
     }
-    Some(name.to_lowercase())
+    Some(name)
 }
 
 #[cfg(test)]
@@ -342,7 +373,11 @@ mod tests {
             "Sent from Mail for Windows",
             "发自 Outlook",
         ] {
-            assert_eq!(new_text(&format!("已办结。\n\n{sig}\n")), "已办结。", "signature {sig:?}");
+            assert_eq!(
+                new_text(&format!("已办结。\n\n{sig}\n")),
+                "已办结。",
+                "signature {sig:?}"
+            );
         }
     }
 
@@ -354,12 +389,18 @@ mod tests {
 
     #[test]
     fn a_lone_from_line_in_prose_is_not_a_quote() {
-        assert_eq!(new_text("From: our side, all done.\nThanks"), "From: our side, all done.\nThanks");
+        assert_eq!(
+            new_text("From: our side, all done.\nThanks"),
+            "From: our side, all done.\nThanks"
+        );
     }
 
     #[test]
     fn a_from_block_cuts_the_history() {
-        assert_eq!(new_text("done\n\nFrom: a <a@b>\nSent: today\n\nold"), "done");
+        assert_eq!(
+            new_text("done\n\nFrom: a <a@b>\nSent: today\n\nold"),
+            "done"
+        );
     }
 
     #[test]
