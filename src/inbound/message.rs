@@ -123,7 +123,7 @@ fn body_text(message: &Message<'_>) -> String {
         _ => None,
     });
     if let Some(text) = plain {
-        return text.to_string();
+        return quote::truncate(text, quote::MAX_SCAN).to_string();
     }
     let html = message
         .html_bodies()
