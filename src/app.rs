@@ -41,6 +41,8 @@ use chrono::Datelike;
 
 pub struct Application {
     grpc_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    smtp_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     /// Background tasks; each finishes its unit of work when the token fires.
@@ -84,6 +86,8 @@ pub struct Builder<'a> {
     settings: &'a Settings,
     clock: Arc<dyn Clock>,
     grpc_listener: Option<TcpListener>,
+    http_listener: Option<TcpListener>,
+    smtp_listener: Option<TcpListener>,
 }
 
 impl<'a> Builder<'a> {
@@ -95,6 +99,19 @@ impl<'a> Builder<'a> {
     /// Serve gRPC on this already-bound listener instead of `grpc.listen`.
     pub fn grpc_listener(mut self, listener: TcpListener) -> Self {
         self.grpc_listener = Some(listener);
+        self
+    }
+
+    /// Serve the reply page on this listener instead of `http.listen` (which
+    /// may then be empty).
+    pub fn http_listener(mut self, listener: TcpListener) -> Self {
+        self.http_listener = Some(listener);
+        self
+    }
+
+    /// Take reply mail on this listener instead of `inbound_mail.listen`.
+    pub fn smtp_listener(mut self, listener: TcpListener) -> Self {
+        self.smtp_listener = Some(listener);
         self
     }
 
@@ -118,9 +135,41 @@ impl<'a> Builder<'a> {
                 .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?,
         };
         let grpc_addr = listener.local_addr()?;
+        let http_listener = match self.http_listener {
+            Some(listener) => Some(listener),
+            None if settings.http.listen.trim().is_empty() => None,
+            None => Some(
+                TcpListener::bind(settings.http.listen.trim())
+                    .await
+                    .with_context(|| format!("binding the reply page to {}", settings.http.listen))?,
+            ),
+        };
+        let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let smtp_listener = match self.smtp_listener {
+            Some(listener) => Some(listener),
+            None if settings.inbound_mail.listen.trim().is_empty() => None,
+            None => Some(
+                TcpListener::bind(settings.inbound_mail.listen.trim())
+                    .await
+                    .with_context(|| {
+                        format!("binding inbound mail to {}", settings.inbound_mail.listen)
+                    })?,
+            ),
+        };
+        let smtp_addr = smtp_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let reply_domain = settings.inbound_mail.domain.trim().to_lowercase();
+        if smtp_listener.is_some() && reply_domain.is_empty() {
+            anyhow::bail!(
+                "inbound_mail.domain: set the domain of reply addresses (the one your mail server \
+                 forwards to inbound_mail.listen)"
+            );
+        }
 
         let clock = self.clock;
-        let letters = Arc::new(mail::letters(settings)?);
+        let letters = Arc::new(mail::letters(settings)?.with_reply_channels(
+            http_addr.map(|bound| settings.http.public_base(bound)),
+            smtp_listener.as_ref().map(|_| reply_domain.clone()),
+        ));
         let wakes = Wakes::default();
         let transport =
             Transport::from_settings(&settings.mail).context("setting up mail delivery")?;
@@ -135,7 +184,8 @@ impl<'a> Builder<'a> {
             wakes.mail.clone(),
         );
         let org_for_reload = org.clone();
-        let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone());
+        let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone())
+            .with_reply_policy(settings.replies.policy());
         let alert_mailer = AlertMailer::new(
             whistle.clone(),
             clock.clone(),
@@ -150,6 +200,7 @@ impl<'a> Builder<'a> {
             wakes.watch.clone(),
         );
         let shutdown = CancellationToken::new();
+        let mut workers: Vec<JoinHandle<()>> = Vec::new();
         let grpc = &settings.grpc;
         let streams = StreamLimits {
             buffer: grpc.stream_buffer.max(1),
@@ -177,6 +228,27 @@ impl<'a> Builder<'a> {
             shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(limit);
+        if let Some(listener) = http_listener {
+            let page = crate::http::serve(
+                listener,
+                whistle.clone(),
+                settings.http.clone(),
+                shutdown.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                if let Err(e) = page.await {
+                    tracing::error!(error = ?e, "the reply page stopped");
+                }
+            }));
+        }
+        if let Some(listener) = smtp_listener {
+            workers.push(tokio::spawn(crate::inbound::serve(
+                listener,
+                whistle.clone(),
+                &settings.inbound_mail,
+                shutdown.clone(),
+            )));
+        }
         let supervision = SupervisionServiceServer::new(Supervision {
             whistle,
             streams,
@@ -229,9 +301,9 @@ impl<'a> Builder<'a> {
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         let server = tokio::spawn(serve);
         // 0 workers: this instance writes letters but leaves delivery to others.
-        let mut workers: Vec<_> = (0..settings.mail.workers)
-            .map(|_| tokio::spawn(worker.clone().run(shutdown.clone())))
-            .collect();
+        workers.extend(
+            (0..settings.mail.workers).map(|_| tokio::spawn(worker.clone().run(shutdown.clone()))),
+        );
         workers.push(tokio::spawn(reload_calendar(
             settings.calendar.clone(),
             org_for_reload,
@@ -283,9 +355,17 @@ impl<'a> Builder<'a> {
             },
             "letters go {letters_go}"
         );
-        tracing::info!(%grpc_addr, database = %redact(&settings.database.url), "whistle is listening");
+        tracing::info!(
+            %grpc_addr,
+            reply_page = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            reply_mail = %smtp_addr.map_or_else(|| "off".to_owned(), |a| format!("{a} for {reply_domain}")),
+            database = %redact(&settings.database.url),
+            "whistle is listening"
+        );
         Ok(Application {
             grpc_addr,
+            http_addr,
+            smtp_addr,
             shutdown,
             server,
             workers,
@@ -370,11 +450,23 @@ impl Application {
             settings,
             clock: Arc::new(SystemClock),
             grpc_listener: None,
+            http_listener: None,
+            smtp_listener: None,
         }
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// Where the reply page listens, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Where reply mail is taken, when it is on.
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp_addr
     }
 
     /// Firing it stops the server (after in-flight RPCs) and every worker.

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod clock;
 pub mod domain;
 pub mod grpc;
+pub mod http;
 pub mod inbound;
 pub mod mail;
 pub mod service;
