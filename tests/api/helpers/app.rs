@@ -64,6 +64,9 @@ pub type SupervisionClient = SupervisionServiceClient<Authed>;
 /// SQLite file, the settings file) lives as long as it does.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The reply page, and the reply-mail listener when the test turned it on.
+    pub http_addr: Option<SocketAddr>,
+    pub smtp_addr: Option<SocketAddr>,
     pub settings: Settings,
     pub channel: Channel,
     pub shutdown: CancellationToken,
@@ -163,6 +166,7 @@ async fn start_app(
     let env: HashMap<String, String> = [
         ("WHISTLE__DATABASE__URL", database_url),
         ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
+        ("WHISTLE__HTTP__LISTEN", "127.0.0.1:0"),
         (
             "WHISTLE__MAIL__FILE_DIR",
             outbox.to_str().expect("a UTF-8 temp path"),
@@ -187,6 +191,7 @@ async fn start_app(
     }
     let app = builder.start().await.expect("the application must build");
     let addr = app.grpc_addr();
+    let (http_addr, smtp_addr) = (app.http_addr(), app.smtp_addr());
     let shutdown = app.shutdown_token();
     let running = tokio::spawn(app.run_until_stopped());
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -196,6 +201,8 @@ async fn start_app(
         .expect("connecting to the test server");
     TestApp {
         addr,
+        http_addr,
+        smtp_addr,
         settings,
         channel,
         shutdown,
@@ -235,6 +242,7 @@ pub async fn start_binary(
         .current_dir(dir)
         .env("WHISTLE__DATABASE__URL", database_url)
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
