@@ -848,6 +848,19 @@ mod tests {
         }
     }
 
+    /// Found by the MIME-tree proptest: nested parts reusing their parent's boundary
+    /// reach a `debug_assert!(false)` in mail-parser, which Cargo.toml turns off.
+    #[test]
+    fn nested_parts_reusing_a_boundary_do_not_panic() {
+        let raw = b"From: a@b.gov.cn\r\nSubject: Re: x\r\n\x00\r\n\
+            Content-Type: multipart/mixed; boundary=\"0\"\r\n\r\n\
+            --0\r\nContent-Type: multipart/mixed; boundary=\"0\"\r\n\r\n\
+            --0\r\nContent-Type: message/rfc822\r\n\x00\r\n\r\n\x0e\r\n\
+            --0\r\nContent-Type: message/rfc822\r\n\x00\r\n\r\n\x00\r\n\
+            --0\r\nContent-Type: text/plain\r\n\r\n\r\n\r\n--0--\r\n--0--\r\n";
+        let _ = parse(raw);
+    }
+
     #[test]
     fn a_megabyte_of_quote_markers_finishes_quickly() {
         let mut raw = b"From: a@b\r\nSubject: x\r\n\r\n".to_vec();
