@@ -176,6 +176,26 @@ fn ended_error(ended: Ended) -> Error {
     DomainError::wrong_state(en, zh).into()
 }
 
+/// Attachment ids are UUIDs; anything else is no attachment, found without
+/// asking the database (where a NUL byte, say, would be an error).
+fn attachment_id_shape(id: &str) -> Result<()> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(not_found("attachment", &printable(id))),
+    }
+}
+
+/// A value from outside fit to keep in a text column and to show: control
+/// characters (NUL among them, which PostgreSQL refuses) become spaces, and
+/// it is cut at 200 characters.
+fn printable(value: &str) -> String {
+    value
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn key_digest(form_key: &str) -> String {
     hex::encode(Sha256::digest(form_key.as_bytes()))
 }
@@ -186,7 +206,11 @@ impl ReplyPolicy {
         if files.len() > self.max_attachments {
             return Err(DomainError::invalid(
                 field,
-                format!("{} files; at most {} are taken", files.len(), self.max_attachments),
+                format!(
+                    "{} files; at most {} are taken",
+                    files.len(),
+                    self.max_attachments
+                ),
                 format!("共{}个文件，最多{}个", files.len(), self.max_attachments),
             )
             .into());
@@ -234,11 +258,7 @@ impl ReplyPolicy {
 /// control characters, at most 200 characters.
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
     let cleaned = cleaned.trim().to_owned();
     if cleaned.is_empty() {
         "attachment".to_owned()
@@ -423,11 +443,12 @@ impl Whistle {
         let change = |case: &mut Case,
                       files: Vec<Attachment>|
          -> std::result::Result<(), DomainError> {
-            let actor = Self::link_actor(case, &request_id, "reply page")
-                .map_err(|_| DomainError::NotFound {
+            let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
+                DomainError::NotFound {
                     what: "request",
                     id: request_id.clone(),
-                })?;
+                }
+            })?;
             let i = access::authorize_request(&actor, access::Action::Reply, case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
                 return Err(match ended_error(ended) {
@@ -497,6 +518,7 @@ impl Whistle {
         attachment_id: &str,
     ) -> Result<StoredAttachment> {
         let (_, link) = self.link(token).await?;
+        attachment_id_shape(attachment_id)?;
         match self.store.attachment(attachment_id).await? {
             Some(a) if a.request_id == link.request_id => Ok(a),
             _ => Err(not_found("attachment", attachment_id)),
@@ -510,6 +532,7 @@ impl Whistle {
         attachment_id: &str,
     ) -> Result<(String, StoredAttachment)> {
         access::permit(actor, access::Action::ReadCases)?;
+        attachment_id_shape(attachment_id)?;
         let Some(file) = self.store.attachment(attachment_id).await? else {
             return Err(not_found("attachment", attachment_id));
         };
@@ -539,8 +562,11 @@ impl Whistle {
     /// acknowledgement, progress note or reply, with a receipt to the sender
     /// in the same transaction.
     #[instrument(skip_all, fields(request_id, case_id), err(level = "debug"))]
-    pub async fn take_mail(&self, token: &str, mail: MailAnswer) -> Result<MailOutcome> {
+    pub async fn take_mail(&self, token: &str, mut mail: MailAnswer) -> Result<MailOutcome> {
         let (_, link) = self.link(token).await?;
+        mail.sender = printable(&mail.sender);
+        mail.message_id = printable(&mail.message_id);
+        mail.subject = printable(&mail.subject);
         tracing::Span::current().record("request_id", link.request_id.as_str());
         let now = self.clock.now();
         let org = self.org.current();
@@ -549,7 +575,7 @@ impl Whistle {
             request_id: link.request_id.clone(),
             message_id: mail.message_id.clone(),
             sender: mail.sender.clone(),
-            subject: mail.subject.chars().take(500).collect(),
+            subject: mail.subject.clone(),
             outcome: String::new(),
             received_at: now,
             raw: mail.raw.clone(),
@@ -641,7 +667,15 @@ impl Whistle {
         let receipt_for = |case: &Case| {
             let org = self.org.current();
             self.letters
-                .plan_receipt(&org, case, &link.request_id, &mail.sender, &mail.message_id, &mail.command, now)
+                .plan_receipt(
+                    &org,
+                    case,
+                    &link.request_id,
+                    &mail.sender,
+                    &mail.message_id,
+                    &mail.command,
+                    now,
+                )
                 .map(|m| m.into_iter().collect())
                 .map_err(|e| Error::Internal(e.into()))
         };
@@ -698,7 +732,10 @@ mod tests {
         assert!(policy.check("attachments", &[file("a.pdf", 11)]).is_err());
         assert!(
             policy
-                .check("attachments", &[file("a.pdf", 1), file("b.pdf", 1), file("c.pdf", 1)])
+                .check(
+                    "attachments",
+                    &[file("a.pdf", 1), file("b.pdf", 1), file("c.pdf", 1)]
+                )
                 .is_err()
         );
     }

@@ -27,7 +27,7 @@ mod cases;
 mod diff;
 mod feeds;
 mod jobs;
-mod links;
+pub(crate) mod links;
 mod outbox;
 mod paging;
 pub mod postgres;

@@ -60,6 +60,10 @@ suite!(
     delivery_outcomes_are_recorded_and_failed_letters_retried,
     concurrent_workers_deliver_each_letter_once,
     the_outbox_lists_by_status_and_pages,
+    reply_links_open_once_their_letter_commits,
+    form_keys_are_used_once_whatever_the_race,
+    replies_keep_their_details_and_attachments,
+    inbound_mail_is_recorded_once_per_message,
 );
 
 async fn open(url: &str) -> Store {
@@ -1440,4 +1444,216 @@ async fn the_outbox_lists_by_status_and_pages(store: Store) {
     assert!(
         matches!(bad, Err(StoreError::Domain(DomainError::Invalid(v))) if v[0].field == "page_token")
     );
+}
+
+// ---- the reply channels ----------------------------------------------------------
+
+/// As `letters`, each letter carrying a reply link whose digest is the
+/// letter's id (the test reads it back by that).
+fn linked_letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
+    letters(before, after)
+        .into_iter()
+        .map(|mut m| {
+            m.reply_link = Some(format!("digest-{}", m.id));
+            m
+        })
+        .collect()
+}
+
+async fn reply_links_open_once_their_letter_commits(store: Store) {
+    let Outcome::Created(case) = insert(&store, open_case(&Spec::default()), linked_letters)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let mail = outbox(&store, None).await;
+    assert_eq!(mail.len(), 2);
+    for m in &mail {
+        let digest = m
+            .mail
+            .reply_link
+            .clone()
+            .unwrap_or(format!("digest-{}", m.mail.id));
+        let link = store.reply_link(&digest).await.unwrap().expect("the link");
+        assert_eq!(Some(link.request_id.as_str()), m.mail.request_id.as_deref());
+        assert_eq!(link.created_at, cut_to_millis(t0()));
+    }
+    assert!(store.reply_link("digest-unknown").await.unwrap().is_none());
+
+    // A change that is refused leaves no link behind.
+    let housing = case.requests[0].id.clone();
+    let mut tx = store.begin().await.unwrap();
+    let before = tx.lock_case(&case.id).await.unwrap().unwrap();
+    let mut after = before.clone();
+    after.acknowledge(&dept("housing"), &housing, t0()).unwrap();
+    let mut letter = linked_letters(None, &before).remove(0);
+    letter.id = "late".into();
+    letter.reply_link = Some("digest-rolled-back".into());
+    tx.update_case(&before, &mut after, &[letter], &[])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        store
+            .reply_link("digest-rolled-back")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn form_keys_are_used_once_whatever_the_race(store: Store) {
+    insert(&store, open_case(&Spec::default()), linked_letters)
+        .await
+        .unwrap();
+    let digest = format!("digest-{}", outbox(&store, None).await[0].mail.id);
+    let mut tx = store.begin().await.unwrap();
+    tx.issue_form_key("key-1", &digest, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.use_form_key("key-1", "digest-other", t0())
+            .await
+            .unwrap(),
+        FormKey::Unknown,
+        "a key answers only for the link it was issued for"
+    );
+    assert_eq!(
+        tx.use_form_key("forged", &digest, t0()).await.unwrap(),
+        FormKey::Unknown
+    );
+    tx.rollback().await.unwrap();
+
+    // Eight posts of one form at once: exactly one goes ahead.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, digest) = (store.clone(), digest.clone());
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                let got = tx.use_form_key("key-1", &digest, t0()).await.unwrap();
+                tx.commit().await.unwrap();
+                got
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == FormKey::Fresh).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().all(|o| *o != FormKey::Unknown),
+        "{outcomes:?}"
+    );
+
+    // A used key rolled back is fresh again; old keys are purged as new ones come.
+    let mut tx = store.begin().await.unwrap();
+    tx.issue_form_key("key-2", &digest, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.use_form_key("key-2", &digest, t0()).await.unwrap(),
+        FormKey::Fresh
+    );
+    tx.rollback().await.unwrap();
+    let later = t0() + links::FORM_KEY_LIFETIME + Duration::minutes(1);
+    let mut tx = store.begin().await.unwrap();
+    tx.issue_form_key("key-3", &digest, later).await.unwrap();
+    assert_eq!(
+        tx.use_form_key("key-2", &digest, later).await.unwrap(),
+        FormKey::Unknown
+    );
+    tx.rollback().await.unwrap();
+}
+
+async fn replies_keep_their_details_and_attachments(store: Store) {
+    let case = create(&store, &Spec::default()).await;
+    let housing = case.requests[0].id.clone();
+    let h = dept("housing");
+    step(&store, &case.id, |c| c.acknowledge(&h, &housing, t0())).await;
+    let content = b"%PDF-1.4 \x00\xff binary".to_vec();
+    let file = StoredAttachment {
+        id: "att-1".into(),
+        request_id: housing.clone(),
+        round: 1,
+        filename: "整改报告.pdf".into(),
+        content_type: "application/pdf".into(),
+        sha256: "abc".into(),
+        content: content.clone(),
+        created_at: t0(),
+    };
+    let details = crate::domain::ReplyDetails {
+        document_number: "区住建函〔2026〕88号".into(),
+        replier_name: "刘科长".into(),
+        replier_phone: "0818-2220001".into(),
+        channel: crate::domain::Channel::Page,
+        sender: String::new(),
+        attachments: vec![crate::domain::Attachment {
+            id: "att-1".into(),
+            filename: "整改报告.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: content.len() as u64,
+            sha256: "abc".into(),
+        }],
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_attachments(std::slice::from_ref(&file))
+        .await
+        .unwrap();
+    let before = tx.lock_case(&case.id).await.unwrap().unwrap();
+    let mut after = before.clone();
+    let new = crate::domain::NewReply {
+        text: reply("已办结"),
+        details: details.clone(),
+    };
+    after.submit_reply(&h, &housing, new, t0()).unwrap();
+    tx.update_case(&before, &mut after, &[], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let stored = store.get_case(&case.id).await.unwrap().unwrap();
+    assert_eq!(stored.requests[0].replies[0].details, details);
+    let listed = all_cases(&store, &CaseFilter::default(), 10).await;
+    assert_eq!(
+        listed[0].requests[0].replies[0].details, details,
+        "lists carry them too"
+    );
+    let got = store.attachment("att-1").await.unwrap().expect("the file");
+    assert_eq!(got.content, content);
+    assert_eq!(got.request_id, housing);
+    assert_eq!(got.filename, "整改报告.pdf");
+    assert!(store.attachment("att-none").await.unwrap().is_none());
+}
+
+async fn inbound_mail_is_recorded_once_per_message(store: Store) {
+    let case = create(&store, &Spec::default()).await;
+    let housing = case.requests[0].id.clone();
+    let record = |id: &str, message_id: &str| InboundRecord {
+        id: id.into(),
+        request_id: housing.clone(),
+        message_id: message_id.into(),
+        sender: "liu@housing.example".into(),
+        subject: "Re: 函".into(),
+        outcome: "REPLIED".into(),
+        received_at: t0(),
+        raw: b"Subject: Re\r\n\r\n\xff".to_vec(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.record_inbound(&record("m1", "a@x")).await.unwrap());
+    assert!(
+        !tx.record_inbound(&record("m2", "a@x")).await.unwrap(),
+        "the same message"
+    );
+    // Messages without a Message-ID cannot be told apart: each is kept.
+    assert!(tx.record_inbound(&record("m3", "")).await.unwrap());
+    assert!(tx.record_inbound(&record("m4", "")).await.unwrap());
+    tx.commit().await.unwrap();
+    let kept = store.inbound_of_request(&housing).await.unwrap();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept[0].raw, record("m1", "a@x").raw);
 }

@@ -105,7 +105,8 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
             "ListCases",
             "ReviewReply",
             "RecordFeedback",
-            "WatchCaseEvents"
+            "WatchCaseEvents",
+            "GetAttachment"
         ]
     );
 }

@@ -33,6 +33,8 @@ per_backend!(
     a_department_may_take_mail_only_from_its_own_domains,
     mailed_attachments_are_kept_and_read_by_the_office_only,
     mail_that_says_nothing_new_is_refused_and_kept,
+    each_letter_carries_its_own_link_and_an_earlier_rounds_link_still_answers,
+    attachment_ids_that_cannot_exist_are_not_found_on_both_backends,
 );
 
 const DOMAIN: &str = "reply.whistle.test";
@@ -60,7 +62,10 @@ async fn a_progress_note_is_on_the_timeline_and_the_request_keeps_its_state(app:
         .expect("a progress note")
         .into_inner();
     assert_eq!(answered.status(), RequestStatus::Acknowledged);
-    assert_eq!(answered.reply_due_at, housing.reply_due_at, "deadlines stay");
+    assert_eq!(
+        answered.reply_due_at, housing.reply_due_at,
+        "deadlines stay"
+    );
     let case = app.case(&case.id).await;
     let event = case.events.last().unwrap();
     assert_eq!(event.kind(), EventKind::ProgressNoted);
@@ -69,7 +74,9 @@ async fn a_progress_note_is_on_the_timeline_and_the_request_keeps_its_state(app:
     // Another department cannot note progress on housing's request, and the
     // text is required.
     refused(
-        app.department("land").post_progress_note(note.clone()).await,
+        app.department("land")
+            .post_progress_note(note.clone())
+            .await,
         Code::NotFound,
     );
     invalid(
@@ -106,7 +113,11 @@ async fn a_reply_carries_the_document_number_and_who_wrote_it(app: TestApp) {
     assert_eq!(reply.channel(), ReplyChannel::Grpc);
     let on_case = app.case(&case.id).await;
     assert_eq!(
-        request_of(&on_case, "housing").reply.as_ref().unwrap().document_number,
+        request_of(&on_case, "housing")
+            .reply
+            .as_ref()
+            .unwrap()
+            .document_number,
         "区住建函〔2026〕88号"
     );
     let status = invalid(
@@ -209,15 +220,27 @@ async fn a_mailed_reply_lands_on_the_case_with_a_receipt(backend: Backend) {
                 在 2026年11月27日 10:00，翠屏街道吹哨报到 <whistle@localhost> 写道：\n\
                 > 请予办理并函复。\n";
     smtp(&app)
-        .send(plain("刘科长 <Liu@Housing.example>", &to, "回复：【翠街哨】", body))
+        .send(plain(
+            "刘科长 <Liu@Housing.example>",
+            &to,
+            "回复：【翠街哨】",
+            body,
+        ))
         .await
         .expect("the listener takes the reply");
 
     let case = app.case(&case.id).await;
     let request = request_of(&case, "housing");
-    assert_eq!(request.status(), RequestStatus::Replied, "acknowledged on the way");
+    assert_eq!(
+        request.status(),
+        RequestStatus::Replied,
+        "acknowledged on the way"
+    );
     let reply = request.reply.as_ref().expect("the mailed reply");
-    assert_eq!(reply.text, "已联系开发商补缴土地出让金，预计12月底前办结。\n\n刘科长");
+    assert_eq!(
+        reply.text,
+        "已联系开发商补缴土地出让金，预计12月底前办结。\n\n刘科长"
+    );
     assert_eq!(reply.channel(), ReplyChannel::Mail);
     assert_eq!(reply.sender, "liu@housing.example");
     assert_eq!(reply.replied_by, "housing (mail from liu@housing.example)");
@@ -263,7 +286,10 @@ async fn acknowledging_and_progress_by_mail(backend: Backend) {
         .await
         .unwrap();
     let case = app.case(&case.id).await;
-    assert_eq!(request_of(&case, "land").status(), RequestStatus::Acknowledged);
+    assert_eq!(
+        request_of(&case, "land").status(),
+        RequestStatus::Acknowledged
+    );
     smtp.send(plain(
         "staff@land.example",
         &to,
@@ -273,7 +299,10 @@ async fn acknowledging_and_progress_by_mail(backend: Backend) {
     .await
     .unwrap();
     let case = app.case(&case.id).await;
-    assert_eq!(request_of(&case, "land").status(), RequestStatus::Acknowledged);
+    assert_eq!(
+        request_of(&case, "land").status(),
+        RequestStatus::Acknowledged
+    );
     let last = case.events.last().unwrap();
     assert_eq!(last.kind(), EventKind::ProgressNoted);
     assert_eq!(last.detail, "已调取宗地档案，正在核查。");
@@ -358,8 +387,15 @@ async fn forged_unknown_and_ended_reply_addresses_are_refused_at_rcpt(backend: B
     let Some(app) = app_taking_mail(backend, None).await else {
         return;
     };
-    let forged = format!("reply+{}@{DOMAIN}", "0123456789abcdef".repeat(3)[..40].to_owned());
-    assert!(refused_at_rcpt(&app, &forged).await.contains("no such reply address"));
+    let forged = format!(
+        "reply+{}@{DOMAIN}",
+        "0123456789abcdef".repeat(3)[..40].to_owned()
+    );
+    assert!(
+        refused_at_rcpt(&app, &forged)
+            .await
+            .contains("no such reply address")
+    );
     refused_at_rcpt(&app, &format!("reply+short@{DOMAIN}")).await;
     refused_at_rcpt(&app, &format!("someone@{DOMAIN}")).await;
 
@@ -367,7 +403,12 @@ async fn forged_unknown_and_ended_reply_addresses_are_refused_at_rcpt(backend: B
     let case = app.escalate(property_certificate("P-MAILEND-1")).await;
     let housing = request_of(&case, "housing").clone();
     let to = reply_address(&app, &housing.id).await;
-    let token = to.strip_prefix("reply+").unwrap().split('@').next().unwrap();
+    let token = to
+        .strip_prefix("reply+")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
     refused_at_rcpt(&app, &format!("reply+{token}@elsewhere.example")).await;
 
     // Once the office accepts the reply, the link has ended: reused, refused.
@@ -379,7 +420,11 @@ async fn forged_unknown_and_ended_reply_addresses_are_refused_at_rcpt(backend: B
     let answer = refused_at_rcpt(&app, &to).await;
     assert!(answer.contains("accepted"), "{answer}");
     // Upper case in the local part (some servers fold it) is the same token.
-    refused_at_rcpt(&app, &to.to_uppercase().replace(&DOMAIN.to_uppercase(), DOMAIN)).await;
+    refused_at_rcpt(
+        &app,
+        &to.to_uppercase().replace(&DOMAIN.to_uppercase(), DOMAIN),
+    )
+    .await;
 }
 
 async fn the_same_message_twice_is_recorded_once(backend: Backend) {
@@ -398,7 +443,10 @@ async fn the_same_message_twice_is_recorded_once(backend: Backend) {
         .unwrap();
     // A forwarding server that lost our 250 sends the message again.
     smtp(&app).send(message.clone()).await.unwrap();
-    smtp(&app).send(message).await.expect("the repeat is taken quietly");
+    smtp(&app)
+        .send(message)
+        .await
+        .expect("the repeat is taken quietly");
     let case = app.case(&case.id).await;
     let request = request_of(&case, "housing");
     assert_eq!(request.status(), RequestStatus::Replied);
@@ -427,14 +475,20 @@ async fn a_department_may_take_mail_only_from_its_own_domains(backend: Backend) 
     assert!(err.is_permanent(), "{err}");
     assert!(err.to_string().contains("may not answer"), "{err}");
     let case_now = app.case(&case.id).await;
-    assert_eq!(request_of(&case_now, "housing").status(), RequestStatus::Issued);
+    assert_eq!(
+        request_of(&case_now, "housing").status(),
+        RequestStatus::Issued
+    );
     // A subdomain of the department's own is its own.
     smtp(&app)
         .send(plain("liu@mail.zjj.example.gov.cn", &to, "Re", "已办结"))
         .await
         .unwrap();
     let case_now = app.case(&case.id).await;
-    assert_eq!(request_of(&case_now, "housing").status(), RequestStatus::Replied);
+    assert_eq!(
+        request_of(&case_now, "housing").status(),
+        RequestStatus::Replied
+    );
     let store = app.store().await;
     let outcomes: Vec<_> = store
         .inbound_of_request(&housing.id)
@@ -445,7 +499,10 @@ async fn a_department_may_take_mail_only_from_its_own_domains(backend: Backend) 
         .collect();
     store.close().await;
     assert_eq!(outcomes.len(), 2);
-    assert!(outcomes.iter().any(|o| o.starts_with("REFUSED: ")), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("REFUSED: ")),
+        "{outcomes:?}"
+    );
 }
 
 async fn mailed_attachments_are_kept_and_read_by_the_office_only(backend: Backend) {
@@ -536,5 +593,110 @@ async fn mail_that_says_nothing_new_is_refused_and_kept(backend: Backend) {
     let kept = store.inbound_of_request(&housing.id).await.unwrap();
     store.close().await;
     assert_eq!(kept.len(), 1);
-    assert!(kept[0].outcome.starts_with("REFUSED: "), "{}", kept[0].outcome);
+    assert!(
+        kept[0].outcome.starts_with("REFUSED: "),
+        "{}",
+        kept[0].outcome
+    );
+}
+
+/// The newest letter issuing the request, once the outbox has sent it, as
+/// the department's mailbox receives it.
+async fn sent_letter(app: &TestApp, request_id: &str, round: u32) -> Vec<u8> {
+    let message_id = format!("<{request_id}.r{round}.issued@whistle.localhost>");
+    eventually("the letter is sent", || async {
+        let store = app.store().await;
+        let page = store
+            .list_mail(
+                Some(whistle::store::MailStatus::Sent),
+                &PageRequest {
+                    size: 200,
+                    after: None,
+                },
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        page.items
+            .into_iter()
+            .find(|m| m.mail.message_id == message_id)
+            .map(|m| m.raw)
+    })
+    .await
+}
+
+async fn each_letter_carries_its_own_link_and_an_earlier_rounds_link_still_answers(
+    backend: Backend,
+) {
+    let Some(app) = app_taking_mail(backend, None).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-LINKS-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let first = reply_address(&app, &housing.id).await;
+    let raw = sent_letter(&app, &housing.id, 1).await;
+    let letter = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let reply_to = letter.reply_to().and_then(|a| a.first()).unwrap();
+    assert_eq!(
+        reply_to.address(),
+        Some(first.as_str()),
+        "Reply-To is the reply address"
+    );
+    let token = first
+        .strip_prefix("reply+")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    let page = format!(
+        "http://{}/r/{token}",
+        app.http_addr.expect("the page is on")
+    );
+    let text = letter.body_text(0).unwrap();
+    assert!(text.contains(&page), "the letter links to its page: {text}");
+    assert!(text.contains(&first), "{text}");
+    let land = reply_address(&app, &request_of(&case, "land").id).await;
+    assert_ne!(land, first, "every letter has its own link");
+
+    // A rejected reply issues round 2 with a new link; the round-1 letter's
+    // address still answers for the request.
+    app.acknowledge("housing", &housing.id).await;
+    app.reply("housing", &housing.id, "正在协调").await;
+    app.reject(&housing.id, "未说明办理时限").await;
+    let second = reply_address(&app, &housing.id).await;
+    assert_ne!(second, first);
+    smtp(&app)
+        .send(plain("liu@housing.example", &first, "Re", "签收"))
+        .await
+        .expect("the earlier round's link still answers");
+    let case = app.case(&case.id).await;
+    let request = request_of(&case, "housing");
+    assert_eq!(
+        (request.round, request.status()),
+        (2, RequestStatus::Acknowledged)
+    );
+}
+
+async fn attachment_ids_that_cannot_exist_are_not_found_on_both_backends(backend: Backend) {
+    let Some(app) = spawn_app(backend, None).await else {
+        return;
+    };
+    for id in ["", "no-such", "0194a0c0-0000-7000-8000-00000000000\0", "😀"] {
+        refused(
+            app.office()
+                .get_attachment(GetAttachmentRequest {
+                    attachment_id: id.into(),
+                })
+                .await,
+            Code::NotFound,
+        );
+    }
+    refused(
+        app.office()
+            .get_attachment(GetAttachmentRequest {
+                attachment_id: uuid::Uuid::now_v7().to_string(),
+            })
+            .await,
+        Code::NotFound,
+    );
 }
