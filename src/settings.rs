@@ -60,6 +60,9 @@ pub struct GrpcSettings {
     /// Calls per second per principal (0: no limit), and the burst above it.
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// Failed authentications a minute one peer address may make (0: no
+    /// limit); beyond, its calls are refused until the allowance refills.
+    pub auth_failures_per_minute: u32,
     /// A call still unanswered after this long is cancelled (DEADLINE_EXCEEDED
     /// for the client), which also frees what a stalled client holds.
     pub request_timeout_secs: u64,

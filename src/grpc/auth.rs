@@ -4,10 +4,18 @@
 //! digest (no salt, no slow hash) is what fits: a password hash would cost
 //! milliseconds on every call. Each principal then draws from its own rate limit,
 //! so one runaway client cannot crowd out the others.
+//!
+//! Failed authentications are limited per peer address: beyond
+//! `grpc.auth_failures_per_minute`, every call from that address is refused
+//! until its allowance refills, before any key is looked at, so keys cannot be
+//! tried at speed. They are logged aggregated (a count and the addresses, never
+//! what was sent as a key).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -25,7 +33,27 @@ pub struct Authenticator {
     by_digest: Arc<HashMap<String, Actor>>,
     /// Keyed by principal name; `None` when the limit is off.
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Failed authentications per peer address; `None` when the limit is off.
+    failures: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    /// Peers over their allowance of failures, until when.
+    blocked: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+    failure_log: Arc<Mutex<FailureLog>>,
 }
+
+/// Failed authentications since the last log line about them.
+#[derive(Debug)]
+struct FailureLog {
+    since: Instant,
+    count: u64,
+    peers: BTreeSet<IpAddr>,
+}
+
+/// A log line about failures goes out at most this often.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Peers named in one line about failures, at most.
+const FAILURE_LOG_PEERS: usize = 20;
+/// Blocked peers remembered at most; beyond, expired entries are dropped.
+const BLOCKED_MAX: usize = 10_000;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +110,77 @@ impl Authenticator {
         Self {
             by_digest: Arc::new(by_digest),
             limiter,
+            failures: None,
+            blocked: Arc::new(Mutex::new(HashMap::new())),
+            failure_log: Arc::new(Mutex::new(FailureLog {
+                since: Instant::now() - FAILURE_LOG_EVERY,
+                count: 0,
+                peers: BTreeSet::new(),
+            })),
+        }
+    }
+
+    /// Allows each peer address this many failed authentications a minute
+    /// (with the same burst); 0: no limit.
+    pub fn with_failure_limit(mut self, per_minute: u32) -> Self {
+        self.failures = NonZeroU32::new(per_minute)
+            .map(|n| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))));
+        self
+    }
+
+    /// Refuses a peer that failed too often, until its allowance refills.
+    fn check_blocked(&self, peer: Option<IpAddr>) -> Result<(), Status> {
+        let Some(peer) = peer else { return Ok(()) };
+        let blocked = self.blocked.lock().expect("the blocked peers");
+        match blocked.get(&peer) {
+            Some(until) if *until > Instant::now() => {
+                Err(too_many_failures(*until - Instant::now()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure from `peer`, logs failures aggregated, and blocks the
+    /// peer once it is over its allowance.
+    fn failed(&self, peer: Option<IpAddr>, refusal: Status) -> Status {
+        {
+            let mut log = self.failure_log.lock().expect("the failure log");
+            log.count += 1;
+            if let Some(peer) = peer
+                && log.peers.len() < FAILURE_LOG_PEERS
+            {
+                log.peers.insert(peer);
+            }
+            if log.since.elapsed() >= FAILURE_LOG_EVERY {
+                let peers: Vec<String> = log.peers.iter().map(IpAddr::to_string).collect();
+                tracing::warn!(
+                    failures = log.count,
+                    peers = %peers.join(", "),
+                    reason = refusal.message(),
+                    "failed authentications since the last report (at most one report a minute)"
+                );
+                log.since = Instant::now();
+                log.count = 0;
+                log.peers.clear();
+            }
+        }
+        let (Some(limiter), Some(peer)) = (&self.failures, peer) else {
+            return refusal;
+        };
+        match limiter.check_key(&peer) {
+            Ok(()) => refusal,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let mut blocked = self.blocked.lock().expect("the blocked peers");
+                if blocked.len() >= BLOCKED_MAX {
+                    let now = Instant::now();
+                    blocked.retain(|_, until| *until > now);
+                }
+                if blocked.len() < BLOCKED_MAX {
+                    blocked.insert(peer, Instant::now() + wait);
+                }
+                too_many_failures(wait)
+            }
         }
     }
 
@@ -118,16 +217,18 @@ impl Authenticator {
                 "authorization 不是文本",
             )
         })?;
+        // The scheme is case-insensitive (RFC 9110 §11.1): `BEARER k` is `Bearer k`.
         let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+            .trim_start()
+            .split_once(char::is_whitespace)
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .ok_or_else(|| {
                 unauthenticated(
                     "authorization must be `Bearer KEY`",
                     "authorization 应为 `Bearer 密钥`",
                 )
-            })?
-            .trim();
+            })?;
         self.by_digest
             .get(&key_digest(key))
             .cloned()
@@ -140,12 +241,28 @@ impl Authenticator {
     ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
         let this = self.clone();
         move |mut request: Request<()>| {
-            let actor = this.authenticate(request.metadata())?;
+            let peer = request.remote_addr().map(|a| a.ip());
+            this.check_blocked(peer)?;
+            let actor = this
+                .authenticate(request.metadata())
+                .map_err(|refusal| this.failed(peer, refusal))?;
             this.admit(&actor)?;
             request.extensions_mut().insert(actor);
             Ok(request)
         }
     }
+}
+
+fn too_many_failures(wait: Duration) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(wait));
+    let ms = wait.as_millis().max(1);
+    localized(
+        Code::ResourceExhausted,
+        format!("too many failed authentications from this address; retry in {ms} ms"),
+        format!("该地址身份验证失败次数过多，请在 {ms} 毫秒后重试"),
+        details,
+    )
 }
 
 fn unauthenticated(en: &str, zh: &str) -> Status {
@@ -241,6 +358,61 @@ mod tests {
             auth.authenticate(&tonic::metadata::MetadataMap::new())
                 .unwrap_err()
                 .code(),
+            Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn the_scheme_is_matched_without_regard_to_case() {
+        let auth = authenticator(RateLimit {
+            per_second: 0,
+            burst: 0,
+        });
+        for value in [
+            "Bearer a",
+            "bearer a",
+            "BEARER a",
+            "BeArEr   a ",
+            "Bearer\ta",
+        ] {
+            let mut m = tonic::metadata::MetadataMap::new();
+            m.insert("authorization", value.parse().unwrap());
+            assert_eq!(auth.authenticate(&m).unwrap().name, "a", "{value:?}");
+        }
+        for value in ["Bearera", "Basic a", "Bearer"] {
+            let mut m = tonic::metadata::MetadataMap::new();
+            m.insert("authorization", value.parse().unwrap());
+            assert!(auth.authenticate(&m).is_err(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_peer_that_fails_too_often_is_held_off_and_others_are_not() {
+        let auth = authenticator(RateLimit {
+            per_second: 0,
+            burst: 0,
+        })
+        .with_failure_limit(3);
+        let bad: IpAddr = "192.0.2.1".parse().unwrap();
+        let good: IpAddr = "192.0.2.2".parse().unwrap();
+        let refusal = || unauthenticated("unknown key", "密钥无效");
+        for _ in 0..3 {
+            assert_eq!(
+                auth.failed(Some(bad), refusal()).code(),
+                Code::Unauthenticated
+            );
+        }
+        let held = auth.failed(Some(bad), refusal());
+        assert_eq!(held.code(), Code::ResourceExhausted);
+        assert!(held.get_details_retry_info().is_some());
+        assert!(
+            auth.check_blocked(Some(bad)).is_err(),
+            "even a right key waits"
+        );
+        auth.check_blocked(Some(good))
+            .expect("another address is not held");
+        assert_eq!(
+            auth.failed(Some(good), refusal()).code(),
             Code::Unauthenticated
         );
     }
