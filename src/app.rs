@@ -14,8 +14,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
 use crate::clock::{Clock, SystemClock};
 use crate::grpc::access_log::AccessLogLayer;
@@ -50,6 +53,12 @@ pub struct Application {
     store: Store,
     /// How long calls may take to finish once the token fired.
     drain: Duration,
+    /// Turned NOT_SERVING when the service starts to stop.
+    health: HealthReporter,
+    /// How long the service keeps serving, NOT_SERVING, once told to stop.
+    notice: Duration,
+    /// Stops the gRPC server; fired after the notice.
+    stop_serving: CancellationToken,
 }
 
 /// Opens the configured store and applies its migrations.
@@ -266,13 +275,14 @@ impl<'a> Builder<'a> {
         .max_decoding_message_size(limit);
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<CaseServiceServer<Cases>>().await;
-        health
-            .set_serving::<DepartmentServiceServer<Departments>>()
-            .await;
-        health
-            .set_serving::<SupervisionServiceServer<Supervision>>()
-            .await;
+        set_health(&health, true).await;
+        workers.push(tokio::spawn(watch_database(
+            store.clone(),
+            health.clone(),
+            Duration::from_secs(grpc.health_check_secs.max(1)),
+            shutdown.clone(),
+        )));
+        let stop_serving = CancellationToken::new();
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -307,7 +317,7 @@ impl<'a> Builder<'a> {
             .add_service(InterceptedService::new(cases, auth.interceptor()))
             .add_service(InterceptedService::new(departments, auth.interceptor()))
             .add_service(InterceptedService::new(supervision, auth.interceptor()))
-            .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+            .serve_with_incoming_shutdown(incoming, stop_serving.clone().cancelled_owned());
         let server = tokio::spawn(serve);
         // 0 workers: this instance writes letters but leaves delivery to others.
         workers.extend(
@@ -380,7 +390,62 @@ impl<'a> Builder<'a> {
             workers,
             store,
             drain: Duration::from_secs(settings.grpc.drain_secs),
+            health,
+            notice: Duration::from_secs(settings.grpc.shutdown_notice_secs),
+            stop_serving,
         })
+    }
+}
+
+/// Every service's health, and the server's as a whole (`""`).
+async fn set_health(health: &HealthReporter, serving: bool) {
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for service in [
+        "",
+        <CaseServiceServer<Cases> as NamedService>::NAME,
+        <DepartmentServiceServer<Departments> as NamedService>::NAME,
+        <SupervisionServiceServer<Supervision> as NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// Asks the database every `every` whether it answers, and says so in the
+/// health status: NOT_SERVING while it cannot be reached, SERVING again once
+/// it can. Each change is logged once.
+async fn watch_database(
+    store: Store,
+    health: HealthReporter,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let up = match store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                if serving {
+                    tracing::warn!(error = %e, "the database cannot be reached: health is NOT_SERVING");
+                }
+                false
+            }
+        };
+        if up && !serving {
+            tracing::info!("the database answers again: health is SERVING");
+        }
+        // Once stopping has begun, health stays NOT_SERVING.
+        if up != serving && !shutdown.is_cancelled() {
+            set_health(&health, up).await;
+            serving = up;
+        }
     }
 }
 
@@ -489,6 +554,14 @@ impl Application {
         let result = tokio::select! {
             ended = &mut server => ended.context("gRPC server task")?,
             _ = self.shutdown.cancelled() => {
+                // Load balancers that watch health stop sending calls here
+                // while the calls they already sent are still answered.
+                set_health(&self.health, false).await;
+                if !self.notice.is_zero() {
+                    tracing::info!(notice_secs = self.notice.as_secs(), "stopping: health is NOT_SERVING; still serving calls for the notice");
+                    tokio::time::sleep(self.notice).await;
+                }
+                self.stop_serving.cancel();
                 // A client that stops reading a stream would hold the graceful
                 // stop for ever (HTTP/2 waits to deliver what it never reads):
                 // calls get `grpc.drain_secs`, then their connections are closed.

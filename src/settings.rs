@@ -83,6 +83,11 @@ pub struct GrpcSettings {
     /// On shutdown, how long calls may take to finish before their connections
     /// are closed.
     pub drain_secs: u64,
+    /// On shutdown, how long the service keeps serving with its health
+    /// NOT_SERVING before it stops taking calls.
+    pub shutdown_notice_secs: u64,
+    /// How often the health status asks whether the database answers.
+    pub health_check_secs: u64,
 }
 
 /// `[http]`: the reply page departments open from their letters.

@@ -248,6 +248,7 @@ fn serve(dir: &Path) -> Server {
         .arg("serve")
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
         .env("WHISTLE__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

@@ -54,6 +54,7 @@ impl Server {
             .env("WHISTLE__DATABASE__URL", database_url)
             .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
             .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
+            .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
             .env("WHISTLE__LOG__FORMAT", "json")
             // The per-key rate limit would measure itself; 0 switches it off.
             .env("WHISTLE__GRPC__RATE_LIMIT_PER_SECOND", "0")

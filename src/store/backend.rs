@@ -59,6 +59,17 @@ pub trait Backend: Database {
     fn push_feed_order(qb: &mut QueryBuilder<Self>, alias: &str, id: &str);
 }
 
+/// A connection-level error as the store reports it, whatever the backend:
+/// what `ping` meets is a pool that cannot connect.
+pub(super) fn map_any_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e)
+        }
+        other => StoreError::Database(other),
+    }
+}
+
 /// One backend's pools. PostgreSQL uses one pool for both; SQLite writes
 /// through exactly one connection and reads through the others.
 pub struct Db<DB: Database> {

@@ -431,6 +431,16 @@ impl Store {
         })
     }
 
+    /// Whether the database answers at all: a trivial query through the
+    /// readers' pool, within its acquire timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, db => sqlx::query("SELECT 1")
+            .execute(&db.reader)
+            .await
+            .map(|_| ())
+            .map_err(backend::map_any_err))
+    }
+
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         dispatch!(self, db => db.close().await)

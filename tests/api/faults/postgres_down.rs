@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use whistle::proto::GetCaseRequest;
 
 use super::*;
@@ -162,6 +165,27 @@ async fn timed<T>(
     }
 }
 
+/// Waits until the server's health says `expected` (it asks the database
+/// every second in this test).
+async fn health_becomes(app: &TestApp, expected: ServingStatus) {
+    let health = HealthClient::new(app.channel.clone());
+    eventually(&format!("health {expected:?}"), || {
+        let mut health = health.clone();
+        async move {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .status();
+            (status == expected).then_some(())
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_postgres_is_down_calls_fail_fast_and_succeed_once_it_is_back() {
     let Some(pg) = PrivatePostgres::start().await else {
@@ -175,6 +199,7 @@ async fn while_postgres_is_down_calls_fail_fast_and_succeed_once_it_is_back() {
         &[
             ("WHISTLE__DATABASE__ACQUIRE_TIMEOUT_SECS", "2"),
             ("WHISTLE__GRPC__RATE_LIMIT_PER_SECOND", "0"),
+            ("WHISTLE__GRPC__HEALTH_CHECK_SECS", "1"),
         ],
     )
     .await;
@@ -203,6 +228,7 @@ async fn while_postgres_is_down_calls_fail_fast_and_succeed_once_it_is_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     pg.stop_server().await;
+    health_becomes(&app, ServingStatus::NotServing).await;
     // Twice, so the second round also meets a pool the first one left behind.
     for round in 0..2 {
         let escalations = (0..4).map(|n| {
@@ -244,6 +270,7 @@ async fn while_postgres_is_down_calls_fail_fast_and_succeed_once_it_is_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(app.case(&case.id).await.id, case.id);
+    health_becomes(&app, ServingStatus::Serving).await;
     // The escalations refused while it was down go through now, once each.
     for round in 0..2 {
         for n in 0..4 {

@@ -167,6 +167,7 @@ async fn start_app(
         ("WHISTLE__DATABASE__URL", database_url),
         ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
         ("WHISTLE__HTTP__LISTEN", "127.0.0.1:0"),
+        ("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0"),
         (
             "WHISTLE__MAIL__FILE_DIR",
             outbox.to_str().expect("a UTF-8 temp path"),
@@ -243,6 +244,7 @@ pub async fn start_binary(
         .env("WHISTLE__DATABASE__URL", database_url)
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
+        .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
         .env("WHISTLE__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
