@@ -101,6 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 SubmitReplyRequest {
                     request_id: request.id.clone(),
                     text: reply.into(),
+                    ..Default::default()
                 },
             ))
             .await?

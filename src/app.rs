@@ -141,10 +141,15 @@ impl<'a> Builder<'a> {
             None => Some(
                 TcpListener::bind(settings.http.listen.trim())
                     .await
-                    .with_context(|| format!("binding the reply page to {}", settings.http.listen))?,
+                    .with_context(|| {
+                        format!("binding the reply page to {}", settings.http.listen)
+                    })?,
             ),
         };
-        let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let http_addr = http_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let smtp_listener = match self.smtp_listener {
             Some(listener) => Some(listener),
             None if settings.inbound_mail.listen.trim().is_empty() => None,
@@ -156,7 +161,10 @@ impl<'a> Builder<'a> {
                     })?,
             ),
         };
-        let smtp_addr = smtp_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let smtp_addr = smtp_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let reply_domain = settings.inbound_mail.domain.trim().to_lowercase();
         if smtp_listener.is_some() && reply_domain.is_empty() {
             anyhow::bail!(

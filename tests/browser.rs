@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use config::Environment;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
@@ -29,9 +30,8 @@ use whistle::app::Application;
 use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::department_service_client::DepartmentServiceClient;
 use whistle::proto::{
-    AcknowledgeRequestRequest, Case, EscalatePetitionRequest, GetAttachmentRequest,
-    GetCaseRequest, ReplyChannel, RequestStatus, Resident, ReviewReplyRequest,
-    SubmitReplyRequest,
+    AcknowledgeRequestRequest, Case, EscalatePetitionRequest, GetAttachmentRequest, GetCaseRequest,
+    ReplyChannel, RequestStatus, Resident, ReviewReplyRequest, SubmitReplyRequest,
 };
 use whistle::settings::Settings;
 use whistle::store::testing;
@@ -62,7 +62,9 @@ struct Bearer(MetadataValue<Ascii>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
         Ok(request)
     }
 }
@@ -114,7 +116,9 @@ impl App {
         }
     }
 
-    fn office(&self) -> CaseServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    fn office(
+        &self,
+    ) -> CaseServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
         CaseServiceClient::with_interceptor(self.channel.clone(), bearer(OFFICE_KEY))
     }
 
@@ -218,6 +222,8 @@ impl Driver {
         };
         let process = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Chromium's own words (the file picker's button) in Chinese.
+            .env("LANGUAGE", "zh_CN")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -242,8 +248,7 @@ impl Driver {
         );
         let started = Instant::now();
         let client = loop {
-            let connected = ClientBuilder::rustls()
-                .expect("a TLS setup")
+            let connected = ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await;
@@ -270,6 +275,35 @@ impl Driver {
             .text()
             .await
             .expect("its text")
+    }
+
+    /// Clicks a submit button and waits until the browser has followed the
+    /// redirect to the page whose address ends with `landing`.
+    async fn submit(&self, button: &str, landing: &str) {
+        self.client
+            .find(Locator::Css(button))
+            .await
+            .unwrap_or_else(|e| panic!("{button} on the page: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {button}: {e}"));
+        let started = Instant::now();
+        loop {
+            let url = self.client.current_url().await.expect("the address");
+            let ready = self
+                .client
+                .execute("return document.readyState;", vec![])
+                .await
+                .unwrap_or_default();
+            if url.as_str().ends_with(landing) && ready == json!("complete") {
+                return;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{button} did not lead to …{landing} (at {url})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn has(&self, css: &str) -> bool {
@@ -306,8 +340,17 @@ impl Driver {
             .await
             .expect("the page width");
         assert_eq!(fits, json!(true), "the page overflows {width} px sideways");
+        // The window's size includes what is not page (the window frame even
+        // headless): add that to the page's height.
+        let frame = self
+            .client
+            .execute("return window.outerHeight - window.innerHeight;", vec![])
+            .await
+            .expect("the window frame")
+            .as_u64()
+            .unwrap_or(0);
         self.client
-            .set_window_size(width, height as u32 + 20)
+            .set_window_size(width, (height + frame) as u32)
             .await
             .expect("resizing to the whole page");
         let png = self.client.screenshot().await.expect("a screenshot");
@@ -336,16 +379,9 @@ async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
     driver.screenshot(1280, "reply-page-desktop.png").await;
 
     // 签收
-    browser
-        .find(Locator::Css("#ack-button"))
-        .await
-        .expect("the 签收 button")
-        .click()
-        .await
-        .expect("clicking 签收");
+    driver.submit("#ack-button", "?done=ack").await;
     assert!(driver.text_of("#notice").await.contains("已签收"));
     assert_eq!(driver.text_of("#status").await, "已签收");
-    assert!(browser.current_url().await.unwrap().as_str().ends_with("?done=ack"));
 
     // 答复, with a file chosen from disk.
     let files = tempfile::tempdir().expect("a folder for the file");
@@ -361,7 +397,11 @@ async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
             .await
             .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     };
-    fill("#reply-text", "已督促开发商补缴土地出让金，预计下月起分批办证。").await;
+    fill(
+        "#reply-text",
+        "已督促开发商补缴土地出让金，预计下月起分批办证。",
+    )
+    .await;
     fill("#document-number", "区住建函〔2026〕12号").await;
     fill("#replier-name", "李明").await;
     fill("#replier-phone", "0818-2345678").await;
@@ -372,33 +412,26 @@ async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
         .send_keys(file.to_str().expect("a UTF-8 path"))
         .await
         .expect("choosing the file");
-    browser
-        .find(Locator::Css("#reply-button"))
-        .await
-        .expect("the reply button")
-        .click()
-        .await
-        .expect("submitting the reply");
+    driver.submit("#reply-button", "?done=reply").await;
     assert!(driver.text_of("#notice").await.contains("答复已提交"));
     assert_eq!(driver.text_of("#status").await, "已答复");
-    assert!(driver.has("#replies a[download]").await, "the file is listed");
+    assert!(
+        driver.has("#replies a[download]").await,
+        "the file is listed"
+    );
 
     // Back to the form and post it again (a clerk unsure it went through),
     // then reload the result: still one reply.
     browser.back().await.expect("going back");
     if driver.has("#reply-form").await {
         // The browser kept the filled-in page: its form key was used.
-        browser
-            .find(Locator::Css("#reply-button"))
-            .await
-            .expect("the reply button")
-            .click()
-            .await
-            .expect("posting again");
+        eprintln!("the browser kept the posted form; posting it again");
+        driver.submit("#reply-button", "?done=repeat").await;
         assert!(driver.text_of("#notice").await.contains("未重复记录"));
     } else {
         // The browser fetched the page again (it is never cached): it offers
         // no second reply.
+        eprintln!("the browser fetched the page again; it offers no second reply");
         assert_eq!(driver.text_of("#status").await, "已答复");
     }
     browser.refresh().await.expect("reloading");
@@ -406,7 +439,11 @@ async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
     let case = app.case(&case.id).await;
     let request = housing(&case);
     assert_eq!(request.status(), RequestStatus::Replied);
-    assert!(request.history.is_empty(), "one reply: {:#?}", request.history);
+    assert!(
+        request.history.is_empty(),
+        "one reply: {:#?}",
+        request.history
+    );
     let reply = request.reply.as_ref().expect("the reply");
     assert_eq!(reply.channel(), ReplyChannel::Page);
     assert_eq!(reply.replier_name, "李明");
@@ -423,7 +460,12 @@ async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
         .into_inner();
     assert_eq!(content.content, pdf);
 
-    driver.client.clone().close().await.expect("closing the browser");
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,10 +474,8 @@ async fn an_ended_link_shows_only_its_outcome_in_a_real_browser() {
     let case = app.escalate("P-BROWSER-ENDED").await;
     let request = housing(&case).id.clone();
     let link = app.link_for(&request).await;
-    let mut housing_system = DepartmentServiceClient::with_interceptor(
-        app.channel.clone(),
-        bearer("demo-dept-housing"),
-    );
+    let mut housing_system =
+        DepartmentServiceClient::with_interceptor(app.channel.clone(), bearer("demo-dept-housing"));
     housing_system
         .acknowledge_request(AcknowledgeRequestRequest {
             request_id: request.clone(),
@@ -465,5 +505,10 @@ async fn an_ended_link_shows_only_its_outcome_in_a_real_browser() {
     assert!(driver.text_of("#replies").await.contains("已采纳"));
     assert!(!driver.has("form").await, "no form on an ended link");
     driver.screenshot(390, "reply-page-ended-phone.png").await;
-    driver.client.clone().close().await.expect("closing the browser");
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
 }

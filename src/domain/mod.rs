@@ -38,8 +38,8 @@ pub use organisation::{
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{
-    Attachment, Channel, DepartmentRequest, NewReply, Reference, Reply, ReplyDetails, RequestStatus,
-    Review, Role,
+    Attachment, Channel, DepartmentRequest, NewReply, Reference, Reply, ReplyDetails,
+    RequestStatus, Review, Role,
 };
 pub use text::{
     Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,

@@ -70,7 +70,7 @@ pub fn ended(case: &Case, request: &DepartmentRequest, minted_at: DateTime<Utc>)
         .filter_map(|r| r.review.as_ref())
         .filter(|r| r.accepted && r.reviewed_at >= minted_at)
         .map(|r| r.reviewed_at)
-        .last();
+        .next_back();
     match (accepted_since, request.status) {
         (Some(at), _) => Some(Ended::Accepted { at }),
         (None, RequestStatus::Accepted) => Some(Ended::Accepted {
@@ -113,8 +113,14 @@ mod tests {
             .unwrap();
         assert_eq!(ended(&case, &case.requests[0], minted), None);
         let org = fixtures::org();
-        case.review_reply(&fixtures::office(), &id, ReviewDecision::Accept, &org, now())
-            .unwrap();
+        case.review_reply(
+            &fixtures::office(),
+            &id,
+            ReviewDecision::Accept,
+            &org,
+            now(),
+        )
+        .unwrap();
         assert!(matches!(
             ended(&case, &case.requests[0], minted),
             Some(Ended::Accepted { .. })

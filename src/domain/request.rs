@@ -110,9 +110,7 @@ pub fn transition(
         (S::Accepted, A::Reissue) => Ok(S::Issued),
         (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
             let (hint, hint_zh) = match (state, action) {
-                (S::Issued, A::Reply | A::NoteProgress) => {
-                    ("; acknowledge it first", "；请先签收")
-                }
+                (S::Issued, A::Reply | A::NoteProgress) => ("; acknowledge it first", "；请先签收"),
                 (S::Issued | S::Acknowledged, A::Accept | A::Reject) => {
                     ("; there is no reply to review yet", "；尚无可审核的答复")
                 }

@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::proto;
 use crate::service::{
-    AlertFilter, Assigned, CalendarCoverage, CaseFilter, OverdueFilter, PageRequest,
-    NoteProgress, RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
+    AlertFilter, Assigned, CalendarCoverage, CaseFilter, NoteProgress, OverdueFilter, PageRequest,
+    RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
@@ -370,8 +370,7 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
     fn try_from(r: proto::SubmitReplyRequest) -> Result<Self, DomainError> {
         let mut v = Violations::new();
         let text = v.check(ReplyText::parse("text", &r.text));
-        let document_number =
-            v.check(DocumentNumber::parse("document_number", &r.document_number));
+        let document_number = v.check(DocumentNumber::parse("document_number", &r.document_number));
         let replier_name = v.check(ReplierName::parse("replier_name", &r.replier_name));
         let replier_phone = v.check(ReplierPhone::parse("replier_phone", &r.replier_phone));
         let fields = match (text, document_number, replier_name, replier_phone) {

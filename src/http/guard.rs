@@ -126,10 +126,7 @@ pub async fn limit(State(guard): State<Guard>, request: Request, next: Next) -> 
                 StatusCode::TOO_MANY_REQUESTS,
                 [
                     (header::RETRY_AFTER, seconds.max(1).to_string()),
-                    (
-                        header::CONTENT_TYPE,
-                        "text/plain; charset=utf-8".to_owned(),
-                    ),
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
                 ],
                 format!("请求过于频繁，请在 {} 秒后重试。\n", seconds.max(1)),
             )
@@ -187,10 +184,7 @@ mod tests {
         let token = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(redacted(&format!("/r/{token}")), "/r/…");
         assert_eq!(redacted(&format!("/r/{token}/reply")), "/r/…/reply");
-        assert_eq!(
-            redacted(&format!("/r/{token}/files/abc")),
-            "/r/…/files/abc"
-        );
+        assert_eq!(redacted(&format!("/r/{token}/files/abc")), "/r/…/files/abc");
         assert_eq!(redacted("/r/not-a-token/ack"), "/r/…/ack");
         assert_eq!(redacted("/healthz"), "/healthz");
     }

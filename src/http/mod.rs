@@ -64,7 +64,11 @@ pub async fn serve(
     Ok(())
 }
 
-fn router(whistle: Whistle, guard: guard::Guard, settings: &HttpSettings) -> anyhow::Result<Router> {
+fn router(
+    whistle: Whistle,
+    guard: guard::Guard,
+    settings: &HttpSettings,
+) -> anyhow::Result<Router> {
     let body_limit = whistle.reply_policy().max_attachment_bytes + FORM_OVERHEAD_BYTES;
     let state = PageState {
         pages: Arc::new(page::Pages::new()?),

@@ -29,7 +29,10 @@ use crate::service::{Desk, DeskAction, DeskReply, Error, NewAttachment, Posted};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("desk.html", include_str!("../../templates/page/desk.html")),
-    ("error.html", include_str!("../../templates/page/error.html")),
+    (
+        "error.html",
+        include_str!("../../templates/page/error.html"),
+    ),
 ];
 
 /// Served at `/static/page.css`: the CSP lets in styles from the page's own
@@ -235,10 +238,7 @@ pub async fn reply(
         field("document_number"),
     ));
     let replier_name = checks.check(ReplierName::parse("replier_name", field("replier_name")));
-    let replier_phone = checks.check(ReplierPhone::parse(
-        "replier_phone",
-        field("replier_phone"),
-    ));
+    let replier_phone = checks.check(ReplierPhone::parse("replier_phone", field("replier_phone")));
     let posted = match (text, document_number, replier_name, replier_phone) {
         (Some(text), Some(document_number), Some(replier_name), Some(replier_phone))
             if checks.is_empty() =>
@@ -270,7 +270,9 @@ async fn answer_post(
     typed: Option<HashMap<String, String>>,
 ) -> Response {
     let refusal = match posted {
-        Ok((Posted::Done, _)) => return Redirect::to(&format!("/r/{token}?done={done}")).into_response(),
+        Ok((Posted::Done, _)) => {
+            return Redirect::to(&format!("/r/{token}?done={done}")).into_response();
+        }
         Ok((Posted::Repeated, _)) => {
             return Redirect::to(&format!("/r/{token}?done=repeat")).into_response();
         }
@@ -282,7 +284,11 @@ async fn answer_post(
             (StatusCode::FORBIDDEN, EXPIRED.to_owned(), None)
         }
         DomainError::Invalid(violations) => {
-            let form = if done == "progress" { "progress" } else { "reply" };
+            let form = if done == "progress" {
+                "progress"
+            } else {
+                "reply"
+            };
             let refused = refused_form(form, typed.unwrap_or_default(), &violations);
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -452,11 +458,11 @@ fn error_page(state: &PageState, error: Error) -> Response {
                 "服务暂时出错，已记录。请稍后重试；如仍无法提交，请联系发函的街道办事处。",
             )
         }
-        Error::Refused(refusal) => state.pages.message(
-            StatusCode::CONFLICT,
-            "无法办理",
-            &refusal.zh(),
-        ),
+        Error::Refused(refusal) => {
+            state
+                .pages
+                .message(StatusCode::CONFLICT, "无法办理", &refusal.zh())
+        }
         Error::Unavailable(_) | Error::Contention(_) => {
             tracing::warn!(error = ?anyhow::Error::from(error), "reply page unavailable");
             let mut response = state.pages.message(

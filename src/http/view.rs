@@ -195,10 +195,9 @@ impl DeskView {
                 "街道已于{}采纳本单位答复，本事项已办结，此链接不再受理签收和答复。",
                 when(at, tz)
             ),
-            Ended::CaseClosed { at } => format!(
-                "案件已于{}办结，此链接不再受理签收和答复。",
-                when(at, tz)
-            ),
+            Ended::CaseClosed { at } => {
+                format!("案件已于{}办结，此链接不再受理签收和答复。", when(at, tz))
+            }
         });
         DeskView {
             reference: request.reference.as_str().to_owned(),
@@ -281,7 +280,14 @@ impl DeskView {
                 .map(|e| EventView {
                     at: when(e.at, tz),
                     what: event_zh(e.kind),
-                    detail: e.detail.clone(),
+                    // Only these details are words people wrote; the others
+                    // are codes for machines (`housing (lead)`).
+                    detail: match e.kind {
+                        EventKind::ProgressNoted
+                        | EventKind::ReplySubmitted
+                        | EventKind::ReplyRejected => e.detail.clone(),
+                        _ => String::new(),
+                    },
                 })
                 .collect(),
             ended,
@@ -306,7 +312,10 @@ mod tests {
         let close = running(due, due - chrono::Duration::hours(5), tz);
         assert_eq!((close.state.as_str(), close.class), ("剩余5小时", "soon"));
         let late = running(due, due + chrono::Duration::hours(3), tz);
-        assert_eq!((late.state.as_str(), late.class), ("已超期3小时", "overdue"));
+        assert_eq!(
+            (late.state.as_str(), late.class),
+            ("已超期3小时", "overdue")
+        );
     }
 
     #[test]

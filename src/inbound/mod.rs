@@ -30,11 +30,5 @@ pub fn serve(
         data_timeout: Duration::from_secs(settings.data_timeout_secs.max(1)),
     };
     let inbox = replies::inbox(whistle, &settings.domain);
-    listener::serve(
-        listener,
-        limits,
-        inbox,
-        settings.hostname.clone(),
-        shutdown,
-    )
+    listener::serve(listener, limits, inbox, settings.hostname.clone(), shutdown)
 }

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use super::listener::{Envelope, Inbox, Refusal};
 use super::message::{self, Command, Kind, ParseError};
 use crate::domain::DomainError;
-use crate::service::{self, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment, Whistle};
+use crate::service::{
+    self, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment, Whistle,
+};
 
 #[derive(Debug, Clone)]
 pub struct ReplyInbox {
@@ -66,9 +68,7 @@ impl Inbox for ReplyInbox {
         let answer = match parsed {
             Ok(m) => MailAnswer {
                 message_id: m.message_id.unwrap_or_default(),
-                sender: m
-                    .from
-                    .unwrap_or_else(|| envelope.mail_from.to_lowercase()),
+                sender: m.from.unwrap_or_else(|| envelope.mail_from.to_lowercase()),
                 subject: m.subject,
                 kind: match m.kind {
                     Kind::Human => MailKind::Human,
@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn only_reply_addresses_on_our_domain_carry_tokens() {
-        assert_eq!(token_of("reply+abc@Reply.Example", "reply.example"), Some("abc"));
+        assert_eq!(
+            token_of("reply+abc@Reply.Example", "reply.example"),
+            Some("abc")
+        );
         assert_eq!(token_of("reply+abc@other.example", "reply.example"), None);
         assert_eq!(token_of("someone@reply.example", "reply.example"), None);
         assert_eq!(token_of("reply+abc", "reply.example"), None);

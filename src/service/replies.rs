@@ -186,7 +186,11 @@ impl ReplyPolicy {
         if files.len() > self.max_attachments {
             return Err(DomainError::invalid(
                 field,
-                format!("{} files; at most {} are taken", files.len(), self.max_attachments),
+                format!(
+                    "{} files; at most {} are taken",
+                    files.len(),
+                    self.max_attachments
+                ),
                 format!("共{}个文件，最多{}个", files.len(), self.max_attachments),
             )
             .into());
@@ -234,11 +238,7 @@ impl ReplyPolicy {
 /// control characters, at most 200 characters.
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
     let cleaned = cleaned.trim().to_owned();
     if cleaned.is_empty() {
         "attachment".to_owned()
@@ -423,11 +423,12 @@ impl Whistle {
         let change = |case: &mut Case,
                       files: Vec<Attachment>|
          -> std::result::Result<(), DomainError> {
-            let actor = Self::link_actor(case, &request_id, "reply page")
-                .map_err(|_| DomainError::NotFound {
+            let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
+                DomainError::NotFound {
                     what: "request",
                     id: request_id.clone(),
-                })?;
+                }
+            })?;
             let i = access::authorize_request(&actor, access::Action::Reply, case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
                 return Err(match ended_error(ended) {
@@ -641,7 +642,15 @@ impl Whistle {
         let receipt_for = |case: &Case| {
             let org = self.org.current();
             self.letters
-                .plan_receipt(&org, case, &link.request_id, &mail.sender, &mail.message_id, &mail.command, now)
+                .plan_receipt(
+                    &org,
+                    case,
+                    &link.request_id,
+                    &mail.sender,
+                    &mail.message_id,
+                    &mail.command,
+                    now,
+                )
                 .map(|m| m.into_iter().collect())
                 .map_err(|e| Error::Internal(e.into()))
         };
@@ -698,7 +707,10 @@ mod tests {
         assert!(policy.check("attachments", &[file("a.pdf", 11)]).is_err());
         assert!(
             policy
-                .check("attachments", &[file("a.pdf", 1), file("b.pdf", 1), file("c.pdf", 1)])
+                .check(
+                    "attachments",
+                    &[file("a.pdf", 1), file("b.pdf", 1), file("c.pdf", 1)]
+                )
                 .is_err()
         );
     }

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::watch::StepWatch;
 use crate::domain::{
-    Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, Channel, CaseStatus, DepartmentRequest, Event, EventKind,
-    Feedback, Phone, RaisedAlert, Reference, Reply, ReplyDetails, RequestStatus, Resident, Review, Role, Verdict,
-    Watch,
+    Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, CaseStatus, Channel,
+    DepartmentRequest, Event, EventKind, Feedback, Phone, RaisedAlert, Reference, Reply,
+    ReplyDetails, RequestStatus, Resident, Review, Role, Verdict, Watch,
 };
 
 use super::{Delivery, MailStatus, OutgoingMail, QueuedMail, StoreError};

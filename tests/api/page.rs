@@ -7,9 +7,7 @@
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
-use whistle::proto::{
-    Case, EventKind, GetAttachmentRequest, ReplyChannel, RequestStatus,
-};
+use whistle::proto::{Case, EventKind, GetAttachmentRequest, ReplyChannel, RequestStatus};
 
 use crate::helpers::*;
 
@@ -115,7 +113,15 @@ impl Browser {
     }
 
     async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Answer {
-        Self::answer(self.client.post(url).form(fields).send().await.expect("POST")).await
+        Self::answer(
+            self.client
+                .post(url)
+                .form(fields)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
     }
 
     async fn post_multipart(&self, url: &str, form: Form) -> Answer {
@@ -185,10 +191,7 @@ async fn a_department_opens_the_link_in_its_letter(app: TestApp) {
     let housing = request_of(&case, "housing");
     let page = Browser::new().get(&link).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(
-        page.headers["content-type"],
-        "text/html; charset=utf-8"
-    );
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
     for shown in [
         housing.reference.as_str(),
         case.title.as_str(),
@@ -220,10 +223,17 @@ async fn acknowledging_on_the_page_acknowledges_the_request(app: TestApp) {
         .post_form(&format!("{link}/ack"), &[("form_key", &page.form_key())])
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER);
-    assert!(posted.location().ends_with("?done=ack"), "{}", posted.location());
+    assert!(
+        posted.location().ends_with("?done=ack"),
+        "{}",
+        posted.location()
+    );
     let after = browser.get(&format!("{link}?done=ack")).await;
     assert!(after.body.contains("已签收"), "{}", after.body);
-    assert!(!after.body.contains("确认签收"), "the form is gone once acknowledged");
+    assert!(
+        !after.body.contains("确认签收"),
+        "the form is gone once acknowledged"
+    );
     let case = app.case(&case.id).await;
     assert_eq!(housing_status(&case), RequestStatus::Acknowledged);
 }
@@ -244,9 +254,11 @@ async fn a_progress_note_shows_on_the_case_timeline(app: TestApp) {
     let case = app.case(&case.id).await;
     let housing = request_of(&case, "housing").id.clone();
     assert!(
-        case.events.iter().any(|e| e.kind() == EventKind::ProgressNoted
-            && e.request_id == housing
-            && e.detail.contains(note)),
+        case.events
+            .iter()
+            .any(|e| e.kind() == EventKind::ProgressNoted
+                && e.request_id == housing
+                && e.detail.contains(note)),
         "{:#?}",
         case.events
     );
@@ -347,7 +359,11 @@ async fn a_forged_form_key_is_refused_and_changes_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    assert!(forged.body.contains("页面已过期，请刷新后重新提交"), "{}", forged.body);
+    assert!(
+        forged.body.contains("页面已过期，请刷新后重新提交"),
+        "{}",
+        forged.body
+    );
     let missing = browser.post_form(&format!("{link}/ack"), &[]).await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
     let case = app.case(&case.id).await;
@@ -371,7 +387,10 @@ async fn an_unknown_or_malformed_link_is_not_found(app: TestApp) {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer.body.contains("链接无效"), "{path}: {}", answer.body);
         assert!(!answer.body.contains(&unknown), "{path} echoed the token");
-        assert!(!answer.body.contains("not-a-token"), "{path} echoed the path");
+        assert!(
+            !answer.body.contains("not-a-token"),
+            "{path} echoed the path"
+        );
     }
     let posted = browser
         .post_form(&format!("{base}/r/{unknown}/ack"), &[("form_key", "x")])
@@ -438,7 +457,10 @@ async fn every_answer_carries_the_security_headers(app: TestApp) {
         assert_eq!(h["cache-control"], "no-store", "{url}");
     }
     let health = browser.get(&format!("{base}/healthz")).await;
-    assert_eq!((health.status, health.body.as_str()), (StatusCode::OK, "ok"));
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
     let css = browser.get(&format!("{base}/static/page.css")).await;
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
 }
