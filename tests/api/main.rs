@@ -13,6 +13,7 @@ mod faults;
 mod idempotency;
 mod lifecycle;
 mod mail;
+mod page;
 mod replies;
 mod smtp;
 mod streams;

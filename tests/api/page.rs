@@ -1,0 +1,493 @@
+//! The reply page over HTTP, as a department's clerk uses it from the link in
+//! their letter: open it, acknowledge, note progress, reply with files; and
+//! what it refuses: a second post of one form, a forged form, an unknown or
+//! ended link, a file type not taken, too many requests. What the page
+//! records is checked where the street office reads it, over gRPC.
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use reqwest::multipart::{Form, Part};
+use whistle::proto::{Case, EventKind, GetAttachmentRequest, ReplyChannel, RequestStatus};
+
+use crate::helpers::*;
+
+scenarios!(
+    a_department_opens_the_link_in_its_letter,
+    acknowledging_on_the_page_acknowledges_the_request,
+    a_progress_note_shows_on_the_case_timeline,
+    a_reply_with_an_attachment_reaches_the_case,
+    posting_the_same_form_twice_records_one_reply,
+    a_forged_form_key_is_refused_and_changes_nothing,
+    an_unknown_or_malformed_link_is_not_found,
+    an_ended_link_says_so_and_takes_no_answers,
+    every_answer_carries_the_security_headers,
+    a_file_of_a_type_not_taken_is_refused_beside_its_field,
+);
+
+mod limits {
+    use super::*;
+
+    per_backend!(too_many_requests_are_told_to_wait);
+
+    async fn too_many_requests_are_told_to_wait(backend: Backend) {
+        let env = [("WHISTLE__HTTP__RATE_LIMIT_PER_LINK_PER_MINUTE", "3")];
+        let Some(app) = spawn_app_with(backend, None, &env).await else {
+            return;
+        };
+        let (_, link) = housing_link(&app, "P-PAGE-LIMIT").await;
+        let browser = Browser::new();
+        for _ in 0..3 {
+            assert_eq!(browser.get(&link).await.status, StatusCode::OK);
+        }
+        let refused = browser.get(&link).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = refused.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!((1..=60).contains(&wait), "{wait}");
+        // Another link is not held back by this one's allowance.
+        let (_, other) = housing_link(&app, "P-PAGE-LIMIT-2").await;
+        assert_eq!(browser.get(&other).await.status, StatusCode::OK);
+    }
+}
+
+/// An HTTP client that behaves like a browser with JavaScript off, except
+/// that it shows redirects instead of following them.
+struct Browser {
+    client: reqwest::Client,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// Where a 303 sends the browser.
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no Location in a {} answer", self.status))
+    }
+
+    /// The one-time key the page's forms carry.
+    fn form_key(&self) -> String {
+        let marker = "name=\"form_key\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no form on the page:\n{}", self.body))
+            + marker.len();
+        self.body[start..]
+            .split('"')
+            .next()
+            .expect("a closing quote")
+            .to_owned()
+    }
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("a body"),
+        }
+    }
+
+    async fn get(&self, url: &str) -> Answer {
+        Self::answer(self.client.get(url).send().await.expect("GET")).await
+    }
+
+    async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Answer {
+        Self::answer(
+            self.client
+                .post(url)
+                .form(fields)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    async fn post_multipart(&self, url: &str, form: Form) -> Answer {
+        Self::answer(
+            self.client
+                .post(url)
+                .multipart(form)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+}
+
+/// The reply link in a letter's text: `…/r/` and 40 hex digits.
+fn link_in(text: &str) -> String {
+    let start = text
+        .find("http://")
+        .filter(|&i| text[i..].contains("/r/"))
+        .unwrap_or_else(|| panic!("no reply link in the letter:\n{text}"));
+    let rest = &text[start..];
+    let at = rest.find("/r/").expect("/r/") + 3;
+    format!("{}{}", &rest[..at], &rest[at..at + 40])
+}
+
+/// Escalates a property-certificate petition and reads housing's link from
+/// the letter delivered to it.
+async fn housing_link(app: &TestApp, petition: &str) -> (Case, String) {
+    let case = app.escalate(property_certificate(petition)).await;
+    let housing = request_of(&case, "housing");
+    let letter = app
+        .wait_for_letter(&format!("<{}.r1.issued@whistle.localhost>", housing.id))
+        .await;
+    let link = link_in(&letter.text);
+    let served = app.http_addr.expect("the reply page is served");
+    assert!(link.starts_with(&format!("http://{served}/r/")), "{link}");
+    (case, link)
+}
+
+fn housing_status(case: &Case) -> RequestStatus {
+    request_of(case, "housing").status()
+}
+
+/// The reply form, filled in as a clerk would.
+fn reply_form(key: &str, files: Vec<(&str, &str, Vec<u8>)>) -> Form {
+    let mut form = Form::new()
+        .text("form_key", key.to_owned())
+        .text("text", "已督促开发商补缴土地出让金，预计下月起分批办证。")
+        .text("document_number", "区住建函〔2026〕12号")
+        .text("replier_name", "李明")
+        .text("replier_phone", "0818-2345678");
+    for (name, mime, bytes) in files {
+        form = form.part(
+            "attachments",
+            Part::bytes(bytes)
+                .file_name(name.to_owned())
+                .mime_str(mime)
+                .expect("a MIME type"),
+        );
+    }
+    form
+}
+
+async fn a_department_opens_the_link_in_its_letter(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-OPEN").await;
+    let housing = request_of(&case, "housing");
+    let page = Browser::new().get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    for shown in [
+        housing.reference.as_str(),
+        case.title.as_str(),
+        "主办",
+        "签收期限",
+        "答复期限",
+        "剩余",
+        RESIDENT_NAME,
+        RESIDENT_PHONE_MASKED,
+        "杨柳社区",
+        "确认签收",
+        "提交答复",
+        "提交阶段性答复",
+        "name=\"viewport\"",
+    ] {
+        assert!(page.body.contains(shown), "{shown} missing:\n{}", page.body);
+    }
+    assert!(!page.body.contains(RESIDENT_PHONE), "the unmasked phone");
+    // Every rendering carries a fresh key.
+    let again = Browser::new().get(&link).await;
+    assert_ne!(page.form_key(), again.form_key());
+}
+
+async fn acknowledging_on_the_page_acknowledges_the_request(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-ACK").await;
+    let browser = Browser::new();
+    let page = browser.get(&link).await;
+    let posted = browser
+        .post_form(&format!("{link}/ack"), &[("form_key", &page.form_key())])
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert!(
+        posted.location().ends_with("?done=ack"),
+        "{}",
+        posted.location()
+    );
+    let after = browser.get(&format!("{link}?done=ack")).await;
+    assert!(after.body.contains("已签收"), "{}", after.body);
+    assert!(
+        !after.body.contains("确认签收"),
+        "the form is gone once acknowledged"
+    );
+    let case = app.case(&case.id).await;
+    assert_eq!(housing_status(&case), RequestStatus::Acknowledged);
+}
+
+async fn a_progress_note_shows_on_the_case_timeline(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-PROGRESS").await;
+    let browser = Browser::new();
+    let key = browser.get(&link).await.form_key();
+    let note = "已约谈开发商，正在核算欠缴金额。";
+    let posted = browser
+        .post_form(
+            &format!("{link}/progress"),
+            &[("form_key", &key), ("text", note)],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert!(posted.location().ends_with("?done=progress"));
+    let case = app.case(&case.id).await;
+    let housing = request_of(&case, "housing").id.clone();
+    assert!(
+        case.events
+            .iter()
+            .any(|e| e.kind() == EventKind::ProgressNoted
+                && e.request_id == housing
+                && e.detail.contains(note)),
+        "{:#?}",
+        case.events
+    );
+    // A note on a request not yet acknowledged acknowledges it first.
+    assert_eq!(housing_status(&case), RequestStatus::Acknowledged);
+    let page = browser.get(&link).await;
+    assert!(page.body.contains("阶段性答复") && page.body.contains(note));
+}
+
+async fn a_reply_with_an_attachment_reaches_the_case(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-REPLY").await;
+    let browser = Browser::new();
+    let key = browser.get(&link).await.form_key();
+    let pdf = b"%PDF-1.4 the reply as signed".to_vec();
+    let posted = browser
+        .post_multipart(
+            &format!("{link}/reply"),
+            reply_form(&key, vec![("答复函.pdf", "application/pdf", pdf.clone())]),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    assert!(posted.location().ends_with("?done=reply"));
+
+    let case = app.case(&case.id).await;
+    let housing = request_of(&case, "housing");
+    assert_eq!(housing.status(), RequestStatus::Replied);
+    let reply = housing.reply.as_ref().expect("the reply on the case");
+    assert_eq!(reply.channel(), ReplyChannel::Page);
+    assert_eq!(reply.replier_name, "李明");
+    assert_eq!(reply.replier_phone, "0818-2345678");
+    assert_eq!(reply.document_number, "区住建函〔2026〕12号");
+    assert_eq!(reply.attachments.len(), 1);
+    let info = &reply.attachments[0];
+    assert_eq!(info.filename, "答复函.pdf");
+    let content = app
+        .office()
+        .get_attachment(GetAttachmentRequest {
+            attachment_id: info.id.clone(),
+        })
+        .await
+        .expect("the office reads the file")
+        .into_inner();
+    assert_eq!(content.content, pdf);
+
+    // The page lists the file, and serves it as a download.
+    let page = browser.get(&link).await;
+    let href = format!("/r/{}/files/{}", &link[link.len() - 40..], info.id);
+    assert!(page.body.contains(&href), "{}", page.body);
+    let base = &link[..link.find("/r/").unwrap()];
+    let file = browser.get(&format!("{base}{href}")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.headers["content-type"], "application/pdf");
+    assert_eq!(file.headers["x-content-type-options"], "nosniff");
+    let disposition = file.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''%E7%AD%94%E5%A4%8D%E5%87%BD%2Epdf"),
+        "{disposition}"
+    );
+    assert_eq!(file.body.as_bytes(), pdf);
+}
+
+async fn posting_the_same_form_twice_records_one_reply(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-TWICE").await;
+    let browser = Browser::new();
+    let key = browser.get(&link).await.form_key();
+    let first = browser
+        .post_multipart(&format!("{link}/reply"), reply_form(&key, vec![]))
+        .await;
+    assert!(first.location().ends_with("?done=reply"));
+    let second = browser
+        .post_multipart(&format!("{link}/reply"), reply_form(&key, vec![]))
+        .await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER);
+    assert!(second.location().ends_with("?done=repeat"));
+    let page = browser.get(&format!("{link}?done=repeat")).await;
+    assert!(page.body.contains("未重复记录"), "{}", page.body);
+
+    let case = app.case(&case.id).await;
+    let housing = request_of(&case, "housing");
+    assert!(housing.reply.is_some());
+    assert!(housing.history.is_empty(), "{:#?}", housing.history);
+    let replies = case
+        .events
+        .iter()
+        .filter(|e| e.kind() == EventKind::ReplySubmitted)
+        .count();
+    assert_eq!(replies, 1);
+}
+
+async fn a_forged_form_key_is_refused_and_changes_nothing(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-FORGED").await;
+    let browser = Browser::new();
+    let forged = browser
+        .post_form(
+            &format!("{link}/ack"),
+            &[("form_key", "0123456789abcdef0123456789abcdef01234567")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        forged.body.contains("页面已过期，请刷新后重新提交"),
+        "{}",
+        forged.body
+    );
+    let missing = browser.post_form(&format!("{link}/ack"), &[]).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    let case = app.case(&case.id).await;
+    assert_eq!(housing_status(&case), RequestStatus::Issued);
+}
+
+async fn an_unknown_or_malformed_link_is_not_found(app: TestApp) {
+    let (_, link) = housing_link(&app, "P-PAGE-UNKNOWN").await;
+    let base = &link[..link.find("/r/").unwrap()];
+    let browser = Browser::new();
+    let unknown = "f".repeat(40);
+    for path in [
+        format!("/r/{unknown}"),
+        format!("/r/{}", "F".repeat(40)),
+        "/r/not-a-token".to_owned(),
+        format!("/r/{unknown}/files/x"),
+        "/r/".to_owned(),
+        "/elsewhere".to_owned(),
+    ] {
+        let answer = browser.get(&format!("{base}{path}")).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(answer.body.contains("链接无效"), "{path}: {}", answer.body);
+        assert!(!answer.body.contains(&unknown), "{path} echoed the token");
+        assert!(
+            !answer.body.contains("not-a-token"),
+            "{path} echoed the path"
+        );
+    }
+    let posted = browser
+        .post_form(&format!("{base}/r/{unknown}/ack"), &[("form_key", "x")])
+        .await;
+    assert_eq!(posted.status, StatusCode::NOT_FOUND);
+    assert!(!posted.body.contains(&unknown));
+}
+
+async fn an_ended_link_says_so_and_takes_no_answers(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-ENDED").await;
+    let browser = Browser::new();
+    // A page opened before the office accepted the reply: its form is stale.
+    let key = browser.get(&link).await.form_key();
+    let housing = request_of(&case, "housing").id.clone();
+    app.answer("housing", &housing, "已办结。").await;
+    app.accept(&housing).await;
+
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("此链接已结束"), "{}", page.body);
+    assert!(page.body.contains("采纳"), "{}", page.body);
+    assert!(page.body.contains("已办结。"), "the outcome: {}", page.body);
+    assert!(!page.body.contains("<form"), "no forms on an ended link");
+
+    let posted = browser
+        .post_form(
+            &format!("{link}/progress"),
+            &[("form_key", &key), ("text", "仍在办理")],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CONFLICT);
+    assert!(posted.body.contains("此答复链接已失效"), "{}", posted.body);
+    let case = app.case(&case.id).await;
+    assert_eq!(housing_status(&case), RequestStatus::Accepted);
+    assert!(
+        !case
+            .events
+            .iter()
+            .any(|e| e.kind() == EventKind::ProgressNoted)
+    );
+}
+
+async fn every_answer_carries_the_security_headers(app: TestApp) {
+    let (_, link) = housing_link(&app, "P-PAGE-HEADERS").await;
+    let base = &link[..link.find("/r/").unwrap()];
+    let browser = Browser::new();
+    for url in [
+        link.clone(),
+        format!("{base}/r/{}", "0".repeat(40)),
+        format!("{base}/static/page.css"),
+        format!("{base}/healthz"),
+    ] {
+        let answer = browser.get(&url).await;
+        let h = &answer.headers;
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            "{url}"
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer", "{url}");
+        assert_eq!(h["x-frame-options"], "DENY", "{url}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{url}");
+        assert_eq!(h["cache-control"], "no-store", "{url}");
+    }
+    let health = browser.get(&format!("{base}/healthz")).await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
+    let css = browser.get(&format!("{base}/static/page.css")).await;
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+}
+
+async fn a_file_of_a_type_not_taken_is_refused_beside_its_field(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-EXE").await;
+    let browser = Browser::new();
+    let key = browser.get(&link).await.form_key();
+    let posted = browser
+        .post_multipart(
+            &format!("{link}/reply"),
+            reply_form(
+                &key,
+                vec![("setup.exe", "application/octet-stream", b"MZ".to_vec())],
+            ),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        posted.body.contains("附件：「setup.exe」的文件类型不受理"),
+        "{}",
+        posted.body
+    );
+    // What the clerk typed is still there, with a fresh key to post it again.
+    assert!(posted.body.contains("区住建函〔2026〕12号"));
+    assert_ne!(posted.form_key(), key);
+    let case = app.case(&case.id).await;
+    assert_eq!(housing_status(&case), RequestStatus::Issued);
+    assert!(request_of(&case, "housing").reply.is_none());
+}

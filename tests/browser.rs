@@ -1,0 +1,521 @@
+//! The reply page in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, through fantoccini), as a department's clerk uses it from
+//! the link in their letter — acknowledge, reply with a file, post again by
+//! going back, and open a link that has ended. It also saves the screenshots
+//! in `docs/screenshots/` at phone and desktop width.
+//!
+//! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`,
+//! and `fonts-noto-cjk` so Chinese renders); the test installs them when
+//! missing and fails, saying why, when it cannot: a page nobody has opened in
+//! a browser is not tested.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use config::Environment;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use whistle::app::Application;
+use whistle::proto::case_service_client::CaseServiceClient;
+use whistle::proto::department_service_client::DepartmentServiceClient;
+use whistle::proto::{
+    AcknowledgeRequestRequest, Case, EscalatePetitionRequest, GetAttachmentRequest, GetCaseRequest,
+    ReplyChannel, RequestStatus, Resident, ReviewReplyRequest, SubmitReplyRequest,
+};
+use whistle::settings::Settings;
+use whistle::store::testing;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL: &[&str] = &["chromium", "chromium-driver", "fonts-noto-cjk"];
+const OFFICE_KEY: &str = "demo-office-cuiping";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// whistle in this process on port 0, over SQLite, writing letters to files.
+struct App {
+    http: SocketAddr,
+    channel: Channel,
+    outbox: PathBuf,
+    shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+#[derive(Clone)]
+struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+fn bearer(key: &str) -> Bearer {
+    Bearer(format!("Bearer {key}").parse().expect("an ASCII key"))
+}
+
+impl App {
+    async fn start() -> App {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let outbox = dir.path().join("outbox");
+        let env = [
+            ("WHISTLE__DATABASE__URL", testing::sqlite_url(dir.path())),
+            ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0".to_owned()),
+            ("WHISTLE__HTTP__LISTEN", "127.0.0.1:0".to_owned()),
+            (
+                "WHISTLE__MAIL__FILE_DIR",
+                outbox.to_str().expect("a UTF-8 temp path").to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let environment = Environment::with_prefix("WHISTLE")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(env));
+        let settings = Settings::load_with(None, environment).expect("test settings");
+        let app = Application::builder(&settings)
+            .start()
+            .await
+            .expect("the application starts");
+        let grpc = app.grpc_addr();
+        let http = app.http_addr().expect("the reply page is served");
+        let shutdown = app.shutdown_token();
+        tokio::spawn(app.run_until_stopped());
+        let channel = Channel::from_shared(format!("http://{grpc}"))
+            .expect("a URI")
+            .connect()
+            .await
+            .expect("connecting to whistle");
+        App {
+            http,
+            channel,
+            outbox,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    fn office(
+        &self,
+    ) -> CaseServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+        CaseServiceClient::with_interceptor(self.channel.clone(), bearer(OFFICE_KEY))
+    }
+
+    async fn escalate(&self, petition_id: &str) -> Case {
+        self.office()
+            .escalate_petition(EscalatePetitionRequest {
+                petition_id: petition_id.into(),
+                category: "property-certificate".into(),
+                title: "杨柳小区3栋房产证迟迟未能办理".into(),
+                description: "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。".into(),
+                resident: Some(Resident {
+                    name: "张女士".into(),
+                    phone: "13812345678".into(),
+                }),
+                address: "翠屏街道杨柳社区3栋2单元".into(),
+                community: "杨柳社区".into(),
+                difficulty: 3,
+                ..Default::default()
+            })
+            .await
+            .expect("escalating")
+            .into_inner()
+    }
+
+    async fn case(&self, id: &str) -> Case {
+        self.office()
+            .get_case(GetCaseRequest { case_id: id.into() })
+            .await
+            .expect("the case")
+            .into_inner()
+    }
+
+    /// The reply link in the letter delivered to the request's department.
+    async fn link_for(&self, request_id: &str) -> String {
+        let id = format!("{request_id}.r1.issued@whistle.localhost");
+        let started = Instant::now();
+        loop {
+            let letters = std::fs::read_dir(&self.outbox)
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_else(|_| Vec::new());
+            for path in letters {
+                if path.extension().is_none_or(|x| x != "eml") {
+                    continue;
+                }
+                let raw = std::fs::read(&path).expect("a letter");
+                let message = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("a parsable letter");
+                if message.message_id() == Some(id.as_str()) {
+                    let text = message.body_text(0).expect("a text part").into_owned();
+                    let at = text.find("/r/").expect("a reply link in the letter") + 3;
+                    let token = &text[at..at + 40];
+                    return format!("http://{}/r/{token}", self.http);
+                }
+            }
+            assert!(started.elapsed() < WAIT, "no letter {id} within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn housing(case: &Case) -> &whistle::proto::DepartmentRequest {
+    case.requests
+        .iter()
+        .find(|r| r.department == "housing")
+        .expect("a request to housing")
+}
+
+/// Installs Chromium and its driver from Debian when they are missing.
+fn ensure_browser() {
+    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let install: Vec<&str> = ["install", "-y", "-qq"]
+        .into_iter()
+        .chain(INSTALL.iter().copied())
+        .collect();
+    // A fresh machine may have no package lists yet.
+    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+    assert!(
+        installed && Path::new(CHROMEDRIVER).exists(),
+        "the browser tests need Chromium and chromedriver and could not install them; \
+         run `apt-get install -y {}` (as root) and try again",
+        INSTALL.join(" ")
+    );
+}
+
+/// chromedriver on a free port, and a headless Chromium session through it.
+struct Driver {
+    _process: Child,
+    client: Client,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        ensure_browser();
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
+            probe.local_addr().expect("its address").port()
+        };
+        let process = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            // Chromium's own words (the file picker's button) in Chinese.
+            .env("LANGUAGE", "zh_CN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting chromedriver");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    // The test runs as root in a container.
+                    "--no-sandbox",
+                    "--disable-dev-shm-usage",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    "--lang=zh-CN",
+                    "--window-size=390,844",
+                ],
+            }),
+        );
+        let started = Instant::now();
+        let client = loop {
+            let connected = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
+            match connected {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() < WAIT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no WebDriver session with chromedriver: {e}"),
+            }
+        };
+        Driver {
+            _process: process,
+            client,
+        }
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    /// Clicks a submit button and waits until the browser has followed the
+    /// redirect to the page whose address ends with `landing`.
+    async fn submit(&self, button: &str, landing: &str) {
+        self.client
+            .find(Locator::Css(button))
+            .await
+            .unwrap_or_else(|e| panic!("{button} on the page: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {button}: {e}"));
+        let started = Instant::now();
+        loop {
+            let url = self.client.current_url().await.expect("the address");
+            let ready = self
+                .client
+                .execute("return document.readyState;", vec![])
+                .await
+                .unwrap_or_default();
+            if url.as_str().ends_with(landing) && ready == json!("complete") {
+                return;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{button} did not lead to …{landing} (at {url})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn has(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("a query")
+            .is_empty()
+    }
+
+    /// The whole page at `width` CSS pixels, saved as a PNG under docs/.
+    async fn screenshot(&self, width: u32, name: &str) {
+        self.client
+            .set_window_size(width, 900)
+            .await
+            .expect("resizing");
+        let height = self
+            .client
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight);",
+                vec![],
+            )
+            .await
+            .expect("the page height")
+            .as_u64()
+            .unwrap_or(900);
+        let fits = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("the page width");
+        assert_eq!(fits, json!(true), "the page overflows {width} px sideways");
+        // The window's size includes what is not page (the window frame even
+        // headless): add that to the page's height.
+        let frame = self
+            .client
+            .execute("return window.outerHeight - window.innerHeight;", vec![])
+            .await
+            .expect("the window frame")
+            .as_u64()
+            .unwrap_or(0);
+        self.client
+            .set_window_size(width, (height + frame) as u32)
+            .await
+            .expect("resizing to the whole page");
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&dir).expect("docs/screenshots");
+        std::fs::write(dir.join(name), png).expect("saving the screenshot");
+        self.client
+            .set_window_size(390, 844)
+            .await
+            .expect("back to phone size");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_acknowledges_and_replies_with_a_file_in_a_real_browser() {
+    let app = App::start().await;
+    let case = app.escalate("P-BROWSER-REPLY").await;
+    let link = app.link_for(&housing(&case).id).await;
+    let driver = Driver::start().await;
+    let browser = &driver.client;
+
+    browser.goto(&link).await.expect("opening the link");
+    assert_eq!(driver.text_of("#reference").await, housing(&case).reference);
+    assert_eq!(driver.text_of("#status").await, "已发函");
+    driver.screenshot(390, "reply-page-phone.png").await;
+    driver.screenshot(1280, "reply-page-desktop.png").await;
+
+    // 签收
+    driver.submit("#ack-button", "?done=ack").await;
+    assert!(driver.text_of("#notice").await.contains("已签收"));
+    assert_eq!(driver.text_of("#status").await, "已签收");
+
+    // 答复, with a file chosen from disk.
+    let files = tempfile::tempdir().expect("a folder for the file");
+    let file = files.path().join("答复函.pdf");
+    let pdf = b"%PDF-1.4 signed reply".to_vec();
+    std::fs::write(&file, &pdf).expect("writing the file");
+    let fill = |css: &'static str, text: &'static str| async move {
+        browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+    };
+    fill(
+        "#reply-text",
+        "已督促开发商补缴土地出让金，预计下月起分批办证。",
+    )
+    .await;
+    fill("#document-number", "区住建函〔2026〕12号").await;
+    fill("#replier-name", "李明").await;
+    fill("#replier-phone", "0818-2345678").await;
+    browser
+        .find(Locator::Css("#attachments"))
+        .await
+        .expect("the file input")
+        .send_keys(file.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("choosing the file");
+    driver.submit("#reply-button", "?done=reply").await;
+    assert!(driver.text_of("#notice").await.contains("答复已提交"));
+    assert_eq!(driver.text_of("#status").await, "已答复");
+    assert!(
+        driver.has("#replies a[download]").await,
+        "the file is listed"
+    );
+
+    // Back to the form and post it again (a clerk unsure it went through),
+    // then reload the result: still one reply.
+    browser.back().await.expect("going back");
+    if driver.has("#reply-form").await {
+        // The browser kept the filled-in page: its form key was used.
+        eprintln!("the browser kept the posted form; posting it again");
+        driver.submit("#reply-button", "?done=repeat").await;
+        assert!(driver.text_of("#notice").await.contains("未重复记录"));
+    } else {
+        // The browser fetched the page again (it is never cached): it offers
+        // no second reply.
+        eprintln!("the browser fetched the page again; it offers no second reply");
+        assert_eq!(driver.text_of("#status").await, "已答复");
+    }
+    browser.refresh().await.expect("reloading");
+
+    let case = app.case(&case.id).await;
+    let request = housing(&case);
+    assert_eq!(request.status(), RequestStatus::Replied);
+    assert!(
+        request.history.is_empty(),
+        "one reply: {:#?}",
+        request.history
+    );
+    let reply = request.reply.as_ref().expect("the reply");
+    assert_eq!(reply.channel(), ReplyChannel::Page);
+    assert_eq!(reply.replier_name, "李明");
+    assert_eq!(reply.document_number, "区住建函〔2026〕12号");
+    assert_eq!(reply.attachments.len(), 1);
+    assert_eq!(reply.attachments[0].filename, "答复函.pdf");
+    let content = app
+        .office()
+        .get_attachment(GetAttachmentRequest {
+            attachment_id: reply.attachments[0].id.clone(),
+        })
+        .await
+        .expect("the file")
+        .into_inner();
+    assert_eq!(content.content, pdf);
+
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_link_shows_only_its_outcome_in_a_real_browser() {
+    let app = App::start().await;
+    let case = app.escalate("P-BROWSER-ENDED").await;
+    let request = housing(&case).id.clone();
+    let link = app.link_for(&request).await;
+    let mut housing_system =
+        DepartmentServiceClient::with_interceptor(app.channel.clone(), bearer("demo-dept-housing"));
+    housing_system
+        .acknowledge_request(AcknowledgeRequestRequest {
+            request_id: request.clone(),
+        })
+        .await
+        .expect("acknowledging");
+    housing_system
+        .submit_reply(SubmitReplyRequest {
+            request_id: request.clone(),
+            text: "已协调开发商补缴土地出让金，3栋业主的不动产权证已于本月分批办理完毕。".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("replying");
+    app.office()
+        .review_reply(ReviewReplyRequest {
+            request_id: request.clone(),
+            accept: true,
+            reason: String::new(),
+        })
+        .await
+        .expect("accepting");
+
+    let driver = Driver::start().await;
+    driver.client.goto(&link).await.expect("opening the link");
+    assert!(driver.text_of("#ended").await.contains("此链接已结束"));
+    assert!(driver.text_of("#replies").await.contains("已采纳"));
+    assert!(!driver.has("form").await, "no form on an ended link");
+    driver.screenshot(390, "reply-page-ended-phone.png").await;
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
+}
