@@ -372,11 +372,11 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                         m.status.as_str(),
                         m.attempts,
                         m.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
-                        m.mail.recipients.join(","),
-                        subject
+                        shown(&m.mail.recipients.join(",")),
+                        shown(&subject)
                     );
                     if !m.last_error.is_empty() {
-                        println!("{:>112}{}", "", m.last_error);
+                        println!("{:>112}{}", "", shown(&m.last_error));
                     }
                 }
                 left = left.saturating_sub(page.items.len() as u32);
@@ -400,6 +400,26 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
     };
     store.close().await;
     result
+}
+
+/// A value from the database as a terminal may print it: control characters
+/// (a line break that forges a row, an escape sequence) and the bidirectional
+/// overrides that reorder what follows are written as `\u{…}` escapes.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            let bidi = matches!(
+                c,
+                '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            );
+            if c.is_control() || bidi {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 async fn wait_for_signal() {
@@ -451,5 +471,12 @@ mod tests {
         assert_eq!(local_addr("[::]:50051"), "[::1]:50051");
         assert_eq!(local_addr("10.0.0.5:50051"), "10.0.0.5:50051");
         assert_eq!(local_addr("whistle:50051"), "whistle:50051");
+    }
+
+    #[test]
+    fn what_the_cli_prints_cannot_forge_lines_or_reorder_text() {
+        assert_eq!(shown("翠街哨〔2026〕0001号"), "翠街哨〔2026〕0001号");
+        assert_eq!(shown("a\nb\r\x1b[31m"), "a\\u{a}b\\u{d}\\u{1b}[31m");
+        assert_eq!(shown("x\u{202E}y"), "x\\u{202e}y");
     }
 }

@@ -1,8 +1,10 @@
 //! The reply page in a real browser: headless Chromium driven over WebDriver
 //! (chromedriver, through fantoccini), as a department's clerk uses it from
 //! the link in their letter — acknowledge, reply with a file, post again by
-//! going back, and open a link that has ended. It also saves the screenshots
-//! in `docs/screenshots/` at phone and desktop width.
+//! going back, and open a link that has ended. It also takes screenshots at
+//! phone and desktop width: into `target/screenshots/` on every run, and into
+//! `docs/screenshots/` (the ones the README shows) with
+//! `WHISTLE_UPDATE_SCREENSHOTS=1`, so an ordinary run leaves the tree as it was.
 //!
 //! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`,
 //! and `fonts-noto-cjk` so Chinese renders); the test installs them when
@@ -322,7 +324,8 @@ impl Driver {
             .is_empty()
     }
 
-    /// The whole page at `width` CSS pixels, saved as a PNG under docs/.
+    /// The whole page at `width` CSS pixels, saved as a PNG (see the module doc
+    /// for where).
     async fn screenshot(&self, width: u32, name: &str) {
         self.client
             .set_window_size(width, 900)
@@ -361,8 +364,13 @@ impl Driver {
             .await
             .expect("resizing to the whole page");
         let png = self.client.screenshot().await.expect("a screenshot");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).expect("docs/screenshots");
+        let folder = if std::env::var_os("WHISTLE_UPDATE_SCREENSHOTS").is_some() {
+            "docs/screenshots"
+        } else {
+            "target/screenshots"
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+        std::fs::create_dir_all(&dir).expect("the screenshots' folder");
         std::fs::write(dir.join(name), png).expect("saving the screenshot");
         self.client
             .set_window_size(390, 844)
