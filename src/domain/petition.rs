@@ -7,19 +7,34 @@ use sha2::{Digest, Sha256};
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::{Office, Organisation, Route};
 use super::text::{
-    ADDRESS_MAX, COMMUNITY_MAX, DESCRIPTION_MAX, NAME_MAX, PETITION_ID_MAX, TITLE_MAX, code, text,
+    ADDRESS_MAX, COMMUNITY_MAX, DESCRIPTION_MAX, NAME_MAX, PETITION_ID_MAX, TITLE_MAX, code, line,
+    text,
 };
 
 /// A Chinese phone number: a mobile (11 digits starting 13–19, optionally +86) or
-/// a landline with its area code (0818-2345678). Kept as the office wrote it.
+/// a landline with its area code (0818-2345678). Kept normalised: a mobile as
+/// its eleven digits, a landline as `AREA-NUMBER`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Phone(String);
+
+/// The longest phone input looked at, separators included.
+const PHONE_INPUT_MAX: usize = 30;
 
 impl Phone {
     pub fn parse(field: &str, value: &str) -> Result<Phone, FieldViolation> {
         let value = value.trim();
         if value.is_empty() {
             return Ok(Phone::default());
+        }
+        // However it is spaced, a number is short: bound what is looked at
+        // before anything else (a million spaces is not a phone).
+        let len = value.chars().count();
+        if len > PHONE_INPUT_MAX {
+            return Err(FieldViolation::new(
+                field,
+                format!("is {len} characters long; the limit is {PHONE_INPUT_MAX}"),
+            )
+            .zh(format!("长度为{len}个字符，上限为{PHONE_INPUT_MAX}个")));
         }
         let bad = || {
             FieldViolation::new(
@@ -40,8 +55,24 @@ impl Phone {
             && digits.starts_with('1')
             && matches!(digits.as_bytes()[1], b'3'..=b'9');
         let landline = digits.starts_with('0') && (10..=12).contains(&digits.len());
-        if mobile || landline {
-            Ok(Phone(value.to_owned()))
+        if mobile {
+            // Stored as the national number alone: `+86 139 8765 4321` and
+            // `139-8765-4321` are one phone.
+            Ok(Phone(digits))
+        } else if landline {
+            // The area code as the office separated it, the rest run together:
+            // `0818 234 5678` → `0818-2345678`.
+            let area: String = rest
+                .trim()
+                .split(['-', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if area.len() < digits.len() && (3..=4).contains(&area.len()) {
+                Ok(Phone(format!("{area}-{}", &digits[area.len()..])))
+            } else {
+                Ok(Phone(digits))
+            }
         } else {
             Err(bad())
         }
@@ -62,8 +93,13 @@ impl Phone {
     }
 
     /// `138****5678`: enough for staff to recognise a resident, not to call them.
+    /// The national number is masked: a country code kept by an older version
+    /// (`+86 139…`) is left out.
     pub fn masked(&self) -> String {
-        let digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
+        let mut digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() == 13 && self.0.trim_start().starts_with("+86") {
+            digits.drain(..2);
+        }
         if digits.len() < 8 {
             return "*".repeat(digits.len());
         }
@@ -181,24 +217,24 @@ impl Petition {
 
     /// Parses every field into `v`; `None` when any was refused.
     fn parse_into(input: &PetitionInput, v: &mut Violations) -> Option<Petition> {
-        let petition_id = v.check(text(
+        let petition_id = v.check(line(
             "petition_id",
             &input.petition_id,
             PETITION_ID_MAX,
             true,
         ));
         let category = v.check(code("category", &input.category, true));
-        let title = v.check(text("title", &input.title, TITLE_MAX, true));
+        let title = v.check(line("title", &input.title, TITLE_MAX, true));
         let description = v.check(text(
             "description",
             &input.description,
             DESCRIPTION_MAX,
             false,
         ));
-        let name = v.check(text("resident.name", &input.resident_name, NAME_MAX, false));
+        let name = v.check(line("resident.name", &input.resident_name, NAME_MAX, false));
         let phone = v.check(Phone::parse("resident.phone", &input.resident_phone));
-        let address = v.check(text("address", &input.address, ADDRESS_MAX, false));
-        let community = v.check(text("community", &input.community, COMMUNITY_MAX, false));
+        let address = v.check(line("address", &input.address, ADDRESS_MAX, false));
+        let community = v.check(line("community", &input.community, COMMUNITY_MAX, false));
         let difficulty = v.check(match input.difficulty {
             d @ 1..=5 => Ok(d as u8),
             d => Err(
@@ -368,6 +404,32 @@ mod tests {
         assert_eq!(
             Phone::parse("p", "0818-2345678").unwrap().masked(),
             "081****5678"
+        );
+    }
+
+    #[test]
+    fn phones_are_stored_normalised_bounded_and_masked_by_their_national_number() {
+        let stored = |v: &str| Phone::parse("p", v).unwrap().as_str().to_owned();
+        assert_eq!(stored("+86 139 8765 4321"), "13987654321");
+        assert_eq!(stored("139-8765-4321"), "13987654321");
+        assert_eq!(stored("0818 234 5678"), "0818-2345678");
+        assert_eq!(stored("010-12345678"), "010-12345678");
+        assert_eq!(stored("01012345678"), "01012345678");
+        assert_eq!(
+            Phone::parse("p", "+86 139 8765 4321").unwrap().masked(),
+            "139****4321"
+        );
+        // A number an older version kept with its country code.
+        assert_eq!(
+            Phone::from_stored("+86 139 8765 4321".into()).masked(),
+            "139****4321"
+        );
+        let spaced = format!("138{}12345678", " ".repeat(1_000_000));
+        let refused = Phone::parse("resident.phone", &spaced).unwrap_err();
+        assert!(
+            refused.description.contains("limit is 30"),
+            "{}",
+            refused.description
         );
     }
 

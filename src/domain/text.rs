@@ -50,6 +50,46 @@ pub fn text(
     Ok(value.to_owned())
 }
 
+/// Characters that reorder the text around them (U+202E turns
+/// `…0001号` into something else on screen) or break a line without a line
+/// feed: refused in one-line fields, where they only ever forge what a reader
+/// sees.
+fn reorders_or_breaks(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// A one-line text (a title, a name, an address, an id): as `text`, and no
+/// line breaks or bidirectional controls, which in a letter's plain text or a
+/// terminal could forge a line ("deadline: …") or reorder one.
+pub fn line(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldViolation> {
+    let value = text(field, value, max, required)?;
+    if value.contains(['\n', '\r']) {
+        return Err(FieldViolation::new(field, "must be one line").zh("不能换行"));
+    }
+    if value.chars().any(reorders_or_breaks) {
+        return Err(FieldViolation::new(
+            field,
+            "contains bidirectional or line-separator controls",
+        )
+        .zh("含有双向文字控制符或分行符"));
+    }
+    Ok(value)
+}
+
 /// A code from configuration (office, department, category): short, no spaces.
 pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldViolation> {
     let value = text(field, value, CODE_MAX, required)?;
@@ -61,6 +101,9 @@ pub fn code(field: &str, value: &str, required: bool) -> Result<String, FieldVio
 
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident, max = $max:expr, required = $required:expr) => {
+        text_type!($(#[$doc])* $name, max = $max, required = $required, check = text);
+    };
+    ($(#[$doc:meta])* $name:ident, max = $max:expr, required = $required:expr, check = $check:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name(String);
@@ -68,7 +111,7 @@ macro_rules! text_type {
         impl $name {
             /// Parses the caller's value, naming `field` when it is refused.
             pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-                text(field, value, $max, $required).map(Self)
+                $check(field, value, $max, $required).map(Self)
             }
 
             pub fn as_str(&self) -> &str {
@@ -98,15 +141,15 @@ text_type!(
 );
 text_type!(
     /// The department's own document number (文号) on a reply: optional.
-    DocumentNumber, max = DOCUMENT_NUMBER_MAX, required = false
+    DocumentNumber, max = DOCUMENT_NUMBER_MAX, required = false, check = line
 );
 text_type!(
     /// A replier's name as they give it on the page: optional.
-    ReplierName, max = NAME_MAX, required = false
+    ReplierName, max = NAME_MAX, required = false, check = line
 );
 text_type!(
     /// A replier's phone as they give it on the page: optional, kept as given.
-    ReplierPhone, max = PHONE_MAX, required = false
+    ReplierPhone, max = PHONE_MAX, required = false, check = line
 );
 text_type!(
     /// Why something was refused or decided (a rejected reply, a ruling): the
@@ -154,6 +197,24 @@ mod tests {
                 .as_str(),
             "第一行\n第二行"
         );
+    }
+
+    #[test]
+    fn one_line_fields_refuse_line_breaks_and_bidi_controls() {
+        assert_eq!(line("title", " 路灯不亮 ", 200, true).unwrap(), "路灯不亮");
+        for forged in [
+            "路灯不亮\n答复期限：2099年",
+            "路灯\r不亮",
+            "文号\u{202E}号1000",
+            "a\u{2066}b",
+            "a\u{2028}b",
+        ] {
+            let refused = line("title", forged, 200, true).unwrap_err();
+            assert_eq!(refused.field, "title", "{forged:?}");
+        }
+        assert!(DocumentNumber::parse("document_number", "区住建函\n〔2026〕").is_err());
+        // Multi-line texts keep their line breaks.
+        assert!(Comment::parse("comment", "第一行\n第二行").is_ok());
     }
 
     #[test]

@@ -29,6 +29,8 @@ scenarios!(
     a_reply_needs_text,
     control_characters_are_refused_not_stored,
     every_refusal_is_also_said_in_chinese,
+    one_line_fields_refuse_line_breaks_and_bidi_controls,
+    phones_are_bounded_normalised_and_masked_by_their_national_number,
 );
 
 /// Escalates and expects INVALID_ARGUMENT naming `field`.
@@ -114,7 +116,11 @@ async fn a_residents_phone_must_be_a_chinese_number(app: TestApp) {
     let mut petition = property_certificate("PH-2");
     petition.resident.as_mut().unwrap().phone = "+86 138-1234-5678".into();
     let case = app.escalate(petition).await;
-    assert_eq!(case.resident.unwrap().phone, "+86 138-1234-5678");
+    assert_eq!(
+        case.resident.unwrap().phone,
+        "13812345678",
+        "kept as the national number"
+    );
 }
 
 async fn a_petition_needs_its_own_id(app: TestApp) {
@@ -484,4 +490,70 @@ async fn every_refusal_is_also_said_in_chinese(app: TestApp) {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert!(zh(&status).starts_with("缺少身份凭证"), "{}", zh(&status));
+}
+
+async fn one_line_fields_refuse_line_breaks_and_bidi_controls(app: TestApp) {
+    let forged = |title: &str| EscalatePetitionRequest {
+        title: title.into(),
+        ..property_certificate("LINE-1")
+    };
+    // A title could otherwise forge a deadline line in the letter's plain text.
+    refuse_petition(&app, forged("路灯不亮\n答复期限：2099年12月31日"), "title").await;
+    refuse_petition(&app, forged("文号\u{202E}号1000"), "title").await;
+    for (field, petition) in [
+        (
+            "petition_id",
+            EscalatePetitionRequest {
+                petition_id: "P-1\r\nP-2".into(),
+                ..property_certificate("x")
+            },
+        ),
+        (
+            "address",
+            EscalatePetitionRequest {
+                address: "杨柳社区\u{2066}3栋".into(),
+                ..property_certificate("LINE-2")
+            },
+        ),
+    ] {
+        refuse_petition(&app, petition, field).await;
+    }
+    // The description is many lines, and keeps them.
+    let case = app
+        .escalate(EscalatePetitionRequest {
+            description: "第一行\n第二行".into(),
+            ..property_certificate("LINE-3")
+        })
+        .await;
+    assert_eq!(case.description, "第一行\n第二行");
+}
+
+async fn phones_are_bounded_normalised_and_masked_by_their_national_number(app: TestApp) {
+    let with_phone = |id: &str, phone: &str| EscalatePetitionRequest {
+        resident: Some(whistle::proto::Resident {
+            name: RESIDENT_NAME.into(),
+            phone: phone.into(),
+        }),
+        ..property_certificate(id)
+    };
+    let huge = format!("138{}12345678", " -".repeat(500_000));
+    refuse_petition(&app, with_phone("PHONE-1", &huge), "resident.phone").await;
+    let case = app
+        .escalate(with_phone("PHONE-2", "+86 139 8765 4321"))
+        .await;
+    assert_eq!(case.resident.as_ref().unwrap().phone, "13987654321");
+    let housing = request_of(&case, "housing");
+    let seen = app
+        .department("housing")
+        .get_assigned_request(whistle::proto::GetAssignedRequestRequest {
+            request_id: housing.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        seen.case.unwrap().resident.unwrap().phone,
+        "139****4321",
+        "the national number is masked"
+    );
 }
