@@ -322,6 +322,9 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
     for (i, r) in expected.requests.iter_mut().enumerate() {
         r.reference = Reference::Assigned(reference(i as i64 + 1));
         r.issued_at = cut_to_millis(r.issued_at);
+        for d in &mut r.deadline_history {
+            d.set_at = cut_to_millis(d.set_at);
+        }
     }
     // Each event got its stream position, in order.
     let ids: Vec<i64> = created.events.iter().map(|e| e.id.unwrap()).collect();
@@ -873,6 +876,7 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 community: Some("新南社区".into()),
                 awaiting_review: true,
                 overdue: false,
+                closed_by_override: false,
             },
             Box::new(|c: &Case| {
                 c.office == "cuiping"
