@@ -1744,7 +1744,10 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     let ret = case.requests[1].return_ask.as_ref().unwrap();
     assert_eq!(ret.status, ReturnStatus::Reassigned);
     assert_eq!(ret.reassigned_to.as_deref(), Some("new-lighting-request"));
-    assert_eq!(case.requests[2].reference, Reference::Assigned(reference(3)));
+    assert_eq!(
+        case.requests[2].reference,
+        Reference::Assigned(reference(3))
+    );
 
     // Closed by override, and found by the filter.
     let case = step(&store, &case.id, |c| {
