@@ -423,6 +423,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         access::authorize_case(actor, Action::Decide, self)?;
+        refuse_closed(self)?;
         let not_found = || DomainError::NotFound {
             what: "extension",
             id: extension_id.to_owned(),
@@ -585,6 +586,7 @@ impl Case {
     ) -> Result<Option<String>, DomainError> {
         access::authorize_case(actor, Action::Decide, self)?;
         let i = access::authorize_request(actor, Action::Decide, self, request_id)?;
+        refuse_closed(self)?;
         let r = &self.requests[i];
         let action = match resolution {
             Resolution::Reassign(_) => RequestAction::Reassign,
@@ -714,6 +716,19 @@ impl Case {
     ) -> Result<(), DomainError> {
         access::authorize_case(actor, Action::Decide, self)?;
         self.status = case_transition(self.status, CaseAction::Override)?;
+        // Nothing more is asked of the departments: their clocks stop for
+        // good, so no deadline of a closed case is overdue or watched.
+        for r in &mut self.requests {
+            if matches!(
+                r.status,
+                RequestStatus::Issued
+                    | RequestStatus::Acknowledged
+                    | RequestStatus::ReturnRequested
+            ) && r.paused_since.is_none()
+            {
+                r.paused_since = Some(now);
+            }
+        }
         let reason = reason.into_string();
         self.closed_by_override = Some(OverrideClose {
             by: actor.name.clone(),
@@ -1174,5 +1189,8 @@ mod tests {
                 .unwrap_err(),
             "CLOSED",
         );
+        // Its departments' clocks stop: nothing is overdue any more.
+        let late = now() + Duration::days(30);
+        assert!(case.requests.iter().all(|r| r.overdue(late).is_none()));
     }
 }

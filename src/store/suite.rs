@@ -1776,6 +1776,6 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(listed, [case.id.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&case.id));
     assert_ne!(other.id, case.id);
 }
