@@ -35,6 +35,7 @@ pub struct Settings {
     #[serde(default)]
     pub deadlines: PolicySettings,
     pub watch: WatchSettings,
+    pub supervision: SupervisionSettings,
     pub alert_mail: AlertMailSettings,
     pub mail: MailSettings,
     pub http: HttpSettings,
@@ -208,6 +209,31 @@ impl AlertMailSettings {
             mode: self.mode,
             digest_at,
             min_level: self.min_level,
+        })
+    }
+}
+
+/// `[supervision]`: what departments may ask of supervisors.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupervisionSettings {
+    /// Extensions (延期) one request may ask for.
+    pub max_extensions: u32,
+    /// Working time after issue within which a department may return a
+    /// request (退单), as a deadline span ("2h", "1d").
+    pub return_window: String,
+}
+
+impl SupervisionSettings {
+    pub fn policy(&self) -> anyhow::Result<crate::domain::DecisionPolicy> {
+        let return_window = self.return_window.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "supervision.return_window: {:?} is not a span of working time ({e}); write e.g. \"2h\" or \"1d\"",
+                self.return_window
+            )
+        })?;
+        Ok(crate::domain::DecisionPolicy {
+            max_extensions: self.max_extensions,
+            return_window,
         })
     }
 }
@@ -525,6 +551,7 @@ impl Settings {
             calendar,
             deadline_rules: self.deadline_rules()?,
             watch: self.watch.policy()?,
+            decisions: self.supervision.policy()?,
         };
         self.alert_mail.policy()?;
         org.validate().map_err(anyhow::Error::msg)?;

@@ -32,6 +32,10 @@ pub enum Action {
     WatchAssigned,
     /// Read what is overdue and the alerts, live or listed.
     Supervise,
+    /// Ask a supervisor for something: an extension, a return (退单).
+    Ask,
+    /// Rule on an ask, or close a case by override.
+    Decide,
 }
 
 fn denied(en: &str, zh: &str) -> DomainError {
@@ -47,8 +51,19 @@ pub fn permit(actor: &Actor, action: Action) -> Result<(), DomainError> {
             R::Office(_),
             A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
         )
-        | (R::Department(_), A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned)
-        | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise) => Ok(()),
+        | (
+            R::Department(_),
+            A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned | A::Ask,
+        )
+        | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise | A::Decide) => Ok(()),
+        (_, A::Decide) => Err(denied(
+            "rulings on extensions and returns, and closing a case by override, are for supervisors",
+            "延期、退单的审批和强制办结仅限督办人员",
+        )),
+        (R::Office(_) | R::Supervisor, A::Ask) => Err(denied(
+            "only the department a request is addressed to asks for an extension or a return",
+            "只有受函部门可以申请延期或退单",
+        )),
         (_, A::Supervise) => Err(denied(
             "what is overdue and the alerts are for supervisors; offices follow their case events",
             "逾期情况和提醒仅供督办人员查看；街道请关注本街道的案件事件",
@@ -201,6 +216,8 @@ mod tests {
             A::WatchCaseEvents,
             A::WatchAssigned,
             A::Supervise,
+            A::Ask,
+            A::Decide,
         ];
         let allowed = |actor: &Actor| -> Vec<Action> {
             all.into_iter()
@@ -219,11 +236,17 @@ mod tests {
         );
         assert_eq!(
             allowed(&fixtures::dept("housing")),
-            [A::ReadRequests, A::Acknowledge, A::Reply, A::WatchAssigned]
+            [
+                A::ReadRequests,
+                A::Acknowledge,
+                A::Reply,
+                A::WatchAssigned,
+                A::Ask
+            ]
         );
         assert_eq!(
             allowed(&fixtures::supervisor()),
-            [A::ReadCases, A::ReadRequests, A::Supervise]
+            [A::ReadCases, A::ReadRequests, A::Supervise, A::Decide]
         );
         for a in all {
             if let Err(e) = permit(&fixtures::supervisor(), a) {

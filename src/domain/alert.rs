@@ -25,10 +25,12 @@ pub enum AlertKind {
     RepeatedRounds,
     CaseReopened,
     LetterFailed,
+    ExtensionRequested,
+    ReturnRequested,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 9] = [
         Self::DueSoon,
         Self::AckOverdue,
         Self::ReplyOverdue,
@@ -36,6 +38,8 @@ impl AlertKind {
         Self::RepeatedRounds,
         Self::CaseReopened,
         Self::LetterFailed,
+        Self::ExtensionRequested,
+        Self::ReturnRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,8 @@ impl AlertKind {
             Self::RepeatedRounds => "REPEATED_ROUNDS",
             Self::CaseReopened => "CASE_REOPENED",
             Self::LetterFailed => "LETTER_FAILED",
+            Self::ExtensionRequested => "EXTENSION_REQUESTED",
+            Self::ReturnRequested => "RETURN_REQUESTED",
         }
     }
 
@@ -64,6 +70,8 @@ impl AlertKind {
             Self::RepeatedRounds => "多轮交办",
             Self::CaseReopened => "群众不满意重办",
             Self::LetterFailed => "函件投递失败",
+            Self::ExtensionRequested => "延期申请待审批",
+            Self::ReturnRequested => "退单申请待决定",
         }
     }
 
@@ -287,6 +295,52 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
                 let summary = format!("{office} 群众不满意{why}，案件重新办理：{}", case.title);
                 let key = format!("case-reopened:{}:e{seq}", case.id);
                 alerts.push(base(key, AlertKind::CaseReopened, 1, None, *at, summary));
+            }
+            // Rulings are the district's supervisors' to give: level 2.
+            Effect::ExtensionRequested {
+                request_id,
+                extension_id,
+                new_due_at,
+                reason,
+                at,
+            } => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let summary = format!(
+                    "{} {} 申请延期至{}（{reason}）：{}",
+                    a.reference,
+                    a.department,
+                    deadline(*new_due_at, tz, Language::Zh),
+                    a.title
+                );
+                let key = format!("extension-requested:{extension_id}");
+                let mut alert = base(key, AlertKind::ExtensionRequested, 2, Some(r), *at, summary);
+                alert.due_at = Some(*new_due_at);
+                alerts.push(alert);
+            }
+            Effect::ReturnRequested {
+                request_id,
+                round,
+                reason,
+                at,
+            } => {
+                let Some((a, r)) = about(org, case, request_id) else {
+                    continue;
+                };
+                let summary = format!(
+                    "{} {} 申请退单（{reason}）：{}",
+                    a.reference, a.department, a.title
+                );
+                let key = format!("return-requested:{request_id}:r{round}");
+                alerts.push(base(
+                    key,
+                    AlertKind::ReturnRequested,
+                    2,
+                    Some(r),
+                    *at,
+                    summary,
+                ));
             }
         }
     }

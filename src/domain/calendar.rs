@@ -296,8 +296,23 @@ impl WorkingCalendar {
     /// not at the 13:30 reopening). With N = 0 the deadline is the start of counting.
     /// Hours are wall-clock hours of `calendar.timezone`.
     pub fn due_after_working_hours(&self, from: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        self.count_working_time(from, Duration::hours(i64::from(n)))
+    }
+
+    /// The instant at which `span` of working time after `from` is complete,
+    /// counted as `due_after_working_hours` counts (to the second). A span of
+    /// nothing leaves `from` as it is, wherever it falls: a deadline pushed by
+    /// no paused time does not move to the next opening.
+    pub fn after_working_time(&self, from: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+        if span <= Duration::zero() {
+            return from;
+        }
+        self.count_working_time(from, span)
+    }
+
+    fn count_working_time(&self, from: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
         let start = from.with_timezone(&self.tz).naive_local();
-        let mut left = Duration::hours(i64::from(n));
+        let mut left = span;
         let mut date = start.date();
         loop {
             if self.is_working_day(date) {
@@ -349,6 +364,32 @@ impl WorkingCalendar {
             date = date - Days::new(1);
         }
         self.instant(date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+    }
+
+    /// The working time (office hours on working days) between `from` and `to`:
+    /// how long a department's clock ran. Nothing when `to` is not after `from`.
+    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+        if to <= from {
+            return Duration::zero();
+        }
+        let start = from.with_timezone(&self.tz).naive_local();
+        let end = to.with_timezone(&self.tz).naive_local();
+        let mut total = Duration::zero();
+        let mut date = start.date();
+        while date <= end.date() {
+            if self.is_working_day(date) {
+                let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+                for period in self.office_hours.periods() {
+                    let open = (midnight + Duration::seconds(period.start.into())).max(start);
+                    let close = (midnight + Duration::seconds(period.end.into())).min(end);
+                    if close > open {
+                        total += close - open;
+                    }
+                }
+            }
+            date = date + Days::new(1);
+        }
+        total
     }
 
     /// A local time as an instant. Asia/Shanghai has no DST; in zones that do, an
@@ -491,6 +532,29 @@ pub struct Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paused_working_time_is_counted_and_added_back_in_office_hours() {
+        let cal = WorkingCalendar::default();
+        // Monday 10:00 to Tuesday 10:30: 2h + 4h Monday, 1.5h Tuesday.
+        let from = shanghai(2026, 11, 23, 10, 0);
+        let to = shanghai(2026, 11, 24, 10, 30);
+        assert_eq!(cal.working_time_between(from, to), Duration::minutes(450));
+        assert_eq!(cal.working_time_between(to, from), Duration::zero());
+        // A weekend counts nothing.
+        let sat = shanghai(2026, 11, 28, 9, 0);
+        assert_eq!(
+            cal.working_time_between(sat, shanghai(2026, 11, 29, 18, 0)),
+            Duration::zero()
+        );
+        // Added back to a midnight deadline: from the next opening.
+        let due = shanghai(2026, 12, 1, 0, 0);
+        assert_eq!(
+            cal.after_working_time(due, Duration::minutes(90)),
+            shanghai(2026, 12, 1, 10, 30)
+        );
+        assert_eq!(cal.after_working_time(due, Duration::zero()), due);
+    }
 
     fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         chrono_tz::Asia::Shanghai

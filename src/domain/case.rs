@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
 use super::access::{self, Action};
+use super::decision::DeadlineCause;
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
@@ -64,6 +65,8 @@ pub enum CaseAction {
     AllAccepted,
     Satisfied,
     Unsatisfied,
+    /// A supervisor closes the case without a satisfied verdict.
+    Override,
 }
 
 /// The case's state machine.
@@ -74,6 +77,7 @@ pub fn case_transition(state: CaseStatus, action: CaseAction) -> Result<CaseStat
         (S::Open, A::AllAccepted) => Ok(S::AwaitingFeedback),
         (S::AwaitingFeedback, A::Satisfied) => Ok(S::Closed),
         (S::AwaitingFeedback, A::Unsatisfied) => Ok(S::Open),
+        (S::Open | S::AwaitingFeedback, A::Override) => Ok(S::Closed),
         (S::Open, A::Satisfied | A::Unsatisfied) => Err(DomainError::wrong_state(
             format!("case is {state}: feedback is recorded once every reply is accepted"),
             format!(
@@ -140,10 +144,26 @@ pub enum EventKind {
     RequestOverdue,
     /// A department's progress note (阶段性答复): on the timeline, not a reply.
     ProgressNoted,
+    /// 延期申请: a department asked for a later reply deadline.
+    ExtensionRequested,
+    ExtensionApproved,
+    ExtensionDenied,
+    /// 退单: a department said the request is not its remit.
+    ReturnRequested,
+    /// A supervisor gave a returned request to another department.
+    RequestReassigned,
+    /// A supervisor sent a returned request back to its department.
+    RequestSentBack,
+    /// The department's clock stopped while an ask waits for a ruling.
+    ClockPaused,
+    /// The clock runs again; the detail says how long it stood and the deadline.
+    ClockResumed,
+    /// A supervisor closed the case without a satisfied verdict; the detail is why.
+    ClosedByOverride,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 22] = [
         Self::Escalated,
         Self::RequestIssued,
         Self::RequestAcknowledged,
@@ -157,6 +177,15 @@ impl EventKind {
         Self::ReminderSent,
         Self::RequestOverdue,
         Self::ProgressNoted,
+        Self::ExtensionRequested,
+        Self::ExtensionApproved,
+        Self::ExtensionDenied,
+        Self::ReturnRequested,
+        Self::RequestReassigned,
+        Self::RequestSentBack,
+        Self::ClockPaused,
+        Self::ClockResumed,
+        Self::ClosedByOverride,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -174,6 +203,15 @@ impl EventKind {
             Self::ReminderSent => "REMINDER_SENT",
             Self::RequestOverdue => "REQUEST_OVERDUE",
             Self::ProgressNoted => "PROGRESS_NOTED",
+            Self::ExtensionRequested => "EXTENSION_REQUESTED",
+            Self::ExtensionApproved => "EXTENSION_APPROVED",
+            Self::ExtensionDenied => "EXTENSION_DENIED",
+            Self::ReturnRequested => "RETURN_REQUESTED",
+            Self::RequestReassigned => "REQUEST_REASSIGNED",
+            Self::RequestSentBack => "REQUEST_SENT_BACK",
+            Self::ClockPaused => "CLOCK_PAUSED",
+            Self::ClockResumed => "CLOCK_RESUMED",
+            Self::ClosedByOverride => "CLOSED_BY_OVERRIDE",
         }
     }
 
@@ -220,6 +258,8 @@ pub struct Case {
     pub events: Vec<Event>,
     /// The latest verdict; earlier ones are on the timeline.
     pub feedback: Option<Feedback>,
+    /// Set when a supervisor closed the case without a satisfied verdict.
+    pub closed_by_override: Option<super::decision::OverrideClose>,
 }
 
 /// The street office's decision on a reply.
@@ -304,7 +344,15 @@ impl Case {
                     reissue_reason: String::new(),
                     replies: Vec::new(),
                     watch: Default::default(),
+                    paused_since: None,
+                    extensions: Vec::new(),
+                    return_ask: None,
+                    deadline_history: Vec::new(),
                 }
+            })
+            .map(|mut request| {
+                request.note_deadlines(now, DeadlineCause::Issued, &[]);
+                request
             })
             .collect::<Vec<_>>();
         let mut case = Case {
@@ -326,6 +374,7 @@ impl Case {
             requests: Vec::new(),
             events: Vec::new(),
             feedback: None,
+            closed_by_override: None,
         };
         case.record(EventKind::Escalated, actor, now, None, case.title.clone());
         for request in requests {
@@ -470,11 +519,7 @@ impl Case {
                 Some(request_id),
                 String::new(),
             );
-            if self
-                .requests
-                .iter()
-                .all(|r| r.status == super::RequestStatus::Accepted)
-            {
+            if self.requests.iter().all(|r| r.status.is_done()) {
                 self.status = case_transition(self.status, CaseAction::AllAccepted)?;
                 self.record(EventKind::AwaitingFeedback, actor, now, None, String::new());
             }
@@ -510,6 +555,8 @@ impl Case {
         request.acknowledged_at = None;
         request.reissue_reason = reason.clone();
         request.watch = Default::default();
+        request.paused_since = None;
+        request.note_deadlines(now, DeadlineCause::Issued, &[]);
         let (id, detail) = (
             request.id.clone(),
             format!("round {}: {reason}", request.round),
@@ -555,7 +602,10 @@ impl Case {
             }
             violations.into_result()?;
             if reissue.is_empty() {
-                reissue = (0..self.requests.len()).collect();
+                // A request returned to a supervisor and reassigned is done.
+                reissue = (0..self.requests.len())
+                    .filter(|&i| self.requests[i].status != super::RequestStatus::Returned)
+                    .collect();
             }
         } else if !reissue_request_ids.is_empty() {
             return Err(DomainError::invalid(
@@ -840,6 +890,11 @@ mod tests {
             case_transition(S::AwaitingFeedback, A::Unsatisfied),
             Ok(S::Open)
         );
+        assert_eq!(case_transition(S::Open, A::Override), Ok(S::Closed));
+        assert_eq!(
+            case_transition(S::AwaitingFeedback, A::Override),
+            Ok(S::Closed)
+        );
         for (s, a) in [
             (S::Open, A::Satisfied),
             (S::Open, A::Unsatisfied),
@@ -847,6 +902,7 @@ mod tests {
             (S::Closed, A::AllAccepted),
             (S::Closed, A::Satisfied),
             (S::Closed, A::Unsatisfied),
+            (S::Closed, A::Override),
         ] {
             assert!(
                 matches!(case_transition(s, a), Err(DomainError::WrongState(m)) if m.contains(s.as_str()))

@@ -48,6 +48,21 @@ pub enum Effect {
         comment: String,
         at: DateTime<Utc>,
     },
+    /// A department asked for more time: supervisors rule on it.
+    ExtensionRequested {
+        request_id: String,
+        extension_id: String,
+        new_due_at: DateTime<Utc>,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// A department returned a request (退单): supervisors decide where it goes.
+    ReturnRequested {
+        request_id: String,
+        round: u32,
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Effect {
@@ -111,6 +126,26 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
                     Some(Effect::ReplyRejected {
                         request_id: request.id.clone(),
                         round: request.replies.last().map_or(request.round, |p| p.round),
+                        reason: event.detail.clone(),
+                        at: event.at,
+                    })
+                }
+                EventKind::ExtensionRequested => {
+                    let request = request?;
+                    let x = request.extensions.last()?;
+                    Some(Effect::ExtensionRequested {
+                        request_id: request.id.clone(),
+                        extension_id: x.id.clone(),
+                        new_due_at: x.new_due_at,
+                        reason: x.reason.clone(),
+                        at: event.at,
+                    })
+                }
+                EventKind::ReturnRequested => {
+                    let request = request?;
+                    Some(Effect::ReturnRequested {
+                        request_id: request.id.clone(),
+                        round: request.round,
                         reason: event.detail.clone(),
                         at: event.at,
                     })

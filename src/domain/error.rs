@@ -134,6 +134,7 @@ impl DomainError {
             "case" => "案件",
             "request" => "请求",
             "mail" => "函件",
+            "extension" => "延期申请",
             _ => "对象",
         };
         match self {

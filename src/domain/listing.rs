@@ -17,6 +17,8 @@ pub struct CaseFilter {
     pub awaiting_review: bool,
     /// Only cases with a request past a deadline at the moment of the query.
     pub overdue: bool,
+    /// Only cases a supervisor closed without a satisfied verdict.
+    pub closed_by_override: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

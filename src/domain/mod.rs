@@ -7,6 +7,7 @@ pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod case;
+pub mod decision;
 pub mod effects;
 pub mod error;
 pub mod listing;
@@ -28,6 +29,10 @@ pub use calendar::{
     WorkingCalendar,
 };
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
+pub use decision::{
+    DeadlineCause, DeadlineEntry, DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus,
+    OverrideClose, Resolution, ReturnAsk, ReturnStatus,
+};
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{

@@ -79,6 +79,8 @@ pub struct Organisation {
     pub deadline_rules: DeadlineRules,
     /// When the watch reminds, repeats and escalates (`[watch]`).
     pub watch: super::watch::WatchPolicy,
+    /// How many extensions, and how long a return may wait (`[supervision]`).
+    pub decisions: super::decision::DecisionPolicy,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary

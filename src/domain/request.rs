@@ -15,15 +15,27 @@ pub enum RequestStatus {
     Acknowledged,
     Replied,
     Accepted,
+    /// 退单: the department says it is not its remit; its clock stops until a
+    /// supervisor reassigns the request or sends it back.
+    ReturnRequested,
+    /// Reassigned by a supervisor to another department: done, like accepted.
+    Returned,
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 4] = [
+    pub const ALL: [RequestStatus; 6] = [
         Self::Issued,
         Self::Acknowledged,
         Self::Replied,
         Self::Accepted,
+        Self::ReturnRequested,
+        Self::Returned,
     ];
+
+    /// Nothing more is asked of the department: the case may go on without it.
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Accepted | Self::Returned)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +43,8 @@ impl RequestStatus {
             Self::Acknowledged => "ACKNOWLEDGED",
             Self::Replied => "REPLIED",
             Self::Accepted => "ACCEPTED",
+            Self::ReturnRequested => "RETURN_REQUESTED",
+            Self::Returned => "RETURNED",
         }
     }
 
@@ -47,6 +61,8 @@ impl RequestStatus {
             Self::Acknowledged => "已签收",
             Self::Replied => "已答复",
             Self::Accepted => "已采纳",
+            Self::ReturnRequested => "申请退单中",
+            Self::Returned => "已退单",
         }
     }
 }
@@ -68,6 +84,18 @@ pub enum RequestAction {
     Reject,
     /// The resident is not satisfied: an accepted request goes out again.
     Reissue,
+    /// 延期申请: the department asks for a later reply deadline; the request
+    /// stays where it is while a supervisor decides.
+    AskExtension,
+    /// 退单: the department says the request is not its remit.
+    AskReturn,
+    /// A supervisor gives the request to another department.
+    Reassign,
+    /// A supervisor sends it back to the same department, which resumes
+    /// where it stood (`acknowledged`: it had signed for it).
+    SendBack {
+        acknowledged: bool,
+    },
 }
 
 impl RequestAction {
@@ -79,6 +107,10 @@ impl RequestAction {
             Self::Accept => "采纳",
             Self::Reject => "退回",
             Self::Reissue => "重新交办",
+            Self::AskExtension => "申请延期",
+            Self::AskReturn => "申请退单",
+            Self::Reassign => "改派",
+            Self::SendBack { .. } => "退回原部门办理",
         }
     }
 
@@ -90,6 +122,10 @@ impl RequestAction {
             Self::Accept => "accepted",
             Self::Reject => "rejected",
             Self::Reissue => "re-issued",
+            Self::AskExtension => "given an extension request",
+            Self::AskReturn => "returned",
+            Self::Reassign => "reassigned",
+            Self::SendBack { .. } => "sent back",
         }
     }
 }
@@ -108,9 +144,32 @@ pub fn transition(
         (S::Replied, A::Accept) => Ok(S::Accepted),
         (S::Replied, A::Reject) => Ok(S::Issued),
         (S::Accepted, A::Reissue) => Ok(S::Issued),
-        (S::Issued | S::Acknowledged | S::Replied | S::Accepted, _) => {
+        (S::Issued, A::AskExtension) => Ok(S::Issued),
+        (S::Acknowledged, A::AskExtension) => Ok(S::Acknowledged),
+        (S::Issued | S::Acknowledged, A::AskReturn) => Ok(S::ReturnRequested),
+        (S::ReturnRequested, A::Reassign) => Ok(S::Returned),
+        (
+            S::ReturnRequested,
+            A::SendBack {
+                acknowledged: false,
+            },
+        ) => Ok(S::Issued),
+        (S::ReturnRequested, A::SendBack { acknowledged: true }) => Ok(S::Acknowledged),
+        (
+            S::Issued
+            | S::Acknowledged
+            | S::Replied
+            | S::Accepted
+            | S::ReturnRequested
+            | S::Returned,
+            _,
+        ) => {
             let (hint, hint_zh) = match (state, action) {
                 (S::Issued, A::Reply | A::NoteProgress) => ("; acknowledge it first", "；请先签收"),
+                (S::ReturnRequested, _) => (
+                    "; a supervisor decides the return first",
+                    "；请等待督办人员对退单作出决定",
+                ),
                 (S::Issued | S::Acknowledged, A::Accept | A::Reject) => {
                     ("; there is no reply to review yet", "；尚无可审核的答复")
                 }
@@ -290,6 +349,16 @@ pub struct DepartmentRequest {
     pub replies: Vec<Reply>,
     /// What the deadline watch has done in this round, and when it looks next.
     pub watch: super::watch::Watch,
+    /// Since when the department's clock stands still: an extension or a
+    /// return waits for a supervisor's ruling. No deadline runs meanwhile.
+    pub paused_since: Option<DateTime<Utc>>,
+    /// Every extension asked for, oldest first.
+    pub extensions: Vec<super::decision::Extension>,
+    /// The return (退单) asked for, if any: a request is returned at most once.
+    pub return_ask: Option<super::decision::ReturnAsk>,
+    /// Every deadline this request was given, oldest first: each round's,
+    /// each extension's, each move by paused time.
+    pub deadline_history: Vec<super::decision::DeadlineEntry>,
 }
 
 impl DepartmentRequest {
@@ -325,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    fn every_arrow_of_extensions_and_returns() {
+        assert_eq!(transition(S::Issued, A::AskExtension), Ok(S::Issued));
+        assert_eq!(
+            transition(S::Acknowledged, A::AskExtension),
+            Ok(S::Acknowledged)
+        );
+        assert_eq!(transition(S::Issued, A::AskReturn), Ok(S::ReturnRequested));
+        assert_eq!(
+            transition(S::Acknowledged, A::AskReturn),
+            Ok(S::ReturnRequested)
+        );
+        assert_eq!(transition(S::ReturnRequested, A::Reassign), Ok(S::Returned));
+        assert_eq!(
+            transition(
+                S::ReturnRequested,
+                A::SendBack {
+                    acknowledged: false
+                }
+            ),
+            Ok(S::Issued)
+        );
+        assert_eq!(
+            transition(S::ReturnRequested, A::SendBack { acknowledged: true }),
+            Ok(S::Acknowledged)
+        );
+        assert!(S::Returned.is_done() && S::Accepted.is_done());
+        assert!(!S::ReturnRequested.is_done());
+    }
+
+    #[test]
     fn every_other_pair_is_refused_naming_the_state() {
         let allowed = [
             (S::Issued, A::Acknowledge),
@@ -333,6 +432,18 @@ mod tests {
             (S::Replied, A::Accept),
             (S::Replied, A::Reject),
             (S::Accepted, A::Reissue),
+            (S::Issued, A::AskExtension),
+            (S::Acknowledged, A::AskExtension),
+            (S::Issued, A::AskReturn),
+            (S::Acknowledged, A::AskReturn),
+            (S::ReturnRequested, A::Reassign),
+            (
+                S::ReturnRequested,
+                A::SendBack {
+                    acknowledged: false,
+                },
+            ),
+            (S::ReturnRequested, A::SendBack { acknowledged: true }),
         ];
         let actions = [
             A::Acknowledge,
@@ -341,6 +452,13 @@ mod tests {
             A::Accept,
             A::Reject,
             A::Reissue,
+            A::AskExtension,
+            A::AskReturn,
+            A::Reassign,
+            A::SendBack {
+                acknowledged: false,
+            },
+            A::SendBack { acknowledged: true },
         ];
         for state in S::ALL {
             for action in actions {

@@ -27,7 +27,8 @@ use super::request::{DepartmentRequest, RequestStatus};
 use super::{Actor, ActorRole};
 
 /// Which step of a request a deadline is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Due {
     Acknowledge,
     Reply,
@@ -60,8 +61,10 @@ pub struct Overdue {
 
 impl DepartmentRequest {
     /// The deadlines still open in this round: acknowledging while the request
-    /// is issued, replying until it is answered.
+    /// is issued, replying until it is answered; none while the clock is
+    /// paused for a supervisor's ruling.
     pub fn open_deadlines(&self) -> impl Iterator<Item = (Due, DateTime<Utc>)> {
+        let running = self.paused_since.is_none();
         let ack =
             (self.status == RequestStatus::Issued).then_some((Due::Acknowledge, self.ack_due_at));
         let reply = matches!(
@@ -69,7 +72,7 @@ impl DepartmentRequest {
             RequestStatus::Issued | RequestStatus::Acknowledged
         )
         .then_some((Due::Reply, self.reply_due_at));
-        ack.into_iter().chain(reply)
+        ack.into_iter().chain(reply).filter(move |_| running)
     }
 
     /// The earliest deadline passed by `now` whose step is not taken, if any.
@@ -350,8 +353,13 @@ impl Case {
         calendar: &WorkingCalendar,
         now: DateTime<Utc>,
     ) {
+        let closed = self.status == super::CaseStatus::Closed;
         for request in &mut self.requests {
             request.rewatch(policy, calendar, now);
+            // A case closed by a supervisor's override is watched no more.
+            if closed {
+                request.watch.next_at = None;
+            }
         }
     }
 }

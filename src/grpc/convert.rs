@@ -13,11 +13,15 @@ use crate::domain::{
     ProgressText, RaisedAlert, ReplierName, ReplierPhone, Reply, ReplyDetails, ReplyText,
     RequestStatus, ReviewDecision, Role, Verdict, Violations,
 };
+use crate::domain::{
+    DeadlineCause, Extension, ExtensionDecision, ExtensionStatus, Reason, Resolution, ReturnStatus,
+};
 use crate::proto;
 use crate::service::{
     AlertFilter, Assigned, CalendarCoverage, CaseFilter, NoteProgress, OverdueFilter, PageRequest,
     RecordFeedback, RequestFilter, ReviewReply, SubmitReply,
 };
+use crate::service::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -64,6 +68,8 @@ fn request_status_filter(value: i32, field: &str) -> Result<Option<RequestStatus
         Ok(proto::RequestStatus::Acknowledged) => Ok(Some(RequestStatus::Acknowledged)),
         Ok(proto::RequestStatus::Replied) => Ok(Some(RequestStatus::Replied)),
         Ok(proto::RequestStatus::Accepted) => Ok(Some(RequestStatus::Accepted)),
+        Ok(proto::RequestStatus::ReturnRequested) => Ok(Some(RequestStatus::ReturnRequested)),
+        Ok(proto::RequestStatus::Returned) => Ok(Some(RequestStatus::Returned)),
         Err(_) => Err(
             FieldViolation::new(field, format!("unknown request status {value}"))
                 .zh(format!("未知的请求状态 {value}")),
@@ -102,6 +108,8 @@ fn request_status(s: RequestStatus) -> proto::RequestStatus {
         RequestStatus::Acknowledged => proto::RequestStatus::Acknowledged,
         RequestStatus::Replied => proto::RequestStatus::Replied,
         RequestStatus::Accepted => proto::RequestStatus::Accepted,
+        RequestStatus::ReturnRequested => proto::RequestStatus::ReturnRequested,
+        RequestStatus::Returned => proto::RequestStatus::Returned,
     }
 }
 
@@ -135,6 +143,15 @@ fn event_kind(k: EventKind) -> proto::EventKind {
         EventKind::ReminderSent => proto::EventKind::ReminderSent,
         EventKind::RequestOverdue => proto::EventKind::RequestOverdue,
         EventKind::ProgressNoted => proto::EventKind::ProgressNoted,
+        EventKind::ExtensionRequested => proto::EventKind::ExtensionRequested,
+        EventKind::ExtensionApproved => proto::EventKind::ExtensionApproved,
+        EventKind::ExtensionDenied => proto::EventKind::ExtensionDenied,
+        EventKind::ReturnRequested => proto::EventKind::ReturnRequested,
+        EventKind::RequestReassigned => proto::EventKind::RequestReassigned,
+        EventKind::RequestSentBack => proto::EventKind::RequestSentBack,
+        EventKind::ClockPaused => proto::EventKind::ClockPaused,
+        EventKind::ClockResumed => proto::EventKind::ClockResumed,
+        EventKind::ClosedByOverride => proto::EventKind::ClosedByOverride,
     }
 }
 
@@ -210,6 +227,59 @@ pub fn request(r: &DepartmentRequest, now: DateTime<Utc>) -> proto::DepartmentRe
         reissue_reason: r.reissue_reason.clone(),
         history: r.history().iter().map(reply).collect(),
         case: None,
+        deadline_history: r
+            .deadline_history
+            .iter()
+            .map(|d| proto::DeadlineChange {
+                deadline: deadline(d.due) as i32,
+                due_at: Some(timestamp(d.due_at)),
+                round: d.round as i32,
+                set_at: Some(timestamp(d.set_at)),
+                cause: match d.cause {
+                    DeadlineCause::Issued => proto::DeadlineCause::Issued,
+                    DeadlineCause::Extended => proto::DeadlineCause::Extended,
+                    DeadlineCause::Resumed => proto::DeadlineCause::Resumed,
+                } as i32,
+            })
+            .collect(),
+        extensions: r.extensions.iter().map(|x| extension(&r.id, x)).collect(),
+        return_ask: r.return_ask.as_ref().map(|a| proto::ReturnAsk {
+            round: a.round as i32,
+            asked_by: a.asked_by.clone(),
+            asked_at: Some(timestamp(a.asked_at)),
+            reason: a.reason.clone(),
+            status: match a.status {
+                ReturnStatus::Pending => proto::ReturnStatus::Pending,
+                ReturnStatus::Reassigned => proto::ReturnStatus::Reassigned,
+                ReturnStatus::SentBack => proto::ReturnStatus::SentBack,
+            } as i32,
+            decided_by: a.decided_by.clone(),
+            decided_at: a.decided_at.map(timestamp),
+            decision_reason: a.decision_reason.clone(),
+            reassigned_to_request_id: a.reassigned_to.clone().unwrap_or_default(),
+        }),
+        paused_since: r.paused_since.map(timestamp),
+    }
+}
+
+pub fn extension(request_id: &str, x: &Extension) -> proto::Extension {
+    proto::Extension {
+        id: x.id.clone(),
+        request_id: request_id.to_owned(),
+        round: x.round as i32,
+        asked_by: x.asked_by.clone(),
+        asked_at: Some(timestamp(x.asked_at)),
+        old_reply_due_at: Some(timestamp(x.old_due_at)),
+        new_reply_due_at: Some(timestamp(x.new_due_at)),
+        reason: x.reason.clone(),
+        status: match x.status {
+            ExtensionStatus::Pending => proto::ExtensionStatus::Pending,
+            ExtensionStatus::Approved => proto::ExtensionStatus::Approved,
+            ExtensionStatus::Denied => proto::ExtensionStatus::Denied,
+        } as i32,
+        decided_by: x.decided_by.clone(),
+        decided_at: x.decided_at.map(timestamp),
+        decision_reason: x.decision_reason.clone(),
     }
 }
 
@@ -270,6 +340,12 @@ pub fn case(c: &Case, now: DateTime<Utc>) -> proto::Case {
             recorded_by: f.recorded_by.clone(),
             recorded_at: Some(timestamp(f.recorded_at)),
         }),
+        closed_by_override: c.closed_by_override.is_some(),
+        override_close: c.closed_by_override.as_ref().map(|o| proto::OverrideClose {
+            closed_by: o.by.clone(),
+            closed_at: Some(timestamp(o.at)),
+            reason: o.reason.clone(),
+        }),
     }
 }
 
@@ -302,6 +378,7 @@ impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
                 community: optional(r.community),
                 awaiting_review: r.awaiting_review,
                 overdue: r.overdue,
+                closed_by_override: r.closed_by_override,
             };
             (filter, page)
         });
@@ -393,6 +470,92 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
     }
 }
 
+/// A required instant, named by its field when missing or out of range.
+fn instant(field: &str, ts: Option<Timestamp>) -> Result<DateTime<Utc>, FieldViolation> {
+    let ts = ts.ok_or_else(|| FieldViolation::new(field, "is required").zh("不能为空"))?;
+    u32::try_from(ts.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
+        .ok_or_else(|| FieldViolation::new(field, "is not a valid instant").zh("不是有效的时间"))
+}
+
+impl TryFrom<proto::RequestExtensionRequest> for AskExtension {
+    type Error = DomainError;
+
+    fn try_from(r: proto::RequestExtensionRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let new_reply_due_at = v.check(instant("new_reply_due_at", r.new_reply_due_at));
+        let reason = v.check(Reason::parse("reason", &r.reason));
+        let value = new_reply_due_at
+            .zip(reason)
+            .map(|(new_reply_due_at, reason)| AskExtension {
+                request_id: r.request_id.trim().to_owned(),
+                new_reply_due_at,
+                reason,
+            });
+        checked(value, v)
+    }
+}
+
+impl TryFrom<proto::ReturnRequestRequest> for AskReturn {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ReturnRequestRequest) -> Result<Self, DomainError> {
+        Ok(AskReturn {
+            request_id: r.request_id.trim().to_owned(),
+            reason: Reason::parse("reason", &r.reason)?,
+        })
+    }
+}
+
+impl TryFrom<proto::DecideExtensionRequest> for DecideExtension {
+    type Error = DomainError;
+
+    fn try_from(r: proto::DecideExtensionRequest) -> Result<Self, DomainError> {
+        Ok(DecideExtension {
+            extension_id: r.extension_id.trim().to_owned(),
+            decision: ExtensionDecision::parse(r.approve, &r.reason)?,
+        })
+    }
+}
+
+impl TryFrom<proto::ResolveReturnRequest> for ResolveReturn {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ResolveReturnRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let department = v.check(crate::domain::text::code(
+            "reassign_to_department",
+            &r.reassign_to_department,
+            false,
+        ));
+        let reason = v.check(Reason::parse("reason", &r.reason));
+        let value = department
+            .zip(reason)
+            .map(|(department, reason)| ResolveReturn {
+                request_id: r.request_id.trim().to_owned(),
+                resolution: if department.is_empty() {
+                    Resolution::SendBack
+                } else {
+                    Resolution::Reassign(department)
+                },
+                reason,
+            });
+        checked(value, v)
+    }
+}
+
+impl TryFrom<proto::OverrideCloseRequest> for OverrideCloseCase {
+    type Error = DomainError;
+
+    fn try_from(r: proto::OverrideCloseRequest) -> Result<Self, DomainError> {
+        Ok(OverrideCloseCase {
+            case_id: r.case_id.trim().to_owned(),
+            reason: Reason::parse("reason", &r.reason)?,
+        })
+    }
+}
+
 impl TryFrom<proto::PostProgressNoteRequest> for NoteProgress {
     type Error = DomainError;
 
@@ -413,6 +576,8 @@ fn alert_kind(k: AlertKind) -> proto::AlertKind {
         AlertKind::RepeatedRounds => proto::AlertKind::RepeatedRounds,
         AlertKind::CaseReopened => proto::AlertKind::CaseReopened,
         AlertKind::LetterFailed => proto::AlertKind::LetterFailed,
+        AlertKind::ExtensionRequested => proto::AlertKind::ExtensionRequested,
+        AlertKind::ReturnRequested => proto::AlertKind::ReturnRequested,
     }
 }
 
@@ -426,6 +591,8 @@ fn alert_kind_filter(value: i32) -> Result<Option<AlertKind>, FieldViolation> {
         Ok(proto::AlertKind::RepeatedRounds) => AlertKind::RepeatedRounds,
         Ok(proto::AlertKind::CaseReopened) => AlertKind::CaseReopened,
         Ok(proto::AlertKind::LetterFailed) => AlertKind::LetterFailed,
+        Ok(proto::AlertKind::ExtensionRequested) => AlertKind::ExtensionRequested,
+        Ok(proto::AlertKind::ReturnRequested) => AlertKind::ReturnRequested,
         Err(_) => {
             return Err(
                 FieldViolation::new("kind", format!("unknown alert kind {value}"))

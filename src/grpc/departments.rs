@@ -138,6 +138,38 @@ impl DepartmentService for Departments {
         Ok(self.request_response(&assigned))
     }
 
+    async fn request_extension(
+        &self,
+        request: Request<proto::RequestExtensionRequest>,
+    ) -> Result<Response<proto::RequestExtensionResponse>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let (extension, assigned) = self
+            .whistle
+            .ask_extension(&actor, command)
+            .await
+            .map_err(to_status)?;
+        tracing::Span::current().record("case_id", assigned.case.id.as_str());
+        Ok(Response::new(proto::RequestExtensionResponse {
+            extension: Some(convert::extension(&assigned.request.id, &extension)),
+            request: Some(convert::assigned(&assigned, self.whistle.now())),
+        }))
+    }
+
+    async fn return_request(
+        &self,
+        request: Request<proto::ReturnRequestRequest>,
+    ) -> Result<Response<proto::DepartmentRequest>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let assigned = self
+            .whistle
+            .ask_return(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(self.request_response(&assigned))
+    }
+
     async fn post_progress_note(
         &self,
         request: Request<proto::PostProgressNoteRequest>,

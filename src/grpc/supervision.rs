@@ -66,6 +66,52 @@ impl SupervisionService for Supervision {
         }))
     }
 
+    async fn decide_extension(
+        &self,
+        request: Request<proto::DecideExtensionRequest>,
+    ) -> Result<Response<proto::DepartmentRequest>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let assigned = self
+            .whistle
+            .decide_extension(&actor, command)
+            .await
+            .map_err(to_status)?;
+        tracing::Span::current().record("case_id", assigned.case.id.as_str());
+        Ok(Response::new(convert::assigned(
+            &assigned,
+            self.whistle.now(),
+        )))
+    }
+
+    async fn resolve_return(
+        &self,
+        request: Request<proto::ResolveReturnRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let case = self
+            .whistle
+            .resolve_return(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case, self.whistle.now())))
+    }
+
+    async fn override_close(
+        &self,
+        request: Request<proto::OverrideCloseRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        let case = self
+            .whistle
+            .override_close(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::case(&case, self.whistle.now())))
+    }
+
     async fn watch_alerts(
         &self,
         request: Request<proto::WatchAlertsRequest>,

@@ -392,7 +392,9 @@ impl Letters {
                 // Alerts go to supervisors, not to departments.
                 Effect::Overdue { .. }
                 | Effect::ReplyRejected { .. }
-                | Effect::CaseReopened { .. } => {}
+                | Effect::CaseReopened { .. }
+                | Effect::ExtensionRequested { .. }
+                | Effect::ReturnRequested { .. } => {}
             }
         }
         Ok(out)

@@ -11,6 +11,7 @@
 //! view of a caller) is here.
 
 mod cases;
+mod decisions;
 mod error;
 mod replies;
 mod requests;
@@ -35,6 +36,7 @@ pub use crate::domain::{
     AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};
+pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};
 pub use error::{Error, Result, not_found};
 pub use replies::{
     Desk, DeskAction, DeskReply, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment,

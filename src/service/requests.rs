@@ -105,7 +105,7 @@ impl Whistle {
     }
 
     /// A department's command on one of its requests; answers with that request.
-    async fn change_request(
+    pub(super) async fn change_request(
         &self,
         actor: &Actor,
         request_id: &str,

@@ -50,6 +50,9 @@ where
     if let Some(community) = &filter.community {
         qb.push(" AND community = ").push_bind(community.clone());
     }
+    if filter.closed_by_override {
+        qb.push(" AND override_at IS NOT NULL");
+    }
     if filter.awaiting_review {
         qb.push(" AND EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id AND r.status = 'REPLIED')");
     }
@@ -120,13 +123,16 @@ where
     DB: Database,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
-    qb.push(format!("(({r}.status = 'ISSUED' AND {r}.ack_due_at <= "))
-        .push_bind(now)
-        .push(format!(
-            ") OR ({r}.status IN ('ISSUED', 'ACKNOWLEDGED') AND {r}.reply_due_at <= "
-        ))
-        .push_bind(now)
-        .push("))");
+    // A request whose clock is paused for a supervisor's ruling is not overdue.
+    qb.push(format!(
+        "({r}.paused_since IS NULL AND (({r}.status = 'ISSUED' AND {r}.ack_due_at <= "
+    ))
+    .push_bind(now)
+    .push(format!(
+        ") OR ({r}.status IN ('ISSUED', 'ACKNOWLEDGED') AND {r}.reply_due_at <= "
+    ))
+    .push_bind(now)
+    .push(")))");
 }
 
 /// One INSERT for all `rows` (none when there are none): on PostgreSQL every

@@ -13,6 +13,7 @@ use crate::domain::{
     DepartmentRequest, Event, EventKind, Feedback, Phone, RaisedAlert, Reference, Reply,
     ReplyDetails, RequestStatus, Resident, Review, Role, Verdict, Watch,
 };
+use crate::domain::{DeadlineCause, DeadlineEntry, Due, Extension, OverrideClose, ReturnAsk};
 
 use super::{Delivery, MailStatus, OutgoingMail, QueuedMail, StoreError};
 
@@ -38,6 +39,9 @@ pub struct CaseRow {
     pub feedback_recorded_by: Option<String>,
     pub feedback_recorded_at: Option<i64>,
     pub urgent: bool,
+    pub override_by: Option<String>,
+    pub override_reason: Option<String>,
+    pub override_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -62,6 +66,22 @@ pub struct RequestRow {
     pub ack_alert_repeat: Option<i32>,
     pub reply_alert_level: Option<i32>,
     pub reply_alert_repeat: Option<i32>,
+    pub paused_since: Option<i64>,
+    /// The request's extensions, its return and its deadline history, as
+    /// JSON (see `DecisionsJson`): read and written whole with the request.
+    pub decisions: String,
+}
+
+/// What `requests.decisions` holds. Rows from before it read as empty, and a
+/// request with no history shows the deadlines of its current round.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct DecisionsJson {
+    #[serde(default)]
+    extensions: Vec<Extension>,
+    #[serde(default)]
+    return_ask: Option<ReturnAsk>,
+    #[serde(default)]
+    deadline_history: Vec<DeadlineEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -155,6 +175,9 @@ pub fn normalise(case: &mut Case) {
     if let Some(f) = &mut case.feedback {
         truncate(&mut f.recorded_at);
     }
+    if let Some(o) = &mut case.closed_by_override {
+        truncate(&mut o.at);
+    }
     for r in &mut case.requests {
         truncate(&mut r.issued_at);
         truncate(&mut r.ack_due_at);
@@ -164,6 +187,27 @@ pub fn normalise(case: &mut Case) {
         }
         if let Some(at) = &mut r.watch.next_at {
             truncate(at);
+        }
+        if let Some(at) = &mut r.paused_since {
+            truncate(at);
+        }
+        for x in &mut r.extensions {
+            truncate(&mut x.asked_at);
+            truncate(&mut x.old_due_at);
+            truncate(&mut x.new_due_at);
+            if let Some(at) = &mut x.decided_at {
+                truncate(at);
+            }
+        }
+        if let Some(a) = &mut r.return_ask {
+            truncate(&mut a.asked_at);
+            if let Some(at) = &mut a.decided_at {
+                truncate(at);
+            }
+        }
+        for d in &mut r.deadline_history {
+            truncate(&mut d.due_at);
+            truncate(&mut d.set_at);
         }
         for p in &mut r.replies {
             truncate(&mut p.replied_at);
@@ -201,6 +245,9 @@ impl CaseRow {
             feedback_recorded_by: f.map(|f| f.recorded_by.clone()),
             feedback_recorded_at: f.map(|f| millis(f.recorded_at)),
             urgent: case.urgent,
+            override_by: case.closed_by_override.as_ref().map(|o| o.by.clone()),
+            override_reason: case.closed_by_override.as_ref().map(|o| o.reason.clone()),
+            override_at: case.closed_by_override.as_ref().map(|o| millis(o.at)),
         }
     }
 
@@ -215,7 +262,16 @@ impl CaseRow {
             }),
             _ => None,
         };
+        let closed_by_override = match self.override_at {
+            Some(at) => Some(OverrideClose {
+                by: self.override_by.unwrap_or_default(),
+                at: time(at)?,
+                reason: self.override_reason.unwrap_or_default(),
+            }),
+            None => None,
+        };
         Ok(Case {
+            closed_by_override,
             status: CaseStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("case status", &self.status))?,
             difficulty: u8::try_from(self.difficulty)
@@ -268,18 +324,55 @@ impl RequestRow {
             ack_alert_repeat: r.watch.ack.alerted.map(|s| s.repeat as i32),
             reply_alert_level: r.watch.reply.alerted.map(|s| i32::from(s.level)),
             reply_alert_repeat: r.watch.reply.alerted.map(|s| s.repeat as i32),
+            paused_since: r.paused_since.map(millis),
+            decisions: serde_json::to_string(&DecisionsJson {
+                extensions: r.extensions.clone(),
+                return_ask: r.return_ask.clone(),
+                deadline_history: r.deadline_history.clone(),
+            })
+            .expect("plain strings, numbers and timestamps serialise"),
         }
     }
 
     pub fn into_request(self, replies: Vec<Reply>) -> Result<DepartmentRequest, StoreError> {
+        let decisions: DecisionsJson = if self.decisions.trim().is_empty() {
+            DecisionsJson::default()
+        } else {
+            serde_json::from_str(&self.decisions)
+                .map_err(|_| corrupt("request decisions", &self.decisions))?
+        };
+        let round = u32::try_from(self.round).map_err(|_| corrupt("round", self.round))?;
+        let (issued_at, ack_due_at, reply_due_at) = (
+            time(self.issued_at)?,
+            time(self.ack_due_at)?,
+            time(self.reply_due_at)?,
+        );
+        let mut deadline_history = decisions.deadline_history;
+        if deadline_history.is_empty() {
+            // Written before deadlines were kept: the current round's.
+            deadline_history = [(Due::Acknowledge, ack_due_at), (Due::Reply, reply_due_at)]
+                .into_iter()
+                .map(|(due, due_at)| DeadlineEntry {
+                    round,
+                    due,
+                    due_at,
+                    set_at: issued_at,
+                    cause: DeadlineCause::Issued,
+                })
+                .collect();
+        }
         Ok(DepartmentRequest {
+            paused_since: opt_time(self.paused_since)?,
+            extensions: decisions.extensions,
+            return_ask: decisions.return_ask,
+            deadline_history,
             role: Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
             status: RequestStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("request status", &self.status))?,
-            round: u32::try_from(self.round).map_err(|_| corrupt("round", self.round))?,
-            issued_at: time(self.issued_at)?,
-            ack_due_at: time(self.ack_due_at)?,
-            reply_due_at: time(self.reply_due_at)?,
+            round,
+            issued_at,
+            ack_due_at,
+            reply_due_at,
             acknowledged_at: opt_time(self.acknowledged_at)?,
             id: self.id,
             case_id: self.case_id,

@@ -64,6 +64,7 @@ suite!(
     form_keys_are_used_once_whatever_the_race,
     replies_keep_their_details_and_attachments,
     inbound_mail_is_recorded_once_per_message,
+    supervision_decisions_round_trip_and_a_paused_request_is_not_overdue,
 );
 
 async fn open(url: &str) -> Store {
@@ -322,6 +323,9 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
     for (i, r) in expected.requests.iter_mut().enumerate() {
         r.reference = Reference::Assigned(reference(i as i64 + 1));
         r.issued_at = cut_to_millis(r.issued_at);
+        for d in &mut r.deadline_history {
+            d.set_at = cut_to_millis(d.set_at);
+        }
     }
     // Each event got its stream position, in order.
     let ids: Vec<i64> = created.events.iter().map(|e| e.id.unwrap()).collect();
@@ -873,6 +877,7 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 community: Some("新南社区".into()),
                 awaiting_review: true,
                 overdue: false,
+                closed_by_override: false,
             },
             Box::new(|c: &Case| {
                 c.office == "cuiping"
@@ -1656,4 +1661,121 @@ async fn inbound_mail_is_recorded_once_per_message(store: Store) {
     let kept = store.inbound_of_request(&housing).await.unwrap();
     assert_eq!(kept.len(), 3);
     assert_eq!(kept[0].raw, record("m1", "a@x").raw);
+}
+
+fn supervisor() -> Actor {
+    Actor {
+        name: "jiwei".into(),
+        role: ActorRole::Supervisor,
+    }
+}
+
+fn why(text: &str) -> crate::domain::Reason {
+    crate::domain::Reason::parse("reason", text).unwrap()
+}
+
+async fn overdue_ids(store: &Store, at: DateTime<Utc>) -> Vec<String> {
+    let page = store
+        .list_overdue(&OverdueFilter::default(), &page(50, None), at)
+        .await
+        .unwrap();
+    page.items.into_iter().map(|a| a.request.id).collect()
+}
+
+async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(store: Store) {
+    use crate::domain::{ExtensionDecision, ExtensionStatus, Resolution, ReturnStatus};
+    let org = org();
+    let case = create(&store, &Spec::default()).await;
+    let (housing, land) = (case.requests[0].id.clone(), case.requests[1].id.clone());
+    let reply_due = case.requests[0].reply_due_at;
+    let at = t0() + Duration::minutes(30);
+
+    // An extension asked: stored whole, and the paused request is not overdue.
+    let asked = reply_due + Duration::days(3);
+    let case = step(&store, &case.id, |c| {
+        c.ask_extension(&dept("housing"), &housing, asked, why("需协调"), &org, at)
+            .map(|_| ())
+    })
+    .await;
+    assert_eq!(case.requests[0].extensions.len(), 1);
+    assert!(case.requests[0].paused_since.is_some());
+    let late = reply_due + Duration::days(1);
+    let overdue = overdue_ids(&store, late).await;
+    assert!(!overdue.contains(&housing), "{overdue:?}");
+    assert!(overdue.contains(&land), "{overdue:?}");
+    let ext = case.requests[0].extensions[0].id.clone();
+    let case = step(&store, &case.id, |c| {
+        c.decide_extension(
+            &supervisor(),
+            &ext,
+            ExtensionDecision::parse(true, "同意").unwrap(),
+            &org,
+            at + Duration::hours(2),
+        )
+    })
+    .await;
+    assert_eq!(case.requests[0].reply_due_at, cut_to_millis(asked));
+    assert_eq!(
+        case.requests[0].extensions[0].status,
+        ExtensionStatus::Approved
+    );
+    assert!(case.requests[0].deadline_history.len() >= 3);
+
+    // A return by land, reassigned to lighting: a new request with a reference.
+    let case = step(&store, &case.id, |c| {
+        c.ask_return(&dept("land"), &land, why("非本部门职责"), &org, at)
+    })
+    .await;
+    assert_eq!(case.requests[1].status, RequestStatus::ReturnRequested);
+    let case = step(&store, &case.id, |c| {
+        c.resolve_return(
+            &supervisor(),
+            &land,
+            Resolution::Reassign("lighting".into()),
+            why("改派路灯所"),
+            &org,
+            at + Duration::hours(1),
+            &mut || "new-lighting-request".into(),
+        )
+        .map(|_| ())
+    })
+    .await;
+    assert_eq!(case.requests[1].status, RequestStatus::Returned);
+    let ret = case.requests[1].return_ask.as_ref().unwrap();
+    assert_eq!(ret.status, ReturnStatus::Reassigned);
+    assert_eq!(ret.reassigned_to.as_deref(), Some("new-lighting-request"));
+    assert_eq!(
+        case.requests[2].reference,
+        Reference::Assigned(reference(3))
+    );
+
+    // Closed by override, and found by the filter.
+    let case = step(&store, &case.id, |c| {
+        c.override_close(&supervisor(), why("超出政策范围"), at + Duration::hours(2))
+    })
+    .await;
+    assert_eq!(case.status, CaseStatus::Closed);
+    assert_eq!(
+        case.closed_by_override.as_ref().map(|o| o.by.as_str()),
+        Some("jiwei")
+    );
+    let other = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0002",
+            ..Spec::default()
+        },
+    )
+    .await;
+    let filter = CaseFilter {
+        closed_by_override: true,
+        ..Default::default()
+    };
+    let listed: Vec<String> = all_cases(&store, &filter, 10)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&case.id));
+    assert_ne!(other.id, case.id);
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod alert_mail;
 mod concurrency;
+mod decisions;
 mod discovery;
 mod faults;
 mod idempotency;
