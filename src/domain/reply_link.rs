@@ -53,12 +53,20 @@ pub enum Ended {
     Accepted { at: DateTime<Utc> },
     /// The case closed (the resident satisfied, or a supervisor's ruling).
     CaseClosed { at: DateTime<Utc> },
+    /// A supervisor agreed the request was not the department's (退单) and gave
+    /// it to another.
+    Returned { at: DateTime<Utc> },
 }
 
 /// Whether a link minted at `minted_at` for `request` still takes answers.
 pub fn ended(case: &Case, request: &DepartmentRequest, minted_at: DateTime<Utc>) -> Option<Ended> {
     if case.status == CaseStatus::Closed {
         return Some(Ended::CaseClosed {
+            at: case.updated_at,
+        });
+    }
+    if request.status == RequestStatus::Returned {
+        return Some(Ended::Returned {
             at: case.updated_at,
         });
     }
@@ -129,6 +137,16 @@ mod tests {
         let later = now() + chrono::Duration::hours(1);
         case.requests[0].status = RequestStatus::Issued;
         assert_eq!(ended(&case, &case.requests[0], later), None);
+    }
+
+    #[test]
+    fn a_link_ends_when_its_request_is_returned_and_reassigned() {
+        let mut case = fixtures::stored_case();
+        case.requests[0].status = RequestStatus::Returned;
+        assert!(matches!(
+            ended(&case, &case.requests[0], now()),
+            Some(Ended::Returned { .. })
+        ));
     }
 
     #[test]

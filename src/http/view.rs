@@ -152,6 +152,15 @@ fn event_zh(kind: EventKind) -> &'static str {
         EventKind::ReminderSent => "催办",
         EventKind::RequestOverdue => "超期",
         EventKind::ProgressNoted => "阶段性答复",
+        EventKind::ExtensionRequested => "申请延期",
+        EventKind::ExtensionApproved => "延期获批",
+        EventKind::ExtensionDenied => "延期未获批",
+        EventKind::ReturnRequested => "申请退单",
+        EventKind::RequestReassigned => "改派",
+        EventKind::RequestSentBack => "退单未获批，继续办理",
+        EventKind::ClockPaused => "计时暂停",
+        EventKind::ClockResumed => "计时恢复",
+        EventKind::ClosedByOverride => "督办结案",
     }
 }
 
@@ -198,6 +207,10 @@ impl DeskView {
             Ended::CaseClosed { at } => {
                 format!("案件已于{}办结，此链接不再受理签收和答复。", when(at, tz))
             }
+            Ended::Returned { at } => format!(
+                "督办部门已于{}同意退单，本事项已改派其他单位办理，此链接不再受理签收和答复。",
+                when(at, tz)
+            ),
         });
         DeskView {
             reference: request.reference.as_str().to_owned(),
@@ -224,6 +237,8 @@ impl DeskView {
                 RequestStatus::Acknowledged => "acknowledged",
                 RequestStatus::Replied => "replied",
                 RequestStatus::Accepted => "accepted",
+                RequestStatus::ReturnRequested => "return-requested",
+                RequestStatus::Returned => "returned",
             },
             round: request.round,
             reissue_reason: request.reissue_reason.clone(),

@@ -172,6 +172,10 @@ fn ended_error(ended: Ended) -> Error {
             "this reply link has ended: the case is closed",
             "此答复链接已失效：案件已办结",
         ),
+        Ended::Returned { .. } => (
+            "this reply link has ended: the request was returned and given to another department",
+            "此答复链接已失效：已退单并改派其他单位",
+        ),
     };
     DomainError::wrong_state(en, zh).into()
 }
