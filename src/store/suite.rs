@@ -348,7 +348,11 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
         "居民反映小区房产证迟迟未能办理，已多次到社区反映。\n第二行：“引号”与 emoji 🏠"
     );
     assert_eq!(got.resident.name, "张女士");
-    assert_eq!(got.resident.phone.as_str(), "138 1234 5678");
+    assert_eq!(
+        got.resident.phone.as_str(),
+        "13812345678",
+        "kept normalised"
+    );
     let roles: Vec<_> = got
         .requests
         .iter()
