@@ -180,6 +180,14 @@ async fn letters_of(app: &TestApp, request_id: &str, kind: &str) -> Vec<serde_js
         .collect()
 }
 
+/// Every e-mail taken for a request's reply addresses, as the store keeps it.
+async fn kept_mail(app: &TestApp, request_id: &str) -> Vec<whistle::store::InboundRecord> {
+    let store = app.store().await;
+    let kept = store.inbound_of_request(request_id).await.unwrap();
+    store.close().await;
+    kept
+}
+
 /// The reply address printed in the newest letter issuing the request.
 async fn reply_address(app: &TestApp, request_id: &str) -> String {
     let letters = letters_of(app, request_id, "request_issued").await;
@@ -263,9 +271,7 @@ async fn a_mailed_reply_lands_on_the_case_with_a_receipt(backend: Backend) {
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0]["to"], "liu@housing.example");
     assert_eq!(receipts[0]["what"], "REPLIED");
-    let store = app.store().await;
-    let kept = store.inbound_of_request(&housing.id).await.unwrap();
-    store.close().await;
+    let kept = kept_mail(&app, &housing.id).await;
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].outcome, "REPLIED");
     assert!(
@@ -343,15 +349,11 @@ async fn automatic_answers_and_bounces_are_kept_but_never_recorded(backend: Back
     let request = request_of(&case, "housing");
     assert_eq!(request.status(), RequestStatus::Issued, "nothing recorded");
     assert!(request.reply.is_none());
-    let store = app.store().await;
-    let mut outcomes: Vec<_> = store
-        .inbound_of_request(&housing.id)
+    let mut outcomes: Vec<_> = kept_mail(&app, &housing.id)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.outcome)
         .collect();
-    store.close().await;
     outcomes.sort();
     assert_eq!(outcomes, ["AUTO_REPLY", "BOUNCE"]);
     assert!(letters_of(&app, &housing.id, "receipt").await.is_empty());
@@ -489,15 +491,11 @@ async fn a_department_may_take_mail_only_from_its_own_domains(backend: Backend) 
         request_of(&case_now, "housing").status(),
         RequestStatus::Replied
     );
-    let store = app.store().await;
-    let outcomes: Vec<_> = store
-        .inbound_of_request(&housing.id)
+    let outcomes: Vec<_> = kept_mail(&app, &housing.id)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.outcome)
         .collect();
-    store.close().await;
     assert_eq!(outcomes.len(), 2);
     assert!(
         outcomes.iter().any(|o| o.starts_with("REFUSED: ")),
@@ -589,9 +587,7 @@ async fn mail_that_says_nothing_new_is_refused_and_kept(backend: Backend) {
     assert!(err.is_permanent(), "{err}");
     let case = app.case(&case.id).await;
     assert_eq!(request_of(&case, "housing").status(), RequestStatus::Issued);
-    let store = app.store().await;
-    let kept = store.inbound_of_request(&housing.id).await.unwrap();
-    store.close().await;
+    let kept = kept_mail(&app, &housing.id).await;
     assert_eq!(kept.len(), 1);
     assert!(
         kept[0].outcome.starts_with("REFUSED: "),
