@@ -229,6 +229,21 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreErr
     }
 }
 
+/// Whether values a caller gave can match anything stored. Nothing stored
+/// holds a NUL (every text is refused one on the way in), and PostgreSQL
+/// refuses one even as a parameter while SQLite compares it: asked with one,
+/// both backends find nothing, without asking the database.
+fn matchable<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    values.into_iter().flatten().all(|v| !v.contains('\0'))
+}
+
+fn nothing<T>() -> Page<T> {
+    Page {
+        items: Vec::new(),
+        next: None,
+    }
+}
+
 /// Runs `$body` in a read transaction of whichever backend `$on` holds: the
 /// several statements of one answer see one snapshot.
 macro_rules! read {
@@ -266,11 +281,17 @@ impl Store {
 
     /// The whole case: requests with every reply, the timeline, the last feedback.
     pub async fn get_case(&self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        if !matchable([Some(case_id)]) {
+            return Ok(None);
+        }
         read!(self, tx => tx.get_case(case_id).await?)
     }
 
     /// The case that holds a request, read whole.
     pub async fn case_of_request(&self, request_id: &str) -> Result<Option<Case>, StoreError> {
+        if !matchable([Some(request_id)]) {
+            return Ok(None);
+        }
         read!(self, tx => match tx.case_id_for_request(request_id).await? {
             Some(case_id) => tx.get_case(&case_id).await?,
             None => None,
@@ -286,6 +307,13 @@ impl Store {
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<Case>, StoreError> {
+        if !matchable([
+            filter.office.as_deref(),
+            filter.category.as_deref(),
+            filter.community.as_deref(),
+        ]) {
+            return Ok(nothing());
+        }
         read!(self, tx => tx.list_cases(filter, page, now).await?)
     }
 
@@ -297,6 +325,9 @@ impl Store {
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<Assigned>, StoreError> {
+        if !matchable([filter.department.as_deref(), filter.category.as_deref()]) {
+            return Ok(nothing());
+        }
         read!(self, tx => tx.list_requests(filter, page, now).await?)
     }
 
@@ -308,6 +339,9 @@ impl Store {
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<Assigned>, StoreError> {
+        if !matchable([filter.office.as_deref(), filter.department.as_deref()]) {
+            return Ok(nothing());
+        }
         read!(self, tx => tx.list_overdue(filter, page, now).await?)
     }
 
@@ -331,6 +365,13 @@ impl Store {
         filter: &AlertFilter,
         page: &PageRequest,
     ) -> Result<Page<RaisedAlert>, StoreError> {
+        if !matchable([
+            filter.office.as_deref(),
+            filter.department.as_deref(),
+            filter.case_id.as_deref(),
+        ]) {
+            return Ok(nothing());
+        }
         read!(self, tx => tx.list_alerts(filter, page).await?)
     }
 
@@ -450,11 +491,17 @@ impl Store {
 impl Store {
     /// The request a reply link answers, by the link's digest.
     pub async fn reply_link(&self, digest: &str) -> Result<Option<StoredLink>, StoreError> {
+        if !matchable([Some(digest)]) {
+            return Ok(None);
+        }
         read!(self, tx => tx.reply_link(digest).await?)
     }
 
     /// A reply attachment with its bytes.
     pub async fn attachment(&self, id: &str) -> Result<Option<StoredAttachment>, StoreError> {
+        if !matchable([Some(id)]) {
+            return Ok(None);
+        }
         read!(self, tx => tx.attachment(id).await?)
     }
 
@@ -508,11 +555,17 @@ impl WriteTx {
         &mut self,
         request_id: &str,
     ) -> Result<Option<String>, StoreError> {
+        if !matchable([Some(request_id)]) {
+            return Ok(None);
+        }
         dispatch!(self, tx => tx.case_id_for_request(request_id).await)
     }
 
     /// Loads the whole case and holds its lock until the transaction ends.
     pub async fn lock_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        if !matchable([Some(case_id)]) {
+            return Ok(None);
+        }
         dispatch!(self, tx => tx.lock_case(case_id).await)
     }
 
@@ -531,6 +584,9 @@ impl WriteTx {
     /// As `lock_case`, but `None` at once while another transaction holds the
     /// case (PostgreSQL): the deadline watch never waits for a command.
     pub async fn lock_case_for_watch(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
+        if !matchable([Some(case_id)]) {
+            return Ok(None);
+        }
         dispatch!(self, tx => tx.lock_case_for_watch(case_id).await)
     }
 

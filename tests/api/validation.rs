@@ -31,6 +31,7 @@ scenarios!(
     every_refusal_is_also_said_in_chinese,
     one_line_fields_refuse_line_breaks_and_bidi_controls,
     phones_are_bounded_normalised_and_masked_by_their_national_number,
+    a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend,
 );
 
 /// Escalates and expects INVALID_ARGUMENT naming `field`.
@@ -556,4 +557,64 @@ async fn phones_are_bounded_normalised_and_masked_by_their_national_number(app: 
         "139****4321",
         "the national number is masked"
     );
+}
+
+async fn a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend(app: TestApp) {
+    // PostgreSQL refuses a NUL even as a parameter; the answer must not be
+    // INTERNAL there and NOT_FOUND on SQLite, but the same on both.
+    app.escalate(property_certificate("NUL-1")).await;
+    let nul = "0194a0c0\0-7000".to_owned();
+    refused(
+        app.office()
+            .get_case(whistle::proto::GetCaseRequest {
+                case_id: nul.clone(),
+            })
+            .await,
+        tonic::Code::NotFound,
+    );
+    refused(
+        app.department("housing")
+            .get_assigned_request(whistle::proto::GetAssignedRequestRequest {
+                request_id: nul.clone(),
+            })
+            .await,
+        tonic::Code::NotFound,
+    );
+    refused(
+        app.office()
+            .review_reply(whistle::proto::ReviewReplyRequest {
+                request_id: nul.clone(),
+                accept: true,
+                ..Default::default()
+            })
+            .await,
+        tonic::Code::NotFound,
+    );
+    let listed = app
+        .office()
+        .list_cases(ListCasesRequest {
+            community: nul.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a filter with a NUL matches nothing")
+        .into_inner();
+    assert!(listed.cases.is_empty());
+    let alerts = app
+        .supervision()
+        .list_alerts(whistle::proto::ListAlertsRequest {
+            case_id: nul.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a filter with a NUL matches nothing")
+        .into_inner();
+    assert!(alerts.alerts.is_empty());
+    app.supervision()
+        .list_overdue(whistle::proto::ListOverdueRequest {
+            department: nul,
+            ..Default::default()
+        })
+        .await
+        .expect("a filter with a NUL matches nothing");
 }
