@@ -82,6 +82,8 @@ fn router(
         .route("/r/{token}/ack", post(page::acknowledge))
         .route("/r/{token}/progress", post(page::progress))
         .route("/r/{token}/reply", post(page::reply))
+        .route("/r/{token}/extension", post(page::extension))
+        .route("/r/{token}/return", post(page::return_request))
         .route("/r/{token}/files/{attachment_id}", get(page::file))
         .route("/static/page.css", get(page::stylesheet))
         .route("/healthz", get(|| async { "ok" }))

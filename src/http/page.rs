@@ -14,6 +14,8 @@ use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use minijinja::{Environment, context};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -22,7 +24,7 @@ use super::PageState;
 use super::guard::retry_after;
 use super::view::{DeskView, PolicyView};
 use crate::domain::{
-    DocumentNumber, DomainError, FieldViolation, ProgressText, ReplierName, ReplierPhone,
+    DocumentNumber, DomainError, FieldViolation, ProgressText, Reason, ReplierName, ReplierPhone,
     ReplyText, Violations,
 };
 use crate::service::{Desk, DeskAction, DeskReply, Error, NewAttachment, Posted};
@@ -100,7 +102,7 @@ struct Notice {
 /// refusals beside their fields.
 #[derive(Debug, Default, Serialize)]
 struct Refused {
-    /// `progress` or `reply`.
+    /// `progress`, `reply`, `extension` or `return`.
     form: &'static str,
     values: HashMap<String, String>,
     /// Field → its refusals, in Chinese.
@@ -124,6 +126,8 @@ pub async fn show(
             "ack" => "已签收。请在答复期限前提交答复。",
             "progress" => "阶段性答复已提交，街道可在案件记录中看到。",
             "reply" => "答复已提交，等待街道审核。",
+            "extension" => "延期申请已提交，等待督办部门审批；审批前办理计时暂停。",
+            "return" => "退单申请已提交，等待督办部门决定；决定前办理计时暂停。",
             "repeat" => "此表单已经提交过，本次未重复记录。",
             _ => return None,
         };
@@ -171,6 +175,83 @@ pub async fn progress(
         Err(violation) => Err(DomainError::from(violation).into()),
     };
     answer_post(&state, &token, posted, "progress", Some(form)).await
+}
+
+/// `POST /r/{token}/extension`: 申请延期.
+pub async fn extension(
+    State(state): State<PageState>,
+    Path(token): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let tz = state.whistle.organisation().calendar.tz();
+    let mut checks = Violations::new();
+    let new_reply_due_at =
+        checks.check(local_due("new_reply_due_at", field("new_reply_due_at"), tz));
+    let reason = checks.check(Reason::parse("reason", field("reason")));
+    let posted = match (new_reply_due_at, reason) {
+        (Some(new_reply_due_at), Some(reason)) if checks.is_empty() => {
+            let action = DeskAction::Extension {
+                new_reply_due_at,
+                reason,
+            };
+            state
+                .whistle
+                .post_desk(&token, field("form_key"), action)
+                .await
+        }
+        _ => Err(checks.into_error().into()),
+    };
+    answer_post(&state, &token, posted, "extension", Some(form)).await
+}
+
+/// `POST /r/{token}/return`: 申请退单.
+pub async fn return_request(
+    State(state): State<PageState>,
+    Path(token): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let key = form.get("form_key").cloned().unwrap_or_default();
+    let reason = form.get("reason").map_or("", String::as_str);
+    let posted = match Reason::parse("reason", reason) {
+        Ok(reason) => {
+            state
+                .whistle
+                .post_desk(&token, &key, DeskAction::Return { reason })
+                .await
+        }
+        Err(violation) => Err(DomainError::from(violation).into()),
+    };
+    answer_post(&state, &token, posted, "return", Some(form)).await
+}
+
+/// A deadline as the clerk enters it, in the calendar's time zone: a
+/// `datetime-local` value (`2026-12-04T17:30`, seconds allowed), or a date
+/// alone (`2026-12-04`), which means the end of that day, as a letter's
+/// "12月4日前" does.
+fn local_due(field: &str, value: &str, tz: Tz) -> Result<DateTime<Utc>, FieldViolation> {
+    let value = value.trim();
+    let invalid = || {
+        FieldViolation::new(
+            field,
+            "must be a date and time such as 2026-12-04T17:30, or a date such as 2026-12-04",
+        )
+        .zh("请填写日期和时间（如 2026-12-04 17:30），或只填日期（表示当日24时）")
+    };
+    let local = if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        day.succ_opt().ok_or_else(invalid)?.and_time(NaiveTime::MIN)
+    } else {
+        ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+            .ok_or_else(invalid)?
+    };
+    // A time a clock change skips is no time; one it repeats is read as the
+    // earlier of the two.
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(invalid)
 }
 
 /// The reply form as posted: its text fields and its files.
@@ -284,10 +365,11 @@ async fn answer_post(
             (StatusCode::FORBIDDEN, EXPIRED.to_owned(), None)
         }
         DomainError::Invalid(violations) => {
-            let form = if done == "progress" {
-                "progress"
-            } else {
-                "reply"
+            let form = match done {
+                "progress" => "progress",
+                "extension" => "extension",
+                "return" => "return",
+                _ => "reply",
             };
             let refused = refused_form(form, typed.unwrap_or_default(), &violations);
             (
@@ -474,5 +556,38 @@ fn error_page(state: &PageState, error: Error) -> Response {
             response.headers_mut().insert(name, value);
             response
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_read_in_the_calendars_time_zone() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let at = |y, m, d, h, min| {
+            tz.with_ymd_and_hms(y, m, d, h, min, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let due = |v: &str| local_due("new_reply_due_at", v, tz);
+        assert_eq!(due("2026-12-04T17:30"), Ok(at(2026, 12, 4, 17, 30)));
+        assert_eq!(due("2026-12-04T17:30:00"), Ok(at(2026, 12, 4, 17, 30)));
+        assert_eq!(due(" 2026-12-04 17:30 "), Ok(at(2026, 12, 4, 17, 30)));
+        // A date alone is the end of that day.
+        assert_eq!(due("2026-12-04"), Ok(at(2026, 12, 5, 0, 0)));
+        for wrong in ["", "12/04/2026", "2026-13-01", "2026-12-04T25:00", "明天"] {
+            let refused = due(wrong).unwrap_err();
+            assert_eq!(refused.field, "new_reply_due_at", "{wrong}");
+            assert!(refused.description_zh().contains("日期"), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn a_time_a_clock_change_skips_is_refused() {
+        let tz = chrono_tz::Europe::Berlin;
+        assert!(local_due("new_reply_due_at", "2026-03-29T02:30", tz).is_err());
+        assert!(local_due("new_reply_due_at", "2026-10-25T02:30", tz).is_ok());
     }
 }

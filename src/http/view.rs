@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::domain::reply_link::Ended;
 use crate::domain::wording::{Language, deadline, span_zh};
-use crate::domain::{EventKind, RequestStatus, Role};
+use crate::domain::{DeadlineCause, EventKind, ExtensionStatus, RequestStatus, ReturnStatus, Role};
 use crate::service::{Desk, ReplyPolicy};
 
 #[derive(Debug, Serialize)]
@@ -42,7 +42,59 @@ pub struct DeskView {
     pub ended: Option<String>,
     pub can_acknowledge: bool,
     pub can_answer: bool,
+    /// Whether the extension form is shown: the rules the use case applies,
+    /// as far as the page can tell; it refuses whatever slips through.
+    pub can_extend: bool,
+    pub can_return: bool,
+    /// Since when the clock stands still for an ask, as the office writes it.
+    pub paused_since: Option<String>,
+    /// 延期申请, newest first.
+    pub extensions: Vec<ExtensionView>,
+    pub max_extensions: u32,
+    /// The reply deadline as a `datetime-local` value: the earliest the
+    /// extension form may ask beyond.
+    pub reply_due_local: String,
+    /// When the window for a return closes.
+    pub return_closes_at: String,
+    pub return_ask: Option<ReturnAskView>,
+    /// Every deadline this request was given, newest first.
+    pub deadline_history: Vec<DeadlineView>,
     pub policy: PolicyView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtensionView {
+    pub round: u32,
+    pub asked_at: String,
+    pub old_due_at: String,
+    pub new_due_at: String,
+    pub reason: String,
+    pub status: &'static str,
+    /// `pending`, `approved`, `denied`: the colour of its badge.
+    pub status_class: &'static str,
+    pub decided_at: String,
+    pub decision_reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReturnAskView {
+    pub asked_at: String,
+    pub reason: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub decided_at: String,
+    pub decision_reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadlineView {
+    pub round: u32,
+    /// `签收期限` or `答复期限`.
+    pub what: &'static str,
+    pub due_at: String,
+    pub set_at: String,
+    /// Why it was set: `发函`, `延期获批`, `计时恢复后顺延`.
+    pub cause: &'static str,
 }
 
 /// A deadline and where the request stands against it.
@@ -212,6 +264,17 @@ impl DeskView {
                 when(at, tz)
             ),
         });
+        let untouched = request.paused_since.is_none();
+        let can_extend = open
+            && answering
+            && untouched
+            && now < request.reply_due_at
+            && (request.extensions.len() as u32) < desk.max_extensions;
+        let can_return = open
+            && answering
+            && untouched
+            && request.return_ask.is_none()
+            && now <= desk.return_closes_at;
         DeskView {
             reference: request.reference.as_str().to_owned(),
             title: case.title.clone(),
@@ -300,7 +363,9 @@ impl DeskView {
                     detail: match e.kind {
                         EventKind::ProgressNoted
                         | EventKind::ReplySubmitted
-                        | EventKind::ReplyRejected => e.detail.clone(),
+                        | EventKind::ReplyRejected
+                        | EventKind::ReturnRequested
+                        | EventKind::RequestSentBack => e.detail.clone(),
                         _ => String::new(),
                     },
                 })
@@ -308,6 +373,67 @@ impl DeskView {
             ended,
             can_acknowledge: open && request.status == RequestStatus::Issued,
             can_answer: open && answering,
+            can_extend,
+            can_return,
+            paused_since: request.paused_since.map(|at| when(at, tz)),
+            extensions: request
+                .extensions
+                .iter()
+                .rev()
+                .map(|x| ExtensionView {
+                    round: x.round,
+                    asked_at: when(x.asked_at, tz),
+                    old_due_at: deadline(x.old_due_at, tz, Language::Zh),
+                    new_due_at: deadline(x.new_due_at, tz, Language::Zh),
+                    reason: x.reason.clone(),
+                    status: x.status.zh(),
+                    status_class: match x.status {
+                        ExtensionStatus::Pending => "pending",
+                        ExtensionStatus::Approved => "approved",
+                        ExtensionStatus::Denied => "denied",
+                    },
+                    decided_at: x.decided_at.map(|at| when(at, tz)).unwrap_or_default(),
+                    decision_reason: x.decision_reason.clone(),
+                })
+                .collect(),
+            max_extensions: desk.max_extensions,
+            reply_due_local: request
+                .reply_due_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string(),
+            return_closes_at: deadline(desk.return_closes_at, tz, Language::Zh),
+            return_ask: request.return_ask.as_ref().map(|r| ReturnAskView {
+                asked_at: when(r.asked_at, tz),
+                reason: r.reason.clone(),
+                status: r.status.zh(),
+                status_class: match r.status {
+                    ReturnStatus::Pending => "pending",
+                    ReturnStatus::Reassigned => "reassigned",
+                    ReturnStatus::SentBack => "sent-back",
+                },
+                decided_at: r.decided_at.map(|at| when(at, tz)).unwrap_or_default(),
+                decision_reason: r.decision_reason.clone(),
+            }),
+            deadline_history: request
+                .deadline_history
+                .iter()
+                .rev()
+                .map(|d| DeadlineView {
+                    round: d.round,
+                    what: match d.due {
+                        crate::domain::Due::Acknowledge => "签收期限",
+                        crate::domain::Due::Reply => "答复期限",
+                    },
+                    due_at: deadline(d.due_at, tz, Language::Zh),
+                    set_at: when(d.set_at, tz),
+                    cause: match d.cause {
+                        DeadlineCause::Issued => "发函",
+                        DeadlineCause::Extended => "延期获批",
+                        DeadlineCause::Resumed => "计时恢复后顺延",
+                    },
+                })
+                .collect(),
             policy: PolicyView::of(policy),
         }
     }

@@ -16,8 +16,8 @@ use tracing::instrument;
 use super::*;
 use crate::domain::reply_link::{self, Ended};
 use crate::domain::{
-    ActorRole, Attachment, Channel, DocumentNumber, Event, NewReply, ProgressText, ReplierName,
-    ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
+    ActorRole, Attachment, Channel, DocumentNumber, Event, NewReply, ProgressText, Reason,
+    ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
 };
 use crate::store::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
@@ -69,6 +69,15 @@ pub enum DeskAction {
     Acknowledge,
     Progress(ProgressText),
     Reply(DeskReply),
+    /// 申请延期, as `DepartmentService.RequestExtension` asks it.
+    Extension {
+        new_reply_due_at: DateTime<Utc>,
+        reason: Reason,
+    },
+    /// 申请退单, as `DepartmentService.ReturnRequest` asks it.
+    Return {
+        reason: Reason,
+    },
 }
 
 /// What the page shows: the request as its department sees it, and whether
@@ -86,6 +95,10 @@ pub struct Desk {
     pub office_phone: String,
     pub category_name: String,
     pub now: DateTime<Utc>,
+    /// How many extensions a request may have, all rounds together.
+    pub max_extensions: u32,
+    /// When the window for a return (退单) of this round closes.
+    pub return_closes_at: DateTime<Utc>,
 }
 
 /// Whether a posted form changed anything.
@@ -375,6 +388,10 @@ impl Whistle {
             .collect();
         let department = &case.requests[index].department;
         let office = org.office(&case.office);
+        let return_closes_at = org
+            .decisions
+            .return_window
+            .due(&org.calendar, case.requests[index].issued_at);
         Ok(Desk {
             department_name: org
                 .department(department)
@@ -389,6 +406,8 @@ impl Whistle {
             timeline,
             ended,
             now: self.clock.now(),
+            max_extensions: org.decisions.max_extensions,
+            return_closes_at,
             assigned: self.assigned(&actor, case, index),
         })
     }
@@ -444,6 +463,7 @@ impl Whistle {
         };
         let request_id = link.request_id.clone();
         let minted_at = link.created_at;
+        let org = self.org.current();
         let change = |case: &mut Case,
                       files: Vec<Attachment>|
          -> std::result::Result<(), DomainError> {
@@ -485,6 +505,18 @@ impl Whistle {
                         },
                         now,
                     )
+                }
+                // The same domain changes as `ask_extension` and `ask_return`
+                // of the decisions use cases: the rules, the pause, the
+                // events and the alerts are theirs.
+                DeskAction::Extension {
+                    new_reply_due_at,
+                    reason,
+                } => case
+                    .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
+                    .map(|_| ()),
+                DeskAction::Return { reason } => {
+                    case.ask_return(&actor, &request_id, reason, &org, now)
                 }
             }
         };

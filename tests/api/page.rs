@@ -7,7 +7,10 @@
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
-use whistle::proto::{Case, EventKind, GetAttachmentRequest, ReplyChannel, RequestStatus};
+use whistle::proto::{
+    Case, DecideExtensionRequest, EventKind, ExtensionStatus, GetAttachmentRequest, ReplyChannel,
+    RequestStatus,
+};
 
 use crate::helpers::*;
 
@@ -23,6 +26,224 @@ scenarios!(
     every_answer_carries_the_security_headers,
     a_file_of_a_type_not_taken_is_refused_beside_its_field,
 );
+
+/// Asks from the page, on a clock the test moves.
+mod asks {
+    use super::*;
+
+    per_backend!(
+        an_extension_asked_on_the_page_waits_for_a_ruling_and_moves_the_deadline,
+        a_late_or_too_early_extension_is_refused_with_the_reason,
+        a_return_within_the_window_is_asked_once,
+    );
+
+    /// The deadlines card of the page: what the clerk reads as the deadline
+    /// now, apart from the asks and the history that also name deadlines.
+    fn deadlines_card(body: &str) -> &str {
+        let start = body
+            .find("class=\"card deadlines\"")
+            .unwrap_or_else(|| panic!("no deadlines on the page:\n{body}"));
+        let rest = &body[start..];
+        &rest[..rest.find("</section>").expect("the card's end")]
+    }
+
+    /// `2026年12月4日`: the day of a deadline as the page writes it, where
+    /// midnight is the 24:00 of the day before.
+    fn zh_day(due: chrono::DateTime<chrono::Utc>) -> String {
+        use chrono::Datelike;
+        let local = (due - chrono::Duration::seconds(1)).with_timezone(&chrono_tz::Asia::Shanghai);
+        format!("{}年{}月{}日", local.year(), local.month(), local.day())
+    }
+
+    async fn an_extension_asked_on_the_page_waits_for_a_ruling_and_moves_the_deadline(
+        backend: Backend,
+    ) {
+        let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+            return;
+        };
+        let (case, link) = housing_link(&app, "P-PAGE-EXT").await;
+        let old_due = instant(&request_of(&case, "housing").reply_due_at);
+        let browser = Browser::new();
+        let page = browser.get(&link).await;
+        assert!(page.body.contains("id=\"extension-form\""), "{}", page.body);
+        // A date alone: the end of that day, in Shanghai.
+        let day = (old_due.with_timezone(&chrono_tz::Asia::Shanghai) + chrono::Duration::days(3))
+            .date_naive();
+        let asked = shanghai(
+            chrono::Datelike::year(&day),
+            chrono::Datelike::month(&day),
+            chrono::Datelike::day(&day),
+            0,
+            0,
+        ) + chrono::Duration::days(1);
+        let day = day.format("%Y-%m-%d").to_string();
+        let form = [
+            ("form_key", page.form_key()),
+            ("new_reply_due_at", day.clone()),
+            ("reason", "需会同规划部门核查历史档案".to_owned()),
+        ];
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let posted = browser
+            .post_form(&format!("{link}/extension"), &fields)
+            .await;
+        assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+        assert!(posted.location().ends_with("?done=extension"));
+        // The same form again asks nothing more.
+        let again = browser
+            .post_form(&format!("{link}/extension"), &fields)
+            .await;
+        assert!(again.location().ends_with("?done=repeat"));
+
+        let housing = request_of(&app.case(&case.id).await, "housing").clone();
+        assert_eq!(housing.extensions.len(), 1, "{:#?}", housing.extensions);
+        let extension = &housing.extensions[0];
+        assert_eq!(extension.status(), ExtensionStatus::Pending);
+        assert_eq!(instant(&extension.new_reply_due_at), asked);
+        assert_eq!(instant(&extension.old_reply_due_at), old_due);
+        assert!(housing.paused_since.is_some(), "the clock stands still");
+
+        let page = browser.get(&format!("{link}?done=extension")).await;
+        for shown in [
+            "延期申请已提交",
+            "待审批",
+            "计时暂停",
+            "需会同规划部门核查历史档案",
+        ] {
+            assert!(page.body.contains(shown), "{shown} in:\n{}", page.body);
+        }
+        for gone in ["id=\"extension-form\"", "id=\"return-form\""] {
+            assert!(!page.body.contains(gone), "one ask at a time: {gone}");
+        }
+
+        app.supervision()
+            .decide_extension(DecideExtensionRequest {
+                extension_id: extension.id.clone(),
+                approve: true,
+                reason: "同意".into(),
+            })
+            .await
+            .expect("approving");
+        let page = browser.get(&link).await;
+        let card = deadlines_card(&page.body);
+        assert!(card.contains(&zh_day(asked)), "{card}");
+        assert!(!card.contains("计时暂停"), "{card}");
+        for shown in ["已批准", "期限变更记录", "延期获批"] {
+            assert!(page.body.contains(shown), "{shown} in:\n{}", page.body);
+        }
+    }
+
+    async fn a_late_or_too_early_extension_is_refused_with_the_reason(backend: Backend) {
+        let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+            return;
+        };
+        let (case, link) = housing_link(&app, "P-PAGE-EXT-LATE").await;
+        let due = instant(&request_of(&case, "housing").reply_due_at);
+        let local = |at: chrono::DateTime<chrono::Utc>| {
+            at.with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string()
+        };
+        let browser = Browser::new();
+
+        // Not later than the deadline: refused beside the field.
+        let key = browser.get(&link).await.form_key();
+        let early = local(due - chrono::Duration::hours(1));
+        let refused = browser
+            .post_form(
+                &format!("{link}/extension"),
+                &[
+                    ("form_key", &key),
+                    ("new_reply_due_at", &early),
+                    ("reason", "人手不足"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused
+                .body
+                .contains("id=\"extension-new_reply_due_at-error\""),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("人手不足"), "what was typed stays");
+
+        // After the deadline the form is gone, and a post of it is refused
+        // naming the deadline.
+        app.set_clock(due + chrono::Duration::hours(1));
+        let page = browser.get(&link).await;
+        assert!(!page.body.contains("id=\"extension-form\""));
+        let later = local(due + chrono::Duration::days(3));
+        let refused = browser
+            .post_form(
+                &format!("{link}/extension"),
+                &[
+                    ("form_key", &page.form_key()),
+                    ("new_reply_due_at", &later),
+                    ("reason", "人手不足"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+        let notice = &refused.body[refused.body.find("id=\"notice\"").expect("a notice")..];
+        let notice = &notice[..notice.find("</div>").expect("the notice's end")];
+        assert!(notice.contains("已过"), "{notice}");
+        assert!(notice.contains(&zh_day(due)), "{notice}");
+        let housing = request_of(&app.case(&case.id).await, "housing").clone();
+        assert!(housing.extensions.is_empty(), "{:#?}", housing.extensions);
+    }
+
+    async fn a_return_within_the_window_is_asked_once(backend: Backend) {
+        let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+            return;
+        };
+        let (case, link) = housing_link(&app, "P-PAGE-RETURN").await;
+        let browser = Browser::new();
+        let page = browser.get(&link).await;
+        assert!(page.body.contains("id=\"return-form\""), "{}", page.body);
+
+        // No reason: refused beside the field.
+        let refused = browser
+            .post_form(
+                &format!("{link}/return"),
+                &[("form_key", &page.form_key()), ("reason", " ")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.body.contains("id=\"return-reason-error\""),
+            "{}",
+            refused.body
+        );
+
+        let key = refused.form_key();
+        let form = [
+            ("form_key", key.as_str()),
+            ("reason", "房产证办理属不动产登记中心职责"),
+        ];
+        let posted = browser.post_form(&format!("{link}/return"), &form).await;
+        assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+        assert!(posted.location().ends_with("?done=return"));
+        let again = browser.post_form(&format!("{link}/return"), &form).await;
+        assert!(again.location().ends_with("?done=repeat"));
+
+        let now = app.case(&case.id).await;
+        assert_eq!(housing_status(&now), RequestStatus::ReturnRequested);
+        let asks = now
+            .events
+            .iter()
+            .filter(|e| e.kind() == EventKind::ReturnRequested)
+            .count();
+        assert_eq!(asks, 1);
+
+        let page = browser.get(&format!("{link}?done=return")).await;
+        for shown in ["退单申请已提交", "待决定", "计时暂停", "不动产登记中心"]
+        {
+            assert!(page.body.contains(shown), "{shown} in:\n{}", page.body);
+        }
+        assert!(!page.body.contains("id=\"return-form\""));
+    }
+}
 
 mod limits {
     use super::*;
