@@ -11,13 +11,16 @@ use chrono::{DateTime, Datelike, Utc};
 use super::Actor;
 use super::access::{self, Action};
 use super::decision::DeadlineCause;
-use super::error::{DomainError, FieldViolation, Violations};
+use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
 use super::request::{
     DepartmentRequest, NewReply, Reference, Reply, RequestAction, Review, Role, transition,
 };
 use super::text::{Comment, ProgressText, Reason};
+
+/// The most request ids an unsatisfied verdict may name.
+pub const REISSUE_IDS_MAX: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseStatus {
@@ -585,6 +588,19 @@ impl Case {
         };
         let next = case_transition(self.status, action)?;
         let mut reissue = Vec::new();
+        if reissue_request_ids.len() > REISSUE_IDS_MAX {
+            return Err(DomainError::invalid(
+                "reissue_request_ids",
+                format!(
+                    "{} ids; a case has far fewer requests (at most {REISSUE_IDS_MAX} are taken)",
+                    reissue_request_ids.len()
+                ),
+                format!(
+                    "共{}个编号；一个案件的请求远少于此（最多{REISSUE_IDS_MAX}个）",
+                    reissue_request_ids.len()
+                ),
+            ));
+        }
         if action == CaseAction::Unsatisfied {
             let mut violations = Violations::new();
             for (n, id) in reissue_request_ids.iter().enumerate() {
@@ -594,9 +610,9 @@ impl Case {
                     None => violations.push(
                         FieldViolation::new(
                             format!("reissue_request_ids[{n}]"),
-                            format!("{id:?} is not a request of this case"),
+                            format!("{} is not a request of this case", echo(id)),
                         )
-                        .zh(format!("{id:?} 不是本案件的请求")),
+                        .zh(format!("{} 不是本案件的请求", echo(id))),
                     ),
                 }
             }

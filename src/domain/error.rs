@@ -155,6 +155,24 @@ impl DomainError {
     }
 }
 
+/// A caller's value as an error message repeats it: quoted, and cut at 40
+/// characters, so that a megabyte of junk is not sent back in a trailer that
+/// clients refuse.
+pub fn echo(value: &str) -> String {
+    const SHOWN: usize = 40;
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(SHOWN).collect();
+    if chars.next().is_some() {
+        format!("{:?}", format!("{head}…"))
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// At most this many violations are listed in one answer; the rest are
+/// counted in one more line.
+pub const VIOLATIONS_LISTED: usize = 20;
+
 /// Collects field violations so a caller hears about every bad field at once,
 /// not one per round trip.
 #[derive(Debug, Default)]
@@ -184,8 +202,21 @@ impl Violations {
         self.0.is_empty()
     }
 
-    /// The violations so far as an error, whether or not there are any.
-    pub fn into_error(self) -> DomainError {
+    /// The violations so far as an error, whether or not there are any: the
+    /// first `VIOLATIONS_LISTED`, and a count of the rest.
+    pub fn into_error(mut self) -> DomainError {
+        if self.0.len() > VIOLATIONS_LISTED {
+            let more = self.0.len() - VIOLATIONS_LISTED;
+            let next = self.0[VIOLATIONS_LISTED].field.clone();
+            self.0.truncate(VIOLATIONS_LISTED);
+            self.0.push(
+                FieldViolation::new(
+                    next,
+                    format!("and {more} more violations, not listed; fix these first"),
+                )
+                .zh(format!("另有{more}处错误未列出，请先修正以上各项")),
+            );
+        }
         DomainError::Invalid(self.0)
     }
 
@@ -193,7 +224,34 @@ impl Violations {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(DomainError::Invalid(self.0))
+            Err(self.into_error())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_lists_twenty_violations_and_counts_the_rest() {
+        let mut v = Violations::new();
+        for i in 0..10_000 {
+            v.push(FieldViolation::new(format!("f[{i}]"), "bad"));
+        }
+        let DomainError::Invalid(listed) = v.into_error() else {
+            panic!()
+        };
+        assert_eq!(listed.len(), VIOLATIONS_LISTED + 1);
+        assert_eq!(listed[VIOLATIONS_LISTED].field, "f[20]");
+        assert!(listed[VIOLATIONS_LISTED].description.contains("9980 more"));
+    }
+
+    #[test]
+    fn echoed_values_are_cut() {
+        assert_eq!(echo("housing"), "\"housing\"");
+        let long = echo(&"x".repeat(1_000_000));
+        assert!(long.chars().count() < 50, "{long}");
+        assert!(long.ends_with("…\""), "{long}");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::calendar::{DeadlinePolicy, DeadlineSpans, Deadlines, Span, WorkingCalendar};
-use super::error::{DomainError, FieldViolation, Violations};
+use super::error::{DomainError, FieldViolation, Violations, echo};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,8 +236,11 @@ impl Organisation {
         {
             routable = false;
             violations.push(
-                FieldViolation::new("lead_department", format!("unknown department {lead:?}"))
-                    .zh(format!("没有部门 {lead:?}")),
+                FieldViolation::new(
+                    "lead_department",
+                    format!("unknown department {}", echo(lead)),
+                )
+                .zh(format!("没有部门 {}", echo(lead))),
             );
         }
         for (i, code) in assisting {
@@ -246,9 +249,9 @@ impl Organisation {
                 violations.push(
                     FieldViolation::new(
                         format!("assisting_departments[{i}]"),
-                        format!("unknown department {code:?}"),
+                        format!("unknown department {}", echo(code)),
                     )
-                    .zh(format!("没有部门 {code:?}")),
+                    .zh(format!("没有部门 {}", echo(code))),
                 );
             }
         }

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::error::{DomainError, FieldViolation, Violations};
+use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::text::{
     ADDRESS_MAX, COMMUNITY_MAX, DESCRIPTION_MAX, NAME_MAX, PETITION_ID_MAX, TITLE_MAX, code, line,
@@ -16,6 +16,10 @@ use super::text::{
 /// its eleven digits, a landline as `AREA-NUMBER`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Phone(String);
+
+/// The most departments one petition may name as assisting: more is a
+/// mistake, and each would be a letter.
+pub const ASSISTING_MAX: usize = 20;
 
 /// The longest phone input looked at, separators included.
 const PHONE_INPUT_MAX: usize = 30;
@@ -177,6 +181,7 @@ impl Petition {
         let assisting: Vec<(usize, String)> = input
             .assisting_departments
             .iter()
+            .take(ASSISTING_MAX)
             .enumerate()
             .filter_map(|(i, d)| code("", d, true).ok().map(|d| (i, d)))
             .collect();
@@ -197,13 +202,15 @@ impl Petition {
                 FieldViolation::new(
                     "community",
                     format!(
-                        "{community:?} is not a community of {}; known: {}",
+                        "{} is not a community of {}; known: {}",
+                        echo(&community),
                         office.code,
                         office.communities.join(", ")
                     ),
                 )
                 .zh(format!(
-                    "{community:?} 不是{}的社区；可选：{}",
+                    "{} 不是{}的社区；可选：{}",
+                    echo(&community),
                     office.name,
                     office.communities.join("、")
                 )),
@@ -243,9 +250,20 @@ impl Petition {
             ),
         });
         let lead = v.check(code("lead_department", &input.lead_department, false));
+        let count = input.assisting_departments.len();
+        if count > ASSISTING_MAX {
+            v.push(
+                FieldViolation::new(
+                    "assisting_departments",
+                    format!("{count} departments; at most {ASSISTING_MAX} may assist"),
+                )
+                .zh(format!("共{count}个部门；协办部门最多{ASSISTING_MAX}个")),
+            );
+        }
         let assisting: Vec<_> = input
             .assisting_departments
             .iter()
+            .take(ASSISTING_MAX)
             .enumerate()
             .filter_map(|(i, d)| v.check(code(&format!("assisting_departments[{i}]"), d, true)))
             .collect();

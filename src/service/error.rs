@@ -45,10 +45,14 @@ impl From<StoreError> for Error {
     }
 }
 
-/// Something the caller named does not exist, or is not theirs to see.
+/// Something the caller named does not exist, or is not theirs to see. The
+/// id is repeated as given, cut at 64 characters.
 pub fn not_found(what: &'static str, id: &str) -> Error {
-    Error::Refused(DomainError::NotFound {
-        what,
-        id: id.to_owned(),
-    })
+    const SHOWN: usize = 64;
+    let mut chars = id.chars();
+    let mut shown: String = chars.by_ref().take(SHOWN).collect();
+    if chars.next().is_some() {
+        shown.push('…');
+    }
+    Error::Refused(DomainError::NotFound { what, id: shown })
 }

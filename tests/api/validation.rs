@@ -32,6 +32,7 @@ scenarios!(
     one_line_fields_refuse_line_breaks_and_bidi_controls,
     phones_are_bounded_normalised_and_masked_by_their_national_number,
     a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend,
+    huge_lists_of_bad_values_get_a_short_invalid_argument,
 );
 
 /// Escalates and expects INVALID_ARGUMENT naming `field`.
@@ -617,4 +618,61 @@ async fn a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend(app: Te
         })
         .await
         .expect("a filter with a NUL matches nothing");
+}
+
+async fn huge_lists_of_bad_values_get_a_short_invalid_argument(app: TestApp) {
+    // 10,000 unknown departments once made a 500 KB error trailer that
+    // clients refuse, so the caller saw RESOURCE_EXHAUSTED.
+    let petition = EscalatePetitionRequest {
+        assisting_departments: (0..10_000)
+            .map(|i| format!("dept-{i}-{}", "x".repeat(50)))
+            .collect(),
+        ..property_certificate("HUGE-1")
+    };
+    let status = invalid(
+        app.office().escalate_petition(petition).await,
+        "assisting_departments",
+    );
+    assert!(
+        violated_fields(&status).len() <= 21,
+        "{:?}",
+        violated_fields(&status)
+    );
+    assert!(
+        status.details().len() < 8 * 1024,
+        "{} bytes of details",
+        status.details().len()
+    );
+    let long_id = "r".repeat(100_000);
+    let status = refused(
+        app.office()
+            .get_case(whistle::proto::GetCaseRequest { case_id: long_id })
+            .await,
+        tonic::Code::NotFound,
+    );
+    assert!(status.message().len() < 200, "{}", status.message());
+
+    let case = app.escalate(property_certificate("HUGE-2")).await;
+    let housing = request_of(&case, "housing").clone();
+    let land = request_of(&case, "land").clone();
+    for r in [&housing, &land] {
+        app.answer(&r.department, &r.id, "已办结").await;
+        app.accept(&r.id).await;
+    }
+    let status = invalid(
+        app.office()
+            .record_feedback(whistle::proto::RecordFeedbackRequest {
+                case_id: case.id.clone(),
+                verdict: whistle::proto::Verdict::Unsatisfied as i32,
+                reissue_request_ids: (0..10_000).map(|i| format!("no-such-{i}")).collect(),
+                ..Default::default()
+            })
+            .await,
+        "reissue_request_ids",
+    );
+    assert!(
+        status.details().len() < 8 * 1024,
+        "{} bytes of details",
+        status.details().len()
+    );
 }
