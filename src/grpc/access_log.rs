@@ -3,6 +3,11 @@
 //! long the answer took. Health checks and reflection, which load balancers and
 //! tools make all day, are logged at DEBUG. A server stream is logged when it
 //! opens; how it ends is the stream's own business.
+//!
+//! It also corrects one answer of tonic's: a request whose bytes are not the
+//! message they should be is the caller's mistake, `INVALID_ARGUMENT`, not the
+//! `INTERNAL` the protobuf codec answers (which a caller reads as ours, and
+//! retries).
 
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -41,6 +46,26 @@ fn code(response: &http::Response<Body>) -> Code {
         .map_or(Code::Ok, Code::from_i32)
 }
 
+/// What prost says of bytes that do not decode, as tonic percent-encodes it
+/// into `grpc-message`.
+const UNDECODABLE: &str = "failed%20to%20decode%20Protobuf%20message";
+
+/// Turns the codec's INTERNAL for an undecodable request into INVALID_ARGUMENT.
+fn correct_decode_error(response: &mut http::Response<Body>) {
+    let undecodable = code(response) == Code::Internal
+        && response
+            .headers()
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m.starts_with(UNDECODABLE));
+    if undecodable {
+        response.headers_mut().insert(
+            "grpc-status",
+            http::HeaderValue::from(Code::InvalidArgument as i32),
+        );
+    }
+}
+
 impl<S> Service<http::Request<Body>> for AccessLog<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
@@ -63,8 +88,9 @@ where
         let call = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
-                let answer = call.await;
-                if let Ok(response) = &answer {
+                let mut answer = call.await;
+                if let Ok(response) = &mut answer {
+                    correct_decode_error(response);
                     let code = code(response);
                     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
                     if routine {

@@ -374,3 +374,36 @@ async fn connections_that_never_speak_http2_are_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A message whose field 1 is a number where `GetCaseRequest` has a string:
+/// bytes that do not decode as the request they are sent as.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAGetCaseRequest {
+    #[prost(uint64, tag = "1")]
+    case_id: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_the_message_are_invalid_argument_not_internal() {
+    let app = sqlite_app(&[]).await;
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("the channel is ready");
+    let mut request = tonic::Request::new(NotAGetCaseRequest { case_id: 42 });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {OFFICE_KEY}").parse().unwrap(),
+    );
+    let answer: Result<tonic::Response<whistle::proto::Case>, Status> = grpc
+        .unary(
+            request,
+            http::uri::PathAndQuery::from_static("/whistle.v1.CaseService/GetCase"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    let status = answer.expect_err("undecodable bytes are refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("decode"), "{}", status.message());
+    // The server goes on answering.
+    let case = app.escalate(property_certificate("UNDECODABLE-1")).await;
+    assert_eq!(app.case(&case.id).await.id, case.id);
+}
