@@ -231,7 +231,7 @@ impl<'a> Builder<'a> {
                 per_second: grpc.rate_limit_per_second,
                 burst: grpc.rate_limit_burst,
             },
-        )
+        )?
         .with_failure_limit(grpc.auth_failures_per_minute);
         let limit = settings.grpc.max_message_bytes;
         let cases = CaseServiceServer::new(Cases {

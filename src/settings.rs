@@ -441,7 +441,87 @@ pub struct PrincipalSettings {
     pub office: Option<String>,
     pub department: Option<String>,
     /// SHA-256 of the bearer key, hex. Config never holds the key itself.
-    pub key_sha256: String,
+    pub key_sha256: Option<String>,
+    /// A file of such digests, one per line (`#` starts a comment): a secret
+    /// mounted into the container, rotated by whoever writes it.
+    pub key_sha256_file: Option<String>,
+    /// Keys with the time they are good from and until, so that a new key can
+    /// be handed out before the old one stops working.
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+}
+
+/// One key of a principal and when it is good.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub sha256: String,
+    /// RFC 3339, e.g. "2026-12-01T00:00:00+08:00"; unset: from now on.
+    pub not_before: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Unset: until it is removed.
+    pub not_after: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// A key digest and when it is good, as authentication uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyWindow {
+    /// Lowercase hex.
+    pub digest: String,
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PrincipalSettings {
+    /// Every key of the principal: `key_sha256`, the lines of
+    /// `key_sha256_file` and `keys`, each checked. `name` is for the messages.
+    pub fn key_windows(&self, name: &str) -> anyhow::Result<Vec<KeyWindow>> {
+        let digest = |field: &str, value: &str| -> anyhow::Result<String> {
+            let value = value.trim();
+            if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(value.to_ascii_lowercase())
+            } else {
+                bail!("principals.{name}.{field} must be 64 hex digits (see `whistle hash-key`)")
+            }
+        };
+        let open = |digest: String| KeyWindow {
+            digest,
+            not_before: None,
+            not_after: None,
+        };
+        let mut windows = Vec::new();
+        if let Some(value) = &self.key_sha256 {
+            windows.push(open(digest("key_sha256", value)?));
+        }
+        if let Some(path) = &self.key_sha256_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("principals.{name}.key_sha256_file: reading {path}"))?;
+            for line in text.lines() {
+                let line = line.split('#').next().unwrap_or_default().trim();
+                if !line.is_empty() {
+                    windows.push(open(digest("key_sha256_file", line)?));
+                }
+            }
+        }
+        for (i, key) in self.keys.iter().enumerate() {
+            let window = KeyWindow {
+                digest: digest(&format!("keys[{i}].sha256"), &key.sha256)?,
+                not_before: key.not_before.map(|t| t.to_utc()),
+                not_after: key.not_after.map(|t| t.to_utc()),
+            };
+            if let (Some(from), Some(until)) = (window.not_before, window.not_after)
+                && from >= until
+            {
+                bail!("principals.{name}.keys[{i}]: not_before must come before not_after");
+            }
+            windows.push(window);
+        }
+        if windows.is_empty() {
+            bail!(
+                "principals.{name}: no key; set key_sha256, key_sha256_file or keys (see `whistle new-key`)"
+            );
+        }
+        Ok(windows)
+    }
 }
 
 impl Settings {
@@ -556,13 +636,7 @@ impl Settings {
         self.alert_mail.policy()?;
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {
-            let digest_ok =
-                p.key_sha256.len() == 64 && p.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            if !digest_ok {
-                bail!(
-                    "principals.{name}.key_sha256 must be 64 hex digits (see `whistle hash-key`)"
-                );
-            }
+            p.key_windows(name)?;
             match p.role {
                 PrincipalRole::Office => match &p.office {
                     Some(code) if org.offices.contains_key(code) => {}
@@ -767,6 +841,65 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
                 reply: Span::WorkingDays(10)
             }
         );
+    }
+
+    #[test]
+    fn a_principal_may_hold_several_keys_with_their_times_and_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roads.sha256");
+        let a = "a".repeat(64);
+        let b = "B".repeat(64);
+        std::fs::write(&file, format!("# rotated monthly\n{a}\n\n{b}  # next\n")).unwrap();
+        let c = "c".repeat(64);
+        let extra = format!(
+            r#"
+[principals.roads-dept]
+role = "department"
+department = "roads"
+key_sha256_file = "{}"
+[[principals.roads-dept.keys]]
+sha256 = "{c}"
+not_before = "2026-12-01T00:00:00+08:00"
+not_after = "2027-01-01T00:00:00+08:00"
+"#,
+            file.display()
+        );
+        let s = load_with_file(&extra, &[]).unwrap();
+        s.organisation().unwrap();
+        let windows = s.principals["roads-dept"]
+            .key_windows("roads-dept")
+            .unwrap();
+        let digests: Vec<_> = windows.iter().map(|w| w.digest.as_str()).collect();
+        assert_eq!(digests, [a.as_str(), &"b".repeat(64), c.as_str()]);
+        assert_eq!(
+            windows[2].not_before.unwrap().to_rfc3339(),
+            "2026-11-30T16:00:00+00:00"
+        );
+
+        for (bad, says) in [
+            (
+                "[principals.p]\nrole = \"supervisor\"\n",
+                "principals.p: no key",
+            ),
+            (
+                "[principals.p]\nrole = \"supervisor\"\n[[principals.p.keys]]\nsha256 = \"abc\"\n",
+                "principals.p.keys[0].sha256 must be 64 hex digits",
+            ),
+            (
+                "[principals.p]\nrole = \"supervisor\"\nkey_sha256_file = \"/nonexistent\"\n",
+                "principals.p.key_sha256_file: reading /nonexistent",
+            ),
+        ] {
+            let err = load_with_file(bad, &[])
+                .and_then(|s| s.organisation().map(|_| ()))
+                .unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{err:#}");
+        }
+        let misspelt = "[principals.p]\nrole = \"supervisor\"\n[[principals.p.keys]]\nsha256 = \"{}\"\nnot_afte = \"2027-01-01T00:00:00Z\"\n";
+        let err = load_with_file(&misspelt.replace("{}", &a), &[])
+            .and_then(|s| s.organisation().map(|_| ()))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("not_afte"), "{err:#}");
     }
 
     #[test]
@@ -1004,10 +1137,7 @@ deadlines = { reply = "2d", urgent = { ack = "1h", reply = "4h" } }
         .unwrap_err();
         let err = format!("{err:#}");
         assert!(err.contains("WHISTLE__PRINCIPALS__AUDIT__KEY"), "{err}");
-        assert!(
-            err.contains("WHISTLE__PRINCIPALS__AUDIT__KEY_SHA256"),
-            "{err}"
-        );
+        assert!(err.contains("WHISTLE__PRINCIPALS__AUDIT__KEYS?"), "{err}");
     }
 
     #[test]

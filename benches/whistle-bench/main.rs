@@ -838,7 +838,12 @@ fn self_check() -> anyhow::Result<()> {
     assert!(!workload.settings.demo);
     assert_eq!(org.offices.len(), 4);
     assert_eq!(org.offices["office-02"].reference_prefix, "02街哨");
-    let digest = |name: &str| workload.settings.principals[name].key_sha256.clone();
+    let digest = |name: &str| {
+        workload.settings.principals[name]
+            .key_sha256
+            .clone()
+            .unwrap_or_default()
+    };
     assert_eq!(
         digest("cuiping-office"),
         whistle::grpc::auth::key_digest("demo-office-cuiping")

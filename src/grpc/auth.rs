@@ -28,9 +28,17 @@ use super::status::localized;
 use crate::domain::{Actor, ActorRole};
 use crate::settings::{PrincipalRole, PrincipalSettings};
 
+/// A principal as one of its keys names it, and when that key is good.
+#[derive(Debug, Clone)]
+struct Holder {
+    actor: Actor,
+    not_before: Option<chrono::DateTime<chrono::Utc>>,
+    not_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Clone)]
 pub struct Authenticator {
-    by_digest: Arc<HashMap<String, Actor>>,
+    by_digest: Arc<HashMap<String, Holder>>,
     /// Keyed by principal name; `None` when the limit is off.
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     /// Failed authentications per peer address; `None` when the limit is off.
@@ -78,36 +86,44 @@ pub fn key_digest(key: &str) -> String {
 }
 
 impl Authenticator {
+    /// Every key of every principal; a key that is not 64 hex digits, or a
+    /// key file that cannot be read, is an error (settings already checked
+    /// them once at start-up).
     pub fn new<'a>(
         principals: impl IntoIterator<Item = (&'a String, &'a PrincipalSettings)>,
         limit: RateLimit,
-    ) -> Self {
-        let by_digest = principals
-            .into_iter()
-            .map(|(name, p)| {
-                let role = match p.role {
-                    PrincipalRole::Office => {
-                        ActorRole::Office(p.office.clone().unwrap_or_default())
-                    }
-                    PrincipalRole::Department => {
-                        ActorRole::Department(p.department.clone().unwrap_or_default())
-                    }
-                    PrincipalRole::Supervisor => ActorRole::Supervisor,
+    ) -> anyhow::Result<Self> {
+        let mut by_digest = HashMap::new();
+        for (name, p) in principals {
+            let role = match p.role {
+                PrincipalRole::Office => ActorRole::Office(p.office.clone().unwrap_or_default()),
+                PrincipalRole::Department => {
+                    ActorRole::Department(p.department.clone().unwrap_or_default())
+                }
+                PrincipalRole::Supervisor => ActorRole::Supervisor,
+            };
+            let actor = Actor {
+                name: name.clone(),
+                role,
+            };
+            for window in p.key_windows(name)? {
+                let holder = Holder {
+                    actor: actor.clone(),
+                    not_before: window.not_before,
+                    not_after: window.not_after,
                 };
-                let actor = Actor {
-                    name: name.clone(),
-                    role,
-                };
-                (p.key_sha256.to_ascii_lowercase(), actor)
-            })
-            .collect();
+                if by_digest.insert(window.digest, holder).is_some() {
+                    anyhow::bail!("principals: two principals share a key (one of {name}'s)");
+                }
+            }
+        }
         let limiter = NonZeroU32::new(limit.per_second).map(|rate| {
             let burst = NonZeroU32::new(limit.burst).unwrap_or(rate);
             Arc::new(DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
             ))
         });
-        Self {
+        Ok(Self {
             by_digest: Arc::new(by_digest),
             limiter,
             failures: None,
@@ -117,7 +133,7 @@ impl Authenticator {
                 count: 0,
                 peers: BTreeSet::new(),
             })),
-        }
+        })
     }
 
     /// Allows each peer address this many failed authentications a minute
@@ -229,10 +245,21 @@ impl Authenticator {
                     "authorization 应为 `Bearer 密钥`",
                 )
             })?;
-        self.by_digest
+        let holder = self
+            .by_digest
             .get(&key_digest(key))
-            .cloned()
-            .ok_or_else(|| unauthenticated("unknown key", "密钥无效"))
+            .ok_or_else(|| unauthenticated("unknown key", "密钥无效"))?;
+        let now = chrono::Utc::now();
+        if holder.not_before.is_some_and(|from| now < from) {
+            return Err(unauthenticated(
+                "this key is not valid yet",
+                "该密钥尚未生效",
+            ));
+        }
+        if holder.not_after.is_some_and(|until| now >= until) {
+            return Err(unauthenticated("this key has expired", "该密钥已过期"));
+        }
+        Ok(holder.actor.clone())
     }
 
     /// A tonic interceptor that puts the caller into the request's extensions.
@@ -294,13 +321,15 @@ mod tests {
                     role: PrincipalRole::Supervisor,
                     office: None,
                     department: None,
-                    key_sha256: key_digest(name),
+                    key_sha256: Some(key_digest(name)),
+                    key_sha256_file: None,
+                    keys: Vec::new(),
                 };
                 (name.to_owned(), p)
             })
             .into_iter()
             .collect();
-        Authenticator::new(&principals, limit)
+        Authenticator::new(&principals, limit).unwrap()
     }
 
     fn metadata(key: &str) -> tonic::metadata::MetadataMap {
@@ -414,6 +443,58 @@ mod tests {
         assert_eq!(
             auth.failed(Some(good), refusal()).code(),
             Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn a_key_is_good_only_between_its_times_so_keys_rotate_without_downtime() {
+        use crate::settings::KeySettings;
+        let now = chrono::Utc::now().fixed_offset();
+        let hour = chrono::Duration::hours(1);
+        let key = |name: &str, from: Option<_>, until: Option<_>| KeySettings {
+            sha256: key_digest(name),
+            not_before: from,
+            not_after: until,
+        };
+        let p = PrincipalSettings {
+            role: PrincipalRole::Supervisor,
+            office: None,
+            department: None,
+            key_sha256: None,
+            key_sha256_file: None,
+            keys: vec![
+                key("old", None, Some(now + hour)),
+                key("new", Some(now - hour), None),
+                key("gone", None, Some(now - hour)),
+                key("later", Some(now + hour), None),
+            ],
+        };
+        let principals: HashMap<String, PrincipalSettings> =
+            [("rotating".to_owned(), p)].into_iter().collect();
+        let auth = Authenticator::new(
+            &principals,
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            auth.authenticate(&metadata("old")).unwrap().name,
+            "rotating"
+        );
+        assert_eq!(
+            auth.authenticate(&metadata("new")).unwrap().name,
+            "rotating"
+        );
+        let gone = auth.authenticate(&metadata("gone")).unwrap_err();
+        assert_eq!(gone.code(), Code::Unauthenticated);
+        assert!(gone.message().contains("expired"), "{}", gone.message());
+        let later = auth.authenticate(&metadata("later")).unwrap_err();
+        assert!(
+            later.message().contains("not valid yet"),
+            "{}",
+            later.message()
         );
     }
 
