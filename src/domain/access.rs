@@ -171,6 +171,18 @@ pub enum PhoneView {
 
 /// The office recorded the number and supervisors oversee it; a department sees
 /// it only where configuration says it must call residents itself.
+/// Whether showing this viewer a resident unmasked is recorded: for anyone
+/// but the office that holds the case (and whistle itself), it is a read of
+/// personal information another body made.
+pub fn records_personal_reads(viewer: &ActorRole, org: &Organisation) -> bool {
+    match viewer {
+        ActorRole::Office(_) | ActorRole::System => false,
+        ActorRole::Supervisor | ActorRole::Department(_) => {
+            phone_view(viewer, org) == PhoneView::Full
+        }
+    }
+}
+
 pub fn phone_view(viewer: &ActorRole, org: &Organisation) -> PhoneView {
     match viewer {
         ActorRole::Office(_) | ActorRole::Supervisor | ActorRole::System => PhoneView::Full,

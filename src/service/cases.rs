@@ -89,7 +89,11 @@ impl Whistle {
     pub async fn get_case(&self, actor: &Actor, case_id: &str) -> Result<Case> {
         access::permit(actor, Action::ReadCases)?;
         match self.store.get_case(case_id).await? {
-            Some(case) if access::sees_case(actor, &case) => Ok(self.as_seen(actor, case)),
+            Some(case) if access::sees_case(actor, &case) => {
+                self.note_personal_reads(actor, "GetCase", [case.id.as_str()])
+                    .await?;
+                Ok(self.as_seen(actor, case))
+            }
             _ => Err(not_found("case", case_id)),
         }
     }
@@ -108,6 +112,8 @@ impl Whistle {
         let mut page = self
             .store
             .list_cases(&filter, &page, self.clock.now())
+            .await?;
+        self.note_personal_reads(actor, "ListCases", page.items.iter().map(|c| c.id.as_str()))
             .await?;
         page.items = page
             .items

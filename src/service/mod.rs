@@ -242,6 +242,31 @@ impl Whistle {
     fn assigned(&self, actor: &Actor, case: Case, index: usize) -> Assigned {
         Assigned::of(self.as_seen(actor, case), index)
     }
+
+    /// Records that `actor` is about to be shown these cases' residents
+    /// unmasked, when the access policy says such reads are recorded. The
+    /// record commits before the answer goes out: no record, no answer.
+    async fn note_personal_reads<'a>(
+        &self,
+        actor: &Actor,
+        via: &str,
+        case_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let org = self.org.current();
+        if !access::records_personal_reads(&actor.role, &org) {
+            return Ok(());
+        }
+        let mut ids: Vec<String> = case_ids.into_iter().map(str::to_owned).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .record_personal_reads(&actor.name, via, &ids, self.clock.now())
+            .await?;
+        Ok(())
+    }
 }
 
 /// A caller who named a request hears about that request, not about a case it

@@ -39,6 +39,12 @@ impl Whistle {
             .store
             .list_requests(&filter, &page, self.clock.now())
             .await?;
+        self.note_personal_reads(
+            actor,
+            "ListAssignedRequests",
+            page.items.iter().map(|a| a.case.id.as_str()),
+        )
+        .await?;
         let view = access::phone_view(&actor.role, &org);
         for assigned in &mut page.items {
             assigned.case.resident = assigned.case.resident.as_seen(view);
@@ -56,6 +62,8 @@ impl Whistle {
             .ok_or_else(|| not_found("request", request_id))?;
         tracing::Span::current().record("case_id", case.id.as_str());
         let index = access::authorize_request(actor, Action::ReadRequests, &case, request_id)?;
+        self.note_personal_reads(actor, "GetAssignedRequest", [case.id.as_str()])
+            .await?;
         Ok(self.assigned(actor, case, index))
     }
 
@@ -149,6 +157,12 @@ impl Whistle {
                 out.push((id, self.assigned(actor, case, index)));
             }
         }
+        self.note_personal_reads(
+            actor,
+            "WatchAssignedRequests",
+            out.iter().map(|(_, a)| a.case.id.as_str()),
+        )
+        .await?;
         Ok(out)
     }
 }

@@ -63,10 +63,17 @@ impl Whistle {
         page: PageRequest,
     ) -> Result<Page<Assigned>> {
         access::permit(actor, Action::Supervise)?;
-        Ok(self
+        let page = self
             .store
             .list_overdue(&filter, &page, self.clock.now())
-            .await?)
+            .await?;
+        self.note_personal_reads(
+            actor,
+            "ListOverdue",
+            page.items.iter().map(|a| a.case.id.as_str()),
+        )
+        .await?;
+        Ok(page)
     }
 
     /// Alerts, newest first.

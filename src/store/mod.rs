@@ -22,6 +22,7 @@ use crate::domain::{
 };
 
 mod alerts;
+mod audit;
 mod backend;
 mod cases;
 mod diff;
@@ -39,6 +40,7 @@ mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use audit::PersonalRead;
 pub use backend::{Backend, Db};
 pub use feeds::{EventScope, FedEvent};
 pub use jobs::Job;
@@ -503,6 +505,30 @@ impl Store {
             return Ok(None);
         }
         read!(self, tx => tx.attachment(id).await?)
+    }
+
+    /// Records that `actor` was shown these cases' residents unmasked, through
+    /// `via`; committed before the answer goes out.
+    pub async fn record_personal_reads(
+        &self,
+        actor: &str,
+        via: &str,
+        case_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            tx.record_personal_reads(actor, via, case_ids, at).await?;
+            tx.commit().await
+        })
+    }
+
+    /// Who read a case's resident unmasked, oldest first.
+    pub async fn personal_reads_of_case(
+        &self,
+        case_id: &str,
+    ) -> Result<Vec<PersonalRead>, StoreError> {
+        read!(self, tx => tx.personal_reads_of_case(case_id).await?)
     }
 
     /// Every e-mail taken for a request's reply addresses, oldest first.

@@ -22,6 +22,7 @@ scenarios!(
     the_supervisor_reads_everything_and_changes_nothing,
     the_supervisor_sees_every_request_with_the_nearest_deadline_first,
     a_department_configured_to_see_phones_sees_them_in_full,
+    unmasked_reads_by_supervisors_and_departments_are_recorded,
 );
 
 /// A petition of the second office (西外街道), whose community is 滨河社区.
@@ -468,6 +469,55 @@ async fn a_department_configured_to_see_phones_sees_them_in_full(app: TestApp) {
     };
     assert_eq!(phone_seen_by("land").await, RESIDENT_PHONE);
     assert_eq!(phone_seen_by("housing").await, RESIDENT_PHONE_MASKED);
+}
+
+async fn unmasked_reads_by_supervisors_and_departments_are_recorded(app: TestApp) {
+    let case = app.escalate(property_certificate("A-PII-1")).await;
+    let land = request_of(&case, "land").id.clone();
+    let housing = request_of(&case, "housing").id.clone();
+    // The office reads its own data, and housing sees the phone masked:
+    // neither is a recorded read.
+    app.case(&case.id).await;
+    app.department("housing")
+        .get_assigned_request(GetAssignedRequestRequest {
+            request_id: housing,
+        })
+        .await
+        .unwrap();
+    let store = app.store().await;
+    assert!(
+        store
+            .personal_reads_of_case(&case.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A supervisor, and land (which may see phones), are recorded.
+    app.supervisor().get_case(get(&case.id)).await.unwrap();
+    app.supervisor()
+        .list_cases(ListCasesRequest::default())
+        .await
+        .unwrap();
+    app.department("land")
+        .get_assigned_request(GetAssignedRequestRequest { request_id: land })
+        .await
+        .unwrap();
+    let reads: Vec<(String, String)> = store
+        .personal_reads_of_case(&case.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.actor, r.via))
+        .collect();
+    store.close().await;
+    assert_eq!(
+        reads,
+        [
+            ("supervisor".to_owned(), "GetCase".to_owned()),
+            ("supervisor".to_owned(), "ListCases".to_owned()),
+            ("land-dept".to_owned(), "GetAssignedRequest".to_owned()),
+        ]
+    );
 }
 
 mod authentication {
