@@ -63,15 +63,27 @@ pub struct Application {
 
 /// Opens the configured store and applies its migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let options = PoolOptions {
-        max_connections: settings.database.max_connections,
-        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
-    };
-    let store = store::connect(&settings.database.url, &options)
+    let store = store::connect(&settings.database.url, &pool_options(settings))
         .await
         .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
+}
+
+/// Opens the configured database as it is: no migration, and a SQLite file
+/// that does not exist is an error rather than a new empty database. For
+/// tools that only read it, such as `whistle backup`.
+pub async fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
+    store::connect_existing(&settings.database.url, &pool_options(settings))
+        .await
+        .with_context(|| format!("opening database {}", redact(&settings.database.url)))
+}
+
+fn pool_options(settings: &Settings) -> PoolOptions {
+    PoolOptions {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+    }
 }
 
 /// Hides a password in a database URL before it reaches a log.

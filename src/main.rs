@@ -1,6 +1,6 @@
 //! The `whistle` binary: read settings, set up tracing, then serve, migrate,
-//! look after the outbox, make and hash keys, or ask a running server whether
-//! it is healthy. Everything else lives in the library.
+//! back up the database, look after the outbox, make and hash keys, or ask a
+//! running server whether it is healthy. Everything else lives in the library.
 //!
 //! Failures end in one line on stderr, `error: …` with its causes, and exit
 //! code 2 for a mistake the operator can fix in the command or the
@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use whistle::app::{Application, open_store};
+use whistle::app::{Application, open_existing_store, open_store, redact};
 use whistle::domain::PageRequest;
 use whistle::grpc::auth::key_digest;
 use whistle::settings::Settings;
@@ -45,6 +45,13 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Copy the SQLite database into a new FILE while the service runs: a
+    /// consistent snapshot, restored by using FILE as `database.url`.
+    /// PostgreSQL is backed up with `pg_dump` (see the README).
+    Backup {
+        /// Where the copy goes; it must not exist.
+        file: PathBuf,
+    },
     /// Print the SHA-256 digest of a bearer key, for `principals.*.key_sha256`.
     /// Reads the key from standard input (one line) unless it is given.
     HashKey {
@@ -206,6 +213,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 token.cancel();
             });
             app.run_until_stopped().await?;
+        }
+        Command::Backup { file } => {
+            let store = open_existing_store(&settings).await?;
+            let outcome = store.backup_to(&file).await;
+            store.close().await;
+            let outcome = outcome
+                .with_context(|| format!("backing up {}", redact(&settings.database.url)))?;
+            println!(
+                "backed up {} to {} ({} bytes, {} ms)",
+                redact(&settings.database.url),
+                file.display(),
+                outcome.bytes,
+                outcome.elapsed.as_millis()
+            );
         }
         Command::Outbox(command) => outbox(&settings, command).await?,
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {

@@ -1,6 +1,7 @@
 //! The `whistle` binary as an operator meets it: keys made and hashed without
 //! the key on the command line, errors as one line and an exit code, logs
-//! without escape codes in a pipe, and the health check a container runs.
+//! without escape codes in a pipe, the health check a container runs, and a
+//! backup taken while the service runs that a second server starts from.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -8,7 +9,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
 use whistle::grpc::auth::key_digest;
+use whistle::proto::case_service_client::CaseServiceClient;
+use whistle::proto::{EscalatePetitionRequest, GetCaseRequest, Resident};
 
 /// The real binary, with no configuration from the environment this test runs in.
 fn whistle(dir: &Path) -> Command {
@@ -244,8 +251,14 @@ impl Drop for Server {
 /// Starts the real server on a free port with JSON logs, and reads its address
 /// from the start-up line. Every line it logs must be JSON.
 fn serve(dir: &Path) -> Server {
+    serve_on(dir, &sqlite_url(dir))
+}
+
+/// As `serve`, on the database `database_url`.
+fn serve_on(dir: &Path, database_url: &str) -> Server {
     let mut child = whistle(dir)
         .arg("serve")
+        .env("WHISTLE__DATABASE__URL", database_url)
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
@@ -326,4 +339,154 @@ fn health_exits_0_while_the_server_is_serving_and_1_when_it_is_not() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The demo office's client of a running server.
+async fn office(
+    addr: &str,
+) -> CaseServiceClient<
+    InterceptedService<Channel, impl FnMut(Request<()>) -> Result<Request<()>, Status> + use<>>,
+> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connecting to whistle");
+    let key: MetadataValue<Ascii> = "Bearer demo-office-cuiping".parse().unwrap();
+    CaseServiceClient::with_interceptor(channel, move |mut request: Request<()>| {
+        request.metadata_mut().insert("authorization", key.clone());
+        Ok(request)
+    })
+}
+
+fn street_lighting(petition_id: &str) -> EscalatePetitionRequest {
+    EscalatePetitionRequest {
+        petition_id: petition_id.into(),
+        category: "street-lighting".into(),
+        title: "新南社区滨江路路灯连续一周不亮".into(),
+        description: "夜间行人摔倒两次，居民要求尽快维修。".into(),
+        resident: Some(Resident {
+            name: "李先生".into(),
+            phone: "0818-2345678".into(),
+        }),
+        address: "翠屏街道新南社区滨江路".into(),
+        community: "新南社区".into(),
+        difficulty: 2,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_the_server_runs_starts_a_second_server_with_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let mut client = office(&server.addr).await;
+    let escalated = client
+        .escalate_petition(street_lighting("XF-2026-0001"))
+        .await
+        .expect("escalating")
+        .into_inner();
+    let get = GetCaseRequest {
+        case_id: escalated.id.clone(),
+    };
+    let before = client.get_case(get.clone()).await.unwrap().into_inner();
+
+    let file = dir.path().join("backup.db");
+    let out = whistle(dir.path())
+        .arg("backup")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with(&format!(
+            "backed up {} to {} (",
+            sqlite_url(dir.path()),
+            file.display()
+        )) && line.ends_with(" ms)\n")
+            && line.lines().count() == 1,
+        "{line}"
+    );
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    assert!(line.contains(&format!("({bytes} bytes, ")), "{line}");
+    assert!(!dir.path().join("backup.db.partial").exists());
+
+    // The service went on: a case escalated after the backup is not in it.
+    let later = client
+        .escalate_petition(street_lighting("XF-2026-0002"))
+        .await
+        .expect("escalating after the backup")
+        .into_inner();
+    drop(server);
+
+    // Restore: a second server with the backup as its database.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let restored = serve_on(elsewhere.path(), &format!("sqlite:{}", file.display()));
+    let mut client = office(&restored.addr).await;
+    let after = client.get_case(get).await.expect("the case").into_inner();
+    assert_eq!(after, before, "the case whole, timeline included");
+    let missing = client
+        .get_case(GetCaseRequest {
+            case_id: later.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+}
+
+#[test]
+fn a_backup_never_overwrites_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = dir.path().join("precious.db");
+    std::fs::write(&file, b"last week's backup").unwrap();
+    let out = whistle(dir.path())
+        .arg("backup")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("exists already"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&file).unwrap(), b"last week's backup");
+    assert!(!dir.path().join("precious.db.partial").exists());
+}
+
+#[test]
+fn a_backup_of_a_database_that_is_not_there_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path())
+        .args(["backup", "copy.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("there is no database file"), "{stderr}");
+    assert!(!dir.path().join("whistle.db").exists(), "no empty database");
+    assert!(!dir.path().join("copy.db").exists());
+}
+
+#[tokio::test]
+async fn a_postgres_backup_points_at_pg_dump() {
+    let Some(url) = whistle::store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path())
+        .args(["backup", "whistle.dump"])
+        .env("WHISTLE__DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("pg_dump -Fc"), "{stderr}");
+    assert!(stderr.contains("pg_restore"), "{stderr}");
+    assert!(!dir.path().join("whistle.dump").exists());
 }

@@ -24,6 +24,7 @@ use crate::domain::{
 mod alerts;
 mod audit;
 mod backend;
+mod backup;
 mod cases;
 mod diff;
 mod feeds;
@@ -42,6 +43,7 @@ pub mod testing;
 
 pub use audit::PersonalRead;
 pub use backend::{Backend, Db};
+pub use backup::BackupOutcome;
 pub use feeds::{EventScope, FedEvent};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink};
@@ -75,6 +77,17 @@ pub enum StoreError {
     Config(String),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A backup that was not made: the target exists, or the backend's own
+    /// tools make backups.
+    #[error("{0}")]
+    BackupRefused(String),
+    /// A file operation of a backup failed; the message names the file.
+    #[error("{context}")]
+    BackupFile {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A letter the outbox will render and deliver, written in the same transaction
@@ -228,6 +241,16 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreErr
         Err(StoreError::Config(
             "database.url must start with sqlite: or postgres:".into(),
         ))
+    }
+}
+
+/// As `connect`, but a SQLite file must exist already (nothing is created):
+/// for tools that read an existing database, such as `whistle backup`.
+pub async fn connect_existing(url: &str, options: &PoolOptions) -> Result<Store, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Store::Sqlite(sqlite::connect_existing(url, options).await?))
+    } else {
+        connect(url, options).await
     }
 }
 

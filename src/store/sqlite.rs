@@ -93,14 +93,31 @@ impl Backend for Sqlite {
 
 /// Opens (creating the file and its folder) a SQLite database.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Db<Sqlite>, StoreError> {
+    open(url, options, true).await
+}
+
+/// Opens a SQLite database that must exist already: a backup of a mistyped
+/// path would otherwise be a copy of an empty database it just created.
+pub async fn connect_existing(url: &str, options: &PoolOptions) -> Result<Db<Sqlite>, StoreError> {
+    open(url, options, false).await
+}
+
+async fn open(url: &str, options: &PoolOptions, create: bool) -> Result<Db<Sqlite>, StoreError> {
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(Sqlite::map_err)?
-        .create_if_missing(true)
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    if let Some(dir) = connect.get_filename().parent()
+    let file = connect.get_filename();
+    if !create && !file.exists() {
+        return Err(StoreError::Config(format!(
+            "there is no database file {}",
+            file.display()
+        )));
+    }
+    if let Some(dir) = file.parent()
         && !dir.as_os_str().is_empty()
     {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
