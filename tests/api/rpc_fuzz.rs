@@ -99,7 +99,7 @@ impl Payload {
     }
 }
 
-fn payload(input: &MessageDescriptor, seeds: &Arc<Vec<String>>) -> BoxedStrategy<Payload> {
+fn payload(input: &MessageDescriptor, seeds: &Arc<Seeds>) -> BoxedStrategy<Payload> {
     let message = message(input.clone(), seeds.clone(), 0);
     prop_oneof![
         6 => message.clone().prop_map(Payload::Message),
@@ -114,16 +114,20 @@ fn payload(input: &MessageDescriptor, seeds: &Arc<Vec<String>>) -> BoxedStrategy
 
 fn message(
     descriptor: MessageDescriptor,
-    seeds: Arc<Vec<String>>,
+    seeds: Arc<Seeds>,
     depth: usize,
 ) -> BoxedStrategy<DynamicMessage> {
     let fields: Vec<BoxedStrategy<Option<(FieldDescriptor, Value)>>> = descriptor
         .fields()
         .filter(|f| !f.is_map())
         .filter_map(|field| {
-            let value = field_value(&field, &seeds, depth)?;
+            let wild = field_value(&field, &seeds, depth)?;
+            let value = match plausible_field(&field, &seeds, depth) {
+                Some(plausible) => prop_oneof![4 => plausible, 1 => wild].boxed(),
+                None => wild,
+            };
             Some(
-                prop::option::weighted(0.7, value)
+                prop::option::weighted(0.9, value)
                     .prop_map(move |v| v.map(|v| (field.clone(), v)))
                     .boxed(),
             )
@@ -142,7 +146,7 @@ fn message(
 
 fn field_value(
     field: &FieldDescriptor,
-    seeds: &Arc<Vec<String>>,
+    seeds: &Arc<Seeds>,
     depth: usize,
 ) -> Option<BoxedStrategy<Value>> {
     let single = single_value(field.kind(), seeds, depth)?;
@@ -155,11 +159,7 @@ fn field_value(
     })
 }
 
-fn single_value(
-    kind: Kind,
-    seeds: &Arc<Vec<String>>,
-    depth: usize,
-) -> Option<BoxedStrategy<Value>> {
+fn single_value(kind: Kind, seeds: &Arc<Seeds>, depth: usize) -> Option<BoxedStrategy<Value>> {
     Some(match kind {
         Kind::String => text(seeds).prop_map(Value::String).boxed(),
         Kind::Bytes => prop::collection::vec(any::<u8>(), 0..2048)
@@ -223,10 +223,97 @@ fn single_value(
     })
 }
 
+/// What the ids and codes the seed created are.
+struct Seeds {
+    /// Every id and code, for wild texts.
+    all: Vec<String>,
+    case_ids: Vec<String>,
+    request_ids: Vec<String>,
+}
+
+/// A value a well-behaved client would send in this field (judged by its
+/// name), so that most messages pass parsing and reach the domain and the
+/// store, where one wild field then has to be handled.
+fn plausible_field(
+    field: &FieldDescriptor,
+    seeds: &Arc<Seeds>,
+    depth: usize,
+) -> Option<BoxedStrategy<Value>> {
+    let single = plausible(field.name(), field.kind(), seeds, depth)?;
+    Some(if field.is_list() {
+        prop::collection::vec(single, 0..3)
+            .prop_map(Value::List)
+            .boxed()
+    } else {
+        single
+    })
+}
+
+fn plausible(
+    name: &str,
+    kind: Kind,
+    seeds: &Arc<Seeds>,
+    depth: usize,
+) -> Option<BoxedStrategy<Value>> {
+    let texts = |choices: &[&str]| {
+        let choices: Vec<String> = choices.iter().map(|s| s.to_string()).collect();
+        prop::sample::select(choices)
+            .prop_map(Value::String)
+            .boxed()
+    };
+    Some(match kind {
+        Kind::String => match name {
+            n if n.contains("request_id") => prop::sample::select(seeds.request_ids.clone())
+                .prop_map(Value::String)
+                .boxed(),
+            "case_id" => prop::sample::select(seeds.case_ids.clone())
+                .prop_map(Value::String)
+                .boxed(),
+            "petition_id" => any::<u64>()
+                .prop_map(|n| Value::String(format!("FUZZ-{n}")))
+                .boxed(),
+            "category" => texts(&["property-certificate", "street-lighting", "power-supply"]),
+            "community" => texts(&["杨柳社区", "新南社区"]),
+            n if n.contains("department") => texts(&["housing", "land", "lighting", "power"]),
+            "office" => texts(&["cuiping"]),
+            n if n.contains("phone") => texts(&["13812345678", "0818-2345678"]),
+            "page_token" => texts(&[""]),
+            _ => texts(&["杨柳小区3栋", "已办结。", "张女士"]),
+        },
+        Kind::Int32 => match name {
+            "difficulty" => (1..=5i32).prop_map(Value::I32).boxed(),
+            "page_size" => (1..=50i32).prop_map(Value::I32).boxed(),
+            _ => (0..=3i32).prop_map(Value::I32).boxed(),
+        },
+        Kind::Uint64 => (0..=5u64).prop_map(Value::U64).boxed(),
+        Kind::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+        Kind::Enum(e) => {
+            let known: Vec<i32> = e.values().map(|v| v.number()).collect();
+            prop::sample::select(known)
+                .prop_map(Value::EnumNumber)
+                .boxed()
+        }
+        Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => {
+            let now = chrono::Utc::now().timestamp();
+            (-30 * 86_400..60 * 86_400i64)
+                .prop_map(move |offset| {
+                    let mut t = DynamicMessage::new(m.clone());
+                    t.set_field_by_name("seconds", Value::I64(now + offset));
+                    Value::Message(t)
+                })
+                .boxed()
+        }
+        Kind::Message(m) if depth < MAX_DEPTH => message(m, seeds.clone(), depth + 1)
+            .prop_map(Value::Message)
+            .boxed(),
+        _ => return None,
+    })
+}
+
 /// Texts a careless or hostile client sends, and ids that reach past parsing
 /// to the store.
-fn text(seeds: &Arc<Vec<String>>) -> BoxedStrategy<String> {
-    let seeds: Vec<String> = seeds.as_ref().clone();
+fn text(seeds: &Arc<Seeds>) -> BoxedStrategy<String> {
+    let seeds: Vec<String> = seeds.all.clone();
     prop_oneof![
         2 => Just(String::new()),
         4 => prop::sample::select(seeds.clone()),
@@ -332,6 +419,16 @@ async fn call(
     })
     .await
     .map_err(|_| format!("no answer within {CALL_BOUND:?}"))?;
+    if std::env::var_os("FUZZ_SHOW").is_some() {
+        eprintln!(
+            "CODE {} {:?} {:?}",
+            method.path,
+            key.is_some(),
+            answer
+                .as_ref()
+                .map_err(|s| (s.code(), s.message().chars().take(80).collect::<String>()))
+        );
+    }
     match answer {
         Ok(()) => Ok(Code::Ok),
         Err(status) if matches!(status.code(), Code::Internal | Code::Unknown) => Err(format!(
@@ -355,7 +452,7 @@ async fn every_role(app: &TestApp, method: &Method, bytes: &[u8]) -> Result<(), 
 
 /// A real case, one of its requests acknowledged and replied to, the other
 /// fresh; their ids (and the organisation's codes) seed the texts.
-async fn seed(app: &TestApp) -> (String, Vec<String>) {
+async fn seed(app: &TestApp) -> (String, Seeds) {
     let case = app.escalate(property_certificate("FUZZ-SEED-1")).await;
     let housing = case
         .requests
@@ -376,8 +473,16 @@ async fn seed(app: &TestApp) -> (String, Vec<String>) {
         "杨柳社区".to_owned(),
         "2026-01-01T00:00:00Z".to_owned(),
     ];
-    seeds.extend(case.requests.iter().map(|r| r.id.clone()));
-    seeds.extend(other.requests.iter().map(|r| r.id.clone()));
+    let request_ids: Vec<String> = (case.requests.iter())
+        .chain(&other.requests)
+        .map(|r| r.id.clone())
+        .collect();
+    seeds.extend(request_ids.iter().cloned());
+    let seeds = Seeds {
+        all: seeds,
+        case_ids: vec![case.id.clone(), other.id.clone()],
+        request_ids,
+    };
     (case.id, seeds)
 }
 
