@@ -229,6 +229,9 @@ struct Seeds {
     all: Vec<String>,
     case_ids: Vec<String>,
     request_ids: Vec<String>,
+    /// Extensions waiting for the supervisor's decision (or none, if asking
+    /// failed: then a fresh UUID stands in).
+    extension_ids: Vec<String>,
 }
 
 /// A value a well-behaved client would send in this field (judged by its
@@ -266,6 +269,11 @@ fn plausible(
             n if n.contains("request_id") => prop::sample::select(seeds.request_ids.clone())
                 .prop_map(Value::String)
                 .boxed(),
+            "extension_id" if !seeds.extension_ids.is_empty() => {
+                prop::sample::select(seeds.extension_ids.clone())
+                    .prop_map(Value::String)
+                    .boxed()
+            }
             "case_id" => prop::sample::select(seeds.case_ids.clone())
                 .prop_map(Value::String)
                 .boxed(),
@@ -419,16 +427,6 @@ async fn call(
     })
     .await
     .map_err(|_| format!("no answer within {CALL_BOUND:?}"))?;
-    if std::env::var_os("FUZZ_SHOW").is_some() {
-        eprintln!(
-            "CODE {} {:?} {:?}",
-            method.path,
-            key.is_some(),
-            answer
-                .as_ref()
-                .map_err(|s| (s.code(), s.message().chars().take(80).collect::<String>()))
-        );
-    }
     match answer {
         Ok(()) => Ok(Code::Ok),
         Err(status) if matches!(status.code(), Code::Internal | Code::Unknown) => Err(format!(
@@ -460,6 +458,26 @@ async fn seed(app: &TestApp) -> (String, Seeds) {
         .find(|r| r.department == "housing")
         .expect("housing leads a property certificate");
     app.answer("housing", &housing.id, "已办结。").await;
+    let land = case
+        .requests
+        .iter()
+        .find(|r| r.department == "land")
+        .expect("land assists on a property certificate");
+    app.acknowledge("land", &land.id).await;
+    let new_due = land.reply_due_at.map(|t| prost_types::Timestamp {
+        seconds: t.seconds + 3 * 86_400,
+        nanos: 0,
+    });
+    let extension = app
+        .department("land")
+        .request_extension(whistle::proto::RequestExtensionRequest {
+            request_id: land.id.clone(),
+            new_reply_due_at: new_due,
+            reason: "需要现场勘测。".into(),
+        })
+        .await
+        .expect("land may ask for more time")
+        .into_inner();
     let other = app.escalate(street_lighting("FUZZ-SEED-2")).await;
     let mut seeds = vec![
         case.id.clone(),
@@ -482,6 +500,7 @@ async fn seed(app: &TestApp) -> (String, Seeds) {
         all: seeds,
         case_ids: vec![case.id.clone(), other.id.clone()],
         request_ids,
+        extension_ids: extension.extension.into_iter().map(|e| e.id).collect(),
     };
     (case.id, seeds)
 }
