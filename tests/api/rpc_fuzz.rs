@@ -43,7 +43,38 @@ const MAX_DEPTH: usize = 3;
 /// Inputs the property once found to answer INTERNAL, kept as explicit cases:
 /// (method path, request bytes). Each is sent with every role.
 fn regressions() -> Vec<(&'static str, Vec<u8>)> {
-    vec![]
+    use prost::Message;
+    use whistle::proto::{ListAssignedRequestsRequest, ListCasesRequest, ListOverdueRequest};
+    // A page token shaped like a real one around a NUL: PostgreSQL refused the
+    // text parameter and the list answered INTERNAL.
+    let nul_case = hex::encode("cases\n\0");
+    let nul_request = hex::encode("requests\n17\n\0");
+    vec![
+        (
+            "/whistle.v1.CaseService/ListCases",
+            ListCasesRequest {
+                page_token: nul_case,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "/whistle.v1.DepartmentService/ListAssignedRequests",
+            ListAssignedRequestsRequest {
+                page_token: nul_request.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "/whistle.v1.SupervisionService/ListOverdue",
+            ListOverdueRequest {
+                page_token: nul_request,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+    ]
 }
 
 /// One RPC as the descriptor set describes it.
@@ -77,12 +108,20 @@ fn methods() -> Vec<Method> {
     methods
 }
 
-/// What one call sends: a message (shown decoded when a case fails) or bytes.
-#[derive(Clone, Debug)]
+/// What one call sends: a message, a message cut short, or bytes.
+#[derive(Clone)]
 enum Payload {
     Message(DynamicMessage),
     Truncated(DynamicMessage, usize),
     Raw(Vec<u8>),
+}
+
+/// Shown as the bytes sent (a DynamicMessage's own Debug prints its whole
+/// descriptor); the failing call's message names its method.
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", hex::encode(self.bytes()))
+    }
 }
 
 impl Payload {
@@ -285,7 +324,7 @@ fn plausible(
             n if n.contains("department") => texts(&["housing", "land", "lighting", "power"]),
             "office" => texts(&["cuiping"]),
             n if n.contains("phone") => texts(&["13812345678", "0818-2345678"]),
-            "page_token" => texts(&[""]),
+            "page_token" => prop_oneof![texts(&[""]), cursor()].boxed(),
             _ => texts(&["杨柳小区3栋", "已办结。", "张女士"]),
         },
         Kind::Int32 => match name {
@@ -316,6 +355,31 @@ fn plausible(
             .boxed(),
         _ => return None,
     })
+}
+
+/// A page token shaped like the ones the lists hand out (hex of a tag and
+/// newline-separated parts), with parts that were never handed out.
+fn cursor() -> BoxedStrategy<Value> {
+    let part = prop_oneof![
+        Just("\0".to_owned()),
+        Just("x\0y".to_owned()),
+        Just("9223372036854775808".to_owned()),
+        Just("-9223372036854775808".to_owned()),
+        Just("0".to_owned()),
+        "[\\x00-\\x1f]{1,4}",
+        any::<String>(),
+    ];
+    let tag = prop::sample::select(vec!["cases", "requests", "alerts", "mail"]);
+    (tag, prop::collection::vec(part, 1..3))
+        .prop_map(|(tag, parts)| {
+            let mut text = tag.to_owned();
+            for p in parts {
+                text.push('\n');
+                text.push_str(&p);
+            }
+            Value::String(hex::encode(text))
+        })
+        .boxed()
 }
 
 /// Texts a careless or hostile client sends, and ids that reach past parsing
@@ -443,7 +507,13 @@ async fn every_role(app: &TestApp, method: &Method, bytes: &[u8]) -> Result<(), 
     for (role, key) in roles() {
         call(app, method, key.as_deref(), bytes.to_vec())
             .await
-            .map_err(|e| format!("{} as {role}: {e}", method.path))?;
+            .map_err(|e| {
+                format!(
+                    "{} as {role}: {e}; sent {}",
+                    method.path,
+                    hex::encode(bytes)
+                )
+            })?;
     }
     Ok(())
 }
