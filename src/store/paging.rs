@@ -33,7 +33,11 @@ pub fn decode_cursor(tag: &str, token: &str, arity: usize) -> Result<Vec<String>
         return Err(bad());
     }
     let parts: Vec<String> = parts.map(str::to_owned).collect();
-    if parts.len() != arity || parts.iter().any(String::is_empty) {
+    // The parts handed out are ids and numbers. A control character (NUL
+    // above all, which PostgreSQL refuses in any text parameter) marks a token
+    // made up by the caller, and must not reach the query as one.
+    let made_up = |p: &String| p.is_empty() || p.chars().any(char::is_control);
+    if parts.len() != arity || parts.iter().any(made_up) {
         return Err(bad());
     }
     Ok(parts)
@@ -115,6 +119,16 @@ mod tests {
         );
         let token = encode_cursor("requests", &["soon", "id"]);
         assert!(request_cursor(Some(&token)).is_err());
+    }
+
+    #[test]
+    fn a_cursor_with_a_control_character_was_never_handed_out() {
+        for part in ["\0", "019a\0", "\u{1f}", "a\rb"] {
+            let token = encode_cursor("cases", &[part]);
+            assert!(case_cursor(Some(&token)).is_err(), "{part:?}");
+            let token = encode_cursor("requests", &["17", part]);
+            assert!(request_cursor(Some(&token)).is_err(), "{part:?}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod lifecycle;
 mod mail;
 mod page;
 mod replies;
+mod rpc_fuzz;
 mod smtp;
 mod streams;
 mod validation;
