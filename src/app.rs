@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,6 +32,7 @@ use crate::grpc::supervision::Supervision;
 use crate::mail;
 use crate::mail::transport::Transport;
 use crate::mail::worker::{MailWorker, RetryPolicy};
+use crate::metrics::Ready;
 use crate::proto;
 use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
@@ -46,6 +48,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     smtp_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     /// Background tasks; each finishes its unit of work when the token fires.
@@ -54,7 +57,7 @@ pub struct Application {
     /// How long calls may take to finish once the token fired.
     drain: Duration,
     /// Turned NOT_SERVING when the service starts to stop.
-    health: HealthReporter,
+    health: Health,
     /// How long the service keeps serving, NOT_SERVING, once told to stop.
     notice: Duration,
     /// Stops the gRPC server; fired after the notice.
@@ -109,6 +112,7 @@ pub struct Builder<'a> {
     grpc_listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
     smtp_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl<'a> Builder<'a> {
@@ -133,6 +137,12 @@ impl<'a> Builder<'a> {
     /// Take reply mail on this listener instead of `inbound_mail.listen`.
     pub fn smtp_listener(mut self, listener: TcpListener) -> Self {
         self.smtp_listener = Some(listener);
+        self
+    }
+
+    /// Serve metrics and probes on this listener instead of `metrics.listen`.
+    pub fn metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
         self
     }
 
@@ -183,6 +193,19 @@ impl<'a> Builder<'a> {
             ),
         };
         let smtp_addr = smtp_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let metrics_listener = match self.metrics_listener {
+            Some(listener) => Some(listener),
+            None if settings.metrics.listen.trim().is_empty() => None,
+            None => Some(
+                TcpListener::bind(settings.metrics.listen.trim())
+                    .await
+                    .with_context(|| format!("binding metrics to {}", settings.metrics.listen))?,
+            ),
+        };
+        let metrics_addr = metrics_listener
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
@@ -286,8 +309,30 @@ impl<'a> Builder<'a> {
         })
         .max_decoding_message_size(limit);
 
-        let (health, health_service) = tonic_health::server::health_reporter();
-        set_health(&health, true).await;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health = Health {
+            reporter,
+            ready: Ready::default(),
+        };
+        health.set(true).await;
+        if let Some(listener) = metrics_listener {
+            let probes = crate::metrics::serve(
+                listener,
+                crate::metrics::handle(),
+                health.ready.clone(),
+                shutdown.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                if let Err(e) = probes.await {
+                    tracing::error!(error = ?e, "the metrics server stopped");
+                }
+            }));
+            workers.push(tokio::spawn(crate::metrics::refresh(
+                store.clone(),
+                METRICS_REFRESH,
+                shutdown.clone(),
+            )));
+        }
         workers.push(tokio::spawn(watch_database(
             store.clone(),
             health.clone(),
@@ -390,6 +435,7 @@ impl<'a> Builder<'a> {
             %grpc_addr,
             reply_page = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             reply_mail = %smtp_addr.map_or_else(|| "off".to_owned(), |a| format!("{a} for {reply_domain}")),
+            metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             database = %redact(&settings.database.url),
             "whistle is listening"
         );
@@ -397,6 +443,7 @@ impl<'a> Builder<'a> {
             grpc_addr,
             http_addr,
             smtp_addr,
+            metrics_addr,
             shutdown,
             server,
             workers,
@@ -409,20 +456,34 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Every service's health, and the server's as a whole (`""`).
-async fn set_health(health: &HealthReporter, serving: bool) {
-    let status = if serving {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
-    for service in [
-        "",
-        <CaseServiceServer<Cases> as NamedService>::NAME,
-        <DepartmentServiceServer<Departments> as NamedService>::NAME,
-        <SupervisionServiceServer<Supervision> as NamedService>::NAME,
-    ] {
-        health.set_service_status(service, status).await;
+/// How often the outbox and pool gauges are read.
+const METRICS_REFRESH: Duration = Duration::from_secs(5);
+
+/// What the service says of its health: the gRPC health status and, for
+/// `/readyz`, the same as a flag.
+#[derive(Clone)]
+struct Health {
+    reporter: HealthReporter,
+    ready: Ready,
+}
+
+impl Health {
+    /// Every service's health, and the server's as a whole (`""`).
+    async fn set(&self, serving: bool) {
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for service in [
+            "",
+            <CaseServiceServer<Cases> as NamedService>::NAME,
+            <DepartmentServiceServer<Departments> as NamedService>::NAME,
+            <SupervisionServiceServer<Supervision> as NamedService>::NAME,
+        ] {
+            self.reporter.set_service_status(service, status).await;
+        }
+        self.ready.store(serving, Ordering::Relaxed);
     }
 }
 
@@ -431,7 +492,7 @@ async fn set_health(health: &HealthReporter, serving: bool) {
 /// it can. Each change is logged once.
 async fn watch_database(
     store: Store,
-    health: HealthReporter,
+    health: Health,
     every: Duration,
     shutdown: CancellationToken,
 ) {
@@ -455,7 +516,7 @@ async fn watch_database(
         }
         // Once stopping has begun, health stays NOT_SERVING.
         if up != serving && !shutdown.is_cancelled() {
-            set_health(&health, up).await;
+            health.set(up).await;
             serving = up;
         }
     }
@@ -538,6 +599,7 @@ impl Application {
             grpc_listener: None,
             http_listener: None,
             smtp_listener: None,
+            metrics_listener: None,
         }
     }
 
@@ -555,6 +617,11 @@ impl Application {
         self.smtp_addr
     }
 
+    /// Where metrics and probes are served, when they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Firing it stops the server (after in-flight RPCs) and every worker.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -568,7 +635,7 @@ impl Application {
             _ = self.shutdown.cancelled() => {
                 // Load balancers that watch health stop sending calls here
                 // while the calls they already sent are still answered.
-                set_health(&self.health, false).await;
+                self.health.set(false).await;
                 if !self.notice.is_zero() {
                     tracing::info!(notice_secs = self.notice.as_secs(), "stopping: health is NOT_SERVING; still serving calls for the notice");
                     tokio::time::sleep(self.notice).await;

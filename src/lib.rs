@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http;
 pub mod inbound;
 pub mod mail;
+pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -40,6 +40,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub http: HttpSettings,
     pub inbound_mail: InboundMailSettings,
+    pub metrics: MetricsSettings,
     pub replies: ReplySettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
@@ -115,6 +116,15 @@ impl HttpSettings {
             self.public_url.trim().trim_end_matches('/').to_owned()
         }
     }
+}
+
+/// `[metrics]`: Prometheus metrics and the liveness and readiness probes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Where `/metrics`, `/livez` and `/readyz` are served; empty: nowhere.
+    /// Kept apart from the reply page, which faces departments: metrics are
+    /// for the operator's network only.
+    pub listen: String,
 }
 
 /// `[inbound_mail]`: replies by e-mail to `reply+TOKEN@domain`.

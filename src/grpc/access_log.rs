@@ -4,6 +4,9 @@
 //! tools make all day, are logged at DEBUG. A server stream is logged when it
 //! opens; how it ends is the stream's own business.
 //!
+//! The same numbers feed the metrics: `whistle_rpc_requests_total` by method
+//! and code, `whistle_rpc_duration_seconds` by method.
+//!
 //! It also corrects one answer of tonic's: a request whose bytes are not the
 //! message they should be is the caller's mistake, `INVALID_ARGUMENT`, not the
 //! `INTERNAL` the protobuf codec answers (which a caller reads as ours, and
@@ -66,6 +69,23 @@ fn correct_decode_error(response: &mut http::Response<Body>) {
     }
 }
 
+/// Counts the answer and its latency. A path no service knows (UNIMPLEMENTED)
+/// is counted as `unknown`, so that made-up paths cannot grow the label set.
+fn record(method: &str, code: Code, seconds: f64) {
+    let method = if code == Code::Unimplemented {
+        "unknown".to_owned()
+    } else {
+        method.to_owned()
+    };
+    ::metrics::counter!(
+        crate::metrics::RPC_REQUESTS,
+        "method" => method.clone(),
+        "code" => crate::metrics::code_label(code),
+    )
+    .increment(1);
+    ::metrics::histogram!(crate::metrics::RPC_DURATION, "method" => method).record(seconds);
+}
+
 impl<S> Service<http::Request<Body>> for AccessLog<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
@@ -92,7 +112,9 @@ where
                 if let Ok(response) = &mut answer {
                     correct_decode_error(response);
                     let code = code(response);
-                    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    record(&method, code, elapsed);
+                    let latency_ms = elapsed * 1000.0;
                     if routine {
                         tracing::debug!(?code, latency_ms, "rpc answered");
                     } else {

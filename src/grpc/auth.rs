@@ -159,6 +159,7 @@ impl Authenticator {
     /// Counts a failure from `peer`, logs failures aggregated, and blocks the
     /// peer once it is over its allowance.
     fn failed(&self, peer: Option<IpAddr>, refusal: Status) -> Status {
+        ::metrics::counter!(crate::metrics::AUTH_FAILURES).increment(1);
         {
             let mut log = self.failure_log.lock().expect("the failure log");
             log.count += 1;
@@ -206,6 +207,7 @@ impl Authenticator {
             return Ok(());
         };
         limiter.check_key(&actor.name).map_err(|not_until| {
+            ::metrics::counter!(crate::metrics::RATE_LIMITED).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let mut details = ErrorDetails::new();
             details.set_retry_info(Some(wait));

@@ -186,6 +186,15 @@ pub struct Rendered {
     pub raw: Vec<u8>,
 }
 
+/// The outbox at a glance, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxSummary {
+    pub pending: u64,
+    pub failed: u64,
+    /// When the oldest pending letter was written; none pending: `None`.
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
 /// Sends one letter and says how it went; the store records the outcome in the
 /// transaction that holds the letter.
 pub type Deliver<'a> = dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Attempt> + Send + 'a;
@@ -470,6 +479,11 @@ impl Store {
         read!(self, tx => tx.next_mail_due().await?)
     }
 
+    /// How many letters are pending and failed, and the oldest pending one's age.
+    pub async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        read!(self, tx => tx.outbox_summary().await?)
+    }
+
     /// The outbox, newest first, optionally one status.
     pub async fn list_mail(
         &self,
@@ -505,6 +519,16 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(backend::map_any_err))
+    }
+
+    /// Connections open in the pools (readers' and writers' together): idle,
+    /// and in use.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        dispatch!(self, db => {
+            let idle = (db.reader.num_idle() + db.writer.num_idle()) as u32;
+            let size = db.reader.size() + db.writer.size();
+            (idle, size.saturating_sub(idle))
+        })
     }
 
     /// Closes the pools, waiting for connections in use to be returned.

@@ -10,8 +10,8 @@ use crate::domain::{DomainError, Page, PageRequest};
 use super::backend::{Backend, Tx};
 use super::paging::{mail_cursor, next_mail_cursor, split_page};
 use super::rows::{MailRow, delivery_columns, millis};
-use super::sql::{LIST_MAIL, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
-use super::{Attempt, MailStatus, QueuedMail, StoreError};
+use super::sql::{LIST_MAIL, OUTBOX_SUMMARY, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
+use super::{Attempt, MailStatus, OutboxSummary, QueuedMail, StoreError};
 
 impl<DB> Tx<DB>
 where
@@ -29,6 +29,7 @@ where
     for<'r> MailRow: FromRow<'r, DB::Row>,
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> (i64, i64, Option<i64>): FromRow<'r, DB::Row>,
 {
     /// The oldest letter due at `now`; on PostgreSQL it stays locked against
     /// other workers until this transaction ends.
@@ -84,6 +85,19 @@ where
             .map_err(DB::map_err)?
             .map(MailRow::into_queued)
             .transpose()
+    }
+
+    pub(super) async fn outbox_summary(&mut self) -> Result<OutboxSummary, StoreError> {
+        let (pending, failed, oldest): (i64, i64, Option<i64>) =
+            sqlx::query_as::<DB, (i64, i64, Option<i64>)>(OUTBOX_SUMMARY)
+                .fetch_one(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(OutboxSummary {
+            pending: pending.max(0) as u64,
+            failed: failed.max(0) as u64,
+            oldest_pending: oldest.and_then(DateTime::from_timestamp_millis),
+        })
     }
 
     /// One page of the outbox, newest first.

@@ -209,6 +209,13 @@ pub const LIST_MAIL: &str = concat!(
     " WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
      AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
 );
+/// What the metrics say of the outbox: letters pending, failed, and when the
+/// oldest pending one was written. Delivered letters are kept for good, so the
+/// filter leaves them out (through `outbox_status_id`).
+pub const OUTBOX_SUMMARY: &str = "SELECT COUNT(CASE WHEN status = 'PENDING' THEN 1 END), \
+     COUNT(CASE WHEN status = 'FAILED' THEN 1 END), \
+     MIN(CASE WHEN status = 'PENDING' THEN created_at END) \
+     FROM outbox WHERE status IN ('PENDING', 'FAILED')";
 /// Records an attempt, and the letter as rendered for it; only a letter still
 /// pending can be recorded, so a second worker (or an operator's retry in
 /// between) never overwrites a later state.

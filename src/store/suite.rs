@@ -1282,6 +1282,19 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: Store)
         .await
         .unwrap();
     let now = t0() + Duration::seconds(1);
+    let written = outbox(&store, None)
+        .await
+        .iter()
+        .map(|m| cut_to_millis(m.mail.created_at))
+        .min();
+    assert_eq!(
+        store.outbox_summary().await.unwrap(),
+        OutboxSummary {
+            pending: 2,
+            failed: 0,
+            oldest_pending: written
+        }
+    );
 
     // Nothing is due before the letters were written.
     assert!(
@@ -1351,6 +1364,14 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: Store)
             .is_none()
     );
     assert_eq!(store.next_mail_due().await.unwrap(), None);
+    assert_eq!(
+        store.outbox_summary().await.unwrap(),
+        OutboxSummary {
+            pending: 0,
+            failed: 1,
+            oldest_pending: None
+        }
+    );
     let failed = outbox(&store, Some(MailStatus::Failed)).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(

@@ -14,6 +14,7 @@ mod faults;
 mod idempotency;
 mod lifecycle;
 mod mail;
+mod metrics;
 mod page;
 mod replies;
 mod rpc_fuzz;

@@ -70,6 +70,9 @@ pub struct TestApp {
     // for the one that will.
     #[allow(dead_code)]
     pub smtp_addr: Option<SocketAddr>,
+    /// Metrics and probes, when the test turned them on.
+    #[allow(dead_code)]
+    pub metrics_addr: Option<SocketAddr>,
     pub settings: Settings,
     pub channel: Channel,
     pub shutdown: CancellationToken,
@@ -196,6 +199,7 @@ async fn start_app(
     let app = builder.start().await.expect("the application must build");
     let addr = app.grpc_addr();
     let (http_addr, smtp_addr) = (app.http_addr(), app.smtp_addr());
+    let metrics_addr = app.metrics_addr();
     let shutdown = app.shutdown_token();
     let running = tokio::spawn(app.run_until_stopped());
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -207,6 +211,7 @@ async fn start_app(
         addr,
         http_addr,
         smtp_addr,
+        metrics_addr,
         settings,
         channel,
         shutdown,

@@ -1,0 +1,218 @@
+//! Prometheus metrics and the probes of an orchestrator, on their own small
+//! HTTP server (`metrics.listen`): `GET /metrics` in the Prometheus text
+//! format, `GET /livez` (200 while the process runs) and `GET /readyz` (200
+//! only while the gRPC health is SERVING: the database answers and the
+//! service is not stopping).
+//!
+//! The code records through the `metrics` facade wherever a thing happens (the
+//! access log counts RPCs, the authenticator refusals); the outbox and pool
+//! gauges are read every few seconds by `refresh`. One recorder serves the
+//! whole process: tests start several applications in one binary, and a
+//! second global recorder cannot be installed, so each application shares it
+//! (their counters add up, which a test that looks for a series does not mind).
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::Utc;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+pub const RPC_REQUESTS: &str = "whistle_rpc_requests_total";
+pub const RPC_DURATION: &str = "whistle_rpc_duration_seconds";
+pub const RATE_LIMITED: &str = "whistle_rate_limited_total";
+pub const AUTH_FAILURES: &str = "whistle_auth_failures_total";
+pub const OUTBOX_PENDING: &str = "whistle_outbox_pending";
+pub const OUTBOX_FAILED: &str = "whistle_outbox_failed";
+pub const OUTBOX_OLDEST_PENDING_AGE: &str = "whistle_outbox_oldest_pending_age_seconds";
+pub const DB_POOL_CONNECTIONS: &str = "whistle_db_pool_connections";
+
+/// Buckets of the RPC latency histogram, in seconds: most answers take
+/// milliseconds; the call timeout is 30 s by default.
+const RPC_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's recorder, installed globally the first time it is asked for.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(RPC_DURATION.into()), RPC_BUCKETS)
+                .expect("the RPC buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if ::metrics::set_global_recorder(recorder).is_err() {
+                // Another recorder came first (an embedding program's): ours
+                // then renders only what is recorded into it, which is nothing.
+                tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        RPC_REQUESTS,
+        "RPCs answered, by method and gRPC status code"
+    );
+    describe_histogram!(
+        RPC_DURATION,
+        Unit::Seconds,
+        "How long RPCs took to answer, by method"
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Calls refused because their principal was over its rate limit"
+    );
+    describe_counter!(
+        AUTH_FAILURES,
+        "Calls with a missing, malformed or unknown key"
+    );
+    describe_gauge!(OUTBOX_PENDING, "Letters waiting to be delivered");
+    describe_gauge!(
+        OUTBOX_FAILED,
+        "Letters that failed for good (retried only by an operator)"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_PENDING_AGE,
+        Unit::Seconds,
+        "Age of the oldest letter waiting to be delivered (0: none waits)"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Database connections open, idle or in use"
+    );
+}
+
+/// Whether the service takes calls: what the gRPC health says, shared with
+/// `/readyz`.
+pub type Ready = Arc<AtomicBool>;
+
+#[derive(Clone)]
+struct Probe {
+    handle: PrometheusHandle,
+    ready: Ready,
+}
+
+/// Serves `/metrics`, `/livez` and `/readyz` on `listener` until `shutdown`.
+/// `handle` comes from `handle()`, called before the first RPC is answered so
+/// that the recorder is there to count it.
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    ready: Ready,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(Probe { handle, ready });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn render(State(probe): State<Probe>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        probe.handle.render(),
+    )
+}
+
+async fn readyz(State(probe): State<Probe>) -> (StatusCode, &'static str) {
+    if probe.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+/// Reads the outbox and the pools into their gauges every `every`, until
+/// `shutdown`. A failed read is logged and the gauges keep their last values
+/// (the health watch already says when the database is away).
+pub async fn refresh(store: Store, every: Duration, shutdown: CancellationToken) {
+    let handle = handle();
+    loop {
+        refresh_once(&store).await;
+        handle.run_upkeep();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// One look at the outbox and the pools.
+pub async fn refresh_once(store: &Store) {
+    let (idle, in_use) = store.pool_connections();
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+    match store.outbox_summary().await {
+        Ok(summary) => {
+            ::metrics::gauge!(OUTBOX_PENDING).set(summary.pending as f64);
+            ::metrics::gauge!(OUTBOX_FAILED).set(summary.failed as f64);
+            let age = summary.oldest_pending.map_or(0.0, |at| {
+                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            ::metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox for metrics"),
+    }
+}
+
+/// A gRPC status code as the gRPC specification spells it: `OK`,
+/// `INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`.
+pub fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_spelt_as_in_the_grpc_spec() {
+        assert_eq!(code_label(tonic::Code::Ok), "OK");
+        assert_eq!(code_label(tonic::Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_label(tonic::Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_label(tonic::Code::Unauthenticated), "UNAUTHENTICATED");
+    }
+}
