@@ -243,6 +243,7 @@ impl<'a> Builder<'a> {
             clock.clone(),
             settings.alert_mail.policy()?,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
+            Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
         );
         let watch = DeadlineWatch::new(
             whistle.clone(),

@@ -19,6 +19,11 @@ pub struct AlertMailer {
     policy: AlertMailPolicy,
     /// The longest it sleeps: how soon it sees alerts other instances raised.
     idle: Duration,
+    /// Mailing each alert, it also looks again this often in real time: on
+    /// PostgreSQL a read of the alerts passes over rows committed after a
+    /// transaction that is still running (so that none is ever skipped for
+    /// good), and no commit of this instance may come to wake it for them.
+    poll: Duration,
 }
 
 impl AlertMailer {
@@ -27,12 +32,14 @@ impl AlertMailer {
         clock: Arc<dyn Clock>,
         policy: AlertMailPolicy,
         idle: Duration,
+        poll: Duration,
     ) -> Self {
         Self {
             whistle,
             clock,
             policy,
             idle,
+            poll,
         }
     }
 
@@ -58,6 +65,7 @@ impl AlertMailer {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = feed.changed(), if each => {}
+                _ = tokio::time::sleep(self.poll), if each => {}
                 _ = self.clock.sleep_until(wake_at) => {}
             }
         }
