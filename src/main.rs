@@ -21,6 +21,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use whistle::app::{Application, open_existing_store, open_store, redact};
 use whistle::domain::PageRequest;
+use whistle::domain::text::reorders_or_breaks;
 use whistle::grpc::auth::key_digest;
 use whistle::settings::Settings;
 use whistle::store::MailStatus;
@@ -430,11 +431,7 @@ fn shown(value: &str) -> String {
     value
         .chars()
         .map(|c| {
-            let bidi = matches!(
-                c,
-                '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-            );
-            if c.is_control() || bidi {
+            if c.is_control() || reorders_or_breaks(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

@@ -159,14 +159,18 @@ impl DomainError {
 /// characters, so that a megabyte of junk is not sent back in a trailer that
 /// clients refuse.
 pub fn echo(value: &str) -> String {
-    const SHOWN: usize = 40;
+    format!("{:?}", cut(value, 40))
+}
+
+/// The first `max` characters of a caller's value, with `…` when there were
+/// more.
+pub fn cut(value: &str, max: usize) -> String {
     let mut chars = value.chars();
-    let head: String = chars.by_ref().take(SHOWN).collect();
+    let mut head: String = chars.by_ref().take(max).collect();
     if chars.next().is_some() {
-        format!("{:?}", format!("{head}…"))
-    } else {
-        format!("{head:?}")
+        head.push('…');
     }
+    head
 }
 
 /// At most this many violations are listed in one answer; the rest are

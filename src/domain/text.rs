@@ -54,7 +54,7 @@ pub fn text(
 /// `…0001号` into something else on screen) or break a line without a line
 /// feed: refused in one-line fields, where they only ever forge what a reader
 /// sees.
-fn reorders_or_breaks(c: char) -> bool {
+pub fn reorders_or_breaks(c: char) -> bool {
     matches!(
         c,
         '\u{061C}'

@@ -48,11 +48,8 @@ impl From<StoreError> for Error {
 /// Something the caller named does not exist, or is not theirs to see. The
 /// id is repeated as given, cut at 64 characters.
 pub fn not_found(what: &'static str, id: &str) -> Error {
-    const SHOWN: usize = 64;
-    let mut chars = id.chars();
-    let mut shown: String = chars.by_ref().take(SHOWN).collect();
-    if chars.next().is_some() {
-        shown.push('…');
-    }
-    Error::Refused(DomainError::NotFound { what, id: shown })
+    Error::Refused(DomainError::NotFound {
+        what,
+        id: crate::domain::error::cut(id, 64),
+    })
 }

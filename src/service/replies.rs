@@ -213,10 +213,6 @@ fn printable(value: &str) -> String {
         .collect()
 }
 
-fn key_digest(form_key: &str) -> String {
-    hex::encode(Sha256::digest(form_key.as_bytes()))
-}
-
 impl ReplyPolicy {
     /// Refuses files the policy does not take, naming the field and the file.
     fn check(&self, field: &str, files: &[NewAttachment]) -> Result<()> {
@@ -419,7 +415,7 @@ impl Whistle {
         let (digest, _) = self.link(token).await?;
         let form_key = reply_link::mint().token;
         let mut tx = self.store.begin().await?;
-        tx.issue_form_key(&key_digest(&form_key), &digest, self.clock.now())
+        tx.issue_form_key(&reply_link::digest(&form_key), &digest, self.clock.now())
             .await?;
         tx.commit().await?;
         Ok(form_key)
@@ -440,7 +436,10 @@ impl Whistle {
         }
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        match tx.use_form_key(&key_digest(form_key), &digest, now).await? {
+        match tx
+            .use_form_key(&reply_link::digest(form_key), &digest, now)
+            .await?
+        {
             FormKey::Fresh => {}
             FormKey::Used => {
                 tx.rollback().await?;
