@@ -245,6 +245,12 @@ impl<'a> Builder<'a> {
             Duration::from_secs(settings.watch.idle_secs.max(1)),
             Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
         );
+        let digest_mailer = crate::workers::digest::DigestMailer::new(
+            whistle.clone(),
+            clock.clone(),
+            settings.digest.policy()?,
+            Duration::from_secs(settings.watch.idle_secs.max(1)),
+        );
         let watch = DeadlineWatch::new(
             whistle.clone(),
             clock,
@@ -393,6 +399,10 @@ impl<'a> Builder<'a> {
         // Alert mail goes out from the instances that watch the deadlines.
         if settings.watch.workers > 0 && !settings.alert_mail.to.is_empty() {
             workers.push(tokio::spawn(alert_mailer.run(shutdown.clone())));
+        }
+        // So does the weekly digest.
+        if settings.watch.workers > 0 && settings.digest.enabled {
+            workers.push(tokio::spawn(digest_mailer.run(shutdown.clone())));
         }
         let letters_go = match settings.mail.transport {
             crate::settings::TransportKind::File => {

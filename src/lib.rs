@@ -12,6 +12,7 @@ pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod inbound;
+pub mod ledger;
 pub mod mail;
 pub mod metrics;
 pub mod service;

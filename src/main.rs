@@ -87,6 +87,33 @@ enum Command {
     /// Inspect the outbox: letters waiting, sent and failed.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Write the ledger (台账) of the cases escalated in an ISO week (local
+    /// time, Monday 00:00 to Monday 00:00) or in a range of days, as a
+    /// workbook or CSV, straight from the configured database.
+    Ledger(LedgerArgs),
+}
+
+#[derive(clap::Args)]
+struct LedgerArgs {
+    /// One office's cases (its code, e.g. cuiping); every office's when omitted.
+    #[arg(long)]
+    office: Option<String>,
+    /// An ISO week, e.g. 2026-W48.
+    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present_any = ["from", "to"])]
+    week: Option<String>,
+    /// The first day, YYYY-MM-DD (with --to).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// The last day, YYYY-MM-DD, included (with --from).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// xlsx or csv; by the extension of --out when omitted, else xlsx.
+    #[arg(long)]
+    format: Option<String>,
+    /// Where to write it; the ledger's own name (翠屏街道台账2026-W48.xlsx) in
+    /// the current folder when omitted. An existing file is replaced.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -230,6 +257,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             );
         }
         Command::Outbox(command) => outbox(&settings, command).await?,
+        Command::Ledger(args) => ledger(&settings, args).await?,
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
         }
@@ -350,6 +378,75 @@ async fn health(addr: &str, service: &str, timeout: Duration) -> anyhow::Result<
     tokio::time::timeout(timeout, check)
         .await
         .map_err(|_| anyhow::anyhow!("no health answer from {addr} within {timeout:?}"))?
+}
+
+/// Writes the ledger as `whistle ledger` was asked; a wrong week, day,
+/// office or format is the operator's to fix (exit 2).
+async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
+    use whistle::domain::ledger::{LedgerFormat, LedgerRange};
+    let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
+    let org = settings.organisation().map_err(Failure::usage)?;
+    let tz = org.calendar.tz();
+    if let Some(code) = &args.office
+        && org.office(code).is_none()
+    {
+        return Err(usage(format!(
+            "--office: no office {code:?}; configured: {}",
+            org.offices.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let range = match (&args.week, &args.from, &args.to) {
+        (Some(week), _, _) => week
+            .split_once("-W")
+            .and_then(|(y, w)| Some((y.parse().ok()?, w.parse().ok()?)))
+            .and_then(|(y, w)| LedgerRange::iso_week(y, w, tz))
+            .ok_or_else(|| usage(format!("--week: {week:?} is not an ISO week such as 2026-W48")))?,
+        (None, Some(from), Some(to)) => {
+            let day = |flag: &str, s: &str| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| usage(format!("--{flag}: {s:?} is not a day such as 2026-11-23")))
+            };
+            let (first, last) = (day("from", from)?, day("to", to)?);
+            let range = LedgerRange::days(first, last, tz)
+                .ok_or_else(|| usage("--from/--to: not days of the calendar".into()))?;
+            LedgerRange::parse(Ok(range.from), Ok(range.to)).map_err(|e| {
+                usage(format!("--from/--to: {e} (the last day is included; at most 366 days)"))
+            })?
+        }
+        _ => return Err(usage("give --week, or --from and --to".into())),
+    };
+    let format = match args.format.as_deref() {
+        Some(f) => LedgerFormat::of_file(&format!(".{f}"))
+            .ok_or_else(|| usage(format!("--format: {f:?} is not xlsx or csv")))?,
+        None => args
+            .out
+            .as_ref()
+            .and_then(|p| LedgerFormat::of_file(&p.to_string_lossy()))
+            .unwrap_or_default(),
+    };
+    let store = open_existing_store(settings).await?;
+    let file = whistle::service::ledger::build_ledger(
+        &store,
+        &org,
+        args.office.as_deref(),
+        range,
+        format,
+        chrono::Utc::now(),
+    )
+    .await;
+    store.close().await;
+    let file = file.context("reading the ledger")?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(&file.file_name));
+    std::fs::write(&out, &file.content)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}: {} cases, {} rows, {} bytes",
+        out.display(),
+        file.cases,
+        file.rows,
+        file.content.len()
+    );
+    Ok(())
 }
 
 async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {

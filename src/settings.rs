@@ -37,6 +37,7 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub supervision: SupervisionSettings,
     pub alert_mail: AlertMailSettings,
+    pub digest: DigestSettings,
     pub mail: MailSettings,
     pub http: HttpSettings,
     pub inbound_mail: InboundMailSettings,
@@ -223,6 +224,42 @@ impl AlertMailSettings {
     }
 }
 
+/// `[digest]`: the weekly digest letter (周报) to the offices and the
+/// supervisors, with the week's ledger attached.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DigestSettings {
+    pub enabled: bool,
+    /// `MON` … `SUN`.
+    pub weekday: String,
+    /// Local time, `HH:MM`.
+    pub time: String,
+}
+
+impl DigestSettings {
+    pub fn policy(&self) -> anyhow::Result<crate::service::DigestPolicy> {
+        let weekday = match self.weekday.trim().to_ascii_uppercase().as_str() {
+            "MON" => chrono::Weekday::Mon,
+            "TUE" => chrono::Weekday::Tue,
+            "WED" => chrono::Weekday::Wed,
+            "THU" => chrono::Weekday::Thu,
+            "FRI" => chrono::Weekday::Fri,
+            "SAT" => chrono::Weekday::Sat,
+            "SUN" => chrono::Weekday::Sun,
+            _ => bail!(
+                "digest.weekday: {:?} is not a day of the week; write MON, TUE, WED, THU, FRI, SAT or SUN",
+                self.weekday
+            ),
+        };
+        let at = chrono::NaiveTime::parse_from_str(self.time.trim(), "%H:%M").map_err(|_| {
+            anyhow::anyhow!(
+                "digest.time: {:?} is not a time of day such as \"08:30\"",
+                self.time
+            )
+        })?;
+        Ok(crate::service::DigestPolicy { weekday, at })
+    }
+}
+
 /// `[supervision]`: what departments may ask of supervisors.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SupervisionSettings {
@@ -334,6 +371,9 @@ pub struct OfficeSettings {
     pub contact: String,
     #[serde(default)]
     pub contact_phone: String,
+    /// Where its weekly digest goes (mailboxes); none: no digest for it.
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
 // Unknown keys are refused here so that a misspelt deadline key cannot quietly
@@ -644,6 +684,7 @@ impl Settings {
             decisions: self.supervision.policy()?,
         };
         self.alert_mail.policy()?;
+        self.digest.policy()?;
         org.validate().map_err(anyhow::Error::msg)?;
         for (name, p) in &self.principals {
             p.key_windows(name)?;

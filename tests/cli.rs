@@ -490,3 +490,63 @@ async fn a_postgres_backup_points_at_pg_dump() {
     assert!(stderr.contains("pg_restore"), "{stderr}");
     assert!(!dir.path().join("whistle.dump").exists());
 }
+
+#[tokio::test]
+async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
+    use calamine::{Reader, Xlsx};
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let mut client = office(&server.addr).await;
+    let escalated = client
+        .escalate_petition(street_lighting("XF-LEDGER-1"))
+        .await
+        .expect("escalating")
+        .into_inner();
+    let week = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .iso_week();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+
+    let file = dir.path().join("台账.xlsx");
+    let out = whistle(dir.path())
+        .args(["ledger", "--office", "cuiping", "--week", &week, "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(": 1 cases, 2 rows, "),
+        "{}",
+        text(&out.stdout)
+    );
+    let mut workbook: Xlsx<_> = calamine::open_workbook(&file).expect("a workbook");
+    let sheet = workbook.worksheet_range("案件台账").expect("the ledger sheet");
+    assert_eq!(sheet.height(), 3, "a header and one row per request");
+    assert_eq!(sheet.get((1, 0)).unwrap().to_string(), escalated.id);
+    assert_eq!(sheet.get((1, 8)).unwrap().to_string(), "区路灯管理所");
+    assert_eq!(sheet.get((2, 9)).unwrap().to_string(), "协办");
+
+    // --format csv, to the ledger's own name in the current folder.
+    let out = whistle(dir.path())
+        .args(["ledger", "--week", &week, "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let csv = std::fs::read(dir.path().join(format!("全部街道台账{week}.csv"))).unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    assert!(text(&csv).contains(&escalated.id));
+    drop(server);
+
+    // Mistakes in the command are the operator's to fix: exit 2, one line.
+    for args in [
+        &["ledger", "--week", "2026-48"][..],
+        &["ledger", "--week", &week, "--office", "nowhere"],
+        &["ledger", "--from", "2026-12-01", "--to", "2026-11-01"],
+        &["ledger", "--week", &week, "--format", "pdf"],
+    ] {
+        let out = whistle(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+    }
+}

@@ -14,6 +14,37 @@ use crate::proto;
 use crate::proto::case_service_server::CaseService;
 use crate::service::Whistle;
 
+/// Bytes per `LedgerChunk`: far under the 4 MiB a client takes by default,
+/// whatever the size of the ledger.
+pub const LEDGER_CHUNK_BYTES: usize = 64 * 1024;
+
+pub type LedgerStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::LedgerChunk, Status>> + Send>>;
+
+/// The file as chunks: the first names it, every one carries the next bytes.
+fn ledger_chunks(file: crate::service::ledger::LedgerFile) -> LedgerStream {
+    let size = file.content.len() as u64;
+    let mut chunks: Vec<Result<proto::LedgerChunk, Status>> = file
+        .content
+        .chunks(LEDGER_CHUNK_BYTES)
+        .map(|data| {
+            Ok(proto::LedgerChunk {
+                data: data.to_vec(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(Ok(proto::LedgerChunk::default()));
+    }
+    if let Some(Ok(first)) = chunks.first_mut() {
+        first.file_name = file.file_name;
+        first.content_type = file.content_type.to_owned();
+        first.size = size;
+    }
+    Box::pin(futures::stream::iter(chunks))
+}
+
 #[derive(Debug, Clone)]
 pub struct Cases {
     pub whistle: Whistle,
@@ -33,6 +64,23 @@ impl Cases {
 #[tonic::async_trait]
 impl CaseService for Cases {
     type WatchCaseEventsStream = Feed<proto::CaseEvent>;
+    type ExportLedgerStream = LedgerStream;
+
+    async fn export_ledger(
+        &self,
+        request: Request<proto::ExportLedgerRequest>,
+    ) -> Result<Response<Self::ExportLedgerStream>, Status> {
+        let actor = caller(&request)?;
+        let command = request.into_inner().try_into().map_err(domain_status)?;
+        // The whole file is made before the first chunk, so a refusal or a
+        // failure is a status, never a stream cut off half-way.
+        let file = self
+            .whistle
+            .export_ledger(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ledger_chunks(file)))
+    }
 
     async fn watch_case_events(
         &self,

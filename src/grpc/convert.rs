@@ -696,3 +696,26 @@ impl TryFrom<proto::ListAlertsRequest> for (AlertFilter, PageRequest) {
         checked(value, v)
     }
 }
+
+impl TryFrom<proto::ExportLedgerRequest> for crate::service::ledger::ExportLedger {
+    type Error = DomainError;
+
+    fn try_from(r: proto::ExportLedgerRequest) -> Result<Self, DomainError> {
+        use crate::domain::ledger::{LedgerFormat, LedgerRange};
+        let format = match proto::LedgerFormat::try_from(r.format) {
+            Ok(proto::LedgerFormat::Unspecified | proto::LedgerFormat::Xlsx) => LedgerFormat::Xlsx,
+            Ok(proto::LedgerFormat::Csv) => LedgerFormat::Csv,
+            Err(_) => {
+                return Err(FieldViolation::new("format", "is not a ledger format")
+                    .zh("不是台账格式")
+                    .into());
+            }
+        };
+        let range = LedgerRange::parse(instant("from", r.from), instant("to", r.to))?;
+        Ok(Self {
+            range,
+            office: optional(r.office),
+            format,
+        })
+    }
+}

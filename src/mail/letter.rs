@@ -19,7 +19,8 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,19 @@ pub enum LetterError {
     Empty(String),
     #[error("a recipient of the letter")]
     Address(#[from] lettre::address::AddressError),
+    #[error("the letter's attachment: {0}")]
+    Attachment(String),
+}
+
+/// `3天4小时`, `5小时12分钟`: how late, as a digest says it.
+fn late_by(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}分钟"),
+        (0, h) => format!("{h}小时{minutes}分钟"),
+        (d, h) => format!("{d}天{h}小时"),
+    }
 }
 
 /// The facts of one round of one request letter, as decided when it was issued.
@@ -148,6 +162,58 @@ pub struct DigestLetter {
     pub alerts: Vec<AlertLine>,
 }
 
+/// A request overdue when a weekly digest was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverdueLine {
+    pub reference: String,
+    pub department_name: String,
+    pub office_name: String,
+    pub title: String,
+    /// `ACKNOWLEDGE` or `REPLY`: the step not taken.
+    pub due: String,
+    pub due_at: DateTime<Utc>,
+    /// How late, in seconds, when the digest was made.
+    pub late_seconds: i64,
+}
+
+/// A file a letter carries, as its bytes stood when the letter was planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedFile {
+    pub file_name: String,
+    pub content_type: String,
+    /// Base64 (standard alphabet): the outbox payload is text.
+    pub content: String,
+}
+
+/// The facts of the weekly digest (周报) to an office or to the supervisors:
+/// the week's figures, what is overdue, and the week's ledger attached. A
+/// snapshot: the ledger's bytes are kept here, because the cases move on and
+/// a letter sent late after a retry must still attach what the digest says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeeklyDigestLetter {
+    pub to: Vec<String>,
+    /// The office it is about; none: every office (the supervisors' letter).
+    pub office_name: Option<String>,
+    /// `2026-W48`, or the days.
+    pub label: String,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub made_at: DateTime<Utc>,
+    pub timezone: String,
+    /// Cases escalated in the week, and their requests.
+    pub cases: u32,
+    pub requests: u32,
+    /// Requests overdue when the digest was made, most overdue first (at
+    /// most `OVERDUE_LINES`); `overdue_more` when there were more.
+    pub overdue: Vec<OverdueLine>,
+    pub overdue_more: bool,
+    pub figures: Vec<crate::domain::table::Table>,
+    pub attachment: AttachedFile,
+}
+
+/// A weekly digest lists this many overdue requests.
+pub const OVERDUE_LINES: u32 = 200;
+
 /// The facts of a receipt (回执) to whoever answered a letter by e-mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptLetter {
@@ -170,7 +236,7 @@ pub struct ReceiptLetter {
 pub const DIGEST_LINES: usize = 200;
 
 /// Everything the outbox can be asked to write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "letter", rename_all = "snake_case")]
 pub enum LetterFacts {
     RequestIssued(RequestLetter),
@@ -178,6 +244,7 @@ pub enum LetterFacts {
     Alert(AlertLetter),
     Digest(DigestLetter),
     Receipt(ReceiptLetter),
+    WeeklyDigest(Box<WeeklyDigestLetter>),
 }
 
 /// Plans and renders letters. Built once at start-up from settings.
@@ -190,6 +257,8 @@ pub struct Letters {
     recipients: BTreeMap<String, Recipient>,
     /// Supervisors who receive alerts by e-mail.
     supervisors: Vec<Mailbox>,
+    /// Offices' mailboxes for their weekly digest, by office code.
+    offices: BTreeMap<String, Vec<Mailbox>>,
     /// The reply page's address for links (`…/r/TOKEN`), when it is served.
     reply_page: Option<String>,
     /// The domain of reply addresses (`reply+TOKEN@domain`), when inbound mail
@@ -261,6 +330,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "digest.zh.html",
         include_str!("../../templates/letters/digest.zh.html"),
     ),
+    (
+        "weekly.zh.txt",
+        include_str!("../../templates/letters/weekly.zh.txt"),
+    ),
+    (
+        "weekly.zh.html",
+        include_str!("../../templates/letters/weekly.zh.html"),
+    ),
 ];
 
 /// Alert levels as supervisors call them.
@@ -305,6 +382,7 @@ impl Letters {
             domain,
             recipients,
             supervisors: Vec::new(),
+            offices: BTreeMap::new(),
             reply_page: None,
             reply_domain: None,
         }
@@ -408,6 +486,117 @@ impl Letters {
 
     pub fn mails_alerts(&self) -> bool {
         !self.supervisors.is_empty()
+    }
+
+    /// Offices' mailboxes for the weekly digest; an office with none gets none.
+    pub fn with_offices(mut self, offices: BTreeMap<String, Vec<Mailbox>>) -> Self {
+        self.offices = offices;
+        self
+    }
+
+    /// Who receives a weekly digest: the offices with addresses (by code),
+    /// and whether the supervisors do.
+    pub fn digest_readers(&self) -> (Vec<String>, bool) {
+        let offices = self
+            .offices
+            .iter()
+            .filter(|(_, to)| !to.is_empty())
+            .map(|(code, _)| code.clone())
+            .collect();
+        (offices, !self.supervisors.is_empty())
+    }
+
+    /// The weekly digest of `office` (none: every office, to the
+    /// supervisors); `None` when nobody is to receive it.
+    pub fn plan_weekly_digest(
+        &self,
+        office: Option<&str>,
+        mut letter: WeeklyDigestLetter,
+        key: &str,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        let to = match office {
+            Some(code) => self.offices.get(code).cloned().unwrap_or_default(),
+            None => self.supervisors.clone(),
+        };
+        if to.is_empty() {
+            return Ok(None);
+        }
+        letter.to = to.iter().map(Mailbox::to_string).collect();
+        let made_at = letter.made_at;
+        let facts = LetterFacts::WeeklyDigest(Box::new(letter));
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: None,
+            request_id: None,
+            kind: "weekly_digest".into(),
+            message_id: format!("<weekly-{key}.{}@{}>", office.unwrap_or("all"), self.domain),
+            sender: self.from.email.to_string(),
+            recipients: to.iter().map(|m| m.email.to_string()).collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: made_at,
+            reply_link: None,
+        }))
+    }
+
+    fn render_weekly_digest(
+        &self,
+        mail: &QueuedMail,
+        letter: &WeeklyDigestLetter,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let whose = letter.office_name.as_deref().unwrap_or("全部街道");
+        let subject = format!(
+            "【吹哨报到·周报】{whose}{}：立案{}件，当前超期{}{}份",
+            letter.label,
+            letter.cases,
+            letter.overdue.len(),
+            if letter.overdue_more { "余" } else { "" }
+        );
+        let last_day = (letter.until - chrono::Duration::days(1)).with_timezone(&tz);
+        let overdue: Vec<_> = letter
+            .overdue
+            .iter()
+            .map(|o| {
+                context! {
+                    reference => &o.reference,
+                    department_name => &o.department_name,
+                    office_name => &o.office_name,
+                    title => &o.title,
+                    step => if o.due == "ACKNOWLEDGE" { "签收" } else { "答复" },
+                    due => o.due_at.with_timezone(&tz).format("%m-%d %H:%M").to_string(),
+                    late => late_by(o.late_seconds),
+                }
+            })
+            .collect();
+        let figures: Vec<String> = letter.figures.iter().map(|t| t.to_text()).collect();
+        let ctx = context! {
+            subject => &subject,
+            whose,
+            all_offices => letter.office_name.is_none(),
+            label => &letter.label,
+            first_day => day(letter.from, tz, Language::Zh),
+            last_day => last_day.format("%Y年%-m月%-d日").to_string(),
+            cases => letter.cases,
+            requests => letter.requests,
+            overdue,
+            overdue_more => letter.overdue_more,
+            figures,
+            file_name => &letter.attachment.file_name,
+        };
+        let text = self.render_template("weekly.zh.txt", &ctx)?;
+        let html = self.render_template("weekly.zh.html", &ctx)?;
+        use base64::Engine;
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(&letter.attachment.content)
+            .map_err(|e| LetterError::Attachment(e.to_string()))?;
+        let content_type = ContentType::parse(&letter.attachment.content_type)
+            .map_err(|e| LetterError::Attachment(e.to_string()))?;
+        let attachment =
+            Attachment::new(letter.attachment.file_name.clone()).body(content, content_type);
+        let body = MultiPart::mixed()
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .singlepart(attachment);
+        self.message_of(mail, &letter.to, subject, letter.made_at, Vec::new(), None, body)
     }
 
     /// A letter to the supervisors about one alert.
@@ -839,6 +1028,7 @@ impl Letters {
             LetterFacts::Alert(letter) => self.render_alert(mail, &letter),
             LetterFacts::Digest(letter) => self.render_digest(mail, &letter),
             LetterFacts::Receipt(letter) => self.render_receipt(mail, &letter, reference),
+            LetterFacts::WeeklyDigest(letter) => self.render_weekly_digest(mail, &letter),
         }
     }
 
@@ -916,6 +1106,23 @@ impl Letters {
         html: String,
         reply_to: Option<&str>,
     ) -> Result<Rendered, LetterError> {
+        let body = MultiPart::alternative_plain_html(text, html);
+        self.message_of(mail, to, subject, date, earlier, reply_to, body)
+    }
+
+    /// As `message`, with any body: a letter with files is `multipart/mixed`
+    /// around the alternative text and HTML.
+    #[allow(clippy::too_many_arguments)]
+    fn message_of(
+        &self,
+        mail: &QueuedMail,
+        to: &[String],
+        subject: String,
+        date: DateTime<Utc>,
+        earlier: Vec<String>,
+        reply_to: Option<&str>,
+        body: MultiPart,
+    ) -> Result<Rendered, LetterError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(subject.clone())
@@ -933,7 +1140,7 @@ impl Letters {
                 .in_reply_to(last.clone())
                 .references(earlier.join(" "));
         }
-        let message = builder.multipart(MultiPart::alternative_plain_html(text, html))?;
+        let message = builder.multipart(body)?;
         Ok(Rendered {
             subject,
             raw: message.formatted(),

@@ -50,8 +50,21 @@ pub fn letters(settings: &Settings) -> anyhow::Result<Letters> {
                 .with_context(|| format!("alert_mail.to: {e:?} is not a mailbox"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut offices = BTreeMap::new();
+    for (code, o) in &settings.offices {
+        let addresses = o
+            .emails
+            .iter()
+            .map(|e| {
+                e.parse::<Mailbox>()
+                    .with_context(|| format!("offices.{code}.emails: {e:?} is not an address"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        offices.insert(code.clone(), addresses);
+    }
     Ok(
         Letters::new(from, settings.mail.message_id_domain.clone(), recipients)
-            .with_supervisors(supervisors),
+            .with_supervisors(supervisors)
+            .with_offices(offices),
     )
 }

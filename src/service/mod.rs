@@ -12,7 +12,9 @@
 
 mod cases;
 mod decisions;
+mod digest;
 mod error;
+pub mod ledger;
 mod replies;
 mod requests;
 mod supervision;
@@ -36,6 +38,7 @@ pub use crate::domain::{
     AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};
+pub use digest::DigestPolicy;
 pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};
 pub use error::{Error, Result, not_found};
 pub use replies::{

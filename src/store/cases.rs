@@ -455,6 +455,68 @@ where
         })
     }
 
+    /// Every case escalated in `[from, to)`, of one office or of all, oldest
+    /// first, with requests and replies but no timeline: the ledger (台账).
+    /// The requests and replies are read by the same condition rather than
+    /// by a list of ids, so a year of a city's cases binds three values.
+    pub(super) async fn ledger_cases(
+        &mut self,
+        office: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Case>, StoreError> {
+        let conn = &mut *self.0;
+        let scope = |qb: &mut QueryBuilder<DB>| {
+            qb.push(" created_at >= ")
+                .push_bind(millis(from))
+                .push(" AND created_at < ")
+                .push_bind(millis(to));
+            if let Some(office) = office {
+                qb.push(" AND office = ").push_bind(office.to_owned());
+            }
+        };
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            case_columns!(),
+            " FROM cases WHERE"
+        ));
+        scope(&mut qb);
+        qb.push(" ORDER BY created_at, id");
+        let rows = qb
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE case_id IN (SELECT id FROM cases WHERE"
+        ));
+        scope(&mut qb);
+        qb.push(") ORDER BY case_id, position");
+        let requests = qb
+            .build_query_as::<RequestRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            reply_columns!(),
+            " FROM replies WHERE request_id IN (SELECT r.id FROM requests r JOIN cases c ON c.id = r.case_id WHERE"
+        ));
+        scope(&mut qb);
+        qb.push(") ORDER BY request_id, round");
+        let replies = qb
+            .build_query_as::<ReplyRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        assemble_page(rows, requests, replies)
+    }
+
     pub(super) async fn list_requests(
         &mut self,
         filter: &RequestFilter,

@@ -351,6 +351,20 @@ impl Store {
         read!(self, tx => tx.list_cases(filter, page, now).await?)
     }
 
+    /// The ledger (台账): every case escalated in `[from, to)`, of `office` or
+    /// of all offices, oldest first, each with its requests and their replies.
+    pub async fn ledger_cases(
+        &self,
+        office: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Case>, StoreError> {
+        if !matchable([office]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.ledger_cases(office, from, to).await?)
+    }
+
     /// Requests with their case's facts, the earliest reply deadline first; `now`
     /// decides what is overdue.
     pub async fn list_requests(

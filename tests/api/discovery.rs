@@ -106,7 +106,8 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
             "ReviewReply",
             "RecordFeedback",
             "WatchCaseEvents",
-            "GetAttachment"
+            "GetAttachment",
+            "ExportLedger"
         ]
     );
 }

@@ -1,0 +1,210 @@
+//! The ledger's files: the workbook (`rust_xlsxwriter`) and CSV (`csv`). They
+//! lay out the rows `domain::ledger::rows` decided, and the workbook adds a
+//! sheet for each `Table` of figures it is given; nothing here reads the store
+//! or knows who asked.
+
+use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+
+use crate::domain::ledger::{COLUMNS, LedgerFormat, SHEET_NAME, Value};
+use crate::domain::table::{Cell, Table};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("writing the workbook")]
+    Xlsx(#[from] XlsxError),
+    #[error("writing the CSV file")]
+    Csv(#[from] csv::Error),
+    #[error("writing the CSV file")]
+    CsvFlush(#[from] std::io::Error),
+}
+
+/// The ledger as a file of `format`: the workbook with `figures` as further
+/// sheets, or CSV (which has one sheet only, so the figures are left out).
+pub fn write(
+    format: LedgerFormat,
+    rows: &[Vec<Value>],
+    figures: &[Table],
+) -> Result<Vec<u8>, LedgerError> {
+    match format {
+        LedgerFormat::Xlsx => xlsx(rows, figures),
+        LedgerFormat::Csv => csv(rows),
+    }
+}
+
+fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xDDEBF7))
+        .set_border(FormatBorder::Thin)
+}
+
+/// Sheet 1 「案件台账」 with real dates, a frozen header row, column widths and
+/// an autofilter; then one sheet per table.
+pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerError> {
+    let mut workbook = Workbook::new();
+    let header = header_format();
+    let date = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(SHEET_NAME)?;
+    for (c, (name, width)) in COLUMNS.iter().enumerate() {
+        let c = c as u16;
+        sheet.write_string_with_format(0, c, *name, &header)?;
+        sheet.set_column_width(c, *width)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, value) in row.iter().enumerate() {
+            let c = c as u16;
+            match value {
+                Value::Text(s) if s.is_empty() => {}
+                Value::Text(s) => {
+                    sheet.write_string(r, c, s)?;
+                }
+                Value::Int(n) => {
+                    sheet.write_number(r, c, *n as f64)?;
+                }
+                Value::Time(Some(t)) => {
+                    sheet.write_datetime_with_format(r, c, t, &date)?;
+                }
+                Value::Time(None) => {}
+                Value::Flag(b) => {
+                    sheet.write_string(r, c, flag(*b))?;
+                }
+            }
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, rows.len() as u32, COLUMNS.len() as u16 - 1)?;
+    let mut names: Vec<String> = vec![SHEET_NAME.to_owned()];
+    for table in figures {
+        let sheet = workbook.add_worksheet();
+        let name = sheet_name(&table.name, &names);
+        sheet.set_name(&name)?;
+        names.push(name);
+        figures_sheet(sheet, table, &header)?;
+    }
+    Ok(workbook.save_to_buffer()?)
+}
+
+fn figures_sheet(sheet: &mut Worksheet, table: &Table, header: &Format) -> Result<(), XlsxError> {
+    let percent = Format::new().set_num_format("0.0%");
+    let mut widths: Vec<usize> = table.headers.iter().map(|h| h.chars().count() * 2).collect();
+    for (c, name) in table.headers.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, name, header)?;
+    }
+    for (r, row) in table.rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, cell) in row.iter().enumerate() {
+            if widths.len() <= c {
+                widths.resize(c + 1, 0);
+            }
+            widths[c] = widths[c].max(cell.display().chars().count() * 2);
+            let c = c as u16;
+            match cell {
+                Cell::Text(s) => {
+                    sheet.write_string(r, c, s)?;
+                }
+                Cell::Int(n) => {
+                    sheet.write_number(r, c, *n as f64)?;
+                }
+                Cell::Number(x) => {
+                    sheet.write_number(r, c, *x)?;
+                }
+                Cell::Percent(Some(p)) => {
+                    sheet.write_number_with_format(r, c, *p, &percent)?;
+                }
+                Cell::Percent(None) | Cell::Empty => {}
+            }
+        }
+    }
+    for (c, w) in widths.into_iter().enumerate() {
+        sheet.set_column_width(c as u16, (w.clamp(6, 60)) as f64)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    Ok(())
+}
+
+/// A sheet name Excel takes: the forbidden characters replaced, at most 31
+/// characters, and unique in the workbook.
+fn sheet_name(wanted: &str, taken: &[String]) -> String {
+    let clean: String = wanted
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
+        .take(31)
+        .collect();
+    let clean = if clean.trim().is_empty() { "Sheet".to_owned() } else { clean };
+    let mut name = clean.clone();
+    let mut n = 2;
+    while taken.iter().any(|t| t.to_lowercase() == name.to_lowercase()) {
+        let suffix = format!("({n})");
+        let keep = 31 - suffix.chars().count();
+        name = format!("{}{suffix}", clean.chars().take(keep).collect::<String>());
+        n += 1;
+    }
+    name
+}
+
+fn flag(b: bool) -> &'static str {
+    if b { "是" } else { "否" }
+}
+
+/// UTF-8 with a byte-order mark (without it Excel and WPS read Chinese as
+/// GBK), CRLF line ends, quoting as RFC 4180 has it.
+pub fn csv(rows: &[Vec<Value>]) -> Result<Vec<u8>, LedgerError> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut out);
+        w.write_record(COLUMNS.iter().map(|(name, _)| *name))?;
+        for row in rows {
+            w.write_record(row.iter().map(|value| match value {
+                Value::Text(s) => defused(s),
+                Value::Int(n) => n.to_string(),
+                Value::Time(Some(t)) => t.format("%Y-%m-%d %H:%M").to_string(),
+                Value::Time(None) => String::new(),
+                Value::Flag(b) => flag(*b).to_owned(),
+            }))?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+/// A text a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first)
+/// gets a leading apostrophe, so that opening the file runs nothing a
+/// petition's title or a department's reply carried in.
+fn defused(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_cleaned_cut_and_unique() {
+        let taken = vec!["案件台账".to_owned()];
+        assert_eq!(sheet_name("a/b", &taken), "a_b");
+        assert_eq!(sheet_name("案件台账", &taken), "案件台账(2)");
+        assert_eq!(sheet_name(&"x".repeat(40), &taken).chars().count(), 31);
+    }
+
+    #[test]
+    fn csv_starts_with_a_bom_ends_lines_with_crlf_and_quotes_as_rfc_4180() {
+        let mut row = vec![Value::Text(String::new()); COLUMNS.len()];
+        row[2] = Value::Text("路灯\"不亮\", 请修".into());
+        row[19] = Value::Text("=1+1".into());
+        let bytes = csv(&[row]).unwrap();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+        let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+        assert!(text.starts_with("案件编号,来件编号,标题,"), "{text}");
+        assert!(text.contains("\"路灯\"\"不亮\"\", 请修\""), "{text}");
+        assert!(text.contains(",'=1+1,"), "{text}");
+        assert_eq!(text.matches("\r\n").count(), 2);
+    }
+}

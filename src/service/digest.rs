@@ -1,0 +1,195 @@
+//! The weekly digest (周报): at a configured weekday and time, one letter to
+//! each office that has addresses (its past week's figures, its overdue
+//! requests, its week's ledger attached) and one to the supervisors (the same
+//! for every office). It is a job (`weekly_digest`): the instance that claims
+//! its row writes the letters and moves the schedule on in one transaction,
+//! so each week's digest is written once however many instances run.
+//!
+//! "The past week" is the seven days before the digest's day, local time:
+//! with the digest on Monday, the ISO week just ended.
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+use super::ledger::{build_ledger, figures_sheets};
+use super::*;
+use crate::domain::ledger::{LedgerFormat, LedgerRange};
+use crate::mail::letter::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
+
+/// When the weekly digest goes out, in the organisation's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestPolicy {
+    pub weekday: Weekday,
+    pub at: NaiveTime,
+}
+
+impl DigestPolicy {
+    /// The first digest moment at or after `t` (`inclusive`), or after it.
+    pub fn next(&self, t: DateTime<Utc>, tz: Tz, inclusive: bool) -> DateTime<Utc> {
+        let local = t.with_timezone(&tz).date_naive();
+        (0..=14)
+            .filter_map(|n| {
+                let day = local + Duration::days(n);
+                (day.weekday() == self.weekday)
+                    .then(|| tz.from_local_datetime(&day.and_time(self.at)).earliest())
+                    .flatten()
+                    .map(|at| at.with_timezone(&Utc))
+            })
+            .find(|at| if inclusive { *at >= t } else { *at > t })
+            .unwrap_or(t + Duration::days(7))
+    }
+
+    /// The week a digest due at `due` reports: the seven days before its day.
+    pub fn week(&self, due: DateTime<Utc>, tz: Tz) -> Option<LedgerRange> {
+        let day = due.with_timezone(&tz).date_naive();
+        LedgerRange::days(day - Duration::days(7), day - Duration::days(1), tz)
+    }
+}
+
+/// The job that writes the weekly digests.
+const DIGEST_JOB: &str = "weekly_digest";
+
+impl Whistle {
+    /// Writes the weekly digests due at `now`, once across instances, and
+    /// says when to come back; `None` when nobody receives them.
+    pub async fn send_digests(
+        &self,
+        policy: &DigestPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let (offices, supervisors) = self.letters.digest_readers();
+        if offices.is_empty() && !supervisors {
+            return Ok(None);
+        }
+        let org = self.org.current();
+        let tz = org.calendar.tz();
+        let mut tx = self.store.begin().await?;
+        let Some(mut job) = tx.claim_job(DIGEST_JOB).await? else {
+            // Another instance is writing them now.
+            tx.rollback().await?;
+            return Ok(Some(now + Duration::seconds(30)));
+        };
+        // The first run waits for the first digest moment from now on; one
+        // that falls right now is due at once.
+        let due = job
+            .next_run_at
+            .unwrap_or_else(|| policy.next(now, tz, true));
+        if now < due {
+            job.next_run_at = Some(due);
+            tx.finish_job(DIGEST_JOB, &job).await?;
+            tx.commit().await?;
+            return Ok(Some(due));
+        }
+        let Some(week) = policy.week(due, tz) else {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "no week before the digest of {due}"
+            )));
+        };
+        let key = week.label(tz);
+        let mut mail = Vec::new();
+        let readers = offices
+            .iter()
+            .map(|code| Some(code.as_str()))
+            .chain(supervisors.then_some(None));
+        for office in readers {
+            let file = build_ledger(&self.store, &org, office, week, LedgerFormat::Xlsx, now).await?;
+            let filter = OverdueFilter {
+                office: office.map(str::to_owned),
+                department: None,
+            };
+            let overdue = self
+                .store
+                .list_overdue(&filter, &PageRequest::first(OVERDUE_LINES), now)
+                .await?;
+            let figures = figures_sheets(&self.store, &org, office, week, now).await?;
+            let name = |code: &str, of: &dyn Fn(&str) -> Option<String>| {
+                of(code).unwrap_or_else(|| code.to_owned())
+            };
+            let lines = overdue
+                .items
+                .iter()
+                .filter_map(|a| {
+                    let o = a.request.overdue(now)?;
+                    Some(OverdueLine {
+                        reference: a.request.reference.as_str().to_owned(),
+                        department_name: name(&a.request.department, &|c| {
+                            org.department(c).map(|d| d.name.clone())
+                        }),
+                        office_name: name(&a.case.office, &|c| org.office(c).map(|o| o.name.clone())),
+                        title: a.case.title.clone(),
+                        due: o.due.as_str().to_owned(),
+                        due_at: o.due_at,
+                        late_seconds: o.by.num_seconds(),
+                    })
+                })
+                .collect();
+            use base64::Engine;
+            let letter = WeeklyDigestLetter {
+                to: Vec::new(),
+                office_name: office
+                    .map(|code| name(code, &|c| org.office(c).map(|o| o.name.clone()))),
+                label: key.clone(),
+                from: week.from,
+                until: week.to,
+                made_at: now,
+                timezone: tz.name().to_owned(),
+                cases: file.cases as u32,
+                requests: file.rows as u32,
+                overdue: lines,
+                overdue_more: overdue.next.is_some(),
+                figures,
+                attachment: AttachedFile {
+                    file_name: file.file_name,
+                    content_type: file.content_type.to_owned(),
+                    content: base64::engine::general_purpose::STANDARD.encode(&file.content),
+                },
+            };
+            mail.extend(
+                self.letters
+                    .plan_weekly_digest(office, letter, &key)
+                    .map_err(|e| Error::Internal(e.into()))?,
+            );
+        }
+        // Missed weeks (every instance down) are not made up: the next digest
+        // is the next moment from now.
+        let next = policy.next(now.max(due), tz, false);
+        job.next_run_at = Some(next);
+        tx.queue_mail(&mail).await?;
+        tx.finish_job(DIGEST_JOB, &job).await?;
+        tx.commit().await?;
+        if !mail.is_empty() {
+            self.wakes.mail.notify_one();
+        }
+        tracing::info!(week = %key, letters = mail.len(), "weekly digest written");
+        Ok(Some(next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_digest_moment_is_the_next_weekday_at_its_local_time() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let p = DigestPolicy {
+            weekday: Weekday::Mon,
+            at: NaiveTime::from_hms_opt(8, 30, 0).unwrap(),
+        };
+        // Friday 27 November: Monday 30th.
+        assert_eq!(p.next(at(27, 12, 0), tz, true), at(30, 8, 30));
+        // At the moment itself: now when inclusive, next week when not.
+        assert_eq!(p.next(at(30, 8, 30), tz, true), at(30, 8, 30));
+        assert_eq!(p.next(at(30, 8, 30), tz, false), at(30, 8, 30) + Duration::days(7));
+        let week = p.week(at(30, 8, 30), tz).unwrap();
+        assert_eq!((week.from, week.to), (at(23, 0, 0), at(30, 0, 0)));
+        assert_eq!(week.label(tz), "2026-W48");
+    }
+}

@@ -1,0 +1,132 @@
+//! The ledger (台账) as a file: an office's own cases, or for supervisors any
+//! office's, escalated in a range of time, as a workbook or CSV. The same
+//! export serves `CaseService.ExportLedger`, `whistle ledger` (which reads the
+//! store directly, with no caller) and the weekly digest's attachment.
+//!
+//! The ledger names no resident: it lists cases, departments and deadlines,
+//! so reading it is not a read of personal information to be recorded.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::domain::access::{self, Action};
+use crate::domain::ledger::{self, LedgerFormat, LedgerRange};
+use crate::domain::table::Table;
+use crate::domain::{Actor, ActorRole, DomainError, FieldViolation, Organisation};
+
+/// What a caller asks to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportLedger {
+    pub range: LedgerRange,
+    /// For supervisors: one office's cases; none: every office's. An office
+    /// always exports its own.
+    pub office: Option<String>,
+    pub format: LedgerFormat,
+}
+
+/// The ledger as a file, ready to save or to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerFile {
+    /// `翠屏街道台账2026-W48.xlsx`.
+    pub file_name: String,
+    pub content_type: &'static str,
+    pub content: Vec<u8>,
+    /// Cases, and rows (one per request), in the file.
+    pub cases: usize,
+    pub rows: usize,
+}
+
+/// The sheets of figures the workbook carries after the ledger, and the
+/// digest prints, for `office` (none: every office) over `range`.
+///
+/// None yet: the supervision figures (三率 and the rest) are to fill this in,
+/// as `Table`s; the workbook and the digest letter already lay out whatever
+/// tables they get.
+pub async fn figures_sheets(
+    _store: &Store,
+    _org: &Organisation,
+    _office: Option<&str>,
+    _range: LedgerRange,
+    _now: DateTime<Utc>,
+) -> Result<Vec<Table>> {
+    Ok(Vec::new())
+}
+
+/// The ledger of `office` (none: all offices) over `range` as it stands at
+/// `now`, for whoever is allowed it: the caller has been checked.
+pub async fn build_ledger(
+    store: &Store,
+    org: &Organisation,
+    office: Option<&str>,
+    range: LedgerRange,
+    format: LedgerFormat,
+    now: DateTime<Utc>,
+) -> Result<LedgerFile> {
+    let cases = store.ledger_cases(office, range.from, range.to).await?;
+    let rows = ledger::rows(&cases, org, now);
+    let figures = figures_sheets(store, org, office, range, now).await?;
+    let content = crate::ledger::write(format, &rows, &figures)
+        .map_err(|e| Error::Internal(e.into()))?;
+    Ok(LedgerFile {
+        file_name: file_name(org, office, range, format),
+        content_type: format.content_type(),
+        content,
+        cases: cases.len(),
+        rows: rows.len(),
+    })
+}
+
+/// `翠屏街道台账2026-W48.xlsx`; every office's: `全部街道台账…`.
+pub fn file_name(
+    org: &Organisation,
+    office: Option<&str>,
+    range: LedgerRange,
+    format: LedgerFormat,
+) -> String {
+    let whose = match office {
+        Some(code) => org
+            .office(code)
+            .map_or_else(|| code.to_owned(), |o| o.name.clone()),
+        None => "全部街道".to_owned(),
+    };
+    format!(
+        "{whose}台账{}.{}",
+        range.label(org.calendar.tz()),
+        format.extension()
+    )
+}
+
+impl Whistle {
+    /// The ledger as a file: an office its own cases, a supervisor any
+    /// office's or all; departments read requests, not ledgers.
+    #[tracing::instrument(skip_all, fields(office = ?command.office), err(level = "debug"))]
+    pub async fn export_ledger(&self, actor: &Actor, command: ExportLedger) -> Result<LedgerFile> {
+        access::permit(actor, Action::ReadCases)?;
+        let org = self.org.current();
+        let office = match &actor.role {
+            ActorRole::Office(code) => Some(code.clone()),
+            ActorRole::Supervisor => match command.office {
+                Some(code) if org.office(&code).is_none() => {
+                    return Err(DomainError::Invalid(vec![
+                        FieldViolation::new("office", format!("no office {code:?}"))
+                            .zh(format!("没有街道 {code}")),
+                    ])
+                    .into());
+                }
+                other => other,
+            },
+            ActorRole::Department(_) | ActorRole::System => {
+                unreachable!("the access policy lets only offices and supervisors read cases")
+            }
+        };
+        build_ledger(
+            &self.store,
+            &org,
+            office.as_deref(),
+            command.range,
+            command.format,
+            self.clock.now(),
+        )
+        .await
+    }
+}
