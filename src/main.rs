@@ -400,7 +400,11 @@ async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
             .split_once("-W")
             .and_then(|(y, w)| Some((y.parse().ok()?, w.parse().ok()?)))
             .and_then(|(y, w)| LedgerRange::iso_week(y, w, tz))
-            .ok_or_else(|| usage(format!("--week: {week:?} is not an ISO week such as 2026-W48")))?,
+            .ok_or_else(|| {
+                usage(format!(
+                    "--week: {week:?} is not an ISO week such as 2026-W48"
+                ))
+            })?,
         (None, Some(from), Some(to)) => {
             let day = |flag: &str, s: &str| {
                 chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -410,7 +414,9 @@ async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
             let range = LedgerRange::days(first, last, tz)
                 .ok_or_else(|| usage("--from/--to: not days of the calendar".into()))?;
             LedgerRange::parse(Ok(range.from), Ok(range.to)).map_err(|e| {
-                usage(format!("--from/--to: {e} (the last day is included; at most 366 days)"))
+                usage(format!(
+                    "--from/--to: {e} (the last day is included; at most 366 days)"
+                ))
             })?
         }
         _ => return Err(usage("give --week, or --from and --to".into())),
@@ -437,8 +443,7 @@ async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
     store.close().await;
     let file = file.context("reading the ledger")?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(&file.file_name));
-    std::fs::write(&out, &file.content)
-        .with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&out, &file.content).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}: {} cases, {} rows, {} bytes",
         out.display(),

@@ -521,7 +521,9 @@ async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
         text(&out.stdout)
     );
     let mut workbook: Xlsx<_> = calamine::open_workbook(&file).expect("a workbook");
-    let sheet = workbook.worksheet_range("案件台账").expect("the ledger sheet");
+    let sheet = workbook
+        .worksheet_range("案件台账")
+        .expect("the ledger sheet");
     assert_eq!(sheet.height(), 3, "a header and one row per request");
     assert_eq!(sheet.get((1, 0)).unwrap().to_string(), escalated.id);
     assert_eq!(sheet.get((1, 8)).unwrap().to_string(), "区路灯管理所");
@@ -546,7 +548,16 @@ async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
         &["ledger", "--week", &week, "--format", "pdf"],
     ] {
         let out = whistle(dir.path()).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).starts_with("error: "),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }

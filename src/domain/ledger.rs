@@ -42,8 +42,11 @@ impl LedgerRange {
             v.push(FieldViolation::new("to", "must be after from").zh("结束时间必须晚于开始时间"));
         } else if to - from > Duration::days(MAX_RANGE_DAYS) {
             v.push(
-                FieldViolation::new("to", format!("the range must be at most {MAX_RANGE_DAYS} days"))
-                    .zh(format!("时间范围不能超过{MAX_RANGE_DAYS}天")),
+                FieldViolation::new(
+                    "to",
+                    format!("the range must be at most {MAX_RANGE_DAYS} days"),
+                )
+                .zh(format!("时间范围不能超过{MAX_RANGE_DAYS}天")),
             );
         }
         v.into_result().map(|()| LedgerRange { from, to })
@@ -220,7 +223,12 @@ fn case_values(case: &Case, org: &Organisation, tz: Tz) -> Vec<Value> {
 }
 
 /// Whether a step of the current round was (or, not taken, is now) late.
-fn late(request: &DepartmentRequest, due: Due, taken: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+fn late(
+    request: &DepartmentRequest,
+    due: Due,
+    taken: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
     let due_at = match due {
         Due::Acknowledge => request.ack_due_at,
         Due::Reply => request.reply_due_at,
@@ -317,13 +325,22 @@ mod tests {
             }
         };
         let missing = Err(FieldViolation::new("from", "is required"));
-        assert_eq!(fields(LedgerRange::parse(missing, ok(at(2026, 1, 1, 0)))), ["from"]);
         assert_eq!(
-            fields(LedgerRange::parse(ok(at(2026, 2, 1, 0)), ok(at(2026, 1, 1, 0)))),
+            fields(LedgerRange::parse(missing, ok(at(2026, 1, 1, 0)))),
+            ["from"]
+        );
+        assert_eq!(
+            fields(LedgerRange::parse(
+                ok(at(2026, 2, 1, 0)),
+                ok(at(2026, 1, 1, 0))
+            )),
             ["to"]
         );
         assert_eq!(
-            fields(LedgerRange::parse(ok(at(2025, 1, 1, 0)), ok(at(2026, 1, 3, 0)))),
+            fields(LedgerRange::parse(
+                ok(at(2025, 1, 1, 0)),
+                ok(at(2026, 1, 3, 0))
+            )),
             ["to"]
         );
         assert!(LedgerRange::parse(ok(at(2024, 1, 1, 0)), ok(at(2025, 1, 1, 0))).is_ok());

@@ -88,7 +88,11 @@ pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerErr
 
 fn figures_sheet(sheet: &mut Worksheet, table: &Table, header: &Format) -> Result<(), XlsxError> {
     let percent = Format::new().set_num_format("0.0%");
-    let mut widths: Vec<usize> = table.headers.iter().map(|h| h.chars().count() * 2).collect();
+    let mut widths: Vec<usize> = table
+        .headers
+        .iter()
+        .map(|h| h.chars().count() * 2)
+        .collect();
     for (c, name) in table.headers.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, name, header)?;
     }
@@ -132,10 +136,17 @@ fn sheet_name(wanted: &str, taken: &[String]) -> String {
         .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
         .take(31)
         .collect();
-    let clean = if clean.trim().is_empty() { "Sheet".to_owned() } else { clean };
+    let clean = if clean.trim().is_empty() {
+        "Sheet".to_owned()
+    } else {
+        clean
+    };
     let mut name = clean.clone();
     let mut n = 2;
-    while taken.iter().any(|t| t.to_lowercase() == name.to_lowercase()) {
+    while taken
+        .iter()
+        .any(|t| t.to_lowercase() == name.to_lowercase())
+    {
         let suffix = format!("({n})");
         let keep = 31 - suffix.chars().count();
         name = format!("{}{suffix}", clean.chars().take(keep).collect::<String>());

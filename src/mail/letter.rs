@@ -596,7 +596,15 @@ impl Letters {
         let body = MultiPart::mixed()
             .multipart(MultiPart::alternative_plain_html(text, html))
             .singlepart(attachment);
-        self.message_of(mail, &letter.to, subject, letter.made_at, Vec::new(), None, body)
+        self.message_of(
+            mail,
+            &letter.to,
+            subject,
+            letter.made_at,
+            Vec::new(),
+            None,
+            body,
+        )
     }
 
     /// A letter to the supervisors about one alert.

@@ -92,7 +92,8 @@ impl Whistle {
             .map(|code| Some(code.as_str()))
             .chain(supervisors.then_some(None));
         for office in readers {
-            let file = build_ledger(&self.store, &org, office, week, LedgerFormat::Xlsx, now).await?;
+            let file =
+                build_ledger(&self.store, &org, office, week, LedgerFormat::Xlsx, now).await?;
             let filter = OverdueFilter {
                 office: office.map(str::to_owned),
                 department: None,
@@ -115,7 +116,9 @@ impl Whistle {
                         department_name: name(&a.request.department, &|c| {
                             org.department(c).map(|d| d.name.clone())
                         }),
-                        office_name: name(&a.case.office, &|c| org.office(c).map(|o| o.name.clone())),
+                        office_name: name(&a.case.office, &|c| {
+                            org.office(c).map(|o| o.name.clone())
+                        }),
                         title: a.case.title.clone(),
                         due: o.due.as_str().to_owned(),
                         due_at: o.due_at,
@@ -187,7 +190,10 @@ mod tests {
         assert_eq!(p.next(at(27, 12, 0), tz, true), at(30, 8, 30));
         // At the moment itself: now when inclusive, next week when not.
         assert_eq!(p.next(at(30, 8, 30), tz, true), at(30, 8, 30));
-        assert_eq!(p.next(at(30, 8, 30), tz, false), at(30, 8, 30) + Duration::days(7));
+        assert_eq!(
+            p.next(at(30, 8, 30), tz, false),
+            at(30, 8, 30) + Duration::days(7)
+        );
         let week = p.week(at(30, 8, 30), tz).unwrap();
         assert_eq!((week.from, week.to), (at(23, 0, 0), at(30, 0, 0)));
         assert_eq!(week.label(tz), "2026-W48");

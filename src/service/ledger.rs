@@ -65,8 +65,8 @@ pub async fn build_ledger(
     let cases = store.ledger_cases(office, range.from, range.to).await?;
     let rows = ledger::rows(&cases, org, now);
     let figures = figures_sheets(store, org, office, range, now).await?;
-    let content = crate::ledger::write(format, &rows, &figures)
-        .map_err(|e| Error::Internal(e.into()))?;
+    let content =
+        crate::ledger::write(format, &rows, &figures).map_err(|e| Error::Internal(e.into()))?;
     Ok(LedgerFile {
         file_name: file_name(org, office, range, format),
         content_type: format.content_type(),
@@ -107,6 +107,8 @@ impl Whistle {
             ActorRole::Office(code) => Some(code.clone()),
             ActorRole::Supervisor => match command.office {
                 Some(code) if org.office(&code).is_none() => {
+                    // Cut: a status's message travels in a header of bounded size.
+                    let code = crate::domain::error::cut(&code, 64);
                     return Err(DomainError::Invalid(vec![
                         FieldViolation::new("office", format!("no office {code:?}"))
                             .zh(format!("没有街道 {code}")),

@@ -38,8 +38,8 @@ pub use crate::domain::{
     AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};
-pub use digest::DigestPolicy;
 pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};
+pub use digest::DigestPolicy;
 pub use error::{Error, Result, not_found};
 pub use replies::{
     Desk, DeskAction, DeskReply, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment,

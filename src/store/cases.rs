@@ -475,11 +475,8 @@ where
                 qb.push(" AND office = ").push_bind(office.to_owned());
             }
         };
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            case_columns!(),
-            " FROM cases WHERE"
-        ));
+        let mut qb =
+            QueryBuilder::<DB>::new(concat!("SELECT ", case_columns!(), " FROM cases WHERE"));
         scope(&mut qb);
         qb.push(" ORDER BY created_at, id");
         let rows = qb

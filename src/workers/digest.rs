@@ -22,7 +22,12 @@ pub struct DigestMailer {
 }
 
 impl DigestMailer {
-    pub fn new(whistle: Whistle, clock: Arc<dyn Clock>, policy: DigestPolicy, idle: Duration) -> Self {
+    pub fn new(
+        whistle: Whistle,
+        clock: Arc<dyn Clock>,
+        policy: DigestPolicy,
+        idle: Duration,
+    ) -> Self {
         Self {
             whistle,
             clock,

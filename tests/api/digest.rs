@@ -42,8 +42,11 @@ fn weekly(receiver: &Receiver) -> Vec<crate::smtp::Received> {
 
 /// The case ids in the ledger sheet of an attached workbook.
 fn ledger_ids(bytes: &[u8]) -> Vec<String> {
-    let mut workbook = Xlsx::new(Cursor::new(bytes.to_vec())).expect("the attachment is a workbook");
-    let sheet = workbook.worksheet_range("案件台账").expect("the ledger sheet");
+    let mut workbook =
+        Xlsx::new(Cursor::new(bytes.to_vec())).expect("the attachment is a workbook");
+    let sheet = workbook
+        .worksheet_range("案件台账")
+        .expect("the ledger sheet");
     let mut ids: Vec<String> = (1..sheet.height())
         .map(|r| sheet.get((r, 0)).unwrap().to_string())
         .collect();
@@ -98,7 +101,11 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
 
     let housing = request_of(&certificate, "housing");
     for (letter, file_name, ids) in [
-        (ours, "翠屏街道台账2026-W48.xlsx", vec![certificate.id.clone(), power.id.clone()]),
+        (
+            ours,
+            "翠屏街道台账2026-W48.xlsx",
+            vec![certificate.id.clone(), power.id.clone()],
+        ),
         (theirs, "西外街道台账2026-W48.xlsx", vec![xinnan.id.clone()]),
         (
             supervisors,
@@ -118,7 +125,11 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
         let attachment = message.attachment(0).unwrap();
         assert_eq!(attachment.attachment_name(), Some(file_name));
         assert_eq!(
-            attachment.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))),
+            attachment.content_type().map(|c| format!(
+                "{}/{}",
+                c.ctype(),
+                c.subtype().unwrap_or("")
+            )),
             Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned())
         );
         assert_eq!(ledger_ids(attachment.contents()), ids, "{file_name}");
@@ -128,14 +139,23 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
     // The overdue: cuiping's certificate requests, acknowledgement due last
     // Tuesday; not xinnan's letter, and the supervisors see them with the office.
     let ours_text = ours.parsed().body_text(0).unwrap().into_owned();
-    assert!(ours_text.contains("本周立案 2 件，发函 3 份"), "{ours_text}");
+    assert!(
+        ours_text.contains("本周立案 2 件，发函 3 份"),
+        "{ours_text}"
+    );
     assert!(ours_text.contains(&housing.reference), "{ours_text}");
-    assert!(ours_text.contains("《杨柳小区3栋房产证迟迟未能办理》签收时限"), "{ours_text}");
+    assert!(
+        ours_text.contains("《杨柳小区3栋房产证迟迟未能办理》签收时限"),
+        "{ours_text}"
+    );
     let theirs_text = theirs.parsed().body_text(0).unwrap().into_owned();
     assert!(!theirs_text.contains(&housing.reference), "{theirs_text}");
     let supervisors_text = supervisors.parsed().body_text(0).unwrap().into_owned();
     assert!(
-        supervisors_text.contains(&format!("{} 区住房和城乡建设局（翠屏街道）", housing.reference)),
+        supervisors_text.contains(&format!(
+            "{} 区住房和城乡建设局（翠屏街道）",
+            housing.reference
+        )),
         "{supervisors_text}"
     );
 
