@@ -966,6 +966,28 @@ not_after = "2027-01-01T00:00:00+08:00"
         assert!(format!("{err:#}").contains("nobody"), "{err:#}");
     }
 
+    #[test]
+    fn the_weekly_digest_day_and_time_are_checked_at_start_up() {
+        let s = load_with_file("", &[]).unwrap();
+        assert!(!s.digest.enabled);
+        let p = s.digest.policy().unwrap();
+        assert_eq!(
+            (p.weekday, p.at),
+            (
+                chrono::Weekday::Mon,
+                chrono::NaiveTime::from_hms_opt(8, 30, 0).unwrap()
+            )
+        );
+        let s = load_with_file("", &[("WHISTLE__DIGEST__WEEKDAY", "fri")]).unwrap();
+        assert_eq!(s.digest.policy().unwrap().weekday, chrono::Weekday::Fri);
+        let err = load_with_file("", &[("WHISTLE__DIGEST__WEEKDAY", "Monday")]).unwrap_err();
+        assert!(format!("{err:#}").contains("digest.weekday"), "{err:#}");
+        let err = load_with_file("", &[("WHISTLE__DIGEST__TIME", "8.30")]).unwrap_err();
+        assert!(format!("{err:#}").contains("digest.time"), "{err:#}");
+        let err = load_with_file("[offices.a]\nname = 'A'\nemial = 'x'\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("offices.a.emails"), "{err:#}");
+    }
+
     /// An own organisation (so the demo one stays out) with the given extra TOML.
     fn load_with_file(extra: &str, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let dir = tempfile::tempdir().unwrap();

@@ -164,3 +164,50 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(weekly(&receiver).len(), 3);
 }
+
+/// Only PostgreSQL serves several instances on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_write_each_digest_once() {
+    let Some(url) = whistle::store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    let receiver = Receiver::start();
+    let env = receiver.settings();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let settings = settings();
+    let clock = std::sync::Arc::new(whistle::clock::ManualClock::new(monday_morning()));
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        apps.push(
+            spawn_app_on(
+                tempfile::tempdir().unwrap(),
+                &url,
+                Some(&settings),
+                &env,
+                clock.clone(),
+            )
+            .await,
+        );
+    }
+    apps[0].escalate(power_cut("D-TWO-1")).await;
+    apps[1].escalate(power_cut("D-TWO-2")).await;
+    // Both instances wake at Monday 08:30 and race for the job.
+    clock.set(shanghai(2026, 11, 30, 8, 30));
+    eventually("three weekly letters", || async {
+        (weekly(&receiver).len() >= 3).then_some(())
+    })
+    .await;
+    clock.set(shanghai(2026, 11, 30, 8, 31));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let letters = weekly(&receiver);
+    let mut ids: Vec<String> = letters.iter().map(|l| l.message_id()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "<weekly-2026-W48.all@whistle.localhost>",
+            "<weekly-2026-W48.cuiping@whistle.localhost>",
+            "<weekly-2026-W48.xinnan@whistle.localhost>",
+        ]
+    );
+}
