@@ -440,6 +440,11 @@ impl<'a> Builder<'a> {
                     settings.alert_mail.to.len()
                 )
             },
+            weekly_digest = if settings.digest.enabled {
+                format!("{} {}", settings.digest.weekday, settings.digest.time)
+            } else {
+                "off".to_owned()
+            },
             "letters go {letters_go}"
         );
         tracing::info!(

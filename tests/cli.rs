@@ -203,6 +203,7 @@ fn start_up_says_what_the_service_will_do() {
         "\"organisation\":\"demo\"",
         "\"departments\":5",
         "letters go as .eml files into",
+        "\"weekly_digest\":\"off\"",
         "\"years\":\"2025 (shipped), 2026 (shipped)\"",
         "\"database\":\"sqlite:",
         "\"grpc_addr\":",

@@ -206,6 +206,51 @@ mod tests {
     }
 
     #[test]
+    fn figures_come_after_the_ledger_as_sheets_of_their_own() {
+        use calamine::{Data, Reader, Xlsx};
+        let figures = Table {
+            name: "三率/部门".into(),
+            headers: vec![
+                "部门".into(),
+                "件数".into(),
+                "均值".into(),
+                "满意率".into(),
+                "备注".into(),
+            ],
+            rows: vec![
+                vec![
+                    Cell::Text("区住建局".into()),
+                    Cell::Int(12),
+                    Cell::Number(1.5),
+                    Cell::Percent(Some(0.25)),
+                    Cell::Empty,
+                ],
+                vec![
+                    Cell::Text("供电".into()),
+                    Cell::Int(0),
+                    Cell::Number(0.0),
+                    Cell::Percent(None),
+                    Cell::Text("无".into()),
+                ],
+            ],
+        };
+        let bytes = xlsx(&[], std::slice::from_ref(&figures)).unwrap();
+        let mut book = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(book.sheet_names(), ["案件台账", "三率_部门"]);
+        assert_eq!(book.worksheet_range("案件台账").unwrap().height(), 1);
+        let sheet = book.worksheet_range("三率_部门").unwrap();
+        assert_eq!(sheet.get((0, 3)), Some(&Data::String("满意率".into())));
+        assert_eq!(sheet.get((1, 1)), Some(&Data::Float(12.0)));
+        assert_eq!(sheet.get((1, 2)), Some(&Data::Float(1.5)));
+        assert_eq!(sheet.get((1, 3)), Some(&Data::Float(0.25)));
+        assert!(matches!(sheet.get((1, 4)), None | Some(Data::Empty)));
+        assert!(
+            matches!(sheet.get((2, 3)), None | Some(Data::Empty)),
+            "no ratio is no 0%"
+        );
+    }
+
+    #[test]
     fn csv_starts_with_a_bom_ends_lines_with_crlf_and_quotes_as_rfc_4180() {
         let mut row = vec![Value::Text(String::new()); COLUMNS.len()];
         row[2] = Value::Text("路灯\"不亮\", 请修".into());

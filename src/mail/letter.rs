@@ -1455,6 +1455,85 @@ mod tests {
     }
 
     #[test]
+    fn a_weekly_digest_prints_its_figures_and_carries_its_ledger() {
+        use crate::domain::table::{Cell, Table};
+        use mail_parser::MimeHeaders;
+        let mut offices = BTreeMap::new();
+        offices.insert(
+            "cuiping".to_owned(),
+            vec!["翠屏街道 <cp@example.cn>".parse().unwrap()],
+        );
+        offices.insert("xinnan".to_owned(), Vec::new());
+        let l = letters(Language::Zh).with_offices(offices);
+        assert_eq!(l.digest_readers(), (vec!["cuiping".to_owned()], false));
+        let at = fixtures::now();
+        let letter = WeeklyDigestLetter {
+            to: Vec::new(),
+            office_name: Some("翠屏街道".into()),
+            label: "2026-W48".into(),
+            from: at - chrono::Duration::days(7),
+            until: at,
+            made_at: at,
+            timezone: "Asia/Shanghai".into(),
+            cases: 2,
+            requests: 3,
+            overdue: Vec::new(),
+            overdue_more: false,
+            figures: vec![Table {
+                name: "三率".into(),
+                headers: vec!["部门".into(), "响应率".into()],
+                rows: vec![vec![
+                    Cell::Text("区住建局".into()),
+                    Cell::Percent(Some(0.5)),
+                ]],
+            }],
+            attachment: AttachedFile {
+                file_name: "翠屏街道台账2026-W48.xlsx".into(),
+                content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                    .into(),
+                content: "UEsDBA==".into(),
+            },
+        };
+        assert!(
+            l.plan_weekly_digest(Some("xinnan"), letter.clone(), "2026-W48")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            l.plan_weekly_digest(None, letter.clone(), "2026-W48")
+                .unwrap()
+                .is_none()
+        );
+        let mail = l
+            .plan_weekly_digest(Some("cuiping"), letter, "2026-W48")
+            .unwrap()
+            .unwrap();
+        assert_eq!(mail.message_id, "<weekly-2026-W48.cuiping@cuiping.example>");
+        let mut queued = queued(mail, &fixtures::stored_case());
+        queued.reference = None;
+        let rendered = l.render(&queued).unwrap();
+        assert_eq!(
+            rendered.subject,
+            "【吹哨报到·周报】翠屏街道2026-W48：立案2件，当前超期0份"
+        );
+        let message = mail_parser::MessageParser::default()
+            .parse(&rendered.raw)
+            .unwrap();
+        let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+        assert!(
+            text.contains("三率\n部门      响应率\n区住建局  50.0%\n"),
+            "{text}"
+        );
+        assert!(text.contains("（无）"), "{text}");
+        let attachment = message.attachment(0).expect("the ledger attached");
+        assert_eq!(
+            attachment.attachment_name(),
+            Some("翠屏街道台账2026-W48.xlsx")
+        );
+        assert_eq!(attachment.contents(), b"PK\x03\x04");
+    }
+
+    #[test]
     fn supervisors_get_a_letter_per_alert_and_a_daily_digest() {
         let l = letters(Language::Zh)
             .with_supervisors(vec!["区纪委监委 <jiwei@dachuan.example>".parse().unwrap()]);
