@@ -251,6 +251,46 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_sheet_freezes_its_header_filters_and_sets_widths() {
+        use std::io::Read;
+        let mut row = vec![Value::Text("x".into()); COLUMNS.len()];
+        row[7] = Value::Time(Some(
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(10, 0, 0)
+                .unwrap(),
+        ));
+        let bytes = xlsx(&[row.clone(), row], &[]).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut sheet = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut sheet)
+            .unwrap();
+        assert!(
+            sheet.contains(
+                r#"<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>"#
+            ),
+            "{sheet}"
+        );
+        assert!(sheet.contains(r#"<autoFilter ref="A1:X3"/>"#), "{sheet}");
+        assert!(
+            sheet.contains(r#"<col min="1" max="1" width="38.7109375" customWidth="1"/>"#),
+            "{sheet}"
+        );
+        let mut styles = String::new();
+        zip.by_name("xl/styles.xml")
+            .unwrap()
+            .read_to_string(&mut styles)
+            .unwrap();
+        assert!(
+            styles.contains(r#"formatCode="yyyy\-mm\-dd\ hh:mm""#)
+                || styles.contains("yyyy-mm-dd hh:mm"),
+            "{styles}"
+        );
+    }
+
+    #[test]
     fn csv_starts_with_a_bom_ends_lines_with_crlf_and_quotes_as_rfc_4180() {
         let mut row = vec![Value::Text(String::new()); COLUMNS.len()];
         row[2] = Value::Text("路灯\"不亮\", 请修".into());
