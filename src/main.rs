@@ -1,6 +1,7 @@
 //! The `whistle` binary: read settings, set up tracing, then serve, migrate,
-//! back up the database, look after the outbox, make and hash keys, or ask a
-//! running server whether it is healthy. Everything else lives in the library.
+//! back up the database, look after the outbox, write the ledger (台账), make
+//! and hash keys, or ask a running server whether it is healthy. Everything
+//! else lives in the library.
 //!
 //! Failures end in one line on stderr, `error: …` with its causes, and exit
 //! code 2 for a mistake the operator can fix in the command or the
