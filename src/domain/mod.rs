@@ -15,6 +15,7 @@ pub mod organisation;
 pub mod petition;
 pub mod reply_link;
 pub mod request;
+pub mod statistics;
 pub mod text;
 pub mod watch;
 pub mod wording;

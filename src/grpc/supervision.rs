@@ -66,6 +66,23 @@ impl SupervisionService for Supervision {
         }))
     }
 
+    async fn get_statistics(
+        &self,
+        request: Request<proto::GetStatisticsRequest>,
+    ) -> Result<Response<proto::Statistics>, Status> {
+        let actor = caller(&request)?;
+        let scope = request.into_inner().try_into().map_err(domain_status)?;
+        let figures = self
+            .whistle
+            .statistics(&actor, scope)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::statistics(
+            &figures,
+            &self.whistle.calendar_coverage(),
+        )))
+    }
+
     async fn decide_extension(
         &self,
         request: Request<proto::DecideExtensionRequest>,

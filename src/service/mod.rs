@@ -15,6 +15,7 @@ mod decisions;
 mod error;
 mod replies;
 mod requests;
+mod statistics;
 mod supervision;
 mod watching;
 

@@ -221,6 +221,39 @@ where
         }
     }
 
+    /// Every case escalated in `[from, to)`, of one office if named, whole
+    /// (requests, replies, timeline), oldest first: what the figures and the
+    /// ledger are computed over.
+    pub(super) async fn cases_escalated(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        office: Option<&str>,
+    ) -> Result<Vec<Case>, StoreError> {
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            case_columns!(),
+            " FROM cases c WHERE c.created_at >= "
+        ));
+        qb.push_bind(millis(from))
+            .push(" AND c.created_at < ")
+            .push_bind(millis(to));
+        if let Some(office) = office {
+            qb.push(" AND c.office = ").push_bind(office.to_owned());
+        }
+        qb.push(" ORDER BY c.created_at, c.id");
+        let rows = qb
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let mut cases = Vec::with_capacity(rows.len());
+        for row in rows {
+            cases.push(self.load(row).await?);
+        }
+        Ok(cases)
+    }
+
     pub(super) async fn get_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
         self.case_by(SELECT_CASE, case_id).await
     }

@@ -570,6 +570,20 @@ impl Store {
         })
     }
 
+    /// Every case escalated in `[from, to)`, of one office if named, read
+    /// whole in one snapshot, oldest first.
+    pub async fn cases_escalated(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        office: Option<&str>,
+    ) -> Result<Vec<Case>, StoreError> {
+        if !matchable([office]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.cases_escalated(from, to, office).await?)
+    }
+
     /// Who read a case's resident unmasked, oldest first.
     pub async fn personal_reads_of_case(
         &self,

@@ -19,6 +19,7 @@ mod page;
 mod replies;
 mod rpc_fuzz;
 mod smtp;
+mod statistics;
 mod streams;
 mod validation;
 mod watch;
