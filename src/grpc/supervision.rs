@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::convert;
+use super::pages;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
 use crate::proto;
@@ -37,13 +38,12 @@ impl SupervisionService for Supervision {
             .await
             .map_err(to_status)?;
         let now = self.whistle.now();
+        let (requests, next_page_token) = pages::fit(page, pages::PAGE_BUDGET_BYTES, |a| {
+            convert::assigned(a, now)
+        });
         Ok(Response::new(proto::ListOverdueResponse {
-            requests: page
-                .items
-                .iter()
-                .map(|a| convert::assigned(a, now))
-                .collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            requests,
+            next_page_token,
             calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
         }))
     }
@@ -59,9 +59,10 @@ impl SupervisionService for Supervision {
             .list_alerts(&actor, filter, page)
             .await
             .map_err(to_status)?;
+        let (alerts, next_page_token) = pages::fit(page, pages::PAGE_BUDGET_BYTES, convert::alert);
         Ok(Response::new(proto::ListAlertsResponse {
-            alerts: page.items.iter().map(convert::alert).collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            alerts,
+            next_page_token,
             calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
         }))
     }

@@ -74,7 +74,7 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, |a: &AlertRow| {
+        let (rows, next, cursors) = split_page(rows, page.size, |a: &AlertRow| {
             encode_cursor("alerts", &[&a.id.to_string()])
         });
         Ok(Page {
@@ -83,6 +83,7 @@ where
                 .map(AlertRow::into_alert)
                 .collect::<Result<_, _>>()?,
             next,
+            cursors,
         })
     }
 

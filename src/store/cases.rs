@@ -451,7 +451,7 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_case_cursor);
+        let (rows, next, cursors) = split_page(rows, page.size, next_case_cursor);
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (requests, replies) = if ids.is_empty() {
             (Vec::new(), Vec::new())
@@ -485,6 +485,7 @@ where
         Ok(Page {
             items: assemble_page(rows, requests, replies)?,
             next,
+            cursors,
         })
     }
 
@@ -500,10 +501,11 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        let (rows, next, cursors) = split_page(rows, page.size, next_request_cursor);
         Ok(Page {
             items: self.with_cases(rows).await?,
             next,
+            cursors,
         })
     }
 
@@ -548,13 +550,14 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, |r: &OverdueRow| {
+        let (rows, next, cursors) = split_page(rows, page.size, |r: &OverdueRow| {
             encode_cursor("requests", &[&r.overdue_since.to_string(), &r.request.id])
         });
         let rows = rows.into_iter().map(|r| r.request).collect();
         Ok(Page {
             items: self.with_cases(rows).await?,
             next,
+            cursors,
         })
     }
 

@@ -275,6 +275,7 @@ fn nothing<T>() -> Page<T> {
     Page {
         items: Vec::new(),
         next: None,
+        cursors: Vec::new(),
     }
 }
 

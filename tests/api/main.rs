@@ -16,6 +16,7 @@ mod lifecycle;
 mod mail;
 mod metrics;
 mod page;
+mod paging;
 mod replies;
 mod rpc_fuzz;
 mod smtp;
