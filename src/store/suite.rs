@@ -65,6 +65,7 @@ suite!(
     replies_keep_their_details_and_attachments,
     inbound_mail_is_recorded_once_per_message,
     supervision_decisions_round_trip_and_a_paused_request_is_not_overdue,
+    a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits,
 );
 
 async fn open(url: &str) -> Store {
@@ -1803,4 +1804,101 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
         .collect();
     assert_eq!(listed, std::slice::from_ref(&case.id));
     assert_ne!(other.id, case.id);
+}
+
+/// An alert about `case`, raised at `at`.
+fn alert_about(case: &Case, key: &str, at: DateTime<Utc>) -> crate::domain::Alert {
+    crate::domain::Alert {
+        key: key.into(),
+        kind: crate::domain::AlertKind::CaseReopened,
+        level: 1,
+        case_id: case.id.clone(),
+        request_id: None,
+        office: case.office.clone(),
+        department: None,
+        reference: None,
+        round: 1,
+        due_at: None,
+        raised_at: at,
+        summary: key.into(),
+    }
+}
+
+/// The alert mailer's first run starts at the end of the feed. On PostgreSQL
+/// the feed is in commit order, not id order: an alert written by a
+/// transaction older than one already committed comes before it, so the end
+/// is the last alert no running transaction can precede, not the highest id.
+async fn a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits(
+    store: Store,
+) {
+    let first = create(&store, &Spec::default()).await;
+    let second = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0002",
+            ..Spec::default()
+        },
+    )
+    .await;
+    let older = || async {
+        let mut tx = store.begin().await.unwrap();
+        let before = tx.lock_case(&first.id).await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.updated_at = t0() + Duration::minutes(1);
+        tx.update_case(
+            &before,
+            &mut after,
+            &[],
+            &[alert_about(&first, "older", t0())],
+        )
+        .await
+        .unwrap();
+        tx
+    };
+    let newer = || async {
+        let mut tx = store.begin().await.unwrap();
+        let before = tx.lock_case(&second.id).await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.updated_at = t0() + Duration::minutes(2);
+        tx.update_case(
+            &before,
+            &mut after,
+            &[],
+            &[alert_about(&second, "newer", t0())],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    };
+    let start = match store {
+        // One writer at a time: transactions commit in the order they began.
+        Store::Sqlite(_) => {
+            older().await.commit().await.unwrap();
+            newer().await;
+            let mut tx = store.begin().await.unwrap();
+            let start = tx.last_alert_id().await.unwrap();
+            tx.rollback().await.unwrap();
+            assert_eq!(start, 2, "both committed, in order");
+            0
+        }
+        Store::Postgres(_) => {
+            // The older transaction holds its place in the feed while a
+            // newer one commits; a reader starting now must start before both.
+            let held = older().await;
+            newer().await;
+            let mut tx = store.begin().await.unwrap();
+            let start = tx.last_alert_id().await.unwrap();
+            tx.rollback().await.unwrap();
+            held.commit().await.unwrap();
+            start
+        }
+    };
+    let read: Vec<String> = store
+        .alerts_after(start, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.alert.key)
+        .collect();
+    assert_eq!(read, ["older", "newer"]);
 }
