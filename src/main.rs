@@ -467,7 +467,12 @@ async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if heads {
-                    println!("head {} {} {}", shown(id), report.checked, shown(&report.head));
+                    println!(
+                        "head {} {} {}",
+                        shown(id),
+                        report.checked,
+                        shown(&report.head)
+                    );
                 }
             }
             if (ids.len() as u32) < VERIFY_BATCH {

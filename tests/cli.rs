@@ -533,7 +533,10 @@ async fn verify_exits_0_while_every_chain_holds_and_1_naming_a_tampered_event() 
         assert!(
             heads.iter().any(|l| {
                 let parts: Vec<&str> = l.split(' ').collect();
-                parts.len() == 4 && parts[1] == id && parts[2] == n.to_string() && parts[3].len() == 64
+                parts.len() == 4
+                    && parts[1] == id
+                    && parts[2] == n.to_string()
+                    && parts[3].len() == 64
             }),
             "{stdout}"
         );
@@ -545,11 +548,12 @@ async fn verify_exits_0_while_every_chain_holds_and_1_naming_a_tampered_event() 
     let mut db = sqlx::SqliteConnection::connect(&sqlite_url(dir.path()))
         .await
         .unwrap();
-    let changed = sqlx::query("UPDATE events SET kind = 'ESCALATED\nok' WHERE case_id = $1 AND seq = 1")
-        .bind(tampered)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let changed =
+        sqlx::query("UPDATE events SET kind = 'ESCALATED\nok' WHERE case_id = $1 AND seq = 1")
+            .bind(tampered)
+            .execute(&mut db)
+            .await
+            .unwrap();
     assert_eq!(changed.rows_affected(), 1);
     db.close().await.unwrap();
 
@@ -563,5 +567,8 @@ async fn verify_exits_0_while_every_chain_holds_and_1_naming_a_tampered_event() 
             && lines[0].contains(", ESCALATED\\u{a}ok): its content does not match its hash"),
         "{stdout}"
     );
-    assert_eq!(lines[1], format!("2 cases, {events} events checked: 1 broken"));
+    assert_eq!(
+        lines[1],
+        format!("2 cases, {events} events checked: 1 broken")
+    );
 }

@@ -697,7 +697,9 @@ impl TryFrom<proto::ListAlertsRequest> for (AlertFilter, PageRequest) {
     }
 }
 
-impl TryFrom<proto::ListPersonalDataReadsRequest> for (crate::store::PersonalReadFilter, PageRequest) {
+impl TryFrom<proto::ListPersonalDataReadsRequest>
+    for (crate::store::PersonalReadFilter, PageRequest)
+{
     type Error = DomainError;
 
     fn try_from(r: proto::ListPersonalDataReadsRequest) -> Result<Self, DomainError> {
@@ -737,9 +739,7 @@ pub fn personal_read(r: &crate::store::PersonalRead) -> proto::PersonalDataRead 
     }
 }
 
-pub fn chain_report(
-    report: &crate::domain::audit_chain::ChainReport,
-) -> proto::VerifyCaseResponse {
+pub fn chain_report(report: &crate::domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
     use crate::domain::audit_chain::Problem;
     proto::VerifyCaseResponse {
         ok: report.holds(),

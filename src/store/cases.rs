@@ -343,10 +343,13 @@ where
                 event_columns!(),
                 ", prev_hash, hash) "
             ));
-            q.push_values(d.new_events.iter().zip(chained), |mut b, (e, (prev, hash))| {
-                bind_event!(b, e, push_bind);
-                b.push_bind(prev).push_bind(hash);
-            });
+            q.push_values(
+                d.new_events.iter().zip(chained),
+                |mut b, (e, (prev, hash))| {
+                    bind_event!(b, e, push_bind);
+                    b.push_bind(prev).push_bind(hash);
+                },
+            );
             q.push(DB::RETURNING_EVENT_IDS);
             let ids: Vec<(i32, i64)> = q
                 .build_query_as()

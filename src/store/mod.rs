@@ -23,10 +23,10 @@ use crate::domain::{
 
 mod alerts;
 mod audit;
-mod chain;
 mod backend;
 mod backup;
 mod cases;
+mod chain;
 mod diff;
 mod feeds;
 mod jobs;
@@ -734,7 +734,10 @@ impl Store {
             if taken == 0 {
                 return Ok(());
             }
-            tracing::info!(cases = taken, "chained the timelines of cases written before the hash chain");
+            tracing::info!(
+                cases = taken,
+                "chained the timelines of cases written before the hash chain"
+            );
         }
     }
 

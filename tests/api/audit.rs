@@ -233,7 +233,10 @@ async fn only_supervisors_verify_and_unknown_cases_are_not_found(app: TestApp) {
     assert!(verify(&app, &case.id).await.ok);
 }
 
-async fn reads(app: &TestApp, request: ListPersonalDataReadsRequest) -> (Vec<PersonalDataRead>, String) {
+async fn reads(
+    app: &TestApp,
+    request: ListPersonalDataReadsRequest,
+) -> (Vec<PersonalDataRead>, String) {
     let answer = app
         .supervision()
         .list_personal_data_reads(request)
@@ -287,11 +290,17 @@ async fn personal_data_reads_are_listed_newest_first_for_supervisors(app: TestAp
         ..Default::default()
     };
     let (of_first, _) = reads(&app, filtered(&first.id, "")).await;
-    assert_eq!(who(&of_first), [read(&first, "ListCases"), read(&first, "GetCase")]);
+    assert_eq!(
+        who(&of_first),
+        [read(&first, "ListCases"), read(&first, "GetCase")]
+    );
     let (by_supervisor, _) = reads(&app, filtered("", "supervisor")).await;
     assert_eq!(who(&by_supervisor), who(&all));
     let (both, _) = reads(&app, filtered(&second.id, "supervisor")).await;
-    assert_eq!(who(&both), [read(&second, "ListCases"), read(&second, "GetCase")]);
+    assert_eq!(
+        who(&both),
+        [read(&second, "ListCases"), read(&second, "GetCase")]
+    );
     let (nobody, _) = reads(&app, filtered(&first.id, "land-dept")).await;
     assert!(nobody.is_empty());
     let later = all[0].at.map(|mut t| {
