@@ -819,3 +819,66 @@ fn score(s: &statistics::Score) -> proto::Score {
         too_few_to_rank: s.too_few_to_rank,
     }
 }
+
+impl TryFrom<proto::ListPersonalDataReadsRequest>
+    for (crate::store::PersonalReadFilter, PageRequest)
+{
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListPersonalDataReadsRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let since = match r.since {
+            None => Some(None),
+            Some(ts) => v.check(
+                DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        FieldViolation::new("since", "is not a valid instant").zh("不是有效的时间")
+                    }),
+            ),
+        };
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let value = match (since, page) {
+            (Some(since), Some(page)) => Some((
+                crate::store::PersonalReadFilter {
+                    case_id: optional(r.case_id),
+                    reader: optional(r.reader),
+                    since,
+                },
+                page,
+            )),
+            _ => None,
+        };
+        checked(value, v)
+    }
+}
+
+pub fn personal_read(r: &crate::store::PersonalRead) -> proto::PersonalDataRead {
+    proto::PersonalDataRead {
+        case_id: r.case_id.clone(),
+        reader: r.actor.clone(),
+        via: r.via.clone(),
+        at: Some(timestamp(r.at)),
+    }
+}
+
+pub fn chain_report(report: &crate::domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
+    use crate::domain::audit_chain::Problem;
+    proto::VerifyCaseResponse {
+        ok: report.holds(),
+        events_checked: report.checked,
+        head_hash: report.head.clone(),
+        first_break: report.first_break.as_ref().map(|b| proto::ChainBreak {
+            seq: u32::try_from(b.seq).unwrap_or(0),
+            event_id: b.id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0),
+            kind: b.kind.clone(),
+            problem: match b.problem {
+                Problem::ContentChanged => proto::ChainProblem::ContentChanged,
+                Problem::LinkBroken => proto::ChainProblem::LinkBroken,
+                Problem::Missing { .. } => proto::ChainProblem::EventMissing,
+                Problem::NotChained => proto::ChainProblem::NotChained,
+            } as i32,
+            explanation: b.problem.explain(),
+        }),
+    }
+}

@@ -164,4 +164,38 @@ impl SupervisionService for Supervision {
             fetch,
         )))
     }
+
+    async fn verify_case(
+        &self,
+        request: Request<proto::VerifyCaseRequest>,
+    ) -> Result<Response<proto::VerifyCaseResponse>, Status> {
+        let actor = caller(&request)?;
+        let case_id = request.get_ref().case_id.trim().to_owned();
+        tracing::Span::current().record("case_id", case_id.as_str());
+        let report = self
+            .whistle
+            .verify_case(&actor, &case_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::chain_report(&report)))
+    }
+
+    async fn list_personal_data_reads(
+        &self,
+        request: Request<proto::ListPersonalDataReadsRequest>,
+    ) -> Result<Response<proto::ListPersonalDataReadsResponse>, Status> {
+        let actor = caller(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
+        let page = self
+            .whistle
+            .list_personal_reads(&actor, filter, page)
+            .await
+            .map_err(to_status)?;
+        let (reads, next_page_token) =
+            pages::fit(page, pages::PAGE_BUDGET_BYTES, convert::personal_read);
+        Ok(Response::new(proto::ListPersonalDataReadsResponse {
+            reads,
+            next_page_token,
+        }))
+    }
 }

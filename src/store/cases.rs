@@ -182,6 +182,8 @@ where
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> (Option<String>,): FromRow<'r, DB::Row>,
+    for<'r> super::chain::ChainRow: FromRow<'r, DB::Row>,
 {
     /// Loads the rest of a case whose row is read.
     async fn load(&mut self, row: CaseRow) -> Result<Case, StoreError> {
@@ -333,6 +335,9 @@ where
         mail: &[OutgoingMail],
         alerts: &[Alert],
     ) -> Result<(), StoreError> {
+        // Each new event's place in the case's hash chain, chained after what
+        // is stored under the lock this transaction holds.
+        let chained = self.chain_new_events(&d.new_events).await?;
         let conn = &mut *self.0;
         if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
             sqlx::query::<DB>(defer)
@@ -366,11 +371,18 @@ where
                 .map_err(DB::map_err)?;
         }
         if !d.new_events.is_empty() {
-            let mut q =
-                QueryBuilder::<DB>::new(concat!("INSERT INTO events (", event_columns!(), ") "));
-            q.push_values(&d.new_events, |mut b, e| {
-                bind_event!(b, e, push_bind);
-            });
+            let mut q = QueryBuilder::<DB>::new(concat!(
+                "INSERT INTO events (",
+                event_columns!(),
+                ", prev_hash, hash) "
+            ));
+            q.push_values(
+                d.new_events.iter().zip(chained),
+                |mut b, (e, (prev, hash))| {
+                    bind_event!(b, e, push_bind);
+                    b.push_bind(prev).push_bind(hash);
+                },
+            );
             q.push(DB::RETURNING_EVENT_IDS);
             let ids: Vec<(i32, i64)> = q
                 .build_query_as()

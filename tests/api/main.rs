@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod alert_mail;
+mod audit;
 mod concurrency;
 mod decisions;
 mod discovery;
