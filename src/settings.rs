@@ -36,6 +36,7 @@ pub struct Settings {
     pub deadlines: PolicySettings,
     pub watch: WatchSettings,
     pub supervision: SupervisionSettings,
+    pub statistics: StatisticsSettings,
     pub alert_mail: AlertMailSettings,
     pub digest: DigestSettings,
     pub mail: MailSettings,
@@ -281,6 +282,65 @@ impl SupervisionSettings {
         Ok(crate::domain::DecisionPolicy {
             max_extensions: self.max_extensions,
             return_window,
+        })
+    }
+}
+
+/// `[statistics]`: the weighted score (分值权重 and 加减分) and rankings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatisticsSettings {
+    pub review_within_hours: u32,
+    pub min_sample: u32,
+    pub points: PointsSettings,
+}
+
+/// `[statistics.points]`: what each request (case) starts with, what is
+/// added and what is taken; see `domain::statistics::ScoringPolicy`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PointsSettings {
+    pub base: f64,
+    pub on_time_reply: f64,
+    pub late_acknowledgement: f64,
+    pub late_reply: f64,
+    pub rejected_reply: f64,
+    pub unsatisfied: f64,
+    pub timely_review: f64,
+    pub late_review: f64,
+    pub override_close: f64,
+}
+
+impl StatisticsSettings {
+    pub fn policy(&self) -> anyhow::Result<crate::domain::statistics::ScoringPolicy> {
+        let p = &self.points;
+        for (name, value) in [
+            ("base", p.base),
+            ("on_time_reply", p.on_time_reply),
+            ("late_acknowledgement", p.late_acknowledgement),
+            ("late_reply", p.late_reply),
+            ("rejected_reply", p.rejected_reply),
+            ("unsatisfied", p.unsatisfied),
+            ("timely_review", p.timely_review),
+            ("late_review", p.late_review),
+            ("override_close", p.override_close),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                bail!(
+                    "statistics.points.{name}: {value} must be a number of points, 0 or more (deductions are written as positive numbers)"
+                );
+            }
+        }
+        Ok(crate::domain::statistics::ScoringPolicy {
+            base: p.base,
+            on_time_reply: p.on_time_reply,
+            late_acknowledgement: p.late_acknowledgement,
+            late_reply: p.late_reply,
+            rejected_reply: p.rejected_reply,
+            unsatisfied: p.unsatisfied,
+            timely_review: p.timely_review,
+            late_review: p.late_review,
+            override_close: p.override_close,
+            review_within_hours: self.review_within_hours,
+            min_sample: self.min_sample,
         })
     }
 }
@@ -682,6 +742,7 @@ impl Settings {
             deadline_rules: self.deadline_rules()?,
             watch: self.watch.policy()?,
             decisions: self.supervision.policy()?,
+            scoring: self.statistics.policy()?,
         };
         self.alert_mail.policy()?;
         self.digest.policy()?;

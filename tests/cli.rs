@@ -1,7 +1,8 @@
 //! The `whistle` binary as an operator meets it: keys made and hashed without
 //! the key on the command line, errors as one line and an exit code, logs
 //! without escape codes in a pipe, the health check a container runs, and a
-//! backup taken while the service runs that a second server starts from.
+//! backup taken while the service runs that a second server starts from, and
+//! the check of every timeline's hash chain before and after a tamper.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -561,4 +562,85 @@ async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
             text(&out.stderr)
         );
     }
+}
+
+#[tokio::test]
+async fn verify_exits_0_while_every_chain_holds_and_1_naming_a_tampered_event() {
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let mut client = office(&server.addr).await;
+    let mut ids = Vec::new();
+    for petition_id in ["XF-2026-0101", "XF-2026-0102"] {
+        let case = client
+            .escalate_petition(street_lighting(petition_id))
+            .await
+            .expect("escalating")
+            .into_inner();
+        ids.push((case.id, case.events.len()));
+    }
+    drop(server);
+    let verify = |args: &[&str]| {
+        whistle(dir.path())
+            .arg("verify")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let events: usize = ids.iter().map(|(_, n)| n).sum();
+
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("2 cases, {events} events checked: every chain holds\n")
+    );
+    let out = verify(&["--heads"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let heads: Vec<&str> = stdout.lines().filter(|l| l.starts_with("head ")).collect();
+    assert_eq!(heads.len(), 2, "{stdout}");
+    for (id, n) in &ids {
+        assert!(
+            heads.iter().any(|l| {
+                let parts: Vec<&str> = l.split(' ').collect();
+                parts.len() == 4
+                    && parts[1] == id
+                    && parts[2] == n.to_string()
+                    && parts[3].len() == 64
+            }),
+            "{stdout}"
+        );
+    }
+
+    // Someone with the file rewrites the escalation of the second case, with
+    // a line break that would forge an output line if printed raw.
+    let (tampered, _) = &ids[1];
+    let mut db = sqlx::SqliteConnection::connect(&sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let changed =
+        sqlx::query("UPDATE events SET kind = 'ESCALATED\nok' WHERE case_id = $1 AND seq = 1")
+            .bind(tampered)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    db.close().await.unwrap();
+
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("broken {tampered}: seq 1 (event "))
+            && lines[0].contains(", ESCALATED\\u{a}ok): its content does not match its hash"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("2 cases, {events} events checked: 1 broken")
+    );
 }

@@ -196,7 +196,8 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
                     summary,
                 ));
             }
-            Effect::RequestIssued { .. } => {}
+            // Rulings are the supervisors' own doing: nothing to alert them of.
+            Effect::RequestIssued { .. } | Effect::Ruled { .. } => {}
             Effect::Reminder {
                 request_id,
                 round,

@@ -63,6 +63,37 @@ pub enum Effect {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// A supervisor ruled on what the department asked: it is told by letter,
+    /// which is the only way a department answering by mail or page learns it.
+    Ruled {
+        request_id: String,
+        round: u32,
+        ruling: Ruling,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// A supervisor's ruling as the department that asked is told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ruling {
+    /// The extension `id` was approved: the reply is due at `reply_due_at`.
+    ExtensionApproved {
+        id: String,
+        reply_due_at: DateTime<Utc>,
+    },
+    /// Denied: the deadline stays (with the paused time added).
+    ExtensionDenied {
+        id: String,
+        reply_due_at: DateTime<Utc>,
+    },
+    /// The return was refused: the request is the department's again.
+    ReturnSentBack {
+        ack_due_at: Option<DateTime<Utc>>,
+        reply_due_at: DateTime<Utc>,
+    },
+    /// The return was granted: the request went to `department`.
+    ReturnReassigned { department: String },
 }
 
 impl Effect {
@@ -147,6 +178,53 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
                         request_id: request.id.clone(),
                         round: request.round,
                         reason: event.detail.clone(),
+                        at: event.at,
+                    })
+                }
+                EventKind::ExtensionApproved | EventKind::ExtensionDenied => {
+                    let request = request?;
+                    let x = request
+                        .extensions
+                        .iter()
+                        .rfind(|x| x.decided_at == Some(event.at))?;
+                    let (id, reply_due_at) = (x.id.clone(), request.reply_due_at);
+                    Some(Effect::Ruled {
+                        request_id: request.id.clone(),
+                        round: request.round,
+                        ruling: if event.kind == EventKind::ExtensionApproved {
+                            Ruling::ExtensionApproved { id, reply_due_at }
+                        } else {
+                            Ruling::ExtensionDenied { id, reply_due_at }
+                        },
+                        reason: x.decision_reason.clone(),
+                        at: event.at,
+                    })
+                }
+                EventKind::RequestSentBack | EventKind::RequestReassigned => {
+                    let request = request?;
+                    let ask = request.return_ask.as_ref()?;
+                    let ruling = match &ask.reassigned_to {
+                        Some(new_id) => Ruling::ReturnReassigned {
+                            department: after
+                                .requests
+                                .iter()
+                                .find(|r| r.id == *new_id)?
+                                .department
+                                .clone(),
+                        },
+                        None => Ruling::ReturnSentBack {
+                            ack_due_at: request
+                                .acknowledged_at
+                                .is_none()
+                                .then_some(request.ack_due_at),
+                            reply_due_at: request.reply_due_at,
+                        },
+                    };
+                    Some(Effect::Ruled {
+                        request_id: request.id.clone(),
+                        round: request.round,
+                        ruling,
+                        reason: ask.decision_reason.clone(),
                         at: event.at,
                     })
                 }

@@ -96,6 +96,22 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Present when there may be more items.
     pub next: Option<String>,
+    /// For each item, the token that resumes right after it.
+    pub cursors: Vec<String>,
+}
+
+impl<T> Page<T> {
+    /// The first `keep` items (at least one, if any), resuming after the last
+    /// one kept: a page ended early, at a size the caller can receive.
+    pub fn cut(mut self, keep: usize) -> Page<T> {
+        let keep = keep.max(1);
+        if keep < self.items.len() {
+            self.items.truncate(keep);
+            self.next = self.cursors.get(keep - 1).cloned();
+            self.cursors.truncate(keep);
+        }
+        self
+    }
 }
 
 /// A request together with the facts of its case, as a department sees it. The

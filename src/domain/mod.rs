@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod audit_chain;
 pub mod calendar;
 pub mod case;
 pub mod decision;
@@ -16,6 +17,7 @@ pub mod organisation;
 pub mod petition;
 pub mod reply_link;
 pub mod request;
+pub mod statistics;
 pub mod table;
 pub mod text;
 pub mod watch;

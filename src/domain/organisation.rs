@@ -81,6 +81,8 @@ pub struct Organisation {
     pub watch: super::watch::WatchPolicy,
     /// How many extensions, and how long a return may wait (`[supervision]`).
     pub decisions: super::decision::DecisionPolicy,
+    /// The weighted score's points and the sample needed to rank (`[statistics]`).
+    pub scoring: super::statistics::ScoringPolicy,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::caller;
 use super::convert;
+use super::pages;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
 use crate::proto;
@@ -188,13 +189,12 @@ impl CaseService for Cases {
             .list_cases(&actor, filter, page)
             .await
             .map_err(to_status)?;
+        let now = self.whistle.now();
+        let (cases, next_page_token) =
+            pages::fit(page, pages::PAGE_BUDGET_BYTES, |c| convert::case(c, now));
         Ok(Response::new(proto::ListCasesResponse {
-            cases: page
-                .items
-                .iter()
-                .map(|c| convert::case(c, self.whistle.now()))
-                .collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            cases,
+            next_page_token,
         }))
     }
 

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
+use crate::domain::statistics;
 use crate::domain::{
     self, AlertKind, Attachment, Case, CaseStatus, Channel, Comment, DepartmentRequest,
     DocumentNumber, DomainError, Due, EventKind, FieldViolation, NewReply, PetitionInput,
@@ -717,5 +718,190 @@ impl TryFrom<proto::ExportLedgerRequest> for crate::service::ledger::ExportLedge
             office: optional(r.office),
             format,
         })
+    }
+}
+
+impl TryFrom<proto::GetStatisticsRequest> for statistics::Scope {
+    type Error = DomainError;
+
+    fn try_from(r: proto::GetStatisticsRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let from = v.check(instant("from", r.from));
+        let to = v.check(instant("to", r.to));
+        let value = from.zip(to).and_then(|(from, to)| {
+            v.check(statistics::Scope::new(
+                from,
+                to,
+                optional(r.office),
+                optional(r.department),
+            ))
+        });
+        checked(value, v)
+    }
+}
+
+pub fn statistics(s: &statistics::Statistics, coverage: &CalendarCoverage) -> proto::Statistics {
+    let p = &s.policy;
+    proto::Statistics {
+        from: Some(timestamp(s.scope.from)),
+        to: Some(timestamp(s.scope.to)),
+        office: s.scope.office.clone().unwrap_or_default(),
+        department: s.scope.department.clone().unwrap_or_default(),
+        computed_at: Some(timestamp(s.computed_at)),
+        departments: s
+            .departments
+            .iter()
+            .map(|d| proto::DepartmentFigures {
+                code: d.code.clone(),
+                name: d.name.clone(),
+                cases: d.cases,
+                requests: Some(request_figures(&d.requests)),
+                satisfaction: Some(rate(d.satisfaction)),
+                overrides: d.overrides,
+                score: Some(score(&d.score)),
+            })
+            .collect(),
+        offices: s.offices.iter().map(office_figures).collect(),
+        total: Some(office_figures(&s.total)),
+        scoring: Some(proto::ScoringPolicy {
+            base: p.base,
+            on_time_reply: p.on_time_reply,
+            late_acknowledgement: p.late_acknowledgement,
+            late_reply: p.late_reply,
+            rejected_reply: p.rejected_reply,
+            unsatisfied: p.unsatisfied,
+            timely_review: p.timely_review,
+            late_review: p.late_review,
+            override_close: p.override_close,
+            review_within_hours: p.review_within_hours,
+            min_sample: p.min_sample,
+        }),
+        calendar: Some(self::coverage(coverage)),
+    }
+}
+
+fn office_figures(o: &statistics::OfficeFigures) -> proto::OfficeFigures {
+    proto::OfficeFigures {
+        code: o.code.clone(),
+        name: o.name.clone(),
+        cases: o.cases,
+        closed: o.closed,
+        overrides: o.overrides,
+        requests: Some(request_figures(&o.requests)),
+        satisfaction: Some(rate(o.satisfaction)),
+        to_review: Some(hours(o.to_review)),
+        timely_review: Some(rate(o.timely_review)),
+        office_hours: o.office_hours,
+        score: Some(score(&o.score)),
+    }
+}
+
+fn request_figures(f: &statistics::RequestFigures) -> proto::RequestFigures {
+    proto::RequestFigures {
+        requests: f.requests,
+        open: f.open,
+        overdue_now: f.overdue_now,
+        response: Some(rate(f.response)),
+        on_time_reply: Some(rate(f.on_time_reply)),
+        resolution: Some(rate(f.resolution)),
+        to_acknowledge: Some(hours(f.to_acknowledge)),
+        to_reply: Some(hours(f.to_reply)),
+        rounds: f.rounds,
+        rounds_per_request: f.rounds_per_request(),
+        rejected_replies: f.rejected_replies,
+        returns_asked: f.returns_asked,
+        returned: f.returned,
+        extensions_asked: f.extensions_asked,
+        extensions_approved: f.extensions_approved,
+        department_hours: f.department_hours,
+        paused_hours: f.paused_hours,
+    }
+}
+
+fn rate(r: statistics::Rate) -> proto::Rate {
+    proto::Rate {
+        hits: r.hits,
+        of: r.of,
+        value: r.value(),
+    }
+}
+
+fn hours(h: statistics::Hours) -> proto::Hours {
+    proto::Hours {
+        count: h.count,
+        mean: h.mean,
+        p90: h.p90,
+    }
+}
+
+fn score(s: &statistics::Score) -> proto::Score {
+    proto::Score {
+        points: s.points,
+        weight: s.weight,
+        rank: s.rank.unwrap_or(0),
+        too_few_to_rank: s.too_few_to_rank,
+    }
+}
+
+impl TryFrom<proto::ListPersonalDataReadsRequest>
+    for (crate::store::PersonalReadFilter, PageRequest)
+{
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListPersonalDataReadsRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let since = match r.since {
+            None => Some(None),
+            Some(ts) => v.check(
+                DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        FieldViolation::new("since", "is not a valid instant").zh("不是有效的时间")
+                    }),
+            ),
+        };
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let value = match (since, page) {
+            (Some(since), Some(page)) => Some((
+                crate::store::PersonalReadFilter {
+                    case_id: optional(r.case_id),
+                    reader: optional(r.reader),
+                    since,
+                },
+                page,
+            )),
+            _ => None,
+        };
+        checked(value, v)
+    }
+}
+
+pub fn personal_read(r: &crate::store::PersonalRead) -> proto::PersonalDataRead {
+    proto::PersonalDataRead {
+        case_id: r.case_id.clone(),
+        reader: r.actor.clone(),
+        via: r.via.clone(),
+        at: Some(timestamp(r.at)),
+    }
+}
+
+pub fn chain_report(report: &crate::domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
+    use crate::domain::audit_chain::Problem;
+    proto::VerifyCaseResponse {
+        ok: report.holds(),
+        events_checked: report.checked,
+        head_hash: report.head.clone(),
+        first_break: report.first_break.as_ref().map(|b| proto::ChainBreak {
+            seq: u32::try_from(b.seq).unwrap_or(0),
+            event_id: b.id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0),
+            kind: b.kind.clone(),
+            problem: match b.problem {
+                Problem::ContentChanged => proto::ChainProblem::ContentChanged,
+                Problem::LinkBroken => proto::ChainProblem::LinkBroken,
+                Problem::Missing { .. } => proto::ChainProblem::EventMissing,
+                Problem::NotChained => proto::ChainProblem::NotChained,
+            } as i32,
+            explanation: b.problem.explain(),
+        }),
     }
 }

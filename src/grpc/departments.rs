@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::caller;
 use super::convert;
+use super::pages;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
 use crate::proto;
@@ -88,13 +89,13 @@ impl DepartmentService for Departments {
             .list_requests(&actor, filter, page)
             .await
             .map_err(to_status)?;
+        let now = self.whistle.now();
+        let (requests, next_page_token) = pages::fit(page, pages::PAGE_BUDGET_BYTES, |a| {
+            convert::assigned(a, now)
+        });
         Ok(Response::new(proto::ListAssignedRequestsResponse {
-            requests: page
-                .items
-                .iter()
-                .map(|a| convert::assigned(a, self.whistle.now()))
-                .collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            requests,
+            next_page_token,
         }))
     }
 

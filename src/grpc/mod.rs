@@ -11,6 +11,7 @@ pub mod cases;
 pub mod convert;
 pub mod departments;
 pub mod limits;
+pub mod pages;
 pub mod status;
 pub mod streams;
 pub mod supervision;

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::convert;
+use super::pages;
 use super::status::{domain_status, to_status};
 use super::streams::{self, Feed, StreamLimits};
 use crate::proto;
@@ -37,13 +38,12 @@ impl SupervisionService for Supervision {
             .await
             .map_err(to_status)?;
         let now = self.whistle.now();
+        let (requests, next_page_token) = pages::fit(page, pages::PAGE_BUDGET_BYTES, |a| {
+            convert::assigned(a, now)
+        });
         Ok(Response::new(proto::ListOverdueResponse {
-            requests: page
-                .items
-                .iter()
-                .map(|a| convert::assigned(a, now))
-                .collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            requests,
+            next_page_token,
             calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
         }))
     }
@@ -59,11 +59,29 @@ impl SupervisionService for Supervision {
             .list_alerts(&actor, filter, page)
             .await
             .map_err(to_status)?;
+        let (alerts, next_page_token) = pages::fit(page, pages::PAGE_BUDGET_BYTES, convert::alert);
         Ok(Response::new(proto::ListAlertsResponse {
-            alerts: page.items.iter().map(convert::alert).collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            alerts,
+            next_page_token,
             calendar: Some(convert::coverage(&self.whistle.calendar_coverage())),
         }))
+    }
+
+    async fn get_statistics(
+        &self,
+        request: Request<proto::GetStatisticsRequest>,
+    ) -> Result<Response<proto::Statistics>, Status> {
+        let actor = caller(&request)?;
+        let scope = request.into_inner().try_into().map_err(domain_status)?;
+        let figures = self
+            .whistle
+            .statistics(&actor, scope)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::statistics(
+            &figures,
+            &self.whistle.calendar_coverage(),
+        )))
     }
 
     async fn decide_extension(
@@ -145,5 +163,39 @@ impl SupervisionService for Supervision {
             after,
             fetch,
         )))
+    }
+
+    async fn verify_case(
+        &self,
+        request: Request<proto::VerifyCaseRequest>,
+    ) -> Result<Response<proto::VerifyCaseResponse>, Status> {
+        let actor = caller(&request)?;
+        let case_id = request.get_ref().case_id.trim().to_owned();
+        tracing::Span::current().record("case_id", case_id.as_str());
+        let report = self
+            .whistle
+            .verify_case(&actor, &case_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::chain_report(&report)))
+    }
+
+    async fn list_personal_data_reads(
+        &self,
+        request: Request<proto::ListPersonalDataReadsRequest>,
+    ) -> Result<Response<proto::ListPersonalDataReadsResponse>, Status> {
+        let actor = caller(&request)?;
+        let (filter, page) = request.into_inner().try_into().map_err(domain_status)?;
+        let page = self
+            .whistle
+            .list_personal_reads(&actor, filter, page)
+            .await
+            .map_err(to_status)?;
+        let (reads, next_page_token) =
+            pages::fit(page, pages::PAGE_BUDGET_BYTES, convert::personal_read);
+        Ok(Response::new(proto::ListPersonalDataReadsResponse {
+            reads,
+            next_page_token,
+        }))
     }
 }

@@ -25,6 +25,7 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::access::phone_view;
+use crate::domain::effects::Ruling;
 use crate::domain::reply_link;
 pub use crate::domain::wording::Language;
 use crate::domain::wording::{day, deadline};
@@ -103,6 +104,34 @@ pub struct RequestLetter {
     pub contact: String,
     #[serde(default)]
     pub contact_phone: String,
+}
+
+/// The facts of a supervisor's ruling on what a department asked for
+/// (延期, 退单), sent to that department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulingLetter {
+    pub language: Language,
+    pub to: Vec<String>,
+    pub request_id: String,
+    pub round: u32,
+    /// `EXTENSION_APPROVED`, `EXTENSION_DENIED`, `RETURN_SENT_BACK` or
+    /// `RETURN_REASSIGNED`.
+    pub ruling: String,
+    /// The extension ruled on; empty for a return.
+    pub extension_id: String,
+    pub reason: String,
+    pub department_name: String,
+    pub office_name: String,
+    pub title: String,
+    /// The deadlines the department now has; none once reassigned away.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    pub reply_due_at: Option<DateTime<Utc>>,
+    /// Where a granted return went.
+    pub reassigned_to: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    pub timezone: String,
+    pub reply_link: Option<String>,
+    pub reply_address: Option<String>,
 }
 
 /// The facts of a reminder (催办) before one deadline of a round.
@@ -245,6 +274,7 @@ pub enum LetterFacts {
     Digest(DigestLetter),
     Receipt(ReceiptLetter),
     WeeklyDigest(Box<WeeklyDigestLetter>),
+    Ruling(RulingLetter),
 }
 
 /// Plans and renders letters. Built once at start-up from settings.
@@ -305,6 +335,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "reminder.en.html",
         include_str!("../../templates/letters/reminder.en.html"),
+    ),
+    (
+        "ruling.zh.txt",
+        include_str!("../../templates/letters/ruling.zh.txt"),
+    ),
+    (
+        "ruling.zh.html",
+        include_str!("../../templates/letters/ruling.zh.html"),
+    ),
+    (
+        "ruling.en.txt",
+        include_str!("../../templates/letters/ruling.en.txt"),
+    ),
+    (
+        "ruling.en.html",
+        include_str!("../../templates/letters/ruling.en.html"),
     ),
     (
         "alert.zh.txt",
@@ -466,6 +512,18 @@ impl Letters {
                     {
                         out.push(mail);
                     }
+                }
+                Effect::Ruled {
+                    request_id,
+                    ruling,
+                    reason,
+                    at,
+                    ..
+                } => {
+                    let Some(request) = case.requests.iter().find(|r| r.id == *request_id) else {
+                        continue;
+                    };
+                    out.extend(self.plan_ruling(org, case, request, ruling, reason, *at)?);
                 }
                 // Alerts go to supervisors, not to departments.
                 Effect::Overdue { .. }
@@ -942,6 +1000,202 @@ impl Letters {
         }))
     }
 
+    /// The letter telling a department how a supervisor ruled on its ask.
+    fn plan_ruling(
+        &self,
+        org: &Organisation,
+        case: &Case,
+        request: &DepartmentRequest,
+        ruling: &Ruling,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
+        let Some(recipient) = self.recipients.get(&request.department) else {
+            return Ok(None);
+        };
+        if recipient.addresses.is_empty() {
+            return Ok(None);
+        }
+        let name_of_department = |code: &str| {
+            org.department(code)
+                .map_or_else(|| code.to_owned(), |d| d.name.clone())
+        };
+        let (kind, extension_id, ack_due_at, reply_due_at, reassigned_to) = match ruling {
+            Ruling::ExtensionApproved { id, reply_due_at } => (
+                "EXTENSION_APPROVED",
+                id.clone(),
+                None,
+                Some(*reply_due_at),
+                None,
+            ),
+            Ruling::ExtensionDenied { id, reply_due_at } => (
+                "EXTENSION_DENIED",
+                id.clone(),
+                None,
+                Some(*reply_due_at),
+                None,
+            ),
+            Ruling::ReturnSentBack {
+                ack_due_at,
+                reply_due_at,
+            } => (
+                "RETURN_SENT_BACK",
+                String::new(),
+                *ack_due_at,
+                Some(*reply_due_at),
+                None,
+            ),
+            Ruling::ReturnReassigned { department } => (
+                "RETURN_REASSIGNED",
+                String::new(),
+                None,
+                None,
+                Some(name_of_department(department)),
+            ),
+        };
+        // A request given away can no longer be answered: no link to it.
+        let link = if reassigned_to.is_some() {
+            LinkFacts {
+                page: None,
+                address: None,
+                digest: None,
+            }
+        } else {
+            self.mint_link()
+        };
+        let facts = LetterFacts::Ruling(RulingLetter {
+            language: recipient.language,
+            to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
+            request_id: request.id.clone(),
+            round: request.round,
+            ruling: kind.to_owned(),
+            extension_id: extension_id.clone(),
+            reason: reason.to_owned(),
+            department_name: name_of_department(&request.department),
+            office_name: org
+                .office(&case.office)
+                .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+            title: case.title.clone(),
+            ack_due_at,
+            reply_due_at,
+            reassigned_to,
+            sent_at: at,
+            timezone: org.calendar.tz().name().to_owned(),
+            reply_link: link.page,
+            reply_address: link.address,
+        });
+        // One ruling per extension, and a request is returned at most once.
+        let message_id = if extension_id.is_empty() {
+            format!("<{}.return-ruling@{}>", request.id, self.domain)
+        } else {
+            format!("<{extension_id}.ruling@{}>", self.domain)
+        };
+        Ok(Some(OutgoingMail {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: Some(case.id.clone()),
+            request_id: Some(request.id.clone()),
+            kind: "ruling".into(),
+            message_id,
+            sender: self.from.email.to_string(),
+            recipients: recipient
+                .addresses
+                .iter()
+                .map(|a| a.email.to_string())
+                .collect(),
+            payload: serde_json::to_string(&facts)?,
+            created_at: at,
+            reply_link: link.digest,
+        }))
+    }
+
+    fn render_ruling(
+        &self,
+        mail: &QueuedMail,
+        letter: &RulingLetter,
+        reference: &str,
+    ) -> Result<Rendered, LetterError> {
+        let tz: Tz = letter.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let lang = letter.language;
+        let ack_due = letter.ack_due_at.map(|d| deadline(d, tz, lang));
+        let reply_due = letter.reply_due_at.map(|d| deadline(d, tz, lang));
+        let due = reply_due.clone().unwrap_or_default();
+        let to = letter.reassigned_to.clone().unwrap_or_default();
+        let title = &letter.title;
+        let (headline, subject) = match (lang, letter.ruling.as_str()) {
+            (Language::Zh, "EXTENSION_APPROVED") => (
+                "延期申请已批准",
+                format!("【延期已批准】【{reference}】答复期限延至{due}：{title}"),
+            ),
+            (Language::Zh, "EXTENSION_DENIED") => (
+                "延期申请未获批准",
+                format!("【延期未获批准】【{reference}】请于{due}前答复：{title}"),
+            ),
+            (Language::Zh, "RETURN_SENT_BACK") => (
+                "退单申请未获同意",
+                format!("【退单未获同意】【{reference}】请继续办理，{due}前答复：{title}"),
+            ),
+            (Language::Zh, _) => (
+                "退单申请已同意",
+                format!("【退单已同意】【{reference}】已改派{to}：{title}"),
+            ),
+            (Language::En, "EXTENSION_APPROVED") => (
+                "Extension approved",
+                format!("[Extension approved] [{reference}] reply by {due}: {title}"),
+            ),
+            (Language::En, "EXTENSION_DENIED") => (
+                "Extension denied",
+                format!("[Extension denied] [{reference}] reply by {due}: {title}"),
+            ),
+            (Language::En, "RETURN_SENT_BACK") => (
+                "Return refused",
+                format!("[Return refused] [{reference}] still yours, reply by {due}: {title}"),
+            ),
+            (Language::En, _) => (
+                "Return granted",
+                format!("[Return granted] [{reference}] reassigned to {to}: {title}"),
+            ),
+        };
+        let ctx = context! {
+            subject => &subject,
+            headline,
+            ruling => &letter.ruling,
+            extension => letter.ruling.starts_with("EXTENSION"),
+            department_name => &letter.department_name,
+            office_name => &letter.office_name,
+            reference,
+            round => letter.round,
+            title,
+            reason => &letter.reason,
+            ack_due,
+            reply_due,
+            reassigned_to => &letter.reassigned_to,
+            sent_on => day(letter.sent_at, tz, lang),
+            request_id => &letter.request_id,
+            reply_link => &letter.reply_link,
+            reply_address => &letter.reply_address,
+        };
+        let suffix = match lang {
+            Language::Zh => "zh",
+            Language::En => "en",
+        };
+        let text = self.render_template(&format!("ruling.{suffix}.txt"), &ctx)?;
+        let html = self.render_template(&format!("ruling.{suffix}.html"), &ctx)?;
+        // The ruling answers the letter of its round: it sits in the thread.
+        let earlier = (1..=letter.round)
+            .map(|n| self.issue_message_id(&letter.request_id, n))
+            .collect();
+        self.message(
+            mail,
+            &letter.to,
+            subject,
+            letter.sent_at,
+            earlier,
+            text,
+            html,
+            letter.reply_address.as_deref(),
+        )
+    }
+
     fn plan_request_letter(
         &self,
         org: &Organisation,
@@ -1037,6 +1291,7 @@ impl Letters {
             LetterFacts::Digest(letter) => self.render_digest(mail, &letter),
             LetterFacts::Receipt(letter) => self.render_receipt(mail, &letter, reference),
             LetterFacts::WeeklyDigest(letter) => self.render_weekly_digest(mail, &letter),
+            LetterFacts::Ruling(letter) => self.render_ruling(mail, &letter, reference),
         }
     }
 

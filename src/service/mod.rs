@@ -17,6 +17,7 @@ mod error;
 pub mod ledger;
 mod replies;
 mod requests;
+mod statistics;
 mod supervision;
 mod watching;
 

@@ -209,3 +209,38 @@ impl Whistle {
         Ok(come_back)
     }
 }
+
+/// The evidence the discipline commission reviews: whether a case's timeline
+/// is still the one written, and who was shown residents' unmasked details.
+impl Whistle {
+    /// Recomputes a case's hash chain. Other callers hear `NotFound`, as for
+    /// a case that does not exist: whether a case's timeline was tampered with
+    /// is no business of theirs, nor is the existence of the case.
+    #[tracing::instrument(skip_all, fields(case_id = %case_id), err(level = "debug"))]
+    pub async fn verify_case(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+    ) -> Result<crate::domain::audit_chain::ChainReport> {
+        if access::permit(actor, Action::Supervise).is_err() {
+            return Err(not_found("case", case_id));
+        }
+        self.store
+            .verify_case(case_id)
+            .await?
+            .ok_or_else(|| not_found("case", case_id))
+    }
+
+    /// Reads of residents' unmasked details, newest first. Listing them is not
+    /// itself recorded: the list names cases, readers and times, never a
+    /// resident's details.
+    pub async fn list_personal_reads(
+        &self,
+        actor: &Actor,
+        filter: crate::store::PersonalReadFilter,
+        page: PageRequest,
+    ) -> Result<Page<crate::store::PersonalRead>> {
+        access::permit(actor, Action::Supervise)?;
+        Ok(self.store.list_personal_reads(&filter, &page).await?)
+    }
+}

@@ -74,7 +74,7 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, |a: &AlertRow| {
+        let (rows, next, cursors) = split_page(rows, page.size, |a: &AlertRow| {
             encode_cursor("alerts", &[&a.id.to_string()])
         });
         Ok(Page {
@@ -83,6 +83,7 @@ where
                 .map(AlertRow::into_alert)
                 .collect::<Result<_, _>>()?,
             next,
+            cursors,
         })
     }
 
@@ -101,7 +102,7 @@ where
         ));
         DB::push_feed_after(&mut qb, "alerts", "a", "id", after);
         qb.push(" AND a.level >= ").push_bind(i32::from(min_level));
-        DB::push_feed_order(&mut qb, "a", "id");
+        DB::push_feed_order(&mut qb, "a", "id", false);
         qb.push(" LIMIT ").push_bind(i64::from(limit.max(1)));
         let rows: Vec<AlertRow> = qb
             .build_query_as()
@@ -111,14 +112,22 @@ where
         rows.into_iter().map(AlertRow::into_alert).collect()
     }
 
-    /// The newest alert's id (0: none yet): where a new reader of the feed
-    /// starts when it wants only what comes next.
+    /// The last alert of the feed already readable (0: none yet): where a new
+    /// reader of the feed starts when it wants only what comes next. Not the
+    /// highest id: on PostgreSQL an alert committed later by an older
+    /// transaction sorts before that one in the feed, and a reader starting
+    /// after it would never read the alert.
     pub(super) async fn last_alert_id(&mut self) -> Result<i64, StoreError> {
-        let last: (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COALESCE(MAX(id), 0) FROM alerts")
-            .fetch_one(&mut *self.0)
+        let mut qb = QueryBuilder::<DB>::new("SELECT a.id FROM alerts a WHERE ");
+        DB::push_feed_after(&mut qb, "alerts", "a", "id", 0);
+        DB::push_feed_order(&mut qb, "a", "id", true);
+        qb.push(" LIMIT 1");
+        let last: Option<(i64,)> = qb
+            .build_query_as()
+            .fetch_optional(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        Ok(last.0)
+        Ok(last.map_or(0, |(id,)| id))
     }
 
     /// Whether an alert with this id exists: a stream may only resume after one.

@@ -5,18 +5,41 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
+use crate::domain::{Page, PageRequest};
+
 use super::StoreError;
 use super::backend::{Backend, Tx};
+use super::paging::{decode_cursor, encode_cursor, split_page};
 use super::rows::{millis, time};
 
 /// One read of a resident's unmasked details by someone other than the
 /// office that holds the case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonalRead {
+    pub case_id: String,
     pub actor: String,
     /// The RPC that showed them.
     pub via: String,
     pub at: DateTime<Utc>,
+}
+
+/// Which reads to list; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonalReadFilter {
+    pub case_id: Option<String>,
+    /// The principal who read, as the record names it.
+    pub reader: Option<String>,
+    /// At or after this instant.
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReadRow {
+    id: i64,
+    case_id: String,
+    actor: String,
+    via: String,
+    at: i64,
 }
 
 impl<DB> Tx<DB>
@@ -28,6 +51,7 @@ where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'r> (String, String, i64): FromRow<'r, DB::Row>,
+    for<'r> ReadRow: FromRow<'r, DB::Row>,
 {
     pub(super) async fn record_personal_reads(
         &mut self,
@@ -66,11 +90,75 @@ where
         rows.into_iter()
             .map(|(actor, via, at)| {
                 Ok(PersonalRead {
+                    case_id: case_id.to_owned(),
                     actor,
                     via,
                     at: time(at)?,
                 })
             })
             .collect()
+    }
+
+    /// Reads, newest first (by the order they were recorded), paged by id.
+    pub(super) async fn list_personal_reads(
+        &mut self,
+        filter: &PersonalReadFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PersonalRead>, StoreError> {
+        let after = page
+            .after
+            .as_deref()
+            .map(|t| {
+                let part = decode_cursor("reads", t, 1)?.remove(0);
+                part.parse::<i64>().map_err(|_| {
+                    StoreError::Domain(crate::domain::DomainError::invalid(
+                        "page_token",
+                        "is not a token this list handed out",
+                        "不是本列表给出的翻页标记",
+                    ))
+                })
+            })
+            .transpose()?;
+        let mut qb = sqlx::QueryBuilder::<DB>::new(
+            "SELECT id, case_id, actor, via, at FROM personal_data_reads WHERE TRUE",
+        );
+        if let Some(case_id) = &filter.case_id {
+            qb.push(" AND case_id = ").push_bind(case_id.clone());
+        }
+        if let Some(reader) = &filter.reader {
+            qb.push(" AND actor = ").push_bind(reader.clone());
+        }
+        if let Some(since) = filter.since {
+            qb.push(" AND at >= ").push_bind(millis(since));
+        }
+        if let Some(after) = after {
+            qb.push(" AND id < ").push_bind(after);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(page.size.max(1)) + 1);
+        let rows: Vec<ReadRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next, cursors) = split_page(rows, page.size, |r: &ReadRow| {
+            encode_cursor("reads", &[&r.id.to_string()])
+        });
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(PersonalRead {
+                    case_id: r.case_id,
+                    actor: r.actor,
+                    via: r.via,
+                    at: time(r.at)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Page {
+            items,
+            next,
+            cursors,
+        })
     }
 }

@@ -56,7 +56,8 @@ pub trait Backend: Database {
     /// commits late.
     fn push_feed_after(qb: &mut QueryBuilder<Self>, table: &str, alias: &str, id: &str, after: i64);
 
-    fn push_feed_order(qb: &mut QueryBuilder<Self>, alias: &str, id: &str);
+    /// Feed order, or its reverse (`descending`) to find the feed's last row.
+    fn push_feed_order(qb: &mut QueryBuilder<Self>, alias: &str, id: &str, descending: bool);
 }
 
 /// A connection-level error as the store reports it, whatever the backend:

@@ -182,6 +182,8 @@ where
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> (Option<String>,): FromRow<'r, DB::Row>,
+    for<'r> super::chain::ChainRow: FromRow<'r, DB::Row>,
 {
     /// Loads the rest of a case whose row is read.
     async fn load(&mut self, row: CaseRow) -> Result<Case, StoreError> {
@@ -219,6 +221,39 @@ where
             Some(row) => self.load(row).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Every case escalated in `[from, to)`, of one office if named, whole
+    /// (requests, replies, timeline), oldest first: what the figures and the
+    /// ledger are computed over.
+    pub(super) async fn cases_escalated(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        office: Option<&str>,
+    ) -> Result<Vec<Case>, StoreError> {
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            case_columns!(),
+            " FROM cases c WHERE c.created_at >= "
+        ));
+        qb.push_bind(millis(from))
+            .push(" AND c.created_at < ")
+            .push_bind(millis(to));
+        if let Some(office) = office {
+            qb.push(" AND c.office = ").push_bind(office.to_owned());
+        }
+        qb.push(" ORDER BY c.created_at, c.id");
+        let rows = qb
+            .build_query_as::<CaseRow>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let mut cases = Vec::with_capacity(rows.len());
+        for row in rows {
+            cases.push(self.load(row).await?);
+        }
+        Ok(cases)
     }
 
     pub(super) async fn get_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
@@ -300,6 +335,9 @@ where
         mail: &[OutgoingMail],
         alerts: &[Alert],
     ) -> Result<(), StoreError> {
+        // Each new event's place in the case's hash chain, chained after what
+        // is stored under the lock this transaction holds.
+        let chained = self.chain_new_events(&d.new_events).await?;
         let conn = &mut *self.0;
         if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
             sqlx::query::<DB>(defer)
@@ -333,11 +371,18 @@ where
                 .map_err(DB::map_err)?;
         }
         if !d.new_events.is_empty() {
-            let mut q =
-                QueryBuilder::<DB>::new(concat!("INSERT INTO events (", event_columns!(), ") "));
-            q.push_values(&d.new_events, |mut b, e| {
-                bind_event!(b, e, push_bind);
-            });
+            let mut q = QueryBuilder::<DB>::new(concat!(
+                "INSERT INTO events (",
+                event_columns!(),
+                ", prev_hash, hash) "
+            ));
+            q.push_values(
+                d.new_events.iter().zip(chained),
+                |mut b, (e, (prev, hash))| {
+                    bind_event!(b, e, push_bind);
+                    b.push_bind(prev).push_bind(hash);
+                },
+            );
             q.push(DB::RETURNING_EVENT_IDS);
             let ids: Vec<(i32, i64)> = q
                 .build_query_as()
@@ -418,7 +463,7 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_case_cursor);
+        let (rows, next, cursors) = split_page(rows, page.size, next_case_cursor);
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (requests, replies) = if ids.is_empty() {
             (Vec::new(), Vec::new())
@@ -452,6 +497,7 @@ where
         Ok(Page {
             items: assemble_page(rows, requests, replies)?,
             next,
+            cursors,
         })
     }
 
@@ -526,10 +572,11 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_request_cursor);
+        let (rows, next, cursors) = split_page(rows, page.size, next_request_cursor);
         Ok(Page {
             items: self.with_cases(rows).await?,
             next,
+            cursors,
         })
     }
 
@@ -574,13 +621,14 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, |r: &OverdueRow| {
+        let (rows, next, cursors) = split_page(rows, page.size, |r: &OverdueRow| {
             encode_cursor("requests", &[&r.overdue_since.to_string(), &r.request.id])
         });
         let rows = rows.into_iter().map(|r| r.request).collect();
         Ok(Page {
             items: self.with_cases(rows).await?,
             next,
+            cursors,
         })
     }
 

@@ -69,7 +69,7 @@ where
                 .push(")");
             }
         }
-        DB::push_feed_order(&mut qb, "e", DB::EVENT_ID);
+        DB::push_feed_order(&mut qb, "e", DB::EVENT_ID, false);
         qb.push(" LIMIT ").push_bind(i64::from(limit.max(1)));
         let rows: Vec<EventRow> = qb
             .build_query_as()

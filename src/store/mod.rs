@@ -26,6 +26,7 @@ mod audit;
 mod backend;
 mod backup;
 mod cases;
+mod chain;
 mod diff;
 mod feeds;
 mod jobs;
@@ -41,7 +42,7 @@ mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
-pub use audit::PersonalRead;
+pub use audit::{PersonalRead, PersonalReadFilter};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use feeds::{EventScope, FedEvent};
@@ -275,6 +276,7 @@ fn nothing<T>() -> Page<T> {
     Page {
         items: Vec::new(),
         next: None,
+        cursors: Vec::new(),
     }
 }
 
@@ -302,7 +304,7 @@ impl Store {
                     .await?
             }
         }
-        Ok(())
+        self.chain_unchained().await
     }
 
     /// Begins a write transaction. On SQLite it already holds the write lock.
@@ -584,6 +586,20 @@ impl Store {
         })
     }
 
+    /// Every case escalated in `[from, to)`, of one office if named, read
+    /// whole in one snapshot, oldest first.
+    pub async fn cases_escalated(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        office: Option<&str>,
+    ) -> Result<Vec<Case>, StoreError> {
+        if !matchable([office]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.cases_escalated(from, to, office).await?)
+    }
+
     /// Who read a case's resident unmasked, oldest first.
     pub async fn personal_reads_of_case(
         &self,
@@ -727,5 +743,62 @@ impl WriteTx {
 
     pub async fn rollback(self) -> Result<(), StoreError> {
         dispatch!(self, tx => tx.rollback().await)
+    }
+}
+
+/// The hash chain over the timelines (`chain`) and the record of personal-data
+/// reads, for the people who review the service.
+impl Store {
+    /// Chains, in batches of cases, every event written before the chain
+    /// existed (or by an older version since); nothing when all are chained.
+    /// From then on the chain vouches for them as they were at this moment.
+    async fn chain_unchained(&self) -> Result<(), StoreError> {
+        loop {
+            let taken = dispatch!(self, db => {
+                let mut tx = db.begin_write().await?;
+                let taken = tx.chain_some_cases().await?;
+                tx.commit().await?;
+                taken
+            });
+            if taken == 0 {
+                return Ok(());
+            }
+            tracing::info!(
+                cases = taken,
+                "chained the timelines of cases written before the hash chain"
+            );
+        }
+    }
+
+    /// Recomputes a case's hash chain; `None` when there is no such case.
+    pub async fn verify_case(
+        &self,
+        case_id: &str,
+    ) -> Result<Option<crate::domain::audit_chain::ChainReport>, StoreError> {
+        if !matchable([Some(case_id)]) {
+            return Ok(None);
+        }
+        read!(self, tx => tx.verify_case(case_id).await?)
+    }
+
+    /// Up to `limit` case ids after `after` (none: from the first), in id order.
+    pub async fn case_ids_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        read!(self, tx => tx.case_ids_after(after, limit).await?)
+    }
+
+    /// Reads of residents' unmasked details, newest first.
+    pub async fn list_personal_reads(
+        &self,
+        filter: &PersonalReadFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PersonalRead>, StoreError> {
+        if !matchable([filter.case_id.as_deref(), filter.reader.as_deref()]) {
+            return Ok(nothing());
+        }
+        read!(self, tx => tx.list_personal_reads(filter, page).await?)
     }
 }

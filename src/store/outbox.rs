@@ -114,13 +114,14 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next) = split_page(rows, page.size, next_mail_cursor);
+        let (rows, next, cursors) = split_page(rows, page.size, next_mail_cursor);
         Ok(Page {
             items: rows
                 .into_iter()
                 .map(MailRow::into_queued)
                 .collect::<Result<_, _>>()?,
             next,
+            cursors,
         })
     }
 

@@ -65,20 +65,21 @@ pub fn request_cursor(after: Option<&str>) -> Result<Option<(i64, String)>, Stor
         .transpose()
 }
 
-/// Cuts the extra row fetched to learn whether another page exists.
+/// Cuts the extra row fetched to learn whether another page exists, and
+/// names the cursor after every row kept, so a transport may end the page
+/// early (at a byte budget) and still hand out a token that resumes exactly
+/// after the last item it sent.
 pub fn split_page<T>(
     mut rows: Vec<T>,
     size: u32,
     cursor: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
+) -> (Vec<T>, Option<String>, Vec<String>) {
     let size = size.max(1) as usize;
-    if rows.len() > size {
-        rows.truncate(size);
-        let next = rows.last().map(cursor);
-        (rows, next)
-    } else {
-        (rows, None)
-    }
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let cursors: Vec<String> = rows.iter().map(cursor).collect();
+    let next = more.then(|| cursors.last().cloned()).flatten();
+    (rows, next, cursors)
 }
 
 pub fn mail_cursor(after: Option<&str>) -> Result<Option<String>, StoreError> {
@@ -133,9 +134,10 @@ mod tests {
 
     #[test]
     fn a_page_keeps_its_size_and_points_past_its_last_row() {
-        let (rows, next) = split_page(vec![1, 2, 3], 2, |n| n.to_string());
+        let (rows, next, cursors) = split_page(vec![1, 2, 3], 2, |n| n.to_string());
         assert_eq!((rows, next.as_deref()), (vec![1, 2], Some("2")));
-        let (rows, next) = split_page(vec![1, 2], 2, |n| n.to_string());
-        assert_eq!((rows, next), (vec![1, 2], None));
+        assert_eq!(cursors, ["1", "2"]);
+        let (rows, next, cursors) = split_page(vec![1, 2], 2, |n| n.to_string());
+        assert_eq!((rows, next, cursors.len()), (vec![1, 2], None, 2));
     }
 }

@@ -101,8 +101,9 @@ impl Backend for Postgres {
         ));
     }
 
-    fn push_feed_order(qb: &mut QueryBuilder<Postgres>, alias: &str, id: &str) {
-        qb.push(format!(" ORDER BY {alias}.tx, {alias}.{id}"));
+    fn push_feed_order(qb: &mut QueryBuilder<Postgres>, alias: &str, id: &str, descending: bool) {
+        let way = if descending { " DESC" } else { "" };
+        qb.push(format!(" ORDER BY {alias}.tx{way}, {alias}.{id}{way}"));
     }
 }
 

@@ -86,8 +86,9 @@ impl Backend for Sqlite {
         qb.push(format!("{alias}.{id} > ")).push_bind(after);
     }
 
-    fn push_feed_order(qb: &mut QueryBuilder<Sqlite>, alias: &str, id: &str) {
-        qb.push(format!(" ORDER BY {alias}.{id}"));
+    fn push_feed_order(qb: &mut QueryBuilder<Sqlite>, alias: &str, id: &str, descending: bool) {
+        let way = if descending { " DESC" } else { "" };
+        qb.push(format!(" ORDER BY {alias}.{id}{way}"));
     }
 }
 

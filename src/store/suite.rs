@@ -66,6 +66,9 @@ suite!(
     inbound_mail_is_recorded_once_per_message,
     supervision_decisions_round_trip_and_a_paused_request_is_not_overdue,
     ledger_cases_are_those_escalated_in_a_range_oldest_first,
+    a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits,
+    concurrent_writes_to_different_cases_keep_valid_chains,
+    events_from_before_the_chain_are_chained_once,
 );
 
 async fn open(url: &str) -> Store {
@@ -1856,4 +1859,225 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
         .collect();
     assert_eq!(listed, std::slice::from_ref(&case.id));
     assert_ne!(other.id, case.id);
+}
+
+/// An alert about `case`, raised at `at`.
+fn alert_about(case: &Case, key: &str, at: DateTime<Utc>) -> crate::domain::Alert {
+    crate::domain::Alert {
+        key: key.into(),
+        kind: crate::domain::AlertKind::CaseReopened,
+        level: 1,
+        case_id: case.id.clone(),
+        request_id: None,
+        office: case.office.clone(),
+        department: None,
+        reference: None,
+        round: 1,
+        due_at: None,
+        raised_at: at,
+        summary: key.into(),
+    }
+}
+
+/// The alert mailer's first run starts at the end of the feed. On PostgreSQL
+/// the feed is in commit order, not id order: an alert written by a
+/// transaction older than one already committed comes before it, so the end
+/// is the last alert no running transaction can precede, not the highest id.
+async fn a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits(
+    store: Store,
+) {
+    let first = create(&store, &Spec::default()).await;
+    let second = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0002",
+            ..Spec::default()
+        },
+    )
+    .await;
+    let older = || async {
+        let mut tx = store.begin().await.unwrap();
+        let before = tx.lock_case(&first.id).await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.updated_at = t0() + Duration::minutes(1);
+        tx.update_case(
+            &before,
+            &mut after,
+            &[],
+            &[alert_about(&first, "older", t0())],
+        )
+        .await
+        .unwrap();
+        tx
+    };
+    let newer = || async {
+        let mut tx = store.begin().await.unwrap();
+        let before = tx.lock_case(&second.id).await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.updated_at = t0() + Duration::minutes(2);
+        tx.update_case(
+            &before,
+            &mut after,
+            &[],
+            &[alert_about(&second, "newer", t0())],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    };
+    let start = match store {
+        // One writer at a time: transactions commit in the order they began.
+        Store::Sqlite(_) => {
+            older().await.commit().await.unwrap();
+            newer().await;
+            let mut tx = store.begin().await.unwrap();
+            let start = tx.last_alert_id().await.unwrap();
+            tx.rollback().await.unwrap();
+            assert_eq!(start, 2, "both committed, in order");
+            0
+        }
+        Store::Postgres(_) => {
+            // The older transaction holds its place in the feed while a
+            // newer one commits; a reader starting now must start before both.
+            let held = older().await;
+            newer().await;
+            let mut tx = store.begin().await.unwrap();
+            let start = tx.last_alert_id().await.unwrap();
+            tx.rollback().await.unwrap();
+            held.commit().await.unwrap();
+            start
+        }
+    };
+    let read: Vec<String> = store
+        .alerts_after(start, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.alert.key)
+        .collect();
+    assert_eq!(read, ["older", "newer"]);
+}
+
+// ---- the hash chain over timelines ----------------------------------------------
+
+/// A statement run behind the store's back, as someone with the database's
+/// password could.
+async fn behind_the_back(store: &Store, sql: &'static str, case_id: &str) {
+    match store {
+        Store::Sqlite(db) => sqlx::query(sql)
+            .bind(case_id)
+            .execute(&db.writer)
+            .await
+            .map(|_| ()),
+        Store::Postgres(db) => sqlx::query(sql)
+            .bind(case_id)
+            .execute(&db.writer)
+            .await
+            .map(|_| ()),
+    }
+    .expect(sql);
+}
+
+async fn chain(store: &Store, case_id: &str) -> crate::domain::audit_chain::ChainReport {
+    store.verify_case(case_id).await.unwrap().expect("the case")
+}
+
+/// Acknowledges and answers the case's first request, one command each.
+async fn work_on(store: &Store, case: &Case, hour: i64) {
+    let request = &case.requests[0];
+    let d = dept(&request.department);
+    let at = |h: i64| t0() + Duration::hours(hour + h);
+    update(store, &case.id, |c| c.acknowledge(&d, &request.id, at(0)))
+        .await
+        .unwrap();
+    update(store, &case.id, |c| {
+        c.submit_reply(&d, &request.id, reply("已办结"), at(1))
+    })
+    .await
+    .unwrap();
+}
+
+async fn concurrent_writes_to_different_cases_keep_valid_chains(store: Store) {
+    let ids: Vec<String> = (1..=6).map(|n| format!("CP-2026-CH{n:02}")).collect();
+    let mut cases = Vec::new();
+    for id in &ids {
+        cases.push(
+            create(
+                &store,
+                &Spec {
+                    petition_id: id,
+                    ..Spec::default()
+                },
+            )
+            .await,
+        );
+    }
+    let tasks: Vec<_> = cases
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(n, case)| {
+            let store = store.clone();
+            tokio::spawn(async move { work_on(&store, &case, n as i64).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut heads = BTreeSet::new();
+    for case in &cases {
+        let stored = store.get_case(&case.id).await.unwrap().unwrap();
+        let report = chain(&store, &case.id).await;
+        assert!(report.holds(), "{report:?}");
+        assert_eq!(report.checked as usize, stored.events.len());
+        assert_eq!(report.checked as usize, case.events.len() + 2);
+        heads.insert(report.head);
+    }
+    assert_eq!(heads.len(), cases.len(), "each case has a chain of its own");
+}
+
+async fn events_from_before_the_chain_are_chained_once(store: Store) {
+    let case = create(&store, &Spec::default()).await;
+    work_on(&store, &case, 1).await;
+    let written = chain(&store, &case.id).await;
+    assert!(written.holds(), "{written:?}");
+
+    // As an older version left them: no chain at all.
+    behind_the_back(
+        &store,
+        "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1",
+        &case.id,
+    )
+    .await;
+    let unchained = chain(&store, &case.id).await;
+    let b = unchained.first_break.expect("unchained");
+    assert_eq!(
+        (b.seq, b.problem),
+        (1, crate::domain::audit_chain::Problem::NotChained)
+    );
+    // Start-up chains them, to the very same hashes; again changes nothing.
+    store.migrate().await.unwrap();
+    assert_eq!(chain(&store, &case.id).await, written);
+    store.migrate().await.unwrap();
+    assert_eq!(chain(&store, &case.id).await, written);
+
+    // An older instance still running writes an event without a hash: the
+    // next command chains it before its own.
+    behind_the_back(
+        &store,
+        "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1 \
+         AND seq = (SELECT MAX(seq) FROM events WHERE case_id = $1)",
+        &case.id,
+    )
+    .await;
+    let land = case.requests[1].id.clone();
+    let l = dept("land");
+    update(&store, &case.id, |c| {
+        c.acknowledge(&l, &land, t0() + Duration::hours(9))
+    })
+    .await
+    .unwrap();
+    let after = chain(&store, &case.id).await;
+    assert!(after.holds(), "{after:?}");
+    assert_eq!(after.checked, written.checked + 1);
 }

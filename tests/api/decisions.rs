@@ -179,6 +179,22 @@ async fn an_approved_extension_moves_the_deadline_and_nothing_is_overdue_meanwhi
         old_due,
         "the first reply deadline stays visible"
     );
+    // The department is told, in the thread of its letter.
+    let letter = app
+        .wait_for_letter(&format!("<{}.ruling@whistle.localhost>", extension.id))
+        .await;
+    assert!(
+        letter.subject.contains("延期已批准") && letter.subject.contains("2026年12月3日"),
+        "{}",
+        letter.subject
+    );
+    assert!(
+        letter
+            .references
+            .contains(&format!("<{}.r1.issued@whistle.localhost>", request.id)),
+        "{:?}",
+        letter.references
+    );
     // Final.
     let again = refused(
         app.decide(&extension.id, false, "不同意").await,
@@ -253,6 +269,20 @@ async fn extensions_late_denied_and_beyond_the_limit(backend: Backend) {
         .into_inner();
     assert_eq!(denied.extensions[0].status(), ExtensionStatus::Denied);
     assert_eq!(denied.extensions[0].decision_reason, "理由不充分");
+    let letter = app
+        .wait_for_letter(&format!("<{}.ruling@whistle.localhost>", x.id))
+        .await;
+    assert!(
+        letter.subject.contains("延期未获批准"),
+        "{}",
+        letter.subject
+    );
+    assert!(letter.text.contains("理由：理由不充分"), "{}", letter.text);
+    assert!(
+        letter.text.contains("答复期限：2026年12月1日"),
+        "{}",
+        letter.text
+    );
     assert_eq!(
         instant(&denied.reply_due_at),
         shanghai(2026, 12, 1, 12, 0),
@@ -383,6 +413,20 @@ async fn a_return_within_the_window_is_reassigned_with_a_new_reference_and_lette
         "{}",
         letter.subject
     );
+    // Land is told where it went, and that it owes no answer.
+    let told = app
+        .wait_for_letter(&format!("<{land}.return-ruling@whistle.localhost>"))
+        .await;
+    assert!(
+        told.subject.contains("退单已同意") && told.subject.contains("已改派"),
+        "{}",
+        told.subject
+    );
+    assert!(told.text.contains("无需再答复"), "{}", told.text);
+    assert!(
+        !told.text.contains("网页答复"),
+        "no link to a request given away"
+    );
     // Final.
     refused(
         app.resolve(&land, "", "再议").await,
@@ -442,6 +486,18 @@ async fn a_return_sent_back_resumes_the_clock_and_cannot_be_returned_again(backe
         "{timeline:?}"
     );
     assert!(timeline.contains(&EventKind::ClockResumed), "{timeline:?}");
+
+    let told = app
+        .wait_for_letter(&format!("<{id}.return-ruling@whistle.localhost>"))
+        .await;
+    assert!(told.subject.contains("退单未获同意"), "{}", told.subject);
+    for line in [
+        "理由：经核实属供电公司职责",
+        "签收期限：2026年11月25日（星期三）11:30前",
+        "答复期限：2026年12月1日（星期二）11:30前",
+    ] {
+        assert!(told.text.contains(line), "{line} in {}", told.text);
+    }
 
     let again = refused(
         app.return_request("power", &id).await,

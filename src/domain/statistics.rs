@@ -1,0 +1,848 @@
+//! The figures supervisors rank by (`GetStatistics`, the ledger's second
+//! sheet): per department and per street office over the cases escalated in a
+//! period, Beijing's 接诉即办 rates (响应率, 按时办结率, 解决率, 满意率), working-hour
+//! times, and a weighted score (分值权重 and 加减分) with rankings.
+//!
+//! Three rules shape every figure, and the README defines each one:
+//! - A deadline is judged per round, against the last deadline that round was
+//!   given (an approved extension, paused time added back), so a re-issued
+//!   round is a new chance to be on time or late.
+//! - Delay counts against whoever held the request: working time from a
+//!   round's issue to its step counts against the department, minus the time
+//!   its clock stood paused for a supervisor's ruling (which counts against
+//!   nobody); time from a reply to the office's review counts against the
+//!   office.
+//! - A step not taken whose deadline has passed is late now: a rate that
+//!   waits for closure flatters the slow. A step whose deadline has not come
+//!   is left out until it is taken or late.
+//!
+//! Pure: it reads case aggregates with their timelines, the calendar and the
+//! scoring policy; the caller loads the cases.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::calendar::WorkingCalendar;
+use super::case::{Case, CaseStatus, EventKind, Verdict};
+use super::decision::ExtensionStatus;
+use super::error::FieldViolation;
+use super::organisation::Organisation;
+use super::request::{DepartmentRequest, RequestStatus};
+use super::watch::Due;
+
+/// The points of the weighted score and what a party needs to be ranked
+/// (`[statistics]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringPolicy {
+    /// Every request (department) and every case (office) starts here.
+    pub base: f64,
+    /// Added for each round replied by its deadline.
+    pub on_time_reply: f64,
+    /// Taken for each round acknowledged late (or not yet, past its deadline).
+    pub late_acknowledgement: f64,
+    /// Taken for each round replied late (or not yet, past its deadline).
+    pub late_reply: f64,
+    /// Taken for each reply the office rejected.
+    pub rejected_reply: f64,
+    /// Taken when the resident's latest verdict on the case is unsatisfied.
+    pub unsatisfied: f64,
+    /// Added (office) for each reply reviewed within `review_within_hours`.
+    pub timely_review: f64,
+    /// Taken (office) for each review later than that, or still waiting past it.
+    pub late_review: f64,
+    /// Taken (office) when a supervisor closed the case by override.
+    pub override_close: f64,
+    /// Working hours an office has to review a reply.
+    pub review_within_hours: u32,
+    /// Fewer requests (a department) or cases (an office) than this in the
+    /// period: the figures are shown, but the party is not ranked.
+    pub min_sample: u32,
+}
+
+impl Default for ScoringPolicy {
+    fn default() -> Self {
+        ScoringPolicy {
+            base: 100.0,
+            on_time_reply: 5.0,
+            late_acknowledgement: 5.0,
+            late_reply: 10.0,
+            rejected_reply: 5.0,
+            unsatisfied: 10.0,
+            timely_review: 2.0,
+            late_review: 5.0,
+            override_close: 20.0,
+            review_within_hours: 8,
+            min_sample: 5,
+        }
+    }
+}
+
+/// What a figure is computed over: the cases escalated in `[from, to)`,
+/// optionally of one office, optionally only one department's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub office: Option<String>,
+    pub department: Option<String>,
+}
+
+/// The longest period one answer covers: a year, leap day included.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
+impl Scope {
+    pub fn new(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        office: Option<String>,
+        department: Option<String>,
+    ) -> Result<Scope, FieldViolation> {
+        if to <= from {
+            return Err(FieldViolation::new("to", "must be after from").zh("必须晚于开始时间"));
+        }
+        if to - from > Duration::days(MAX_PERIOD_DAYS) {
+            return Err(FieldViolation::new(
+                "to",
+                format!("is more than {MAX_PERIOD_DAYS} days after from; ask for a year at most"),
+            )
+            .zh(format!(
+                "与开始时间相隔超过{MAX_PERIOD_DAYS}天；每次最多统计一年"
+            )));
+        }
+        Ok(Scope {
+            from,
+            to,
+            office,
+            department,
+        })
+    }
+}
+
+/// `hits` of `of`; no value when there is nothing to judge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rate {
+    pub hits: u32,
+    pub of: u32,
+}
+
+impl Rate {
+    pub fn value(self) -> Option<f64> {
+        (self.of > 0).then(|| f64::from(self.hits) / f64::from(self.of))
+    }
+
+    fn judge(&mut self, verdict: Option<bool>) {
+        if let Some(hit) = verdict {
+            self.of += 1;
+            self.hits += u32::from(hit);
+        }
+    }
+
+    fn add(&mut self, other: Rate) {
+        self.hits += other.hits;
+        self.of += other.of;
+    }
+}
+
+/// Working hours taken by a step, over the steps taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Hours {
+    pub count: u32,
+    pub mean: f64,
+    /// The 90th percentile, nearest rank: the smallest value at least 90% of
+    /// the samples do not exceed.
+    pub p90: f64,
+}
+
+impl Hours {
+    fn of(mut samples: Vec<f64>) -> Hours {
+        if samples.is_empty() {
+            return Hours::default();
+        }
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len();
+        let rank = (n * 9).div_ceil(10).max(1);
+        Hours {
+            count: n as u32,
+            mean: samples.iter().sum::<f64>() / n as f64,
+            p90: samples[rank - 1],
+        }
+    }
+}
+
+/// What departments did with requests: a department's own, or those of an
+/// office's cases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFigures {
+    pub requests: u32,
+    /// Not accepted or returned, in a case still open.
+    pub open: u32,
+    /// Open and past a deadline at the moment of computing.
+    pub overdue_now: u32,
+    /// 响应率: rounds acknowledged by their deadline, of rounds acknowledged or late.
+    pub response: Rate,
+    /// 按时办结率: rounds replied by their deadline, of rounds replied or late.
+    pub on_time_reply: Rate,
+    /// 解决率: requests accepted in their first round and never re-issued, of
+    /// requests whose first reply has been reviewed.
+    pub resolution: Rate,
+    /// Working hours from a round's issue to its acknowledgement, less paused time.
+    pub to_acknowledge: Hours,
+    /// Working hours from a round's issue to its reply, less paused time.
+    pub to_reply: Hours,
+    /// Rounds over all requests (re-issues make more than one per request).
+    pub rounds: u32,
+    pub rejected_replies: u32,
+    /// 退单 asked for, and requests reassigned away after one.
+    pub returns_asked: u32,
+    pub returned: u32,
+    pub extensions_asked: u32,
+    pub extensions_approved: u32,
+    /// Working hours the departments held the requests (against them).
+    pub department_hours: f64,
+    /// Working hours the clocks stood for a ruling (against nobody).
+    pub paused_hours: f64,
+}
+
+impl RequestFigures {
+    pub fn rounds_per_request(&self) -> Option<f64> {
+        (self.requests > 0).then(|| f64::from(self.rounds) / f64::from(self.requests))
+    }
+}
+
+/// A party's weighted score: the mean of its requests' (or cases') points,
+/// each weighted by its case's difficulty (1–5).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    /// None with nothing to score.
+    pub points: Option<f64>,
+    /// The sum of the difficulties: the sample's weight.
+    pub weight: u32,
+    /// 1 is best; equal points share a rank. None when not ranked.
+    pub rank: Option<u32>,
+    /// Fewer requests (cases) than the policy's `min_sample`: not ranked.
+    pub too_few_to_rank: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentFigures {
+    pub code: String,
+    pub name: String,
+    /// Cases in which it held a request (returned ones aside).
+    pub cases: u32,
+    pub requests: RequestFigures,
+    /// 满意率 over those cases with a verdict: the latest verdict satisfied or
+    /// basically satisfied.
+    pub satisfaction: Rate,
+    /// Those cases a supervisor closed by override.
+    pub overrides: u32,
+    pub score: Score,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfficeFigures {
+    pub code: String,
+    pub name: String,
+    pub cases: u32,
+    pub closed: u32,
+    pub overrides: u32,
+    /// The requests of its cases: how the departments served it.
+    pub requests: RequestFigures,
+    pub satisfaction: Rate,
+    /// Working hours from a reply to the office's review.
+    pub to_review: Hours,
+    /// Reviews within `review_within_hours`, of reviews made or late.
+    pub timely_review: Rate,
+    /// Working hours replies waited for the office (against it).
+    pub office_hours: f64,
+    pub score: Score,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statistics {
+    pub scope: Scope,
+    /// The moment "late now" was judged at.
+    pub computed_at: DateTime<Utc>,
+    /// Ranked first (best first), then the unranked by code.
+    pub departments: Vec<DepartmentFigures>,
+    pub offices: Vec<OfficeFigures>,
+    /// Everything in scope as one office.
+    pub total: OfficeFigures,
+    pub policy: ScoringPolicy,
+}
+
+/// Computes the figures over `cases` (the caller loaded those escalated in
+/// the scope's period, with their timelines) as they stand at `now`.
+pub fn compute(
+    cases: &[Case],
+    scope: &Scope,
+    org: &Organisation,
+    policy: &ScoringPolicy,
+    now: DateTime<Utc>,
+) -> Statistics {
+    let calendar = &org.calendar;
+    let mut departments: BTreeMap<String, DepartmentTally> = org
+        .departments
+        .keys()
+        .filter(|code| scope.department.as_ref().is_none_or(|d| d == *code))
+        .map(|code| (code.clone(), DepartmentTally::default()))
+        .collect();
+    let mut offices: BTreeMap<String, OfficeTally> = org
+        .offices
+        .keys()
+        .filter(|code| scope.office.as_ref().is_none_or(|o| o == *code))
+        .map(|code| (code.clone(), OfficeTally::default()))
+        .collect();
+    let mut total = OfficeTally::default();
+    for case in cases {
+        if case.created_at < scope.from || case.created_at >= scope.to {
+            continue;
+        }
+        if scope.office.as_ref().is_some_and(|o| *o != case.office) {
+            continue;
+        }
+        let requests: Vec<&DepartmentRequest> = case
+            .requests
+            .iter()
+            .filter(|r| scope.department.as_ref().is_none_or(|d| *d == r.department))
+            .collect();
+        if requests.is_empty() {
+            continue;
+        }
+        let tallies: Vec<RequestTally> = requests
+            .iter()
+            .map(|r| RequestTally::of(case, r, calendar, policy, now))
+            .collect();
+        let unsatisfied = case
+            .feedback
+            .as_ref()
+            .map(|f| matches!(f.verdict, Verdict::Unsatisfied))
+            == Some(true);
+        let verdict = case
+            .feedback
+            .as_ref()
+            .map(|f| !matches!(f.verdict, Verdict::Unsatisfied));
+        let mut served = BTreeSet::new();
+        for (request, tally) in requests.iter().zip(&tallies) {
+            let dept = departments.entry(request.department.clone()).or_default();
+            dept.requests.add(tally);
+            let returned = request.status == RequestStatus::Returned;
+            if !returned {
+                let points = tally.points(policy, unsatisfied);
+                dept.score.add(points, case.difficulty);
+                if served.insert(request.department.clone()) {
+                    dept.cases += 1;
+                    dept.satisfaction.judge(verdict);
+                    dept.overrides += u32::from(case.closed_by_override.is_some());
+                }
+            }
+        }
+        let office = offices.entry(case.office.clone()).or_default();
+        for tally in [office, &mut total] {
+            tally.add_case(case, &tallies, verdict, unsatisfied, policy);
+        }
+    }
+    let min = policy.min_sample;
+    let departments: Vec<DepartmentFigures> = departments
+        .into_iter()
+        .map(|(code, t)| DepartmentFigures {
+            name: org
+                .departments
+                .get(&code)
+                .map_or_else(|| code.clone(), |d| d.name.clone()),
+            code,
+            cases: t.cases,
+            satisfaction: t.satisfaction,
+            overrides: t.overrides,
+            score: t.score.score(t.requests.figures.requests < min),
+            requests: t.requests.figures(),
+        })
+        .collect();
+    let departments = rank(departments, |d| &mut d.score, |d| &d.code);
+    let offices: Vec<OfficeFigures> = offices
+        .into_iter()
+        .map(|(code, t)| {
+            let name = org
+                .offices
+                .get(&code)
+                .map_or_else(|| code.clone(), |o| o.name.clone());
+            t.figures(code, name, min)
+        })
+        .collect();
+    let offices = rank(offices, |o| &mut o.score, |o| &o.code);
+    let mut total = total.figures(String::new(), "合计".into(), u32::MAX);
+    total.score.too_few_to_rank = false;
+    Statistics {
+        scope: scope.clone(),
+        computed_at: now,
+        departments,
+        offices,
+        total,
+        policy: policy.clone(),
+    }
+}
+
+/// Competition ranking ("1, 2, 2, 4") on points rounded to a hundredth, best
+/// first, then the unranked by code.
+fn rank<T>(
+    parties: Vec<T>,
+    score: impl Fn(&mut T) -> &mut Score,
+    code: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    let mut keyed: Vec<(Option<i64>, T)> = parties
+        .into_iter()
+        .map(|mut p| {
+            let s = score(&mut p);
+            let key = (!s.too_few_to_rank)
+                .then_some(s.points)
+                .flatten()
+                .map(|points| (points * 100.0).round() as i64);
+            (key, p)
+        })
+        .collect();
+    keyed.sort_by(|(ka, a), (kb, b)| kb.cmp(ka).then_with(|| code(a).cmp(code(b))));
+    let mut previous = None;
+    let mut current = 0;
+    keyed
+        .into_iter()
+        .enumerate()
+        .map(|(position, (key, mut p))| {
+            if key.is_some() {
+                if previous != key {
+                    current = position as u32 + 1;
+                    previous = key;
+                }
+                score(&mut p).rank = Some(current);
+            }
+            p
+        })
+        .collect()
+}
+
+/// One request's part in the figures, as it stands at the moment of computing.
+#[derive(Debug, Clone, Default)]
+struct RequestTally {
+    open: bool,
+    overdue_now: bool,
+    response: Rate,
+    on_time_reply: Rate,
+    resolution: Rate,
+    to_acknowledge: Vec<f64>,
+    to_reply: Vec<f64>,
+    to_review: Vec<f64>,
+    timely_review: Rate,
+    rounds: u32,
+    rejected: u32,
+    return_asked: bool,
+    returned: bool,
+    extensions_asked: u32,
+    extensions_approved: u32,
+    department_hours: f64,
+    office_hours: f64,
+    paused_hours: f64,
+}
+
+/// One round of a request as its timeline tells it.
+#[derive(Debug, Clone, Default)]
+struct Round {
+    issued_at: DateTime<Utc>,
+    acknowledged_at: Option<DateTime<Utc>>,
+}
+
+fn hours(d: Duration) -> f64 {
+    d.num_seconds() as f64 / 3600.0
+}
+
+impl RequestTally {
+    fn of(
+        case: &Case,
+        r: &DepartmentRequest,
+        calendar: &WorkingCalendar,
+        policy: &ScoringPolicy,
+        now: DateTime<Utc>,
+    ) -> RequestTally {
+        // The timeline says when each round went out and was acknowledged,
+        // and when the clock stood.
+        let mut rounds: Vec<Round> = Vec::new();
+        let mut pauses: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        let mut paused_from: Option<DateTime<Utc>> = None;
+        // When the department gave the request up for good (a return that
+        // was reassigned): its clock stopped when it asked.
+        let mut given_up_at: Option<DateTime<Utc>> = None;
+        for e in case
+            .events
+            .iter()
+            .filter(|e| e.request_id.as_deref() == Some(r.id.as_str()))
+        {
+            match e.kind {
+                EventKind::RequestIssued => {
+                    // A new round starts on a running clock.
+                    if let Some(from) = paused_from.take() {
+                        pauses.push((from, e.at));
+                    }
+                    rounds.push(Round {
+                        issued_at: e.at,
+                        acknowledged_at: None,
+                    })
+                }
+                EventKind::RequestReassigned => {
+                    given_up_at = Some(paused_from.unwrap_or(e.at));
+                    if let Some(from) = paused_from.take() {
+                        pauses.push((from, e.at));
+                    }
+                }
+                EventKind::RequestAcknowledged => {
+                    if let Some(round) = rounds.last_mut() {
+                        round.acknowledged_at.get_or_insert(e.at);
+                    }
+                }
+                EventKind::ClockPaused => {
+                    paused_from.get_or_insert(e.at);
+                }
+                EventKind::ClockResumed => {
+                    if let Some(from) = paused_from.take() {
+                        pauses.push((from, e.at));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if rounds.is_empty() {
+            rounds.push(Round {
+                issued_at: r.issued_at,
+                acknowledged_at: r.acknowledged_at,
+            });
+        }
+        // The clock stops for good when a supervisor closes the case, and
+        // stands (until a ruling, or for good when reassigned) from a pause.
+        let closed_at = case.closed_by_override.as_ref().map(|o| o.at);
+        let horizon = closed_at.map_or(now, |at| at.min(now));
+        let stopped_at = paused_from
+            .into_iter()
+            .chain(given_up_at)
+            .fold(horizon, DateTime::min);
+        if let Some(from) = paused_from {
+            pauses.push((from, horizon.max(from)));
+        }
+        let paused = |from: DateTime<Utc>, to: DateTime<Utc>| -> Duration {
+            pauses
+                .iter()
+                .map(|&(a, b)| calendar.working_time_between(a.max(from), b.min(to)))
+                .sum()
+        };
+        let held = |from: DateTime<Utc>, to: DateTime<Utc>| -> Duration {
+            calendar.working_time_between(from, to) - paused(from, to)
+        };
+        let deadline = |round: u32, due: Due| -> Option<DateTime<Utc>> {
+            r.deadline_history
+                .iter()
+                .rfind(|d| d.round == round && d.due == due)
+                .map(|d| d.due_at)
+                .or_else(|| {
+                    (round == r.round).then_some(match due {
+                        Due::Acknowledge => r.ack_due_at,
+                        Due::Reply => r.reply_due_at,
+                    })
+                })
+        };
+        // On time, late, or (None) not yet judged: the step is not taken and
+        // its deadline has not passed by the time the clock stopped.
+        let judge = |taken: Option<DateTime<Utc>>, due: Option<DateTime<Utc>>| -> Option<bool> {
+            let due = due?;
+            match taken {
+                Some(at) => Some(at <= due),
+                None => (stopped_at > due).then_some(false),
+            }
+        };
+
+        let mut t = RequestTally {
+            rounds: r.round,
+            return_asked: r.return_ask.is_some(),
+            returned: r.status == RequestStatus::Returned,
+            extensions_asked: r.extensions.len() as u32,
+            extensions_approved: r
+                .extensions
+                .iter()
+                .filter(|x| x.status == ExtensionStatus::Approved)
+                .count() as u32,
+            ..Default::default()
+        };
+        let last = rounds.len();
+        for (i, round) in rounds.iter().enumerate() {
+            let n = i as u32 + 1;
+            let reply = r.replies.iter().find(|reply| reply.round == n);
+            let acknowledged_at = round.acknowledged_at;
+            let replied_at = reply.map(|reply| reply.replied_at);
+            let current = i + 1 == last;
+            t.response
+                .judge(judge(acknowledged_at, deadline(n, Due::Acknowledge)));
+            if let Some(at) = acknowledged_at {
+                t.to_acknowledge.push(hours(held(round.issued_at, at)));
+            }
+            // A request reassigned away before replying owes no reply.
+            if !(t.returned && replied_at.is_none()) {
+                t.on_time_reply
+                    .judge(judge(replied_at, deadline(n, Due::Reply)));
+            }
+            if let Some(at) = replied_at {
+                t.to_reply.push(hours(held(round.issued_at, at)));
+            }
+            let end = match replied_at {
+                Some(at) => Some(at),
+                None if current => Some(stopped_at),
+                None => None,
+            };
+            if let Some(end) = end {
+                t.department_hours += hours(held(round.issued_at, end.max(round.issued_at)));
+            }
+            if let Some(reply) = reply {
+                let waited_until = reply.review.as_ref().map(|v| v.reviewed_at);
+                let until = waited_until.unwrap_or(horizon);
+                let waited = hours(calendar.working_time_between(reply.replied_at, until));
+                t.office_hours += waited;
+                let within = f64::from(policy.review_within_hours);
+                match waited_until {
+                    Some(_) => {
+                        t.to_review.push(waited);
+                        t.timely_review.judge(Some(waited <= within));
+                        t.rejected += u32::from(reply.review.as_ref().is_some_and(|v| !v.accepted));
+                    }
+                    None if waited > within => t.timely_review.judge(Some(false)),
+                    None => {}
+                }
+            }
+        }
+        t.paused_hours = pauses
+            .iter()
+            .map(|&(a, b)| hours(calendar.working_time_between(a, b)))
+            .sum();
+        if !t.returned {
+            let reviewed = r.round > 1 || r.status == RequestStatus::Accepted;
+            let resolved = r.round == 1 && r.status == RequestStatus::Accepted;
+            t.resolution.judge(reviewed.then_some(resolved));
+        }
+        t.open = !r.status.is_done() && case.status != CaseStatus::Closed;
+        t.overdue_now = t.open && r.overdue(now).is_some();
+        t
+    }
+
+    /// The department's points for this request (before weighting).
+    fn points(&self, policy: &ScoringPolicy, unsatisfied: bool) -> f64 {
+        let late_acks = self.response.of - self.response.hits;
+        let late_replies = self.on_time_reply.of - self.on_time_reply.hits;
+        policy.base + policy.on_time_reply * f64::from(self.on_time_reply.hits)
+            - policy.late_acknowledgement * f64::from(late_acks)
+            - policy.late_reply * f64::from(late_replies)
+            - policy.rejected_reply * f64::from(self.rejected)
+            - if unsatisfied { policy.unsatisfied } else { 0.0 }
+    }
+}
+
+/// Points weighted by difficulty, as they add up.
+#[derive(Debug, Clone, Copy, Default)]
+struct ScoreTally {
+    weighted: f64,
+    weight: u32,
+}
+
+impl ScoreTally {
+    fn add(&mut self, points: f64, difficulty: u8) {
+        self.weighted += points * f64::from(difficulty);
+        self.weight += u32::from(difficulty);
+    }
+
+    fn score(self, too_few: bool) -> Score {
+        Score {
+            points: (self.weight > 0).then(|| self.weighted / f64::from(self.weight)),
+            weight: self.weight,
+            rank: None,
+            too_few_to_rank: too_few,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct RequestsTally {
+    figures: RequestFigures,
+    to_acknowledge: Vec<f64>,
+    to_reply: Vec<f64>,
+}
+
+impl RequestsTally {
+    fn add(&mut self, t: &RequestTally) {
+        let f = &mut self.figures;
+        f.requests += 1;
+        f.open += u32::from(t.open);
+        f.overdue_now += u32::from(t.overdue_now);
+        f.response.add(t.response);
+        f.on_time_reply.add(t.on_time_reply);
+        f.resolution.add(t.resolution);
+        f.rounds += t.rounds;
+        f.rejected_replies += t.rejected;
+        f.returns_asked += u32::from(t.return_asked);
+        f.returned += u32::from(t.returned);
+        f.extensions_asked += t.extensions_asked;
+        f.extensions_approved += t.extensions_approved;
+        f.department_hours += t.department_hours;
+        f.paused_hours += t.paused_hours;
+        self.to_acknowledge.extend(&t.to_acknowledge);
+        self.to_reply.extend(&t.to_reply);
+    }
+
+    fn figures(self) -> RequestFigures {
+        RequestFigures {
+            to_acknowledge: Hours::of(self.to_acknowledge),
+            to_reply: Hours::of(self.to_reply),
+            ..self.figures
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct DepartmentTally {
+    cases: u32,
+    requests: RequestsTally,
+    satisfaction: Rate,
+    overrides: u32,
+    score: ScoreTally,
+}
+
+#[derive(Debug, Clone, Default)]
+struct OfficeTally {
+    cases: u32,
+    closed: u32,
+    overrides: u32,
+    requests: RequestsTally,
+    satisfaction: Rate,
+    to_review: Vec<f64>,
+    timely_review: Rate,
+    office_hours: f64,
+    score: ScoreTally,
+}
+
+impl OfficeTally {
+    fn add_case(
+        &mut self,
+        case: &Case,
+        tallies: &[RequestTally],
+        verdict: Option<bool>,
+        unsatisfied: bool,
+        policy: &ScoringPolicy,
+    ) {
+        self.cases += 1;
+        self.closed += u32::from(case.status == CaseStatus::Closed);
+        let overridden = case.closed_by_override.is_some();
+        self.overrides += u32::from(overridden);
+        self.satisfaction.judge(verdict);
+        let mut review = Rate::default();
+        for t in tallies {
+            self.requests.add(t);
+            self.to_review.extend(&t.to_review);
+            self.office_hours += t.office_hours;
+            review.add(t.timely_review);
+        }
+        self.timely_review.add(review);
+        let late = review.of - review.hits;
+        let points = policy.base + policy.timely_review * f64::from(review.hits)
+            - policy.late_review * f64::from(late)
+            - if unsatisfied { policy.unsatisfied } else { 0.0 }
+            - if overridden {
+                policy.override_close
+            } else {
+                0.0
+            };
+        self.score.add(points, case.difficulty);
+    }
+
+    fn figures(self, code: String, name: String, min_sample: u32) -> OfficeFigures {
+        OfficeFigures {
+            code,
+            name,
+            cases: self.cases,
+            closed: self.closed,
+            overrides: self.overrides,
+            requests: self.requests.figures(),
+            satisfaction: self.satisfaction,
+            to_review: Hours::of(self.to_review),
+            timely_review: self.timely_review,
+            office_hours: self.office_hours,
+            score: self.score.score(self.cases < min_sample),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(code: &str, points: Option<f64>, too_few: bool) -> (String, Score) {
+        (
+            code.to_owned(),
+            Score {
+                points,
+                weight: 1,
+                rank: None,
+                too_few_to_rank: too_few,
+            },
+        )
+    }
+
+    #[test]
+    fn equal_points_share_a_rank_and_the_next_rank_skips() {
+        let ranked = rank(
+            vec![
+                scored("d", Some(90.0), false),
+                scored("a", Some(99.999), false),
+                scored("c", Some(100.001), false),
+                scored("b", Some(120.0), true),
+                scored("e", None, false),
+                scored("f", Some(80.0), false),
+            ],
+            |(_, s)| s,
+            |(code, _)| code,
+        );
+        let got: Vec<(&str, Option<u32>)> =
+            ranked.iter().map(|(c, s)| (c.as_str(), s.rank)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Some(1)),
+                ("c", Some(1)),
+                ("d", Some(3)),
+                ("f", Some(4)),
+                ("b", None),
+                ("e", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn p90_is_the_nearest_rank() {
+        let h = Hours::of(vec![5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((h.count, h.mean, h.p90), (10, 5.5, 9.0));
+        let h = Hours::of(vec![2.0, 1.0]);
+        assert_eq!(h.p90, 2.0);
+        assert_eq!(Hours::of(vec![4.0]).p90, 4.0);
+        assert_eq!(Hours::of(Vec::new()), Hours::default());
+    }
+
+    #[test]
+    fn a_rate_without_anything_to_judge_has_no_value() {
+        let mut r = Rate::default();
+        assert_eq!(r.value(), None);
+        r.judge(None);
+        assert_eq!(r.value(), None);
+        r.judge(Some(true));
+        r.judge(Some(false));
+        assert_eq!((r.hits, r.of, r.value()), (1, 2, Some(0.5)));
+    }
+
+    #[test]
+    fn a_period_runs_forward_for_a_year_at_most() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert!(Scope::new(from, from, None, None).is_err());
+        assert!(Scope::new(from, from + Duration::days(366), None, None).is_ok());
+        let err = Scope::new(from, from + Duration::days(367), None, None).unwrap_err();
+        assert_eq!(err.field, "to");
+    }
+}
