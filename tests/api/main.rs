@@ -20,5 +20,6 @@ mod replies;
 mod rpc_fuzz;
 mod smtp;
 mod streams;
+mod tls;
 mod validation;
 mod watch;
