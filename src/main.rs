@@ -211,7 +211,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         local_addr(&settings.grpc.listen)
                     }
                 };
-                health(&addr, &service, &tls, Duration::from_secs(timeout_secs.max(1))).await
+                health(
+                    &addr,
+                    &service,
+                    &tls,
+                    Duration::from_secs(timeout_secs.max(1)),
+                )
+                .await
             };
             return match check.await {
                 Ok(status) => {
@@ -364,7 +370,11 @@ async fn health(
     tls: &HealthTls,
     timeout: Duration,
 ) -> anyhow::Result<ServingStatus> {
-    let scheme = if tls.ca_file.is_some() { "https" } else { "http" };
+    let scheme = if tls.ca_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
         .with_context(|| format!("{addr:?} is not HOST:PORT"))?
         .connect_timeout(timeout);
@@ -378,7 +388,10 @@ async fn health(
             config = config.domain_name(name.clone());
         }
         if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-            config = config.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+            config = config.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
         }
         endpoint = endpoint.tls_config(config).context("setting up TLS")?;
     }

@@ -909,6 +909,26 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
     }
 
     #[test]
+    fn a_principal_may_be_known_by_its_client_certificate_alone() {
+        let extra = r#"
+[principals.roads-system]
+role = "department"
+department = "roads"
+cert_subjects = ["roads-system"]
+cert_sans = ["spiffe://gov.example/roads"]
+"#;
+        let s = load_with_file(extra, &[]).unwrap();
+        s.organisation().unwrap();
+        let p = &s.principals["roads-system"];
+        assert!(p.key_windows("roads-system").unwrap().is_empty());
+        assert!(p.has_cert_names());
+        assert!(
+            !s.grpc.tls.enabled() && !s.http.tls.enabled(),
+            "TLS is off by default"
+        );
+    }
+
+    #[test]
     fn a_principal_may_hold_several_keys_with_their_times_and_a_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("roads.sha256");

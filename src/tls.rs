@@ -272,8 +272,8 @@ pub fn client_verifier(
     auth: ClientAuth,
 ) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let path = ca_file.trim();
-    let pem = std::fs::read(path)
-        .with_context(|| format!("{section}.client_ca_file: reading {path}"))?;
+    let pem =
+        std::fs::read(path).with_context(|| format!("{section}.client_ca_file: reading {path}"))?;
     let mut roots = RootCertStore::empty();
     for cert in certificates(&pem).with_context(|| format!("{section}.client_ca_file: {path}"))? {
         roots
@@ -455,14 +455,19 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
-        let (c, k) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+        let (c, k) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
         (c, k)
     }
 
     fn served(cert: &ReloadingCert) -> Vec<String> {
-        CertNames::of(&cert.current.load().cert[0]).unwrap().dns_names
+        CertNames::of(&cert.current.load().cert[0])
+            .unwrap()
+            .dns_names
     }
 
     #[test]
@@ -509,7 +514,10 @@ mod tests {
         };
         let missing = dir.path().join("missing.crt");
         let text = error(&missing, &key_file);
-        assert!(text.starts_with("http.tls: reading the certificate"), "{text}");
+        assert!(
+            text.starts_with("http.tls: reading the certificate"),
+            "{text}"
+        );
         assert!(text.contains("missing.crt"), "{text}");
         let text = error(&key_file, &key_file);
         assert!(text.contains("no PEM CERTIFICATE"), "{text}");

@@ -633,6 +633,145 @@ mod tests {
         );
     }
 
+    /// A client certificate's DER with this common name and these DNS names
+    /// or URIs; who signed it does not matter here, rustls has checked that.
+    fn certificate(common_name: &str, sans: &[&str]) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.subject_alt_names = sans
+            .iter()
+            .map(|san| match san.contains(':') {
+                true => rcgen::SanType::URI(san.to_string().try_into().unwrap()),
+                false => rcgen::SanType::DnsName(san.to_string().try_into().unwrap()),
+            })
+            .collect();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn with_certificates() -> Authenticator {
+        let principal = |department: &str, subjects: &[&str], sans: &[&str]| PrincipalSettings {
+            role: PrincipalRole::Department,
+            office: None,
+            department: Some(department.to_owned()),
+            key_sha256: Some(key_digest(department)),
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            cert_sans: sans.iter().map(|s| s.to_string()).collect(),
+        };
+        let principals: HashMap<String, PrincipalSettings> = [
+            (
+                "housing-system",
+                principal("housing", &["housing-system"], &[]),
+            ),
+            (
+                "land-system",
+                principal("land", &[], &["Land.Example.gov.cn", "spiffe://gov/land"]),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, p)| (name.to_owned(), p))
+        .collect();
+        Authenticator::new(
+            &principals,
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_is_the_principal_its_subject_or_alternative_name_names() {
+        let auth = with_certificates();
+        let none = tonic::metadata::MetadataMap::new();
+        let by = |der: &[u8]| auth.authenticate_call(&none, Some(der));
+        assert_eq!(
+            by(&certificate("housing-system", &[])).unwrap().name,
+            "housing-system"
+        );
+        assert_eq!(
+            by(&certificate("x", &["land.example.gov.cn"]))
+                .unwrap()
+                .name,
+            "land-system",
+            "DNS names match without regard to case"
+        );
+        assert_eq!(
+            by(&certificate("x", &["spiffe://gov/land"])).unwrap().name,
+            "land-system"
+        );
+        let unknown = by(&certificate("x", &["spiffe://gov/LAND"])).unwrap_err();
+        assert_eq!(unknown.code(), Code::Unauthenticated);
+        let both = by(&certificate("housing-system", &["land.example.gov.cn"])).unwrap_err();
+        assert!(both.message().contains("more than one"), "{both:?}");
+        let unreadable = by(b"not a certificate").unwrap_err();
+        assert_eq!(unreadable.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_key_beside_a_certificate_must_be_the_same_principals() {
+        let auth = with_certificates();
+        let housing = certificate("housing-system", &[]);
+        assert_eq!(
+            auth.authenticate_call(&metadata("housing"), Some(&housing))
+                .unwrap()
+                .name,
+            "housing-system"
+        );
+        let other = auth
+            .authenticate_call(&metadata("land"), Some(&housing))
+            .unwrap_err();
+        assert!(
+            other.message().contains("different principals"),
+            "{other:?}"
+        );
+        // A certificate of nobody's is only a way in: the key decides.
+        assert_eq!(
+            auth.authenticate_call(&metadata("land"), Some(&certificate("x", &[])))
+                .unwrap()
+                .name,
+            "land-system"
+        );
+        assert_eq!(
+            auth.authenticate_call(&metadata("land"), None)
+                .unwrap()
+                .name,
+            "land-system"
+        );
+    }
+
+    #[test]
+    fn one_certificate_name_for_two_principals_is_refused_at_start_up() {
+        let p = |subject: &str| PrincipalSettings {
+            role: PrincipalRole::Supervisor,
+            office: None,
+            department: None,
+            key_sha256: None,
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: vec![subject.to_owned()],
+            cert_sans: Vec::new(),
+        };
+        let principals: HashMap<String, PrincipalSettings> =
+            [("a".to_owned(), p("shared")), ("b".to_owned(), p("shared"))]
+                .into_iter()
+                .collect();
+        let error = Authenticator::new(
+            &principals,
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("\"shared\" is also"), "{error}");
+    }
+
     #[test]
     fn the_demo_key_digest_matches_the_demo_config() {
         assert_eq!(
