@@ -319,6 +319,8 @@ impl<'a> Builder<'a> {
             );
         }
         if let Some(listener) = http_listener {
+            // One handshake timeout for both listeners: the page's TLS handshake
+            // is no different from gRPC's.
             let handshake = Duration::from_secs(settings.grpc.handshake_timeout_secs.max(1));
             let page: futures::future::BoxFuture<'static, anyhow::Result<()>> = match &http_tls {
                 Some((_, acceptor)) => Box::pin(crate::http::serve_tls(

@@ -500,6 +500,34 @@ mod tests {
         assert_eq!(served(&cert), ["new.example"]);
     }
 
+    /// On a paused clock: time moves only when every task waits, and not while
+    /// a look at the files is being taken off the runtime.
+    #[tokio::test(start_paused = true)]
+    async fn the_files_are_looked_at_again_every_reload_secs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_file, key_file) = pair(dir.path(), "old.example");
+        let cert = ReloadingCert::load(
+            "grpc.tls",
+            cert_file.to_str().unwrap(),
+            key_file.to_str().unwrap(),
+        )
+        .unwrap();
+        let shutdown = CancellationToken::new();
+        let watching = tokio::spawn(
+            cert.clone()
+                .watch(Duration::from_secs(60), shutdown.clone()),
+        );
+        let (new_cert, new_key) = pair(dir.path(), "new.example");
+        std::fs::copy(&new_cert, &cert_file).unwrap();
+        std::fs::copy(&new_key, &key_file).unwrap();
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert_eq!(served(&cert), ["old.example"], "not before reload_secs");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(served(&cert), ["new.example"]);
+        shutdown.cancel();
+        watching.await.unwrap();
+    }
+
     #[test]
     fn start_up_names_the_setting_and_the_file_that_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
