@@ -42,7 +42,7 @@ use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
 use crate::settings::{CalendarSettings, Settings};
 use crate::store::{self, PoolOptions, Store};
-use crate::tls::{self, ReloadingCert};
+use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
 use crate::workers::deadlines::DeadlineWatch;
 use chrono::Datelike;
@@ -67,6 +67,8 @@ pub struct Application {
     stop_serving: CancellationToken,
     /// The listeners' TLS certificates, gRPC's first, when they speak TLS.
     tls_certs: Vec<Arc<ReloadingCert>>,
+    /// The gRPC listener's client CA, when it asks for client certificates.
+    tls_client_ca: Option<Arc<ReloadingClientCa>>,
 }
 
 /// Opens the configured store and applies its migrations.
@@ -171,7 +173,10 @@ impl<'a> Builder<'a> {
                 .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?,
         };
         let grpc_addr = listener.local_addr()?;
-        let grpc_tls = grpc_tls(settings)?;
+        let (grpc_tls, grpc_client_ca) = match grpc_tls(settings)? {
+            Some((cert, client_ca, acceptor)) => (Some((cert, acceptor)), client_ca),
+            None => (None, None),
+        };
         let http_listener = match self.http_listener {
             Some(listener) => Some(listener),
             None if settings.http.listen.trim().is_empty() => None,
@@ -301,6 +306,13 @@ impl<'a> Builder<'a> {
         if let Some((cert, _)) = &grpc_tls {
             tls_certs.push(cert.clone());
             workers.push(tokio::spawn(cert.clone().watch(
+                Duration::from_secs(settings.grpc.tls.reload_secs),
+                shutdown.clone(),
+            )));
+        }
+        let tls_client_ca = grpc_client_ca;
+        if let Some(ca) = &tls_client_ca {
+            workers.push(tokio::spawn(ca.clone().watch(
                 Duration::from_secs(settings.grpc.tls.reload_secs),
                 shutdown.clone(),
             )));
@@ -525,15 +537,22 @@ impl<'a> Builder<'a> {
             notice: Duration::from_secs(settings.grpc.shutdown_notice_secs),
             stop_serving,
             tls_certs,
+            tls_client_ca,
         })
     }
 }
 
-/// The gRPC listener's certificate and acceptor when `grpc.tls` turns TLS on;
-/// any file that is missing or wrong stops start-up with the setting named.
-fn grpc_tls(
-    settings: &Settings,
-) -> anyhow::Result<Option<(Arc<ReloadingCert>, tokio_rustls::TlsAcceptor)>> {
+/// The gRPC listener's certificate, its client CA and its acceptor.
+type GrpcTls = (
+    Arc<ReloadingCert>,
+    Option<Arc<ReloadingClientCa>>,
+    tls::Acceptor,
+);
+
+/// The gRPC listener's certificate, client CA (when it asks for client
+/// certificates) and acceptor when `grpc.tls` turns TLS on; any file that is
+/// missing or wrong stops start-up with the setting named.
+fn grpc_tls(settings: &Settings) -> anyhow::Result<Option<GrpcTls>> {
     let tls = &settings.grpc.tls;
     if !tls.enabled() {
         if !tls.client_ca_file.trim().is_empty() {
@@ -545,17 +564,19 @@ fn grpc_tls(
         return Ok(None);
     }
     let cert = ReloadingCert::load("grpc.tls", &tls.cert_file, &tls.key_file)?;
-    let clients = if tls.client_ca_file.trim().is_empty() {
-        None
-    } else {
-        Some(tls::client_verifier(
-            "grpc.tls",
-            &tls.client_ca_file,
-            tls.client_auth,
-        )?)
-    };
-    let acceptor = tls::acceptor(cert.clone(), clients, &[b"h2"])?;
-    Ok(Some((cert, acceptor)))
+    if tls.client_ca_file.trim().is_empty() {
+        let acceptor = tls::acceptor(cert.clone(), None, &[b"h2"])?;
+        return Ok(Some((cert, None, acceptor)));
+    }
+    let client_ca = ReloadingClientCa::load(
+        "grpc.tls",
+        &tls.client_ca_file,
+        tls.client_auth,
+        cert.clone(),
+        &[b"h2"],
+    )?;
+    let acceptor = client_ca.acceptor();
+    Ok(Some((cert, Some(client_ca), acceptor)))
 }
 
 /// How often the outbox and pool gauges are read.
@@ -723,6 +744,13 @@ impl Application {
     /// on one reads its files again at once, as the periodic look and SIGHUP do.
     pub fn tls_certificates(&self) -> Vec<Arc<ReloadingCert>> {
         self.tls_certs.clone()
+    }
+
+    /// The gRPC listener's client CA, when it asks for client certificates.
+    /// `check` on it reads its file again at once, as the periodic look and
+    /// SIGHUP do.
+    pub fn tls_client_ca(&self) -> Option<Arc<ReloadingClientCa>> {
+        self.tls_client_ca.clone()
     }
 
     /// Where metrics and probes are served, when they are.

@@ -10,8 +10,13 @@
 //! ERROR and the pair in use stays; only at start-up is a bad file fatal.
 //!
 //! The certificate in use sits behind a rustls `ResolvesServerCert` that hands
-//! out whatever was loaded last, so reloading never rebuilds the acceptor. The
-//! client CA, by contrast, is read once at start-up.
+//! out whatever was loaded last, so renewing it never rebuilds the acceptor.
+//! The client CA file is looked at again at the same times, and a CA that
+//! changed and loads builds a whole new `ServerConfig`, which each new
+//! connection takes from an `ArcSwap` when it comes in. The verifier is not
+//! swapped inside one config because rustls keeps the sessions clients may
+//! resume in the config, unverified again on resumption: with a new config, a
+//! session verified under a CA since taken out cannot be resumed.
 //!
 //! Handshakes run each in their own task under the handshake timeout, so a
 //! client that opens a connection and says nothing holds up no one else; the
@@ -216,30 +221,42 @@ impl ReloadingCert {
 
     /// Looks at the files every `every` and on SIGHUP until `shutdown` fires.
     pub async fn watch(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        watch(every, shutdown, move || {
+            self.check();
+        })
+        .await
+    }
+}
+
+/// Calls `look` every `every` (never when zero) and on SIGHUP until `shutdown`
+/// fires, off the threads that serve calls: it reads files, which blocks.
+async fn watch(
+    every: Duration,
+    shutdown: CancellationToken,
+    look: impl Fn() + Send + Sync + 'static,
+) {
+    let look = Arc::new(look);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
         #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            #[cfg(unix)]
-            let signal = async {
-                match hangup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
+        let signal = async {
+            match hangup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
                 }
-            };
-            #[cfg(not(unix))]
-            let signal = std::future::pending::<()>();
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = signal => {}
-                _ = tokio::time::sleep(every), if !every.is_zero() => {}
+                None => std::future::pending::<()>().await,
             }
-            let this = self.clone();
-            // Reading files blocks; keep it off the threads that serve calls.
-            let _ = tokio::task::spawn_blocking(move || this.check()).await;
+        };
+        #[cfg(not(unix))]
+        let signal = std::future::pending::<()>();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = signal => {}
+            _ = tokio::time::sleep(every), if !every.is_zero() => {}
         }
+        let look = look.clone();
+        let _ = tokio::task::spawn_blocking(move || look()).await;
     }
 }
 
@@ -265,29 +282,65 @@ fn describe(certified: &CertifiedKey) -> String {
     }
 }
 
-/// The verifier of client certificates signed by the CA in `ca_file`.
-pub fn client_verifier(
-    section: &str,
-    ca_file: &str,
-    auth: ClientAuth,
-) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
-    let path = ca_file.trim();
-    let pem =
-        std::fs::read(path).with_context(|| format!("{section}.client_ca_file: reading {path}"))?;
+/// The verifier of client certificates signed by the CA(s) in `pem`.
+fn client_verifier(pem: &[u8], auth: ClientAuth) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
-    for cert in certificates(&pem).with_context(|| format!("{section}.client_ca_file: {path}"))? {
-        roots
-            .add(cert)
-            .with_context(|| format!("{section}.client_ca_file: {path} holds no usable CA"))?;
+    for cert in certificates(pem)? {
+        roots.add(cert).context("it holds no usable CA")?;
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
     let builder = match auth {
         ClientAuth::Optional => builder.allow_unauthenticated(),
         ClientAuth::Required => builder,
     };
-    builder
-        .build()
-        .with_context(|| format!("{section}.client_ca_file: {path}"))
+    Ok(builder.build()?)
+}
+
+/// The handshakes of a listener: each new connection takes the `ServerConfig`
+/// in use when it comes in, and keeps it for as long as it is open.
+#[derive(Clone)]
+pub struct Acceptor {
+    inner: Arc<Configs>,
+}
+
+/// What a listener's `ServerConfig` is built from, and the one built last.
+struct Configs {
+    cert: Arc<ReloadingCert>,
+    alpn: Vec<Vec<u8>>,
+    current: ArcSwap<ServerConfig>,
+}
+
+/// A `ServerConfig` serving `cert`, asking for client certificates when a
+/// verifier is given, offering `alpn`.
+fn server_config(
+    cert: &Arc<ReloadingCert>,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+    alpn: &[Vec<u8>],
+) -> anyhow::Result<ServerConfig> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(cert.clone());
+    config.alpn_protocols = alpn.to_vec();
+    Ok(config)
+}
+
+impl Acceptor {
+    /// The acceptor for the next connection.
+    pub fn current(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.inner.current.load_full())
+    }
+
+    /// Serves new connections with `clients` as the verifier of client
+    /// certificates. The new config starts with no sessions to resume.
+    fn verify_clients_with(&self, clients: Arc<dyn ClientCertVerifier>) -> anyhow::Result<()> {
+        let config = server_config(&self.inner.cert, Some(clients), &self.inner.alpn)?;
+        self.inner.current.store(Arc::new(config));
+        Ok(())
+    }
 }
 
 /// An acceptor serving `cert`, asking for client certificates when a
@@ -296,16 +349,136 @@ pub fn acceptor(
     cert: Arc<ReloadingCert>,
     clients: Option<Arc<dyn ClientCertVerifier>>,
     alpn: &[&[u8]],
-) -> anyhow::Result<TlsAcceptor> {
-    let builder =
-        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let builder = match clients {
-        Some(verifier) => builder.with_client_cert_verifier(verifier),
-        None => builder.with_no_client_auth(),
-    };
-    let mut config = builder.with_cert_resolver(cert);
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(TlsAcceptor::from(Arc::new(config)))
+) -> anyhow::Result<Acceptor> {
+    let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+    let config = server_config(&cert, clients, &alpn)?;
+    Ok(Acceptor {
+        inner: Arc::new(Configs {
+            cert,
+            alpn,
+            current: ArcSwap::from_pointee(config),
+        }),
+    })
+}
+
+/// The CA that signs client certificates, read again from its file when it
+/// changes, and the acceptor of the listener that asks for them.
+pub struct ReloadingClientCa {
+    /// The settings section, for messages (`grpc.tls`).
+    section: &'static str,
+    ca_file: PathBuf,
+    auth: ClientAuth,
+    acceptor: Acceptor,
+    /// The file's contents as last read, loaded or not: a CA file that does
+    /// not load is reported once, not every poll.
+    seen: Mutex<Vec<u8>>,
+}
+
+impl fmt::Debug for ReloadingClientCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReloadingClientCa")
+            .field("section", &self.section)
+            .field("ca_file", &self.ca_file)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl ReloadingClientCa {
+    /// Loads the CA in `ca_file` and builds the acceptor serving `cert` that
+    /// asks for certificates it signed; a file that does not load is an error
+    /// naming the setting, for start-up to refuse.
+    pub fn load(
+        section: &'static str,
+        ca_file: &str,
+        auth: ClientAuth,
+        cert: Arc<ReloadingCert>,
+        alpn: &[&[u8]],
+    ) -> anyhow::Result<Arc<Self>> {
+        let ca_file = PathBuf::from(ca_file.trim());
+        let setting = || format!("{section}.client_ca_file: {}", ca_file.display());
+        let pem = std::fs::read(&ca_file)
+            .with_context(|| format!("{section}.client_ca_file: reading {}", ca_file.display()))?;
+        let verifier = client_verifier(&pem, auth).with_context(setting)?;
+        let acceptor = acceptor(cert, Some(verifier), alpn)?;
+        tracing::info!(section, ca = %describe_cas(&pem), "TLS client CA loaded");
+        Ok(Arc::new(Self {
+            section,
+            ca_file,
+            auth,
+            acceptor,
+            seen: Mutex::new(pem),
+        }))
+    }
+
+    /// The listener's acceptor, which asks for certificates of the CA in use.
+    pub fn acceptor(&self) -> Acceptor {
+        self.acceptor.clone()
+    }
+
+    /// Reads the file again and, when it changed and loads, verifies the
+    /// client certificates of every new connection with it.
+    pub fn check(&self) -> Reload {
+        let pem = match std::fs::read(&self.ca_file) {
+            Ok(pem) => pem,
+            Err(e) => {
+                // Not remembered as seen, as for the certificate pair.
+                tracing::error!(
+                    section = self.section,
+                    error = format!("reading {}: {e}", self.ca_file.display()),
+                    "TLS client CA not reloaded; keeping the one in use"
+                );
+                return Reload::Refused;
+            }
+        };
+        let mut seen = self.seen.lock().expect("the client CA file last seen");
+        if *seen == pem {
+            return Reload::Unchanged;
+        }
+        let loaded = client_verifier(&pem, self.auth)
+            .with_context(|| self.ca_file.display().to_string())
+            .and_then(|verifier| self.acceptor.verify_clients_with(verifier));
+        let outcome = match loaded {
+            Ok(()) => {
+                tracing::info!(
+                    section = self.section,
+                    ca = %describe_cas(&pem),
+                    "TLS client CA reloaded; new connections are verified with it"
+                );
+                Reload::Reloaded
+            }
+            Err(e) => {
+                tracing::error!(
+                    section = self.section,
+                    error = format!("{e:#}"),
+                    "TLS client CA not reloaded; keeping the one in use"
+                );
+                Reload::Refused
+            }
+        };
+        *seen = pem;
+        outcome
+    }
+
+    /// Looks at the file every `every` and on SIGHUP until `shutdown` fires.
+    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        watch(every, shutdown, move || {
+            self.check();
+        })
+        .await
+    }
+}
+
+/// The CAs of a client CA file in a log line: their subjects.
+fn describe_cas(pem: &[u8]) -> String {
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .map(|der| match x509_parser::parse_x509_certificate(&der) {
+            Ok((_, cert)) => cert.subject().to_string(),
+            Err(_) => "a certificate x509-parser cannot read".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A connection whose handshake finished.
@@ -324,7 +497,7 @@ pub struct Accepted {
 /// DEBUG: scanners would fill the log at any level above.
 pub fn accept(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: Acceptor,
     handshake: Duration,
     shutdown: CancellationToken,
 ) -> mpsc::Receiver<Accepted> {
@@ -347,7 +520,9 @@ pub fn accept(
             };
             let since = Instant::now();
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
+            // Taken now: a client CA reloaded during the handshake is for the
+            // connections after this one.
+            let acceptor = acceptor.current();
             let sender = sender.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
@@ -378,7 +553,7 @@ pub struct TlsListener {
 impl TlsListener {
     pub fn new(
         listener: TcpListener,
-        acceptor: TlsAcceptor,
+        acceptor: Acceptor,
         handshake: Duration,
         shutdown: CancellationToken,
     ) -> io::Result<Self> {
@@ -526,6 +701,100 @@ mod tests {
         assert_eq!(served(&cert), ["new.example"]);
         shutdown.cancel();
         watching.await.unwrap();
+    }
+
+    /// A CA certificate, self-signed, PEM.
+    fn ca(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn config(ca: &ReloadingClientCa) -> Arc<ServerConfig> {
+        ca.acceptor.inner.current.load_full()
+    }
+
+    #[test]
+    fn a_new_client_ca_builds_a_new_config_and_a_broken_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_file, key_file) = pair(dir.path(), "server.example");
+        let cert = ReloadingCert::load(
+            "grpc.tls",
+            cert_file.to_str().unwrap(),
+            key_file.to_str().unwrap(),
+        )
+        .unwrap();
+        let ca_file = dir.path().join("clients.crt");
+        std::fs::write(&ca_file, ca("old CA")).unwrap();
+        let clients = ReloadingClientCa::load(
+            "grpc.tls",
+            ca_file.to_str().unwrap(),
+            ClientAuth::Optional,
+            cert,
+            &[b"h2"],
+        )
+        .unwrap();
+        let first = config(&clients);
+        assert_eq!(first.alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(clients.check(), Reload::Unchanged);
+        assert!(Arc::ptr_eq(&first, &config(&clients)));
+
+        std::fs::write(&ca_file, ca("new CA")).unwrap();
+        assert_eq!(clients.check(), Reload::Reloaded);
+        let second = config(&clients);
+        assert!(!Arc::ptr_eq(&first, &second), "a config of its own");
+        assert_eq!(second.alpn_protocols, [b"h2".to_vec()]);
+
+        std::fs::write(&ca_file, "not a certificate").unwrap();
+        assert_eq!(clients.check(), Reload::Refused);
+        assert_eq!(clients.check(), Reload::Unchanged, "reported once");
+        assert!(
+            Arc::ptr_eq(&second, &config(&clients)),
+            "the CA in use stays"
+        );
+
+        std::fs::remove_file(&ca_file).unwrap();
+        assert_eq!(clients.check(), Reload::Refused);
+        assert_eq!(clients.check(), Reload::Refused, "missing at every look");
+        assert!(Arc::ptr_eq(&second, &config(&clients)));
+    }
+
+    #[test]
+    fn a_client_ca_file_that_does_not_load_stops_start_up_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_file, key_file) = pair(dir.path(), "server.example");
+        let cert = ReloadingCert::load(
+            "grpc.tls",
+            cert_file.to_str().unwrap(),
+            key_file.to_str().unwrap(),
+        )
+        .unwrap();
+        let error = |ca_file: &Path| {
+            format!(
+                "{:#}",
+                ReloadingClientCa::load(
+                    "grpc.tls",
+                    ca_file.to_str().unwrap(),
+                    ClientAuth::Required,
+                    cert.clone(),
+                    &[b"h2"],
+                )
+                .unwrap_err()
+            )
+        };
+        let text = error(&dir.path().join("missing.crt"));
+        assert!(
+            text.starts_with("grpc.tls.client_ca_file: reading"),
+            "{text}"
+        );
+        assert!(text.contains("missing.crt"), "{text}");
+        let text = error(&key_file);
+        assert!(text.starts_with("grpc.tls.client_ca_file: "), "{text}");
+        assert!(text.contains("no PEM CERTIFICATE"), "{text}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Transport security: the gRPC listener and the reply page over TLS, client
-//! certificates that are principals, and certificates renewed while the
-//! service runs. Every certificate and key is made here, at test time, by a
-//! throwaway CA; none is checked in. The store does not matter to any of this,
-//! so these run on SQLite only.
+//! certificates that are principals, and certificates renewed and client CAs
+//! rotated while the service runs. Every certificate and key is made here, at
+//! test time, by a throwaway CA; none is checked in. The store does not matter
+//! to any of this, so these run on SQLite only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ use whistle::proto::department_service_client::DepartmentServiceClient;
 use whistle::proto::{AcknowledgeRequestRequest, ListAssignedRequestsRequest, ListCasesRequest};
 use whistle::settings::Settings;
 use whistle::store::testing;
-use whistle::tls::{Reload, ReloadingCert};
+use whistle::tls::{Reload, ReloadingCert, ReloadingClientCa};
 
 use crate::helpers::*;
 
@@ -91,6 +91,8 @@ struct TlsApp {
     http: Option<SocketAddr>,
     /// gRPC's first, then the page's.
     certificates: Vec<Arc<ReloadingCert>>,
+    /// gRPC's client CA, when one is set.
+    client_ca: Option<Arc<ReloadingClientCa>>,
     shutdown: CancellationToken,
     dir: TempDir,
 }
@@ -178,6 +180,7 @@ async fn start(files: &Files, env: &[(&str, &str)]) -> anyhow::Result<TlsApp> {
         grpc: app.grpc_addr(),
         http: app.http_addr(),
         certificates: app.tls_certificates(),
+        client_ca: app.tls_client_ca(),
         shutdown: app.shutdown_token(),
         dir,
     };
@@ -442,6 +445,136 @@ async fn a_renewed_certificate_serves_new_connections_and_a_broken_one_does_not(
         handshakes(&app, &new_ca).await,
         "the last good pair serves on"
     );
+}
+
+/// What a department system gets from a call over a fresh connection showing
+/// `client` alone: the ids of the requests it is assigned, or the failure.
+async fn assigned(app: &TlsApp, ca: &Ca, client: &Pair) -> Result<Vec<String>, tonic::Status> {
+    let listed = app
+        .departments(ca, Some(client), None)
+        .list_assigned_requests(ListAssignedRequestsRequest::default())
+        .await?;
+    Ok(listed
+        .into_inner()
+        .requests
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_client_ca_verifies_new_connections_and_a_broken_one_does_not() {
+    let ca = Ca::new("whistle test CA");
+    let old_clients = Ca::new("client CA of last year");
+    let new_clients = Ca::new("client CA of this year");
+    let files = Files::new();
+    files.serve(&ca.server());
+    let client_ca = files.write("clients.crt", &old_clients.pem);
+    let app = start(
+        &files,
+        &[("WHISTLE__GRPC__TLS__CLIENT_CA_FILE", &client_ca)],
+    )
+    .await
+    .unwrap();
+    let reload = app.client_ca.clone().expect("a client CA is set");
+    let case = app
+        .cases(&ca, None, Some(OFFICE_KEY))
+        .escalate_petition(property_certificate("CA-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let housings = vec![request_of(&case, "housing").id.clone()];
+    let old_housing = old_clients.client("housing-system");
+    let new_housing = new_clients.client("housing-system");
+    let refused_at_handshake = |answer: Result<Vec<String>, tonic::Status>, what: &str| {
+        let status = answer.expect_err(what);
+        assert!(is_transport_failure(&status), "{what}: {status:?}");
+    };
+
+    // A connection opened under the old CA, kept open across the rotation.
+    let mut open = app.departments(&ca, Some(&old_housing), None);
+    let list = ListAssignedRequestsRequest::default;
+    open.list_assigned_requests(list())
+        .await
+        .expect("the old CA's certificate");
+    assert_eq!(assigned(&app, &ca, &old_housing).await.unwrap(), housings);
+    refused_at_handshake(
+        assigned(&app, &ca, &new_housing).await,
+        "the new CA is not trusted yet",
+    );
+    assert_eq!(reload.check(), Reload::Unchanged);
+
+    // During the rotation the file holds both CAs, and both are trusted.
+    files.write(
+        "clients.crt",
+        &format!("{}{}", old_clients.pem, new_clients.pem),
+    );
+    assert_eq!(reload.check(), Reload::Reloaded);
+    assert_eq!(assigned(&app, &ca, &old_housing).await.unwrap(), housings);
+    assert_eq!(
+        assigned(&app, &ca, &new_housing).await.unwrap(),
+        housings,
+        "the new CA's certificate is housing-system too"
+    );
+
+    // The old CA taken out: its certificates get no new connection.
+    files.write("clients.crt", &new_clients.pem);
+    assert_eq!(reload.check(), Reload::Reloaded);
+    assert_eq!(assigned(&app, &ca, &new_housing).await.unwrap(), housings);
+    refused_at_handshake(
+        assigned(&app, &ca, &old_housing).await,
+        "the old CA is no longer trusted",
+    );
+    open.list_assigned_requests(list())
+        .await
+        .expect("an open connection keeps what it was verified with");
+    app.cases(&ca, None, Some(OFFICE_KEY))
+        .list_cases(ListCasesRequest::default())
+        .await
+        .expect("still optional: a key without a certificate connects");
+
+    // A broken replacement: refused, reported once, the CA in use stays.
+    files.write("clients.crt", "-----BEGIN CERTIFICATE-----\ngarbage\n");
+    assert_eq!(reload.check(), Reload::Refused);
+    assert_eq!(reload.check(), Reload::Unchanged, "reported once");
+    assert_eq!(assigned(&app, &ca, &new_housing).await.unwrap(), housings);
+    refused_at_handshake(
+        assigned(&app, &ca, &old_housing).await,
+        "a broken file does not bring the old CA back",
+    );
+    std::fs::remove_file(files.path("clients.crt")).unwrap();
+    assert_eq!(reload.check(), Reload::Refused);
+    assert_eq!(assigned(&app, &ca, &new_housing).await.unwrap(), housings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_client_certificate_stays_required_across_a_rotation() {
+    let ca = Ca::new("whistle test CA");
+    let old_clients = Ca::new("client CA of last year");
+    let new_clients = Ca::new("client CA of this year");
+    let files = Files::new();
+    files.serve(&ca.server());
+    let client_ca = files.write("clients.crt", &old_clients.pem);
+    let app = start(
+        &files,
+        &[
+            ("WHISTLE__GRPC__TLS__CLIENT_CA_FILE", &client_ca),
+            ("WHISTLE__GRPC__TLS__CLIENT_AUTH", "required"),
+        ],
+    )
+    .await
+    .unwrap();
+    files.write("clients.crt", &new_clients.pem);
+    assert_eq!(app.client_ca.as_ref().unwrap().check(), Reload::Reloaded);
+    assigned(&app, &ca, &new_clients.client("housing-system"))
+        .await
+        .expect("the new CA's certificate");
+    let status = app
+        .cases(&ca, None, Some(OFFICE_KEY))
+        .list_cases(ListCasesRequest::default())
+        .await
+        .expect_err("no certificate, no connection, whatever the key");
+    assert!(is_transport_failure(&status), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
