@@ -2,7 +2,9 @@
 //! gRPC listener (or take one already bound; port 0 works, and the bound
 //! address is reported so tests can start the real thing), start the workers
 //! on the given clock, serve until the shutdown token fires, then let in-flight
-//! RPCs finish and every worker finish its unit of work.
+//! RPCs finish and every worker finish its unit of work. With `grpc.tls` and
+//! `http.tls` the listeners speak TLS (see `tls`), their certificates read
+//! again while the service runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
@@ -40,6 +42,7 @@ use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
 use crate::settings::{CalendarSettings, Settings};
 use crate::store::{self, PoolOptions, Store};
+use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
 use crate::workers::deadlines::DeadlineWatch;
 use chrono::Datelike;
@@ -62,6 +65,10 @@ pub struct Application {
     notice: Duration,
     /// Stops the gRPC server; fired after the notice.
     stop_serving: CancellationToken,
+    /// The listeners' TLS certificates, gRPC's first, when they speak TLS.
+    tls_certs: Vec<Arc<ReloadingCert>>,
+    /// The gRPC listener's client CA, when it asks for client certificates.
+    tls_client_ca: Option<Arc<ReloadingClientCa>>,
 }
 
 /// Opens the configured store and applies its migrations.
@@ -166,6 +173,10 @@ impl<'a> Builder<'a> {
                 .with_context(|| format!("binding gRPC to {}", settings.grpc.listen))?,
         };
         let grpc_addr = listener.local_addr()?;
+        let (grpc_tls, grpc_client_ca) = match grpc_tls(settings)? {
+            Some((cert, client_ca, acceptor)) => (Some((cert, acceptor)), client_ca),
+            None => (None, None),
+        };
         let http_listener = match self.http_listener {
             Some(listener) => Some(listener),
             None if settings.http.listen.trim().is_empty() => None,
@@ -209,6 +220,15 @@ impl<'a> Builder<'a> {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
+        let http_tls = match &http_listener {
+            Some(_) if settings.http.tls.enabled() => {
+                let tls = &settings.http.tls;
+                let cert = ReloadingCert::load("http.tls", &tls.cert_file, &tls.key_file)?;
+                let acceptor = tls::acceptor(cert.clone(), None, &[b"h2", b"http/1.1"])?;
+                Some((cert, acceptor))
+            }
+            _ => None,
+        };
         let reply_domain = settings.inbound_mail.domain.trim().to_lowercase();
         if smtp_listener.is_some() && reply_domain.is_empty() {
             anyhow::bail!(
@@ -288,13 +308,52 @@ impl<'a> Builder<'a> {
             shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(limit);
-        if let Some(listener) = http_listener {
-            let page = crate::http::serve(
-                listener,
-                whistle.clone(),
-                settings.http.clone(),
+        let mut tls_certs = Vec::new();
+        if let Some((cert, _)) = &grpc_tls {
+            tls_certs.push(cert.clone());
+            workers.push(tokio::spawn(cert.clone().watch(
+                Duration::from_secs(settings.grpc.tls.reload_secs),
                 shutdown.clone(),
+            )));
+        }
+        let tls_client_ca = grpc_client_ca;
+        if let Some(ca) = &tls_client_ca {
+            workers.push(tokio::spawn(ca.clone().watch(
+                Duration::from_secs(settings.grpc.tls.reload_secs),
+                shutdown.clone(),
+            )));
+        }
+        if let Some((cert, _)) = &http_tls {
+            tls_certs.push(cert.clone());
+            workers.push(tokio::spawn(cert.clone().watch(
+                Duration::from_secs(settings.http.tls.reload_secs),
+                shutdown.clone(),
+            )));
+        }
+        if auth.maps_certificates() && settings.grpc.tls.client_ca_file.trim().is_empty() {
+            tracing::warn!(
+                "principals name client certificates (cert_subjects, cert_sans) but \
+                 grpc.tls.client_ca_file is empty: no certificate is asked for, so none matches"
             );
+        }
+        if let Some(listener) = http_listener {
+            // One handshake timeout for both listeners: the page's TLS handshake
+            // is no different from gRPC's.
+            let handshake = Duration::from_secs(settings.grpc.handshake_timeout_secs.max(1));
+            let page: futures::future::BoxFuture<'static, anyhow::Result<()>> = match &http_tls {
+                Some((_, acceptor)) => Box::pin(crate::http::serve_tls(
+                    tls::TlsListener::new(listener, acceptor.clone(), handshake, shutdown.clone())?,
+                    whistle.clone(),
+                    settings.http.clone(),
+                    shutdown.clone(),
+                )),
+                None => Box::pin(crate::http::serve(
+                    listener,
+                    whistle.clone(),
+                    settings.http.clone(),
+                    shutdown.clone(),
+                )),
+            };
             workers.push(tokio::spawn(async move {
                 if let Err(e) = page.await {
                     tracing::error!(error = ?e, "the reply page stopped");
@@ -361,9 +420,7 @@ impl<'a> Builder<'a> {
             .build_v1alpha()?;
 
         let handshake = Duration::from_secs(grpc.handshake_timeout_secs.max(1));
-        let incoming = TcpListenerStream::new(listener)
-            .map(move |accepted| accepted.map(|stream| PrefaceDeadline::new(stream, handshake)));
-        let serve = Server::builder()
+        let router = Server::builder()
             .layer(AccessLogLayer)
             .layer(DeadlineLayer {
                 limit: Duration::from_secs(grpc.request_timeout_secs.max(1)),
@@ -380,9 +437,25 @@ impl<'a> Builder<'a> {
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(cases, auth.interceptor()))
             .add_service(InterceptedService::new(departments, auth.interceptor()))
-            .add_service(InterceptedService::new(supervision, auth.interceptor()))
-            .serve_with_incoming_shutdown(incoming, stop_serving.clone().cancelled_owned());
-        let server = tokio::spawn(serve);
+            .add_service(InterceptedService::new(supervision, auth.interceptor()));
+        let stopped = stop_serving.clone().cancelled_owned();
+        let server = match &grpc_tls {
+            None => {
+                let incoming = TcpListenerStream::new(listener).map(move |accepted| {
+                    accepted.map(|stream| PrefaceDeadline::new(stream, handshake))
+                });
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+            Some((_, acceptor)) => {
+                // The handshake and the HTTP/2 preface share one deadline.
+                let accepted =
+                    tls::accept(listener, acceptor.clone(), handshake, stop_serving.clone());
+                let incoming = ReceiverStream::new(accepted).map(move |a| {
+                    Ok::<_, std::io::Error>(PrefaceDeadline::until(a.stream, a.since + handshake))
+                });
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+        };
         // 0 workers: this instance writes letters but leaves delivery to others.
         workers.extend(
             (0..settings.mail.workers).map(|_| tokio::spawn(worker.clone().run(shutdown.clone()))),
@@ -449,6 +522,16 @@ impl<'a> Builder<'a> {
         );
         tracing::info!(
             %grpc_addr,
+            grpc_tls = match (&grpc_tls, settings.grpc.tls.client_ca_file.trim().is_empty()) {
+                (None, _) => "off".to_owned(),
+                (Some(_), true) => "on".to_owned(),
+                (Some(_), false) => format!(
+                    "on, client certificates {:?}",
+                    settings.grpc.tls.client_auth
+                )
+                .to_lowercase(),
+            },
+            reply_page_tls = if http_tls.is_some() { "on" } else { "off" },
             reply_page = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             reply_mail = %smtp_addr.map_or_else(|| "off".to_owned(), |a| format!("{a} for {reply_domain}")),
             metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
@@ -468,8 +551,47 @@ impl<'a> Builder<'a> {
             health,
             notice: Duration::from_secs(settings.grpc.shutdown_notice_secs),
             stop_serving,
+            tls_certs,
+            tls_client_ca,
         })
     }
+}
+
+/// The gRPC listener's certificate, its client CA and its acceptor.
+type GrpcTls = (
+    Arc<ReloadingCert>,
+    Option<Arc<ReloadingClientCa>>,
+    tls::Acceptor,
+);
+
+/// The gRPC listener's certificate, client CA (when it asks for client
+/// certificates) and acceptor when `grpc.tls` turns TLS on; any file that is
+/// missing or wrong stops start-up with the setting named.
+fn grpc_tls(settings: &Settings) -> anyhow::Result<Option<GrpcTls>> {
+    let tls = &settings.grpc.tls;
+    if !tls.enabled() {
+        if !tls.client_ca_file.trim().is_empty() {
+            anyhow::bail!(
+                "grpc.tls.client_ca_file: client certificates need TLS; set grpc.tls.cert_file \
+                 and grpc.tls.key_file too"
+            );
+        }
+        return Ok(None);
+    }
+    let cert = ReloadingCert::load("grpc.tls", &tls.cert_file, &tls.key_file)?;
+    if tls.client_ca_file.trim().is_empty() {
+        let acceptor = tls::acceptor(cert.clone(), None, &[b"h2"])?;
+        return Ok(Some((cert, None, acceptor)));
+    }
+    let client_ca = ReloadingClientCa::load(
+        "grpc.tls",
+        &tls.client_ca_file,
+        tls.client_auth,
+        cert.clone(),
+        &[b"h2"],
+    )?;
+    let acceptor = client_ca.acceptor();
+    Ok(Some((cert, Some(client_ca), acceptor)))
 }
 
 /// How often the outbox and pool gauges are read.
@@ -631,6 +753,19 @@ impl Application {
     /// Where reply mail is taken, when it is on.
     pub fn smtp_addr(&self) -> Option<SocketAddr> {
         self.smtp_addr
+    }
+
+    /// The certificates of the listeners that speak TLS, gRPC's first. `check`
+    /// on one reads its files again at once, as the periodic look and SIGHUP do.
+    pub fn tls_certificates(&self) -> Vec<Arc<ReloadingCert>> {
+        self.tls_certs.clone()
+    }
+
+    /// The gRPC listener's client CA, when it asks for client certificates.
+    /// `check` on it reads its file again at once, as the periodic look and
+    /// SIGHUP do.
+    pub fn tls_client_ca(&self) -> Option<Arc<ReloadingClientCa>> {
+        self.tls_client_ca.clone()
     }
 
     /// Where metrics and probes are served, when they are.

@@ -19,6 +19,7 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod workers;
 
 pub mod proto {

@@ -84,6 +84,8 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3)]
         timeout_secs: u64,
+        #[command(flatten)]
+        tls: HealthTls,
     },
     /// Inspect the outbox: letters waiting, sent and failed.
     #[command(subcommand)]
@@ -124,6 +126,24 @@ struct LedgerArgs {
     /// the current folder when omitted. An existing file is replaced.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+/// How `health` reaches a listener with `grpc.tls` on.
+#[derive(clap::Args)]
+struct HealthTls {
+    /// Speak TLS and trust the CA (PEM) that signed the server's certificate.
+    /// Required when the configuration turns `grpc.tls` on.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// The name the server's certificate is for, when it is not the host
+    /// connected to (a container asks 127.0.0.1 for whistle.example.gov.cn).
+    #[arg(long, value_name = "NAME", requires = "ca_file")]
+    server_name: Option<String>,
+    /// A client certificate (PEM) and its key, for `grpc.tls.client_auth = "required"`.
+    #[arg(long, value_name = "FILE", requires_all = ["ca_file", "key_file"])]
+    cert_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,14 +232,29 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             addr,
             service,
             timeout_secs,
+            tls,
         } => {
             // Docker reserves exit code 2, so a health check fails with 1 whatever went wrong.
             let check = async {
                 let addr = match addr {
                     Some(addr) => addr,
-                    None => local_addr(&Settings::load(cli.config.as_deref())?.grpc.listen),
+                    None => {
+                        let settings = Settings::load(cli.config.as_deref())?;
+                        if settings.grpc.tls.enabled() && tls.ca_file.is_none() {
+                            bail!(
+                                "grpc.tls is on: give --ca-file with the CA that signed grpc.tls.cert_file"
+                            );
+                        }
+                        local_addr(&settings.grpc.listen)
+                    }
                 };
-                health(&addr, &service, Duration::from_secs(timeout_secs.max(1))).await
+                health(
+                    &addr,
+                    &service,
+                    &tls,
+                    Duration::from_secs(timeout_secs.max(1)),
+                )
+                .await
             };
             return match check.await {
                 Ok(status) => {
@@ -368,10 +403,37 @@ fn local_addr(listen: &str) -> String {
 }
 
 /// One `grpc.health.v1.Health/Check`, all of it within `timeout`.
-async fn health(addr: &str, service: &str, timeout: Duration) -> anyhow::Result<ServingStatus> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+async fn health(
+    addr: &str,
+    service: &str,
+    tls: &HealthTls,
+    timeout: Duration,
+) -> anyhow::Result<ServingStatus> {
+    let scheme = if tls.ca_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
         .with_context(|| format!("{addr:?} is not HOST:PORT"))?
         .connect_timeout(timeout);
+    if let Some(ca_file) = &tls.ca_file {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(ca_file)?));
+        if let Some(name) = &tls.server_name {
+            config = config.domain_name(name.clone());
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            config = config.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
+        }
+        endpoint = endpoint.tls_config(config).context("setting up TLS")?;
+    }
     let check = async {
         let channel = endpoint
             .connect()

@@ -92,6 +92,44 @@ pub struct GrpcSettings {
     pub shutdown_notice_secs: u64,
     /// How often the health status asks whether the database answers.
     pub health_check_secs: u64,
+    /// TLS and client certificates; off while `cert_file` is empty.
+    pub tls: GrpcTlsSettings,
+}
+
+/// `[grpc.tls]`: TLS on the gRPC listener, and client certificates.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcTlsSettings {
+    /// PEM: the server's certificate, then its intermediates. Empty: plain text.
+    pub cert_file: String,
+    /// PEM: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM: the CA(s) that sign client certificates. Empty: none asked for.
+    pub client_ca_file: String,
+    /// Whether a client must show a certificate signed by `client_ca_file`.
+    pub client_auth: crate::tls::ClientAuth,
+    /// How often the certificate and key files are read again (0: only on SIGHUP).
+    pub reload_secs: u64,
+}
+
+impl GrpcTlsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.trim().is_empty()
+    }
+}
+
+/// `[http.tls]`: TLS on the reply page's listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpTlsSettings {
+    /// As `grpc.tls.cert_file` and `key_file`; empty: plain HTTP.
+    pub cert_file: String,
+    pub key_file: String,
+    pub reload_secs: u64,
+}
+
+impl HttpTlsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.trim().is_empty()
+    }
 }
 
 /// `[http]`: the reply page departments open from their letters.
@@ -107,13 +145,16 @@ pub struct HttpSettings {
     pub rate_limit_per_link_per_minute: u32,
     /// A request unanswered after this long is cut off.
     pub request_timeout_secs: u64,
+    /// HTTPS; off while `cert_file` is empty.
+    pub tls: HttpTlsSettings,
 }
 
 impl HttpSettings {
     /// The base of the links in letters, given where the page is bound.
     pub fn public_base(&self, bound: std::net::SocketAddr) -> String {
         if self.public_url.trim().is_empty() {
-            format!("http://{bound}")
+            let scheme = if self.tls.enabled() { "https" } else { "http" };
+            format!("{scheme}://{bound}")
         } else {
             self.public_url.trim().trim_end_matches('/').to_owned()
         }
@@ -559,6 +600,14 @@ pub struct PrincipalSettings {
     /// be handed out before the old one stops working.
     #[serde(default)]
     pub keys: Vec<KeySettings>,
+    /// Client certificates that are this principal: the subject's common name
+    /// (CN) equals one of these. Needs `grpc.tls.client_ca_file`.
+    #[serde(default)]
+    pub cert_subjects: Vec<String>,
+    /// Client certificates that are this principal: a DNS name or URI of the
+    /// certificate's subjectAltName equals one of these.
+    #[serde(default)]
+    pub cert_sans: Vec<String>,
 }
 
 /// One key of a principal and when it is good.
@@ -582,6 +631,11 @@ pub struct KeyWindow {
 }
 
 impl PrincipalSettings {
+    /// Whether a client certificate can be this principal.
+    pub fn has_cert_names(&self) -> bool {
+        !self.cert_subjects.is_empty() || !self.cert_sans.is_empty()
+    }
+
     /// Every key of the principal: `key_sha256`, the lines of
     /// `key_sha256_file` and `keys`, each checked. `name` is for the messages.
     pub fn key_windows(&self, name: &str) -> anyhow::Result<Vec<KeyWindow>> {
@@ -625,9 +679,10 @@ impl PrincipalSettings {
             }
             windows.push(window);
         }
-        if windows.is_empty() {
+        if windows.is_empty() && !self.has_cert_names() {
             bail!(
-                "principals.{name}: no key; set key_sha256, key_sha256_file or keys (see `whistle new-key`)"
+                "principals.{name}: no key; set key_sha256, key_sha256_file or keys (see `whistle new-key`), \
+                 or cert_subjects or cert_sans for a client certificate"
             );
         }
         Ok(windows)
@@ -952,6 +1007,26 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
                 ack: Span::WorkingDays(1),
                 reply: Span::WorkingDays(10)
             }
+        );
+    }
+
+    #[test]
+    fn a_principal_may_be_known_by_its_client_certificate_alone() {
+        let extra = r#"
+[principals.roads-system]
+role = "department"
+department = "roads"
+cert_subjects = ["roads-system"]
+cert_sans = ["spiffe://gov.example/roads"]
+"#;
+        let s = load_with_file(extra, &[]).unwrap();
+        s.organisation().unwrap();
+        let p = &s.principals["roads-system"];
+        assert!(p.key_windows("roads-system").unwrap().is_empty());
+        assert!(p.has_cert_names());
+        assert!(
+            !s.grpc.tls.enabled() && !s.http.tls.enabled(),
+            "TLS is off by default"
         );
     }
 

@@ -5,6 +5,15 @@
 //! milliseconds on every call. Each principal then draws from its own rate limit,
 //! so one runaway client cannot crowd out the others.
 //!
+//! A caller on the gRPC listener's TLS may instead show a client certificate
+//! (`grpc.tls.client_ca_file`): rustls has already checked it against the
+//! client CA, and its subject's common name or a name of its subjectAltName
+//! picks the principal (`cert_subjects`, `cert_sans`). A call with both a key
+//! and a certificate that names a principal is refused unless the two name the
+//! same one: a stolen key is no use from another department's system. A
+//! certificate that names no principal is no credential, only a way onto the
+//! network, and the key decides.
+//!
 //! Failed authentications are limited per peer address: beyond
 //! `grpc.auth_failures_per_minute`, every call from that address is refused
 //! until its allowance refills, before any key is looked at, so keys cannot be
@@ -39,6 +48,10 @@ struct Holder {
 #[derive(Clone)]
 pub struct Authenticator {
     by_digest: Arc<HashMap<String, Holder>>,
+    /// Principals by a client certificate's subject common name.
+    by_cert_subject: Arc<HashMap<String, Actor>>,
+    /// Principals by a DNS name (lowercase) or URI of a client certificate.
+    by_cert_san: Arc<HashMap<String, Actor>>,
     /// Keyed by principal name; `None` when the limit is off.
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     /// Failed authentications per peer address; `None` when the limit is off.
@@ -94,6 +107,8 @@ impl Authenticator {
         limit: RateLimit,
     ) -> anyhow::Result<Self> {
         let mut by_digest = HashMap::new();
+        let mut by_cert_subject: HashMap<String, Actor> = HashMap::new();
+        let mut by_cert_san: HashMap<String, Actor> = HashMap::new();
         for (name, p) in principals {
             let role = match p.role {
                 PrincipalRole::Office => ActorRole::Office(p.office.clone().unwrap_or_default()),
@@ -116,6 +131,30 @@ impl Authenticator {
                     anyhow::bail!("principals: two principals share a key (one of {name}'s)");
                 }
             }
+            for subject in &p.cert_subjects {
+                let subject = subject.trim();
+                if subject.is_empty() {
+                    anyhow::bail!("principals.{name}.cert_subjects: an empty name matches nothing");
+                }
+                if let Some(other) = by_cert_subject.insert(subject.to_owned(), actor.clone()) {
+                    anyhow::bail!(
+                        "principals.{name}.cert_subjects: {subject:?} is also {}'s",
+                        other.name
+                    );
+                }
+            }
+            for san in &p.cert_sans {
+                let san = cert_san_key(san);
+                if san.is_empty() {
+                    anyhow::bail!("principals.{name}.cert_sans: an empty name matches nothing");
+                }
+                if let Some(other) = by_cert_san.insert(san.clone(), actor.clone()) {
+                    anyhow::bail!(
+                        "principals.{name}.cert_sans: {san:?} is also {}'s",
+                        other.name
+                    );
+                }
+            }
         }
         let limiter = NonZeroU32::new(limit.per_second).map(|rate| {
             let burst = NonZeroU32::new(limit.burst).unwrap_or(rate);
@@ -125,6 +164,8 @@ impl Authenticator {
         });
         Ok(Self {
             by_digest: Arc::new(by_digest),
+            by_cert_subject: Arc::new(by_cert_subject),
+            by_cert_san: Arc::new(by_cert_san),
             limiter,
             failures: None,
             blocked: Arc::new(Mutex::new(HashMap::new())),
@@ -221,6 +262,81 @@ impl Authenticator {
         })
     }
 
+    /// Whether any principal can be reached by a client certificate.
+    pub fn maps_certificates(&self) -> bool {
+        !self.by_cert_subject.is_empty() || !self.by_cert_san.is_empty()
+    }
+
+    /// The principal a verified client certificate names, if any. One that
+    /// names two principals is refused rather than guessed at.
+    fn by_certificate(&self, der: &[u8]) -> Result<Option<Actor>, Status> {
+        if !self.maps_certificates() {
+            return Ok(None);
+        }
+        let names = crate::tls::CertNames::of(der).ok_or_else(|| {
+            unauthenticated(
+                "the client certificate cannot be read",
+                "无法读取客户端证书",
+            )
+        })?;
+        let mut found: Option<&Actor> = None;
+        let subjects = names
+            .common_names
+            .iter()
+            .filter_map(|cn| self.by_cert_subject.get(cn.as_str()));
+        let sans = names
+            .dns_names
+            .iter()
+            .chain(&names.uris)
+            .filter_map(|san| self.by_cert_san.get(&cert_san_key(san)));
+        for actor in subjects.chain(sans) {
+            match found {
+                Some(first) if first.name != actor.name => {
+                    return Err(unauthenticated(
+                        "the client certificate names more than one principal",
+                        "客户端证书对应多个调用方",
+                    ));
+                }
+                _ => found = Some(actor),
+            }
+        }
+        Ok(found.cloned())
+    }
+
+    /// Finds the caller of a request from its metadata and, over TLS with
+    /// client certificates, the certificate the client showed (its first, the
+    /// client's own, already verified against the client CA).
+    pub fn authenticate_call(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        client_cert: Option<&[u8]>,
+    ) -> Result<Actor, Status> {
+        let by_cert = match client_cert {
+            Some(der) => self.by_certificate(der)?,
+            None => None,
+        };
+        match (by_cert, metadata.contains_key("authorization")) {
+            (Some(by_cert), true) => {
+                let by_key = self.authenticate(metadata)?;
+                if by_key.name != by_cert.name {
+                    return Err(unauthenticated(
+                        "the bearer key and the client certificate belong to different principals",
+                        "密钥与客户端证书不属于同一调用方",
+                    ));
+                }
+                Ok(by_key)
+            }
+            (Some(by_cert), false) => Ok(by_cert),
+            (None, false) if client_cert.is_some() && self.maps_certificates() => {
+                Err(unauthenticated(
+                    "the client certificate belongs to no principal, and no `authorization: Bearer KEY` was sent",
+                    "客户端证书不属于任何调用方，且未发送 `authorization: Bearer 密钥`",
+                ))
+            }
+            (None, _) => self.authenticate(metadata),
+        }
+    }
+
     /// Finds the caller of a request from its metadata.
     pub fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Actor, Status> {
         let header = metadata.get("authorization").ok_or_else(|| {
@@ -272,13 +388,26 @@ impl Authenticator {
         move |mut request: Request<()>| {
             let peer = request.remote_addr().map(|a| a.ip());
             this.check_blocked(peer)?;
+            let certs = request.peer_certs();
+            let client_cert = certs.as_deref().and_then(|c| c.first()).map(|c| c.as_ref());
             let actor = this
-                .authenticate(request.metadata())
+                .authenticate_call(request.metadata(), client_cert)
                 .map_err(|refusal| this.failed(peer, refusal))?;
             this.admit(&actor)?;
             request.extensions_mut().insert(actor);
             Ok(request)
         }
+    }
+}
+
+/// How a subjectAltName is compared: DNS names without regard to case, as
+/// DNS compares them; URIs (any name with a colon) as written.
+fn cert_san_key(san: &str) -> String {
+    let san = san.trim();
+    if san.contains(':') {
+        san.to_owned()
+    } else {
+        san.to_ascii_lowercase()
     }
 }
 
@@ -326,6 +455,8 @@ mod tests {
                     key_sha256: Some(key_digest(name)),
                     key_sha256_file: None,
                     keys: Vec::new(),
+                    cert_subjects: Vec::new(),
+                    cert_sans: Vec::new(),
                 };
                 (name.to_owned(), p)
             })
@@ -470,6 +601,8 @@ mod tests {
                 key("gone", None, Some(now - hour)),
                 key("later", Some(now + hour), None),
             ],
+            cert_subjects: Vec::new(),
+            cert_sans: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("rotating".to_owned(), p)].into_iter().collect();
@@ -498,6 +631,145 @@ mod tests {
             "{}",
             later.message()
         );
+    }
+
+    /// A client certificate's DER with this common name and these DNS names
+    /// or URIs; who signed it does not matter here, rustls has checked that.
+    fn certificate(common_name: &str, sans: &[&str]) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.subject_alt_names = sans
+            .iter()
+            .map(|san| match san.contains(':') {
+                true => rcgen::SanType::URI(san.to_string().try_into().unwrap()),
+                false => rcgen::SanType::DnsName(san.to_string().try_into().unwrap()),
+            })
+            .collect();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn with_certificates() -> Authenticator {
+        let principal = |department: &str, subjects: &[&str], sans: &[&str]| PrincipalSettings {
+            role: PrincipalRole::Department,
+            office: None,
+            department: Some(department.to_owned()),
+            key_sha256: Some(key_digest(department)),
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            cert_sans: sans.iter().map(|s| s.to_string()).collect(),
+        };
+        let principals: HashMap<String, PrincipalSettings> = [
+            (
+                "housing-system",
+                principal("housing", &["housing-system"], &[]),
+            ),
+            (
+                "land-system",
+                principal("land", &[], &["Land.Example.gov.cn", "spiffe://gov/land"]),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, p)| (name.to_owned(), p))
+        .collect();
+        Authenticator::new(
+            &principals,
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_is_the_principal_its_subject_or_alternative_name_names() {
+        let auth = with_certificates();
+        let none = tonic::metadata::MetadataMap::new();
+        let by = |der: &[u8]| auth.authenticate_call(&none, Some(der));
+        assert_eq!(
+            by(&certificate("housing-system", &[])).unwrap().name,
+            "housing-system"
+        );
+        assert_eq!(
+            by(&certificate("x", &["land.example.gov.cn"]))
+                .unwrap()
+                .name,
+            "land-system",
+            "DNS names match without regard to case"
+        );
+        assert_eq!(
+            by(&certificate("x", &["spiffe://gov/land"])).unwrap().name,
+            "land-system"
+        );
+        let unknown = by(&certificate("x", &["spiffe://gov/LAND"])).unwrap_err();
+        assert_eq!(unknown.code(), Code::Unauthenticated);
+        let both = by(&certificate("housing-system", &["land.example.gov.cn"])).unwrap_err();
+        assert!(both.message().contains("more than one"), "{both:?}");
+        let unreadable = by(b"not a certificate").unwrap_err();
+        assert_eq!(unreadable.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_key_beside_a_certificate_must_be_the_same_principals() {
+        let auth = with_certificates();
+        let housing = certificate("housing-system", &[]);
+        assert_eq!(
+            auth.authenticate_call(&metadata("housing"), Some(&housing))
+                .unwrap()
+                .name,
+            "housing-system"
+        );
+        let other = auth
+            .authenticate_call(&metadata("land"), Some(&housing))
+            .unwrap_err();
+        assert!(
+            other.message().contains("different principals"),
+            "{other:?}"
+        );
+        // A certificate of nobody's is only a way in: the key decides.
+        assert_eq!(
+            auth.authenticate_call(&metadata("land"), Some(&certificate("x", &[])))
+                .unwrap()
+                .name,
+            "land-system"
+        );
+        assert_eq!(
+            auth.authenticate_call(&metadata("land"), None)
+                .unwrap()
+                .name,
+            "land-system"
+        );
+    }
+
+    #[test]
+    fn one_certificate_name_for_two_principals_is_refused_at_start_up() {
+        let p = |subject: &str| PrincipalSettings {
+            role: PrincipalRole::Supervisor,
+            office: None,
+            department: None,
+            key_sha256: None,
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: vec![subject.to_owned()],
+            cert_sans: Vec::new(),
+        };
+        let principals: HashMap<String, PrincipalSettings> =
+            [("a".to_owned(), p("shared")), ("b".to_owned(), p("shared"))]
+                .into_iter()
+                .collect();
+        let error = Authenticator::new(
+            &principals,
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("\"shared\" is also"), "{error}");
     }
 
     #[test]

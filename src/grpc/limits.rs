@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tonic::body::Body;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 use tower::{Layer, Service};
 
 /// Cancels a call still unanswered after `limit`.
@@ -79,8 +79,10 @@ const PREFACE_LEN: usize = 24;
 
 /// An accepted connection that must send its HTTP/2 preface within a deadline.
 /// After the preface, HTTP/2 keepalive pings look after idle connections.
-pub struct PrefaceDeadline {
-    inner: TcpStream,
+/// Over TLS it wraps the finished handshake, so the preface counted is the one
+/// inside TLS.
+pub struct PrefaceDeadline<S = TcpStream> {
+    inner: S,
     deadline: Option<Pin<Box<Sleep>>>,
     received: usize,
 }
@@ -90,15 +92,22 @@ impl PrefaceDeadline {
         // Small requests and answers must not wait for Nagle's algorithm; tonic's
         // own setting does not apply to connections handed to it.
         let _ = stream.set_nodelay(true);
+        PrefaceDeadline::until(stream, tokio::time::Instant::now() + limit)
+    }
+}
+
+impl<S> PrefaceDeadline<S> {
+    /// The preface must have arrived by `deadline`.
+    pub fn until(stream: S, deadline: tokio::time::Instant) -> Self {
         Self {
             inner: stream,
-            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+            deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
             received: 0,
         }
     }
 }
 
-impl AsyncRead for PrefaceDeadline {
+impl<S: AsyncRead + Unpin> AsyncRead for PrefaceDeadline<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -125,7 +134,7 @@ impl AsyncRead for PrefaceDeadline {
     }
 }
 
-impl AsyncWrite for PrefaceDeadline {
+impl<S: AsyncWrite + Unpin> AsyncWrite for PrefaceDeadline<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -155,10 +164,10 @@ impl AsyncWrite for PrefaceDeadline {
     }
 }
 
-impl Connected for PrefaceDeadline {
-    type ConnectInfo = TcpConnectInfo;
+impl<S: Connected> Connected for PrefaceDeadline<S> {
+    type ConnectInfo = S::ConnectInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
+    fn connect_info(&self) -> S::ConnectInfo {
         self.inner.connect_info()
     }
 }

@@ -23,6 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
+use axum::serve::{Listener, ListenerExt, TapIo};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
@@ -49,6 +50,31 @@ pub async fn serve(
     settings: HttpSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // `tap_io` is what gives a listener other than TcpListener the client's
+    // address as connect info; here it is the same either way.
+    serve_on(listener.tap_io(|_| {}), whistle, settings, shutdown).await
+}
+
+/// As `serve`, over TLS (`http.tls`).
+pub async fn serve_tls(
+    listener: crate::tls::TlsListener,
+    whistle: Whistle,
+    settings: HttpSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_on(listener.tap_io(|_| {}), whistle, settings, shutdown).await
+}
+
+async fn serve_on<L, F>(
+    listener: TapIo<L, F>,
+    whistle: Whistle,
+    settings: HttpSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    F: FnMut(&mut L::Io) + Send + 'static,
+{
     let guard = guard::Guard::new(&settings);
     let sweeping = tokio::spawn(guard.clone().sweep_until(shutdown.clone()));
     let app = router(whistle, guard, &settings)?;

@@ -32,6 +32,10 @@ const ALERT_MAIL_JOB: &str = "alert_mail";
 const ALERT_MAIL_PAGE: u32 = 500;
 const DIGEST_PAGES: usize = 20;
 
+/// The longest a digest waits past its time for alerts that are committed
+/// but not yet readable (a long transaction elsewhere on the server).
+const DIGEST_WAITS_FOR_LATE_ALERTS: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Which years of the working calendar are not the State Council's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarCoverage {
@@ -174,6 +178,16 @@ impl Whistle {
             (Some(due), AlertMailMode::Digest) if now < due => {
                 tx.rollback().await?;
                 return Ok(Some(due));
+            }
+            // Alerts committed behind a transaction still running elsewhere
+            // are not readable yet: the digest waits a little for them rather
+            // than leave them to tomorrow's.
+            (Some(due), AlertMailMode::Digest)
+                if now < due + DIGEST_WAITS_FOR_LATE_ALERTS
+                    && tx.alerts_not_yet_readable().await? =>
+            {
+                tx.rollback().await?;
+                return Ok(Some(now));
             }
             (Some(_), AlertMailMode::Digest) => {
                 let mut alerts = Vec::new();

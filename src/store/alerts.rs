@@ -130,6 +130,16 @@ where
         Ok(last.map_or(0, |(id,)| id))
     }
 
+    /// Whether an alert is committed but a reader of the feed cannot read it
+    /// yet, because a transaction older than its own still runs.
+    pub(super) async fn alerts_not_yet_readable(&mut self) -> Result<bool, StoreError> {
+        let (late,): (i64,) = sqlx::query_as::<DB, (i64,)>(DB::ALERTS_NOT_YET_READABLE)
+            .fetch_one(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(late > 0)
+    }
+
     /// Whether an alert with this id exists: a stream may only resume after one.
     pub(super) async fn alert_exists(&mut self, id: i64) -> Result<bool, StoreError> {
         let found: Option<i64> =

@@ -39,6 +39,9 @@ pub trait Backend: Database {
     const EVENT_ID: &'static str;
     /// A job's row, held for the transaction; skipped while another holds it.
     const SELECT_JOB: &'static str;
+    /// A count (0 or 1) of alerts committed but not yet readable in feed order: a
+    /// transaction that began earlier, anywhere on the server, still runs.
+    const ALERTS_NOT_YET_READABLE: &'static str;
     /// Whether this process's outbox workers must take turns: SQLite reads a
     /// due letter without a lock (holding the write lock through an SMTP
     /// conversation would stall every command).

@@ -727,6 +727,11 @@ impl WriteTx {
         dispatch!(self, tx => tx.last_alert_id().await)
     }
 
+    /// Whether an alert is committed that the feed cannot read yet.
+    pub async fn alerts_not_yet_readable(&mut self) -> Result<bool, StoreError> {
+        dispatch!(self, tx => tx.alerts_not_yet_readable().await)
+    }
+
     /// Alerts after `after`, read inside this transaction.
     pub async fn alerts_after(
         &mut self,

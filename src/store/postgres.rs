@@ -46,6 +46,8 @@ impl Backend for Postgres {
     const EVENT_ID: &'static str = "feed_id";
     const SELECT_JOB: &'static str =
         "SELECT cursor, next_run_at FROM jobs WHERE name = $1 FOR UPDATE SKIP LOCKED";
+    const ALERTS_NOT_YET_READABLE: &'static str = "SELECT COUNT(*) FROM (SELECT 1 FROM alerts \
+         WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1) late";
     const SERIAL_DELIVERY: bool = false;
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many

@@ -41,6 +41,8 @@ impl Backend for Sqlite {
     const EVENT_ID: &'static str = "rowid";
     /// The write lock taken at BEGIN already keeps the job to one worker.
     const SELECT_JOB: &'static str = "SELECT cursor, next_run_at FROM jobs WHERE name = $1";
+    /// One writer at a time: a committed alert is readable at once.
+    const ALERTS_NOT_YET_READABLE: &'static str = "SELECT 0";
     const SERIAL_DELIVERY: bool = true;
 
     /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean

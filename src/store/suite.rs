@@ -1932,6 +1932,7 @@ async fn a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction
             newer().await;
             let mut tx = store.begin().await.unwrap();
             let start = tx.last_alert_id().await.unwrap();
+            assert!(!tx.alerts_not_yet_readable().await.unwrap());
             tx.rollback().await.unwrap();
             assert_eq!(start, 2, "both committed, in order");
             0
@@ -1943,8 +1944,15 @@ async fn a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction
             newer().await;
             let mut tx = store.begin().await.unwrap();
             let start = tx.last_alert_id().await.unwrap();
+            assert!(
+                tx.alerts_not_yet_readable().await.unwrap(),
+                "the newer alert is committed, not yet readable"
+            );
             tx.rollback().await.unwrap();
             held.commit().await.unwrap();
+            let mut tx = store.begin().await.unwrap();
+            assert!(!tx.alerts_not_yet_readable().await.unwrap());
+            tx.rollback().await.unwrap();
             start
         }
     };

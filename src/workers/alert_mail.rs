@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::service::{AlertMailMode, AlertMailPolicy, Whistle};
 
+/// How long the mailer waits after a failure before it tries again.
+const AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct AlertMailer {
     whistle: Whistle,
@@ -54,18 +57,23 @@ impl AlertMailer {
             let idle_until =
                 now + chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX);
             feed.borrow_and_update();
-            let wake_at = match self.whistle.mail_alerts(&self.policy, now).await {
-                Ok(next) => next.map_or(idle_until, |next| next.min(idle_until)),
+            // A moment already come (more to mail, a digest waiting for late
+            // alerts) or a failure: again after a pause in real time, which
+            // passes whatever the service's clock does.
+            let (wake_at, pause) = match self.whistle.mail_alerts(&self.policy, now).await {
+                Ok(Some(next)) if next <= now => (idle_until, Some(self.poll)),
+                Ok(next) => (next.map_or(idle_until, |next| next.min(idle_until)), None),
                 Err(error) => {
                     tracing::warn!(error = %crate::telemetry::error_chain(&error), "alert mail not written; trying again");
-                    now + chrono::Duration::seconds(5)
+                    (idle_until, Some(AFTER_FAILURE))
                 }
             };
             let each = self.policy.mode == AlertMailMode::Each;
+            let pause = pause.or(each.then_some(self.poll));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = feed.changed(), if each => {}
-                _ = tokio::time::sleep(self.poll), if each => {}
+                _ = tokio::time::sleep(pause.unwrap_or_default()), if pause.is_some() => {}
                 _ = self.clock.sleep_until(wake_at) => {}
             }
         }

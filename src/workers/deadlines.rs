@@ -25,6 +25,14 @@ const AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// or another instance, or failing): soon, but not in a tight loop.
 const AFTER_SKIPPED: Duration = Duration::from_millis(500);
 
+/// What the watch waits for before it scans again.
+enum Wait {
+    /// The service's clock reaching the next moment something is due.
+    Until(DateTime<Utc>),
+    /// A pause in real time, after a failure or cases it could not look at.
+    Pause(Duration),
+}
+
 /// What one scan did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Scanned {
@@ -110,38 +118,42 @@ impl DeadlineWatch {
             if shutdown.is_cancelled() {
                 break;
             }
-            let wake_at = match self.scan().await {
+            let wait = match self.scan().await {
                 Ok(scanned) => {
                     if scanned.looked > 0 {
                         tracing::debug!(looked = scanned.looked, "deadline watch scanned");
                     }
-                    // What it could not look at is still due: not at once again.
-                    let pause = if scanned.skipped > 0 {
-                        AFTER_SKIPPED
+                    if scanned.skipped > 0 {
+                        // What it could not look at is still due: again soon,
+                        // not at once. Soon in real time: the holder lets go
+                        // in real time whatever the service's clock says.
+                        Wait::Pause(AFTER_SKIPPED)
                     } else {
-                        Duration::ZERO
-                    };
-                    let not_before =
-                        self.clock.now() + chrono::Duration::from_std(pause).unwrap_or_default();
-                    match self.whistle.next_watch_due().await {
-                        Ok(Some(at)) => at.max(not_before).min(self.idle_until()),
-                        Ok(None) => self.idle_until(),
-                        Err(error) => {
-                            tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch could not read the schedule");
-                            self.clock.now()
-                                + chrono::Duration::from_std(AFTER_FAILURE).unwrap_or_default()
+                        match self.whistle.next_watch_due().await {
+                            Ok(Some(at)) => Wait::Until(at.min(self.idle_until())),
+                            Ok(None) => Wait::Until(self.idle_until()),
+                            Err(error) => {
+                                tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch could not read the schedule");
+                                Wait::Pause(AFTER_FAILURE)
+                            }
                         }
                     }
                 }
                 Err(error) => {
                     tracing::warn!(error = %crate::telemetry::error_chain(&error), "deadline watch scan failed; trying again");
-                    self.clock.now() + chrono::Duration::from_std(AFTER_FAILURE).unwrap_or_default()
+                    Wait::Pause(AFTER_FAILURE)
+                }
+            };
+            let waited = async {
+                match wait {
+                    Wait::Until(at) => self.clock.sleep_until(at).await,
+                    Wait::Pause(pause) => tokio::time::sleep(pause).await,
                 }
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
-                _ = self.clock.sleep_until(wake_at) => {}
+                _ = waited => {}
             }
         }
         tracing::debug!("deadline watch stopped");

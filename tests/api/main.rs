@@ -25,5 +25,6 @@ mod rpc_fuzz;
 mod smtp;
 mod statistics;
 mod streams;
+mod tls;
 mod validation;
 mod watch;

@@ -238,6 +238,12 @@ pub fn bearer(key: &str) -> Bearer {
     Bearer(Some(format!("Bearer {key}").parse().expect("an ASCII key")))
 }
 
+/// The interceptor that sends no key, for clients on channels a test builds
+/// itself (a client certificate may be the credential).
+pub fn no_key() -> Bearer {
+    Bearer(None)
+}
+
 /// The real binary, as an operator runs it, on `database_url` with `env` on top;
 /// returns the child (killed when dropped) and its gRPC address, read from its
 /// JSON log.
