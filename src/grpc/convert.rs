@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
+use crate::domain::ledger::LedgerRange;
 use crate::domain::statistics;
 use crate::domain::{
     self, AlertKind, Attachment, Case, CaseStatus, Channel, Comment, DepartmentRequest,
@@ -702,7 +703,7 @@ impl TryFrom<proto::ExportLedgerRequest> for crate::service::ledger::ExportLedge
     type Error = DomainError;
 
     fn try_from(r: proto::ExportLedgerRequest) -> Result<Self, DomainError> {
-        use crate::domain::ledger::{LedgerFormat, LedgerRange};
+        use crate::domain::ledger::LedgerFormat;
         let format = match proto::LedgerFormat::try_from(r.format) {
             Ok(proto::LedgerFormat::Unspecified | proto::LedgerFormat::Xlsx) => LedgerFormat::Xlsx,
             Ok(proto::LedgerFormat::Csv) => LedgerFormat::Csv,
@@ -725,18 +726,11 @@ impl TryFrom<proto::GetStatisticsRequest> for statistics::Scope {
     type Error = DomainError;
 
     fn try_from(r: proto::GetStatisticsRequest) -> Result<Self, DomainError> {
-        let mut v = Violations::new();
-        let from = v.check(instant("from", r.from));
-        let to = v.check(instant("to", r.to));
-        let value = from.zip(to).and_then(|(from, to)| {
-            v.check(statistics::Scope::new(
-                from,
-                to,
-                optional(r.office),
-                optional(r.department),
-            ))
-        });
-        checked(value, v)
+        let range = LedgerRange::parse(instant("from", r.from), instant("to", r.to))?;
+        Ok(statistics::Scope {
+            department: optional(r.department),
+            ..statistics::Scope::of(range, optional(r.office))
+        })
     }
 }
 

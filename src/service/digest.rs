@@ -11,7 +11,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
-use super::ledger::{build_ledger, figures_sheets};
+use super::ledger::build_ledger;
 use super::*;
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
 use crate::mail::letter::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
@@ -102,7 +102,6 @@ impl Whistle {
                 .store
                 .list_overdue(&filter, &PageRequest::first(OVERDUE_LINES), now)
                 .await?;
-            let figures = figures_sheets(&self.store, &org, office, week, now).await?;
             let name = |code: &str, of: &dyn Fn(&str) -> Option<String>| {
                 of(code).unwrap_or_else(|| code.to_owned())
             };
@@ -140,7 +139,7 @@ impl Whistle {
                 requests: file.rows as u32,
                 overdue: lines,
                 overdue_more: overdue.next.is_some(),
-                figures,
+                figures: file.figures.clone(),
                 attachment: AttachedFile {
                     file_name: file.file_name,
                     content_type: file.content_type.to_owned(),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::ledger::{self, LedgerFormat, LedgerRange};
+use crate::domain::statistics::{self, Scope};
 use crate::domain::table::Table;
 use crate::domain::{Actor, ActorRole, DomainError, FieldViolation, Organisation};
 
@@ -25,7 +26,7 @@ pub struct ExportLedger {
 }
 
 /// The ledger as a file, ready to save or to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LedgerFile {
     /// `翠屏街道台账2026-W48.xlsx`.
     pub file_name: String,
@@ -34,22 +35,22 @@ pub struct LedgerFile {
     /// Cases, and rows (one per request), in the file.
     pub cases: usize,
     pub rows: usize,
+    /// The figures sheets it carries after the ledger.
+    pub figures: Vec<Table>,
 }
 
 /// The sheets of figures the workbook carries after the ledger, and the
-/// digest prints, for `office` (none: every office) over `range`.
-///
-/// None yet: the supervision figures (三率 and the rest) are to fill this in,
-/// as `Table`s; the workbook and the digest letter already lay out whatever
-/// tables they get.
-pub async fn figures_sheets(
-    _store: &Store,
-    _org: &Organisation,
-    _office: Option<&str>,
-    _range: LedgerRange,
-    _now: DateTime<Utc>,
-) -> Result<Vec<Table>> {
-    Ok(Vec::new())
+/// digest prints: the supervision figures of `office` (none: every office)
+/// over the cases of `range`, as they stand at `now`.
+pub fn figures_sheets(
+    cases: &[Case],
+    org: &Organisation,
+    office: Option<&str>,
+    range: LedgerRange,
+    now: DateTime<Utc>,
+) -> Vec<Table> {
+    let scope = Scope::of(range, office.map(str::to_owned));
+    statistics::compute(cases, &scope, org, &org.scoring, now).tables()
 }
 
 /// The ledger of `office` (none: all offices) over `range` as it stands at
@@ -62,9 +63,9 @@ pub async fn build_ledger(
     format: LedgerFormat,
     now: DateTime<Utc>,
 ) -> Result<LedgerFile> {
-    let cases = store.ledger_cases(office, range.from, range.to).await?;
+    let cases = store.cases_escalated(office, range.from, range.to).await?;
     let rows = ledger::rows(&cases, org, now);
-    let figures = figures_sheets(store, org, office, range, now).await?;
+    let figures = figures_sheets(&cases, org, office, range, now);
     let content =
         crate::ledger::write(format, &rows, &figures).map_err(|e| Error::Internal(e.into()))?;
     Ok(LedgerFile {
@@ -73,6 +74,7 @@ pub async fn build_ledger(
         content,
         cases: cases.len(),
         rows: rows.len(),
+        figures,
     })
 }
 

@@ -35,7 +35,7 @@ impl Whistle {
         }
         let cases = self
             .store
-            .cases_escalated(scope.from, scope.to, scope.office.as_deref())
+            .cases_escalated(scope.office.as_deref(), scope.from, scope.to)
             .await?;
         Ok(statistics::compute(
             &cases,

@@ -223,39 +223,6 @@ where
         }
     }
 
-    /// Every case escalated in `[from, to)`, of one office if named, whole
-    /// (requests, replies, timeline), oldest first: what the figures and the
-    /// ledger are computed over.
-    pub(super) async fn cases_escalated(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        office: Option<&str>,
-    ) -> Result<Vec<Case>, StoreError> {
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            case_columns!(),
-            " FROM cases c WHERE c.created_at >= "
-        ));
-        qb.push_bind(millis(from))
-            .push(" AND c.created_at < ")
-            .push_bind(millis(to));
-        if let Some(office) = office {
-            qb.push(" AND c.office = ").push_bind(office.to_owned());
-        }
-        qb.push(" ORDER BY c.created_at, c.id");
-        let rows = qb
-            .build_query_as::<CaseRow>()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        let mut cases = Vec::with_capacity(rows.len());
-        for row in rows {
-            cases.push(self.load(row).await?);
-        }
-        Ok(cases)
-    }
-
     pub(super) async fn get_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
         self.case_by(SELECT_CASE, case_id).await
     }
@@ -502,10 +469,11 @@ where
     }
 
     /// Every case escalated in `[from, to)`, of one office or of all, oldest
-    /// first, with requests and replies but no timeline: the ledger (台账).
-    /// The requests and replies are read by the same condition rather than
-    /// by a list of ids, so a year of a city's cases binds three values.
-    pub(super) async fn ledger_cases(
+    /// first, whole: requests, replies and timeline. What the ledger (台账)
+    /// lists and the figures are computed over. The requests, replies and
+    /// events are read by the same condition rather than by a list of ids, so
+    /// a year of a city's cases binds three values and costs four queries.
+    pub(super) async fn cases_escalated(
         &mut self,
         office: Option<&str>,
         from: DateTime<Utc>,
@@ -557,7 +525,30 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        assemble_page(rows, requests, replies)
+        let mut qb = QueryBuilder::<DB>::new(format!(
+            "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (SELECT id FROM cases WHERE",
+            event_columns!(),
+            DB::EVENT_ID
+        ));
+        scope(&mut qb);
+        qb.push(") ORDER BY case_id, seq");
+        let events = qb
+            .build_query_as::<EventRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let mut cases = assemble_page(rows, requests, replies)?;
+        let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
+        for row in events {
+            by_case
+                .entry(row.case_id.clone())
+                .or_default()
+                .push(row.into_event()?);
+        }
+        for case in &mut cases {
+            case.events = by_case.remove(&case.id).unwrap_or_default();
+        }
+        Ok(cases)
     }
 
     pub(super) async fn list_requests(

@@ -353,9 +353,9 @@ impl Store {
         read!(self, tx => tx.list_cases(filter, page, now).await?)
     }
 
-    /// The ledger (台账): every case escalated in `[from, to)`, of `office` or
-    /// of all offices, oldest first, each with its requests and their replies.
-    pub async fn ledger_cases(
+    /// Every case escalated in `[from, to)`, of `office` or of all offices,
+    /// oldest first, whole, in one snapshot: the ledger (台账) and the figures.
+    pub async fn cases_escalated(
         &self,
         office: Option<&str>,
         from: DateTime<Utc>,
@@ -364,7 +364,7 @@ impl Store {
         if !matchable([office]) {
             return Ok(Vec::new());
         }
-        read!(self, tx => tx.ledger_cases(office, from, to).await?)
+        read!(self, tx => tx.cases_escalated(office, from, to).await?)
     }
 
     /// Requests with their case's facts, the earliest reply deadline first; `now`
@@ -584,20 +584,6 @@ impl Store {
             tx.record_personal_reads(actor, via, case_ids, at).await?;
             tx.commit().await
         })
-    }
-
-    /// Every case escalated in `[from, to)`, of one office if named, read
-    /// whole in one snapshot, oldest first.
-    pub async fn cases_escalated(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        office: Option<&str>,
-    ) -> Result<Vec<Case>, StoreError> {
-        if !matchable([office]) {
-            return Ok(Vec::new());
-        }
-        read!(self, tx => tx.cases_escalated(from, to, office).await?)
     }
 
     /// Who read a case's resident unmasked, oldest first.

@@ -19,6 +19,7 @@ per_backend!(
     a_large_ledger_streams_in_chunks,
     departments_may_not_export_a_ledger,
     the_range_is_checked_naming_the_field,
+    the_figures_sheets_say_what_get_statistics_says,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -68,7 +69,7 @@ async fn export(client: &mut CaseClient, request: ExportLedgerRequest) -> Export
 /// Sheet 「案件台账」 of a workbook.
 fn ledger_sheet(bytes: &[u8]) -> calamine::Range<Data> {
     let mut workbook = Xlsx::new(Cursor::new(bytes.to_vec())).expect("a workbook");
-    assert_eq!(workbook.sheet_names(), ["案件台账"]);
+    assert_eq!(workbook.sheet_names(), ["案件台账", "部门统计", "街道统计"]);
     workbook
         .worksheet_range("案件台账")
         .expect("the ledger sheet")
@@ -590,5 +591,105 @@ async fn a_large_ledger_streams_in_chunks(backend: Backend) {
             assert_eq!(sheet.height(), 201);
             assert_eq!(sheet.get((200, 0)).unwrap().to_string(), ids[199]);
         }
+    }
+}
+
+/// A cell as a number, empty as none.
+fn number(cell: Option<&Data>) -> Option<f64> {
+    match cell? {
+        Data::Float(x) => Some(*x),
+        Data::Int(n) => Some(*n as f64),
+        Data::Empty => None,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn text_of(cell: Option<&Data>) -> String {
+    match cell {
+        Some(Data::String(s)) => s.clone(),
+        Some(Data::Empty) | None => String::new(),
+        Some(other) => panic!("not text: {other:?}"),
+    }
+}
+
+async fn the_figures_sheets_say_what_get_statistics_says(backend: Backend) {
+    let Some(w) = a_week_of_cases(backend).await else {
+        return;
+    };
+    let week = week_48(LedgerFormat::Xlsx);
+    let file = export(&mut w.app.supervisor(), week.clone()).await;
+    let stats = w
+        .app
+        .supervision()
+        .get_statistics(whistle::proto::GetStatisticsRequest {
+            from: week.from,
+            to: week.to,
+            ..Default::default()
+        })
+        .await
+        .expect("the figures")
+        .into_inner();
+    let mut workbook = Xlsx::new(Cursor::new(file.bytes.clone())).expect("a workbook");
+    let departments = workbook
+        .worksheet_range("部门统计")
+        .expect("the departments");
+    let header = |sheet: &calamine::Range<Data>, name: &str| {
+        (0..sheet.width())
+            .find(|&c| text_of(sheet.get((0, c))) == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    assert_eq!(departments.height(), stats.departments.len() + 1);
+    for (r, d) in stats.departments.iter().enumerate() {
+        let cell = |name: &str| departments.get((r + 1, header(&departments, name)));
+        let f = d.requests.as_ref().unwrap();
+        assert_eq!(text_of(cell("代码")), d.code, "ranked in the same order");
+        assert_eq!(text_of(cell("部门")), d.name);
+        assert_eq!(number(cell("交办件数")), Some(f64::from(f.requests)));
+        assert_eq!(number(cell("当前超期")), Some(f64::from(f.overdue_now)));
+        for (name, rate) in [
+            ("响应率", &f.response),
+            ("按时办结率", &f.on_time_reply),
+            ("解决率", &f.resolution),
+            ("满意率", &d.satisfaction),
+        ] {
+            let want = rate.as_ref().unwrap().value;
+            let got = number(cell(name));
+            assert!(
+                match (got, want) {
+                    (Some(g), Some(w)) => (g - w).abs() < 1e-9,
+                    (None, None) => true,
+                    _ => false,
+                },
+                "{} {name}: {got:?} against {want:?}",
+                d.code
+            );
+        }
+        let score = d.score.as_ref().unwrap();
+        let rounded = score.points.map(|p| (p * 100.0).round() / 100.0);
+        assert_eq!(number(cell("得分")), rounded, "{}", d.code);
+        let rank = (score.rank > 0).then(|| f64::from(score.rank));
+        assert_eq!(number(cell("排名")), rank, "{}", d.code);
+    }
+    let offices = workbook.worksheet_range("街道统计").expect("the offices");
+    assert_eq!(offices.height(), stats.offices.len() + 2, "the total last");
+    let total = stats.total.as_ref().unwrap();
+    let last = offices.height() - 1;
+    assert_eq!(
+        text_of(offices.get((last, header(&offices, "街道")))),
+        "合计"
+    );
+    assert_eq!(
+        number(offices.get((last, header(&offices, "案件数")))),
+        Some(f64::from(total.cases))
+    );
+    for (r, o) in stats.offices.iter().enumerate() {
+        assert_eq!(
+            text_of(offices.get((r + 1, header(&offices, "代码")))),
+            o.code
+        );
+        assert_eq!(
+            number(offices.get((r + 1, header(&offices, "案件数")))),
+            Some(f64::from(o.cases))
+        );
     }
 }
