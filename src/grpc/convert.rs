@@ -670,16 +670,7 @@ impl TryFrom<proto::ListAlertsRequest> for (AlertFilter, PageRequest) {
         let mut v = Violations::new();
         let kind = v.check(alert_kind_filter(r.kind));
         let min_level = v.check(min_level(r.min_level));
-        let since = match r.since {
-            None => Some(None),
-            Some(ts) => v.check(
-                DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        FieldViolation::new("since", "is not a valid instant").zh("不是有效的时间")
-                    }),
-            ),
-        };
+        let since = v.check(r.since.map(|ts| instant("since", Some(ts))).transpose());
         let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
         let value = match (kind, min_level, since, page) {
             (Some(kind), Some(min_level), Some(since), Some(page)) => Some((
@@ -844,16 +835,7 @@ impl TryFrom<proto::ListPersonalDataReadsRequest>
 
     fn try_from(r: proto::ListPersonalDataReadsRequest) -> Result<Self, DomainError> {
         let mut v = Violations::new();
-        let since = match r.since {
-            None => Some(None),
-            Some(ts) => v.check(
-                DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        FieldViolation::new("since", "is not a valid instant").zh("不是有效的时间")
-                    }),
-            ),
-        };
+        let since = v.check(r.since.map(|ts| instant("since", Some(ts))).transpose());
         let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
         let value = match (since, page) {
             (Some(since), Some(page)) => Some((

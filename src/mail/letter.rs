@@ -296,6 +296,15 @@ pub struct Letters {
     reply_domain: Option<String>,
 }
 
+/// Where a department's letter about a request goes and whose thread it joins.
+struct Thread<'a> {
+    request_id: &'a str,
+    round: u32,
+    to: &'a [String],
+    sent_at: DateTime<Utc>,
+    reply_address: Option<&'a str>,
+}
+
 /// A letter's reply link: what it prints and what the store keeps.
 struct LinkFacts {
     page: Option<String>,
@@ -982,22 +991,17 @@ impl Letters {
             reply_link: link.page,
             reply_address: link.address,
         });
-        Ok(Some(OutgoingMail {
-            id: uuid::Uuid::now_v7().to_string(),
-            case_id: Some(case.id.clone()),
-            request_id: Some(request.id.clone()),
-            kind: "reminder".into(),
-            message_id: self.reminder_message_id(&request.id, request.round, due),
-            sender: self.from.email.to_string(),
-            recipients: recipient
-                .addresses
-                .iter()
-                .map(|a| a.email.to_string())
-                .collect(),
-            payload: serde_json::to_string(&facts)?,
-            created_at: at,
-            reply_link: link.digest,
-        }))
+        let message_id = self.reminder_message_id(&request.id, request.round, due);
+        self.to_department(
+            case,
+            request,
+            recipient,
+            "reminder",
+            message_id,
+            &facts,
+            at,
+            link.digest,
+        )
     }
 
     /// The letter telling a department how a supervisor ruled on its ask.
@@ -1090,11 +1094,36 @@ impl Letters {
         } else {
             format!("<{extension_id}.ruling@{}>", self.domain)
         };
+        self.to_department(
+            case,
+            request,
+            recipient,
+            "ruling",
+            message_id,
+            &facts,
+            at,
+            link.digest,
+        )
+    }
+
+    /// The outgoing mail of a letter to `request`'s department.
+    #[allow(clippy::too_many_arguments)]
+    fn to_department(
+        &self,
+        case: &Case,
+        request: &DepartmentRequest,
+        recipient: &Recipient,
+        kind: &str,
+        message_id: String,
+        facts: &LetterFacts,
+        at: DateTime<Utc>,
+        link_digest: Option<String>,
+    ) -> Result<Option<OutgoingMail>, LetterError> {
         Ok(Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
             case_id: Some(case.id.clone()),
             request_id: Some(request.id.clone()),
-            kind: "ruling".into(),
+            kind: kind.into(),
             message_id,
             sender: self.from.email.to_string(),
             recipients: recipient
@@ -1102,9 +1131,9 @@ impl Letters {
                 .iter()
                 .map(|a| a.email.to_string())
                 .collect(),
-            payload: serde_json::to_string(&facts)?,
+            payload: serde_json::to_string(facts)?,
             created_at: at,
-            reply_link: link.digest,
+            reply_link: link_digest,
         }))
     }
 
@@ -1174,26 +1203,14 @@ impl Letters {
             reply_link => &letter.reply_link,
             reply_address => &letter.reply_address,
         };
-        let suffix = match lang {
-            Language::Zh => "zh",
-            Language::En => "en",
+        let thread = Thread {
+            request_id: &letter.request_id,
+            round: letter.round,
+            to: &letter.to,
+            sent_at: letter.sent_at,
+            reply_address: letter.reply_address.as_deref(),
         };
-        let text = self.render_template(&format!("ruling.{suffix}.txt"), &ctx)?;
-        let html = self.render_template(&format!("ruling.{suffix}.html"), &ctx)?;
-        // The ruling answers the letter of its round: it sits in the thread.
-        let earlier = (1..=letter.round)
-            .map(|n| self.issue_message_id(&letter.request_id, n))
-            .collect();
-        self.message(
-            mail,
-            &letter.to,
-            subject,
-            letter.sent_at,
-            earlier,
-            text,
-            html,
-            letter.reply_address.as_deref(),
-        )
+        self.render_in_thread(mail, "ruling", lang, &ctx, subject, thread)
     }
 
     fn plan_request_letter(
@@ -1333,25 +1350,46 @@ impl Letters {
             reply_link => &letter.reply_link,
             reply_address => &letter.reply_address,
         };
+        let thread = Thread {
+            request_id: &letter.request_id,
+            round: letter.round,
+            to: &letter.to,
+            sent_at: letter.sent_at,
+            reply_address: letter.reply_address.as_deref(),
+        };
+        self.render_in_thread(mail, "reminder", lang, &ctx, subject, thread)
+    }
+
+    /// A letter to a department about one of its requests (a reminder, a
+    /// ruling): it answers the letter of the request's round, so it sits in
+    /// the request's thread, in the department's language.
+    fn render_in_thread(
+        &self,
+        mail: &QueuedMail,
+        template: &str,
+        lang: Language,
+        ctx: &minijinja::Value,
+        subject: String,
+        thread: Thread<'_>,
+    ) -> Result<Rendered, LetterError> {
         let suffix = match lang {
             Language::Zh => "zh",
             Language::En => "en",
         };
-        let text = self.render_template(&format!("reminder.{suffix}.txt"), &ctx)?;
-        let html = self.render_template(&format!("reminder.{suffix}.html"), &ctx)?;
-        // A reminder answers the letter of its round, so it sits in the thread.
-        let earlier = (1..=letter.round)
-            .map(|n| self.issue_message_id(&letter.request_id, n))
+        let text = self.render_template(&format!("{template}.{suffix}.txt"), ctx)?;
+        let html = self.render_template(&format!("{template}.{suffix}.html"), ctx)?;
+        let earlier = (1..=thread.round)
+            .map(|n| self.issue_message_id(thread.request_id, n))
             .collect();
         self.message(
             mail,
-            &letter.to,
+            thread.to,
             subject,
-            letter.sent_at,
+            thread.sent_at,
             earlier,
             text,
             html,
-            letter.reply_address.as_deref(),
+            thread.reply_address,
         )
     }
 
