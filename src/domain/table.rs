@@ -40,6 +40,29 @@ impl Cell {
 }
 
 impl Table {
+    /// The same rows with only the columns named in `headers` that it has,
+    /// in that order: a letter's narrow view of a wide sheet.
+    pub fn select(&self, headers: &[&str]) -> Table {
+        let columns: Vec<usize> = headers
+            .iter()
+            .filter_map(|h| self.headers.iter().position(|own| own == h))
+            .collect();
+        Table {
+            name: self.name.clone(),
+            headers: columns.iter().map(|&c| self.headers[c].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|row| {
+                    columns
+                        .iter()
+                        .map(|&c| row.get(c).cloned().unwrap_or(Cell::Empty))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
     /// The table as aligned plain text, for a letter's text part: columns
     /// padded to the widest cell, counting a CJK character as two columns as
     /// a monospaced mail client shows it.
@@ -128,5 +151,27 @@ mod tests {
         ];
         let json = serde_json::to_string(&cells).unwrap();
         assert_eq!(serde_json::from_str::<Vec<Cell>>(&json).unwrap(), cells);
+    }
+
+    #[test]
+    fn a_selection_keeps_the_named_columns_in_the_order_asked() {
+        let t = Table {
+            name: "部门统计".into(),
+            headers: vec!["排名".into(), "部门".into(), "得分".into()],
+            rows: vec![vec![
+                Cell::Int(1),
+                Cell::Text("区路灯管理所".into()),
+                Cell::Number(102.65),
+            ]],
+        };
+        let narrow = t.select(&["部门", "得分", "没有的列"]);
+        assert_eq!(narrow.headers, ["部门", "得分"]);
+        assert_eq!(
+            narrow.rows,
+            [vec![
+                Cell::Text("区路灯管理所".into()),
+                Cell::Number(102.65)
+            ]]
+        );
     }
 }

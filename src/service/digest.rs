@@ -16,6 +16,24 @@ use super::*;
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
 use crate::mail::letter::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 
+/// The figures' columns a digest prints: what fits a mail client's width.
+/// The attached workbook holds every column.
+const DIGEST_COLUMNS: &[&str] = &[
+    "排名",
+    "部门",
+    "街道",
+    "案件数",
+    "交办件数",
+    "当前超期",
+    "响应率",
+    "按时办结率",
+    "解决率",
+    "满意率",
+    "及时审核率",
+    "得分",
+    "备注",
+];
+
 /// When the weekly digest goes out, in the organisation's time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestPolicy {
@@ -139,7 +157,11 @@ impl Whistle {
                 requests: file.rows as u32,
                 overdue: lines,
                 overdue_more: overdue.next.is_some(),
-                figures: file.figures.clone(),
+                figures: file
+                    .figures
+                    .iter()
+                    .map(|t| t.select(DIGEST_COLUMNS))
+                    .collect(),
                 attachment: AttachedFile {
                     file_name: file.file_name,
                     content_type: file.content_type.to_owned(),

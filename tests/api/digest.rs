@@ -148,6 +148,19 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
         ours_text.contains("《杨柳小区3栋房产证迟迟未能办理》签收时限"),
         "{ours_text}"
     );
+    // The figures of its cases, in a mail client's width; the workbook has all.
+    for figure in [
+        "部门统计",
+        "街道统计",
+        "响应率",
+        "按时办结率",
+        "满意率",
+        "得分",
+        "合计",
+    ] {
+        assert!(ours_text.contains(figure), "{figure} in {ours_text}");
+    }
+    assert!(!ours_text.contains("签收用时P90"), "{ours_text}");
     let theirs_text = theirs.parsed().body_text(0).unwrap().into_owned();
     assert!(!theirs_text.contains(&housing.reference), "{theirs_text}");
     let supervisors_text = supervisors.parsed().body_text(0).unwrap().into_owned();
