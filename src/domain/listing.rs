@@ -132,6 +132,27 @@ impl Assigned {
     }
 }
 
+/// One read of a resident's unmasked details by someone other than the
+/// office that holds the case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalRead {
+    pub case_id: String,
+    pub actor: String,
+    /// The RPC that showed them.
+    pub via: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Which reads to list; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonalReadFilter {
+    pub case_id: Option<String>,
+    /// The principal who read, as the record names it.
+    pub reader: Option<String>,
+    /// At or after this instant.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,8 @@ pub use decision::{
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{
-    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
+    PersonalReadFilter, RequestFilter,
 };
 pub use organisation::{
     Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,

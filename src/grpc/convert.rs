@@ -829,7 +829,7 @@ fn score(s: &statistics::Score) -> proto::Score {
 }
 
 impl TryFrom<proto::ListPersonalDataReadsRequest>
-    for (crate::store::PersonalReadFilter, PageRequest)
+    for (crate::service::PersonalReadFilter, PageRequest)
 {
     type Error = DomainError;
 
@@ -839,7 +839,7 @@ impl TryFrom<proto::ListPersonalDataReadsRequest>
         let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
         let value = match (since, page) {
             (Some(since), Some(page)) => Some((
-                crate::store::PersonalReadFilter {
+                crate::service::PersonalReadFilter {
                     case_id: optional(r.case_id),
                     reader: optional(r.reader),
                     since,
@@ -852,7 +852,7 @@ impl TryFrom<proto::ListPersonalDataReadsRequest>
     }
 }
 
-pub fn personal_read(r: &crate::store::PersonalRead) -> proto::PersonalDataRead {
+pub fn personal_read(r: &crate::service::PersonalRead) -> proto::PersonalDataRead {
     proto::PersonalDataRead {
         case_id: r.case_id.clone(),
         reader: r.actor.clone(),

@@ -36,7 +36,8 @@ use crate::mail::letter::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
 pub use crate::domain::{
-    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
+    PersonalReadFilter, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};
 pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};

@@ -251,9 +251,9 @@ impl Whistle {
     pub async fn list_personal_reads(
         &self,
         actor: &Actor,
-        filter: crate::store::PersonalReadFilter,
+        filter: crate::service::PersonalReadFilter,
         page: PageRequest,
-    ) -> Result<Page<crate::store::PersonalRead>> {
+    ) -> Result<Page<crate::service::PersonalRead>> {
         access::permit(actor, Action::Supervise)?;
         Ok(self.store.list_personal_reads(&filter, &page).await?)
     }

@@ -5,33 +5,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
-use crate::domain::{Page, PageRequest};
+use crate::domain::{Page, PageRequest, PersonalRead, PersonalReadFilter};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
 use super::paging::{decode_cursor, encode_cursor, split_page};
 use super::rows::{millis, time};
-
-/// One read of a resident's unmasked details by someone other than the
-/// office that holds the case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonalRead {
-    pub case_id: String,
-    pub actor: String,
-    /// The RPC that showed them.
-    pub via: String,
-    pub at: DateTime<Utc>,
-}
-
-/// Which reads to list; every set field must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PersonalReadFilter {
-    pub case_id: Option<String>,
-    /// The principal who read, as the record names it.
-    pub reader: Option<String>,
-    /// At or after this instant.
-    pub since: Option<DateTime<Utc>>,
-}
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ReadRow {

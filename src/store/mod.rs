@@ -42,7 +42,7 @@ mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
-pub use audit::{PersonalRead, PersonalReadFilter};
+pub use crate::domain::{PersonalRead, PersonalReadFilter};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use feeds::{EventScope, FedEvent};
