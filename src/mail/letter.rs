@@ -395,6 +395,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// A department's name, or its code when the organisation no longer has it.
+fn department_name(org: &Organisation, code: &str) -> String {
+    org.department(code)
+        .map_or_else(|| code.to_owned(), |d| d.name.clone())
+}
+
 /// Alert levels as supervisors call them.
 fn level_name(level: u8) -> (&'static str, &'static str) {
     if level >= 2 {
@@ -691,10 +697,7 @@ impl Letters {
             office_name: org
                 .office(&a.office)
                 .map_or_else(|| a.office.clone(), |o| o.name.clone()),
-            department_name: a.department.as_ref().map(|code| {
-                org.department(code)
-                    .map_or_else(|| code.clone(), |d| d.name.clone())
-            }),
+            department_name: a.department.as_ref().map(|code| department_name(org, code)),
             reference: a.reference.clone(),
             due_at: a.due_at,
             timezone: org.calendar.tz().name().to_owned(),
@@ -869,9 +872,7 @@ impl Letters {
         let facts = LetterFacts::Receipt(ReceiptLetter {
             to: sender.to_owned(),
             request_id: request.id.clone(),
-            department_name: org
-                .department(&request.department)
-                .map_or_else(|| request.department.clone(), |d| d.name.clone()),
+            department_name: department_name(org, &request.department),
             office_name: org
                 .office(&case.office)
                 .map_or_else(|| case.office.clone(), |o| o.name.clone()),
@@ -960,21 +961,16 @@ impl Letters {
         due_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let Some(recipient) = self.recipients.get(&request.department) else {
+        let Some(recipient) = self.recipient_of(&request.department) else {
             return Ok(None);
         };
-        if recipient.addresses.is_empty() {
-            return Ok(None);
-        }
         let link = self.mint_link();
         let facts = LetterFacts::Reminder(ReminderLetter {
             language: recipient.language,
             to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
             request_id: request.id.clone(),
             round: request.round,
-            department_name: org
-                .department(&request.department)
-                .map_or_else(|| request.department.clone(), |d| d.name.clone()),
+            department_name: department_name(org, &request.department),
             office_name: org
                 .office(&case.office)
                 .map_or_else(|| case.office.clone(), |o| o.name.clone()),
@@ -1014,15 +1010,8 @@ impl Letters {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let Some(recipient) = self.recipients.get(&request.department) else {
+        let Some(recipient) = self.recipient_of(&request.department) else {
             return Ok(None);
-        };
-        if recipient.addresses.is_empty() {
-            return Ok(None);
-        }
-        let name_of_department = |code: &str| {
-            org.department(code)
-                .map_or_else(|| code.to_owned(), |d| d.name.clone())
         };
         let (kind, extension_id, ack_due_at, reply_due_at, reassigned_to) = match ruling {
             Ruling::ExtensionApproved { id, reply_due_at } => (
@@ -1054,7 +1043,7 @@ impl Letters {
                 String::new(),
                 None,
                 None,
-                Some(name_of_department(department)),
+                Some(department_name(org, department)),
             ),
         };
         // A request given away can no longer be answered: no link to it.
@@ -1075,7 +1064,7 @@ impl Letters {
             ruling: kind.to_owned(),
             extension_id: extension_id.clone(),
             reason: reason.to_owned(),
-            department_name: name_of_department(&request.department),
+            department_name: department_name(org, &request.department),
             office_name: org
                 .office(&case.office)
                 .map_or_else(|| case.office.clone(), |o| o.name.clone()),
@@ -1104,6 +1093,13 @@ impl Letters {
             at,
             link.digest,
         )
+    }
+
+    /// Where a department's letters go; none when it has no address.
+    fn recipient_of(&self, department: &str) -> Option<&Recipient> {
+        self.recipients
+            .get(department)
+            .filter(|r| !r.addresses.is_empty())
     }
 
     /// The outgoing mail of a letter to `request`'s department.
@@ -1220,15 +1216,8 @@ impl Letters {
         request: &DepartmentRequest,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let Some(recipient) = self.recipients.get(&request.department) else {
+        let Some(recipient) = self.recipient_of(&request.department) else {
             return Ok(None);
-        };
-        if recipient.addresses.is_empty() {
-            return Ok(None);
-        }
-        let name_of_department = |code: &str| {
-            org.department(code)
-                .map_or_else(|| code.to_owned(), |d| d.name.clone())
         };
         let lead_name = match request.role {
             Role::Lead => None,
@@ -1236,7 +1225,7 @@ impl Letters {
                 .requests
                 .iter()
                 .find(|r| r.role == Role::Lead)
-                .map(|r| name_of_department(&r.department)),
+                .map(|r| department_name(org, &r.department)),
         };
         let resident = case.resident.as_seen(phone_view(
             &ActorRole::Department(request.department.clone()),
@@ -1251,7 +1240,7 @@ impl Letters {
             to: recipient.addresses.iter().map(Mailbox::to_string).collect(),
             request_id: request.id.clone(),
             round: request.round,
-            department_name: name_of_department(&request.department),
+            department_name: department_name(org, &request.department),
             office_name: org
                 .office(&case.office)
                 .map_or_else(|| case.office.clone(), |o| o.name.clone()),

@@ -480,7 +480,9 @@ where
         to: DateTime<Utc>,
     ) -> Result<Vec<Case>, StoreError> {
         let conn = &mut *self.0;
-        let scope = |qb: &mut QueryBuilder<DB>| {
+        // Each query: its head, the period's condition on cases, its tail.
+        let scoped = |head: String, tail: &str| {
+            let mut qb = QueryBuilder::<DB>::new(head);
             qb.push(" created_at >= ")
                 .push_bind(millis(from))
                 .push(" AND created_at < ")
@@ -488,55 +490,58 @@ where
             if let Some(office) = office {
                 qb.push(" AND office = ").push_bind(office.to_owned());
             }
+            qb.push(tail);
+            qb
         };
-        let mut qb =
-            QueryBuilder::<DB>::new(concat!("SELECT ", case_columns!(), " FROM cases WHERE"));
-        scope(&mut qb);
-        qb.push(" ORDER BY created_at, id");
-        let rows = qb
-            .build_query_as::<CaseRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
+        let rows = scoped(
+            concat!("SELECT ", case_columns!(), " FROM cases WHERE").into(),
+            " ORDER BY created_at, id",
+        )
+        .build_query_as::<CaseRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            request_columns!(),
-            " FROM requests WHERE case_id IN (SELECT id FROM cases WHERE"
-        ));
-        scope(&mut qb);
-        qb.push(") ORDER BY case_id, position");
-        let requests = qb
-            .build_query_as::<RequestRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            reply_columns!(),
-            " FROM replies WHERE request_id IN (SELECT r.id FROM requests r JOIN cases c ON c.id = r.case_id WHERE"
-        ));
-        scope(&mut qb);
-        qb.push(") ORDER BY request_id, round");
-        let replies = qb
-            .build_query_as::<ReplyRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
-        let mut qb = QueryBuilder::<DB>::new(format!(
-            "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (SELECT id FROM cases WHERE",
-            event_columns!(),
-            DB::EVENT_ID
-        ));
-        scope(&mut qb);
-        qb.push(") ORDER BY case_id, seq");
-        let events = qb
-            .build_query_as::<EventRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
+        let requests = scoped(
+            concat!(
+                "SELECT ",
+                request_columns!(),
+                " FROM requests WHERE case_id IN (SELECT id FROM cases WHERE"
+            )
+            .into(),
+            ") ORDER BY case_id, position",
+        )
+        .build_query_as::<RequestRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        let replies = scoped(
+            concat!(
+                "SELECT ",
+                reply_columns!(),
+                " FROM replies WHERE request_id IN (SELECT r.id FROM requests r JOIN cases c ON c.id = r.case_id WHERE"
+            )
+            .into(),
+            ") ORDER BY request_id, round",
+        )
+        .build_query_as::<ReplyRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        let events = scoped(
+            format!(
+                "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (SELECT id FROM cases WHERE",
+                event_columns!(),
+                DB::EVENT_ID
+            ),
+            ") ORDER BY case_id, seq",
+        )
+        .build_query_as::<EventRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
         let mut cases = assemble_page(rows, requests, replies)?;
         let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
         for row in events {
