@@ -603,8 +603,8 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
 /// separately, so memory holds one batch of ids and one timeline.
 const VERIFY_BATCH: u32 = 500;
 
-/// Checks every case's chain on the database as it is (no migration: a check
-/// changes nothing), in id order.
+/// Checks every case's chain on the database as it is (no migration), in id
+/// order. It changes no case; a broken one raises its level-2 alert.
 async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
     let store = open_existing_store(settings).await?;
     let result = async {
@@ -621,6 +621,14 @@ async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
                 events += report.checked;
                 if let Some(b) = &report.first_break {
                     broken += 1;
+                    // The supervisors hear of it too; a database the check
+                    // may only read still gets its report.
+                    if let Err(e) = store
+                        .raise_chain_alert(id, &report, chrono::Utc::now())
+                        .await
+                    {
+                        eprintln!("warning: no alert raised for {}: {e}", shown(id));
+                    }
                     println!(
                         "broken {}: seq {} (event {}, {}): {}",
                         shown(id),

@@ -5,8 +5,8 @@
 //! raised exactly once however often its cause is looked at.
 //!
 //! Level 1 concerns the issuing street office; level 2 the district's
-//! supervisors: overdue requests after `watch.escalate_after`, and requests sent
-//! out for the third time or more.
+//! supervisors: overdue requests after `watch.escalate_after`, requests sent
+//! out for the third time or more, and timelines whose hash chain is broken.
 
 use chrono::{DateTime, Utc};
 
@@ -27,10 +27,12 @@ pub enum AlertKind {
     LetterFailed,
     ExtensionRequested,
     ReturnRequested,
+    /// A case's timeline no longer holds its hash chain (`audit_chain`).
+    ChainBroken,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         Self::DueSoon,
         Self::AckOverdue,
         Self::ReplyOverdue,
@@ -40,6 +42,7 @@ impl AlertKind {
         Self::LetterFailed,
         Self::ExtensionRequested,
         Self::ReturnRequested,
+        Self::ChainBroken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl AlertKind {
             Self::LetterFailed => "LETTER_FAILED",
             Self::ExtensionRequested => "EXTENSION_REQUESTED",
             Self::ReturnRequested => "RETURN_REQUESTED",
+            Self::ChainBroken => "CHAIN_BROKEN",
         }
     }
 
@@ -72,6 +76,7 @@ impl AlertKind {
             Self::LetterFailed => "函件投递失败",
             Self::ExtensionRequested => "延期申请待审批",
             Self::ReturnRequested => "退单申请待决定",
+            Self::ChainBroken => "案件记录校验不通过",
         }
     }
 
@@ -346,6 +351,42 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
         }
     }
     alerts
+}
+
+/// A case whose timeline does not hold its hash chain: rows were changed
+/// behind the service's back, which is for the district's supervisors (level
+/// 2). One alert per break found: the key names the event and the problem.
+pub fn chain_broken(
+    case_id: &str,
+    office: &str,
+    title: &str,
+    found: &super::audit_chain::Break,
+    at: DateTime<Utc>,
+) -> Alert {
+    let title: String = title.chars().take(100).collect();
+    let summary = format!(
+        "案件记录校验不通过：第{}条事件{}，须核查数据库是否被改动：{title}",
+        found.seq,
+        found.problem.zh()
+    );
+    Alert {
+        key: format!(
+            "chain-broken:{case_id}:s{}:{}",
+            found.seq,
+            found.problem.as_str().to_lowercase()
+        ),
+        kind: AlertKind::ChainBroken,
+        level: 2,
+        case_id: case_id.to_owned(),
+        request_id: None,
+        office: office.to_owned(),
+        department: None,
+        reference: None,
+        round: 0,
+        due_at: None,
+        raised_at: at,
+        summary,
+    }
 }
 
 /// A letter the outbox gave up on: the office should reach the department

@@ -144,8 +144,13 @@ pub enum Problem {
     LinkBroken,
     /// Events are missing before it: `expected` is the first absent seq.
     Missing { expected: i64 },
-    /// It has no hash yet: written by an older version and not chained since.
+    /// It has no hash: its hashes were removed (events from before the chain
+    /// are chained once, when this version first starts), or it was written
+    /// behind the service's back.
     NotChained,
+    /// The case has no events at all: every case is written with at least
+    /// its escalation, so the whole timeline was removed.
+    NoEvents,
 }
 
 impl Problem {
@@ -155,6 +160,7 @@ impl Problem {
             Self::LinkBroken => "LINK_BROKEN",
             Self::Missing { .. } => "EVENT_MISSING",
             Self::NotChained => "NOT_CHAINED",
+            Self::NoEvents => "NO_EVENTS",
         }
     }
 
@@ -172,7 +178,22 @@ impl Problem {
             Self::Missing { expected } => {
                 format!("the event with seq {expected} is missing before it")
             }
-            Self::NotChained => "it has no hash: it was never chained".into(),
+            Self::NotChained => {
+                "it has no hash: its hashes were removed, or it was written behind the service's back"
+                    .into()
+            }
+            Self::NoEvents => "the case has no events: its whole timeline was removed".into(),
+        }
+    }
+
+    /// What a supervisor's alert says of it.
+    pub fn zh(&self) -> String {
+        match self {
+            Self::ContentChanged => "内容与其哈希不符（写入后被改动）".into(),
+            Self::LinkBroken => "与前一条事件的哈希链接断开（前一条被替换，或本条被移动）".into(),
+            Self::Missing { expected } => format!("之前缺少第{expected}条事件"),
+            Self::NotChained => "没有哈希（哈希被删除，或绕过系统写入）".into(),
+            Self::NoEvents => "不存在：案件没有任何事件记录".into(),
         }
     }
 }
@@ -209,7 +230,8 @@ impl ChainReport {
 /// follow the one before without a gap, name its predecessor's stored hash (the
 /// genesis for the first) and hash to its stored hash. Events past a break are
 /// still read, chained to what is stored, so that the count and the head are
-/// the whole case's.
+/// the whole case's. A case has at least its escalation: no events at all is
+/// a break too.
 pub fn verify(events: impl IntoIterator<Item = ChainedEvent>) -> ChainReport {
     let mut report = ChainReport {
         checked: 0,
@@ -241,6 +263,14 @@ pub fn verify(events: impl IntoIterator<Item = ChainedEvent>) -> ChainReport {
         expected = e.seq.saturating_add(1);
         prev = e.hash.clone().unwrap_or_default();
         report.head = prev.clone();
+    }
+    if report.checked == 0 {
+        report.first_break = Some(Break {
+            seq: 1,
+            id: None,
+            kind: String::new(),
+            problem: Problem::NoEvents,
+        });
     }
     report
 }
@@ -390,7 +420,12 @@ mod tests {
         assert!(report.holds());
         assert_eq!((report.checked, report.head), (4, head));
         let empty = verify(Vec::new());
-        assert!(empty.holds() && empty.checked == 0 && empty.head.is_empty());
+        assert!(empty.checked == 0 && empty.head.is_empty());
+        assert_eq!(
+            empty.first_break.map(|b| (b.seq, b.problem)),
+            Some((1, Problem::NoEvents)),
+            "a case without events has lost its timeline"
+        );
     }
 
     #[test]

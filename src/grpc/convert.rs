@@ -580,6 +580,7 @@ fn alert_kind(k: AlertKind) -> proto::AlertKind {
         AlertKind::LetterFailed => proto::AlertKind::LetterFailed,
         AlertKind::ExtensionRequested => proto::AlertKind::ExtensionRequested,
         AlertKind::ReturnRequested => proto::AlertKind::ReturnRequested,
+        AlertKind::ChainBroken => proto::AlertKind::ChainBroken,
     }
 }
 
@@ -595,6 +596,7 @@ fn alert_kind_filter(value: i32) -> Result<Option<AlertKind>, FieldViolation> {
         Ok(proto::AlertKind::LetterFailed) => AlertKind::LetterFailed,
         Ok(proto::AlertKind::ExtensionRequested) => AlertKind::ExtensionRequested,
         Ok(proto::AlertKind::ReturnRequested) => AlertKind::ReturnRequested,
+        Ok(proto::AlertKind::ChainBroken) => AlertKind::ChainBroken,
         Err(_) => {
             return Err(
                 FieldViolation::new("kind", format!("unknown alert kind {value}"))
@@ -874,7 +876,7 @@ pub fn chain_report(report: &crate::domain::audit_chain::ChainReport) -> proto::
             problem: match b.problem {
                 Problem::ContentChanged => proto::ChainProblem::ContentChanged,
                 Problem::LinkBroken => proto::ChainProblem::LinkBroken,
-                Problem::Missing { .. } => proto::ChainProblem::EventMissing,
+                Problem::Missing { .. } | Problem::NoEvents => proto::ChainProblem::EventMissing,
                 Problem::NotChained => proto::ChainProblem::NotChained,
             } as i32,
             explanation: b.problem.explain(),

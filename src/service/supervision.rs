@@ -239,10 +239,19 @@ impl Whistle {
         if access::permit(actor, Action::Supervise).is_err() {
             return Err(not_found("case", case_id));
         }
-        self.store
+        let report = self
+            .store
             .verify_case(case_id)
             .await?
-            .ok_or_else(|| not_found("case", case_id))
+            .ok_or_else(|| not_found("case", case_id))?;
+        if self
+            .store
+            .raise_chain_alert(case_id, &report, self.clock.now())
+            .await?
+        {
+            self.wakes.after_commit(false);
+        }
+        Ok(report)
     }
 
     /// Reads of residents' unmasked details, newest first. Listing them is not

@@ -183,6 +183,7 @@ where
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> (Option<String>,): FromRow<'r, DB::Row>,
+    for<'r> (i32, Option<String>): FromRow<'r, DB::Row>,
     for<'r> super::chain::ChainRow: FromRow<'r, DB::Row>,
 {
     /// Loads the rest of a case whose row is read.
@@ -303,8 +304,17 @@ where
         alerts: &[Alert],
     ) -> Result<(), StoreError> {
         // Each new event's place in the case's hash chain, chained after what
-        // is stored under the lock this transaction holds.
-        let chained = self.chain_new_events(&d.new_events).await?;
+        // is stored under the lock this transaction holds; a broken chain met
+        // on the way is raised with the change.
+        let (chained, broken) = self.chain_new_events(&d.new_events).await?;
+        let broken = broken.map(|found| {
+            let at = d
+                .new_events
+                .first()
+                .and_then(|e| DateTime::from_timestamp_millis(e.at))
+                .unwrap_or(case.updated_at);
+            crate::domain::alert::chain_broken(&case.id, &case.office, &case.title, &found, at)
+        });
         let conn = &mut *self.0;
         if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
             sqlx::query::<DB>(defer)
@@ -387,6 +397,7 @@ where
         .await
         .map_err(DB::map_err)?;
         insert_alerts::<DB>(conn, alerts).await?;
+        insert_alerts::<DB>(conn, broken.as_slice()).await?;
 
         // Last: the numbers, and the rows that carry them.
         for draw in pending_references(case) {
@@ -415,6 +426,32 @@ where
     /// Raises alerts outside a change to a case (a letter given up).
     pub(super) async fn raise_alerts(&mut self, alerts: &[Alert]) -> Result<(), StoreError> {
         insert_alerts::<DB>(&mut self.0, alerts).await
+    }
+
+    /// Raises the alert for a break a check found in a case's chain, unless
+    /// it was raised before; whether it is new. Nothing for a case gone.
+    pub(super) async fn raise_chain_alert(
+        &mut self,
+        case_id: &str,
+        found: &crate::domain::audit_chain::Break,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(case) = self.get_case(case_id).await? else {
+            return Ok(false);
+        };
+        let alert =
+            crate::domain::alert::chain_broken(&case.id, &case.office, &case.title, found, at);
+        let known: Option<(i64,)> =
+            sqlx::query_as::<DB, (i64,)>("SELECT id FROM alerts WHERE key = $1")
+                .bind(alert.key.clone())
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        if known.is_some() {
+            return Ok(false);
+        }
+        insert_alerts::<DB>(&mut self.0, std::slice::from_ref(&alert)).await?;
+        Ok(true)
     }
 
     pub(super) async fn list_cases(

@@ -4,6 +4,15 @@
 //! and a case's chain is read back whole for `verify`. Written once over
 //! `Backend`.
 //!
+//! Events from before the chain are chained by a one-time back-fill: the
+//! migration that introduced it left a row in `chain_backfill`, the first
+//! start chains what has no hash and records when it ran, and nothing is
+//! chained after that. An event without a hash found later had its hashes
+//! removed behind the service's back (perhaps to have its edited content
+//! chained as if it were genuine): it stays a break for good. A write that
+//! meets one raises the level-2 alert and chains its own events after what
+//! is stored, so the break goes on being named.
+//!
 //! The hash is the store's, not the domain `Event`'s: no rule decides anything
 //! from it, and computed here from the very row being inserted and from the
 //! previous row's stored hash (read under the case's lock, which every write
@@ -12,7 +21,7 @@
 
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
-use crate::domain::audit_chain::{ChainReport, ChainedEvent, GENESIS, Link, verify};
+use crate::domain::audit_chain::{Break, ChainReport, ChainedEvent, GENESIS, Link, verify};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
@@ -76,52 +85,68 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'r> (String,): FromRow<'r, DB::Row>,
-    for<'r> (Option<String>,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> (i32, Option<String>): FromRow<'r, DB::Row>,
     for<'r> ChainRow: FromRow<'r, DB::Row>,
 {
     /// `(prev_hash, hash)` for each of a case's new events, in order, chained
-    /// after the case's last stored event. Runs under the case's lock.
+    /// after the case's last stored event, and the case's first break when
+    /// that event does not hold its place (no hash, or not the one before).
+    /// Runs under the case's lock.
     pub(super) async fn chain_new_events(
         &mut self,
         events: &[EventRow],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<(Vec<(String, String)>, Option<Break>), StoreError> {
         let Some(first) = events.first() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
-        let mut prev = if first.seq <= 1 {
-            GENESIS.to_owned()
+        let (mut prev, found) = if first.seq <= 1 {
+            (GENESIS.to_owned(), None)
         } else {
-            let stored: Option<Option<String>> = sqlx::query_scalar::<DB, Option<String>>(
-                "SELECT hash FROM events WHERE case_id = $1 AND seq = $2",
+            let last: Option<(i32, Option<String>)> = sqlx::query_as::<DB, (i32, Option<String>)>(
+                "SELECT seq, hash FROM events WHERE case_id = $1 AND seq < $2 \
+                     ORDER BY seq DESC LIMIT 1",
             )
             .bind(first.case_id.as_str())
-            .bind(first.seq - 1)
+            .bind(first.seq)
             .fetch_optional(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-            match stored {
-                Some(Some(hash)) => hash,
-                // Written by an older version since start-up (several
-                // instances upgraded one by one), or its row is gone: chain
-                // what is there first, and go on from its end.
-                _ => self.chain_case(&first.case_id).await?,
+            match last {
+                Some((seq, Some(hash))) if seq == first.seq - 1 => (hash, None),
+                // Its hashes removed, or rows gone: never chained again. The
+                // new events follow what is stored (none: the empty hash, as
+                // `verify` reads a missing one), and the break is reported.
+                other => {
+                    let report = verify(
+                        self.chain_rows(&first.case_id)
+                            .await?
+                            .into_iter()
+                            .map(ChainRow::into_chained),
+                    );
+                    let prev = other.and_then(|(_, hash)| hash).unwrap_or_default();
+                    (prev, report.first_break)
+                }
             }
         };
-        Ok(events
+        let chained = events
             .iter()
             .map(|e| {
                 let hash = link(e).hash(&prev);
                 (std::mem::replace(&mut prev, hash.clone()), hash)
             })
-            .collect())
+            .collect();
+        Ok((chained, found))
     }
 
     /// Chains a case's events that have no hash yet, in seq order, after the
-    /// stored hashes of those before them; returns the last event's hash.
-    /// Events already chained are left as they are, so it is safe to repeat.
-    pub(super) async fn chain_case(&mut self, case_id: &str) -> Result<String, StoreError> {
+    /// stored hashes of those before them; how many it chained. Events
+    /// already chained are left as they are, so it is safe to repeat. Only
+    /// the one-time back-fill calls it.
+    async fn chain_case(&mut self, case_id: &str) -> Result<i64, StoreError> {
         let rows = self.chain_rows(case_id).await?;
         let mut prev = GENESIS.to_owned();
+        let mut chained = 0;
         for row in rows {
             match row.hash {
                 Some(hash) => prev = hash,
@@ -140,15 +165,43 @@ where
                     .await
                     .map_err(DB::map_err)?;
                     prev = hash;
+                    chained += 1;
                 }
             }
         }
-        Ok(prev)
+        Ok(chained)
+    }
+
+    /// Whether the one-time back-fill of events from before the chain is
+    /// still to run: its row is there and has not recorded a run. A database
+    /// without the row (removed) is never back-filled.
+    pub(super) async fn backfill_pending(&mut self) -> Result<bool, StoreError> {
+        let pending: Option<(i64,)> = sqlx::query_as::<DB, (i64,)>(
+            "SELECT events FROM chain_backfill WHERE id = 1 AND done_at IS NULL",
+        )
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        Ok(pending.is_some())
+    }
+
+    /// Records that the back-fill ran, when, and how many events it chained.
+    pub(super) async fn backfill_done(&mut self, at: i64, events: i64) -> Result<(), StoreError> {
+        sqlx::query::<DB>(
+            "UPDATE chain_backfill SET done_at = $1, events = $2 WHERE id = 1 AND done_at IS NULL",
+        )
+        .bind(at)
+        .bind(events)
+        .execute(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        Ok(())
     }
 
     /// Chains every event of up to a batch of cases that still have
-    /// unchained ones, each case under its lock; how many cases it took.
-    pub(super) async fn chain_some_cases(&mut self) -> Result<usize, StoreError> {
+    /// unchained ones, each case under its lock: the one-time back-fill.
+    /// How many cases and events it took.
+    pub(super) async fn chain_some_cases(&mut self) -> Result<(usize, i64), StoreError> {
         let cases: Vec<String> = sqlx::query_scalar::<DB, String>(
             "SELECT DISTINCT case_id FROM events WHERE hash IS NULL ORDER BY case_id LIMIT $1",
         )
@@ -156,6 +209,7 @@ where
         .fetch_all(&mut *self.0)
         .await
         .map_err(DB::map_err)?;
+        let mut events = 0;
         for case_id in &cases {
             // Held until commit, so no command appends to the case meanwhile.
             sqlx::query::<DB>(DB::SELECT_CASE_FOR_WRITE)
@@ -163,9 +217,9 @@ where
                 .execute(&mut *self.0)
                 .await
                 .map_err(DB::map_err)?;
-            self.chain_case(case_id).await?;
+            events += self.chain_case(case_id).await?;
         }
-        Ok(cases.len())
+        Ok((cases.len(), events))
     }
 
     async fn chain_rows(&mut self, case_id: &str) -> Result<Vec<ChainRow>, StoreError> {

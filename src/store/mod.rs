@@ -740,25 +740,71 @@ impl WriteTx {
 /// The hash chain over the timelines (`chain`) and the record of personal-data
 /// reads, for the people who review the service.
 impl Store {
-    /// Chains, in batches of cases, every event written before the chain
-    /// existed (or by an older version since); nothing when all are chained.
-    /// From then on the chain vouches for them as they were at this moment.
+    /// The one-time back-fill of the hash chain: chains, in batches of
+    /// cases, every event written before the chain existed, and records that
+    /// it ran. Nothing once it has run: from then on an event without a hash
+    /// is a break, which the chain must go on naming rather than vouch for.
     async fn chain_unchained(&self) -> Result<(), StoreError> {
+        let pending = dispatch!(self, db => {
+            let mut tx = db.begin_read().await?;
+            let pending = tx.backfill_pending().await?;
+            tx.rollback().await?;
+            pending
+        });
+        if !pending {
+            return Ok(());
+        }
+        let (mut cases, mut events) = (0, 0);
         loop {
-            let taken = dispatch!(self, db => {
+            let (taken, chained) = dispatch!(self, db => {
                 let mut tx = db.begin_write().await?;
                 let taken = tx.chain_some_cases().await?;
                 tx.commit().await?;
                 taken
             });
             if taken == 0 {
-                return Ok(());
+                break;
             }
-            tracing::info!(
-                cases = taken,
-                "chained the timelines of cases written before the hash chain"
+            cases += taken;
+            events += chained;
+        }
+        // The moment of an operator's action, not of the service's rules:
+        // the wall clock, as the migrations' own record has.
+        let at = chrono::Utc::now().timestamp_millis();
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            tx.backfill_done(at, events).await?;
+            tx.commit().await?;
+        });
+        if events > 0 {
+            tracing::warn!(
+                cases,
+                events,
+                "chained the events written before the hash chain, once: from now on an event \
+                 without a hash is reported as a break"
             );
         }
+        Ok(())
+    }
+
+    /// Raises the level-2 alert for a case whose chain `report` found broken
+    /// (once per break: the alert's key names it); nothing when it holds.
+    /// Whether an alert was written.
+    pub async fn raise_chain_alert(
+        &self,
+        case_id: &str,
+        report: &crate::domain::audit_chain::ChainReport,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(found) = &report.first_break else {
+            return Ok(false);
+        };
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let raised = tx.raise_chain_alert(case_id, found, at).await?;
+            tx.commit().await?;
+            Ok(raised)
+        })
     }
 
     /// Recomputes a case's hash chain; `None` when there is no such case.

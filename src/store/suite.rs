@@ -68,7 +68,7 @@ suite!(
     cases_escalated_in_a_range_are_read_whole_oldest_first,
     a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits,
     concurrent_writes_to_different_cases_keep_valid_chains,
-    events_from_before_the_chain_are_chained_once,
+    events_from_before_the_chain_are_chained_once_and_never_again,
 );
 
 async fn open(url: &str) -> Store {
@@ -2043,16 +2043,55 @@ async fn concurrent_writes_to_different_cases_keep_valid_chains(store: Store) {
     assert_eq!(heads.len(), cases.len(), "each case has a chain of its own");
 }
 
-async fn events_from_before_the_chain_are_chained_once(store: Store) {
+/// What the one-time back-fill recorded: when it ran (none yet) and how many
+/// events it chained.
+async fn backfill_record(store: &Store) -> (Option<i64>, i64) {
+    const SQL: &str = "SELECT done_at, events FROM chain_backfill WHERE id = 1";
+    match store {
+        Store::Sqlite(db) => sqlx::query_as(SQL).fetch_one(&db.writer).await,
+        Store::Postgres(db) => sqlx::query_as(SQL).fetch_one(&db.writer).await,
+    }
+    .expect(SQL)
+}
+
+async fn chain_alerts(store: &Store, case_id: &str) -> Vec<crate::domain::Alert> {
+    let filter = AlertFilter {
+        kind: Some(crate::domain::AlertKind::ChainBroken),
+        min_level: 0,
+        office: None,
+        department: None,
+        case_id: Some(case_id.to_owned()),
+        since: None,
+    };
+    let page = PageRequest {
+        size: 50,
+        after: None,
+    };
+    let alerts = store.list_alerts(&filter, &page).await.unwrap().items;
+    alerts.into_iter().map(|a| a.alert).collect()
+}
+
+async fn events_from_before_the_chain_are_chained_once_and_never_again(store: Store) {
+    // A fresh database: nothing to chain, and the back-fill is done.
+    let (done_at, events) = backfill_record(&store).await;
+    assert!(done_at.is_some() && events == 0, "{done_at:?} {events}");
+
     let case = create(&store, &Spec::default()).await;
     work_on(&store, &case, 1).await;
     let written = chain(&store, &case.id).await;
     assert!(written.holds(), "{written:?}");
 
-    // As an older version left them: no chain at all.
+    // A database an older version left: no chain at all, and the back-fill
+    // still to run, as the migration that introduced it leaves it.
     behind_the_back(
         &store,
         "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1",
+        &case.id,
+    )
+    .await;
+    behind_the_back(
+        &store,
+        "UPDATE chain_backfill SET done_at = NULL WHERE CAST($1 AS TEXT) IS NOT NULL",
         &case.id,
     )
     .await;
@@ -2062,21 +2101,38 @@ async fn events_from_before_the_chain_are_chained_once(store: Store) {
         (b.seq, b.problem),
         (1, crate::domain::audit_chain::Problem::NotChained)
     );
-    // Start-up chains them, to the very same hashes; again changes nothing.
+    // The first start chains them, to the very same hashes, and records it.
     store.migrate().await.unwrap();
     assert_eq!(chain(&store, &case.id).await, written);
-    store.migrate().await.unwrap();
-    assert_eq!(chain(&store, &case.id).await, written);
+    let (done_at, events) = backfill_record(&store).await;
+    assert!(done_at.is_some(), "the back-fill recorded when it ran");
+    assert_eq!(events, written.checked as i64);
 
-    // An older instance still running writes an event without a hash: the
-    // next command chains it before its own.
+    // Later, someone edits an event and removes its hashes and those after
+    // it: no start chains them again...
     behind_the_back(
         &store,
-        "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1 \
-         AND seq = (SELECT MAX(seq) FROM events WHERE case_id = $1)",
+        "UPDATE events SET detail = detail || '（补）' WHERE case_id = $1 AND seq = 2",
         &case.id,
     )
     .await;
+    behind_the_back(
+        &store,
+        "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1 AND seq >= 2",
+        &case.id,
+    )
+    .await;
+    store.migrate().await.unwrap();
+    let broken = chain(&store, &case.id).await;
+    let b = broken.first_break.clone().expect("still broken");
+    assert_eq!(
+        (b.seq, b.problem),
+        (2, crate::domain::audit_chain::Problem::NotChained)
+    );
+    assert!(chain_alerts(&store, &case.id).await.is_empty());
+
+    // ...nor does the next change: it follows what is stored, and raises the
+    // level-2 alert for the break it met.
     let land = case.requests[1].id.clone();
     let l = dept("land");
     update(&store, &case.id, |c| {
@@ -2085,6 +2141,22 @@ async fn events_from_before_the_chain_are_chained_once(store: Store) {
     .await
     .unwrap();
     let after = chain(&store, &case.id).await;
-    assert!(after.holds(), "{after:?}");
+    assert_eq!(after.first_break, broken.first_break, "{after:?}");
     assert_eq!(after.checked, written.checked + 1);
+    let alerts = chain_alerts(&store, &case.id).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].level, 2);
+    assert_eq!(
+        alerts[0].key,
+        format!("chain-broken:{}:s2:not_chained", case.id)
+    );
+
+    // A check that finds the same break raises nothing new.
+    assert!(
+        !store
+            .raise_chain_alert(&case.id, &after, t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(chain_alerts(&store, &case.id).await.len(), 1);
 }

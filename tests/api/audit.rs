@@ -1,18 +1,24 @@
 //! The evidence a disciplinary review relies on, through the real server: a
 //! case's timeline is hash-chained, so an event row changed, removed or
 //! swapped behind the service's back (plain SQL on its database) is named by
-//! VerifyCase; and supervisors list who was shown residents' unmasked details.
+//! VerifyCase, and stays named however the service is restarted or used
+//! after; and supervisors list who was shown residents' unmasked details.
 
 use sqlx::Connection;
 use tonic::Code;
 
 use whistle::domain::audit_chain::Link;
 use whistle::proto::{
-    Case, ChainProblem, GetCaseRequest, ListPersonalDataReadsRequest, PersonalDataRead,
-    VerifyCaseRequest, VerifyCaseResponse,
+    AlertKind, Case, ChainProblem, GetCaseRequest, ListAlertsRequest, ListPersonalDataReadsRequest,
+    PersonalDataRead, VerifyCaseRequest, VerifyCaseResponse,
 };
 
 use crate::helpers::*;
+
+mod laundering {
+    use super::*;
+    per_backend!(a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change);
+}
 
 scenarios!(
     verify_case_names_the_first_event_changed_behind_the_service,
@@ -21,14 +27,17 @@ scenarios!(
 );
 
 /// The app's database opened beside it, as someone holding its password.
-enum Raw {
+pub(crate) enum Raw {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
 }
 
 impl Raw {
-    async fn open(app: &TestApp) -> Raw {
-        let url = &app.settings.database.url;
+    pub(crate) async fn open(app: &TestApp) -> Raw {
+        Raw::at(&app.settings.database.url).await
+    }
+
+    pub(crate) async fn at(url: &str) -> Raw {
         if url.starts_with("sqlite:") {
             Raw::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
         } else {
@@ -37,7 +46,7 @@ impl Raw {
     }
 
     /// Runs `sql` with the texts bound as `$1`, `$2`, …
-    async fn exec(&mut self, sql: &'static str, binds: &[&str]) {
+    pub(crate) async fn exec(&mut self, sql: &'static str, binds: &[&str]) {
         let affected = match self {
             Raw::Sqlite(c) => {
                 let mut q = sqlx::query(sql);
@@ -367,4 +376,117 @@ async fn personal_data_reads_are_listed_newest_first_for_supervisors(app: TestAp
         .list_personal_data_reads(ListPersonalDataReadsRequest::default())
         .await;
     refused(land, Code::PermissionDenied);
+}
+
+/// A database two instances of a scenario open one after the other: a file
+/// in `dir`, or a fresh PostgreSQL schema.
+async fn database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(whistle::store::testing::sqlite_url(dir)),
+        Backend::Postgres => whistle::store::testing::fresh_postgres_url().await,
+    }
+}
+
+/// `whistle verify` run by an operator on `url`: its exit code and output.
+fn whistle_verify(url: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_whistle"))
+        .current_dir(dir.path())
+        .env("WHISTLE__DATABASE__URL", url)
+        .arg("verify")
+        .output()
+        .expect("running whistle verify");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Someone who can write the database edits an event and removes its hashes
+/// and those of every later event, hoping the service will chain the forged
+/// rows again. Before, the next start or the next change did; now neither
+/// does, and the case, `whistle verify` and a level-2 alert name the break.
+async fn a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change(backend: Backend) {
+    let db = tempfile::tempdir().unwrap();
+    let Some(url) = database(backend, db.path()).await else {
+        return;
+    };
+    let first = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    let case = worked_case(&first, "A-LAUNDER-1").await;
+    let other = worked_case(&first, "A-LAUNDER-2").await;
+    assert!(verify(&first, &case.id).await.ok);
+    first.stop().await;
+
+    let mut raw = Raw::at(&url).await;
+    raw.exec(
+        "UPDATE events SET detail = '已于当日办结，群众满意' WHERE case_id = $1 AND seq = 3",
+        &[&case.id],
+    )
+    .await;
+    raw.exec(
+        "UPDATE events SET hash = NULL, prev_hash = NULL WHERE case_id = $1 AND seq >= 3",
+        &[&case.id],
+    )
+    .await;
+    drop(raw);
+
+    // A restart chains nothing, and an ordinary change follows what is there.
+    let second = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    let land = request_of(&case, "land").id.clone();
+    second.acknowledge("land", &land).await;
+    let answer = verify(&second, &case.id).await;
+    assert_eq!(
+        first_break(&answer),
+        named(&case, 3, ChainProblem::NotChained)
+    );
+    assert_eq!(answer.events_checked, case.events.len() as u64 + 1);
+    assert!(
+        answer
+            .first_break
+            .as_ref()
+            .unwrap()
+            .explanation
+            .contains("hashes were removed"),
+        "{answer:?}"
+    );
+    assert!(verify(&second, &other.id).await.ok, "other cases hold");
+
+    // The supervisors are told, once, at level 2.
+    let alerts = second
+        .supervision()
+        .list_alerts(ListAlertsRequest {
+            kind: AlertKind::ChainBroken as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (alerts[0].case_id.as_str(), alerts[0].level),
+        (case.id.as_str(), 2)
+    );
+    assert!(
+        alerts[0].summary.contains("第3条事件没有哈希"),
+        "{}",
+        alerts[0].summary
+    );
+    second.stop().await;
+
+    // And the operator's check says so too, after another restart.
+    let third = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    assert!(!verify(&third, &case.id).await.ok);
+    third.stop().await;
+    let (code, stdout) = whistle_verify(&url);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("broken {}: seq 3 (event ", case.id))
+            && stdout.contains("it has no hash"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 cases, ") && stdout.contains(": 1 broken"),
+        "{stdout}"
+    );
 }
