@@ -15,10 +15,15 @@
 //! network, and the key decides.
 //!
 //! Failed authentications are limited per peer address: beyond
-//! `grpc.auth_failures_per_minute`, every call from that address is refused
-//! until its allowance refills, before any key is looked at, so keys cannot be
-//! tried at speed. They are logged aggregated (a count and the addresses, never
-//! what was sent as a key).
+//! `grpc.auth_failures_per_minute`, every call from that address that does
+//! not authenticate is refused with `RESOURCE_EXHAUSTED` until its allowance
+//! refills, so a client trying keys is slowed and its failures cost little.
+//! A call that carries a valid key or client certificate is never refused for
+//! its address: behind a NAT or a proxy, one broken or hostile client would
+//! otherwise lock out everyone behind it. That gives a key-guesser no oracle
+//! worth having: keys are 256 random bits (`whistle new-key`), and the digest
+//! looked up costs one SHA-256. Failures are logged aggregated (a count and
+//! the addresses, never what was sent as a key).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -185,7 +190,8 @@ impl Authenticator {
         self
     }
 
-    /// Refuses a peer that failed too often, until its allowance refills.
+    /// Refuses an unauthenticated call from a peer that failed too often,
+    /// until its allowance refills.
     fn check_blocked(&self, peer: Option<IpAddr>) -> Result<(), Status> {
         let Some(peer) = peer else { return Ok(()) };
         let blocked = self.blocked.lock().expect("the blocked peers");
@@ -387,12 +393,16 @@ impl Authenticator {
         let this = self.clone();
         move |mut request: Request<()>| {
             let peer = request.remote_addr().map(|a| a.ip());
-            this.check_blocked(peer)?;
             let certs = request.peer_certs();
             let client_cert = certs.as_deref().and_then(|c| c.first()).map(|c| c.as_ref());
+            // The credential first: a valid one is never held off for what
+            // others at the same address sent.
             let actor = this
                 .authenticate_call(request.metadata(), client_cert)
-                .map_err(|refusal| this.failed(peer, refusal))?;
+                .map_err(|refusal| match this.check_blocked(peer) {
+                    Err(held) => held,
+                    Ok(()) => this.failed(peer, refusal),
+                })?;
             this.admit(&actor)?;
             request.extensions_mut().insert(actor);
             Ok(request)
@@ -567,10 +577,7 @@ mod tests {
         let held = auth.failed(Some(bad), refusal());
         assert_eq!(held.code(), Code::ResourceExhausted);
         assert!(held.get_details_retry_info().is_some());
-        assert!(
-            auth.check_blocked(Some(bad)).is_err(),
-            "even a right key waits"
-        );
+        assert!(auth.check_blocked(Some(bad)).is_err(), "a wrong key waits");
         auth.check_blocked(Some(good))
             .expect("another address is not held");
         assert_eq!(

@@ -16,6 +16,7 @@ mod faults;
 mod idempotency;
 mod ledger;
 mod lifecycle;
+mod lockout;
 mod mail;
 mod metrics;
 mod page;
