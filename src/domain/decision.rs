@@ -362,6 +362,7 @@ impl Case {
                 format!("该请求已申请延期{max}次，不能再申请"),
             ));
         }
+        super::timestamp::deadline("new_reply_due_at", new_due_at, now)?;
         if new_due_at <= r.reply_due_at {
             return Err(DomainError::invalid(
                 "new_reply_due_at",

@@ -20,6 +20,7 @@ pub mod request;
 pub mod statistics;
 pub mod table;
 pub mod text;
+pub mod timestamp;
 pub mod watch;
 pub mod wording;
 

@@ -472,13 +472,12 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
     }
 }
 
-/// A required instant, named by its field when missing or out of range.
+/// A required instant, named by its field when missing or out of the range a
+/// person could mean (`domain::timestamp`): every instant a caller sends
+/// comes through here.
 fn instant(field: &str, ts: Option<Timestamp>) -> Result<DateTime<Utc>, FieldViolation> {
     let ts = ts.ok_or_else(|| FieldViolation::new(field, "is required").zh("不能为空"))?;
-    u32::try_from(ts.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
-        .ok_or_else(|| FieldViolation::new(field, "is not a valid instant").zh("不是有效的时间"))
+    crate::domain::timestamp::instant(field, ts.seconds, ts.nanos)
 }
 
 impl TryFrom<proto::RequestExtensionRequest> for AskExtension {

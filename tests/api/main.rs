@@ -26,6 +26,7 @@ mod rpc_fuzz;
 mod smtp;
 mod statistics;
 mod streams;
+mod timestamps;
 mod tls;
 mod validation;
 mod watch;
