@@ -9,6 +9,7 @@ pub mod audit_chain;
 pub mod calendar;
 pub mod case;
 pub mod decision;
+pub mod disclosure;
 pub mod effects;
 pub mod error;
 pub mod ledger;

@@ -58,6 +58,7 @@ impl Whistle {
         let mut tx = self.store.begin().await?;
         let case = match tx.insert_case(&mut case, &mail).await? {
             Inserted::Created => {
+                self.note_letter_reads(&mut tx, &case, &mail).await?;
                 tx.commit().await?;
                 self.wakes.after_commit(!mail.is_empty());
                 self.warn_uncovered(&case);

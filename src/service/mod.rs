@@ -219,6 +219,7 @@ impl Whistle {
         mail.extend(extra);
         let alerts = alert::for_effects(&org, after, effects);
         tx.update_case(before, after, &mail, &alerts).await?;
+        self.note_letter_reads(&mut tx, after, &mail).await?;
         tx.commit().await?;
         self.wakes.after_commit(!mail.is_empty());
         Ok(())
@@ -270,6 +271,34 @@ impl Whistle {
         self.store
             .record_personal_reads(&actor.name, via, &ids, self.clock.now())
             .await?;
+        Ok(())
+    }
+}
+
+impl Whistle {
+    /// Records, in the transaction that writes them, the request letters that
+    /// show their department the resident unmasked (`domain::disclosure`).
+    async fn note_letter_reads(
+        &self,
+        tx: &mut WriteTx,
+        case: &Case,
+        mail: &[OutgoingMail],
+    ) -> Result<()> {
+        let org = self.org.current();
+        let issued = mail
+            .iter()
+            .filter(|m| m.kind == "request_issued")
+            .filter_map(|m| m.request_id.as_deref());
+        let ids = [case.id.clone()];
+        for reader in crate::domain::disclosure::letter_readers(&org, case, issued) {
+            tx.record_personal_reads(
+                &reader,
+                crate::domain::disclosure::BY_LETTER,
+                &ids,
+                self.clock.now(),
+            )
+            .await?;
+        }
         Ok(())
     }
 }

@@ -363,6 +363,13 @@ impl Whistle {
             .await?
             .ok_or_else(unknown_link)?;
         tracing::Span::current().record("case_id", case.id.as_str());
+        let actor = Self::link_actor(&case, &link.request_id, "reply page")?;
+        self.note_personal_reads(
+            &actor,
+            crate::domain::disclosure::BY_REPLY_PAGE,
+            [case.id.as_str()],
+        )
+        .await?;
         self.desk(case, &link)
     }
 

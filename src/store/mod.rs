@@ -728,6 +728,18 @@ impl WriteTx {
         dispatch!(self, tx => tx.alerts_after(after, min_level, limit).await)
     }
 
+    /// Records reads of residents' unmasked details in this transaction: a
+    /// letter that shows one is recorded with the change that writes it.
+    pub async fn record_personal_reads(
+        &mut self,
+        actor: &str,
+        via: &str,
+        case_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.record_personal_reads(actor, via, case_ids, at).await)
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         dispatch!(self, tx => tx.commit().await)
     }
