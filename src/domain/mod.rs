@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod attachment;
 pub mod audit_chain;
 pub mod calendar;
 pub mod case;

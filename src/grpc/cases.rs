@@ -164,11 +164,15 @@ impl CaseService for Cases {
             .await
             .map_err(to_status)?;
         tracing::Span::current().record("case_id", case_id.as_str());
+        // The type the bytes have, never the one the sender declared (which
+        // may be `text/html` or a program's), and a name without paths,
+        // controls or reordering characters.
+        use crate::domain::attachment::{served_type, shown_name};
         Ok(Response::new(proto::AttachmentContent {
             info: Some(proto::AttachmentInfo {
                 id: file.id,
-                filename: file.filename,
-                content_type: file.content_type,
+                filename: shown_name(&file.filename),
+                content_type: served_type(&file.content).to_owned(),
                 size: file.content.len() as u64,
                 sha256: file.sha256,
             }),

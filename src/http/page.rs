@@ -453,8 +453,9 @@ async fn render_desk(
 }
 
 /// `GET /r/{token}/files/{attachment_id}`: a file of a reply, always as a
-/// download; only images and PDF keep their type, anything else could be
-/// HTML or script in disguise.
+/// download, with the type its bytes have (documents and images; anything
+/// else, HTML or script in disguise among it, is `application/octet-stream`)
+/// and a name without paths, controls or reordering characters.
 pub async fn file(
     State(state): State<PageState>,
     Path((token, attachment_id)): Path<(String, String)>,
@@ -463,17 +464,11 @@ pub async fn file(
         Ok(file) => file,
         Err(e) => return error_page(&state, e),
     };
-    const SAFE: &[&str] = &["application/pdf", "image/png", "image/jpeg", "image/gif"];
-    let declared = file.content_type.to_ascii_lowercase();
-    let content_type = if SAFE.contains(&declared.as_str()) {
-        declared
-    } else {
-        "application/octet-stream".to_owned()
-    };
+    let content_type = crate::domain::attachment::served_type(&file.content).to_owned();
+    let filename = crate::domain::attachment::shown_name(&file.filename);
     // The plain `filename=` is for clients that ignore `filename*=`: ASCII
     // only, and no quote or backslash to break out of the quotes.
-    let fallback: String = file
-        .filename
+    let fallback: String = filename
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
@@ -485,7 +480,7 @@ pub async fn file(
         .collect();
     let disposition = format!(
         "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(&file.filename, NON_ALPHANUMERIC)
+        utf8_percent_encode(&filename, NON_ALPHANUMERIC)
     );
     let mut response = file.content.into_response();
     let headers = response.headers_mut();

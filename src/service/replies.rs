@@ -262,22 +262,16 @@ impl ReplyPolicy {
                 )
                 .into());
             }
+            crate::domain::attachment::check_fits(field, &f.filename, &f.bytes)
+                .map_err(DomainError::from)?;
         }
         Ok(())
     }
 }
 
-/// A file name as it may be shown and served: its last path part, without
-/// control characters, at most 200 characters.
+/// A file name as it may be shown and served (`domain::attachment`).
 fn clean_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let cleaned = cleaned.trim().to_owned();
-    if cleaned.is_empty() {
-        "attachment".to_owned()
-    } else {
-        cleaned
-    }
+    crate::domain::attachment::shown_name(name)
 }
 
 /// The rows of a reply's files and what the reply says of them.
@@ -293,14 +287,8 @@ fn file_attachments(
             let id = new_id();
             let sha256 = hex::encode(Sha256::digest(&f.bytes));
             let filename = clean_filename(&f.filename);
-            let content_type = if f.content_type.is_empty()
-                || f.content_type.len() > 100
-                || f.content_type.chars().any(|c| c.is_control())
-            {
-                "application/octet-stream".to_owned()
-            } else {
-                f.content_type
-            };
+            // What the bytes are, never what the sender declared.
+            let content_type = crate::domain::attachment::served_type(&f.bytes).to_owned();
             let meta = Attachment {
                 id: id.clone(),
                 filename: filename.clone(),
@@ -767,7 +755,11 @@ mod tests {
         let file = |name: &str, n: usize| NewAttachment {
             filename: name.into(),
             content_type: "application/pdf".into(),
-            bytes: vec![0; n],
+            bytes: {
+                let mut pdf = b"%PDF-".to_vec();
+                pdf.resize(n, b' ');
+                pdf
+            },
         };
         assert!(policy.check("attachments", &[file("a.PDF", 5)]).is_ok());
         assert!(policy.check("attachments", &[file("a.exe", 5)]).is_err());

@@ -27,6 +27,219 @@ scenarios!(
     a_file_of_a_type_not_taken_is_refused_beside_its_field,
 );
 
+/// What a reply's files really are: a program named `.pdf` is refused, and
+/// a file is served as what its bytes are, under a clean name, whatever its
+/// sender declared or the database was made to say.
+mod files {
+    use super::*;
+
+    scenarios!(
+        a_pdf_that_is_a_program_is_refused_at_upload,
+        a_file_is_served_as_what_its_bytes_are_under_a_clean_name,
+        a_deadline_no_one_could_mean_is_refused_on_the_page,
+    );
+
+    const EXE: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xffThis program";
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01";
+    const HTML: &[u8] = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>";
+
+    async fn a_pdf_that_is_a_program_is_refused_at_upload(app: TestApp) {
+        let (case, link) = housing_link(&app, "P-PAGE-MZ").await;
+        let browser = Browser::new();
+        let key = browser.get(&link).await.form_key();
+        let posted = browser
+            .post_multipart(
+                &format!("{link}/reply"),
+                reply_form(&key, vec![("答复函.pdf", "application/pdf", EXE.to_vec())]),
+            )
+            .await;
+        assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            posted
+                .body
+                .contains("「答复函.pdf」的内容与扩展名不符：实为.exe 文件"),
+            "{}",
+            posted.body
+        );
+        let case = app.case(&case.id).await;
+        assert_eq!(housing_status(&case), RequestStatus::Issued);
+        assert!(request_of(&case, "housing").reply.is_none());
+    }
+
+    async fn a_file_is_served_as_what_its_bytes_are_under_a_clean_name(app: TestApp) {
+        let (case, link) = housing_link(&app, "P-PAGE-SNIFF").await;
+        let browser = Browser::new();
+        let key = browser.get(&link).await.form_key();
+        let posted = browser
+            .post_multipart(
+                &format!("{link}/reply"),
+                reply_form(
+                    &key,
+                    vec![
+                        ("签收单.png", "application/x-msdownload", PNG.to_vec()),
+                        ("说明.txt", "text/html", HTML.to_vec()),
+                    ],
+                ),
+            )
+            .await;
+        assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+        let case = app.case(&case.id).await;
+        let files = &request_of(&case, "housing")
+            .reply
+            .as_ref()
+            .unwrap()
+            .attachments;
+        let (png, html) = (files[0].clone(), files[1].clone());
+        assert_eq!(png.content_type, "image/png", "what the bytes are");
+        assert_eq!(html.content_type, "application/octet-stream");
+
+        // A row written with the declared type and a reordering name (by an
+        // older version, or behind the service's back) is answered the same.
+        let mut db = crate::audit::Raw::open(&app).await;
+        db.exec(
+            "UPDATE attachments SET content_type = 'text/html', filename = $2 WHERE id = $1",
+            &[&html.id, "C:\\fakepath\\x\u{202e}fdp.exe"],
+        )
+        .await;
+        db.exec(
+            "UPDATE attachments SET content_type = 'application/x-msdownload' WHERE id = $1",
+            &[&png.id],
+        )
+        .await;
+        let get = |id: &str| {
+            let mut office = app.office();
+            let request = GetAttachmentRequest {
+                attachment_id: id.to_owned(),
+            };
+            async move { office.get_attachment(request).await.unwrap().into_inner() }
+        };
+        let served = get(&html.id).await;
+        let info = served.info.unwrap();
+        assert_eq!(info.content_type, "application/octet-stream");
+        assert_eq!(info.filename, "xfdp.exe");
+        assert_eq!(served.content, HTML);
+        let served = get(&png.id).await.info.unwrap();
+        assert_eq!(served.content_type, "image/png");
+
+        // The page serves them the same way.
+        let base = &link[..link.find("/r/").unwrap()];
+        let token = &link[link.len() - 40..];
+        let file = browser
+            .get(&format!("{base}/r/{token}/files/{}", html.id))
+            .await;
+        assert_eq!(file.headers["content-type"], "application/octet-stream");
+        let disposition = file.headers["content-disposition"].to_str().unwrap();
+        assert!(
+            disposition.contains("filename=\"xfdp.exe\""),
+            "{disposition}"
+        );
+        let file = browser
+            .get(&format!("{base}/r/{token}/files/{}", png.id))
+            .await;
+        assert_eq!(file.headers["content-type"], "image/png");
+    }
+
+    async fn a_deadline_no_one_could_mean_is_refused_on_the_page(app: TestApp) {
+        let (case, link) = housing_link(&app, "P-PAGE-9999").await;
+        let browser = Browser::new();
+        for far in ["9999-12-31", "2099-12-31"] {
+            let key = browser.get(&link).await.form_key();
+            let posted = browser
+                .post_form(
+                    &format!("{link}/extension"),
+                    &[
+                        ("form_key", key.as_str()),
+                        ("new_reply_due_at", far),
+                        ("reason", "需会同规划部门核查历史档案"),
+                    ],
+                )
+                .await;
+            assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY, "{far}");
+            assert!(
+                posted.body.contains("不能晚于今后730天")
+                    || posted.body.contains("应在2000年1月1日至2100年1月1日之间"),
+                "{far}: {}",
+                posted.body
+            );
+        }
+        let housing = request_of(&app.case(&case.id).await, "housing").clone();
+        assert!(housing.extensions.is_empty(), "{:?}", housing.extensions);
+    }
+}
+
+/// Who was shown the resident in full: a department allowed to see phones
+/// reads them in its letter and on its reply page, and both are recorded.
+mod who_saw_the_resident {
+    use super::*;
+    use whistle::proto::ListPersonalDataReadsRequest;
+
+    per_backend!(letters_and_page_views_that_show_the_phone_are_recorded);
+
+    async fn letters_and_page_views_that_show_the_phone_are_recorded(backend: Backend) {
+        // Land sees residents' phones, and now receives letters too.
+        let head = "[departments.land]\nname = \"区自然资源局\"";
+        let settings = two_offices().replace(
+            head,
+            &format!("{head}\nemails = [\"land@departments.example\"]"),
+        );
+        let settings = settings.replace(
+            "[departments.housing]\nname = \"区住房和城乡建设局\"",
+            "[departments.housing]\nname = \"区住房和城乡建设局\"\nemails = [\"housing@departments.example\"]",
+        );
+        let Some(app) = spawn_app(backend, Some(&settings)).await else {
+            return;
+        };
+        let case = app.escalate(property_certificate("P-PII-PAGE")).await;
+        let reads = || async {
+            app.supervision()
+                .list_personal_data_reads(ListPersonalDataReadsRequest {
+                    case_id: case.id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .reads
+                .into_iter()
+                .map(|r| (r.reader, r.via))
+                .collect::<Vec<_>>()
+        };
+        // The letter to land carries the phone in full: recorded with it.
+        let land = request_of(&case, "land").clone();
+        let letter = app
+            .wait_for_letter(&format!("<{}.r1.issued@whistle.localhost>", land.id))
+            .await;
+        assert!(letter.text.contains(RESIDENT_PHONE), "{}", letter.text);
+        assert_eq!(
+            reads().await,
+            [("land (letter)".to_owned(), "Letter".to_owned())]
+        );
+
+        // Land's clerk opens the page, which shows the phone: recorded.
+        let page = Browser::new().get(&link_in(&letter.text)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(RESIDENT_PHONE), "{}", page.body);
+        assert_eq!(
+            reads().await,
+            [
+                ("land (reply page)".to_owned(), "ReplyPage".to_owned()),
+                ("land (letter)".to_owned(), "Letter".to_owned()),
+            ]
+        );
+
+        // Housing sees the phone masked, in its letter and on its page:
+        // nothing to record.
+        let housing = request_of(&case, "housing").clone();
+        let letter = app
+            .wait_for_letter(&format!("<{}.r1.issued@whistle.localhost>", housing.id))
+            .await;
+        assert!(!letter.text.contains(RESIDENT_PHONE), "{}", letter.text);
+        let page = Browser::new().get(&link_in(&letter.text)).await;
+        assert!(!page.body.contains(RESIDENT_PHONE));
+        assert_eq!(reads().await.len(), 2);
+    }
+}
+
 /// Asks from the page, on a clock the test moves.
 mod asks {
     use super::*;
