@@ -594,6 +594,8 @@ impl Whistle {
     #[instrument(skip_all, fields(request_id, case_id), err(level = "debug"))]
     pub async fn take_mail(&self, token: &str, mut mail: MailAnswer) -> Result<MailOutcome> {
         let (_, link) = self.link(token).await?;
+        // Duplicates are known by the whole Message-ID, however long.
+        let message_key = crate::store::message_key(&mail.message_id);
         mail.sender = printable(&mail.sender);
         mail.message_id = printable(&mail.message_id);
         mail.subject = printable(&mail.subject);
@@ -604,6 +606,7 @@ impl Whistle {
             id: new_id(),
             request_id: link.request_id.clone(),
             message_id: mail.message_id.clone(),
+            message_key,
             sender: mail.sender.clone(),
             subject: mail.subject.clone(),
             outcome: String::new(),

@@ -48,8 +48,11 @@ pub struct StoredAttachment {
 pub struct InboundRecord {
     pub id: String,
     pub request_id: String,
-    /// Without angle brackets; empty when the message had none.
+    /// Without angle brackets, perhaps cut short; empty when the message
+    /// had none.
     pub message_id: String,
+    /// What duplicates are known by: `message_key` of the whole Message-ID.
+    pub message_key: String,
     pub sender: String,
     pub subject: String,
     /// `REPLIED`, `ACKNOWLEDGED`, `PROGRESS_NOTED`, `AUTO_REPLY`, `BOUNCE`,
@@ -76,11 +79,26 @@ pub struct InboundRow {
     id: String,
     request_id: String,
     message_id: String,
+    message_key: String,
     sender: String,
     subject: String,
     outcome: String,
     received_at: i64,
     raw: Vec<u8>,
+}
+
+/// The key a message is known by among those taken for a request: the
+/// SHA-256 of its whole Message-ID (two long ids that share a beginning are
+/// two messages); empty for a message without one, which is never a
+/// duplicate.
+pub fn message_key(message_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let id = message_id.trim();
+    if id.is_empty() {
+        String::new()
+    } else {
+        hex::encode(Sha256::digest(id.as_bytes()))
+    }
 }
 
 /// Keys older than this are purged as new ones are issued: a page left open
@@ -230,15 +248,15 @@ where
         .transpose()
     }
 
-    /// Records a message unless the same one (request and Message-ID) is
-    /// recorded already; says whether it was new.
+    /// Records a message unless the same one (request and the key of its
+    /// Message-ID) is recorded already; says whether it was new.
     pub(super) async fn record_inbound(
         &mut self,
         record: &InboundRecord,
     ) -> Result<bool, StoreError> {
         let inserted: Option<(String,)> = sqlx::query_as(
-            "INSERT INTO inbound_mail (id, request_id, message_id, sender, subject, outcome, \
-             received_at, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO inbound_mail (id, request_id, message_id, message_key, sender, subject, \
+             outcome, received_at, raw) VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8) \
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(record.id.as_str())
@@ -249,6 +267,7 @@ where
         .bind(record.outcome.as_str())
         .bind(millis(record.received_at))
         .bind(record.raw.as_slice())
+        .bind(record.message_key.as_str())
         .fetch_optional(&mut *self.0)
         .await
         .map_err(DB::map_err)?;
@@ -260,8 +279,8 @@ where
         request_id: &str,
     ) -> Result<Vec<InboundRecord>, StoreError> {
         let rows: Vec<InboundRow> = sqlx::query_as(
-            "SELECT id, request_id, message_id, sender, subject, outcome, received_at, raw \
-             FROM inbound_mail WHERE request_id = $1 ORDER BY received_at, id",
+            "SELECT id, request_id, message_id, message_key, sender, subject, outcome, \
+             received_at, raw FROM inbound_mail WHERE request_id = $1 ORDER BY received_at, id",
         )
         .bind(request_id)
         .fetch_all(&mut *self.0)
@@ -273,6 +292,7 @@ where
                     id: r.id,
                     request_id: r.request_id,
                     message_id: r.message_id,
+                    message_key: r.message_key,
                     sender: r.sender,
                     subject: r.subject,
                     outcome: r.outcome,

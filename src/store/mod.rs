@@ -47,7 +47,7 @@ pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use feeds::{EventScope, FedEvent};
 pub use jobs::Job;
-pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink};
+pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};
 
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]

@@ -1721,7 +1721,8 @@ async fn inbound_mail_is_recorded_once_per_message(store: Store) {
     let record = |id: &str, message_id: &str| InboundRecord {
         id: id.into(),
         request_id: housing.clone(),
-        message_id: message_id.into(),
+        message_id: message_id.chars().take(200).collect(),
+        message_key: super::message_key(message_id),
         sender: "liu@housing.example".into(),
         subject: "Re: 函".into(),
         outcome: "REPLIED".into(),
@@ -1737,9 +1738,27 @@ async fn inbound_mail_is_recorded_once_per_message(store: Store) {
     // Messages without a Message-ID cannot be told apart: each is kept.
     assert!(tx.record_inbound(&record("m3", "")).await.unwrap());
     assert!(tx.record_inbound(&record("m4", "")).await.unwrap());
+    // Two long ids that share their first 200 characters are two messages,
+    // though each is kept cut to them.
+    let shared = "x".repeat(200);
+    assert!(
+        tx.record_inbound(&record("m5", &format!("{shared}1@x")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.record_inbound(&record("m6", &format!("{shared}2@x")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.record_inbound(&record("m7", &format!("{shared}2@x")))
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
     let kept = store.inbound_of_request(&housing).await.unwrap();
-    assert_eq!(kept.len(), 3);
+    assert_eq!(kept.len(), 5);
     assert_eq!(kept[0].raw, record("m1", "a@x").raw);
 }
 
