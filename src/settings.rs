@@ -185,6 +185,14 @@ pub struct InboundMailSettings {
     pub max_connections: usize,
     pub command_timeout_secs: u64,
     pub data_timeout_secs: u64,
+    /// The authserv-ids of the organisation's own mail servers, whose
+    /// `Authentication-Results` are believed and then required of a reply
+    /// from a department with `reply_domains`; empty: none believed.
+    pub trusted_authserv_ids: Vec<String>,
+    /// Messages an hour through one reply address, and from one envelope
+    /// sender; beyond, 451 at RCPT. 0: no limit.
+    pub max_messages_per_address_per_hour: u32,
+    pub max_messages_per_sender_per_hour: u32,
 }
 
 /// `[replies]`: what replies from the page and by mail may carry.

@@ -18,6 +18,7 @@ pub mod listing;
 pub mod organisation;
 pub mod petition;
 pub mod reply_link;
+pub mod reply_sender;
 pub mod request;
 pub mod statistics;
 pub mod table;

@@ -74,9 +74,11 @@ impl Default for Limits {
 /// What the rest of whistle decides about a message.
 #[async_trait::async_trait]
 pub trait Inbox: Send + Sync + 'static {
-    /// Whether mail for this recipient address is taken; Err gives the SMTP
-    /// reply to send (e.g. 550 5.1.1 "no such reply address").
-    async fn recipient(&self, address: &str) -> Result<(), Refusal>;
+    /// Whether mail from `mail_from` (the envelope sender, empty for the
+    /// null sender) for this recipient address is taken; Err gives the SMTP
+    /// reply to send (e.g. 550 5.1.1 "no such reply address", or 451 for a
+    /// sender over its allowance).
+    async fn recipient(&self, mail_from: &str, address: &str) -> Result<(), Refusal>;
     /// A whole message for the accepted recipients; Ok -> 250, Err -> its reply.
     async fn deliver(&self, envelope: Envelope, data: Vec<u8>) -> Result<(), Refusal>;
 }
@@ -387,7 +389,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
         if self.transaction.recipients.len() >= self.shared.limits.max_recipients {
             return self.reply(452, Some("4.5.3"), "too many recipients").await;
         }
-        match self.shared.inbox.recipient(address).await {
+        let mail_from = self.transaction.mail_from.as_deref().unwrap_or_default();
+        match self.shared.inbox.recipient(mail_from, address).await {
             Ok(()) => {
                 debug!(recipient = %redact(address), "smtp recipient accepted");
                 self.transaction.recipients.push(address.to_owned());
@@ -626,7 +629,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Inbox for Recorder {
-        async fn recipient(&self, address: &str) -> Result<(), Refusal> {
+        async fn recipient(&self, _mail_from: &str, address: &str) -> Result<(), Refusal> {
             if address.to_ascii_lowercase().starts_with("reply+good") {
                 Ok(())
             } else {

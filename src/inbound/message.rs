@@ -43,8 +43,14 @@ pub struct InboundAttachment {
 pub struct InboundMessage {
     /// Without angle brackets.
     pub message_id: Option<String>,
-    /// The sender's address, lowercased.
+    /// The sender's address, lowercased: the `From:` header's first.
     pub from: Option<String>,
+    /// Every address of the `From:` header, lowercased: an answer comes from
+    /// exactly one.
+    pub from_all: Vec<String>,
+    /// What each `Authentication-Results` header vouches for; whether to
+    /// believe it is the inbox's to decide.
+    pub authentication: Vec<super::auth_results::Vouched>,
     pub from_name: Option<String>,
     pub subject: String,
     pub kind: Kind,
@@ -87,6 +93,26 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         .and_then(|addr| addr.name.as_deref())
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty());
+    let from_all = message
+        .from()
+        .map(|from| {
+            from.iter()
+                .map(|addr| {
+                    addr.address
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let authentication = super::auth_results::read(
+        message
+            .header_as("Authentication-Results", mail_parser::HeaderForm::Raw)
+            .iter()
+            .filter_map(|v| v.as_text()),
+    );
     let kind = kind(&message, from.as_deref(), &subject);
 
     let body = quote::new_text(&body_text(&message));
@@ -106,6 +132,8 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
             })
             .filter(|id| !id.is_empty()),
         from,
+        from_all,
+        authentication,
         from_name,
         subject,
         kind,

@@ -1,7 +1,10 @@
 //! Replies that arrive by e-mail: an SMTP listener (`listener`), the parser
 //! that reads a department's answer out of a real-world message (`message`),
-//! and the inbox that hands it to the use cases (`replies`).
+//! what the organisation's mail server says of its sender (`auth_results`),
+//! and the inbox that hands it to the use cases (`replies`), within each
+//! reply address's and each sender's allowance.
 
+pub mod auth_results;
 pub mod listener;
 pub mod message;
 mod quote;
@@ -29,6 +32,11 @@ pub fn serve(
         command_timeout: Duration::from_secs(settings.command_timeout_secs.max(1)),
         data_timeout: Duration::from_secs(settings.data_timeout_secs.max(1)),
     };
-    let inbox = replies::inbox(whistle, &settings.domain);
+    let policy = replies::InboxPolicy {
+        trusted_authserv_ids: settings.trusted_authserv_ids.clone(),
+        per_address_per_hour: settings.max_messages_per_address_per_hour,
+        per_sender_per_hour: settings.max_messages_per_sender_per_hour,
+    };
+    let inbox = replies::inbox(whistle, &settings.domain, policy);
     listener::serve(listener, limits, inbox, settings.hostname.clone(), shutdown)
 }

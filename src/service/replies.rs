@@ -131,8 +131,11 @@ pub enum MailCommand {
 pub struct MailAnswer {
     /// Without angle brackets; empty when it had none.
     pub message_id: String,
-    /// The address it came from, lowercase.
+    /// Where its receipt goes: the envelope sender (else the `From:`
+    /// address), lowercase.
     pub sender: String,
+    /// What the message says about who sent it.
+    pub evidence: crate::domain::reply_sender::SenderEvidence,
     pub subject: String,
     pub kind: MailKind,
     pub command: MailCommand,
@@ -635,16 +638,12 @@ impl Whistle {
         let Some(request) = case.requests.iter().find(|r| r.id == link.request_id) else {
             return Err(unknown_link());
         };
-        let takes_sender = org
-            .department(&request.department)
-            .is_none_or(|d| d.takes_mail_from(&mail.sender));
-        if !takes_sender {
+        let taken = org.department(&request.department).map_or(Ok(()), |d| {
+            crate::domain::reply_sender::check(d, &mail.evidence)
+        });
+        if let Err(why) = taken {
             tx.rollback().await?;
-            let why = format!(
-                "{} may not answer for this department; reply from an address of its mail domain",
-                mail.sender
-            );
-            return keep(MailOutcome::Refused(why), record).await;
+            return keep(MailOutcome::Refused(why.0), record).await;
         }
         if let Err(refused) = self.replies.check("attachments", &mail.attachments) {
             tx.rollback().await?;

@@ -37,6 +37,19 @@ per_backend!(
     attachment_ids_that_cannot_exist_are_not_found_on_both_backends,
 );
 
+/// Who may answer for a department by mail, how much mail one reply address
+/// and one sender may send, and which messages are one.
+mod senders {
+    use super::*;
+    per_backend!(
+        a_forged_envelope_or_a_second_from_address_is_refused_and_receipts_go_to_the_envelope,
+        a_trusted_mail_server_must_vouch_for_the_departments_domain,
+        reply_addresses_and_senders_have_an_allowance_and_robots_are_kept_cut,
+        two_long_message_ids_that_share_their_beginning_are_two_messages,
+        a_mailed_pdf_that_is_a_program_is_refused_and_kept,
+    );
+}
+
 const DOMAIN: &str = "reply.whistle.test";
 
 async fn a_progress_note_is_on_the_timeline_and_the_request_keeps_its_state(app: TestApp) {
@@ -694,5 +707,283 @@ async fn attachment_ids_that_cannot_exist_are_not_found_on_both_backends(backend
             })
             .await,
         Code::NotFound,
+    );
+}
+
+/// A message sent with this envelope sender, `From:` header and extra
+/// headers, as raw text.
+async fn send_as(
+    app: &TestApp,
+    mail_from: &str,
+    to: &str,
+    headers: &str,
+    body: &str,
+) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
+    let raw = format!(
+        "{headers}To: {to}\r\nSubject: Re: 函\r\nMessage-ID: <{}@sender.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        uuid::Uuid::now_v7()
+    );
+    let envelope =
+        lettre::address::Envelope::new(Some(mail_from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
+    smtp(app).send_raw(&envelope, raw.as_bytes()).await
+}
+
+async fn a_forged_envelope_or_a_second_from_address_is_refused_and_receipts_go_to_the_envelope(
+    backend: Backend,
+) {
+    let settings = housing_with("reply_domains = [\"zjj.example.gov.cn\"]");
+    let Some(app) = app_taking_mail(backend, Some(&settings)).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILFORGE-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    let liu = "From: liu@zjj.example.gov.cn\r\n";
+
+    // The From header of the department, an envelope of someone else's.
+    let err = send_as(&app, "x@evil.example", &to, liu, "签收")
+        .await
+        .expect_err("a forged envelope is refused");
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("envelope sender"), "{err}");
+    // Two From addresses, the department's first.
+    let err = send_as(
+        &app,
+        "liu@zjj.example.gov.cn",
+        &to,
+        "From: liu@zjj.example.gov.cn, x@evil.example\r\n",
+        "签收",
+    )
+    .await
+    .expect_err("two authors are refused");
+    assert!(err.to_string().contains("names 2 addresses"), "{err}");
+    let now = app.case(&case.id).await;
+    assert_eq!(request_of(&now, "housing").status(), RequestStatus::Issued);
+    assert!(
+        letters_of(&app, &housing.id, "receipt").await.is_empty(),
+        "no receipt to a forger"
+    );
+
+    // The department's own server, with a bounce address of its domain: taken,
+    // and the receipt goes where that server takes answers.
+    send_as(&app, "bounces+17@mail.zjj.example.gov.cn", &to, liu, "签收")
+        .await
+        .expect("the department's mail is taken");
+    let now = app.case(&case.id).await;
+    assert_eq!(
+        request_of(&now, "housing").status(),
+        RequestStatus::Acknowledged
+    );
+    let receipts = letters_of(&app, &housing.id, "receipt").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0]["to"], "bounces+17@mail.zjj.example.gov.cn");
+    let outcomes: Vec<_> = kept_mail(&app, &housing.id)
+        .await
+        .into_iter()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.starts_with("REFUSED: "))
+            .count(),
+        2
+    );
+}
+
+async fn a_trusted_mail_server_must_vouch_for_the_departments_domain(backend: Backend) {
+    let settings = housing_with("reply_domains = [\"zjj.example.gov.cn\"]")
+        + "\n[inbound_mail]\ntrusted_authserv_ids = [\"MX.zjj.example.gov.cn\"]\n";
+    let Some(app) = app_taking_mail(backend, Some(&settings)).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILAUTH-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    let sender = "liu@zjj.example.gov.cn";
+    let from = format!("From: {sender}\r\n");
+    let refused = |answer: Result<_, lettre::transport::smtp::Error>| {
+        let err = answer.expect_err("refused");
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("did not authenticate"), "{err}");
+    };
+    // No word from the organisation's server, a word from another server,
+    // and the organisation's server saying SPF failed.
+    refused(send_as(&app, sender, &to, &from, "签收").await);
+    let other = format!(
+        "Authentication-Results: mx.evil.example; spf=pass smtp.mailfrom={sender}; \
+         dmarc=pass header.from=zjj.example.gov.cn\r\n{from}"
+    );
+    refused(send_as(&app, sender, &to, &other, "签收").await);
+    let failed = format!(
+        "Authentication-Results: mx.zjj.example.gov.cn; spf=fail smtp.mailfrom={sender}; \
+         dkim=fail header.d=zjj.example.gov.cn\r\n{from}"
+    );
+    refused(send_as(&app, sender, &to, &failed, "签收").await);
+    let now = app.case(&case.id).await;
+    assert_eq!(request_of(&now, "housing").status(), RequestStatus::Issued);
+
+    // The organisation's server vouches: taken.
+    let vouched = format!(
+        "Authentication-Results: mx.zjj.example.gov.cn;\r\n\tspf=pass smtp.mailfrom={sender};\r\n\t\
+         dkim=pass header.d=zjj.example.gov.cn header.s=s1;\r\n\tdmarc=pass header.from=zjj.example.gov.cn\r\n{from}"
+    );
+    send_as(&app, sender, &to, &vouched, "签收")
+        .await
+        .expect("vouched for");
+    let now = app.case(&case.id).await;
+    assert_eq!(
+        request_of(&now, "housing").status(),
+        RequestStatus::Acknowledged
+    );
+}
+
+async fn reply_addresses_and_senders_have_an_allowance_and_robots_are_kept_cut(backend: Backend) {
+    // Land receives letters too, so that the robot has a second address.
+    let head = "[departments.land]\nname = \"区自然资源局\"";
+    let settings = housing_with("").replace(
+        head,
+        &format!("{head}\nemails = [\"land@departments.example\"]"),
+    );
+    let Some(app) = spawn_app_with(
+        backend,
+        Some(&settings),
+        &[
+            ("WHISTLE__INBOUND_MAIL__LISTEN", "127.0.0.1:0"),
+            ("WHISTLE__INBOUND_MAIL__DOMAIN", DOMAIN),
+            (
+                "WHISTLE__INBOUND_MAIL__MAX_MESSAGES_PER_ADDRESS_PER_HOUR",
+                "4",
+            ),
+            (
+                "WHISTLE__INBOUND_MAIL__MAX_MESSAGES_PER_SENDER_PER_HOUR",
+                "6",
+            ),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILFLOOD-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    // An out-of-office robot answering with a megabyte, in one session.
+    let robot = "robot@housing.example";
+    let auto = format!("From: {robot}\r\nAuto-Submitted: auto-replied\r\n");
+    let megabyte = "我正在休假，12月1日返回。\r\n".repeat((1 << 20) / 38);
+    for n in 0..4 {
+        send_as(&app, robot, &to, &auto, &megabyte)
+            .await
+            .unwrap_or_else(|e| panic!("message {n}: {e}"));
+    }
+    let err = send_as(&app, robot, &to, &auto, &megabyte)
+        .await
+        .expect_err("over the reply address's allowance");
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("this reply address"), "{err}");
+    let kept = kept_mail(&app, &housing.id).await;
+    assert_eq!(kept.len(), 4);
+    for k in &kept {
+        assert_eq!(k.outcome, "AUTO_REPLY");
+        assert!(k.raw.len() < 8 * 1024, "kept {} bytes", k.raw.len());
+        let raw = String::from_utf8_lossy(&k.raw);
+        assert!(raw.starts_with("X-Whistle-Cut: the body is cut"), "{raw}");
+        assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
+    }
+
+    // The same sender through another address: its own allowance runs out.
+    let land = request_of(&case, "land").clone();
+    let land_to = reply_address(&app, &land.id).await;
+    for _ in 0..2 {
+        send_as(&app, robot, &land_to, &auto, "out of office")
+            .await
+            .unwrap();
+    }
+    let err = send_as(&app, robot, &land_to, &auto, "out of office")
+        .await
+        .expect_err("over the sender's allowance");
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("this sender"), "{err}");
+    send_as(
+        &app,
+        "someone@land.example",
+        &land_to,
+        "From: someone@land.example\r\n",
+        "签收",
+    )
+    .await
+    .expect("another sender has its own allowance");
+}
+
+async fn two_long_message_ids_that_share_their_beginning_are_two_messages(backend: Backend) {
+    let Some(app) = app_taking_mail(backend, None).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILLONGID-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    let shared = "a".repeat(230);
+    let note = |n: u32| {
+        Message::builder()
+            .from("liu@housing.example".parse().unwrap())
+            .to(to.parse().unwrap())
+            .subject("Re: 函")
+            .message_id(Some(format!("<{shared}{n}@housing.example>")))
+            .body(format!("进展\n第{n}次现场核查已完成。"))
+            .unwrap()
+    };
+    smtp(&app).send(note(1)).await.unwrap();
+    smtp(&app).send(note(2)).await.unwrap();
+    smtp(&app)
+        .send(note(2))
+        .await
+        .expect("a repeat is taken quietly");
+    let case = app.case(&case.id).await;
+    let notes: Vec<_> = case
+        .events
+        .iter()
+        .filter(|e| e.kind() == EventKind::ProgressNoted)
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(notes, ["第1次现场核查已完成。", "第2次现场核查已完成。"]);
+    let kept = kept_mail(&app, &housing.id).await;
+    assert_eq!(kept.len(), 2, "the repeat is not kept again");
+}
+
+async fn a_mailed_pdf_that_is_a_program_is_refused_and_kept(backend: Backend) {
+    let Some(app) = app_taking_mail(backend, Some(&housing_with(""))).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILMZ-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    let message = Message::builder()
+        .from("liu@housing.example".parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject("Re: 函")
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain("整改报告见附件。".to_owned()))
+                .singlepart(Attachment::new("整改报告.pdf".into()).body(
+                    b"MZ\x90\x00\x03\x00\x00\x00This program".to_vec(),
+                    ContentType::parse("application/pdf").unwrap(),
+                )),
+        )
+        .unwrap();
+    let err = smtp(&app).send(message).await.expect_err("refused");
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("exe"), "{err}");
+    let now = app.case(&case.id).await;
+    assert!(request_of(&now, "housing").reply.is_none());
+    let kept = kept_mail(&app, &housing.id).await;
+    assert_eq!(kept.len(), 1);
+    assert!(
+        kept[0].outcome.starts_with("REFUSED: "),
+        "{}",
+        kept[0].outcome
     );
 }
