@@ -93,26 +93,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         .and_then(|addr| addr.name.as_deref())
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty());
-    let from_all = message
-        .from()
-        .map(|from| {
-            from.iter()
-                .map(|addr| {
-                    addr.address
-                        .as_deref()
-                        .unwrap_or_default()
-                        .trim()
-                        .to_lowercase()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let authentication = super::auth_results::read(
-        message
-            .header_as("Authentication-Results", mail_parser::HeaderForm::Raw)
-            .iter()
-            .filter_map(|v| v.as_text()),
-    );
+    let (from_all, authentication) = sender_facts(&message);
     let kind = kind(&message, from.as_deref(), &subject);
 
     let body = quote::new_text(&body_text(&message));
@@ -141,6 +122,41 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         text,
         attachments: attachments(&message),
     })
+}
+
+/// Every `From:` address, lowercased, and what each `Authentication-Results`
+/// header vouches for.
+fn sender_facts(message: &Message<'_>) -> (Vec<String>, Vec<super::auth_results::Vouched>) {
+    let from_all = message
+        .from()
+        .map(|from| {
+            from.iter()
+                .map(|addr| {
+                    addr.address
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let authentication = super::auth_results::read(
+        message
+            .header_as("Authentication-Results", mail_parser::HeaderForm::Raw)
+            .iter()
+            .filter_map(|v| v.as_text()),
+    );
+    (from_all, authentication)
+}
+
+/// Who a message says it is from, for one that `parse` found empty: its
+/// refusal should name what is wrong with it, not a sender it seems to lack.
+pub fn senders(raw: &[u8]) -> (Vec<String>, Vec<super::auth_results::Vouched>) {
+    MessageParser::default()
+        .parse(raw)
+        .map(|m| sender_facts(&m))
+        .unwrap_or_default()
 }
 
 /// The first text/plain body, else the first HTML body as text. Other text/* parts

@@ -136,13 +136,18 @@ fn refusal(e: service::Error) -> Refusal {
 impl ReplyInbox {
     /// What the message says about its sender; the organisation's servers'
     /// word only when they are trusted.
-    fn evidence(&self, envelope: &Envelope, m: &message::InboundMessage) -> SenderEvidence {
+    fn evidence(
+        &self,
+        envelope: &Envelope,
+        from: Vec<String>,
+        authentication: &[super::auth_results::Vouched],
+    ) -> SenderEvidence {
         let trusted = &self.policy.trusted_authserv_ids;
         SenderEvidence {
-            from: m.from_all.clone(),
+            from,
             envelope: envelope.mail_from.trim().to_lowercase(),
             vouched: (!trusted.is_empty()).then(|| {
-                m.authentication
+                authentication
                     .iter()
                     .filter(|v| trusted.contains(&v.authserv_id))
                     .flat_map(|v| v.domains.iter().cloned())
@@ -184,7 +189,7 @@ impl Inbox for ReplyInbox {
         let parsed = message::parse(&data);
         let answer = match parsed {
             Ok(m) => {
-                let evidence = self.evidence(&envelope, &m);
+                let evidence = self.evidence(&envelope, m.from_all.clone(), &m.authentication);
                 let kind = match m.kind {
                     Kind::Human => MailKind::Human,
                     Kind::AutoReply => MailKind::AutoReply,
@@ -221,9 +226,9 @@ impl Inbox for ReplyInbox {
             Err(ParseError::Empty) => MailAnswer {
                 message_id: String::new(),
                 sender: envelope.mail_from.to_lowercase(),
-                evidence: SenderEvidence {
-                    envelope: envelope.mail_from.trim().to_lowercase(),
-                    ..SenderEvidence::default()
+                evidence: {
+                    let (from, authentication) = message::senders(&data);
+                    self.evidence(&envelope, from, &authentication)
                 },
                 subject: String::new(),
                 kind: if envelope.mail_from.is_empty() {
