@@ -579,11 +579,9 @@ impl Store {
         case_ids: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, db => {
-            let mut tx = db.begin_write().await?;
-            tx.record_personal_reads(actor, via, case_ids, at).await?;
-            tx.commit().await
-        })
+        let mut tx = self.begin().await?;
+        tx.record_personal_reads(actor, via, case_ids, at).await?;
+        tx.commit().await
     }
 
     /// Who read a case's resident unmasked, oldest first.

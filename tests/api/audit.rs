@@ -452,16 +452,14 @@ async fn a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change(ba
     assert!(verify(&second, &other.id).await.ok, "other cases hold");
 
     // The supervisors are told, once, at level 2.
-    let alerts = second
-        .supervision()
-        .list_alerts(ListAlertsRequest {
+    let alerts = all_alerts(
+        &mut second.supervision(),
+        ListAlertsRequest {
             kind: AlertKind::ChainBroken as i32,
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts;
+        },
+    )
+    .await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(
         (alerts[0].case_id.as_str(), alerts[0].level),
