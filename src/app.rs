@@ -460,7 +460,7 @@ impl<'a> Builder<'a> {
         workers.extend(
             (0..settings.mail.workers).map(|_| tokio::spawn(worker.clone().run(shutdown.clone()))),
         );
-        workers.push(tokio::spawn(reload_calendar(
+        workers.push(tokio::spawn(crate::year_files::reload(
             settings.calendar.clone(),
             org_for_reload,
             shutdown.clone(),
@@ -663,7 +663,7 @@ async fn watch_database(
 /// Says what the deadlines count on: which years are the State Council's, and
 /// warns when this year or the next is not.
 fn log_calendar(settings: &CalendarSettings, org: &OrgCell) {
-    match crate::calendar::build(settings) {
+    match crate::year_files::build(settings) {
         Ok(loaded) => tracing::info!(years = %loaded.describe_years(), "working calendar"),
         Err(e) => tracing::warn!(error = %e, "working calendar"),
     }
@@ -677,49 +677,6 @@ fn log_calendar(settings: &CalendarSettings, org: &OrgCell) {
             "no State Council calendar for these years: deadlines in them count only weekends and \
              the fixed-date holidays; add calendar files (calendar/README.md) when the notice is out"
         );
-    }
-}
-
-/// Reloads the calendar every `calendar.reload_secs` and on SIGHUP, so a year
-/// file added to `calendar.dir` counts without a restart. A file that does not
-/// parse is logged and the calendar in use is kept. Requests already issued
-/// keep their deadlines.
-async fn reload_calendar(settings: CalendarSettings, org: OrgCell, shutdown: CancellationToken) {
-    let every = Duration::from_secs(settings.reload_secs.max(1));
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let signal = async {
-            match hangup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signal = std::future::pending::<()>();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = signal => {}
-            _ = tokio::time::sleep(every), if settings.reload_secs > 0 => {}
-        }
-        match crate::calendar::build(&settings) {
-            Ok(loaded) => {
-                let before = org.current();
-                let covered: Vec<i32> = loaded.calendar.covered_years().collect();
-                let was: Vec<i32> = before.calendar.covered_years().collect();
-                let years = loaded.describe_years();
-                org.replace_calendar(loaded.calendar);
-                if covered != was {
-                    tracing::info!(%years, "working calendar reloaded");
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "working calendar not reloaded; keeping the one in use")
-            }
-        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! `domain` decides (no I/O), `store` persists.
 
 pub mod app;
-pub mod calendar;
 pub mod clock;
 pub mod domain;
 pub mod grpc;
@@ -15,12 +14,14 @@ pub mod inbound;
 pub mod ledger;
 pub mod mail;
 pub mod metrics;
+pub mod reload;
 pub mod service;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;
+pub mod year_files;
 
 pub mod proto {
     //! Generated from proto/whistle/v1.

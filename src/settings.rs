@@ -738,7 +738,7 @@ impl Settings {
 
     /// The organisation the domain works with, checked for consistency.
     pub fn organisation(&self) -> anyhow::Result<Organisation> {
-        let calendar = crate::calendar::build(&self.calendar)?.calendar;
+        let calendar = crate::year_files::build(&self.calendar)?.calendar;
         let org = Organisation {
             offices: self
                 .offices
