@@ -1,10 +1,11 @@
-//! Building and running the service: connect and migrate the store, bind the
-//! gRPC listener (or take one already bound; port 0 works, and the bound
-//! address is reported so tests can start the real thing), start the workers
-//! on the given clock, serve until the shutdown token fires, then let in-flight
-//! RPCs finish and every worker finish its unit of work. With `grpc.tls` and
-//! `http.tls` the listeners speak TLS (see `tls`), their certificates read
-//! again while the service runs.
+//! Building and running the service: assemble what the settings describe
+//! (`assemble`: the calendar, the organisation, the policies), bind the
+//! listeners (or take ones already bound; port 0 works, and the bound
+//! addresses are reported so tests can start the real thing), then connect
+//! and migrate the store, start the workers on the given clock, serve until
+//! the shutdown token fires, and let in-flight RPCs finish and every worker
+//! finish its unit of work. With `grpc.tls` and `http.tls` the listeners speak
+//! TLS (see `tls`), their certificates read again while the service runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::assemble::Parts;
 use crate::clock::{Clock, SystemClock};
 use crate::grpc::access_log::AccessLogLayer;
 use crate::grpc::auth::{Authenticator, RateLimit};
@@ -40,7 +42,7 @@ use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
 use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
-use crate::settings::{CalendarSettings, Settings};
+use crate::settings::Settings;
 use crate::store::{self, PoolOptions, Store};
 use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
@@ -115,6 +117,8 @@ pub fn redact(url: &str) -> String {
 /// addresses; tests pass a `ManualClock` and listeners bound to port 0.
 pub struct Builder<'a> {
     settings: &'a Settings,
+    /// What the settings describe, when the caller checked them already.
+    parts: Option<Parts>,
     clock: Arc<dyn Clock>,
     grpc_listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
@@ -123,6 +127,14 @@ pub struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// Build on these parts, assembled from the same settings, instead of
+    /// assembling them again: `main` checks the configuration first, to
+    /// tell a mistake in it (exit 2) from a failure while starting.
+    pub fn parts(mut self, parts: Parts) -> Self {
+        self.parts = Some(parts);
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -153,19 +165,23 @@ impl<'a> Builder<'a> {
         self
     }
 
-    /// Opens the store, binds what is not bound yet, starts the server and the
-    /// workers, and reports where it listens.
+    /// Checks the settings, binds what is not bound yet, opens the store,
+    /// starts the server and the workers, and reports where it listens.
+    /// Addresses and certificates come before the store: a wrong one stops
+    /// start-up before a database is opened (or a SQLite file created).
     pub async fn start(self) -> anyhow::Result<Application> {
         let settings = self.settings;
-        let org = OrgCell::new(settings.organisation()?);
-        log_calendar(&settings.calendar, &org);
+        let parts = match self.parts {
+            Some(parts) => parts,
+            None => Parts::of(settings)?,
+        };
+        log_calendar(&parts);
         if settings.demo {
             tracing::warn!(
                 "the demo organisation is active and its public demo keys are accepted; \
                  configure your own offices, departments and principals before real use"
             );
         }
-        let store = open_store(settings).await?;
         let listener = match self.grpc_listener {
             Some(listener) => listener,
             None => TcpListener::bind(&settings.grpc.listen)
@@ -236,6 +252,8 @@ impl<'a> Builder<'a> {
                  forwards to inbound_mail.listen)"
             );
         }
+        let store = open_store(settings).await?;
+        let org = OrgCell::new(parts.organisation);
 
         let clock = self.clock;
         let letters = Arc::new(mail::letters(settings)?.with_reply_channels(
@@ -257,18 +275,18 @@ impl<'a> Builder<'a> {
         );
         let org_for_reload = org.clone();
         let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone())
-            .with_reply_policy(settings.replies.policy());
+            .with_reply_policy(parts.replies);
         let alert_mailer = AlertMailer::new(
             whistle.clone(),
             clock.clone(),
-            settings.alert_mail.policy()?,
+            parts.alert_mail,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
             Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
         );
         let digest_mailer = crate::workers::digest::DigestMailer::new(
             whistle.clone(),
             clock.clone(),
-            settings.digest.policy()?,
+            parts.digest,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
         );
         let watch = DeadlineWatch::new(
@@ -662,15 +680,11 @@ async fn watch_database(
 
 /// Says what the deadlines count on: which years are the State Council's, and
 /// warns when this year or the next is not.
-fn log_calendar(settings: &CalendarSettings, org: &OrgCell) {
-    match crate::year_files::build(settings) {
-        Ok(loaded) => tracing::info!(years = %loaded.describe_years(), "working calendar"),
-        Err(e) => tracing::warn!(error = %e, "working calendar"),
-    }
-    let org = org.current();
-    let tz = org.calendar.tz();
-    let year = chrono::Utc::now().with_timezone(&tz).year();
-    let uncovered = org.calendar.uncovered_years(year, year + 1);
+fn log_calendar(parts: &Parts) {
+    tracing::info!(years = %parts.calendar.describe_years(), "working calendar");
+    let calendar = &parts.organisation.calendar;
+    let year = chrono::Utc::now().with_timezone(&calendar.tz()).year();
+    let uncovered = calendar.uncovered_years(year, year + 1);
     if !uncovered.is_empty() {
         tracing::warn!(
             ?uncovered,
@@ -690,6 +704,7 @@ impl Application {
     pub fn builder(settings: &Settings) -> Builder<'_> {
         Builder {
             settings,
+            parts: None,
             clock: Arc::new(SystemClock),
             grpc_listener: None,
             http_listener: None,

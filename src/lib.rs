@@ -6,6 +6,7 @@
 //! `domain` decides (no I/O), `store` persists.
 
 pub mod app;
+pub mod assemble;
 pub mod clock;
 pub mod domain;
 pub mod grpc;

@@ -21,6 +21,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use whistle::app::{Application, open_existing_store, open_store, redact};
+use whistle::assemble::Parts;
 use whistle::domain::PageRequest;
 use whistle::domain::text::reorders_or_breaks;
 use whistle::grpc::auth::key_digest;
@@ -271,6 +272,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
+    // Every value checked before any command touches the database.
+    let parts = Parts::of(&settings)
+        .context("checking the configuration")
+        .map_err(Failure::usage)?;
     whistle::telemetry::init(&settings.log);
     match command {
         Command::Migrate => {
@@ -278,7 +283,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             tracing::info!("migrations applied");
         }
         Command::Serve => {
-            let app = Application::build(&settings).await?;
+            let app = Application::builder(&settings).parts(parts).start().await?;
             let token = app.shutdown_token();
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -302,7 +307,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             );
         }
         Command::Outbox(command) => outbox(&settings, command).await?,
-        Command::Ledger(args) => ledger(&settings, args).await?,
+        Command::Ledger(args) => ledger(&settings, parts, args).await?,
         Command::Verify { heads } => return Ok(verify(&settings, heads).await?),
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
@@ -455,10 +460,10 @@ async fn health(
 
 /// Writes the ledger as `whistle ledger` was asked; a wrong week, day,
 /// office or format is the operator's to fix (exit 2).
-async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
+async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(), Failure> {
     use whistle::domain::ledger::{LedgerFormat, LedgerRange};
     let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
-    let org = settings.organisation().map_err(Failure::usage)?;
+    let org = parts.organisation;
     let tz = org.calendar.tz();
     if let Some(code) = &args.office
         && org.office(code).is_none()

@@ -44,7 +44,6 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -52,17 +51,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-/// Whether a client must show a certificate signed by the client CA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// A certificate is asked for; a client without one may still connect
-    /// and call with a bearer key. One that shows a certificate the CA did not
-    /// sign is refused at the handshake.
-    Optional,
-    /// No connection without a certificate signed by the client CA.
-    Required,
-}
+use crate::settings::ClientAuth;
 
 /// The crypto every TLS listener uses: ring, the provider the mail and
 /// database clients already use.
