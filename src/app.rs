@@ -91,6 +91,25 @@ pub async fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("opening database {}", redact(&settings.database.url)))
 }
 
+/// The use cases over an opened store, for the command line's operator
+/// tools (`outbox`, `verify`, `ledger`): no listener, no worker, the system
+/// clock. They act as `service::operator::operator()`.
+pub fn operator_whistle(
+    settings: &Settings,
+    parts: Parts,
+    store: Store,
+) -> anyhow::Result<Whistle> {
+    let letters = Arc::new(mail::letters(settings)?);
+    Ok(Whistle::new(
+        store,
+        OrgCell::new(parts.organisation),
+        Arc::new(SystemClock),
+        letters,
+        Wakes::default(),
+    )
+    .with_reply_policy(parts.replies))
+}
+
 fn pool_options(settings: &Settings) -> PoolOptions {
     PoolOptions {
         max_connections: settings.database.max_connections,
@@ -387,7 +406,7 @@ impl<'a> Builder<'a> {
             )));
         }
         let supervision = SupervisionServiceServer::new(Supervision {
-            whistle,
+            whistle: whistle.clone(),
             streams,
             shutdown: shutdown.clone(),
         })
@@ -412,7 +431,7 @@ impl<'a> Builder<'a> {
                 }
             }));
             workers.push(tokio::spawn(crate::metrics::refresh(
-                store.clone(),
+                whistle,
                 METRICS_REFRESH,
                 shutdown.clone(),
             )));

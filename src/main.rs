@@ -20,13 +20,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use whistle::app::{Application, open_existing_store, open_store, redact};
+use whistle::app::{Application, open_existing_store, open_store, operator_whistle, redact};
 use whistle::assemble::Parts;
-use whistle::domain::PageRequest;
 use whistle::domain::text::reorders_or_breaks;
 use whistle::grpc::auth::key_digest;
+use whistle::service::ledger::ExportLedger;
+use whistle::service::operator::{MailStatus, operator};
+use whistle::service::{PageRequest, Whistle};
 use whistle::settings::Settings;
-use whistle::store::MailStatus;
 
 #[derive(Parser)]
 #[command(
@@ -306,9 +307,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 outcome.elapsed.as_millis()
             );
         }
-        Command::Outbox(command) => outbox(&settings, command).await?,
+        Command::Outbox(command) => outbox(&settings, parts, command).await?,
         Command::Ledger(args) => ledger(&settings, parts, args).await?,
-        Command::Verify { heads } => return Ok(verify(&settings, heads).await?),
+        Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
         }
@@ -458,12 +459,13 @@ async fn health(
         .map_err(|_| anyhow::anyhow!("no health answer from {addr} within {timeout:?}"))?
 }
 
-/// Writes the ledger as `whistle ledger` was asked; a wrong week, day,
-/// office or format is the operator's to fix (exit 2).
+/// Writes the ledger as `whistle ledger` was asked, through the export the
+/// gRPC door uses, as the operator; a wrong week, day, office or format is
+/// the operator's to fix (exit 2).
 async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(), Failure> {
     use whistle::domain::ledger::{LedgerFormat, LedgerRange};
     let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
-    let org = parts.organisation;
+    let org = &parts.organisation;
     let tz = org.calendar.tz();
     if let Some(code) = &args.office
         && org.office(code).is_none()
@@ -509,17 +511,20 @@ async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(
             .unwrap_or_default(),
     };
     let store = open_existing_store(settings).await?;
-    let file = whistle::service::ledger::build_ledger(
-        &store,
-        &org,
-        args.office.as_deref(),
-        range,
-        format,
-        chrono::Utc::now(),
-    )
+    let file = async {
+        let export = ExportLedger {
+            range,
+            office: args.office.clone(),
+            format,
+        };
+        operator_whistle(settings, parts, store.clone())?
+            .export_ledger(&operator(), export)
+            .await
+            .context("reading the ledger")
+    }
     .await;
     store.close().await;
-    let file = file.context("reading the ledger")?;
+    let file = file?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(&file.file_name));
     std::fs::write(&out, &file.content).with_context(|| format!("writing {}", out.display()))?;
     println!(
@@ -532,9 +537,21 @@ async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(
     Ok(())
 }
 
-async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
+/// Lists or retries letters through the operator's use cases.
+async fn outbox(settings: &Settings, parts: Parts, command: OutboxCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let result = match command {
+    let result = async {
+        let whistle = operator_whistle(settings, parts, store.clone())?;
+        outbox_command(&whistle, command).await
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn outbox_command(whistle: &Whistle, command: OutboxCommand) -> anyhow::Result<()> {
+    let operator = operator();
+    match command {
         OutboxCommand::List { status, limit } => {
             let status = match status.as_deref() {
                 None => None,
@@ -549,11 +566,12 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                 "id", "status", "attempts", "next attempt (UTC)", "to"
             );
             while left > 0 {
-                let page = store
-                    .list_mail(
+                let page = whistle
+                    .list_outbox(
+                        &operator,
                         status,
                         &PageRequest {
-                            size: left.min(500),
+                            size: left.min(PageRequest::MAX),
                             after,
                         },
                     )
@@ -562,7 +580,7 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                     let subject = if m.subject.is_empty() {
                         format!(
                             "({} for {}, not rendered yet)",
-                            m.mail.kind,
+                            m.kind,
                             m.reference.as_deref().unwrap_or("?")
                         )
                     } else {
@@ -570,11 +588,11 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                     };
                     println!(
                         "{:<36}  {:<7}  {:>8}  {:<20}  {:<30}  {}",
-                        m.mail.id,
+                        m.id,
                         m.status.as_str(),
                         m.attempts,
                         m.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
-                        shown(&m.mail.recipients.join(",")),
+                        shown(&m.recipients.join(",")),
                         shown(&subject)
                     );
                     if !m.last_error.is_empty() {
@@ -589,19 +607,15 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
             }
             Ok(())
         }
-        OutboxCommand::Retry { mail_id } => store
-            .retry_mail(&mail_id, chrono::Utc::now())
-            .await
-            .map(|m| {
-                println!(
-                    "{} is pending again; the running service will deliver it",
-                    m.mail.id
-                )
-            })
-            .map_err(anyhow::Error::from),
-    };
-    store.close().await;
-    result
+        OutboxCommand::Retry { mail_id } => {
+            let m = whistle.retry_letter(&operator, &mail_id).await?;
+            println!(
+                "{} is pending again; the running service will deliver it",
+                m.id
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Case ids `whistle verify` reads at once; each case's events are read
@@ -609,19 +623,19 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
 const VERIFY_BATCH: u32 = 500;
 
 /// Checks every case's chain on the database as it is (no migration: a check
-/// changes nothing), in id order.
-async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
+/// changes nothing), in id order, as the operator.
+async fn verify(settings: &Settings, parts: Parts, heads: bool) -> anyhow::Result<ExitCode> {
     let store = open_existing_store(settings).await?;
     let result = async {
+        let whistle = operator_whistle(settings, parts, store.clone())?;
+        let operator = operator();
         let (mut cases, mut events, mut broken) = (0u64, 0u64, 0u64);
         let mut after: Option<String> = None;
         loop {
-            let ids = store.case_ids_after(after.as_deref(), VERIFY_BATCH).await?;
-            for id in &ids {
-                // A case removed since its id was read has nothing to check.
-                let Some(report) = store.verify_case(id).await? else {
-                    continue;
-                };
+            let batch = whistle
+                .check_chains(&operator, after.as_deref(), VERIFY_BATCH)
+                .await?;
+            for (id, report) in &batch.reports {
                 cases += 1;
                 events += report.checked;
                 if let Some(b) = &report.first_break {
@@ -644,10 +658,10 @@ async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            if (ids.len() as u32) < VERIFY_BATCH {
-                break;
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
-            after = ids.last().cloned();
         }
         println!(
             "{cases} cases, {events} events checked: {}",

@@ -6,7 +6,8 @@
 //!
 //! The code records through the `metrics` facade wherever a thing happens (the
 //! access log counts RPCs, the authenticator refusals); the outbox and pool
-//! gauges are read every few seconds by `refresh`. One recorder serves the
+//! gauges are read every few seconds by `refresh`, through the use case that
+//! reads them (`Whistle::gauges`). One recorder serves the
 //! whole process: tests start several applications in one binary, and a
 //! second global recorder cannot be installed, so each application shares it
 //! (their counters add up, which a test that looks for a series does not mind).
@@ -21,12 +22,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use chrono::Utc;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use crate::service::Whistle;
 
 pub const RPC_REQUESTS: &str = "whistle_rpc_requests_total";
 pub const RPC_DURATION: &str = "whistle_rpc_duration_seconds";
@@ -149,10 +149,10 @@ async fn readyz(State(probe): State<Probe>) -> (StatusCode, &'static str) {
 /// Reads the outbox and the pools into their gauges every `every`, until
 /// `shutdown`. A failed read is logged and the gauges keep their last values
 /// (the health watch already says when the database is away).
-pub async fn refresh(store: Store, every: Duration, shutdown: CancellationToken) {
+pub async fn refresh(whistle: Whistle, every: Duration, shutdown: CancellationToken) {
     let handle = handle();
     loop {
-        refresh_once(&store).await;
+        refresh_once(&whistle).await;
         handle.run_upkeep();
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -162,20 +162,16 @@ pub async fn refresh(store: Store, every: Duration, shutdown: CancellationToken)
 }
 
 /// One look at the outbox and the pools.
-pub async fn refresh_once(store: &Store) {
-    let (idle, in_use) = store.pool_connections();
-    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
-    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
-    match store.outbox_summary().await {
-        Ok(summary) => {
-            ::metrics::gauge!(OUTBOX_PENDING).set(summary.pending as f64);
-            ::metrics::gauge!(OUTBOX_FAILED).set(summary.failed as f64);
-            let age = summary.oldest_pending.map_or(0.0, |at| {
-                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-            });
-            ::metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(age);
-        }
-        Err(e) => tracing::warn!(error = %e, "reading the outbox for metrics"),
+pub async fn refresh_once(whistle: &Whistle) {
+    let gauges = whistle.gauges().await;
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle")
+        .set(f64::from(gauges.idle_connections));
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set(f64::from(gauges.busy_connections));
+    if let Some(outbox) = gauges.outbox {
+        ::metrics::gauge!(OUTBOX_PENDING).set(outbox.pending as f64);
+        ::metrics::gauge!(OUTBOX_FAILED).set(outbox.failed as f64);
+        ::metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(outbox.oldest_pending_secs);
     }
 }
 
