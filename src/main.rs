@@ -141,9 +141,11 @@ struct HealthTls {
     /// connected to (a container asks 127.0.0.1 for whistle.example.gov.cn).
     #[arg(long, value_name = "NAME", requires = "ca_file")]
     server_name: Option<String>,
-    /// A client certificate (PEM) and its key, for `grpc.tls.client_auth = "required"`.
+    /// A client certificate (PEM), for `grpc.tls.client_auth = "required"`
+    /// (with --key-file).
     #[arg(long, value_name = "FILE", requires_all = ["ca_file", "key_file"])]
     cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --cert-file.
     #[arg(long, value_name = "FILE", requires = "cert_file")]
     key_file: Option<PathBuf>,
 }
@@ -201,8 +203,7 @@ async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(Failure { code, error }) => {
-            // `{:#}` is the cause chain on one line; Debug would add a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::from(code)
         }
     }
@@ -680,6 +681,27 @@ async fn verify(settings: &Settings, parts: Parts, heads: bool) -> anyhow::Resul
     .await;
     store.close().await;
     result
+}
+
+/// An error and its causes on one line, `outer: inner: innermost`, without
+/// the repetition some libraries put in: sqlx and hyper end a message with
+/// the text of its own cause (`… does not exist at line 948: … does not
+/// exist at line 948`, `tcp connect error: tcp connect error: …`), so a
+/// cause whose text the line already ends with is left out. Debug would add
+/// a backtrace, which helps nobody who typed a wrong path.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A value from the database as a terminal may print it: control characters
