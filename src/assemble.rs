@@ -399,33 +399,37 @@ fn digest_policy(digest: &DigestSettings) -> anyhow::Result<DigestPolicy> {
 fn check_principals(settings: &Settings, problems: &mut Problems) {
     for (name, p) in &settings.principals {
         problems.check(p.key_windows(name));
-        let (key, code, codes, what) = match p.role {
+        let (key, code, codes, what, table) = match p.role {
             PrincipalRole::Office => (
                 "office",
                 &p.office,
                 settings.offices.keys().collect::<Vec<_>>(),
-                "an office of [offices]",
+                "an office",
+                "[offices]",
             ),
             PrincipalRole::Department => (
                 "department",
                 &p.department,
                 settings.departments.keys().collect(),
-                "a department of [departments]",
+                "a department",
+                "[departments]",
             ),
             PrincipalRole::Supervisor => continue,
         };
-        let known = codes
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let what = format!("{what} of {table}");
+        let known = if codes.is_empty() {
+            format!("{table} has none yet")
+        } else {
+            let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            format!("write one of: {}", codes.join(", "))
+        };
         match code {
             Some(code) if codes.contains(&code) => {}
             Some(code) => problems.0.push(format!(
-                "principals.{name}.{key}: {code:?} is not {what}; write one of: {known}"
+                "principals.{name}.{key}: {code:?} is not {what}; {known}"
             )),
             None => problems.0.push(format!(
-                "principals.{name}.{key}: set the code of {what} it acts for, one of: {known}"
+                "principals.{name}.{key}: set the code of {what} it acts for; {known}"
             )),
         }
     }
