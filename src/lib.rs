@@ -2,8 +2,12 @@
 //! solve; whistle routes it to the departments that can, tracks their answers on a
 //! working-day calendar, and keeps the case open until the resident is satisfied.
 //!
-//! Layers: `grpc` translates and authenticates, `service` runs the use cases,
-//! `domain` decides (no I/O), `store` persists.
+//! Layers: the doors (`grpc`, `http`, `inbound`, and the command line in
+//! `main.rs`) translate and authenticate, `service` runs the use cases,
+//! `domain` decides (no I/O), `store` persists; `mail` and `ledger` write
+//! letters and files, `workers` act on their own schedule. `settings` is the
+//! configuration as plain data, and `app` (with `assemble`) builds the whole
+//! from it.
 
 pub mod app;
 pub mod assemble;

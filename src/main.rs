@@ -1,7 +1,10 @@
-//! The `whistle` binary: read settings, set up tracing, then serve, migrate,
-//! back up the database, look after the outbox, check the timelines' hash
-//! chains, write the ledger (台账), make and hash keys, or ask a running server
-//! whether it is healthy. Everything else lives in the library.
+//! The `whistle` binary: read settings and check what they describe
+//! (`assemble`), set up tracing, then serve, migrate, back up the database,
+//! look after the outbox, check the timelines' hash chains, write the ledger
+//! (台账), make and hash keys, or ask a running server whether it is healthy.
+//! Everything else lives in the library; the operator's commands (`outbox`,
+//! `verify`, `ledger`) call use cases as the built-in operator principal
+//! (`service::operator`), as every other door calls them.
 //!
 //! Failures end in one line on stderr, `error: …` with its causes, and exit
 //! code 2 for a mistake the operator can fix in the command or the

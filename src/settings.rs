@@ -79,6 +79,8 @@ pub struct Settings {
     pub demo: bool,
 }
 
+/// `[database]`: where the state is kept (`sqlite:` or `postgres:`) and the
+/// pools that reach it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
@@ -93,6 +95,8 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[log]`: the format of the log lines and which are written (`RUST_LOG`
+/// overrides `filter`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     pub format: LogFormat,

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+/// `[grpc]`: the API street offices, departments and supervisors call.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GrpcSettings {
     pub listen: String,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::Secret;
 
+/// `mail.transport`: how letters leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
@@ -14,6 +15,7 @@ pub enum TransportKind {
     Smtp,
 }
 
+/// `mail.smtp.tls`: how the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
@@ -22,6 +24,7 @@ pub enum SmtpTls {
     None,
 }
 
+/// `[mail]`: the outbox's delivery.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailSettings {
     pub transport: TransportKind,
@@ -36,6 +39,7 @@ pub struct MailSettings {
     pub retry: RetrySettings,
 }
 
+/// `[mail.smtp]`: the server letters are handed to.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmtpSettings {
     pub host: String,
@@ -47,6 +51,7 @@ pub struct SmtpSettings {
     pub accept_invalid_certs: bool,
 }
 
+/// `[mail.retry]`: how often, and how far apart, a letter is tried again.
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct RetrySettings {
     pub max_attempts: u32,
@@ -54,6 +59,7 @@ pub struct RetrySettings {
     pub max_backoff_secs: u64,
 }
 
+/// `[alert_mail]`: alerts to supervisors by e-mail.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlertMailSettings {
     /// Supervisors' mailboxes; none: no alert mail.

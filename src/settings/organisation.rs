@@ -34,6 +34,7 @@ pub struct SpanSettings {
     pub reply_working_days: Option<u32>,
 }
 
+/// `[offices.CODE]`: a street office that escalates petitions.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OfficeSettings {
     pub name: String,
@@ -52,8 +53,9 @@ pub struct OfficeSettings {
     pub emails: Vec<String>,
 }
 
-// Unknown keys are refused here so that a misspelt deadline key cannot quietly
-// leave a department or category on the defaults.
+/// `[departments.CODE]`: a department that answers requests. Unknown keys
+/// are refused here so that a misspelt deadline key cannot quietly leave a
+/// department on the defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentSettings {
@@ -78,6 +80,8 @@ pub struct DepartmentSettings {
     pub reply_domains: Vec<String>,
 }
 
+/// `[categories.CODE]`: a kind of petition and who answers it: the lead
+/// department and the assisting ones.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategorySettings {
@@ -115,6 +119,8 @@ impl TryFrom<String> for PrincipalRole {
     }
 }
 
+/// `[principals.NAME]`: who may call, as which role, with which keys or
+/// client certificates. The name is what the timeline records.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PrincipalSettings {
     pub role: PrincipalRole,

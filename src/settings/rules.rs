@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+/// `[calendar]`: the working days deadlines count (see `year_files`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalendarSettings {
     pub timezone: String,
