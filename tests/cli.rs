@@ -56,6 +56,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
 }
 
+/// What a failed command said: exactly one line on stderr, `error: …`, and
+/// the exit code `code` (2: the operator's mistake, 1: a failure while
+/// working).
+#[track_caller]
+fn error_line(out: &Output, code: i32) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
 #[test]
 fn hash_key_reads_the_key_from_standard_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,9 +154,7 @@ fn a_bad_config_path_is_one_line_on_stderr_even_with_backtraces_on() {
         .env("RUST_LIB_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 2);
     assert!(
         stderr.starts_with("error: configuration file /nonexistent/whistle.toml"),
         "{stderr}"
@@ -160,9 +170,7 @@ fn an_unknown_environment_variable_refuses_start_up_naming_it() {
         .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 2);
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPROT"), "{stderr}");
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPORT"), "{stderr}");
     assert!(!dir.path().join("whistle.db").exists(), "nothing ran");
@@ -334,9 +342,7 @@ fn health_exits_0_while_the_server_is_serving_and_1_when_it_is_not() {
     let addr = server.addr.clone();
     drop(server);
     let out = health(&["--addr", &addr, "--timeout-secs", "2"]);
-    assert_eq!(out.status.code(), Some(1), "a stopped server is unhealthy");
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 1);
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert_eq!(
         stderr.matches("tcp connect error").count(),
@@ -386,9 +392,7 @@ fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_creat
         .args(["--config", file.to_str().unwrap(), "migrate"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 2);
     assert!(
         stderr.contains("principals.roads-system.department: \"DEPARTMENT\" is not a department"),
         "{stderr}"
@@ -419,9 +423,7 @@ fn a_listen_address_without_a_port_stops_start_up_before_the_database_is_made() 
             .env("WHISTLE__METRICS__LISTEN", "9090")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{command}: a usage error");
-        let stderr = text(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let stderr = error_line(&out, 2);
         assert!(
             stderr.contains("grpc.listen: \"57052\" is not an address to listen on"),
             "{stderr}"
@@ -447,9 +449,7 @@ async fn a_missing_postgres_database_is_named_once() {
         .env("WHISTLE__DATABASE__URL", url.as_str())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 1);
     assert_eq!(
         stderr
             .matches("database \"whistle_no_such_database\" does not exist")
@@ -723,21 +723,13 @@ async fn the_outbox_lists_its_letters_and_puts_back_only_failed_ones() {
     assert!(text(&out.stderr).contains("--status: \"lost\" is not pending, sent or failed"));
 
     // Only a failed letter goes back in the queue.
-    let out = outbox(&["retry", &first]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
+    let stderr = error_line(&outbox(&["retry", &first]), 1);
     assert!(
         stderr.contains("only FAILED mail can be retried"),
         "{stderr}"
     );
-    let out = outbox(&["retry", "no-such-letter"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "error: mail no-such-letter not found\n",
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = error_line(&outbox(&["retry", "no-such-letter"]), 1);
+    assert_eq!(stderr, "error: mail no-such-letter not found\n");
 }
 
 #[tokio::test]

@@ -97,7 +97,7 @@ cert_subjects = ["roads-system"]
 cert_sans = ["spiffe://gov.example/roads"]
 "#;
     let s = load_with_file(extra, &[]).unwrap();
-    Parts::of(&s).unwrap().organisation;
+    Parts::of(&s).unwrap();
     let p = &s.principals["roads-system"];
     assert!(p.key_windows("roads-system").unwrap().is_empty());
     assert!(p.has_cert_names());
@@ -129,7 +129,7 @@ not_after = "2027-01-01T00:00:00+08:00"
         file.display()
     );
     let s = load_with_file(&extra, &[]).unwrap();
-    Parts::of(&s).unwrap().organisation;
+    Parts::of(&s).unwrap();
     let windows = s.principals["roads-dept"]
         .key_windows("roads-dept")
         .unwrap();
