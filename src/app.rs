@@ -131,9 +131,11 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// What an application is built from beside its settings: the clock and the
-/// listeners. By default the system clock and listeners bound to the configured
-/// addresses; tests pass a `ManualClock` and listeners bound to port 0.
+/// What an application is built from beside its settings: the clock, the
+/// listeners, and what the settings describe when the caller assembled it
+/// already. By default the system clock, listeners bound to the configured
+/// addresses and parts assembled at start; tests pass a `ManualClock` and
+/// listeners bound to port 0.
 pub struct Builder<'a> {
     settings: &'a Settings,
     /// What the settings describe, when the caller checked them already.
