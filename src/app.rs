@@ -1,10 +1,11 @@
-//! Building and running the service: connect and migrate the store, bind the
-//! gRPC listener (or take one already bound; port 0 works, and the bound
-//! address is reported so tests can start the real thing), start the workers
-//! on the given clock, serve until the shutdown token fires, then let in-flight
-//! RPCs finish and every worker finish its unit of work. With `grpc.tls` and
-//! `http.tls` the listeners speak TLS (see `tls`), their certificates read
-//! again while the service runs.
+//! Building and running the service: assemble what the settings describe
+//! (`assemble`: the calendar, the organisation, the policies), bind the
+//! listeners (or take ones already bound; port 0 works, and the bound
+//! addresses are reported so tests can start the real thing), then connect
+//! and migrate the store, start the workers on the given clock, serve until
+//! the shutdown token fires, and let in-flight RPCs finish and every worker
+//! finish its unit of work. With `grpc.tls` and `http.tls` the listeners speak
+//! TLS (see `tls`), their certificates read again while the service runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::assemble::Parts;
 use crate::clock::{Clock, SystemClock};
 use crate::grpc::access_log::AccessLogLayer;
 use crate::grpc::auth::{Authenticator, RateLimit};
@@ -40,7 +42,7 @@ use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
 use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
-use crate::settings::{CalendarSettings, Settings};
+use crate::settings::Settings;
 use crate::store::{self, PoolOptions, Store};
 use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
@@ -89,6 +91,25 @@ pub async fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("opening database {}", redact(&settings.database.url)))
 }
 
+/// The use cases over an opened store, for the command line's operator
+/// tools (`outbox`, `verify`, `ledger`): no listener, no worker, the system
+/// clock. They act as `service::operator::operator()`.
+pub fn operator_whistle(
+    settings: &Settings,
+    parts: Parts,
+    store: Store,
+) -> anyhow::Result<Whistle> {
+    let letters = Arc::new(mail::letters(settings)?);
+    Ok(Whistle::new(
+        store,
+        OrgCell::new(parts.organisation),
+        Arc::new(SystemClock),
+        letters,
+        Wakes::default(),
+    )
+    .with_reply_policy(parts.replies))
+}
+
 fn pool_options(settings: &Settings) -> PoolOptions {
     PoolOptions {
         max_connections: settings.database.max_connections,
@@ -110,11 +131,15 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// What an application is built from beside its settings: the clock and the
-/// listeners. By default the system clock and listeners bound to the configured
-/// addresses; tests pass a `ManualClock` and listeners bound to port 0.
+/// What an application is built from beside its settings: the clock, the
+/// listeners, and what the settings describe when the caller assembled it
+/// already. By default the system clock, listeners bound to the configured
+/// addresses and parts assembled at start; tests pass a `ManualClock` and
+/// listeners bound to port 0.
 pub struct Builder<'a> {
     settings: &'a Settings,
+    /// What the settings describe, when the caller checked them already.
+    parts: Option<Parts>,
     clock: Arc<dyn Clock>,
     grpc_listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
@@ -123,6 +148,14 @@ pub struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// Build on these parts, assembled from the same settings, instead of
+    /// assembling them again: `main` checks the configuration first, to
+    /// tell a mistake in it (exit 2) from a failure while starting.
+    pub fn parts(mut self, parts: Parts) -> Self {
+        self.parts = Some(parts);
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -153,19 +186,23 @@ impl<'a> Builder<'a> {
         self
     }
 
-    /// Opens the store, binds what is not bound yet, starts the server and the
-    /// workers, and reports where it listens.
+    /// Checks the settings, binds what is not bound yet, opens the store,
+    /// starts the server and the workers, and reports where it listens.
+    /// Addresses and certificates come before the store: a wrong one stops
+    /// start-up before a database is opened (or a SQLite file created).
     pub async fn start(self) -> anyhow::Result<Application> {
         let settings = self.settings;
-        let org = OrgCell::new(settings.organisation()?);
-        log_calendar(&settings.calendar, &org);
+        let parts = match self.parts {
+            Some(parts) => parts,
+            None => Parts::of(settings)?,
+        };
+        log_calendar(&parts);
         if settings.demo {
             tracing::warn!(
                 "the demo organisation is active and its public demo keys are accepted; \
                  configure your own offices, departments and principals before real use"
             );
         }
-        let store = open_store(settings).await?;
         let listener = match self.grpc_listener {
             Some(listener) => listener,
             None => TcpListener::bind(&settings.grpc.listen)
@@ -236,6 +273,8 @@ impl<'a> Builder<'a> {
                  forwards to inbound_mail.listen)"
             );
         }
+        let store = open_store(settings).await?;
+        let org = OrgCell::new(parts.organisation);
 
         let clock = self.clock;
         let letters = Arc::new(mail::letters(settings)?.with_reply_channels(
@@ -257,18 +296,18 @@ impl<'a> Builder<'a> {
         );
         let org_for_reload = org.clone();
         let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone())
-            .with_reply_policy(settings.replies.policy());
+            .with_reply_policy(parts.replies);
         let alert_mailer = AlertMailer::new(
             whistle.clone(),
             clock.clone(),
-            settings.alert_mail.policy()?,
+            parts.alert_mail,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
             Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
         );
         let digest_mailer = crate::workers::digest::DigestMailer::new(
             whistle.clone(),
             clock.clone(),
-            settings.digest.policy()?,
+            parts.digest,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
         );
         let watch = DeadlineWatch::new(
@@ -369,7 +408,7 @@ impl<'a> Builder<'a> {
             )));
         }
         let supervision = SupervisionServiceServer::new(Supervision {
-            whistle,
+            whistle: whistle.clone(),
             streams,
             shutdown: shutdown.clone(),
         })
@@ -394,7 +433,7 @@ impl<'a> Builder<'a> {
                 }
             }));
             workers.push(tokio::spawn(crate::metrics::refresh(
-                store.clone(),
+                whistle,
                 METRICS_REFRESH,
                 shutdown.clone(),
             )));
@@ -460,7 +499,7 @@ impl<'a> Builder<'a> {
         workers.extend(
             (0..settings.mail.workers).map(|_| tokio::spawn(worker.clone().run(shutdown.clone()))),
         );
-        workers.push(tokio::spawn(reload_calendar(
+        workers.push(tokio::spawn(crate::year_files::reload(
             settings.calendar.clone(),
             org_for_reload,
             shutdown.clone(),
@@ -662,64 +701,17 @@ async fn watch_database(
 
 /// Says what the deadlines count on: which years are the State Council's, and
 /// warns when this year or the next is not.
-fn log_calendar(settings: &CalendarSettings, org: &OrgCell) {
-    match crate::calendar::build(settings) {
-        Ok(loaded) => tracing::info!(years = %loaded.describe_years(), "working calendar"),
-        Err(e) => tracing::warn!(error = %e, "working calendar"),
-    }
-    let org = org.current();
-    let tz = org.calendar.tz();
-    let year = chrono::Utc::now().with_timezone(&tz).year();
-    let uncovered = org.calendar.uncovered_years(year, year + 1);
+fn log_calendar(parts: &Parts) {
+    tracing::info!(years = %parts.calendar.describe_years(), "working calendar");
+    let calendar = &parts.organisation.calendar;
+    let year = chrono::Utc::now().with_timezone(&calendar.tz()).year();
+    let uncovered = calendar.uncovered_years(year, year + 1);
     if !uncovered.is_empty() {
         tracing::warn!(
             ?uncovered,
             "no State Council calendar for these years: deadlines in them count only weekends and \
              the fixed-date holidays; add calendar files (calendar/README.md) when the notice is out"
         );
-    }
-}
-
-/// Reloads the calendar every `calendar.reload_secs` and on SIGHUP, so a year
-/// file added to `calendar.dir` counts without a restart. A file that does not
-/// parse is logged and the calendar in use is kept. Requests already issued
-/// keep their deadlines.
-async fn reload_calendar(settings: CalendarSettings, org: OrgCell, shutdown: CancellationToken) {
-    let every = Duration::from_secs(settings.reload_secs.max(1));
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let signal = async {
-            match hangup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signal = std::future::pending::<()>();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = signal => {}
-            _ = tokio::time::sleep(every), if settings.reload_secs > 0 => {}
-        }
-        match crate::calendar::build(&settings) {
-            Ok(loaded) => {
-                let before = org.current();
-                let covered: Vec<i32> = loaded.calendar.covered_years().collect();
-                let was: Vec<i32> = before.calendar.covered_years().collect();
-                let years = loaded.describe_years();
-                org.replace_calendar(loaded.calendar);
-                if covered != was {
-                    tracing::info!(%years, "working calendar reloaded");
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "working calendar not reloaded; keeping the one in use")
-            }
-        }
     }
 }
 
@@ -733,6 +725,7 @@ impl Application {
     pub fn builder(settings: &Settings) -> Builder<'_> {
         Builder {
             settings,
+            parts: None,
             clock: Arc::new(SystemClock),
             grpc_listener: None,
             http_listener: None,

@@ -2,11 +2,15 @@
 //! solve; whistle routes it to the departments that can, tracks their answers on a
 //! working-day calendar, and keeps the case open until the resident is satisfied.
 //!
-//! Layers: `grpc` translates and authenticates, `service` runs the use cases,
-//! `domain` decides (no I/O), `store` persists.
+//! Layers: the doors (`grpc`, `http`, `inbound`, and the command line in
+//! `main.rs`) translate and authenticate, `service` runs the use cases,
+//! `domain` decides (no I/O), `store` persists; `mail` and `ledger` write
+//! letters and files, `workers` act on their own schedule. `settings` is the
+//! configuration as plain data, and `app` (with `assemble`) builds the whole
+//! from it.
 
 pub mod app;
-pub mod calendar;
+pub mod assemble;
 pub mod clock;
 pub mod domain;
 pub mod grpc;
@@ -15,12 +19,14 @@ pub mod inbound;
 pub mod ledger;
 pub mod mail;
 pub mod metrics;
+pub mod reload;
 pub mod service;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;
+pub mod year_files;
 
 pub mod proto {
     //! Generated from proto/whistle/v1.

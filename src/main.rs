@@ -1,7 +1,10 @@
-//! The `whistle` binary: read settings, set up tracing, then serve, migrate,
-//! back up the database, look after the outbox, check the timelines' hash
-//! chains, write the ledger (台账), make and hash keys, or ask a running server
-//! whether it is healthy. Everything else lives in the library.
+//! The `whistle` binary: read settings and check what they describe
+//! (`assemble`), set up tracing, then serve, migrate, back up the database,
+//! look after the outbox, check the timelines' hash chains, write the ledger
+//! (台账), make and hash keys, or ask a running server whether it is healthy.
+//! Everything else lives in the library; the operator's commands (`outbox`,
+//! `verify`, `ledger`) call use cases as the built-in operator principal
+//! (`service::operator`), as every other door calls them.
 //!
 //! Failures end in one line on stderr, `error: …` with its causes, and exit
 //! code 2 for a mistake the operator can fix in the command or the
@@ -20,12 +23,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use whistle::app::{Application, open_existing_store, open_store, redact};
-use whistle::domain::PageRequest;
+use whistle::app::{Application, open_existing_store, open_store, operator_whistle, redact};
+use whistle::assemble::Parts;
 use whistle::domain::text::reorders_or_breaks;
 use whistle::grpc::auth::key_digest;
+use whistle::service::ledger::ExportLedger;
+use whistle::service::operator::{MailStatus, operator};
+use whistle::service::{PageRequest, Whistle};
 use whistle::settings::Settings;
-use whistle::store::MailStatus;
 
 #[derive(Parser)]
 #[command(
@@ -139,9 +144,11 @@ struct HealthTls {
     /// connected to (a container asks 127.0.0.1 for whistle.example.gov.cn).
     #[arg(long, value_name = "NAME", requires = "ca_file")]
     server_name: Option<String>,
-    /// A client certificate (PEM) and its key, for `grpc.tls.client_auth = "required"`.
+    /// A client certificate (PEM), for `grpc.tls.client_auth = "required"`
+    /// (with --key-file).
     #[arg(long, value_name = "FILE", requires_all = ["ca_file", "key_file"])]
     cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --cert-file.
     #[arg(long, value_name = "FILE", requires = "cert_file")]
     key_file: Option<PathBuf>,
 }
@@ -199,8 +206,7 @@ async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(Failure { code, error }) => {
-            // `{:#}` is the cause chain on one line; Debug would add a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::from(code)
         }
     }
@@ -271,6 +277,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
+    // Every value checked before any command touches the database.
+    let parts = Parts::of(&settings)
+        .context("checking the configuration")
+        .map_err(Failure::usage)?;
     whistle::telemetry::init(&settings.log);
     match command {
         Command::Migrate => {
@@ -278,7 +288,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             tracing::info!("migrations applied");
         }
         Command::Serve => {
-            let app = Application::build(&settings).await?;
+            let app = Application::builder(&settings).parts(parts).start().await?;
             let token = app.shutdown_token();
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -301,9 +311,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 outcome.elapsed.as_millis()
             );
         }
-        Command::Outbox(command) => outbox(&settings, command).await?,
-        Command::Ledger(args) => ledger(&settings, args).await?,
-        Command::Verify { heads } => return Ok(verify(&settings, heads).await?),
+        Command::Outbox(command) => outbox(&settings, parts, command).await?,
+        Command::Ledger(args) => ledger(&settings, parts, args).await?,
+        Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
         }
@@ -453,12 +463,13 @@ async fn health(
         .map_err(|_| anyhow::anyhow!("no health answer from {addr} within {timeout:?}"))?
 }
 
-/// Writes the ledger as `whistle ledger` was asked; a wrong week, day,
-/// office or format is the operator's to fix (exit 2).
-async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
+/// Writes the ledger as `whistle ledger` was asked, through the export the
+/// gRPC door uses, as the operator; a wrong week, day, office or format is
+/// the operator's to fix (exit 2).
+async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(), Failure> {
     use whistle::domain::ledger::{LedgerFormat, LedgerRange};
     let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
-    let org = settings.organisation().map_err(Failure::usage)?;
+    let org = &parts.organisation;
     let tz = org.calendar.tz();
     if let Some(code) = &args.office
         && org.office(code).is_none()
@@ -504,17 +515,20 @@ async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
             .unwrap_or_default(),
     };
     let store = open_existing_store(settings).await?;
-    let file = whistle::service::ledger::build_ledger(
-        &store,
-        &org,
-        args.office.as_deref(),
-        range,
-        format,
-        chrono::Utc::now(),
-    )
+    let file = async {
+        let export = ExportLedger {
+            range,
+            office: args.office.clone(),
+            format,
+        };
+        operator_whistle(settings, parts, store.clone())?
+            .export_ledger(&operator(), export)
+            .await
+            .context("reading the ledger")
+    }
     .await;
     store.close().await;
-    let file = file.context("reading the ledger")?;
+    let file = file?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(&file.file_name));
     std::fs::write(&out, &file.content).with_context(|| format!("writing {}", out.display()))?;
     println!(
@@ -527,9 +541,21 @@ async fn ledger(settings: &Settings, args: LedgerArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
+/// Lists or retries letters through the operator's use cases.
+async fn outbox(settings: &Settings, parts: Parts, command: OutboxCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let result = match command {
+    let result = async {
+        let whistle = operator_whistle(settings, parts, store.clone())?;
+        outbox_command(&whistle, command).await
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn outbox_command(whistle: &Whistle, command: OutboxCommand) -> anyhow::Result<()> {
+    let operator = operator();
+    match command {
         OutboxCommand::List { status, limit } => {
             let status = match status.as_deref() {
                 None => None,
@@ -544,11 +570,12 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                 "id", "status", "attempts", "next attempt (UTC)", "to"
             );
             while left > 0 {
-                let page = store
-                    .list_mail(
+                let page = whistle
+                    .list_outbox(
+                        &operator,
                         status,
                         &PageRequest {
-                            size: left.min(500),
+                            size: left.min(PageRequest::MAX),
                             after,
                         },
                     )
@@ -557,7 +584,7 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                     let subject = if m.subject.is_empty() {
                         format!(
                             "({} for {}, not rendered yet)",
-                            m.mail.kind,
+                            m.kind,
                             m.reference.as_deref().unwrap_or("?")
                         )
                     } else {
@@ -565,11 +592,11 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
                     };
                     println!(
                         "{:<36}  {:<7}  {:>8}  {:<20}  {:<30}  {}",
-                        m.mail.id,
+                        m.id,
                         m.status.as_str(),
                         m.attempts,
                         m.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
-                        shown(&m.mail.recipients.join(",")),
+                        shown(&m.recipients.join(",")),
                         shown(&subject)
                     );
                     if !m.last_error.is_empty() {
@@ -584,51 +611,39 @@ async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<(
             }
             Ok(())
         }
-        OutboxCommand::Retry { mail_id } => store
-            .retry_mail(&mail_id, chrono::Utc::now())
-            .await
-            .map(|m| {
-                println!(
-                    "{} is pending again; the running service will deliver it",
-                    m.mail.id
-                )
-            })
-            .map_err(anyhow::Error::from),
-    };
-    store.close().await;
-    result
+        OutboxCommand::Retry { mail_id } => {
+            let m = whistle.retry_letter(&operator, &mail_id).await?;
+            println!(
+                "{} is pending again; the running service will deliver it",
+                m.id
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Case ids `whistle verify` reads at once; each case's events are read
 /// separately, so memory holds one batch of ids and one timeline.
 const VERIFY_BATCH: u32 = 500;
 
-/// Checks every case's chain on the database as it is (no migration), in id
-/// order. It changes no case; a broken one raises its level-2 alert.
-async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
+/// Checks every case's chain on the database as it is (no migration: a check
+/// changes nothing), in id order, as the operator.
+async fn verify(settings: &Settings, parts: Parts, heads: bool) -> anyhow::Result<ExitCode> {
     let store = open_existing_store(settings).await?;
     let result = async {
+        let whistle = operator_whistle(settings, parts, store.clone())?;
+        let operator = operator();
         let (mut cases, mut events, mut broken) = (0u64, 0u64, 0u64);
         let mut after: Option<String> = None;
         loop {
-            let ids = store.case_ids_after(after.as_deref(), VERIFY_BATCH).await?;
-            for id in &ids {
-                // A case removed since its id was read has nothing to check.
-                let Some(report) = store.verify_case(id).await? else {
-                    continue;
-                };
+            let batch = whistle
+                .check_chains(&operator, after.as_deref(), VERIFY_BATCH)
+                .await?;
+            for (id, report) in &batch.reports {
                 cases += 1;
                 events += report.checked;
                 if let Some(b) = &report.first_break {
                     broken += 1;
-                    // The supervisors hear of it too; a database the check
-                    // may only read still gets its report.
-                    if let Err(e) = store
-                        .raise_chain_alert(id, &report, chrono::Utc::now())
-                        .await
-                    {
-                        eprintln!("warning: no alert raised for {}: {e}", shown(id));
-                    }
                     println!(
                         "broken {}: seq {} (event {}, {}): {}",
                         shown(id),
@@ -647,10 +662,13 @@ async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            if (ids.len() as u32) < VERIFY_BATCH {
-                break;
+            for (id, error) in &batch.unalerted {
+                eprintln!("warning: no alert raised for {}: {error}", shown(id));
             }
-            after = ids.last().cloned();
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
         println!(
             "{cases} cases, {events} events checked: {}",
@@ -669,6 +687,27 @@ async fn verify(settings: &Settings, heads: bool) -> anyhow::Result<ExitCode> {
     .await;
     store.close().await;
     result
+}
+
+/// An error and its causes on one line, `outer: inner: innermost`, without
+/// the repetition some libraries put in: sqlx and hyper end a message with
+/// the text of its own cause (`… does not exist at line 948: … does not
+/// exist at line 948`, `tcp connect error: tcp connect error: …`), so a
+/// cause whose text the line already ends with is left out. Debug would add
+/// a backtrace, which helps nobody who typed a wrong path.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A value from the database as a terminal may print it: control characters

@@ -6,11 +6,14 @@
 //!
 //! The code records through the `metrics` facade wherever a thing happens (the
 //! access log counts RPCs, the authenticator refusals); the outbox and pool
-//! gauges are read every few seconds by `refresh`. One recorder serves the
+//! gauges are read every few seconds by `refresh`, through the use case that
+//! reads them (`Whistle::gauges`), in a task that is started again if it
+//! panics. One recorder serves the
 //! whole process: tests start several applications in one binary, and a
 //! second global recorder cannot be installed, so each application shares it
 //! (their counters add up, which a test that looks for a series does not mind).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +24,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use chrono::Utc;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use crate::service::Whistle;
 
 pub const RPC_REQUESTS: &str = "whistle_rpc_requests_total";
 pub const RPC_DURATION: &str = "whistle_rpc_duration_seconds";
@@ -148,11 +150,22 @@ async fn readyz(State(probe): State<Probe>) -> (StatusCode, &'static str) {
 
 /// Reads the outbox and the pools into their gauges every `every`, until
 /// `shutdown`. A failed read is logged and the gauges keep their last values
-/// (the health watch already says when the database is away).
-pub async fn refresh(store: Store, every: Duration, shutdown: CancellationToken) {
+/// (the health watch already says when the database is away). The reading
+/// runs in a task of its own that is started again when it panics: a bug in
+/// one reading must not leave `/metrics` without its gauges for the life of
+/// the process.
+pub async fn refresh(whistle: Whistle, every: Duration, shutdown: CancellationToken) {
+    let stop = shutdown.clone();
+    supervise("the metrics refresh", every, shutdown, move || {
+        refresh_until(whistle.clone(), every, stop.clone())
+    })
+    .await
+}
+
+async fn refresh_until(whistle: Whistle, every: Duration, shutdown: CancellationToken) {
     let handle = handle();
     loop {
-        refresh_once(&store).await;
+        refresh_once(&whistle).await;
         handle.run_upkeep();
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -161,21 +174,50 @@ pub async fn refresh(store: Store, every: Duration, shutdown: CancellationToken)
     }
 }
 
-/// One look at the outbox and the pools.
-pub async fn refresh_once(store: &Store) {
-    let (idle, in_use) = store.pool_connections();
-    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
-    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
-    match store.outbox_summary().await {
-        Ok(summary) => {
-            ::metrics::gauge!(OUTBOX_PENDING).set(summary.pending as f64);
-            ::metrics::gauge!(OUTBOX_FAILED).set(summary.failed as f64);
-            let age = summary.oldest_pending.map_or(0.0, |at| {
-                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-            });
-            ::metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(age);
+/// Runs the task `start` makes until it ends, which it does at `shutdown`;
+/// one that panics is logged and, after `pause`, started again.
+async fn supervise<F, Fut>(
+    what: &'static str,
+    pause: Duration,
+    shutdown: CancellationToken,
+    start: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        match tokio::spawn(start()).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(task = what, panic = %message, "a background task panicked; starting it again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+            // Cancelled: the runtime is going away.
+            Err(_) => return,
         }
-        Err(e) => tracing::warn!(error = %e, "reading the outbox for metrics"),
+    }
+}
+
+/// One look at the outbox and the pools.
+pub async fn refresh_once(whistle: &Whistle) {
+    let gauges = whistle.gauges().await;
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle")
+        .set(f64::from(gauges.idle_connections));
+    ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set(f64::from(gauges.busy_connections));
+    if let Some(outbox) = gauges.outbox {
+        ::metrics::gauge!(OUTBOX_PENDING).set(outbox.pending as f64);
+        ::metrics::gauge!(OUTBOX_FAILED).set(outbox.failed as f64);
+        ::metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(outbox.oldest_pending_secs);
     }
 }
 
@@ -207,6 +249,43 @@ pub fn code_label(code: tonic::Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a paused clock: the pause between a panic and the new start passes
+    /// without waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_panics_is_started_again_until_shutdown() {
+        use std::sync::atomic::AtomicUsize;
+        let starts = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let (counted, stop) = (starts.clone(), shutdown.clone());
+        let supervised = tokio::spawn(supervise(
+            "a test task",
+            Duration::from_secs(5),
+            shutdown.clone(),
+            move || {
+                let start = counted.fetch_add(1, Ordering::SeqCst);
+                let stop = stop.clone();
+                async move {
+                    if start < 2 {
+                        panic!("attempt to add with overflow");
+                    }
+                    stop.cancelled().await
+                }
+            },
+        ));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 1, "not before the pause");
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 3, "started again twice");
+        assert!(!supervised.is_finished());
+        shutdown.cancel();
+        supervised.await.unwrap();
+        assert_eq!(
+            starts.load(Ordering::SeqCst),
+            3,
+            "a task that ends is not started again"
+        );
+    }
 
     #[test]
     fn codes_are_spelt_as_in_the_grpc_spec() {

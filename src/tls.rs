@@ -16,7 +16,11 @@
 //! connection takes from an `ArcSwap` when it comes in. The verifier is not
 //! swapped inside one config because rustls keeps the sessions clients may
 //! resume in the config, unverified again on resumption: with a new config, a
-//! session verified under a CA since taken out cannot be resumed.
+//! session verified under a CA since taken out cannot be resumed. The pair
+//! and the CA are two sources of one [`Reloading`]: what their files are and
+//! what loading them does is each one's own, and the looking again (on the
+//! timer and SIGHUP of `crate::reload`), the comparing and the logging is
+//! written once.
 //!
 //! Handshakes run each in their own task under the handshake timeout, so a
 //! client that opens a connection and says nothing holds up no one else; the
@@ -40,7 +44,6 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -48,17 +51,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-/// Whether a client must show a certificate signed by the client CA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// A certificate is asked for; a client without one may still connect
-    /// and call with a bearer key. One that shows a certificate the CA did not
-    /// sign is refused at the handshake.
-    Optional,
-    /// No connection without a certificate signed by the client CA.
-    Required,
-}
+use crate::settings::ClientAuth;
 
 /// The crypto every TLS listener uses: ring, the provider the mail and
 /// database clients already use.
@@ -66,39 +59,29 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A certificate chain and its key as read from their files.
-struct Pair {
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-}
-
-impl Pair {
-    fn read(cert_file: &Path, key_file: &Path) -> anyhow::Result<Pair> {
-        let cert_pem = std::fs::read(cert_file)
-            .with_context(|| format!("reading the certificate {}", cert_file.display()))?;
-        let key_pem = std::fs::read(key_file)
-            .with_context(|| format!("reading the key {}", key_file.display()))?;
-        Ok(Pair { cert_pem, key_pem })
-    }
-
-    /// The chain and key, checked to belong together.
-    fn certified(&self, cert_file: &Path, key_file: &Path) -> anyhow::Result<CertifiedKey> {
-        let chain = certificates(&self.cert_pem)
-            .with_context(|| format!("the certificate {}", cert_file.display()))?;
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| {
-            anyhow::anyhow!(
-                "the key {}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it ({e})",
-                key_file.display()
-            )
-        })?;
-        CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
-            anyhow::anyhow!(
-                "the key {} does not go with the certificate {} ({e})",
-                key_file.display(),
-                cert_file.display()
-            )
-        })
-    }
+/// A certificate chain and its key, checked to belong together. The files
+/// are named in the messages.
+fn certify(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_file: &Path,
+    key_file: &Path,
+) -> anyhow::Result<CertifiedKey> {
+    let chain = certificates(cert_pem)
+        .with_context(|| format!("the certificate {}", cert_file.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        anyhow::anyhow!(
+            "the key {}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it ({e})",
+            key_file.display()
+        )
+    })?;
+    CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
+        anyhow::anyhow!(
+            "the key {} does not go with the certificate {} ({e})",
+            key_file.display(),
+            cert_file.display()
+        )
+    })
 }
 
 /// Every certificate in a PEM text, at least one.
@@ -117,33 +100,150 @@ fn certificates(pem: &[u8]) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 pub enum Reload {
     /// The files are as they were.
     Unchanged,
-    /// A new pair loaded and now serves new connections.
+    /// What they hold loaded and now serves new connections.
     Reloaded,
-    /// The files changed but did not load; the pair in use stays.
+    /// The files changed but did not load; what was in use stays.
     Refused,
 }
 
-/// The certificate a listener serves, read again from its files when they change.
-pub struct ReloadingCert {
+/// Files a TLS listener serves from: the certificate pair, or the client CA.
+/// What the files are and what loading them does is each one's own; looking
+/// again, comparing with what was seen and saying what happened is
+/// [`Reloading`]'s, the same for both.
+pub trait Source: Send + Sync + 'static {
+    /// What the log calls it: "TLS certificate".
+    const WHAT: &'static str;
+    /// What a new one changes, for the log: "new connections use it".
+    const AFTER_RELOAD: &'static str;
+    /// The files' contents, in a fixed order.
+    fn read(&self) -> anyhow::Result<Vec<Vec<u8>>>;
+    /// Loads what `read` returned and serves it from the next handshake on;
+    /// says what was loaded, for the log.
+    fn serve(&self, contents: &[Vec<u8>]) -> anyhow::Result<String>;
+}
+
+/// A source of a listener's TLS, read again when its files change.
+pub struct Reloading<S> {
     /// The settings section, for messages (`grpc.tls`).
     section: &'static str,
+    source: S,
+    /// The files' contents as last read, loaded or not: unchanged files are
+    /// not parsed again, and broken ones are reported once, not every poll.
+    seen: Mutex<Vec<Vec<u8>>>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Reloading<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reloading")
+            .field("section", &self.section)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl<S: Source> Reloading<S> {
+    /// `source`, already serving what `contents` hold.
+    fn serving(section: &'static str, source: S, contents: Vec<Vec<u8>>) -> Arc<Self> {
+        Arc::new(Self {
+            section,
+            source,
+            seen: Mutex::new(contents),
+        })
+    }
+
+    /// Reads the files again and, when they changed and load, serves what
+    /// they hold from the next handshake on.
+    pub fn check(&self) -> Reload {
+        let section = self.section;
+        let contents = match self.source.read() {
+            Ok(contents) => contents,
+            Err(e) => {
+                // Not remembered as seen: a file being replaced may be back at
+                // the next look, and until then each look says it is missing.
+                tracing::error!(
+                    section,
+                    error = format!("{e:#}"),
+                    "{} not reloaded; keeping the one in use",
+                    S::WHAT
+                );
+                return Reload::Refused;
+            }
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == contents {
+            return Reload::Unchanged;
+        }
+        let outcome = match self.source.serve(&contents) {
+            Ok(loaded) => {
+                tracing::info!(section, %loaded, "{} reloaded; {}", S::WHAT, S::AFTER_RELOAD);
+                Reload::Reloaded
+            }
+            Err(e) => {
+                tracing::error!(
+                    section,
+                    error = format!("{e:#}"),
+                    "{} not reloaded; keeping the one in use",
+                    S::WHAT
+                );
+                Reload::Refused
+            }
+        };
+        *seen = contents;
+        outcome
+    }
+
+    /// Looks at the files every `every` (never when zero) and on SIGHUP until
+    /// `shutdown` fires.
+    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        crate::reload::watch(every, shutdown, move || {
+            self.check();
+        })
+        .await
+    }
+}
+
+/// The certificate a listener serves and its key, from their files.
+pub struct CertPair {
     cert_file: PathBuf,
     key_file: PathBuf,
     current: ArcSwap<CertifiedKey>,
-    /// The files' contents as last read, loaded or not: an unchanged pair is
-    /// not parsed again, and a broken one is reported once, not every poll.
-    seen: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
-impl fmt::Debug for ReloadingCert {
+impl fmt::Debug for CertPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReloadingCert")
-            .field("section", &self.section)
+        f.debug_struct("CertPair")
             .field("cert_file", &self.cert_file)
             .field("key_file", &self.key_file)
             .finish()
     }
 }
+
+impl Source for CertPair {
+    const WHAT: &'static str = "TLS certificate";
+    const AFTER_RELOAD: &'static str = "new connections use it";
+
+    fn read(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        read_pair(&self.cert_file, &self.key_file)
+    }
+
+    fn serve(&self, contents: &[Vec<u8>]) -> anyhow::Result<String> {
+        let certified = certify(&contents[0], &contents[1], &self.cert_file, &self.key_file)?;
+        let loaded = describe(&certified);
+        self.current.store(Arc::new(certified));
+        Ok(loaded)
+    }
+}
+
+fn read_pair(cert_file: &Path, key_file: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let cert_pem = std::fs::read(cert_file)
+        .with_context(|| format!("reading the certificate {}", cert_file.display()))?;
+    let key_pem = std::fs::read(key_file)
+        .with_context(|| format!("reading the key {}", key_file.display()))?;
+    Ok(vec![cert_pem, key_pem])
+}
+
+/// The certificate a listener serves, read again from its files when they change.
+pub type ReloadingCert = Reloading<CertPair>;
 
 impl ReloadingCert {
     /// Loads the pair; any problem with the files is an error naming the
@@ -158,111 +258,26 @@ impl ReloadingCert {
         }
         let cert_file = PathBuf::from(cert_file.trim());
         let key_file = PathBuf::from(key_file.trim());
-        let pair = Pair::read(&cert_file, &key_file).with_context(|| section.to_owned())?;
-        let certified = pair
-            .certified(&cert_file, &key_file)
+        let contents = read_pair(&cert_file, &key_file).with_context(|| section.to_owned())?;
+        let certified = certify(&contents[0], &contents[1], &cert_file, &key_file)
             .with_context(|| section.to_owned())?;
         tracing::info!(
             section,
             certificate = %describe(&certified),
             "TLS certificate loaded"
         );
-        Ok(Arc::new(Self {
-            section,
-            current: ArcSwap::from_pointee(certified),
-            seen: Mutex::new((pair.cert_pem, pair.key_pem)),
+        let pair = CertPair {
             cert_file,
             key_file,
-        }))
-    }
-
-    /// Reads the files again and, when they changed and load, serves the new
-    /// pair from the next handshake on.
-    pub fn check(&self) -> Reload {
-        let pair = match Pair::read(&self.cert_file, &self.key_file) {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Not remembered as seen: a file being replaced may be back at
-                // the next look, and until then each look says it is missing.
-                tracing::error!(
-                    section = self.section,
-                    error = format!("{e:#}"),
-                    "TLS certificate not reloaded; keeping the one in use"
-                );
-                return Reload::Refused;
-            }
+            current: ArcSwap::from_pointee(certified),
         };
-        let mut seen = self.seen.lock().expect("the TLS files last seen");
-        if seen.0 == pair.cert_pem && seen.1 == pair.key_pem {
-            return Reload::Unchanged;
-        }
-        let outcome = match pair.certified(&self.cert_file, &self.key_file) {
-            Ok(certified) => {
-                tracing::info!(
-                    section = self.section,
-                    certificate = %describe(&certified),
-                    "TLS certificate reloaded; new connections use it"
-                );
-                self.current.store(Arc::new(certified));
-                Reload::Reloaded
-            }
-            Err(e) => {
-                tracing::error!(
-                    section = self.section,
-                    error = format!("{e:#}"),
-                    "TLS certificate not reloaded; keeping the one in use"
-                );
-                Reload::Refused
-            }
-        };
-        *seen = (pair.cert_pem, pair.key_pem);
-        outcome
-    }
-
-    /// Looks at the files every `every` and on SIGHUP until `shutdown` fires.
-    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
-        watch(every, shutdown, move || {
-            self.check();
-        })
-        .await
-    }
-}
-
-/// Calls `look` every `every` (never when zero) and on SIGHUP until `shutdown`
-/// fires, off the threads that serve calls: it reads files, which blocks.
-async fn watch(
-    every: Duration,
-    shutdown: CancellationToken,
-    look: impl Fn() + Send + Sync + 'static,
-) {
-    let look = Arc::new(look);
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let signal = async {
-            match hangup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signal = std::future::pending::<()>();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = signal => {}
-            _ = tokio::time::sleep(every), if !every.is_zero() => {}
-        }
-        let look = look.clone();
-        let _ = tokio::task::spawn_blocking(move || look()).await;
+        Ok(Self::serving(section, pair, contents))
     }
 }
 
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        Some(self.source.current.load_full())
     }
 }
 
@@ -361,28 +376,44 @@ pub fn acceptor(
     })
 }
 
-/// The CA that signs client certificates, read again from its file when it
-/// changes, and the acceptor of the listener that asks for them.
-pub struct ReloadingClientCa {
-    /// The settings section, for messages (`grpc.tls`).
-    section: &'static str,
+/// The CA that signs client certificates, from its file, and the acceptor
+/// of the listener that asks for them.
+pub struct ClientCa {
     ca_file: PathBuf,
     auth: ClientAuth,
     acceptor: Acceptor,
-    /// The file's contents as last read, loaded or not: a CA file that does
-    /// not load is reported once, not every poll.
-    seen: Mutex<Vec<u8>>,
 }
 
-impl fmt::Debug for ReloadingClientCa {
+impl fmt::Debug for ClientCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReloadingClientCa")
-            .field("section", &self.section)
+        f.debug_struct("ClientCa")
             .field("ca_file", &self.ca_file)
             .field("auth", &self.auth)
             .finish()
     }
 }
+
+impl Source for ClientCa {
+    const WHAT: &'static str = "TLS client CA";
+    const AFTER_RELOAD: &'static str = "new connections are verified with it";
+
+    fn read(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        let pem = std::fs::read(&self.ca_file)
+            .with_context(|| format!("reading {}", self.ca_file.display()))?;
+        Ok(vec![pem])
+    }
+
+    fn serve(&self, contents: &[Vec<u8>]) -> anyhow::Result<String> {
+        let verifier = client_verifier(&contents[0], self.auth)
+            .with_context(|| self.ca_file.display().to_string())?;
+        self.acceptor.verify_clients_with(verifier)?;
+        Ok(describe_cas(&contents[0]))
+    }
+}
+
+/// The client CA, read again from its file when it changes, and the acceptor
+/// of the listener that asks for certificates it signed.
+pub type ReloadingClientCa = Reloading<ClientCa>;
 
 impl ReloadingClientCa {
     /// Loads the CA in `ca_file` and builds the acceptor serving `cert` that
@@ -402,70 +433,17 @@ impl ReloadingClientCa {
         let verifier = client_verifier(&pem, auth).with_context(setting)?;
         let acceptor = acceptor(cert, Some(verifier), alpn)?;
         tracing::info!(section, ca = %describe_cas(&pem), "TLS client CA loaded");
-        Ok(Arc::new(Self {
-            section,
+        let ca = ClientCa {
             ca_file,
             auth,
             acceptor,
-            seen: Mutex::new(pem),
-        }))
+        };
+        Ok(Self::serving(section, ca, vec![pem]))
     }
 
     /// The listener's acceptor, which asks for certificates of the CA in use.
     pub fn acceptor(&self) -> Acceptor {
-        self.acceptor.clone()
-    }
-
-    /// Reads the file again and, when it changed and loads, verifies the
-    /// client certificates of every new connection with it.
-    pub fn check(&self) -> Reload {
-        let pem = match std::fs::read(&self.ca_file) {
-            Ok(pem) => pem,
-            Err(e) => {
-                // Not remembered as seen, as for the certificate pair.
-                tracing::error!(
-                    section = self.section,
-                    error = format!("reading {}: {e}", self.ca_file.display()),
-                    "TLS client CA not reloaded; keeping the one in use"
-                );
-                return Reload::Refused;
-            }
-        };
-        let mut seen = self.seen.lock().expect("the client CA file last seen");
-        if *seen == pem {
-            return Reload::Unchanged;
-        }
-        let loaded = client_verifier(&pem, self.auth)
-            .with_context(|| self.ca_file.display().to_string())
-            .and_then(|verifier| self.acceptor.verify_clients_with(verifier));
-        let outcome = match loaded {
-            Ok(()) => {
-                tracing::info!(
-                    section = self.section,
-                    ca = %describe_cas(&pem),
-                    "TLS client CA reloaded; new connections are verified with it"
-                );
-                Reload::Reloaded
-            }
-            Err(e) => {
-                tracing::error!(
-                    section = self.section,
-                    error = format!("{e:#}"),
-                    "TLS client CA not reloaded; keeping the one in use"
-                );
-                Reload::Refused
-            }
-        };
-        *seen = pem;
-        outcome
-    }
-
-    /// Looks at the file every `every` and on SIGHUP until `shutdown` fires.
-    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
-        watch(every, shutdown, move || {
-            self.check();
-        })
-        .await
+        self.source.acceptor.clone()
     }
 }
 
@@ -640,7 +618,7 @@ mod tests {
     }
 
     fn served(cert: &ReloadingCert) -> Vec<String> {
-        CertNames::of(&cert.current.load().cert[0])
+        CertNames::of(&cert.source.current.load().cert[0])
             .unwrap()
             .dns_names
     }
@@ -715,7 +693,7 @@ mod tests {
     }
 
     fn config(ca: &ReloadingClientCa) -> Arc<ServerConfig> {
-        ca.acceptor.inner.current.load_full()
+        ca.source.acceptor.inner.current.load_full()
     }
 
     #[test]

@@ -56,6 +56,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
 }
 
+/// What a failed command said: exactly one line on stderr, `error: …`, and
+/// the exit code `code` (2: the operator's mistake, 1: a failure while
+/// working).
+#[track_caller]
+fn error_line(out: &Output, code: i32) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
 #[test]
 fn hash_key_reads_the_key_from_standard_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,9 +154,7 @@ fn a_bad_config_path_is_one_line_on_stderr_even_with_backtraces_on() {
         .env("RUST_LIB_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 2);
     assert!(
         stderr.starts_with("error: configuration file /nonexistent/whistle.toml"),
         "{stderr}"
@@ -160,9 +170,7 @@ fn an_unknown_environment_variable_refuses_start_up_naming_it() {
         .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = error_line(&out, 2);
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPROT"), "{stderr}");
     assert!(stderr.contains("WHISTLE__MAIL__TRANSPORT"), "{stderr}");
     assert!(!dir.path().join("whistle.db").exists(), "nothing ran");
@@ -334,12 +342,120 @@ fn health_exits_0_while_the_server_is_serving_and_1_when_it_is_not() {
     let addr = server.addr.clone();
     drop(server);
     let out = health(&["--addr", &addr, "--timeout-secs", "2"]);
-    assert_eq!(out.status.code(), Some(1), "a stopped server is unhealthy");
+    let stderr = error_line(&out, 1);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
     assert_eq!(
-        text(&out.stderr).lines().count(),
+        stderr.matches("tcp connect error").count(),
         1,
-        "{}",
-        text(&out.stderr)
+        "each cause once: {stderr}"
+    );
+}
+
+#[test]
+fn every_health_option_says_what_it_is_for() {
+    let out = whistle(Path::new("."))
+        .args(["health", "-h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for option in ["--ca-file", "--server-name", "--cert-file", "--key-file"] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(option))
+            .unwrap_or_else(|| panic!("no {option} in {help}"));
+        let said = line.trim_start()[option.len()..]
+            .trim_start()
+            .trim_start_matches("<FILE>")
+            .trim_start_matches("<NAME>")
+            .trim();
+        assert!(!said.is_empty(), "{option} has no help text: {help}");
+    }
+}
+
+#[test]
+fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("[departments.housing]\nname = \"住建\"\n");
+    for (name, role) in [("roads-system", "department"), ("east-system", "office")] {
+        let out = whistle(dir.path())
+            .args(["new-key", "--name", name, "--role", role])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let snippet = text(&out.stdout);
+        config += &snippet[snippet.find("[principals.").unwrap()..];
+    }
+    let file = dir.path().join("whistle.toml");
+    std::fs::write(&file, &config).unwrap();
+    let out = whistle(dir.path())
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let stderr = error_line(&out, 2);
+    assert!(
+        stderr.contains("principals.roads-system.department: \"DEPARTMENT\" is not a department"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("principals.east-system.office: \"OFFICE\" is not an office"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is not a department of [departments]; write one of: housing"),
+        "the codes there are: {stderr}"
+    );
+    assert!(
+        stderr.contains("\"OFFICE\" is not an office of [offices]; [offices] has none yet"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Some("), "{stderr}");
+    assert!(!dir.path().join("whistle.db").exists(), "nothing ran");
+}
+
+#[test]
+fn a_listen_address_without_a_port_stops_start_up_before_the_database_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["serve", "migrate"] {
+        let out = whistle(dir.path())
+            .arg(command)
+            .env("WHISTLE__GRPC__LISTEN", "57052")
+            .env("WHISTLE__METRICS__LISTEN", "9090")
+            .output()
+            .unwrap();
+        let stderr = error_line(&out, 2);
+        assert!(
+            stderr.contains("grpc.listen: \"57052\" is not an address to listen on"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("metrics.listen: \"9090\""), "{stderr}");
+        assert!(
+            !dir.path().join("whistle.db").exists(),
+            "{command} made a database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_postgres_database_is_named_once() {
+    let Ok(admin) = std::env::var("WHISTLE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let mut url = reqwest::Url::parse(admin.trim()).unwrap();
+    url.set_path("/whistle_no_such_database");
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path())
+        .arg("migrate")
+        .env("WHISTLE__DATABASE__URL", url.as_str())
+        .output()
+        .unwrap();
+    let stderr = error_line(&out, 1);
+    assert_eq!(
+        stderr
+            .matches("database \"whistle_no_such_database\" does not exist")
+            .count(),
+        1,
+        "{stderr}"
     );
 }
 
@@ -562,6 +678,58 @@ async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
             text(&out.stderr)
         );
     }
+}
+
+#[tokio::test]
+async fn the_outbox_lists_its_letters_and_puts_back_only_failed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let mut client = office(&server.addr).await;
+    client
+        .escalate_petition(street_lighting("XF-OUTBOX-1"))
+        .await
+        .expect("escalating");
+    drop(server);
+
+    let outbox = |args: &[&str]| {
+        whistle(dir.path())
+            .arg("outbox")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = outbox(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("id ") && lines[0].ends_with("subject / last error"),
+        "{stdout}"
+    );
+    // A request letter to each department, lead and assisting.
+    let letters: Vec<&str> = lines[1..]
+        .iter()
+        .filter(|l| l.contains("lighting@") || l.contains("power@"))
+        .copied()
+        .collect();
+    assert_eq!(letters.len(), 2, "{stdout}");
+    let first = letters[0].split_whitespace().next().unwrap().to_owned();
+    assert_eq!(first.len(), 36, "a letter's id first: {stdout}");
+
+    let out = outbox(&["list", "--status", "failed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 1, "the header alone");
+    let out = outbox(&["list", "--status", "lost"]);
+    assert!(text(&out.stderr).contains("--status: \"lost\" is not pending, sent or failed"));
+
+    // Only a failed letter goes back in the queue.
+    let stderr = error_line(&outbox(&["retry", &first]), 1);
+    assert!(
+        stderr.contains("only FAILED mail can be retried"),
+        "{stderr}"
+    );
+    let stderr = error_line(&outbox(&["retry", "no-such-letter"]), 1);
+    assert_eq!(stderr, "error: mail no-such-letter not found\n");
 }
 
 #[tokio::test]

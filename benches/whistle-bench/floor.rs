@@ -54,7 +54,7 @@ impl Floor {
             .context("migrating the floor database")?;
         Ok(Floor {
             store,
-            org: Arc::new(settings.organisation()?),
+            org: Arc::new(whistle::assemble::Parts::of(settings)?.organisation),
             letters: Arc::new(whistle::mail::letters(settings)?),
             next_number: Arc::new(AtomicI64::new(0)),
         })

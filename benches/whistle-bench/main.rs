@@ -834,7 +834,7 @@ fn self_check() -> anyhow::Result<()> {
     let workload = Workload::write(&dir, 3);
     let _ = std::fs::remove_dir_all(&dir);
     let workload = workload?;
-    let org = workload.settings.organisation()?;
+    let org = whistle::assemble::Parts::of(&workload.settings)?.organisation;
     assert!(!workload.settings.demo);
     assert_eq!(org.offices.len(), 4);
     assert_eq!(org.offices["office-02"].reference_prefix, "02街哨");

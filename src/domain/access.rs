@@ -36,6 +36,10 @@ pub enum Action {
     Ask,
     /// Rule on an ask, or close a case by override.
     Decide,
+    /// Look after whistle itself: the outbox's letters, the timelines' hash
+    /// chains. The command line's built-in operator does this with a
+    /// supervisor's reach (`service::operator`).
+    Operate,
 }
 
 fn denied(en: &str, zh: &str) -> DomainError {
@@ -55,7 +59,13 @@ pub fn permit(actor: &Actor, action: Action) -> Result<(), DomainError> {
             R::Department(_),
             A::ReadRequests | A::Acknowledge | A::Reply | A::WatchAssigned | A::Ask,
         )
-        | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise | A::Decide) => Ok(()),
+        | (R::Supervisor, A::ReadCases | A::ReadRequests | A::Supervise | A::Decide | A::Operate) => {
+            Ok(())
+        }
+        (_, A::Operate) => Err(denied(
+            "the outbox and the timelines' chains are looked after by the operator",
+            "函件投递和时间线校验由运维人员负责",
+        )),
         (_, A::Decide) => Err(denied(
             "rulings on extensions and returns, and closing a case by override, are for supervisors",
             "延期、退单的审批和强制办结仅限督办人员",
@@ -230,6 +240,7 @@ mod tests {
             A::Supervise,
             A::Ask,
             A::Decide,
+            A::Operate,
         ];
         let allowed = |actor: &Actor| -> Vec<Action> {
             all.into_iter()
@@ -258,7 +269,13 @@ mod tests {
         );
         assert_eq!(
             allowed(&fixtures::supervisor()),
-            [A::ReadCases, A::ReadRequests, A::Supervise, A::Decide]
+            [
+                A::ReadCases,
+                A::ReadRequests,
+                A::Supervise,
+                A::Decide,
+                A::Operate
+            ]
         );
         for a in all {
             if let Err(e) = permit(&fixtures::supervisor(), a) {

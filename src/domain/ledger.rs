@@ -144,6 +144,10 @@ pub enum Value {
     Int(i64),
     /// A local time in the organisation's zone; `None` for a step not taken.
     Time(Option<NaiveDateTime>),
+    /// A deadline, local time. One at midnight ends the day before and is
+    /// written as its 24:00, as the letters say it: a clerk reads
+    /// "2026-12-09 00:00" as a day later than "Tuesday 24:00".
+    Deadline(NaiveDateTime),
     /// 是 / 否.
     Flag(bool),
 }
@@ -271,9 +275,9 @@ fn request_values(
         ),
         Value::Text(r.reference.as_str().to_owned()),
         Value::Text(r.status.zh().to_owned()),
-        Value::Time(Some(local(r.ack_due_at, tz))),
+        Value::Deadline(local(r.ack_due_at, tz)),
         Value::Time(r.acknowledged_at.map(|t| local(t, tz))),
-        Value::Time(Some(local(r.reply_due_at, tz))),
+        Value::Deadline(local(r.reply_due_at, tz)),
         Value::Time(replied_at.map(|t| local(t, tz))),
         Value::Flag(late(r, Due::Acknowledge, r.acknowledged_at, now)),
         Value::Flag(late(r, Due::Reply, replied_at, now)),

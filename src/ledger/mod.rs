@@ -3,6 +3,7 @@
 //! sheet for each `Table` of figures it is given; nothing here reads the store
 //! or knows who asked.
 
+use chrono::{NaiveDateTime, NaiveTime, TimeDelta};
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use crate::domain::ledger::{COLUMNS, LedgerFormat, SHEET_NAME, Value};
@@ -38,12 +39,29 @@ fn header_format() -> Format {
         .set_border(FormatBorder::Thin)
 }
 
+/// A deadline as letters write it: one at local midnight ends the day
+/// before, so it is that day at 24:00, never the next day at 00:00. `true`
+/// with the day it falls on when it is such a 24:00.
+fn day_ending(deadline: NaiveDateTime) -> (NaiveDateTime, bool) {
+    if deadline.time() == NaiveTime::MIN {
+        (deadline - TimeDelta::days(1), true)
+    } else {
+        (deadline, false)
+    }
+}
+
 /// Sheet 1 「案件台账」 with real dates, a frozen header row, column widths and
 /// an autofilter; then one sheet per table.
+///
+/// Excel has no 24:00: a deadline at the end of a day is written as that
+/// day's last second with a format that prints `24:00`, so that the cell
+/// reads as the letter does and a date filter or a sort puts it on the day
+/// the letter names, before the next day's first hour.
 pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerError> {
     let mut workbook = Workbook::new();
     let header = header_format();
     let date = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    let day_end = Format::new().set_num_format("yyyy-mm-dd \"24:00\"");
     let sheet = workbook.add_worksheet();
     sheet.set_name(SHEET_NAME)?;
     for (c, (name, width)) in COLUMNS.iter().enumerate() {
@@ -67,6 +85,16 @@ pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerErr
                     sheet.write_datetime_with_format(r, c, t, &date)?;
                 }
                 Value::Time(None) => {}
+                Value::Deadline(t) => match day_ending(*t) {
+                    (day, true) => {
+                        let last_second = day.date().and_time(NaiveTime::MIN) + TimeDelta::days(1)
+                            - TimeDelta::seconds(1);
+                        sheet.write_datetime_with_format(r, c, last_second, &day_end)?;
+                    }
+                    (t, false) => {
+                        sheet.write_datetime_with_format(r, c, t, &date)?;
+                    }
+                },
                 Value::Flag(b) => {
                     sheet.write_string(r, c, flag(*b))?;
                 }
@@ -174,6 +202,10 @@ pub fn csv(rows: &[Vec<Value>]) -> Result<Vec<u8>, LedgerError> {
                 Value::Int(n) => n.to_string(),
                 Value::Time(Some(t)) => t.format("%Y-%m-%d %H:%M").to_string(),
                 Value::Time(None) => String::new(),
+                Value::Deadline(t) => match day_ending(*t) {
+                    (day, true) => day.format("%Y-%m-%d 24:00").to_string(),
+                    (t, false) => t.format("%Y-%m-%d %H:%M").to_string(),
+                },
                 Value::Flag(b) => flag(*b).to_owned(),
             }))?;
         }
@@ -288,6 +320,53 @@ mod tests {
                 || styles.contains("yyyy-mm-dd hh:mm"),
             "{styles}"
         );
+    }
+
+    #[test]
+    fn a_deadline_at_midnight_reads_as_24_00_of_the_day_the_letter_names() {
+        use calamine::{Data, Reader, Xlsx};
+        use std::io::Read;
+        let at = |d: u32, h: u32, m: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, d)
+                .unwrap()
+                .and_hms_opt(h, m, 0)
+                .unwrap()
+        };
+        let mut row = vec![Value::Text(String::new()); COLUMNS.len()];
+        // Acknowledge by Tuesday 8 December 24:00, reply by Wednesday 9 at 17:30.
+        row[12] = Value::Deadline(at(9, 0, 0));
+        row[14] = Value::Deadline(at(9, 17, 30));
+
+        let bytes = xlsx(std::slice::from_ref(&row), &[]).unwrap();
+        let mut book = Xlsx::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let sheet = book.worksheet_range(SHEET_NAME).unwrap();
+        let read = |c: usize| match sheet.get((1, c)) {
+            Some(Data::DateTime(d)) => d.as_datetime().unwrap(),
+            other => panic!("column {c}: {other:?}"),
+        };
+        assert_eq!(
+            read(12),
+            at(8, 23, 59) + TimeDelta::seconds(59),
+            "Tuesday's end"
+        );
+        assert_eq!(read(14), at(9, 17, 30));
+        let mut styles = String::new();
+        zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .unwrap()
+            .by_name("xl/styles.xml")
+            .unwrap()
+            .read_to_string(&mut styles)
+            .unwrap();
+        assert!(
+            styles.contains(r#"formatCode="yyyy\-mm\-dd\ &quot;24:00&quot;""#)
+                || styles.contains("yyyy-mm-dd &quot;24:00&quot;"),
+            "{styles}"
+        );
+
+        let text = String::from_utf8(csv(&[row]).unwrap()[3..].to_vec()).unwrap();
+        assert!(text.contains(",2026-12-08 24:00,"), "{text}");
+        assert!(text.contains(",2026-12-09 17:30,"), "{text}");
+        assert!(!text.contains("2026-12-09 00:00"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The ledger (台账) as a file: an office's own cases, or for supervisors any
 //! office's, escalated in a range of time, as a workbook or CSV. The same
-//! export serves `CaseService.ExportLedger`, `whistle ledger` (which reads the
-//! store directly, with no caller) and the weekly digest's attachment.
+//! export serves `CaseService.ExportLedger`, `whistle ledger` (as the built-in
+//! operator, `service::operator`) and the weekly digest's attachment.
 //!
 //! The ledger names no resident: it lists cases, departments and deadlines,
 //! so reading it is not a read of personal information to be recorded.
@@ -54,8 +54,9 @@ pub fn figures_sheets(
 }
 
 /// The ledger of `office` (none: all offices) over `range` as it stands at
-/// `now`, for whoever is allowed it: the caller has been checked.
-pub async fn build_ledger(
+/// `now`, for a caller already checked: the export, and the weekly digest
+/// that whistle writes on its own.
+pub(super) async fn build_ledger(
     store: &Store,
     org: &Organisation,
     office: Option<&str>,
@@ -119,8 +120,14 @@ impl Whistle {
                 }
                 other => other,
             },
+            // The access policy refused them above; refused here as well
+            // rather than trusted to stay so.
             ActorRole::Department(_) | ActorRole::System => {
-                unreachable!("the access policy lets only offices and supervisors read cases")
+                return Err(DomainError::denied(
+                    "the ledger is for street offices and supervisors",
+                    "台账仅供街道和督办人员导出",
+                )
+                .into());
             }
         };
         build_ledger(

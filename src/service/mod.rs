@@ -15,6 +15,7 @@ mod decisions;
 mod digest;
 mod error;
 pub mod ledger;
+pub mod operator;
 mod replies;
 mod requests;
 mod statistics;

@@ -264,6 +264,24 @@ pub async fn connect_existing(url: &str, options: &PoolOptions) -> Result<Store,
     }
 }
 
+/// Idle and in-use connections of pools given as (size, idle). While a
+/// connection is being taken or returned, sqlx may report an idle count that
+/// wrapped below zero (near `usize::MAX`) or exceeds the pool's size: each
+/// pool's idle count is clamped to its size, and the sums saturate, so that a
+/// gauge reads a count a moment off rather than panicking (debug builds) or
+/// showing four billion (release).
+fn connection_counts(pools: impl IntoIterator<Item = (u32, usize)>) -> (u32, u32) {
+    pools
+        .into_iter()
+        .fold((0u32, 0u32), |(idle, busy), (size, reported_idle)| {
+            let pool_idle = u32::try_from(reported_idle).unwrap_or(u32::MAX).min(size);
+            (
+                idle.saturating_add(pool_idle),
+                busy.saturating_add(size - pool_idle),
+            )
+        })
+}
+
 /// Whether values a caller gave can match anything stored. Nothing stored
 /// holds a NUL (every text is refused one on the way in), and PostgreSQL
 /// refuses one even as a parameter while SQLite compares it: asked with one,
@@ -540,11 +558,14 @@ impl Store {
     /// Connections open in the pools (readers' and writers' together): idle,
     /// and in use.
     pub fn pool_connections(&self) -> (u32, u32) {
-        dispatch!(self, db => {
-            let idle = (db.reader.num_idle() + db.writer.num_idle()) as u32;
-            let size = db.reader.size() + db.writer.size();
-            (idle, size.saturating_sub(idle))
-        })
+        match self {
+            Self::Sqlite(db) => connection_counts([
+                (db.reader.size(), db.reader.num_idle()),
+                (db.writer.size(), db.writer.num_idle()),
+            ]),
+            // One pool serves reads and writes: counted once.
+            Self::Postgres(db) => connection_counts([(db.writer.size(), db.writer.num_idle())]),
+        }
     }
 
     /// Closes the pools, waiting for connections in use to be returned.
@@ -847,5 +868,26 @@ impl Store {
             return Ok(nothing());
         }
         read!(self, tx => tx.list_personal_reads(filter, page).await?)
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::connection_counts;
+
+    #[test]
+    fn a_wrapped_or_oversized_idle_count_is_clamped_not_added_into_an_overflow() {
+        assert_eq!(connection_counts([(5, 2), (1, 1)]), (3, 3));
+        // sqlx, for a moment, reports an idle count that wrapped below zero.
+        assert_eq!(
+            connection_counts([(5, usize::MAX), (1, usize::MAX)]),
+            (6, 0)
+        );
+        assert_eq!(connection_counts([(5, 9), (1, 0)]), (5, 1));
+        assert_eq!(
+            connection_counts([(u32::MAX, 0), (u32::MAX, 0)]),
+            (0, u32::MAX)
+        );
+        assert_eq!(connection_counts([]), (0, 0));
     }
 }

@@ -116,6 +116,9 @@ enum Want {
     Number(f64),
     /// A local time in Asia/Shanghai, to the second.
     Time(NaiveDateTime),
+    /// A deadline, local time: one at midnight is shown as 24:00 of the day
+    /// before, as the letter says it.
+    Deadline(NaiveDateTime),
     Empty,
 }
 
@@ -135,6 +138,23 @@ fn local(ts: &Option<prost_types::Timestamp>) -> Want {
                 .with_timezone(&chrono_tz::Asia::Shanghai)
                 .naive_local(),
         ),
+    }
+}
+
+/// A deadline as the ledger must show it.
+fn deadline(ts: &Option<prost_types::Timestamp>) -> Want {
+    match local(ts) {
+        Want::Time(t) => Want::Deadline(t),
+        other => other,
+    }
+}
+
+/// The day a deadline ends on and whether it is that day's 24:00.
+fn day_ending(t: &NaiveDateTime) -> (NaiveDateTime, bool) {
+    if t.time() == chrono::NaiveTime::MIN {
+        (*t - chrono::TimeDelta::days(1), true)
+    } else {
+        (*t, false)
     }
 }
 
@@ -179,9 +199,9 @@ fn request_cells(
         ("角色", text(role)),
         ("文号", text(&r.reference)),
         ("状态", text(status)),
-        ("签收时限", local(&r.ack_due_at)),
+        ("签收时限", deadline(&r.ack_due_at)),
         ("签收时间", local(&r.acknowledged_at)),
-        ("答复时限", local(&r.reply_due_at)),
+        ("答复时限", deadline(&r.reply_due_at)),
         (
             "答复时间",
             current.map_or(Want::Empty, |x| local(&x.replied_at)),
@@ -204,6 +224,16 @@ fn assert_cell(got: Option<&Data>, want: &Want, at: (usize, &str)) {
         (Data::DateTime(d), Want::Time(t)) => d
             .as_datetime()
             .is_some_and(|d| (d - *t).num_milliseconds().abs() < 1000),
+        // A 24:00 is the due day's last second, on the day the letter names.
+        (Data::DateTime(d), Want::Deadline(t)) => d.as_datetime().is_some_and(|d| {
+            let (day, day_end) = day_ending(t);
+            d.date() == day.date()
+                && if day_end {
+                    d.time() == chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap()
+                } else {
+                    (d - *t).num_milliseconds().abs() < 1000
+                }
+        }),
         _ => false,
     };
     assert!(
@@ -370,6 +400,15 @@ async fn the_workbook_holds_a_row_per_request_as_the_cases_stand(backend: Backen
     assert_eq!(file.first.size, file.bytes.len() as u64);
     let sheet = ledger_sheet(&file.bytes);
     let expected = expected_rows(&w);
+    // Working-day deadlines end at midnight: the letter's "Tuesday 24:00",
+    // which the sheet must show on that Tuesday, not at Wednesday 00:00.
+    assert!(
+        expected.iter().flatten().any(|(_, want)| matches!(
+            want,
+            Want::Deadline(t) if t.time() == chrono::NaiveTime::MIN
+        )),
+        "the week holds a deadline at the end of a day"
+    );
     assert_eq!(sheet.height(), expected.len() + 1, "a header and five rows");
     assert_eq!(sheet.width(), HEADERS.len());
     for (c, header) in HEADERS.iter().enumerate() {
@@ -415,6 +454,10 @@ async fn the_csv_file_holds_the_same_rows_for_excel_and_wps(backend: Backend) {
                 Want::Text(t) => t.clone(),
                 Want::Number(n) => format!("{n}"),
                 Want::Time(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+                Want::Deadline(t) => match day_ending(t) {
+                    (day, true) => day.format("%Y-%m-%d 24:00").to_string(),
+                    (t, false) => t.format("%Y-%m-%d %H:%M").to_string(),
+                },
                 Want::Empty => String::new(),
             };
             assert_eq!(got, want, "row {} column {name}", r + 1);

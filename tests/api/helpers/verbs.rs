@@ -122,9 +122,9 @@ impl TestApp {
 
     /// The deadlines the service must give a round issued to `department` at `at`.
     pub fn deadlines(&self, department: &str, at: DateTime<Utc>) -> Deadlines {
-        self.settings
-            .organisation()
+        whistle::assemble::Parts::of(&self.settings)
             .expect("the organisation")
+            .organisation
             .deadlines(department, at)
     }
 }

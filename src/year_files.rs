@@ -1,20 +1,26 @@
-//! Builds the working calendar deadlines are counted on, from three sources: the
-//! State Council year files compiled into the binary (`calendar/*.toml`), an
-//! operator's folder of year files (`calendar.dir`) that replace shipped years or
-//! add new ones, and the local days of `calendar.holidays` / `calendar.workdays`.
-//! This is the one place that reads those files; [`build`] can be called again at
-//! any time (a reload after the November notice) and either returns a whole new
-//! calendar or says exactly which file and line is wrong, leaving the old one to
-//! the caller.
+//! The State Council's year files (`calendar/*.toml`, one per year, each the
+//! November notice of the next year's holidays and make-up workdays), and the
+//! working calendar deadlines are counted on, built from three sources: the
+//! year files compiled into the binary, an operator's folder of year files
+//! (`calendar.dir`) that replace shipped years or add new ones, and the local
+//! days of `calendar.holidays` / `calendar.workdays`. This is the one place
+//! that reads those files: [`build`] loads and checks them and either returns
+//! a whole new calendar or says exactly which file and line is wrong;
+//! [`reload`] builds again while the service runs (after the November notice)
+//! and keeps the calendar in use when the files do not load.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::calendar::{
     ArrangementError, CalendarError, HolidayArrangement, OfficeHours, WorkingCalendar,
     shipped_arrangements,
 };
+use crate::domain::organisation::OrgCell;
 use crate::settings::CalendarSettings;
 
 /// A calendar and where each of its years came from, for the log line that says
@@ -130,6 +136,29 @@ pub fn build(settings: &CalendarSettings) -> Result<LoadedCalendar, LoadError> {
         calendar,
         years: origins,
     })
+}
+
+/// Builds the calendar again every `calendar.reload_secs` and on SIGHUP, so
+/// a year file added to `calendar.dir` counts without a restart, and puts it
+/// into `org`. Files that do not load are logged and the calendar in use is
+/// kept. Requests already issued keep their deadlines.
+pub async fn reload(settings: CalendarSettings, org: OrgCell, shutdown: CancellationToken) {
+    let every = Duration::from_secs(settings.reload_secs);
+    crate::reload::watch(every, shutdown, move || match build(&settings) {
+        Ok(loaded) => {
+            let was: Vec<i32> = org.current().calendar.covered_years().collect();
+            let covered: Vec<i32> = loaded.calendar.covered_years().collect();
+            let years = loaded.describe_years();
+            org.replace_calendar(loaded.calendar);
+            if covered != was {
+                tracing::info!(%years, "working calendar reloaded");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "working calendar not reloaded; keeping the one in use")
+        }
+    })
+    .await
 }
 
 /// Every `YYYY.toml` in `dir`, parsed and checked against its name. Other files

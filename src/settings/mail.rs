@@ -1,0 +1,92 @@
+//! How letters go out: `[mail]` (the transport, SMTP, retries), and the
+//! letters whistle writes on its own schedule: `[alert_mail]` (alerts to
+//! supervisors) and `[digest]` (the weekly digest). Plain data: the
+//! application checks the times and days when it builds the policies.
+
+use serde::Deserialize;
+
+use super::Secret;
+
+/// `mail.transport`: how letters leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+/// `mail.smtp.tls`: how the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+/// `[mail]`: the outbox's delivery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: TransportKind,
+    pub file_dir: String,
+    pub from: String,
+    pub message_id_domain: String,
+    pub poll_interval_ms: u64,
+    /// Letters delivered at once by this instance (PostgreSQL; SQLite takes
+    /// turns); 0 leaves delivery to other instances.
+    pub workers: u32,
+    pub smtp: SmtpSettings,
+    pub retry: RetrySettings,
+}
+
+/// `[mail.smtp]`: the server letters are handed to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout_secs: u64,
+    pub accept_invalid_certs: bool,
+}
+
+/// `[mail.retry]`: how often, and how far apart, a letter is tried again.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RetrySettings {
+    pub max_attempts: u32,
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+}
+
+/// `[alert_mail]`: alerts to supervisors by e-mail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertMailSettings {
+    /// Supervisors' mailboxes; none: no alert mail.
+    pub to: Vec<String>,
+    pub mode: AlertMailMode,
+    /// Local time of the daily digest, `HH:MM`.
+    pub digest_time: String,
+    /// Only alerts of at least this level.
+    pub min_level: u8,
+}
+
+/// `alert_mail.mode`: how alerts reach supervisors by e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertMailMode {
+    /// A letter for every alert as it is raised.
+    Each,
+    /// One letter a day with every alert since the last.
+    Digest,
+}
+
+/// supervisors, with the week's ledger attached.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DigestSettings {
+    pub enabled: bool,
+    /// `MON` … `SUN`.
+    pub weekday: String,
+    /// Local time, `HH:MM`.
+    pub time: String,
+}
