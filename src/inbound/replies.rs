@@ -11,10 +11,8 @@ use async_trait::async_trait;
 
 use super::listener::{Envelope, Inbox, Refusal};
 use super::message::{self, Command, Kind, ParseError};
-use crate::domain::DomainError;
-use crate::service::{
-    self, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment, Whistle,
-};
+use crate::domain::{DomainError, MailCommand};
+use crate::service::{self, MailAnswer, MailKind, MailOutcome, NewAttachment, Whistle};
 
 #[derive(Debug, Clone)]
 pub struct ReplyInbox {

@@ -853,10 +853,10 @@ impl Letters {
         request_id: &str,
         sender: &str,
         message_id: &str,
-        command: &crate::service::MailCommand,
+        command: &crate::domain::MailCommand,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        use crate::service::MailCommand as C;
+        use crate::domain::MailCommand as C;
         let Some(request) = case.requests.iter().find(|r| r.id == request_id) else {
             return Ok(None);
         };

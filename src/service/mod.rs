@@ -44,8 +44,8 @@ pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase,
 pub use digest::DigestPolicy;
 pub use error::{Error, Result, not_found};
 pub use replies::{
-    Desk, DeskAction, DeskReply, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment,
-    Posted, ReplyPolicy,
+    Desk, DeskAction, DeskReply, MailAnswer, MailKind, MailOutcome, NewAttachment, Posted,
+    ReplyPolicy,
 };
 pub use requests::{NoteProgress, SubmitReply};
 pub use supervision::{AlertMailMode, AlertMailPolicy, CalendarCoverage};
