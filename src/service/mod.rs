@@ -32,7 +32,7 @@ use crate::domain::alert;
 use crate::domain::effects::{self, Effect};
 pub use crate::domain::organisation::OrgCell;
 use crate::domain::{Actor, Case, DomainError, Organisation};
-use crate::mail::letter::Letters;
+use crate::mail::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
 pub use crate::domain::{
