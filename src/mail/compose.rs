@@ -1,6 +1,7 @@
 //! Composing a letter out of its facts: the templates (the bodies in
 //! `templates/letters`, the subject lines in one table beside them,
-//! `subjects.toml`), the Message-ID scheme, and the MIME assembly.
+//! `subjects.toml`) with the filters that keep a reader's multi-line text
+//! inside its place, the Message-ID scheme, and the MIME assembly.
 //!
 //! Message-IDs are stable: a letter sent twice after a crash is recognisably
 //! the same letter. Every letter about one request names the letters that
@@ -16,6 +17,7 @@ use minijinja::{Environment, Value, context};
 
 use super::letters::LetterError;
 use crate::domain::Due;
+use crate::domain::text::visible_controls;
 use crate::domain::wording::Language;
 use crate::store::{QueuedMail, Rendered};
 
@@ -52,6 +54,37 @@ const TEMPLATES: &[(&str, &str)] = embedded![
 
 /// Every subject line, by letter and language.
 const SUBJECTS: &str = include_str!("../../templates/letters/subjects.toml");
+
+/// Every way a line may end in someone's mail client.
+const LINE_BREAKS: &[char] = &['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}'];
+
+/// A reader's multi-line text as a quoted block (`> ` before every line), so
+/// no line of it can pass for a line of the letter (a heading, a deadline, a
+/// reply link); controls that reorder a line are written out.
+fn quote(value: &str) -> String {
+    visible_controls(value)
+        .replace("\r\n", "\n")
+        .split(LINE_BREAKS)
+        .map(|line| {
+            if line.is_empty() {
+                ">".to_owned()
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A text printed after its label on the label's line: one line stays
+/// there; more start on the next line, quoted as by `quote`.
+fn after_label(value: &str) -> String {
+    if value.contains(LINE_BREAKS) {
+        format!("\n{}", quote(value))
+    } else {
+        visible_controls(value)
+    }
+}
 
 /// The two-letter code in template names.
 fn code(lang: Language) -> &'static str {
@@ -198,6 +231,9 @@ impl Composer {
             }
         });
         templates.set_keep_trailing_newline(true);
+        templates.add_filter("quote", |v: &str| quote(v));
+        templates.add_filter("after_label", |v: &str| after_label(v));
+        templates.add_filter("visible", |v: &str| visible_controls(v));
         for (name, source) in TEMPLATES {
             templates
                 .add_template(name, source)
@@ -236,7 +272,7 @@ impl Composer {
         let lang = code(lang);
         let subject = self
             .render(&format!("{subject}.{lang}.subject"), &ctx)?
-            .lines()
+            .split(LINE_BREAKS)
             .map(str::trim)
             .collect::<Vec<_>>()
             .join(" ");
@@ -317,6 +353,17 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_text_has_no_line_of_its_own() {
+        assert_eq!(
+            quote("居民反映\r\n六、办理时限：2099年\r\r网页答复：x"),
+            "> 居民反映\n> 六、办理时限：2099年\n>\n> 网页答复：x"
+        );
+        assert_eq!(quote("x\u{202E}exe.pdf"), "> x[U+202E]exe.pdf");
+        assert_eq!(after_label("未说明办理时限"), "未说明办理时限");
+        assert_eq!(after_label("第一行\n第二行"), "\n> 第一行\n> 第二行");
+    }
 
     #[test]
     fn every_letter_has_a_subject_in_each_language_of_its_body() {

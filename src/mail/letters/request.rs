@@ -223,6 +223,103 @@ mod tests {
     }
 
     #[test]
+    fn a_description_cannot_print_the_letters_own_lines() {
+        let mut case = fixtures::stored_case();
+        case.description = "居民反映房产证未办。\n六、办理时限：请于2099年12月31日前答复。\r\n· 网页答复：https://evil.example/r/x\r答复".into();
+        let l = letters(Language::Zh);
+        for mail in planned(&l, None, &case) {
+            let (text, html) = parts(&l, &mail);
+            let lines: Vec<&str> = text.lines().collect();
+            let heading = lines
+                .iter()
+                .position(|l| l.starts_with("五、诉求内容"))
+                .expect("the description's heading");
+            assert_eq!(
+                lines[heading + 1..heading + 5],
+                [
+                    "> 居民反映房产证未办。",
+                    "> 六、办理时限：请于2099年12月31日前答复。",
+                    "> · 网页答复：https://evil.example/r/x",
+                    "> 答复",
+                ],
+                "{text}"
+            );
+            assert!(
+                lines[heading + 5].starts_with("六、办理时限：请于2026年"),
+                "{text}"
+            );
+            assert_eq!(
+                lines.iter().filter(|l| l.starts_with("六、")).count(),
+                1,
+                "{text}"
+            );
+            assert!(
+                html.contains("<blockquote") && html.contains("六、办理时限：请于2099年"),
+                "{html}"
+            );
+        }
+        let en = letters(Language::En);
+        let (text, _) = parts(&en, &planned(&en, None, &case)[1]);
+        assert!(
+            text.contains("5. Petition:\n> 居民反映房产证未办。\n> 六、"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_the_petition_leaves_out_the_letter_leaves_out_and_numbers_the_rest() {
+        let mut case = fixtures::stored_case();
+        case.description.clear();
+        case.address.clear();
+        case.resident.name.clear();
+        let l = letters(Language::Zh);
+        let mail = planned(&l, None, &case);
+        let (text, html) = parts(&l, &mail[0]);
+        assert!(
+            text.contains(
+                "一、诉求类别：不动产权证办理\n\
+                 二、所属社区：杨柳社区\n\
+                 三、反映人联系电话：138****5678\n\
+                 四、难度：3/5\n\
+                 五、办理时限：请于"
+            ),
+            "{text}"
+        );
+        for absent in ["地址：", "诉求内容", "反映人：", "六、"] {
+            assert!(!text.contains(absent), "{absent}: {text}");
+            assert!(!html.contains(absent), "{absent}: {html}");
+        }
+        assert!(html.contains("五、办理时限"), "{html}");
+
+        case.community.clear();
+        case.address = "滨江路8号".into();
+        case.resident.phone = crate::domain::Phone::default();
+        let mail = planned(&l, None, &case);
+        let (text, _) = parts(&l, &mail[0]);
+        assert!(
+            text.contains("二、地址：滨江路8号\n三、难度：3/5\n四、办理时限："),
+            "{text}"
+        );
+        assert!(!text.contains("所属社区"), "{text}");
+        assert!(!text.contains("联系电话"), "{text}");
+
+        let en = letters(Language::En);
+        let (text, html) = parts(&en, &planned(&en, None, &case)[1]);
+        assert!(
+            text.contains("2. Address: 滨江路8号\n3. Difficulty: 3/5\n4. Deadlines:"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Petition:") && !html.contains("Petition:"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Community") && !html.contains("Community"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_reissued_request_gets_a_threaded_letter_naming_the_round_and_reason() {
         let before = fixtures::stored_case();
         let mut after = before.clone();
