@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
 use whistle::domain::{Actor, ActorRole, Case, Organisation, Petition, Reference, effects};
-use whistle::mail::letter::Letters;
+use whistle::mail::Letters;
 use whistle::store::{Inserted, PoolOptions, Store, StoreError};
 
 use crate::load::Op;

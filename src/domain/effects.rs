@@ -1,5 +1,5 @@
 //! What a change causes outside the case itself, decided here as data: letters
-//! (planned by `mail::letter`, delivered by the outbox) and alerts (`alert`),
+//! (planned by `mail::letters`, delivered by the outbox) and alerts (`alert`),
 //! written in the transaction of the change. A command's effects are a pure
 //! function of the case before and after it; the watch's come from what it did.
 //! So the rules of "who is told what" are tested without a database or a

@@ -15,6 +15,7 @@ pub mod effects;
 pub mod error;
 pub mod ledger;
 pub mod listing;
+pub mod mail_command;
 pub mod organisation;
 pub mod petition;
 pub mod reply_link;
@@ -47,6 +48,7 @@ pub use listing::{
     AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
     PersonalReadFilter, RequestFilter,
 };
+pub use mail_command::{MailCommand, Recorded};
 pub use organisation::{
     Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
 };

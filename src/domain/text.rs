@@ -1,7 +1,8 @@
 //! Texts with rules, parsed once at the edge. A value of one of these types is
 //! known to be trimmed, within its length limit (counted in characters, so a
-//! Chinese text is as welcome as an English one) and free of characters the
-//! databases cannot store; nothing downstream checks again.
+//! Chinese text is as welcome as an English one), free of characters the
+//! databases cannot store and of controls that reorder what a reader sees;
+//! nothing downstream checks again.
 
 use std::fmt;
 
@@ -47,13 +48,22 @@ pub fn text(
     {
         return Err(FieldViolation::new(field, "contains control characters").zh("含有控制字符"));
     }
+    // Every text here is read by someone: a letter's reader, a clerk on the
+    // page, a supervisor. Multi-line texts break lines with line feeds only.
+    if value.chars().any(reorders_or_breaks) {
+        return Err(FieldViolation::new(
+            field,
+            "contains bidirectional or line-separator controls",
+        )
+        .zh("含有双向文字控制符或分行符"));
+    }
     Ok(value.to_owned())
 }
 
 /// Characters that reorder the text around them (U+202E turns
-/// `…0001号` into something else on screen) or break a line without a line
-/// feed: refused in one-line fields, where they only ever forge what a reader
-/// sees.
+/// `…0001号` into something else on screen, `x\u{202e}exe.pdf` into
+/// `xfdp.exe`) or break a line without a line feed: refused in every text,
+/// where they only ever forge what a reader sees.
 pub fn reorders_or_breaks(c: char) -> bool {
     matches!(
         c,
@@ -67,9 +77,25 @@ pub fn reorders_or_breaks(c: char) -> bool {
     )
 }
 
+/// The value with each reordering or line-separating control written out
+/// as `[U+202E]`: for texts that come from where they cannot be refused (a
+/// stranger's mail) or were stored before they were. No backslash, so a
+/// file name keeps its shape.
+pub fn visible_controls(value: &str) -> String {
+    let mut shown = String::with_capacity(value.len());
+    for c in value.chars() {
+        if reorders_or_breaks(c) {
+            shown.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// A one-line text (a title, a name, an address, an id): as `text`, and no
-/// line breaks or bidirectional controls, which in a letter's plain text or a
-/// terminal could forge a line ("deadline: …") or reorder one.
+/// line breaks, which in a letter's plain text or a terminal could forge a
+/// line ("deadline: …").
 pub fn line(
     field: &str,
     value: &str,
@@ -79,13 +105,6 @@ pub fn line(
     let value = text(field, value, max, required)?;
     if value.contains(['\n', '\r']) {
         return Err(FieldViolation::new(field, "must be one line").zh("不能换行"));
-    }
-    if value.chars().any(reorders_or_breaks) {
-        return Err(FieldViolation::new(
-            field,
-            "contains bidirectional or line-separator controls",
-        )
-        .zh("含有双向文字控制符或分行符"));
     }
     Ok(value)
 }
@@ -215,6 +234,22 @@ mod tests {
         assert!(DocumentNumber::parse("document_number", "区住建函\n〔2026〕").is_err());
         // Multi-line texts keep their line breaks.
         assert!(Comment::parse("comment", "第一行\n第二行").is_ok());
+    }
+
+    #[test]
+    fn multi_line_texts_refuse_bidi_controls_naming_the_field() {
+        for forged in [
+            "已办结\u{202E}fdp.exe",
+            "a\u{200F}b",
+            "第一行\u{2028}第二行",
+        ] {
+            let refused = ReplyText::parse("text", forged).unwrap_err();
+            assert_eq!(refused.field, "text", "{forged:?}");
+            assert!(refused.description.contains("bidirectional"), "{forged:?}");
+        }
+        assert!(text("description", "x\u{202E}y", 100, false).is_err());
+        assert_eq!(visible_controls("x\u{202E}exe.pdf"), "x[U+202E]exe.pdf");
+        assert_eq!(visible_controls("第一行\n第二行"), "第一行\n第二行");
     }
 
     #[test]

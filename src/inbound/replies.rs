@@ -20,11 +20,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::listener::{Envelope, Inbox, Refusal};
 use super::message::{self, Command, Kind, ParseError};
-use crate::domain::DomainError;
 use crate::domain::reply_sender::SenderEvidence;
-use crate::service::{
-    self, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment, Whistle,
-};
+use crate::domain::{DomainError, MailCommand};
+use crate::service::{self, MailAnswer, MailKind, MailOutcome, NewAttachment, Whistle};
 
 /// What the inbox takes, besides the domain of its addresses.
 #[derive(Debug, Clone, Default)]

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::letter::Letters;
+use super::letters::Letters;
 use super::transport::{SendError, Transport};
 use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;

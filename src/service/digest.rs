@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use super::ledger::build_ledger;
 use super::*;
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
-use crate::mail::letter::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
+use crate::mail::letters::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 
 /// The figures' columns a digest prints: what fits a mail client's width.
 /// The attached workbook holds every column.
@@ -137,7 +137,7 @@ impl Whistle {
                             org.office(c).map(|o| o.name.clone())
                         }),
                         title: a.case.title.clone(),
-                        due: o.due.as_str().to_owned(),
+                        due: o.due,
                         due_at: o.due_at,
                         late_seconds: o.by.num_seconds(),
                     })

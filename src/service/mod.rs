@@ -33,7 +33,7 @@ use crate::domain::alert;
 use crate::domain::effects::{self, Effect};
 pub use crate::domain::organisation::OrgCell;
 use crate::domain::{Actor, Case, DomainError, Organisation};
-use crate::mail::letter::Letters;
+use crate::mail::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
 pub use crate::domain::{
@@ -45,8 +45,8 @@ pub use decisions::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase,
 pub use digest::DigestPolicy;
 pub use error::{Error, Result, not_found};
 pub use replies::{
-    Desk, DeskAction, DeskReply, MailAnswer, MailCommand, MailKind, MailOutcome, NewAttachment,
-    Posted, ReplyPolicy,
+    Desk, DeskAction, DeskReply, MailAnswer, MailKind, MailOutcome, NewAttachment, Posted,
+    ReplyPolicy,
 };
 pub use requests::{NoteProgress, SubmitReply};
 pub use supervision::{AlertMailMode, AlertMailPolicy, CalendarCoverage};
@@ -288,7 +288,7 @@ impl Whistle {
         let org = self.org.current();
         let issued = mail
             .iter()
-            .filter(|m| m.kind == "request_issued")
+            .filter(|m| m.kind == crate::store::LetterKind::RequestIssued)
             .filter_map(|m| m.request_id.as_deref());
         let ids = [case.id.clone()];
         for reader in crate::domain::disclosure::letter_readers(&org, case, issued) {

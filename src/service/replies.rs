@@ -15,9 +15,10 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::reply_link::{self, Ended};
+use crate::domain::text::{reorders_or_breaks, visible_controls};
 use crate::domain::{
-    ActorRole, Attachment, Channel, DocumentNumber, Event, NewReply, ProgressText, Reason,
-    ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
+    ActorRole, Attachment, Channel, DocumentNumber, Event, MailCommand, NewReply, ProgressText,
+    Reason, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
 };
 use crate::store::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
@@ -119,13 +120,6 @@ pub enum MailKind {
     Bounce,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MailCommand {
-    Acknowledge,
-    Progress(String),
-    Reply(String),
-}
-
 /// An e-mail taken for a reply address.
 #[derive(Debug, Clone)]
 pub struct MailAnswer {
@@ -206,14 +200,15 @@ fn attachment_id_shape(id: &str) -> Result<()> {
 }
 
 /// A value from outside fit to keep in a text column and to show: control
-/// characters (NUL among them, which PostgreSQL refuses) become spaces, and
-/// it is cut at 200 characters.
+/// characters (NUL among them, which PostgreSQL refuses) become spaces,
+/// bidirectional ones are written out, and it is cut at 200 characters.
 fn printable(value: &str) -> String {
-    value
+    let kept: String = value
         .chars()
         .take(200)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    visible_controls(&kept)
 }
 
 impl ReplyPolicy {
@@ -244,6 +239,15 @@ impl ReplyPolicy {
             .into());
         }
         for f in files {
+            if f.filename.chars().any(reorders_or_breaks) {
+                let shown = visible_controls(&f.filename);
+                return Err(DomainError::invalid(
+                    field,
+                    format!("{shown}: a file name may not hold bidirectional controls"),
+                    format!("「{shown}」的文件名含有双向文字控制符"),
+                )
+                .into());
+            }
             let extension = f
                 .filename
                 .rsplit_once('.')
@@ -602,6 +606,12 @@ impl Whistle {
         mail.sender = printable(&mail.sender);
         mail.message_id = printable(&mail.message_id);
         mail.subject = printable(&mail.subject);
+        // A stranger's mail client is not refused for bidirectional
+        // controls; they are written out where a person reads them.
+        mail.command = mail.command.with_controls_shown();
+        for file in &mut mail.attachments {
+            file.filename = visible_controls(&file.filename);
+        }
         tracing::Span::current().record("request_id", link.request_id.as_str());
         let now = self.clock.now();
         let org = self.org.current();

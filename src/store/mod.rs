@@ -100,8 +100,8 @@ pub struct OutgoingMail {
     /// The case the letter is about; none for a digest of many.
     pub case_id: Option<String>,
     pub request_id: Option<String>,
-    /// What caused it (`request_issued`, later reminders and notices).
-    pub kind: String,
+    /// Which letter it is; the outbox lists it by this before it is rendered.
+    pub kind: LetterKind,
     /// With angle brackets, as in the header: resending keeps it.
     pub message_id: String,
     /// Envelope sender and recipients.
@@ -113,6 +113,99 @@ pub struct OutgoingMail {
     /// The digest of the reply link the letter carries, kept beside it so that
     /// the link opens once the letter is committed.
     pub reply_link: Option<String>,
+}
+
+impl OutgoingMail {
+    /// A letter of `kind` from `sender` to `recipients`, about nothing in
+    /// particular until `about` says which case; its id orders the outbox
+    /// (UUIDv7: by time of writing).
+    pub fn new(
+        kind: LetterKind,
+        message_id: String,
+        sender: String,
+        recipients: Vec<String>,
+        payload: String,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: None,
+            request_id: None,
+            kind,
+            message_id,
+            sender,
+            recipients,
+            payload,
+            created_at,
+            reply_link: None,
+        }
+    }
+
+    /// The case, and the request if one, the letter is about.
+    pub fn about(mut self, case_id: &str, request_id: Option<&str>) -> Self {
+        self.case_id = Some(case_id.to_owned());
+        self.request_id = request_id.map(str::to_owned);
+        self
+    }
+
+    /// The digest of the reply link the letter prints, if it prints one.
+    pub fn with_reply_link(mut self, digest: Option<String>) -> Self {
+        self.reply_link = digest;
+        self
+    }
+}
+
+/// The kinds of letter, by the names the outbox's `kind` column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LetterKind {
+    /// A request letter (函), one per round.
+    RequestIssued,
+    /// A reminder (催办) before a deadline.
+    Reminder,
+    /// A supervisor's ruling on an extension or a return.
+    Ruling,
+    /// A receipt (回执) to whoever answered by mail.
+    Receipt,
+    /// One alert to the supervisors.
+    Alert,
+    /// The day's alerts to the supervisors.
+    AlertDigest,
+    /// The weekly digest (周报) to an office or the supervisors.
+    WeeklyDigest,
+}
+
+impl LetterKind {
+    pub const ALL: [LetterKind; 7] = [
+        Self::RequestIssued,
+        Self::Reminder,
+        Self::Ruling,
+        Self::Receipt,
+        Self::Alert,
+        Self::AlertDigest,
+        Self::WeeklyDigest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestIssued => "request_issued",
+            Self::Reminder => "reminder",
+            Self::Ruling => "ruling",
+            Self::Receipt => "receipt",
+            Self::Alert => "alert",
+            Self::AlertDigest => "alert_digest",
+            Self::WeeklyDigest => "weekly_digest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for LetterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::domain::{DeadlineCause, DeadlineEntry, Due, Extension, OverrideClose, ReturnAsk};
 
-use super::{Delivery, MailStatus, OutgoingMail, QueuedMail, StoreError};
+use super::{Delivery, LetterKind, MailStatus, OutgoingMail, QueuedMail, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseRow {
@@ -617,7 +617,7 @@ impl MailRow {
             id: mail.id.clone(),
             case_id: mail.case_id.clone(),
             request_id: mail.request_id.clone(),
-            kind: mail.kind.clone(),
+            kind: mail.kind.as_str().to_owned(),
             message_id: mail.message_id.clone(),
             sender: mail.sender.clone(),
             recipients: mail.recipients.join("\n"),
@@ -639,13 +639,15 @@ impl MailRow {
     pub fn into_queued(self) -> Result<QueuedMail, StoreError> {
         let status =
             MailStatus::parse(&self.status).ok_or_else(|| corrupt("mail status", &self.status))?;
+        let kind =
+            LetterKind::parse(&self.kind).ok_or_else(|| corrupt("letter kind", &self.kind))?;
         Ok(QueuedMail {
             mail: OutgoingMail {
                 reply_link: None,
                 id: self.id,
                 case_id: self.case_id,
                 request_id: self.request_id,
-                kind: self.kind,
+                kind,
                 message_id: self.message_id,
                 sender: self.sender,
                 recipients: self.recipients.lines().map(str::to_owned).collect(),

@@ -1141,18 +1141,15 @@ fn letters(before: Option<&Case>, after: &Case) -> Vec<OutgoingMail> {
                 .iter()
                 .find(|r| Some(&r.id) == e.request_id.as_ref())
                 .unwrap();
-            OutgoingMail {
-                id: uuid::Uuid::now_v7().to_string(),
-                case_id: Some(after.id.clone()),
-                request_id: Some(request.id.clone()),
-                kind: "request_issued".into(),
-                message_id: format!("<{}.r{}@test>", request.id, request.round),
-                sender: "whistle@test".into(),
-                recipients: vec![format!("{}@test", request.department), "copy@test".into()],
-                payload: format!("第{}轮", request.round),
-                created_at: e.at,
-                reply_link: None,
-            }
+            OutgoingMail::new(
+                LetterKind::RequestIssued,
+                format!("<{}.r{}@test>", request.id, request.round),
+                "whistle@test".into(),
+                vec![format!("{}@test", request.department), "copy@test".into()],
+                format!("第{}轮", request.round),
+                e.at,
+            )
+            .about(&after.id, Some(&request.id))
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mail_parser::{HeaderValue, MimeHeaders};
 use whistle::domain::PageRequest;
+use whistle::proto::EscalatePetitionRequest;
 use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::store::MailStatus;
 
@@ -20,6 +21,8 @@ per_backend!(
     a_permanent_refusal_fails_the_letter_without_retrying,
     letters_survive_a_server_killed_mid_delivery,
     letters_as_files_are_named_by_their_outbox_id,
+    a_description_cannot_print_the_letters_own_lines,
+    a_letter_leaves_out_what_the_petition_leaves_out,
 );
 
 async fn app_mailing_to(receiver: &Receiver, backend: Backend) -> Option<TestApp> {
@@ -370,4 +373,102 @@ async fn letters_as_files_are_named_by_their_outbox_id(backend: Backend) {
         );
         assert_eq!(raw, m.raw, "the file is the letter the outbox kept");
     }
+}
+
+/// The plain text and HTML of the letter to housing about `petition`, from
+/// the .eml file the file transport wrote.
+async fn housing_letter(app: &TestApp, petition: EscalatePetitionRequest) -> (String, String) {
+    let case = app.escalate(petition).await;
+    let housing = request_of(&case, "housing");
+    let message_id = format!("<{}.r1.issued@whistle.localhost>", housing.id);
+    app.wait_for_letter(&message_id).await;
+    for entry in std::fs::read_dir(app.outbox_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let raw = std::fs::read(&path).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        if message.message_id().map(|id| format!("<{id}>")) == Some(message_id.clone()) {
+            let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+            let html = message.body_html(0).unwrap().into_owned();
+            return (text, html);
+        }
+    }
+    panic!("no file holds the letter {message_id}")
+}
+
+/// A resident's words may span lines, and a line may look like the letter's
+/// own (a deadline, a reply link): the letter quotes every line of them under
+/// the description's heading, so the genuine deadline is the only one that
+/// reads as the letter's.
+async fn a_description_cannot_print_the_letters_own_lines(backend: Backend) {
+    let Some(app) = spawn_app(backend, None).await else {
+        return;
+    };
+    let petition = EscalatePetitionRequest {
+        description: "居民反映房产证未办。\n六、办理时限：请于2099年12月31日前答复。\n\
+                      · 网页答复：https://evil.example/r/0000"
+            .into(),
+        ..property_certificate("FORGE-1")
+    };
+    let (text, html) = housing_letter(&app, petition).await;
+    assert!(
+        text.contains(
+            "五、诉求内容：\n\
+             > 居民反映房产证未办。\n\
+             > 六、办理时限：请于2099年12月31日前答复。\n\
+             > · 网页答复：https://evil.example/r/0000\n\
+             六、办理时限：请于"
+        ),
+        "{text}"
+    );
+    let at_line_start = |needle: &str| text.lines().filter(|l| l.starts_with(needle)).count();
+    assert_eq!(at_line_start("六、"), 1, "{text}");
+    assert_eq!(at_line_start("· 网页答复："), 1, "{text}");
+    assert!(
+        !text.contains("\n· 网页答复：https://evil"),
+        "the forged link is only ever quoted: {text}"
+    );
+    // In HTML the description is a block of its own, set off from the letter.
+    let quoted = html
+        .split("<blockquote")
+        .nth(1)
+        .and_then(|b| b.split("</blockquote>").next())
+        .expect("the description in a blockquote");
+    assert!(quoted.contains("六、办理时限：请于2099年"), "{html}");
+    assert_eq!(html.matches("六、办理时限").count(), 2, "{html}");
+}
+
+/// A petition may come without an address, a description or the
+/// resident's name: the letter leaves those out rather than print empty
+/// fields, and numbers what it prints in order.
+async fn a_letter_leaves_out_what_the_petition_leaves_out(backend: Backend) {
+    let Some(app) = spawn_app(backend, None).await else {
+        return;
+    };
+    let petition = EscalatePetitionRequest {
+        address: String::new(),
+        description: String::new(),
+        resident: Some(whistle::proto::Resident {
+            name: String::new(),
+            phone: RESIDENT_PHONE.into(),
+        }),
+        ..property_certificate("EMPTY-1")
+    };
+    let (text, html) = housing_letter(&app, petition).await;
+    let expected = format!(
+        "一、诉求类别：不动产权证办理\n\
+         二、所属社区：杨柳社区\n\
+         三、反映人联系电话：{RESIDENT_PHONE_MASKED}\n\
+         四、难度：3/5\n\
+         五、办理时限：请于"
+    );
+    assert!(text.contains(&expected), "{text}");
+    for body in [&text, &html] {
+        for absent in ["地址：", "诉求内容", "反映人：", "六、"] {
+            assert!(!body.contains(absent), "{absent} in {body}");
+        }
+    }
+    assert!(html.contains("五、办理时限"), "{html}");
 }

@@ -25,6 +25,7 @@ scenarios!(
     an_ended_link_says_so_and_takes_no_answers,
     every_answer_carries_the_security_headers,
     a_file_of_a_type_not_taken_is_refused_beside_its_field,
+    a_file_name_with_bidi_controls_is_refused_beside_its_field,
 );
 
 /// What a reply's files really are: a program named `.pdf` is refused, and
@@ -899,29 +900,46 @@ async fn every_answer_carries_the_security_headers(app: TestApp) {
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
 }
 
-async fn a_file_of_a_type_not_taken_is_refused_beside_its_field(app: TestApp) {
-    let (case, link) = housing_link(&app, "P-PAGE-EXE").await;
+/// Posts a reply with one file the page refuses, and checks that nothing was
+/// recorded and the form is offered again; the page's answer.
+async fn refused_file(app: &TestApp, petition: &str, file: (&str, &str, Vec<u8>)) -> Answer {
+    let (case, link) = housing_link(app, petition).await;
     let browser = Browser::new();
     let key = browser.get(&link).await.form_key();
     let posted = browser
-        .post_multipart(
-            &format!("{link}/reply"),
-            reply_form(
-                &key,
-                vec![("setup.exe", "application/octet-stream", b"MZ".to_vec())],
-            ),
-        )
+        .post_multipart(&format!("{link}/reply"), reply_form(&key, vec![file]))
         .await;
     assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        posted.body.contains("附件：「setup.exe」的文件类型不受理"),
-        "{}",
-        posted.body
-    );
     // What the clerk typed is still there, with a fresh key to post it again.
     assert!(posted.body.contains("区住建函〔2026〕12号"));
     assert_ne!(posted.form_key(), key);
     let case = app.case(&case.id).await;
     assert_eq!(housing_status(&case), RequestStatus::Issued);
     assert!(request_of(&case, "housing").reply.is_none());
+    posted
+}
+
+async fn a_file_of_a_type_not_taken_is_refused_beside_its_field(app: TestApp) {
+    let file = ("setup.exe", "application/octet-stream", b"MZ".to_vec());
+    let posted = refused_file(&app, "P-PAGE-EXE", file).await;
+    assert!(
+        posted.body.contains("附件：「setup.exe」的文件类型不受理"),
+        "{}",
+        posted.body
+    );
+}
+
+/// `x\u{202E}exe.pdf` is a PDF by its name and shows as `xfdp.exe`: the
+/// page refuses the name rather than keep what misleads whoever opens it.
+async fn a_file_name_with_bidi_controls_is_refused_beside_its_field(app: TestApp) {
+    let file = ("x\u{202E}exe.pdf", "application/pdf", b"%PDF-1.4".to_vec());
+    let posted = refused_file(&app, "P-PAGE-BIDI", file).await;
+    assert!(
+        posted
+            .body
+            .contains("附件：「x[U+202E]exe.pdf」的文件名含有双向文字控制符"),
+        "{}",
+        posted.body
+    );
+    assert!(!posted.body.contains('\u{202E}'), "{}", posted.body);
 }

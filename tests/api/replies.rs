@@ -35,6 +35,7 @@ per_backend!(
     mail_that_says_nothing_new_is_refused_and_kept,
     each_letter_carries_its_own_link_and_an_earlier_rounds_link_still_answers,
     attachment_ids_that_cannot_exist_are_not_found_on_both_backends,
+    bidi_controls_in_mail_are_written_out_not_obeyed,
 );
 
 /// Who may answer for a department by mail, how much mail one reply address
@@ -188,7 +189,9 @@ async fn letters_of(app: &TestApp, request_id: &str, kind: &str) -> Vec<serde_js
     store.close().await;
     page.items
         .into_iter()
-        .filter(|m| m.mail.request_id.as_deref() == Some(request_id) && m.mail.kind == kind)
+        .filter(|m| {
+            m.mail.request_id.as_deref() == Some(request_id) && m.mail.kind.as_str() == kind
+        })
         .map(|m| serde_json::from_str(&m.mail.payload).expect("letter facts are JSON"))
         .collect()
 }
@@ -235,6 +238,21 @@ fn smtp(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
         .port(addr.port())
         .timeout(Some(Duration::from_secs(10)))
         .build()
+}
+
+/// A reply from housing to `to` saying `text`, with one PDF file.
+fn with_pdf(to: &str, text: &str, file_name: &str, pdf: Vec<u8>) -> Message {
+    let pdf_type = ContentType::parse("application/pdf").unwrap();
+    Message::builder()
+        .from("liu@housing.example".parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject("Re: 函")
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text.to_owned()))
+                .singlepart(Attachment::new(file_name.into()).body(pdf, pdf_type)),
+        )
+        .unwrap()
 }
 
 fn plain(from: &str, to: &str, subject: &str, body: &str) -> Message {
@@ -528,19 +546,7 @@ async fn mailed_attachments_are_kept_and_read_by_the_office_only(backend: Backen
     };
     let (case, _, to) = housing_address(&app, "P-MAILATT-1").await;
     let pdf = b"%PDF-1.4\n% a report\n".to_vec();
-    let message = Message::builder()
-        .from("liu@housing.example".parse().unwrap())
-        .to(to.parse().unwrap())
-        .subject("Re: 函")
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::plain("整改报告见附件。".to_owned()))
-                .singlepart(
-                    Attachment::new("整改报告.pdf".into())
-                        .body(pdf.clone(), ContentType::parse("application/pdf").unwrap()),
-                ),
-        )
-        .unwrap();
+    let message = with_pdf(&to, "整改报告见附件。", "整改报告.pdf", pdf.clone());
     smtp(&app).send(message).await.unwrap();
     let case = app.case(&case.id).await;
     let reply = request_of(&case, "housing").reply.clone().expect("a reply");
@@ -980,4 +986,32 @@ async fn a_mailed_pdf_that_is_a_program_is_refused_and_kept(backend: Backend) {
         "{}",
         kept[0].outcome
     );
+}
+
+/// A stranger's mail client is not refused for bidirectional controls: the
+/// reply, its file's name and the receipt's excerpt keep them written out,
+/// so `x\u{202E}exe.pdf` never shows as `xfdp.exe`.
+async fn bidi_controls_in_mail_are_written_out_not_obeyed(backend: Backend) {
+    let Some(app) = app_taking_mail(backend, Some(&housing_with(""))).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("P-MAILBIDI-1")).await;
+    let housing = request_of(&case, "housing").clone();
+    let to = reply_address(&app, &housing.id).await;
+    let pdf = b"%PDF-1.4\n".to_vec();
+    let message = with_pdf(
+        &to,
+        "已办结，见附件x\u{202E}exe.pdf",
+        "x\u{202E}exe.pdf",
+        pdf,
+    );
+    smtp(&app).send(message).await.unwrap();
+    let case = app.case(&case.id).await;
+    let reply = request_of(&case, "housing").reply.clone().expect("a reply");
+    assert_eq!(reply.text, "已办结，见附件x[U+202E]exe.pdf");
+    assert_eq!(reply.attachments.len(), 1);
+    assert_eq!(reply.attachments[0].filename, "x[U+202E]exe.pdf");
+    let receipts = letters_of(&app, &housing.id, "receipt").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0]["excerpt"], "已办结，见附件x[U+202E]exe.pdf");
 }

@@ -30,6 +30,7 @@ scenarios!(
     control_characters_are_refused_not_stored,
     every_refusal_is_also_said_in_chinese,
     one_line_fields_refuse_line_breaks_and_bidi_controls,
+    texts_of_many_lines_refuse_bidi_controls_too,
     phones_are_bounded_normalised_and_masked_by_their_national_number,
     a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend,
     huge_lists_of_bad_values_get_a_short_invalid_argument,
@@ -528,6 +529,42 @@ async fn one_line_fields_refuse_line_breaks_and_bidi_controls(app: TestApp) {
         })
         .await;
     assert_eq!(case.description, "第一行\n第二行");
+}
+
+/// `\u{202E}` would make a reader see `x…fdp.exe` where `x…exe.pdf` is
+/// written; a line separator would start a line the letter does not quote.
+async fn texts_of_many_lines_refuse_bidi_controls_too(app: TestApp) {
+    for description in [
+        "居民反映\u{202E}fdp.exe",
+        "第一行\u{2028}六、办理时限：2099年",
+    ] {
+        let petition = EscalatePetitionRequest {
+            description: description.into(),
+            ..property_certificate("BIDI-1")
+        };
+        let status = app.office().escalate_petition(petition).await;
+        let status = invalid(status, "description");
+        assert!(
+            status.message().contains("bidirectional"),
+            "{}",
+            status.message()
+        );
+    }
+    assert_eq!(ledger_size(&app).await, 0, "nothing written");
+    let case = app.escalate(property_certificate("BIDI-2")).await;
+    let id = request_of(&case, "housing").id.clone();
+    app.acknowledge("housing", &id).await;
+    let reply = app
+        .department("housing")
+        .submit_reply(SubmitReplyRequest {
+            request_id: id.clone(),
+            text: "已办结，见附件\u{202E}fdp.exe".into(),
+            ..Default::default()
+        })
+        .await;
+    invalid(reply, "text");
+    let case = app.case(&case.id).await;
+    assert!(request_of(&case, "housing").reply.is_none());
 }
 
 async fn phones_are_bounded_normalised_and_masked_by_their_national_number(app: TestApp) {
