@@ -1,6 +1,8 @@
 //! Compiles proto/ with protox, a pure-Rust protobuf compiler, so a fresh machine
 //! builds with cargo alone (no `protoc` on the PATH).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[

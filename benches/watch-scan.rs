@@ -17,6 +17,8 @@
 //! cargo bench --bench watch-scan -- --backend sqlite --sizes 10000,100000
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -148,7 +150,7 @@ async fn scan_plan(url: &str, postgres: bool) -> anyhow::Result<Vec<String>> {
 async fn time<F, Fut, T>(runs: usize, mut f: F) -> anyhow::Result<(Duration, Duration, T)>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, store::StoreError>>,
+    Fut: Future<Output = Result<T, store::StoreError>>,
 {
     let mut last = f().await?;
     let mut took = Vec::with_capacity(runs);

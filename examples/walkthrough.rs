@@ -8,6 +8,8 @@
 //!
 //! WHISTLE_ADDR overrides the address (default http://127.0.0.1:50051).
 
+#![forbid(unsafe_code)]
+
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;

@@ -31,7 +31,7 @@ use crate::grpc::auth::{Authenticator, RateLimit};
 use crate::grpc::cases::Cases;
 use crate::grpc::departments::Departments;
 use crate::grpc::limits::{DeadlineLayer, PrefaceDeadline};
-use crate::grpc::streams::StreamLimits;
+use crate::grpc::streams::{StreamLimits, Streams};
 use crate::grpc::supervision::Supervision;
 use crate::mail;
 use crate::mail::transport::Transport;
@@ -320,12 +320,18 @@ impl<'a> Builder<'a> {
         let shutdown = CancellationToken::new();
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         let grpc = &settings.grpc;
-        let streams = StreamLimits {
-            buffer: grpc.stream_buffer.max(1),
-            stall: Duration::from_secs(grpc.stream_stall_secs.max(1)),
-            poll: Duration::from_millis(grpc.stream_poll_ms.max(10)),
-            batch: 100,
-        };
+        let streams = Streams::new(
+            whistle.clone(),
+            StreamLimits {
+                buffer: grpc.stream_buffer.max(1),
+                stall: Duration::from_secs(grpc.stream_stall_secs.max(1)),
+                poll: Duration::from_millis(grpc.stream_poll_ms.max(10)),
+                batch: 100,
+                per_principal: grpc.stream_max_per_principal,
+                total: grpc.stream_max_total,
+            },
+            shutdown.clone(),
+        );
         let auth = Authenticator::new(
             &settings.principals,
             RateLimit {
@@ -337,14 +343,12 @@ impl<'a> Builder<'a> {
         let limit = settings.grpc.max_message_bytes;
         let cases = CaseServiceServer::new(Cases {
             whistle: whistle.clone(),
-            streams,
-            shutdown: shutdown.clone(),
+            streams: streams.clone(),
         })
         .max_decoding_message_size(limit);
         let departments = DepartmentServiceServer::new(Departments {
             whistle: whistle.clone(),
-            streams,
-            shutdown: shutdown.clone(),
+            streams: streams.clone(),
         })
         .max_decoding_message_size(limit);
         let mut tls_certs = Vec::new();
@@ -410,7 +414,6 @@ impl<'a> Builder<'a> {
         let supervision = SupervisionServiceServer::new(Supervision {
             whistle: whistle.clone(),
             streams,
-            shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(limit);
 

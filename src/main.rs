@@ -11,6 +11,8 @@
 //! configuration, 1 for anything that went wrong while working. A backtrace
 //! helps nobody who typed a wrong path.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,8 +8,15 @@
 //!
 //! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`,
 //! and `fonts-noto-cjk` so Chinese renders); the test installs them when
-//! missing and fails, saying why, when it cannot: a page nobody has opened in
-//! a browser is not tested.
+//! missing, through the installer every test binary shares (one install at a
+//! time across processes, nothing already installed upgraded), and fails,
+//! saying why, when it cannot: a page nobody has opened in a browser is not
+//! tested.
+
+#![forbid(unsafe_code)]
+
+#[path = "support/install.rs"]
+mod install;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -189,29 +196,19 @@ fn housing(case: &Case) -> &whistle::proto::DepartmentRequest {
         .expect("a request to housing")
 }
 
-/// Installs Chromium and its driver from Debian when they are missing.
+/// Installs Chromium, its driver and the CJK fonts from Debian when they are
+/// missing (`support/install.rs`, shared with every test binary).
 fn ensure_browser() {
-    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
-        return;
+    if let Err(why) = install::debian(INSTALL) {
+        panic!(
+            "the browser tests need Chromium and chromedriver and could not install them: \
+             {why}\nrun `apt-get install -y --no-install-recommends {}` (as root) and try again",
+            INSTALL.join(" ")
+        );
     }
-    let apt = |args: &[&str]| {
-        std::process::Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let install: Vec<&str> = ["install", "-y", "-qq"]
-        .into_iter()
-        .chain(INSTALL.iter().copied())
-        .collect();
-    // A fresh machine may have no package lists yet.
-    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
     assert!(
-        installed && Path::new(CHROMEDRIVER).exists(),
-        "the browser tests need Chromium and chromedriver and could not install them; \
-         run `apt-get install -y {}` (as root) and try again",
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "{} installed, yet {CHROMIUM} or {CHROMEDRIVER} is missing",
         INSTALL.join(" ")
     );
 }

@@ -4,6 +4,8 @@
 //! backup taken while the service runs that a second server starts from, and
 //! the check of every timeline's hash chain before and after a tamper.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -592,13 +594,13 @@ fn a_backup_of_a_database_that_is_not_there_creates_nothing() {
 
 #[tokio::test]
 async fn a_postgres_backup_points_at_pg_dump() {
-    let Some(url) = whistle::store::testing::fresh_postgres_url().await else {
+    let Some(url) = whistle::store::testing::TestDatabase::postgres().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let out = whistle(dir.path())
         .args(["backup", "whistle.dump"])
-        .env("WHISTLE__DATABASE__URL", &url)
+        .env("WHISTLE__DATABASE__URL", &*url)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -15,6 +15,9 @@
 //! loop, while a probe watches the age of the oldest pending letter, with the
 //! file transport and with an SMTP receiver on loopback (`smtp.rs`).
 //!
+//! Last the idle phase (`idle.rs`): the server's CPU with nothing to do, with
+//! no stream open and with `--idle-streams` live streams open.
+//!
 //! It prints throughput, latency percentiles and errors for each, the ratio
 //! service/floor, the server's peak memory, the outbox's figures and the goals
 //! met or missed. A measurement, not a test: it exits 0 whether the goals are
@@ -23,13 +26,17 @@
 //! ```sh
 //! cargo bench --bench whistle-bench                            # everything
 //! cargo bench --bench whistle-bench -- --backend sqlite --mode spread --no-outbox
+//! cargo bench --bench whistle-bench -- --idle-only --idle-streams 1000
 //! ```
 //!
 //! `cargo test --benches` runs it without `--bench`: it then only checks its own
 //! pure helpers and exits, rather than loading the machine for minutes.
 
+#![forbid(unsafe_code)]
+
 mod floor;
 mod grpc;
+mod idle;
 mod load;
 mod outbox;
 mod server;
@@ -45,6 +52,7 @@ use clap::{Parser, ValueEnum};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use floor::Floor;
+use idle::IdleRun;
 use load::{Phase, Plan};
 use outbox::OutboxRun;
 use server::Server;
@@ -66,6 +74,8 @@ const SINGLE_BEFORE_THROUGHPUT: f64 = 443.0;
 const SINGLE_BEFORE_P99: Duration = Duration::from_millis(149);
 /// The oldest pending letter stays younger than this throughout the load.
 const OUTBOX_AGE_GOAL: Duration = Duration::from_secs(5);
+/// Idle live streams add less than this share of one core to an idle server.
+const IDLE_STREAMS_CPU_GOAL: f64 = 0.01;
 /// With `--requests`, a phase still stops after this long.
 const REQUESTS_CAP: Duration = Duration::from_secs(60);
 
@@ -110,8 +120,14 @@ struct Cli {
     #[arg(long, conflicts_with = "outbox_only")]
     no_outbox: bool,
     /// Run only the outbox phase.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "idle_only")]
     outbox_only: bool,
+    /// Live streams the idle phase holds open (0 skips the phase).
+    #[arg(long, default_value_t = 1000)]
+    idle_streams: usize,
+    /// Run only the idle phase.
+    #[arg(long)]
+    idle_only: bool,
     /// A PostgreSQL server where the benchmark may create (and afterwards drop)
     /// its databases `whistle_bench_*`.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -185,6 +201,7 @@ struct BackendResults {
     backend: Backend,
     modes: Vec<Measured>,
     outbox: Vec<OutboxRun>,
+    idle: Option<IdleRun>,
 }
 
 #[tokio::main]
@@ -223,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
         BackendArg::Postgres => vec![Backend::Postgres],
         BackendArg::Both => vec![Backend::Postgres, Backend::Sqlite],
     };
-    let modes = if cli.outbox_only {
+    let modes = if cli.outbox_only || cli.idle_only {
         vec![]
     } else {
         match cli.mode {
@@ -232,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
             ModeArg::Both => vec![Mode::Single, Mode::Spread],
         }
     };
-    let transports: Vec<&'static str> = if cli.no_outbox || cli.outbox_rate == 0 {
+    let transports: Vec<&'static str> = if cli.no_outbox || cli.idle_only || cli.outbox_rate == 0 {
         vec![]
     } else {
         match cli.outbox_transport {
@@ -276,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
             backend,
             modes: Vec::new(),
             outbox: Vec::new(),
+            idle: None,
         };
         for &mode in &modes {
             let measured = measure_mode(backend, mode, &cx, &mut databases).await;
@@ -321,6 +339,25 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        if cli.idle_streams > 0 && !cli.outbox_only {
+            let window = Duration::from_secs(cli.duration.max(1));
+            let measured =
+                measure_idle(backend, &cx, &mut databases, cli.idle_streams, window).await;
+            databases.drop_all().await;
+            match measured {
+                Ok(run) => {
+                    print_idle(backend, &run);
+                    done.idle = Some(run);
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!(
+                        "\n{} idle streams: could not measure: {e:#}",
+                        backend.name()
+                    );
+                }
+            }
+        }
         results.push(done);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -330,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
     );
     if results
         .iter()
-        .any(|r| !r.modes.is_empty() || !r.outbox.is_empty())
+        .any(|r| !r.modes.is_empty() || !r.outbox.is_empty() || r.idle.is_some())
     {
         print_goals(&results, plan.concurrency, cli.offices);
     }
@@ -545,6 +582,47 @@ async fn measure_outbox(
     server.stop().await;
     note(&format!("{name}: done"));
     Ok(result)
+}
+
+async fn measure_idle(
+    backend: Backend,
+    cx: &Setup<'_>,
+    databases: &mut Databases<'_>,
+    streams: usize,
+    window: Duration,
+) -> anyhow::Result<IdleRun> {
+    let name = format!("{} idle streams", backend.name());
+    let url = databases.fresh("idle").await?;
+    let dir = databases.dir.join("idle");
+    note(&format!(
+        "{name}: the server idle for {} s, then with {streams} streams open …",
+        window.as_secs()
+    ));
+    let run = idle::run(cx.binary, &cx.workload.config, &url, &dir, streams, window).await?;
+    note(&format!("{name}: done"));
+    Ok(run)
+}
+
+fn print_idle(backend: Backend, run: &IdleRun) {
+    println!(
+        "\n== {} idle — the server's CPU over {} with nothing to do ==",
+        backend.name(),
+        secs(run.window)
+    );
+    println!(
+        "  no stream open:                      {}",
+        percent(run.without)
+    );
+    println!(
+        "  {} WatchAlerts streams open ({} connections): {}",
+        run.streams,
+        run.connections,
+        percent(run.with)
+    );
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.2}% of a core", share * 100.0)
 }
 
 /// `admin` with its database replaced by `name`, query string kept.
@@ -802,6 +880,14 @@ fn print_goals(results: &[BackendResults], concurrency: usize, offices: usize) {
                     println!("  server peak memory < 100 MiB, {mode}, {name}: unknown (no /proc)")
                 }
             }
+        }
+        if let Some(idle) = &r.idle {
+            let added = idle.with - idle.without;
+            line(
+                format!("{} idle streams add < 1% of a core, {name}", idle.streams),
+                format!("{:+.2}%", added * 100.0),
+                Some(added < IDLE_STREAMS_CPU_GOAL),
+            );
         }
         for o in &r.outbox {
             line(

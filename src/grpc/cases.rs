@@ -4,13 +4,12 @@
 
 use tonic::{Request, Response, Status};
 
-use tokio_util::sync::CancellationToken;
-
 use super::auth::caller;
 use super::convert;
 use super::pages;
 use super::status::{domain_status, to_status};
-use super::streams::{self, Feed, StreamLimits};
+use super::streams::{Feed, Streams};
+use crate::domain::Actor;
 use crate::proto;
 use crate::proto::case_service_server::CaseService;
 use crate::service::Whistle;
@@ -49,9 +48,8 @@ fn ledger_chunks(file: crate::service::ledger::LedgerFile) -> LedgerStream {
 #[derive(Debug, Clone)]
 pub struct Cases {
     pub whistle: Whistle,
-    pub streams: StreamLimits,
-    /// Ends the live streams when the service stops.
-    pub shutdown: CancellationToken,
+    /// The live streams, shared by the three services.
+    pub streams: Streams,
 }
 
 impl Cases {
@@ -88,42 +86,24 @@ impl CaseService for Cases {
         request: Request<proto::WatchCaseEventsRequest>,
     ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
         let actor = caller(&request)?;
-        let after = convert::position("after_event_id", request.get_ref().after_event_id)
-            .map_err(|v| domain_status(v.into()))?;
-        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
-        self.whistle
-            .case_events_after(&actor, after, 1)
-            .await
-            .map_err(to_status)?;
-        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
-        let fetch = move |after: i64| {
-            let (whistle, actor) = (whistle.clone(), actor.clone());
-            async move {
-                let events = whistle
-                    .case_events_after(&actor, after, batch)
-                    .await
-                    .map_err(to_status)?;
-                Ok(events
-                    .into_iter()
-                    .filter_map(|fed| {
-                        let position = fed.event.id?;
-                        let event = proto::CaseEvent {
-                            case_id: fed.case_id,
-                            event: Some(convert::event(&fed.event)),
-                        };
-                        Some((position, event))
-                    })
-                    .collect())
-            }
+        let position = ("after_event_id", request.get_ref().after_event_id);
+        let read = |whistle: Whistle, actor: Actor, after, limit| async move {
+            let events = whistle.case_events_after(&actor, after, limit).await?;
+            Ok(events
+                .into_iter()
+                .filter_map(|fed| {
+                    let event = proto::CaseEvent {
+                        case_id: fed.case_id,
+                        event: Some(convert::event(&fed.event)),
+                    };
+                    Some((fed.event.id?, event))
+                })
+                .collect())
         };
-        let wake = self.whistle.feed();
-        Ok(Response::new(streams::feed(
-            self.streams,
-            wake,
-            self.shutdown.clone(),
-            after,
-            fetch,
-        )))
+        self.streams
+            .open(actor, position, read)
+            .await
+            .map(Response::new)
     }
 
     async fn escalate_petition(

@@ -477,7 +477,7 @@ impl TryFrom<proto::SubmitReplyRequest> for SubmitReply {
 /// comes through here.
 fn instant(field: &str, ts: Option<Timestamp>) -> Result<DateTime<Utc>, FieldViolation> {
     let ts = ts.ok_or_else(|| FieldViolation::new(field, "is required").zh("不能为空"))?;
-    crate::domain::timestamp::instant(field, ts.seconds, ts.nanos)
+    domain::timestamp::instant(field, ts.seconds, ts.nanos)
 }
 
 impl TryFrom<proto::RequestExtensionRequest> for AskExtension {
@@ -525,7 +525,7 @@ impl TryFrom<proto::ResolveReturnRequest> for ResolveReturn {
 
     fn try_from(r: proto::ResolveReturnRequest) -> Result<Self, DomainError> {
         let mut v = Violations::new();
-        let department = v.check(crate::domain::text::code(
+        let department = v.check(domain::text::code(
             "reassign_to_department",
             &r.reassign_to_department,
             false,
@@ -862,7 +862,7 @@ pub fn personal_read(r: &crate::service::PersonalRead) -> proto::PersonalDataRea
     }
 }
 
-pub fn chain_report(report: &crate::domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
+pub fn chain_report(report: &domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
     use crate::domain::audit_chain::Problem;
     proto::VerifyCaseResponse {
         ok: report.holds(),

@@ -4,13 +4,12 @@
 
 use tonic::{Request, Response, Status};
 
-use tokio_util::sync::CancellationToken;
-
 use super::auth::caller;
 use super::convert;
 use super::pages;
 use super::status::{domain_status, to_status};
-use super::streams::{self, Feed, StreamLimits};
+use super::streams::{Feed, Streams};
+use crate::domain::Actor;
 use crate::proto;
 use crate::proto::department_service_server::DepartmentService;
 use crate::service::{Assigned, Whistle};
@@ -18,9 +17,8 @@ use crate::service::{Assigned, Whistle};
 #[derive(Debug, Clone)]
 pub struct Departments {
     pub whistle: Whistle,
-    pub streams: StreamLimits,
-    /// Ends the live streams when the service stops.
-    pub shutdown: CancellationToken,
+    /// The live streams, shared by the three services.
+    pub streams: Streams,
 }
 
 impl Departments {
@@ -40,42 +38,25 @@ impl DepartmentService for Departments {
         request: Request<proto::WatchAssignedRequestsRequest>,
     ) -> Result<Response<Self::WatchAssignedRequestsStream>, Status> {
         let actor = caller(&request)?;
-        let after = convert::position("after_event_id", request.get_ref().after_event_id)
-            .map_err(|v| domain_status(v.into()))?;
-        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
-        self.whistle
-            .issued_after(&actor, after, 1)
-            .await
-            .map_err(to_status)?;
-        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
-        let fetch = move |after: i64| {
-            let (whistle, actor) = (whistle.clone(), actor.clone());
-            async move {
-                let issued = whistle
-                    .issued_after(&actor, after, batch)
-                    .await
-                    .map_err(to_status)?;
-                let now = whistle.now();
-                Ok(issued
-                    .into_iter()
-                    .map(|(position, assigned)| {
-                        let event = proto::AssignedRequestEvent {
-                            event_id: position as u64,
-                            request: Some(convert::assigned(&assigned, now)),
-                        };
-                        (position, event)
-                    })
-                    .collect())
-            }
+        let position = ("after_event_id", request.get_ref().after_event_id);
+        let read = |whistle: Whistle, actor: Actor, after, limit| async move {
+            let issued = whistle.issued_after(&actor, after, limit).await?;
+            let now = whistle.now();
+            Ok(issued
+                .into_iter()
+                .map(|(position, assigned)| {
+                    let event = proto::AssignedRequestEvent {
+                        event_id: position as u64,
+                        request: Some(convert::assigned(&assigned, now)),
+                    };
+                    (position, event)
+                })
+                .collect())
         };
-        let wake = self.whistle.feed();
-        Ok(Response::new(streams::feed(
-            self.streams,
-            wake,
-            self.shutdown.clone(),
-            after,
-            fetch,
-        )))
+        self.streams
+            .open(actor, position, read)
+            .await
+            .map(Response::new)
     }
 
     async fn list_assigned_requests(

@@ -2,14 +2,14 @@
 //! organisation department) call: everything overdue, every alert, and the
 //! alerts live. Each answer says whether the working calendar is complete.
 
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::convert;
 use super::pages;
 use super::status::{domain_status, to_status};
-use super::streams::{self, Feed, StreamLimits};
+use super::streams::{Feed, Streams};
+use crate::domain::Actor;
 use crate::proto;
 use crate::proto::supervision_service_server::SupervisionService;
 use crate::service::Whistle;
@@ -17,9 +17,8 @@ use crate::service::Whistle;
 #[derive(Debug, Clone)]
 pub struct Supervision {
     pub whistle: Whistle,
-    pub streams: StreamLimits,
-    /// Ends the live streams when the service stops.
-    pub shutdown: CancellationToken,
+    /// The live streams, shared by the three services.
+    pub streams: Streams,
 }
 
 #[tonic::async_trait]
@@ -136,33 +135,18 @@ impl SupervisionService for Supervision {
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let actor = caller(&request)?;
         let r = request.into_inner();
-        let after = convert::position("after_alert_id", r.after_alert_id)
-            .map_err(|v| domain_status(v.into()))?;
         let min_level = convert::min_level(r.min_level).map_err(|v| domain_status(v.into()))?;
-        // Refusals (who may watch, an unknown position) as a status, not mid-stream.
-        self.whistle
-            .alerts_after(&actor, after, min_level, 1)
-            .await
-            .map_err(to_status)?;
-        let (whistle, batch) = (self.whistle.clone(), self.streams.batch);
-        let fetch = move |after: i64| {
-            let (whistle, actor) = (whistle.clone(), actor.clone());
-            async move {
-                let alerts = whistle
-                    .alerts_after(&actor, after, min_level, batch)
-                    .await
-                    .map_err(to_status)?;
-                Ok(alerts.iter().map(|a| (a.id, convert::alert(a))).collect())
-            }
+        let read = move |whistle: Whistle, actor: Actor, after, limit| async move {
+            let alerts = whistle
+                .alerts_after(&actor, after, min_level, limit)
+                .await?;
+            Ok(alerts.iter().map(|a| (a.id, convert::alert(a))).collect())
         };
-        let wake = self.whistle.feed();
-        Ok(Response::new(streams::feed(
-            self.streams,
-            wake,
-            self.shutdown.clone(),
-            after,
-            fetch,
-        )))
+        let position = ("after_alert_id", r.after_alert_id);
+        self.streams
+            .open(actor, position, read)
+            .await
+            .map(Response::new)
     }
 
     async fn verify_case(

@@ -135,6 +135,13 @@ impl Whistle {
         self.wakes.feed.subscribe()
     }
 
+    /// Where the feeds stand, committed by any instance: what this instance's
+    /// live streams poll for (one read for all of them) to hear of other
+    /// instances' changes.
+    pub async fn feed_head(&self) -> Result<crate::store::FeedHead> {
+        Ok(self.store.feed_head().await?)
+    }
+
     /// Logs the deadlines of a change that fall in a year the calendar does
     /// not cover: they count only weekends and the fixed-date holidays.
     fn warn_uncovered(&self, case: &Case) {

@@ -260,9 +260,9 @@ impl Whistle {
     pub async fn list_personal_reads(
         &self,
         actor: &Actor,
-        filter: crate::service::PersonalReadFilter,
+        filter: PersonalReadFilter,
         page: PageRequest,
-    ) -> Result<Page<crate::service::PersonalRead>> {
+    ) -> Result<Page<PersonalRead>> {
         access::permit(actor, Action::Supervise)?;
         Ok(self.store.list_personal_reads(&filter, &page).await?)
     }

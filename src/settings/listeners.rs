@@ -32,6 +32,10 @@ pub struct GrpcSettings {
     /// The longest a live stream waits before looking for what other instances
     /// committed.
     pub stream_poll_ms: u64,
+    /// Live streams one principal may hold open at once.
+    pub stream_max_per_principal: usize,
+    /// Live streams one instance serves at once.
+    pub stream_max_total: usize,
     /// On shutdown, how long calls may take to finish before their connections
     /// are closed.
     pub drain_secs: u64,

@@ -8,7 +8,6 @@ use crate::domain::{AlertFilter, Page, PageRequest, RaisedAlert};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
-use super::paging::{decode_cursor, encode_cursor, split_page};
 use super::rows::{AlertRow, millis};
 use super::sql::alert_columns;
 
@@ -29,20 +28,6 @@ where
         filter: &AlertFilter,
         page: &PageRequest,
     ) -> Result<Page<RaisedAlert>, StoreError> {
-        let after = page
-            .after
-            .as_deref()
-            .map(|t| {
-                let part = decode_cursor("alerts", t, 1)?.remove(0);
-                part.parse::<i64>().map_err(|_| {
-                    StoreError::Domain(crate::domain::DomainError::invalid(
-                        "page_token",
-                        "is not a token this list handed out",
-                        "不是本列表给出的翻页标记",
-                    ))
-                })
-            })
-            .transpose()?;
         let mut qb = QueryBuilder::<DB>::new(concat!(
             "SELECT id, ",
             alert_columns!(),
@@ -64,19 +49,9 @@ where
         if let Some(since) = filter.since {
             qb.push(" AND raised_at >= ").push_bind(millis(since));
         }
-        if let Some(after) = after {
-            qb.push(" AND id < ").push_bind(after);
-        }
-        qb.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.size.max(1)) + 1);
-        let rows: Vec<AlertRow> = qb
-            .build_query_as()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        let (rows, next, cursors) = split_page(rows, page.size, |a: &AlertRow| {
-            encode_cursor("alerts", &[&a.id.to_string()])
-        });
+        let (rows, next, cursors) = self
+            .newest_first(qb, "alerts", page, |a: &AlertRow| a.id)
+            .await?;
         Ok(Page {
             items: rows
                 .into_iter()
@@ -113,21 +88,9 @@ where
     }
 
     /// The last alert of the feed already readable (0: none yet): where a new
-    /// reader of the feed starts when it wants only what comes next. Not the
-    /// highest id: on PostgreSQL an alert committed later by an older
-    /// transaction sorts before that one in the feed, and a reader starting
-    /// after it would never read the alert.
+    /// reader of the feed starts when it wants only what comes next.
     pub(super) async fn last_alert_id(&mut self) -> Result<i64, StoreError> {
-        let mut qb = QueryBuilder::<DB>::new("SELECT a.id FROM alerts a WHERE ");
-        DB::push_feed_after(&mut qb, "alerts", "a", "id", 0);
-        DB::push_feed_order(&mut qb, "a", "id", true);
-        qb.push(" LIMIT 1");
-        let last: Option<(i64,)> = qb
-            .build_query_as()
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        Ok(last.map_or(0, |(id,)| id))
+        self.last_in_feed("alerts", "id").await
     }
 
     /// Whether an alert is committed but a reader of the feed cannot read it

@@ -9,7 +9,6 @@ use crate::domain::{Page, PageRequest, PersonalRead, PersonalReadFilter};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
-use super::paging::{decode_cursor, encode_cursor, split_page};
 use super::rows::{millis, time};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -84,20 +83,6 @@ where
         filter: &PersonalReadFilter,
         page: &PageRequest,
     ) -> Result<Page<PersonalRead>, StoreError> {
-        let after = page
-            .after
-            .as_deref()
-            .map(|t| {
-                let part = decode_cursor("reads", t, 1)?.remove(0);
-                part.parse::<i64>().map_err(|_| {
-                    StoreError::Domain(crate::domain::DomainError::invalid(
-                        "page_token",
-                        "is not a token this list handed out",
-                        "不是本列表给出的翻页标记",
-                    ))
-                })
-            })
-            .transpose()?;
         let mut qb = sqlx::QueryBuilder::<DB>::new(
             "SELECT id, case_id, actor, via, at FROM personal_data_reads WHERE TRUE",
         );
@@ -110,19 +95,9 @@ where
         if let Some(since) = filter.since {
             qb.push(" AND at >= ").push_bind(millis(since));
         }
-        if let Some(after) = after {
-            qb.push(" AND id < ").push_bind(after);
-        }
-        qb.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.size.max(1)) + 1);
-        let rows: Vec<ReadRow> = qb
-            .build_query_as()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        let (rows, next, cursors) = split_page(rows, page.size, |r: &ReadRow| {
-            encode_cursor("reads", &[&r.id.to_string()])
-        });
+        let (rows, next, cursors) = self
+            .newest_first(qb, "reads", page, |r: &ReadRow| r.id)
+            .await?;
         let items = rows
             .into_iter()
             .map(|r| {

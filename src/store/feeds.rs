@@ -21,6 +21,13 @@ pub enum EventScope {
     IssuedTo(String),
 }
 
+/// The last position each feed can read (0: none yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedHead {
+    pub event: i64,
+    pub alert: i64,
+}
+
 /// An event with the case it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FedEvent {
@@ -99,5 +106,40 @@ where
         .await
         .map_err(DB::map_err)?;
         Ok(found.is_some())
+    }
+}
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    /// The last row of `table` (its position in column `id`) the feed can
+    /// already read, 0 when none. Not the highest id: on PostgreSQL a row
+    /// committed later by an older transaction sorts before that one in the
+    /// feed, and a reader starting after it would never read the row.
+    pub(super) async fn last_in_feed(&mut self, table: &str, id: &str) -> Result<i64, StoreError> {
+        let mut qb = QueryBuilder::<DB>::new(format!("SELECT f.{id} FROM {table} f WHERE "));
+        DB::push_feed_after(&mut qb, table, "f", id, 0);
+        DB::push_feed_order(&mut qb, "f", id, true);
+        qb.push(" LIMIT 1");
+        let last: Option<(i64,)> = qb
+            .build_query_as()
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(last.map_or(0, |(id,)| id))
+    }
+
+    /// Where the feeds stand: the last readable event and alert. A change of
+    /// either means a live stream may have something new to read.
+    pub(super) async fn feed_head(&mut self) -> Result<FeedHead, StoreError> {
+        Ok(FeedHead {
+            event: self.last_in_feed("events", DB::EVENT_ID).await?,
+            alert: self.last_in_feed("alerts", "id").await?,
+        })
     }
 }

@@ -3,8 +3,12 @@
 //! instances), behind one `Backend` trait that carries only what really differs
 //! between them: how a write transaction begins and locks a case, how a list of
 //! values is bound, which errors mean "unavailable" or "lost a race". The
-//! repositories, one per aggregate (`cases`, `outbox`), are written once over it,
-//! and both backends are held to the same test suite (`suite.rs`).
+//! repositories are written once over it, one per aggregate: `cases` (cases,
+//! their requests and timelines), `outbox` (letters to send), `alerts`, `feeds`
+//! (what the live streams read), `jobs` (cursors of the periodic work),
+//! `links` (reply links, the page's form keys, attachments, inbound mail),
+//! `chain` (the timelines' hash chain) and `audit` (personal-data reads). Both
+//! backends are held to the same test suite (`suite.rs`).
 //!
 //! The store knows nothing of the rules and calls nothing above it. A command
 //! begins a `WriteTx`, loads the whole case under its lock, lets the domain change
@@ -45,7 +49,7 @@ pub mod testing;
 pub use crate::domain::{PersonalRead, PersonalReadFilter};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
-pub use feeds::{EventScope, FedEvent};
+pub use feeds::{EventScope, FedEvent, FeedHead};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};
 
@@ -566,6 +570,11 @@ impl Store {
         read!(self, tx => tx.event_exists(id).await?)
     }
 
+    /// Where the feeds stand; what the live streams' one poller compares.
+    pub async fn feed_head(&self) -> Result<FeedHead, StoreError> {
+        read!(self, tx => tx.feed_head().await?)
+    }
+
     /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
     /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
     /// LOCKED`) while it is delivered, so concurrent workers take different
@@ -894,7 +903,7 @@ impl Store {
         }
         // The moment of an operator's action, not of the service's rules:
         // the wall clock, as the migrations' own record has.
-        let at = chrono::Utc::now().timestamp_millis();
+        let at = Utc::now().timestamp_millis();
         dispatch!(self, db => {
             let mut tx = db.begin_write().await?;
             tx.backfill_done(at, events).await?;

@@ -2,10 +2,22 @@
 //! tuple), so a token from one list is refused by another, and a token that was
 //! never handed out is `INVALID_ARGUMENT` naming `page_token`.
 
-use crate::domain::DomainError;
+use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+
+use crate::domain::{DomainError, PageRequest};
 
 use super::StoreError;
+use super::backend::{Backend, Tx};
 use super::rows::{CaseRow, MailRow, RequestRow};
+
+/// What every list says of a token it did not hand out.
+fn not_ours() -> StoreError {
+    StoreError::Domain(DomainError::invalid(
+        "page_token",
+        "is not a token this list handed out",
+        "不是本列表给出的翻页标记",
+    ))
+}
 
 /// Cursors are opaque to callers: hex of a tagged, newline-separated tuple, so
 /// that a token from one list is refused by the other.
@@ -19,13 +31,7 @@ pub fn encode_cursor(tag: &str, parts: &[&str]) -> String {
 }
 
 pub fn decode_cursor(tag: &str, token: &str, arity: usize) -> Result<Vec<String>, StoreError> {
-    let bad = || {
-        StoreError::Domain(DomainError::invalid(
-            "page_token",
-            "is not a token this list handed out",
-            "不是本列表给出的翻页标记",
-        ))
-    };
+    let bad = not_ours;
     let bytes = hex::decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let mut parts = text.split('\n');
@@ -53,13 +59,7 @@ pub fn request_cursor(after: Option<&str>) -> Result<Option<(i64, String)>, Stor
     after
         .map(|t| {
             let mut p = decode_cursor("requests", t, 2)?;
-            let due = p[0].parse::<i64>().map_err(|_| {
-                StoreError::Domain(DomainError::invalid(
-                    "page_token",
-                    "is not a token this list handed out",
-                    "不是本列表给出的翻页标记",
-                ))
-            })?;
+            let due = p[0].parse::<i64>().map_err(|_| not_ours())?;
             Ok((due, p.remove(1)))
         })
         .transpose()
@@ -98,6 +98,53 @@ pub fn next_case_cursor(case: &CaseRow) -> String {
 
 pub fn next_request_cursor(r: &RequestRow) -> String {
     encode_cursor("requests", &[&r.reply_due_at.to_string(), &r.id])
+}
+
+/// The id a list read newest first by id resumes below, from its token.
+fn id_cursor(tag: &str, after: Option<&str>) -> Result<Option<i64>, StoreError> {
+    after
+        .map(|t| {
+            let part = decode_cursor(tag, t, 1)?.remove(0);
+            part.parse::<i64>().map_err(|_| not_ours())
+        })
+        .transpose()
+}
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    /// One page of a list read newest first by its `id` column (alerts,
+    /// personal-data reads). `qb` is the list's query up to its filters
+    /// (`SELECT … WHERE …`); the page's own condition, order and limit are
+    /// added here, and each row kept names the cursor after it, tagged `tag`.
+    pub(super) async fn newest_first<R>(
+        &mut self,
+        mut qb: QueryBuilder<DB>,
+        tag: &str,
+        page: &PageRequest,
+        id: fn(&R) -> i64,
+    ) -> Result<(Vec<R>, Option<String>, Vec<String>), StoreError>
+    where
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        if let Some(after) = id_cursor(tag, page.after.as_deref())? {
+            qb.push(" AND id < ").push_bind(after);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(page.size.max(1)) + 1);
+        let rows: Vec<R> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(split_page(rows, page.size, |r| {
+            encode_cursor(tag, &[&id(r).to_string()])
+        }))
+    }
 }
 
 #[cfg(test)]

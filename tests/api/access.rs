@@ -520,65 +520,62 @@ async fn unmasked_reads_by_supervisors_and_departments_are_recorded(app: TestApp
     );
 }
 
-mod authentication {
-    use super::*;
+scenarios!(
+    module = authentication;
+    the_bearer_scheme_is_matched_without_regard_to_case,
+    a_client_that_keeps_failing_to_authenticate_is_held_off,
+);
 
-    per_backend!(
-        the_bearer_scheme_is_matched_without_regard_to_case,
-        a_client_that_keeps_failing_to_authenticate_is_held_off,
-    );
-
-    async fn the_bearer_scheme_is_matched_without_regard_to_case(backend: Backend) {
-        let Some(app) = spawn_app(backend, None).await else {
-            return;
-        };
-        let case = app.escalate(property_certificate("A-SCHEME-1")).await;
-        for value in [
-            format!("BEARER {OFFICE_KEY}"),
-            format!("bearer {OFFICE_KEY}"),
-            format!("Bearer  {OFFICE_KEY}"),
-        ] {
-            app.cases_with_authorization(&value)
-                .get_case(get(&case.id))
-                .await
-                .unwrap_or_else(|e| panic!("{value:?}: {e:?}"));
-        }
-    }
-
-    async fn a_client_that_keeps_failing_to_authenticate_is_held_off(backend: Backend) {
-        let Some(app) = spawn_app_with(
-            backend,
-            None,
-            &[("WHISTLE__GRPC__AUTH_FAILURES_PER_MINUTE", "5")],
-        )
-        .await
-        else {
-            return;
-        };
-        let case = app.escalate(property_certificate("A-HELD-1")).await;
-        for _ in 0..5 {
-            refused(
-                app.cases_as("a-guess").get_case(get(&case.id)).await,
-                Code::Unauthenticated,
-            );
-        }
-        let held = refused(
-            app.cases_as("another-guess").get_case(get(&case.id)).await,
-            Code::ResourceExhausted,
-        );
-        assert!(
-            tonic_types::StatusExt::get_details_retry_info(&held).is_some(),
-            "{held:?}"
-        );
-        // A valid key from the same address is not held off: behind a NAT
-        // it is another client's.
-        app.office()
+async fn the_bearer_scheme_is_matched_without_regard_to_case(backend: Backend) {
+    let Some(app) = spawn_app(backend, None).await else {
+        return;
+    };
+    let case = app.escalate(property_certificate("A-SCHEME-1")).await;
+    for value in [
+        format!("BEARER {OFFICE_KEY}"),
+        format!("bearer {OFFICE_KEY}"),
+        format!("Bearer  {OFFICE_KEY}"),
+    ] {
+        app.cases_with_authorization(&value)
             .get_case(get(&case.id))
             .await
-            .expect("a valid key is answered while guesses are held off");
+            .unwrap_or_else(|e| panic!("{value:?}: {e:?}"));
+    }
+}
+
+async fn a_client_that_keeps_failing_to_authenticate_is_held_off(backend: Backend) {
+    let Some(app) = spawn_app_with(
+        backend,
+        None,
+        &[("WHISTLE__GRPC__AUTH_FAILURES_PER_MINUTE", "5")],
+    )
+    .await
+    else {
+        return;
+    };
+    let case = app.escalate(property_certificate("A-HELD-1")).await;
+    for _ in 0..5 {
         refused(
-            app.cases_as("a-third-guess").get_case(get(&case.id)).await,
-            Code::ResourceExhausted,
+            app.cases_as("a-guess").get_case(get(&case.id)).await,
+            Code::Unauthenticated,
         );
     }
+    let held = refused(
+        app.cases_as("another-guess").get_case(get(&case.id)).await,
+        Code::ResourceExhausted,
+    );
+    assert!(
+        tonic_types::StatusExt::get_details_retry_info(&held).is_some(),
+        "{held:?}"
+    );
+    // A valid key from the same address is not held off: behind a NAT
+    // it is another client's.
+    app.office()
+        .get_case(get(&case.id))
+        .await
+        .expect("a valid key is answered while guesses are held off");
+    refused(
+        app.cases_as("a-third-guess").get_case(get(&case.id)).await,
+        Code::ResourceExhausted,
+    );
 }

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 
-per_backend!(
+scenarios!(
     supervisors_get_a_letter_for_each_alert,
     supervisors_get_each_alert_once_in_a_daily_digest,
 );

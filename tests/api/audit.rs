@@ -17,7 +17,7 @@ use crate::helpers::*;
 
 mod laundering {
     use super::*;
-    per_backend!(a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change);
+    scenarios!(a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change);
 }
 
 scenarios!(
@@ -380,10 +380,14 @@ async fn personal_data_reads_are_listed_newest_first_for_supervisors(app: TestAp
 
 /// A database two instances of a scenario open one after the other: a file
 /// in `dir`, or a fresh PostgreSQL schema.
-async fn database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+async fn database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Option<whistle::store::testing::TestDatabase> {
+    use whistle::store::testing::TestDatabase;
     match backend {
-        Backend::Sqlite => Some(whistle::store::testing::sqlite_url(dir)),
-        Backend::Postgres => whistle::store::testing::fresh_postgres_url().await,
+        Backend::Sqlite => Some(TestDatabase::sqlite(dir)),
+        Backend::Postgres => TestDatabase::postgres().await,
     }
 }
 
@@ -408,16 +412,17 @@ fn whistle_verify(url: &str) -> (Option<i32>, String) {
 /// does, and the case, `whistle verify` and a level-2 alert name the break.
 async fn a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change(backend: Backend) {
     let db = tempfile::tempdir().unwrap();
-    let Some(url) = database(backend, db.path()).await else {
+    let Some(database) = database(backend, db.path()).await else {
         return;
     };
-    let first = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    let url: &str = &database;
+    let first = spawn_app_at(tempfile::tempdir().unwrap(), url, None, &[]).await;
     let case = worked_case(&first, "A-LAUNDER-1").await;
     let other = worked_case(&first, "A-LAUNDER-2").await;
     assert!(verify(&first, &case.id).await.ok);
     first.stop().await;
 
-    let mut raw = Raw::at(&url).await;
+    let mut raw = Raw::at(url).await;
     raw.exec(
         "UPDATE events SET detail = '已于当日办结，群众满意' WHERE case_id = $1 AND seq = 3",
         &[&case.id],
@@ -431,7 +436,7 @@ async fn a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change(ba
     drop(raw);
 
     // A restart chains nothing, and an ordinary change follows what is there.
-    let second = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    let second = spawn_app_at(tempfile::tempdir().unwrap(), url, None, &[]).await;
     let land = request_of(&case, "land").id.clone();
     second.acknowledge("land", &land).await;
     let answer = verify(&second, &case.id).await;
@@ -473,10 +478,10 @@ async fn a_chain_stripped_of_its_hashes_stays_broken_after_restart_and_change(ba
     second.stop().await;
 
     // And the operator's check says so too, after another restart.
-    let third = spawn_app_at(tempfile::tempdir().unwrap(), &url, None, &[]).await;
+    let third = spawn_app_at(tempfile::tempdir().unwrap(), url, None, &[]).await;
     assert!(!verify(&third, &case.id).await.ok);
     third.stop().await;
-    let (code, stdout) = whistle_verify(&url);
+    let (code, stdout) = whistle_verify(url);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!("broken {}: seq 3 (event ", case.id))

@@ -18,7 +18,7 @@ use crate::helpers::*;
 /// The demo supervisor principal, as the timeline names it.
 const SUPERVISOR: &str = "supervisor";
 
-per_backend!(
+scenarios!(
     an_approved_extension_moves_the_deadline_and_nothing_is_overdue_meanwhile,
     extensions_late_denied_and_beyond_the_limit,
     a_return_within_the_window_is_reassigned_with_a_new_reference_and_letter,

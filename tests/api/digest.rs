@@ -11,7 +11,7 @@ use mail_parser::MimeHeaders;
 use crate::helpers::*;
 use crate::smtp::Receiver;
 
-per_backend!(the_weekly_digest_reaches_each_office_and_the_supervisors_once);
+scenarios!(the_weekly_digest_reaches_each_office_and_the_supervisors_once);
 
 const SUPERVISORS: &str = "区纪委监委 <jiwei@dachuan.example>";
 
@@ -181,7 +181,7 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
 /// Only PostgreSQL serves several instances on one database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_write_each_digest_once() {
-    let Some(url) = whistle::store::testing::fresh_postgres_url().await else {
+    let Some(url) = whistle::store::testing::TestDatabase::postgres().await else {
         return;
     };
     let receiver = Receiver::start();

@@ -13,6 +13,7 @@ scenarios!(
     reflection_v1_lists_and_describes_the_services,
     reflection_v1alpha_lists_the_services,
     a_generic_client_decodes_error_details_through_reflection,
+    health_turns_not_serving_while_the_service_stops,
 );
 
 const CASES: &str = "whistle.v1.CaseService";
@@ -248,51 +249,45 @@ async fn a_generic_client_decodes_error_details_through_reflection(app: TestApp)
     assert_eq!(fields, ["title", "difficulty"]);
 }
 
-mod stopping {
-    use super::*;
-
-    per_backend!(health_turns_not_serving_while_the_service_stops);
-
-    async fn health_turns_not_serving_while_the_service_stops(backend: Backend) {
-        let Some(app) = spawn_app_with(
-            backend,
-            None,
-            &[("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "3")],
-        )
-        .await
-        else {
-            return;
-        };
-        let case = app.escalate(property_certificate("H-STOP-1")).await;
-        let health = HealthClient::new(app.channel.clone());
-        let status = |service: &'static str| {
-            let mut health = health.clone();
-            async move {
-                health
-                    .check(HealthCheckRequest {
-                        service: service.into(),
-                    })
-                    .await
-                    .expect("health answers while the notice runs")
-                    .into_inner()
-                    .status()
-            }
-        };
-        assert_eq!(status("").await, ServingStatus::Serving);
-        app.shutdown.cancel();
-        eventually("health says NOT_SERVING", || async {
-            (status("").await == ServingStatus::NotServing).then_some(())
-        })
-        .await;
-        for service in [CASES, DEPARTMENTS, SUPERVISION] {
-            assert_eq!(
-                status(service).await,
-                ServingStatus::NotServing,
-                "{service}"
-            );
+async fn health_turns_not_serving_while_the_service_stops(backend: Backend) {
+    let Some(app) = spawn_app_with(
+        backend,
+        None,
+        &[("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "3")],
+    )
+    .await
+    else {
+        return;
+    };
+    let case = app.escalate(property_certificate("H-STOP-1")).await;
+    let health = HealthClient::new(app.channel.clone());
+    let status = |service: &'static str| {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .expect("health answers while the notice runs")
+                .into_inner()
+                .status()
         }
-        // Calls already on their way are still answered during the notice.
-        assert_eq!(app.case(&case.id).await.id, case.id);
-        app.stop().await;
+    };
+    assert_eq!(status("").await, ServingStatus::Serving);
+    app.shutdown.cancel();
+    eventually("health says NOT_SERVING", || async {
+        (status("").await == ServingStatus::NotServing).then_some(())
+    })
+    .await;
+    for service in [CASES, DEPARTMENTS, SUPERVISION] {
+        assert_eq!(
+            status(service).await,
+            ServingStatus::NotServing,
+            "{service}"
+        );
     }
+    // Calls already on their way are still answered during the notice.
+    assert_eq!(app.case(&case.id).await.id, case.id);
+    app.stop().await;
 }

@@ -12,7 +12,7 @@ use whistle::proto::{Case, ExportLedgerRequest, LedgerChunk, LedgerFormat, Verdi
 
 use crate::helpers::*;
 
-per_backend!(
+scenarios!(
     the_workbook_holds_a_row_per_request_as_the_cases_stand,
     the_csv_file_holds_the_same_rows_for_excel_and_wps,
     offices_export_their_own_cases_and_supervisors_any_office,

@@ -12,7 +12,7 @@ use whistle::proto::GetCaseRequest;
 
 use crate::helpers::*;
 
-per_backend!(a_flood_of_bad_keys_from_an_address_never_refuses_a_valid_key_from_it);
+scenarios!(a_flood_of_bad_keys_from_an_address_never_refuses_a_valid_key_from_it);
 
 async fn a_flood_of_bad_keys_from_an_address_never_refuses_a_valid_key_from_it(backend: Backend) {
     let Some(app) = spawn_app_with(

@@ -14,7 +14,7 @@ use whistle::store::MailStatus;
 use crate::helpers::*;
 use crate::smtp::{Answer, Receiver};
 
-per_backend!(
+scenarios!(
     an_escalation_mails_each_department_its_letter,
     a_rejected_reply_sends_a_threaded_letter_for_the_new_round,
     a_refusing_server_gets_each_letter_once_after_it_recovers,
@@ -31,7 +31,7 @@ async fn app_mailing_to(receiver: &Receiver, backend: Backend) -> Option<TestApp
     spawn_app_with(backend, None, &env).await
 }
 
-fn header_ids(value: &HeaderValue) -> Vec<String> {
+fn header_ids(value: &HeaderValue<'_>) -> Vec<String> {
     match value {
         HeaderValue::Text(t) => vec![format!("<{t}>")],
         HeaderValue::TextList(list) => list.iter().map(|t| format!("<{t}>")).collect(),
@@ -276,12 +276,8 @@ async fn a_permanent_refusal_fails_the_letter_without_retrying(backend: Backend)
 
 async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => whistle::store::testing::sqlite_url(dir.path()),
-        Backend::Postgres => match whistle::store::testing::fresh_postgres_url().await {
-            Some(url) => url,
-            None => return,
-        },
+    let Some(database_url) = fresh_database(backend, dir.path()).await else {
+        return;
     };
     let receiver = Receiver::start();
     receiver.set_default(Answer::Hold);

@@ -2,8 +2,12 @@
 //! file is a capability; each scenario runs on SQLite and, when
 //! `WHISTLE_TEST_POSTGRES_URL` names a server, on PostgreSQL.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod helpers;
+#[path = "../support/install.rs"]
+mod install;
 
 mod access;
 mod alert_mail;

@@ -7,7 +7,7 @@ use whistle::proto::GetCaseRequest;
 
 use crate::helpers::*;
 
-per_backend!(prometheus_sees_the_calls_the_outbox_and_the_probes);
+scenarios!(prometheus_sees_the_calls_the_outbox_and_the_probes);
 
 async fn prometheus_sees_the_calls_the_outbox_and_the_probes(backend: Backend) {
     let Some(app) = spawn_app_with(

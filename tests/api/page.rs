@@ -174,7 +174,7 @@ mod who_saw_the_resident {
     use super::*;
     use whistle::proto::ListPersonalDataReadsRequest;
 
-    per_backend!(letters_and_page_views_that_show_the_phone_are_recorded);
+    scenarios!(letters_and_page_views_that_show_the_phone_are_recorded);
 
     async fn letters_and_page_views_that_show_the_phone_are_recorded(backend: Backend) {
         // Land sees residents' phones, and now receives letters too.
@@ -245,7 +245,7 @@ mod who_saw_the_resident {
 mod asks {
     use super::*;
 
-    per_backend!(
+    scenarios!(
         an_extension_asked_on_the_page_waits_for_a_ruling_and_moves_the_deadline,
         a_late_or_too_early_extension_is_refused_with_the_reason,
         a_return_within_the_window_is_asked_once,
@@ -462,7 +462,7 @@ mod asks {
 mod limits {
     use super::*;
 
-    per_backend!(too_many_requests_are_told_to_wait);
+    scenarios!(too_many_requests_are_told_to_wait);
 
     async fn too_many_requests_are_told_to_wait(backend: Backend) {
         let env = [("WHISTLE__HTTP__RATE_LIMIT_PER_LINK_PER_MINUTE", "3")];

@@ -14,7 +14,7 @@ use whistle::proto::{
 
 use crate::helpers::*;
 
-per_backend!(pages_of_maximum_size_cases_fit_a_default_client_and_resume_without_gaps);
+scenarios!(pages_of_maximum_size_cases_fit_a_default_client_and_resume_without_gaps);
 
 /// What a default client accepts.
 const CLIENT_LIMIT: usize = 4 << 20;

@@ -16,15 +16,9 @@ use whistle::proto::{
 
 use crate::helpers::*;
 
-mod over_grpc {
-    use super::*;
-    scenarios!(
-        a_progress_note_is_on_the_timeline_and_the_request_keeps_its_state,
-        a_reply_carries_the_document_number_and_who_wrote_it,
-    );
-}
-
-per_backend!(
+scenarios!(
+    a_progress_note_is_on_the_timeline_and_the_request_keeps_its_state,
+    a_reply_carries_the_document_number_and_who_wrote_it,
     a_mailed_reply_lands_on_the_case_with_a_receipt,
     acknowledging_and_progress_by_mail,
     automatic_answers_and_bounces_are_kept_but_never_recorded,
@@ -42,7 +36,7 @@ per_backend!(
 /// and one sender may send, and which messages are one.
 mod senders {
     use super::*;
-    per_backend!(
+    scenarios!(
         a_forged_envelope_or_a_second_from_address_is_refused_and_receipts_go_to_the_envelope,
         a_trusted_mail_server_must_vouch_for_the_departments_domain,
         reply_addresses_and_senders_have_an_allowance_and_robots_are_kept_cut,

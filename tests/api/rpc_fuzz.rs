@@ -24,7 +24,7 @@ use tonic::{Code, Status};
 
 use crate::helpers::*;
 
-per_backend!(arbitrary_messages_to_every_rpc_never_answer_internal);
+scenarios!(arbitrary_messages_to_every_rpc_never_answer_internal);
 
 const SERVICES: [&str; 3] = [
     "whistle.v1.CaseService",

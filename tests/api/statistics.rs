@@ -37,7 +37,7 @@ use whistle::proto::{
 
 use crate::helpers::*;
 
-per_backend!(
+scenarios!(
     the_figures_match_a_ledger_computed_by_hand,
     statistics_refuse_bad_periods_and_callers_other_than_supervisors,
 );

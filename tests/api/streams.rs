@@ -4,6 +4,9 @@
 //! received gets exactly the rest. A reader that stops reading is cut off
 //! with the id to resume after instead of being buffered without end, and a
 //! stopping service ends its streams instead of waiting for their clients.
+//! A principal, and the instance in all, may hold only so many streams; one
+//! more is refused naming the limit until a stream ends. What another instance
+//! commits arrives too, through the instance's one poller.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,7 @@ use whistle::proto::{
 
 use crate::helpers::*;
 
-per_backend!(
+scenarios!(
     a_supervisor_follows_alerts_live_and_resumes_after_the_last_one,
     an_office_follows_its_own_case_events_and_resumes_after_the_last_one,
     a_department_follows_the_requests_issued_to_it,
@@ -26,6 +29,8 @@ per_backend!(
     stopping_the_service_ends_its_live_streams,
     a_slow_reader_hears_of_the_shutdown_after_at_most_its_buffer,
     a_reader_that_stopped_reading_does_not_hold_up_the_shutdown,
+    a_principal_and_the_instance_are_held_to_their_stream_limits,
+    a_stream_hears_what_another_instance_commits,
 );
 
 async fn watch_alerts(
@@ -660,4 +665,80 @@ async fn a_reader_that_stopped_reading_does_not_hold_up_the_shutdown(backend: Ba
         "a client that stopped reading a live stream held up the shutdown past \
          grpc.drain_secs"
     );
+}
+
+async fn a_principal_and_the_instance_are_held_to_their_stream_limits(backend: Backend) {
+    let env = [
+        ("WHISTLE__GRPC__STREAM_MAX_PER_PRINCIPAL", "2"),
+        ("WHISTLE__GRPC__STREAM_MAX_TOTAL", "3"),
+    ];
+    let Some(app) = spawn_app_with(backend, None, &env).await else {
+        return;
+    };
+    let mut office = app.office();
+    let first = watch_events(&mut office, 0).await;
+    let _second = watch_events(&mut office, 0).await;
+    let third = office
+        .watch_case_events(WatchCaseEventsRequest { after_event_id: 0 })
+        .await;
+    let status = refused(third, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("grpc.stream_max_per_principal"),
+        "{}",
+        status.message()
+    );
+
+    // The supervisor has streams of its own, up to the instance's limit.
+    let _alerts = watch_alerts(&app, 0, 0).await;
+    let housing = app
+        .department("housing")
+        .watch_assigned_requests(WatchAssignedRequestsRequest { after_event_id: 0 })
+        .await;
+    let status = refused(housing, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("grpc.stream_max_total"),
+        "{}",
+        status.message()
+    );
+
+    // A stream the office ends frees its slot for the next one, which works.
+    drop(first);
+    let mut again = eventually("the office's freed slot", || {
+        let mut office = office.clone();
+        async move {
+            office
+                .watch_case_events(WatchCaseEventsRequest { after_event_id: 0 })
+                .await
+                .ok()
+        }
+    })
+    .await
+    .into_inner();
+    let case = app.escalate(power_cut("S-LIMIT")).await;
+    assert_eq!(next_of(&mut again).await.case_id, case.id);
+}
+
+async fn a_stream_hears_what_another_instance_commits(backend: Backend) {
+    let db = tempfile::tempdir().unwrap();
+    let Some(database) = fresh_database(backend, db.path()).await else {
+        return;
+    };
+    let env = [("WHISTLE__GRPC__STREAM_POLL_MS", "100")];
+    let clock = std::sync::Arc::new(whistle::clock::ManualClock::new(monday_morning()));
+    let watched = spawn_app_on(
+        tempfile::tempdir().unwrap(),
+        &database,
+        None,
+        &env,
+        clock.clone(),
+    )
+    .await;
+    let other = spawn_app_on(tempfile::tempdir().unwrap(), &database, None, &env, clock).await;
+    let mut office = watched.office();
+    let mut live = watch_events(&mut office, 0).await;
+
+    let case = other.escalate(power_cut("S-ELSEWHERE")).await;
+    let event = next_of(&mut live).await;
+    assert_eq!(event.case_id, case.id);
+    assert_eq!(event.event.expect("an event").kind(), EventKind::Escalated);
 }

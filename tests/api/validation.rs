@@ -604,7 +604,7 @@ async fn a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend(app: Te
     let nul = "0194a0c0\0-7000".to_owned();
     refused(
         app.office()
-            .get_case(whistle::proto::GetCaseRequest {
+            .get_case(GetCaseRequest {
                 case_id: nul.clone(),
             })
             .await,
@@ -620,7 +620,7 @@ async fn a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend(app: Te
     );
     refused(
         app.office()
-            .review_reply(whistle::proto::ReviewReplyRequest {
+            .review_reply(ReviewReplyRequest {
                 request_id: nul.clone(),
                 accept: true,
                 ..Default::default()
@@ -683,7 +683,7 @@ async fn huge_lists_of_bad_values_get_a_short_invalid_argument(app: TestApp) {
     let long_id = "r".repeat(100_000);
     let status = refused(
         app.office()
-            .get_case(whistle::proto::GetCaseRequest { case_id: long_id })
+            .get_case(GetCaseRequest { case_id: long_id })
             .await,
         tonic::Code::NotFound,
     );
@@ -698,9 +698,9 @@ async fn huge_lists_of_bad_values_get_a_short_invalid_argument(app: TestApp) {
     }
     let status = invalid(
         app.office()
-            .record_feedback(whistle::proto::RecordFeedbackRequest {
+            .record_feedback(RecordFeedbackRequest {
                 case_id: case.id.clone(),
-                verdict: whistle::proto::Verdict::Unsatisfied as i32,
+                verdict: Verdict::Unsatisfied as i32,
                 reissue_request_ids: (0..10_000).map(|i| format!("no-such-{i}")).collect(),
                 ..Default::default()
             })

@@ -19,7 +19,7 @@ use whistle::proto::{
 
 use crate::helpers::*;
 
-per_backend!(
+scenarios!(
     a_late_acknowledgement_is_reminded_alerted_repeated_and_escalated,
     a_rejection_a_third_round_and_an_unsatisfied_resident_are_each_alerted_once,
     deadlines_count_the_spring_festival_and_office_hours,
@@ -630,7 +630,7 @@ async fn deadlines_count_the_spring_festival_and_office_hours(backend: Backend) 
 
 async fn after_downtime_the_watch_raises_what_is_true_now_once(backend: Backend) {
     let db = tempfile::tempdir().unwrap();
-    let Some(url) = database(backend, db.path()).await else {
+    let Some(url) = fresh_database(backend, db.path()).await else {
         return;
     };
     // An instance that leaves the watch to others, on Monday.
@@ -716,20 +716,11 @@ async fn after_downtime_the_watch_raises_what_is_true_now_once(backend: Backend)
     assert_eq!(requests.len(), 3, "one more for each deadline: {alerts:#?}");
 }
 
-/// A database both instances of a scenario can open: a file in `dir`, or a
-/// fresh PostgreSQL schema.
-async fn database(backend: Backend, dir: &std::path::Path) -> Option<String> {
-    match backend {
-        Backend::Sqlite => Some(whistle::store::testing::sqlite_url(dir)),
-        Backend::Postgres => whistle::store::testing::fresh_postgres_url().await,
-    }
-}
-
 /// Cases per instance in the two-instance scenario.
 const CASES_PER_INSTANCE: usize = 12;
 
 async fn two_instances_raise_each_alert_once() {
-    let Some(url) = whistle::store::testing::fresh_postgres_url().await else {
+    let Some(url) = whistle::store::testing::TestDatabase::postgres().await else {
         return;
     };
     let clock = Arc::new(ManualClock::new(monday_morning()));
@@ -898,9 +889,9 @@ async fn two_instances_raise_each_alert_once() {
     );
 }
 
-/// libfaketime's preload library, installed with apt when it is missing (CI
-/// runs as root on a fresh Debian machine). `None`, with a note, where it can
-/// be neither found nor installed; on CI (`CI=true`) that fails instead.
+/// libfaketime's preload library, installed when it is missing (by the
+/// installer every test binary shares). `None`, with a note, where it can be
+/// neither found nor installed; on CI (`CI=true`) that fails instead.
 async fn libfaketime() -> Option<std::path::PathBuf> {
     static FOUND: tokio::sync::OnceCell<Option<std::path::PathBuf>> =
         tokio::sync::OnceCell::const_new();
@@ -920,30 +911,20 @@ async fn libfaketime() -> Option<std::path::PathBuf> {
             if let Some(found) = find() {
                 return Some(found);
             }
-            let apt = |args: &'static [&'static str]| async move {
-                tokio::process::Command::new("apt-get")
-                    .args(args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .await
-                    .is_ok_and(|s| s.success())
-            };
-            if !apt(&["install", "-y", "-q", "faketime"]).await {
-                apt(&["update", "-q"]).await;
-                apt(&["install", "-y", "-q", "faketime"]).await;
-            }
+            let installed = tokio::task::spawn_blocking(|| crate::install::debian(&["faketime"]))
+                .await
+                .expect("the installer's thread");
             let found = find();
             if found.is_none() {
+                let why = installed.err().unwrap_or_else(|| "no libfaketime.so.1".into());
                 assert!(
                     std::env::var("CI").is_err(),
-                    "CI must run the faketime test: `apt-get install -y faketime` failed"
+                    "CI must run the faketime test: {why}"
                 );
                 use std::io::Write;
                 let _ = writeln!(
                     std::io::stderr(),
-                    "faketime test skipped: libfaketime is missing and `apt-get install -y faketime` failed"
+                    "faketime test skipped: libfaketime is missing and could not be installed: {why}"
                 );
             }
             found
@@ -969,7 +950,7 @@ async fn the_real_binary_alerts_at_the_deadline_on_the_system_clock(backend: Bac
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some(url) = database(backend, dir.path()).await else {
+    let Some(url) = fresh_database(backend, dir.path()).await else {
         return;
     };
     // Monday 10:00 in Shanghai is 02:00 UTC.

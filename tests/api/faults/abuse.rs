@@ -315,8 +315,7 @@ async fn call_without_its_message(
         "authorization",
         format!("Bearer {OFFICE_KEY}").parse().unwrap(),
     );
-    let path =
-        tonic::codegen::http::uri::PathAndQuery::from_static("/whistle.v1.CaseService/GetCase");
+    let path = http::uri::PathAndQuery::from_static("/whistle.v1.CaseService/GetCase");
     let codec = tonic_prost::ProstCodec::<GetCaseRequest, Case>::default();
     let started = Instant::now();
     let result = tokio::time::timeout(

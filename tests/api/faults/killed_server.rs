@@ -18,7 +18,7 @@ use crate::smtp::Receiver;
 /// Outbox workers of the killed server: each may hold one letter mid-send.
 const MAIL_WORKERS: usize = 2;
 
-per_backend!(escalations_retried_through_a_killed_server_open_each_case_once,);
+scenarios!(escalations_retried_through_a_killed_server_open_each_case_once,);
 
 /// Which server a client should talk to now, and which one it is (0 before the
 /// kill, 1 after the restart).

@@ -10,7 +10,7 @@ use super::*;
 use crate::helpers::*;
 use crate::smtp::Receiver;
 
-per_backend!(letters_wait_out_a_mail_server_that_is_down_and_arrive_once,);
+scenarios!(letters_wait_out_a_mail_server_that_is_down_and_arrive_once,);
 
 async fn letters_wait_out_a_mail_server_that_is_down_and_arrive_once(backend: Backend) {
     // A port nothing listens on: connections to it are refused until the

@@ -20,14 +20,6 @@ fn first_letter(request_id: &str) -> String {
     format!("<{request_id}.r1.issued@whistle.localhost>")
 }
 
-/// A database of its own for a binary: a file in `dir`, or a fresh schema.
-async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
-    match backend {
-        Backend::Sqlite => Some(whistle::store::testing::sqlite_url(dir)),
-        Backend::Postgres => whistle::store::testing::fresh_postgres_url().await,
-    }
-}
-
 /// Every case the office's ledger holds, page by page.
 async fn whole_ledger(office: &mut CaseClient) -> Vec<Case> {
     let mut cases = Vec::new();

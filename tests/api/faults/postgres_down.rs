@@ -150,9 +150,7 @@ struct Timed {
     code: Code,
 }
 
-async fn timed<T>(
-    call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
-) -> Timed {
+async fn timed<T>(call: impl Future<Output = Result<tonic::Response<T>, Status>>) -> Timed {
     let started = Instant::now();
     let code = match tokio::time::timeout(Duration::from_secs(15), call).await {
         Ok(Ok(_)) => Code::Ok,

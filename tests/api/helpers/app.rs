@@ -32,7 +32,7 @@ use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::department_service_client::DepartmentServiceClient;
 use whistle::proto::supervision_service_client::SupervisionServiceClient;
 use whistle::settings::Settings;
-use whistle::store::testing;
+use whistle::store::testing::TestDatabase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -82,6 +82,9 @@ pub struct TestApp {
     /// The server and its workers until they stop; `stop` waits for them.
     running: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
+    /// The database the app was started on when it is the app's own; dropped
+    /// last (a PostgreSQL schema goes with it).
+    database: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -105,11 +108,19 @@ pub async fn spawn_app_with(
     extra_env: &[(&str, &str)],
 ) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let database_url = match backend {
-        Backend::Sqlite => testing::sqlite_url(dir.path()),
-        Backend::Postgres => testing::fresh_postgres_url().await?,
-    };
-    Some(spawn_app_at(dir, &database_url, settings_file, extra_env).await)
+    let database = fresh_database(backend, dir.path()).await?;
+    let mut app = spawn_app_at(dir, &database, settings_file, extra_env).await;
+    app.database = Some(database);
+    Some(app)
+}
+
+/// A database of its own for a test: a file in `dir`, or a fresh PostgreSQL
+/// schema, dropped with the value (`None` when the PostgreSQL half is skipped).
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<TestDatabase> {
+    match backend {
+        Backend::Sqlite => Some(TestDatabase::sqlite(dir)),
+        Backend::Postgres => TestDatabase::postgres().await,
+    }
 }
 
 /// As `spawn_app_with`, on a database the caller chose (a private PostgreSQL
@@ -134,12 +145,11 @@ pub async fn spawn_app_with_clock(
     start: DateTime<Utc>,
 ) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let database_url = match backend {
-        Backend::Sqlite => testing::sqlite_url(dir.path()),
-        Backend::Postgres => testing::fresh_postgres_url().await?,
-    };
+    let database = fresh_database(backend, dir.path()).await?;
     let clock = Arc::new(ManualClock::new(start));
-    Some(start_app(dir, &database_url, settings_file, extra_env, Some(clock)).await)
+    let mut app = start_app(dir, &database, settings_file, extra_env, Some(clock)).await;
+    app.database = Some(database);
+    Some(app)
 }
 
 /// An app on a database and a clock the caller shares with other apps: two
@@ -218,17 +228,50 @@ async fn start_app(
         clock,
         running: Some(running),
         _dir: dir,
+        database: None,
     }
 }
 
-/// Spawns the app for one scenario and runs it; skips when the backend is absent.
-pub async fn run<F, Fut>(backend: Backend, settings_file: Option<&str>, scenario: F)
+/// Runs one scenario on `backend` (see `scenarios!`).
+pub async fn run<S: Scenario<Takes>, Takes>(
+    backend: Backend,
+    settings_file: Option<&str>,
+    scenario: S,
+) {
+    scenario.run(backend, settings_file).await;
+}
+
+/// A scenario: an async function of a `TestApp` or of a `Backend`. `Takes`
+/// tells the two apart, so each is a distinct implementation.
+pub trait Scenario<Takes> {
+    fn run(self, backend: Backend, settings_file: Option<&str>) -> impl Future<Output = ()>;
+}
+
+impl<F, Fut> Scenario<TestApp> for F
 where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    if let Some(app) = spawn_app(backend, settings_file).await {
-        scenario(app).await;
+    /// On a server `spawn_app` starts; skipped when the backend is absent.
+    async fn run(self, backend: Backend, settings_file: Option<&str>) {
+        if let Some(app) = spawn_app(backend, settings_file).await {
+            self(app).await;
+        }
+    }
+}
+
+impl<F, Fut> Scenario<Backend> for F
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    /// It starts its own servers: settings files are for `TestApp` scenarios.
+    async fn run(self, backend: Backend, settings_file: Option<&str>) {
+        assert!(
+            settings_file.is_none(),
+            "a scenario that takes a Backend starts its own servers with its own settings"
+        );
+        self(backend).await;
     }
 }
 

@@ -1,7 +1,8 @@
 //! The test harness every capability shares. `spawn_app()` starts the real
 //! server on port 0 over a fresh database, SQLite or PostgreSQL, with clients
 //! that carry each demo principal's key. Every scenario is written once as
-//! `async fn name(app: TestApp)` and run on both backends by `scenarios!`; the
+//! `async fn name(app: TestApp)` (or `async fn name(backend: Backend)` when it
+//! starts its own servers) and run on both backends by `scenarios!`; the
 //! PostgreSQL half is skipped (not failed) when `WHISTLE_TEST_POSTGRES_URL` is
 //! unset.
 //!
@@ -23,10 +24,21 @@ pub use checks::*;
 pub use org::*;
 pub use watching::*;
 
-/// Instantiates each listed `async fn name(app: TestApp)` as two tests,
-/// `sqlite::name` and `postgres::name`. With `settings = f;` first, they run
-/// with the settings file `helpers::f()` returns instead of the demo organisation.
+/// Instantiates each listed scenario as two tests, `sqlite::name` and
+/// `postgres::name`. A scenario is `async fn name(app: TestApp)`, run on a
+/// server `spawn_app` starts, or `async fn name(backend: Backend)`, which sets
+/// up its own (a real binary, two instances, a mail receiver); one list may
+/// hold both. With `settings = f;` first, the `TestApp` scenarios run with the
+/// settings file `helpers::f()` returns instead of the demo organisation.
+/// With `module = name;` first, the tests go into a module of that name, so
+/// that one file may have a second list (with other settings, say).
 macro_rules! scenarios {
+    (module = $group:ident; $($rest:tt)+) => {
+        mod $group {
+            use super::*;
+            scenarios!($($rest)+);
+        }
+    };
     (settings = $settings:ident; $($name:ident),+ $(,)?) => {
         scenarios!(@both Some($crate::helpers::$settings().as_str()); $($name),+);
     };
@@ -34,53 +46,20 @@ macro_rules! scenarios {
         scenarios!(@both None; $($name),+);
     };
     (@both $settings:expr; $($name:ident),+) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    $crate::helpers::run(
-                        $crate::helpers::Backend::Sqlite,
-                        $settings,
-                        super::$name,
-                    )
-                    .await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    $crate::helpers::run(
-                        $crate::helpers::Backend::Postgres,
-                        $settings,
-                        super::$name,
-                    )
-                    .await;
-                }
-            )+
-        }
+        scenarios!(@one sqlite, Sqlite, $settings; $($name),+);
+        scenarios!(@one postgres, Postgres, $settings; $($name),+);
     };
-}
-
-/// Instantiates each listed `async fn name(backend: Backend)` as `sqlite::name`
-/// and `postgres::name`, for scenarios that set up their own server (a real
-/// binary, a mail receiver) rather than take a `TestApp`.
-macro_rules! per_backend {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
+    (@one $module:ident, $backend:ident, $settings:expr; $($name:ident),+) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
+                    $crate::helpers::run(
+                        $crate::helpers::Backend::$backend,
+                        $settings,
+                        super::$name,
+                    )
+                    .await;
                 }
             )+
         }

@@ -151,7 +151,7 @@ impl Letter {
         let message = mail_parser::MessageParser::default()
             .parse(raw)
             .expect("a parsable letter");
-        let ids = |value: &HeaderValue| match value {
+        let ids = |value: &HeaderValue<'_>| match value {
             HeaderValue::Text(t) => vec![format!("<{t}>")],
             HeaderValue::TextList(list) => list.iter().map(|t| format!("<{t}>")).collect(),
             _ => Vec::new(),
