@@ -14,26 +14,25 @@
 //! server sits on the internal network; add both before exposing the port),
 //! CHUNKING/BDAT, SMTPUTF8.
 
+mod wire;
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::request::receiver::DataReceiver;
 use smtp_proto::{
     EXT_8BIT_MIME, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE, EhloResponse, Request,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
-/// Longest command line we buffer. RFC 5321 allows 512 octets plus extension
-/// parameters; 4 KiB is generous and keeps a hostile client from growing memory.
-const MAX_COMMAND_LINE: usize = 4096;
+use wire::{Data, Line, parse_error_reply, read_data, read_line, redact, refusal_line};
 
 /// How long sessions in progress get to finish their current command once
 /// shutdown fires. Cutting a DATA phase short loses nothing: the sender got no
@@ -240,22 +239,6 @@ enum Ended {
     IdleTimeout,
     DataTimeout,
     Shutdown,
-}
-
-/// One line read from the client, bounded.
-enum Line {
-    Complete(Vec<u8>),
-    /// Longer than [`MAX_COMMAND_LINE`]; its bytes were read and dropped.
-    TooLong,
-    Closed,
-}
-
-/// What the DATA phase produced.
-enum Data {
-    Complete(Vec<u8>),
-    /// Over the limit; read to the final dot but not kept.
-    TooBig,
-    Closed,
 }
 
 struct Conversation<'a, R, W> {
@@ -483,138 +466,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
     }
 }
 
-/// The reply line for an inbox's refusal. Its text goes on the wire, so it is
-/// kept to one printable line (no reply injection), and its codes are made
-/// well formed so the sender retries or gives up as the inbox meant.
-fn refusal_line(refusal: &Refusal) -> String {
-    let text: String = refusal
-        .message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if !(400..600).contains(&refusal.code) {
-        return format!("451 4.3.0 {text}\r\n");
-    }
-    let class = if refusal.code >= 500 { "5." } else { "4." };
-    let enhanced = if is_enhanced_code(&refusal.enhanced) && refusal.enhanced.starts_with(class) {
-        refusal.enhanced.clone()
-    } else {
-        format!("{class}0.0")
-    };
-    format!("{} {enhanced} {text}\r\n", refusal.code)
-}
-
-/// Whether `code` looks like "class.subject.detail" (RFC 3463).
-fn is_enhanced_code(code: &str) -> bool {
-    let parts: Vec<&str> = code.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The reply to a line `smtp-proto` could not parse.
-fn parse_error_reply(error: &smtp_proto::Error) -> (u16, &'static str, String) {
-    use smtp_proto::Error;
-    match error {
-        Error::UnknownCommand => (500, "5.5.2", "command unrecognized".into()),
-        Error::InvalidSenderAddress => (501, "5.1.7", "bad sender address".into()),
-        Error::InvalidRecipientAddress => (501, "5.1.3", "bad recipient address".into()),
-        Error::SyntaxError { syntax } => (501, "5.5.4", format!("syntax: {syntax}")),
-        Error::InvalidParameter { param } => (501, "5.5.4", format!("invalid {param}")),
-        Error::UnsupportedParameter { .. } => (555, "5.5.4", "unsupported parameter".into()),
-        // A whole line that still "needs more data" is malformed.
-        _ => (500, "5.5.2", "syntax error".into()),
-    }
-}
-
-/// Reads one line up to LF, dropping (not buffering) lines over
-/// [`MAX_COMMAND_LINE`].
-async fn read_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> io::Result<Line> {
-    let mut line = Vec::new();
-    let mut too_long = false;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(Line::Closed);
-        }
-        let (chunk, complete) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (&available[..=end], true),
-            None => (available, false),
-        };
-        let used = chunk.len();
-        if !too_long {
-            if line.len() + chunk.len() > MAX_COMMAND_LINE {
-                too_long = true;
-                line = Vec::new();
-            } else {
-                line.extend_from_slice(chunk);
-            }
-        }
-        reader.consume(used);
-        if complete {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete(line)
-            });
-        }
-    }
-}
-
-/// Reads message data to the final dot, unstuffed; stops keeping it once over
-/// `max` so a large message costs at most `max` plus one read buffer.
-async fn read_data<R: AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-    max: usize,
-) -> io::Result<Data> {
-    let mut receiver = DataReceiver::new();
-    // The receiver looks for CRLF "." to unstuff and to end; the CRLF that
-    // ended the DATA command counts, so a first line "." or ".." is seen too.
-    receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
-    let mut body = Vec::new();
-    let mut too_big = false;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(Data::Closed);
-        }
-        let mut bytes = available.iter();
-        let done = receiver.ingest(&mut bytes, &mut body);
-        let used = available.len() - bytes.as_slice().len();
-        reader.consume(used);
-        if body.len() > max {
-            too_big = true;
-            body = Vec::new();
-        }
-        if done {
-            return Ok(if too_big {
-                Data::TooBig
-            } else {
-                Data::Complete(body)
-            });
-        }
-    }
-}
-
-/// An address fit for the log: the local part of a reply address carries a
-/// secret token, so only its tag before `+` and the domain are kept.
-fn redact(address: &str) -> String {
-    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
-    let tag = local.split_once('+').map(|(tag, _)| tag);
-    match (tag, domain.is_empty()) {
-        (Some(tag), false) => format!("{tag}+…@{domain}"),
-        (Some(tag), true) => format!("{tag}+…"),
-        (None, false) => format!("…@{domain}"),
-        (None, true) if address.is_empty() => "<>".into(),
-        (None, true) => "…".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::wire::MAX_COMMAND_LINE;
     use super::*;
     use std::sync::Mutex;
+    use tokio::io::AsyncBufReadExt;
 
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
