@@ -53,7 +53,10 @@ pub struct PetitionOutcome {
 pub enum Checked {
     /// Valid: it would open a case with these departments (the lead first),
     /// or find the case already opened for its petition id.
-    Valid { lead: String, assisting: Vec<String> },
+    Valid {
+        lead: String,
+        assisting: Vec<String>,
+    },
     /// Every violation, as the escalation would refuse it.
     Refused(DomainError),
 }
