@@ -17,7 +17,9 @@ use tracing::instrument;
 use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::effects;
-use crate::domain::{Actor, ActorRole, Case, DomainError, Office, Petition, PetitionInput};
+use crate::domain::{
+    Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput,
+};
 use crate::store::Inserted;
 
 /// The most petitions one batch may hold: a week of one office's visits
@@ -48,7 +50,7 @@ pub struct PetitionOutcome {
     pub outcome: Outcome,
 }
 
-/// What a petition would become, checked without writing (`check_petitions`).
+/// What a petition would become, checked without writing (`check`).
 #[derive(Debug, Clone)]
 pub enum Checked {
     /// Valid: it would open a case with these departments (the lead first),
@@ -81,7 +83,7 @@ impl Whistle {
         actor: &Actor,
         inputs: Vec<PetitionInput>,
     ) -> Result<Vec<PetitionOutcome>> {
-        let office = self.batch_office(actor, inputs.len())?;
+        let office = batch_office(&self.org.current(), actor, inputs.len())?;
         let mut outcomes = Vec::with_capacity(inputs.len());
         let (mut created, mut refused) = (0u32, 0u32);
         for (index, input) in inputs.into_iter().enumerate() {
@@ -106,48 +108,6 @@ impl Whistle {
         span.record("created", created);
         span.record("refused", refused);
         Ok(outcomes)
-    }
-
-    /// Checks each petition as `escalate_batch` would, writing nothing: for
-    /// a dry run of an import. Whether a petition id was escalated before is
-    /// not looked up.
-    pub fn check_petitions(&self, actor: &Actor, inputs: &[PetitionInput]) -> Result<Vec<Checked>> {
-        let org = self.org.current();
-        let office = self.batch_office(actor, inputs.len())?;
-        Ok(inputs
-            .iter()
-            .map(|input| match Petition::admit(input, &office, &org) {
-                Ok((_, route)) => Checked::Valid {
-                    lead: route.lead,
-                    assisting: route.assisting,
-                },
-                Err(e) => Checked::Refused(e),
-            })
-            .collect())
-    }
-
-    /// The caller's office, once it may escalate `count` petitions at once.
-    fn batch_office(&self, actor: &Actor, count: usize) -> Result<Office> {
-        let org = self.org.current();
-        access::permit(actor, Action::Escalate)?;
-        let ActorRole::Office(office_code) = &actor.role else {
-            unreachable!("the access policy lets only offices escalate");
-        };
-        if count > BATCH_MAX {
-            return Err(DomainError::invalid(
-                "petitions",
-                format!("{count} petitions; at most {BATCH_MAX} in one call"),
-                format!("共{count}条诉求；每次最多{BATCH_MAX}条"),
-            )
-            .into());
-        }
-        org.office(office_code).cloned().ok_or_else(|| {
-            DomainError::denied(
-                format!("office {office_code} is not configured"),
-                format!("街道 {office_code} 未配置"),
-            )
-            .into()
-        })
     }
 
     /// One petition, as `escalate` does it, telling a new case from one
@@ -202,4 +162,44 @@ impl Whistle {
         tracing::Span::current().record("case_id", case_id);
         Ok(outcome)
     }
+}
+
+/// Checks each petition as `Whistle::escalate_batch` would, against `org`,
+/// writing nothing and reading no database: the dry run of an import.
+/// Whether a petition id was escalated before is not looked up.
+pub fn check(org: &Organisation, actor: &Actor, inputs: &[PetitionInput]) -> Result<Vec<Checked>> {
+    let office = batch_office(org, actor, inputs.len())?;
+    Ok(inputs
+        .iter()
+        .map(|input| match Petition::admit(input, &office, org) {
+            Ok((_, route)) => Checked::Valid {
+                lead: route.lead,
+                assisting: route.assisting,
+            },
+            Err(e) => Checked::Refused(e),
+        })
+        .collect())
+}
+
+/// The caller's office, once it may escalate `count` petitions at once.
+fn batch_office(org: &Organisation, actor: &Actor, count: usize) -> Result<Office> {
+    access::permit(actor, Action::Escalate)?;
+    let ActorRole::Office(office_code) = &actor.role else {
+        unreachable!("the access policy lets only offices escalate");
+    };
+    if count > BATCH_MAX {
+        return Err(DomainError::invalid(
+            "petitions",
+            format!("{count} petitions; at most {BATCH_MAX} in one call"),
+            format!("共{count}条诉求；每次最多{BATCH_MAX}条"),
+        )
+        .into());
+    }
+    org.office(office_code).cloned().ok_or_else(|| {
+        DomainError::denied(
+            format!("office {office_code} is not configured"),
+            format!("街道 {office_code} 未配置"),
+        )
+        .into()
+    })
 }
