@@ -42,10 +42,7 @@ pub fn dry_run(
         let line = match checked {
             Checked::Valid { lead, assisting } => {
                 report.created += 1;
-                let name = |code: &str| {
-                    org.department(code)
-                        .map_or_else(|| code.to_owned(), |d| d.name.clone())
-                };
+                let name = |code: &str| department(org, code);
                 let mut to = format!("{} (lead)", name(&lead));
                 for d in &assisting {
                     to.push_str(&format!(", {} (assisting)", name(d)));
@@ -95,6 +92,7 @@ pub async fn import(
     let mut report = ImportReport::default();
     let (readable, unreadable): (Vec<&SheetRow>, Vec<&SheetRow>) =
         sheet.rows.iter().partition(|r| r.problems.is_empty());
+    let org = whistle.organisation();
     let mut answers: Vec<(usize, String)> = Vec::new();
     for chunk in readable.chunks(BATCH_MAX) {
         let inputs = chunk.iter().map(|r| r.petition.clone()).collect();
@@ -106,7 +104,13 @@ pub async fn import(
                     let references: Vec<String> = case
                         .requests
                         .iter()
-                        .map(|r| format!("{} {}", r.reference.as_str(), r.department))
+                        .map(|r| {
+                            format!(
+                                "{} {}",
+                                r.reference.as_str(),
+                                department(&org, &r.department)
+                            )
+                        })
                         .collect();
                     format!(
                         "created case {} for {}: {}",
@@ -155,6 +159,12 @@ pub async fn import(
         )?;
     }
     Ok(report)
+}
+
+/// A department by its name, as the office knows it.
+fn department(org: &Organisation, code: &str) -> String {
+    org.department(code)
+        .map_or_else(|| code.to_owned(), |d| d.name.clone())
 }
 
 /// Every violation, each by its column: `refused: 联系电话 (resident.phone): …`.
