@@ -84,9 +84,7 @@ fn workbook() -> Vec<u8> {
         // The phone of the first row typed into a number cell, and every
         // visit date a real date cell, as offices fill them in.
         let visit = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        sheet
-            .write_datetime_with_format(r, 7, visit, &day)
-            .unwrap();
+        sheet.write_datetime_with_format(r, 7, visit, &day).unwrap();
     }
     sheet.write_number(1, 1, 13812345678.0).unwrap();
     book.save_to_buffer().unwrap()
