@@ -17,10 +17,12 @@ use crate::domain::{
     Organisation, Span, WatchPolicy,
 };
 use crate::service::{AlertMailPolicy, DigestPolicy, ReplyPolicy};
+use crate::settings::ImportSettings;
 use crate::settings::{
     AlertMailMode, AlertMailSettings, DigestSettings, PrincipalRole, ReplySettings, Settings,
     SpanSettings, StatisticsSettings, SupervisionSettings, WatchSettings,
 };
+use crate::visit_sheet::{Column, SheetColumns};
 use crate::year_files::{self, LoadedCalendar};
 
 /// What the settings describe, every value checked.
@@ -33,6 +35,8 @@ pub struct Parts {
     pub replies: ReplyPolicy,
     pub alert_mail: AlertMailPolicy,
     pub digest: DigestPolicy,
+    /// The visit sheet's headers (`whistle import`).
+    pub import: SheetColumns,
 }
 
 impl Parts {
@@ -50,9 +54,10 @@ impl Parts {
         check_principals(settings, &mut problems);
         let alert_mail = problems.check(alert_mail_policy(&settings.alert_mail));
         let digest = problems.check(digest_policy(&settings.digest));
+        let import = problems.check(sheet_columns(&settings.import));
         check_listen_addresses(settings, &mut problems);
-        match (calendar, organisation, alert_mail, digest) {
-            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest))
+        match (calendar, organisation, alert_mail, digest, import) {
+            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest), Some(import))
                 if problems.is_empty() =>
             {
                 Ok(Parts {
@@ -61,6 +66,7 @@ impl Parts {
                     replies: reply_policy(&settings.replies),
                     alert_mail,
                     digest,
+                    import,
                 })
             }
             _ => Err(problems.into_error()),
@@ -391,6 +397,55 @@ fn digest_policy(digest: &DigestSettings) -> anyhow::Result<DigestPolicy> {
     };
     let at = time_of_day("digest.time", &digest.time)?;
     Ok(DigestPolicy { weekday, at })
+}
+
+/// The visit sheet's headers: each column goes by at least one, no header
+/// names two columns (a cell would be read twice), and the default
+/// difficulty is one a petition may have.
+fn sheet_columns(import: &ImportSettings) -> anyhow::Result<SheetColumns> {
+    let lists = |column: Column| match column {
+        Column::ResidentName => &import.resident_name,
+        Column::ResidentPhone => &import.resident_phone,
+        Column::Community => &import.community,
+        Column::Zone => &import.zone,
+        Column::Address => &import.address,
+        Column::Category => &import.category,
+        Column::Description => &import.description,
+        Column::VisitDate => &import.visit_date,
+        Column::Collector => &import.collector,
+        Column::Difficulty => &import.difficulty,
+    };
+    let mut headers: Vec<(Column, Vec<String>)> = Vec::new();
+    for column in Column::ALL {
+        let names: Vec<String> = lists(column).iter().map(|h| h.trim().to_owned()).collect();
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            bail!(
+                "import.{}: give the column's header, e.g. [\"{}\"]",
+                column.key(),
+                column.key()
+            );
+        }
+        for name in &names {
+            if let Some((other, _)) = headers.iter().find(|(_, n)| n.contains(name)) {
+                bail!(
+                    "import.{}: {name:?} is also a header of import.{}",
+                    column.key(),
+                    other.key()
+                );
+            }
+        }
+        headers.push((column, names));
+    }
+    if !(1..=5).contains(&import.default_difficulty) {
+        bail!(
+            "import.default_difficulty: {} is not a difficulty from 1 to 5",
+            import.default_difficulty
+        );
+    }
+    Ok(SheetColumns {
+        headers,
+        default_difficulty: import.default_difficulty,
+    })
 }
 
 /// Every principal's keys (its key file read), and the office or department

@@ -17,7 +17,8 @@
 //!
 //! Around them: `settings` is the configuration as plain data, and `app`
 //! (with `assemble`) builds and runs the whole from it, on a `clock`;
-//! `year_files` reads the State Council's holiday years; `tls`, `reload`,
+//! `year_files` reads the State Council's holiday years; `visit_sheet`
+//! reads an office's visit sheet for `whistle import`; `tls`, `reload`,
 //! `metrics` and `telemetry` serve the operator.
 
 #![forbid(unsafe_code)]
@@ -38,6 +39,7 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod visit_sheet;
 pub mod workers;
 pub mod year_files;
 

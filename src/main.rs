@@ -1,7 +1,7 @@
 //! The `whistle` binary: read settings and check what they describe
 //! (`assemble`), set up tracing, then serve, migrate, back up the database,
 //! look after the outbox, check the timelines' hash chains, write the ledger
-//! (台账), make and hash keys, or ask a running server whether it is healthy.
+//! (台账), import an office's visit sheet, make and hash keys, or ask a running server whether it is healthy.
 //! Everything else lives in the library; the operator's commands (`outbox`,
 //! `verify`, `ledger`) call use cases as the built-in operator principal
 //! (`service::operator`), as every other door calls them.
@@ -110,6 +110,24 @@ enum Command {
     /// time, Monday 00:00 to Monday 00:00) or in a range of days, as a
     /// workbook or CSV, straight from the configured database.
     Ledger(LedgerArgs),
+    /// Escalate the rows of an office's visit sheet (走访登记表: .xlsx, or
+    /// CSV in GBK or UTF-8) as that office, through the batch escalation;
+    /// the headers are configured in [import]. Rows imported before are
+    /// found, not escalated again. Exit 0 when every row was escalated or
+    /// found, 1 when any was refused.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The office whose sheet it is (its code, e.g. cuiping).
+    #[arg(long)]
+    office: String,
+    /// Print what each row would become and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The sheet.
+    file: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -315,6 +333,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Outbox(command) => outbox(&settings, parts, command).await?,
         Command::Ledger(args) => ledger(&settings, parts, args).await?,
+        Command::Import(args) => return import(&settings, parts, args).await,
         Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
         Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
             unreachable!("handled before settings")
@@ -541,6 +560,50 @@ async fn ledger(settings: &Settings, parts: Parts, args: LedgerArgs) -> Result<(
         file.content.len()
     );
     Ok(())
+}
+
+/// Reads the sheet and escalates its rows as the office (or, with
+/// --dry-run, checks them against the configuration without opening the
+/// database). A wrong office or a sheet that cannot be read is the
+/// operator's to fix (exit 2); a refused row exits 1 after every row is
+/// reported.
+async fn import(settings: &Settings, parts: Parts, args: ImportArgs) -> Result<ExitCode, Failure> {
+    use whistle::service::intake::importer;
+    use whistle::visit_sheet::{self, import};
+    let org = &parts.organisation;
+    if org.office(&args.office).is_none() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--office: no office {:?}; configured: {}",
+            args.office,
+            org.offices.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))
+        .map_err(Failure::usage)?;
+    let sheet = visit_sheet::read_sheet(&bytes, &parts.import, org)
+        .with_context(|| format!("reading {}", args.file.display()))
+        .map_err(Failure::usage)?;
+    let actor = importer(&args.office);
+    let mut out = std::io::stdout().lock();
+    let report = if args.dry_run {
+        import::dry_run(&sheet, &parts.import, org, &actor, &mut out)?
+    } else {
+        let store = open_store(settings).await?;
+        let columns = parts.import.clone();
+        let report = async {
+            let whistle = operator_whistle(settings, parts, store.clone())?;
+            import::import(&sheet, &columns, &whistle, &actor, &mut out).await
+        }
+        .await;
+        store.close().await;
+        report?
+    };
+    Ok(if report.refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(RUNTIME)
+    })
 }
 
 /// Lists or retries letters through the operator's use cases.

@@ -4,7 +4,7 @@
 //! organisation of their own, the demo organisation (config/demo.toml) is used.
 //!
 //! Settings are plain data, one file per family of sections (`listeners`,
-//! `mail`, `rules`, `organisation`): loading checks that every key is one a
+//! `mail`, `rules`, `organisation`, `import`): loading checks that every key is one a
 //! setting reads (`keys`) and that every value has its type, nothing more.
 //! The application builds the calendar, the organisation and the policies
 //! from them (`crate::assemble`), and that is where codes, spans, times and
@@ -17,12 +17,14 @@ use anyhow::{Context, bail};
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+mod import;
 mod keys;
 mod listeners;
 mod mail;
 mod organisation;
 mod rules;
 
+pub use import::ImportSettings;
 pub use listeners::{
     ClientAuth, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings, InboundMailSettings,
     MetricsSettings,
@@ -66,6 +68,7 @@ pub struct Settings {
     pub inbound_mail: InboundMailSettings,
     pub metrics: MetricsSettings,
     pub replies: ReplySettings,
+    pub import: ImportSettings,
     #[serde(default)]
     pub offices: BTreeMap<String, OfficeSettings>,
     #[serde(default)]

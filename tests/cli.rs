@@ -2,7 +2,8 @@
 //! the key on the command line, errors as one line and an exit code, logs
 //! without escape codes in a pipe, the health check a container runs, and a
 //! backup taken while the service runs that a second server starts from, and
-//! the check of every timeline's hash chain before and after a tamper.
+//! the check of every timeline's hash chain before and after a tamper, and
+//! the import of an office's visit sheet (`cli/import.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,9 @@ use tonic::{Request, Status};
 use whistle::grpc::auth::key_digest;
 use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::{EscalatePetitionRequest, GetCaseRequest, Resident};
+
+#[path = "cli/import.rs"]
+mod import;
 
 /// The real binary, with no configuration from the environment this test runs in.
 fn whistle(dir: &Path) -> Command {

@@ -434,3 +434,31 @@ key_sha256_file = "/nonexistent/roads.sha256"
         "{err}"
     );
 }
+
+#[test]
+fn the_visit_sheet_headers_are_checked_by_key() {
+    let s = Settings::load_with(None, env(&[])).unwrap();
+    let columns = Parts::of(&s).unwrap().import;
+    assert_eq!(columns.default_difficulty, 2);
+    let mut import = s.import.clone();
+    import.zone = vec!["社区".into()];
+    import.default_difficulty = 0;
+    let e = format!("{:#}", sheet_columns(&import).unwrap_err());
+    assert!(
+        e.contains("import.zone: \"社区\" is also a header of import.community"),
+        "{e}"
+    );
+    import.zone = vec![" ".into()];
+    let e = format!("{:#}", sheet_columns(&import).unwrap_err());
+    assert!(
+        e.starts_with("import.zone: give the column's header"),
+        "{e}"
+    );
+    import.zone = vec!["片区".into()];
+    let e = format!("{:#}", sheet_columns(&import).unwrap_err());
+    assert!(e.contains("import.default_difficulty: 0"), "{e}");
+    assert!(
+        problems(&[("WHISTLE__IMPORT__DEFAULT_DIFFICULTY", "9")])
+            .contains("import.default_difficulty: 9")
+    );
+}

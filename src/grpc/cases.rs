@@ -120,6 +120,27 @@ impl CaseService for Cases {
         Ok(self.case_response(&case))
     }
 
+    async fn escalate_petitions(
+        &self,
+        request: Request<proto::EscalatePetitionsRequest>,
+    ) -> Result<Response<proto::EscalatePetitionsResponse>, Status> {
+        let actor = caller(&request)?;
+        let inputs = request
+            .into_inner()
+            .petitions
+            .into_iter()
+            .map(convert::petition_input)
+            .collect();
+        let outcomes = self
+            .whistle
+            .escalate_batch(&actor, inputs)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(proto::EscalatePetitionsResponse {
+            outcomes: outcomes.iter().map(convert::petition_outcome).collect(),
+        }))
+    }
+
     async fn get_case(
         &self,
         request: Request<proto::GetCaseRequest>,

@@ -50,6 +50,56 @@ pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
     }
 }
 
+/// One petition's outcome in a batch. A refusal carries what the single
+/// call's status would: its code, its words and every field it names.
+pub fn petition_outcome(o: &crate::service::intake::PetitionOutcome) -> proto::PetitionOutcome {
+    use crate::service::intake::Outcome;
+    use proto::petition_outcome::Outcome as Wire;
+    let escalated = |c: &Case| proto::EscalatedCase {
+        case_id: c.id.clone(),
+        status: case_status(c.status) as i32,
+        requests: c
+            .requests
+            .iter()
+            .map(|r| proto::RequestReference {
+                request_id: r.id.clone(),
+                department: r.department.clone(),
+                role: role(r.role) as i32,
+                reference: r.reference.as_str().to_owned(),
+            })
+            .collect(),
+    };
+    let outcome = match &o.outcome {
+        Outcome::Created(c) => Wire::Created(escalated(c)),
+        Outcome::AlreadyEscalated(c) => Wire::AlreadyEscalated(escalated(c)),
+        Outcome::Refused(e) => {
+            let status = super::status::domain_status(e.clone());
+            let violations = match e {
+                DomainError::Invalid(vs) => vs
+                    .iter()
+                    .map(|v| proto::PetitionViolation {
+                        field: v.field.clone(),
+                        description: v.description.clone(),
+                        description_zh: v.description_zh().to_owned(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Wire::Refused(proto::PetitionRefusal {
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+                message_zh: e.zh(),
+                violations,
+            })
+        }
+    };
+    proto::PetitionOutcome {
+        index: o.index as u32,
+        petition_id: o.petition_id.clone(),
+        outcome: Some(outcome),
+    }
+}
+
 fn case_status_filter(value: i32, field: &str) -> Result<Option<CaseStatus>, FieldViolation> {
     match proto::CaseStatus::try_from(value) {
         Ok(proto::CaseStatus::Unspecified) => Ok(None),

@@ -14,6 +14,7 @@ mod cases;
 mod decisions;
 mod digest;
 mod error;
+pub mod intake;
 pub mod ledger;
 pub mod operator;
 mod replies;

@@ -102,6 +102,7 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
         methods,
         [
             "EscalatePetition",
+            "EscalatePetitions",
             "GetCase",
             "ListCases",
             "ReviewReply",

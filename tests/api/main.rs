@@ -18,6 +18,7 @@ mod digest;
 mod discovery;
 mod faults;
 mod idempotency;
+mod intake;
 mod ledger;
 mod lifecycle;
 mod lockout;

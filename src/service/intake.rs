@@ -1,0 +1,205 @@
+//! A week's petitions in one call (一周一梳理): the street office sends what
+//! its collectors gathered, and each petition is escalated as the
+//! single-petition call escalates it (the same access rule, checks, routing,
+//! letters and idempotency on the petition id), with an outcome of its own.
+//!
+//! Each petition is its own transaction: its case, its requests and the
+//! letters they cause commit together, and a refused or failing petition
+//! rolls back nothing that came before it. A refusal (a bad field, a petition
+//! id reused for different content) is that petition's outcome and the batch
+//! goes on. Trouble below (the database unreachable, a lost race) stops the
+//! batch with that error: what committed before it stays, and the caller
+//! retries the whole batch, which answers the committed petitions with their
+//! cases and creates nothing twice.
+
+use tracing::instrument;
+
+use super::*;
+use crate::domain::access::{self, Action};
+use crate::domain::effects;
+use crate::domain::{
+    Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput,
+};
+use crate::store::Inserted;
+
+/// The most petitions one batch may hold: a week of one office's visits
+/// (the seed office collects about 25 a week) with room to spare, and few
+/// enough that a batch answers within the call deadline.
+pub const BATCH_MAX: usize = 500;
+
+/// What became of one petition of a batch.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A case was opened and its requests issued.
+    Created(Case),
+    /// The office escalated this petition id before with the same content
+    /// (earlier in the same batch, too): the case opened then, as it is now.
+    AlreadyEscalated(Case),
+    /// Nothing was written: every violation of the petition, or its id reused
+    /// for different content (`AlreadyExists`).
+    Refused(DomainError),
+}
+
+/// One petition's outcome, with where it stood in the batch.
+#[derive(Debug, Clone)]
+pub struct PetitionOutcome {
+    /// Its position in the batch, from 0.
+    pub index: usize,
+    /// Its petition id as sent.
+    pub petition_id: String,
+    pub outcome: Outcome,
+}
+
+/// What a petition would become, checked without writing (`check`).
+#[derive(Debug, Clone)]
+pub enum Checked {
+    /// Valid: it would open a case with these departments (the lead first),
+    /// or find the case already opened for its petition id.
+    Valid {
+        lead: String,
+        assisting: Vec<String>,
+    },
+    /// Every violation, as the escalation would refuse it.
+    Refused(DomainError),
+}
+
+/// The principal `whistle import` escalates as: the office whose sheet it
+/// reads. Configured names are table keys, so no configured principal can
+/// take this one (it has a space).
+pub fn importer(office: &str) -> Actor {
+    Actor {
+        name: format!("import (whistle CLI) for {office}"),
+        role: ActorRole::Office(office.to_owned()),
+    }
+}
+
+impl Whistle {
+    /// Escalates each petition in turn, in order. Refused as a whole only
+    /// for what would refuse every petition alike: the caller may not
+    /// escalate, its office is not configured, or the batch is too long.
+    #[instrument(skip_all, fields(petitions = inputs.len(), created, refused), err(level = "debug"))]
+    pub async fn escalate_batch(
+        &self,
+        actor: &Actor,
+        inputs: Vec<PetitionInput>,
+    ) -> Result<Vec<PetitionOutcome>> {
+        let office = batch_office(&self.org.current(), actor, inputs.len())?;
+        let mut outcomes = Vec::with_capacity(inputs.len());
+        let (mut created, mut refused) = (0u32, 0u32);
+        for (index, input) in inputs.into_iter().enumerate() {
+            let petition_id = input.petition_id.clone();
+            let outcome = match self.escalate_in_batch(actor, &office, &input).await {
+                Ok(outcome) => outcome,
+                Err(Error::Refused(e)) => Outcome::Refused(e),
+                Err(other) => return Err(other),
+            };
+            match outcome {
+                Outcome::Created(_) => created += 1,
+                Outcome::Refused(_) => refused += 1,
+                Outcome::AlreadyEscalated(_) => {}
+            }
+            outcomes.push(PetitionOutcome {
+                index,
+                petition_id,
+                outcome,
+            });
+        }
+        let span = tracing::Span::current();
+        span.record("created", created);
+        span.record("refused", refused);
+        Ok(outcomes)
+    }
+
+    /// One petition, as `escalate` does it, telling a new case from one
+    /// found under the same petition id.
+    #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
+    async fn escalate_in_batch(
+        &self,
+        actor: &Actor,
+        office: &Office,
+        input: &PetitionInput,
+    ) -> Result<Outcome> {
+        let org = self.org.current();
+        let (petition, route) = Petition::admit(input, office, &org)?;
+        let now = self.clock.now();
+        let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
+        case.rewatch(&org.watch, &org.calendar, now);
+        let mail = self
+            .letters
+            .plan(&org, &case, &effects::of_change(None, &case))
+            .map_err(|e| Error::Internal(e.into()))?;
+        let mut tx = self.store.begin().await?;
+        let outcome = match tx.insert_case(&mut case, &mail).await? {
+            Inserted::Created => {
+                self.note_letter_reads(&mut tx, &case, &mail).await?;
+                tx.commit().await?;
+                self.wakes.after_commit(!mail.is_empty());
+                self.warn_uncovered(&case);
+                Outcome::Created(case)
+            }
+            Inserted::Existing(existing) => {
+                tx.rollback().await?;
+                if existing.fingerprint != case.fingerprint {
+                    return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
+                        format!(
+                            "petition {} was already escalated as case {} with different content",
+                            existing.petition_id, existing.id
+                        ),
+                        format!(
+                            "诉求编号 {} 已作为案件 {} 提交过，内容与本次不同",
+                            existing.petition_id, existing.id
+                        ),
+                    ))
+                    .into());
+                }
+                Outcome::AlreadyEscalated(*existing)
+            }
+        };
+        let case_id = match &outcome {
+            Outcome::Created(c) | Outcome::AlreadyEscalated(c) => c.id.as_str(),
+            Outcome::Refused(_) => "",
+        };
+        tracing::Span::current().record("case_id", case_id);
+        Ok(outcome)
+    }
+}
+
+/// Checks each petition as `Whistle::escalate_batch` would, against `org`,
+/// writing nothing and reading no database: the dry run of an import.
+/// Whether a petition id was escalated before is not looked up.
+pub fn check(org: &Organisation, actor: &Actor, inputs: &[PetitionInput]) -> Result<Vec<Checked>> {
+    let office = batch_office(org, actor, inputs.len())?;
+    Ok(inputs
+        .iter()
+        .map(|input| match Petition::admit(input, &office, org) {
+            Ok((_, route)) => Checked::Valid {
+                lead: route.lead,
+                assisting: route.assisting,
+            },
+            Err(e) => Checked::Refused(e),
+        })
+        .collect())
+}
+
+/// The caller's office, once it may escalate `count` petitions at once.
+fn batch_office(org: &Organisation, actor: &Actor, count: usize) -> Result<Office> {
+    access::permit(actor, Action::Escalate)?;
+    let ActorRole::Office(office_code) = &actor.role else {
+        unreachable!("the access policy lets only offices escalate");
+    };
+    if count > BATCH_MAX {
+        return Err(DomainError::invalid(
+            "petitions",
+            format!("{count} petitions; at most {BATCH_MAX} in one call"),
+            format!("共{count}条诉求；每次最多{BATCH_MAX}条"),
+        )
+        .into());
+    }
+    org.office(office_code).cloned().ok_or_else(|| {
+        DomainError::denied(
+            format!("office {office_code} is not configured"),
+            format!("街道 {office_code} 未配置"),
+        )
+        .into()
+    })
+}
