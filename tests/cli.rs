@@ -379,9 +379,15 @@ fn every_health_option_says_what_it_is_for() {
 fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::from("[departments.housing]\nname = \"住建\"\n");
-    for (name, role) in [("roads-system", "department"), ("east-system", "office")] {
+    // Without --role, new-key leaves the role as a placeholder too.
+    for (name, role) in [
+        ("roads-system", Some("department")),
+        ("east-system", Some("office")),
+        ("some-system", None),
+    ] {
         let out = whistle(dir.path())
-            .args(["new-key", "--name", name, "--role", role])
+            .args(["new-key", "--name", name])
+            .args(role.map(|role| ["--role", role]).into_iter().flatten())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -409,6 +415,10 @@ fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_creat
     );
     assert!(
         stderr.contains("\"OFFICE\" is not an office of [offices]; [offices] has none yet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("principals.some-system.role: \"ROLE\" is not a role"),
         "{stderr}"
     );
     assert!(!stderr.contains("Some("), "{stderr}");
