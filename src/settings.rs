@@ -266,7 +266,7 @@ mod tests {
         let s = load_with_file("[principals.p]\nrole = \"ROLE\"\n", &[]).unwrap();
         assert_eq!(
             s.principals["p"].role,
-            crate::settings::PrincipalRole::Unknown("ROLE".into())
+            PrincipalRole::Unknown("ROLE".into())
         );
     }
 
