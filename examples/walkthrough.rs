@@ -3,7 +3,7 @@
 //! escalates, housing (住建) acknowledges and replies, the office accepts, and after
 //! the follow-up visit the resident is satisfied.
 //!
-//!     cargo run                                 # in one terminal
+//!     whistle                                   # in one terminal (or target/release/whistle)
 //!     cargo run --example walkthrough           # in another
 //!
 //! WHISTLE_ADDR overrides the address (default http://127.0.0.1:50051).

@@ -448,13 +448,14 @@ fn sheet_columns(import: &ImportSettings) -> anyhow::Result<SheetColumns> {
     })
 }
 
-/// Every principal's keys (its key file read), and the office or department
-/// it acts for: a code left as `new-key`'s placeholder (`DEPARTMENT`) is
-/// named with the codes that exist, one problem per principal.
+/// Every principal's keys (its key file read), its role, and the office or
+/// department it acts for: a code left as `new-key`'s placeholder
+/// (`DEPARTMENT`) is named with the codes that exist, one problem per
+/// principal.
 fn check_principals(settings: &Settings, problems: &mut Problems) {
     for (name, p) in &settings.principals {
         problems.check(p.key_windows(name));
-        let (key, code, codes, what, table) = match p.role {
+        let (key, code, codes, what, table) = match &p.role {
             PrincipalRole::Office => (
                 "office",
                 &p.office,
@@ -470,6 +471,12 @@ fn check_principals(settings: &Settings, problems: &mut Problems) {
                 "[departments]",
             ),
             PrincipalRole::Supervisor => continue,
+            PrincipalRole::Unknown(role) => {
+                problems.0.push(format!(
+                    "principals.{name}.role: {role:?} is not a role; write office, department or supervisor"
+                ));
+                continue;
+            }
         };
         let what = format!("{what} of {table}");
         let known = if codes.is_empty() {

@@ -26,6 +26,7 @@
 pub mod app;
 pub mod assemble;
 pub mod clock;
+pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod http;

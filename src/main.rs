@@ -1,7 +1,8 @@
 //! The `whistle` binary: read settings and check what they describe
 //! (`assemble`), set up tracing, then serve, migrate, back up the database,
 //! look after the outbox, check the timelines' hash chains, write the ledger
-//! (台账), import an office's visit sheet, make and hash keys, or ask a running server whether it is healthy.
+//! (台账), import an office's visit sheet, make and hash keys, ask a running
+//! server whether it is healthy, or play the demo week (`whistle::demo`).
 //! Everything else lives in the library; the operator's commands (`outbox`,
 //! `verify`, `ledger`) call use cases as the built-in operator principal
 //! (`service::operator`), as every other door calls them.
@@ -116,6 +117,10 @@ enum Command {
     /// found, not escalated again. Exit 0 when every row was escalated or
     /// found, 1 when any was refused.
     Import(ImportArgs),
+    /// Play a working week of the demo organisation on a moved clock, in a
+    /// scratch database, and print what happens: the letters, a reply, a
+    /// reminder, a deadline missed and its alerts. Reads no configuration.
+    Demo,
 }
 
 #[derive(clap::Args)]
@@ -294,6 +299,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Err(error) => Err(error.into()),
             };
         }
+        Command::Demo => {
+            let mut out = std::io::stdout().lock();
+            whistle::demo::run(&mut out).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
@@ -335,7 +345,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ledger(args) => ledger(&settings, parts, args).await?,
         Command::Import(args) => return import(&settings, parts, args).await,
         Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
-        Command::HashKey { .. } | Command::NewKey { .. } | Command::Health { .. } => {
+        Command::HashKey { .. }
+        | Command::NewKey { .. }
+        | Command::Health { .. }
+        | Command::Demo => {
             unreachable!("handled before settings")
         }
     }

@@ -383,9 +383,15 @@ fn every_health_option_says_what_it_is_for() {
 fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::from("[departments.housing]\nname = \"住建\"\n");
-    for (name, role) in [("roads-system", "department"), ("east-system", "office")] {
+    // Without --role, new-key leaves the role as a placeholder too.
+    for (name, role) in [
+        ("roads-system", Some("department")),
+        ("east-system", Some("office")),
+        ("some-system", None),
+    ] {
         let out = whistle(dir.path())
-            .args(["new-key", "--name", name, "--role", role])
+            .args(["new-key", "--name", name])
+            .args(role.map(|role| ["--role", role]).into_iter().flatten())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -413,6 +419,10 @@ fn placeholders_left_in_the_configuration_are_named_at_once_and_nothing_is_creat
     );
     assert!(
         stderr.contains("\"OFFICE\" is not an office of [offices]; [offices] has none yet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("principals.some-system.role: \"ROLE\" is not a role"),
         "{stderr}"
     );
     assert!(!stderr.contains("Some("), "{stderr}");
@@ -816,5 +826,50 @@ async fn verify_exits_0_while_every_chain_holds_and_1_naming_a_tampered_event() 
     assert_eq!(
         lines[1],
         format!("2 cases, {events} events checked: 1 broken")
+    );
+}
+
+#[test]
+fn the_demo_plays_a_week_from_letter_to_a_level_2_alert_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whistle(dir.path())
+        .arg("demo")
+        // The demo reads no configuration: a database it could not open is not its.
+        .env(
+            "WHISTLE__DATABASE__URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}{stdout}", text(&out.stderr));
+    let expected = [
+        "Mon 2026-11-23 09:00",
+        "letter to lighting@departments.example: 【翠街哨〔2026〕0001号】路灯维修：",
+        "│ 关于新南社区5栋至8栋路灯不亮的函",
+        "letter to power@departments.example: 【翠街哨〔2026〕0002号】",
+        "lighting replies (答复)",
+        "Tue 2026-11-24 13:30",
+        "letter to power@departments.example: 【催办】【翠街哨〔2026〕0002号】请于2026年11月24日（星期二）24:00前签收",
+        "alert DUE_SOON level 1: 翠街哨〔2026〕0002号 国网达州供电公司 签收期限",
+        "Wed 2026-11-25 00:00",
+        "alert ACK_OVERDUE level 1: 翠街哨〔2026〕0002号 国网达州供电公司 签收已逾期",
+        "alert ACK_OVERDUE level 1: 翠街哨〔2026〕0002号 国网达州供电公司 签收逾期1天",
+        "alert ACK_OVERDUE level 2: 翠街哨〔2026〕0002号 国网达州供电公司 签收逾期2天",
+        "翠街哨〔2026〕0002号 power overdue by 2天9小时",
+    ];
+    // Each in this order, and no alert more than these four.
+    let mut rest = stdout.as_str();
+    for line in expected {
+        let at = rest
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order in:\n{stdout}"));
+        rest = &rest[at + line.len()..];
+    }
+    assert_eq!(stdout.matches("  alert ").count(), 4, "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the demo left files where it ran"
     );
 }

@@ -355,6 +355,9 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 [principals.lost]
 role = "department"
 key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+[principals.nobody]
+role = "ROLE"              # office, department or supervisor
+key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 "#;
     let s = load_with_file(extra, &[]).unwrap();
     let err = format!("{:#}", Parts::of(&s).unwrap_err());
@@ -376,7 +379,14 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         err.contains("principals.lost.department: set the code of a department"),
         "{err}"
     );
+    assert!(
+        err.contains(
+            "principals.nobody.role: \"ROLE\" is not a role; write office, department or supervisor"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("Some("), "no Rust debug forms: {err}");
+    assert!(!err.contains("variant"), "no serde wording: {err}");
 }
 
 #[test]

@@ -115,12 +115,14 @@ impl Authenticator {
         let mut by_cert_subject: HashMap<String, Actor> = HashMap::new();
         let mut by_cert_san: HashMap<String, Actor> = HashMap::new();
         for (name, p) in principals {
-            let role = match p.role {
+            let role = match &p.role {
                 PrincipalRole::Office => ActorRole::Office(p.office.clone().unwrap_or_default()),
                 PrincipalRole::Department => {
                     ActorRole::Department(p.department.clone().unwrap_or_default())
                 }
                 PrincipalRole::Supervisor => ActorRole::Supervisor,
+                // The configuration check refuses it before anything is served.
+                PrincipalRole::Unknown(_) => continue,
             };
             let actor = Actor {
                 name: name.clone(),

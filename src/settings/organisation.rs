@@ -94,27 +94,25 @@ pub struct CategorySettings {
 }
 
 /// What a principal may do, by the role the access policy knows it as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub enum PrincipalRole {
     Office,
     Department,
     Supervisor,
+    /// A role no principal can have, such as `new-key`'s placeholder `ROLE`,
+    /// kept as written: refusing it while reading would hide every other
+    /// placeholder behind it, so the configuration check names them together.
+    Unknown(String),
 }
 
-impl TryFrom<String> for PrincipalRole {
-    type Error = String;
-
-    /// A role as the operator writes it; a placeholder left in (`ROLE`) is
-    /// named with the three that exist, not as serde's enum variant.
-    fn try_from(role: String) -> Result<Self, String> {
+impl From<String> for PrincipalRole {
+    fn from(role: String) -> Self {
         match role.as_str() {
-            "office" => Ok(Self::Office),
-            "department" => Ok(Self::Department),
-            "supervisor" => Ok(Self::Supervisor),
-            other => Err(format!(
-                "{other:?} is not a role; write office, department or supervisor"
-            )),
+            "office" => Self::Office,
+            "department" => Self::Department,
+            "supervisor" => Self::Supervisor,
+            _ => Self::Unknown(role),
         }
     }
 }
