@@ -308,6 +308,20 @@ impl Case {
 }
 
 impl Case {
+    /// A closed case takes nothing more from anyone: not a department's
+    /// acknowledgement, note, reply or ask (a case closed by override would
+    /// otherwise gather answers nobody reviews, and count them in the
+    /// department's figures), nor an office's review.
+    pub(super) fn refuse_closed(&self) -> Result<(), DomainError> {
+        if self.status == CaseStatus::Closed {
+            return Err(DomainError::wrong_state(
+                "case is CLOSED; nothing more is done on it",
+                "案件当前为「已办结」，不能再办理",
+            ));
+        }
+        Ok(())
+    }
+
     /// Opens a case for a parsed petition: one request per routed department, each
     /// with its own deadlines, all on the timeline.
     pub fn open(
@@ -406,6 +420,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let i = access::authorize_request(actor, Action::Acknowledge, self, request_id)?;
+        self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Acknowledge)?;
         request.acknowledged_at = Some(now);
@@ -430,6 +445,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::NoteProgress)?;
         self.record(
@@ -451,6 +467,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        self.refuse_closed()?;
         let NewReply { text, details } = reply.into();
         let reply_text = text.into_string();
         let request = &mut self.requests[i];
@@ -485,12 +502,7 @@ impl Case {
     ) -> Result<(), DomainError> {
         access::authorize_case(actor, Action::ReviewReply, self)?;
         let i = access::authorize_request(actor, Action::ReviewReply, self, request_id)?;
-        if self.status == CaseStatus::Closed {
-            return Err(DomainError::wrong_state(
-                "case is CLOSED",
-                "案件当前为「已办结」",
-            ));
-        }
+        self.refuse_closed()?;
         let (accepted, reason) = match &decision {
             ReviewDecision::Accept => (true, String::new()),
             ReviewDecision::Reject(reason) => (false, reason.as_str().to_owned()),
@@ -674,7 +686,7 @@ mod tests {
     use super::*;
     use crate::domain::{ActorRole, ReplyText, RequestStatus};
 
-    use crate::domain::fixtures::{dept, now, office, open_case, org};
+    use crate::domain::fixtures::{self, dept, now, office, open_case, org};
 
     fn reply(text: &str) -> ReplyText {
         ReplyText::parse("text", text).unwrap()
@@ -878,6 +890,43 @@ mod tests {
             .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
             .unwrap_err();
         assert!(matches!(err, DomainError::NotFound { what: "case", .. }));
+    }
+
+    #[test]
+    fn a_case_closed_by_override_takes_nothing_more_from_its_departments() {
+        let mut case = open_case();
+        let housing = case.requests[0].id.clone();
+        let land = case.requests[1].id.clone();
+        case.acknowledge(&dept("land"), &land, now()).unwrap();
+        case.override_close(
+            &fixtures::supervisor(),
+            Reason::parse("reason", "已由区政府统一处理").unwrap(),
+            now(),
+        )
+        .unwrap();
+        let closed = case.clone();
+        let refusals = [
+            case.acknowledge(&dept("housing"), &housing, now()),
+            case.note_progress(
+                &dept("land"),
+                &land,
+                ProgressText::parse("text", "正在办理").unwrap(),
+                now(),
+            ),
+            case.submit_reply(&dept("land"), &land, reply("已办结。"), now()),
+        ];
+        for refused in refusals {
+            match refused {
+                Err(DomainError::WrongState(m)) => assert!(m.en.contains("CLOSED"), "{m:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(case, closed);
+        // Whose the request is still comes first: a stranger hears not found.
+        assert!(matches!(
+            case.acknowledge(&dept("education"), &housing, now()),
+            Err(DomainError::NotFound { .. })
+        ));
     }
 
     #[test]

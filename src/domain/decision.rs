@@ -11,6 +11,7 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Actor;
 use super::access::{self, Action};
 use super::calendar::{Span, WorkingCalendar};
 use super::case::{Case, CaseAction, EventKind, case_transition};
@@ -20,7 +21,6 @@ use super::request::{DepartmentRequest, Reference, RequestAction, RequestStatus,
 use super::text::{Comment, Reason};
 use super::watch::{Due, StepWatch};
 use super::wording::{Language, deadline, span_zh};
-use super::{Actor, CaseStatus};
 
 /// `[supervision]`: how many extensions a request may ask for and how long
 /// after issue a department may still return it.
@@ -301,13 +301,6 @@ fn wrong_state(en: impl Into<String>, zh: impl Into<String>) -> DomainError {
     DomainError::wrong_state(en, zh)
 }
 
-fn refuse_closed(case: &Case) -> Result<(), DomainError> {
-    if case.status == CaseStatus::Closed {
-        return Err(wrong_state("case is CLOSED", "案件当前为「已办结」"));
-    }
-    Ok(())
-}
-
 fn refuse_paused(r: &DepartmentRequest) -> Result<(), DomainError> {
     if r.paused_since.is_some() {
         return Err(wrong_state(
@@ -338,7 +331,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
         let i = access::authorize_request(actor, Action::Ask, self, request_id)?;
-        refuse_closed(self)?;
+        self.refuse_closed()?;
         let tz = org.calendar.tz();
         let r = &mut self.requests[i];
         transition(r.status, RequestAction::AskExtension)?;
@@ -424,7 +417,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         access::authorize_case(actor, Action::Decide, self)?;
-        refuse_closed(self)?;
+        self.refuse_closed()?;
         let not_found = || DomainError::NotFound {
             what: "extension",
             id: extension_id.to_owned(),
@@ -507,7 +500,7 @@ impl Case {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let i = access::authorize_request(actor, Action::Ask, self, request_id)?;
-        refuse_closed(self)?;
+        self.refuse_closed()?;
         let tz = org.calendar.tz();
         let r = &mut self.requests[i];
         let next = transition(r.status, RequestAction::AskReturn)?;
@@ -587,7 +580,7 @@ impl Case {
     ) -> Result<Option<String>, DomainError> {
         access::authorize_case(actor, Action::Decide, self)?;
         let i = access::authorize_request(actor, Action::Decide, self, request_id)?;
-        refuse_closed(self)?;
+        self.refuse_closed()?;
         let r = &self.requests[i];
         let action = match resolution {
             Resolution::Reassign(_) => RequestAction::Reassign,
@@ -745,7 +738,7 @@ impl Case {
 mod tests {
     use super::*;
     use crate::domain::fixtures::{dept, now, office, open_case, org, supervisor};
-    use crate::domain::{ReplyText, watch::WatchPolicy};
+    use crate::domain::{CaseStatus, ReplyText, watch::WatchPolicy};
 
     fn reason(text: &str) -> Reason {
         Reason::parse("reason", text).unwrap()

@@ -179,7 +179,7 @@ fn ended_error(ended: Ended) -> Error {
             "此答复链接已失效：街道已采纳答复",
         ),
         Ended::CaseClosed { .. } => (
-            "this reply link has ended: the case is closed",
+            "this reply link has ended: the case is CLOSED",
             "此答复链接已失效：案件已办结",
         ),
         Ended::Returned { .. } => (
