@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
-use super::access::{self, Action};
+use super::access::{Acting, Action};
 use super::decision::DeadlineCause;
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
@@ -415,11 +415,13 @@ impl Case {
     /// 签收: the department confirms the request has arrived.
     pub fn acknowledge(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Acknowledge, self, request_id)?;
+        let permit = who.permit(Action::Acknowledge)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Acknowledge)?;
@@ -439,12 +441,14 @@ impl Case {
     /// request keeps its state and its deadlines.
     pub fn note_progress(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         note: ProgressText,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let permit = who.permit(Action::Reply)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::NoteProgress)?;
@@ -461,12 +465,14 @@ impl Case {
     /// 答复: the department's answer for the current round.
     pub fn submit_reply(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         reply: impl Into<NewReply>,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let permit = who.permit(Action::Reply)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let NewReply { text, details } = reply.into();
         let reply_text = text.into_string();
@@ -494,14 +500,16 @@ impl Case {
     /// again as a new round with fresh deadlines.
     pub fn review_reply(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         decision: ReviewDecision,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::ReviewReply, self)?;
-        let i = access::authorize_request(actor, Action::ReviewReply, self, request_id)?;
+        let permit = who.permit(Action::ReviewReply)?;
+        let actor = permit.actor();
+        permit.case(self)?;
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let (accepted, reason) = match &decision {
             ReviewDecision::Accept => (true, String::new()),
@@ -585,14 +593,16 @@ impl Case {
     #[allow(clippy::too_many_arguments)]
     pub fn record_feedback(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         verdict: Verdict,
         comment: Comment,
         reissue_request_ids: &[String],
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::RecordFeedback, self)?;
+        let permit = who.permit(Action::RecordFeedback)?;
+        let actor = permit.actor();
+        permit.case(self)?;
         let comment = comment.into_string();
         let action = match verdict {
             Verdict::Satisfied | Verdict::BasicallySatisfied => CaseAction::Satisfied,
@@ -885,7 +895,11 @@ mod tests {
             name: "x".into(),
             role: ActorRole::Office("other".into()),
         };
-        assert!(!access::sees_case(&stranger, &case));
+        assert!(
+            !crate::domain::access::permit(&stranger, Action::ReviewReply)
+                .unwrap()
+                .sees(&case)
+        );
         let err = case
             .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
             .unwrap_err();

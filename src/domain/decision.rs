@@ -11,8 +11,7 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Actor;
-use super::access::{self, Action};
+use super::access::{Acting, Action};
 use super::calendar::{Span, WorkingCalendar};
 use super::case::{Case, CaseAction, EventKind, case_transition};
 use super::error::DomainError;
@@ -323,14 +322,16 @@ impl Case {
     #[allow(clippy::too_many_arguments)]
     pub fn ask_extension(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         new_due_at: DateTime<Utc>,
         reason: Reason,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
-        let i = access::authorize_request(actor, Action::Ask, self, request_id)?;
+        let permit = who.permit(Action::Ask)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let tz = org.calendar.tz();
         let r = &mut self.requests[i];
@@ -410,13 +411,15 @@ impl Case {
     /// the one asked for; denied, the paused time is added back.
     pub fn decide_extension(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         extension_id: &str,
         decision: ExtensionDecision,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::Decide, self)?;
+        let permit = who.permit(Action::Decide)?;
+        let actor = permit.actor();
+        permit.case(self)?;
         self.refuse_closed()?;
         let not_found = || DomainError::NotFound {
             what: "extension",
@@ -493,13 +496,15 @@ impl Case {
     /// supervisor reassigns it or sends it back; one sent back stays.
     pub fn ask_return(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         reason: Reason,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Ask, self, request_id)?;
+        let permit = who.permit(Action::Ask)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let tz = org.calendar.tz();
         let r = &mut self.requests[i];
@@ -570,7 +575,7 @@ impl Case {
     #[allow(clippy::too_many_arguments)]
     pub fn resolve_return(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         resolution: Resolution,
         reason: Reason,
@@ -578,8 +583,10 @@ impl Case {
         now: DateTime<Utc>,
         new_id: &mut dyn FnMut() -> String,
     ) -> Result<Option<String>, DomainError> {
-        access::authorize_case(actor, Action::Decide, self)?;
-        let i = access::authorize_request(actor, Action::Decide, self, request_id)?;
+        let permit = who.permit(Action::Decide)?;
+        let actor = permit.actor();
+        permit.case(self)?;
+        let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
         let r = &self.requests[i];
         let action = match resolution {
@@ -704,11 +711,13 @@ impl Case {
     /// verdict, with a reason; the timeline names the supervisor.
     pub fn override_close(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         reason: Reason,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::Decide, self)?;
+        let permit = who.permit(Action::Decide)?;
+        let actor = permit.actor();
+        permit.case(self)?;
         self.status = case_transition(self.status, CaseAction::Override)?;
         // Nothing more is asked of the departments: their clocks stop for
         // good, so no deadline of a closed case is overdue or watched.

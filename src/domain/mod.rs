@@ -76,6 +76,12 @@ pub enum ActorRole {
     Office(String),
     /// A department (its system or its staff), with this code.
     Department(String),
+    /// Whoever holds the reply link of one request (from its letter, on the
+    /// reply page or by mail): that department, for that request only.
+    LinkHolder {
+        department: String,
+        request_id: String,
+    },
     /// The discipline commission or another supervisor: sees everything.
     Supervisor,
     /// whistle itself (the deadline watch), acting for no caller.
