@@ -10,12 +10,12 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
 use super::access::{Acting, Action};
-use super::decision::DeadlineCause;
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
 use super::request::{
-    DepartmentRequest, NewReply, Reference, Reply, RequestAction, Review, Role, transition,
+    DeadlineCause, DepartmentRequest, NewReply, NewRequest, Reference, Reply, RequestAction,
+    Review, Role, transition,
 };
 use super::text::{Comment, ProgressText, Reason};
 
@@ -342,34 +342,22 @@ impl Case {
             .map(|(department, role)| {
                 let deadlines =
                     org.deadlines_for(&department, &petition.category, petition.urgent, now);
-                DepartmentRequest {
-                    id: new_id(),
-                    case_id: id.clone(),
-                    reference: Reference::Pending {
-                        issuer: office.code.clone(),
-                        prefix: office.reference_prefix.clone(),
-                        year,
+                let reference = Reference::Pending {
+                    issuer: office.code.clone(),
+                    prefix: office.reference_prefix.clone(),
+                    year,
+                };
+                DepartmentRequest::issue(
+                    NewRequest {
+                        id: new_id(),
+                        case_id: id.clone(),
+                        reference,
+                        department,
+                        role,
+                        deadlines,
                     },
-                    department,
-                    role,
-                    status: super::RequestStatus::Issued,
-                    round: 1,
-                    issued_at: now,
-                    ack_due_at: deadlines.ack_due_at,
-                    reply_due_at: deadlines.reply_due_at,
-                    acknowledged_at: None,
-                    reissue_reason: String::new(),
-                    replies: Vec::new(),
-                    watch: Default::default(),
-                    paused_since: None,
-                    extensions: Vec::new(),
-                    return_ask: None,
-                    deadline_history: Vec::new(),
-                }
-            })
-            .map(|mut request| {
-                request.note_deadlines(now, DeadlineCause::Issued, &[]);
-                request
+                    now,
+                )
             })
             .collect::<Vec<_>>();
         let mut case = Case {

@@ -39,8 +39,8 @@ pub use calendar::{
 };
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use decision::{
-    DeadlineCause, DeadlineEntry, DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus,
-    OverrideClose, Resolution, ReturnAsk, ReturnStatus,
+    DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus, OverrideClose, Resolution,
+    ReturnAsk, ReturnStatus,
 };
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
@@ -54,8 +54,8 @@ pub use organisation::{
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{
-    Attachment, Channel, DepartmentRequest, NewReply, Reference, Reply, ReplyDetails,
-    RequestStatus, Review, Role,
+    Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, NewReply, Reference,
+    Reply, ReplyDetails, RequestStatus, Review, Role,
 };
 pub use text::{
     Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,
