@@ -14,8 +14,8 @@ use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
 use super::request::{
-    DeadlineCause, DepartmentRequest, NewReply, NewRequest, Reference, Reply, RequestAction,
-    Review, Role, transition,
+    DeadlineCause, DepartmentRequest, DepartmentRole, NewReply, NewRequest, Reference, Reply,
+    RequestAction, Review, transition,
 };
 use super::text::{Comment, ProgressText, Reason};
 
@@ -336,8 +336,12 @@ impl Case {
         let fingerprint = petition.fingerprint();
         let id = new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
-        let departments = std::iter::once((route.lead, Role::Lead))
-            .chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
+        let departments = std::iter::once((route.lead, DepartmentRole::Lead)).chain(
+            route
+                .assisting
+                .into_iter()
+                .map(|d| (d, DepartmentRole::Assisting)),
+        );
         let requests = departments
             .map(|(department, role)| {
                 let deadlines =
@@ -712,7 +716,13 @@ mod tests {
             .iter()
             .map(|r| (r.department.as_str(), r.role))
             .collect();
-        assert_eq!(depts, [("housing", Role::Lead), ("land", Role::Assisting)]);
+        assert_eq!(
+            depts,
+            [
+                ("housing", DepartmentRole::Lead),
+                ("land", DepartmentRole::Assisting)
+            ]
+        );
         assert!(
             case.requests
                 .iter()

@@ -54,8 +54,8 @@ pub use organisation::{
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{
-    Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, NewReply, Reference,
-    Reply, ReplyDetails, RequestStatus, Review, Role,
+    Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, DepartmentRole, NewReply,
+    Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
 pub use text::{
     Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,

@@ -190,21 +190,21 @@ pub fn transition(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum DepartmentRole {
     Lead,
     Assisting,
 }
 
-impl Role {
+impl DepartmentRole {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Lead => "LEAD",
-            Role::Assisting => "ASSISTING",
+            DepartmentRole::Lead => "LEAD",
+            DepartmentRole::Assisting => "ASSISTING",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Role::Lead, Role::Assisting]
+        [DepartmentRole::Lead, DepartmentRole::Assisting]
             .into_iter()
             .find(|r| r.as_str() == s)
     }
@@ -338,7 +338,7 @@ pub struct DepartmentRequest {
     pub case_id: String,
     pub reference: Reference,
     pub department: String,
-    pub role: Role,
+    pub role: DepartmentRole,
     pub status: RequestStatus,
     pub round: u32,
     pub issued_at: DateTime<Utc>,
@@ -371,7 +371,7 @@ pub struct NewRequest {
     pub case_id: String,
     pub reference: Reference,
     pub department: String,
-    pub role: Role,
+    pub role: DepartmentRole,
     pub deadlines: super::calendar::Deadlines,
 }
 

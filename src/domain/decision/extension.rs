@@ -43,7 +43,7 @@ impl ExtensionStatus {
 
 /// A supervisor's ruling on an extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ruling {
+pub enum ExtensionRuling {
     Approve,
     Deny,
 }
@@ -51,12 +51,12 @@ pub enum Ruling {
 /// The extension's state machine: pending until ruled on, then final.
 pub fn extension_transition(
     state: ExtensionStatus,
-    ruling: Ruling,
+    ruling: ExtensionRuling,
 ) -> Result<ExtensionStatus, DomainError> {
     use ExtensionStatus as S;
     match (state, ruling) {
-        (S::Pending, Ruling::Approve) => Ok(S::Approved),
-        (S::Pending, Ruling::Deny) => Ok(S::Denied),
+        (S::Pending, ExtensionRuling::Approve) => Ok(S::Approved),
+        (S::Pending, ExtensionRuling::Deny) => Ok(S::Denied),
         (S::Approved | S::Denied, _) => Err(DomainError::wrong_state(
             format!("extension is {}: a ruling is final", state.as_str()),
             format!("延期申请当前为「{}」，审批结果不可更改", state.zh()),
@@ -232,8 +232,8 @@ impl Case {
             .ok_or_else(not_found)?;
         let tz = org.calendar.tz();
         let (ruling, reason) = match &decision {
-            ExtensionDecision::Approve(c) => (Ruling::Approve, c.as_str().to_owned()),
-            ExtensionDecision::Deny(r) => (Ruling::Deny, r.as_str().to_owned()),
+            ExtensionDecision::Approve(c) => (ExtensionRuling::Approve, c.as_str().to_owned()),
+            ExtensionDecision::Deny(r) => (ExtensionRuling::Deny, r.as_str().to_owned()),
         };
         let r = &mut self.requests[i];
         let next = extension_transition(r.extensions[j].status, ruling)?;
@@ -245,12 +245,12 @@ impl Case {
             );
         let asked = r.extensions[j].new_due_at;
         let paused = if applies {
-            r.resume(&org.calendar, now, ruling == Ruling::Approve)
+            r.resume(&org.calendar, now, ruling == ExtensionRuling::Approve)
         } else {
             r.paused_since = None;
             Duration::zero()
         };
-        if applies && ruling == Ruling::Approve {
+        if applies && ruling == ExtensionRuling::Approve {
             r.reply_due_at = asked;
             r.watch.reply = StepWatch::default();
             r.note_deadlines(now, DeadlineCause::Extended, &[Due::Reply]);
@@ -262,8 +262,8 @@ impl Case {
         x.decision_reason = reason.clone();
         let (request_id, reply_due) = (r.id.clone(), r.reply_due_at);
         let kind = match ruling {
-            Ruling::Approve => EventKind::ExtensionApproved,
-            Ruling::Deny => EventKind::ExtensionDenied,
+            ExtensionRuling::Approve => EventKind::ExtensionApproved,
+            ExtensionRuling::Deny => EventKind::ExtensionDenied,
         };
         let detail = if reason.is_empty() {
             extension_id.to_owned()
@@ -309,15 +309,15 @@ mod tests {
     fn every_arrow_and_refusal_of_the_extension() {
         use ExtensionStatus as S;
         assert_eq!(
-            extension_transition(S::Pending, Ruling::Approve),
+            extension_transition(S::Pending, ExtensionRuling::Approve),
             Ok(S::Approved)
         );
         assert_eq!(
-            extension_transition(S::Pending, Ruling::Deny),
+            extension_transition(S::Pending, ExtensionRuling::Deny),
             Ok(S::Denied)
         );
         for s in [S::Approved, S::Denied] {
-            for ruling in [Ruling::Approve, Ruling::Deny] {
+            for ruling in [ExtensionRuling::Approve, ExtensionRuling::Deny] {
                 wrong_state_naming(extension_transition(s, ruling).unwrap_err(), s.as_str());
             }
         }

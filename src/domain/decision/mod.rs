@@ -15,7 +15,9 @@ mod extension;
 mod override_close;
 mod return_ask;
 
-pub use extension::{Extension, ExtensionDecision, ExtensionStatus, Ruling, extension_transition};
+pub use extension::{
+    Extension, ExtensionDecision, ExtensionRuling, ExtensionStatus, extension_transition,
+};
 pub use override_close::OverrideClose;
 pub use return_ask::{Resolution, ReturnAsk, ReturnStatus, return_transition};
 
