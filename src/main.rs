@@ -77,7 +77,7 @@ enum Command {
         name: String,
         /// What the key may do; the snippet leaves it to fill in when omitted.
         #[arg(long)]
-        role: Option<Role>,
+        role: Option<NewKeyRole>,
     },
     /// Ask a running server for its gRPC health: exit 0 when it is SERVING,
     /// 1 otherwise (also when unreachable). For container health checks.
@@ -179,7 +179,7 @@ struct HealthTls {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Role {
+enum NewKeyRole {
     Office,
     Department,
     Supervisor,
@@ -404,7 +404,7 @@ fn new_key() -> anyhow::Result<String> {
 /// The key on the first line (its only copy), then the table to paste into the
 /// configuration. What only the operator knows is left as a placeholder that
 /// start-up refuses until it is filled in.
-fn principal_snippet(key: &str, name: &str, role: Option<Role>) -> String {
+fn principal_snippet(key: &str, name: &str, role: Option<NewKeyRole>) -> String {
     let bare = !name.is_empty()
         && name
             .bytes()
@@ -415,13 +415,13 @@ fn principal_snippet(key: &str, name: &str, role: Option<Role>) -> String {
         format!("{name:?}")
     };
     let role_lines = match role {
-        Some(Role::Office) => {
+        Some(NewKeyRole::Office) => {
             "role = \"office\"\noffice = \"OFFICE\"          # the code of its [offices.…] table\n"
         }
-        Some(Role::Department) => {
+        Some(NewKeyRole::Department) => {
             "role = \"department\"\ndepartment = \"DEPARTMENT\"  # the code of its [departments.…] table\n"
         }
-        Some(Role::Supervisor) => "role = \"supervisor\"\n",
+        Some(NewKeyRole::Supervisor) => "role = \"supervisor\"\n",
         None => "role = \"ROLE\"              # office, department or supervisor\n",
     };
     format!(
@@ -840,7 +840,7 @@ mod tests {
 
     #[test]
     fn a_name_toml_cannot_take_bare_is_quoted() {
-        let snippet = principal_snippet("k", "翠屏 office", Some(Role::Supervisor));
+        let snippet = principal_snippet("k", "翠屏 office", Some(NewKeyRole::Supervisor));
         assert!(
             snippet.contains("[principals.\"翠屏 office\"]"),
             "{snippet}"

@@ -9,13 +9,13 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
-use super::access::{self, Action};
-use super::decision::DeadlineCause;
+use super::access::{Acting, Action};
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
 use super::request::{
-    DepartmentRequest, NewReply, Reference, Reply, RequestAction, Review, Role, transition,
+    DeadlineCause, DepartmentRequest, DepartmentRole, NewReply, NewRequest, Reference, Reply,
+    RequestAction, Review, transition,
 };
 use super::text::{Comment, ProgressText, Reason};
 
@@ -308,6 +308,20 @@ impl Case {
 }
 
 impl Case {
+    /// A closed case takes nothing more from anyone: not a department's
+    /// acknowledgement, note, reply or ask (a case closed by override would
+    /// otherwise gather answers nobody reviews, and count them in the
+    /// department's figures), nor an office's review.
+    pub(super) fn refuse_closed(&self) -> Result<(), DomainError> {
+        if self.status == CaseStatus::Closed {
+            return Err(DomainError::wrong_state(
+                "case is CLOSED; nothing more is done on it",
+                "案件当前为「已办结」，不能再办理",
+            ));
+        }
+        Ok(())
+    }
+
     /// Opens a case for a parsed petition: one request per routed department, each
     /// with its own deadlines, all on the timeline.
     pub fn open(
@@ -322,40 +336,32 @@ impl Case {
         let fingerprint = petition.fingerprint();
         let id = new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
-        let departments = std::iter::once((route.lead, Role::Lead))
-            .chain(route.assisting.into_iter().map(|d| (d, Role::Assisting)));
+        let departments = std::iter::once((route.lead, DepartmentRole::Lead)).chain(
+            route
+                .assisting
+                .into_iter()
+                .map(|d| (d, DepartmentRole::Assisting)),
+        );
         let requests = departments
             .map(|(department, role)| {
                 let deadlines =
                     org.deadlines_for(&department, &petition.category, petition.urgent, now);
-                DepartmentRequest {
-                    id: new_id(),
-                    case_id: id.clone(),
-                    reference: Reference::Pending {
-                        issuer: office.code.clone(),
-                        prefix: office.reference_prefix.clone(),
-                        year,
+                let reference = Reference::Pending {
+                    issuer: office.code.clone(),
+                    prefix: office.reference_prefix.clone(),
+                    year,
+                };
+                DepartmentRequest::issue(
+                    NewRequest {
+                        id: new_id(),
+                        case_id: id.clone(),
+                        reference,
+                        department,
+                        role,
+                        deadlines,
                     },
-                    department,
-                    role,
-                    status: super::RequestStatus::Issued,
-                    round: 1,
-                    issued_at: now,
-                    ack_due_at: deadlines.ack_due_at,
-                    reply_due_at: deadlines.reply_due_at,
-                    acknowledged_at: None,
-                    reissue_reason: String::new(),
-                    replies: Vec::new(),
-                    watch: Default::default(),
-                    paused_since: None,
-                    extensions: Vec::new(),
-                    return_ask: None,
-                    deadline_history: Vec::new(),
-                }
-            })
-            .map(|mut request| {
-                request.note_deadlines(now, DeadlineCause::Issued, &[]);
-                request
+                    now,
+                )
             })
             .collect::<Vec<_>>();
         let mut case = Case {
@@ -401,11 +407,14 @@ impl Case {
     /// 签收: the department confirms the request has arrived.
     pub fn acknowledge(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Acknowledge, self, request_id)?;
+        let permit = who.permit(Action::Acknowledge)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
+        self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::Acknowledge)?;
         request.acknowledged_at = Some(now);
@@ -424,12 +433,15 @@ impl Case {
     /// request keeps its state and its deadlines.
     pub fn note_progress(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         note: ProgressText,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let permit = who.permit(Action::Reply)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
+        self.refuse_closed()?;
         let request = &mut self.requests[i];
         request.status = transition(request.status, RequestAction::NoteProgress)?;
         self.record(
@@ -445,12 +457,15 @@ impl Case {
     /// 答复: the department's answer for the current round.
     pub fn submit_reply(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         reply: impl Into<NewReply>,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let i = access::authorize_request(actor, Action::Reply, self, request_id)?;
+        let permit = who.permit(Action::Reply)?;
+        let actor = permit.actor();
+        let i = permit.request(self, request_id)?;
+        self.refuse_closed()?;
         let NewReply { text, details } = reply.into();
         let reply_text = text.into_string();
         let request = &mut self.requests[i];
@@ -477,20 +492,17 @@ impl Case {
     /// again as a new round with fresh deadlines.
     pub fn review_reply(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         request_id: &str,
         decision: ReviewDecision,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::ReviewReply, self)?;
-        let i = access::authorize_request(actor, Action::ReviewReply, self, request_id)?;
-        if self.status == CaseStatus::Closed {
-            return Err(DomainError::wrong_state(
-                "case is CLOSED",
-                "案件当前为「已办结」",
-            ));
-        }
+        let permit = who.permit(Action::ReviewReply)?;
+        let actor = permit.actor();
+        permit.case(self)?;
+        let i = permit.request(self, request_id)?;
+        self.refuse_closed()?;
         let (accepted, reason) = match &decision {
             ReviewDecision::Accept => (true, String::new()),
             ReviewDecision::Reject(reason) => (false, reason.as_str().to_owned()),
@@ -573,14 +585,16 @@ impl Case {
     #[allow(clippy::too_many_arguments)]
     pub fn record_feedback(
         &mut self,
-        actor: &Actor,
+        who: &impl Acting,
         verdict: Verdict,
         comment: Comment,
         reissue_request_ids: &[String],
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        access::authorize_case(actor, Action::RecordFeedback, self)?;
+        let permit = who.permit(Action::RecordFeedback)?;
+        let actor = permit.actor();
+        permit.case(self)?;
         let comment = comment.into_string();
         let action = match verdict {
             Verdict::Satisfied | Verdict::BasicallySatisfied => CaseAction::Satisfied,
@@ -674,7 +688,7 @@ mod tests {
     use super::*;
     use crate::domain::{ActorRole, ReplyText, RequestStatus};
 
-    use crate::domain::fixtures::{dept, now, office, open_case, org};
+    use crate::domain::fixtures::{self, dept, now, office, open_case, org};
 
     fn reply(text: &str) -> ReplyText {
         ReplyText::parse("text", text).unwrap()
@@ -702,7 +716,13 @@ mod tests {
             .iter()
             .map(|r| (r.department.as_str(), r.role))
             .collect();
-        assert_eq!(depts, [("housing", Role::Lead), ("land", Role::Assisting)]);
+        assert_eq!(
+            depts,
+            [
+                ("housing", DepartmentRole::Lead),
+                ("land", DepartmentRole::Assisting)
+            ]
+        );
         assert!(
             case.requests
                 .iter()
@@ -873,11 +893,52 @@ mod tests {
             name: "x".into(),
             role: ActorRole::Office("other".into()),
         };
-        assert!(!access::sees_case(&stranger, &case));
+        assert!(
+            !crate::domain::access::permit(&stranger, Action::ReviewReply)
+                .unwrap()
+                .sees(&case)
+        );
         let err = case
             .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
             .unwrap_err();
         assert!(matches!(err, DomainError::NotFound { what: "case", .. }));
+    }
+
+    #[test]
+    fn a_case_closed_by_override_takes_nothing_more_from_its_departments() {
+        let mut case = open_case();
+        let housing = case.requests[0].id.clone();
+        let land = case.requests[1].id.clone();
+        case.acknowledge(&dept("land"), &land, now()).unwrap();
+        case.override_close(
+            &fixtures::supervisor(),
+            Reason::parse("reason", "已由区政府统一处理").unwrap(),
+            now(),
+        )
+        .unwrap();
+        let closed = case.clone();
+        let refusals = [
+            case.acknowledge(&dept("housing"), &housing, now()),
+            case.note_progress(
+                &dept("land"),
+                &land,
+                ProgressText::parse("text", "正在办理").unwrap(),
+                now(),
+            ),
+            case.submit_reply(&dept("land"), &land, reply("已办结。"), now()),
+        ];
+        for refused in refusals {
+            match refused {
+                Err(DomainError::WrongState(m)) => assert!(m.en.contains("CLOSED"), "{m:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(case, closed);
+        // Whose the request is still comes first: a stranger hears not found.
+        assert!(matches!(
+            case.acknowledge(&dept("education"), &housing, now()),
+            Err(DomainError::NotFound { .. })
+        ));
     }
 
     #[test]

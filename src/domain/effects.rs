@@ -68,7 +68,7 @@ pub enum Effect {
     Ruled {
         request_id: String,
         round: u32,
-        ruling: Ruling,
+        ruling: RulingNotice,
         reason: String,
         at: DateTime<Utc>,
     },
@@ -76,7 +76,7 @@ pub enum Effect {
 
 /// A supervisor's ruling as the department that asked is told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ruling {
+pub enum RulingNotice {
     /// The extension `id` was approved: the reply is due at `reply_due_at`.
     ExtensionApproved {
         id: String,
@@ -192,9 +192,9 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
                         request_id: request.id.clone(),
                         round: request.round,
                         ruling: if event.kind == EventKind::ExtensionApproved {
-                            Ruling::ExtensionApproved { id, reply_due_at }
+                            RulingNotice::ExtensionApproved { id, reply_due_at }
                         } else {
-                            Ruling::ExtensionDenied { id, reply_due_at }
+                            RulingNotice::ExtensionDenied { id, reply_due_at }
                         },
                         reason: x.decision_reason.clone(),
                         at: event.at,
@@ -204,7 +204,7 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
                     let request = request?;
                     let ask = request.return_ask.as_ref()?;
                     let ruling = match &ask.reassigned_to {
-                        Some(new_id) => Ruling::ReturnReassigned {
+                        Some(new_id) => RulingNotice::ReturnReassigned {
                             department: after
                                 .requests
                                 .iter()
@@ -212,7 +212,7 @@ pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
                                 .department
                                 .clone(),
                         },
-                        None => Ruling::ReturnSentBack {
+                        None => RulingNotice::ReturnSentBack {
                             ack_due_at: request
                                 .acknowledged_at
                                 .is_none()

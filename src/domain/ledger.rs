@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use super::case::{Case, Verdict};
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::Organisation;
-use super::request::{DepartmentRequest, Role};
+use super::request::{DepartmentRequest, DepartmentRole};
 use super::watch::Due;
 
 /// The longest range one ledger covers: a year, leap day included.
@@ -268,8 +268,8 @@ fn request_values(
         Value::Text(department),
         Value::Text(
             match r.role {
-                Role::Lead => "主办",
-                Role::Assisting => "协办",
+                DepartmentRole::Lead => "主办",
+                DepartmentRole::Assisting => "协办",
             }
             .to_owned(),
         ),

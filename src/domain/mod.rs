@@ -39,8 +39,8 @@ pub use calendar::{
 };
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
 pub use decision::{
-    DeadlineCause, DeadlineEntry, DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus,
-    OverrideClose, Resolution, ReturnAsk, ReturnStatus,
+    DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus, OverrideClose, Resolution,
+    ReturnAsk, ReturnStatus,
 };
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
@@ -54,8 +54,8 @@ pub use organisation::{
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{
-    Attachment, Channel, DepartmentRequest, NewReply, Reference, Reply, ReplyDetails,
-    RequestStatus, Review, Role,
+    Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, DepartmentRole, NewReply,
+    Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
 pub use text::{
     Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,
@@ -76,6 +76,12 @@ pub enum ActorRole {
     Office(String),
     /// A department (its system or its staff), with this code.
     Department(String),
+    /// Whoever holds the reply link of one request (from its letter, on the
+    /// reply page or by mail): that department, for that request only.
+    LinkHolder {
+        department: String,
+        request_id: String,
+    },
     /// The discipline commission or another supervisor: sees everything.
     Supervisor,
     /// whistle itself (the deadline watch), acting for no caller.

@@ -1,7 +1,9 @@
 //! The reply link (答复链接): the secret that lets whoever holds a letter answer
 //! it, on the reply page or by mail to `reply+TOKEN@domain`. Each letter to a
-//! department carries a fresh one; whistle keeps only its SHA-256, so a copy
-//! of the database opens no reply page. A link stays good across the
+//! department carries a fresh one. Links are looked up by their SHA-256 only,
+//! but the letters that carry them keep the token in the outbox (the letter's
+//! stored facts and its sent message), so a copy of the database does open
+//! reply pages for as long as the letters are kept. A link stays good across the
 //! request's rounds and ends for good when the request is accepted or the case
 //! closes: a later re-issue sends a new letter with a new link.
 

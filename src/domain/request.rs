@@ -4,10 +4,12 @@
 //! accepted one. Overdue is not a state: it is a fact about deadlines and time.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::error::DomainError;
 use super::text::ReplyText;
+use super::watch::Due;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {
@@ -188,21 +190,21 @@ pub fn transition(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum DepartmentRole {
     Lead,
     Assisting,
 }
 
-impl Role {
+impl DepartmentRole {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Lead => "LEAD",
-            Role::Assisting => "ASSISTING",
+            DepartmentRole::Lead => "LEAD",
+            DepartmentRole::Assisting => "ASSISTING",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Role::Lead, Role::Assisting]
+        [DepartmentRole::Lead, DepartmentRole::Assisting]
             .into_iter()
             .find(|r| r.as_str() == s)
     }
@@ -336,7 +338,7 @@ pub struct DepartmentRequest {
     pub case_id: String,
     pub reference: Reference,
     pub department: String,
-    pub role: Role,
+    pub role: DepartmentRole,
     pub status: RequestStatus,
     pub round: u32,
     pub issued_at: DateTime<Utc>,
@@ -358,10 +360,57 @@ pub struct DepartmentRequest {
     pub return_ask: Option<super::decision::ReturnAsk>,
     /// Every deadline this request was given, oldest first: each round's,
     /// each extension's, each move by paused time.
-    pub deadline_history: Vec<super::decision::DeadlineEntry>,
+    pub deadline_history: Vec<DeadlineEntry>,
+}
+
+/// What a new department request is made of: the rest (round 1, `ISSUED`,
+/// nothing answered yet) is the same for every new request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub id: String,
+    pub case_id: String,
+    pub reference: Reference,
+    pub department: String,
+    pub role: DepartmentRole,
+    pub deadlines: super::calendar::Deadlines,
 }
 
 impl DepartmentRequest {
+    /// A request issued now, its first deadlines on its history: the one way
+    /// a request comes to be, whether with its case or by a reassignment.
+    pub fn issue(new: NewRequest, now: DateTime<Utc>) -> DepartmentRequest {
+        let NewRequest {
+            id,
+            case_id,
+            reference,
+            department,
+            role,
+            deadlines,
+        } = new;
+        let mut request = DepartmentRequest {
+            id,
+            case_id,
+            reference,
+            department,
+            role,
+            status: RequestStatus::Issued,
+            round: 1,
+            issued_at: now,
+            ack_due_at: deadlines.ack_due_at,
+            reply_due_at: deadlines.reply_due_at,
+            acknowledged_at: None,
+            reissue_reason: String::new(),
+            replies: Vec::new(),
+            watch: Default::default(),
+            paused_since: None,
+            extensions: Vec::new(),
+            return_ask: None,
+            deadline_history: Vec::new(),
+        };
+        request.note_deadlines(now, DeadlineCause::Issued, &[]);
+        request
+    }
+
     /// The reply of the current round, if the department has answered it.
     pub fn current_reply(&self) -> Option<&Reply> {
         self.replies.last().filter(|r| r.round == self.round)
@@ -371,6 +420,61 @@ impl DepartmentRequest {
     pub fn history(&self) -> &[Reply] {
         let current = usize::from(self.current_reply().is_some());
         &self.replies[..self.replies.len() - current]
+    }
+}
+
+/// Why a request got a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeadlineCause {
+    /// A round went out (first issue, re-issue, reassignment).
+    Issued,
+    /// An approved extension.
+    Extended,
+    /// The clock resumed after a pause: the paused working time added back.
+    Resumed,
+}
+
+impl DeadlineCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "ISSUED",
+            Self::Extended => "EXTENDED",
+            Self::Resumed => "RESUMED",
+        }
+    }
+}
+
+/// One deadline a request was given, kept when a later one replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineEntry {
+    pub round: u32,
+    pub due: Due,
+    pub due_at: DateTime<Utc>,
+    /// When it was set.
+    pub set_at: DateTime<Utc>,
+    pub cause: DeadlineCause,
+}
+
+impl DepartmentRequest {
+    /// Records the deadlines of the current round that are open, as set now.
+    pub(crate) fn note_deadlines(&mut self, at: DateTime<Utc>, cause: DeadlineCause, only: &[Due]) {
+        for due in [Due::Acknowledge, Due::Reply] {
+            if !only.is_empty() && !only.contains(&due) {
+                continue;
+            }
+            let due_at = match due {
+                Due::Acknowledge => self.ack_due_at,
+                Due::Reply => self.reply_due_at,
+            };
+            self.deadline_history.push(DeadlineEntry {
+                round: self.round,
+                due,
+                due_at,
+                set_at: at,
+                cause,
+            });
+        }
     }
 }
 

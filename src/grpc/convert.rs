@@ -11,9 +11,9 @@ use crate::domain::ledger::LedgerRange;
 use crate::domain::statistics;
 use crate::domain::{
     self, AlertKind, Attachment, Case, CaseStatus, Channel, Comment, DepartmentRequest,
-    DocumentNumber, DomainError, Due, EventKind, FieldViolation, NewReply, PetitionInput,
-    ProgressText, RaisedAlert, ReplierName, ReplierPhone, Reply, ReplyDetails, ReplyText,
-    RequestStatus, ReviewDecision, Role, Verdict, Violations,
+    DepartmentRole, DocumentNumber, DomainError, Due, EventKind, FieldViolation, NewReply,
+    PetitionInput, ProgressText, RaisedAlert, ReplierName, ReplierPhone, Reply, ReplyDetails,
+    ReplyText, RequestStatus, ReviewDecision, Verdict, Violations,
 };
 use crate::domain::{
     DeadlineCause, Extension, ExtensionDecision, ExtensionStatus, Reason, Resolution, ReturnStatus,
@@ -165,10 +165,10 @@ fn request_status(s: RequestStatus) -> proto::RequestStatus {
     }
 }
 
-fn role(r: Role) -> proto::DepartmentRole {
+fn role(r: DepartmentRole) -> proto::DepartmentRole {
     match r {
-        Role::Lead => proto::DepartmentRole::Lead,
-        Role::Assisting => proto::DepartmentRole::Assisting,
+        DepartmentRole::Lead => proto::DepartmentRole::Lead,
+        DepartmentRole::Assisting => proto::DepartmentRole::Assisting,
     }
 }
 

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::domain::reply_link::Ended;
 use crate::domain::wording::{Language, deadline, span_zh};
-use crate::domain::{DeadlineCause, EventKind, ExtensionStatus, RequestStatus, ReturnStatus, Role};
+use crate::domain::{
+    DeadlineCause, DepartmentRole, EventKind, ExtensionStatus, RequestStatus, ReturnStatus,
+};
 use crate::service::{Desk, ReplyPolicy};
 
 #[derive(Debug, Serialize)]
@@ -283,8 +285,8 @@ impl DeskView {
             office_contact: desk.office_contact.clone(),
             office_phone: desk.office_phone.clone(),
             role: match request.role {
-                Role::Lead => "主办",
-                Role::Assisting => "协办",
+                DepartmentRole::Lead => "主办",
+                DepartmentRole::Assisting => "协办",
             },
             category: desk.category_name.clone(),
             description: case.description.clone(),

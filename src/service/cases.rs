@@ -5,11 +5,8 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::effects;
-use crate::domain::{
-    Actor, ActorRole, Case, Comment, DomainError, Petition, PetitionInput, ReviewDecision, Verdict,
-};
-use crate::store::{EventScope, FedEvent, Inserted};
+use crate::domain::{Actor, Case, Comment, PetitionInput, ReviewDecision, Verdict};
+use crate::store::{EventScope, FedEvent};
 
 /// The street office's review of a reply.
 #[derive(Debug, Clone)]
@@ -32,65 +29,17 @@ impl Whistle {
     /// Opens a case, or returns the one this office already opened for the same
     /// petition. The same petition id with different content is refused rather
     /// than silently answered with the old case.
-    #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
+    #[instrument(skip_all, err(level = "debug"))]
     pub async fn escalate(&self, actor: &Actor, input: PetitionInput) -> Result<Case> {
-        let org = self.org.current();
-        access::permit(actor, Action::Escalate)?;
-        let ActorRole::Office(office_code) = &actor.role else {
-            unreachable!("the access policy lets only offices escalate");
-        };
-        let office = org.office(office_code).ok_or_else(|| {
-            DomainError::denied(
-                format!("office {office_code} is not configured"),
-                format!("街道 {office_code} 未配置"),
-            )
-        })?;
-        let (petition, route) = Petition::admit(&input, office, &org)?;
-        let now = self.clock.now();
-        let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
-        case.rewatch(&org.watch, &org.calendar, now);
-        // Planned before the transaction: a new case's letters need nothing it
-        // reads, and the office's counter is not held while they are made.
-        let mail = self
-            .letters
-            .plan(&org, &case, &effects::of_change(None, &case))
-            .map_err(|e| Error::Internal(e.into()))?;
-        let mut tx = self.store.begin().await?;
-        let case = match tx.insert_case(&mut case, &mail).await? {
-            Inserted::Created => {
-                self.note_letter_reads(&mut tx, &case, &mail).await?;
-                tx.commit().await?;
-                self.wakes.after_commit(!mail.is_empty());
-                self.warn_uncovered(&case);
-                case
-            }
-            Inserted::Existing(existing) => {
-                tx.rollback().await?;
-                if existing.fingerprint != case.fingerprint {
-                    return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
-                        format!(
-                            "petition {} was already escalated as case {} with different content",
-                            existing.petition_id, existing.id
-                        ),
-                        format!(
-                            "诉求编号 {} 已作为案件 {} 提交过，内容与本次不同",
-                            existing.petition_id, existing.id
-                        ),
-                    ))
-                    .into());
-                }
-                *existing
-            }
-        };
-        tracing::Span::current().record("case_id", case.id.as_str());
-        Ok(case)
+        let office = intake::escalating_office(&self.org.current(), actor, 1)?;
+        Ok(self.escalate_for(actor, &office, &input).await?.into_case())
     }
 
     #[instrument(skip_all, fields(case_id = %case_id), err(level = "debug"))]
     pub async fn get_case(&self, actor: &Actor, case_id: &str) -> Result<Case> {
-        access::permit(actor, Action::ReadCases)?;
+        let permit = access::permit(actor, Action::ReadCases)?;
         match self.store.get_case(case_id).await? {
-            Some(case) if access::sees_case(actor, &case) => {
+            Some(case) if permit.sees(&case) => {
                 self.note_personal_reads(actor, "GetCase", [case.id.as_str()])
                     .await?;
                 Ok(self.as_seen(actor, case))
@@ -106,10 +55,7 @@ impl Whistle {
         mut filter: CaseFilter,
         page: PageRequest,
     ) -> Result<Page<Case>> {
-        access::permit(actor, Action::ReadCases)?;
-        if let ActorRole::Office(code) = &actor.role {
-            filter.office = Some(code.clone());
-        }
+        access::permit(actor, Action::ReadCases)?.narrow_cases(&mut filter)?;
         let mut page = self
             .store
             .list_cases(&filter, &page, self.clock.now())
@@ -127,7 +73,7 @@ impl Whistle {
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn review_reply(&self, actor: &Actor, command: ReviewReply) -> Result<Case> {
         let org = self.org.current();
-        access::permit(actor, Action::ReviewReply)?;
+        let permit = access::permit(actor, Action::ReviewReply)?;
         let now = self.clock.now();
         let org = &*org;
         let ReviewReply {
@@ -138,7 +84,7 @@ impl Whistle {
         let case_id = self.case_of(&mut tx, &request_id).await?;
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.review_reply(actor, &request_id, decision, org, now)
+                case.review_reply(&permit, &request_id, decision, org, now)
             })
             .await
             .map_err(|e| hide_case_behind_request(e, &request_id))?;
@@ -148,7 +94,7 @@ impl Whistle {
     #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
     pub async fn record_feedback(&self, actor: &Actor, command: RecordFeedback) -> Result<Case> {
         let org = self.org.current();
-        access::permit(actor, Action::RecordFeedback)?;
+        let permit = access::permit(actor, Action::RecordFeedback)?;
         let now = self.clock.now();
         let org = &*org;
         let RecordFeedback {
@@ -160,7 +106,7 @@ impl Whistle {
         let tx = self.store.begin().await?;
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.record_feedback(actor, verdict, comment, &reissue_request_ids, org, now)
+                case.record_feedback(&permit, verdict, comment, &reissue_request_ids, org, now)
             })
             .await?;
         Ok(self.as_seen(actor, case))
@@ -173,14 +119,12 @@ impl Whistle {
         after: i64,
         limit: u32,
     ) -> Result<Vec<FedEvent>> {
-        access::permit(actor, Action::WatchCaseEvents)?;
-        let ActorRole::Office(office) = &actor.role else {
-            unreachable!("the access policy lets only offices watch case events");
-        };
+        let permit = access::permit(actor, Action::WatchCaseEvents)?;
+        let office = permit.office()?;
         self.check_event(after).await?;
         Ok(self
             .store
-            .events_after(&EventScope::Office(office.clone()), after, limit)
+            .events_after(&EventScope::Office(office.to_owned()), after, limit)
             .await?)
     }
 }

@@ -56,7 +56,7 @@ impl Whistle {
         actor: &Actor,
         command: AskExtension,
     ) -> Result<(Extension, Assigned)> {
-        access::permit(actor, Action::Ask)?;
+        let permit = access::permit(actor, Action::Ask)?;
         let org = self.org.current();
         let now = self.clock.now();
         let AskExtension {
@@ -66,9 +66,9 @@ impl Whistle {
         } = command;
         let mut asked = None;
         let assigned = self
-            .change_request(actor, &request_id, |case| {
+            .change_request(&permit, &request_id, |case| {
                 asked = Some(case.ask_extension(
-                    actor,
+                    &permit,
                     &request_id,
                     new_reply_due_at,
                     reason,
@@ -94,12 +94,12 @@ impl Whistle {
     /// 退单.
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn ask_return(&self, actor: &Actor, command: AskReturn) -> Result<Assigned> {
-        access::permit(actor, Action::Ask)?;
+        let permit = access::permit(actor, Action::Ask)?;
         let org = self.org.current();
         let now = self.clock.now();
         let AskReturn { request_id, reason } = command;
-        self.change_request(actor, &request_id, |case| {
-            case.ask_return(actor, &request_id, reason, &org, now)
+        self.change_request(&permit, &request_id, |case| {
+            case.ask_return(&permit, &request_id, reason, &org, now)
         })
         .await
     }
@@ -111,7 +111,7 @@ impl Whistle {
         actor: &Actor,
         command: DecideExtension,
     ) -> Result<Assigned> {
-        access::permit(actor, Action::Decide)?;
+        let permit = access::permit(actor, Action::Decide)?;
         let org = self.org.current();
         let now = self.clock.now();
         let DecideExtension {
@@ -130,14 +130,14 @@ impl Whistle {
         tracing::Span::current().record("case_id", case_id.as_str());
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.decide_extension(actor, &extension_id, decision, &org, now)
+                case.decide_extension(&permit, &extension_id, decision, &org, now)
             })
             .await
             .map_err(|e| match e {
                 Error::Refused(DomainError::NotFound { what: "case", .. }) => unknown(),
                 other => other,
             })?;
-        let index = access::authorize_request(actor, Action::ReadRequests, &case, &request_id)?;
+        let index = permit.request(&case, &request_id)?;
         Ok(self.assigned(actor, case, index))
     }
 
@@ -145,7 +145,7 @@ impl Whistle {
     /// request when reassigned.
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn resolve_return(&self, actor: &Actor, command: ResolveReturn) -> Result<Case> {
-        access::permit(actor, Action::Decide)?;
+        let permit = access::permit(actor, Action::Decide)?;
         let org = self.org.current();
         let now = self.clock.now();
         let ResolveReturn {
@@ -164,8 +164,16 @@ impl Whistle {
         let mut ids = new_id;
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.resolve_return(actor, &request_id, resolution, reason, &org, now, &mut ids)
-                    .map(|_| ())
+                case.resolve_return(
+                    &permit,
+                    &request_id,
+                    resolution,
+                    reason,
+                    &org,
+                    now,
+                    &mut ids,
+                )
+                .map(|_| ())
             })
             .await
             .map_err(|e| hide_case_behind_request(e, &request_id))?;
@@ -175,12 +183,14 @@ impl Whistle {
     /// A supervisor closes a case without a satisfied verdict.
     #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
     pub async fn override_close(&self, actor: &Actor, command: OverrideCloseCase) -> Result<Case> {
-        access::permit(actor, Action::Decide)?;
+        let permit = access::permit(actor, Action::Decide)?;
         let now = self.clock.now();
         let OverrideCloseCase { case_id, reason } = command;
         let tx = self.store.begin().await?;
         let case = self
-            .commit_change(tx, &case_id, |case| case.override_close(actor, reason, now))
+            .commit_change(tx, &case_id, |case| {
+                case.override_close(&permit, reason, now)
+            })
             .await?;
         Ok(self.as_seen(actor, case))
     }

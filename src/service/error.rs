@@ -1,5 +1,5 @@
-//! The one error every use case returns, and so the one error every transport
-//! maps (gRPC now; the reply page and inbound mail next). A refusal carries the
+//! The one error every use case returns, and so the one error every door maps
+//! (gRPC, the console and the reply page, inbound mail). A refusal carries the
 //! domain's words for what the caller can act on; everything else says only
 //! whether a retry may help, and keeps its cause for the log.
 
@@ -48,8 +48,5 @@ impl From<StoreError> for Error {
 /// Something the caller named does not exist, or is not theirs to see. The
 /// id is repeated as given, cut at 64 characters.
 pub fn not_found(what: &'static str, id: &str) -> Error {
-    Error::Refused(DomainError::NotFound {
-        what,
-        id: crate::domain::error::cut(id, 64),
-    })
+    Error::Refused(crate::domain::access::hidden(what, id))
 }

@@ -83,13 +83,14 @@ impl Whistle {
         actor: &Actor,
         inputs: Vec<PetitionInput>,
     ) -> Result<Vec<PetitionOutcome>> {
-        let office = batch_office(&self.org.current(), actor, inputs.len())?;
+        let office = escalating_office(&self.org.current(), actor, inputs.len())?;
         let mut outcomes = Vec::with_capacity(inputs.len());
         let (mut created, mut refused) = (0u32, 0u32);
         for (index, input) in inputs.into_iter().enumerate() {
             let petition_id = input.petition_id.clone();
-            let outcome = match self.escalate_in_batch(actor, &office, &input).await {
-                Ok(outcome) => outcome,
+            let outcome = match self.escalate_for(actor, &office, &input).await {
+                Ok(Escalated::Created(case)) => Outcome::Created(case),
+                Ok(Escalated::Found(case)) => Outcome::AlreadyEscalated(case),
                 Err(Error::Refused(e)) => Outcome::Refused(e),
                 Err(other) => return Err(other),
             };
@@ -110,32 +111,34 @@ impl Whistle {
         Ok(outcomes)
     }
 
-    /// One petition, as `escalate` does it, telling a new case from one
-    /// found under the same petition id.
+    /// One petition of `office`, telling a new case from one found under the
+    /// same petition id: the single call and the batch both escalate here.
     #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
-    async fn escalate_in_batch(
+    pub(super) async fn escalate_for(
         &self,
         actor: &Actor,
         office: &Office,
         input: &PetitionInput,
-    ) -> Result<Outcome> {
+    ) -> Result<Escalated> {
         let org = self.org.current();
         let (petition, route) = Petition::admit(input, office, &org)?;
         let now = self.clock.now();
         let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
         case.rewatch(&org.watch, &org.calendar, now);
+        // Planned before the transaction: a new case's letters need nothing it
+        // reads, and the office's counter is not held while they are made.
         let mail = self
             .letters
             .plan(&org, &case, &effects::of_change(None, &case))
             .map_err(|e| Error::Internal(e.into()))?;
         let mut tx = self.store.begin().await?;
-        let outcome = match tx.insert_case(&mut case, &mail).await? {
+        let escalated = match tx.insert_case(&mut case, &mail).await? {
             Inserted::Created => {
                 self.note_letter_reads(&mut tx, &case, &mail).await?;
                 tx.commit().await?;
                 self.wakes.after_commit(!mail.is_empty());
                 self.warn_uncovered(&case);
-                Outcome::Created(case)
+                Escalated::Created(case)
             }
             Inserted::Existing(existing) => {
                 tx.rollback().await?;
@@ -152,15 +155,32 @@ impl Whistle {
                     ))
                     .into());
                 }
-                Outcome::AlreadyEscalated(*existing)
+                Escalated::Found(*existing)
             }
         };
-        let case_id = match &outcome {
-            Outcome::Created(c) | Outcome::AlreadyEscalated(c) => c.id.as_str(),
-            Outcome::Refused(_) => "",
-        };
-        tracing::Span::current().record("case_id", case_id);
-        Ok(outcome)
+        tracing::Span::current().record("case_id", escalated.case().id.as_str());
+        Ok(escalated)
+    }
+}
+
+/// A petition escalated: a case opened for it now, or the one opened for the
+/// same petition id and content before.
+pub(super) enum Escalated {
+    Created(Case),
+    Found(Case),
+}
+
+impl Escalated {
+    fn case(&self) -> &Case {
+        match self {
+            Escalated::Created(case) | Escalated::Found(case) => case,
+        }
+    }
+
+    pub(super) fn into_case(self) -> Case {
+        match self {
+            Escalated::Created(case) | Escalated::Found(case) => case,
+        }
     }
 }
 
@@ -168,7 +188,7 @@ impl Whistle {
 /// writing nothing and reading no database: the dry run of an import.
 /// Whether a petition id was escalated before is not looked up.
 pub fn check(org: &Organisation, actor: &Actor, inputs: &[PetitionInput]) -> Result<Vec<Checked>> {
-    let office = batch_office(org, actor, inputs.len())?;
+    let office = escalating_office(org, actor, inputs.len())?;
     Ok(inputs
         .iter()
         .map(|input| match Petition::admit(input, &office, org) {
@@ -182,11 +202,9 @@ pub fn check(org: &Organisation, actor: &Actor, inputs: &[PetitionInput]) -> Res
 }
 
 /// The caller's office, once it may escalate `count` petitions at once.
-fn batch_office(org: &Organisation, actor: &Actor, count: usize) -> Result<Office> {
-    access::permit(actor, Action::Escalate)?;
-    let ActorRole::Office(office_code) = &actor.role else {
-        unreachable!("the access policy lets only offices escalate");
-    };
+pub(super) fn escalating_office(org: &Organisation, actor: &Actor, count: usize) -> Result<Office> {
+    let permit = access::permit(actor, Action::Escalate)?;
+    let office_code = permit.office()?;
     if count > BATCH_MAX {
         return Err(DomainError::invalid(
             "petitions",

@@ -9,11 +9,11 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::domain::access::{self, Action};
+use crate::domain::access::{self, Action, Grant};
 use crate::domain::ledger::{self, LedgerFormat, LedgerRange};
 use crate::domain::statistics::{self, Scope};
 use crate::domain::table::Table;
-use crate::domain::{Actor, ActorRole, DomainError, FieldViolation, Organisation};
+use crate::domain::{Actor, DomainError, FieldViolation, Organisation};
 
 /// What a caller asks to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,32 +104,23 @@ impl Whistle {
     /// office's or all; departments read requests, not ledgers.
     #[tracing::instrument(skip_all, fields(office = ?command.office), err(level = "debug"))]
     pub async fn export_ledger(&self, actor: &Actor, command: ExportLedger) -> Result<LedgerFile> {
-        access::permit(actor, Action::ReadCases)?;
+        let permit = access::permit(actor, Action::ReadCases)?;
         let org = self.org.current();
-        let office = match &actor.role {
-            ActorRole::Office(code) => Some(code.clone()),
-            ActorRole::Supervisor => match command.office {
-                Some(code) if org.office(&code).is_none() => {
-                    // Cut: a status's message travels in a header of bounded size.
-                    let code = crate::domain::error::cut(&code, 64);
-                    return Err(DomainError::Invalid(vec![
-                        FieldViolation::new("office", format!("no office {code:?}"))
-                            .zh(format!("没有街道 {code}")),
-                    ])
-                    .into());
-                }
-                other => other,
-            },
-            // The access policy refused them above; refused here as well
-            // rather than trusted to stay so.
-            ActorRole::Department(_) | ActorRole::System => {
-                return Err(DomainError::denied(
-                    "the ledger is for street offices and supervisors",
-                    "台账仅供街道和督办人员导出",
-                )
+        // An office's ledger is its own whatever it names; a supervisor's
+        // choice must be an office.
+        let asked = match (permit.grant(), command.office) {
+            (Grant::Supervisor, Some(code)) if org.office(&code).is_none() => {
+                // Cut: a status's message travels in a header of bounded size.
+                let code = crate::domain::error::cut(&code, 64);
+                return Err(DomainError::Invalid(vec![
+                    FieldViolation::new("office", format!("no office {code:?}"))
+                        .zh(format!("没有街道 {code}")),
+                ])
                 .into());
             }
+            (_, asked) => asked,
         };
+        let office = permit.office_scope(asked)?;
         build_ledger(
             &self.store,
             &org,

@@ -5,10 +5,16 @@
 //! commit together. Answers are cut to what the caller may see. Transports call
 //! nothing else.
 //!
-//! `Whistle` is one type whose methods live by caller: `cases` (street offices),
-//! `requests` (departments), `supervision` (supervisors, alert mail), `watch`
-//! (the deadline watch); what they share (the transaction of a change, the
-//! view of a caller) is here.
+//! `Whistle` is one type whose methods live by caller: `cases` (street
+//! offices), `requests` (departments), `replies` (holders of a reply link, on
+//! the page or by mail), `decisions` (asks and supervisors' rulings),
+//! `supervision` (supervisors, alert mail), `statistics` (the figures),
+//! `ledger` (the ledger's files), `digest` (the weekly digest), `watching`
+//! (the deadline watch), `operator` (the command line's principal); `error` is
+//! the one error they all return. What they share (the transaction of a
+//! change, the view of a caller) is here. The access policy is asked once per
+//! command (`domain::access::permit`), and its permit goes with the command
+//! into the domain.
 
 mod cases;
 mod decisions;

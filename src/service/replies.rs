@@ -172,14 +172,14 @@ fn unknown_link() -> Error {
     not_found("reply link", "(as given)")
 }
 
-fn ended_error(ended: Ended) -> Error {
+fn ended_error(ended: Ended) -> DomainError {
     let (en, zh) = match ended {
         Ended::Accepted { .. } => (
             "this reply link has ended: the street office accepted the reply",
             "此答复链接已失效：街道已采纳答复",
         ),
         Ended::CaseClosed { .. } => (
-            "this reply link has ended: the case is closed",
+            "this reply link has ended: the case is CLOSED",
             "此答复链接已失效：案件已办结",
         ),
         Ended::Returned { .. } => (
@@ -187,7 +187,7 @@ fn ended_error(ended: Ended) -> Error {
             "此答复链接已失效：已退单并改派其他单位",
         ),
     };
-    DomainError::wrong_state(en, zh).into()
+    DomainError::wrong_state(en, zh)
 }
 
 /// Attachment ids are UUIDs; anything else is no attachment, found without
@@ -343,7 +343,10 @@ impl Whistle {
             .ok_or_else(unknown_link)?;
         Ok(Actor {
             name: format!("{} ({channel})", request.department),
-            role: ActorRole::Department(request.department.clone()),
+            role: ActorRole::LinkHolder {
+                department: request.department.clone(),
+                request_id: request.id.clone(),
+            },
         })
     }
 
@@ -371,12 +374,8 @@ impl Whistle {
     fn desk(&self, case: Case, link: &StoredLink) -> Result<Desk> {
         let org = self.org.current();
         let actor = Self::link_actor(&case, &link.request_id, "reply page")?;
-        let index = access::authorize_request(
-            &actor,
-            access::Action::ReadRequests,
-            &case,
-            &link.request_id,
-        )?;
+        let index = access::permit(&actor, access::Action::ReadRequests)?
+            .request(&case, &link.request_id)?;
         let ended = reply_link::ended(&case, &case.requests[index], link.created_at);
         let timeline = case
             .events
@@ -465,62 +464,59 @@ impl Whistle {
         let request_id = link.request_id.clone();
         let minted_at = link.created_at;
         let org = self.org.current();
-        let change = |case: &mut Case,
-                      files: Vec<Attachment>|
-         -> std::result::Result<(), DomainError> {
-            let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
-                DomainError::NotFound {
-                    what: "request",
-                    id: request_id.clone(),
+        let change =
+            |case: &mut Case, files: Vec<Attachment>| -> std::result::Result<(), DomainError> {
+                let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
+                    DomainError::NotFound {
+                        what: "request",
+                        id: request_id.clone(),
+                    }
+                })?;
+                let permit = access::permit(&actor, access::Action::Reply)?;
+                let i = permit.request(case, &request_id)?;
+                if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
+                    return Err(ended_error(ended));
                 }
-            })?;
-            let i = access::authorize_request(&actor, access::Action::Reply, case, &request_id)?;
-            if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
-                return Err(match ended_error(ended) {
-                    Error::Refused(e) => e,
-                    _ => unreachable!("ended_error is a refusal"),
-                });
-            }
-            match action {
-                DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
-                DeskAction::Progress(note) => {
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
-                    case.note_progress(&actor, &request_id, note, now)
+                match action {
+                    DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
+                    DeskAction::Progress(note) => {
+                        acknowledge_first(case, &actor, &request_id, i, now)?;
+                        case.note_progress(&actor, &request_id, note, now)
+                    }
+                    DeskAction::Reply(reply) => {
+                        acknowledge_first(case, &actor, &request_id, i, now)?;
+                        let details = ReplyDetails {
+                            document_number: reply.document_number.into_string(),
+                            replier_name: reply.replier_name.into_string(),
+                            replier_phone: reply.replier_phone.into_string(),
+                            channel: Channel::Page,
+                            sender: String::new(),
+                            attachments: files,
+                        };
+                        case.submit_reply(
+                            &actor,
+                            &request_id,
+                            NewReply {
+                                text: reply.text,
+                                details,
+                            },
+                            now,
+                        )
+                    }
+                    // The same domain changes as `ask_extension` and `ask_return`
+                    // of the decisions use cases: the rules, the pause, the
+                    // events and the alerts are theirs.
+                    DeskAction::Extension {
+                        new_reply_due_at,
+                        reason,
+                    } => case
+                        .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
+                        .map(|_| ()),
+                    DeskAction::Return { reason } => {
+                        case.ask_return(&actor, &request_id, reason, &org, now)
+                    }
                 }
-                DeskAction::Reply(reply) => {
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
-                    let details = ReplyDetails {
-                        document_number: reply.document_number.into_string(),
-                        replier_name: reply.replier_name.into_string(),
-                        replier_phone: reply.replier_phone.into_string(),
-                        channel: Channel::Page,
-                        sender: String::new(),
-                        attachments: files,
-                    };
-                    case.submit_reply(
-                        &actor,
-                        &request_id,
-                        NewReply {
-                            text: reply.text,
-                            details,
-                        },
-                        now,
-                    )
-                }
-                // The same domain changes as `ask_extension` and `ask_return`
-                // of the decisions use cases: the rules, the pause, the
-                // events and the alerts are theirs.
-                DeskAction::Extension {
-                    new_reply_due_at,
-                    reason,
-                } => case
-                    .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
-                    .map(|_| ()),
-                DeskAction::Return { reason } => {
-                    case.ask_return(&actor, &request_id, reason, &org, now)
-                }
-            }
-        };
+            };
         let round = self.round_in(&mut tx, &case_id, &link.request_id).await?;
         let (stored, meta) = file_attachments(&link.request_id, round, files, now);
         tx.insert_attachments(&stored).await?;
@@ -568,7 +564,7 @@ impl Whistle {
         actor: &Actor,
         attachment_id: &str,
     ) -> Result<(String, StoredAttachment)> {
-        access::permit(actor, access::Action::ReadCases)?;
+        let permit = access::permit(actor, access::Action::ReadCases)?;
         attachment_id_shape(attachment_id)?;
         let Some(file) = self.store.attachment(attachment_id).await? else {
             return Err(not_found("attachment", attachment_id));
@@ -578,7 +574,7 @@ impl Whistle {
             .case_of_request(&file.request_id)
             .await?
             .ok_or_else(|| not_found("attachment", attachment_id))?;
-        if !access::sees_case(actor, &case) {
+        if !permit.sees(&case) {
             return Err(not_found("attachment", attachment_id));
         }
         Ok((case.id, file))
@@ -589,7 +585,7 @@ impl Whistle {
     pub async fn mail_recipient(&self, token: &str) -> Result<()> {
         let desk = self.open_desk(token).await?;
         match desk.ended {
-            Some(ended) => Err(ended_error(ended)),
+            Some(ended) => Err(ended_error(ended).into()),
             None => Ok(()),
         }
     }
@@ -673,12 +669,10 @@ impl Whistle {
         let sender = mail.sender.clone();
         let minted_at = link.created_at;
         let change = |case: &mut Case| -> std::result::Result<(), DomainError> {
-            let i = access::authorize_request(&actor, access::Action::Reply, case, &request_id)?;
+            let permit = access::permit(&actor, access::Action::Reply)?;
+            let i = permit.request(case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
-                return Err(match ended_error(ended) {
-                    Error::Refused(e) => e,
-                    _ => unreachable!("ended_error is a refusal"),
-                });
+                return Err(ended_error(ended));
             }
             match command {
                 MailCommand::Acknowledge => {

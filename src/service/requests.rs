@@ -4,8 +4,8 @@
 use tracing::instrument;
 
 use super::*;
-use crate::domain::access::{self, Action};
-use crate::domain::{Actor, ActorRole, Case, DomainError, NewReply, ProgressText};
+use crate::domain::access::{self, Action, Permit};
+use crate::domain::{Actor, Case, DomainError, NewReply, ProgressText};
 use crate::store::{EventScope, WriteTx};
 
 /// A department's answer to a request.
@@ -31,10 +31,7 @@ impl Whistle {
         page: PageRequest,
     ) -> Result<Page<Assigned>> {
         let org = self.org.current();
-        access::permit(actor, Action::ReadRequests)?;
-        if let ActorRole::Department(code) = &actor.role {
-            filter.department = Some(code.clone());
-        }
+        access::permit(actor, Action::ReadRequests)?.narrow_requests(&mut filter)?;
         let mut page = self
             .store
             .list_requests(&filter, &page, self.clock.now())
@@ -54,14 +51,14 @@ impl Whistle {
 
     #[instrument(skip_all, fields(request_id = %request_id, case_id), err(level = "debug"))]
     pub async fn get_request(&self, actor: &Actor, request_id: &str) -> Result<Assigned> {
-        access::permit(actor, Action::ReadRequests)?;
+        let permit = access::permit(actor, Action::ReadRequests)?;
         let case = self
             .store
             .case_of_request(request_id)
             .await?
             .ok_or_else(|| not_found("request", request_id))?;
         tracing::Span::current().record("case_id", case.id.as_str());
-        let index = access::authorize_request(actor, Action::ReadRequests, &case, request_id)?;
+        let index = permit.request(&case, request_id)?;
         self.note_personal_reads(actor, "GetAssignedRequest", [case.id.as_str()])
             .await?;
         Ok(self.assigned(actor, case, index))
@@ -70,10 +67,10 @@ impl Whistle {
     /// 签收.
     #[instrument(skip_all, fields(request_id = %request_id, case_id), err(level = "debug"))]
     pub async fn acknowledge(&self, actor: &Actor, request_id: &str) -> Result<Assigned> {
-        access::permit(actor, Action::Acknowledge)?;
+        let permit = access::permit(actor, Action::Acknowledge)?;
         let now = self.clock.now();
-        self.change_request(actor, request_id, |case| {
-            case.acknowledge(actor, request_id, now)
+        self.change_request(&permit, request_id, |case| {
+            case.acknowledge(&permit, request_id, now)
         })
         .await
     }
@@ -81,11 +78,11 @@ impl Whistle {
     /// 答复.
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn submit_reply(&self, actor: &Actor, command: SubmitReply) -> Result<Assigned> {
-        access::permit(actor, Action::Reply)?;
+        let permit = access::permit(actor, Action::Reply)?;
         let now = self.clock.now();
         let SubmitReply { request_id, reply } = command;
-        self.change_request(actor, &request_id, |case| {
-            case.submit_reply(actor, &request_id, reply, now)
+        self.change_request(&permit, &request_id, |case| {
+            case.submit_reply(&permit, &request_id, reply, now)
         })
         .await
     }
@@ -93,11 +90,11 @@ impl Whistle {
     /// 阶段性答复.
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn note_progress(&self, actor: &Actor, command: NoteProgress) -> Result<Assigned> {
-        access::permit(actor, Action::Reply)?;
+        let permit = access::permit(actor, Action::Reply)?;
         let now = self.clock.now();
         let NoteProgress { request_id, text } = command;
-        self.change_request(actor, &request_id, |case| {
-            case.note_progress(actor, &request_id, text, now)
+        self.change_request(&permit, &request_id, |case| {
+            case.note_progress(&permit, &request_id, text, now)
         })
         .await
     }
@@ -112,10 +109,11 @@ impl Whistle {
         Ok(case_id)
     }
 
-    /// A department's command on one of its requests; answers with that request.
+    /// A department's command on one of its requests; answers with that
+    /// request, as the command's permit sees it.
     pub(super) async fn change_request(
         &self,
-        actor: &Actor,
+        permit: &Permit,
         request_id: &str,
         change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
     ) -> Result<Assigned> {
@@ -125,8 +123,8 @@ impl Whistle {
             .commit_change(tx, &case_id, change)
             .await
             .map_err(|e| hide_case_behind_request(e, request_id))?;
-        let index = access::authorize_request(actor, Action::ReadRequests, &case, request_id)?;
-        Ok(self.assigned(actor, case, index))
+        let index = permit.request(&case, request_id)?;
+        Ok(self.assigned(permit.actor(), case, index))
     }
 
     /// Up to `limit` requests issued to the department (new ones and new
@@ -138,12 +136,10 @@ impl Whistle {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, Assigned)>> {
-        access::permit(actor, Action::WatchAssigned)?;
-        let ActorRole::Department(department) = &actor.role else {
-            unreachable!("the access policy lets only departments watch their requests");
-        };
+        let permit = access::permit(actor, Action::WatchAssigned)?;
+        let department = permit.department()?;
         self.check_event(after).await?;
-        let scope = EventScope::IssuedTo(department.clone());
+        let scope = EventScope::IssuedTo(department.to_owned());
         let mut out = Vec::new();
         for fed in self.store.events_after(&scope, after, limit).await? {
             let (Some(id), Some(request_id)) = (fed.event.id, fed.event.request_id.as_deref())
@@ -151,8 +147,7 @@ impl Whistle {
                 continue;
             };
             if let Some(case) = self.store.get_case(&fed.case_id).await?
-                && let Ok(index) =
-                    access::authorize_request(actor, Action::ReadRequests, &case, request_id)
+                && let Ok(index) = permit.request(&case, request_id)
             {
                 out.push((id, self.assigned(actor, case, index)));
             }

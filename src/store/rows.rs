@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::watch::StepWatch;
 use crate::domain::{
     Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, CaseStatus, Channel,
-    DepartmentRequest, Event, EventKind, Feedback, Phone, RaisedAlert, Reference, Reply,
-    ReplyDetails, RequestStatus, Resident, Review, Role, Verdict, Watch,
+    DepartmentRequest, DepartmentRole, Event, EventKind, Feedback, Phone, RaisedAlert, Reference,
+    Reply, ReplyDetails, RequestStatus, Resident, Review, Verdict, Watch,
 };
 use crate::domain::{DeadlineCause, DeadlineEntry, Due, Extension, OverrideClose, ReturnAsk};
 
@@ -366,7 +366,7 @@ impl RequestRow {
             extensions: decisions.extensions,
             return_ask: decisions.return_ask,
             deadline_history,
-            role: Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
+            role: DepartmentRole::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
             status: RequestStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("request status", &self.status))?,
             round,

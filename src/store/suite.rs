@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::testing::{TestDatabase, sqlite_url};
 use super::*;
 use crate::domain::{
-    Actor, ActorRole, CaseStatus, Comment, EventKind, Organisation, Petition, PetitionInput,
-    Reference, ReplyText, RequestStatus, ReviewDecision, Role, Verdict,
+    Actor, ActorRole, CaseStatus, Comment, DepartmentRole, EventKind, Organisation, Petition,
+    PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, Verdict,
 };
 
 macro_rules! suite {
@@ -362,7 +362,13 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
         .iter()
         .map(|r| (r.department.as_str(), r.role))
         .collect();
-    assert_eq!(roles, [("housing", Role::Lead), ("land", Role::Assisting)]);
+    assert_eq!(
+        roles,
+        [
+            ("housing", DepartmentRole::Lead),
+            ("land", DepartmentRole::Assisting)
+        ]
+    );
     assert_eq!(
         got.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         [1, 2, 3]

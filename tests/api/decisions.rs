@@ -8,9 +8,10 @@ use tonic::Code;
 
 use whistle::proto::{
     AlertKind, Case, DeadlineCause, DecideExtensionRequest, DepartmentRequest, EventKind,
-    ExtensionStatus, GetCaseRequest, ListCasesRequest, ListOverdueRequest, OverrideCloseRequest,
-    RequestExtensionRequest, RequestExtensionResponse, RequestStatus, ResolveReturnRequest,
-    ReturnRequestRequest, ReturnStatus,
+    ExtensionStatus, GetCaseRequest, GetStatisticsRequest, ListCasesRequest, ListOverdueRequest,
+    OverrideCloseRequest, PostProgressNoteRequest, RequestExtensionRequest,
+    RequestExtensionResponse, RequestStatus, ResolveReturnRequest, ReturnRequestRequest,
+    ReturnStatus, SubmitReplyRequest,
 };
 
 use crate::helpers::*;
@@ -26,6 +27,7 @@ scenarios!(
     an_override_close_needs_a_reason_and_is_marked_and_listed,
     two_racing_rulings_let_exactly_one_win,
     only_supervisors_rule_and_departments_see_their_own,
+    a_department_cannot_act_on_a_case_closed_by_override,
 );
 
 fn ts(at: chrono::DateTime<chrono::Utc>) -> Option<prost_types::Timestamp> {
@@ -724,4 +726,118 @@ async fn only_supervisors_rule_and_departments_see_their_own(backend: Backend) {
         request_of(&seen, "housing").extensions[0].status(),
         ExtensionStatus::Pending
     );
+}
+
+/// A supervisor's override ends the department's part too: whatever it sends
+/// afterwards is refused naming the case's state, the case stays closed, its
+/// timeline is as the override left it, and the department's figures (a
+/// late reply would count as one on time) do not move.
+async fn a_department_cannot_act_on_a_case_closed_by_override(backend: Backend) {
+    let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+        return;
+    };
+    let issued = app.escalate(power_cut("D-OVR-ACT-1")).await;
+    let acknowledged = app.escalate(power_cut("D-OVR-ACT-2")).await;
+    let (issued_id, acknowledged_id) = (
+        only_request(&issued).id.clone(),
+        only_request(&acknowledged).id.clone(),
+    );
+    app.acknowledge("power", &acknowledged_id).await;
+    for case in [&issued, &acknowledged] {
+        app.supervision()
+            .override_close(OverrideCloseRequest {
+                case_id: case.id.clone(),
+                reason: "诉求已由区政府统一处理".into(),
+            })
+            .await
+            .expect("closing by override");
+    }
+    let figures = || async {
+        app.supervision()
+            .get_statistics(GetStatisticsRequest {
+                from: ts(monday_morning() - chrono::Duration::days(1)),
+                to: ts(monday_morning() + chrono::Duration::days(30)),
+                office: String::new(),
+                department: "power".into(),
+            })
+            .await
+            .expect("GetStatistics")
+            .into_inner()
+    };
+    // Past the deadlines, where a late answer would count against power.
+    app.set_clock(monday_morning() + chrono::Duration::days(20));
+    let before = (
+        app.case(&issued.id).await,
+        app.case(&acknowledged.id).await,
+        figures().await,
+    );
+
+    let closed = |status: tonic::Status| {
+        assert!(status.message().contains("CLOSED"), "{}", status.message());
+    };
+    for id in [&issued_id, &acknowledged_id] {
+        let mut power = app.department("power");
+        closed(refused(
+            power
+                .acknowledge_request(whistle::proto::AcknowledgeRequestRequest {
+                    request_id: id.clone(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        ));
+        closed(refused(
+            power
+                .post_progress_note(PostProgressNoteRequest {
+                    request_id: id.clone(),
+                    text: "正在协调施工队".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        ));
+        closed(refused(
+            power
+                .submit_reply(SubmitReplyRequest {
+                    request_id: id.clone(),
+                    text: "已恢复供电。".into(),
+                    ..Default::default()
+                })
+                .await,
+            Code::FailedPrecondition,
+        ));
+        closed(refused(
+            app.ask_extension(
+                "power",
+                id,
+                monday_morning() + chrono::Duration::days(40),
+                "需更换变压器",
+            )
+            .await,
+            Code::FailedPrecondition,
+        ));
+        closed(refused(
+            app.return_request("power", id).await,
+            Code::FailedPrecondition,
+        ));
+    }
+    // Another department still hears nothing of a request that is not its own.
+    refused(
+        app.department("housing")
+            .acknowledge_request(whistle::proto::AcknowledgeRequestRequest {
+                request_id: issued_id.clone(),
+            })
+            .await,
+        Code::NotFound,
+    );
+
+    let after_issued = app.case(&issued.id).await;
+    let after_acknowledged = app.case(&acknowledged.id).await;
+    assert_eq!(after_issued, before.0);
+    assert_eq!(after_acknowledged, before.1);
+    assert_eq!(after_issued.status(), whistle::proto::CaseStatus::Closed);
+    assert_eq!(only_request(&after_issued).status(), RequestStatus::Issued);
+    assert_eq!(
+        only_request(&after_acknowledged).status(),
+        RequestStatus::Acknowledged
+    );
+    assert_eq!(figures().await, before.2);
 }

@@ -23,6 +23,7 @@ scenarios!(
     a_forged_form_key_is_refused_and_changes_nothing,
     an_unknown_or_malformed_link_is_not_found,
     an_ended_link_says_so_and_takes_no_answers,
+    a_case_closed_by_override_takes_no_answers_from_the_page,
     every_answer_carries_the_security_headers,
     a_file_of_a_type_not_taken_is_refused_beside_its_field,
     a_file_name_with_bidi_controls_is_refused_beside_its_field,
@@ -866,6 +867,54 @@ async fn an_ended_link_says_so_and_takes_no_answers(app: TestApp) {
             .iter()
             .any(|e| e.kind() == EventKind::ProgressNoted)
     );
+}
+
+/// A page opened before a supervisor closed the case by override takes no
+/// acknowledgement, note or reply afterwards, and the case stays as the
+/// override left it.
+async fn a_case_closed_by_override_takes_no_answers_from_the_page(app: TestApp) {
+    let (case, link) = housing_link(&app, "P-PAGE-OVERRIDE").await;
+    let browser = Browser::new();
+    let keys = [
+        browser.get(&link).await.form_key(),
+        browser.get(&link).await.form_key(),
+        browser.get(&link).await.form_key(),
+    ];
+    app.supervision()
+        .override_close(whistle::proto::OverrideCloseRequest {
+            case_id: case.id.clone(),
+            reason: "诉求已由区政府统一处理".into(),
+        })
+        .await
+        .expect("closing by override");
+    let closed = app.case(&case.id).await;
+
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("此链接已结束"), "{}", page.body);
+    assert!(!page.body.contains("<form"), "no forms on an ended link");
+    let answers = [
+        browser
+            .post_form(&format!("{link}/ack"), &[("form_key", &keys[0])])
+            .await,
+        browser
+            .post_form(
+                &format!("{link}/progress"),
+                &[("form_key", &keys[1]), ("text", "仍在办理")],
+            )
+            .await,
+        browser
+            .post_multipart(&format!("{link}/reply"), reply_form(&keys[2], Vec::new()))
+            .await,
+    ];
+    for posted in answers {
+        assert_eq!(posted.status, StatusCode::CONFLICT, "{}", posted.body);
+        assert!(posted.body.contains("案件已办结"), "{}", posted.body);
+    }
+    let after = app.case(&case.id).await;
+    assert_eq!(after, closed);
+    assert_eq!(after.status(), whistle::proto::CaseStatus::Closed);
+    assert_eq!(housing_status(&after), RequestStatus::Issued);
 }
 
 async fn every_answer_carries_the_security_headers(app: TestApp) {

@@ -23,6 +23,7 @@ scenarios!(
     acknowledging_and_progress_by_mail,
     automatic_answers_and_bounces_are_kept_but_never_recorded,
     forged_unknown_and_ended_reply_addresses_are_refused_at_rcpt,
+    mail_for_a_case_closed_by_override_is_refused_saying_so,
     the_same_message_twice_is_recorded_once,
     a_department_may_take_mail_only_from_its_own_domains,
     mailed_attachments_are_kept_and_read_by_the_office_only,
@@ -462,6 +463,33 @@ async fn forged_unknown_and_ended_reply_addresses_are_refused_at_rcpt(backend: B
         &to.to_uppercase().replace(&DOMAIN.to_uppercase(), DOMAIN),
     )
     .await;
+}
+
+/// Once a supervisor closed the case by override, the letter's reply address
+/// takes nothing more: the sender's server hears why, nothing is recorded
+/// and no receipt goes out.
+async fn mail_for_a_case_closed_by_override_is_refused_saying_so(backend: Backend) {
+    let Some(app) = app_taking_mail(backend, None).await else {
+        return;
+    };
+    let (case, housing, to) = housing_address(&app, "P-MAILOVR-1").await;
+    app.supervision()
+        .override_close(whistle::proto::OverrideCloseRequest {
+            case_id: case.id.clone(),
+            reason: "诉求已由区政府统一处理".into(),
+        })
+        .await
+        .expect("closing by override");
+    let closed = app.case(&case.id).await;
+    let answer = refused_at_rcpt(&app, &to).await;
+    assert!(answer.contains("the case is CLOSED"), "{answer}");
+    let after = app.case(&case.id).await;
+    assert_eq!(after, closed);
+    assert_eq!(
+        request_of(&after, "housing").status(),
+        RequestStatus::Issued
+    );
+    assert!(letters_of(&app, &housing.id, "receipt").await.is_empty());
 }
 
 async fn the_same_message_twice_is_recorded_once(backend: Backend) {

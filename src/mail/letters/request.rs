@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{LetterError, LetterFacts, Letters, zone};
 use crate::domain::access::phone_view;
 use crate::domain::wording::{Language, day, deadline};
-use crate::domain::{ActorRole, Case, DepartmentRequest, Organisation, Role};
+use crate::domain::{ActorRole, Case, DepartmentRequest, DepartmentRole, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
 use crate::store::{OutgoingMail, QueuedMail, Rendered};
@@ -63,11 +63,11 @@ impl Letters {
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
         let lead_name = match request.role {
-            Role::Lead => None,
-            Role::Assisting => case
+            DepartmentRole::Lead => None,
+            DepartmentRole::Assisting => case
                 .requests
                 .iter()
-                .find(|r| r.role == Role::Lead)
+                .find(|r| r.role == DepartmentRole::Lead)
                 .map(|r| department_name(org, &r.department)),
         };
         let resident = case.resident.as_seen(phone_view(

@@ -8,7 +8,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
-use crate::domain::effects::Ruling;
+use crate::domain::effects::RulingNotice;
 use crate::domain::wording::{Language, day, deadline};
 use crate::domain::{Case, DepartmentRequest, Organisation};
 use crate::mail::address_book::{self, department_name, office_name};
@@ -70,24 +70,24 @@ impl Letters {
         org: &Organisation,
         case: &Case,
         request: &DepartmentRequest,
-        ruling: &Ruling,
+        ruling: &RulingNotice,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
         let (outcome, extension_id, ack_due_at, reply_due_at) = match ruling {
-            Ruling::ExtensionApproved { id, reply_due_at } => (
+            RulingNotice::ExtensionApproved { id, reply_due_at } => (
                 RulingOutcome::ExtensionApproved,
                 Some(id.as_str()),
                 None,
                 Some(*reply_due_at),
             ),
-            Ruling::ExtensionDenied { id, reply_due_at } => (
+            RulingNotice::ExtensionDenied { id, reply_due_at } => (
                 RulingOutcome::ExtensionDenied,
                 Some(id.as_str()),
                 None,
                 Some(*reply_due_at),
             ),
-            Ruling::ReturnSentBack {
+            RulingNotice::ReturnSentBack {
                 ack_due_at,
                 reply_due_at,
             } => (
@@ -96,10 +96,12 @@ impl Letters {
                 *ack_due_at,
                 Some(*reply_due_at),
             ),
-            Ruling::ReturnReassigned { .. } => (RulingOutcome::ReturnReassigned, None, None, None),
+            RulingNotice::ReturnReassigned { .. } => {
+                (RulingOutcome::ReturnReassigned, None, None, None)
+            }
         };
         let reassigned_to = match ruling {
-            Ruling::ReturnReassigned { department } => Some(department_name(org, department)),
+            RulingNotice::ReturnReassigned { department } => Some(department_name(org, department)),
             _ => None,
         };
         let message_id = self.compose.ids.ruling(&request.id, extension_id);
