@@ -24,7 +24,8 @@ mod organisation;
 mod rules;
 
 pub use listeners::{
-    ClientAuth, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings, InboundMailSettings,
+    ClientAuth, ConsoleSettings, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings,
+    InboundMailSettings,
     MetricsSettings,
 };
 pub use mail::{

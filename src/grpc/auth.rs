@@ -467,6 +467,7 @@ mod tests {
                     keys: Vec::new(),
                     cert_subjects: Vec::new(),
                     cert_sans: Vec::new(),
+                    emails: Vec::new(),
                 };
                 (name.to_owned(), p)
             })
@@ -610,6 +611,7 @@ mod tests {
             ],
             cert_subjects: Vec::new(),
             cert_sans: Vec::new(),
+                    emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("rotating".to_owned(), p)].into_iter().collect();
@@ -668,6 +670,7 @@ mod tests {
             keys: Vec::new(),
             cert_subjects: subjects.iter().map(|s| s.to_string()).collect(),
             cert_sans: sans.iter().map(|s| s.to_string()).collect(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> = [
             (
@@ -763,6 +766,7 @@ mod tests {
             keys: Vec::new(),
             cert_subjects: vec![subject.to_owned()],
             cert_sans: Vec::new(),
+                    emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("a".to_owned(), p("shared")), ("b".to_owned(), p("shared"))]

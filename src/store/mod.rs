@@ -408,6 +408,9 @@ macro_rules! read {
     };
 }
 
+mod console;
+pub use console::{SignInFor, StoredSession};
+
 impl Store {
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
