@@ -25,8 +25,7 @@ mod rules;
 
 pub use listeners::{
     ClientAuth, ConsoleSettings, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings,
-    InboundMailSettings,
-    MetricsSettings,
+    InboundMailSettings, MetricsSettings,
 };
 pub use mail::{
     AlertMailMode, AlertMailSettings, DigestSettings, MailSettings, RetrySettings, SmtpSettings,

@@ -611,7 +611,7 @@ mod tests {
             ],
             cert_subjects: Vec::new(),
             cert_sans: Vec::new(),
-                    emails: Vec::new(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("rotating".to_owned(), p)].into_iter().collect();
@@ -766,7 +766,7 @@ mod tests {
             keys: Vec::new(),
             cert_subjects: vec![subject.to_owned()],
             cert_sans: Vec::new(),
-                    emails: Vec::new(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("a".to_owned(), p("shared")), ("b".to_owned(), p("shared"))]

@@ -11,6 +11,7 @@
 //! view of a caller) is here.
 
 mod cases;
+pub mod console;
 mod decisions;
 mod digest;
 mod error;
