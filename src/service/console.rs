@@ -4,7 +4,7 @@
 //! settings; these use cases keep the secrets: each token is 160 random bits,
 //! stored only as its SHA-256, and a link signs in once, within its lifetime.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use super::*;
 use crate::domain::reply_link;
@@ -131,10 +131,5 @@ impl Whistle {
             .store
             .end_session(&reply_link::digest(token), self.clock.now())
             .await?)
-    }
-
-    /// When sessions are measured from.
-    pub fn session_clock(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 }
