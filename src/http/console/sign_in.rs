@@ -61,18 +61,18 @@ pub async fn ask(
     if !form_checked(&headers, &form) {
         return forbidden(console, None);
     }
-    if let Some(limiter) = &console.per_ip {
-        if limiter.check_key(&peer.ip()).is_err() {
-            let mut response = console.message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "请求过于频繁",
-                "登录请求过于频繁，请稍后再试。",
-                None,
-            );
-            let (name, value) = crate::http::guard::retry_after(60);
-            response.headers_mut().insert(name, value);
-            return response;
-        }
+    if let Some(limiter) = &console.per_ip
+        && limiter.check_key(&peer.ip()).is_err()
+    {
+        let mut response = console.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "请求过于频繁",
+            "登录请求过于频繁，请稍后再试。",
+            None,
+        );
+        let (name, value) = crate::http::guard::retry_after(60);
+        response.headers_mut().insert(name, value);
+        return response;
     }
     let email = form.get("email").map_or("", |e| e.trim());
     // Every address typed counts against its allowance, listed or not, so
