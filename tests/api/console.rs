@@ -22,6 +22,8 @@ scenarios!(
     a_signed_out_session_is_refused,
     console_pages_carry_the_security_headers_and_a_strict_cookie,
     an_expired_sign_in_link_is_refused,
+    a_session_ends_when_idle_and_at_the_end_of_its_lifetime,
+    a_supervisor_reads_any_case_but_is_given_no_office_forms,
 );
 
 scenarios!(
@@ -171,9 +173,14 @@ impl Console {
     /// Signs in as `email` from the letter it receives.
     async fn sign_in(app: &TestApp, email: &str) -> Self {
         let mut console = Self::new(app);
+        let before = app
+            .letters()
+            .iter()
+            .filter(|l| l.to == [email] && l.message_id.contains(".sign-in@"))
+            .count();
         let asked = console.ask(email).await;
         assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
-        let link = sign_in_link(app, email, 1).await;
+        let link = sign_in_link(app, email, before + 1).await;
         let signed = console.follow(&link).await;
         assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
         assert_eq!(signed.location(), "/console/cases");
@@ -545,4 +552,74 @@ async fn another_offices_case_is_not_found(app: TestApp) {
         )
         .await;
     assert_eq!(review.status, StatusCode::NOT_FOUND, "{}", review.body);
+}
+
+async fn a_session_ends_when_idle_and_at_the_end_of_its_lifetime(backend: Backend) {
+    let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+        return;
+    };
+    let minutes = |n| chrono::Duration::minutes(n);
+    let mut console = Console::sign_in(&app, PERSON).await;
+    // Used every 29 minutes, it lasts past the idle timeout (30 minutes)...
+    for _ in 0..3 {
+        app.set_clock(app.clock().now() + minutes(29));
+        assert_eq!(console.get("/console/cases").await.status, StatusCode::OK);
+    }
+    // ...and left for 31, it is over.
+    app.set_clock(app.clock().now() + minutes(31));
+    let idle = console.get("/console/cases").await;
+    assert_eq!(idle.status, StatusCode::SEE_OTHER);
+    assert_eq!(idle.location(), "/console/login");
+
+    // However busy, a session ends 12 hours after it began: 24 uses 29
+    // minutes apart reach 11 h 36 min, the next 12 h 5 min.
+    let mut busy = Console::sign_in(&app, PERSON).await;
+    for _ in 0..24 {
+        app.set_clock(app.clock().now() + minutes(29));
+        assert_eq!(busy.get("/console/cases").await.status, StatusCode::OK);
+    }
+    app.set_clock(app.clock().now() + minutes(29));
+    assert_eq!(
+        busy.get("/console/cases").await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+async fn a_supervisor_reads_any_case_but_is_given_no_office_forms(app: TestApp) {
+    let case = replied_case(&app, "P-CONSOLE-SUP").await;
+    let path = format!("/console/cases/{}", case.id);
+    let mut office = Console::sign_in(&app, PERSON).await;
+    assert!(office.get(&path).await.body.contains("/review"));
+
+    let mut supervisor = Console::sign_in(&app, "supervisor@whistle.localhost").await;
+    let list = supervisor.get("/console/cases").await;
+    assert!(list.body.contains(&case.id), "{}", list.body);
+    let page = supervisor.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("/review"), "{}", page.body);
+    let csrf = supervisor.csrf("/console/cases").await;
+    let housing = request_of(&case, "housing").id.clone();
+    let refused = supervisor
+        .post(
+            &format!("{path}/review"),
+            &[
+                ("csrf", &csrf),
+                ("request_id", &housing),
+                ("decision", "accept"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(
+        request_of(&app.case(&case.id).await, "housing").status(),
+        RequestStatus::Replied
+    );
+
+    // A department is refused the case list, as over gRPC.
+    let mut housing_staff = Console::sign_in(&app, "housing@whistle.localhost").await;
+    assert_eq!(
+        housing_staff.get("/console/cases").await.status,
+        StatusCode::FORBIDDEN
+    );
 }

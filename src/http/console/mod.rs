@@ -234,6 +234,9 @@ impl Signed {
             email => &self.person.email,
             principal => &self.person.principal,
             csrf => &self.csrf,
+            // Only offices review replies and record verdicts; others are
+            // shown no forms they would be refused.
+            office => matches!(self.person.role, crate::domain::ActorRole::Office(_)),
         }
     }
 }

@@ -75,3 +75,69 @@ impl People {
         self.by_email.get(&email.trim().to_lowercase())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: PrincipalRole, office: Option<&str>, emails: &[&str]) -> PrincipalSettings {
+        PrincipalSettings {
+            role,
+            office: office.map(str::to_owned),
+            department: None,
+            key_sha256: None,
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: Vec::new(),
+            cert_sans: Vec::new(),
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_person_acts_as_the_principal_and_is_named_beside_it() {
+        let principals = HashMap::from([(
+            "cuiping-office".to_owned(),
+            principal(
+                PrincipalRole::Office,
+                Some("cuiping"),
+                &["Zhang@Cuiping.example"],
+            ),
+        )]);
+        let people = People::of(&principals).unwrap();
+        let person = people
+            .by_email(" zhang@cuiping.EXAMPLE ")
+            .expect("case and spaces aside");
+        let actor = person.actor();
+        assert_eq!(actor.role, ActorRole::Office("cuiping".into()));
+        assert_eq!(actor.name, "cuiping-office <Zhang@Cuiping.example>");
+        assert!(people.by_email("li@cuiping.example").is_none());
+    }
+
+    #[test]
+    fn an_address_of_two_principals_or_no_address_stops_start_up() {
+        let twice = HashMap::from([
+            (
+                "a".to_owned(),
+                principal(PrincipalRole::Supervisor, None, &["x@y.example"]),
+            ),
+            (
+                "b".to_owned(),
+                principal(PrincipalRole::Supervisor, None, &["X@y.example"]),
+            ),
+        ]);
+        let refused = People::of(&twice).unwrap_err().to_string();
+        assert!(refused.contains("is also"), "{refused}");
+        for wrong in ["not an address", "a <b@c.example>", ""] {
+            let one = HashMap::from([(
+                "a".to_owned(),
+                principal(PrincipalRole::Supervisor, None, &[wrong]),
+            )]);
+            let refused = People::of(&one).unwrap_err().to_string();
+            assert!(
+                refused.contains("principals.a.emails"),
+                "{wrong}: {refused}"
+            );
+        }
+    }
+}
