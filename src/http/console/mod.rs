@@ -66,6 +66,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Ten years: longer than any session needs to last.
+const MAX_MINUTES: u64 = 10 * 366 * 24 * 60;
+
 /// What the console's handlers share beyond the reply page's state.
 pub struct Console {
     templates: Environment<'static>,
@@ -101,13 +104,14 @@ impl Console {
             people,
             base: base.trim_end_matches('/').to_owned(),
             secure,
+            // Zero would end every session at once, and a huge value would
+            // overflow the arithmetic of times: both are held to sane bounds.
             policy: SessionPolicy {
                 idle: chrono::Duration::minutes(
-                    i64::try_from(settings.idle_timeout_minutes.max(1))
-                        .unwrap_or(i64::MAX / 120_000),
+                    settings.idle_timeout_minutes.clamp(1, MAX_MINUTES) as i64,
                 ),
-                lifetime: chrono::Duration::hours(
-                    i64::try_from(settings.lifetime_hours.max(1)).unwrap_or(i64::MAX / 7_200_000),
+                lifetime: chrono::Duration::minutes(
+                    settings.lifetime_hours.clamp(1, MAX_MINUTES / 60) as i64 * 60,
                 ),
             },
             per_address: limiter(settings.sign_ins_per_address_per_hour),
