@@ -9,7 +9,7 @@ use chrono::Duration;
 use super::*;
 use crate::domain::reply_link;
 use crate::mail::letters::SignInLetter;
-use crate::store::{SignInFor, StoredSession};
+use crate::store::{ListedSession, SignInFor, StoredSession};
 
 /// How long a sign-in link is good for.
 pub const SIGN_IN_LIFETIME: Duration = Duration::minutes(15);
@@ -130,6 +130,28 @@ impl Whistle {
         Ok(self
             .store
             .end_session(&reply_link::digest(token), self.clock.now())
+            .await?)
+    }
+
+    /// A person's sessions still running under `policy`, oldest first.
+    pub async fn sessions_of(
+        &self,
+        email: &str,
+        policy: SessionPolicy,
+    ) -> Result<Vec<ListedSession>> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .sessions_of(email, now - policy.idle, now - policy.lifetime)
+            .await?)
+    }
+
+    /// Ends one of a person's own sessions, named by its digest; false when
+    /// they have no such session running.
+    pub async fn revoke_session(&self, email: &str, digest: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .end_session_of(email, digest, self.clock.now())
             .await?)
     }
 }

@@ -22,6 +22,15 @@ pub struct StoredSession {
     pub created_at: DateTime<Utc>,
 }
 
+/// One of a person's sessions, as they see it listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSession {
+    /// The digest of its cookie: names it without being able to open it.
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// Whom a sign-in link was made for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInFor {
@@ -38,6 +47,8 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'r> (String, String): FromRow<'r, DB::Row>,
     for<'r> (String, String, String, i64): FromRow<'r, DB::Row>,
+    for<'r> (String, i64, i64): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
 {
     pub(super) async fn insert_sign_in(
         &mut self,
@@ -141,6 +152,55 @@ where
         .transpose()
     }
 
+    pub(super) async fn sessions_of(
+        &mut self,
+        email: &str,
+        idle_since: DateTime<Utc>,
+        born_since: DateTime<Utc>,
+    ) -> Result<Vec<ListedSession>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT digest, created_at, last_seen_at FROM console_sessions \
+             WHERE email = $1 AND ended_at IS NULL AND last_seen_at > $2 AND created_at > $3 \
+             ORDER BY created_at, digest",
+        )
+        .bind(email)
+        .bind(millis(idle_since))
+        .bind(millis(born_since))
+        .fetch_all(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        rows.into_iter()
+            .map(|(digest, created_at, last_seen_at)| {
+                Ok(ListedSession {
+                    digest,
+                    created_at: time(created_at)?,
+                    last_seen_at: time(last_seen_at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends one of `email`'s sessions; false when it has none by that digest
+    /// still running.
+    pub(super) async fn end_session_of(
+        &mut self,
+        email: &str,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ended: Option<(String,)> = sqlx::query_as(
+            "UPDATE console_sessions SET ended_at = $3 \
+             WHERE digest = $1 AND email = $2 AND ended_at IS NULL RETURNING digest",
+        )
+        .bind(digest)
+        .bind(email)
+        .bind(millis(now))
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(DB::map_err)?;
+        Ok(ended.is_some())
+    }
+
     pub(super) async fn end_session(
         &mut self,
         digest: &str,
@@ -190,7 +250,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A person's sessions still running, oldest first.
+    pub async fn sessions_of(
+        &self,
+        email: &str,
+        idle_since: DateTime<Utc>,
+        born_since: DateTime<Utc>,
+    ) -> Result<Vec<ListedSession>, StoreError> {
+        read!(self, tx => tx.sessions_of(email, idle_since, born_since).await?)
+    }
+
+    /// Ends one of a person's sessions by its digest.
+    pub async fn end_session_of(
+        &self,
+        email: &str,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if !matchable([Some(digest)]) {
+            return Ok(false);
+        }
+        let mut tx = self.begin().await?;
+        let ended = tx.dispatch_end_session_of(email, digest, now).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+}
+
 impl WriteTx {
+    async fn dispatch_end_session_of(
+        &mut self,
+        email: &str,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, tx => tx.end_session_of(email, digest, now).await)
+    }
+
     /// Records a sign-in link made for `who`, good until `expires_at`, and
     /// purges links long over.
     pub async fn insert_sign_in(

@@ -413,7 +413,7 @@ macro_rules! read {
 }
 
 mod console;
-pub use console::{SignInFor, StoredSession};
+pub use console::{ListedSession, SignInFor, StoredSession};
 
 impl Store {
     /// Applies the embedded migrations of this backend.

@@ -20,6 +20,7 @@ scenarios!(
     an_unknown_address_gets_the_same_answer_and_no_letter,
     a_form_without_its_token_is_forbidden_and_changes_nothing,
     a_signed_out_session_is_refused,
+    a_person_sees_their_sessions_and_revokes_another,
     console_pages_carry_the_security_headers_and_a_strict_cookie,
     an_expired_sign_in_link_is_refused,
     a_session_ends_when_idle_and_at_the_end_of_its_lifetime,
@@ -621,5 +622,53 @@ async fn a_supervisor_reads_any_case_but_is_given_no_office_forms(app: TestApp) 
     assert_eq!(
         housing_staff.get("/console/cases").await.status,
         StatusCode::FORBIDDEN
+    );
+}
+
+async fn a_person_sees_their_sessions_and_revokes_another(app: TestApp) {
+    let mut phone = Console::sign_in(&app, PERSON).await;
+    let mut desk = Console::sign_in(&app, PERSON).await;
+    // Another person's session is not theirs to see or end.
+    let mut other = Console::sign_in(&app, "supervisor@whistle.localhost").await;
+
+    let listed = desk.get("/console/sessions").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(
+        listed.body.matches("name=\"session\"").count(),
+        1,
+        "{}",
+        listed.body
+    );
+    assert!(listed.body.contains("本设备"));
+    let phones = listed.hidden("session");
+    let csrf = listed.hidden("csrf");
+
+    let by_other = other.csrf("/console/sessions").await;
+    let refused = other
+        .post(
+            "/console/sessions/revoke",
+            &[("csrf", &by_other), ("session", &phones)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+    assert_eq!(phone.get("/console/cases").await.status, StatusCode::OK);
+
+    let revoked = desk
+        .post(
+            "/console/sessions/revoke",
+            &[("csrf", &csrf), ("session", &phones)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let refused = phone.get("/console/cases").await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(refused.location(), "/console/login");
+    assert_eq!(desk.get("/console/cases").await.status, StatusCode::OK);
+    let listed = desk.get("/console/sessions").await;
+    assert_eq!(
+        listed.body.matches("name=\"session\"").count(),
+        0,
+        "{}",
+        listed.body
     );
 }

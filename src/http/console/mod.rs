@@ -64,6 +64,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../../../templates/console/message.html"),
     ),
+    (
+        "sessions.html",
+        include_str!("../../../templates/console/sessions.html"),
+    ),
 ];
 
 /// Ten years: longer than any session needs to last.
@@ -194,6 +198,8 @@ pub(super) fn routes() -> Router<PageState> {
         .route("/console/sign-in/{token}", get(sign_in::confirm))
         .route("/console/sign-in", post(sign_in::redeem))
         .route("/console/logout", post(sign_in::sign_out))
+        .route("/console/sessions", get(sign_in::sessions))
+        .route("/console/sessions/revoke", post(sign_in::revoke))
         .route("/console/cases", get(cases::list))
         .route("/console/cases/{case_id}", get(cases::show))
         .route("/console/cases/{case_id}/review", post(cases::review))

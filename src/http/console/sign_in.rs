@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 
 use super::{
-    Console, FORM_COOKIE, SESSION_COOKIE, cookie_value, error_page, forbidden, same_token,
+    Console, FORM_COOKIE, SESSION_COOKIE, Signed, cookie_value, error_page, forbidden, same_token,
     signed_in,
 };
 use crate::domain::ActorRole;
@@ -189,4 +189,81 @@ pub async fn sign_out(
         ),
     );
     response
+}
+
+/// `GET /console/sessions`: the person's sessions, this one marked, each of
+/// the others with a button that ends it.
+pub async fn sessions(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Query(shown): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let notice =
+        (shown.get("done").map(String::as_str) == Some("revoked")).then_some("该登录已结束。");
+    render_sessions(&state, &signed, notice).await
+}
+
+async fn render_sessions(state: &PageState, signed: &Signed, notice: Option<&str>) -> Response {
+    let console = &state.console;
+    let listed = match state
+        .whistle
+        .sessions_of(&signed.person.email, console.policy)
+        .await
+    {
+        Ok(listed) => listed,
+        Err(e) => return error_page(state, e, Some(signed)),
+    };
+    let tz = state.whistle.organisation().calendar.tz();
+    let mine = crate::domain::reply_link::digest(&signed.token);
+    let rows: Vec<minijinja::Value> = listed
+        .iter()
+        .map(|s| {
+            context! {
+                id => &s.digest,
+                current => s.digest == mine,
+                created_at => s.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                last_seen_at => s.last_seen_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            }
+        })
+        .collect();
+    console.render(
+        "sessions.html",
+        StatusCode::OK,
+        context! {
+            who => signed.view(),
+            sessions => rows,
+            notice => notice.map(|text| context! { class => "ok", text => text }),
+        },
+    )
+}
+
+/// `POST /console/sessions/revoke`: ends another of the person's sessions.
+pub async fn revoke(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let console = &state.console;
+    let signed = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if !same_token(&signed.csrf, form.get("csrf").map_or("", String::as_str)) {
+        return forbidden(console, Some(&signed));
+    }
+    let id = form.get("session").map_or("", |s| s.trim());
+    match state.whistle.revoke_session(&signed.person.email, id).await {
+        Ok(true) => Redirect::to("/console/sessions?done=revoked").into_response(),
+        Ok(false) => console.message(
+            StatusCode::NOT_FOUND,
+            "未找到",
+            "没有这个登录，或它已经结束。",
+            Some(&signed),
+        ),
+        Err(e) => error_page(&state, e, Some(&signed)),
+    }
 }
