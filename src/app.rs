@@ -379,7 +379,13 @@ impl<'a> Builder<'a> {
                  grpc.tls.client_ca_file is empty: no certificate is asked for, so none matches"
             );
         }
-        if let Some(listener) = http_listener {
+        if let Some((listener, bound)) = http_listener.zip(http_addr) {
+            let console = crate::http::console::Console::new(
+                crate::http::console::People::of(&settings.principals)?,
+                settings.http.public_base(bound),
+                http_tls.is_some(),
+                &settings.http.console,
+            )?;
             // One handshake timeout for both listeners: the page's TLS handshake
             // is no different from gRPC's.
             let handshake = Duration::from_secs(settings.grpc.handshake_timeout_secs.max(1));
@@ -388,12 +394,14 @@ impl<'a> Builder<'a> {
                     tls::TlsListener::new(listener, acceptor.clone(), handshake, shutdown.clone())?,
                     whistle.clone(),
                     settings.http.clone(),
+                    console,
                     shutdown.clone(),
                 )),
                 None => Box::pin(crate::http::serve(
                     listener,
                     whistle.clone(),
                     settings.http.clone(),
+                    console,
                     shutdown.clone(),
                 )),
             };

@@ -26,8 +26,8 @@ mod rules;
 
 pub use import::ImportSettings;
 pub use listeners::{
-    ClientAuth, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings, InboundMailSettings,
-    MetricsSettings,
+    ClientAuth, ConsoleSettings, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings,
+    InboundMailSettings, MetricsSettings,
 };
 pub use mail::{
     AlertMailMode, AlertMailSettings, DigestSettings, MailSettings, RetrySettings, SmtpSettings,

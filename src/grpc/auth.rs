@@ -469,6 +469,7 @@ mod tests {
                     keys: Vec::new(),
                     cert_subjects: Vec::new(),
                     cert_sans: Vec::new(),
+                    emails: Vec::new(),
                 };
                 (name.to_owned(), p)
             })
@@ -612,6 +613,7 @@ mod tests {
             ],
             cert_subjects: Vec::new(),
             cert_sans: Vec::new(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("rotating".to_owned(), p)].into_iter().collect();
@@ -670,6 +672,7 @@ mod tests {
             keys: Vec::new(),
             cert_subjects: subjects.iter().map(|s| s.to_string()).collect(),
             cert_sans: sans.iter().map(|s| s.to_string()).collect(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> = [
             (
@@ -765,6 +768,7 @@ mod tests {
             keys: Vec::new(),
             cert_subjects: vec![subject.to_owned()],
             cert_sans: Vec::new(),
+            emails: Vec::new(),
         };
         let principals: HashMap<String, PrincipalSettings> =
             [("a".to_owned(), p("shared")), ("b".to_owned(), p("shared"))]

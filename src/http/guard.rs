@@ -34,6 +34,8 @@ pub struct Guard {
     /// Keyed by the token as given: only well-formed ones are counted, so junk
     /// paths cannot grow the table (the per-address limit covers them).
     per_link: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// The console's sign-in allowances, swept with these.
+    console: Option<Arc<super::console::Console>>,
 }
 
 impl Guard {
@@ -47,7 +49,13 @@ impl Guard {
         Self {
             per_ip: limiter(settings.rate_limit_per_ip_per_minute),
             per_link: limiter(settings.rate_limit_per_link_per_minute),
+            console: None,
         }
+    }
+
+    pub fn with_console(mut self, console: Arc<super::console::Console>) -> Self {
+        self.console = Some(console);
+        self
     }
 
     /// Forgets clients and links that have been quiet for a while, once a
@@ -65,6 +73,9 @@ impl Guard {
             if let Some(l) = &self.per_link {
                 l.retain_recent();
                 l.shrink_to_fit();
+            }
+            if let Some(console) = &self.console {
+                console.sweep();
             }
         }
     }
@@ -94,8 +105,12 @@ fn token_of(path: &str) -> Option<&str> {
 }
 
 /// The path as it may be logged: whatever follows `/r/` up to the next slash
-/// (the token, or what was sent in its place) becomes `…`.
+/// (the token, or what was sent in its place) becomes `…`, and so does a
+/// console sign-in link's token.
 pub fn redacted(path: &str) -> String {
+    if path.starts_with("/console/sign-in/") {
+        return "/console/sign-in/…".to_owned();
+    }
     match path.strip_prefix("/r/") {
         Some(rest) => match rest.split_once('/') {
             Some((_, tail)) => format!("/r/…/{tail}"),
@@ -165,7 +180,7 @@ pub async fn access_log(request: Request<Body>, next: Next) -> Response {
         path,
         status = response.status().as_u16(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "reply page request"
+        "page request"
     );
     response
 }
@@ -187,6 +202,11 @@ mod tests {
         assert_eq!(redacted(&format!("/r/{token}/files/abc")), "/r/…/files/abc");
         assert_eq!(redacted("/r/not-a-token/ack"), "/r/…/ack");
         assert_eq!(redacted("/healthz"), "/healthz");
+        assert_eq!(
+            redacted(&format!("/console/sign-in/{token}")),
+            "/console/sign-in/…"
+        );
+        assert_eq!(redacted("/console/cases"), "/console/cases");
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //!   Chinese);
 //! - `guard`: what every response passes through — security headers, rate
 //!   limits per client address and per link, and an access log that never
-//!   shows the link's token.
+//!   shows the link's token;
+//! - `console`: the console (工作台) for people without a system of their
+//!   own, signed in by a mailed link, on the same listener.
 
+pub mod console;
 mod guard;
 mod page;
 mod view;
@@ -40,6 +43,7 @@ const FORM_OVERHEAD_BYTES: usize = 1024 * 1024;
 struct PageState {
     whistle: Whistle,
     pages: Arc<page::Pages>,
+    console: Arc<console::Console>,
 }
 
 /// Serves the reply page on `listener` until `shutdown` fires, then lets
@@ -48,11 +52,19 @@ pub async fn serve(
     listener: TcpListener,
     whistle: Whistle,
     settings: HttpSettings,
+    console: console::Console,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     // `tap_io` is what gives a listener other than TcpListener the client's
     // address as connect info; here it is the same either way.
-    serve_on(listener.tap_io(|_| {}), whistle, settings, shutdown).await
+    serve_on(
+        listener.tap_io(|_| {}),
+        whistle,
+        settings,
+        console,
+        shutdown,
+    )
+    .await
 }
 
 /// As `serve`, over TLS (`http.tls`).
@@ -60,24 +72,34 @@ pub async fn serve_tls(
     listener: crate::tls::TlsListener,
     whistle: Whistle,
     settings: HttpSettings,
+    console: console::Console,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_on(listener.tap_io(|_| {}), whistle, settings, shutdown).await
+    serve_on(
+        listener.tap_io(|_| {}),
+        whistle,
+        settings,
+        console,
+        shutdown,
+    )
+    .await
 }
 
 async fn serve_on<L, F>(
     listener: TapIo<L, F>,
     whistle: Whistle,
     settings: HttpSettings,
+    console: console::Console,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
     F: FnMut(&mut L::Io) + Send + 'static,
 {
-    let guard = guard::Guard::new(&settings);
+    let console = Arc::new(console);
+    let guard = guard::Guard::new(&settings).with_console(console.clone());
     let sweeping = tokio::spawn(guard.clone().sweep_until(shutdown.clone()));
-    let app = router(whistle, guard, &settings)?;
+    let app = router(whistle, guard, console, &settings)?;
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -93,12 +115,14 @@ where
 fn router(
     whistle: Whistle,
     guard: guard::Guard,
+    console: Arc<console::Console>,
     settings: &HttpSettings,
 ) -> anyhow::Result<Router> {
     let body_limit = whistle.reply_policy().max_attachment_bytes + FORM_OVERHEAD_BYTES;
     let state = PageState {
         pages: Arc::new(page::Pages::new()?),
         whistle,
+        console,
     };
     // A zero timeout in the settings would cut off every request; treat it as
     // the default instead.
@@ -113,6 +137,7 @@ fn router(
         .route("/r/{token}/files/{attachment_id}", get(page::file))
         .route("/static/page.css", get(page::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(console::routes())
         .fallback(page::no_such_page)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -149,12 +149,12 @@ pub struct PolicyView {
     pub max_files: usize,
 }
 
-fn when(at: DateTime<Utc>, tz: Tz) -> String {
+pub(super) fn when(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// Where a running deadline stands at `now`.
-fn running(due: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> Due {
+pub(super) fn running(due: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> Due {
     let (state, class) = if now > due {
         (format!("已超期{}", span_zh(now - due)), "overdue")
     } else if due - now < chrono::Duration::days(1) {
@@ -170,7 +170,7 @@ fn running(due: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> Due {
 }
 
 /// A deadline the department met (or missed) at `done`.
-fn met(due: DateTime<Utc>, done: DateTime<Utc>, what: &str, tz: Tz) -> Due {
+pub(super) fn met(due: DateTime<Utc>, done: DateTime<Utc>, what: &str, tz: Tz) -> Due {
     let late = if done > due {
         format!("（超期{}）", span_zh(done - due))
     } else {
@@ -191,7 +191,7 @@ fn size(bytes: u64) -> String {
     }
 }
 
-fn event_zh(kind: EventKind) -> &'static str {
+pub(super) fn event_zh(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Escalated => "街道吹哨",
         EventKind::RequestIssued => "发函",

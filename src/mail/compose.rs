@@ -50,6 +50,8 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "digest.zh.html",
     "weekly.zh.txt",
     "weekly.zh.html",
+    "sign_in.zh.txt",
+    "sign_in.zh.html",
 ];
 
 /// Every subject line, by letter and language.
@@ -149,6 +151,11 @@ impl MessageIds {
     }
 
     /// A receipt: each answer by mail gets its own.
+    /// A sign-in letter's: fresh every time, like a receipt's.
+    pub fn sign_in(&self) -> String {
+        format!("<{}.sign-in@{}>", uuid::Uuid::now_v7(), self.domain)
+    }
+
     pub fn receipt(&self) -> String {
         format!("<{}.receipt@{}>", uuid::Uuid::now_v7(), self.domain)
     }

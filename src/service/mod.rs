@@ -17,6 +17,7 @@
 //! into the domain.
 
 mod cases;
+pub mod console;
 mod decisions;
 mod digest;
 mod error;

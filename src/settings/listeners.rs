@@ -99,6 +99,21 @@ pub struct HttpSettings {
     pub request_timeout_secs: u64,
     /// HTTPS; off while `cert_file` is empty.
     pub tls: HttpTlsSettings,
+    /// The console (工作台) at `/console/`.
+    pub console: ConsoleSettings,
+}
+
+/// `[http.console]`: signing in to the console and its sessions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsoleSettings {
+    /// A session unused this long ends.
+    pub idle_timeout_minutes: u64,
+    /// A session ends this long after it began, however busy.
+    pub lifetime_hours: u64,
+    /// Sign-in letters one address may ask for in an hour, and sign-in
+    /// requests one client address may make; 0: no limit.
+    pub sign_ins_per_address_per_hour: u32,
+    pub sign_ins_per_ip_per_hour: u32,
 }
 
 impl HttpSettings {

@@ -141,6 +141,10 @@ pub struct PrincipalSettings {
     /// certificate's subjectAltName equals one of these.
     #[serde(default)]
     pub cert_sans: Vec<String>,
+    /// The people who act for this principal in the console: each address
+    /// may ask for a sign-in letter at `/console/login`.
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
 /// One key of a principal and when it is good.

@@ -176,10 +176,12 @@ pub enum LetterKind {
     AlertDigest,
     /// The weekly digest (周报) to an office or the supervisors.
     WeeklyDigest,
+    /// A one-time link to sign in to the console.
+    SignIn,
 }
 
 impl LetterKind {
-    pub const ALL: [LetterKind; 7] = [
+    pub const ALL: [LetterKind; 8] = [
         Self::RequestIssued,
         Self::Reminder,
         Self::Ruling,
@@ -187,6 +189,7 @@ impl LetterKind {
         Self::Alert,
         Self::AlertDigest,
         Self::WeeklyDigest,
+        Self::SignIn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +201,7 @@ impl LetterKind {
             Self::Alert => "alert",
             Self::AlertDigest => "alert_digest",
             Self::WeeklyDigest => "weekly_digest",
+            Self::SignIn => "sign_in",
         }
     }
 
@@ -407,6 +411,9 @@ macro_rules! read {
         })
     };
 }
+
+mod console;
+pub use console::{ListedSession, SignInFor, StoredSession};
 
 impl Store {
     /// Applies the embedded migrations of this backend.

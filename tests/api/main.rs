@@ -13,6 +13,7 @@ mod access;
 mod alert_mail;
 mod audit;
 mod concurrency;
+mod console;
 mod decisions;
 mod digest;
 mod discovery;

@@ -19,7 +19,8 @@
 //! To a department: `request` (函, one per round), `reminder` (催办) and
 //! `ruling` (on its extension or return); to whoever answered by mail:
 //! `receipt` (回执); to the supervisors: `alert` and its daily `digest`; to
-//! an office or the supervisors: `weekly` (周报, the ledger attached).
+//! an office or the supervisors: `weekly` (周报, the ledger attached); to a
+//! person who asked to sign in to the console: `sign_in`.
 
 mod alert;
 mod digest;
@@ -27,6 +28,7 @@ mod receipt;
 mod reminder;
 mod request;
 mod ruling;
+mod sign_in;
 mod weekly;
 
 use chrono::{DateTime, Utc};
@@ -40,6 +42,7 @@ pub use receipt::ReceiptLetter;
 pub use reminder::ReminderLetter;
 pub use request::RequestLetter;
 pub use ruling::{RulingLetter, RulingOutcome};
+pub use sign_in::SignInLetter;
 pub use weekly::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 
 use super::address_book::{self, AddressBook, Recipient, ReplyLink};
@@ -74,6 +77,7 @@ pub enum LetterFacts {
     Receipt(ReceiptLetter),
     WeeklyDigest(Box<WeeklyDigestLetter>),
     Ruling(RulingLetter),
+    SignIn(SignInLetter),
 }
 
 impl LetterFacts {
@@ -86,6 +90,7 @@ impl LetterFacts {
             Self::Receipt(_) => LetterKind::Receipt,
             Self::WeeklyDigest(_) => LetterKind::WeeklyDigest,
             Self::Ruling(_) => LetterKind::Ruling,
+            Self::SignIn(_) => LetterKind::SignIn,
         }
     }
 }
@@ -193,6 +198,7 @@ impl Letters {
             LetterFacts::Receipt(letter) => self.render_receipt(mail, &letter, reference),
             LetterFacts::WeeklyDigest(letter) => self.render_weekly_digest(mail, &letter),
             LetterFacts::Ruling(letter) => self.render_ruling(mail, &letter, reference),
+            LetterFacts::SignIn(letter) => self.render_sign_in(mail, &letter),
         }
     }
 

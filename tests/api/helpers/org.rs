@@ -72,8 +72,11 @@ lead = "power"
         ("supervisor", "role = \"supervisor\"", SUPERVISOR_KEY),
     ];
     for (name, role, key) in principals {
+        // Each principal's person in the console: `cuiping-office` is
+        // `cuiping@whistle.localhost`, as in the demo organisation.
+        let email = format!("{}@whistle.localhost", name.trim_end_matches("-office"));
         toml.push_str(&format!(
-            "\n[principals.{name}]\n{role}\nkey_sha256 = \"{}\"\n",
+            "\n[principals.{name}]\n{role}\nkey_sha256 = \"{}\"\nemails = [\"{email}\"]\n",
             key_digest(key)
         ));
     }
