@@ -293,10 +293,6 @@ pub struct OutboxSummary {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
-/// Sends one letter and says how it went; the store records the outcome in the
-/// transaction that holds the letter.
-pub type Deliver<'a> = dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Attempt> + Send + 'a;
-
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
@@ -575,38 +571,70 @@ impl Store {
         read!(self, tx => tx.feed_head().await?)
     }
 
-    /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
-    /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
-    /// LOCKED`) while it is delivered, so concurrent workers take different
-    /// letters; on SQLite the workers of this process take turns, and the letter
-    /// is read without a lock so that no command waits for a mail server. `None`
-    /// when nothing is due.
-    pub async fn deliver_next(
+    /// Claims up to `limit` letters due at `now` for `worker`, leased until
+    /// `until`, oldest first, each with one more attempt counted. A claimed
+    /// letter is due again when its lease ends, unless its outcome was
+    /// recorded: a worker that dies loses nothing. The claim commits at once;
+    /// the letters are then delivered outside any transaction.
+    pub async fn claim_mail(
         &self,
+        worker: &str,
         now: DateTime<Utc>,
-        deliver: &mut Deliver<'_>,
-    ) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
         dispatch!(self, db => {
-            let serial = db.serial_delivery();
-            let _turn = if serial { Some(db.delivering.lock().await) } else { None };
-            let mut tx = if serial { db.begin_read().await? } else { db.begin_write().await? };
-            let Some(mail) = tx.due_mail(now).await? else {
-                tx.rollback().await?;
-                return Ok(None);
-            };
-            let attempt = deliver(mail.clone()).await;
-            let mut tx = if serial {
-                tx.rollback().await?;
-                db.begin_write().await?
-            } else {
-                tx
-            };
-            tx.record_delivery(&mail, &attempt, now).await?;
-            if let Some(alert) = &attempt.alert {
-                tx.raise_alerts(std::slice::from_ref(alert)).await?;
+            let mut tx = db.begin_write().await?;
+            let claimed = tx.claim_mail(worker, now, until, limit).await?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+    }
+
+    /// Keeps `worker`'s claim on the letters it is still delivering until
+    /// `until`; how many of them it still holds.
+    pub async fn extend_lease(
+        &self,
+        worker: &str,
+        ids: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let held = tx.extend_lease(worker, ids, until).await?;
+            tx.commit().await?;
+            Ok(held)
+        })
+    }
+
+    /// Records the outcomes of a batch `worker` delivered, and the alerts they
+    /// raise, in one transaction. A letter `worker` no longer holds (its lease
+    /// ran out and another worker claimed it) is not recorded, nor its alert;
+    /// how many were.
+    pub async fn record_deliveries(
+        &self,
+        worker: &str,
+        attempts: &[(QueuedMail, Attempt)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if attempts.is_empty() {
+            return Ok(0);
+        }
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let mut recorded = 0;
+            let mut alerts = Vec::new();
+            for (mail, attempt) in attempts {
+                if tx.record_delivery(worker, mail, attempt, now).await? {
+                    recorded += 1;
+                    alerts.extend(attempt.alert.iter().cloned());
+                }
+            }
+            if !alerts.is_empty() {
+                tx.raise_alerts(&alerts).await?;
             }
             tx.commit().await?;
-            Ok(Some((mail, attempt)))
+            Ok(recorded)
         })
     }
 
