@@ -21,13 +21,13 @@ pub trait Backend: Database {
     /// Loads a case row for a change and holds it until the transaction ends
     /// (`FOR UPDATE`); on SQLite the write lock taken at `BEGIN` is the lock.
     const SELECT_CASE_FOR_WRITE: &'static str;
-    /// Claims up to `$4` due letters, oldest first, for worker `$1`: due at
-    /// `$2`, leased until `$3`, an attempt counted. Returns them whole, with
+    /// Claims up to `$5` letters, oldest first, for worker `$1`: due at `$2`
+    /// and held by no lease at `$3`, leased until `$4`, an attempt counted. Returns them whole, with
     /// their references. Two workers never claim one letter: PostgreSQL skips
     /// the rows another claim holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
     /// writer, and the claim is a single statement.
     const CLAIM_MAIL: &'static str;
-    /// When the next pending letter is due, read by index.
+    /// When the next pending letter nobody holds is due, read by index.
     const SELECT_NEXT_MAIL_DUE: &'static str;
     /// Loads a case row for the watch, skipping it (no row) while another
     /// transaction holds it: the watch comes back to it at its next look.

@@ -284,6 +284,15 @@ pub struct Rendered {
     pub raw: Vec<u8>,
 }
 
+/// A claim's lease on letters, in real time (not the service's clock, which
+/// tests move): from `at`, when leases that ended before are over, to
+/// `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 /// The outbox at a glance, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxSummary {
@@ -571,21 +580,22 @@ impl Store {
         read!(self, tx => tx.feed_head().await?)
     }
 
-    /// Claims up to `limit` letters due at `now` for `worker`, leased until
-    /// `until`, oldest first, each with one more attempt counted. A claimed
-    /// letter is due again when its lease ends, unless its outcome was
-    /// recorded: a worker that dies loses nothing. The claim commits at once;
-    /// the letters are then delivered outside any transaction.
+    /// Claims for `worker` up to `limit` letters due at `now` that no lease
+    /// holds, oldest first, each with one more attempt counted, under a new
+    /// `lease`. A claimed letter goes again when its lease ends, unless its
+    /// outcome was recorded: a worker that dies loses nothing. The claim
+    /// commits at once; the letters are then delivered outside any
+    /// transaction.
     pub async fn claim_mail(
         &self,
         worker: &str,
         now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        lease: Lease,
         limit: u32,
     ) -> Result<Vec<QueuedMail>, StoreError> {
         dispatch!(self, db => {
             let mut tx = db.begin_write().await?;
-            let claimed = tx.claim_mail(worker, now, until, limit).await?;
+            let claimed = tx.claim_mail(worker, now, lease, limit).await?;
             tx.commit().await?;
             Ok(claimed)
         })

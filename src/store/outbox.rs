@@ -13,7 +13,7 @@ use super::backend::{Backend, Tx};
 use super::paging::{mail_cursor, next_mail_cursor, split_page};
 use super::rows::{MailRow, delivery_columns, millis};
 use super::sql::{LIST_MAIL, OUTBOX_SUMMARY, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
-use super::{Attempt, MailStatus, OutboxSummary, QueuedMail, StoreError};
+use super::{Attempt, Lease, MailStatus, OutboxSummary, QueuedMail, StoreError};
 
 impl<DB> Tx<DB>
 where
@@ -33,19 +33,20 @@ where
     for<'r> (i64,): FromRow<'r, DB::Row>,
     for<'r> (i64, i64, Option<i64>): FromRow<'r, DB::Row>,
 {
-    /// Claims up to `limit` letters due at `now` for `worker`, leased until
-    /// `until`; oldest first.
+    /// Claims up to `limit` letters due at `now` and not leased at
+    /// `lease.at` for `worker`, leased until `lease.until`; oldest first.
     pub(super) async fn claim_mail(
         &mut self,
         worker: &str,
         now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        lease: Lease,
         limit: u32,
     ) -> Result<Vec<QueuedMail>, StoreError> {
         let rows = sqlx::query_as::<DB, MailRow>(DB::CLAIM_MAIL)
             .bind(worker)
             .bind(millis(now))
-            .bind(millis(until))
+            .bind(millis(lease.at))
+            .bind(millis(lease.until))
             .bind(i64::from(limit.max(1)))
             .fetch_all(&mut *self.0)
             .await
@@ -70,7 +71,7 @@ where
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<DB>::new("UPDATE outbox SET next_attempt_at = ");
+        let mut qb = QueryBuilder::<DB>::new("UPDATE outbox SET lease_until = ");
         qb.push_bind(millis(until))
             .push(" WHERE status = 'PENDING' AND claimed_by = ")
             .push_bind(worker.to_owned())

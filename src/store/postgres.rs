@@ -26,16 +26,17 @@ impl Backend for Postgres {
     );
     /// SKIP LOCKED: another worker is claiming those rows; take the next ones.
     /// A row claimed meanwhile is checked again once its claim commits, and
-    /// is no longer due.
+    /// is leased by then.
     const CLAIM_MAIL: &'static str = concat!(
-        "UPDATE outbox SET claimed_by = $1, next_attempt_at = $3, attempts = attempts + 1 \
+        "UPDATE outbox SET claimed_by = $1, lease_until = $4, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox \
-         WHERE status = 'PENDING' AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $4 \
+         WHERE status = 'PENDING' AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at, id LIMIT $5 \
          FOR UPDATE SKIP LOCKED) RETURNING ",
         returning_mail!()
     );
     const SELECT_NEXT_MAIL_DUE: &'static str = "SELECT next_attempt_at FROM outbox \
-         WHERE status = 'PENDING' ORDER BY next_attempt_at LIMIT 1";
+         WHERE status = 'PENDING' AND claimed_by IS NULL ORDER BY next_attempt_at LIMIT 1";
     const SELECT_CASE_FOR_WATCH: &'static str = concat!(
         "SELECT ",
         case_columns!(),

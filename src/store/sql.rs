@@ -231,10 +231,10 @@ pub const OUTBOX_SUMMARY: &str = "SELECT COUNT(CASE WHEN status = 'PENDING' THEN
 /// or an operator's retry in between, is never written over.
 pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, next_attempt_at = $3, \
      last_error = $4, sent_at = $5, subject = COALESCE($6, subject), raw = COALESCE($7, raw), \
-     claimed_by = NULL WHERE id = $1 AND status = 'PENDING' AND claimed_by = $8";
+     claimed_by = NULL, lease_until = NULL WHERE id = $1 AND status = 'PENDING' AND claimed_by = $8";
 /// An operator's retry gives a failed letter a fresh set of attempts.
 pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2, \
-     claimed_by = NULL \
+     claimed_by = NULL, lease_until = NULL \
      WHERE id = $1 AND status = 'FAILED' RETURNING id";
 
 macro_rules! bind_mail {

@@ -26,14 +26,15 @@ impl Backend for Sqlite {
     /// statement under the single writer's lock: no other claim sees the
     /// letters due in between.
     const CLAIM_MAIL: &'static str = concat!(
-        "UPDATE outbox SET claimed_by = $1, next_attempt_at = $3, attempts = attempts + 1 \
+        "UPDATE outbox SET claimed_by = $1, lease_until = $4, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_due \
-         WHERE status = 'PENDING' AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $4) \
+         WHERE status = 'PENDING' AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at, id LIMIT $5) \
          RETURNING ",
         returning_mail!()
     );
     const SELECT_NEXT_MAIL_DUE: &'static str = "SELECT next_attempt_at FROM outbox INDEXED BY outbox_due \
-         WHERE status = 'PENDING' ORDER BY next_attempt_at LIMIT 1";
+         WHERE status = 'PENDING' AND claimed_by IS NULL ORDER BY next_attempt_at LIMIT 1";
     const SELECT_CASE_FOR_WATCH: &'static str = SELECT_CASE;
     const SELECT_EVENTS_OF_CASE: &'static str = concat!(
         "SELECT ",

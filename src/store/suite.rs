@@ -1318,16 +1318,21 @@ fn attempted(mail: &QueuedMail, outcome: Delivery) -> Attempt {
     }
 }
 
+/// A lease from `at` for `minutes`.
+fn lease(at: DateTime<Utc>, minutes: i64) -> Lease {
+    Lease {
+        at,
+        until: at + Duration::minutes(minutes),
+    }
+}
+
 /// Claims the next due letter as worker "w" and records a fixed outcome.
 async fn deliver(
     store: &Store,
     now: DateTime<Utc>,
     outcome: Delivery,
 ) -> Option<(QueuedMail, Attempt)> {
-    let claimed = store
-        .claim_mail("w", now, now + Duration::minutes(1), 1)
-        .await
-        .unwrap();
+    let claimed = store.claim_mail("w", now, lease(now, 1), 1).await.unwrap();
     let mail = claimed.into_iter().next()?;
     let attempt = attempted(&mail, outcome);
     let done = [(mail, attempt)];
@@ -1478,7 +1483,7 @@ async fn concurrent_workers_deliver_each_letter_once(store: Store) {
             let name = format!("worker-{w}");
             loop {
                 let batch = store
-                    .claim_mail(&name, now, now + Duration::minutes(1), 2)
+                    .claim_mail(&name, now, lease(now, 1), 2)
                     .await
                     .unwrap();
                 if batch.is_empty() {
@@ -1523,13 +1528,14 @@ async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: St
         insert(&store, open_case(&spec), letters).await.unwrap();
     }
     let now = t0() + Duration::seconds(1);
-    let lease_end = now + Duration::minutes(1);
-    let first = store.claim_mail("dead", now, lease_end, 4).await.unwrap();
+    // Leases run on their own time line (real time in the workers).
+    let t = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    let first = store.claim_mail("dead", now, lease(t, 1), 4).await.unwrap();
     assert_eq!(first.len(), 4, "a batch of the oldest, up to the limit");
     assert!(first.iter().all(|m| m.attempts == 1));
     // The worker dies here. While its lease holds, nobody else gets its letters.
     let second = store
-        .claim_mail("alive", now, lease_end + Duration::minutes(10), 10)
+        .claim_mail("alive", now, lease(t, 10), 10)
         .await
         .unwrap();
     assert_eq!(second.len(), 2, "only the letters nobody holds");
@@ -1538,21 +1544,25 @@ async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: St
             .iter()
             .all(|m| first.iter().all(|f| f.mail.id != m.mail.id))
     );
+    let almost = t + Duration::seconds(59);
     let held = store
-        .claim_mail("alive", lease_end - Duration::seconds(1), lease_end, 10)
+        .claim_mail("alive", now + Duration::days(1), lease(almost, 1), 10)
         .await
         .unwrap();
-    assert!(held.is_empty(), "held until the lease ends");
+    assert!(
+        held.is_empty(),
+        "held until the lease ends, whatever the service's clock says"
+    );
     assert_eq!(
         store.next_mail_due().await.unwrap(),
-        Some(cut_to_millis(lease_end)),
-        "a worker sleeping for the next letter wakes when the lease ends"
+        None,
+        "nothing to wake for while every letter is held"
     );
 
     // The lease ends: the same letters go again, as they were written.
-    let later = lease_end + Duration::seconds(1);
+    let later = t + Duration::minutes(1);
     let again = store
-        .claim_mail("alive", later, later + Duration::minutes(1), 10)
+        .claim_mail("alive", now, lease(later, 1), 10)
         .await
         .unwrap();
     let ids = |batch: &[QueuedMail]| {
@@ -1571,27 +1581,19 @@ async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: St
         .map(|m| (m.clone(), attempted(m, Delivery::Sent)))
         .collect();
     assert_eq!(
-        store
-            .record_deliveries("dead", &stale, later)
-            .await
-            .unwrap(),
+        store.record_deliveries("dead", &stale, now).await.unwrap(),
         0
     );
-    assert_eq!(
-        store
-            .extend_lease("dead", &ids_of(&first), later)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        outbox(&store, Some(MailStatus::Pending)).await.len(),
-        6,
-        "{:?}",
-        outbox(&store, None).await
-    );
-    // The new holder renews its lease and records the batch in one write.
     let renewed = later + Duration::minutes(5);
+    assert_eq!(
+        store
+            .extend_lease("dead", &ids_of(&first), renewed)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(outbox(&store, Some(MailStatus::Pending)).await.len(), 6);
+    // The new holder renews its lease and records the batch in one write.
     assert_eq!(
         store
             .extend_lease("alive", &ids_of(&again), renewed)
@@ -1599,13 +1601,13 @@ async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: St
             .unwrap(),
         4
     );
+    let past_first_end = later + Duration::minutes(2);
     assert!(
         store
-            .claim_mail("other", later + Duration::minutes(2), renewed, 10)
+            .claim_mail("other", now, lease(past_first_end, 1), 10)
             .await
             .unwrap()
-            .iter()
-            .all(|m| again.iter().all(|a| a.mail.id != m.mail.id)),
+            .is_empty(),
         "a renewed lease holds past its first end"
     );
     let done: Vec<_> = again
@@ -1613,10 +1615,7 @@ async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: St
         .map(|m| (m.clone(), attempted(m, Delivery::Sent)))
         .collect();
     assert_eq!(
-        store
-            .record_deliveries("alive", &done, later)
-            .await
-            .unwrap(),
+        store.record_deliveries("alive", &done, now).await.unwrap(),
         4
     );
     let sent = outbox(&store, Some(MailStatus::Sent)).await;

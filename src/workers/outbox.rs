@@ -29,7 +29,7 @@ use crate::domain::{Alert, Organisation, alert};
 use crate::mail::Letters;
 use crate::mail::transport::{SendError, Transport};
 use crate::settings::{MailSettings, RetrySettings};
-use crate::store::{Attempt, Delivery, QueuedMail, Store, StoreError};
+use crate::store::{Attempt, Delivery, Lease, QueuedMail, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -166,16 +166,26 @@ impl OutboxWorker {
         &self.name
     }
 
-    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::MAX)
+    /// A lease from now. Leases run in real time whatever the service's
+    /// clock says: they tell whether a worker is alive, and a test that moves
+    /// the clock must not make a live worker's letters look abandoned.
+    fn lease(&self) -> Lease {
+        let at = Utc::now();
+        let until =
+            at + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::MAX);
+        Lease { at, until }
     }
 
     /// Claims a batch of due letters and leaves them undelivered, as a worker
     /// that dies just after its claim does.
     pub async fn claim(&self) -> Result<Vec<QueuedMail>, StoreError> {
-        let now = self.clock.now();
         self.store
-            .claim_mail(&self.name, now, self.lease_from(now), self.policy.batch)
+            .claim_mail(
+                &self.name,
+                self.clock.now(),
+                self.lease(),
+                self.policy.batch,
+            )
             .await
     }
 
@@ -219,7 +229,7 @@ impl OutboxWorker {
             tokio::select! {
                 done = &mut work => return done,
                 _ = tokio::time::sleep(every) => {
-                    let until = self.lease_from(self.clock.now());
+                    let until = self.lease().until;
                     if let Err(error) = self.store.extend_lease(&self.name, ids, until).await {
                         tracing::warn!(error = %crate::telemetry::error_chain(&error), "could not renew the lease on letters being delivered");
                     }
@@ -270,8 +280,9 @@ impl OutboxWorker {
 
     /// Delivers until the token fires; a batch being delivered is finished
     /// and recorded first. Between batches it sleeps until the next letter is
-    /// due or a lease runs out (or a change of this instance wakes it, or
-    /// `idle` passes), so an empty outbox costs nothing.
+    /// due (or a change of this instance wakes it, or `idle` passes: letters
+    /// of other instances, and of a worker whose lease ran out), so an empty
+    /// outbox costs nothing.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::debug!(worker = %self.name, transport = ?self.transport, "outbox worker started");
         let idle = chrono::Duration::from_std(self.policy.idle).unwrap_or(chrono::Duration::MAX);
