@@ -9,6 +9,8 @@
 //!   the names letters print, and the reply links they carry.
 //! - `compose`: templates and subject lines, the Message-ID scheme and
 //!   threading, MIME assembly.
+//! - `outbox`: the letters as they wait in the outbox, and the record of
+//!   their delivery.
 //! - `transport`: SMTP through a pool of connections in production, a folder
 //!   of .eml files by default.
 //!
@@ -17,6 +19,7 @@
 pub mod address_book;
 pub mod compose;
 pub mod letters;
+pub mod outbox;
 pub mod transport;
 
 use anyhow::Context;

@@ -27,9 +27,10 @@ use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;
 use crate::domain::{Alert, Organisation, alert};
 use crate::mail::Letters;
+use crate::mail::outbox::{Attempt, Delivery, Lease, QueuedMail};
 use crate::mail::transport::{SendError, Transport};
 use crate::settings::{MailSettings, RetrySettings};
-use crate::store::{Attempt, Delivery, Lease, QueuedMail, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
