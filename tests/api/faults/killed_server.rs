@@ -112,6 +112,8 @@ async fn escalations_retried_through_a_killed_server_open_each_case_once(backend
     // One office's systems make all these calls; the per-key limit has its own test.
     env.push(("WHISTLE__GRPC__RATE_LIMIT_PER_SECOND", "0".into()));
     env.push(("WHISTLE__MAIL__WORKERS", MAIL_WORKERS.to_string()));
+    // Letters the killed server had claimed go again when its lease runs out.
+    env.push(("WHISTLE__MAIL__LEASE_SECS", "3".into()));
     let (mut first, addr) = start_binary(&database_url, dir.path(), &env).await;
     let current: Current = Arc::new(Mutex::new((addr, 0)));
 
