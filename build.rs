@@ -14,6 +14,9 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    // sqlx::migrate! embeds the migration folders as they were at compile
+    // time; a migration added or renamed must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     for proto in PROTOS {
         println!("cargo:rerun-if-changed=proto/{proto}");
     }

@@ -35,7 +35,6 @@ use crate::grpc::streams::{StreamLimits, Streams};
 use crate::grpc::supervision::Supervision;
 use crate::mail;
 use crate::mail::transport::Transport;
-use crate::mail::worker::{MailWorker, RetryPolicy};
 use crate::metrics::Ready;
 use crate::proto;
 use crate::proto::case_service_server::CaseServiceServer;
@@ -47,6 +46,7 @@ use crate::store::{self, PoolOptions, Store};
 use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
 use crate::workers::deadlines::DeadlineWatch;
+use crate::workers::outbox::{OutboxPolicy, OutboxWorker};
 use chrono::Datelike;
 
 pub struct Application {
@@ -284,14 +284,13 @@ impl<'a> Builder<'a> {
         let wakes = Wakes::default();
         let transport =
             Transport::from_settings(&settings.mail).context("setting up mail delivery")?;
-        let worker = MailWorker::new(
+        let worker = OutboxWorker::new(
             store.clone(),
             org.clone(),
             letters.clone(),
             transport,
-            RetryPolicy::from(settings.mail.retry),
+            OutboxPolicy::from(&settings.mail),
             clock.clone(),
-            Duration::from_millis(settings.mail.poll_interval_ms.max(10)),
             wakes.mail.clone(),
         );
         let org_for_reload = org.clone();
@@ -508,7 +507,8 @@ impl<'a> Builder<'a> {
         };
         // 0 workers: this instance writes letters but leaves delivery to others.
         workers.extend(
-            (0..settings.mail.workers).map(|_| tokio::spawn(worker.clone().run(shutdown.clone()))),
+            (0..settings.mail.workers)
+                .map(|_| tokio::spawn(worker.another().run(shutdown.clone()))),
         );
         workers.push(tokio::spawn(crate::year_files::reload(
             settings.calendar.clone(),

@@ -36,8 +36,8 @@ pub struct Receiver {
 
 impl Receiver {
     /// Listens on a free loopback port. Its threads live until the bench ends;
-    /// each serves one connection at a time, and the outbox workers hold at
-    /// most one pooled connection each.
+    /// each serves one connection at a time: more of them than the server's
+    /// pool of SMTP connections (`mail.connections`, 8 by default).
     pub fn start() -> anyhow::Result<Receiver> {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding the SMTP receiver")?;
         let port = listener.local_addr()?.port();
@@ -47,7 +47,7 @@ impl Receiver {
         });
         server
             .with_name("whistle-bench.localhost")
-            .with_num_threads(8)
+            .with_num_threads(16)
             .with_tcp_listener(listener);
         std::thread::Builder::new()
             .name("smtp-receiver".into())

@@ -19,7 +19,7 @@ use super::letters::LetterError;
 use crate::domain::Due;
 use crate::domain::text::visible_controls;
 use crate::domain::wording::Language;
-use crate::store::{QueuedMail, Rendered};
+use crate::mail::outbox::{QueuedMail, Rendered};
 
 /// The files of `templates/letters`, embedded by name.
 macro_rules! embedded {

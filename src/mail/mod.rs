@@ -9,14 +9,18 @@
 //!   the names letters print, and the reply links they carry.
 //! - `compose`: templates and subject lines, the Message-ID scheme and
 //!   threading, MIME assembly.
-//! - `transport`: SMTP in production, a folder of .eml files by default.
-//! - `worker`: the outbox worker that delivers what the transactions wrote.
+//! - `outbox`: the letters as they wait in the outbox, and the record of
+//!   their delivery.
+//! - `transport`: SMTP through a pool of connections in production, a folder
+//!   of .eml files by default.
+//!
+//! The worker that delivers what the transactions wrote is `workers::outbox`.
 
 pub mod address_book;
 pub mod compose;
 pub mod letters;
+pub mod outbox;
 pub mod transport;
-pub mod worker;
 
 use anyhow::Context;
 use lettre::message::Mailbox;

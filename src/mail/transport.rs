@@ -1,21 +1,27 @@
-//! The ways a letter leaves: SMTP through lettre (STARTTLS, implicit TLS or plain
-//! for a local relay; optional authentication; timeouts), or, on the embedded
-//! defaults, a folder of .eml files, so a fresh clone needs no mail server.
-//! Each file is named by the letter's outbox id (`<mail_id>.eml`), the id
-//! `whistle outbox list` and the logs show, so an operator finds a letter by
-//! name, and a letter sent twice after a crash is the same file, not two.
+//! The ways a letter leaves: SMTP (STARTTLS, implicit TLS or plain for a
+//! local relay; optional authentication; timeouts) through a pool of
+//! connections of its own, or, on the embedded defaults, a folder of .eml
+//! files, so a fresh clone needs no mail server. Each file is named by the
+//! letter's outbox id (`<mail_id>.eml`), the id `whistle outbox list` and the
+//! logs show, so an operator finds a letter by name, and a letter sent twice
+//! after a crash is the same file, not two.
 //!
 //! Every failure is sorted into temporary (worth a retry: 4xx answers, refused
 //! connections, timeouts) or permanent (5xx answers, unusable addresses), because
 //! the outbox treats the two differently.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::Rset;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::{SMTP_PORT, SUBMISSION_PORT, SUBMISSIONS_PORT};
+use tokio::sync::Semaphore;
 
 use crate::settings::{MailSettings, SmtpTls, TransportKind};
 
@@ -31,14 +37,18 @@ pub enum SendError {
 pub enum Transport {
     /// The folder the .eml files go to.
     File(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<SmtpPool>),
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transport::File(dir) => write!(f, "file transport into {}", dir.display()),
-            Transport::Smtp(_) => f.write_str("SMTP transport"),
+            Transport::Smtp(pool) => write!(
+                f,
+                "SMTP transport to {}:{} over at most {} connections",
+                pool.server.host, pool.server.port, pool.size
+            ),
         }
     }
 }
@@ -55,34 +65,39 @@ impl Transport {
             }
             TransportKind::Smtp => {
                 let smtp = &settings.smtp;
-                let host = smtp.host.as_str();
-                let mut builder = match smtp.tls {
-                    SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
-                    SmtpTls::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
-                    }
-                    SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+                let host = smtp.host.clone();
+                let tls = match smtp.tls {
+                    SmtpTls::None => None,
+                    SmtpTls::Implicit | SmtpTls::Starttls => Some(
+                        TlsParameters::builder(host.clone())
+                            .dangerous_accept_invalid_certs(smtp.accept_invalid_certs)
+                            .build()?,
+                    ),
                 };
-                if smtp.tls == SmtpTls::None {
-                    builder = builder.tls(Tls::None);
-                } else if smtp.accept_invalid_certs {
-                    let params = TlsParameters::builder(host.to_owned())
-                        .dangerous_accept_invalid_certs(true)
-                        .build()?;
-                    builder = builder.tls(match smtp.tls {
-                        SmtpTls::Implicit => Tls::Wrapper(params),
-                        _ => Tls::Required(params),
-                    });
-                }
-                if let Some(port) = smtp.port {
-                    builder = builder.port(port);
-                }
-                if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-                    builder = builder
-                        .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-                }
-                let builder = builder.timeout(Some(Duration::from_secs(smtp.timeout_secs)));
-                Ok(Transport::Smtp(builder.build()))
+                let port = smtp.port.unwrap_or(match smtp.tls {
+                    SmtpTls::Implicit => SUBMISSIONS_PORT,
+                    SmtpTls::Starttls => SUBMISSION_PORT,
+                    SmtpTls::None => SMTP_PORT,
+                });
+                let credentials = match (&smtp.username, &smtp.password) {
+                    (Some(user), Some(password)) => {
+                        Some(Credentials::new(user.clone(), password.expose().to_owned()))
+                    }
+                    _ => None,
+                };
+                let server = SmtpServer {
+                    host,
+                    port,
+                    mode: smtp.tls,
+                    tls,
+                    credentials,
+                    timeout: Duration::from_secs(smtp.timeout_secs.max(1)),
+                    hello: ClientId::default(),
+                };
+                Ok(Transport::Smtp(Arc::new(SmtpPool::new(
+                    server,
+                    settings.connections.max(1) as usize,
+                ))))
             }
         }
     }
@@ -109,12 +124,173 @@ impl Transport {
             Envelope::new(from, to).map_err(|e| SendError::Permanent(format!("envelope: {e}")))?;
         match self {
             Transport::File(dir) => write_eml(dir, mail_id, raw).await,
-            Transport::Smtp(t) => t
-                .send_raw(&envelope, raw)
-                .await
-                .map(|_| ())
-                .map_err(classify),
+            Transport::Smtp(pool) => pool.send(&envelope, raw).await,
         }
+    }
+}
+
+/// Where letters are handed over, and how.
+struct SmtpServer {
+    host: String,
+    port: u16,
+    mode: SmtpTls,
+    /// None for a plain relay.
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    /// For each step: connecting, greeting and authenticating, each letter.
+    timeout: Duration,
+    hello: ClientId,
+}
+
+/// Connections to the SMTP server, each carrying one letter after another.
+/// lettre's own transport leaves Nagle's algorithm on, and its client writes a
+/// letter's body and its closing dot apart and then waits for the answer: with
+/// delayed acknowledgements that costs some 40 ms per letter. These
+/// connections are opened here, with `TCP_NODELAY`, and handed to lettre's
+/// client (implicit TLS excepted: lettre opens those itself). A connection
+/// that sat idle is checked with `RSET` before its next letter, which also
+/// starts that letter on a clean transaction; one idle longer than a server
+/// would keep it is closed instead.
+pub struct SmtpPool {
+    server: SmtpServer,
+    size: usize,
+    /// Connections free for the next letter, with when each was last used.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// One per connection that may be open at once.
+    slots: Semaphore,
+}
+
+/// Longer than this idle, a connection is closed rather than reused: servers
+/// commonly drop idle clients after a minute or so.
+const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+impl SmtpPool {
+    fn new(server: SmtpServer, size: usize) -> Self {
+        Self {
+            server,
+            size,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(size),
+        }
+    }
+
+    /// Sends one letter over a free connection, opening one if none is free
+    /// and fewer than `size` are open; otherwise waits for one.
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| SendError::Temporary("the SMTP pool is closed".into()))?;
+        let mut conn = match self.reused().await {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        let sent = tokio::time::timeout(self.server.timeout, conn.send(envelope, raw)).await;
+        match sent {
+            Ok(Ok(_)) => {
+                self.put_back(conn);
+                Ok(())
+            }
+            // lettre closes the connection on a refusal; a connection still
+            // whole takes the next letter.
+            Ok(Err(e)) => {
+                if !conn.has_broken() {
+                    self.put_back(conn);
+                }
+                Err(classify(e))
+            }
+            Err(_) => Err(SendError::Temporary(format!(
+                "the SMTP server did not take the letter within {} s",
+                self.server.timeout.as_secs()
+            ))),
+        }
+    }
+
+    fn put_back(&self, conn: AsyncSmtpConnection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((conn, Instant::now()));
+    }
+
+    /// The most recently used idle connection that still answers `RSET`;
+    /// stale ones are closed on the way.
+    async fn reused(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let (mut conn, since) = self
+                .idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop()?;
+            if since.elapsed() < IDLE_LIMIT {
+                let reset = tokio::time::timeout(self.server.timeout, conn.command(Rset)).await;
+                if matches!(reset, Ok(Ok(_))) {
+                    return Some(conn);
+                }
+            }
+            // Closed in the background: a server that went away must not
+            // hold up the letter.
+            tokio::spawn(async move { conn.abort().await });
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let s = &self.server;
+        let timed_out = || {
+            SendError::Temporary(format!(
+                "no answer from the SMTP server {}:{} within {} s",
+                s.host,
+                s.port,
+                s.timeout.as_secs()
+            ))
+        };
+        let mut conn = match s.mode {
+            SmtpTls::Implicit => AsyncSmtpConnection::connect_tokio1(
+                (s.host.as_str(), s.port),
+                Some(s.timeout),
+                &s.hello,
+                s.tls.clone(),
+                None,
+            )
+            .await
+            .map_err(classify)?,
+            SmtpTls::Starttls | SmtpTls::None => {
+                let tcp = tokio::time::timeout(
+                    s.timeout,
+                    tokio::net::TcpStream::connect((s.host.as_str(), s.port)),
+                )
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| {
+                    SendError::Temporary(format!("connecting to {}:{}: {e}", s.host, s.port))
+                })?;
+                tcp.set_nodelay(true).map_err(|e| {
+                    SendError::Temporary(format!("connecting to {}:{}: {e}", s.host, s.port))
+                })?;
+                let mut conn = tokio::time::timeout(
+                    s.timeout,
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &s.hello),
+                )
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(classify)?;
+                if let Some(tls) = s.tls.clone() {
+                    tokio::time::timeout(s.timeout, conn.starttls(tls, &s.hello))
+                        .await
+                        .map_err(|_| timed_out())?
+                        .map_err(classify)?;
+                }
+                conn
+            }
+        };
+        if let Some(credentials) = &s.credentials {
+            tokio::time::timeout(s.timeout, conn.auth(DEFAULT_MECHANISMS, credentials))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(classify)?;
+        }
+        Ok(conn)
     }
 }
 

@@ -32,9 +32,17 @@ pub struct MailSettings {
     pub from: String,
     pub message_id_domain: String,
     pub poll_interval_ms: u64,
-    /// Letters delivered at once by this instance (PostgreSQL; SQLite takes
-    /// turns); 0 leaves delivery to other instances.
+    /// Delivery workers of this instance, each claiming a batch at a time;
+    /// 0 leaves delivery to other instances.
     pub workers: u32,
+    /// Letters a worker claims at once.
+    pub batch: u32,
+    /// How long a claim holds; a worker that is still delivering renews it,
+    /// one that died lets its letters go when it runs out.
+    pub lease_secs: u64,
+    /// Letters this instance hands over at once: the SMTP connections it
+    /// keeps open (or .eml files it writes at once).
+    pub connections: u32,
     pub smtp: SmtpSettings,
     pub retry: RetrySettings,
 }

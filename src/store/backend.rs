@@ -1,10 +1,8 @@
 //! What differs between SQLite and PostgreSQL, and nothing else: how write and
 //! read transactions begin, the statements that lock (a case for a change, a
-//! due letter for delivery), how a list of values is bound, and which errors
+//! batch of due letters for delivery), how a list of values is bound, and which errors
 //! mean "unavailable" or "lost a race". The repositories (`cases`, `outbox`) are
 //! written once over this trait; `Store` picks the backend at run time.
-
-use std::sync::Arc;
 
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
@@ -23,9 +21,13 @@ pub trait Backend: Database {
     /// Loads a case row for a change and holds it until the transaction ends
     /// (`FOR UPDATE`); on SQLite the write lock taken at `BEGIN` is the lock.
     const SELECT_CASE_FOR_WRITE: &'static str;
-    /// The oldest due letter, skipping those another worker holds.
-    const SELECT_DUE_MAIL: &'static str;
-    /// When the next pending letter is due, read by index.
+    /// Claims up to `$5` letters, oldest first, for worker `$1`: due at `$2`
+    /// and held by no lease at `$3`, leased until `$4`, an attempt counted. Returns them whole, with
+    /// their references. Two workers never claim one letter: PostgreSQL skips
+    /// the rows another claim holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
+    /// writer, and the claim is a single statement.
+    const CLAIM_MAIL: &'static str;
+    /// When the next pending letter nobody holds is due, read by index.
     const SELECT_NEXT_MAIL_DUE: &'static str;
     /// Loads a case row for the watch, skipping it (no row) while another
     /// transaction holds it: the watch comes back to it at its next look.
@@ -42,12 +44,11 @@ pub trait Backend: Database {
     /// A count (0 or 1) of alerts committed but not yet readable in feed order: a
     /// transaction that began earlier, anywhere on the server, still runs.
     const ALERTS_NOT_YET_READABLE: &'static str;
-    /// Whether this process's outbox workers must take turns: SQLite reads a
-    /// due letter without a lock (holding the write lock through an SMTP
-    /// conversation would stall every command).
-    const SERIAL_DELIVERY: bool;
 
     fn map_err(e: sqlx::Error) -> StoreError;
+
+    /// How many rows a statement changed (each backend's result has its own type).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// Appends `column` matching any of `values` (`IN (…)` or `= ANY($n)`).
     fn push_in(qb: &mut QueryBuilder<Self>, column: &str, values: &[String]);
@@ -79,8 +80,6 @@ pub(super) fn map_any_err(e: sqlx::Error) -> StoreError {
 pub struct Db<DB: Database> {
     pub(super) writer: Pool<DB>,
     pub(super) reader: Pool<DB>,
-    /// Held by an outbox worker while it delivers, where `SERIAL_DELIVERY`.
-    pub(super) delivering: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<DB: Database> Clone for Db<DB> {
@@ -88,7 +87,6 @@ impl<DB: Database> Clone for Db<DB> {
         Self {
             writer: self.writer.clone(),
             reader: self.reader.clone(),
-            delivering: self.delivering.clone(),
         }
     }
 }
@@ -101,11 +99,7 @@ impl<DB: Database> std::fmt::Debug for Db<DB> {
 
 impl<DB: Backend> Db<DB> {
     pub(super) fn new(writer: Pool<DB>, reader: Pool<DB>) -> Self {
-        Self {
-            writer,
-            reader,
-            delivering: Arc::new(tokio::sync::Mutex::new(())),
-        }
+        Self { writer, reader }
     }
 
     pub(super) async fn begin_write(&self) -> Result<Tx<DB>, StoreError> {
@@ -122,10 +116,6 @@ impl<DB: Backend> Db<DB> {
             .await
             .map(Tx)
             .map_err(DB::map_err)
-    }
-
-    pub(super) fn serial_delivery(&self) -> bool {
-        DB::SERIAL_DELIVERY
     }
 
     pub(super) async fn close(&self) {

@@ -47,6 +47,11 @@ mod suite;
 pub mod testing;
 
 pub use crate::domain::{PersonalRead, PersonalReadFilter};
+/// The outbox's letters belong to mail; the store persists them.
+pub use crate::mail::outbox::{
+    Attempt, Delivery, Lease, LetterKind, MailStatus, OutboxSummary, OutgoingMail, QueuedMail,
+    Rendered,
+};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use feeds::{EventScope, FedEvent, FeedHead};
@@ -94,212 +99,6 @@ pub enum StoreError {
         source: std::io::Error,
     },
 }
-
-/// A letter the outbox will render and deliver, written in the same transaction
-/// as the change that caused it. What it says is decided then (`payload`); how
-/// it reads is the outbox's business when it sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMail {
-    pub id: String,
-    /// The case the letter is about; none for a digest of many.
-    pub case_id: Option<String>,
-    pub request_id: Option<String>,
-    /// Which letter it is; the outbox lists it by this before it is rendered.
-    pub kind: LetterKind,
-    /// With angle brackets, as in the header: resending keeps it.
-    pub message_id: String,
-    /// Envelope sender and recipients.
-    pub sender: String,
-    pub recipients: Vec<String>,
-    /// The letter's facts as its writer serialised them; opaque to the store.
-    pub payload: String,
-    pub created_at: DateTime<Utc>,
-    /// The digest of the reply link the letter carries, kept beside it so that
-    /// the link opens once the letter is committed.
-    pub reply_link: Option<String>,
-}
-
-impl OutgoingMail {
-    /// A letter of `kind` from `sender` to `recipients`, about nothing in
-    /// particular until `about` says which case; its id orders the outbox
-    /// (UUIDv7: by time of writing).
-    pub fn new(
-        kind: LetterKind,
-        message_id: String,
-        sender: String,
-        recipients: Vec<String>,
-        payload: String,
-        created_at: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id: uuid::Uuid::now_v7().to_string(),
-            case_id: None,
-            request_id: None,
-            kind,
-            message_id,
-            sender,
-            recipients,
-            payload,
-            created_at,
-            reply_link: None,
-        }
-    }
-
-    /// The case, and the request if one, the letter is about.
-    pub fn about(mut self, case_id: &str, request_id: Option<&str>) -> Self {
-        self.case_id = Some(case_id.to_owned());
-        self.request_id = request_id.map(str::to_owned);
-        self
-    }
-
-    /// The digest of the reply link the letter prints, if it prints one.
-    pub fn with_reply_link(mut self, digest: Option<String>) -> Self {
-        self.reply_link = digest;
-        self
-    }
-}
-
-/// The kinds of letter, by the names the outbox's `kind` column holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LetterKind {
-    /// A request letter (函), one per round.
-    RequestIssued,
-    /// A reminder (催办) before a deadline.
-    Reminder,
-    /// A supervisor's ruling on an extension or a return.
-    Ruling,
-    /// A receipt (回执) to whoever answered by mail.
-    Receipt,
-    /// One alert to the supervisors.
-    Alert,
-    /// The day's alerts to the supervisors.
-    AlertDigest,
-    /// The weekly digest (周报) to an office or the supervisors.
-    WeeklyDigest,
-    /// A one-time link to sign in to the console.
-    SignIn,
-}
-
-impl LetterKind {
-    pub const ALL: [LetterKind; 8] = [
-        Self::RequestIssued,
-        Self::Reminder,
-        Self::Ruling,
-        Self::Receipt,
-        Self::Alert,
-        Self::AlertDigest,
-        Self::WeeklyDigest,
-        Self::SignIn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RequestIssued => "request_issued",
-            Self::Reminder => "reminder",
-            Self::Ruling => "ruling",
-            Self::Receipt => "receipt",
-            Self::Alert => "alert",
-            Self::AlertDigest => "alert_digest",
-            Self::WeeklyDigest => "weekly_digest",
-            Self::SignIn => "sign_in",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for LetterKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MailStatus {
-    /// Waiting for its first attempt or for its next retry.
-    Pending,
-    Sent,
-    /// Refused for good, or out of attempts: an operator decides.
-    Failed,
-}
-
-impl MailStatus {
-    pub const ALL: [MailStatus; 3] = [Self::Pending, Self::Sent, Self::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Sent => "SENT",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-/// A letter in the outbox, with its delivery record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedMail {
-    pub mail: OutgoingMail,
-    /// The reference number (文号) of its request, drawn by the transaction that
-    /// wrote the letter.
-    pub reference: Option<String>,
-    /// Empty until the outbox first rendered the letter; then what it sends.
-    pub subject: String,
-    /// The whole RFC 5322 message as rendered, sent byte for byte on every
-    /// attempt; empty until the first attempt.
-    pub raw: Vec<u8>,
-    pub status: MailStatus,
-    /// Attempts made so far.
-    pub attempts: u32,
-    pub next_attempt_at: DateTime<Utc>,
-    /// The last failure as the transport described it; empty when none.
-    pub last_error: String,
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// What became of one delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Sent,
-    Retry { at: DateTime<Utc>, error: String },
-    Failed { error: String },
-}
-
-/// One delivery attempt as the outbox worker reports it: the outcome, the
-/// letter as it rendered it when it had not been rendered before, and the alert
-/// a letter given up raises, written with the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub outcome: Delivery,
-    pub rendered: Option<Rendered>,
-    pub alert: Option<Alert>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub subject: String,
-    pub raw: Vec<u8>,
-}
-
-/// The outbox at a glance, for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutboxSummary {
-    pub pending: u64,
-    pub failed: u64,
-    /// When the oldest pending letter was written; none pending: `None`.
-    pub oldest_pending: Option<DateTime<Utc>>,
-}
-
-/// Sends one letter and says how it went; the store records the outcome in the
-/// transaction that holds the letter.
-pub type Deliver<'a> = dyn FnMut(QueuedMail) -> futures::future::BoxFuture<'a, Attempt> + Send + 'a;
 
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -582,38 +381,71 @@ impl Store {
         read!(self, tx => tx.feed_head().await?)
     }
 
-    /// Takes the oldest letter due at `now`, hands it to `deliver` and records the
-    /// outcome. On PostgreSQL the letter stays row-locked (`FOR UPDATE SKIP
-    /// LOCKED`) while it is delivered, so concurrent workers take different
-    /// letters; on SQLite the workers of this process take turns, and the letter
-    /// is read without a lock so that no command waits for a mail server. `None`
-    /// when nothing is due.
-    pub async fn deliver_next(
+    /// Claims for `worker` up to `limit` letters due at `now` that no lease
+    /// holds, oldest first, each with one more attempt counted, under a new
+    /// `lease`. A claimed letter goes again when its lease ends, unless its
+    /// outcome was recorded: a worker that dies loses nothing. The claim
+    /// commits at once; the letters are then delivered outside any
+    /// transaction.
+    pub async fn claim_mail(
         &self,
+        worker: &str,
         now: DateTime<Utc>,
-        deliver: &mut Deliver<'_>,
-    ) -> Result<Option<(QueuedMail, Attempt)>, StoreError> {
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
         dispatch!(self, db => {
-            let serial = db.serial_delivery();
-            let _turn = if serial { Some(db.delivering.lock().await) } else { None };
-            let mut tx = if serial { db.begin_read().await? } else { db.begin_write().await? };
-            let Some(mail) = tx.due_mail(now).await? else {
-                tx.rollback().await?;
-                return Ok(None);
-            };
-            let attempt = deliver(mail.clone()).await;
-            let mut tx = if serial {
-                tx.rollback().await?;
-                db.begin_write().await?
-            } else {
-                tx
-            };
-            tx.record_delivery(&mail, &attempt, now).await?;
-            if let Some(alert) = &attempt.alert {
-                tx.raise_alerts(std::slice::from_ref(alert)).await?;
+            let mut tx = db.begin_write().await?;
+            let claimed = tx.claim_mail(worker, now, lease, limit).await?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+    }
+
+    /// Keeps `worker`'s claim on the letters it is still delivering until
+    /// `until`; how many of them it still holds.
+    pub async fn extend_lease(
+        &self,
+        worker: &str,
+        ids: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let held = tx.extend_lease(worker, ids, until).await?;
+            tx.commit().await?;
+            Ok(held)
+        })
+    }
+
+    /// Records the outcomes of a batch `worker` delivered, and the alerts they
+    /// raise, in one transaction. A letter `worker` no longer holds (its lease
+    /// ran out and another worker claimed it) is not recorded, nor its alert;
+    /// how many were.
+    pub async fn record_deliveries(
+        &self,
+        worker: &str,
+        attempts: &[(QueuedMail, Attempt)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if attempts.is_empty() {
+            return Ok(0);
+        }
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let mut recorded = 0;
+            let mut alerts = Vec::new();
+            for (mail, attempt) in attempts {
+                if tx.record_delivery(worker, mail, attempt, now).await? {
+                    recorded += 1;
+                    alerts.extend(attempt.alert.iter().cloned());
+                }
+            }
+            if !alerts.is_empty() {
+                tx.raise_alerts(&alerts).await?;
             }
             tx.commit().await?;
-            Ok(Some((mail, attempt)))
+            Ok(recorded)
         })
     }
 

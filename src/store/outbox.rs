@@ -1,9 +1,11 @@
 //! The outbox repository: letters written by the transactions that caused
-//! them, taken one at a time by the delivery workers, and kept afterwards as
-//! the record of what each department was sent. Written once over `Backend`.
+//! them, claimed in batches by the delivery workers for a lease, their
+//! outcomes recorded in one write, and kept afterwards as the record of what
+//! each department was sent. It neither renders nor sends. Written once over
+//! `Backend`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use crate::domain::{DomainError, Page, PageRequest};
 
@@ -11,7 +13,7 @@ use super::backend::{Backend, Tx};
 use super::paging::{mail_cursor, next_mail_cursor, split_page};
 use super::rows::{MailRow, delivery_columns, millis};
 use super::sql::{LIST_MAIL, OUTBOX_SUMMARY, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
-use super::{Attempt, MailStatus, OutboxSummary, QueuedMail, StoreError};
+use super::{Attempt, Lease, MailStatus, OutboxSummary, QueuedMail, StoreError};
 
 impl<DB> Tx<DB>
 where
@@ -31,19 +33,56 @@ where
     for<'r> (i64,): FromRow<'r, DB::Row>,
     for<'r> (i64, i64, Option<i64>): FromRow<'r, DB::Row>,
 {
-    /// The oldest letter due at `now`; on PostgreSQL it stays locked against
-    /// other workers until this transaction ends.
-    pub(super) async fn due_mail(
+    /// Claims up to `limit` letters due at `now` and not leased at
+    /// `lease.at` for `worker`, leased until `lease.until`; oldest first.
+    pub(super) async fn claim_mail(
         &mut self,
+        worker: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<QueuedMail>, StoreError> {
-        sqlx::query_as::<DB, MailRow>(DB::SELECT_DUE_MAIL)
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let rows = sqlx::query_as::<DB, MailRow>(DB::CLAIM_MAIL)
+            .bind(worker)
             .bind(millis(now))
-            .fetch_optional(&mut *self.0)
+            .bind(millis(lease.at))
+            .bind(millis(lease.until))
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(&mut *self.0)
             .await
-            .map_err(DB::map_err)?
+            .map_err(DB::map_err)?;
+        let mut claimed = rows
+            .into_iter()
             .map(MailRow::into_queued)
-            .transpose()
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING keeps no order.
+        claimed.sort_by(|a, b| a.mail.id.cmp(&b.mail.id));
+        Ok(claimed)
+    }
+
+    /// Moves the end of `worker`'s lease on these letters to `until`; those
+    /// it no longer holds are left alone. How many it still holds.
+    pub(super) async fn extend_lease(
+        &mut self,
+        worker: &str,
+        ids: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = QueryBuilder::<DB>::new("UPDATE outbox SET lease_until = ");
+        qb.push_bind(millis(until))
+            .push(" WHERE status = 'PENDING' AND claimed_by = ")
+            .push_bind(worker.to_owned())
+            .push(" AND ");
+        DB::push_in(&mut qb, "id", ids);
+        let done = qb
+            .build()
+            .execute(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(DB::rows_affected(&done))
     }
 
     pub(super) async fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -54,16 +93,18 @@ where
         Ok(at.and_then(DateTime::from_timestamp_millis))
     }
 
-    /// Records how a delivery attempt went, if the letter is still pending.
+    /// Records how a delivery attempt went, if `worker` still holds the
+    /// letter and it is still pending; whether it did.
     pub(super) async fn record_delivery(
         &mut self,
+        worker: &str,
         mail: &QueuedMail,
         attempt: &Attempt,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (status, next_at, error, sent_at) = delivery_columns(mail, &attempt.outcome, now);
         let rendered = attempt.rendered.as_ref();
-        sqlx::query::<DB>(RECORD_DELIVERY)
+        let done = sqlx::query::<DB>(RECORD_DELIVERY)
             .bind(&mail.mail.id)
             .bind(status)
             .bind(next_at)
@@ -71,10 +112,11 @@ where
             .bind(sent_at)
             .bind(rendered.map(|r| r.subject.clone()))
             .bind(rendered.map(|r| r.raw.clone()))
+            .bind(worker)
             .execute(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        Ok(())
+        Ok(DB::rows_affected(&done) > 0)
     }
 
     async fn mail_by_id(&mut self, id: &str) -> Result<Option<QueuedMail>, StoreError> {

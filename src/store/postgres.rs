@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder};
 
 use super::backend::{Backend, Db};
-use super::sql::{case_columns, event_columns, select_mail};
+use super::sql::{case_columns, event_columns, returning_mail};
 use super::{PoolOptions, StoreError};
 
 impl Backend for Postgres {
@@ -24,14 +24,19 @@ impl Backend for Postgres {
         case_columns!(),
         " FROM cases WHERE id = $1 FOR UPDATE"
     );
-    /// SKIP LOCKED: another instance is sending that letter; take the next one.
-    const SELECT_DUE_MAIL: &'static str = concat!(
-        select_mail!(),
-        " WHERE status = 'PENDING' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id \
-         LIMIT 1 FOR UPDATE SKIP LOCKED"
+    /// SKIP LOCKED: another worker is claiming those rows; take the next ones.
+    /// A row claimed meanwhile is checked again once its claim commits, and
+    /// is leased by then.
+    const CLAIM_MAIL: &'static str = concat!(
+        "UPDATE outbox SET claimed_by = $1, lease_until = $4, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM outbox \
+         WHERE status = 'PENDING' AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at, id LIMIT $5 \
+         FOR UPDATE SKIP LOCKED) RETURNING ",
+        returning_mail!()
     );
     const SELECT_NEXT_MAIL_DUE: &'static str = "SELECT next_attempt_at FROM outbox \
-         WHERE status = 'PENDING' ORDER BY next_attempt_at LIMIT 1";
+         WHERE status = 'PENDING' AND claimed_by IS NULL ORDER BY next_attempt_at LIMIT 1";
     const SELECT_CASE_FOR_WATCH: &'static str = concat!(
         "SELECT ",
         case_columns!(),
@@ -48,7 +53,6 @@ impl Backend for Postgres {
         "SELECT cursor, next_run_at FROM jobs WHERE name = $1 FOR UPDATE SKIP LOCKED";
     const ALERTS_NOT_YET_READABLE: &'static str = "SELECT COUNT(*) FROM (SELECT 1 FROM alerts \
          WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1) late";
-    const SERIAL_DELIVERY: bool = false;
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many
     /// connections are the server's state, worth a retry elsewhere or later; 40001
@@ -71,6 +75,10 @@ impl Backend for Postgres {
             },
             _ => StoreError::Database(e),
         }
+    }
+
+    fn rows_affected(done: &Self::QueryResult) -> u64 {
+        done.rows_affected()
     }
 
     /// One array parameter, whatever the number of values.

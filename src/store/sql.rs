@@ -200,7 +200,16 @@ macro_rules! select_mail {
         )
     };
 }
-pub(crate) use {mail_columns, select_mail};
+/// What a claim returns of each letter it updated: as `select_mail`.
+macro_rules! returning_mail {
+    () => {
+        concat!(
+            $crate::store::sql::mail_columns!(),
+            ", (SELECT reference FROM requests r WHERE r.id = outbox.request_id) AS reference"
+        )
+    };
+}
+pub(crate) use {mail_columns, returning_mail};
 
 pub const SELECT_MAIL: &str = concat!(select_mail!(), " WHERE id = $1");
 /// Newest first, optionally one status; `$3` is the page size plus one.
@@ -216,14 +225,16 @@ pub const OUTBOX_SUMMARY: &str = "SELECT COUNT(CASE WHEN status = 'PENDING' THEN
      COUNT(CASE WHEN status = 'FAILED' THEN 1 END), \
      MIN(CASE WHEN status = 'PENDING' THEN created_at END) \
      FROM outbox WHERE status IN ('PENDING', 'FAILED')";
-/// Records an attempt, and the letter as rendered for it; only a letter still
-/// pending can be recorded, so a second worker (or an operator's retry in
-/// between) never overwrites a later state.
-pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3, \
-     last_error = $4, sent_at = $5, subject = COALESCE($6, subject), raw = COALESCE($7, raw) \
-     WHERE id = $1 AND status = 'PENDING'";
+/// Records an attempt, and the letter as rendered for it, and lets the
+/// letter go. Only the worker that holds the claim (`$8`) records, and only on
+/// a letter still pending: a worker whose lease ran out and was taken over,
+/// or an operator's retry in between, is never written over.
+pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, next_attempt_at = $3, \
+     last_error = $4, sent_at = $5, subject = COALESCE($6, subject), raw = COALESCE($7, raw), \
+     claimed_by = NULL, lease_until = NULL WHERE id = $1 AND status = 'PENDING' AND claimed_by = $8";
 /// An operator's retry gives a failed letter a fresh set of attempts.
-pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2 \
+pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2, \
+     claimed_by = NULL, lease_until = NULL \
      WHERE id = $1 AND status = 'FAILED' RETURNING id";
 
 macro_rules! bind_mail {

@@ -59,6 +59,7 @@ suite!(
     a_letter_that_cannot_be_written_aborts_the_change,
     delivery_outcomes_are_recorded_and_failed_letters_retried,
     concurrent_workers_deliver_each_letter_once,
+    a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged,
     the_outbox_lists_by_status_and_pages,
     reply_links_open_once_their_letter_commits,
     form_keys_are_used_once_whatever_the_race,
@@ -1309,30 +1310,41 @@ async fn a_letter_that_cannot_be_written_aborts_the_change(store: Store) {
     assert!(outbox(&store, None).await.is_empty());
 }
 
-/// Delivers the next due letter with a fixed outcome, rendering it as "R:" and
-/// its facts when it has not been rendered yet.
+/// The attempt a worker reports: `outcome`, and the letter rendered as "R:"
+/// and its facts when it had not been rendered yet.
+fn attempted(mail: &QueuedMail, outcome: Delivery) -> Attempt {
+    let rendered = mail.raw.is_empty().then(|| Rendered {
+        subject: format!("【{}】", mail.reference.clone().unwrap_or_default()),
+        raw: format!("R:{}", mail.mail.payload).into_bytes(),
+    });
+    Attempt {
+        outcome,
+        rendered,
+        alert: None,
+    }
+}
+
+/// A lease from `at` for `minutes`.
+fn lease(at: DateTime<Utc>, minutes: i64) -> Lease {
+    Lease {
+        at,
+        until: at + Duration::minutes(minutes),
+    }
+}
+
+/// Claims the next due letter as worker "w" and records a fixed outcome.
 async fn deliver(
     store: &Store,
     now: DateTime<Utc>,
     outcome: Delivery,
 ) -> Option<(QueuedMail, Attempt)> {
-    store
-        .deliver_next(now, &mut |mail| {
-            let outcome = outcome.clone();
-            Box::pin(async move {
-                let rendered = mail.raw.is_empty().then(|| Rendered {
-                    subject: format!("【{}】", mail.reference.clone().unwrap_or_default()),
-                    raw: format!("R:{}", mail.mail.payload).into_bytes(),
-                });
-                Attempt {
-                    outcome,
-                    rendered,
-                    alert: None,
-                }
-            })
-        })
-        .await
-        .unwrap()
+    let claimed = store.claim_mail("w", now, lease(now, 1), 1).await.unwrap();
+    let mail = claimed.into_iter().next()?;
+    let attempt = attempted(&mail, outcome);
+    let done = [(mail, attempt)];
+    assert_eq!(store.record_deliveries("w", &done, now).await.unwrap(), 1);
+    let [(mail, attempt)] = done;
+    Some((mail, attempt))
 }
 
 async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: Store) {
@@ -1412,7 +1424,8 @@ async fn delivery_outcomes_are_recorded_and_failed_letters_retried(store: Store)
     let (again, attempt) = deliver(&store, later, failed).await.unwrap();
     assert_eq!(
         (again.mail.id.as_str(), again.attempts),
-        (first.mail.id.as_str(), 1)
+        (first.mail.id.as_str(), 2),
+        "the claim counts the attempt"
     );
     assert_eq!(attempt.rendered, None, "rendered once, sent as rendered");
     assert_eq!(again.raw, waiting.raw);
@@ -1470,30 +1483,33 @@ async fn concurrent_workers_deliver_each_letter_once(store: Store) {
     }
     let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let now = t0() + Duration::seconds(1);
-    let workers = (0..4).map(|_| {
+    let workers = (0..4).map(|w| {
         let (store, delivered) = (store.clone(), delivered.clone());
         tokio::spawn(async move {
+            let name = format!("worker-{w}");
             loop {
-                let d = delivered.clone();
-                let next = store
-                    .deliver_next(now, &mut |mail| {
-                        let d = d.clone();
-                        Box::pin(async move {
-                            // A slow SMTP conversation: the others must pick other letters.
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            d.lock().unwrap().push(mail.mail.id);
-                            Attempt {
-                                outcome: Delivery::Sent,
-                                rendered: None,
-                                alert: None,
-                            }
-                        })
-                    })
+                let batch = store
+                    .claim_mail(&name, now, lease(now, 1), 2)
                     .await
                     .unwrap();
-                if next.is_none() {
+                if batch.is_empty() {
                     break;
                 }
+                // A slow SMTP conversation: the others must claim other letters.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let done: Vec<_> = batch
+                    .into_iter()
+                    .map(|mail| {
+                        let attempt = attempted(&mail, Delivery::Sent);
+                        (mail, attempt)
+                    })
+                    .collect();
+                delivered
+                    .lock()
+                    .unwrap()
+                    .extend(done.iter().map(|(m, _)| m.mail.id.clone()));
+                let recorded = store.record_deliveries(&name, &done, now).await.unwrap();
+                assert_eq!(recorded, done.len());
             }
         })
     });
@@ -1506,6 +1522,118 @@ async fn concurrent_workers_deliver_each_letter_once(store: Store) {
     ids.dedup();
     assert_eq!(ids.len(), 12, "no letter twice");
     assert_eq!(outbox(&store, Some(MailStatus::Sent)).await.len(), 12);
+}
+
+async fn a_claimed_letter_waits_out_its_lease_and_goes_again_unchanged(store: Store) {
+    for n in 0..3 {
+        let id = format!("CP-{n}");
+        let spec = Spec {
+            petition_id: &id,
+            ..Spec::default()
+        };
+        insert(&store, open_case(&spec), letters).await.unwrap();
+    }
+    let now = t0() + Duration::seconds(1);
+    // Leases run on their own time line (real time in the workers).
+    let t = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    let first = store.claim_mail("dead", now, lease(t, 1), 4).await.unwrap();
+    assert_eq!(first.len(), 4, "a batch of the oldest, up to the limit");
+    assert!(first.iter().all(|m| m.attempts == 1));
+    // The worker dies here. While its lease holds, nobody else gets its letters.
+    let second = store
+        .claim_mail("alive", now, lease(t, 10), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 2, "only the letters nobody holds");
+    assert!(
+        second
+            .iter()
+            .all(|m| first.iter().all(|f| f.mail.id != m.mail.id))
+    );
+    let almost = t + Duration::seconds(59);
+    let held = store
+        .claim_mail("alive", now + Duration::days(1), lease(almost, 1), 10)
+        .await
+        .unwrap();
+    assert!(
+        held.is_empty(),
+        "held until the lease ends, whatever the service's clock says"
+    );
+    assert_eq!(
+        store.next_mail_due().await.unwrap(),
+        None,
+        "nothing to wake for while every letter is held"
+    );
+
+    // The lease ends: the same letters go again, as they were written.
+    let later = t + Duration::minutes(1);
+    let again = store
+        .claim_mail("alive", now, lease(later, 1), 10)
+        .await
+        .unwrap();
+    let ids = |batch: &[QueuedMail]| {
+        batch
+            .iter()
+            .map(|m| (m.mail.id.clone(), m.mail.message_id.clone()))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(ids(&again), ids(&first));
+    assert!(again.iter().all(|m| m.attempts == 2));
+
+    // The dead worker comes back to life: it no longer holds them, and its
+    // outcomes are not recorded over the new holder's.
+    let stale: Vec<_> = first
+        .iter()
+        .map(|m| (m.clone(), attempted(m, Delivery::Sent)))
+        .collect();
+    assert_eq!(
+        store.record_deliveries("dead", &stale, now).await.unwrap(),
+        0
+    );
+    let renewed = later + Duration::minutes(5);
+    assert_eq!(
+        store
+            .extend_lease("dead", &ids_of(&first), renewed)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(outbox(&store, Some(MailStatus::Pending)).await.len(), 6);
+    // The new holder renews its lease and records the batch in one write.
+    assert_eq!(
+        store
+            .extend_lease("alive", &ids_of(&again), renewed)
+            .await
+            .unwrap(),
+        4
+    );
+    let past_first_end = later + Duration::minutes(2);
+    assert!(
+        store
+            .claim_mail("other", now, lease(past_first_end, 1), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a renewed lease holds past its first end"
+    );
+    let done: Vec<_> = again
+        .iter()
+        .map(|m| (m.clone(), attempted(m, Delivery::Sent)))
+        .collect();
+    assert_eq!(
+        store.record_deliveries("alive", &done, now).await.unwrap(),
+        4
+    );
+    let sent = outbox(&store, Some(MailStatus::Sent)).await;
+    assert_eq!(sent.len(), 4);
+    assert!(
+        sent.iter()
+            .all(|m| m.attempts == 2 && m.raw.starts_with(b"R:"))
+    );
+}
+
+fn ids_of(batch: &[QueuedMail]) -> Vec<String> {
+    batch.iter().map(|m| m.mail.id.clone()).collect()
 }
 
 async fn the_outbox_lists_by_status_and_pages(store: Store) {

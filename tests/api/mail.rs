@@ -23,6 +23,8 @@ scenarios!(
     letters_as_files_are_named_by_their_outbox_id,
     a_description_cannot_print_the_letters_own_lines,
     a_letter_leaves_out_what_the_petition_leaves_out,
+    a_batch_of_letters_travels_over_few_connections,
+    workers_sharing_the_outbox_deliver_each_letter_once,
 );
 
 async fn app_mailing_to(receiver: &Receiver, backend: Backend) -> Option<TestApp> {
@@ -281,7 +283,10 @@ async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     };
     let receiver = Receiver::start();
     receiver.set_default(Answer::Hold);
-    let (mut first, addr) = start_binary(&database_url, dir.path(), &receiver.settings()).await;
+    // The letters the killed server held go again when its lease runs out.
+    let mut settings = receiver.settings();
+    settings.push(("WHISTLE__MAIL__LEASE_SECS", "3".into()));
+    let (mut first, addr) = start_binary(&database_url, dir.path(), &settings).await;
 
     let mut office = CaseServiceClient::connect(format!("http://{addr}"))
         .await
@@ -308,7 +313,7 @@ async fn letters_survive_a_server_killed_mid_delivery(backend: Backend) {
     receiver.set_default(Answer::Accept);
     assert!(receiver.received().is_empty());
 
-    let (mut second, _) = start_binary(&database_url, dir.path(), &receiver.settings()).await;
+    let (mut second, _) = start_binary(&database_url, dir.path(), &settings).await;
     let expected: BTreeSet<String> = case
         .requests
         .iter()
@@ -467,4 +472,75 @@ async fn a_letter_leaves_out_what_the_petition_leaves_out(backend: Backend) {
         }
     }
     assert!(html.contains("五、办理时限"), "{html}");
+}
+
+/// Letters share the connections this instance keeps open to the mail
+/// server, one after another on each, rather than a connection per letter.
+async fn a_batch_of_letters_travels_over_few_connections(backend: Backend) {
+    let receiver = Receiver::start();
+    let mut env = receiver.settings();
+    env.push(("WHISTLE__MAIL__CONNECTIONS", "2".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Some(app) = spawn_app_with(backend, None, &env).await else {
+        return;
+    };
+    let escalations = (0..10).map(|n| app.escalate(property_certificate(&format!("P-POOL-{n}"))));
+    futures::future::join_all(escalations).await;
+    let received = receiver.wait_for(20).await;
+    let ids: BTreeSet<String> = received.iter().map(|r| r.message_id()).collect();
+    assert_eq!((received.len(), ids.len()), (20, 20), "each letter once");
+    let connections = receiver.connections();
+    assert!(
+        (1..=2).contains(&connections),
+        "20 letters over {connections} connections"
+    );
+    assert_eq!(outbox(&app, Some(MailStatus::Sent)).await.len(), 20);
+}
+
+/// Several workers, and on PostgreSQL several instances, claim from one
+/// outbox at once: each letter is claimed by one of them and sent once.
+async fn workers_sharing_the_outbox_deliver_each_letter_once(backend: Backend) {
+    let receiver = Receiver::start();
+    let mut env = receiver.settings();
+    env.push(("WHISTLE__MAIL__WORKERS", "4".into()));
+    env.push(("WHISTLE__MAIL__BATCH", "3".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(database) = fresh_database(backend, dir.path()).await else {
+        return;
+    };
+    let clock = std::sync::Arc::new(whistle::clock::ManualClock::new(chrono::Utc::now()));
+    let first = spawn_app_on(dir, &database, None, &env, clock.clone()).await;
+    // SQLite has one instance per file; its workers share the outbox.
+    let second = match backend {
+        Backend::Postgres => {
+            Some(spawn_app_on(tempfile::tempdir().unwrap(), &database, None, &env, clock).await)
+        }
+        Backend::Sqlite => None,
+    };
+    let apps: Vec<&TestApp> = std::iter::once(&first).chain(second.as_ref()).collect();
+    let escalations = (0..12).map(|n| {
+        let app = apps[n % apps.len()];
+        async move {
+            app.escalate(property_certificate(&format!("P-SHARE-{n}")))
+                .await
+        }
+    });
+    futures::future::join_all(escalations).await;
+    let received = receiver.wait_for(24).await;
+    // Give a stray duplicate time to show up before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received_now = receiver.received();
+    let ids: BTreeSet<String> = received_now.iter().map(|r| r.message_id()).collect();
+    assert_eq!(
+        (received.len(), received_now.len(), ids.len()),
+        (24, 24, 24),
+        "each letter exactly once"
+    );
+    let sent = outbox(&first, Some(MailStatus::Sent)).await;
+    assert_eq!(sent.len(), 24);
+    assert!(
+        sent.iter().all(|m| m.attempts == 1),
+        "no letter claimed twice"
+    );
 }

@@ -54,6 +54,8 @@ struct State {
     /// Every DATA that ended, accepted or not, and every refused RCPT.
     attempts: Vec<(Vec<String>, Answer)>,
     holding: usize,
+    /// SMTP sessions opened (each greets once).
+    connections: usize,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,11 @@ struct Session {
 }
 
 impl Handler for Session {
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        self.state.lock().unwrap().connections += 1;
+        response::OK
+    }
+
     fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
         self.from = from.to_owned();
         self.to.clear();
@@ -169,6 +176,7 @@ impl Receiver {
             received: Vec::new(),
             attempts: Vec::new(),
             holding: 0,
+            connections: 0,
         }));
         let session = Session {
             state: state.clone(),
@@ -180,7 +188,8 @@ impl Receiver {
         let mut server = Server::new(session);
         server
             .with_name("receiver.test")
-            .with_num_threads(4)
+            // One thread per session: more than the connections a sender keeps open.
+            .with_num_threads(16)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
@@ -240,6 +249,11 @@ impl Receiver {
     /// Every attempt so far: the recipients and how it was answered.
     pub fn attempts(&self) -> Vec<(Vec<String>, Answer)> {
         self.state.lock().unwrap().attempts.clone()
+    }
+
+    /// How many SMTP sessions senders opened so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
     }
 
     pub fn holding(&self) -> usize {

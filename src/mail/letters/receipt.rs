@@ -12,7 +12,7 @@ use crate::domain::wording::Language;
 use crate::domain::{Case, Organisation};
 use crate::mail::address_book::{department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::store::{OutgoingMail, QueuedMail, Rendered};
+use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// A receipt quotes this many characters of what was recorded.
 const EXCERPT_CHARS: usize = 120;

@@ -14,7 +14,7 @@ use crate::domain::wording::{Language, day, deadline};
 use crate::domain::{ActorRole, Case, DepartmentRequest, DepartmentRole, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::store::{OutgoingMail, QueuedMail, Rendered};
+use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// The facts of one round of one request letter, as decided when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

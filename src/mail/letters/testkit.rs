@@ -8,7 +8,7 @@ use super::Letters;
 use crate::domain::wording::Language;
 use crate::domain::{Case, Due, Organisation, RaisedAlert, fixtures};
 use crate::mail::address_book::{AddressBook, Recipient};
-use crate::store::{MailStatus, OutgoingMail, QueuedMail};
+use crate::mail::outbox::{MailStatus, OutgoingMail, QueuedMail};
 
 /// Land may see residents' numbers; housing may not.
 pub fn org() -> Organisation {

@@ -17,7 +17,7 @@ use crate::domain::table::Table;
 use crate::domain::wording::{Language, day};
 use crate::mail::address_book;
 use crate::mail::compose::Envelope;
-use crate::store::{OutgoingMail, QueuedMail, Rendered};
+use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// A weekly digest lists this many overdue requests.
 pub const OVERDUE_LINES: u32 = 200;
