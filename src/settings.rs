@@ -17,12 +17,14 @@ use anyhow::{Context, bail};
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+mod channels;
 mod keys;
 mod listeners;
 mod mail;
 mod organisation;
 mod rules;
 
+pub use channels::ChannelSettings;
 pub use listeners::{
     ClientAuth, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings, InboundMailSettings,
     MetricsSettings,
@@ -74,6 +76,9 @@ pub struct Settings {
     pub categories: BTreeMap<String, CategorySettings>,
     #[serde(default)]
     pub principals: BTreeMap<String, PrincipalSettings>,
+    /// Group robots that hear about alerts, by name.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSettings>,
     /// Set when the demo organisation filled in for a missing one.
     #[serde(skip)]
     pub demo: bool,
@@ -109,6 +114,11 @@ pub struct LogSettings {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret read from elsewhere (a file, the environment).
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
