@@ -33,6 +33,8 @@ pub struct Parts {
     pub replies: ReplyPolicy,
     pub alert_mail: AlertMailPolicy,
     pub digest: DigestPolicy,
+    /// Group robots, their secrets read.
+    pub channels: Vec<crate::channels::Channel>,
 }
 
 impl Parts {
@@ -51,8 +53,11 @@ impl Parts {
         let alert_mail = problems.check(alert_mail_policy(&settings.alert_mail));
         let digest = problems.check(digest_policy(&settings.digest));
         check_listen_addresses(settings, &mut problems);
-        match (calendar, organisation, alert_mail, digest) {
-            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest))
+        let channels = crate::channels::channels(settings)
+            .map_err(|found| problems.0.extend(found))
+            .ok();
+        match (calendar, organisation, alert_mail, digest, channels) {
+            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest), Some(channels))
                 if problems.is_empty() =>
             {
                 Ok(Parts {
@@ -61,6 +66,7 @@ impl Parts {
                     replies: reply_policy(&settings.replies),
                     alert_mail,
                     digest,
+                    channels,
                 })
             }
             _ => Err(problems.into_error()),

@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod assemble;
+pub mod channels;
 pub mod clock;
 pub mod domain;
 pub mod grpc;

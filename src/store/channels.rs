@@ -49,8 +49,9 @@ pub struct ChannelBacklog {
     pub failed: u64,
 }
 
+/// A claimed row as the claim returns it.
 #[derive(Debug, FromRow)]
-pub(super) struct ClaimRow {
+pub struct ClaimRow {
     id: i64,
     channel: String,
     alert_id: i64,
