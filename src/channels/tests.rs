@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use chrono::TimeZone;
+use chrono::{TimeZone, Utc};
 
 use super::message::{Message, Notice};
 use super::post::{Answer, answer, messages, request};
