@@ -185,6 +185,14 @@ fn markdown_text(s: &str) -> String {
     out
 }
 
+/// A path segment's encoding: a reference's 〔〕 and spaces escaped, the
+/// unreserved characters of RFC 3986 kept.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }

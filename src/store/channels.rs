@@ -140,7 +140,7 @@ where
             .fetch_all(&mut *self.0)
             .await
             .map_err(DB::map_err)?;
-        let mut alerts = alerts
+        let alerts = alerts
             .into_iter()
             .map(|a| a.into_alert().map(|a| (a.id, a)))
             .collect::<Result<std::collections::HashMap<_, _>, _>>()?;
@@ -148,7 +148,8 @@ where
             .into_iter()
             .filter_map(|r| {
                 Some(ClaimedMessage {
-                    alert: alerts.remove(&r.alert_id)?,
+                    // One alert may go to several channels.
+                    alert: alerts.get(&r.alert_id)?.clone(),
                     id: r.id,
                     channel: r.channel,
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
