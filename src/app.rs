@@ -537,9 +537,7 @@ impl<'a> Builder<'a> {
         }
         // So do the group robots' messages.
         if let (true, Some(channels)) = (settings.watch.workers > 0, channel_worker) {
-            workers.push(tokio::spawn(
-                channels.run(channel_feed, shutdown.clone()),
-            ));
+            workers.push(tokio::spawn(channels.run(channel_feed, shutdown.clone())));
         }
         // So does the weekly digest.
         if settings.watch.workers > 0 && settings.digest.enabled {

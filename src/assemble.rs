@@ -57,18 +57,20 @@ impl Parts {
             .map_err(|found| problems.0.extend(found))
             .ok();
         match (calendar, organisation, alert_mail, digest, channels) {
-            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest), Some(channels))
-                if problems.is_empty() =>
-            {
-                Ok(Parts {
-                    calendar,
-                    organisation,
-                    replies: reply_policy(&settings.replies),
-                    alert_mail,
-                    digest,
-                    channels,
-                })
-            }
+            (
+                Some(calendar),
+                Some(organisation),
+                Some(alert_mail),
+                Some(digest),
+                Some(channels),
+            ) if problems.is_empty() => Ok(Parts {
+                calendar,
+                organisation,
+                replies: reply_policy(&settings.replies),
+                alert_mail,
+                digest,
+                channels,
+            }),
             _ => Err(problems.into_error()),
         }
     }

@@ -55,7 +55,10 @@ pub fn body(message: &Message) -> serde_json::Value {
 }
 
 pub fn size(message: &Message) -> (usize, usize) {
-    (message.markdown().len() + 16 * message.mobiles().len(), MAX_BYTES)
+    (
+        message.markdown().len() + 16 * message.mobiles().len(),
+        MAX_BYTES,
+    )
 }
 
 pub fn request(channel: &Channel, message: &Message, now: DateTime<Utc>) -> Request {

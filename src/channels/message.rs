@@ -66,11 +66,7 @@ impl Notice {
             Some(link) => format!("[{}]({link})", markdown_text(&self.reference)),
             None => markdown_text(&self.reference),
         };
-        let mut line = format!(
-            "- **{}·{}** {reference}",
-            self.level_name(),
-            self.what
-        );
+        let mut line = format!("- **{}·{}** {reference}", self.level_name(), self.what);
         if let Some(d) = &self.department {
             line.push(' ');
             line.push_str(&markdown_text(d));
@@ -139,7 +135,11 @@ impl Message {
 
     /// The mobiles to mention, each once.
     pub fn mobiles(&self) -> Vec<String> {
-        let mut mobiles: Vec<String> = self.notices.iter().filter_map(|n| n.mobile.clone()).collect();
+        let mut mobiles: Vec<String> = self
+            .notices
+            .iter()
+            .filter_map(|n| n.mobile.clone())
+            .collect();
         mobiles.sort();
         mobiles.dedup();
         mobiles
@@ -151,7 +151,9 @@ impl Message {
 /// (the lines are short: a reference, a name, a date, a link).
 pub fn pack(notices: Vec<Notice>, too_big: impl Fn(&Message) -> bool) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
-    let mut current = Message { notices: Vec::new() };
+    let mut current = Message {
+        notices: Vec::new(),
+    };
     for notice in notices {
         current.notices.push(notice);
         if current.notices.len() > 1 && too_big(&current) {

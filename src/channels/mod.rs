@@ -178,10 +178,14 @@ fn channel(
     let mut audience = Vec::new();
     for to in &s.to {
         match Audience::parse(to.trim()) {
-            Some(Audience::Office(code)) if !settings.offices.contains_key(&code) => problems
-                .push(format!("{}: {code:?} is not an office's code", key("to"))),
+            Some(Audience::Office(code)) if !settings.offices.contains_key(&code) => {
+                problems.push(format!("{}: {code:?} is not an office's code", key("to")))
+            }
             Some(Audience::Department(code)) if !settings.departments.contains_key(&code) => {
-                problems.push(format!("{}: {code:?} is not a department's code", key("to")))
+                problems.push(format!(
+                    "{}: {code:?} is not a department's code",
+                    key("to")
+                ))
             }
             Some(a) => audience.push(a),
             None => problems.push(format!(
@@ -265,8 +269,7 @@ fn secret(
     let read = if let Some(secret) = &s.secret {
         Ok(secret.expose().to_owned())
     } else if let Some(path) = &s.secret_file {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: {path}: {e}", key("secret_file")))
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {path}: {e}", key("secret_file")))
     } else if let Some(var) = &s.secret_env {
         std::env::var(var).map_err(|_| {
             format!(

@@ -112,7 +112,10 @@ impl Poster {
         let sent = self
             .client
             .post(request.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
             .body(request.body.to_string())
             .send()
             .await;

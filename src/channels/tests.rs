@@ -77,7 +77,10 @@ fn feishu_signs_with_the_timestamp_and_secret_as_the_key() {
     };
     let r = request(&channel(ChannelKind::Feishu, Some("SECabc")), &one, at);
     assert_eq!(r.body["timestamp"], "1700000000");
-    assert_eq!(r.body["sign"], "XprR1de+0SSBnwWyU/4k6x2TL+Q2SJlM5NNEdAv7MWg=");
+    assert_eq!(
+        r.body["sign"],
+        "XprR1de+0SSBnwWyU/4k6x2TL+Q2SJlM5NNEdAv7MWg="
+    );
     assert_eq!(r.body["msg_type"], "interactive");
     assert_eq!(r.body["card"]["header"]["template"], "red");
 }
@@ -96,11 +99,11 @@ fn a_message_names_no_resident_and_no_title() {
     assert!(!alert.alert.summary.is_empty() && !body.contains(&alert.alert.summary));
     assert!(body.contains("答复逾期"), "{body}");
     assert!(body.contains("区住建局"), "{body}");
-    assert!(body.contains(&format!("https://console.example/cases/{}", case.id)), "{body}");
-    assert_eq!(
-        request(&ch, &m, Utc::now()).body["msgtype"],
-        "markdown"
+    assert!(
+        body.contains(&format!("https://console.example/cases/{}", case.id)),
+        "{body}"
     );
+    assert_eq!(request(&ch, &m, Utc::now()).body["msgtype"], "markdown");
     // A mention of the official responsible goes as text, the only kind
     // that carries mentioned_mobile_list.
     ch.mobiles.insert("housing".into(), "13800000000".into());
@@ -135,13 +138,24 @@ fn a_burst_is_merged_into_messages_within_the_size_limit() {
 #[test]
 fn vendors_answers_are_read_by_their_codes() {
     use ChannelKind::*;
-    assert_eq!(answer(Wecom, 200, r#"{"errcode":0,"errmsg":"ok"}"#), Answer::Delivered);
+    assert_eq!(
+        answer(Wecom, 200, r#"{"errcode":0,"errmsg":"ok"}"#),
+        Answer::Delivered
+    );
     assert!(matches!(
-        answer(Wecom, 200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#),
+        answer(
+            Wecom,
+            200,
+            r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
+        ),
         Answer::RateLimited(_)
     ));
     assert!(matches!(
-        answer(Dingtalk, 200, r#"{"errcode":130101,"errmsg":"send too fast"}"#),
+        answer(
+            Dingtalk,
+            200,
+            r#"{"errcode":130101,"errmsg":"send too fast"}"#
+        ),
         Answer::RateLimited(_)
     ));
     assert!(matches!(
@@ -157,7 +171,10 @@ fn vendors_answers_are_read_by_their_codes() {
         Answer::Failed(_)
     ));
     assert!(matches!(answer(Feishu, 429, ""), Answer::RateLimited(_)));
-    assert!(matches!(answer(Wecom, 502, "bad gateway"), Answer::Failed(_)));
+    assert!(matches!(
+        answer(Wecom, 502, "bad gateway"),
+        Answer::Failed(_)
+    ));
 }
 
 #[test]

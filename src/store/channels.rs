@@ -38,7 +38,9 @@ pub enum PostOutcome {
         counted: bool,
     },
     /// Given up.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// One channel's queue, for the metrics.

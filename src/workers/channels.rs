@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::Channel;
 use crate::channels::message::Notice;
 use crate::channels::post::{self, Answer, Poster};
-use crate::channels::Channel;
 use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;
 use crate::store::{ClaimedMessage, PostOutcome, Store, StoreError};
@@ -32,6 +32,8 @@ const PAGE: u32 = 500;
 /// An alert older than this when first read (a channel configured again
 /// after a long pause) is not posted: the group would read old news.
 const STALE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// How long a burst of alerts is let gather before it is posted.
+const GATHER: Duration = Duration::from_millis(300);
 /// The window the vendors' rate limits count in.
 const MINUTE: chrono::Duration = chrono::Duration::minutes(1);
 
@@ -111,11 +113,20 @@ impl ChannelWorker {
             let idle_until =
                 now + chrono::Duration::from_std(self.policy.idle).unwrap_or(chrono::Duration::MAX);
             let wake_at = wake_at.map_or(idle_until, |at| at.min(idle_until));
-            tokio::select! {
+            let alerted = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = feed.changed() => {}
-                _ = tokio::time::sleep(self.policy.poll) => {}
-                _ = self.clock.sleep_until(wake_at) => {}
+                _ = feed.changed() => true,
+                _ = tokio::time::sleep(self.policy.poll) => false,
+                _ = self.clock.sleep_until(wake_at) => false,
+            };
+            // A burst of alerts commits case by case: a moment's wait lets
+            // it gather, to go out merged rather than use up the robot's
+            // minute one alert at a time.
+            if alerted {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(GATHER) => {}
+                }
             }
         }
     }
@@ -221,7 +232,9 @@ impl ChannelWorker {
             let messages = post::messages(channel, notices);
             // What does not fit in this minute waits for it to pass, all of
             // it in one release so it is merged again then.
-            let window_ends = first.map_or(now, |f| f + MINUTE).max(now + chrono::Duration::seconds(1));
+            let window_ends = first
+                .map_or(now, |f| f + MINUTE)
+                .max(now + chrono::Duration::seconds(1));
             let mut held_back = Vec::new();
             for message in messages {
                 let row_ids: Vec<i64> = message

@@ -138,11 +138,18 @@ fn vendor_answer(vendor: Vendor, code: i64, msg: &str) -> (StatusCode, String) {
 }
 
 /// What the robot checks: the error code it would answer, if any.
-fn check(robot: &Robot, uri: &Uri, query: &HashMap<String, String>, body: &Value) -> Option<(i64, String)> {
+fn check(
+    robot: &Robot,
+    uri: &Uri,
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Option<(i64, String)> {
     let fail = |code: i64, msg: &str| Some((code, msg.to_owned()));
     match robot.vendor {
         Vendor::Wecom => {
-            if uri.path() != "/cgi-bin/webhook/send" || query.get("key").map(String::as_str) != Some(WECOM_KEY) {
+            if uri.path() != "/cgi-bin/webhook/send"
+                || query.get("key").map(String::as_str) != Some(WECOM_KEY)
+            {
                 return fail(93000, "invalid webhook url");
             }
             let ok = match body["msgtype"].as_str() {
@@ -150,7 +157,9 @@ fn check(robot: &Robot, uri: &Uri, query: &HashMap<String, String>, body: &Value
                     .as_str()
                     .is_some_and(|c| !c.is_empty() && c.len() <= 4096),
                 Some("text") => {
-                    body["text"]["content"].as_str().is_some_and(|c| c.len() <= 2048)
+                    body["text"]["content"]
+                        .as_str()
+                        .is_some_and(|c| c.len() <= 2048)
                         && body["text"]["mentioned_mobile_list"].is_array()
                 }
                 _ => false,
@@ -160,7 +169,9 @@ fn check(robot: &Robot, uri: &Uri, query: &HashMap<String, String>, body: &Value
             }
         }
         Vendor::Dingtalk => {
-            if uri.path() != "/robot/send" || query.get("access_token").map(String::as_str) != Some(DINGTALK_TOKEN) {
+            if uri.path() != "/robot/send"
+                || query.get("access_token").map(String::as_str) != Some(DINGTALK_TOKEN)
+            {
                 return fail(300001, "token is not exist");
             }
             if let Some(secret) = &robot.secret {
@@ -178,27 +189,42 @@ fn check(robot: &Robot, uri: &Uri, query: &HashMap<String, String>, body: &Value
                 }
             }
             let ok = body["msgtype"] == "markdown"
-                && body["markdown"]["title"].as_str().is_some_and(|t| !t.is_empty())
-                && body["markdown"]["text"].as_str().is_some_and(|t| !t.is_empty());
+                && body["markdown"]["title"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+                && body["markdown"]["text"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty());
             if !ok {
                 return fail(40035, "缺少参数 json");
             }
         }
         Vendor::Feishu => {
             if uri.path() != format!("/open-apis/bot/v2/hook/{FEISHU_HOOK}") {
-                return fail(19001, "param invalid: incoming webhook access token invalid");
+                return fail(
+                    19001,
+                    "param invalid: incoming webhook access token invalid",
+                );
             }
             if let Some(secret) = &robot.secret {
                 // timestamp (s) + "\n" + secret is the key; the message is empty.
-                let ts = body["timestamp"].as_str().and_then(|t| t.parse::<i64>().ok());
+                let ts = body["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<i64>().ok());
                 let Some(ts) = ts else {
-                    return fail(19021, "sign match fail or timestamp is not within one hour from current time");
+                    return fail(
+                        19021,
+                        "sign match fail or timestamp is not within one hour from current time",
+                    );
                 };
                 let expected = hmac_sha256(format!("{ts}\n{secret}").as_bytes(), b"");
                 if body["sign"].as_str() != Some(expected.as_str())
                     || !DateTime::from_timestamp(ts, 0).is_some_and(in_window)
                 {
-                    return fail(19021, "sign match fail or timestamp is not within one hour from current time");
+                    return fail(
+                        19021,
+                        "sign match fail or timestamp is not within one hour from current time",
+                    );
                 }
             }
             let ok = body["msg_type"] == "interactive"
@@ -272,7 +298,9 @@ fn text_of(body: &Value) -> String {
 }
 
 fn channel(name: &str, kind: &str, url: &str, extra: &str) -> String {
-    format!("[channels.{name}]\nkind = \"{kind}\"\nurl = \"{url}\"\nto = [\"supervisors\"]\n{extra}\n")
+    format!(
+        "[channels.{name}]\nkind = \"{kind}\"\nurl = \"{url}\"\nto = [\"supervisors\"]\n{extra}\n"
+    )
 }
 
 async fn app_with(backend: Backend, settings: &str, env: &[(&str, &str)]) -> Option<TestApp> {
@@ -331,7 +359,12 @@ async fn each_vendor_receives_an_alert_as_it_documents(backend: Backend) {
         let body = posted[0].body.to_string();
         assert!(text.contains(&reference), "{text}");
         assert!(text.contains("期限将至"), "{text}");
-        for private in [RESIDENT_NAME, RESIDENT_PHONE, "杨柳社区5栋频繁停电", "停电四次"] {
+        for private in [
+            RESIDENT_NAME,
+            RESIDENT_PHONE,
+            "杨柳社区5栋频繁停电",
+            "停电四次",
+        ] {
             assert!(!body.contains(private), "{private} in {body}");
         }
     }
@@ -409,9 +442,14 @@ async fn a_burst_reaches_a_wecom_group_within_twenty_messages_a_minute(backend: 
         let at = p.at.unwrap();
         let in_minute = posted
             .iter()
-            .filter(|q| q.at.is_some_and(|t| t <= at && at - t < chrono::Duration::minutes(1)))
+            .filter(|q| {
+                q.at.is_some_and(|t| t <= at && at - t < chrono::Duration::minutes(1))
+            })
             .count();
-        assert!(in_minute <= 20, "{in_minute} messages in the minute to {at}");
+        assert!(
+            in_minute <= 20,
+            "{in_minute} messages in the minute to {at}"
+        );
     }
 }
 
@@ -436,9 +474,7 @@ async fn a_robot_that_was_down_gets_the_message_once(backend: Backend) {
     })
     .await;
     let metrics = format!("http://{}/metrics", app.metrics_addr.unwrap());
-    let scrape = || async {
-        reqwest::get(&metrics).await.unwrap().text().await.unwrap()
-    };
+    let scrape = || async { reqwest::get(&metrics).await.unwrap().text().await.unwrap() };
     eventually("the failing channel in /metrics", || async {
         let text = scrape().await;
         text.lines()
