@@ -37,6 +37,8 @@ pub struct Parts {
     pub digest: DigestPolicy,
     /// The visit sheet's headers (`whistle import`).
     pub import: SheetColumns,
+    /// Group robots, their secrets read.
+    pub channels: Vec<crate::channels::Channel>,
 }
 
 impl Parts {
@@ -56,19 +58,26 @@ impl Parts {
         let digest = problems.check(digest_policy(&settings.digest));
         let import = problems.check(sheet_columns(&settings.import));
         check_listen_addresses(settings, &mut problems);
-        match (calendar, organisation, alert_mail, digest, import) {
-            (Some(calendar), Some(organisation), Some(alert_mail), Some(digest), Some(import))
-                if problems.is_empty() =>
-            {
-                Ok(Parts {
-                    calendar,
-                    organisation,
-                    replies: reply_policy(&settings.replies),
-                    alert_mail,
-                    digest,
-                    import,
-                })
-            }
+        let channels = crate::channels::channels(settings)
+            .map_err(|found| problems.0.extend(found))
+            .ok();
+        match (calendar, organisation, alert_mail, digest, import, channels) {
+            (
+                Some(calendar),
+                Some(organisation),
+                Some(alert_mail),
+                Some(digest),
+                Some(import),
+                Some(channels),
+            ) if problems.is_empty() => Ok(Parts {
+                calendar,
+                organisation,
+                replies: reply_policy(&settings.replies),
+                alert_mail,
+                digest,
+                import,
+                channels,
+            }),
             _ => Err(problems.into_error()),
         }
     }

@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod assemble;
+pub mod channels;
 pub mod clock;
 pub mod demo;
 pub mod domain;

@@ -38,6 +38,10 @@ pub const OUTBOX_PENDING: &str = "whistle_outbox_pending";
 pub const OUTBOX_FAILED: &str = "whistle_outbox_failed";
 pub const OUTBOX_OLDEST_PENDING_AGE: &str = "whistle_outbox_oldest_pending_age_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "whistle_db_pool_connections";
+pub const CHANNEL_POSTS: &str = "whistle_channel_posts_total";
+pub const CHANNEL_FAILING: &str = "whistle_channel_consecutive_failures";
+pub const CHANNEL_PENDING: &str = "whistle_channel_pending";
+pub const CHANNEL_FAILED: &str = "whistle_channel_failed";
 
 /// Buckets of the RPC latency histogram, in seconds: most answers take
 /// milliseconds; the call timeout is 30 s by default.
@@ -94,6 +98,22 @@ fn describe() {
         OUTBOX_OLDEST_PENDING_AGE,
         Unit::Seconds,
         "Age of the oldest letter waiting to be delivered (0: none waits)"
+    );
+    describe_counter!(
+        CHANNEL_POSTS,
+        "Posts to group robots, by channel and outcome (sent, retry, rate_limited, failed)"
+    );
+    describe_gauge!(
+        CHANNEL_FAILING,
+        "Posts to a group robot that failed in a row since its last success, by channel"
+    );
+    describe_gauge!(
+        CHANNEL_PENDING,
+        "Alerts waiting to be posted to a group robot, by channel"
+    );
+    describe_gauge!(
+        CHANNEL_FAILED,
+        "Alerts a group robot never received (given up), by channel"
     );
     describe_gauge!(
         DB_POOL_CONNECTIONS,

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+mod channels;
 mod import;
 mod keys;
 mod listeners;
@@ -24,6 +25,7 @@ mod mail;
 mod organisation;
 mod rules;
 
+pub use channels::ChannelSettings;
 pub use import::ImportSettings;
 pub use listeners::{
     ClientAuth, ConsoleSettings, GrpcSettings, GrpcTlsSettings, HttpSettings, HttpTlsSettings,
@@ -77,6 +79,9 @@ pub struct Settings {
     pub categories: BTreeMap<String, CategorySettings>,
     #[serde(default)]
     pub principals: BTreeMap<String, PrincipalSettings>,
+    /// Group robots that hear about alerts, by name.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSettings>,
     /// Set when the demo organisation filled in for a missing one.
     #[serde(skip)]
     pub demo: bool,
@@ -112,6 +117,11 @@ pub struct LogSettings {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret read from elsewhere (a file, the environment).
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

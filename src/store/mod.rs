@@ -31,6 +31,7 @@ mod backend;
 mod backup;
 mod cases;
 mod chain;
+mod channels;
 mod diff;
 mod feeds;
 mod jobs;
@@ -54,6 +55,7 @@ pub use crate::mail::outbox::{
 };
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
+pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome};
 pub use feeds::{EventScope, FedEvent, FeedHead};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};

@@ -12,6 +12,7 @@ mod install;
 mod access;
 mod alert_mail;
 mod audit;
+mod channels;
 mod concurrency;
 mod console;
 mod decisions;

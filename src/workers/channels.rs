@@ -1,0 +1,343 @@
+//! The channel worker: tells group robots of alerts. It follows the alerts
+//! as a job with a cursor (`plan`: each alert and each channel that hears it
+//! becomes one queued row, committed with the cursor, so an alert reaches a
+//! channel once across restarts and instances), then claims due rows for a
+//! lease and posts them outside any transaction (`deliver`). The rows due
+//! together for one channel are merged into as few messages as the vendor's
+//! size allows, and no more posts go to a robot in a minute than its vendor
+//! takes: what does not fit waits for the minute to pass, merged again then.
+//! A failed post is retried with backoff as letters are (`[mail.retry]`) and
+//! given up after as many attempts; a vendor's rate-limit answer is not
+//! counted as a failure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::Channel;
+use crate::channels::message::Notice;
+use crate::channels::post::{self, Answer, Poster};
+use crate::clock::Clock;
+use crate::domain::organisation::OrgCell;
+use crate::store::{ClaimedMessage, PostOutcome, Store, StoreError};
+
+/// The job that queues channel messages: its cursor is the last alert read.
+const PLAN_JOB: &str = "channels";
+/// Alerts read per planning run, and rows claimed per delivery run.
+const PAGE: u32 = 500;
+/// An alert older than this when first read (a channel configured again
+/// after a long pause) is not posted: the group would read old news.
+const STALE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// How long a burst of alerts is let gather before it is posted.
+const GATHER: Duration = Duration::from_millis(300);
+/// The window the vendors' rate limits count in.
+const MINUTE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// How posts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: chrono::Duration,
+    pub max_backoff: chrono::Duration,
+    /// How long a claim holds rows: longer than the posts of one run take.
+    pub lease: chrono::Duration,
+    /// The longest it sleeps with nothing due.
+    pub idle: Duration,
+    /// How often it looks again in real time, for alerts other instances
+    /// raised (no commit of this instance wakes it for them).
+    pub poll: Duration,
+}
+
+impl ChannelPolicy {
+    fn backoff(&self, attempts: u32) -> chrono::Duration {
+        let doubled = self
+            .initial_backoff
+            .checked_mul(1 << attempts.saturating_sub(1).min(20))
+            .unwrap_or(self.max_backoff);
+        doubled.min(self.max_backoff)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelWorker {
+    store: Store,
+    org: OrgCell,
+    channels: Arc<Vec<Channel>>,
+    clock: Arc<dyn Clock>,
+    poster: Poster,
+    policy: ChannelPolicy,
+    /// Names the worker's leases.
+    name: String,
+}
+
+impl ChannelWorker {
+    pub fn new(
+        store: Store,
+        org: OrgCell,
+        channels: Vec<Channel>,
+        clock: Arc<dyn Clock>,
+        policy: ChannelPolicy,
+    ) -> Self {
+        Self {
+            store,
+            org,
+            channels: Arc::new(channels),
+            clock,
+            poster: Poster::new(Duration::from_secs(10)),
+            policy,
+            name: format!("channels-{}", uuid::Uuid::now_v7()),
+        }
+    }
+
+    /// Posts until the token fires; `feed` ticks when this instance raises
+    /// alerts.
+    pub async fn run(self, mut feed: watch::Receiver<u64>, shutdown: CancellationToken) {
+        let mut failing: HashMap<String, u32> = HashMap::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let now = self.clock.now();
+            feed.borrow_and_update();
+            let wake_at = match self.step(now, &mut failing).await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "channel messages not posted; trying again");
+                    None
+                }
+            };
+            let idle_until =
+                now + chrono::Duration::from_std(self.policy.idle).unwrap_or(chrono::Duration::MAX);
+            let wake_at = wake_at.map_or(idle_until, |at| at.min(idle_until));
+            let alerted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = feed.changed() => true,
+                _ = tokio::time::sleep(self.policy.poll) => false,
+                _ = self.clock.sleep_until(wake_at) => false,
+            };
+            // A burst of alerts commits case by case: a moment's wait lets
+            // it gather, to go out merged rather than use up the robot's
+            // minute one alert at a time.
+            if alerted {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(GATHER) => {}
+                }
+            }
+        }
+    }
+
+    /// One round at `now`: queue what new alerts ask, post what is due.
+    /// When something left waiting is due next.
+    pub async fn step(
+        &self,
+        now: DateTime<Utc>,
+        failing: &mut HashMap<String, u32>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        while self.plan(now).await? {}
+        let mut next = None;
+        loop {
+            let claimed = self
+                .store
+                .claim_channel_messages(&self.name, now, now + self.policy.lease, PAGE)
+                .await?;
+            let full = claimed.len() as u32 == PAGE;
+            let waits = self.deliver(claimed, now, failing).await?;
+            next = earliest(next, waits);
+            if !full {
+                break;
+            }
+        }
+        self.gauge().await;
+        Ok(next)
+    }
+
+    /// Queues a page of new alerts for the channels that hear them; whether
+    /// there may be more.
+    async fn plan(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let Some(mut job) = tx.claim_job(PLAN_JOB).await? else {
+            // Another instance is planning now.
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let mut rows = Vec::new();
+        let mut more = false;
+        if job.next_run_at.is_none() {
+            // The first run starts from the alerts still to come.
+            job.cursor = tx.last_alert_id().await?;
+        } else {
+            let alerts = tx.alerts_after(job.cursor, 1, PAGE).await?;
+            more = alerts.len() as u32 == PAGE;
+            for alert in &alerts {
+                job.cursor = alert.id;
+                if now - alert.alert.raised_at > STALE_AFTER {
+                    continue;
+                }
+                rows.extend(
+                    self.channels
+                        .iter()
+                        .filter(|c| c.hears(&alert.alert))
+                        .map(|c| (c.name.clone(), alert.id)),
+                );
+            }
+        }
+        job.next_run_at = Some(now);
+        tx.queue_channel_messages(&rows, now).await?;
+        tx.finish_job(PLAN_JOB, &job).await?;
+        tx.commit().await?;
+        Ok(more)
+    }
+
+    /// Posts the claimed rows, channel by channel; when the earliest of
+    /// those left waiting is due.
+    async fn deliver(
+        &self,
+        claimed: Vec<ClaimedMessage>,
+        now: DateTime<Utc>,
+        failing: &mut HashMap<String, u32>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let org = self.org.current();
+        let mut by_channel: BTreeMap<String, Vec<ClaimedMessage>> = BTreeMap::new();
+        for row in claimed {
+            by_channel.entry(row.channel.clone()).or_default().push(row);
+        }
+        let mut next = None;
+        for (name, rows) in by_channel {
+            let ids: HashMap<i64, (i64, u32)> = rows
+                .iter()
+                .map(|r| (r.alert.id, (r.id, r.attempts)))
+                .collect();
+            let Some(channel) = self.channels.iter().find(|c| c.name == name) else {
+                // Configured no more: nobody to post them to.
+                let all: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                let outcome = PostOutcome::Failed {
+                    error: "the channel is no longer configured".into(),
+                };
+                self.store
+                    .record_channel_post(&self.name, &all, &outcome, now)
+                    .await?;
+                continue;
+            };
+            let (recent, first) = self.store.channel_posts_since(&name, now - MINUTE).await?;
+            let mut budget = channel.kind.per_minute().saturating_sub(recent);
+            let notices: Vec<Notice> = rows
+                .iter()
+                .map(|r| Notice::of(channel, &org, &r.alert))
+                .collect();
+            let messages = post::messages(channel, notices);
+            // What does not fit in this minute waits for it to pass, all of
+            // it in one release so it is merged again then.
+            let window_ends = first
+                .map_or(now, |f| f + MINUTE)
+                .max(now + chrono::Duration::seconds(1));
+            let mut held_back = Vec::new();
+            for message in messages {
+                let row_ids: Vec<i64> = message
+                    .notices
+                    .iter()
+                    .filter_map(|n| ids.get(&n.alert_id).map(|(id, _)| *id))
+                    .collect();
+                if budget == 0 {
+                    held_back.extend(row_ids);
+                    continue;
+                }
+                budget -= 1;
+                let attempts = message
+                    .notices
+                    .iter()
+                    .filter_map(|n| ids.get(&n.alert_id).map(|(_, a)| *a))
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                // Signed with the wall clock: the vendor checks the
+                // timestamp against its own, whatever the service's clock.
+                let answer = self.poster.post(channel, &message, Utc::now()).await;
+                let outcome = match answer {
+                    Answer::Delivered => {
+                        failing.insert(name.clone(), 0);
+                        PostOutcome::Sent
+                    }
+                    Answer::RateLimited(error) => {
+                        tracing::info!(channel = %name, %error, "the robot's rate limit: posting again in a minute");
+                        budget = 0;
+                        PostOutcome::Retry {
+                            at: now + MINUTE,
+                            error,
+                            counted: false,
+                        }
+                    }
+                    Answer::Failed(error) => {
+                        *failing.entry(name.clone()).or_default() += 1;
+                        tracing::warn!(channel = %name, attempts, %error, "a channel message was not delivered");
+                        if attempts >= self.policy.max_attempts {
+                            PostOutcome::Failed { error }
+                        } else {
+                            PostOutcome::Retry {
+                                at: now + self.policy.backoff(attempts),
+                                error,
+                                counted: true,
+                            }
+                        }
+                    }
+                };
+                ::metrics::counter!(
+                    crate::metrics::CHANNEL_POSTS,
+                    "channel" => name.clone(),
+                    "outcome" => match &outcome {
+                        PostOutcome::Sent => "sent",
+                        PostOutcome::Retry { counted: false, .. } => "rate_limited",
+                        PostOutcome::Retry { .. } => "retry",
+                        PostOutcome::Failed { .. } => "failed",
+                    }
+                )
+                .increment(1);
+                if let PostOutcome::Retry { at, .. } = &outcome {
+                    next = earliest(next, Some(*at));
+                }
+                self.store
+                    .record_channel_post(&self.name, &row_ids, &outcome, now)
+                    .await?;
+            }
+            if !held_back.is_empty() {
+                let outcome = PostOutcome::Retry {
+                    at: window_ends,
+                    error: "held back by the robot's rate limit".into(),
+                    counted: false,
+                };
+                self.store
+                    .record_channel_post(&self.name, &held_back, &outcome, now)
+                    .await?;
+                next = earliest(next, Some(window_ends));
+            }
+            ::metrics::gauge!(crate::metrics::CHANNEL_FAILING, "channel" => name.clone())
+                .set(f64::from(failing.get(&name).copied().unwrap_or(0)));
+        }
+        Ok(next)
+    }
+
+    /// Pending and failed messages per channel, into their gauges.
+    async fn gauge(&self) {
+        let Ok(backlog) = self.store.channel_backlog().await else {
+            return;
+        };
+        for channel in self.channels.iter() {
+            let b = backlog.iter().find(|b| b.channel == channel.name);
+            ::metrics::gauge!(crate::metrics::CHANNEL_PENDING, "channel" => channel.name.clone())
+                .set(b.map_or(0.0, |b| b.pending as f64));
+            ::metrics::gauge!(crate::metrics::CHANNEL_FAILED, "channel" => channel.name.clone())
+                .set(b.map_or(0.0, |b| b.failed as f64));
+        }
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
