@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod listing;
 pub mod mail_command;
 pub mod organisation;
+pub mod outbox;
 pub mod petition;
 pub mod reply_link;
 pub mod reply_sender;

@@ -17,9 +17,9 @@ use minijinja::{Environment, Value, context};
 
 use super::letters::LetterError;
 use crate::domain::Due;
+use crate::domain::outbox::{QueuedMail, Rendered};
 use crate::domain::text::visible_controls;
 use crate::domain::wording::Language;
-use crate::mail::outbox::{QueuedMail, Rendered};
 
 /// The files of `templates/letters`, embedded by name.
 macro_rules! embedded {

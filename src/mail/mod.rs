@@ -9,17 +9,17 @@
 //!   the names letters print, and the reply links they carry.
 //! - `compose`: templates and subject lines, the Message-ID scheme and
 //!   threading, MIME assembly.
-//! - `outbox`: the letters as they wait in the outbox, and the record of
-//!   their delivery.
 //! - `transport`: SMTP through a pool of connections in production, a folder
 //!   of .eml files by default.
 //!
-//! The worker that delivers what the transactions wrote is `workers::outbox`.
+//! The letters as they wait in the outbox, and the record of their delivery,
+//! are plain data in `domain::outbox`, so the store can persist them without
+//! naming mail. The worker that delivers what the transactions wrote is
+//! `workers::outbox`.
 
 pub mod address_book;
 pub mod compose;
 pub mod letters;
-pub mod outbox;
 pub mod transport;
 
 use anyhow::Context;

@@ -47,12 +47,12 @@ mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
-pub use crate::domain::{PersonalRead, PersonalReadFilter};
-/// The outbox's letters belong to mail; the store persists them.
-pub use crate::mail::outbox::{
+/// The outbox's letters, as the store persists them.
+pub use crate::domain::outbox::{
     Attempt, Delivery, Lease, LetterKind, MailStatus, OutboxSummary, OutgoingMail, QueuedMail,
     Rendered,
 };
+pub use crate::domain::{PersonalRead, PersonalReadFilter};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome};

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;
+use crate::domain::outbox::{Attempt, Delivery, Lease, QueuedMail};
 use crate::domain::{Alert, Organisation, alert};
 use crate::mail::Letters;
-use crate::mail::outbox::{Attempt, Delivery, Lease, QueuedMail};
 use crate::mail::transport::{SendError, Transport};
 use crate::settings::{MailSettings, RetrySettings};
 use crate::store::{Store, StoreError};

@@ -7,11 +7,11 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, deadline};
 use crate::domain::{AlertKind, Organisation, RaisedAlert};
 use crate::mail::address_book::{self, department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// One alert as a supervisor reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::{AlertLine, level_name};
 use super::{LetterError, LetterFacts, Letters, zone};
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day};
 use crate::domain::{Organisation, RaisedAlert};
 use crate::mail::address_book;
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// A digest lists this many alerts; the rest are counted.
 pub const DIGEST_LINES: usize = 200;

@@ -47,8 +47,8 @@ pub use weekly::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 
 use super::address_book::{self, AddressBook, Recipient, ReplyLink};
 use super::compose::Composer;
+use crate::domain::outbox::{LetterKind, OutgoingMail, QueuedMail, Rendered};
 use crate::domain::{Case, DepartmentRequest, Effect, Organisation};
-use crate::mail::outbox::{LetterKind, OutgoingMail, QueuedMail, Rendered};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LetterError {

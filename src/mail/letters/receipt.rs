@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
 use crate::domain::mail_command::{MailCommand, Recorded};
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::Language;
 use crate::domain::{Case, Organisation};
 use crate::mail::address_book::{department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// A receipt quotes this many characters of what was recorded.
 const EXCERPT_CHARS: usize = 120;

@@ -7,11 +7,11 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
 use crate::domain::{Case, DepartmentRequest, Due, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// The facts of a reminder before one deadline of a round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

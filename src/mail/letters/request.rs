@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
 use crate::domain::access::phone_view;
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
 use crate::domain::{ActorRole, Case, DepartmentRequest, DepartmentRole, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// The facts of one round of one request letter, as decided when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
 use crate::domain::effects::RulingNotice;
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
 use crate::domain::{Case, DepartmentRequest, Organisation};
 use crate::mail::address_book::{self, department_name, office_name};
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// What was ruled, under the names letters waiting in an outbox hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

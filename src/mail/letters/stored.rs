@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::testkit::with_supervisors;
 use super::*;
+use crate::domain::outbox::{MailStatus, QueuedMail};
 use crate::mail::address_book::AddressBook;
-use crate::mail::outbox::{MailStatus, QueuedMail};
 
 /// One outbox row as the older version wrote it, with the subject it rendered.
 #[derive(Deserialize)]

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::Letters;
+use crate::domain::outbox::{MailStatus, OutgoingMail, QueuedMail};
 use crate::domain::wording::Language;
 use crate::domain::{Case, Due, Organisation, RaisedAlert, fixtures};
 use crate::mail::address_book::{AddressBook, Recipient};
-use crate::mail::outbox::{MailStatus, OutgoingMail, QueuedMail};
 
 /// Land may see residents' numbers; housing may not.
 pub fn org() -> Organisation {

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{LetterError, LetterFacts, Letters, zone};
 use crate::domain::Due;
+use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::table::Table;
 use crate::domain::wording::{Language, day};
 use crate::mail::address_book;
 use crate::mail::compose::Envelope;
-use crate::mail::outbox::{OutgoingMail, QueuedMail, Rendered};
 
 /// A weekly digest lists this many overdue requests.
 pub const OVERDUE_LINES: u32 = 200;

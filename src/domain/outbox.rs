@@ -1,4 +1,4 @@
-//! The outbox's letters as mail sees them: a letter as the transaction that
+//! The outbox's letters as plain data: a letter as the transaction that
 //! caused it wrote it (`OutgoingMail`), as it waits in the outbox with its
 //! delivery record (`QueuedMail`), a claim's lease on a batch, and what became
 //! of one attempt. The store persists these and the delivery worker
