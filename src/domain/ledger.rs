@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use super::case::{Case, Verdict};
 use super::error::{DomainError, FieldViolation, Violations};
 use super::organisation::Organisation;
-use super::request::{DepartmentRequest, DepartmentRole};
+use super::request::DepartmentRequest;
 use super::watch::Due;
 
 /// The longest range one ledger covers: a year, leap day included.
@@ -266,13 +266,7 @@ fn request_values(
     let replied_at = reply.map(|reply| reply.replied_at);
     vec![
         Value::Text(department),
-        Value::Text(
-            match r.role {
-                DepartmentRole::Lead => "主办",
-                DepartmentRole::Assisting => "协办",
-            }
-            .to_owned(),
-        ),
+        Value::Text(r.role.zh().to_owned()),
         Value::Text(r.reference.as_str().to_owned()),
         Value::Text(r.status.zh().to_owned()),
         Value::Deadline(local(r.ack_due_at, tz)),

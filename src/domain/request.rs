@@ -208,6 +208,14 @@ impl DepartmentRole {
             .into_iter()
             .find(|r| r.as_str() == s)
     }
+
+    /// As a letter, the page and the ledger print it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            DepartmentRole::Lead => "主办",
+            DepartmentRole::Assisting => "协办",
+        }
+    }
 }
 
 /// The number printed on a letter. It is drawn from a per-office, per-year counter

@@ -8,9 +8,7 @@ use serde::Serialize;
 
 use crate::domain::reply_link::Ended;
 use crate::domain::wording::{Language, deadline, span_zh};
-use crate::domain::{
-    DeadlineCause, DepartmentRole, EventKind, ExtensionStatus, RequestStatus, ReturnStatus,
-};
+use crate::domain::{DeadlineCause, EventKind, ExtensionStatus, RequestStatus, ReturnStatus};
 use crate::service::{Desk, ReplyPolicy};
 
 #[derive(Debug, Serialize)]
@@ -284,10 +282,7 @@ impl DeskView {
             office: desk.office_name.clone(),
             office_contact: desk.office_contact.clone(),
             office_phone: desk.office_phone.clone(),
-            role: match request.role {
-                DepartmentRole::Lead => "主办",
-                DepartmentRole::Assisting => "协办",
-            },
+            role: request.role.zh(),
             category: desk.category_name.clone(),
             description: case.description.clone(),
             address: case.address.clone(),

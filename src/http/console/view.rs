@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::super::view::{Due, event_zh, met, running, when};
-use crate::domain::{Case, DepartmentRole, Organisation, RequestStatus};
+use crate::domain::{Case, Organisation, RequestStatus};
 
 #[derive(Debug, Serialize)]
 pub struct CaseRow {
@@ -145,10 +145,7 @@ impl CaseView {
                     department: org
                         .department(&r.department)
                         .map_or_else(|| r.department.clone(), |d| d.name.clone()),
-                    role: match r.role {
-                        DepartmentRole::Lead => "主办",
-                        DepartmentRole::Assisting => "协办",
-                    },
+                    role: r.role.zh(),
                     status: r.status.zh(),
                     round: r.round,
                     ack,
