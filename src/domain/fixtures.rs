@@ -6,9 +6,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::text::Reason;
 use super::{
-    Actor, ActorRole, Case, Category, DeadlinePolicy, Department, Office, Organisation, Petition,
-    PetitionInput, Reference,
+    Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
+    Organisation, Petition, PetitionInput, Reference,
 };
 
 pub fn org() -> Organisation {
@@ -140,4 +141,17 @@ pub fn stored_case() -> Case {
         r.reference = Reference::Assigned(Reference::format("翠街哨", 2026, i as i64 + 1));
     }
     case
+}
+
+/// A reason as a supervisor or department would give it.
+pub fn reason(text: &str) -> Reason {
+    Reason::parse("reason", text).unwrap()
+}
+
+/// Asserts a refusal for the state it names.
+pub fn wrong_state_naming(err: DomainError, state: &str) {
+    match err {
+        DomainError::WrongState(m) => assert!(m.contains(state), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -290,20 +290,11 @@ impl Case {
 mod tests {
     use super::*;
     use crate::domain::DepartmentRequest;
-    use crate::domain::fixtures::{dept, now, office, open_case, org, supervisor};
+    use crate::domain::fixtures::{
+        dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
+    };
     use crate::domain::{ReplyText, watch::WatchPolicy};
     use chrono::Duration;
-
-    fn reason(text: &str) -> Reason {
-        Reason::parse("reason", text).unwrap()
-    }
-
-    fn wrong_state_naming(err: DomainError, state: &str) {
-        match err {
-            DomainError::WrongState(m) => assert!(m.contains(state), "{m}"),
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn every_arrow_and_refusal_of_the_extension() {

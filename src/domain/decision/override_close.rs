@@ -58,19 +58,8 @@ impl Case {
 mod tests {
     use super::*;
     use crate::domain::CaseStatus;
-    use crate::domain::fixtures::{now, office, open_case, supervisor};
+    use crate::domain::fixtures::{now, office, open_case, reason, supervisor, wrong_state_naming};
     use chrono::Duration;
-
-    fn reason(text: &str) -> Reason {
-        Reason::parse("reason", text).unwrap()
-    }
-
-    fn wrong_state_naming(err: DomainError, state: &str) {
-        match err {
-            DomainError::WrongState(m) => assert!(m.contains(state), "{m}"),
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn an_override_closes_with_who_and_why_once() {
