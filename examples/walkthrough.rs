@@ -132,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 verdict: Verdict::Satisfied as i32,
                 comment: "房产证已拿到，非常满意".into(),
                 reissue_request_ids: vec![],
+                ..Default::default()
             },
         ))
         .await?

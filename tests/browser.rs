@@ -189,6 +189,71 @@ impl App {
     }
 }
 
+impl App {
+    /// The sign-in link in the newest sign-in letter to `email`.
+    async fn sign_in_link(&self, email: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let letters: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_else(|_| Vec::new());
+            for path in letters {
+                if path.extension().is_none_or(|x| x != "eml") {
+                    continue;
+                }
+                let raw = std::fs::read(&path).expect("a letter");
+                let message = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("a parsable letter");
+                let to_them = message
+                    .to()
+                    .and_then(|to| to.first())
+                    .and_then(|a| a.address())
+                    == Some(email);
+                if to_them
+                    && message
+                        .message_id()
+                        .is_some_and(|id| id.contains(".sign-in@"))
+                {
+                    let text = message.body_text(0).expect("a text part").into_owned();
+                    let at = text.find("/console/sign-in/").expect("a sign-in link")
+                        + "/console/sign-in/".len();
+                    let token = &text[at..at + 40];
+                    return format!("http://{}/console/sign-in/{token}", self.http);
+                }
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "no sign-in letter to {email} within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Each department of the case acknowledges and replies from its system.
+    async fn answer_all(&self, case: &Case) {
+        for request in &case.requests {
+            let key = format!("demo-dept-{}", request.department);
+            let mut system =
+                DepartmentServiceClient::with_interceptor(self.channel.clone(), bearer(&key));
+            system
+                .acknowledge_request(AcknowledgeRequestRequest {
+                    request_id: request.id.clone(),
+                })
+                .await
+                .expect("acknowledging");
+            system
+                .submit_reply(SubmitReplyRequest {
+                    request_id: request.id.clone(),
+                    text: "已协调开发商补缴土地出让金，3栋业主的不动产权证本月分批办理。".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("replying");
+        }
+    }
+}
+
 fn housing(case: &Case) -> &whistle::proto::DepartmentRequest {
     case.requests
         .iter()
@@ -310,6 +375,49 @@ impl Driver {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until `css` is on the page.
+    async fn wait_for(&self, css: &str) {
+        let started = Instant::now();
+        while !self.has(css).await {
+            assert!(started.elapsed() < WAIT, "{css} never came");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
+    /// Signs in as `email` from the letter the console mails.
+    async fn sign_in(&self, app: &App, email: &str, home: &str) {
+        self.client
+            .goto(&format!("http://{}/console/login", app.http))
+            .await
+            .expect("the sign-in page");
+        self.type_into("#email", email).await;
+        self.click("main form button").await;
+        self.wait_for("#sent").await;
+        let link = app.sign_in_link(email).await;
+        self.client.goto(&link).await.expect("following the link");
+        self.submit("main form button", home).await;
     }
 
     async fn has(&self, css: &str) -> bool {
@@ -517,6 +625,109 @@ async fn an_ended_link_shows_only_its_outcome_in_a_real_browser() {
     assert!(driver.text_of("#replies").await.contains("已采纳"));
     assert!(!driver.has("form").await, "no form on an ended link");
     driver.screenshot(390, "reply-page-ended-phone.png").await;
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
+}
+
+/// The console as a street office uses it: sign in from the mailed link,
+/// review each department's reply, record the resident's verdict, and the
+/// case closes. Screenshots of the console's main pages on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_signs_in_reviews_and_closes_a_case_in_the_console_in_a_real_browser() {
+    let app = App::start().await;
+    let case = app.escalate("P-BROWSER-CONSOLE").await;
+    app.answer_all(&case).await;
+    // One more, still open, for the lists and the department's page.
+    app.escalate("P-BROWSER-CONSOLE-2").await;
+    let driver = Driver::start().await;
+    let browser = &driver.client;
+    let base = format!("http://{}", app.http);
+
+    driver
+        .client
+        .goto(&format!("{base}/console/login"))
+        .await
+        .expect("the sign-in page");
+    driver.screenshot(390, "console-login-phone.png").await;
+    driver
+        .sign_in(&app, "cuiping@whistle.localhost", "/console/cases")
+        .await;
+    assert!(driver.text_of("#cases").await.contains("P-BROWSER-CONSOLE"));
+    driver.screenshot(390, "console-cases-phone.png").await;
+    driver.screenshot(1280, "console-cases-desktop.png").await;
+
+    // The new-petition form, and what it says when sent empty.
+    browser
+        .goto(&format!("{base}/console/cases/new"))
+        .await
+        .expect("the form");
+    driver
+        .screenshot(1280, "console-petition-desktop.png")
+        .await;
+    driver.click("main form button[type=submit]").await;
+    driver.wait_for("#problems").await;
+    assert!(driver.text_of("#title-error").await.contains("必填"));
+    driver
+        .screenshot(390, "console-petition-errors-phone.png")
+        .await;
+
+    // Each reply accepted, then the verdict from a visit.
+    let path = format!("/console/cases/{}", case.id);
+    browser
+        .goto(&format!("{base}{path}"))
+        .await
+        .expect("the case");
+    for _ in &case.requests {
+        driver
+            .submit(".review-form button", &format!("{path}?done=review"))
+            .await;
+        assert!(driver.text_of("#notice").await.contains("审核结果已记录"));
+    }
+    driver.click("#method-VISIT").await;
+    driver
+        .type_into("#comment", "上门回访，张女士已拿到房产证")
+        .await;
+    driver
+        .submit(".feedback-form button", &format!("{path}?done=feedback"))
+        .await;
+    assert_eq!(driver.text_of("#status").await, "已办结");
+    assert!(driver.text_of("#feedback").await.contains("上门回访"));
+    driver.screenshot(390, "console-case-phone.png").await;
+    driver.screenshot(1280, "console-case-desktop.png").await;
+    let closed = app.case(&case.id).await;
+    assert_eq!(closed.status(), whistle::proto::CaseStatus::Closed);
+    assert_eq!(
+        closed.feedback.expect("the verdict").method(),
+        whistle::proto::VisitMethod::Visit
+    );
+
+    browser
+        .goto(&format!("{base}/console/ledger"))
+        .await
+        .expect("the ledger");
+    assert!(
+        driver
+            .text_of("#ledger")
+            .await
+            .contains("P-BROWSER-CONSOLE")
+    );
+    driver.screenshot(390, "console-ledger-phone.png").await;
+    driver.screenshot(1280, "console-ledger-desktop.png").await;
+
+    // The housing department's open requests.
+    driver.submit(".signout button", "/console/login").await;
+    driver
+        .sign_in(&app, "housing@whistle.localhost", "/console/requests")
+        .await;
+    assert!(driver.has("#requests").await);
+    driver.screenshot(390, "console-requests-phone.png").await;
+    driver
+        .screenshot(1280, "console-requests-desktop.png")
+        .await;
     driver
         .client
         .clone()

@@ -121,9 +121,42 @@ impl Verdict {
     }
 }
 
+/// How the office reached the resident for the follow-up visit (回访).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitMethod {
+    /// 电话回访.
+    Phone,
+    /// 上门回访.
+    Visit,
+}
+
+impl VisitMethod {
+    pub const ALL: [VisitMethod; 2] = [Self::Phone, Self::Visit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "PHONE",
+            Self::Visit => "VISIT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Self::Phone => "电话回访",
+            Self::Visit => "上门回访",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feedback {
     pub verdict: Verdict,
+    /// How the visit was made; `None` where the office did not say.
+    pub method: Option<VisitMethod>,
     pub comment: String,
     pub recorded_by: String,
     pub recorded_at: DateTime<Utc>,
@@ -587,6 +620,7 @@ impl Case {
         &mut self,
         who: &impl Acting,
         verdict: Verdict,
+        method: Option<VisitMethod>,
         comment: Comment,
         reissue_request_ids: &[String],
         org: &Organisation,
@@ -647,15 +681,18 @@ impl Case {
         self.status = next;
         self.feedback = Some(Feedback {
             verdict,
+            method,
             comment: comment.clone(),
             recorded_by: actor.name.clone(),
             recorded_at: now,
         });
-        let detail = if comment.is_empty() {
-            verdict.as_str().to_owned()
-        } else {
-            format!("{}: {comment}", verdict.as_str())
-        };
+        let mut detail = verdict.as_str().to_owned();
+        if let Some(method) = method {
+            detail = format!("{detail} ({})", method.as_str());
+        }
+        if !comment.is_empty() {
+            detail = format!("{detail}: {comment}");
+        }
         self.record(EventKind::FeedbackRecorded, actor, now, None, detail);
         if action == CaseAction::Satisfied {
             self.record(EventKind::CaseClosed, actor, now, None, String::new());
@@ -753,6 +790,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Satisfied,
+            None,
             comment("很满意"),
             &[],
             &org(),
@@ -799,6 +837,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Unsatisfied,
+            None,
             comment("证还没拿到"),
             &[housing],
             &org(),
@@ -827,6 +866,7 @@ mod tests {
         case.record_feedback(
             &office(),
             Verdict::Unsatisfied,
+            None,
             Comment::default(),
             &[],
             &org(),
@@ -847,6 +887,7 @@ mod tests {
             .record_feedback(
                 &office(),
                 Verdict::Satisfied,
+                None,
                 Comment::default(),
                 &[],
                 &org(),
@@ -865,6 +906,7 @@ mod tests {
             .record_feedback(
                 &office(),
                 Verdict::Unsatisfied,
+                None,
                 Comment::default(),
                 &["nope".into()],
                 &org(),

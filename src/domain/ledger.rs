@@ -152,6 +152,24 @@ pub enum Value {
     Flag(bool),
 }
 
+impl Value {
+    /// The value as a page or a CSV cell prints it: local times to the
+    /// minute, a deadline at midnight as the day before at 24:00, 是 / 否.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Text(s) => s.clone(),
+            Value::Int(n) => n.to_string(),
+            Value::Time(Some(t)) => t.format("%Y-%m-%d %H:%M").to_string(),
+            Value::Time(None) => String::new(),
+            Value::Deadline(t) if t.time() == chrono::NaiveTime::MIN => (*t - Duration::days(1))
+                .format("%Y-%m-%d 24:00")
+                .to_string(),
+            Value::Deadline(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+            Value::Flag(b) => if *b { "是" } else { "否" }.to_owned(),
+        }
+    }
+}
+
 /// The ledger's columns: header and width in a workbook (in characters).
 pub const COLUMNS: &[(&str, f64)] = &[
     ("案件编号", 38.0),

@@ -19,6 +19,98 @@ pub struct CaseFilter {
     pub overdue: bool,
     /// Only cases a supervisor closed without a satisfied verdict.
     pub closed_by_override: bool,
+    /// Only cases holding a request to this department.
+    pub department: Option<String>,
+    /// Only cases whose petition id, title, description or address holds
+    /// these words (`CaseText::parse`).
+    pub text: Option<CaseText>,
+    pub order: CaseOrder,
+}
+
+/// How a list of cases is sorted. Each order pages by its own cursor: a token
+/// handed out under one is refused under another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseOrder {
+    /// Newest escalation first.
+    #[default]
+    Newest,
+    /// Oldest escalation first.
+    Oldest,
+    /// The case changed most recently first.
+    Updated,
+}
+
+impl CaseOrder {
+    pub const ALL: [CaseOrder; 3] = [CaseOrder::Newest, CaseOrder::Oldest, CaseOrder::Updated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseOrder::Newest => "NEWEST",
+            CaseOrder::Oldest => "OLDEST",
+            CaseOrder::Updated => "UPDATED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<CaseOrder> {
+        Self::ALL.into_iter().find(|o| o.as_str() == value)
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            CaseOrder::Newest => "最新立案在前",
+            CaseOrder::Oldest => "最早立案在前",
+            CaseOrder::Updated => "最近办理在前",
+        }
+    }
+}
+
+/// Words searched for in a list of cases: trimmed, at most
+/// `CaseText::MAX` characters, no control characters. Empty is no search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseText(String);
+
+impl CaseText {
+    pub const MAX: usize = 100;
+
+    pub fn parse(field: &str, value: &str) -> Result<Option<CaseText>, FieldViolation> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let len = value.chars().count();
+        if len > Self::MAX {
+            return Err(FieldViolation::new(
+                field,
+                format!("is {len} characters long; the limit is {}", Self::MAX),
+            )
+            .zh(format!("长度为{len}个字符，上限为{}个", Self::MAX)));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(
+                FieldViolation::new(field, "must not hold control characters").zh("不能含控制字符"),
+            );
+        }
+        Ok(Some(CaseText(value.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A `LIKE` pattern matching the words anywhere, with `\` as the escape:
+    /// a `%` or `_` typed is searched for as itself.
+    pub fn like_pattern(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        out.push('%');
+        for c in self.0.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('%');
+        out
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +122,9 @@ pub struct RequestFilter {
     pub category: Option<String>,
     /// Only requests past a deadline at the moment of the query.
     pub overdue: bool,
+    /// Only requests still open: neither accepted nor reassigned, in a case
+    /// not closed.
+    pub open: bool,
 }
 
 /// What `ListOverdue` narrows to.
@@ -166,5 +261,28 @@ mod tests {
             PageRequest::parse(5, " t ").unwrap().after.as_deref(),
             Some("t")
         );
+    }
+
+    #[test]
+    fn searched_words_are_bounded_and_match_as_typed() {
+        assert_eq!(CaseText::parse("text", "  ").unwrap(), None);
+        let words = CaseText::parse("text", " 路灯_50%\\x ").unwrap().unwrap();
+        assert_eq!(words.as_str(), "路灯_50%\\x");
+        assert_eq!(words.like_pattern(), "%路灯\\_50\\%\\\\x%");
+        let long = "字".repeat(CaseText::MAX + 1);
+        assert_eq!(CaseText::parse("text", &long).unwrap_err().field, "text");
+        assert!(CaseText::parse("text", "a\u{0}b").is_err());
+        assert_eq!(
+            CaseText::parse("q", "P-1").unwrap().unwrap().like_pattern(),
+            "%p-1%"
+        );
+    }
+
+    #[test]
+    fn each_order_reads_back_from_its_name() {
+        for order in CaseOrder::ALL {
+            assert_eq!(CaseOrder::parse(order.as_str()), Some(order));
+        }
+        assert_eq!(CaseOrder::parse("newest"), None);
     }
 }

@@ -38,7 +38,9 @@ pub use calendar::{
     DayKind, DeadlinePolicy, DeadlineSpans, Deadlines, HolidayArrangement, OfficeHours, Span,
     WorkingCalendar,
 };
-pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
+pub use case::{
+    Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict, VisitMethod,
+};
 pub use decision::{
     DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus, OverrideClose, Resolution,
     ReturnAsk, ReturnStatus,
@@ -46,8 +48,8 @@ pub use decision::{
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{
-    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
-    PersonalReadFilter, RequestFilter,
+    AlertFilter, Assigned, CaseFilter, CaseOrder, CaseText, OverdueFilter, Page, PageRequest,
+    PersonalRead, PersonalReadFilter, RequestFilter,
 };
 pub use mail_command::{MailCommand, Recorded};
 pub use organisation::{

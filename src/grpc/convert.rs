@@ -13,8 +13,9 @@ use crate::domain::{
     self, AlertKind, Attachment, Case, CaseStatus, Channel, Comment, DepartmentRequest,
     DepartmentRole, DocumentNumber, DomainError, Due, EventKind, FieldViolation, NewReply,
     PetitionInput, ProgressText, RaisedAlert, ReplierName, ReplierPhone, Reply, ReplyDetails,
-    ReplyText, RequestStatus, ReviewDecision, Verdict, Violations,
+    ReplyText, RequestStatus, ReviewDecision, Verdict, Violations, VisitMethod,
 };
+use crate::domain::{CaseOrder, CaseText};
 use crate::domain::{
     DeadlineCause, Extension, ExtensionDecision, ExtensionStatus, Reason, Resolution, ReturnStatus,
 };
@@ -169,6 +170,38 @@ fn role(r: DepartmentRole) -> proto::DepartmentRole {
     match r {
         DepartmentRole::Lead => proto::DepartmentRole::Lead,
         DepartmentRole::Assisting => proto::DepartmentRole::Assisting,
+    }
+}
+
+fn visit_method(value: i32) -> Result<Option<VisitMethod>, FieldViolation> {
+    match proto::VisitMethod::try_from(value) {
+        Ok(proto::VisitMethod::Unspecified) => Ok(None),
+        Ok(proto::VisitMethod::Phone) => Ok(Some(VisitMethod::Phone)),
+        Ok(proto::VisitMethod::Visit) => Ok(Some(VisitMethod::Visit)),
+        Err(_) => Err(
+            FieldViolation::new("method", format!("unknown visit method {value}"))
+                .zh(format!("未知的回访方式 {value}")),
+        ),
+    }
+}
+
+fn visit_method_out(m: Option<VisitMethod>) -> proto::VisitMethod {
+    match m {
+        None => proto::VisitMethod::Unspecified,
+        Some(VisitMethod::Phone) => proto::VisitMethod::Phone,
+        Some(VisitMethod::Visit) => proto::VisitMethod::Visit,
+    }
+}
+
+fn case_order(value: i32) -> Result<CaseOrder, FieldViolation> {
+    match proto::CaseOrder::try_from(value) {
+        Ok(proto::CaseOrder::Unspecified) => Ok(CaseOrder::Newest),
+        Ok(proto::CaseOrder::OldestFirst) => Ok(CaseOrder::Oldest),
+        Ok(proto::CaseOrder::RecentlyUpdated) => Ok(CaseOrder::Updated),
+        Err(_) => Err(
+            FieldViolation::new("order", format!("unknown order {value}"))
+                .zh(format!("未知的排序方式 {value}")),
+        ),
     }
 }
 
@@ -388,6 +421,7 @@ pub fn case(c: &Case, now: DateTime<Utc>) -> proto::Case {
         updated_at: Some(timestamp(c.updated_at)),
         feedback: c.feedback.as_ref().map(|f| proto::Feedback {
             verdict: verdict_out(f.verdict) as i32,
+            method: visit_method_out(f.method) as i32,
             comment: f.comment.clone(),
             recorded_by: f.recorded_by.clone(),
             recorded_at: Some(timestamp(f.recorded_at)),
@@ -422,18 +456,26 @@ impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
         let mut v = Violations::new();
         let status = v.check(case_status_filter(r.status, "status"));
         let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
-        let value = status.zip(page).map(|(status, page)| {
-            let filter = CaseFilter {
-                office: optional(r.office),
-                status,
-                category: optional(r.category),
-                community: optional(r.community),
-                awaiting_review: r.awaiting_review,
-                overdue: r.overdue,
-                closed_by_override: r.closed_by_override,
-            };
-            (filter, page)
-        });
+        let text = v.check(CaseText::parse("text", &r.text));
+        let order = v.check(case_order(r.order));
+        let value = status
+            .zip(page)
+            .zip(text.zip(order))
+            .map(|((status, page), (text, order))| {
+                let filter = CaseFilter {
+                    office: optional(r.office),
+                    status,
+                    category: optional(r.category),
+                    community: optional(r.community),
+                    awaiting_review: r.awaiting_review,
+                    overdue: r.overdue,
+                    closed_by_override: r.closed_by_override,
+                    department: optional(r.department),
+                    text,
+                    order,
+                };
+                (filter, page)
+            });
         checked(value, v)
     }
 }
@@ -451,6 +493,7 @@ impl TryFrom<proto::ListAssignedRequestsRequest> for (RequestFilter, PageRequest
                 status,
                 category: optional(r.category),
                 overdue: r.overdue,
+                open: r.open,
             };
             (filter, page)
         });
@@ -476,12 +519,15 @@ impl TryFrom<proto::RecordFeedbackRequest> for RecordFeedback {
     fn try_from(r: proto::RecordFeedbackRequest) -> Result<Self, DomainError> {
         let mut v = Violations::new();
         let verdict = v.check(verdict(r.verdict));
+        let method = v.check(visit_method(r.method));
         let comment = v.check(Comment::parse("comment", &r.comment));
         let value = verdict
+            .zip(method)
             .zip(comment)
-            .map(|(verdict, comment)| RecordFeedback {
+            .map(|((verdict, method), comment)| RecordFeedback {
                 case_id: r.case_id.trim().to_owned(),
                 verdict,
+                method,
                 comment,
                 reissue_request_ids: r
                     .reissue_request_ids

@@ -466,6 +466,12 @@ pub async fn file(
     };
     let content_type = crate::domain::attachment::served_type(&file.content).to_owned();
     let filename = crate::domain::attachment::shown_name(&file.filename);
+    download(&filename, &content_type, file.content)
+}
+
+/// A file to save, never to show inline: the reply page's attachments and
+/// the console's (and its ledger).
+pub(super) fn download(filename: &str, content_type: &str, content: Vec<u8>) -> Response {
     // The plain `filename=` is for clients that ignore `filename*=`: ASCII
     // only, and no quote or backslash to break out of the quotes.
     let fallback: String = filename
@@ -480,12 +486,12 @@ pub async fn file(
         .collect();
     let disposition = format!(
         "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(&filename, NON_ALPHANUMERIC)
+        utf8_percent_encode(filename, NON_ALPHANUMERIC)
     );
-    let mut response = file.content.into_response();
+    let mut response = content.into_response();
     let headers = response.headers_mut();
     for (name, value) in [
-        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_TYPE, content_type.to_owned()),
         (header::CONTENT_DISPOSITION, disposition),
     ] {
         match HeaderValue::from_str(&value) {

@@ -181,7 +181,16 @@ pub(super) fn met(due: DateTime<Utc>, done: DateTime<Utc>, what: &str, tz: Tz) -
     }
 }
 
-fn size(bytes: u64) -> String {
+/// Why a deadline was set, as the office writes it.
+pub(super) fn cause_zh(cause: DeadlineCause) -> &'static str {
+    match cause {
+        DeadlineCause::Issued => "发函",
+        DeadlineCause::Extended => "延期获批",
+        DeadlineCause::Resumed => "计时恢复后顺延",
+    }
+}
+
+pub(super) fn size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
@@ -424,11 +433,7 @@ impl DeskView {
                     },
                     due_at: deadline(d.due_at, tz, Language::Zh),
                     set_at: when(d.set_at, tz),
-                    cause: match d.cause {
-                        DeadlineCause::Issued => "发函",
-                        DeadlineCause::Extended => "延期获批",
-                        DeadlineCause::Resumed => "计时恢复后顺延",
-                    },
+                    cause: cause_zh(d.cause),
                 })
                 .collect(),
             policy: PolicyView::of(policy),

@@ -199,14 +199,7 @@ pub fn csv(rows: &[Vec<Value>]) -> Result<Vec<u8>, LedgerError> {
         for row in rows {
             w.write_record(row.iter().map(|value| match value {
                 Value::Text(s) => defused(s),
-                Value::Int(n) => n.to_string(),
-                Value::Time(Some(t)) => t.format("%Y-%m-%d %H:%M").to_string(),
-                Value::Time(None) => String::new(),
-                Value::Deadline(t) => match day_ending(*t) {
-                    (day, true) => day.format("%Y-%m-%d 24:00").to_string(),
-                    (t, false) => t.format("%Y-%m-%d %H:%M").to_string(),
-                },
-                Value::Flag(b) => flag(*b).to_owned(),
+                other => other.text(),
             }))?;
         }
         w.flush()?;

@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::{Actor, Case, Comment, PetitionInput, ReviewDecision, Verdict};
+use crate::domain::{Actor, Case, Comment, PetitionInput, ReviewDecision, Verdict, VisitMethod};
 use crate::store::{EventScope, FedEvent};
 
 /// The street office's review of a reply.
@@ -20,6 +20,8 @@ pub struct ReviewReply {
 pub struct RecordFeedback {
     pub case_id: String,
     pub verdict: Verdict,
+    /// How the visit was made, when the office says.
+    pub method: Option<VisitMethod>,
     pub comment: Comment,
     /// Requests to issue again on an unsatisfied verdict; empty means all.
     pub reissue_request_ids: Vec<String>,
@@ -100,13 +102,22 @@ impl Whistle {
         let RecordFeedback {
             case_id,
             verdict,
+            method,
             comment,
             reissue_request_ids,
         } = command;
         let tx = self.store.begin().await?;
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.record_feedback(&permit, verdict, comment, &reissue_request_ids, org, now)
+                case.record_feedback(
+                    &permit,
+                    verdict,
+                    method,
+                    comment,
+                    &reissue_request_ids,
+                    org,
+                    now,
+                )
             })
             .await?;
         Ok(self.as_seen(actor, case))

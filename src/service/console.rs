@@ -7,7 +7,8 @@
 use chrono::Duration;
 
 use super::*;
-use crate::domain::reply_link;
+use crate::domain::access::{self, Action};
+use crate::domain::{Actor, reply_link};
 use crate::mail::letters::SignInLetter;
 use crate::store::{ListedSession, SignInFor, StoredSession};
 
@@ -153,5 +154,24 @@ impl Whistle {
             .store
             .end_session_of(email, digest, self.clock.now())
             .await?)
+    }
+
+    /// A reply page for one of the department's requests, for a person of the
+    /// department signed in to the console: a new link, as good as the one
+    /// its letter carried, whose token only this answer holds.
+    pub async fn open_reply_page(&self, actor: &Actor, request_id: &str) -> Result<String> {
+        let permit = access::permit(actor, Action::Reply)?;
+        let case = self
+            .store
+            .case_of_request(request_id)
+            .await?
+            .ok_or_else(|| not_found("request", request_id))?;
+        permit.request(&case, request_id)?;
+        let minted = reply_link::mint();
+        let mut tx = self.store.begin().await?;
+        tx.insert_reply_link(&minted.digest, request_id, self.clock.now())
+            .await?;
+        tx.commit().await?;
+        Ok(minted.token)
     }
 }

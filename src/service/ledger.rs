@@ -53,9 +53,57 @@ pub fn figures_sheets(
     statistics::compute(cases, &scope, org, &org.scoring, now).tables()
 }
 
+/// A ledger as rows and figures, before it is written as a file: what the
+/// console shows as a table, and what every file is written from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ledger {
+    /// The office whose cases these are; none: every office's.
+    pub office: Option<String>,
+    pub range: LedgerRange,
+    /// Cases in it.
+    pub cases: usize,
+    /// One per request, the columns of `domain::ledger::COLUMNS`.
+    pub rows: Vec<Vec<ledger::Value>>,
+    pub figures: Vec<Table>,
+}
+
+impl Ledger {
+    /// The ledger written as a file of `format`.
+    pub fn file(self, org: &Organisation, format: LedgerFormat) -> Result<LedgerFile> {
+        let content = crate::ledger::write(format, &self.rows, &self.figures)
+            .map_err(|e| Error::Internal(e.into()))?;
+        Ok(LedgerFile {
+            file_name: file_name(org, self.office.as_deref(), self.range, format),
+            content_type: format.content_type(),
+            content,
+            cases: self.cases,
+            rows: self.rows.len(),
+            figures: self.figures,
+        })
+    }
+}
+
 /// The ledger of `office` (none: all offices) over `range` as it stands at
-/// `now`, for a caller already checked: the export, and the weekly digest
-/// that whistle writes on its own.
+/// `now`, for a caller already checked: the export, the console's table, and
+/// the weekly digest that whistle writes on its own.
+pub(super) async fn read_ledger(
+    store: &Store,
+    org: &Organisation,
+    office: Option<&str>,
+    range: LedgerRange,
+    now: DateTime<Utc>,
+) -> Result<Ledger> {
+    let cases = store.cases_escalated(office, range.from, range.to).await?;
+    Ok(Ledger {
+        office: office.map(str::to_owned),
+        range,
+        cases: cases.len(),
+        rows: ledger::rows(&cases, org, now),
+        figures: figures_sheets(&cases, org, office, range, now),
+    })
+}
+
+/// As `read_ledger`, written as a file of `format`.
 pub(super) async fn build_ledger(
     store: &Store,
     org: &Organisation,
@@ -64,19 +112,9 @@ pub(super) async fn build_ledger(
     format: LedgerFormat,
     now: DateTime<Utc>,
 ) -> Result<LedgerFile> {
-    let cases = store.cases_escalated(office, range.from, range.to).await?;
-    let rows = ledger::rows(&cases, org, now);
-    let figures = figures_sheets(&cases, org, office, range, now);
-    let content =
-        crate::ledger::write(format, &rows, &figures).map_err(|e| Error::Internal(e.into()))?;
-    Ok(LedgerFile {
-        file_name: file_name(org, office, range, format),
-        content_type: format.content_type(),
-        content,
-        cases: cases.len(),
-        rows: rows.len(),
-        figures,
-    })
+    read_ledger(store, org, office, range, now)
+        .await?
+        .file(org, format)
 }
 
 /// `翠屏街道台账2026-W48.xlsx`; every office's: `全部街道台账…`.
@@ -104,11 +142,25 @@ impl Whistle {
     /// office's or all; departments read requests, not ledgers.
     #[tracing::instrument(skip_all, fields(office = ?command.office), err(level = "debug"))]
     pub async fn export_ledger(&self, actor: &Actor, command: ExportLedger) -> Result<LedgerFile> {
+        let format = command.format;
+        let org = self.org.current();
+        self.ledger(actor, command.range, command.office)
+            .await?
+            .file(&org, format)
+    }
+
+    /// The ledger as rows, under the same rule as its file.
+    pub async fn ledger(
+        &self,
+        actor: &Actor,
+        range: LedgerRange,
+        office: Option<String>,
+    ) -> Result<Ledger> {
         let permit = access::permit(actor, Action::ReadCases)?;
         let org = self.org.current();
         // An office's ledger is its own whatever it names; a supervisor's
         // choice must be an office.
-        let asked = match (permit.grant(), command.office) {
+        let asked = match (permit.grant(), office) {
             (Grant::Supervisor, Some(code)) if org.office(&code).is_none() => {
                 // Cut: a status's message travels in a header of bounded size.
                 let code = crate::domain::error::cut(&code, 64);
@@ -121,12 +173,11 @@ impl Whistle {
             (_, asked) => asked,
         };
         let office = permit.office_scope(asked)?;
-        build_ledger(
+        read_ledger(
             &self.store,
             &org,
             office.as_deref(),
-            command.range,
-            command.format,
+            range,
             self.clock.now(),
         )
         .await

@@ -8,7 +8,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Typ
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Alert, Assigned, Case, CaseFilter, OverdueFilter, Page, PageRequest, RequestFilter,
+    Alert, Assigned, Case, CaseFilter, CaseOrder, OverdueFilter, Page, PageRequest, RequestFilter,
 };
 
 use super::backend::{Backend, Tx};
@@ -22,7 +22,7 @@ use super::{Inserted, OutgoingMail, StoreError};
 /// caller-supplied value goes through `push_bind`.
 fn case_page_query<DB>(
     filter: &CaseFilter,
-    after: Option<String>,
+    after: Option<CaseCursor>,
     size: u32,
     now: i64,
 ) -> QueryBuilder<DB>
@@ -61,11 +61,54 @@ where
         push_overdue(&mut qb, "r", now);
         qb.push(")");
     }
-    if let Some(after) = after {
-        qb.push(" AND id < ").push_bind(after);
+    if let Some(department) = &filter.department {
+        qb.push(" AND EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id AND r.department = ")
+            .push_bind(department.clone())
+            .push(")");
     }
-    qb.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(size.max(1)) + 1);
+    if let Some(text) = &filter.text {
+        // Both backends lower ASCII alike; Chinese has no case to fold.
+        qb.push(" AND (");
+        for (i, column) in ["petition_id", "title", "description", "address"]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("LOWER(")
+                .push(column)
+                .push(") LIKE ")
+                .push_bind(text.like_pattern())
+                .push(" ESCAPE '\\'");
+        }
+        qb.push(")");
+    }
+    // Ids are UUIDv7: in the order cases were escalated.
+    match (filter.order, after) {
+        (CaseOrder::Newest, Some(CaseCursor::Id(id))) => {
+            qb.push(" AND id < ").push_bind(id);
+        }
+        (CaseOrder::Oldest, Some(CaseCursor::Id(id))) => {
+            qb.push(" AND id > ").push_bind(id);
+        }
+        (CaseOrder::Updated, Some(CaseCursor::Updated(at, id))) => {
+            qb.push(" AND (updated_at < ")
+                .push_bind(at)
+                .push(" OR (updated_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        _ => {}
+    }
+    qb.push(match filter.order {
+        CaseOrder::Newest => " ORDER BY id DESC LIMIT ",
+        CaseOrder::Oldest => " ORDER BY id LIMIT ",
+        CaseOrder::Updated => " ORDER BY updated_at DESC, id DESC LIMIT ",
+    })
+    .push_bind(i64::from(size.max(1)) + 1);
     qb
 }
 
@@ -103,6 +146,12 @@ where
     if filter.overdue {
         qb.push(" AND ");
         push_overdue(&mut qb, "requests", now);
+    }
+    if filter.open {
+        qb.push(
+            " AND status NOT IN ('ACCEPTED', 'RETURNED') AND EXISTS (SELECT 1 FROM cases c \
+             WHERE c.id = requests.case_id AND c.status <> 'CLOSED')",
+        );
     }
     if let Some((due, id)) = after {
         qb.push(" AND (reply_due_at, id) > (")
@@ -460,14 +509,15 @@ where
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<Case>, StoreError> {
-        let after = case_cursor(page.after.as_deref())?;
+        let after = case_cursor(filter.order, page.after.as_deref())?;
         let conn = &mut *self.0;
         let rows = case_page_query::<DB>(filter, after, page.size, millis(now))
             .build_query_as::<CaseRow>()
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        let (rows, next, cursors) = split_page(rows, page.size, next_case_cursor);
+        let (rows, next, cursors) =
+            split_page(rows, page.size, |row| next_case_cursor(filter.order, row));
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (requests, replies) = if ids.is_empty() {
             (Vec::new(), Vec::new())

@@ -201,6 +201,22 @@ where
         Ok(ended.is_some())
     }
 
+    pub(super) async fn insert_reply_link(
+        &mut self,
+        digest: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO reply_links (digest, request_id, created_at) VALUES ($1, $2, $3)")
+            .bind(digest)
+            .bind(request_id)
+            .bind(millis(now))
+            .execute(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(())
+    }
+
     pub(super) async fn end_session(
         &mut self,
         digest: &str,
@@ -320,6 +336,17 @@ impl WriteTx {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         dispatch!(self, tx => tx.insert_session(digest, who, csrf, now).await)
+    }
+
+    /// Records a reply link for a request, made for a department's person
+    /// signed in to the console rather than mailed in a letter.
+    pub async fn insert_reply_link(
+        &mut self,
+        digest: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.insert_reply_link(digest, request_id, now).await)
     }
 
     async fn dispatch_end_session(

@@ -4,7 +4,7 @@
 
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
-use crate::domain::{DomainError, PageRequest};
+use crate::domain::{CaseOrder, DomainError, PageRequest};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
@@ -49,10 +49,43 @@ pub fn decode_cursor(tag: &str, token: &str, arity: usize) -> Result<Vec<String>
     Ok(parts)
 }
 
-pub fn case_cursor(after: Option<&str>) -> Result<Option<String>, StoreError> {
-    after
-        .map(|t| decode_cursor("cases", t, 1).map(|mut p| p.remove(0)))
-        .transpose()
+/// Where a page of cases resumes, in the list's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseCursor {
+    /// After this id (newest or oldest first).
+    Id(String),
+    /// After this change time and id (most recently changed first).
+    Updated(i64, String),
+}
+
+/// Each order's own tag: a token from one order is refused by another. The
+/// newest-first tag is the one lists had before they could be sorted.
+fn case_tag(order: CaseOrder) -> &'static str {
+    match order {
+        CaseOrder::Newest => "cases",
+        CaseOrder::Oldest => "cases-oldest",
+        CaseOrder::Updated => "cases-updated",
+    }
+}
+
+pub fn case_cursor(
+    order: CaseOrder,
+    after: Option<&str>,
+) -> Result<Option<CaseCursor>, StoreError> {
+    let Some(token) = after else {
+        return Ok(None);
+    };
+    let tag = case_tag(order);
+    Ok(Some(match order {
+        CaseOrder::Newest | CaseOrder::Oldest => {
+            CaseCursor::Id(decode_cursor(tag, token, 1)?.remove(0))
+        }
+        CaseOrder::Updated => {
+            let mut p = decode_cursor(tag, token, 2)?;
+            let at = p[0].parse::<i64>().map_err(|_| not_ours())?;
+            CaseCursor::Updated(at, p.remove(1))
+        }
+    }))
 }
 
 pub fn request_cursor(after: Option<&str>) -> Result<Option<(i64, String)>, StoreError> {
@@ -92,8 +125,13 @@ pub fn next_mail_cursor(m: &MailRow) -> String {
     encode_cursor("mail", &[&m.id])
 }
 
-pub fn next_case_cursor(case: &CaseRow) -> String {
-    encode_cursor("cases", &[&case.id])
+pub fn next_case_cursor(order: CaseOrder, case: &CaseRow) -> String {
+    match order {
+        CaseOrder::Newest | CaseOrder::Oldest => encode_cursor(case_tag(order), &[&case.id]),
+        CaseOrder::Updated => {
+            encode_cursor(case_tag(order), &[&case.updated_at.to_string(), &case.id])
+        }
+    }
 }
 
 pub fn next_request_cursor(r: &RequestRow) -> String {
@@ -154,11 +192,19 @@ mod tests {
     #[test]
     fn a_cursor_decodes_in_its_own_list_only() {
         let token = encode_cursor("cases", &["019a"]);
-        assert_eq!(case_cursor(Some(&token)).unwrap().as_deref(), Some("019a"));
+        assert_eq!(
+            case_cursor(CaseOrder::Newest, Some(&token)).unwrap(),
+            Some(CaseCursor::Id("019a".into()))
+        );
+        assert!(case_cursor(CaseOrder::Oldest, Some(&token)).is_err());
+        assert!(case_cursor(CaseOrder::Updated, Some(&token)).is_err());
         assert!(mail_cursor(Some(&token)).is_err());
         assert!(request_cursor(Some(&token)).is_err());
         for bad in ["zz", "", "6361736573"] {
-            assert!(case_cursor(Some(bad)).is_err(), "{bad:?}");
+            assert!(
+                case_cursor(CaseOrder::Newest, Some(bad)).is_err(),
+                "{bad:?}"
+            );
         }
         let token = encode_cursor("requests", &["17", "id"]);
         assert_eq!(
@@ -173,7 +219,10 @@ mod tests {
     fn a_cursor_with_a_control_character_was_never_handed_out() {
         for part in ["\0", "019a\0", "\u{1f}", "a\rb"] {
             let token = encode_cursor("cases", &[part]);
-            assert!(case_cursor(Some(&token)).is_err(), "{part:?}");
+            assert!(
+                case_cursor(CaseOrder::Newest, Some(&token)).is_err(),
+                "{part:?}"
+            );
             let token = encode_cursor("requests", &["17", part]);
             assert!(request_cursor(Some(&token)).is_err(), "{part:?}");
         }

@@ -11,7 +11,7 @@ use crate::domain::watch::StepWatch;
 use crate::domain::{
     Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, CaseStatus, Channel,
     DepartmentRequest, DepartmentRole, Event, EventKind, Feedback, Phone, RaisedAlert, Reference,
-    Reply, ReplyDetails, RequestStatus, Resident, Review, Verdict, Watch,
+    Reply, ReplyDetails, RequestStatus, Resident, Review, Verdict, VisitMethod, Watch,
 };
 use crate::domain::{DeadlineCause, DeadlineEntry, Due, Extension, OverrideClose, ReturnAsk};
 
@@ -42,6 +42,7 @@ pub struct CaseRow {
     pub override_by: Option<String>,
     pub override_reason: Option<String>,
     pub override_at: Option<i64>,
+    pub feedback_method: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -248,6 +249,7 @@ impl CaseRow {
             override_by: case.closed_by_override.as_ref().map(|o| o.by.clone()),
             override_reason: case.closed_by_override.as_ref().map(|o| o.reason.clone()),
             override_at: case.closed_by_override.as_ref().map(|o| millis(o.at)),
+            feedback_method: f.and_then(|f| f.method).map(|m| m.as_str().to_owned()),
         }
     }
 
@@ -256,6 +258,12 @@ impl CaseRow {
         let feedback = match (self.feedback_verdict, self.feedback_recorded_at) {
             (Some(verdict), Some(at)) => Some(Feedback {
                 verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("verdict", &verdict))?,
+                method: match self.feedback_method {
+                    Some(m) => {
+                        Some(VisitMethod::parse(&m).ok_or_else(|| corrupt("visit method", &m))?)
+                    }
+                    None => None,
+                },
                 comment: self.feedback_comment.unwrap_or_default(),
                 recorded_by: self.feedback_recorded_by.unwrap_or_default(),
                 recorded_at: time(at)?,

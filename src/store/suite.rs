@@ -14,6 +14,7 @@ use crate::domain::{
     Actor, ActorRole, CaseStatus, Comment, DepartmentRole, EventKind, Organisation, Petition,
     PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, Verdict,
 };
+use crate::domain::{CaseOrder, CaseText, DomainError};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -597,6 +598,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
         c.record_feedback(
             &o,
             Verdict::Unsatisfied,
+            None,
             comment("证还没拿到"),
             &reissue,
             &org,
@@ -628,7 +630,15 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     })
     .await;
     let c = step(&store, &id, |c| {
-        c.record_feedback(&o, Verdict::Satisfied, comment("很满意"), &[], &org, at(60))
+        c.record_feedback(
+            &o,
+            Verdict::Satisfied,
+            None,
+            comment("很满意"),
+            &[],
+            &org,
+            at(60),
+        )
     })
     .await;
 
@@ -886,6 +896,21 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
         ),
         (
             CaseFilter {
+                department: Some("land".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.requests.iter().any(|r| r.department == "land")),
+        ),
+        (
+            // Any case of letters, anywhere in the petition id.
+            CaseFilter {
+                text: CaseText::parse("text", " p-4 ").unwrap(),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.petition_id == "P-4"),
+        ),
+        (
+            CaseFilter {
                 office: Some("cuiping".into()),
                 status: Some(CaseStatus::Open),
                 category: Some("property-certificate".into()),
@@ -893,6 +918,9 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 awaiting_review: true,
                 overdue: false,
                 closed_by_override: false,
+                department: Some("housing".into()),
+                text: CaseText::parse("text", "P-").unwrap(),
+                order: CaseOrder::Newest,
             },
             Box::new(|c: &Case| {
                 c.office == "cuiping"
@@ -915,6 +943,47 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
             "{filter:?}"
         );
     }
+    // A `%` or `_` typed is searched for as itself, not as a wildcard.
+    for typed in ["%", "P_1", "\\"] {
+        let filter = CaseFilter {
+            text: CaseText::parse("text", typed).unwrap(),
+            ..Default::default()
+        };
+        assert!(all_cases(&store, &filter, 4).await.is_empty(), "{typed}");
+    }
+    // Each order visits every case once, in its order, at every page size;
+    // a token of one order is refused by another.
+    for size in [1, 2, 4, 50] {
+        let oldest = CaseFilter {
+            order: CaseOrder::Oldest,
+            ..Default::default()
+        };
+        let mut expected = expect(&|_| true);
+        expected.reverse();
+        assert_eq!(ids(&all_cases(&store, &oldest, size).await), expected);
+        let updated = CaseFilter {
+            order: CaseOrder::Updated,
+            ..Default::default()
+        };
+        let mut by_change: Vec<&Case> = cases.iter().collect();
+        by_change.sort_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
+        let expected: Vec<String> = by_change.iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids(&all_cases(&store, &updated, size).await), expected);
+    }
+    let newest = store
+        .list_cases(&CaseFilter::default(), &page(2, None), t0())
+        .await
+        .unwrap();
+    let oldest = CaseFilter {
+        order: CaseOrder::Oldest,
+        ..Default::default()
+    };
+    let refused = store.list_cases(&oldest, &page(2, newest.next), t0()).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Domain(DomainError::Invalid(v))) if v[0].field == "page_token"),
+        "{refused:?}"
+    );
+
     let nobody = CaseFilter {
         office: Some("nobody".into()),
         ..Default::default()
@@ -1046,10 +1115,18 @@ async fn list_requests_filters_and_pages_by_deadline(store: Store) {
         ),
         (
             RequestFilter {
+                open: true,
+                ..Default::default()
+            },
+            Box::new(|c, r| !r.status.is_done() && c.status != CaseStatus::Closed),
+        ),
+        (
+            RequestFilter {
                 department: Some("housing".into()),
                 status: Some(RequestStatus::Issued),
                 category: Some("property-certificate".into()),
                 overdue: false,
+                open: true,
             },
             Box::new(|c, r| {
                 r.department == "housing"

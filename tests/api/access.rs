@@ -138,6 +138,7 @@ async fn an_office_never_sees_another_offices_cases(app: TestApp) {
             verdict: Verdict::Satisfied as i32,
             comment: String::new(),
             reissue_request_ids: Vec::new(),
+            ..Default::default()
         })
         .await;
     refused(feedback, Code::NotFound);
@@ -391,6 +392,7 @@ async fn the_supervisor_reads_everything_and_changes_nothing(app: TestApp) {
             verdict: Verdict::Satisfied as i32,
             comment: String::new(),
             reissue_request_ids: Vec::new(),
+            ..Default::default()
         })
         .await;
     refused(feedback, Code::PermissionDenied);

@@ -272,6 +272,7 @@ impl TestApp {
                         verdict: verdict as i32,
                         comment: "回访".into(),
                         reissue_request_ids: Vec::new(),
+                        ..Default::default()
                     })
                     .await
                     .unwrap_or_else(|s| failed(s));

@@ -266,6 +266,7 @@ async fn feedback_needs_a_verdict(app: TestApp) {
                 verdict,
                 comment: "回访".into(),
                 reissue_request_ids: Vec::new(),
+                ..Default::default()
             })
             .await;
         invalid(result, "verdict");

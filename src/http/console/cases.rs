@@ -15,22 +15,65 @@ use serde::Deserialize;
 
 use super::view::{CaseRow, CaseView};
 use super::{Signed, error_page, forbidden, same_token, signed_in};
-use crate::domain::{CaseFilter, CaseStatus, Comment, DomainError, ReviewDecision, Verdict};
+use crate::domain::{
+    CaseFilter, CaseOrder, CaseStatus, CaseText, Comment, DomainError, FieldViolation,
+    ReviewDecision, Verdict, Violations, VisitMethod,
+};
 use crate::http::PageState;
 use crate::service::{Error, PageRequest, RecordFeedback, ReviewReply};
 
 /// Cases per page of the list.
 const PAGE_SIZE: u32 = 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    community: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    overdue: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
     after: String,
 }
 
-/// `GET /console/cases`: the office's cases, newest last, by status, paged.
+impl ListQuery {
+    /// The query string that shows the same list again (without its page).
+    fn again(&self) -> String {
+        let pairs = [
+            ("status", self.status.trim()),
+            ("community", self.community.trim()),
+            ("category", self.category.trim()),
+            ("department", self.department.trim()),
+            ("overdue", self.overdue.trim()),
+            ("q", self.q.trim()),
+            ("order", self.order.trim()),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// A non-empty field as a filter value.
+fn chosen(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// `GET /console/cases`: the office's cases (a supervisor's: every office's),
+/// filtered, sorted and paged as ListCases does it.
 pub async fn list(
     State(state): State<PageState>,
     headers: HeaderMap,
@@ -41,34 +84,69 @@ pub async fn list(
         Err(response) => return response,
     };
     let status = CaseStatus::parse(query.status.trim());
-    let filter = CaseFilter {
-        status,
-        ..CaseFilter::default()
-    };
+    let order = CaseOrder::parse(query.order.trim()).unwrap_or_default();
     let after = query.after.trim();
     let page = PageRequest {
         size: PAGE_SIZE,
         after: (!after.is_empty()).then(|| after.to_owned()),
     };
-    let page = match state
-        .whistle
-        .list_cases(&signed.actor(), filter, page)
-        .await
-    {
-        Ok(page) => page,
+    let listed = match CaseText::parse("q", &query.q) {
+        Ok(text) => {
+            let filter = CaseFilter {
+                status,
+                community: chosen(&query.community),
+                category: chosen(&query.category),
+                department: chosen(&query.department),
+                overdue: !query.overdue.trim().is_empty(),
+                text,
+                order,
+                ..CaseFilter::default()
+            };
+            state
+                .whistle
+                .list_cases(&signed.actor(), filter, page)
+                .await
+        }
+        Err(violation) => Err(DomainError::from(violation).into()),
+    };
+    let (page, problem) = match listed {
+        Ok(page) => (Some(page), None),
+        Err(Error::Refused(DomainError::Invalid(violations))) => (
+            None,
+            Some(
+                violations
+                    .iter()
+                    .map(|v| {
+                        let field = if v.field == "page_token" {
+                            "翻页"
+                        } else {
+                            "搜索"
+                        };
+                        format!("{field}：{}", v.description_zh())
+                    })
+                    .collect::<Vec<_>>()
+                    .join("；"),
+            ),
+        ),
         Err(e) => return error_page(&state, e, Some(&signed)),
     };
     let org = state.whistle.organisation();
     let tz = org.calendar.tz();
+    let now = state.whistle.now();
     let rows: Vec<CaseRow> = page
-        .items
-        .iter()
-        .map(|c| CaseRow::of(c, &org, tz))
-        .collect();
-    let status_code = status.map_or("", CaseStatus::as_str);
-    let next = page.next.map(|token| {
+        .as_ref()
+        .map(|p| {
+            p.items
+                .iter()
+                .map(|c| CaseRow::of(c, &org, now, tz))
+                .collect()
+        })
+        .unwrap_or_default();
+    let again = query.again();
+    let next = page.and_then(|p| p.next).map(|token| {
+        let sep = if again.is_empty() { "" } else { "&" };
         format!(
-            "/console/cases?status={status_code}&after={}",
+            "/console/cases?{again}{sep}after={}",
             utf8_percent_encode(&token, NON_ALPHANUMERIC)
         )
     });
@@ -76,16 +154,61 @@ pub async fn list(
         .iter()
         .map(|s| (s.as_str(), s.zh()))
         .collect();
+    let orders: Vec<(&str, &str)> = CaseOrder::ALL
+        .iter()
+        .map(|o| (o.as_str(), o.zh()))
+        .collect();
+    let categories: Vec<(&str, &str)> = org
+        .categories
+        .values()
+        .map(|c| (c.code.as_str(), c.name.as_str()))
+        .collect();
+    let departments: Vec<(&str, &str)> = org
+        .departments
+        .values()
+        .map(|d| (d.code.as_str(), d.name.as_str()))
+        .collect();
+    // An office picks among its own communities; others among every office's.
+    let mut communities: Vec<&str> = match &signed.person.role {
+        crate::domain::ActorRole::Office(code) => org
+            .office(code)
+            .map(|o| o.communities.iter().map(String::as_str).collect())
+            .unwrap_or_default(),
+        _ => org
+            .offices
+            .values()
+            .flat_map(|o| o.communities.iter().map(String::as_str))
+            .collect(),
+    };
+    communities.sort_unstable();
+    communities.dedup();
     state.console.render(
         "cases.html",
-        StatusCode::OK,
+        if problem.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         context! {
             who => signed.view(),
             cases => rows,
-            status => status_code,
             statuses => statuses,
+            orders => orders,
+            categories => categories,
+            departments => departments,
+            communities => communities,
+            chosen => context! {
+                status => status.map_or("", CaseStatus::as_str),
+                community => query.community.trim(),
+                category => query.category.trim(),
+                department => query.department.trim(),
+                overdue => !query.overdue.trim().is_empty(),
+                q => query.q.trim(),
+                order => order.as_str(),
+            },
             next => next,
-            first => !after.is_empty(),
+            first => (!after.is_empty()).then(|| format!("/console/cases?{again}")),
+            notice => problem.map(|text| context! { class => "error", text => text }),
         },
     )
 }
@@ -108,6 +231,7 @@ pub async fn show(
     };
     let notice = shown.done.as_deref().and_then(|done| match done {
         "review" => Some("审核结果已记录。"),
+        "escalated" => Some("诉求已提交，已向部门发函。"),
         "feedback" => Some("回访结果已记录。"),
         _ => None,
     });
@@ -151,6 +275,29 @@ async fn render_case(
             )
         })
         .collect();
+    let methods: Vec<(&str, &str)> = VisitMethod::ALL
+        .iter()
+        .map(|m| (m.as_str(), m.zh()))
+        .collect();
+    // The chain is checked for whoever VerifyCase answers (supervisors); to
+    // others it is no case of theirs, and nothing is shown.
+    let chain = if matches!(signed.person.role, crate::domain::ActorRole::Supervisor) {
+        match state.whistle.verify_case(&signed.actor(), &case.id).await {
+            Ok(report) => Some(match &report.first_break {
+                None => context! {
+                    intact => true,
+                    text => format!("完整：{}条记录均未被改动。", report.checked),
+                },
+                Some(at) => context! {
+                    intact => false,
+                    text => format!("记录链断裂：自第{}条记录起与写入时不符，已告警。", at.seq),
+                },
+            }),
+            Err(e) => return error_page(state, e, Some(signed)),
+        }
+    } else {
+        None
+    };
     state.console.render(
         "case.html",
         status,
@@ -158,6 +305,8 @@ async fn render_case(
             who => signed.view(),
             case => view,
             verdicts => verdicts,
+            methods => methods,
+            chain => chain,
             notice => notice.map(|(class, text)| context! { class => class, text => text }),
         },
     )
@@ -215,6 +364,7 @@ fn field_zh(field: &str) -> &str {
         "reason" => "理由",
         "comment" => "群众意见",
         "verdict" => "回访结果",
+        "method" => "回访方式",
         "decision" => "审核结果",
         other => other,
     }
@@ -267,14 +417,25 @@ pub async fn feedback(
         Err(response) => return response,
     };
     let field = |name: &str| form.get(name).map_or("", String::as_str);
-    let result = match (
-        Verdict::parse(field("verdict")),
-        Comment::parse("comment", field("comment")),
-    ) {
-        (Some(verdict), Ok(comment)) => {
+    let mut violations = Violations::new();
+    let verdict = Verdict::parse(field("verdict"));
+    if verdict.is_none() {
+        violations.push(FieldViolation::new("verdict", "choose a verdict").zh("请选择回访结果"));
+    }
+    // The console always asks how the visit was made.
+    let method = VisitMethod::parse(field("method"));
+    if method.is_none() {
+        violations.push(
+            FieldViolation::new("method", "choose phone or visit").zh("请选择电话回访或上门回访"),
+        );
+    }
+    let comment = violations.check(Comment::parse("comment", field("comment")));
+    let result = match (verdict, method, comment) {
+        (Some(verdict), Some(method), Some(comment)) if violations.is_empty() => {
             let command = RecordFeedback {
                 case_id: case_id.trim().to_owned(),
                 verdict,
+                method: Some(method),
                 comment,
                 reissue_request_ids: Vec::new(),
             };
@@ -283,10 +444,40 @@ pub async fn feedback(
                 .record_feedback(&signed.actor(), command)
                 .await
         }
-        (None, _) => {
-            Err(DomainError::invalid("verdict", "choose a verdict", "请选择回访结果").into())
-        }
-        (_, Err(violation)) => Err(DomainError::from(violation).into()),
+        _ => Err(violations.into_error().into()),
     };
     answer(&state, &signed, &case_id, "feedback", result).await
+}
+
+/// `GET /console/cases/{case_id}/files/{attachment_id}`: a file of one of the
+/// case's replies, through the use case GetAttachment calls, always as a
+/// download with the type its bytes have.
+pub async fn file(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Path((case_id, attachment_id)): Path<(String, String)>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let (of_case, file) = match state
+        .whistle
+        .attachment(&signed.actor(), attachment_id.trim())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e, Some(&signed)),
+    };
+    // A file is served under its own case's address only.
+    if of_case != case_id.trim() {
+        return error_page(
+            &state,
+            crate::service::not_found("attachment", &attachment_id),
+            Some(&signed),
+        );
+    }
+    use crate::domain::attachment::{served_type, shown_name};
+    let content_type = served_type(&file.content).to_owned();
+    crate::http::page::download(&shown_name(&file.filename), &content_type, file.content)
 }

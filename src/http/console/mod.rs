@@ -8,11 +8,17 @@
 //!   an HttpOnly, SameSite=Strict cookie (Secure under TLS);
 //! - every form carries the session's CSRF token (before a session, the
 //!   token of a cookie set with the form: double submit);
-//! - `cases`: an office's cases and the case page, where it reviews replies
-//!   and records the resident's verdict.
+//! - `cases`: an office's cases (filtered, sorted, paged) and the case page,
+//!   where it reviews replies, downloads their files and records the
+//!   resident's verdict; `petition_form`: a new petition, refused field by
+//!   field; `ledger`: a week's ledger as a table and as the workbook;
+//!   `department`: a department's open requests, each opening its reply page.
 
 mod cases;
+mod department;
+mod ledger;
 pub mod people;
+mod petition_form;
 mod sign_in;
 mod view;
 
@@ -67,6 +73,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "sessions.html",
         include_str!("../../../templates/console/sessions.html"),
+    ),
+    (
+        "petition.html",
+        include_str!("../../../templates/console/petition.html"),
+    ),
+    (
+        "ledger.html",
+        include_str!("../../../templates/console/ledger.html"),
+    ),
+    (
+        "requests.html",
+        include_str!("../../../templates/console/requests.html"),
     ),
 ];
 
@@ -201,7 +219,22 @@ pub(super) fn routes() -> Router<PageState> {
         .route("/console/sessions", get(sign_in::sessions))
         .route("/console/sessions/revoke", post(sign_in::revoke))
         .route("/console/cases", get(cases::list))
+        .route(
+            "/console/cases/new",
+            get(petition_form::form).post(petition_form::escalate),
+        )
         .route("/console/cases/{case_id}", get(cases::show))
+        .route(
+            "/console/cases/{case_id}/files/{attachment_id}",
+            get(cases::file),
+        )
+        .route("/console/ledger", get(ledger::show))
+        .route("/console/ledger.xlsx", get(ledger::download))
+        .route("/console/requests", get(department::list))
+        .route(
+            "/console/requests/{request_id}/open",
+            post(department::open),
+        )
         .route("/console/cases/{case_id}/review", post(cases::review))
         .route("/console/cases/{case_id}/feedback", post(cases::feedback))
         .route("/static/console.css", get(stylesheet))
@@ -220,7 +253,7 @@ async fn stylesheet() -> Response {
 /// `GET /console/`: the cases when signed in, else the sign-in form.
 async fn home(State(state): State<PageState>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers).await {
-        Ok(_) => Redirect::to("/console/cases").into_response(),
+        Ok(signed) => Redirect::to(signed.home()).into_response(),
         Err(response) => response,
     }
 }
@@ -239,6 +272,14 @@ impl Signed {
         self.person.actor()
     }
 
+    /// Where the console opens: a department's requests, others' cases.
+    fn home(&self) -> &'static str {
+        match self.person.role {
+            crate::domain::ActorRole::Department(_) => "/console/requests",
+            _ => "/console/cases",
+        }
+    }
+
     fn view(&self) -> Value {
         context! {
             email => &self.person.email,
@@ -247,6 +288,7 @@ impl Signed {
             // Only offices review replies and record verdicts; others are
             // shown no forms they would be refused.
             office => matches!(self.person.role, crate::domain::ActorRole::Office(_)),
+            department => matches!(self.person.role, crate::domain::ActorRole::Department(_)),
         }
     }
 }

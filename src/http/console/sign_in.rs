@@ -138,7 +138,12 @@ pub async fn redeem(
     match state.whistle.sign_in(token).await {
         Ok(Some(session)) => {
             tracing::info!(principal = %session.principal, "signed in to the console");
-            let mut response = Redirect::to("/console/cases").into_response();
+            // A department's people start at its requests; others at cases.
+            let home = match console.people.by_email(&session.email).map(|p| &p.role) {
+                Some(ActorRole::Department(_)) => "/console/requests",
+                _ => "/console/cases",
+            };
+            let mut response = Redirect::to(home).into_response();
             let lifetime = cookie::time::Duration::seconds(console.policy.lifetime.num_seconds());
             let headers = response.headers_mut();
             headers.append(

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::super::view::{Due, event_zh, met, running, when};
+use super::super::view::{Due, event_zh, met, running, size, when};
+use crate::domain::wording::span_zh;
 use crate::domain::{Case, Organisation, RequestStatus};
 
 #[derive(Debug, Serialize)]
@@ -20,6 +21,10 @@ pub struct CaseRow {
     pub status: &'static str,
     pub status_class: &'static str,
     pub created_at: String,
+    /// The departments asked, lead first.
+    pub departments: String,
+    /// `已超期2天3小时` when a request is past a deadline now.
+    pub overdue: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +54,8 @@ pub struct CaseView {
 #[derive(Debug, Serialize)]
 pub struct FeedbackView {
     pub verdict: &'static str,
+    /// `电话回访`, `上门回访`, or empty where the office did not say.
+    pub method: &'static str,
     pub comment: String,
     pub recorded_by: String,
     pub recorded_at: String,
@@ -62,9 +69,14 @@ pub struct RequestView {
     pub role: &'static str,
     pub status: &'static str,
     pub round: u32,
+    /// Why this round was issued again, from round 2.
+    pub reissue_reason: String,
+    pub issued_at: String,
     pub ack: Due,
     pub reply: Due,
     pub paused: bool,
+    /// Every deadline the request was given, newest first.
+    pub deadlines: Vec<DeadlineItem>,
     /// A reply waits for the office's review.
     pub reviewable: bool,
     pub replies: Vec<ReplyItem>,
@@ -79,12 +91,28 @@ pub struct ReplyItem {
     pub document_number: String,
     pub replier: String,
     pub replier_phone: String,
-    pub files: Vec<String>,
+    pub files: Vec<FileItem>,
     /// `采纳`, `不满意，退回重办` or `待审核`.
     pub review: &'static str,
     pub review_reason: String,
     pub reviewed_by: String,
     pub reviewed_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileItem {
+    pub id: String,
+    pub filename: String,
+    pub size: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadlineItem {
+    pub round: u32,
+    pub what: &'static str,
+    pub due_at: String,
+    pub set_at: String,
+    pub cause: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,8 +138,19 @@ fn category_name(org: &Organisation, code: &str) -> String {
         .map_or_else(|| code.to_owned(), |c| c.name.clone())
 }
 
+fn department_name(org: &Organisation, code: &str) -> String {
+    org.department(code)
+        .map_or_else(|| code.to_owned(), |d| d.name.clone())
+}
+
 impl CaseRow {
-    pub fn of(case: &Case, org: &Organisation, tz: Tz) -> Self {
+    pub fn of(case: &Case, org: &Organisation, now: DateTime<Utc>, tz: Tz) -> Self {
+        let late = case
+            .requests
+            .iter()
+            .filter_map(|r| r.overdue(now))
+            .map(|o| o.by)
+            .max();
         Self {
             id: case.id.clone(),
             petition_id: case.petition_id.clone(),
@@ -121,6 +160,13 @@ impl CaseRow {
             status: case.status.zh(),
             status_class: status_class(case),
             created_at: when(case.created_at, tz),
+            departments: case
+                .requests
+                .iter()
+                .map(|r| department_name(org, &r.department))
+                .collect::<Vec<_>>()
+                .join("、"),
+            overdue: late.map(|by| format!("已超期{}", span_zh(by))),
         }
     }
 }
@@ -142,15 +188,30 @@ impl CaseView {
                 RequestView {
                     id: r.id.clone(),
                     reference: r.reference.as_str().to_owned(),
-                    department: org
-                        .department(&r.department)
-                        .map_or_else(|| r.department.clone(), |d| d.name.clone()),
+                    department: department_name(org, &r.department),
                     role: r.role.zh(),
                     status: r.status.zh(),
                     round: r.round,
+                    reissue_reason: r.reissue_reason.clone(),
+                    issued_at: when(r.issued_at, tz),
                     ack,
                     reply,
                     paused: r.paused_since.is_some(),
+                    deadlines: r
+                        .deadline_history
+                        .iter()
+                        .rev()
+                        .map(|d| DeadlineItem {
+                            round: d.round,
+                            what: match d.due {
+                                crate::domain::Due::Acknowledge => "签收期限",
+                                crate::domain::Due::Reply => "答复期限",
+                            },
+                            due_at: when(d.due_at, tz),
+                            set_at: when(d.set_at, tz),
+                            cause: super::super::view::cause_zh(d.cause),
+                        })
+                        .collect(),
                     reviewable: r.status == RequestStatus::Replied,
                     replies: r
                         .replies
@@ -173,7 +234,13 @@ impl CaseView {
                                     .details
                                     .attachments
                                     .iter()
-                                    .map(|a| a.filename.clone())
+                                    .map(|a| FileItem {
+                                        id: a.id.clone(),
+                                        filename: crate::domain::attachment::shown_name(
+                                            &a.filename,
+                                        ),
+                                        size: size(a.size),
+                                    })
                                     .collect(),
                                 review: match review {
                                     Some(r) if r.accepted => "采纳",
@@ -241,6 +308,7 @@ impl CaseView {
                     crate::domain::Verdict::BasicallySatisfied => "基本满意",
                     crate::domain::Verdict::Unsatisfied => "不满意",
                 },
+                method: f.method.map_or("", crate::domain::VisitMethod::zh),
                 comment: f.comment.clone(),
                 recorded_by: f.recorded_by.clone(),
                 recorded_at: when(f.recorded_at, tz),

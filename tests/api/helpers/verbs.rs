@@ -104,6 +104,7 @@ impl TestApp {
                 verdict: verdict as i32,
                 comment: comment.into(),
                 reissue_request_ids: reissue.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
             })
             .await
     }
