@@ -292,6 +292,7 @@ async fn an_office_signs_in_from_its_letter_reviews_a_reply_and_records_the_verd
             &[
                 ("csrf", &csrf),
                 ("verdict", "SATISFIED"),
+                ("method", "PHONE"),
                 ("comment", "张女士已拿到房产证"),
             ],
         )

@@ -82,7 +82,7 @@ lead = "power"
     }
     for dept in ["housing", "land", "education", "lighting", "power"] {
         toml.push_str(&format!(
-            "\n[principals.{dept}-dept]\nrole = \"department\"\ndepartment = \"{dept}\"\nkey_sha256 = \"{}\"\n",
+            "\n[principals.{dept}-dept]\nrole = \"department\"\ndepartment = \"{dept}\"\nkey_sha256 = \"{}\"\nemails = [\"{dept}@whistle.localhost\"]\n",
             key_digest(&department_key(dept))
         ));
     }
