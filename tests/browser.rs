@@ -670,7 +670,7 @@ async fn an_office_signs_in_reviews_and_closes_a_case_in_the_console_in_a_real_b
         .await;
     driver.click("main form button[type=submit]").await;
     driver.wait_for("#problems").await;
-    assert!(driver.text_of("#title-error").await.contains("必填"));
+    assert!(driver.text_of("#title-error").await.contains("不能为空"));
     driver
         .screenshot(390, "console-petition-errors-phone.png")
         .await;

@@ -74,7 +74,7 @@ async fn an_office_escalates_from_the_form_and_is_told_each_fault_beside_its_fie
         refused.body
     );
     for (field, words) in [
-        ("title", "必填"),
+        ("title", "不能为空"),
         ("resident_phone", "应为手机号"),
         ("difficulty", "应为1到5"),
         ("community", "不是翠屏街道的社区"),
@@ -85,7 +85,7 @@ async fn an_office_escalates_from_the_form_and_is_told_each_fault_beside_its_fie
             .body
             .find(&marker)
             .unwrap_or_else(|| panic!("no error beside {field}:\n{}", refused.body));
-        let beside: String = refused.body[at..].chars().take(100).collect();
+        let beside = refused.body[at..].split("</span>").next().unwrap();
         assert!(beside.contains(words), "{field}: {beside}");
     }
     assert!(refused.body.contains("aria-invalid=\"true\""));
