@@ -172,17 +172,12 @@ fn options(org: &Organisation, choice: Choice) -> Vec<(String, String)> {
 
 /// The office the person may escalate for, asked of the use cases' own
 /// check (a department or supervisor is refused here as it would be there).
-fn escalating(state: &PageState, signed: &Signed) -> Result<String, Response> {
+fn escalating(state: &PageState, signed: &Signed) -> Result<String, Error> {
     let org = state.whistle.organisation();
-    crate::service::intake::check(&org, &signed.actor(), &[])
-        .map_err(|e| error_page(state, e, Some(signed)))?;
+    crate::service::intake::check(&org, &signed.actor(), &[])?;
     match &signed.person.role {
         crate::domain::ActorRole::Office(code) => Ok(code.clone()),
-        _ => Err(error_page(
-            state,
-            DomainError::denied("only offices escalate", "只有街道可以吹哨").into(),
-            Some(signed),
-        )),
+        _ => Err(DomainError::denied("only offices escalate", "只有街道可以吹哨").into()),
     }
 }
 
@@ -194,7 +189,7 @@ pub async fn form(State(state): State<PageState>, headers: HeaderMap) -> Respons
     };
     let office = match escalating(&state, &signed) {
         Ok(office) => office,
-        Err(response) => return response,
+        Err(e) => return error_page(&state, e, Some(&signed)),
     };
     let mut typed = Typed::default();
     typed.fields.insert("difficulty", "1".to_owned());
@@ -221,7 +216,7 @@ pub async fn escalate(
     }
     let office = match escalating(&state, &signed) {
         Ok(office) => office,
-        Err(response) => return response,
+        Err(e) => return error_page(&state, e, Some(&signed)),
     };
     let typed = Typed::of(&pairs);
     let refusal = match state.whistle.escalate(&signed.actor(), typed.input()).await {
