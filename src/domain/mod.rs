@@ -46,7 +46,7 @@ pub use decision::{
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{
-    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
+    AlertFilter, AskFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
     PersonalReadFilter, RequestFilter,
 };
 pub use mail_command::{MailCommand, Recorded};

@@ -15,6 +15,7 @@ mod audit;
 mod channels;
 mod concurrency;
 mod console;
+mod console_supervision;
 mod decisions;
 mod digest;
 mod discovery;
