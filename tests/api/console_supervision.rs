@@ -563,6 +563,8 @@ async fn the_board_groups_by_alert_level_and_filters_and_the_alerts_list(backend
         .max()
         .unwrap();
     app.set_clock(latest + chrono::Duration::minutes(5));
+    // Hours later: the session has ended, idle; sign in again.
+    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
     for case in [&lighting, &power] {
         eventually("the overdue alerts", || async {
             app.alerts_of(&case.id)
@@ -670,7 +672,10 @@ async fn until_changed(response: &mut reqwest::Response, seen: &mut String) {
     }
 }
 
-async fn the_figures_are_get_statistics_with_charts(app: TestApp) {
+async fn the_figures_are_get_statistics_with_charts(backend: Backend) {
+    let Some(app) = spawn_app_with_clock(backend, None, &[], monday_morning()).await else {
+        return;
+    };
     let case = app.escalate(property_certificate("S-FIG-1")).await;
     app.settle(&case).await;
     app.escalate(street_lighting("S-FIG-2")).await;
@@ -769,4 +774,5 @@ async fn the_figures_are_get_statistics_with_charts(app: TestApp) {
         range.body.contains(&format!("{}-W", week.year())),
         "the week's label"
     );
+    app.stop().await;
 }

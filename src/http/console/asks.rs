@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::supervisor::{
@@ -21,6 +21,9 @@ use super::{Signed, error_page, signed_in};
 use crate::domain::{AskFilter, DomainError, ExtensionDecision, Reason, Resolution};
 use crate::http::PageState;
 use crate::service::{DecideExtension, Error, PageRequest, ResolveReturn};
+
+/// What a path segment keeps as it is: an id's letters, digits and dashes.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
 
 /// Requests with asks per page.
 const PAGE_SIZE: u32 = 50;
@@ -151,7 +154,7 @@ async fn answered(
         Ok(()) => {
             return Redirect::to(&format!(
                 "/console/supervise/{}?done={done}",
-                utf8_percent_encode(from, NON_ALPHANUMERIC)
+                utf8_percent_encode(from, SEGMENT)
             ))
             .into_response();
         }
