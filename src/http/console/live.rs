@@ -112,9 +112,10 @@ pub async fn board(State(state): State<PageState>, headers: HeaderMap) -> Respon
                 }
                 _ = tick.tick() => true,
             };
+            // A browser drops an event without data: say what changed.
             if changed
                 && tx
-                    .send(Event::default().event("changed").data(""))
+                    .send(Event::default().event("changed").data("board"))
                     .await
                     .is_err()
             {
