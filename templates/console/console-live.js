@@ -34,7 +34,7 @@
           board.replaceWith(fresh);
           board = fresh;
         }
-        say("实时更新中 · " + new Date().toLocaleTimeString("zh-CN"));
+        say("实时更新中 · 已刷新");
       })
       .catch(function () {
         say("实时更新中断，请刷新页面");

@@ -90,8 +90,11 @@ pub(super) fn department_name(org: &Organisation, code: &str) -> String {
         .map_or_else(|| code.to_owned(), |d| d.name.clone())
 }
 
-/// `(code, name)` of every office and every department, for the filters.
-pub(super) fn choices(org: &Organisation) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// What a filter offers: `(code, name)`, by code.
+pub(super) type Choices = Vec<(String, String)>;
+
+/// Every office and every department, for the filters.
+pub(super) fn choices(org: &Organisation) -> (Choices, Choices) {
     let offices = org
         .offices
         .iter()
