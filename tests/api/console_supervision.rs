@@ -398,7 +398,17 @@ async fn a_supervisor_reassigns_a_return_and_a_ruling_needs_its_reason(backend: 
 
 async fn a_supervisor_reads_any_case_verified_and_closes_it_by_override(app: TestApp) {
     let case = app.escalate(property_certificate("S-CLOSE-1")).await;
+    let extension = app
+        .housing_asks_for_a_day(request_of(&case, "housing"))
+        .await;
     let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    assert!(
+        supervisor
+            .get("/console/asks")
+            .await
+            .body
+            .contains(&extension)
+    );
     let page = format!("/console/supervise/{}", case.id);
     let shown = supervisor.get(&page).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
@@ -449,6 +459,9 @@ async fn a_supervisor_reads_any_case_verified_and_closes_it_by_override(app: Tes
     let after = supervisor.get(&format!("{page}?done=close")).await;
     assert!(after.body.contains("督办结案"), "{}", after.body);
     assert!(!after.body.contains("override-reason"), "no second close");
+    // A closed case asks nothing of anyone: its ask waits for no ruling.
+    let asks = supervisor.get("/console/asks").await;
+    assert!(!asks.body.contains(&extension), "{}", asks.body);
 
     // A case that does not exist is not found.
     let missing = supervisor.get("/console/supervise/no-such-case").await;
