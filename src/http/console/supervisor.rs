@@ -69,6 +69,7 @@ pub(super) fn field_zh(field: &str) -> &str {
         "reason" => "理由",
         "reassign_to_department" | "department" => "改派部门",
         "decision" => "审批结果",
+        "resolution" => "处理方式",
         "from" | "to" => "统计时段",
         "office" => "街道",
         other => other,
