@@ -40,7 +40,8 @@ use whistle::proto::case_service_client::CaseServiceClient;
 use whistle::proto::department_service_client::DepartmentServiceClient;
 use whistle::proto::{
     AcknowledgeRequestRequest, Case, EscalatePetitionRequest, GetAttachmentRequest, GetCaseRequest,
-    ReplyChannel, RequestStatus, Resident, ReviewReplyRequest, SubmitReplyRequest,
+    ReplyChannel, RequestExtensionRequest, RequestStatus, Resident, ReviewReplyRequest,
+    SubmitReplyRequest,
 };
 use whistle::settings::Settings;
 use whistle::store::testing;
@@ -728,6 +729,141 @@ async fn an_office_signs_in_reviews_and_closes_a_case_in_the_console_in_a_real_b
     driver
         .screenshot(1280, "console-requests-desktop.png")
         .await;
+    driver
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the browser");
+}
+
+impl Driver {
+    async fn wait_for_text(&self, css: &str, text: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let now = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if now.contains(text) {
+                return now;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{css} never said {text:?} (it says {now:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_approves_an_extension_and_reads_the_figures_in_a_real_browser() {
+    let app = App::start().await;
+    let case = app.escalate("P-BROWSER-SUPERVISOR").await;
+    let request = housing(&case).clone();
+    let due = request.reply_due_at.expect("a reply deadline");
+    let asked = prost_types::Timestamp {
+        seconds: due.seconds + 24 * 3600,
+        nanos: 0,
+    };
+    let mut housing_system =
+        DepartmentServiceClient::with_interceptor(app.channel.clone(), bearer("demo-dept-housing"));
+    let extension = housing_system
+        .request_extension(RequestExtensionRequest {
+            request_id: request.id.clone(),
+            new_reply_due_at: Some(asked),
+            reason: "需协调开发商补缴土地出让金".into(),
+        })
+        .await
+        .expect("asking for an extension")
+        .into_inner()
+        .extension
+        .expect("the extension")
+        .id;
+
+    let driver = Driver::start().await;
+    let browser = &driver.client;
+    driver
+        .sign_in(&app, "supervisor@whistle.localhost", "/console/cases")
+        .await;
+
+    // The board runs its script under the page's CSP and follows the live
+    // stream: a change elsewhere refreshes it.
+    browser
+        .goto(&format!("http://{}/console/board", app.http))
+        .await
+        .expect("opening the board");
+    driver.wait_for_text("#live", "实时更新中").await;
+    assert!(driver.has("#board-count").await, "the board");
+    let land = case
+        .requests
+        .iter()
+        .find(|r| r.department == "land")
+        .expect("a request to land");
+    DepartmentServiceClient::with_interceptor(app.channel.clone(), bearer("demo-dept-land"))
+        .acknowledge_request(AcknowledgeRequestRequest {
+            request_id: land.id.clone(),
+        })
+        .await
+        .expect("acknowledging");
+    // Refreshed: the script stamps the time it fetched the board again.
+    driver.wait_for_text("#live", "实时更新中 · ").await;
+    driver.screenshot(390, "console-board-phone.png").await;
+    driver.screenshot(1280, "console-board-desktop.png").await;
+
+    browser
+        .goto(&format!("http://{}/console/asks", app.http))
+        .await
+        .expect("opening the asks");
+    let form = format!("article[id='extension-{extension}']");
+    browser
+        .find(Locator::Css(&format!("{form} textarea")))
+        .await
+        .expect("the ruling's reason")
+        .send_keys("同意延期一天")
+        .await
+        .expect("typing the reason");
+    driver.screenshot(390, "console-asks-phone.png").await;
+    driver
+        .submit(&format!("{form} button[type='submit']"), "?done=extension")
+        .await;
+    assert!(driver.text_of("#notice").await.contains("延期审批已记录"));
+
+    let ruled = app.case(&case.id).await;
+    let ruled = housing(&ruled);
+    assert_eq!(
+        ruled.reply_due_at.as_ref().map(|t| t.seconds),
+        Some(asked.seconds)
+    );
+    assert_eq!(
+        ruled.extensions[0].decided_by,
+        "supervisor <supervisor@whistle.localhost>"
+    );
+
+    browser
+        .goto(&format!("http://{}/console/figures", app.http))
+        .await
+        .expect("opening the figures");
+    for chart in ["#chart-departments", "#chart-trend"] {
+        assert!(driver.has(&format!("svg{chart}")).await, "{chart} drawn");
+    }
+    assert!(
+        driver.has("#chart-departments rect").await,
+        "bars for the departments"
+    );
+    let width = browser
+        .execute(
+            "return document.getElementById('chart-departments').getBoundingClientRect().width;",
+            vec![],
+        )
+        .await
+        .expect("the chart's width")
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(width > 200.0, "the chart is drawn at {width} px");
+    driver.screenshot(390, "console-figures-phone.png").await;
+    driver.screenshot(1280, "console-figures-desktop.png").await;
     driver
         .client
         .clone()

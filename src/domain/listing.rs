@@ -132,6 +132,16 @@ pub struct RequestFilter {
 pub struct OverdueFilter {
     pub office: Option<String>,
     pub department: Option<String>,
+    /// Also the requests whose deadline falls within this span after the
+    /// moment of the query: close to overdue. `None`: only those past one.
+    pub within: Option<chrono::Duration>,
+}
+
+/// Which asks waiting for a supervisor's ruling to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AskFilter {
+    pub office: Option<String>,
+    pub department: Option<String>,
 }
 
 /// What `ListAlerts` narrows to.

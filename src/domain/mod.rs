@@ -48,8 +48,8 @@ pub use decision::{
 pub use effects::Effect;
 pub use error::{DomainError, FieldViolation, Violations};
 pub use listing::{
-    AlertFilter, Assigned, CaseFilter, CaseOrder, CaseText, OverdueFilter, Page, PageRequest,
-    PersonalRead, PersonalReadFilter, RequestFilter,
+    AlertFilter, AskFilter, Assigned, CaseFilter, CaseOrder, CaseText, OverdueFilter, Page,
+    PageRequest, PersonalRead, PersonalReadFilter, RequestFilter,
 };
 pub use mail_command::{MailCommand, Recorded};
 pub use organisation::{

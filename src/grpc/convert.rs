@@ -755,6 +755,7 @@ impl TryFrom<proto::ListOverdueRequest> for (OverdueFilter, PageRequest) {
         let filter = OverdueFilter {
             office: optional(r.office),
             department: optional(r.department),
+            within: None,
         };
         Ok((filter, page))
     }

@@ -27,6 +27,17 @@ use crate::settings::HttpSettings;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
+/// A page marked `Scripted` may also run the scripts served from this origin
+/// and read from it (the console's live board): still no inline script.
+const CSP_SCRIPTED: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                            script-src 'self'; connect-src 'self'; form-action 'self'; \
+                            frame-ancestors 'none'; base-uri 'none'";
+
+/// Put in a response's extensions by a handler whose page loads a script of
+/// this origin.
+#[derive(Debug, Clone, Copy)]
+pub struct Scripted;
+
 /// Per-client-address and per-link allowances; `None` when a limit is off (0).
 #[derive(Clone)]
 pub struct Guard {
@@ -153,9 +164,14 @@ pub async fn limit(State(guard): State<Guard>, request: Request, next: Next) -> 
 /// Puts the security headers on every answer, whatever produced it.
 pub async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let csp = if response.extensions().get::<Scripted>().is_some() {
+        CSP_SCRIPTED
+    } else {
+        CSP
+    };
     let headers = response.headers_mut();
     let set = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

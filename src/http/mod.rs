@@ -96,6 +96,8 @@ where
     L: Listener<Addr = SocketAddr>,
     F: FnMut(&mut L::Io) + Send + 'static,
 {
+    let mut console = console;
+    console.ends_with(shutdown.clone());
     let console = Arc::new(console);
     let guard = guard::Guard::new(&settings).with_console(console.clone());
     let sweeping = tokio::spawn(guard.clone().sweep_until(shutdown.clone()));

@@ -180,6 +180,35 @@ impl Whistle {
         Ok(self.as_seen(actor, case))
     }
 
+    /// The asks waiting for a ruling: requests whose department asked for an
+    /// extension or a return and whose clock stands still meanwhile, the
+    /// longest waiting first.
+    pub async fn list_open_asks(
+        &self,
+        actor: &Actor,
+        filter: AskFilter,
+        page: PageRequest,
+    ) -> Result<Page<Assigned>> {
+        access::permit(actor, Action::Decide)?;
+        let page = self.store.list_open_asks(&filter, &page).await?;
+        self.note_personal_reads(
+            actor,
+            "ListOpenAsks",
+            page.items.iter().map(|a| a.case.id.as_str()),
+        )
+        .await?;
+        let mut page = page;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|mut assigned| {
+                assigned.case = self.as_seen(actor, assigned.case);
+                assigned
+            })
+            .collect();
+        Ok(page)
+    }
+
     /// A supervisor closes a case without a satisfied verdict.
     #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
     pub async fn override_close(&self, actor: &Actor, command: OverrideCloseCase) -> Result<Case> {

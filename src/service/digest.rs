@@ -115,6 +115,7 @@ impl Whistle {
             let filter = OverdueFilter {
                 office: office.map(str::to_owned),
                 department: None,
+                within: None,
             };
             let overdue = self
                 .store

@@ -45,7 +45,7 @@ use crate::mail::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
 pub use crate::domain::{
-    AlertFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
+    AlertFilter, AskFilter, Assigned, CaseFilter, OverdueFilter, Page, PageRequest, PersonalRead,
     PersonalReadFilter, RequestFilter,
 };
 pub use cases::{RecordFeedback, ReviewReply};

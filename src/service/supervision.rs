@@ -80,6 +80,14 @@ impl Whistle {
         Ok(page)
     }
 
+    /// What a supervisor's live board follows: a wake-up after every commit
+    /// of this instance that wrote events or alerts. Other instances'
+    /// commits show in `feed_head`.
+    pub fn watch_board(&self, actor: &Actor) -> Result<watch::Receiver<u64>> {
+        access::permit(actor, Action::Supervise)?;
+        Ok(self.wakes.feed.subscribe())
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(
         &self,

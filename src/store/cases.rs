@@ -8,7 +8,8 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Typ
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Alert, Assigned, Case, CaseFilter, CaseOrder, OverdueFilter, Page, PageRequest, RequestFilter,
+    Alert, AskFilter, Assigned, Case, CaseFilter, CaseOrder, OverdueFilter, Page, PageRequest,
+    RequestFilter,
 };
 
 use super::backend::{Backend, Tx};
@@ -680,7 +681,12 @@ where
             qb.push(format!("r.{column}, "));
         }
         qb.push(format!("{since} AS overdue_since FROM requests r WHERE "));
-        push_overdue(&mut qb, "r", millis(now));
+        // Close to overdue is overdue a little later: the same test, moved on.
+        let cutoff = filter
+            .within
+            .and_then(|span| now.checked_add_signed(span))
+            .unwrap_or(now);
+        push_overdue(&mut qb, "r", millis(cutoff));
         if let Some(department) = &filter.department {
             qb.push(" AND r.department = ")
                 .push_bind(department.clone());
@@ -698,6 +704,57 @@ where
                 .push(")");
         }
         qb.push(format!(" ORDER BY {since}, r.id LIMIT "))
+            .push_bind(i64::from(page.size.max(1)) + 1);
+        let rows: Vec<OverdueRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let (rows, next, cursors) = split_page(rows, page.size, |r: &OverdueRow| {
+            encode_cursor("requests", &[&r.overdue_since.to_string(), &r.request.id])
+        });
+        let rows = rows.into_iter().map(|r| r.request).collect();
+        Ok(Page {
+            items: self.with_cases(rows).await?,
+            next,
+            cursors,
+        })
+    }
+
+    /// Requests whose department asked for an extension or a return and
+    /// whose clock stands still for the ruling, in open cases, the longest
+    /// waiting first.
+    pub(super) async fn list_open_asks(
+        &mut self,
+        filter: &AskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Assigned>, StoreError> {
+        let after = request_cursor(page.after.as_deref())?;
+        let mut qb = QueryBuilder::<DB>::new("SELECT ");
+        for column in request_columns!().split(", ") {
+            qb.push(format!("r.{column}, "));
+        }
+        // A case closed by override stops its requests' clocks for good: those
+        // wait for nothing.
+        qb.push(
+            "r.paused_since AS overdue_since FROM requests r JOIN cases c ON c.id = r.case_id \
+             WHERE r.paused_since IS NOT NULL AND c.status <> 'CLOSED'",
+        );
+        if let Some(department) = &filter.department {
+            qb.push(" AND r.department = ")
+                .push_bind(department.clone());
+        }
+        if let Some(office) = &filter.office {
+            qb.push(" AND c.office = ").push_bind(office.clone());
+        }
+        if let Some((since, id)) = after {
+            qb.push(" AND (r.paused_since, r.id) > (")
+                .push_bind(since)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        qb.push(" ORDER BY r.paused_since, r.id LIMIT ")
             .push_bind(i64::from(page.size.max(1)) + 1);
         let rows: Vec<OverdueRow> = qb
             .build_query_as()

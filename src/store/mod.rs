@@ -21,8 +21,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Alert, AlertFilter, Assigned, Case, CaseFilter, DomainError, OverdueFilter, Page, PageRequest,
-    RaisedAlert, RequestFilter,
+    Alert, AlertFilter, AskFilter, Assigned, Case, CaseFilter, DomainError, OverdueFilter, Page,
+    PageRequest, RaisedAlert, RequestFilter,
 };
 
 mod alerts;
@@ -316,6 +316,19 @@ impl Store {
             return Ok(nothing());
         }
         read!(self, tx => tx.list_overdue(filter, page, now).await?)
+    }
+
+    /// Requests whose clock stands still for a ruling on their department's
+    /// ask, in open cases, with their case's facts, the longest waiting first.
+    pub async fn list_open_asks(
+        &self,
+        filter: &AskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Assigned>, StoreError> {
+        if !matchable([filter.office.as_deref(), filter.department.as_deref()]) {
+            return Ok(nothing());
+        }
+        read!(self, tx => tx.list_open_asks(filter, page).await?)
     }
 
     /// Cases the watch must look at by `now`, the longest waiting first.

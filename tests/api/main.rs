@@ -16,6 +16,7 @@ mod channels;
 mod concurrency;
 mod console;
 mod console_office;
+mod console_supervision;
 mod decisions;
 mod digest;
 mod discovery;

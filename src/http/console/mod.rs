@@ -12,14 +12,26 @@
 //!   where it reviews replies, downloads their files and records the
 //!   resident's verdict; `petition_form`: a new petition, refused field by
 //!   field; `ledger`: a week's ledger as a table and as the workbook;
-//!   `department`: a department's open requests, each opening its reply page.
+//!   `department`: a department's open requests, each opening its reply page;
+//! - for supervisors (`supervisor` shares what their pages need): the overdue
+//!   `board`, refreshed `live` by Server-Sent Events where a script runs; the
+//!   `alerts`; the `asks` waiting for a ruling; the `figures` with charts
+//!   drawn as SVG (`svg`); any case with its chain verified, the reads of its
+//!   resident's details and the override close (`supervisor`).
 
+mod alerts;
+mod asks;
+mod board;
 mod cases;
 mod department;
+mod figures;
 mod ledger;
+mod live;
 pub mod people;
 mod petition_form;
 mod sign_in;
+mod supervisor;
+mod svg;
 mod view;
 
 use std::net::IpAddr;
@@ -86,6 +98,34 @@ const TEMPLATES: &[(&str, &str)] = &[
         "requests.html",
         include_str!("../../../templates/console/requests.html"),
     ),
+    (
+        "board.html",
+        include_str!("../../../templates/console/board.html"),
+    ),
+    (
+        "alerts.html",
+        include_str!("../../../templates/console/alerts.html"),
+    ),
+    (
+        "asks.html",
+        include_str!("../../../templates/console/asks.html"),
+    ),
+    (
+        "figures.html",
+        include_str!("../../../templates/console/figures.html"),
+    ),
+    (
+        "extension_form.html",
+        include_str!("../../../templates/console/extension_form.html"),
+    ),
+    (
+        "return_form.html",
+        include_str!("../../../templates/console/return_form.html"),
+    ),
+    (
+        "supervise.html",
+        include_str!("../../../templates/console/supervise.html"),
+    ),
 ];
 
 /// Ten years: longer than any session needs to last.
@@ -102,6 +142,8 @@ pub struct Console {
     policy: SessionPolicy,
     per_address: Option<DefaultKeyedRateLimiter<String>>,
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The live boards' connections, ended when the listener shuts down.
+    live: live::Live,
 }
 
 impl Console {
@@ -138,7 +180,14 @@ impl Console {
             },
             per_address: limiter(settings.sign_ins_per_address_per_hour),
             per_ip: limiter(settings.sign_ins_per_ip_per_hour),
+            live: live::Live::default(),
         })
+    }
+
+    /// Live boards end when `shutdown` fires, so that the listener's graceful
+    /// shutdown does not wait for browsers that never hang up.
+    pub fn ends_with(&mut self, shutdown: tokio_util::sync::CancellationToken) {
+        self.live.ends_with(shutdown);
     }
 
     /// Forgets quiet addresses and clients (called with the guard's sweep).
@@ -238,6 +287,19 @@ pub(super) fn routes() -> Router<PageState> {
         .route("/console/cases/{case_id}/review", post(cases::review))
         .route("/console/cases/{case_id}/feedback", post(cases::feedback))
         .route("/static/console.css", get(stylesheet))
+        .route("/console/board", get(board::show))
+        .route("/console/board/live", get(live::board))
+        .route("/static/console-live.js", get(live::script))
+        .route("/console/alerts", get(alerts::list))
+        .route("/console/asks", get(asks::list))
+        .route("/console/asks/extension", post(asks::decide_extension))
+        .route("/console/asks/return", post(asks::resolve_return))
+        .route("/console/figures", get(figures::show))
+        .route("/console/supervise/{case_id}", get(supervisor::show))
+        .route(
+            "/console/supervise/{case_id}/close",
+            post(supervisor::close),
+        )
 }
 
 const STYLESHEET: &str = include_str!("../../../templates/console/console.css");
@@ -289,6 +351,8 @@ impl Signed {
             // shown no forms they would be refused.
             office => matches!(self.person.role, crate::domain::ActorRole::Office(_)),
             department => matches!(self.person.role, crate::domain::ActorRole::Department(_)),
+            // The supervisor's screens in the navigation.
+            supervisor => matches!(self.person.role, crate::domain::ActorRole::Supervisor),
         }
     }
 }
