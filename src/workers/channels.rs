@@ -53,7 +53,7 @@ pub struct ChannelPolicy {
 }
 
 impl ChannelPolicy {
-    fn backoff(&self, attempts: u32) -> chrono::Duration {
+    pub(crate) fn backoff(&self, attempts: u32) -> chrono::Duration {
         let doubled = self
             .initial_backoff
             .checked_mul(1 << attempts.saturating_sub(1).min(20))

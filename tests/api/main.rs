@@ -37,3 +37,4 @@ mod timestamps;
 mod tls;
 mod validation;
 mod watch;
+mod webhooks;
