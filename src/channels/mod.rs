@@ -54,13 +54,22 @@ impl ChannelKind {
     /// Messages a robot may post a minute. 企业微信: "每个机器人发送的消息不能
     /// 超过20条/分钟" (https://developer.work.weixin.qq.com/document/path/91770);
     /// 钉钉: "每个机器人每分钟最多发送20条" (https://open.dingtalk.com/document/
-    /// orgapp/custom-robot-access); 飞书: 100 a minute and 5 a second per bot
-    /// (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot): the
-    /// second's limit is kept by posting one at a time and a minute's share of
-    /// it, so 100 would be too many in a burst; 20 keeps every vendor alike.
+    /// orgapp/custom-robot-access); 飞书: "100 次/分钟，5 次/秒" per bot
+    /// (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot,
+    /// 使用限制), the second's share kept by `spacing`.
     pub fn per_minute(self) -> u32 {
         match self {
-            Self::Wecom | Self::Dingtalk | Self::Feishu => 20,
+            Self::Wecom | Self::Dingtalk => 20,
+            Self::Feishu => 100,
+        }
+    }
+
+    /// The least time between two posts to one robot: 飞书 takes at most 5
+    /// a second; the others count only by the minute.
+    pub fn spacing(self) -> std::time::Duration {
+        match self {
+            Self::Feishu => std::time::Duration::from_millis(200),
+            Self::Wecom | Self::Dingtalk => std::time::Duration::ZERO,
         }
     }
 }
