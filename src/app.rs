@@ -309,25 +309,32 @@ impl<'a> Builder<'a> {
             parts.digest,
             Duration::from_secs(settings.watch.idle_secs.max(1)),
         );
+        let retry = &settings.mail.retry;
+        let channel_policy = crate::workers::channels::ChannelPolicy {
+            max_attempts: retry.max_attempts.max(1),
+            initial_backoff: chrono::Duration::seconds(retry.initial_backoff_secs.max(1) as i64),
+            max_backoff: chrono::Duration::seconds(retry.max_backoff_secs.max(1) as i64),
+            lease: chrono::Duration::minutes(5),
+            idle: Duration::from_secs(settings.watch.idle_secs.max(1)),
+            poll: Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
+        };
         let channel_worker = (!parts.channels.is_empty()).then(|| {
-            let retry = &settings.mail.retry;
             crate::workers::channels::ChannelWorker::new(
                 store.clone(),
                 org_for_reload.clone(),
                 parts.channels.clone(),
                 clock.clone(),
-                crate::workers::channels::ChannelPolicy {
-                    max_attempts: retry.max_attempts.max(1),
-                    initial_backoff: chrono::Duration::seconds(
-                        retry.initial_backoff_secs.max(1) as i64
-                    ),
-                    max_backoff: chrono::Duration::seconds(retry.max_backoff_secs.max(1) as i64),
-                    lease: chrono::Duration::minutes(5),
-                    idle: Duration::from_secs(settings.watch.idle_secs.max(1)),
-                    poll: Duration::from_millis(settings.grpc.stream_poll_ms.max(10)),
-                },
+                channel_policy,
             )
         });
+        let webhook_worker = crate::workers::webhooks::WebhookWorker::new(
+            whistle.clone(),
+            store.clone(),
+            parts.webhooks.clone(),
+            clock.clone(),
+            channel_policy,
+        );
+        let webhook_feed = whistle.feed();
         let channel_feed = whistle.feed();
         let watch = DeadlineWatch::new(
             whistle.clone(),
@@ -546,6 +553,10 @@ impl<'a> Builder<'a> {
         // So do the group robots' messages.
         if let (true, Some(channels)) = (settings.watch.workers > 0, channel_worker) {
             workers.push(tokio::spawn(channels.run(channel_feed, shutdown.clone())));
+        }
+        // And the webhooks.
+        if let (true, Some(webhooks)) = (settings.watch.workers > 0, webhook_worker) {
+            workers.push(tokio::spawn(webhooks.run(webhook_feed, shutdown.clone())));
         }
         // So does the weekly digest.
         if settings.watch.workers > 0 && settings.digest.enabled {

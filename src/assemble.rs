@@ -39,6 +39,8 @@ pub struct Parts {
     pub import: SheetColumns,
     /// Group robots, their secrets read.
     pub channels: Vec<crate::channels::Channel>,
+    /// Office and department systems told by signed webhooks.
+    pub webhooks: Vec<crate::channels::Webhook>,
 }
 
 impl Parts {
@@ -61,14 +63,24 @@ impl Parts {
         let channels = crate::channels::channels(settings)
             .map_err(|found| problems.0.extend(found))
             .ok();
-        match (calendar, organisation, alert_mail, digest, import, channels) {
+        let webhooks = crate::channels::webhooks(settings)
+            .map_err(|found| problems.0.extend(found))
+            .ok();
+        match (
+            calendar,
+            organisation,
+            alert_mail,
+            digest,
+            import,
+            channels.zip(webhooks),
+        ) {
             (
                 Some(calendar),
                 Some(organisation),
                 Some(alert_mail),
                 Some(digest),
                 Some(import),
-                Some(channels),
+                Some((channels, webhooks)),
             ) if problems.is_empty() => Ok(Parts {
                 calendar,
                 organisation,
@@ -77,6 +89,7 @@ impl Parts {
                 digest,
                 import,
                 channels,
+                webhooks,
             }),
             _ => Err(problems.into_error()),
         }

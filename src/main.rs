@@ -98,6 +98,9 @@ enum Command {
     /// Inspect the outbox: letters waiting, sent and failed.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Webhook endpoints: how far each got, and resuming a paused one.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Recompute the hash chain of every case's timeline: one line per case
     /// whose chain is broken, naming its first bad event, then a summary.
     /// Exit 0 when every chain holds, 1 otherwise.
@@ -183,6 +186,15 @@ enum NewKeyRole {
     Office,
     Department,
     Supervisor,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// List the endpoints: active or paused, the last event taken, failures
+    /// in a row, the last error.
+    List,
+    /// Resume a paused endpoint from the last event it took.
+    Resume { name: String },
 }
 
 #[derive(Subcommand)]
@@ -342,6 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             );
         }
         Command::Outbox(command) => outbox(&settings, parts, command).await?,
+        Command::Webhooks(command) => webhooks(&settings, parts, command).await?,
         Command::Ledger(args) => ledger(&settings, parts, args).await?,
         Command::Import(args) => return import(&settings, parts, args).await,
         Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
@@ -698,6 +711,49 @@ async fn outbox_command(whistle: &Whistle, command: OutboxCommand) -> anyhow::Re
             Ok(())
         }
     }
+}
+
+/// Lists or resumes webhook endpoints through the operator's use cases.
+async fn webhooks(
+    settings: &Settings,
+    parts: Parts,
+    command: WebhooksCommand,
+) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let result = async {
+        let whistle = operator_whistle(settings, parts, store.clone())?;
+        let operator = operator();
+        match command {
+            WebhooksCommand::List => {
+                println!(
+                    "{:<20}  {:<6}  {:>10}  {:>8}  {:<20}  last error",
+                    "name", "status", "last taken", "failures", "next attempt (UTC)"
+                );
+                for e in whistle.webhook_endpoints(&operator).await? {
+                    println!(
+                        "{:<20}  {:<6}  {:>10}  {:>8}  {:<20}  {}",
+                        shown(&e.name),
+                        if e.paused { "paused" } else { "active" },
+                        e.cursor,
+                        e.failures,
+                        e.next_attempt_at.format("%Y-%m-%d %H:%M:%S"),
+                        shown(e.last_error.as_deref().unwrap_or_default())
+                    );
+                }
+            }
+            WebhooksCommand::Resume { name } => {
+                let e = whistle.resume_webhook(&operator, &name).await?;
+                println!(
+                    "{} is active again; the running service delivers what came after {}",
+                    e.name, e.cursor
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// Case ids `whistle verify` reads at once; each case's events are read

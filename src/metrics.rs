@@ -42,6 +42,8 @@ pub const CHANNEL_POSTS: &str = "whistle_channel_posts_total";
 pub const CHANNEL_FAILING: &str = "whistle_channel_consecutive_failures";
 pub const CHANNEL_PENDING: &str = "whistle_channel_pending";
 pub const CHANNEL_FAILED: &str = "whistle_channel_failed";
+pub const WEBHOOK_DELIVERIES: &str = "whistle_webhook_deliveries_total";
+pub const WEBHOOK_PAUSED: &str = "whistle_webhook_paused";
 
 /// Buckets of the RPC latency histogram, in seconds: most answers take
 /// milliseconds; the call timeout is 30 s by default.
@@ -105,7 +107,15 @@ fn describe() {
     );
     describe_gauge!(
         CHANNEL_FAILING,
-        "Posts to a group robot that failed in a row since its last success, by channel"
+        "Posts to a group robot or a webhook that failed in a row since its last success, by channel"
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Events posted to webhook endpoints, by channel and outcome (delivered, failed, gone)"
+    );
+    describe_gauge!(
+        WEBHOOK_PAUSED,
+        "1 while a webhook endpoint is paused after repeated failure (resume: whistle webhooks resume)"
     );
     describe_gauge!(
         CHANNEL_PENDING,

@@ -6,16 +6,23 @@
 //! said and signed is its own file (`wecom`, `dingtalk`, `feishu`); the post
 //! and the reading of the vendor's answer are `post`. Messages travel by a
 //! durable queue (`store::channels`), driven by `workers::channels`.
+//!
+//! A channel of kind `webhook` is no robot but an office's or a department's
+//! own system (`Webhook`, from `webhooks`): it hears what its principal may
+//! see, posted as CloudEvents signed per Standard Webhooks (`webhook`) along
+//! the feed by `workers::webhooks`.
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Alert, AlertKind};
+use crate::domain::{Actor, ActorRole, Alert, AlertKind};
+use crate::settings::PrincipalRole;
 use crate::settings::{ChannelSettings, Secret, Settings};
 
 pub mod dingtalk;
 pub mod feishu;
 pub mod message;
 pub mod post;
+pub mod webhook;
 pub mod wecom;
 
 /// Which vendor's robot.
@@ -47,13 +54,22 @@ impl ChannelKind {
     /// Messages a robot may post a minute. 企业微信: "每个机器人发送的消息不能
     /// 超过20条/分钟" (https://developer.work.weixin.qq.com/document/path/91770);
     /// 钉钉: "每个机器人每分钟最多发送20条" (https://open.dingtalk.com/document/
-    /// orgapp/custom-robot-access); 飞书: 100 a minute and 5 a second per bot
-    /// (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot): the
-    /// second's limit is kept by posting one at a time and a minute's share of
-    /// it, so 100 would be too many in a burst; 20 keeps every vendor alike.
+    /// orgapp/custom-robot-access); 飞书: "100 次/分钟，5 次/秒" per bot
+    /// (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot,
+    /// 使用限制), the second's share kept by `spacing`.
     pub fn per_minute(self) -> u32 {
         match self {
-            Self::Wecom | Self::Dingtalk | Self::Feishu => 20,
+            Self::Wecom | Self::Dingtalk => 20,
+            Self::Feishu => 100,
+        }
+    }
+
+    /// The least time between two posts to one robot: 飞书 takes at most 5
+    /// a second; the others count only by the minute.
+    pub fn spacing(self) -> std::time::Duration {
+        match self {
+            Self::Feishu => std::time::Duration::from_millis(200),
+            Self::Wecom | Self::Dingtalk => std::time::Duration::ZERO,
         }
     }
 }
@@ -117,12 +133,28 @@ impl Channel {
     }
 }
 
-/// Every channel of the settings, or every problem found, each naming its key.
-/// Secrets kept in files or the environment are read here.
+/// The kind of channel that is a principal's own system.
+const WEBHOOK: &str = "webhook";
+
+/// A principal's own system, every setting checked.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub name: String,
+    pub url: reqwest::Url,
+    pub key: webhook::SigningKey,
+    /// Whose view it carries.
+    pub principal: Actor,
+}
+
+/// Every group robot of the settings, or every problem found, each naming
+/// its key. Secrets kept in files or the environment are read here.
 pub fn channels(settings: &Settings) -> Result<Vec<Channel>, Vec<String>> {
     let mut problems = Vec::new();
     let mut channels = Vec::new();
     for (name, s) in &settings.channels {
+        if s.kind.trim() == WEBHOOK {
+            continue;
+        }
         let before = problems.len();
         let channel = channel(settings, name, s, &mut problems);
         if problems.len() == before {
@@ -146,7 +178,7 @@ fn channel(
     let kind = ChannelKind::parse(s.kind.trim());
     if kind.is_none() {
         problems.push(format!(
-            "{}: {:?} is not a kind of channel; kinds are \"wecom\", \"dingtalk\" and \"feishu\"",
+            "{}: {:?} is not a kind of channel; kinds are \"wecom\", \"dingtalk\", \"feishu\" and \"webhook\"",
             key("kind"),
             s.kind
         ));
@@ -245,6 +277,105 @@ fn channel(
         min_level: s.min_level,
         mobiles: s.mobiles.clone(),
         link: s.link.clone(),
+    })
+}
+
+/// Every webhook of the settings (`kind = "webhook"`), or every problem
+/// found, each naming its key.
+pub fn webhooks(settings: &Settings) -> Result<Vec<Webhook>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut webhooks = Vec::new();
+    for (name, s) in &settings.channels {
+        if s.kind.trim() != WEBHOOK {
+            continue;
+        }
+        let key = |field: &str| format!("channels.{name}.{field}");
+        let url = match reqwest::Url::parse(s.url.trim()) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {
+                Some(url)
+            }
+            Ok(_) | Err(_) => {
+                problems.push(format!(
+                    "{}: {:?} is not the endpoint's address (https://…)",
+                    key("url"),
+                    s.url
+                ));
+                None
+            }
+        };
+        let signing = match secret(s, &key, &mut problems) {
+            Some(secret) => webhook::SigningKey::parse(secret.expose())
+                .map_err(|why| problems.push(format!("{}: {why}", key("secret"))))
+                .ok(),
+            None => {
+                problems.push(format!(
+                    "{}: a webhook is signed; give its secret (whsec_…) by secret, secret_file or secret_env",
+                    key("secret")
+                ));
+                None
+            }
+        };
+        let principal = match s.to.as_slice() {
+            [to] => match to
+                .trim()
+                .strip_prefix("principal:")
+                .map(|n| principal(settings, n))
+            {
+                Some(Some(actor)) => Some(actor),
+                Some(None) => {
+                    problems.push(format!("{}: {to:?} names no principal", key("to")));
+                    None
+                }
+                None => {
+                    problems.push(format!(
+                        "{}: a webhook carries what one principal may see: \"principal:NAME\"",
+                        key("to")
+                    ));
+                    None
+                }
+            },
+            _ => {
+                problems.push(format!(
+                    "{}: a webhook is one principal's; give one \"principal:NAME\"",
+                    key("to")
+                ));
+                None
+            }
+        };
+        if !s.alerts.is_empty() || !s.mobiles.is_empty() || s.link.is_some() {
+            problems.push(format!(
+                "{}: alerts, mobiles and link are for group robots; a webhook carries what its principal may see",
+                key("kind")
+            ));
+        }
+        if let (Some(url), Some(key), Some(principal)) = (url, signing, principal) {
+            webhooks.push(Webhook {
+                name: name.clone(),
+                url,
+                key,
+                principal,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(webhooks)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The principal configured under `name`, as the access policy knows it.
+fn principal(settings: &Settings, name: &str) -> Option<Actor> {
+    let p = settings.principals.get(name)?;
+    let role = match p.role {
+        PrincipalRole::Office => ActorRole::Office(p.office.clone()?),
+        PrincipalRole::Department => ActorRole::Department(p.department.clone()?),
+        PrincipalRole::Supervisor => ActorRole::Supervisor,
+        PrincipalRole::Unknown(_) => return None,
+    };
+    Some(Actor {
+        name: name.to_owned(),
+        role,
     })
 }
 

@@ -249,3 +249,68 @@ alerts = ["REPLY_OVERDUE"]
     assert_eq!(ok[0].kinds, [AlertKind::ReplyOverdue]);
     assert_eq!(ok[0].min_level, 1);
 }
+
+#[test]
+fn webhook_settings_are_checked_and_name_a_principal() {
+    let settings = load_with_file(
+        r#"
+[channels.nosecret]
+kind = "webhook"
+url = "https://oa.example/hooks"
+to = ["principal:cuiping-office"]
+
+[channels.badsecret]
+kind = "webhook"
+url = "https://oa.example/hooks"
+secret = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+to = ["principal:nobody"]
+
+[channels.robotish]
+kind = "webhook"
+url = "ftp://oa.example"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+to = ["supervisors"]
+mobiles = { power = "13900000000" }
+"#,
+        &[],
+    )
+    .unwrap();
+    let problems = webhooks(&settings).unwrap_err().join("; ");
+    for field in [
+        "channels.nosecret.secret: a webhook is signed",
+        "channels.badsecret.secret: a webhook secret starts with whsec_",
+        "channels.badsecret.to: \"principal:nobody\" names no principal",
+        "channels.robotish.url",
+        "channels.robotish.to",
+        "channels.robotish.kind: alerts, mobiles and link are for group robots",
+    ] {
+        assert!(problems.contains(field), "{field} in {problems}");
+    }
+    // A webhook is none of the robots.
+    assert!(channels(&settings).unwrap().is_empty());
+    let settings = load_with_file(
+        r#"
+[channels.housing-system]
+kind = "webhook"
+url = "https://oa.housing.example/hooks"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+to = ["principal:housing-dept"]
+
+[principals.housing-dept]
+role = "department"
+department = "housing"
+key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+"#,
+        &[],
+    )
+    .unwrap();
+    let ok = webhooks(&settings).unwrap();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(
+        ok[0].principal,
+        Actor {
+            name: "housing-dept".into(),
+            role: ActorRole::Department("housing".into()),
+        }
+    );
+}

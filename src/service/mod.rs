@@ -29,6 +29,7 @@ mod requests;
 mod statistics;
 mod supervision;
 mod watching;
+pub mod webhooks;
 
 use std::sync::Arc;
 

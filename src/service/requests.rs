@@ -136,6 +136,28 @@ impl Whistle {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, Assigned)>> {
+        let mut out = Vec::new();
+        for (id, case, index) in self.issued_to(actor, after, limit).await? {
+            out.push((id, self.assigned(actor, case, index)));
+        }
+        self.note_personal_reads(
+            actor,
+            "WatchAssignedRequests",
+            out.iter().map(|(_, a)| a.case.id.as_str()),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// The issuing events after `after` of requests to the actor's
+    /// department, each with its case and the request's index in it: what
+    /// the department's stream and its webhooks may carry.
+    pub(super) async fn issued_to(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Case, usize)>> {
         let permit = access::permit(actor, Action::WatchAssigned)?;
         let department = permit.department()?;
         self.check_event(after).await?;
@@ -149,15 +171,9 @@ impl Whistle {
             if let Some(case) = self.store.get_case(&fed.case_id).await?
                 && let Ok(index) = permit.request(&case, request_id)
             {
-                out.push((id, self.assigned(actor, case, index)));
+                out.push((id, case, index));
             }
         }
-        self.note_personal_reads(
-            actor,
-            "WatchAssignedRequests",
-            out.iter().map(|(_, a)| a.case.id.as_str()),
-        )
-        .await?;
         Ok(out)
     }
 }

@@ -11,13 +11,14 @@ use super::Secret;
 /// One robot in one group.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChannelSettings {
-    /// `wecom`, `dingtalk` or `feishu`.
+    /// `wecom`, `dingtalk`, `feishu`, or `webhook` (a principal's own system).
     pub kind: String,
-    /// The robot's webhook address, as the vendor shows it.
+    /// The robot's webhook address, as the vendor shows it; a webhook's endpoint.
     pub url: String,
     /// The signing secret, where the kind signs (钉钉 and 飞书 with 加签 /
     /// 签名校验 on). Better kept out of the file: `secret_file` or
-    /// `secret_env`, or `WHISTLE__CHANNELS__NAME__SECRET`.
+    /// `secret_env`, or `WHISTLE__CHANNELS__NAME__SECRET`. A webhook's is
+    /// `whsec_` and Base64 (Standard Webhooks).
     #[serde(default)]
     pub secret: Option<Secret>,
     /// A file that holds the secret (surrounding blanks are dropped).
@@ -28,7 +29,8 @@ pub struct ChannelSettings {
     pub secret_env: Option<String>,
     /// Whose alerts: `supervisors` (every alert), `office:CODE` (the alerts
     /// of that office's cases), `department:CODE` (those about requests to
-    /// that department).
+    /// that department); a webhook's `principal:NAME` (what that principal
+    /// may see).
     #[serde(default)]
     pub to: Vec<String>,
     /// Alert kinds (`REPLY_OVERDUE`, …); none: every kind.

@@ -46,6 +46,7 @@ pub mod sqlite;
 mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod webhooks;
 
 /// The outbox's letters, as the store persists them.
 pub use crate::domain::outbox::{
@@ -59,6 +60,7 @@ pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome};
 pub use feeds::{EventScope, FedEvent, FeedHead};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};
+pub use webhooks::{ClaimedEndpoint, EndpointState, WebhookFailure};
 
 /// The result of inserting a case under an office's petition id.
 #[derive(Debug)]

@@ -53,7 +53,7 @@ pub struct ChannelPolicy {
 }
 
 impl ChannelPolicy {
-    fn backoff(&self, attempts: u32) -> chrono::Duration {
+    pub(crate) fn backoff(&self, attempts: u32) -> chrono::Duration {
         let doubled = self
             .initial_backoff
             .checked_mul(1 << attempts.saturating_sub(1).min(20))
@@ -236,6 +236,7 @@ impl ChannelWorker {
                 .map_or(now, |f| f + MINUTE)
                 .max(now + chrono::Duration::seconds(1));
             let mut held_back = Vec::new();
+            let mut last_post: Option<std::time::Instant> = None;
             for message in messages {
                 let row_ids: Vec<i64> = message
                     .notices
@@ -247,6 +248,13 @@ impl ChannelWorker {
                     continue;
                 }
                 budget -= 1;
+                // Posts go one at a time; 飞书 also counts them by the second.
+                if let Some(last) = last_post
+                    && let Some(wait) = channel.kind.spacing().checked_sub(last.elapsed())
+                {
+                    tokio::time::sleep(wait).await;
+                }
+                last_post = Some(std::time::Instant::now());
                 let attempts = message
                     .notices
                     .iter()

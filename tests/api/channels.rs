@@ -40,6 +40,8 @@ struct Posted {
     /// The service's time when it came: the rate limit is the service's
     /// minute, which the test moves.
     at: Option<DateTime<Utc>>,
+    /// When it came in real time, for the limits counted by the second.
+    came: std::time::Instant,
     body: Value,
 }
 
@@ -235,7 +237,23 @@ fn check(
             }
         }
     }
-    // 20 messages a minute per robot, counted in the service's minutes.
+    // 5 a second per 飞书 bot, in real seconds.
+    if robot.vendor == Vendor::Feishu {
+        let this_second = robot
+            .accepted
+            .iter()
+            .filter(|p| p.came.elapsed() < std::time::Duration::from_secs(1))
+            .count();
+        if this_second >= 5 {
+            return fail(11232, "frequency limited");
+        }
+    }
+    // 20 messages a minute per robot (飞书 100), counted in the service's minutes.
+    let per_minute = if robot.vendor == Vendor::Feishu {
+        100
+    } else {
+        20
+    };
     let at = robot.clock.as_ref().map(|c| c.now());
     if let Some(at) = at {
         let recent = robot
@@ -243,7 +261,7 @@ fn check(
             .iter()
             .filter(|p| p.at.is_some_and(|t| at - t < chrono::Duration::minutes(1)))
             .count();
-        if recent >= 20 {
+        if recent >= per_minute {
             return match robot.vendor {
                 Vendor::Wecom => fail(45009, "api freq out of limit"),
                 Vendor::Dingtalk => fail(130101, "send too fast, exceed 20 times per minute"),
@@ -277,7 +295,11 @@ async fn answer(
         }
         None => {
             let at = robot.clock.as_ref().map(|c| c.now());
-            robot.accepted.push(Posted { at, body });
+            robot.accepted.push(Posted {
+                at,
+                came: std::time::Instant::now(),
+                body,
+            });
             vendor_answer(vendor, 0, "ok")
         }
     }

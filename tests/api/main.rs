@@ -39,3 +39,4 @@ mod timestamps;
 mod tls;
 mod validation;
 mod watch;
+mod webhooks;
