@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
-use whistle::domain::{Actor, ActorRole, Case, Organisation, Petition, Reference, effects};
+use whistle::domain::{Actor, ActorRole, Case, Organisation, Petition, Reference};
 use whistle::mail::Letters;
 use whistle::store::{Inserted, PoolOptions, Store, StoreError};
 
@@ -80,7 +80,7 @@ impl Floor {
             name: caller.principal.clone(),
             role: ActorRole::Office(caller.office.clone()),
         };
-        let case = Case::open(
+        let (case, caused) = Case::open(
             petition,
             office,
             route,
@@ -89,9 +89,7 @@ impl Floor {
             chrono::Utc::now(),
             &mut || uuid::Uuid::now_v7().to_string(),
         );
-        let mail = self
-            .letters
-            .plan(org, &case, &effects::of_change(None, &case))?;
+        let mail = self.letters.plan(org, &case, &caused)?;
         Ok((case, mail))
     }
 

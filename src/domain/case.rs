@@ -1,7 +1,7 @@
 //! The case (台账条目): one escalated petition, its department requests and its
 //! timeline. Every command is a method that checks who is acting, moves the state
-//! machines and appends what happened to the timeline; the store persists the
-//! result in one transaction. A case is `OPEN` while any request is not accepted,
+//! machines, appends what happened to the timeline and answers the effects it
+//! caused (`effects`); the store persists the result in one transaction. A case is `OPEN` while any request is not accepted,
 //! `AWAITING_FEEDBACK` when all are, and `CLOSED` only on the resident's verdict.
 
 use std::fmt;
@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
 use super::access::{Acting, Action};
+use super::effects::Effect;
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
@@ -323,7 +324,8 @@ impl Case {
     }
 
     /// Opens a case for a parsed petition: one request per routed department, each
-    /// with its own deadlines, all on the timeline.
+    /// with its own deadlines, all on the timeline. Answers the case and the
+    /// issue of each request.
     pub fn open(
         petition: Petition,
         office: &Office,
@@ -332,7 +334,7 @@ impl Case {
         actor: &Actor,
         now: DateTime<Utc>,
         new_id: &mut dyn FnMut() -> String,
-    ) -> Case {
+    ) -> (Case, Vec<Effect>) {
         let fingerprint = petition.fingerprint();
         let id = new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
@@ -386,6 +388,7 @@ impl Case {
             closed_by_override: None,
         };
         case.record(EventKind::Escalated, actor, now, None, case.title.clone());
+        let mut caused = Vec::new();
         for request in requests {
             let detail = format!(
                 "{} ({})",
@@ -399,9 +402,10 @@ impl Case {
                 Some(&request.id),
                 detail,
             );
+            caused.push(Effect::issued(&request, now));
             case.requests.push(request);
         }
-        case
+        (case, caused)
     }
 
     /// 签收: the department confirms the request has arrived.
@@ -410,7 +414,7 @@ impl Case {
         who: &impl Acting,
         request_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Acknowledge)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -426,7 +430,7 @@ impl Case {
             Some(request_id),
             detail,
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// 阶段性答复: a note on the timeline while the department works; the
@@ -437,7 +441,7 @@ impl Case {
         request_id: &str,
         note: ProgressText,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -451,7 +455,7 @@ impl Case {
             Some(request_id),
             note.into_string(),
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// 答复: the department's answer for the current round.
@@ -461,7 +465,7 @@ impl Case {
         request_id: &str,
         reply: impl Into<NewReply>,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -485,7 +489,7 @@ impl Case {
             Some(request_id),
             reply_text,
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// The street office accepts a reply, or rejects it and the request goes out
@@ -497,7 +501,7 @@ impl Case {
         decision: ReviewDecision,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::ReviewReply)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -519,6 +523,7 @@ impl Case {
                 "request {request_id} is REPLIED but holds no reply"
             )));
         };
+        let round = reply.round;
         reply.review = Some(Review {
             accepted,
             reason: reason.clone(),
@@ -538,6 +543,7 @@ impl Case {
                 self.status = case_transition(self.status, CaseAction::AllAccepted)?;
                 self.record(EventKind::AwaitingFeedback, actor, now, None, String::new());
             }
+            Ok(Vec::new())
         } else {
             self.record(
                 EventKind::ReplyRejected,
@@ -546,13 +552,18 @@ impl Case {
                 Some(request_id),
                 reason.clone(),
             );
-            self.reissue(i, reason, actor, org, now);
+            let rejected = Effect::ReplyRejected {
+                request_id: request_id.to_owned(),
+                round,
+                reason: reason.clone(),
+                at: now,
+            };
+            Ok(vec![rejected, self.reissue(i, reason, actor, org, now)])
         }
-        Ok(())
     }
 
     /// Starts a new round of request `i`: fresh deadlines, a new acknowledgement.
-    /// The caller has already moved its status to `ISSUED`.
+    /// The caller has already moved its status to `ISSUED`. Answers the issue.
     fn reissue(
         &mut self,
         i: usize,
@@ -560,7 +571,7 @@ impl Case {
         actor: &Actor,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) {
+    ) -> Effect {
         let request = &mut self.requests[i];
         let deadlines = org.deadlines_for(&request.department, &self.category, self.urgent, now);
         request.round += 1;
@@ -572,11 +583,13 @@ impl Case {
         request.watch = Default::default();
         request.paused_since = None;
         request.note_deadlines(now, DeadlineCause::Issued, &[]);
+        let issued = Effect::issued(request, now);
         let (id, detail) = (
             request.id.clone(),
             format!("round {}: {reason}", request.round),
         );
         self.record(EventKind::RequestIssued, actor, now, Some(&id), detail);
+        issued
     }
 
     /// Records the resident's verdict. Satisfied (or basically satisfied) closes the
@@ -591,7 +604,7 @@ impl Case {
         reissue_request_ids: &[String],
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::RecordFeedback)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -659,9 +672,14 @@ impl Case {
         self.record(EventKind::FeedbackRecorded, actor, now, None, detail);
         if action == CaseAction::Satisfied {
             self.record(EventKind::CaseClosed, actor, now, None, String::new());
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.record(EventKind::CaseReopened, actor, now, None, String::new());
+        let mut caused = vec![Effect::CaseReopened {
+            seq: self.events.len() as u32,
+            comment: comment.clone(),
+            at: now,
+        }];
         let reason = if comment.is_empty() {
             "resident not satisfied".to_owned()
         } else {
@@ -670,9 +688,9 @@ impl Case {
         for i in reissue {
             let request = &mut self.requests[i];
             request.status = transition(request.status, RequestAction::Reissue)?;
-            self.reissue(i, reason.clone(), actor, org, now);
+            caused.push(self.reissue(i, reason.clone(), actor, org, now));
         }
-        Ok(())
+        Ok(caused)
     }
 
     /// Whether a reply is waiting for the office's review.

@@ -132,6 +132,7 @@ pub fn open_case() -> Case {
             format!("id{n}")
         },
     )
+    .0
 }
 
 /// The fixture case with the numbers the store would have drawn.

@@ -67,15 +67,10 @@ impl Whistle {
         let mut asked = None;
         let assigned = self
             .change_request(&permit, &request_id, |case| {
-                asked = Some(case.ask_extension(
-                    &permit,
-                    &request_id,
-                    new_reply_due_at,
-                    reason,
-                    &org,
-                    now,
-                )?);
-                Ok(())
+                let (id, caused) =
+                    case.ask_extension(&permit, &request_id, new_reply_due_at, reason, &org, now)?;
+                asked = Some(id);
+                Ok(caused)
             })
             .await?;
         let extension = asked
@@ -173,7 +168,7 @@ impl Whistle {
                     now,
                     &mut ids,
                 )
-                .map(|_| ())
+                .map(|(_, caused)| caused)
             })
             .await
             .map_err(|e| hide_case_behind_request(e, &request_id))?;

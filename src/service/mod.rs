@@ -38,7 +38,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::domain::access;
 use crate::domain::alert;
-use crate::domain::effects::{self, Effect};
+use crate::domain::effects::Effect;
 pub use crate::domain::organisation::OrgCell;
 use crate::domain::{Actor, Case, DomainError, Organisation};
 use crate::mail::Letters;
@@ -170,12 +170,13 @@ impl Whistle {
     }
 
     /// Loads the case under its lock in `tx`, applies `change`, and commits the
-    /// difference with the letters it causes; rolls back on a refusal.
+    /// difference with the letters and alerts of the effects `change` answers;
+    /// rolls back on a refusal.
     async fn commit_change(
         &self,
         tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        change: impl FnOnce(&mut Case) -> std::result::Result<Vec<Effect>, DomainError>,
     ) -> Result<Case> {
         self.commit_change_with(tx, case_id, change, |_| Ok(Vec::new()))
             .await
@@ -187,7 +188,7 @@ impl Whistle {
         &self,
         mut tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        change: impl FnOnce(&mut Case) -> std::result::Result<Vec<Effect>, DomainError>,
         also: impl FnOnce(&Case) -> Result<Vec<OutgoingMail>>,
     ) -> Result<Case> {
         let org = self.org.current();
@@ -196,13 +197,15 @@ impl Whistle {
             return Err(not_found("case", case_id));
         };
         let mut after = before.clone();
-        if let Err(refused) = change(&mut after) {
-            tx.rollback().await?;
-            return Err(refused.into());
-        }
+        let effects = match change(&mut after) {
+            Ok(effects) => effects,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Err(refused.into());
+            }
+        };
         let now = self.clock.now();
         after.rewatch(&org.watch, &org.calendar, now);
-        let effects = effects::of_change(Some(&before), &after);
         let extra = also(&after)?;
         self.save(tx, &before, &mut after, &effects, extra).await?;
         if after.requests.len() > before.requests.len()

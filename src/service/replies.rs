@@ -464,59 +464,62 @@ impl Whistle {
         let request_id = link.request_id.clone();
         let minted_at = link.created_at;
         let org = self.org.current();
-        let change =
-            |case: &mut Case, files: Vec<Attachment>| -> std::result::Result<(), DomainError> {
-                let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
-                    DomainError::NotFound {
-                        what: "request",
-                        id: request_id.clone(),
-                    }
-                })?;
-                let permit = access::permit(&actor, access::Action::Reply)?;
-                let i = permit.request(case, &request_id)?;
-                if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
-                    return Err(ended_error(ended));
+        let change = |case: &mut Case,
+                      files: Vec<Attachment>|
+         -> std::result::Result<Vec<Effect>, DomainError> {
+            let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
+                DomainError::NotFound {
+                    what: "request",
+                    id: request_id.clone(),
                 }
-                match action {
-                    DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
-                    DeskAction::Progress(note) => {
-                        acknowledge_first(case, &actor, &request_id, i, now)?;
-                        case.note_progress(&actor, &request_id, note, now)
-                    }
-                    DeskAction::Reply(reply) => {
-                        acknowledge_first(case, &actor, &request_id, i, now)?;
-                        let details = ReplyDetails {
-                            document_number: reply.document_number.into_string(),
-                            replier_name: reply.replier_name.into_string(),
-                            replier_phone: reply.replier_phone.into_string(),
-                            channel: Channel::Page,
-                            sender: String::new(),
-                            attachments: files,
-                        };
-                        case.submit_reply(
-                            &actor,
-                            &request_id,
-                            NewReply {
-                                text: reply.text,
-                                details,
-                            },
-                            now,
-                        )
-                    }
-                    // The same domain changes as `ask_extension` and `ask_return`
-                    // of the decisions use cases: the rules, the pause, the
-                    // events and the alerts are theirs.
-                    DeskAction::Extension {
-                        new_reply_due_at,
-                        reason,
-                    } => case
-                        .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
-                        .map(|_| ()),
-                    DeskAction::Return { reason } => {
-                        case.ask_return(&actor, &request_id, reason, &org, now)
-                    }
+            })?;
+            let permit = access::permit(&actor, access::Action::Reply)?;
+            let i = permit.request(case, &request_id)?;
+            if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
+                return Err(ended_error(ended));
+            }
+            match action {
+                DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
+                DeskAction::Progress(note) => {
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    Ok(caused)
                 }
-            };
+                DeskAction::Reply(reply) => {
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let details = ReplyDetails {
+                        document_number: reply.document_number.into_string(),
+                        replier_name: reply.replier_name.into_string(),
+                        replier_phone: reply.replier_phone.into_string(),
+                        channel: Channel::Page,
+                        sender: String::new(),
+                        attachments: files,
+                    };
+                    caused.extend(case.submit_reply(
+                        &actor,
+                        &request_id,
+                        NewReply {
+                            text: reply.text,
+                            details,
+                        },
+                        now,
+                    )?);
+                    Ok(caused)
+                }
+                // The same domain changes as `ask_extension` and `ask_return`
+                // of the decisions use cases: the rules, the pause, the
+                // events and the alerts are theirs.
+                DeskAction::Extension {
+                    new_reply_due_at,
+                    reason,
+                } => case
+                    .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
+                    .map(|(_, caused)| caused),
+                DeskAction::Return { reason } => {
+                    case.ask_return(&actor, &request_id, reason, &org, now)
+                }
+            }
+        };
         let round = self.round_in(&mut tx, &case_id, &link.request_id).await?;
         let (stored, meta) = file_attachments(&link.request_id, round, files, now);
         tx.insert_attachments(&stored).await?;
@@ -668,7 +671,7 @@ impl Whistle {
         let command = mail.command.clone();
         let sender = mail.sender.clone();
         let minted_at = link.created_at;
-        let change = |case: &mut Case| -> std::result::Result<(), DomainError> {
+        let change = |case: &mut Case| -> std::result::Result<Vec<Effect>, DomainError> {
             let permit = access::permit(&actor, access::Action::Reply)?;
             let i = permit.request(case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
@@ -677,26 +680,30 @@ impl Whistle {
             match command {
                 MailCommand::Acknowledge => {
                     // Acknowledging an acknowledged request by mail is no news.
-                    if case.requests[i].status == RequestStatus::Issued {
-                        case.acknowledge(&actor, &request_id, now)?;
-                    }
-                    Ok(())
+                    acknowledge_first(case, &actor, &request_id, i, now)
                 }
                 MailCommand::Progress(text) => {
                     let note = ProgressText::parse("text", &text)?;
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
-                    case.note_progress(&actor, &request_id, note, now)
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    Ok(caused)
                 }
                 MailCommand::Reply(text) => {
                     let text = ReplyText::parse("text", &text)?;
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
                     let details = ReplyDetails {
                         channel: Channel::Mail,
                         sender: sender.clone(),
                         attachments: meta,
                         ..ReplyDetails::default()
                     };
-                    case.submit_reply(&actor, &request_id, NewReply { text, details }, now)
+                    caused.extend(case.submit_reply(
+                        &actor,
+                        &request_id,
+                        NewReply { text, details },
+                        now,
+                    )?);
+                    Ok(caused)
                 }
             }
         };
@@ -740,11 +747,11 @@ fn acknowledge_first(
     request_id: &str,
     index: usize,
     now: DateTime<Utc>,
-) -> std::result::Result<(), DomainError> {
+) -> std::result::Result<Vec<Effect>, DomainError> {
     if case.requests[index].status == RequestStatus::Issued {
-        case.acknowledge(actor, request_id, now)?;
+        return case.acknowledge(actor, request_id, now);
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ fn open_case(spec: &Spec<'_>) -> Case {
         spec.at,
         &mut new_id,
     )
+    .0
 }
 
 /// What an insert did, with the case as stored.
@@ -200,10 +201,10 @@ async fn create(store: &Store, spec: &Spec<'_>) -> Case {
 
 /// Loads the case under its lock, applies `change`, and commits the difference
 /// with the letters `mail` makes of it, as the command use cases do.
-async fn update_with(
+async fn update_with<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
     mail: Letters,
 ) -> Result<Case, StoreError> {
     let mut tx = store.begin().await?;
@@ -222,19 +223,19 @@ async fn update_with(
     Ok(after)
 }
 
-async fn update(
+async fn update<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
 ) -> Result<Case, StoreError> {
     update_with(store, case_id, change, no_mail).await
 }
 
 /// Applies a step and checks that what the store returned is what it now holds.
-async fn step(
+async fn step<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
 ) -> Case {
     let returned = update(store, case_id, change).await.unwrap();
     let stored = store.get_case(case_id).await.unwrap().unwrap();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DeadlineCause, RequestAction, RequestStatus, transition};
@@ -112,7 +113,8 @@ impl ExtensionDecision {
 
 impl Case {
     /// 延期申请: the department asks, before its reply deadline, for a later
-    /// one. Its clock stops until a supervisor rules. Answers the extension's id.
+    /// one. Its clock stops until a supervisor rules. Answers the extension's
+    /// id and what the ask causes.
     #[allow(clippy::too_many_arguments)]
     pub fn ask_extension(
         &mut self,
@@ -122,7 +124,7 @@ impl Case {
         reason: Reason,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<String, DomainError> {
+    ) -> Result<(String, Vec<Effect>), DomainError> {
         let permit = who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -198,7 +200,14 @@ impl Case {
             Some(request_id),
             "extension asked; deadlines stand still until the ruling".into(),
         );
-        Ok(id)
+        let asked = Effect::ExtensionRequested {
+            request_id: request_id.to_owned(),
+            extension_id: id.clone(),
+            new_due_at,
+            reason: reason.into_string(),
+            at: now,
+        };
+        Ok((id, vec![asked]))
     }
 
     /// A supervisor's ruling on an extension: approved, the reply deadline is
@@ -210,7 +219,7 @@ impl Case {
         decision: ExtensionDecision,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -260,7 +269,8 @@ impl Case {
         x.decided_by = actor.name.clone();
         x.decided_at = Some(now);
         x.decision_reason = reason.clone();
-        let (request_id, reply_due) = (r.id.clone(), r.reply_due_at);
+        let (request_id, department, round, reply_due) =
+            (r.id.clone(), r.department.clone(), r.round, r.reply_due_at);
         let kind = match ruling {
             ExtensionRuling::Approve => EventKind::ExtensionApproved,
             ExtensionRuling::Deny => EventKind::ExtensionDenied,
@@ -282,7 +292,18 @@ impl Case {
                 deadline(reply_due, tz, Language::Zh)
             ),
         );
-        Ok(())
+        let (id, reply_due_at) = (extension_id.to_owned(), reply_due);
+        Ok(vec![Effect::Ruled(Ruled {
+            request_id,
+            department,
+            round,
+            ruling: match ruling {
+                ExtensionRuling::Approve => RulingNotice::ExtensionApproved { id, reply_due_at },
+                ExtensionRuling::Deny => RulingNotice::ExtensionDenied { id, reply_due_at },
+            },
+            reason,
+            at: now,
+        })])
     }
 }
 
@@ -333,7 +354,7 @@ mod tests {
         let old = housing(&case).reply_due_at;
         let asked = old + Duration::days(3);
         let at = now() + Duration::hours(1);
-        let id = case
+        let (id, _) = case
             .ask_extension(
                 &dept("housing"),
                 "id2",
@@ -401,7 +422,7 @@ mod tests {
         case.acknowledge(&dept("housing"), "id2", now()).unwrap();
         let old = housing(&case).reply_due_at;
         let at = now();
-        let id = case
+        let (id, _) = case
             .ask_extension(
                 &dept("housing"),
                 "id2",
@@ -451,7 +472,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "new_reply_due_at"));
         // One at a time.
-        let id = case
+        let (id, _) = case
             .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, now())
             .unwrap();
         let err = case

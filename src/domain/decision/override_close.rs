@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, CaseAction, EventKind, case_transition};
+use crate::domain::effects::Effect;
 use crate::domain::error::DomainError;
 use crate::domain::request::RequestStatus;
 use crate::domain::text::Reason;
@@ -25,7 +26,7 @@ impl Case {
         who: &impl Acting,
         reason: Reason,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -50,7 +51,7 @@ impl Case {
             reason: reason.clone(),
         });
         self.record(EventKind::ClosedByOverride, actor, now, None, reason);
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

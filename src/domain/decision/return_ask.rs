@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DepartmentRequest, NewRequest, Reference, RequestAction, transition};
@@ -93,7 +94,7 @@ impl Case {
         reason: Reason,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -143,12 +144,14 @@ impl Case {
             decision_reason: String::new(),
             reassigned_to: None,
         });
+        let round = r.round;
+        let reason = reason.into_string();
         self.record(
             EventKind::ReturnRequested,
             actor,
             now,
             Some(request_id),
-            reason.into_string(),
+            reason.clone(),
         );
         self.record(
             EventKind::ClockPaused,
@@ -157,13 +160,18 @@ impl Case {
             Some(request_id),
             "return asked; deadlines stand still until the decision".into(),
         );
-        Ok(())
+        Ok(vec![Effect::ReturnRequested {
+            request_id: request_id.to_owned(),
+            round,
+            reason,
+            at: now,
+        }])
     }
 
     /// A supervisor decides a return: a new request to another department
     /// (the old one ends `RETURNED`), or back to the same department, whose
     /// clock resumes with the paused time added back. Answers the new
-    /// request's id when reassigned.
+    /// request's id when reassigned, and what the decision causes.
     #[allow(clippy::too_many_arguments)]
     pub fn resolve_return(
         &mut self,
@@ -174,7 +182,7 @@ impl Case {
         org: &Organisation,
         now: DateTime<Utc>,
         new_id: &mut dyn FnMut() -> String,
-    ) -> Result<Option<String>, DomainError> {
+    ) -> Result<(Option<String>, Vec<Effect>), DomainError> {
         let permit = who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -212,6 +220,7 @@ impl Case {
         }
         let reason = reason.into_string();
         let r = &mut self.requests[i];
+        let (round, returned_by) = (r.round, r.department.clone());
         r.status = next;
         let ask = r.return_ask.as_mut().expect("checked above");
         ask.status = decided;
@@ -250,6 +259,17 @@ impl Case {
                     Some(request_id),
                     format!("to {department} ({new_request_id}): {reason}"),
                 );
+                let ruled = Effect::Ruled(Ruled {
+                    request_id: request_id.to_owned(),
+                    department: returned_by,
+                    round,
+                    ruling: RulingNotice::ReturnReassigned {
+                        department: department.clone(),
+                    },
+                    reason,
+                    at: now,
+                });
+                let issued = Effect::issued(&request, now);
                 let detail = format!(
                     "{department} ({}): reassigned from {old_reference}",
                     role.as_str().to_lowercase()
@@ -262,11 +282,22 @@ impl Case {
                     Some(&new_request_id),
                     detail,
                 );
-                Ok(Some(new_request_id))
+                Ok((Some(new_request_id), vec![ruled, issued]))
             }
             Resolution::SendBack => {
                 let paused = r.resume(&org.calendar, now, false);
                 let reply_due = r.reply_due_at;
+                let ruled = Effect::Ruled(Ruled {
+                    request_id: request_id.to_owned(),
+                    department: returned_by,
+                    round,
+                    ruling: RulingNotice::ReturnSentBack {
+                        ack_due_at: r.acknowledged_at.is_none().then_some(r.ack_due_at),
+                        reply_due_at: reply_due,
+                    },
+                    reason: reason.clone(),
+                    at: now,
+                });
                 self.record(
                     EventKind::RequestSentBack,
                     actor,
@@ -285,7 +316,7 @@ impl Case {
                         deadline(reply_due, org.calendar.tz(), Language::Zh)
                     ),
                 );
-                Ok(None)
+                Ok((None, vec![ruled]))
             }
         }
     }
@@ -348,7 +379,7 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reassign_to_department"));
-        let new = case
+        let (new, caused) = case
             .resolve_return(
                 &supervisor(),
                 "id2",
@@ -360,6 +391,21 @@ mod tests {
             )
             .unwrap();
         assert_eq!(new.as_deref(), Some("id10"));
+        // The department that returned it hears the ruling, then the new
+        // one gets its letter.
+        match &caused[..] {
+            [Effect::Ruled(ruled), Effect::RequestIssued(issued)] => {
+                assert_eq!(ruled.department, "housing");
+                assert_eq!(
+                    ruled.ruling,
+                    RulingNotice::ReturnReassigned {
+                        department: "lighting".into()
+                    }
+                );
+                assert_eq!((issued.request_id.as_str(), issued.round), ("id10", 1));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(housing(&case).status, RequestStatus::Returned);
         let n = case.requests.last().unwrap();
         assert_eq!(
