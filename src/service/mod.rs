@@ -176,7 +176,7 @@ impl Whistle {
         &self,
         tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<Vec<Effect>, DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
     ) -> Result<Case> {
         self.commit_change_with(tx, case_id, change, |_| Ok(Vec::new()))
             .await
@@ -188,7 +188,7 @@ impl Whistle {
         &self,
         mut tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<Vec<Effect>, DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
         also: impl FnOnce(&Case) -> Result<Vec<OutgoingMail>>,
     ) -> Result<Case> {
         let org = self.org.current();
@@ -332,6 +332,10 @@ fn hide_case_behind_request(e: Error, request_id: &str) -> Error {
         other => other,
     }
 }
+
+/// What a command of the domain answers: the effects it caused, or why it
+/// was refused.
+type Caused = std::result::Result<Vec<Effect>, DomainError>;
 
 /// Time-ordered ids: lists page by id and come out in creation order.
 fn new_id() -> String {

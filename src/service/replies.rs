@@ -464,9 +464,7 @@ impl Whistle {
         let request_id = link.request_id.clone();
         let minted_at = link.created_at;
         let org = self.org.current();
-        let change = |case: &mut Case,
-                      files: Vec<Attachment>|
-         -> std::result::Result<Vec<Effect>, DomainError> {
+        let change = |case: &mut Case, files: Vec<Attachment>| -> Caused {
             let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
                 DomainError::NotFound {
                     what: "request",
@@ -671,7 +669,7 @@ impl Whistle {
         let command = mail.command.clone();
         let sender = mail.sender.clone();
         let minted_at = link.created_at;
-        let change = |case: &mut Case| -> std::result::Result<Vec<Effect>, DomainError> {
+        let change = |case: &mut Case| -> Caused {
             let permit = access::permit(&actor, access::Action::Reply)?;
             let i = permit.request(case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
@@ -747,7 +745,7 @@ fn acknowledge_first(
     request_id: &str,
     index: usize,
     now: DateTime<Utc>,
-) -> std::result::Result<Vec<Effect>, DomainError> {
+) -> Caused {
     if case.requests[index].status == RequestStatus::Issued {
         return case.acknowledge(actor, request_id, now);
     }

@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action, Permit};
-use crate::domain::{Actor, Case, DomainError, Effect, NewReply, ProgressText};
+use crate::domain::{Actor, Case, NewReply, ProgressText};
 use crate::store::{EventScope, WriteTx};
 
 /// A department's answer to a request.
@@ -115,7 +115,7 @@ impl Whistle {
         &self,
         permit: &Permit,
         request_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<Vec<Effect>, DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
     ) -> Result<Assigned> {
         let mut tx = self.store.begin().await?;
         let case_id = self.case_of(&mut tx, request_id).await?;
