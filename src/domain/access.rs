@@ -112,6 +112,17 @@ pub fn hidden(what: &'static str, id: &str) -> DomainError {
     }
 }
 
+/// A refusal met on the way to what the caller named, said about what it
+/// named: a caller that named a request or an extension hears that this is
+/// not found, not that a case it never asked for is. Other refusals pass as
+/// they are.
+pub fn hidden_behind(refusal: DomainError, what: &'static str, id: &str) -> DomainError {
+    match refusal {
+        DomainError::NotFound { what: "case", .. } => hidden(what, id),
+        other => other,
+    }
+}
+
 /// Whether the caller's role may do this kind of thing at all, and if so,
 /// for whom it acts.
 pub fn permit(actor: &Actor, action: Action) -> Result<Permit, DomainError> {
@@ -455,6 +466,17 @@ mod tests {
             review.case(&case),
             Err(DomainError::NotFound { what: "case", .. })
         ));
+        // Named through a request, the case is that request not found.
+        let refused = review.case(&case).unwrap_err();
+        assert_eq!(
+            hidden_behind(refused, "request", "id2"),
+            DomainError::NotFound {
+                what: "request",
+                id: "id2".into()
+            }
+        );
+        let wrong = DomainError::wrong_state("case is CLOSED", "已办结");
+        assert_eq!(hidden_behind(wrong.clone(), "request", "id2"), wrong);
         let housing_request = case.requests[0].id.clone();
         let reply = |code: &str| permit(&fixtures::dept(code), Action::Reply).unwrap();
         assert!(matches!(

@@ -87,7 +87,7 @@ impl Whistle {
                 case.review_reply(&permit, &request_id, decision, org, now)
             })
             .await
-            .map_err(|e| hide_case_behind_request(e, &request_id))?;
+            .map_err(|e| e.hidden_behind("request", &request_id))?;
         Ok(self.as_seen(actor, case))
     }
 

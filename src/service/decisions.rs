@@ -128,10 +128,7 @@ impl Whistle {
                 case.decide_extension(&permit, &extension_id, decision, &org, now)
             })
             .await
-            .map_err(|e| match e {
-                Error::Refused(DomainError::NotFound { what: "case", .. }) => unknown(),
-                other => other,
-            })?;
+            .map_err(|e| e.hidden_behind("extension", &extension_id))?;
         let index = permit.request(&case, &request_id)?;
         Ok(self.assigned(actor, case, index))
     }
@@ -171,7 +168,7 @@ impl Whistle {
                 .map(|(_, caused)| caused)
             })
             .await
-            .map_err(|e| hide_case_behind_request(e, &request_id))?;
+            .map_err(|e| e.hidden_behind("request", &request_id))?;
         Ok(self.as_seen(actor, case))
     }
 

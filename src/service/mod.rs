@@ -322,17 +322,6 @@ impl Whistle {
     }
 }
 
-/// A caller who named a request hears about that request, not about a case it
-/// never asked for.
-fn hide_case_behind_request(e: Error, request_id: &str) -> Error {
-    match e {
-        Error::Refused(DomainError::NotFound { what: "case", .. }) => {
-            not_found("request", request_id)
-        }
-        other => other,
-    }
-}
-
 /// What a command of the domain answers: the effects it caused, or why it
 /// was refused.
 type Caused = std::result::Result<Vec<Effect>, DomainError>;

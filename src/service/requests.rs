@@ -122,7 +122,7 @@ impl Whistle {
         let case = self
             .commit_change(tx, &case_id, change)
             .await
-            .map_err(|e| hide_case_behind_request(e, request_id))?;
+            .map_err(|e| e.hidden_behind("request", request_id))?;
         let index = permit.request(&case, request_id)?;
         Ok(self.assigned(permit.actor(), case, index))
     }
