@@ -18,7 +18,7 @@ use super::request::{
     DeadlineCause, DepartmentRequest, DepartmentRole, NewReply, NewRequest, Reference, Reply,
     RequestAction, Review, transition,
 };
-use super::text::{Comment, ProgressText, Reason};
+use super::text::{Comment, ProgressText, ReasonText};
 
 /// The most request ids an unsatisfied verdict may name.
 pub const REISSUE_IDS_MAX: usize = 50;
@@ -271,7 +271,7 @@ pub struct Case {
 pub enum ReviewDecision {
     Accept,
     /// Unsatisfactory, with the reason the department will read.
-    Reject(Reason),
+    Reject(ReasonText),
 }
 
 impl ReviewDecision {
@@ -280,7 +280,7 @@ impl ReviewDecision {
         if accept {
             Comment::parse("reason", reason).map(|_| ReviewDecision::Accept)
         } else {
-            Reason::parse("reason", reason).map(ReviewDecision::Reject)
+            ReasonText::parse("reason", reason).map(ReviewDecision::Reject)
         }
     }
 }
@@ -930,7 +930,7 @@ mod tests {
         case.acknowledge(&dept("land"), &land, now()).unwrap();
         case.override_close(
             &fixtures::supervisor(),
-            Reason::parse("reason", "已由区政府统一处理").unwrap(),
+            ReasonText::parse("reason", "已由区政府统一处理").unwrap(),
             now(),
         )
         .unwrap();

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::text::Reason;
+use super::text::ReasonText;
 use super::{
     Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
     Organisation, Petition, PetitionInput, Reference,
@@ -145,8 +145,8 @@ pub fn stored_case() -> Case {
 }
 
 /// A reason as a supervisor or department would give it.
-pub fn reason(text: &str) -> Reason {
-    Reason::parse("reason", text).unwrap()
+pub fn reason(text: &str) -> ReasonText {
+    ReasonText::parse("reason", text).unwrap()
 }
 
 /// Asserts a refusal for the state it names.

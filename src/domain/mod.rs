@@ -59,7 +59,7 @@ pub use request::{
     Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
 pub use text::{
-    Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,
+    Comment, DocumentNumber, ProgressText, ReasonText, ReplierName, ReplierPhone, ReplyText,
 };
 pub use watch::{AlertSlot, Due, Overdue, Watch, WatchPolicy};
 

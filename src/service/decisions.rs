@@ -9,21 +9,21 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::{Actor, Extension, ExtensionDecision, Reason, Resolution};
+use crate::domain::{Actor, Extension, ExtensionDecision, ReasonText, Resolution};
 
 /// A department's ask for a later reply deadline.
 #[derive(Debug, Clone)]
 pub struct AskExtension {
     pub request_id: String,
     pub new_reply_due_at: DateTime<Utc>,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A department's return of a request that is not its remit.
 #[derive(Debug, Clone)]
 pub struct AskReturn {
     pub request_id: String,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A supervisor's ruling on an extension.
@@ -38,14 +38,14 @@ pub struct DecideExtension {
 pub struct ResolveReturn {
     pub request_id: String,
     pub resolution: Resolution,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A supervisor's close of a case without a satisfied verdict.
 #[derive(Debug, Clone)]
 pub struct OverrideCloseCase {
     pub case_id: String,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 impl Whistle {

@@ -18,7 +18,7 @@ use crate::domain::reply_link::{self, Ended};
 use crate::domain::text::{reorders_or_breaks, visible_controls};
 use crate::domain::{
     ActorRole, Attachment, Channel, DocumentNumber, Event, MailCommand, NewReply, ProgressText,
-    Reason, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
+    ReasonText, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
 };
 use crate::store::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
@@ -73,11 +73,11 @@ pub enum DeskAction {
     /// 申请延期, as `DepartmentService.RequestExtension` asks it.
     Extension {
         new_reply_due_at: DateTime<Utc>,
-        reason: Reason,
+        reason: ReasonText,
     },
     /// 申请退单, as `DepartmentService.ReturnRequest` asks it.
     Return {
-        reason: Reason,
+        reason: ReasonText,
     },
 }
 

@@ -1901,8 +1901,8 @@ fn supervisor() -> Actor {
     }
 }
 
-fn why(text: &str) -> crate::domain::Reason {
-    crate::domain::Reason::parse("reason", text).unwrap()
+fn why(text: &str) -> crate::domain::ReasonText {
+    crate::domain::ReasonText::parse("reason", text).unwrap()
 }
 
 async fn overdue_ids(store: &Store, at: DateTime<Utc>) -> Vec<String> {
@@ -2263,7 +2263,7 @@ async fn events_from_before_the_chain_are_chained_once_and_never_again(store: St
     let b = unchained.first_break.expect("unchained");
     assert_eq!(
         (b.seq, b.problem),
-        (1, crate::domain::audit_chain::Problem::NotChained)
+        (1, crate::domain::audit_chain::ChainProblem::NotChained)
     );
     // The first start chains them, to the very same hashes, and records it.
     store.migrate().await.unwrap();
@@ -2291,7 +2291,7 @@ async fn events_from_before_the_chain_are_chained_once_and_never_again(store: St
     let b = broken.first_break.clone().expect("still broken");
     assert_eq!(
         (b.seq, b.problem),
-        (2, crate::domain::audit_chain::Problem::NotChained)
+        (2, crate::domain::audit_chain::ChainProblem::NotChained)
     );
     assert!(chain_alerts(&store, &case.id).await.is_empty());
 

@@ -12,7 +12,7 @@ use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DeadlineCause, RequestAction, RequestStatus, transition};
-use crate::domain::text::{Comment, Reason};
+use crate::domain::text::{Comment, ReasonText};
 use crate::domain::watch::{Due, StepWatch};
 use crate::domain::wording::{Language, deadline, span_zh};
 
@@ -98,7 +98,7 @@ impl Extension {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtensionDecision {
     Approve(Comment),
-    Deny(Reason),
+    Deny(ReasonText),
 }
 
 impl ExtensionDecision {
@@ -106,7 +106,7 @@ impl ExtensionDecision {
         if approve {
             Comment::parse("reason", reason).map(Self::Approve)
         } else {
-            Reason::parse("reason", reason).map(Self::Deny)
+            ReasonText::parse("reason", reason).map(Self::Deny)
         }
     }
 }
@@ -121,7 +121,7 @@ impl Case {
         who: &impl Acting,
         request_id: &str,
         new_due_at: DateTime<Utc>,
-        reason: Reason,
+        reason: ReasonText,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<Effect>), DomainError> {

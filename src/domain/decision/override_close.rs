@@ -8,7 +8,7 @@ use crate::domain::case::{Case, CaseAction, EventKind, case_transition};
 use crate::domain::effects::Effect;
 use crate::domain::error::DomainError;
 use crate::domain::request::RequestStatus;
-use crate::domain::text::Reason;
+use crate::domain::text::ReasonText;
 
 /// A supervisor's override of the resident's verdict: who, when, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl Case {
     pub fn override_close(
         &mut self,
         who: &impl Acting,
-        reason: Reason,
+        reason: ReasonText,
         now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Decide)?;

@@ -12,7 +12,7 @@ use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DepartmentRequest, NewRequest, Reference, RequestAction, transition};
-use crate::domain::text::Reason;
+use crate::domain::text::ReasonText;
 use crate::domain::wording::{Language, deadline, span_zh};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ impl Case {
         &mut self,
         who: &impl Acting,
         request_id: &str,
-        reason: Reason,
+        reason: ReasonText,
         org: &Organisation,
         now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
@@ -178,7 +178,7 @@ impl Case {
         who: &impl Acting,
         request_id: &str,
         resolution: Resolution,
-        reason: Reason,
+        reason: ReasonText,
         org: &Organisation,
         now: DateTime<Utc>,
         new_id: &mut dyn FnMut() -> String,
