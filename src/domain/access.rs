@@ -81,19 +81,30 @@ pub struct Permit {
 
 /// Who a domain command acts as: a caller the policy has yet to ask about
 /// (an [`Actor`]), or one it already let in (a [`Permit`]).
-pub trait Acting {
+pub trait Acting: Sync {
     /// The permit for `action`: the one held when it was for that action,
     /// else the policy's answer now.
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError>;
+
+    /// Who it is, as the timeline names it.
+    fn actor(&self) -> &Actor;
 }
 
 impl Acting for Actor {
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError> {
         permit(self, action).map(Cow::Owned)
     }
+
+    fn actor(&self) -> &Actor {
+        self
+    }
 }
 
 impl Acting for Permit {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError> {
         if self.action == action {
             Ok(Cow::Borrowed(self))

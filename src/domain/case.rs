@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
 use super::access::{Acting, Action};
+use super::context::Ctx;
 use super::effects::Effect;
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
@@ -327,16 +328,15 @@ impl Case {
     /// with its own deadlines, all on the timeline. Answers the case and the
     /// issue of each request.
     pub fn open(
+        ctx: &Ctx<'_>,
         petition: Petition,
         office: &Office,
         route: Route,
-        org: &Organisation,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        new_id: &mut dyn FnMut() -> String,
     ) -> (Case, Vec<Effect>) {
+        let Ctx { org, now, .. } = *ctx;
+        let actor = ctx.who.actor();
         let fingerprint = petition.fingerprint();
-        let id = new_id();
+        let id = ctx.ids.new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
         let departments = std::iter::once((route.lead, DepartmentRole::Lead)).chain(
             route
@@ -355,7 +355,7 @@ impl Case {
                 };
                 DepartmentRequest::issue(
                     NewRequest {
-                        id: new_id(),
+                        id: ctx.ids.new_id(),
                         case_id: id.clone(),
                         reference,
                         department,
@@ -595,17 +595,15 @@ impl Case {
     /// Records the resident's verdict. Satisfied (or basically satisfied) closes the
     /// case; unsatisfied re-opens it and re-issues the named requests (all of them
     /// when none are named).
-    #[allow(clippy::too_many_arguments)]
     pub fn record_feedback(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         verdict: Verdict,
         comment: Comment,
         reissue_request_ids: &[String],
-        org: &Organisation,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::RecordFeedback)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::RecordFeedback)?;
         let actor = permit.actor();
         permit.case(self)?;
         let comment = comment.into_string();
@@ -704,7 +702,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ActorRole, ReplyText, RequestStatus};
+    use crate::domain::{ActorRole, Ctx, ReplyText, RequestStatus, SeededIds};
 
     use crate::domain::fixtures::{self, dept, now, office, open_case, org};
 
@@ -769,12 +767,10 @@ mod tests {
         reply_and_accept(&mut case, 1);
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Satisfied,
             comment("很满意"),
             &[],
-            &org(),
-            now(),
         )
         .unwrap();
         assert_eq!(case.status, CaseStatus::Closed);
@@ -815,12 +811,10 @@ mod tests {
         reply_and_accept(&mut case, 1);
         let housing = case.requests[0].id.clone();
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Unsatisfied,
             comment("证还没拿到"),
             &[housing],
-            &org(),
-            now(),
         )
         .unwrap();
         assert_eq!(case.status, CaseStatus::Open);
@@ -843,12 +837,10 @@ mod tests {
         reply_and_accept(&mut case, 0);
         reply_and_accept(&mut case, 1);
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Unsatisfied,
             Comment::default(),
             &[],
-            &org(),
-            now(),
         )
         .unwrap();
         assert!(
@@ -863,12 +855,10 @@ mod tests {
         let mut case = open_case();
         let err = case
             .record_feedback(
-                &office(),
+                &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
                 Verdict::Satisfied,
                 Comment::default(),
                 &[],
-                &org(),
-                now(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("OPEN")));
@@ -881,12 +871,10 @@ mod tests {
         reply_and_accept(&mut case, 1);
         let err = case
             .record_feedback(
-                &office(),
+                &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
                 Verdict::Unsatisfied,
                 Comment::default(),
                 &["nope".into()],
-                &org(),
-                now(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reissue_request_ids[0]"));

@@ -140,7 +140,9 @@ pub enum RulingNotice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Case, Comment, ReplyText, ReviewDecision, Verdict, fixtures};
+    use crate::domain::{
+        Case, Comment, Ctx, ReplyText, ReviewDecision, SeededIds, Verdict, fixtures,
+    };
 
     /// The issue of `case`'s request `i` as it stands.
     fn issued(case: &Case, i: usize) -> Effect {
@@ -156,18 +158,16 @@ mod tests {
             &org,
         )
         .unwrap();
-        let mut n = 0;
         let (case, caused) = Case::open(
+            &Ctx::new(
+                &fixtures::office(),
+                &org,
+                fixtures::now(),
+                &SeededIds::default(),
+            ),
             petition,
             &org.offices["cuiping"],
             route,
-            &org,
-            &fixtures::office(),
-            fixtures::now(),
-            &mut || {
-                n += 1;
-                format!("id{n}")
-            },
         );
         assert_eq!(case, fixtures::open_case());
         assert_eq!(caused, [issued(&case, 0), issued(&case, 1)]);
@@ -228,12 +228,10 @@ mod tests {
         let comment = Comment::parse("comment", "证还没拿到").unwrap();
         let caused = case
             .record_feedback(
-                &office,
+                &Ctx::new(&office, &org, fixtures::now(), &SeededIds::default()),
                 Verdict::Unsatisfied,
                 comment,
                 &[],
-                &org,
-                fixtures::now(),
             )
             .unwrap();
         let reopened = case

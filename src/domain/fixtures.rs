@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::context::{Ctx, SeededIds};
 use super::text::ReasonText;
 use super::{
     Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
@@ -119,18 +120,11 @@ pub fn open_case() -> Case {
     let org = org();
     let (petition, route) = Petition::admit(&petition_input(), &org.offices["cuiping"], &org)
         .expect("the fixture petition is valid");
-    let mut n = 0;
     Case::open(
+        &Ctx::new(&office(), &org, now(), &SeededIds::default()),
         petition,
         &org.offices["cuiping"],
         route,
-        &org,
-        &office(),
-        now(),
-        &mut || {
-            n += 1;
-            format!("id{n}")
-        },
     )
     .0
 }

@@ -9,6 +9,7 @@ pub mod attachment;
 pub mod audit_chain;
 pub mod calendar;
 pub mod case;
+pub mod context;
 pub mod decision;
 pub mod disclosure;
 pub mod effects;
@@ -39,6 +40,7 @@ pub use calendar::{
     WorkingCalendar,
 };
 pub use case::{Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict};
+pub use context::{Ctx, IdSource, OsIds, SeededIds};
 pub use decision::{
     DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus, OverrideClose, Resolution,
     ReturnAsk, ReturnStatus,

@@ -104,9 +104,10 @@ impl Whistle {
             reissue_request_ids,
         } = command;
         let tx = self.store.begin().await?;
+        let ctx = Ctx::new(&permit, org, now, &*self.ids);
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.record_feedback(&permit, verdict, comment, &reissue_request_ids, org, now)
+                case.record_feedback(&ctx, verdict, comment, &reissue_request_ids)
             })
             .await?;
         Ok(self.as_seen(actor, case))

@@ -65,10 +65,11 @@ impl Whistle {
             reason,
         } = command;
         let mut asked = None;
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let assigned = self
             .change_request(&permit, &request_id, |case| {
                 let (id, caused) =
-                    case.ask_extension(&permit, &request_id, new_reply_due_at, reason, &org, now)?;
+                    case.ask_extension(&ctx, &request_id, new_reply_due_at, reason)?;
                 asked = Some(id);
                 Ok(caused)
             })
@@ -153,19 +154,11 @@ impl Whistle {
                 return Err(e);
             }
         };
-        let mut ids = new_id;
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.resolve_return(
-                    &permit,
-                    &request_id,
-                    resolution,
-                    reason,
-                    &org,
-                    now,
-                    &mut ids,
-                )
-                .map(|(_, caused)| caused)
+                case.resolve_return(&ctx, &request_id, resolution, reason)
+                    .map(|(_, caused)| caused)
             })
             .await
             .map_err(|e| e.hidden_behind("request", &request_id))?;

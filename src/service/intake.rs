@@ -122,7 +122,8 @@ impl Whistle {
         let org = self.org.current();
         let (petition, route) = Petition::admit(input, office, &org)?;
         let now = self.clock.now();
-        let (mut case, caused) = Case::open(petition, office, route, &org, actor, now, &mut new_id);
+        let ctx = Ctx::new(actor, &org, now, &*self.ids);
+        let (mut case, caused) = Case::open(&ctx, petition, office, route);
         case.rewatch(&org.watch, &org.calendar, now);
         // Planned before the transaction: a new case's letters need nothing it
         // reads, and the office's counter is not held while they are made.

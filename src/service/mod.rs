@@ -40,7 +40,7 @@ use crate::domain::access;
 use crate::domain::alert;
 use crate::domain::effects::Effect;
 pub use crate::domain::organisation::OrgCell;
-use crate::domain::{Actor, Case, DomainError, Organisation};
+use crate::domain::{Actor, Case, Ctx, DomainError, IdSource, Organisation, OsIds};
 use crate::mail::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
@@ -100,6 +100,8 @@ pub struct Whistle {
     wakes: Wakes,
     /// What the reply page and reply mail accept as attachments.
     replies: Arc<ReplyPolicy>,
+    /// Where new ids and secrets come from.
+    ids: Arc<dyn IdSource>,
 }
 
 impl Whistle {
@@ -117,7 +119,21 @@ impl Whistle {
             letters,
             wakes,
             replies: Arc::new(ReplyPolicy::default()),
+            ids: Arc::new(OsIds),
         }
+    }
+
+    /// Where new ids and secrets come from: the operating system's random
+    /// source unless told otherwise.
+    pub fn with_ids(mut self, ids: Arc<dyn IdSource>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Where new ids and secrets come from, for the doors' own tokens (a
+    /// form's cookie).
+    pub fn ids(&self) -> &dyn IdSource {
+        &*self.ids
     }
 
     pub fn with_reply_policy(mut self, policy: ReplyPolicy) -> Self {
@@ -325,8 +341,3 @@ impl Whistle {
 /// What a command of the domain answers: the effects it caused, or why it
 /// was refused.
 type Caused = std::result::Result<Vec<Effect>, DomainError>;
-
-/// Time-ordered ids: lists page by id and come out in creation order.
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}

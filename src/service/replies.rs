@@ -20,6 +20,7 @@ use crate::domain::{
     ActorRole, Attachment, Channel, DocumentNumber, Event, MailCommand, NewReply, ProgressText,
     ReasonText, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
 };
+use crate::mail::letters::MailAnswered;
 use crate::store::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
 /// What the reply page and reply mail take as attachments.
@@ -281,8 +282,10 @@ fn clean_filename(name: &str) -> String {
     crate::domain::attachment::shown_name(name)
 }
 
-/// The rows of a reply's files and what the reply says of them.
+/// The rows of a reply's files, each with an id from `ids`, and what the
+/// reply says of them.
 fn file_attachments(
+    ids: &dyn IdSource,
     request_id: &str,
     round: u32,
     files: Vec<NewAttachment>,
@@ -291,7 +294,7 @@ fn file_attachments(
     files
         .into_iter()
         .map(|f| {
-            let id = new_id();
+            let id = ids.new_id();
             let sha256 = hex::encode(Sha256::digest(&f.bytes));
             let filename = clean_filename(&f.filename);
             // What the bytes are, never what the sender declared.
@@ -414,7 +417,7 @@ impl Whistle {
     /// change nothing the second time.
     pub async fn issue_form_key(&self, token: &str) -> Result<String> {
         let (digest, _) = self.link(token).await?;
-        let form_key = reply_link::mint().token;
+        let form_key = reply_link::mint(&*self.ids).token;
         let mut tx = self.store.begin().await?;
         tx.issue_form_key(&reply_link::digest(&form_key), &digest, self.clock.now())
             .await?;
@@ -510,16 +513,19 @@ impl Whistle {
                 DeskAction::Extension {
                     new_reply_due_at,
                     reason,
-                } => case
-                    .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
-                    .map(|(_, caused)| caused),
+                } => {
+                    let ctx = Ctx::new(&actor, &org, now, &*self.ids);
+                    let (_, caused) =
+                        case.ask_extension(&ctx, &request_id, new_reply_due_at, reason)?;
+                    Ok(caused)
+                }
                 DeskAction::Return { reason } => {
                     case.ask_return(&actor, &request_id, reason, &org, now)
                 }
             }
         };
         let round = self.round_in(&mut tx, &case_id, &link.request_id).await?;
-        let (stored, meta) = file_attachments(&link.request_id, round, files, now);
+        let (stored, meta) = file_attachments(&*self.ids, &link.request_id, round, files, now);
         tx.insert_attachments(&stored).await?;
         let case = self
             .commit_change(tx, &case_id, |case| change(case, meta))
@@ -613,7 +619,7 @@ impl Whistle {
         let now = self.clock.now();
         let org = self.org.current();
         let mut record = InboundRecord {
-            id: new_id(),
+            id: self.ids.new_id(),
             request_id: link.request_id.clone(),
             message_id: mail.message_id.clone(),
             message_key,
@@ -662,7 +668,8 @@ impl Whistle {
             return Ok(MailOutcome::Duplicate);
         }
         let round = request.round;
-        let (stored, meta) = file_attachments(&link.request_id, round, mail.attachments, now);
+        let (stored, meta) =
+            file_attachments(&*self.ids, &link.request_id, round, mail.attachments, now);
         tx.insert_attachments(&stored).await?;
         let request_id = link.request_id.clone();
         let actor = Self::link_actor(&case, &request_id, &format!("mail from {}", mail.sender))?;
@@ -707,16 +714,14 @@ impl Whistle {
         };
         let receipt_for = |case: &Case| {
             let org = self.org.current();
+            let answered = MailAnswered {
+                request_id: &link.request_id,
+                sender: &mail.sender,
+                message_id: &mail.message_id,
+                command: &mail.command,
+            };
             self.letters
-                .plan_receipt(
-                    &org,
-                    case,
-                    &link.request_id,
-                    &mail.sender,
-                    &mail.message_id,
-                    &mail.command,
-                    now,
-                )
+                .plan_receipt(&org, case, answered, now)
                 .map(|m| m.into_iter().collect())
                 .map_err(|e| Error::Internal(e.into()))
         };
@@ -729,7 +734,7 @@ impl Whistle {
         {
             Ok(_) => Ok(MailOutcome::Recorded(mail.command)),
             Err(Error::Refused(refused)) => {
-                record.id = new_id();
+                record.id = self.ids.new_id();
                 keep(MailOutcome::Refused(refused.to_string()), record).await
             }
             Err(other) => Err(other),

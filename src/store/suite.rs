@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::testing::{TestDatabase, sqlite_url};
 use super::*;
 use crate::domain::{
-    Actor, ActorRole, CaseStatus, Comment, DepartmentRole, EventKind, Organisation, Petition,
-    PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, Verdict,
+    Actor, ActorRole, CaseStatus, Comment, Ctx, DepartmentRole, EventKind, Organisation, OsIds,
+    Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, SeededIds,
+    Verdict,
 };
 
 macro_rules! suite {
@@ -149,15 +150,11 @@ fn open_case(spec: &Spec<'_>) -> Case {
     })
     .unwrap();
     let route = org.route(&petition.category, None, &[]).unwrap();
-    let mut new_id = || uuid::Uuid::now_v7().to_string();
     Case::open(
+        &Ctx::new(&office(spec.office), &org, spec.at, &OsIds),
         petition,
         &org.offices[spec.office],
         route,
-        &org,
-        &office(spec.office),
-        spec.at,
-        &mut new_id,
     )
     .0
 }
@@ -596,12 +593,10 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let reissue = vec![housing.clone()];
     let c = step(&store, &id, |c| {
         c.record_feedback(
-            &o,
+            &Ctx::new(&o, &org, at(50), &SeededIds::default()),
             Verdict::Unsatisfied,
             comment("证还没拿到"),
             &reissue,
-            &org,
-            at(50),
         )
     })
     .await;
@@ -629,7 +624,12 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     })
     .await;
     let c = step(&store, &id, |c| {
-        c.record_feedback(&o, Verdict::Satisfied, comment("很满意"), &[], &org, at(60))
+        c.record_feedback(
+            &Ctx::new(&o, &org, at(60), &SeededIds::default()),
+            Verdict::Satisfied,
+            comment("很满意"),
+            &[],
+        )
     })
     .await;
 
@@ -1924,8 +1924,13 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     // An extension asked: stored whole, and the paused request is not overdue.
     let asked = reply_due + Duration::days(3);
     let case = step(&store, &case.id, |c| {
-        c.ask_extension(&dept("housing"), &housing, asked, why("需协调"), &org, at)
-            .map(|_| ())
+        c.ask_extension(
+            &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
+            &housing,
+            asked,
+            why("需协调"),
+        )
+        .map(|_| ())
     })
     .await;
     assert_eq!(case.requests[0].extensions.len(), 1);
@@ -1960,13 +1965,10 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     assert_eq!(case.requests[1].status, RequestStatus::ReturnRequested);
     let case = step(&store, &case.id, |c| {
         c.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, at + Duration::hours(1), &OsIds),
             &land,
             Resolution::Reassign("lighting".into()),
             why("改派路灯所"),
-            &org,
-            at + Duration::hours(1),
-            &mut || "new-lighting-request".into(),
         )
         .map(|_| ())
     })
@@ -1974,7 +1976,7 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     assert_eq!(case.requests[1].status, RequestStatus::Returned);
     let ret = case.requests[1].return_ask.as_ref().unwrap();
     assert_eq!(ret.status, ReturnStatus::Reassigned);
-    assert_eq!(ret.reassigned_to.as_deref(), Some("new-lighting-request"));
+    assert_eq!(ret.reassigned_to.as_ref(), Some(&case.requests[2].id));
     assert_eq!(
         case.requests[2].reference,
         Reference::Assigned(reference(3))

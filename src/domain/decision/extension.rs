@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::context::Ctx;
 use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
@@ -115,17 +116,15 @@ impl Case {
     /// 延期申请: the department asks, before its reply deadline, for a later
     /// one. Its clock stops until a supervisor rules. Answers the extension's
     /// id and what the ask causes.
-    #[allow(clippy::too_many_arguments)]
     pub fn ask_extension(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         new_due_at: DateTime<Utc>,
         reason: ReasonText,
-        org: &Organisation,
-        now: DateTime<Utc>,
     ) -> Result<(String, Vec<Effect>), DomainError> {
-        let permit = who.permit(Action::Ask)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -310,10 +309,10 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DepartmentRequest;
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
+    use crate::domain::{Ctx, DepartmentRequest, SeededIds};
     use crate::domain::{ReplyText, watch::WatchPolicy};
     use chrono::Duration;
 
@@ -356,12 +355,10 @@ mod tests {
         let at = now() + Duration::hours(1);
         let (id, _) = case
             .ask_extension(
-                &dept("housing"),
+                &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
                 "id2",
                 asked,
                 reason("需协调土地部门"),
-                &org,
-                at,
             )
             .unwrap();
         assert_eq!(id, "id2.x1");
@@ -424,12 +421,10 @@ mod tests {
         let at = now();
         let (id, _) = case
             .ask_extension(
-                &dept("housing"),
+                &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
                 "id2",
                 old + Duration::days(2),
                 reason("人手不足"),
-                &org,
-                at,
             )
             .unwrap();
         let later = at + Duration::days(1);
@@ -458,7 +453,12 @@ mod tests {
         let d = dept("housing");
         // Late: names the deadline in local time.
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, due)
+            .ask_extension(
+                &Ctx::new(&d, &org, due, &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap_err();
         match err {
             DomainError::WrongState(m) => {
@@ -468,15 +468,30 @@ mod tests {
         }
         // Not later than the current deadline: the field is named.
         let err = case
-            .ask_extension(&d, "id2", due, reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due,
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "new_reply_due_at"));
         // One at a time.
         let (id, _) = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap();
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(2), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(2),
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("one ask at a time")));
         case.decide_extension(
@@ -487,8 +502,13 @@ mod tests {
             now(),
         )
         .unwrap();
-        case.ask_extension(&d, "id2", due + Duration::days(2), reason("x"), &org, now())
-            .unwrap();
+        case.ask_extension(
+            &Ctx::new(&d, &org, now(), &SeededIds::default()),
+            "id2",
+            due + Duration::days(2),
+            reason("x"),
+        )
+        .unwrap();
         case.decide_extension(
             &supervisor(),
             "id2.x2",
@@ -499,18 +519,21 @@ mod tests {
         .unwrap();
         // The limit (2).
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(9), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(9),
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("2 extension")));
         // Another department hears not found; only supervisors rule.
         let err = case
             .ask_extension(
-                &dept("land"),
+                &Ctx::new(&dept("land"), &org, now(), &SeededIds::default()),
                 "id2",
                 due + Duration::days(1),
                 reason("x"),
-                &org,
-                now(),
             )
             .unwrap_err();
         assert!(matches!(
@@ -552,7 +575,12 @@ mod tests {
         case.submit_reply(&d, "id2", ReplyText::parse("text", "已办").unwrap(), now())
             .unwrap();
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap_err();
         wrong_state_naming(err, "REPLIED");
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::context::Ctx;
 use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
@@ -172,18 +173,15 @@ impl Case {
     /// (the old one ends `RETURNED`), or back to the same department, whose
     /// clock resumes with the paused time added back. Answers the new
     /// request's id when reassigned, and what the decision causes.
-    #[allow(clippy::too_many_arguments)]
     pub fn resolve_return(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         resolution: Resolution,
         reason: ReasonText,
-        org: &Organisation,
-        now: DateTime<Utc>,
-        new_id: &mut dyn FnMut() -> String,
     ) -> Result<(Option<String>, Vec<Effect>), DomainError> {
-        let permit = who.permit(Action::Decide)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
         let i = permit.request(self, request_id)?;
@@ -230,7 +228,7 @@ impl Case {
         match resolution {
             Resolution::Reassign(department) => {
                 r.paused_since = None;
-                let new_request_id = new_id();
+                let new_request_id = ctx.ids.new_id();
                 ask.reassigned_to = Some(new_request_id.clone());
                 let (role, old_reference) = (r.role, r.reference.as_str().to_owned());
                 let office = org.office(&self.office);
@@ -328,7 +326,7 @@ mod tests {
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
-    use crate::domain::{CaseStatus, ReplyText};
+    use crate::domain::{CaseStatus, Ctx, ReplyText, SeededIds};
     use crate::domain::{DepartmentRequest, RequestStatus};
     use chrono::Duration;
 
@@ -366,28 +364,22 @@ mod tests {
         .unwrap();
         assert_eq!(housing(&case).status, RequestStatus::ReturnRequested);
         assert_eq!(housing(&case).open_deadlines().count(), 0);
-        let mut ids = (10..).map(|n| format!("id{n}"));
+        let ids = SeededIds::starting_at(10);
         let err = case
             .resolve_return(
-                &supervisor(),
+                &Ctx::new(&supervisor(), &org, now(), &ids),
                 "id2",
                 Resolution::Reassign("housing".into()),
                 reason("x"),
-                &org,
-                now(),
-                &mut || ids.next().unwrap(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reassign_to_department"));
         let (new, caused) = case
             .resolve_return(
-                &supervisor(),
+                &Ctx::new(&supervisor(), &org, now(), &ids),
                 "id2",
                 Resolution::Reassign("lighting".into()),
                 reason("改由教育局办理"),
-                &org,
-                now(),
-                &mut || ids.next().unwrap(),
             )
             .unwrap();
         assert_eq!(new.as_deref(), Some("id10"));
@@ -414,13 +406,10 @@ mod tests {
         );
         assert!(matches!(n.reference, Reference::Pending { .. }));
         let again = case.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, now(), &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("x"),
-            &org,
-            now(),
-            &mut || "z".into(),
         );
         wrong_state_naming(again.unwrap_err(), "RETURNED");
         // Returned counts as done for the case.
@@ -459,13 +448,10 @@ mod tests {
         let later = at + Duration::hours(3);
         let paused = org.calendar.working_time_between(at, later);
         case.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, later, &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("属于住建职责"),
-            &org,
-            later,
-            &mut || unreachable!(),
         )
         .unwrap();
         let r = housing(&case);
@@ -507,13 +493,10 @@ mod tests {
         case.ask_return(&dept("housing"), "id2", reason("x"), &org, now())
             .unwrap();
         let err = case.resolve_return(
-            &office(),
+            &Ctx::new(&office(), &org, now(), &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("x"),
-            &org,
-            now(),
-            &mut || "z".into(),
         );
         assert!(matches!(err, Err(DomainError::PermissionDenied(_))));
     }

@@ -31,6 +31,8 @@ mod ruling;
 mod sign_in;
 mod weekly;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
@@ -38,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use alert::{AlertLetter, AlertLine};
 pub use digest::{DIGEST_LINES, DigestLetter};
-pub use receipt::ReceiptLetter;
+pub use receipt::{MailAnswered, ReceiptLetter};
 pub use reminder::ReminderLetter;
 pub use request::RequestLetter;
 pub use ruling::{RulingLetter, RulingOutcome};
@@ -48,7 +50,7 @@ pub use weekly::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 use super::address_book::{self, AddressBook, Recipient, ReplyLink};
 use super::compose::Composer;
 use crate::domain::outbox::{LetterKind, OutgoingMail, QueuedMail, Rendered};
-use crate::domain::{Case, Effect, Organisation};
+use crate::domain::{Case, Effect, IdSource, Organisation, OsIds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LetterError {
@@ -100,6 +102,8 @@ impl LetterFacts {
 pub struct Letters {
     compose: Composer,
     book: AddressBook,
+    /// Where reply links' secrets come from.
+    ids: Arc<dyn IdSource>,
 }
 
 impl Letters {
@@ -107,7 +111,15 @@ impl Letters {
         Self {
             compose: Composer::new(from, message_id_domain),
             book,
+            ids: Arc::new(OsIds),
         }
+    }
+
+    /// Draws reply links' secrets from `ids` rather than the operating
+    /// system's random source.
+    pub fn with_ids(mut self, ids: Arc<dyn IdSource>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Lets every letter to a department carry a fresh reply link (see
@@ -195,7 +207,7 @@ impl Letters {
             return Ok(None);
         };
         let link = if linked {
-            self.book.mint_link()
+            self.book.mint_link(&*self.ids)
         } else {
             ReplyLink::default()
         };
