@@ -1,7 +1,8 @@
 //! The rules of 街乡吹哨、部门报到, free of I/O: parsing petitions and texts,
 //! routing, the request and case state machines, who may do and see what, the
-//! working-day calendar, and the effects a change causes. The caller passes the
-//! clock and the ids in, so every rule can be tested with fixed time.
+//! working-day calendar, and the effects each command answers. The caller
+//! passes the time and the id source in (`context`), so every rule can be
+//! tested with fixed time and seeded ids.
 
 pub mod access;
 pub mod alert;

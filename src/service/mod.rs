@@ -1,8 +1,8 @@
 //! The use cases: one method per thing a caller can do, each one transaction.
 //! Each takes a command already parsed into domain types, asks the access
 //! policy whether the caller may, lets the domain decide, plans the letters and
-//! alerts the change causes, and hands case, letters and alerts to the store to
-//! commit together. Answers are cut to what the caller may see. Transports call
+//! alerts from the effects the domain answers, and hands case, letters and
+//! alerts to the store to commit together. Answers are cut to what the caller may see. Transports call
 //! nothing else.
 //!
 //! `Whistle` is one type whose methods live by caller: `cases` (street
@@ -14,7 +14,9 @@
 //! the one error they all return. What they share (the transaction of a
 //! change, the view of a caller) is here. The access policy is asked once per
 //! command (`domain::access::permit`), and its permit goes with the command
-//! into the domain.
+//! into the domain, in the command's context (`domain::Ctx`) where it takes
+//! one; a case reached through a request or an extension the caller named is
+//! hidden as what it named (`Error::hidden_behind`).
 
 mod cases;
 pub mod console;
