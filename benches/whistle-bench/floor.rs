@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
-use whistle::domain::{Actor, ActorRole, Case, Organisation, Petition, Reference, effects};
+use whistle::domain::{Actor, ActorRole, Case, Ctx, Organisation, OsIds, Petition, Reference};
 use whistle::mail::Letters;
 use whistle::store::{Inserted, PoolOptions, Store, StoreError};
 
@@ -80,18 +80,9 @@ impl Floor {
             name: caller.principal.clone(),
             role: ActorRole::Office(caller.office.clone()),
         };
-        let case = Case::open(
-            petition,
-            office,
-            route,
-            org,
-            &actor,
-            chrono::Utc::now(),
-            &mut || uuid::Uuid::now_v7().to_string(),
-        );
-        let mail = self
-            .letters
-            .plan(org, &case, &effects::of_change(None, &case))?;
+        let ctx = Ctx::new(&actor, org, chrono::Utc::now(), &OsIds);
+        let (case, caused) = Case::open(&ctx, petition, office, route);
+        let mail = self.letters.plan(org, &case, &caused)?;
         Ok((case, mail))
     }
 

@@ -81,19 +81,30 @@ pub struct Permit {
 
 /// Who a domain command acts as: a caller the policy has yet to ask about
 /// (an [`Actor`]), or one it already let in (a [`Permit`]).
-pub trait Acting {
+pub trait Acting: Sync {
     /// The permit for `action`: the one held when it was for that action,
     /// else the policy's answer now.
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError>;
+
+    /// Who it is, as the timeline names it.
+    fn actor(&self) -> &Actor;
 }
 
 impl Acting for Actor {
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError> {
         permit(self, action).map(Cow::Owned)
     }
+
+    fn actor(&self) -> &Actor {
+        self
+    }
 }
 
 impl Acting for Permit {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     fn permit(&self, action: Action) -> Result<Cow<'_, Permit>, DomainError> {
         if self.action == action {
             Ok(Cow::Borrowed(self))
@@ -109,6 +120,17 @@ pub fn hidden(what: &'static str, id: &str) -> DomainError {
     DomainError::NotFound {
         what,
         id: super::error::cut(id, 64),
+    }
+}
+
+/// A refusal met on the way to what the caller named, said about what it
+/// named: a caller that named a request or an extension hears that this is
+/// not found, not that a case it never asked for is. Other refusals pass as
+/// they are.
+pub fn hidden_behind(refusal: DomainError, what: &'static str, id: &str) -> DomainError {
+    match refusal {
+        DomainError::NotFound { what: "case", .. } => hidden(what, id),
+        other => other,
     }
 }
 
@@ -455,6 +477,17 @@ mod tests {
             review.case(&case),
             Err(DomainError::NotFound { what: "case", .. })
         ));
+        // Named through a request, the case is that request not found.
+        let refused = review.case(&case).unwrap_err();
+        assert_eq!(
+            hidden_behind(refused, "request", "id2"),
+            DomainError::NotFound {
+                what: "request",
+                id: "id2".into()
+            }
+        );
+        let wrong = DomainError::wrong_state("case is CLOSED", "已办结");
+        assert_eq!(hidden_behind(wrong.clone(), "request", "id2"), wrong);
         let housing_request = case.requests[0].id.clone();
         let reply = |code: &str| permit(&fixtures::dept(code), Action::Reply).unwrap();
         assert!(matches!(

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 
 use super::case::Case;
-use super::effects::Effect;
+use super::effects::{Effect, Issued, Reminded};
 use super::organisation::Organisation;
 use super::watch::Due;
 use super::wording::{Language, deadline, span_zh};
@@ -179,11 +179,12 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
     let mut alerts = Vec::new();
     for effect in effects {
         match effect {
-            Effect::RequestIssued {
+            Effect::RequestIssued(Issued {
                 request_id,
                 round,
                 at,
-            } if *round >= REPEATED_ROUNDS_FROM => {
+                ..
+            }) if *round >= REPEATED_ROUNDS_FROM => {
                 let Some((a, r)) = about(org, case, request_id) else {
                     continue;
                 };
@@ -202,14 +203,15 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
                 ));
             }
             // Rulings are the supervisors' own doing: nothing to alert them of.
-            Effect::RequestIssued { .. } | Effect::Ruled { .. } => {}
-            Effect::Reminder {
+            Effect::RequestIssued(_) | Effect::Ruled(_) => {}
+            Effect::Reminder(Reminded {
                 request_id,
                 round,
                 due,
                 due_at,
                 at,
-            } => {
+                ..
+            }) => {
                 let Some((a, r)) = about(org, case, request_id) else {
                     continue;
                 };
@@ -430,7 +432,7 @@ pub fn letter_failed(
 mod tests {
     use super::*;
     use crate::domain::watch::AlertSlot;
-    use crate::domain::{ReplyText, ReviewDecision, effects, fixtures};
+    use crate::domain::{ReplyText, ReviewDecision, fixtures};
     use chrono::Duration;
 
     #[test]
@@ -506,11 +508,11 @@ mod tests {
             case.acknowledge(&housing, "id2", now).unwrap();
             let text = ReplyText::parse("text", "办理中").unwrap();
             case.submit_reply(&housing, "id2", text, now).unwrap();
-            let before = case.clone();
             let reject = ReviewDecision::parse(false, "未说明时限").unwrap();
-            case.review_reply(&office, "id2", reject, &org, now)
+            let caused = case
+                .review_reply(&office, "id2", reject, &org, now)
                 .unwrap();
-            let alerts = for_effects(&org, &case, &effects::of_change(Some(&before), &case));
+            let alerts = for_effects(&org, &case, &caused);
             let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.level, a.round)).collect();
             let expected = if round == 1 {
                 vec![(AlertKind::ReplyRejected, 1, 1)]

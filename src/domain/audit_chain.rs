@@ -136,7 +136,7 @@ impl ChainedEvent {
 
 /// Why an event does not hold its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
+pub enum ChainProblem {
     /// Its content (or its own hash) is not what was hashed: edited since.
     ContentChanged,
     /// It names a previous hash that is not its predecessor's: the event
@@ -153,7 +153,7 @@ pub enum Problem {
     NoEvents,
 }
 
-impl Problem {
+impl ChainProblem {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::ContentChanged => "CONTENT_CHANGED",
@@ -205,7 +205,7 @@ pub struct Break {
     pub id: Option<i64>,
     /// As stored.
     pub kind: String,
-    pub problem: Problem,
+    pub problem: ChainProblem,
 }
 
 /// What recomputing a case's chain found.
@@ -243,13 +243,13 @@ pub fn verify(events: impl IntoIterator<Item = ChainedEvent>) -> ChainReport {
     for e in events {
         report.checked += 1;
         let problem = if e.seq != expected {
-            Some(Problem::Missing { expected })
+            Some(ChainProblem::Missing { expected })
         } else {
             match (&e.prev_hash, &e.hash) {
-                (Some(p), Some(_)) if *p != prev => Some(Problem::LinkBroken),
-                (Some(p), Some(h)) if e.link().hash(p) != *h => Some(Problem::ContentChanged),
+                (Some(p), Some(_)) if *p != prev => Some(ChainProblem::LinkBroken),
+                (Some(p), Some(h)) if e.link().hash(p) != *h => Some(ChainProblem::ContentChanged),
                 (Some(_), Some(_)) => None,
-                _ => Some(Problem::NotChained),
+                _ => Some(ChainProblem::NotChained),
             }
         };
         if let (Some(problem), None) = (problem, &report.first_break) {
@@ -269,7 +269,7 @@ pub fn verify(events: impl IntoIterator<Item = ChainedEvent>) -> ChainReport {
             seq: 1,
             id: None,
             kind: String::new(),
-            problem: Problem::NoEvents,
+            problem: ChainProblem::NoEvents,
         });
     }
     report
@@ -408,7 +408,7 @@ mod tests {
             .collect()
     }
 
-    fn first_break(events: Vec<ChainedEvent>) -> Option<(i64, Problem)> {
+    fn first_break(events: Vec<ChainedEvent>) -> Option<(i64, ChainProblem)> {
         verify(events).first_break.map(|b| (b.seq, b.problem))
     }
 
@@ -423,7 +423,7 @@ mod tests {
         assert!(empty.checked == 0 && empty.head.is_empty());
         assert_eq!(
             empty.first_break.map(|b| (b.seq, b.problem)),
-            Some((1, Problem::NoEvents)),
+            Some((1, ChainProblem::NoEvents)),
             "a case without events has lost its timeline"
         );
     }
@@ -432,7 +432,7 @@ mod tests {
     fn an_edited_event_is_named() {
         let mut events = chain(4);
         events[1].detail.push('!');
-        assert_eq!(first_break(events), Some((2, Problem::ContentChanged)));
+        assert_eq!(first_break(events), Some((2, ChainProblem::ContentChanged)));
     }
 
     #[test]
@@ -441,7 +441,7 @@ mod tests {
         events[1].actor = "someone else".into();
         let prev = events[0].hash.clone().unwrap();
         events[1].hash = Some(events[1].link().hash(&prev));
-        assert_eq!(first_break(events), Some((3, Problem::LinkBroken)));
+        assert_eq!(first_break(events), Some((3, ChainProblem::LinkBroken)));
     }
 
     #[test]
@@ -452,14 +452,14 @@ mod tests {
         let b = report.first_break.unwrap();
         assert_eq!(
             (b.seq, b.id, b.problem),
-            (3, Some(103), Problem::Missing { expected: 2 })
+            (3, Some(103), ChainProblem::Missing { expected: 2 })
         );
         assert_eq!(report.checked, 3);
         let mut events = chain(2);
         events.remove(0);
         assert_eq!(
             first_break(events),
-            Some((2, Problem::Missing { expected: 1 }))
+            Some((2, ChainProblem::Missing { expected: 1 }))
         );
     }
 
@@ -468,6 +468,6 @@ mod tests {
         let mut events = chain(3);
         events[2].hash = None;
         events[2].prev_hash = None;
-        assert_eq!(first_break(events), Some((3, Problem::NotChained)));
+        assert_eq!(first_break(events), Some((3, ChainProblem::NotChained)));
     }
 }

@@ -20,7 +20,9 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-pub use arrangement::{ArrangementError, Holiday, HolidayArrangement, Problem, statutory_holiday};
+pub use arrangement::{
+    ArrangementError, ArrangementProblem, Holiday, HolidayArrangement, statutory_holiday,
+};
 pub use office_hours::{OfficeHours, Period};
 pub use span::{DeadlinePolicy, DeadlineSpans, Deadlines, Span};
 
@@ -72,13 +74,13 @@ pub enum DayKind<'a> {
     Weekday,
     Weekend,
     /// Off, although it may be a weekend day inside a holiday as well.
-    Holiday(Reason<'a>),
+    Holiday(DaySource<'a>),
     /// A weekend day worked (调休上班), or a local workday.
-    MakeupWorkday(Reason<'a>),
+    MakeupWorkday(DaySource<'a>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason<'a> {
+pub enum DaySource<'a> {
     /// The holiday of this name in the arrangement for `year`.
     Arrangement { holiday: &'a str, year: i32 },
     /// A fixed-date statutory holiday, assumed for a year with no arrangement.
@@ -87,13 +89,13 @@ pub enum Reason<'a> {
     Local,
 }
 
-impl<'a> Reason<'a> {
+impl<'a> DaySource<'a> {
     /// The holiday's name, where the day has one.
     pub fn holiday(&self) -> Option<&'a str> {
         match self {
-            Reason::Arrangement { holiday, .. } => Some(holiday),
-            Reason::Statutory { holiday } => Some(holiday),
-            Reason::Local => None,
+            DaySource::Arrangement { holiday, .. } => Some(holiday),
+            DaySource::Statutory { holiday } => Some(holiday),
+            DaySource::Local => None,
         }
     }
 }
@@ -226,13 +228,13 @@ impl WorkingCalendar {
     /// statutory holidays of a year with no arrangement, then the day of the week.
     pub fn day_kind(&self, date: NaiveDate) -> DayKind<'_> {
         if self.local_workdays.contains(&date) {
-            return DayKind::MakeupWorkday(Reason::Local);
+            return DayKind::MakeupWorkday(DaySource::Local);
         }
         if self.local_holidays.contains(&date) {
-            return DayKind::Holiday(Reason::Local);
+            return DayKind::Holiday(DaySource::Local);
         }
         if let Some(day) = self.arranged.get(&date) {
-            let reason = Reason::Arrangement {
+            let reason = DaySource::Arrangement {
                 holiday: &day.holiday,
                 year: day.year,
             };
@@ -246,7 +248,7 @@ impl WorkingCalendar {
             && !self.covers(date.year())
             && let Some(holiday) = statutory_holiday(date)
         {
-            return DayKind::Holiday(Reason::Statutory { holiday });
+            return DayKind::Holiday(DaySource::Statutory { holiday });
         }
         if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
             DayKind::Weekend
@@ -637,14 +639,14 @@ mod tests {
         assert!(cal.covers(2025) && cal.covers(2026));
         assert_eq!(
             cal.day_kind(date(2026, 2, 17)),
-            DayKind::Holiday(Reason::Arrangement {
+            DayKind::Holiday(DaySource::Arrangement {
                 holiday: "春节",
                 year: 2026
             })
         );
         assert_eq!(
             cal.day_kind(date(2026, 2, 14)),
-            DayKind::MakeupWorkday(Reason::Arrangement {
+            DayKind::MakeupWorkday(DaySource::Arrangement {
                 holiday: "春节",
                 year: 2026
             })
@@ -737,7 +739,7 @@ mod tests {
         assert_eq!(cal.uncovered_years(2025, 2028), [2027, 2028]);
         assert_eq!(
             cal.day_kind(date(2027, 1, 1)),
-            DayKind::Holiday(Reason::Statutory { holiday: "元旦" })
+            DayKind::Holiday(DaySource::Statutory { holiday: "元旦" })
         );
         for d in [date(2027, 5, 1), date(2027, 5, 2), date(2027, 10, 3)] {
             assert!(!cal.is_working_day(d), "{d}");
@@ -756,11 +758,11 @@ mod tests {
         let cal = state_council().with_local_days([date(2026, 3, 2)], [date(2026, 2, 23)]);
         assert_eq!(
             cal.day_kind(date(2026, 3, 2)),
-            DayKind::Holiday(Reason::Local)
+            DayKind::Holiday(DaySource::Local)
         );
         assert_eq!(
             cal.day_kind(date(2026, 2, 23)),
-            DayKind::MakeupWorkday(Reason::Local)
+            DayKind::MakeupWorkday(DaySource::Local)
         );
     }
 

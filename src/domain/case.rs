@@ -1,7 +1,7 @@
 //! The case (台账条目): one escalated petition, its department requests and its
 //! timeline. Every command is a method that checks who is acting, moves the state
-//! machines and appends what happened to the timeline; the store persists the
-//! result in one transaction. A case is `OPEN` while any request is not accepted,
+//! machines, appends what happened to the timeline and answers the effects it
+//! caused (`effects`); the store persists the result in one transaction. A case is `OPEN` while any request is not accepted,
 //! `AWAITING_FEEDBACK` when all are, and `CLOSED` only on the resident's verdict.
 
 use std::fmt;
@@ -10,6 +10,8 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
 use super::access::{Acting, Action};
+use super::context::Ctx;
+use super::effects::Effect;
 use super::error::{DomainError, FieldViolation, Violations, echo};
 use super::organisation::{Office, Organisation, Route};
 use super::petition::{Petition, Resident};
@@ -17,7 +19,7 @@ use super::request::{
     DeadlineCause, DepartmentRequest, DepartmentRole, NewReply, NewRequest, Reference, Reply,
     RequestAction, Review, transition,
 };
-use super::text::{Comment, ProgressText, Reason};
+use super::text::{Comment, ProgressText, ReasonText};
 
 /// The most request ids an unsatisfied verdict may name.
 pub const REISSUE_IDS_MAX: usize = 50;
@@ -303,7 +305,7 @@ pub struct Case {
 pub enum ReviewDecision {
     Accept,
     /// Unsatisfactory, with the reason the department will read.
-    Reject(Reason),
+    Reject(ReasonText),
 }
 
 impl ReviewDecision {
@@ -312,7 +314,7 @@ impl ReviewDecision {
         if accept {
             Comment::parse("reason", reason).map(|_| ReviewDecision::Accept)
         } else {
-            Reason::parse("reason", reason).map(ReviewDecision::Reject)
+            ReasonText::parse("reason", reason).map(ReviewDecision::Reject)
         }
     }
 }
@@ -356,18 +358,18 @@ impl Case {
     }
 
     /// Opens a case for a parsed petition: one request per routed department, each
-    /// with its own deadlines, all on the timeline.
+    /// with its own deadlines, all on the timeline. Answers the case and the
+    /// issue of each request.
     pub fn open(
+        ctx: &Ctx<'_>,
         petition: Petition,
         office: &Office,
         route: Route,
-        org: &Organisation,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        new_id: &mut dyn FnMut() -> String,
-    ) -> Case {
+    ) -> (Case, Vec<Effect>) {
+        let Ctx { org, now, .. } = *ctx;
+        let actor = ctx.who.actor();
         let fingerprint = petition.fingerprint();
-        let id = new_id();
+        let id = ctx.ids.new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
         let departments = std::iter::once((route.lead, DepartmentRole::Lead)).chain(
             route
@@ -386,7 +388,7 @@ impl Case {
                 };
                 DepartmentRequest::issue(
                     NewRequest {
-                        id: new_id(),
+                        id: ctx.ids.new_id(),
                         case_id: id.clone(),
                         reference,
                         department,
@@ -419,6 +421,7 @@ impl Case {
             closed_by_override: None,
         };
         case.record(EventKind::Escalated, actor, now, None, case.title.clone());
+        let mut caused = Vec::new();
         for request in requests {
             let detail = format!(
                 "{} ({})",
@@ -432,9 +435,10 @@ impl Case {
                 Some(&request.id),
                 detail,
             );
+            caused.push(Effect::issued(&request, now));
             case.requests.push(request);
         }
-        case
+        (case, caused)
     }
 
     /// 签收: the department confirms the request has arrived.
@@ -443,7 +447,7 @@ impl Case {
         who: &impl Acting,
         request_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Acknowledge)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -459,7 +463,7 @@ impl Case {
             Some(request_id),
             detail,
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// 阶段性答复: a note on the timeline while the department works; the
@@ -470,7 +474,7 @@ impl Case {
         request_id: &str,
         note: ProgressText,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -484,7 +488,7 @@ impl Case {
             Some(request_id),
             note.into_string(),
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// 答复: the department's answer for the current round.
@@ -494,7 +498,7 @@ impl Case {
         request_id: &str,
         reply: impl Into<NewReply>,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -518,7 +522,7 @@ impl Case {
             Some(request_id),
             reply_text,
         );
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// The street office accepts a reply, or rejects it and the request goes out
@@ -530,7 +534,7 @@ impl Case {
         decision: ReviewDecision,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::ReviewReply)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -552,6 +556,7 @@ impl Case {
                 "request {request_id} is REPLIED but holds no reply"
             )));
         };
+        let round = reply.round;
         reply.review = Some(Review {
             accepted,
             reason: reason.clone(),
@@ -571,6 +576,7 @@ impl Case {
                 self.status = case_transition(self.status, CaseAction::AllAccepted)?;
                 self.record(EventKind::AwaitingFeedback, actor, now, None, String::new());
             }
+            Ok(Vec::new())
         } else {
             self.record(
                 EventKind::ReplyRejected,
@@ -579,13 +585,18 @@ impl Case {
                 Some(request_id),
                 reason.clone(),
             );
-            self.reissue(i, reason, actor, org, now);
+            let rejected = Effect::ReplyRejected {
+                request_id: request_id.to_owned(),
+                round,
+                reason: reason.clone(),
+                at: now,
+            };
+            Ok(vec![rejected, self.reissue(i, reason, actor, org, now)])
         }
-        Ok(())
     }
 
     /// Starts a new round of request `i`: fresh deadlines, a new acknowledgement.
-    /// The caller has already moved its status to `ISSUED`.
+    /// The caller has already moved its status to `ISSUED`. Answers the issue.
     fn reissue(
         &mut self,
         i: usize,
@@ -593,7 +604,7 @@ impl Case {
         actor: &Actor,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) {
+    ) -> Effect {
         let request = &mut self.requests[i];
         let deadlines = org.deadlines_for(&request.department, &self.category, self.urgent, now);
         request.round += 1;
@@ -605,28 +616,28 @@ impl Case {
         request.watch = Default::default();
         request.paused_since = None;
         request.note_deadlines(now, DeadlineCause::Issued, &[]);
+        let issued = Effect::issued(request, now);
         let (id, detail) = (
             request.id.clone(),
             format!("round {}: {reason}", request.round),
         );
         self.record(EventKind::RequestIssued, actor, now, Some(&id), detail);
+        issued
     }
 
     /// Records the resident's verdict. Satisfied (or basically satisfied) closes the
     /// case; unsatisfied re-opens it and re-issues the named requests (all of them
     /// when none are named).
-    #[allow(clippy::too_many_arguments)]
     pub fn record_feedback(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         verdict: Verdict,
         method: Option<VisitMethod>,
         comment: Comment,
         reissue_request_ids: &[String],
-        org: &Organisation,
-        now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
-        let permit = who.permit(Action::RecordFeedback)?;
+    ) -> Result<Vec<Effect>, DomainError> {
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::RecordFeedback)?;
         let actor = permit.actor();
         permit.case(self)?;
         let comment = comment.into_string();
@@ -696,9 +707,14 @@ impl Case {
         self.record(EventKind::FeedbackRecorded, actor, now, None, detail);
         if action == CaseAction::Satisfied {
             self.record(EventKind::CaseClosed, actor, now, None, String::new());
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.record(EventKind::CaseReopened, actor, now, None, String::new());
+        let mut caused = vec![Effect::CaseReopened {
+            seq: self.events.len() as u32,
+            comment: comment.clone(),
+            at: now,
+        }];
         let reason = if comment.is_empty() {
             "resident not satisfied".to_owned()
         } else {
@@ -707,9 +723,9 @@ impl Case {
         for i in reissue {
             let request = &mut self.requests[i];
             request.status = transition(request.status, RequestAction::Reissue)?;
-            self.reissue(i, reason.clone(), actor, org, now);
+            caused.push(self.reissue(i, reason.clone(), actor, org, now));
         }
-        Ok(())
+        Ok(caused)
     }
 
     /// Whether a reply is waiting for the office's review.
@@ -723,7 +739,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ActorRole, ReplyText, RequestStatus};
+    use crate::domain::{ActorRole, Ctx, ReplyText, RequestStatus, SeededIds};
 
     use crate::domain::fixtures::{self, dept, now, office, open_case, org};
 
@@ -788,13 +804,11 @@ mod tests {
         reply_and_accept(&mut case, 1);
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Satisfied,
             None,
             comment("很满意"),
             &[],
-            &org(),
-            now(),
         )
         .unwrap();
         assert_eq!(case.status, CaseStatus::Closed);
@@ -835,13 +849,11 @@ mod tests {
         reply_and_accept(&mut case, 1);
         let housing = case.requests[0].id.clone();
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Unsatisfied,
             None,
             comment("证还没拿到"),
             &[housing],
-            &org(),
-            now(),
         )
         .unwrap();
         assert_eq!(case.status, CaseStatus::Open);
@@ -864,13 +876,11 @@ mod tests {
         reply_and_accept(&mut case, 0);
         reply_and_accept(&mut case, 1);
         case.record_feedback(
-            &office(),
+            &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
             Verdict::Unsatisfied,
             None,
             Comment::default(),
             &[],
-            &org(),
-            now(),
         )
         .unwrap();
         assert!(
@@ -885,13 +895,11 @@ mod tests {
         let mut case = open_case();
         let err = case
             .record_feedback(
-                &office(),
+                &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
                 Verdict::Satisfied,
                 None,
                 Comment::default(),
                 &[],
-                &org(),
-                now(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("OPEN")));
@@ -904,13 +912,11 @@ mod tests {
         reply_and_accept(&mut case, 1);
         let err = case
             .record_feedback(
-                &office(),
+                &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
                 Verdict::Unsatisfied,
                 None,
                 Comment::default(),
                 &["nope".into()],
-                &org(),
-                now(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reissue_request_ids[0]"));
@@ -954,7 +960,7 @@ mod tests {
         case.acknowledge(&dept("land"), &land, now()).unwrap();
         case.override_close(
             &fixtures::supervisor(),
-            Reason::parse("reason", "已由区政府统一处理").unwrap(),
+            ReasonText::parse("reason", "已由区政府统一处理").unwrap(),
             now(),
         )
         .unwrap();

@@ -1,31 +1,22 @@
 //! What a change causes outside the case itself, decided here as data: letters
 //! (planned by `mail::letters`, delivered by the outbox) and alerts (`alert`),
-//! written in the transaction of the change. A command's effects are a pure
-//! function of the case before and after it; the watch's come from what it did.
-//! So the rules of "who is told what" are tested without a database or a
-//! template.
+//! written in the transaction of the change. Each command of the case (and
+//! the deadline watch) answers the effects it caused, in the order of the
+//! timeline events that record them, as it makes the change: nothing reads
+//! the timeline back to find out. So the rules of "who is told what" are
+//! tested without a database or a template.
 
 use chrono::{DateTime, Utc};
 
-use super::case::{Case, EventKind};
-use super::watch::{AlertSlot, Due, Watched};
+use super::request::{DepartmentRequest, DepartmentRole};
+use super::watch::{AlertSlot, Due};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// A round of a request went out: its department gets a letter (函).
-    RequestIssued {
-        request_id: String,
-        round: u32,
-        at: DateTime<Utc>,
-    },
+    RequestIssued(Issued),
     /// A deadline is near: the department gets a reminder (催办).
-    Reminder {
-        request_id: String,
-        round: u32,
-        due: Due,
-        due_at: DateTime<Utc>,
-        at: DateTime<Utc>,
-    },
+    Reminder(Reminded),
     /// A deadline passed with its step not taken.
     Overdue {
         request_id: String,
@@ -65,13 +56,63 @@ pub enum Effect {
     },
     /// A supervisor ruled on what the department asked: it is told by letter,
     /// which is the only way a department answering by mail or page learns it.
-    Ruled {
-        request_id: String,
-        round: u32,
-        ruling: RulingNotice,
-        reason: String,
-        at: DateTime<Utc>,
-    },
+    Ruled(Ruled),
+}
+
+/// One round of a request as it went out: what it asks of its department
+/// and by when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub request_id: String,
+    pub department: String,
+    pub role: DepartmentRole,
+    pub round: u32,
+    pub ack_due_at: DateTime<Utc>,
+    pub reply_due_at: DateTime<Utc>,
+    /// Why the round went out again; empty for the first.
+    pub reissue_reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A reminder the watch sent a department before a deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reminded {
+    pub request_id: String,
+    pub department: String,
+    pub round: u32,
+    /// When the round went out, which the reminder recalls.
+    pub issued_at: DateTime<Utc>,
+    pub due: Due,
+    pub due_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// A supervisor's ruling on what a department asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruled {
+    pub request_id: String,
+    /// The department that asked, which the letter goes to.
+    pub department: String,
+    pub round: u32,
+    pub ruling: RulingNotice,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Effect {
+    /// The current round of `request` went out at `at`.
+    pub fn issued(request: &DepartmentRequest, at: DateTime<Utc>) -> Effect {
+        Effect::RequestIssued(Issued {
+            request_id: request.id.clone(),
+            department: request.department.clone(),
+            role: request.role,
+            round: request.round,
+            ack_due_at: request.ack_due_at,
+            reply_due_at: request.reply_due_at,
+            reissue_reason: request.reissue_reason.clone(),
+            at,
+        })
+    }
 }
 
 /// A supervisor's ruling as the department that asked is told it.
@@ -96,202 +137,65 @@ pub enum RulingNotice {
     ReturnReassigned { department: String },
 }
 
-impl Effect {
-    /// What the watch did to a request, as an effect.
-    pub fn of_watched(
-        case: &Case,
-        request_id: &str,
-        watched: Watched,
-        at: DateTime<Utc>,
-    ) -> Effect {
-        let round = case
-            .requests
-            .iter()
-            .find(|r| r.id == request_id)
-            .map_or(0, |r| r.round);
-        let request_id = request_id.to_owned();
-        match watched {
-            Watched::Reminded { due, due_at } => Effect::Reminder {
-                request_id,
-                round,
-                due,
-                due_at,
-                at,
-            },
-            Watched::Alerted { due, due_at, slot } => Effect::Overdue {
-                request_id,
-                round,
-                due,
-                due_at,
-                slot,
-                at,
-            },
-        }
-    }
-}
-
-/// The effects of the change from `before` (none for a new case) to `after`,
-/// in the order of the timeline events that cause them.
-pub fn of_change(before: Option<&Case>, after: &Case) -> Vec<Effect> {
-    let seen = before.map_or(0, |b| b.events.len());
-    after
-        .events
-        .iter()
-        .skip(seen)
-        .filter_map(|event| {
-            let request = event
-                .request_id
-                .as_deref()
-                .and_then(|id| after.requests.iter().find(|r| r.id == id));
-            match event.kind {
-                EventKind::RequestIssued => {
-                    let request = request?;
-                    Some(Effect::RequestIssued {
-                        request_id: request.id.clone(),
-                        round: request.round,
-                        at: event.at,
-                    })
-                }
-                EventKind::ReplyRejected => {
-                    let request = request?;
-                    Some(Effect::ReplyRejected {
-                        request_id: request.id.clone(),
-                        round: request.replies.last().map_or(request.round, |p| p.round),
-                        reason: event.detail.clone(),
-                        at: event.at,
-                    })
-                }
-                EventKind::ExtensionRequested => {
-                    let request = request?;
-                    let x = request.extensions.last()?;
-                    Some(Effect::ExtensionRequested {
-                        request_id: request.id.clone(),
-                        extension_id: x.id.clone(),
-                        new_due_at: x.new_due_at,
-                        reason: x.reason.clone(),
-                        at: event.at,
-                    })
-                }
-                EventKind::ReturnRequested => {
-                    let request = request?;
-                    Some(Effect::ReturnRequested {
-                        request_id: request.id.clone(),
-                        round: request.round,
-                        reason: event.detail.clone(),
-                        at: event.at,
-                    })
-                }
-                EventKind::ExtensionApproved | EventKind::ExtensionDenied => {
-                    let request = request?;
-                    let x = request
-                        .extensions
-                        .iter()
-                        .rfind(|x| x.decided_at == Some(event.at))?;
-                    let (id, reply_due_at) = (x.id.clone(), request.reply_due_at);
-                    Some(Effect::Ruled {
-                        request_id: request.id.clone(),
-                        round: request.round,
-                        ruling: if event.kind == EventKind::ExtensionApproved {
-                            RulingNotice::ExtensionApproved { id, reply_due_at }
-                        } else {
-                            RulingNotice::ExtensionDenied { id, reply_due_at }
-                        },
-                        reason: x.decision_reason.clone(),
-                        at: event.at,
-                    })
-                }
-                EventKind::RequestSentBack | EventKind::RequestReassigned => {
-                    let request = request?;
-                    let ask = request.return_ask.as_ref()?;
-                    let ruling = match &ask.reassigned_to {
-                        Some(new_id) => RulingNotice::ReturnReassigned {
-                            department: after
-                                .requests
-                                .iter()
-                                .find(|r| r.id == *new_id)?
-                                .department
-                                .clone(),
-                        },
-                        None => RulingNotice::ReturnSentBack {
-                            ack_due_at: request
-                                .acknowledged_at
-                                .is_none()
-                                .then_some(request.ack_due_at),
-                            reply_due_at: request.reply_due_at,
-                        },
-                    };
-                    Some(Effect::Ruled {
-                        request_id: request.id.clone(),
-                        round: request.round,
-                        ruling,
-                        reason: ask.decision_reason.clone(),
-                        at: event.at,
-                    })
-                }
-                EventKind::CaseReopened => Some(Effect::CaseReopened {
-                    seq: event.seq,
-                    comment: after
-                        .feedback
-                        .as_ref()
-                        .map(|f| f.comment.clone())
-                        .unwrap_or_default(),
-                    at: event.at,
-                }),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ReplyText, ReviewDecision, fixtures};
+    use crate::domain::{
+        Case, Comment, Ctx, ReplyText, ReviewDecision, SeededIds, Verdict, fixtures,
+    };
+
+    /// The issue of `case`'s request `i` as it stands.
+    fn issued(case: &Case, i: usize) -> Effect {
+        Effect::issued(&case.requests[i], fixtures::now())
+    }
 
     #[test]
     fn a_new_case_issues_every_request() {
-        let case = fixtures::open_case();
-        let effects = of_change(None, &case);
-        assert_eq!(
-            effects,
-            [
-                Effect::RequestIssued {
-                    request_id: "id2".into(),
-                    round: 1,
-                    at: fixtures::now()
-                },
-                Effect::RequestIssued {
-                    request_id: "id3".into(),
-                    round: 1,
-                    at: fixtures::now()
-                },
-            ]
+        let org = fixtures::org();
+        let (petition, route) = crate::domain::Petition::admit(
+            &fixtures::petition_input(),
+            &org.offices["cuiping"],
+            &org,
+        )
+        .unwrap();
+        let (case, caused) = Case::open(
+            &Ctx::new(
+                &fixtures::office(),
+                &org,
+                fixtures::now(),
+                &SeededIds::default(),
+            ),
+            petition,
+            &org.offices["cuiping"],
+            route,
         );
+        assert_eq!(case, fixtures::open_case());
+        assert_eq!(caused, [issued(&case, 0), issued(&case, 1)]);
+        assert!(matches!(
+            &caused[1],
+            Effect::RequestIssued(Issued { request_id, department, round: 1, .. })
+                if request_id == "id3" && department == "land"
+        ));
     }
 
     #[test]
     fn only_a_new_round_is_new_and_nothing_else_sends_mail() {
         let org = fixtures::org();
-        let before = fixtures::open_case();
-        let mut after = before.clone();
+        let mut case = fixtures::open_case();
         let housing = fixtures::dept("housing");
-        after.acknowledge(&housing, "id2", fixtures::now()).unwrap();
-        assert!(of_change(Some(&before), &after).is_empty());
-        after
-            .submit_reply(
-                &housing,
-                "id2",
-                ReplyText::parse("text", "办理中").unwrap(),
-                fixtures::now(),
-            )
+        let caused = case.acknowledge(&housing, "id2", fixtures::now()).unwrap();
+        assert!(caused.is_empty());
+        let text = ReplyText::parse("text", "办理中").unwrap();
+        let caused = case
+            .submit_reply(&housing, "id2", text, fixtures::now())
             .unwrap();
+        assert!(caused.is_empty());
         let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
-        let before = after.clone();
-        after
+        let caused = case
             .review_reply(&fixtures::office(), "id2", reject, &org, fixtures::now())
             .unwrap();
         assert_eq!(
-            of_change(Some(&before), &after),
+            caused,
             [
                 Effect::ReplyRejected {
                     request_id: "id2".into(),
@@ -299,12 +203,59 @@ mod tests {
                     reason: "未说明办理时限".into(),
                     at: fixtures::now()
                 },
-                Effect::RequestIssued {
-                    request_id: "id2".into(),
-                    round: 2,
-                    at: fixtures::now()
-                }
+                issued(&case, 0),
             ]
+        );
+        assert!(matches!(
+            &caused[1],
+            Effect::RequestIssued(Issued { round: 2, reissue_reason, .. }) if reissue_reason == "未说明办理时限"
+        ));
+    }
+
+    #[test]
+    fn an_unsatisfied_verdict_reopens_and_reissues_in_timeline_order() {
+        let org = fixtures::org();
+        let mut case = fixtures::open_case();
+        let office = fixtures::office();
+        for (id, dept) in [("id2", "housing"), ("id3", "land")] {
+            let dept = fixtures::dept(dept);
+            case.acknowledge(&dept, id, fixtures::now()).unwrap();
+            let text = ReplyText::parse("text", "已办结").unwrap();
+            case.submit_reply(&dept, id, text, fixtures::now()).unwrap();
+            case.review_reply(&office, id, ReviewDecision::Accept, &org, fixtures::now())
+                .unwrap();
+        }
+        let comment = Comment::parse("comment", "证还没拿到").unwrap();
+        let caused = case
+            .record_feedback(
+                &Ctx::new(&office, &org, fixtures::now(), &SeededIds::default()),
+                Verdict::Unsatisfied,
+                None,
+                comment,
+                &[],
+            )
+            .unwrap();
+        let reopened = case
+            .events
+            .iter()
+            .find(|e| e.kind == crate::domain::EventKind::CaseReopened)
+            .unwrap();
+        assert_eq!(
+            caused,
+            [
+                Effect::CaseReopened {
+                    seq: reopened.seq,
+                    comment: "证还没拿到".into(),
+                    at: fixtures::now()
+                },
+                issued(&case, 0),
+                issued(&case, 1),
+            ]
+        );
+        assert!(
+            caused[1..]
+                .iter()
+                .all(|e| matches!(e, Effect::RequestIssued(Issued { round: 2, .. })))
         );
     }
 }

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::text::Reason;
+use super::context::{Ctx, SeededIds};
+use super::text::ReasonText;
 use super::{
     Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
     Organisation, Petition, PetitionInput, Reference,
@@ -119,19 +120,13 @@ pub fn open_case() -> Case {
     let org = org();
     let (petition, route) = Petition::admit(&petition_input(), &org.offices["cuiping"], &org)
         .expect("the fixture petition is valid");
-    let mut n = 0;
     Case::open(
+        &Ctx::new(&office(), &org, now(), &SeededIds::default()),
         petition,
         &org.offices["cuiping"],
         route,
-        &org,
-        &office(),
-        now(),
-        &mut || {
-            n += 1;
-            format!("id{n}")
-        },
     )
+    .0
 }
 
 /// The fixture case with the numbers the store would have drawn.
@@ -144,8 +139,8 @@ pub fn stored_case() -> Case {
 }
 
 /// A reason as a supervisor or department would give it.
-pub fn reason(text: &str) -> Reason {
-    Reason::parse("reason", text).unwrap()
+pub fn reason(text: &str) -> ReasonText {
+    ReasonText::parse("reason", text).unwrap()
 }
 
 /// Asserts a refusal for the state it names.

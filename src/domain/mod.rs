@@ -1,7 +1,8 @@
 //! The rules of 街乡吹哨、部门报到, free of I/O: parsing petitions and texts,
 //! routing, the request and case state machines, who may do and see what, the
-//! working-day calendar, and the effects a change causes. The caller passes the
-//! clock and the ids in, so every rule can be tested with fixed time.
+//! working-day calendar, and the effects each command answers. The caller
+//! passes the time and the id source in (`context`), so every rule can be
+//! tested with fixed time and seeded ids.
 
 pub mod access;
 pub mod alert;
@@ -9,6 +10,7 @@ pub mod attachment;
 pub mod audit_chain;
 pub mod calendar;
 pub mod case;
+pub mod context;
 pub mod decision;
 pub mod disclosure;
 pub mod effects;
@@ -41,6 +43,7 @@ pub use calendar::{
 pub use case::{
     Case, CaseStatus, Event, EventKind, Feedback, ReviewDecision, Verdict, VisitMethod,
 };
+pub use context::{Ctx, IdSource, OsIds, SeededIds};
 pub use decision::{
     DecisionPolicy, Extension, ExtensionDecision, ExtensionStatus, OverrideClose, Resolution,
     ReturnAsk, ReturnStatus,
@@ -61,7 +64,7 @@ pub use request::{
     Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
 pub use text::{
-    Comment, DocumentNumber, ProgressText, Reason, ReplierName, ReplierPhone, ReplyText,
+    Comment, DocumentNumber, ProgressText, ReasonText, ReplierName, ReplierPhone, ReplyText,
 };
 pub use watch::{AlertSlot, Due, Overdue, Watch, WatchPolicy};
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::case::{Case, CaseStatus};
+use super::context::IdSource;
 use super::request::{DepartmentRequest, RequestStatus};
 
 /// 160 random bits, as 40 lowercase hex digits: safe in a URL path and in the
@@ -24,9 +25,10 @@ pub struct Minted {
     pub digest: String,
 }
 
-pub fn mint() -> Minted {
+/// A fresh token from `ids`' secret bytes.
+pub fn mint(ids: &dyn IdSource) -> Minted {
     let mut bytes = [0u8; TOKEN_HEX_LEN / 2];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    ids.fill(&mut bytes);
     let token = hex::encode(bytes);
     Minted {
         digest: digest(&token),
@@ -100,8 +102,8 @@ mod tests {
 
     #[test]
     fn tokens_are_random_hex_and_only_their_digest_is_kept() {
-        let a = mint();
-        let b = mint();
+        let a = mint(&crate::domain::OsIds);
+        let b = mint(&crate::domain::OsIds);
         assert_ne!(a.token, b.token);
         assert!(well_formed(&a.token), "{}", a.token);
         assert_eq!(a.digest, digest(&a.token));

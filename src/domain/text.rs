@@ -173,7 +173,7 @@ text_type!(
 text_type!(
     /// Why something was refused or decided (a rejected reply, a ruling): the
     /// party it concerns reads it, so it may not be empty.
-    Reason, max = REASON_MAX, required = true
+    ReasonText, max = REASON_MAX, required = true
 );
 text_type!(
     /// A free remark beside a decision (the resident's words after the visit):
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn required_texts_refuse_blank_and_optional_ones_accept_it() {
         assert_eq!(
-            Reason::parse("reason", "  ").unwrap_err().description,
+            ReasonText::parse("reason", "  ").unwrap_err().description,
             "must not be empty"
         );
         assert_eq!(Comment::parse("comment", "").unwrap().as_str(), "");

@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::calendar::{Span, WorkingCalendar};
 use super::case::{Case, EventKind};
+use super::effects::{Effect, Reminded};
 use super::request::{DepartmentRequest, RequestStatus};
 use super::{Actor, ActorRole};
 
@@ -300,17 +301,23 @@ pub fn watch_actor() -> Actor {
 impl Case {
     /// Looks at every request at `now`: sends the reminders and raises the
     /// alerts that are due, records each on the timeline, and schedules the
-    /// next look. Returns what it did; nothing when nothing was due.
+    /// next look. Answers what it caused; nothing when nothing was due.
     pub fn watch(
         &mut self,
         policy: &WatchPolicy,
         calendar: &WorkingCalendar,
         now: DateTime<Utc>,
-    ) -> Vec<(String, Watched)> {
+    ) -> Vec<Effect> {
         let mut all = Vec::new();
         for i in 0..self.requests.len() {
             let done = self.requests[i].watch_now(policy, calendar, now);
-            let id = self.requests[i].id.clone();
+            let request = &self.requests[i];
+            let (id, department, round, issued_at) = (
+                request.id.clone(),
+                request.department.clone(),
+                request.round,
+                request.issued_at,
+            );
             for watched in done {
                 let (kind, detail) = match watched {
                     Watched::Reminded { due, due_at } => (
@@ -337,7 +344,26 @@ impl Case {
                     ),
                 };
                 self.record(kind, &watch_actor(), now, Some(&id), detail);
-                all.push((id.clone(), watched));
+                let request_id = id.clone();
+                all.push(match watched {
+                    Watched::Reminded { due, due_at } => Effect::Reminder(Reminded {
+                        request_id,
+                        department: department.clone(),
+                        round,
+                        issued_at,
+                        due,
+                        due_at,
+                        at: now,
+                    }),
+                    Watched::Alerted { due, due_at, slot } => Effect::Overdue {
+                        request_id,
+                        round,
+                        due,
+                        due_at,
+                        slot,
+                        at: now,
+                    },
+                });
             }
         }
         self.rewatch(policy, calendar, now);
@@ -376,6 +402,29 @@ mod tests {
             .with_ymd_and_hms(y, m, d, h, min, 0)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    /// What the watch caused, as which request it did what to.
+    fn watched(effects: Vec<Effect>) -> Vec<(String, Watched)> {
+        effects
+            .into_iter()
+            .map(|effect| match effect {
+                Effect::Reminder(Reminded {
+                    request_id,
+                    due,
+                    due_at,
+                    ..
+                }) => (request_id, Watched::Reminded { due, due_at }),
+                Effect::Overdue {
+                    request_id,
+                    due,
+                    due_at,
+                    slot,
+                    ..
+                } => (request_id, Watched::Alerted { due, due_at, slot }),
+                other => panic!("the watch caused {other:?}"),
+            })
+            .collect()
     }
 
     fn calendar() -> WorkingCalendar {
@@ -450,7 +499,7 @@ mod tests {
             case.watch(&policy, &cal, shanghai(2026, 11, 24, 13, 0))
                 .is_empty()
         );
-        let done = case.watch(&policy, &cal, shanghai(2026, 11, 24, 13, 30));
+        let done = watched(case.watch(&policy, &cal, shanghai(2026, 11, 24, 13, 30)));
         let due_at = shanghai(2026, 11, 25, 0, 0);
         assert!(done.contains(&(
             "id2".into(),
@@ -466,7 +515,7 @@ mod tests {
         );
         assert_eq!(housing(&case).watch.next_at, Some(due_at));
         // The deadline passes: level 1.
-        let done = case.watch(&policy, &cal, due_at);
+        let done = watched(case.watch(&policy, &cal, due_at));
         let slots: Vec<_> = done
             .iter()
             .filter(|(id, _)| id == "id2")
@@ -488,7 +537,7 @@ mod tests {
             housing(&case).watch.next_at,
             Some(shanghai(2026, 11, 26, 0, 0))
         );
-        let done = case.watch(&policy, &cal, shanghai(2026, 11, 26, 0, 0));
+        let done = watched(case.watch(&policy, &cal, shanghai(2026, 11, 26, 0, 0)));
         assert!(done.iter().any(|(_, w)| matches!(
             w,
             Watched::Alerted {
@@ -500,7 +549,7 @@ mod tests {
             }
         )));
         // Two working days after the deadline (end of Thursday): level 2.
-        let done = case.watch(&policy, &cal, shanghai(2026, 11, 27, 0, 0));
+        let done = watched(case.watch(&policy, &cal, shanghai(2026, 11, 27, 0, 0)));
         assert!(done.iter().any(|(_, w)| matches!(
             w,
             Watched::Alerted {
@@ -540,8 +589,7 @@ mod tests {
         // Down from Monday to the Friday after next: no reminder, no burst,
         // one alert at level 2 for each deadline passed.
         let late = shanghai(2026, 12, 4, 10, 0);
-        let done: Vec<_> = case
-            .watch(&policy, &cal, late)
+        let done: Vec<_> = watched(case.watch(&policy, &cal, late))
             .into_iter()
             .filter(|(id, _)| id == "id2")
             .map(|(_, w)| w)

@@ -17,7 +17,8 @@ use crate::domain::{
 };
 use crate::domain::{CaseOrder, CaseText};
 use crate::domain::{
-    DeadlineCause, Extension, ExtensionDecision, ExtensionStatus, Reason, Resolution, ReturnStatus,
+    DeadlineCause, Extension, ExtensionDecision, ExtensionStatus, ReasonText, Resolution,
+    ReturnStatus,
 };
 use crate::proto;
 use crate::service::{
@@ -582,7 +583,7 @@ impl TryFrom<proto::RequestExtensionRequest> for AskExtension {
     fn try_from(r: proto::RequestExtensionRequest) -> Result<Self, DomainError> {
         let mut v = Violations::new();
         let new_reply_due_at = v.check(instant("new_reply_due_at", r.new_reply_due_at));
-        let reason = v.check(Reason::parse("reason", &r.reason));
+        let reason = v.check(ReasonText::parse("reason", &r.reason));
         let value = new_reply_due_at
             .zip(reason)
             .map(|(new_reply_due_at, reason)| AskExtension {
@@ -600,7 +601,7 @@ impl TryFrom<proto::ReturnRequestRequest> for AskReturn {
     fn try_from(r: proto::ReturnRequestRequest) -> Result<Self, DomainError> {
         Ok(AskReturn {
             request_id: r.request_id.trim().to_owned(),
-            reason: Reason::parse("reason", &r.reason)?,
+            reason: ReasonText::parse("reason", &r.reason)?,
         })
     }
 }
@@ -626,7 +627,7 @@ impl TryFrom<proto::ResolveReturnRequest> for ResolveReturn {
             &r.reassign_to_department,
             false,
         ));
-        let reason = v.check(Reason::parse("reason", &r.reason));
+        let reason = v.check(ReasonText::parse("reason", &r.reason));
         let value = department
             .zip(reason)
             .map(|(department, reason)| ResolveReturn {
@@ -648,7 +649,7 @@ impl TryFrom<proto::OverrideCloseRequest> for OverrideCloseCase {
     fn try_from(r: proto::OverrideCloseRequest) -> Result<Self, DomainError> {
         Ok(OverrideCloseCase {
             case_id: r.case_id.trim().to_owned(),
-            reason: Reason::parse("reason", &r.reason)?,
+            reason: ReasonText::parse("reason", &r.reason)?,
         })
     }
 }
@@ -960,7 +961,7 @@ pub fn personal_read(r: &crate::service::PersonalRead) -> proto::PersonalDataRea
 }
 
 pub fn chain_report(report: &domain::audit_chain::ChainReport) -> proto::VerifyCaseResponse {
-    use crate::domain::audit_chain::Problem;
+    use crate::domain::audit_chain::ChainProblem;
     proto::VerifyCaseResponse {
         ok: report.holds(),
         events_checked: report.checked,
@@ -970,10 +971,12 @@ pub fn chain_report(report: &domain::audit_chain::ChainReport) -> proto::VerifyC
             event_id: b.id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0),
             kind: b.kind.clone(),
             problem: match b.problem {
-                Problem::ContentChanged => proto::ChainProblem::ContentChanged,
-                Problem::LinkBroken => proto::ChainProblem::LinkBroken,
-                Problem::Missing { .. } | Problem::NoEvents => proto::ChainProblem::EventMissing,
-                Problem::NotChained => proto::ChainProblem::NotChained,
+                ChainProblem::ContentChanged => proto::ChainProblem::ContentChanged,
+                ChainProblem::LinkBroken => proto::ChainProblem::LinkBroken,
+                ChainProblem::Missing { .. } | ChainProblem::NoEvents => {
+                    proto::ChainProblem::EventMissing
+                }
+                ChainProblem::NotChained => proto::ChainProblem::NotChained,
             } as i32,
             explanation: b.problem.explain(),
         }),

@@ -24,8 +24,8 @@ use super::PageState;
 use super::guard::retry_after;
 use super::view::{DeskView, PolicyView};
 use crate::domain::{
-    DocumentNumber, DomainError, FieldViolation, ProgressText, Reason, ReplierName, ReplierPhone,
-    ReplyText, Violations,
+    DocumentNumber, DomainError, FieldViolation, ProgressText, ReasonText, ReplierName,
+    ReplierPhone, ReplyText, Violations,
 };
 use crate::service::{Desk, DeskAction, DeskReply, Error, NewAttachment, Posted};
 
@@ -188,7 +188,7 @@ pub async fn extension(
     let mut checks = Violations::new();
     let new_reply_due_at =
         checks.check(local_due("new_reply_due_at", field("new_reply_due_at"), tz));
-    let reason = checks.check(Reason::parse("reason", field("reason")));
+    let reason = checks.check(ReasonText::parse("reason", field("reason")));
     let posted = match (new_reply_due_at, reason) {
         (Some(new_reply_due_at), Some(reason)) if checks.is_empty() => {
             let action = DeskAction::Extension {
@@ -213,7 +213,7 @@ pub async fn return_request(
 ) -> Response {
     let key = form.get("form_key").cloned().unwrap_or_default();
     let reason = form.get("reason").map_or("", String::as_str);
-    let posted = match Reason::parse("reason", reason) {
+    let posted = match ReasonText::parse("reason", reason) {
         Ok(reason) => {
             state
                 .whistle

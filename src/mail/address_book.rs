@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use lettre::message::Mailbox;
 
-use crate::domain::Organisation;
 use crate::domain::reply_link;
 use crate::domain::wording::Language;
+use crate::domain::{IdSource, Organisation};
 use crate::settings::Settings;
 
 /// Where and how one department receives letters.
@@ -142,12 +142,12 @@ impl AddressBook {
         self.reply_page.is_some() || self.reply_domain.is_some()
     }
 
-    /// Draws a link for one letter, if any reply channel is on.
-    pub fn mint_link(&self) -> ReplyLink {
+    /// Draws a link for one letter from `ids`, if any reply channel is on.
+    pub fn mint_link(&self, ids: &dyn IdSource) -> ReplyLink {
         if !self.has_reply_channels() {
             return ReplyLink::default();
         }
-        let minted = reply_link::mint();
+        let minted = reply_link::mint(ids);
         ReplyLink {
             page: self
                 .reply_page

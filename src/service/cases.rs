@@ -89,7 +89,7 @@ impl Whistle {
                 case.review_reply(&permit, &request_id, decision, org, now)
             })
             .await
-            .map_err(|e| hide_case_behind_request(e, &request_id))?;
+            .map_err(|e| e.hidden_behind("request", &request_id))?;
         Ok(self.as_seen(actor, case))
     }
 
@@ -107,17 +107,10 @@ impl Whistle {
             reissue_request_ids,
         } = command;
         let tx = self.store.begin().await?;
+        let ctx = Ctx::new(&permit, org, now, &*self.ids);
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.record_feedback(
-                    &permit,
-                    verdict,
-                    method,
-                    comment,
-                    &reissue_request_ids,
-                    org,
-                    now,
-                )
+                case.record_feedback(&ctx, verdict, method, comment, &reissue_request_ids)
             })
             .await?;
         Ok(self.as_seen(actor, case))

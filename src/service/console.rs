@@ -48,7 +48,7 @@ impl Whistle {
     pub async fn ask_sign_in(&self, ask: SignInAsk) -> Result<()> {
         let org = self.org.current();
         let now = self.clock.now();
-        let minted = reply_link::mint();
+        let minted = reply_link::mint(&*self.ids);
         let expires_at = now + SIGN_IN_LIFETIME;
         let letter = SignInLetter {
             to: ask.email.clone(),
@@ -90,8 +90,8 @@ impl Whistle {
             tx.rollback().await?;
             return Ok(None);
         };
-        let session = reply_link::mint();
-        let csrf = reply_link::mint().token;
+        let session = reply_link::mint(&*self.ids);
+        let csrf = reply_link::mint(&*self.ids).token;
         tx.insert_session(&session.digest, &who, &csrf, now).await?;
         tx.commit().await?;
         Ok(Some(NewSession {
@@ -167,7 +167,7 @@ impl Whistle {
             .await?
             .ok_or_else(|| not_found("request", request_id))?;
         permit.request(&case, request_id)?;
-        let minted = reply_link::mint();
+        let minted = reply_link::mint(&*self.ids);
         let mut tx = self.store.begin().await?;
         tx.insert_reply_link(&minted.digest, request_id, self.clock.now())
             .await?;

@@ -9,21 +9,21 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::{Actor, Extension, ExtensionDecision, Reason, Resolution};
+use crate::domain::{Actor, Extension, ExtensionDecision, ReasonText, Resolution};
 
 /// A department's ask for a later reply deadline.
 #[derive(Debug, Clone)]
 pub struct AskExtension {
     pub request_id: String,
     pub new_reply_due_at: DateTime<Utc>,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A department's return of a request that is not its remit.
 #[derive(Debug, Clone)]
 pub struct AskReturn {
     pub request_id: String,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A supervisor's ruling on an extension.
@@ -38,14 +38,14 @@ pub struct DecideExtension {
 pub struct ResolveReturn {
     pub request_id: String,
     pub resolution: Resolution,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 /// A supervisor's close of a case without a satisfied verdict.
 #[derive(Debug, Clone)]
 pub struct OverrideCloseCase {
     pub case_id: String,
-    pub reason: Reason,
+    pub reason: ReasonText,
 }
 
 impl Whistle {
@@ -65,17 +65,13 @@ impl Whistle {
             reason,
         } = command;
         let mut asked = None;
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let assigned = self
             .change_request(&permit, &request_id, |case| {
-                asked = Some(case.ask_extension(
-                    &permit,
-                    &request_id,
-                    new_reply_due_at,
-                    reason,
-                    &org,
-                    now,
-                )?);
-                Ok(())
+                let (id, caused) =
+                    case.ask_extension(&ctx, &request_id, new_reply_due_at, reason)?;
+                asked = Some(id);
+                Ok(caused)
             })
             .await?;
         let extension = asked
@@ -133,10 +129,7 @@ impl Whistle {
                 case.decide_extension(&permit, &extension_id, decision, &org, now)
             })
             .await
-            .map_err(|e| match e {
-                Error::Refused(DomainError::NotFound { what: "case", .. }) => unknown(),
-                other => other,
-            })?;
+            .map_err(|e| e.hidden_behind("extension", &extension_id))?;
         let index = permit.request(&case, &request_id)?;
         Ok(self.assigned(actor, case, index))
     }
@@ -161,22 +154,14 @@ impl Whistle {
                 return Err(e);
             }
         };
-        let mut ids = new_id;
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.resolve_return(
-                    &permit,
-                    &request_id,
-                    resolution,
-                    reason,
-                    &org,
-                    now,
-                    &mut ids,
-                )
-                .map(|_| ())
+                case.resolve_return(&ctx, &request_id, resolution, reason)
+                    .map(|(_, caused)| caused)
             })
             .await
-            .map_err(|e| hide_case_behind_request(e, &request_id))?;
+            .map_err(|e| e.hidden_behind("request", &request_id))?;
         Ok(self.as_seen(actor, case))
     }
 

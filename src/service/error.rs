@@ -3,7 +3,7 @@
 //! domain's words for what the caller can act on; everything else says only
 //! whether a retry may help, and keeps its cause for the log.
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, access};
 use crate::store::StoreError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -48,5 +48,17 @@ impl From<StoreError> for Error {
 /// Something the caller named does not exist, or is not theirs to see. The
 /// id is repeated as given, cut at 64 characters.
 pub fn not_found(what: &'static str, id: &str) -> Error {
-    Error::Refused(crate::domain::access::hidden(what, id))
+    Error::Refused(access::hidden(what, id))
+}
+
+impl Error {
+    /// This error as the caller who named `what` `id` hears it: a case it
+    /// reached through what it named is not found as what it named
+    /// (`access::hidden_behind`).
+    pub fn hidden_behind(self, what: &'static str, id: &str) -> Error {
+        match self {
+            Error::Refused(refusal) => Error::Refused(access::hidden_behind(refusal, what, id)),
+            other => other,
+        }
+    }
 }

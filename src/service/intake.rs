@@ -16,7 +16,6 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
-use crate::domain::effects;
 use crate::domain::{
     Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput,
 };
@@ -123,13 +122,14 @@ impl Whistle {
         let org = self.org.current();
         let (petition, route) = Petition::admit(input, office, &org)?;
         let now = self.clock.now();
-        let mut case = Case::open(petition, office, route, &org, actor, now, &mut new_id);
+        let ctx = Ctx::new(actor, &org, now, &*self.ids);
+        let (mut case, caused) = Case::open(&ctx, petition, office, route);
         case.rewatch(&org.watch, &org.calendar, now);
         // Planned before the transaction: a new case's letters need nothing it
         // reads, and the office's counter is not held while they are made.
         let mail = self
             .letters
-            .plan(&org, &case, &effects::of_change(None, &case))
+            .plan(&org, &case, &caused)
             .map_err(|e| Error::Internal(e.into()))?;
         let mut tx = self.store.begin().await?;
         let escalated = match tx.insert_case(&mut case, &mail).await? {

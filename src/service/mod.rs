@@ -1,8 +1,8 @@
 //! The use cases: one method per thing a caller can do, each one transaction.
 //! Each takes a command already parsed into domain types, asks the access
 //! policy whether the caller may, lets the domain decide, plans the letters and
-//! alerts the change causes, and hands case, letters and alerts to the store to
-//! commit together. Answers are cut to what the caller may see. Transports call
+//! alerts from the effects the domain answers, and hands case, letters and
+//! alerts to the store to commit together. Answers are cut to what the caller may see. Transports call
 //! nothing else.
 //!
 //! `Whistle` is one type whose methods live by caller: `cases` (street
@@ -14,7 +14,9 @@
 //! the one error they all return. What they share (the transaction of a
 //! change, the view of a caller) is here. The access policy is asked once per
 //! command (`domain::access::permit`), and its permit goes with the command
-//! into the domain.
+//! into the domain, in the command's context (`domain::Ctx`) where it takes
+//! one; a case reached through a request or an extension the caller named is
+//! hidden as what it named (`Error::hidden_behind`).
 
 mod cases;
 pub mod console;
@@ -39,9 +41,9 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::domain::access;
 use crate::domain::alert;
-use crate::domain::effects::{self, Effect};
+use crate::domain::effects::Effect;
 pub use crate::domain::organisation::OrgCell;
-use crate::domain::{Actor, Case, DomainError, Organisation};
+use crate::domain::{Actor, Case, Ctx, DomainError, IdSource, Organisation, OsIds};
 use crate::mail::Letters;
 use crate::store::{OutgoingMail, Store, WriteTx};
 
@@ -101,6 +103,8 @@ pub struct Whistle {
     wakes: Wakes,
     /// What the reply page and reply mail accept as attachments.
     replies: Arc<ReplyPolicy>,
+    /// Where new ids and secrets come from.
+    ids: Arc<dyn IdSource>,
 }
 
 impl Whistle {
@@ -118,7 +122,21 @@ impl Whistle {
             letters,
             wakes,
             replies: Arc::new(ReplyPolicy::default()),
+            ids: Arc::new(OsIds),
         }
+    }
+
+    /// Where new ids and secrets come from: the operating system's random
+    /// source unless told otherwise.
+    pub fn with_ids(mut self, ids: Arc<dyn IdSource>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Where new ids and secrets come from, for the doors' own tokens (a
+    /// form's cookie).
+    pub fn ids(&self) -> &dyn IdSource {
+        &*self.ids
     }
 
     pub fn with_reply_policy(mut self, policy: ReplyPolicy) -> Self {
@@ -171,12 +189,13 @@ impl Whistle {
     }
 
     /// Loads the case under its lock in `tx`, applies `change`, and commits the
-    /// difference with the letters it causes; rolls back on a refusal.
+    /// difference with the letters and alerts of the effects `change` answers;
+    /// rolls back on a refusal.
     async fn commit_change(
         &self,
         tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
     ) -> Result<Case> {
         self.commit_change_with(tx, case_id, change, |_| Ok(Vec::new()))
             .await
@@ -188,7 +207,7 @@ impl Whistle {
         &self,
         mut tx: WriteTx,
         case_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
         also: impl FnOnce(&Case) -> Result<Vec<OutgoingMail>>,
     ) -> Result<Case> {
         let org = self.org.current();
@@ -197,13 +216,15 @@ impl Whistle {
             return Err(not_found("case", case_id));
         };
         let mut after = before.clone();
-        if let Err(refused) = change(&mut after) {
-            tx.rollback().await?;
-            return Err(refused.into());
-        }
+        let effects = match change(&mut after) {
+            Ok(effects) => effects,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Err(refused.into());
+            }
+        };
         let now = self.clock.now();
         after.rewatch(&org.watch, &org.calendar, now);
-        let effects = effects::of_change(Some(&before), &after);
         let extra = also(&after)?;
         self.save(tx, &before, &mut after, &effects, extra).await?;
         if after.requests.len() > before.requests.len()
@@ -320,18 +341,6 @@ impl Whistle {
     }
 }
 
-/// A caller who named a request hears about that request, not about a case it
-/// never asked for.
-fn hide_case_behind_request(e: Error, request_id: &str) -> Error {
-    match e {
-        Error::Refused(DomainError::NotFound { what: "case", .. }) => {
-            not_found("request", request_id)
-        }
-        other => other,
-    }
-}
-
-/// Time-ordered ids: lists page by id and come out in creation order.
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+/// What a command of the domain answers: the effects it caused, or why it
+/// was refused.
+type Caused = std::result::Result<Vec<Effect>, DomainError>;

@@ -18,8 +18,9 @@ use crate::domain::reply_link::{self, Ended};
 use crate::domain::text::{reorders_or_breaks, visible_controls};
 use crate::domain::{
     ActorRole, Attachment, Channel, DocumentNumber, Event, MailCommand, NewReply, ProgressText,
-    Reason, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
+    ReasonText, ReplierName, ReplierPhone, ReplyDetails, ReplyText, RequestStatus,
 };
+use crate::mail::letters::MailAnswered;
 use crate::store::{FormKey, InboundRecord, StoredAttachment, StoredLink};
 
 /// What the reply page and reply mail take as attachments.
@@ -73,11 +74,11 @@ pub enum DeskAction {
     /// 申请延期, as `DepartmentService.RequestExtension` asks it.
     Extension {
         new_reply_due_at: DateTime<Utc>,
-        reason: Reason,
+        reason: ReasonText,
     },
     /// 申请退单, as `DepartmentService.ReturnRequest` asks it.
     Return {
-        reason: Reason,
+        reason: ReasonText,
     },
 }
 
@@ -281,8 +282,10 @@ fn clean_filename(name: &str) -> String {
     crate::domain::attachment::shown_name(name)
 }
 
-/// The rows of a reply's files and what the reply says of them.
+/// The rows of a reply's files, each with an id from `ids`, and what the
+/// reply says of them.
 fn file_attachments(
+    ids: &dyn IdSource,
     request_id: &str,
     round: u32,
     files: Vec<NewAttachment>,
@@ -291,7 +294,7 @@ fn file_attachments(
     files
         .into_iter()
         .map(|f| {
-            let id = new_id();
+            let id = ids.new_id();
             let sha256 = hex::encode(Sha256::digest(&f.bytes));
             let filename = clean_filename(&f.filename);
             // What the bytes are, never what the sender declared.
@@ -414,7 +417,7 @@ impl Whistle {
     /// change nothing the second time.
     pub async fn issue_form_key(&self, token: &str) -> Result<String> {
         let (digest, _) = self.link(token).await?;
-        let form_key = reply_link::mint().token;
+        let form_key = reply_link::mint(&*self.ids).token;
         let mut tx = self.store.begin().await?;
         tx.issue_form_key(&reply_link::digest(&form_key), &digest, self.clock.now())
             .await?;
@@ -464,61 +467,65 @@ impl Whistle {
         let request_id = link.request_id.clone();
         let minted_at = link.created_at;
         let org = self.org.current();
-        let change =
-            |case: &mut Case, files: Vec<Attachment>| -> std::result::Result<(), DomainError> {
-                let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
-                    DomainError::NotFound {
-                        what: "request",
-                        id: request_id.clone(),
-                    }
-                })?;
-                let permit = access::permit(&actor, access::Action::Reply)?;
-                let i = permit.request(case, &request_id)?;
-                if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
-                    return Err(ended_error(ended));
+        let change = |case: &mut Case, files: Vec<Attachment>| -> Caused {
+            let actor = Self::link_actor(case, &request_id, "reply page").map_err(|_| {
+                DomainError::NotFound {
+                    what: "request",
+                    id: request_id.clone(),
                 }
-                match action {
-                    DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
-                    DeskAction::Progress(note) => {
-                        acknowledge_first(case, &actor, &request_id, i, now)?;
-                        case.note_progress(&actor, &request_id, note, now)
-                    }
-                    DeskAction::Reply(reply) => {
-                        acknowledge_first(case, &actor, &request_id, i, now)?;
-                        let details = ReplyDetails {
-                            document_number: reply.document_number.into_string(),
-                            replier_name: reply.replier_name.into_string(),
-                            replier_phone: reply.replier_phone.into_string(),
-                            channel: Channel::Page,
-                            sender: String::new(),
-                            attachments: files,
-                        };
-                        case.submit_reply(
-                            &actor,
-                            &request_id,
-                            NewReply {
-                                text: reply.text,
-                                details,
-                            },
-                            now,
-                        )
-                    }
-                    // The same domain changes as `ask_extension` and `ask_return`
-                    // of the decisions use cases: the rules, the pause, the
-                    // events and the alerts are theirs.
-                    DeskAction::Extension {
-                        new_reply_due_at,
-                        reason,
-                    } => case
-                        .ask_extension(&actor, &request_id, new_reply_due_at, reason, &org, now)
-                        .map(|_| ()),
-                    DeskAction::Return { reason } => {
-                        case.ask_return(&actor, &request_id, reason, &org, now)
-                    }
+            })?;
+            let permit = access::permit(&actor, access::Action::Reply)?;
+            let i = permit.request(case, &request_id)?;
+            if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
+                return Err(ended_error(ended));
+            }
+            match action {
+                DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
+                DeskAction::Progress(note) => {
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    Ok(caused)
                 }
-            };
+                DeskAction::Reply(reply) => {
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let details = ReplyDetails {
+                        document_number: reply.document_number.into_string(),
+                        replier_name: reply.replier_name.into_string(),
+                        replier_phone: reply.replier_phone.into_string(),
+                        channel: Channel::Page,
+                        sender: String::new(),
+                        attachments: files,
+                    };
+                    caused.extend(case.submit_reply(
+                        &actor,
+                        &request_id,
+                        NewReply {
+                            text: reply.text,
+                            details,
+                        },
+                        now,
+                    )?);
+                    Ok(caused)
+                }
+                // The same domain changes as `ask_extension` and `ask_return`
+                // of the decisions use cases: the rules, the pause, the
+                // events and the alerts are theirs.
+                DeskAction::Extension {
+                    new_reply_due_at,
+                    reason,
+                } => {
+                    let ctx = Ctx::new(&actor, &org, now, &*self.ids);
+                    let (_, caused) =
+                        case.ask_extension(&ctx, &request_id, new_reply_due_at, reason)?;
+                    Ok(caused)
+                }
+                DeskAction::Return { reason } => {
+                    case.ask_return(&actor, &request_id, reason, &org, now)
+                }
+            }
+        };
         let round = self.round_in(&mut tx, &case_id, &link.request_id).await?;
-        let (stored, meta) = file_attachments(&link.request_id, round, files, now);
+        let (stored, meta) = file_attachments(&*self.ids, &link.request_id, round, files, now);
         tx.insert_attachments(&stored).await?;
         let case = self
             .commit_change(tx, &case_id, |case| change(case, meta))
@@ -612,7 +619,7 @@ impl Whistle {
         let now = self.clock.now();
         let org = self.org.current();
         let mut record = InboundRecord {
-            id: new_id(),
+            id: self.ids.new_id(),
             request_id: link.request_id.clone(),
             message_id: mail.message_id.clone(),
             message_key,
@@ -661,14 +668,15 @@ impl Whistle {
             return Ok(MailOutcome::Duplicate);
         }
         let round = request.round;
-        let (stored, meta) = file_attachments(&link.request_id, round, mail.attachments, now);
+        let (stored, meta) =
+            file_attachments(&*self.ids, &link.request_id, round, mail.attachments, now);
         tx.insert_attachments(&stored).await?;
         let request_id = link.request_id.clone();
         let actor = Self::link_actor(&case, &request_id, &format!("mail from {}", mail.sender))?;
         let command = mail.command.clone();
         let sender = mail.sender.clone();
         let minted_at = link.created_at;
-        let change = |case: &mut Case| -> std::result::Result<(), DomainError> {
+        let change = |case: &mut Case| -> Caused {
             let permit = access::permit(&actor, access::Action::Reply)?;
             let i = permit.request(case, &request_id)?;
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
@@ -677,41 +685,43 @@ impl Whistle {
             match command {
                 MailCommand::Acknowledge => {
                     // Acknowledging an acknowledged request by mail is no news.
-                    if case.requests[i].status == RequestStatus::Issued {
-                        case.acknowledge(&actor, &request_id, now)?;
-                    }
-                    Ok(())
+                    acknowledge_first(case, &actor, &request_id, i, now)
                 }
                 MailCommand::Progress(text) => {
                     let note = ProgressText::parse("text", &text)?;
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
-                    case.note_progress(&actor, &request_id, note, now)
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    Ok(caused)
                 }
                 MailCommand::Reply(text) => {
                     let text = ReplyText::parse("text", &text)?;
-                    acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
                     let details = ReplyDetails {
                         channel: Channel::Mail,
                         sender: sender.clone(),
                         attachments: meta,
                         ..ReplyDetails::default()
                     };
-                    case.submit_reply(&actor, &request_id, NewReply { text, details }, now)
+                    caused.extend(case.submit_reply(
+                        &actor,
+                        &request_id,
+                        NewReply { text, details },
+                        now,
+                    )?);
+                    Ok(caused)
                 }
             }
         };
         let receipt_for = |case: &Case| {
             let org = self.org.current();
+            let answered = MailAnswered {
+                request_id: &link.request_id,
+                sender: &mail.sender,
+                message_id: &mail.message_id,
+                command: &mail.command,
+            };
             self.letters
-                .plan_receipt(
-                    &org,
-                    case,
-                    &link.request_id,
-                    &mail.sender,
-                    &mail.message_id,
-                    &mail.command,
-                    now,
-                )
+                .plan_receipt(&org, case, answered, now)
                 .map(|m| m.into_iter().collect())
                 .map_err(|e| Error::Internal(e.into()))
         };
@@ -724,7 +734,7 @@ impl Whistle {
         {
             Ok(_) => Ok(MailOutcome::Recorded(mail.command)),
             Err(Error::Refused(refused)) => {
-                record.id = new_id();
+                record.id = self.ids.new_id();
                 keep(MailOutcome::Refused(refused.to_string()), record).await
             }
             Err(other) => Err(other),
@@ -740,11 +750,11 @@ fn acknowledge_first(
     request_id: &str,
     index: usize,
     now: DateTime<Utc>,
-) -> std::result::Result<(), DomainError> {
+) -> Caused {
     if case.requests[index].status == RequestStatus::Issued {
-        case.acknowledge(actor, request_id, now)?;
+        return case.acknowledge(actor, request_id, now);
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

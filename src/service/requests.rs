@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action, Permit};
-use crate::domain::{Actor, Case, DomainError, NewReply, ProgressText};
+use crate::domain::{Actor, Case, NewReply, ProgressText};
 use crate::store::{EventScope, WriteTx};
 
 /// A department's answer to a request.
@@ -115,14 +115,14 @@ impl Whistle {
         &self,
         permit: &Permit,
         request_id: &str,
-        change: impl FnOnce(&mut Case) -> std::result::Result<(), DomainError>,
+        change: impl FnOnce(&mut Case) -> Caused,
     ) -> Result<Assigned> {
         let mut tx = self.store.begin().await?;
         let case_id = self.case_of(&mut tx, request_id).await?;
         let case = self
             .commit_change(tx, &case_id, change)
             .await
-            .map_err(|e| hide_case_behind_request(e, request_id))?;
+            .map_err(|e| e.hidden_behind("request", request_id))?;
         let index = permit.request(&case, request_id)?;
         Ok(self.assigned(permit.actor(), case, index))
     }

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::*;
-use crate::domain::effects::Effect;
 
 impl Whistle {
     /// The deadline watch's look at one case at `now`: sends the reminders and
@@ -21,11 +20,7 @@ impl Whistle {
             return Ok(false);
         };
         let mut after = before.clone();
-        let done = after.watch(&org.watch, &org.calendar, now);
-        let effects: Vec<Effect> = done
-            .into_iter()
-            .map(|(request_id, watched)| Effect::of_watched(&after, &request_id, watched, now))
-            .collect();
+        let effects = after.watch(&org.watch, &org.calendar, now);
         for effect in &effects {
             tracing::info!(?effect, "deadline watch");
         }

@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::testing::{TestDatabase, sqlite_url};
 use super::*;
 use crate::domain::{
-    Actor, ActorRole, CaseStatus, Comment, DepartmentRole, EventKind, Organisation, Petition,
-    PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, Verdict,
+    Actor, ActorRole, CaseStatus, Comment, Ctx, DepartmentRole, EventKind, Organisation, OsIds,
+    Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, SeededIds,
+    Verdict,
 };
 use crate::domain::{CaseOrder, CaseText, DomainError};
 
@@ -150,16 +151,13 @@ fn open_case(spec: &Spec<'_>) -> Case {
     })
     .unwrap();
     let route = org.route(&petition.category, None, &[]).unwrap();
-    let mut new_id = || uuid::Uuid::now_v7().to_string();
     Case::open(
+        &Ctx::new(&office(spec.office), &org, spec.at, &OsIds),
         petition,
         &org.offices[spec.office],
         route,
-        &org,
-        &office(spec.office),
-        spec.at,
-        &mut new_id,
     )
+    .0
 }
 
 /// What an insert did, with the case as stored.
@@ -201,10 +199,10 @@ async fn create(store: &Store, spec: &Spec<'_>) -> Case {
 
 /// Loads the case under its lock, applies `change`, and commits the difference
 /// with the letters `mail` makes of it, as the command use cases do.
-async fn update_with(
+async fn update_with<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
     mail: Letters,
 ) -> Result<Case, StoreError> {
     let mut tx = store.begin().await?;
@@ -223,19 +221,19 @@ async fn update_with(
     Ok(after)
 }
 
-async fn update(
+async fn update<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
 ) -> Result<Case, StoreError> {
     update_with(store, case_id, change, no_mail).await
 }
 
 /// Applies a step and checks that what the store returned is what it now holds.
-async fn step(
+async fn step<T>(
     store: &Store,
     case_id: &str,
-    change: impl FnOnce(&mut Case) -> Result<(), DomainError>,
+    change: impl FnOnce(&mut Case) -> Result<T, DomainError>,
 ) -> Case {
     let returned = update(store, case_id, change).await.unwrap();
     let stored = store.get_case(case_id).await.unwrap().unwrap();
@@ -596,13 +594,11 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let reissue = vec![housing.clone()];
     let c = step(&store, &id, |c| {
         c.record_feedback(
-            &o,
+            &Ctx::new(&o, &org, at(50), &SeededIds::default()),
             Verdict::Unsatisfied,
             None,
             comment("证还没拿到"),
             &reissue,
-            &org,
-            at(50),
         )
     })
     .await;
@@ -631,13 +627,11 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     .await;
     let c = step(&store, &id, |c| {
         c.record_feedback(
-            &o,
+            &Ctx::new(&o, &org, at(60), &SeededIds::default()),
             Verdict::Satisfied,
             None,
             comment("很满意"),
             &[],
-            &org,
-            at(60),
         )
     })
     .await;
@@ -1977,8 +1971,8 @@ fn supervisor() -> Actor {
     }
 }
 
-fn why(text: &str) -> crate::domain::Reason {
-    crate::domain::Reason::parse("reason", text).unwrap()
+fn why(text: &str) -> crate::domain::ReasonText {
+    crate::domain::ReasonText::parse("reason", text).unwrap()
 }
 
 async fn overdue_ids(store: &Store, at: DateTime<Utc>) -> Vec<String> {
@@ -2000,8 +1994,13 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     // An extension asked: stored whole, and the paused request is not overdue.
     let asked = reply_due + Duration::days(3);
     let case = step(&store, &case.id, |c| {
-        c.ask_extension(&dept("housing"), &housing, asked, why("需协调"), &org, at)
-            .map(|_| ())
+        c.ask_extension(
+            &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
+            &housing,
+            asked,
+            why("需协调"),
+        )
+        .map(|_| ())
     })
     .await;
     assert_eq!(case.requests[0].extensions.len(), 1);
@@ -2036,13 +2035,10 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     assert_eq!(case.requests[1].status, RequestStatus::ReturnRequested);
     let case = step(&store, &case.id, |c| {
         c.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, at + Duration::hours(1), &OsIds),
             &land,
             Resolution::Reassign("lighting".into()),
             why("改派路灯所"),
-            &org,
-            at + Duration::hours(1),
-            &mut || "new-lighting-request".into(),
         )
         .map(|_| ())
     })
@@ -2050,7 +2046,7 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     assert_eq!(case.requests[1].status, RequestStatus::Returned);
     let ret = case.requests[1].return_ask.as_ref().unwrap();
     assert_eq!(ret.status, ReturnStatus::Reassigned);
-    assert_eq!(ret.reassigned_to.as_deref(), Some("new-lighting-request"));
+    assert_eq!(ret.reassigned_to.as_ref(), Some(&case.requests[2].id));
     assert_eq!(
         case.requests[2].reference,
         Reference::Assigned(reference(3))
@@ -2339,7 +2335,7 @@ async fn events_from_before_the_chain_are_chained_once_and_never_again(store: St
     let b = unchained.first_break.expect("unchained");
     assert_eq!(
         (b.seq, b.problem),
-        (1, crate::domain::audit_chain::Problem::NotChained)
+        (1, crate::domain::audit_chain::ChainProblem::NotChained)
     );
     // The first start chains them, to the very same hashes, and records it.
     store.migrate().await.unwrap();
@@ -2367,7 +2363,7 @@ async fn events_from_before_the_chain_are_chained_once_and_never_again(store: St
     let b = broken.first_break.clone().expect("still broken");
     assert_eq!(
         (b.seq, b.problem),
-        (2, crate::domain::audit_chain::Problem::NotChained)
+        (2, crate::domain::audit_chain::ChainProblem::NotChained)
     );
     assert!(chain_alerts(&store, &case.id).await.is_empty());
 

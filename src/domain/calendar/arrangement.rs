@@ -49,16 +49,16 @@ impl Holiday {
 pub struct ArrangementError {
     /// The file's name as the caller gave it (`2026.toml`, or a path).
     pub file: String,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<ArrangementProblem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub struct ArrangementProblem {
     pub line: Option<usize>,
     pub message: String,
 }
 
-impl fmt::Display for Problem {
+impl fmt::Display for ArrangementProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
             Some(line) => write!(f, "line {line}: {}", self.message),
@@ -307,7 +307,7 @@ impl HolidayArrangement {
 /// The problems found in one file so far, each placed on its line.
 struct Problems<'t> {
     text: &'t str,
-    found: Vec<Problem>,
+    found: Vec<ArrangementProblem>,
 }
 
 impl Problems<'_> {
@@ -318,7 +318,7 @@ impl Problems<'_> {
                 .count()
                 + 1
         });
-        self.found.push(Problem { line, message });
+        self.found.push(ArrangementProblem { line, message });
     }
 
     /// In the order of the file, those without a line (about the whole year) last.

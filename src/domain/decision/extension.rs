@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::context::Ctx;
+use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DeadlineCause, RequestAction, RequestStatus, transition};
-use crate::domain::text::{Comment, Reason};
+use crate::domain::text::{Comment, ReasonText};
 use crate::domain::watch::{Due, StepWatch};
 use crate::domain::wording::{Language, deadline, span_zh};
 
@@ -97,7 +99,7 @@ impl Extension {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtensionDecision {
     Approve(Comment),
-    Deny(Reason),
+    Deny(ReasonText),
 }
 
 impl ExtensionDecision {
@@ -105,25 +107,24 @@ impl ExtensionDecision {
         if approve {
             Comment::parse("reason", reason).map(Self::Approve)
         } else {
-            Reason::parse("reason", reason).map(Self::Deny)
+            ReasonText::parse("reason", reason).map(Self::Deny)
         }
     }
 }
 
 impl Case {
     /// 延期申请: the department asks, before its reply deadline, for a later
-    /// one. Its clock stops until a supervisor rules. Answers the extension's id.
-    #[allow(clippy::too_many_arguments)]
+    /// one. Its clock stops until a supervisor rules. Answers the extension's
+    /// id and what the ask causes.
     pub fn ask_extension(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         new_due_at: DateTime<Utc>,
-        reason: Reason,
-        org: &Organisation,
-        now: DateTime<Utc>,
-    ) -> Result<String, DomainError> {
-        let permit = who.permit(Action::Ask)?;
+        reason: ReasonText,
+    ) -> Result<(String, Vec<Effect>), DomainError> {
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -198,7 +199,14 @@ impl Case {
             Some(request_id),
             "extension asked; deadlines stand still until the ruling".into(),
         );
-        Ok(id)
+        let asked = Effect::ExtensionRequested {
+            request_id: request_id.to_owned(),
+            extension_id: id.clone(),
+            new_due_at,
+            reason: reason.into_string(),
+            at: now,
+        };
+        Ok((id, vec![asked]))
     }
 
     /// A supervisor's ruling on an extension: approved, the reply deadline is
@@ -210,7 +218,7 @@ impl Case {
         decision: ExtensionDecision,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -260,7 +268,8 @@ impl Case {
         x.decided_by = actor.name.clone();
         x.decided_at = Some(now);
         x.decision_reason = reason.clone();
-        let (request_id, reply_due) = (r.id.clone(), r.reply_due_at);
+        let (request_id, department, round, reply_due) =
+            (r.id.clone(), r.department.clone(), r.round, r.reply_due_at);
         let kind = match ruling {
             ExtensionRuling::Approve => EventKind::ExtensionApproved,
             ExtensionRuling::Deny => EventKind::ExtensionDenied,
@@ -282,17 +291,28 @@ impl Case {
                 deadline(reply_due, tz, Language::Zh)
             ),
         );
-        Ok(())
+        let (id, reply_due_at) = (extension_id.to_owned(), reply_due);
+        Ok(vec![Effect::Ruled(Ruled {
+            request_id,
+            department,
+            round,
+            ruling: match ruling {
+                ExtensionRuling::Approve => RulingNotice::ExtensionApproved { id, reply_due_at },
+                ExtensionRuling::Deny => RulingNotice::ExtensionDenied { id, reply_due_at },
+            },
+            reason,
+            at: now,
+        })])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DepartmentRequest;
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
+    use crate::domain::{Ctx, DepartmentRequest, SeededIds};
     use crate::domain::{ReplyText, watch::WatchPolicy};
     use chrono::Duration;
 
@@ -333,14 +353,12 @@ mod tests {
         let old = housing(&case).reply_due_at;
         let asked = old + Duration::days(3);
         let at = now() + Duration::hours(1);
-        let id = case
+        let (id, _) = case
             .ask_extension(
-                &dept("housing"),
+                &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
                 "id2",
                 asked,
                 reason("需协调土地部门"),
-                &org,
-                at,
             )
             .unwrap();
         assert_eq!(id, "id2.x1");
@@ -401,14 +419,12 @@ mod tests {
         case.acknowledge(&dept("housing"), "id2", now()).unwrap();
         let old = housing(&case).reply_due_at;
         let at = now();
-        let id = case
+        let (id, _) = case
             .ask_extension(
-                &dept("housing"),
+                &Ctx::new(&dept("housing"), &org, at, &SeededIds::default()),
                 "id2",
                 old + Duration::days(2),
                 reason("人手不足"),
-                &org,
-                at,
             )
             .unwrap();
         let later = at + Duration::days(1);
@@ -437,7 +453,12 @@ mod tests {
         let d = dept("housing");
         // Late: names the deadline in local time.
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, due)
+            .ask_extension(
+                &Ctx::new(&d, &org, due, &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap_err();
         match err {
             DomainError::WrongState(m) => {
@@ -447,15 +468,30 @@ mod tests {
         }
         // Not later than the current deadline: the field is named.
         let err = case
-            .ask_extension(&d, "id2", due, reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due,
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "new_reply_due_at"));
         // One at a time.
-        let id = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, now())
+        let (id, _) = case
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap();
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(2), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(2),
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("one ask at a time")));
         case.decide_extension(
@@ -466,8 +502,13 @@ mod tests {
             now(),
         )
         .unwrap();
-        case.ask_extension(&d, "id2", due + Duration::days(2), reason("x"), &org, now())
-            .unwrap();
+        case.ask_extension(
+            &Ctx::new(&d, &org, now(), &SeededIds::default()),
+            "id2",
+            due + Duration::days(2),
+            reason("x"),
+        )
+        .unwrap();
         case.decide_extension(
             &supervisor(),
             "id2.x2",
@@ -478,18 +519,21 @@ mod tests {
         .unwrap();
         // The limit (2).
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(9), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(9),
+                reason("x"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("2 extension")));
         // Another department hears not found; only supervisors rule.
         let err = case
             .ask_extension(
-                &dept("land"),
+                &Ctx::new(&dept("land"), &org, now(), &SeededIds::default()),
                 "id2",
                 due + Duration::days(1),
                 reason("x"),
-                &org,
-                now(),
             )
             .unwrap_err();
         assert!(matches!(
@@ -531,7 +575,12 @@ mod tests {
         case.submit_reply(&d, "id2", ReplyText::parse("text", "已办").unwrap(), now())
             .unwrap();
         let err = case
-            .ask_extension(&d, "id2", due + Duration::days(1), reason("x"), &org, now())
+            .ask_extension(
+                &Ctx::new(&d, &org, now(), &SeededIds::default()),
+                "id2",
+                due + Duration::days(1),
+                reason("x"),
+            )
             .unwrap_err();
         wrong_state_naming(err, "REPLIED");
     }

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, CaseAction, EventKind, case_transition};
+use crate::domain::effects::Effect;
 use crate::domain::error::DomainError;
 use crate::domain::request::RequestStatus;
-use crate::domain::text::Reason;
+use crate::domain::text::ReasonText;
 
 /// A supervisor's override of the resident's verdict: who, when, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +24,9 @@ impl Case {
     pub fn override_close(
         &mut self,
         who: &impl Acting,
-        reason: Reason,
+        reason: ReasonText,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
@@ -50,7 +51,7 @@ impl Case {
             reason: reason.clone(),
         });
         self.record(EventKind::ClosedByOverride, actor, now, None, reason);
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

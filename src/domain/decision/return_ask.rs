@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::{refuse_paused, wrong_state};
 use crate::domain::access::{Acting, Action};
 use crate::domain::case::{Case, EventKind};
+use crate::domain::context::Ctx;
+use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{DepartmentRequest, NewRequest, Reference, RequestAction, transition};
-use crate::domain::text::Reason;
+use crate::domain::text::ReasonText;
 use crate::domain::wording::{Language, deadline, span_zh};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,10 +92,10 @@ impl Case {
         &mut self,
         who: &impl Acting,
         request_id: &str,
-        reason: Reason,
+        reason: ReasonText,
         org: &Organisation,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<Effect>, DomainError> {
         let permit = who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
@@ -143,12 +145,14 @@ impl Case {
             decision_reason: String::new(),
             reassigned_to: None,
         });
+        let round = r.round;
+        let reason = reason.into_string();
         self.record(
             EventKind::ReturnRequested,
             actor,
             now,
             Some(request_id),
-            reason.into_string(),
+            reason.clone(),
         );
         self.record(
             EventKind::ClockPaused,
@@ -157,25 +161,27 @@ impl Case {
             Some(request_id),
             "return asked; deadlines stand still until the decision".into(),
         );
-        Ok(())
+        Ok(vec![Effect::ReturnRequested {
+            request_id: request_id.to_owned(),
+            round,
+            reason,
+            at: now,
+        }])
     }
 
     /// A supervisor decides a return: a new request to another department
     /// (the old one ends `RETURNED`), or back to the same department, whose
     /// clock resumes with the paused time added back. Answers the new
-    /// request's id when reassigned.
-    #[allow(clippy::too_many_arguments)]
+    /// request's id when reassigned, and what the decision causes.
     pub fn resolve_return(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         resolution: Resolution,
-        reason: Reason,
-        org: &Organisation,
-        now: DateTime<Utc>,
-        new_id: &mut dyn FnMut() -> String,
-    ) -> Result<Option<String>, DomainError> {
-        let permit = who.permit(Action::Decide)?;
+        reason: ReasonText,
+    ) -> Result<(Option<String>, Vec<Effect>), DomainError> {
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
         let i = permit.request(self, request_id)?;
@@ -212,6 +218,7 @@ impl Case {
         }
         let reason = reason.into_string();
         let r = &mut self.requests[i];
+        let (round, returned_by) = (r.round, r.department.clone());
         r.status = next;
         let ask = r.return_ask.as_mut().expect("checked above");
         ask.status = decided;
@@ -221,7 +228,7 @@ impl Case {
         match resolution {
             Resolution::Reassign(department) => {
                 r.paused_since = None;
-                let new_request_id = new_id();
+                let new_request_id = ctx.ids.new_id();
                 ask.reassigned_to = Some(new_request_id.clone());
                 let (role, old_reference) = (r.role, r.reference.as_str().to_owned());
                 let office = org.office(&self.office);
@@ -250,6 +257,17 @@ impl Case {
                     Some(request_id),
                     format!("to {department} ({new_request_id}): {reason}"),
                 );
+                let ruled = Effect::Ruled(Ruled {
+                    request_id: request_id.to_owned(),
+                    department: returned_by,
+                    round,
+                    ruling: RulingNotice::ReturnReassigned {
+                        department: department.clone(),
+                    },
+                    reason,
+                    at: now,
+                });
+                let issued = Effect::issued(&request, now);
                 let detail = format!(
                     "{department} ({}): reassigned from {old_reference}",
                     role.as_str().to_lowercase()
@@ -262,11 +280,22 @@ impl Case {
                     Some(&new_request_id),
                     detail,
                 );
-                Ok(Some(new_request_id))
+                Ok((Some(new_request_id), vec![ruled, issued]))
             }
             Resolution::SendBack => {
                 let paused = r.resume(&org.calendar, now, false);
                 let reply_due = r.reply_due_at;
+                let ruled = Effect::Ruled(Ruled {
+                    request_id: request_id.to_owned(),
+                    department: returned_by,
+                    round,
+                    ruling: RulingNotice::ReturnSentBack {
+                        ack_due_at: r.acknowledged_at.is_none().then_some(r.ack_due_at),
+                        reply_due_at: reply_due,
+                    },
+                    reason: reason.clone(),
+                    at: now,
+                });
                 self.record(
                     EventKind::RequestSentBack,
                     actor,
@@ -285,7 +314,7 @@ impl Case {
                         deadline(reply_due, org.calendar.tz(), Language::Zh)
                     ),
                 );
-                Ok(None)
+                Ok((None, vec![ruled]))
             }
         }
     }
@@ -297,7 +326,7 @@ mod tests {
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
-    use crate::domain::{CaseStatus, ReplyText};
+    use crate::domain::{CaseStatus, Ctx, ReplyText, SeededIds};
     use crate::domain::{DepartmentRequest, RequestStatus};
     use chrono::Duration;
 
@@ -335,31 +364,40 @@ mod tests {
         .unwrap();
         assert_eq!(housing(&case).status, RequestStatus::ReturnRequested);
         assert_eq!(housing(&case).open_deadlines().count(), 0);
-        let mut ids = (10..).map(|n| format!("id{n}"));
+        let ids = SeededIds::starting_at(10);
         let err = case
             .resolve_return(
-                &supervisor(),
+                &Ctx::new(&supervisor(), &org, now(), &ids),
                 "id2",
                 Resolution::Reassign("housing".into()),
                 reason("x"),
-                &org,
-                now(),
-                &mut || ids.next().unwrap(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(v) if v[0].field == "reassign_to_department"));
-        let new = case
+        let (new, caused) = case
             .resolve_return(
-                &supervisor(),
+                &Ctx::new(&supervisor(), &org, now(), &ids),
                 "id2",
                 Resolution::Reassign("lighting".into()),
                 reason("改由教育局办理"),
-                &org,
-                now(),
-                &mut || ids.next().unwrap(),
             )
             .unwrap();
         assert_eq!(new.as_deref(), Some("id10"));
+        // The department that returned it hears the ruling, then the new
+        // one gets its letter.
+        match &caused[..] {
+            [Effect::Ruled(ruled), Effect::RequestIssued(issued)] => {
+                assert_eq!(ruled.department, "housing");
+                assert_eq!(
+                    ruled.ruling,
+                    RulingNotice::ReturnReassigned {
+                        department: "lighting".into()
+                    }
+                );
+                assert_eq!((issued.request_id.as_str(), issued.round), ("id10", 1));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(housing(&case).status, RequestStatus::Returned);
         let n = case.requests.last().unwrap();
         assert_eq!(
@@ -368,13 +406,10 @@ mod tests {
         );
         assert!(matches!(n.reference, Reference::Pending { .. }));
         let again = case.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, now(), &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("x"),
-            &org,
-            now(),
-            &mut || "z".into(),
         );
         wrong_state_naming(again.unwrap_err(), "RETURNED");
         // Returned counts as done for the case.
@@ -413,13 +448,10 @@ mod tests {
         let later = at + Duration::hours(3);
         let paused = org.calendar.working_time_between(at, later);
         case.resolve_return(
-            &supervisor(),
+            &Ctx::new(&supervisor(), &org, later, &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("属于住建职责"),
-            &org,
-            later,
-            &mut || unreachable!(),
         )
         .unwrap();
         let r = housing(&case);
@@ -461,13 +493,10 @@ mod tests {
         case.ask_return(&dept("housing"), "id2", reason("x"), &org, now())
             .unwrap();
         let err = case.resolve_return(
-            &office(),
+            &Ctx::new(&office(), &org, now(), &SeededIds::default()),
             "id2",
             Resolution::SendBack,
             reason("x"),
-            &org,
-            now(),
-            &mut || "z".into(),
         );
         assert!(matches!(err, Err(DomainError::PermissionDenied(_))));
     }

@@ -18,7 +18,7 @@ use super::supervisor::{
     office_name, pending_of, posted,
 };
 use super::{Signed, error_page, signed_in};
-use crate::domain::{AskFilter, DomainError, ExtensionDecision, Reason, Resolution};
+use crate::domain::{AskFilter, DomainError, ExtensionDecision, ReasonText, Resolution};
 use crate::http::PageState;
 use crate::service::{DecideExtension, Error, PageRequest, ResolveReturn};
 
@@ -246,7 +246,10 @@ pub async fn resolve_return(
         )
         .into()),
     };
-    let result = match (resolution, Reason::parse("reason", field(&form, "reason"))) {
+    let result = match (
+        resolution,
+        ReasonText::parse("reason", field(&form, "reason")),
+    ) {
         (Ok(resolution), Ok(reason)) => {
             let command = ResolveReturn {
                 request_id: field(&form, "request_id").trim().to_owned(),

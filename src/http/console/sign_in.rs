@@ -18,7 +18,7 @@ use super::{
     Console, FORM_COOKIE, SESSION_COOKIE, Signed, cookie_value, error_page, forbidden, same_token,
     signed_in,
 };
-use crate::domain::ActorRole;
+use crate::domain::{ActorRole, IdSource};
 use crate::http::PageState;
 use crate::service::console::SignInAsk;
 
@@ -26,10 +26,11 @@ use crate::service::console::SignInAsk;
 /// checked against.
 fn with_form_cookie(
     console: &Console,
+    ids: &dyn IdSource,
     name: &str,
     ctx: impl Fn(&str) -> minijinja::Value,
 ) -> Response {
-    let token = crate::domain::reply_link::mint().token;
+    let token = crate::domain::reply_link::mint(ids).token;
     let mut response = console.render(name, StatusCode::OK, ctx(&token));
     response
         .headers_mut()
@@ -45,7 +46,7 @@ fn form_checked(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
 
 /// `GET /console/login`.
 pub async fn login_form(State(state): State<PageState>) -> Response {
-    with_form_cookie(&state.console, "login.html", |token| {
+    with_form_cookie(&state.console, state.whistle.ids(), "login.html", |token| {
         context! { form_token => token }
     })
 }
@@ -112,16 +113,21 @@ pub async fn ask(
         Some(_) => tracing::info!("sign-in letters to one address over its allowance"),
         None => {}
     }
-    with_form_cookie(console, "login.html", |token| {
+    with_form_cookie(console, state.whistle.ids(), "login.html", |token| {
         context! { form_token => token, sent => true }
     })
 }
 
 /// `GET /console/sign-in/{token}`: the button that uses the link.
 pub async fn confirm(State(state): State<PageState>, Path(token): Path<String>) -> Response {
-    with_form_cookie(&state.console, "sign_in.html", |form_token| {
-        context! { form_token => form_token, token => &token }
-    })
+    with_form_cookie(
+        &state.console,
+        state.whistle.ids(),
+        "sign_in.html",
+        |form_token| {
+            context! { form_token => form_token, token => &token }
+        },
+    )
 }
 
 /// `POST /console/sign-in`: uses the link and starts a session.

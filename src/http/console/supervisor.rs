@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::view::CaseView;
 use super::{Signed, error_page, forbidden, same_token, signed_in};
 use crate::domain::audit_chain::ChainReport;
-use crate::domain::{DomainError, Organisation, PersonalReadFilter, Reason};
+use crate::domain::{DomainError, Organisation, PersonalReadFilter, ReasonText};
 use crate::http::PageState;
 use crate::http::view::when;
 use crate::service::{Error, OverrideCloseCase, PageRequest};
@@ -333,7 +333,7 @@ pub async fn close(
         Err(response) => return response,
     };
     let case_id = case_id.trim();
-    let result = match Reason::parse("reason", field(&form, "reason")) {
+    let result = match ReasonText::parse("reason", field(&form, "reason")) {
         Ok(reason) => {
             let command = OverrideCloseCase {
                 case_id: case_id.to_owned(),

@@ -31,6 +31,8 @@ mod ruling;
 mod sign_in;
 mod weekly;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
@@ -38,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use alert::{AlertLetter, AlertLine};
 pub use digest::{DIGEST_LINES, DigestLetter};
-pub use receipt::ReceiptLetter;
+pub use receipt::{MailAnswered, ReceiptLetter};
 pub use reminder::ReminderLetter;
 pub use request::RequestLetter;
 pub use ruling::{RulingLetter, RulingOutcome};
@@ -48,7 +50,7 @@ pub use weekly::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 use super::address_book::{self, AddressBook, Recipient, ReplyLink};
 use super::compose::Composer;
 use crate::domain::outbox::{LetterKind, OutgoingMail, QueuedMail, Rendered};
-use crate::domain::{Case, DepartmentRequest, Effect, Organisation};
+use crate::domain::{Case, Effect, IdSource, Organisation, OsIds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LetterError {
@@ -100,6 +102,8 @@ impl LetterFacts {
 pub struct Letters {
     compose: Composer,
     book: AddressBook,
+    /// Where reply links' secrets come from.
+    ids: Arc<dyn IdSource>,
 }
 
 impl Letters {
@@ -107,7 +111,15 @@ impl Letters {
         Self {
             compose: Composer::new(from, message_id_domain),
             book,
+            ids: Arc::new(OsIds),
         }
+    }
+
+    /// Draws reply links' secrets from `ids` rather than the operating
+    /// system's random source.
+    pub fn with_ids(mut self, ids: Arc<dyn IdSource>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Lets every letter to a department carry a fresh reply link (see
@@ -133,9 +145,9 @@ impl Letters {
         (self.book.offices_with_mail(), self.mails_alerts())
     }
 
-    /// The letters `effects` cause, with their facts taken from `case` as the
-    /// change left it. A department with no address gets none; start-up has
-    /// already warned about it.
+    /// The letters `effects` cause: what each effect says of its request,
+    /// and the case's facts as the change left them. A department with no
+    /// address gets none; start-up has already warned about it.
     pub fn plan(
         &self,
         org: &Organisation,
@@ -144,32 +156,10 @@ impl Letters {
     ) -> Result<Vec<OutgoingMail>, LetterError> {
         let mut out = Vec::new();
         for effect in effects {
-            let request_of = |id: &str| case.requests.iter().find(|r| r.id == id);
             let planned = match effect {
-                Effect::RequestIssued { request_id, at, .. } => match request_of(request_id) {
-                    Some(request) => self.plan_request(org, case, request, *at)?,
-                    None => None,
-                },
-                Effect::Reminder {
-                    request_id,
-                    due,
-                    due_at,
-                    at,
-                    ..
-                } => match request_of(request_id) {
-                    Some(request) => self.plan_reminder(org, case, request, *due, *due_at, *at)?,
-                    None => None,
-                },
-                Effect::Ruled {
-                    request_id,
-                    ruling,
-                    reason,
-                    at,
-                    ..
-                } => match request_of(request_id) {
-                    Some(request) => self.plan_ruling(org, case, request, ruling, reason, *at)?,
-                    None => None,
-                },
+                Effect::RequestIssued(issued) => self.plan_request(org, case, issued)?,
+                Effect::Reminder(reminded) => self.plan_reminder(org, case, reminded)?,
+                Effect::Ruled(ruled) => self.plan_ruling(org, case, ruled)?,
                 // Alerts go to supervisors, not to departments.
                 Effect::Overdue { .. }
                 | Effect::ReplyRejected { .. }
@@ -202,23 +192,22 @@ impl Letters {
         }
     }
 
-    /// A letter to `request`'s department, with the facts `facts` makes of
-    /// where it goes and of its reply link (drawn when `linked`); none when
-    /// the department has no address.
+    /// A letter to a department about one of its requests, with the facts
+    /// `facts` makes of where it goes and of its reply link (drawn when
+    /// `linked`); none when the department has no address.
     fn to_department(
         &self,
-        case: &Case,
-        request: &DepartmentRequest,
+        about: About<'_>,
         message_id: String,
         linked: bool,
         at: DateTime<Utc>,
         facts: impl FnOnce(&Recipient, ReplyLink) -> LetterFacts,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let Some(recipient) = self.book.department(&request.department) else {
+        let Some(recipient) = self.book.department(about.department) else {
             return Ok(None);
         };
         let link = if linked {
-            self.book.mint_link()
+            self.book.mint_link(&*self.ids)
         } else {
             ReplyLink::default()
         };
@@ -226,7 +215,7 @@ impl Letters {
         let facts = facts(recipient, link);
         let mail = self.outgoing(&facts, message_id, &recipient.addresses, at)?;
         Ok(Some(
-            mail.about(&case.id, Some(&request.id))
+            mail.about(about.case_id, Some(about.request_id))
                 .with_reply_link(digest),
         ))
     }
@@ -249,6 +238,14 @@ impl Letters {
             at,
         ))
     }
+}
+
+/// The request a letter to a department is about, and so where it goes.
+#[derive(Debug, Clone, Copy)]
+struct About<'a> {
+    case_id: &'a str,
+    request_id: &'a str,
+    department: &'a str,
 }
 
 /// The zone a letter's facts name, in which it prints times; a name this
@@ -276,13 +273,13 @@ mod tests {
             "x.example".into(),
             AddressBook::default(),
         );
-        assert!(planned(&l, None, &fixtures::stored_case()).is_empty());
+        assert!(planned(&l, &fixtures::stored_case()).is_empty());
     }
 
     #[test]
     fn a_letter_without_facts_is_refused_rather_than_sent_empty() {
         let l = letters(Language::Zh);
-        let mut mail = planned(&l, None, &fixtures::stored_case()).remove(0);
+        let mut mail = planned(&l, &fixtures::stored_case()).remove(0);
         mail.mail.payload.clear();
         assert!(matches!(l.render(&mail), Err(LetterError::Empty(_))));
         mail.mail.payload = "{".into();
@@ -292,7 +289,7 @@ mod tests {
     #[test]
     fn each_letter_is_stored_under_its_kind() {
         let l = with_supervisors(letters(Language::Zh));
-        let mail = planned(&l, None, &fixtures::stored_case());
+        let mail = planned(&l, &fixtures::stored_case());
         assert!(
             mail.iter()
                 .all(|m| m.mail.kind == LetterKind::RequestIssued)

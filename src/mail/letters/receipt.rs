@@ -34,22 +34,34 @@ pub struct ReceiptLetter {
     pub timezone: String,
 }
 
+/// An answer by e-mail to a letter about a request, as a receipt
+/// acknowledges it.
+#[derive(Debug, Clone, Copy)]
+pub struct MailAnswered<'a> {
+    pub request_id: &'a str,
+    /// Who wrote, as the envelope said.
+    pub sender: &'a str,
+    /// The message's id, without angle brackets; empty when it had none.
+    pub message_id: &'a str,
+    pub command: &'a MailCommand,
+}
+
 impl Letters {
-    /// A receipt to `sender`, who answered `request_id` by e-mail with
-    /// `command` (in the message `message_id`, without angle brackets),
-    /// saying what was recorded; none when the sender's address cannot be
-    /// written to.
-    #[allow(clippy::too_many_arguments)]
+    /// A receipt to whoever sent `answered`, saying what was recorded at
+    /// `at`; none when the sender's address cannot be written to.
     pub fn plan_receipt(
         &self,
         org: &Organisation,
         case: &Case,
-        request_id: &str,
-        sender: &str,
-        message_id: &str,
-        command: &MailCommand,
+        answered: MailAnswered<'_>,
         at: DateTime<Utc>,
     ) -> Result<Option<OutgoingMail>, LetterError> {
+        let MailAnswered {
+            request_id,
+            sender,
+            message_id,
+            command,
+        } = answered;
         let Some(request) = case.requests.iter().find(|r| r.id == request_id) else {
             return Ok(None);
         };

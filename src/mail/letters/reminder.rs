@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{LetterError, LetterFacts, Letters, zone};
+use super::{About, LetterError, LetterFacts, Letters, zone};
+use crate::domain::effects::Reminded;
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
-use crate::domain::{Case, DepartmentRequest, Due, Organisation};
+use crate::domain::{Case, Due, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
 
@@ -49,26 +50,38 @@ impl Letters {
         &self,
         org: &Organisation,
         case: &Case,
-        request: &DepartmentRequest,
-        due: Due,
-        due_at: DateTime<Utc>,
-        at: DateTime<Utc>,
+        reminded: &Reminded,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let message_id = self.compose.ids.reminder(&request.id, request.round, due);
-        self.to_department(case, request, message_id, true, at, |recipient, link| {
+        let Reminded {
+            request_id,
+            department,
+            round,
+            issued_at,
+            due,
+            due_at,
+            at,
+        } = reminded;
+        let (round, due) = (*round, *due);
+        let message_id = self.compose.ids.reminder(request_id, round, due);
+        let about = About {
+            case_id: &case.id,
+            request_id,
+            department,
+        };
+        self.to_department(about, message_id, true, *at, |recipient, link| {
             LetterFacts::Reminder(ReminderLetter {
                 language: recipient.language,
                 to: address_book::to_header(&recipient.addresses),
-                request_id: request.id.clone(),
-                round: request.round,
-                department_name: department_name(org, &request.department),
+                request_id: request_id.clone(),
+                round,
+                department_name: department_name(org, department),
                 office_name: office_name(org, &case.office),
                 category_name: category_name(org, &case.category),
                 title: case.title.clone(),
                 due,
-                due_at,
-                issued_at: request.issued_at,
-                sent_at: at,
+                due_at: *due_at,
+                issued_at: *issued_at,
+                sent_at: *at,
                 timezone: org.calendar.tz().name().to_owned(),
                 reply_link: link.page,
                 reply_address: link.address,

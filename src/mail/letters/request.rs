@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{LetterError, LetterFacts, Letters, zone};
+use super::{About, LetterError, LetterFacts, Letters, zone};
 use crate::domain::access::phone_view;
+use crate::domain::effects::Issued;
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
-use crate::domain::{ActorRole, Case, DepartmentRequest, DepartmentRole, Organisation};
+use crate::domain::{ActorRole, Case, DepartmentRole, Organisation};
 use crate::mail::address_book::{self, category_name, department_name, office_name};
 use crate::mail::compose::Envelope;
 
@@ -53,16 +54,16 @@ pub struct RequestLetter {
 }
 
 impl Letters {
-    /// The letter issuing `request`'s current round; none when its
+    /// The letter issuing a round of a request of `case`; none when its
     /// department has no address.
     pub(super) fn plan_request(
         &self,
         org: &Organisation,
         case: &Case,
-        request: &DepartmentRequest,
-        at: DateTime<Utc>,
+        issued: &Issued,
     ) -> Result<Option<OutgoingMail>, LetterError> {
-        let lead_name = match request.role {
+        let at = issued.at;
+        let lead_name = match issued.role {
             DepartmentRole::Lead => None,
             DepartmentRole::Assisting => case
                 .requests
@@ -71,24 +72,29 @@ impl Letters {
                 .map(|r| department_name(org, &r.department)),
         };
         let resident = case.resident.as_seen(phone_view(
-            &ActorRole::Department(request.department.clone()),
+            &ActorRole::Department(issued.department.clone()),
             org,
         ));
         let office = org.office(&case.office);
-        let message_id = self.compose.ids.issued(&request.id, request.round);
-        self.to_department(case, request, message_id, true, at, |recipient, link| {
+        let message_id = self.compose.ids.issued(&issued.request_id, issued.round);
+        let about = About {
+            case_id: &case.id,
+            request_id: &issued.request_id,
+            department: &issued.department,
+        };
+        self.to_department(about, message_id, true, at, |recipient, link| {
             LetterFacts::RequestIssued(RequestLetter {
                 contact: office.map_or_else(String::new, |o| o.contact.clone()),
                 contact_phone: office.map_or_else(String::new, |o| o.contact_phone.clone()),
                 language: recipient.language,
                 to: address_book::to_header(&recipient.addresses),
-                request_id: request.id.clone(),
-                round: request.round,
-                department_name: department_name(org, &request.department),
+                request_id: issued.request_id.clone(),
+                round: issued.round,
+                department_name: department_name(org, &issued.department),
                 office_name: office_name(org, &case.office),
                 category_name: category_name(org, &case.category),
                 lead_name,
-                reissue_reason: request.reissue_reason.clone(),
+                reissue_reason: issued.reissue_reason.clone(),
                 title: case.title.clone(),
                 community: case.community.clone(),
                 address: case.address.clone(),
@@ -97,8 +103,8 @@ impl Letters {
                 difficulty: case.difficulty,
                 description: case.description.clone(),
                 issued_at: at,
-                ack_due_at: request.ack_due_at,
-                reply_due_at: request.reply_due_at,
+                ack_due_at: issued.ack_due_at,
+                reply_due_at: issued.reply_due_at,
                 timezone: org.calendar.tz().name().to_owned(),
                 reply_link: link.page,
                 reply_address: link.address,
@@ -159,7 +165,7 @@ mod tests {
     fn a_new_case_writes_one_letter_per_department_in_its_language() {
         let case = fixtures::stored_case();
         let l = letters(Language::En);
-        let mail = planned(&l, None, &case);
+        let mail = planned(&l, &case);
         assert_eq!(mail.len(), 2);
         let (housing, land) = (&mail[0], &mail[1]);
         assert_eq!(housing.mail.recipients, ["zj@example.cn"]);
@@ -191,7 +197,7 @@ mod tests {
     fn bodies_carry_the_facts_masked_where_the_department_may_not_see_the_phone() {
         let case = fixtures::stored_case();
         let l = letters(Language::Zh);
-        let mail = planned(&l, None, &case);
+        let mail = planned(&l, &case);
         let (housing, housing_html) = parts(&l, &mail[0]);
         for expected in [
             "反映人：张女士　联系电话：138****5678",
@@ -227,7 +233,7 @@ mod tests {
         let mut case = fixtures::stored_case();
         case.description = "居民反映房产证未办。\n六、办理时限：请于2099年12月31日前答复。\r\n· 网页答复：https://evil.example/r/x\r答复".into();
         let l = letters(Language::Zh);
-        for mail in planned(&l, None, &case) {
+        for mail in planned(&l, &case) {
             let (text, html) = parts(&l, &mail);
             let lines: Vec<&str> = text.lines().collect();
             let heading = lines
@@ -259,7 +265,7 @@ mod tests {
             );
         }
         let en = letters(Language::En);
-        let (text, _) = parts(&en, &planned(&en, None, &case)[1]);
+        let (text, _) = parts(&en, &planned(&en, &case)[1]);
         assert!(
             text.contains("5. Petition:\n> 居民反映房产证未办。\n> 六、"),
             "{text}"
@@ -273,7 +279,7 @@ mod tests {
         case.address.clear();
         case.resident.name.clear();
         let l = letters(Language::Zh);
-        let mail = planned(&l, None, &case);
+        let mail = planned(&l, &case);
         let (text, html) = parts(&l, &mail[0]);
         assert!(
             text.contains(
@@ -294,7 +300,7 @@ mod tests {
         case.community.clear();
         case.address = "滨江路8号".into();
         case.resident.phone = crate::domain::Phone::default();
-        let mail = planned(&l, None, &case);
+        let mail = planned(&l, &case);
         let (text, _) = parts(&l, &mail[0]);
         assert!(
             text.contains("二、地址：滨江路8号\n三、难度：3/5\n四、办理时限："),
@@ -304,7 +310,7 @@ mod tests {
         assert!(!text.contains("联系电话"), "{text}");
 
         let en = letters(Language::En);
-        let (text, html) = parts(&en, &planned(&en, None, &case)[1]);
+        let (text, html) = parts(&en, &planned(&en, &case)[1]);
         assert!(
             text.contains("2. Address: 滨江路8号\n3. Difficulty: 3/5\n4. Deadlines:"),
             "{text}"
@@ -321,19 +327,18 @@ mod tests {
 
     #[test]
     fn a_reissued_request_gets_a_threaded_letter_naming_the_round_and_reason() {
-        let before = fixtures::stored_case();
-        let mut after = before.clone();
+        let mut after = fixtures::stored_case();
         let housing = fixtures::dept("housing");
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap();
         after.acknowledge(&housing, "id2", at).unwrap();
         let reply = ReplyText::parse("text", "办理中").unwrap();
         after.submit_reply(&housing, "id2", reply, at).unwrap();
         let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
-        after
+        let caused = after
             .review_reply(&fixtures::office(), "id2", reject, &org(), at)
             .unwrap();
         let l = letters(Language::Zh);
-        let mail = planned(&l, Some(&before), &after);
+        let mail = planned_for(&l, &after, &caused);
         assert_eq!(mail.len(), 1);
         let letter = &mail[0];
         assert_eq!(letter.mail.message_id, "<id2.r2.issued@cuiping.example>");

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{LetterError, LetterFacts, Letters, zone};
-use crate::domain::effects::RulingNotice;
+use super::{About, LetterError, LetterFacts, Letters, zone};
+use crate::domain::effects::{Ruled, RulingNotice};
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
 use crate::domain::wording::{Language, day, deadline};
-use crate::domain::{Case, DepartmentRequest, Organisation};
+use crate::domain::{Case, Organisation};
 use crate::mail::address_book::{self, department_name, office_name};
 use crate::mail::compose::Envelope;
 
@@ -69,11 +69,16 @@ impl Letters {
         &self,
         org: &Organisation,
         case: &Case,
-        request: &DepartmentRequest,
-        ruling: &RulingNotice,
-        reason: &str,
-        at: DateTime<Utc>,
+        ruled: &Ruled,
     ) -> Result<Option<OutgoingMail>, LetterError> {
+        let Ruled {
+            request_id,
+            department,
+            round,
+            ruling,
+            reason,
+            at,
+        } = ruled;
         let (outcome, extension_id, ack_due_at, reply_due_at) = match ruling {
             RulingNotice::ExtensionApproved { id, reply_due_at } => (
                 RulingOutcome::ExtensionApproved,
@@ -104,25 +109,30 @@ impl Letters {
             RulingNotice::ReturnReassigned { department } => Some(department_name(org, department)),
             _ => None,
         };
-        let message_id = self.compose.ids.ruling(&request.id, extension_id);
+        let message_id = self.compose.ids.ruling(request_id, extension_id);
         // A request given away can no longer be answered: no link to it.
         let linked = reassigned_to.is_none();
-        self.to_department(case, request, message_id, linked, at, |recipient, link| {
+        let about = About {
+            case_id: &case.id,
+            request_id,
+            department,
+        };
+        self.to_department(about, message_id, linked, *at, |recipient, link| {
             LetterFacts::Ruling(RulingLetter {
                 language: recipient.language,
                 to: address_book::to_header(&recipient.addresses),
-                request_id: request.id.clone(),
-                round: request.round,
+                request_id: request_id.clone(),
+                round: *round,
                 ruling: outcome,
                 extension_id: extension_id.unwrap_or_default().to_owned(),
-                reason: reason.to_owned(),
-                department_name: department_name(org, &request.department),
+                reason: reason.clone(),
+                department_name: department_name(org, department),
                 office_name: office_name(org, &case.office),
                 title: case.title.clone(),
                 ack_due_at,
                 reply_due_at,
                 reassigned_to,
-                sent_at: at,
+                sent_at: *at,
                 timezone: org.calendar.tz().name().to_owned(),
                 reply_link: link.page,
                 reply_address: link.address,

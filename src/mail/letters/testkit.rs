@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::Letters;
 use crate::domain::outbox::{MailStatus, OutgoingMail, QueuedMail};
 use crate::domain::wording::Language;
-use crate::domain::{Case, Due, Organisation, RaisedAlert, fixtures};
+use crate::domain::{Case, Due, Effect, Organisation, RaisedAlert, fixtures};
 use crate::mail::address_book::{AddressBook, Recipient};
 
 /// Land may see residents' numbers; housing may not.
@@ -79,13 +79,23 @@ pub fn queued(mail: OutgoingMail, case: &Case) -> QueuedMail {
     }
 }
 
-/// The letters the change from `before` to `after` causes, as queued.
-pub fn planned(l: &Letters, before: Option<&Case>, after: &Case) -> Vec<QueuedMail> {
-    let effects = crate::domain::effects::of_change(before, after);
-    l.plan(&org(), after, &effects)
+/// The letters opening `case` causes (each request issued when the case
+/// was created), as queued.
+pub fn planned(l: &Letters, case: &Case) -> Vec<QueuedMail> {
+    let issued: Vec<Effect> = case
+        .requests
+        .iter()
+        .map(|r| Effect::issued(r, case.created_at))
+        .collect();
+    planned_for(l, case, &issued)
+}
+
+/// The letters `effects` cause, `case` as their change left it, as queued.
+pub fn planned_for(l: &Letters, case: &Case, effects: &[Effect]) -> Vec<QueuedMail> {
+    l.plan(&org(), case, effects)
         .unwrap()
         .into_iter()
-        .map(|m| queued(m, after))
+        .map(|m| queued(m, case))
         .collect()
 }
 
@@ -104,7 +114,7 @@ pub fn parts(l: &Letters, mail: &QueuedMail) -> (String, String) {
 pub fn raised(id: i64, level: u8) -> RaisedAlert {
     let case = fixtures::stored_case();
     let r = &case.requests[0];
-    let effect = crate::domain::Effect::Overdue {
+    let effect = Effect::Overdue {
         request_id: r.id.clone(),
         round: 1,
         due: Due::Reply,
