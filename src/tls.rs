@@ -27,6 +27,8 @@
 //! finished connections are handed on through a channel, to tonic as a stream
 //! and to axum as a `Listener`.
 
+pub mod principals;
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -569,6 +571,10 @@ pub struct CertNames {
     pub dns_names: Vec<String>,
     /// The URIs of its subjectAltName.
     pub uris: Vec<String>,
+    /// The e-mail addresses (rfc822Name) of its subjectAltName.
+    pub emails: Vec<String>,
+    /// The subject's distinguished name, as RFC 4514 writes it (`CN=…`).
+    pub subject: String,
 }
 
 impl CertNames {
@@ -581,6 +587,7 @@ impl CertNames {
                 .iter_common_name()
                 .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
                 .collect(),
+            subject: cert.subject().to_string(),
             ..CertNames::default()
         };
         if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -592,11 +599,22 @@ impl CertNames {
                     x509_parser::extensions::GeneralName::URI(uri) => {
                         names.uris.push((*uri).to_owned())
                     }
+                    x509_parser::extensions::GeneralName::RFC822Name(email) => {
+                        names.emails.push((*email).to_owned())
+                    }
                     _ => {}
                 }
             }
         }
         Some(names)
+    }
+
+    /// Who holds the certificate, as a timeline names a person: its first
+    /// e-mail address, else its subject. Angle brackets are dropped, since
+    /// the timeline writes `principal <holder>`.
+    pub fn holder(&self) -> String {
+        let holder = self.emails.first().unwrap_or(&self.subject);
+        holder.replace(['<', '>'], "")
     }
 }
 
