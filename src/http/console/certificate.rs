@@ -43,7 +43,7 @@ fn holder(console: &Console, peer: &Peer) -> Holder {
     };
     let Some(der) = &peer.client_cert else {
         return Holder::Refused(
-            "浏览器未出示数字证书。如需使用数字证书登录，请在浏览器中安装本单位的证书，重新打开本页并选择该证书。",
+            "浏览器未出示数字证书。如需凭证书登录，请在浏览器中安装本单位的证书，重新打开本页并选择该证书。",
         );
     };
     let unmapped = "此数字证书未登记为任何单位的证书，不能用于登录工作台。";
