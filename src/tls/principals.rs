@@ -147,3 +147,56 @@ fn san_key(san: &str) -> String {
         san.to_ascii_lowercase()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(subjects: &[&str], sans: &[&str]) -> PrincipalSettings {
+        PrincipalSettings {
+            role: PrincipalRole::Office,
+            office: Some("cuiping".to_owned()),
+            department: None,
+            key_sha256: None,
+            key_sha256_file: None,
+            keys: Vec::new(),
+            cert_subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            cert_sans: sans.iter().map(|s| s.to_string()).collect(),
+            emails: Vec::new(),
+        }
+    }
+
+    fn certificate(common_name: &str, sans: Vec<rcgen::SanType>) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.subject_alt_names = sans;
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_certificate_names_its_principal_and_its_holder() {
+        let principals = HashMap::from([
+            ("cuiping-desk".to_owned(), principal(&["desk"], &[])),
+            ("keyed".to_owned(), principal(&[], &[])),
+        ]);
+        let map = CertPrincipals::new(&principals).unwrap();
+        let email = rcgen::SanType::Rfc822Name("zhang@cuiping.example".try_into().unwrap());
+        let der = certificate("desk", vec![email]);
+        let actor = map.of(&der).unwrap().expect("mapped");
+        assert_eq!(actor.name, "cuiping-desk");
+        assert_eq!(actor.role, ActorRole::Office("cuiping".into()));
+        assert_eq!(
+            CertNames::of(&der).unwrap().holder(),
+            "zhang@cuiping.example"
+        );
+        let plain = certificate("desk", Vec::new());
+        assert_eq!(CertNames::of(&plain).unwrap().holder(), "CN=desk");
+        assert_eq!(map.of(&certificate("other", Vec::new())).unwrap(), None);
+        // Only principals a certificate can reach keep a certificate's session.
+        assert!(map.principal("cuiping-desk").is_some());
+        assert!(map.principal("keyed").is_none());
+    }
+}
