@@ -1,6 +1,7 @@
 //! TLS on whistle's own listeners (gRPC and the reply page), so that no proxy
 //! is needed in front of them, and client certificates for department systems
-//! that prove who they are with one instead of a bearer key.
+//! that prove who they are with one instead of a bearer key, and for people
+//! who sign in to the console with one (`principals` says whose it is).
 //!
 //! Certificates are renewed while the service runs: the certificate and key
 //! files are read again every `reload_secs` (and on SIGHUP), and when their

@@ -601,6 +601,37 @@ async fn a_missing_or_broken_file_stops_start_up_naming_the_setting() {
             .expect("no CA in the file"),
     );
     assert!(bad_ca.contains("grpc.tls.client_ca_file"), "{bad_ca}");
+
+    // The page's client CA: only with the page's TLS, and a file that loads.
+    let ca_file = files.write("people.crt", &ca.pem);
+    let without_tls = error(
+        start(&files, &[("WHISTLE__HTTP__TLS__CLIENT_CA_FILE", &ca_file)])
+            .await
+            .err()
+            .expect("no http.tls.cert_file"),
+    );
+    assert!(
+        without_tls.contains("http.tls.client_ca_file: client certificates need TLS"),
+        "{without_tls}"
+    );
+    let (cert, key) = (files.path("server.crt"), files.path("server.key"));
+    let bad_page_ca = error(
+        start(
+            &files,
+            &[
+                ("WHISTLE__HTTP__TLS__CERT_FILE", cert.to_str().unwrap()),
+                ("WHISTLE__HTTP__TLS__KEY_FILE", key.to_str().unwrap()),
+                ("WHISTLE__HTTP__TLS__CLIENT_CA_FILE", &not_a_ca),
+            ],
+        )
+        .await
+        .err()
+        .expect("no CA in the page's file"),
+    );
+    assert!(
+        bad_page_ca.contains("http.tls.client_ca_file"),
+        "{bad_page_ca}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
