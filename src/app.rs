@@ -41,8 +41,9 @@ use crate::proto::case_service_server::CaseServiceServer;
 use crate::proto::department_service_server::DepartmentServiceServer;
 use crate::proto::supervision_service_server::SupervisionServiceServer;
 use crate::service::{OrgCell, Wakes, Whistle};
-use crate::settings::Settings;
+use crate::settings::{ClientAuth, Settings};
 use crate::store::{self, PoolOptions, Store};
+use crate::tls::principals::CertPrincipals;
 use crate::tls::{self, ReloadingCert, ReloadingClientCa};
 use crate::workers::alert_mail::AlertMailer;
 use crate::workers::deadlines::DeadlineWatch;
@@ -257,14 +258,12 @@ impl<'a> Builder<'a> {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
-        let http_tls = match &http_listener {
-            Some(_) if settings.http.tls.enabled() => {
-                let tls = &settings.http.tls;
-                let cert = ReloadingCert::load("http.tls", &tls.cert_file, &tls.key_file)?;
-                let acceptor = tls::acceptor(cert.clone(), None, &[b"h2", b"http/1.1"])?;
-                Some((cert, acceptor))
-            }
-            _ => None,
+        let (http_tls, http_client_ca) = match &http_listener {
+            Some(_) => match page_tls(settings)? {
+                Some((cert, client_ca, acceptor)) => (Some((cert, acceptor)), client_ca),
+                None => (None, None),
+            },
+            None => (None, None),
         };
         let reply_domain = settings.inbound_mail.domain.trim().to_lowercase();
         if smtp_listener.is_some() && reply_domain.is_empty() {
@@ -399,6 +398,12 @@ impl<'a> Builder<'a> {
                 shutdown.clone(),
             )));
         }
+        if let Some(ca) = &http_client_ca {
+            workers.push(tokio::spawn(ca.clone().watch(
+                Duration::from_secs(settings.http.tls.reload_secs),
+                shutdown.clone(),
+            )));
+        }
         if auth.maps_certificates() && settings.grpc.tls.client_ca_file.trim().is_empty() {
             tracing::warn!(
                 "principals name client certificates (cert_subjects, cert_sans) but \
@@ -406,8 +411,21 @@ impl<'a> Builder<'a> {
             );
         }
         if let Some((listener, bound)) = http_listener.zip(http_addr) {
+            // The console asks the rule gRPC asks: a certificate is the
+            // principal its names map to.
+            let certificates = match &http_client_ca {
+                Some(_) => Some(CertPrincipals::new(&settings.principals)?),
+                None => None,
+            };
+            if certificates.as_ref().is_some_and(|c| !c.any()) {
+                tracing::warn!(
+                    "http.tls.client_ca_file is set but no principal names client certificates \
+                     (cert_subjects, cert_sans): no certificate signs in to the console"
+                );
+            }
             let console = crate::http::console::Console::new(
                 crate::http::console::People::of(&settings.principals)?,
+                certificates,
                 settings.http.public_base(bound),
                 http_tls.is_some(),
                 &settings.http.console,
@@ -616,7 +634,11 @@ impl<'a> Builder<'a> {
                 )
                 .to_lowercase(),
             },
-            reply_page_tls = if http_tls.is_some() { "on" } else { "off" },
+            reply_page_tls = match (&http_tls, &http_client_ca) {
+                (None, _) => "off",
+                (Some(_), None) => "on",
+                (Some(_), Some(_)) => "on, client certificates optional",
+            },
             reply_page = %http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             reply_mail = %smtp_addr.map_or_else(|| "off".to_owned(), |a| format!("{a} for {reply_domain}")),
             metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
@@ -642,8 +664,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The gRPC listener's certificate, its client CA and its acceptor.
-type GrpcTls = (
+/// A listener's certificate, its client CA and its acceptor.
+type ListenerTls = (
     Arc<ReloadingCert>,
     Option<Arc<ReloadingClientCa>>,
     tls::Acceptor,
@@ -652,7 +674,7 @@ type GrpcTls = (
 /// The gRPC listener's certificate, client CA (when it asks for client
 /// certificates) and acceptor when `grpc.tls` turns TLS on; any file that is
 /// missing or wrong stops start-up with the setting named.
-fn grpc_tls(settings: &Settings) -> anyhow::Result<Option<GrpcTls>> {
+fn grpc_tls(settings: &Settings) -> anyhow::Result<Option<ListenerTls>> {
     let tls = &settings.grpc.tls;
     if !tls.enabled() {
         if !tls.client_ca_file.trim().is_empty() {
@@ -674,6 +696,37 @@ fn grpc_tls(settings: &Settings) -> anyhow::Result<Option<GrpcTls>> {
         tls.client_auth,
         cert.clone(),
         &[b"h2"],
+    )?;
+    let acceptor = client_ca.acceptor();
+    Ok(Some((cert, Some(client_ca), acceptor)))
+}
+
+/// The page's listener's certificate, client CA (when it asks for client
+/// certificates, always optionally: the reply page opens without one) and
+/// acceptor when `http.tls` turns TLS on.
+fn page_tls(settings: &Settings) -> anyhow::Result<Option<ListenerTls>> {
+    let tls = &settings.http.tls;
+    if !tls.enabled() {
+        if !tls.client_ca_file.trim().is_empty() {
+            anyhow::bail!(
+                "http.tls.client_ca_file: client certificates need TLS; set http.tls.cert_file \
+                 and http.tls.key_file too"
+            );
+        }
+        return Ok(None);
+    }
+    let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let cert = ReloadingCert::load("http.tls", &tls.cert_file, &tls.key_file)?;
+    if tls.client_ca_file.trim().is_empty() {
+        let acceptor = tls::acceptor(cert.clone(), None, alpn)?;
+        return Ok(Some((cert, None, acceptor)));
+    }
+    let client_ca = ReloadingClientCa::load(
+        "http.tls",
+        &tls.client_ca_file,
+        ClientAuth::Optional,
+        cert.clone(),
+        alpn,
     )?;
     let acceptor = client_ca.acceptor();
     Ok(Some((cert, Some(client_ca), acceptor)))

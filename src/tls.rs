@@ -1,6 +1,7 @@
 //! TLS on whistle's own listeners (gRPC and the reply page), so that no proxy
 //! is needed in front of them, and client certificates for department systems
-//! that prove who they are with one instead of a bearer key.
+//! that prove who they are with one instead of a bearer key, and for people
+//! who sign in to the console with one (`principals` says whose it is).
 //!
 //! Certificates are renewed while the service runs: the certificate and key
 //! files are read again every `reload_secs` (and on SIGHUP), and when their
@@ -26,6 +27,8 @@
 //! client that opens a connection and says nothing holds up no one else; the
 //! finished connections are handed on through a channel, to tonic as a stream
 //! and to axum as a `Listener`.
+
+pub mod principals;
 
 use std::fmt;
 use std::io;
@@ -569,6 +572,10 @@ pub struct CertNames {
     pub dns_names: Vec<String>,
     /// The URIs of its subjectAltName.
     pub uris: Vec<String>,
+    /// The e-mail addresses (rfc822Name) of its subjectAltName.
+    pub emails: Vec<String>,
+    /// The subject's distinguished name, as RFC 4514 writes it (`CN=…`).
+    pub subject: String,
 }
 
 impl CertNames {
@@ -581,6 +588,7 @@ impl CertNames {
                 .iter_common_name()
                 .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
                 .collect(),
+            subject: cert.subject().to_string(),
             ..CertNames::default()
         };
         if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -592,11 +600,22 @@ impl CertNames {
                     x509_parser::extensions::GeneralName::URI(uri) => {
                         names.uris.push((*uri).to_owned())
                     }
+                    x509_parser::extensions::GeneralName::RFC822Name(email) => {
+                        names.emails.push((*email).to_owned())
+                    }
                     _ => {}
                 }
             }
         }
         Some(names)
+    }
+
+    /// Who holds the certificate, as a timeline names a person: its first
+    /// e-mail address, else its subject. Angle brackets are dropped, since
+    /// the timeline writes `principal <holder>`.
+    pub fn holder(&self) -> String {
+        let holder = self.emails.first().unwrap_or(&self.subject);
+        holder.replace(['<', '>'], "")
     }
 }
 

@@ -39,8 +39,9 @@ use tonic_types::ErrorDetails;
 
 use super::status::localized;
 
-use crate::domain::{Actor, ActorRole};
-use crate::settings::{PrincipalRole, PrincipalSettings};
+use crate::domain::Actor;
+use crate::settings::PrincipalSettings;
+use crate::tls::principals::{CertPrincipals, Unmapped, principal_actor};
 
 /// A principal as one of its keys names it, and when that key is good.
 #[derive(Debug, Clone)]
@@ -53,10 +54,8 @@ struct Holder {
 #[derive(Clone)]
 pub struct Authenticator {
     by_digest: Arc<HashMap<String, Holder>>,
-    /// Principals by a client certificate's subject common name.
-    by_cert_subject: Arc<HashMap<String, Actor>>,
-    /// Principals by a DNS name (lowercase) or URI of a client certificate.
-    by_cert_san: Arc<HashMap<String, Actor>>,
+    /// Principals by the names of their client certificates.
+    by_cert: CertPrincipals,
     /// Keyed by principal name; `None` when the limit is off.
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     /// Failed authentications per peer address; `None` when the limit is off.
@@ -112,21 +111,13 @@ impl Authenticator {
         limit: RateLimit,
     ) -> anyhow::Result<Self> {
         let mut by_digest = HashMap::new();
-        let mut by_cert_subject: HashMap<String, Actor> = HashMap::new();
-        let mut by_cert_san: HashMap<String, Actor> = HashMap::new();
+        let principals: Vec<_> = principals.into_iter().collect();
+        let by_cert = CertPrincipals::new(principals.iter().copied())?;
         for (name, p) in principals {
-            let role = match &p.role {
-                PrincipalRole::Office => ActorRole::Office(p.office.clone().unwrap_or_default()),
-                PrincipalRole::Department => {
-                    ActorRole::Department(p.department.clone().unwrap_or_default())
-                }
-                PrincipalRole::Supervisor => ActorRole::Supervisor,
-                // The configuration check refuses it before anything is served.
-                PrincipalRole::Unknown(_) => continue,
-            };
-            let actor = Actor {
-                name: name.clone(),
-                role,
+            // An unknown role: the configuration check refuses it before
+            // anything is served.
+            let Some(actor) = principal_actor(name, p) else {
+                continue;
             };
             for window in p.key_windows(name)? {
                 let holder = Holder {
@@ -138,30 +129,6 @@ impl Authenticator {
                     anyhow::bail!("principals: two principals share a key (one of {name}'s)");
                 }
             }
-            for subject in &p.cert_subjects {
-                let subject = subject.trim();
-                if subject.is_empty() {
-                    anyhow::bail!("principals.{name}.cert_subjects: an empty name matches nothing");
-                }
-                if let Some(other) = by_cert_subject.insert(subject.to_owned(), actor.clone()) {
-                    anyhow::bail!(
-                        "principals.{name}.cert_subjects: {subject:?} is also {}'s",
-                        other.name
-                    );
-                }
-            }
-            for san in &p.cert_sans {
-                let san = cert_san_key(san);
-                if san.is_empty() {
-                    anyhow::bail!("principals.{name}.cert_sans: an empty name matches nothing");
-                }
-                if let Some(other) = by_cert_san.insert(san.clone(), actor.clone()) {
-                    anyhow::bail!(
-                        "principals.{name}.cert_sans: {san:?} is also {}'s",
-                        other.name
-                    );
-                }
-            }
         }
         let limiter = NonZeroU32::new(limit.per_second).map(|rate| {
             let burst = NonZeroU32::new(limit.burst).unwrap_or(rate);
@@ -171,8 +138,7 @@ impl Authenticator {
         });
         Ok(Self {
             by_digest: Arc::new(by_digest),
-            by_cert_subject: Arc::new(by_cert_subject),
-            by_cert_san: Arc::new(by_cert_san),
+            by_cert,
             limiter,
             failures: None,
             blocked: Arc::new(Mutex::new(HashMap::new())),
@@ -272,43 +238,21 @@ impl Authenticator {
 
     /// Whether any principal can be reached by a client certificate.
     pub fn maps_certificates(&self) -> bool {
-        !self.by_cert_subject.is_empty() || !self.by_cert_san.is_empty()
+        self.by_cert.any()
     }
 
-    /// The principal a verified client certificate names, if any. One that
-    /// names two principals is refused rather than guessed at.
+    /// The principal a verified client certificate names, if any.
     fn by_certificate(&self, der: &[u8]) -> Result<Option<Actor>, Status> {
-        if !self.maps_certificates() {
-            return Ok(None);
-        }
-        let names = crate::tls::CertNames::of(der).ok_or_else(|| {
-            unauthenticated(
+        self.by_cert.of(der).map_err(|unmapped| match unmapped {
+            Unmapped::Unreadable => unauthenticated(
                 "the client certificate cannot be read",
                 "无法读取客户端证书",
-            )
-        })?;
-        let mut found: Option<&Actor> = None;
-        let subjects = names
-            .common_names
-            .iter()
-            .filter_map(|cn| self.by_cert_subject.get(cn.as_str()));
-        let sans = names
-            .dns_names
-            .iter()
-            .chain(&names.uris)
-            .filter_map(|san| self.by_cert_san.get(&cert_san_key(san)));
-        for actor in subjects.chain(sans) {
-            match found {
-                Some(first) if first.name != actor.name => {
-                    return Err(unauthenticated(
-                        "the client certificate names more than one principal",
-                        "客户端证书对应多个调用方",
-                    ));
-                }
-                _ => found = Some(actor),
-            }
-        }
-        Ok(found.cloned())
+            ),
+            Unmapped::Ambiguous => unauthenticated(
+                "the client certificate names more than one principal",
+                "客户端证书对应多个调用方",
+            ),
+        })
     }
 
     /// Finds the caller of a request from its metadata and, over TLS with
@@ -409,17 +353,6 @@ impl Authenticator {
             request.extensions_mut().insert(actor);
             Ok(request)
         }
-    }
-}
-
-/// How a subjectAltName is compared: DNS names without regard to case, as
-/// DNS compares them; URIs (any name with a colon) as written.
-fn cert_san_key(san: &str) -> String {
-    let san = san.trim();
-    if san.contains(':') {
-        san.to_owned()
-    } else {
-        san.to_ascii_lowercase()
     }
 }
 

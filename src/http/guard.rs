@@ -6,7 +6,7 @@
 //! site where it came from (`Referrer-Policy`), and nothing is cached on the
 //! way (`Cache-Control`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,8 +142,8 @@ pub async fn limit(State(guard): State<Guard>, request: Request, next: Next) -> 
     }
     let ip = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .get::<ConnectInfo<super::peer::Peer>>()
+        .map(|ConnectInfo(peer)| peer.addr.ip());
     match guard.admit(ip, token_of(path)) {
         Ok(()) => next.run(request).await,
         Err(wait) => {

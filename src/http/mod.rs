@@ -10,11 +10,15 @@
 //!   limits per client address and per link, and an access log that never
 //!   shows the link's token;
 //! - `console`: the console (工作台) for people without a system of their
-//!   own, signed in by a mailed link, on the same listener.
+//!   own, signed in by a mailed link or a client certificate, on the same
+//!   listener;
+//! - `peer`: the client of a connection, its address and the certificate it
+//!   showed at the TLS handshake.
 
 pub mod console;
 mod guard;
 mod page;
+pub mod peer;
 mod view;
 
 use std::net::SocketAddr;
@@ -26,7 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
-use axum::serve::{Listener, ListenerExt, TapIo};
+use axum::serve::Listener;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
@@ -55,16 +59,7 @@ pub async fn serve(
     console: console::Console,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // `tap_io` is what gives a listener other than TcpListener the client's
-    // address as connect info; here it is the same either way.
-    serve_on(
-        listener.tap_io(|_| {}),
-        whistle,
-        settings,
-        console,
-        shutdown,
-    )
-    .await
+    serve_on(listener, whistle, settings, console, shutdown).await
 }
 
 /// As `serve`, over TLS (`http.tls`).
@@ -75,18 +70,11 @@ pub async fn serve_tls(
     console: console::Console,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_on(
-        listener.tap_io(|_| {}),
-        whistle,
-        settings,
-        console,
-        shutdown,
-    )
-    .await
+    serve_on(listener, whistle, settings, console, shutdown).await
 }
 
-async fn serve_on<L, F>(
-    listener: TapIo<L, F>,
+async fn serve_on<L>(
+    listener: L,
     whistle: Whistle,
     settings: HttpSettings,
     console: console::Console,
@@ -94,7 +82,7 @@ async fn serve_on<L, F>(
 ) -> anyhow::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
-    F: FnMut(&mut L::Io) + Send + 'static,
+    peer::Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let mut console = console;
     console.ends_with(shutdown.clone());
@@ -104,7 +92,7 @@ where
     let app = router(whistle, guard, console, &settings)?;
     let served = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<peer::Peer>(),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned())
     .await;

@@ -1,8 +1,10 @@
 //! Signing in to the console: a one-time link mailed to a person who acts
-//! for a principal, and the server-side session it starts. Who may ask
-//! (which address belongs to which principal) is the door's knowledge, from
-//! settings; these use cases keep the secrets: each token is 160 random bits,
-//! stored only as its SHA-256, and a link signs in once, within its lifetime.
+//! for a principal, or a TLS client certificate that maps to one, and the
+//! server-side session either starts. Who may ask (which address or which
+//! certificate belongs to which principal) is the door's knowledge, from
+//! settings and the handshake; these use cases keep the secrets: each token
+//! is 160 random bits, stored only as its SHA-256, and a link signs in once,
+//! within its lifetime.
 
 use chrono::Duration;
 
@@ -10,7 +12,7 @@ use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::{Actor, reply_link};
 use crate::mail::letters::SignInLetter;
-use crate::store::{ListedSession, SignInFor, StoredSession};
+use crate::store::{ListedSession, SignInFor, SignedInBy, StoredSession};
 
 /// How long a sign-in link is good for.
 pub const SIGN_IN_LIFETIME: Duration = Duration::minutes(15);
@@ -34,6 +36,26 @@ pub struct NewSession {
     pub csrf: String,
     pub email: String,
     pub principal: String,
+}
+
+/// A new session for `who`, written in `tx`.
+async fn start_session(
+    tx: &mut WriteTx,
+    ids: &dyn IdSource,
+    who: SignInFor,
+    via: SignedInBy,
+    now: DateTime<Utc>,
+) -> Result<NewSession> {
+    let session = reply_link::mint(ids);
+    let csrf = reply_link::mint(ids).token;
+    tx.insert_session(&session.digest, &who, via, &csrf, now)
+        .await?;
+    Ok(NewSession {
+        token: session.token,
+        csrf,
+        email: who.email,
+        principal: who.principal,
+    })
 }
 
 /// How long sessions last.
@@ -90,16 +112,19 @@ impl Whistle {
             tx.rollback().await?;
             return Ok(None);
         };
-        let session = reply_link::mint(&*self.ids);
-        let csrf = reply_link::mint(&*self.ids).token;
-        tx.insert_session(&session.digest, &who, &csrf, now).await?;
+        let session = start_session(&mut tx, &*self.ids, who, SignedInBy::Mail, now).await?;
         tx.commit().await?;
-        Ok(Some(NewSession {
-            token: session.token,
-            csrf,
-            email: who.email,
-            principal: who.principal,
-        }))
+        Ok(Some(session))
+    }
+
+    /// Starts a session for the holder of a client certificate the door has
+    /// verified and mapped to `who.principal`; `who.email` names the holder.
+    pub async fn sign_in_by_certificate(&self, who: SignInFor) -> Result<NewSession> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let session = start_session(&mut tx, &*self.ids, who, SignedInBy::Certificate, now).await?;
+        tx.commit().await?;
+        Ok(session)
     }
 
     /// The session a cookie names, while it lasts under `policy`.

@@ -75,6 +75,10 @@ pub struct HttpTlsSettings {
     /// As `grpc.tls.cert_file` and `key_file`; empty: plain HTTP.
     pub cert_file: String,
     pub key_file: String,
+    /// PEM: the CA(s) that sign client certificates, which then sign in to
+    /// the console. Asked for, never required: the reply page opens without.
+    /// Empty: none asked for.
+    pub client_ca_file: String,
     pub reload_secs: u64,
 }
 

@@ -7,7 +7,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
-use super::rows::{millis, time};
+use super::rows::{corrupt, millis, time};
 use super::{Store, WriteTx, matchable};
 
 /// Sign-in links that ended this long ago are purged as new ones are made.
@@ -16,10 +16,39 @@ const SIGN_IN_KEPT: chrono::Duration = chrono::Duration::days(1);
 /// A session as stored: who it is, and its token against cross-site forms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
+    /// The address the sign-in letter went to, or the holder a certificate
+    /// names.
     pub email: String,
     pub principal: String,
     pub csrf: String,
     pub created_at: DateTime<Utc>,
+    pub via: SignedInBy,
+}
+
+/// How a session began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedInBy {
+    /// A one-time link from a sign-in letter.
+    Mail,
+    /// A TLS client certificate that maps to the principal.
+    Certificate,
+}
+
+impl SignedInBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            SignedInBy::Mail => "mail",
+            SignedInBy::Certificate => "certificate",
+        }
+    }
+
+    fn parse(stored: &str) -> Result<Self, StoreError> {
+        match stored {
+            "mail" => Ok(SignedInBy::Mail),
+            "certificate" => Ok(SignedInBy::Certificate),
+            other => Err(corrupt("session via", other)),
+        }
+    }
 }
 
 /// One of a person's sessions, as they see it listed.
@@ -46,7 +75,7 @@ where
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'r> (String, String): FromRow<'r, DB::Row>,
-    for<'r> (String, String, String, i64): FromRow<'r, DB::Row>,
+    for<'r> (String, String, String, i64, String): FromRow<'r, DB::Row>,
     for<'r> (String, i64, i64): FromRow<'r, DB::Row>,
     for<'r> (String,): FromRow<'r, DB::Row>,
 {
@@ -102,18 +131,20 @@ where
         &mut self,
         digest: &str,
         who: &SignInFor,
+        via: SignedInBy,
         csrf: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO console_sessions (digest, email, principal, csrf, created_at, \
-             last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)",
+             last_seen_at, via) VALUES ($1, $2, $3, $4, $5, $5, $6)",
         )
         .bind(digest)
         .bind(who.email.as_str())
         .bind(who.principal.as_str())
         .bind(csrf)
         .bind(millis(now))
+        .bind(via.as_str())
         .execute(&mut *self.0)
         .await
         .map_err(DB::map_err)?;
@@ -129,10 +160,10 @@ where
         idle_since: DateTime<Utc>,
         born_since: DateTime<Utc>,
     ) -> Result<Option<StoredSession>, StoreError> {
-        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+        let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
             "UPDATE console_sessions SET last_seen_at = $2 \
              WHERE digest = $1 AND ended_at IS NULL AND last_seen_at > $3 AND created_at > $4 \
-             RETURNING email, principal, csrf, created_at",
+             RETURNING email, principal, csrf, created_at, via",
         )
         .bind(digest)
         .bind(millis(now))
@@ -141,12 +172,13 @@ where
         .fetch_optional(&mut *self.0)
         .await
         .map_err(DB::map_err)?;
-        row.map(|(email, principal, csrf, created_at)| {
+        row.map(|(email, principal, csrf, created_at, via)| {
             Ok(StoredSession {
                 email,
                 principal,
                 csrf,
                 created_at: time(created_at)?,
+                via: SignedInBy::parse(&via)?,
             })
         })
         .transpose()
@@ -332,10 +364,11 @@ impl WriteTx {
         &mut self,
         digest: &str,
         who: &SignInFor,
+        via: SignedInBy,
         csrf: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.insert_session(digest, who, csrf, now).await)
+        dispatch!(self, tx => tx.insert_session(digest, who, via, csrf, now).await)
     }
 
     /// Records a reply link for a request, made for a department's person

@@ -216,7 +216,7 @@ macro_rules! read {
 }
 
 mod console;
-pub use console::{ListedSession, SignInFor, StoredSession};
+pub use console::{ListedSession, SignInFor, SignedInBy, StoredSession};
 
 impl Store {
     /// Applies the embedded migrations of this backend.

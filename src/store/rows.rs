@@ -132,7 +132,7 @@ pub struct EventRow {
 
 /// A stored value the domain cannot read back: the database was written by
 /// something else or by a newer version.
-fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(
         format!("stored {what} {value} is not valid").into(),
     ))

@@ -224,7 +224,7 @@ async fn sign_in_link(app: &TestApp, email: &str, n: usize) -> String {
 }
 
 /// A case whose housing and land requests both await the office's review.
-async fn replied_case(app: &TestApp, petition: &str) -> whistle::proto::Case {
+pub(crate) async fn replied_case(app: &TestApp, petition: &str) -> whistle::proto::Case {
     let case = app.escalate(property_certificate(petition)).await;
     for request in &case.requests {
         app.answer(

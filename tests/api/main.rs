@@ -15,6 +15,7 @@ mod audit;
 mod channels;
 mod concurrency;
 mod console;
+mod console_certificate;
 mod console_office;
 mod console_supervision;
 mod decisions;

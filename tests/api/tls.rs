@@ -28,13 +28,13 @@ use whistle::tls::{Reload, ReloadingCert, ReloadingClientCa};
 use crate::helpers::*;
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -67,7 +67,7 @@ impl Ca {
         }
     }
 
-    fn server(&self) -> Pair {
+    pub(crate) fn server(&self) -> Pair {
         self.issue(
             "whistle test server",
             &["localhost", "127.0.0.1"],
@@ -75,14 +75,14 @@ impl Ca {
         )
     }
 
-    fn client(&self, common_name: &str) -> Pair {
+    pub(crate) fn client(&self, common_name: &str) -> Pair {
         self.issue(common_name, &[], ExtendedKeyUsagePurpose::ClientAuth)
     }
 }
 
-struct Pair {
-    cert: String,
-    key: String,
+pub(crate) struct Pair {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
 /// A server on TLS, started in this process over a fresh SQLite database.
@@ -104,29 +104,29 @@ impl Drop for TlsApp {
 }
 
 /// Where a test's files go: the server's pair, the client CA.
-struct Files {
+pub(crate) struct Files {
     dir: TempDir,
 }
 
 impl Files {
-    fn new() -> Files {
+    pub(crate) fn new() -> Files {
         Files {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write(&self, name: &str, text: &str) -> String {
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
         let path = self.path(name);
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_owned()
     }
 
     /// Puts the server's pair where `server.crt` and `server.key` are read.
-    fn serve(&self, pair: &Pair) {
+    pub(crate) fn serve(&self, pair: &Pair) {
         self.write("server.crt", &pair.cert);
         self.write("server.key", &pair.key);
     }
@@ -601,6 +601,37 @@ async fn a_missing_or_broken_file_stops_start_up_naming_the_setting() {
             .expect("no CA in the file"),
     );
     assert!(bad_ca.contains("grpc.tls.client_ca_file"), "{bad_ca}");
+
+    // The page's client CA: only with the page's TLS, and a file that loads.
+    let ca_file = files.write("people.crt", &ca.pem);
+    let without_tls = error(
+        start(&files, &[("WHISTLE__HTTP__TLS__CLIENT_CA_FILE", &ca_file)])
+            .await
+            .err()
+            .expect("no http.tls.cert_file"),
+    );
+    assert!(
+        without_tls.contains("http.tls.client_ca_file: client certificates need TLS"),
+        "{without_tls}"
+    );
+    let (cert, key) = (files.path("server.crt"), files.path("server.key"));
+    let bad_page_ca = error(
+        start(
+            &files,
+            &[
+                ("WHISTLE__HTTP__TLS__CERT_FILE", cert.to_str().unwrap()),
+                ("WHISTLE__HTTP__TLS__KEY_FILE", key.to_str().unwrap()),
+                ("WHISTLE__HTTP__TLS__CLIENT_CA_FILE", &not_a_ca),
+            ],
+        )
+        .await
+        .err()
+        .expect("no CA in the page's file"),
+    );
+    assert!(
+        bad_page_ca.contains("http.tls.client_ca_file"),
+        "{bad_page_ca}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

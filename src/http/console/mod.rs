@@ -5,7 +5,10 @@
 //!
 //! - signing in: a person listed under a principal asks for a one-time link
 //!   by mail (`sign_in`); following it starts a server-side session held by
-//!   an HttpOnly, SameSite=Strict cookie (Secure under TLS);
+//!   an HttpOnly, SameSite=Strict cookie (Secure under TLS). Where the
+//!   listener asks for client certificates (`http.tls.client_ca_file`), one
+//!   that maps to a principal as on gRPC starts the same session with one
+//!   button (`certificate`);
 //! - every form carries the session's CSRF token (before a session, the
 //!   token of a cookie set with the form: double submit);
 //! - `cases`: an office's cases (filtered, sorted, paged) and the case page,
@@ -23,6 +26,7 @@ mod alerts;
 mod asks;
 mod board;
 mod cases;
+mod certificate;
 mod department;
 mod figures;
 mod ledger;
@@ -50,6 +54,8 @@ use super::PageState;
 use crate::domain::Actor;
 use crate::service::console::SessionPolicy;
 use crate::settings::ConsoleSettings;
+use crate::store::SignedInBy;
+use crate::tls::principals::CertPrincipals;
 pub use people::People;
 
 /// The session's cookie.
@@ -135,6 +141,9 @@ const MAX_MINUTES: u64 = 10 * 366 * 24 * 60;
 pub struct Console {
     templates: Environment<'static>,
     people: People,
+    /// Who a client certificate signs in as; `None` when the listener asks
+    /// for none.
+    certificates: Option<CertPrincipals>,
     /// Where links in sign-in letters point: the page's public base URL.
     base: String,
     /// Cookies are `Secure` when the listener speaks TLS.
@@ -149,6 +158,7 @@ pub struct Console {
 impl Console {
     pub fn new(
         people: People,
+        certificates: Option<CertPrincipals>,
         base: String,
         secure: bool,
         settings: &ConsoleSettings,
@@ -166,6 +176,7 @@ impl Console {
         Ok(Self {
             templates,
             people,
+            certificates,
             base: base.trim_end_matches('/').to_owned(),
             secure,
             // Zero would end every session at once, and a huge value would
@@ -264,6 +275,7 @@ pub(super) fn routes() -> Router<PageState> {
         )
         .route("/console/sign-in/{token}", get(sign_in::confirm))
         .route("/console/sign-in", post(sign_in::redeem))
+        .route("/console/certificate", post(certificate::sign_in))
         .route("/console/logout", post(sign_in::sign_out))
         .route("/console/sessions", get(sign_in::sessions))
         .route("/console/sessions/revoke", post(sign_in::revoke))
@@ -370,8 +382,9 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The session the request's cookie names, while it lasts and while its
-/// address still belongs to its principal; otherwise the answer to give: to
-/// the sign-in form.
+/// address (or, for a certificate's session, some certificate name) still
+/// belongs to its principal; otherwise the answer to give: to the sign-in
+/// form.
 async fn signed_in(state: &PageState, headers: &HeaderMap) -> Result<Signed, Response> {
     let console = &state.console;
     let to_login = || Redirect::to("/console/login").into_response();
@@ -384,14 +397,31 @@ async fn signed_in(state: &PageState, headers: &HeaderMap) -> Result<Signed, Res
         Err(e) => return Err(error_page(state, e, None)),
     };
     // Settings are the word on who acts for whom: an address taken off its
-    // principal, or moved to another, signs in no more.
-    match console.people.by_email(&session.email) {
-        Some(person) if person.principal == session.principal => Ok(Signed {
-            person: person.clone(),
+    // principal, or moved to another, signs in no more; nor does a
+    // certificate's session once its principal maps no certificate.
+    let person = match session.via {
+        SignedInBy::Mail => console
+            .people
+            .by_email(&session.email)
+            .filter(|person| person.principal == session.principal)
+            .cloned(),
+        SignedInBy::Certificate => console
+            .certificates
+            .as_ref()
+            .and_then(|c| c.principal(&session.principal))
+            .map(|actor| people::Person {
+                email: session.email.clone(),
+                principal: actor.name.clone(),
+                role: actor.role.clone(),
+            }),
+    };
+    match person {
+        Some(person) => Ok(Signed {
+            person,
             csrf: session.csrf,
             token,
         }),
-        _ => Err(to_login()),
+        None => Err(to_login()),
     }
 }
 

@@ -6,7 +6,6 @@
 //! not spend it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -20,11 +19,12 @@ use super::{
 };
 use crate::domain::{ActorRole, IdSource};
 use crate::http::PageState;
-use crate::service::console::SignInAsk;
+use crate::http::peer::Peer;
+use crate::service::console::{NewSession, SignInAsk};
 
 /// A page with a form shown before sign-in, and the cookie its token is
 /// checked against.
-fn with_form_cookie(
+pub(super) fn with_form_cookie(
     console: &Console,
     ids: &dyn IdSource,
     name: &str,
@@ -39,22 +39,71 @@ fn with_form_cookie(
 }
 
 /// Whether a form shown before sign-in came back with its cookie's token.
-fn form_checked(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+pub(super) fn form_checked(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     let posted = form.get("form_token").map_or("", String::as_str);
     cookie_value(headers, FORM_COOKIE).is_some_and(|c| same_token(&c, posted))
 }
 
-/// `GET /console/login`.
-pub async fn login_form(State(state): State<PageState>) -> Response {
+/// `GET /console/login`: the address form and, where the connection showed
+/// a client certificate, the button that signs in with it (or why it cannot).
+pub async fn login_form(
+    State(state): State<PageState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+) -> Response {
+    let certificate = super::certificate::offer(&state.console, &peer);
     with_form_cookie(&state.console, state.whistle.ids(), "login.html", |token| {
-        context! { form_token => token }
+        context! { form_token => token, certificate => &certificate }
     })
+}
+
+/// Whether a client may ask to sign in again now (`sign_ins_per_ip_per_hour`);
+/// the answer to give when not.
+pub(super) fn over_ip_allowance(console: &Console, peer: &Peer) -> Option<Response> {
+    let limiter = console.per_ip.as_ref()?;
+    if limiter.check_key(&peer.addr.ip()).is_ok() {
+        return None;
+    }
+    let mut response = console.message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "请求过于频繁",
+        "登录请求过于频繁，请稍后再试。",
+        None,
+    );
+    let (name, value) = crate::http::guard::retry_after(60);
+    response.headers_mut().insert(name, value);
+    Some(response)
+}
+
+/// The answer to a session just begun: its cookie, the form cookie spent,
+/// and the person's home page.
+pub(super) fn started(console: &Console, session: NewSession, role: &ActorRole) -> Response {
+    // A department's people start at its requests; others at cases.
+    let home = match role {
+        ActorRole::Department(_) => "/console/requests",
+        _ => "/console/cases",
+    };
+    let mut response = Redirect::to(home).into_response();
+    let lifetime = cookie::time::Duration::seconds(console.policy.lifetime.num_seconds());
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        console.cookie(SESSION_COOKIE, session.token, Some(lifetime)),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        console.cookie(
+            FORM_COOKIE,
+            String::new(),
+            Some(cookie::time::Duration::ZERO),
+        ),
+    );
+    response
 }
 
 /// `POST /console/login`: mails a sign-in link if the address is listed.
 pub async fn ask(
     State(state): State<PageState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -62,18 +111,8 @@ pub async fn ask(
     if !form_checked(&headers, &form) {
         return forbidden(console, None);
     }
-    if let Some(limiter) = &console.per_ip
-        && limiter.check_key(&peer.ip()).is_err()
-    {
-        let mut response = console.message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "请求过于频繁",
-            "登录请求过于频繁，请稍后再试。",
-            None,
-        );
-        let (name, value) = crate::http::guard::retry_after(60);
-        response.headers_mut().insert(name, value);
-        return response;
+    if let Some(refused) = over_ip_allowance(console, &peer) {
+        return refused;
     }
     let email = form.get("email").map_or("", |e| e.trim());
     // Every address typed counts against its allowance, listed or not, so
@@ -144,27 +183,15 @@ pub async fn redeem(
     match state.whistle.sign_in(token).await {
         Ok(Some(session)) => {
             tracing::info!(principal = %session.principal, "signed in to the console");
-            // A department's people start at its requests; others at cases.
-            let home = match console.people.by_email(&session.email).map(|p| &p.role) {
-                Some(ActorRole::Department(_)) => "/console/requests",
-                _ => "/console/cases",
-            };
-            let mut response = Redirect::to(home).into_response();
-            let lifetime = cookie::time::Duration::seconds(console.policy.lifetime.num_seconds());
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                console.cookie(SESSION_COOKIE, session.token, Some(lifetime)),
-            );
-            headers.append(
-                header::SET_COOKIE,
-                console.cookie(
-                    FORM_COOKIE,
-                    String::new(),
-                    Some(cookie::time::Duration::ZERO),
-                ),
-            );
-            response
+            match console.people.by_email(&session.email) {
+                Some(person) => {
+                    let role = person.role.clone();
+                    started(console, session, &role)
+                }
+                // Taken off its principal since the letter went: the next
+                // page would send the person back here anyway.
+                None => Redirect::to("/console/login").into_response(),
+            }
         }
         Ok(None) => console.message(
             StatusCode::FORBIDDEN,
