@@ -37,6 +37,7 @@ pub const AUTH_FAILURES: &str = "whistle_auth_failures_total";
 pub const OUTBOX_PENDING: &str = "whistle_outbox_pending";
 pub const OUTBOX_FAILED: &str = "whistle_outbox_failed";
 pub const OUTBOX_OLDEST_PENDING_AGE: &str = "whistle_outbox_oldest_pending_age_seconds";
+pub const MAIL_SERVER_UP: &str = "whistle_mail_server_up";
 pub const DB_POOL_CONNECTIONS: &str = "whistle_db_pool_connections";
 pub const CHANNEL_POSTS: &str = "whistle_channel_posts_total";
 pub const CHANNEL_FAILING: &str = "whistle_channel_consecutive_failures";
@@ -100,6 +101,10 @@ fn describe() {
         OUTBOX_OLDEST_PENDING_AGE,
         Unit::Seconds,
         "Age of the oldest letter waiting to be delivered (0: none waits)"
+    );
+    describe_gauge!(
+        MAIL_SERVER_UP,
+        "1 while the mail server answers, 0 while delivery waits for it to come back"
     );
     describe_counter!(
         CHANNEL_POSTS,

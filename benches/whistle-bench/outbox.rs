@@ -83,7 +83,7 @@ impl OutboxRun {
 }
 
 /// A read-only connection of the bench's own to the service's database.
-enum Probe {
+pub(crate) enum Probe {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
 }
@@ -92,7 +92,7 @@ const OLDEST_PENDING: &str = "SELECT MIN(created_at) FROM outbox WHERE status = 
 const BY_STATUS: &str = "SELECT status, COUNT(*) FROM outbox GROUP BY status";
 
 impl Probe {
-    async fn connect(url: &str) -> anyhow::Result<Probe> {
+    pub(crate) async fn connect(url: &str) -> anyhow::Result<Probe> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?.read_only(true);
             Ok(Probe::Sqlite(
@@ -125,7 +125,7 @@ impl Probe {
         }
     }
 
-    async fn sample(&mut self, at: Duration) -> anyhow::Result<Sample> {
+    pub(crate) async fn sample(&mut self, at: Duration) -> anyhow::Result<Sample> {
         let (oldest, counts) = self.look().await?;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
         let count = |s: &str| counts.get(s).copied().unwrap_or(0) as u64;

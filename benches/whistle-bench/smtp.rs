@@ -39,7 +39,13 @@ impl Receiver {
     /// each serves one connection at a time: more of them than the server's
     /// pool of SMTP connections (`mail.connections`, 8 by default).
     pub fn start() -> anyhow::Result<Receiver> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding the SMTP receiver")?;
+        Self::start_on(0)
+    }
+
+    /// Listens on loopback `port` (0: any free one).
+    pub fn start_on(port: u16) -> anyhow::Result<Receiver> {
+        let listener =
+            TcpListener::bind(("127.0.0.1", port)).context("binding the SMTP receiver")?;
         let port = listener.local_addr()?.port();
         let received = Arc::new(AtomicU64::new(0));
         let mut server = Server::new(Counting {
@@ -65,11 +71,26 @@ impl Receiver {
 
     /// The settings that point the server here: plain SMTP on loopback.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("WHISTLE__MAIL__TRANSPORT", "smtp".into()),
-            ("WHISTLE__MAIL__SMTP__HOST", "127.0.0.1".into()),
-            ("WHISTLE__MAIL__SMTP__PORT", self.port.to_string()),
-            ("WHISTLE__MAIL__SMTP__TLS", "none".into()),
-        ]
+        env_for(self.port)
     }
 }
+
+/// The settings that point the server at plain SMTP on loopback `port`,
+/// whether or not a receiver listens there yet.
+pub fn env_for(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("WHISTLE__MAIL__TRANSPORT", "smtp".into()),
+        ("WHISTLE__MAIL__SMTP__HOST", "127.0.0.1".into()),
+        ("WHISTLE__MAIL__SMTP__PORT", port.to_string()),
+        ("WHISTLE__MAIL__SMTP__TLS", "none".into()),
+    ]
+}
+
+/// A loopback port nothing listens on for now: connections to it are
+/// refused until a receiver starts there.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Receiver {}

@@ -6,9 +6,10 @@
 //! logs show, so an operator finds a letter by name, and a letter sent twice
 //! after a crash is the same file, not two.
 //!
-//! Every failure is sorted into temporary (worth a retry: 4xx answers, refused
-//! connections, timeouts) or permanent (5xx answers, unusable addresses), because
-//! the outbox treats the two differently.
+//! Every failure is sorted into temporary (worth a retry: 4xx answers,
+//! timeouts), unreachable (no mail server answered at all: worth a retry once
+//! it is back, which `probe` tells) or permanent (5xx answers, unusable
+//! addresses), because the outbox treats each differently.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,10 @@ use crate::settings::{MailSettings, SmtpTls, TransportKind};
 pub enum SendError {
     #[error("temporary failure: {0}")]
     Temporary(String),
+    /// The mail server did not answer: a refused or timed-out connection or
+    /// greeting. Every other letter would fail the same way until it is back.
+    #[error("mail server unreachable: {0}")]
+    Unreachable(String),
     #[error("permanent failure: {0}")]
     Permanent(String),
 }
@@ -99,6 +104,17 @@ impl Transport {
                     settings.connections.max(1) as usize,
                 ))))
             }
+        }
+    }
+
+    /// Whether letters can be handed over now: for SMTP, a connection opened
+    /// and greeted (kept for the next letter); for files, the folder there.
+    pub async fn probe(&self) -> Result<(), SendError> {
+        match self {
+            Transport::File(dir) => tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| SendError::Unreachable(format!("{}: {e}", dir.display()))),
+            Transport::Smtp(pool) => pool.probe().await,
         }
     }
 
@@ -207,6 +223,13 @@ impl SmtpPool {
         }
     }
 
+    /// Opens and greets a connection and keeps it for the next letter.
+    async fn probe(&self) -> Result<(), SendError> {
+        let conn = self.connect().await?;
+        self.put_back(conn);
+        Ok(())
+    }
+
     fn put_back(&self, conn: AsyncSmtpConnection) {
         self.idle
             .lock()
@@ -238,7 +261,7 @@ impl SmtpPool {
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let s = &self.server;
         let timed_out = || {
-            SendError::Temporary(format!(
+            SendError::Unreachable(format!(
                 "no answer from the SMTP server {}:{} within {} s",
                 s.host,
                 s.port,
@@ -254,7 +277,7 @@ impl SmtpPool {
                 None,
             )
             .await
-            .map_err(classify)?,
+            .map_err(unreachable)?,
             SmtpTls::Starttls | SmtpTls::None => {
                 let tcp = tokio::time::timeout(
                     s.timeout,
@@ -263,10 +286,10 @@ impl SmtpPool {
                 .await
                 .map_err(|_| timed_out())?
                 .map_err(|e| {
-                    SendError::Temporary(format!("connecting to {}:{}: {e}", s.host, s.port))
+                    SendError::Unreachable(format!("connecting to {}:{}: {e}", s.host, s.port))
                 })?;
                 tcp.set_nodelay(true).map_err(|e| {
-                    SendError::Temporary(format!("connecting to {}:{}: {e}", s.host, s.port))
+                    SendError::Unreachable(format!("connecting to {}:{}: {e}", s.host, s.port))
                 })?;
                 let mut conn = tokio::time::timeout(
                     s.timeout,
@@ -274,7 +297,7 @@ impl SmtpPool {
                 )
                 .await
                 .map_err(|_| timed_out())?
-                .map_err(classify)?;
+                .map_err(unreachable)?;
                 if let Some(tls) = s.tls.clone() {
                     tokio::time::timeout(s.timeout, conn.starttls(tls, &s.hello))
                         .await
@@ -323,6 +346,12 @@ async fn write_eml(dir: &Path, mail_id: &str, raw: &[u8]) -> Result<(), SendErro
 fn parse_address(s: &str) -> Result<Address, SendError> {
     s.parse()
         .map_err(|e| SendError::Permanent(format!("bad address {s:?}: {e}")))
+}
+
+/// A failure before the server greeted us: a 5xx greeting is a server
+/// refusing everyone for now, not a verdict on a letter.
+fn unreachable(e: lettre::transport::smtp::Error) -> SendError {
+    SendError::Unreachable(crate::telemetry::error_chain(&e))
 }
 
 /// 5xx is the server's final word; everything else (4xx, network, TLS set-up,

@@ -65,6 +65,10 @@ pub struct RetrySettings {
     pub max_attempts: u32,
     pub initial_backoff_secs: u64,
     pub max_backoff_secs: u64,
+    /// While the mail server does not answer, delivery pauses and the server
+    /// is tried again after a second, doubling up to this many seconds; when
+    /// it answers, every letter put off is due at once.
+    pub reconnect_max_secs: u64,
 }
 
 /// `[alert_mail]`: alerts to supervisors by e-mail.

@@ -485,6 +485,17 @@ impl Store {
         read!(self, tx => tx.list_mail(status, page).await?)
     }
 
+    /// Makes every pending letter put off by a failed attempt due at `now`
+    /// (the mail server is back); how many.
+    pub async fn requeue_deferred_mail(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        dispatch!(self, db => {
+            let mut tx = db.begin_write().await?;
+            let n = tx.requeue_deferred_mail(now).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
     /// Puts a failed letter back in the queue, due at `now`, with fresh attempts.
     /// A letter that is not failed is `WrongState`; an unknown one `NotFound`.
     pub async fn retry_mail(&self, id: &str, now: DateTime<Utc>) -> Result<QueuedMail, StoreError> {

@@ -12,7 +12,9 @@ use crate::domain::{DomainError, Page, PageRequest};
 use super::backend::{Backend, Tx};
 use super::paging::{mail_cursor, next_mail_cursor, split_page};
 use super::rows::{MailRow, delivery_columns, millis};
-use super::sql::{LIST_MAIL, OUTBOX_SUMMARY, RECORD_DELIVERY, RETRY_MAIL, SELECT_MAIL};
+use super::sql::{
+    LIST_MAIL, OUTBOX_SUMMARY, RECORD_DELIVERY, REQUEUE_DEFERRED_MAIL, RETRY_MAIL, SELECT_MAIL,
+};
 use super::{Attempt, Lease, MailStatus, OutboxSummary, QueuedMail, StoreError};
 
 impl<DB> Tx<DB>
@@ -165,6 +167,19 @@ where
             next,
             cursors,
         })
+    }
+
+    /// Makes every letter put off by a failed attempt due at `now`; how many.
+    pub(super) async fn requeue_deferred_mail(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query::<DB>(REQUEUE_DEFERRED_MAIL)
+            .bind(millis(now))
+            .execute(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(DB::rows_affected(&done))
     }
 
     /// Puts a failed letter back in the queue. The caller commits on success

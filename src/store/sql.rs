@@ -235,6 +235,11 @@ pub const RECORD_DELIVERY: &str = "UPDATE outbox SET status = $2, next_attempt_a
      last_error = $4, sent_at = $5, subject = COALESCE($6, subject), raw = COALESCE($7, raw), \
      claimed_by = NULL, lease_until = NULL WHERE id = $1 AND status = 'PENDING' AND claimed_by = $8";
 /// An operator's retry gives a failed letter a fresh set of attempts.
+/// Letters put off by a failed attempt become due at once; those claimed
+/// now are left to their worker.
+pub const REQUEUE_DEFERRED_MAIL: &str = "UPDATE outbox SET next_attempt_at = $1 \
+     WHERE status = 'PENDING' AND next_attempt_at > $1 AND attempts > 0 AND claimed_by IS NULL";
+
 pub const RETRY_MAIL: &str = "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $2, \
      claimed_by = NULL, lease_until = NULL \
      WHERE id = $1 AND status = 'FAILED' RETURNING id";

@@ -11,12 +11,18 @@
 //!
 //! Temporary failures are retried with exponential backoff and jitter up to a
 //! limit; permanent ones are marked failed with the server's answer and left
-//! for an operator (`whistle outbox`). A letter is marked sent only after the
+//! for an operator (`whistle outbox`). A mail server that does not answer at
+//! all is an outage, not a fault of each letter: the instance's workers stop
+//! claiming (so letters keep their attempts, however long it lasts), try the
+//! server again after a second, doubling up to `reconnect_max_secs`, and when
+//! it answers make every letter put off due at once, so the backlog goes out
+//! as fast as the server takes it rather than each letter waiting out its own
+//! backoff. A letter is marked sent only after the
 //! transport accepted it, so a crash in between sends it again rather than
 //! never.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -37,6 +43,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// The longest wait between two tries of a mail server that is down.
+    pub reconnect_max: Duration,
 }
 
 impl From<RetrySettings> for RetryPolicy {
@@ -45,7 +53,74 @@ impl From<RetrySettings> for RetryPolicy {
             max_attempts: s.max_attempts.max(1),
             initial_backoff: Duration::from_secs(s.initial_backoff_secs),
             max_backoff: Duration::from_secs(s.max_backoff_secs),
+            reconnect_max: Duration::from_secs(s.reconnect_max_secs.max(1)),
         }
+    }
+}
+
+/// The first wait before a mail server that stopped answering is tried again.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+
+/// A mail server that stopped answering, as this instance's workers share it.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    since: Instant,
+    /// When it is tried next, and the wait after that try if it fails.
+    next_try: Instant,
+    wait: Duration,
+}
+
+/// Whether the mail server answers, shared by an instance's workers so that
+/// one of them notices for all.
+#[derive(Debug, Default)]
+struct ServerState(Mutex<Option<Outage>>);
+
+impl ServerState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that the server did not answer; whether this began an outage.
+    fn down(&self, now: Instant) -> bool {
+        let mut state = self.lock();
+        if state.is_some() {
+            return false;
+        }
+        *state = Some(Outage {
+            since: now,
+            next_try: now + RECONNECT_FIRST,
+            wait: RECONNECT_FIRST,
+        });
+        ::metrics::gauge!(crate::metrics::MAIL_SERVER_UP).set(0.0);
+        true
+    }
+
+    /// During an outage, when the server is to be tried next.
+    fn next_try(&self) -> Option<Instant> {
+        self.lock().map(|o| o.next_try)
+    }
+
+    /// Takes the turn to try the server if it is due, moving the next try on
+    /// (doubling the wait up to `max`) so that the other workers wait for
+    /// this one's answer instead of trying too.
+    fn take_try(&self, now: Instant, max: Duration) -> bool {
+        match &mut *self.lock() {
+            Some(o) if o.next_try <= now => {
+                o.wait = (o.wait * 2).min(max);
+                o.next_try = now + o.wait;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The server answered: how long it was gone, if it was.
+    fn up(&self, now: Instant) -> Option<Duration> {
+        let ended = self.lock().take();
+        ::metrics::gauge!(crate::metrics::MAIL_SERVER_UP).set(1.0);
+        ended.map(|o| now.saturating_duration_since(o.since))
     }
 }
 
@@ -72,7 +147,7 @@ impl RetryPolicy {
         match result {
             Ok(()) => Delivery::Sent,
             Err(SendError::Permanent(error)) => Delivery::Failed { error },
-            Err(SendError::Temporary(error)) => {
+            Err(SendError::Temporary(error) | SendError::Unreachable(error)) => {
                 let failures = mail.attempts.max(1);
                 if failures >= self.max_attempts {
                     Delivery::Failed {
@@ -130,6 +205,8 @@ pub struct OutboxWorker {
     name: String,
     /// Rung by this instance after it commits a letter, so delivery starts at once.
     wake: Arc<Notify>,
+    /// Whether the mail server answers, as this instance's workers last saw.
+    server: Arc<ServerState>,
 }
 
 impl OutboxWorker {
@@ -151,6 +228,7 @@ impl OutboxWorker {
             clock,
             name: uuid::Uuid::now_v7().to_string(),
             wake,
+            server: Arc::default(),
         }
     }
 
@@ -265,6 +343,11 @@ impl OutboxWorker {
             .transport
             .send(&mail.mail.sender, &mail.mail.recipients, raw, &mail.mail.id)
             .await;
+        if let Err(SendError::Unreachable(error)) = &result
+            && self.server.down(Instant::now())
+        {
+            tracing::warn!(%error, "the mail server does not answer; delivery waits until it does");
+        }
         let now = self.clock.now();
         let outcome = self.policy.retry.outcome(&mail, result, now);
         let alert = match &outcome {
@@ -291,6 +374,16 @@ impl OutboxWorker {
             if shutdown.is_cancelled() {
                 break;
             }
+            if let Some(next_try) = self.server.next_try() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    // Another worker of this instance found the server back.
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep_until(next_try.into()) => {}
+                }
+                self.try_server().await;
+                continue;
+            }
             let wake_at = match self.deliver_batch().await {
                 Ok(batch) if !batch.is_empty() => continue,
                 Ok(_) => {
@@ -316,6 +409,40 @@ impl OutboxWorker {
             }
         }
         tracing::debug!(worker = %self.name, "outbox worker stopped");
+    }
+}
+
+impl OutboxWorker {
+    /// During an outage, tries the mail server if it is this worker's turn;
+    /// when it answers, the letters put off are due at once.
+    async fn try_server(&self) {
+        if !self
+            .server
+            .take_try(Instant::now(), self.policy.retry.reconnect_max)
+        {
+            return;
+        }
+        if let Err(error) = self.transport.probe().await {
+            tracing::debug!(%error, "the mail server still does not answer");
+            return;
+        }
+        let Some(gone) = self.server.up(Instant::now()) else {
+            return;
+        };
+        match self.store.requeue_deferred_mail(self.clock.now()).await {
+            Ok(due) => {
+                tracing::info!(
+                    after_secs = gone.as_secs(),
+                    letters = due,
+                    "the mail server answers again; the letters put off are due now"
+                )
+            }
+            // They go at their own retry times instead.
+            Err(error) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&error), "the mail server answers again, but the letters put off could not be made due")
+            }
+        }
+        self.wake.notify_waiters();
     }
 }
 
@@ -369,11 +496,39 @@ async fn failure_alert(
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_outage_is_tried_by_one_worker_at_a_time_ever_less_often_and_ends_once() {
+        let state = ServerState::default();
+        let t0 = Instant::now();
+        let max = Duration::from_secs(15);
+        assert!(state.next_try().is_none() && state.up(t0).is_none());
+        assert!(state.down(t0), "the first failure begins the outage");
+        assert!(!state.down(t0), "later ones are the same outage");
+        assert_eq!(state.next_try(), Some(t0 + RECONNECT_FIRST));
+        assert!(!state.take_try(t0, max), "not before its time");
+        let mut at = t0 + RECONNECT_FIRST;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            assert!(state.take_try(at, max));
+            assert!(!state.take_try(at, max), "one worker tries, the rest wait");
+            let next = state.next_try().unwrap();
+            waits.push((next - at).as_secs());
+            at = next;
+        }
+        assert_eq!(waits, [2, 4, 8, 15, 15, 15]);
+        assert_eq!(
+            state.up(at + Duration::from_secs(1)),
+            Some(at + Duration::from_secs(1) - t0)
+        );
+        assert!(state.next_try().is_none() && state.up(at).is_none());
+    }
+
     fn policy() -> RetryPolicy {
         RetryPolicy {
             max_attempts: 5,
             initial_backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(600),
+            reconnect_max: Duration::from_secs(15),
         }
     }
 
