@@ -32,12 +32,21 @@ pub struct Notice {
 impl Notice {
     pub fn of(channel: &Channel, org: &Organisation, alert: &RaisedAlert) -> Self {
         let a = &alert.alert;
-        let reference = a.reference.clone().unwrap_or_else(|| a.case_id.clone());
+        // An alert of no case is about a channel: its name stands for the
+        // reference, and there is no case to link to.
+        let reference = a
+            .reference
+            .clone()
+            .or_else(|| a.case_id.clone())
+            .or_else(|| a.channel().map(|c| format!("群机器人 {c}")))
+            .unwrap_or_default();
         Self {
             alert_id: alert.id,
-            link: channel.link.as_ref().map(|l| {
-                l.replace("{reference}", &encode(&reference))
-                    .replace("{case_id}", &encode(&a.case_id))
+            link: a.case_id.as_ref().and_then(|case_id| {
+                channel.link.as_ref().map(|l| {
+                    l.replace("{reference}", &encode(&reference))
+                        .replace("{case_id}", &encode(case_id))
+                })
             }),
             reference,
             department: a.department.as_deref().map(|d| department_name(org, d)),

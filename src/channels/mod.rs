@@ -100,7 +100,7 @@ impl Audience {
     fn hears(&self, alert: &Alert) -> bool {
         match self {
             Self::Supervisors => true,
-            Self::Office(code) => alert.office == *code,
+            Self::Office(code) => alert.office.as_deref() == Some(code.as_str()),
             Self::Department(code) => alert.department.as_deref() == Some(code.as_str()),
         }
     }
@@ -128,6 +128,8 @@ impl Channel {
     /// Whether this channel is told of `alert`.
     pub fn hears(&self, alert: &Alert) -> bool {
         alert.level >= self.min_level
+            // A robot's own failing spell is for the others to tell.
+            && alert.channel() != Some(self.name.as_str())
             && (self.kinds.is_empty() || self.kinds.contains(&alert.kind))
             && self.audience.iter().any(|a| a.hears(alert))
     }

@@ -192,7 +192,7 @@ fn a_channel_hears_its_audience_kinds_and_level() {
     assert!(!ch.hears(&alert));
     ch.audience = vec![Audience::Department("housing".into())];
     assert!(ch.hears(&alert));
-    ch.audience = vec![Audience::Office(alert.office.clone())];
+    ch.audience = vec![Audience::Office(alert.office.clone().unwrap())];
     assert!(ch.hears(&alert));
 }
 
