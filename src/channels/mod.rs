@@ -18,6 +18,7 @@ use crate::domain::{Actor, ActorRole, Alert, AlertKind};
 use crate::settings::PrincipalRole;
 use crate::settings::{ChannelSettings, Secret, Settings};
 
+pub mod digest;
 pub mod dingtalk;
 pub mod feishu;
 pub mod message;
@@ -122,6 +123,10 @@ pub struct Channel {
     pub mobiles: BTreeMap<String, String>,
     /// With `{reference}` and `{case_id}`.
     pub link: Option<String>,
+    /// Also the weekly digest's summary.
+    pub digest: bool,
+    /// Failed posts in a row that raise `CHANNEL_FAILING`.
+    pub alert_after_failures: u32,
 }
 
 impl Channel {
@@ -269,7 +274,15 @@ fn channel(
             ));
         }
     }
+    if s.alert_after_failures == 0 {
+        problems.push(format!(
+            "{}: 0 failures is no spell; give 1 or more",
+            key("alert_after_failures")
+        ));
+    }
     Some(Channel {
+        digest: s.digest,
+        alert_after_failures: s.alert_after_failures,
         name: name.to_owned(),
         kind: kind?,
         url: url?,
@@ -344,9 +357,9 @@ pub fn webhooks(settings: &Settings) -> Result<Vec<Webhook>, Vec<String>> {
                 None
             }
         };
-        if !s.alerts.is_empty() || !s.mobiles.is_empty() || s.link.is_some() {
+        if !s.alerts.is_empty() || !s.mobiles.is_empty() || s.link.is_some() || s.digest {
             problems.push(format!(
-                "{}: alerts, mobiles and link are for group robots; a webhook carries what its principal may see",
+                "{}: alerts, mobiles, link and digest are for group robots; a webhook carries what its principal may see",
                 key("kind")
             ));
         }
