@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Audience;
 use super::message::markdown_text;
 
 /// One office's week.
@@ -44,6 +45,54 @@ pub struct DigestSummary {
     pub departments: Vec<DepartmentLine>,
     /// The console's figures for the week.
     pub link: Option<String>,
+}
+
+/// A group robot that also gets the digest's summary, and whose part of it:
+/// every office's and department's (`everything`), or the ones it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestChannel {
+    pub name: String,
+    pub everything: bool,
+    pub offices: Vec<String>,
+    pub departments: Vec<String>,
+}
+
+/// Where the digest's robots are, and the console's public address their
+/// summary links to.
+#[derive(Debug, Clone, Default)]
+pub struct DigestChannels {
+    pub channels: Vec<DigestChannel>,
+    pub console_base: Option<String>,
+}
+
+/// The robots of `channels` that get the digest, each with its part; the
+/// summary links to the console's figures when the console has a public
+/// address (`http.public_url`).
+pub fn channels(channels: &[super::Channel], public_url: &str) -> DigestChannels {
+    let public_url = public_url.trim().trim_end_matches('/');
+    DigestChannels {
+        channels: channels
+            .iter()
+            .filter(|c| c.digest)
+            .map(|c| {
+                let mut robot = DigestChannel {
+                    name: c.name.clone(),
+                    everything: false,
+                    offices: Vec::new(),
+                    departments: Vec::new(),
+                };
+                for a in &c.audience {
+                    match a {
+                        Audience::Supervisors => robot.everything = true,
+                        Audience::Office(code) => robot.offices.push(code.clone()),
+                        Audience::Department(code) => robot.departments.push(code.clone()),
+                    }
+                }
+                robot
+            })
+            .collect(),
+        console_base: (!public_url.is_empty()).then(|| public_url.to_owned()),
+    }
 }
 
 /// Lines listed at most per part: the vendors' 4 KB holds them with room.

@@ -101,6 +101,8 @@ pub struct Whistle {
     wakes: Wakes,
     /// What the reply page and reply mail accept as attachments.
     replies: Arc<ReplyPolicy>,
+    /// The group robots that get the weekly digest's summary.
+    digest_channels: Arc<crate::channels::digest::DigestChannels>,
 }
 
 impl Whistle {
@@ -118,7 +120,13 @@ impl Whistle {
             letters,
             wakes,
             replies: Arc::new(ReplyPolicy::default()),
+            digest_channels: Arc::new(Default::default()),
         }
+    }
+
+    pub fn with_digest_channels(mut self, channels: crate::channels::digest::DigestChannels) -> Self {
+        self.digest_channels = Arc::new(channels);
+        self
     }
 
     pub fn with_reply_policy(mut self, policy: ReplyPolicy) -> Self {
