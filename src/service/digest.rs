@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use super::ledger::build_ledger;
 use super::*;
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
-use crate::channels::digest::{DepartmentLine, DigestChannels, DigestSummary, OfficeLine};
+use crate::channels::digest::{DepartmentLine, DigestSummary, OfficeLine};
 use crate::mail::letters::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 use std::collections::BTreeMap;
 
