@@ -143,9 +143,7 @@ impl DigestSummary {
         strong: impl Fn(&str) -> String,
         name: impl Fn(&str) -> String,
     ) -> Vec<String> {
-        let mut lines = vec![
-            format!("{}至{}：{}", self.from, self.until, self.totals()),
-        ];
+        let mut lines = vec![format!("{}至{}：{}", self.from, self.until, self.totals())];
         if !self.offices.is_empty() {
             lines.push(strong("各街道"));
             for o in self.offices.iter().take(MAX_LINES) {
@@ -237,7 +235,9 @@ mod tests {
                     overdue: 1,
                 },
             ],
-            link: Some("https://whistle.example/console/figures?period=week&date=2026-11-23".into()),
+            link: Some(
+                "https://whistle.example/console/figures?period=week&date=2026-11-23".into(),
+            ),
         }
     }
 
@@ -257,7 +257,11 @@ mod tests {
         let own = summary().scoped(false, &[], &["housing".into()]);
         assert!(own.offices.is_empty());
         assert_eq!(own.departments.len(), 1);
-        assert!(own.text().contains("交办2件，当前超期1件"), "{}", own.text());
+        assert!(
+            own.text().contains("交办2件，当前超期1件"),
+            "{}",
+            own.text()
+        );
         assert_eq!(summary().scoped(true, &[], &[]), summary());
     }
 }

@@ -454,7 +454,10 @@ pub fn channel_failing(
 ) -> Alert {
     let error: String = error.chars().take(200).collect();
     operational(
-        format!("{CHANNEL_KEY}failing:{channel}:{}", since.timestamp_millis()),
+        format!(
+            "{CHANNEL_KEY}failing:{channel}:{}",
+            since.timestamp_millis()
+        ),
         AlertKind::ChannelFailing,
         format!("群机器人 {channel} 连续{failures}次推送失败，提醒暂未送达该群：{error}"),
         at,
@@ -538,7 +541,11 @@ mod tests {
                 a.department.as_deref(),
                 a.reference.as_deref()
             ),
-            (Some("cuiping"), Some("housing"), Some("翠街哨〔2026〕0001号"))
+            (
+                Some("cuiping"),
+                Some("housing"),
+                Some("翠街哨〔2026〕0001号")
+            )
         );
     }
 
@@ -567,6 +574,39 @@ mod tests {
         assert!(!on_time.contains("0分钟"), "{on_time}");
         let later = summary(r.reply_due_at + Duration::minutes(40));
         assert!(later.contains(" 答复逾期40分钟（期限"), "{later}");
+    }
+
+    #[test]
+    fn a_failing_channel_is_one_alert_per_spell_of_no_case() {
+        let since = fixtures::now();
+        let a = channel_failing(
+            "ops:east",
+            5,
+            "HTTP 502",
+            since,
+            since + Duration::minutes(9),
+        );
+        let again = channel_failing("ops:east", 6, "HTTP 502", since, since + Duration::hours(1));
+        assert_eq!(a.key, again.key, "one key per spell");
+        assert_ne!(
+            a.key,
+            channel_failing("ops:east", 5, "x", since + Duration::days(1), since).key
+        );
+        assert_eq!(
+            (a.case_id.as_deref(), a.office.as_deref(), a.level),
+            (None, None, 2)
+        );
+        assert_eq!(a.channel(), Some("ops:east"));
+        assert_eq!(
+            channel_recovered("ops:east", since, since).channel(),
+            Some("ops:east")
+        );
+        assert!(a.summary.contains("连续5次"), "{}", a.summary);
+        let case = fixtures::stored_case();
+        assert_eq!(
+            letter_failed(&fixtures::org(), &case, None, "m", "e", since).channel(),
+            None
+        );
     }
 
     #[test]

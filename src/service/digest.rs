@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 
 use super::ledger::build_ledger;
 use super::*;
-use crate::domain::ledger::{LedgerFormat, LedgerRange};
 use crate::channels::digest::{DepartmentLine, DigestSummary, OfficeLine};
+use crate::domain::ledger::{LedgerFormat, LedgerRange};
 use crate::mail::letters::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
 use std::collections::BTreeMap;
 
@@ -233,11 +233,7 @@ impl Whistle {
             overdue: 0,
         };
         let mut lines: BTreeMap<String, DepartmentLine> = BTreeMap::new();
-        for case in self
-            .store
-            .cases_escalated(None, week.from, week.to)
-            .await?
-        {
+        for case in self.store.cases_escalated(None, week.from, week.to).await? {
             if let Some(o) = offices.get_mut(case.office.as_str()) {
                 o.cases += 1;
                 o.requests += case.requests.len() as u32;

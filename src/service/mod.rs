@@ -124,7 +124,10 @@ impl Whistle {
         }
     }
 
-    pub fn with_digest_channels(mut self, channels: crate::channels::digest::DigestChannels) -> Self {
+    pub fn with_digest_channels(
+        mut self,
+        channels: crate::channels::digest::DigestChannels,
+    ) -> Self {
         self.digest_channels = Arc::new(channels);
         self
     }

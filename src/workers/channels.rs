@@ -8,7 +8,10 @@
 //! takes: what does not fit waits for the minute to pass, merged again then.
 //! A failed post is retried with backoff as letters are (`[mail.retry]`) and
 //! given up after as many attempts; a vendor's rate-limit answer is not
-//! counted as a failure.
+//! counted as a failure. The weekly digest queues its summaries itself
+//! (`Whistle::send_digests`); each goes as a post of its own. Every post's
+//! outcome is recorded with its channel's spell of failures, which raises
+//! `CHANNEL_FAILING` once per spell (`store::channels`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

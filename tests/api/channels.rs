@@ -568,9 +568,7 @@ async fn a_robot_with_another_secret_refuses_and_nothing_is_taken_as_sent(backen
     assert!(feishu.accepted().is_empty());
 }
 
-async fn the_weekly_digest_reaches_each_robot_once_signed_and_without_residents(
-    backend: Backend,
-) {
+async fn the_weekly_digest_reaches_each_robot_once_signed_and_without_residents(backend: Backend) {
     let wecom = StandIn::start(Vendor::Wecom, None).await;
     let dingtalk = StandIn::start(Vendor::Dingtalk, Some("SEC0ding")).await;
     let feishu = StandIn::start(Vendor::Feishu, Some("lark-secret")).await;
@@ -638,7 +636,10 @@ async fn the_weekly_digest_reaches_each_robot_once_signed_and_without_residents(
             assert!(!body.contains(private), "{private} in {body}");
         }
     }
-    assert_eq!(feishu.accepted()[0].body["card"]["header"]["template"], "blue");
+    assert_eq!(
+        feishu.accepted()[0].body["card"]["header"]["template"],
+        "blue"
+    );
     // Once per digest: a later look, and the next run's hours, post nothing more.
     app.clock().advance(chrono::Duration::hours(2));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -692,7 +693,9 @@ async fn a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers(ba
         if failures == 2 {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             assert!(
-                of_kind(whistle::proto::AlertKind::ChannelFailing).await.is_empty(),
+                of_kind(whistle::proto::AlertKind::ChannelFailing)
+                    .await
+                    .is_empty(),
                 "no alert before the third failure"
             );
         }
@@ -705,7 +708,10 @@ async fn a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers(ba
     .await;
     assert_eq!(failing.len(), 1, "one alert per spell: {failing:?}");
     let a = &failing[0];
-    assert_eq!((a.level, a.case_id.as_str(), a.office.as_str()), (2, "", ""));
+    assert_eq!(
+        (a.level, a.case_id.as_str(), a.office.as_str()),
+        (2, "", "")
+    );
     assert!(a.summary.contains("flaky"), "{}", a.summary);
     assert!(a.summary.contains("连续3次"), "{}", a.summary);
     // The other group hears of it; the failing one is not told of itself.
@@ -720,9 +726,10 @@ async fn a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers(ba
     let metrics = format!("http://{}/metrics", app.metrics_addr.unwrap());
     let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("whistle_channel_consecutive_failures")
-            && l.contains("channel=\"flaky\"")
-            && !l.ends_with(" 0")),
+        text.lines()
+            .any(|l| l.starts_with("whistle_channel_consecutive_failures")
+                && l.contains("channel=\"flaky\"")
+                && !l.ends_with(" 0")),
         "{text}"
     );
     // Back: the message goes, and the spell's end is recorded, once.
@@ -736,12 +743,26 @@ async fn a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers(ba
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     app.clock().advance(chrono::Duration::hours(1));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(of_kind(whistle::proto::AlertKind::ChannelFailing).await.len(), 1);
-    assert_eq!(of_kind(whistle::proto::AlertKind::ChannelRecovered).await.len(), 1);
+    assert_eq!(
+        of_kind(whistle::proto::AlertKind::ChannelFailing)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        of_kind(whistle::proto::AlertKind::ChannelRecovered)
+            .await
+            .len(),
+        1
+    );
     let told = flaky.accepted();
     assert!(
-        told.iter().all(|p| !text_of(&p.body).contains("群机器人推送")),
+        told.iter()
+            .all(|p| !text_of(&p.body).contains("群机器人推送")),
         "{told:?}"
     );
-    assert!(told.iter().any(|p| text_of(&p.body).contains("期限将至")), "{told:?}");
+    assert!(
+        told.iter().any(|p| text_of(&p.body).contains("期限将至")),
+        "{told:?}"
+    );
 }

@@ -148,4 +148,29 @@ mod tests {
             rendered.subject
         );
     }
+
+    #[test]
+    fn a_channel_failing_is_a_letter_about_no_case() {
+        let l = with_supervisors(letters(Language::Zh));
+        let at = fixtures::now();
+        let alert = crate::domain::RaisedAlert {
+            id: 9,
+            alert: crate::domain::alert::channel_failing("district", 5, "HTTP 502", at, at),
+        };
+        let one = l.plan_alert(&org(), &alert).unwrap().unwrap();
+        assert_eq!(one.case_id, None);
+        let mail = queued(one, &fixtures::stored_case());
+        assert!(
+            l.render(&mail)
+                .unwrap()
+                .subject
+                .contains("群机器人推送失败")
+        );
+        let (text, html) = parts(&l, &mail);
+        for body in [&text, &html] {
+            assert!(body.contains("群机器人 district 连续5次推送失败"), "{body}");
+            assert!(!body.contains("案件编号"), "{body}");
+            assert!(!body.contains("街道"), "{body}");
+        }
+    }
 }
