@@ -294,7 +294,11 @@ impl<'a> Builder<'a> {
         );
         let org_for_reload = org.clone();
         let whistle = Whistle::new(store.clone(), org, clock.clone(), letters, wakes.clone())
-            .with_reply_policy(parts.replies);
+            .with_reply_policy(parts.replies)
+            .with_digest_channels(crate::channels::digest::channels(
+                &parts.channels,
+                &settings.http.public_url,
+            ));
         let alert_mailer = AlertMailer::new(
             whistle.clone(),
             clock.clone(),

@@ -38,17 +38,20 @@ pub fn sign(secret: &str, timestamp_s: i64) -> String {
 }
 
 pub fn body(message: &Message) -> serde_json::Value {
-    let mut lines = String::new();
-    for n in &message.notices {
-        lines.push_str(&n.markdown_line());
-        lines.push('\n');
-    }
+    let lines = message.markdown_body();
+    let template = if message.digest.is_some() {
+        "blue"
+    } else if message.level() >= 2 {
+        "red"
+    } else {
+        "orange"
+    };
     json!({
         "msg_type": "interactive",
         "card": {
             "header": {
                 "title": {"tag": "plain_text", "content": message.title()},
-                "template": if message.level() >= 2 { "red" } else { "orange" },
+                "template": template,
             },
             "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": lines}}],
         },

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Channel;
+use super::digest::DigestSummary;
 use crate::domain::wording::{Language, deadline};
 use crate::domain::{Organisation, RaisedAlert};
 use crate::mail::address_book::department_name;
@@ -32,12 +33,21 @@ pub struct Notice {
 impl Notice {
     pub fn of(channel: &Channel, org: &Organisation, alert: &RaisedAlert) -> Self {
         let a = &alert.alert;
-        let reference = a.reference.clone().unwrap_or_else(|| a.case_id.clone());
+        // An alert of no case is about a channel: its name stands for the
+        // reference, and there is no case to link to.
+        let reference = a
+            .reference
+            .clone()
+            .or_else(|| a.case_id.clone())
+            .or_else(|| a.channel().map(|c| format!("群机器人 {c}")))
+            .unwrap_or_default();
         Self {
             alert_id: alert.id,
-            link: channel.link.as_ref().map(|l| {
-                l.replace("{reference}", &encode(&reference))
-                    .replace("{case_id}", &encode(&a.case_id))
+            link: a.case_id.as_ref().and_then(|case_id| {
+                channel.link.as_ref().map(|l| {
+                    l.replace("{reference}", &encode(&reference))
+                        .replace("{case_id}", &encode(case_id))
+                })
             }),
             reference,
             department: a.department.as_deref().map(|d| department_name(org, d)),
@@ -95,15 +105,27 @@ impl Notice {
     }
 }
 
-/// The alerts of one post.
+/// The alerts of one post, or a weekly digest's summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub notices: Vec<Notice>,
+    /// A digest goes alone, never merged with alerts.
+    pub digest: Option<DigestSummary>,
 }
 
 impl Message {
+    pub fn digest(summary: DigestSummary) -> Self {
+        Self {
+            notices: Vec::new(),
+            digest: Some(summary),
+        }
+    }
+
     /// The title: the alert's kind and level for one, a count for several.
     pub fn title(&self) -> String {
+        if let Some(d) = &self.digest {
+            return d.title();
+        }
         match self.notices.as_slice() {
             [one] => format!("【吹哨报到·{}{}】", one.level_name(), one.what),
             many => format!("【吹哨报到】{}条督办提醒", many.len()),
@@ -115,8 +137,12 @@ impl Message {
         self.notices.iter().map(|n| n.level).max().unwrap_or(1)
     }
 
-    pub fn markdown(&self) -> String {
-        let mut text = format!("**{}**\n", self.title());
+    /// The markdown after the title.
+    pub fn markdown_body(&self) -> String {
+        if let Some(d) = &self.digest {
+            return d.markdown_body();
+        }
+        let mut text = String::new();
         for n in &self.notices {
             text.push_str(&n.markdown_line());
             text.push('\n');
@@ -124,7 +150,14 @@ impl Message {
         text
     }
 
+    pub fn markdown(&self) -> String {
+        format!("**{}**\n{}", self.title(), self.markdown_body())
+    }
+
     pub fn text(&self) -> String {
+        if let Some(d) = &self.digest {
+            return d.text();
+        }
         let mut text = self.title();
         for n in &self.notices {
             text.push('\n');
@@ -153,6 +186,7 @@ pub fn pack(notices: Vec<Notice>, too_big: impl Fn(&Message) -> bool) -> Vec<Mes
     let mut messages: Vec<Message> = Vec::new();
     let mut current = Message {
         notices: Vec::new(),
+        digest: None,
     };
     for notice in notices {
         current.notices.push(notice);
@@ -162,6 +196,7 @@ pub fn pack(notices: Vec<Notice>, too_big: impl Fn(&Message) -> bool) -> Vec<Mes
                 &mut current,
                 Message {
                     notices: last.collect(),
+                    digest: None,
                 },
             ));
         }
@@ -174,7 +209,7 @@ pub fn pack(notices: Vec<Notice>, too_big: impl Fn(&Message) -> bool) -> Vec<Mes
 
 /// Markdown's own characters in a text from the configuration or a
 /// reference, so that they print as written.
-fn markdown_text(s: &str) -> String {
+pub(super) fn markdown_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '[' | ']' | '(' | ')' | '*' | '_' | '`' | '#' | '<' | '>') {

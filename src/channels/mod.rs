@@ -18,6 +18,7 @@ use crate::domain::{Actor, ActorRole, Alert, AlertKind};
 use crate::settings::PrincipalRole;
 use crate::settings::{ChannelSettings, Secret, Settings};
 
+pub mod digest;
 pub mod dingtalk;
 pub mod feishu;
 pub mod message;
@@ -100,7 +101,7 @@ impl Audience {
     fn hears(&self, alert: &Alert) -> bool {
         match self {
             Self::Supervisors => true,
-            Self::Office(code) => alert.office == *code,
+            Self::Office(code) => alert.office.as_deref() == Some(code.as_str()),
             Self::Department(code) => alert.department.as_deref() == Some(code.as_str()),
         }
     }
@@ -122,12 +123,18 @@ pub struct Channel {
     pub mobiles: BTreeMap<String, String>,
     /// With `{reference}` and `{case_id}`.
     pub link: Option<String>,
+    /// Also the weekly digest's summary.
+    pub digest: bool,
+    /// Failed posts in a row that raise `CHANNEL_FAILING`.
+    pub alert_after_failures: u32,
 }
 
 impl Channel {
     /// Whether this channel is told of `alert`.
     pub fn hears(&self, alert: &Alert) -> bool {
         alert.level >= self.min_level
+            // A robot's own failing spell is for the others to tell.
+            && alert.channel() != Some(self.name.as_str())
             && (self.kinds.is_empty() || self.kinds.contains(&alert.kind))
             && self.audience.iter().any(|a| a.hears(alert))
     }
@@ -267,7 +274,15 @@ fn channel(
             ));
         }
     }
+    if s.alert_after_failures == 0 {
+        problems.push(format!(
+            "{}: 0 failures is no spell; give 1 or more",
+            key("alert_after_failures")
+        ));
+    }
     Some(Channel {
+        digest: s.digest,
+        alert_after_failures: s.alert_after_failures,
         name: name.to_owned(),
         kind: kind?,
         url: url?,
@@ -342,9 +357,9 @@ pub fn webhooks(settings: &Settings) -> Result<Vec<Webhook>, Vec<String>> {
                 None
             }
         };
-        if !s.alerts.is_empty() || !s.mobiles.is_empty() || s.link.is_some() {
+        if !s.alerts.is_empty() || !s.mobiles.is_empty() || s.link.is_some() || s.digest {
             problems.push(format!(
-                "{}: alerts, mobiles and link are for group robots; a webhook carries what its principal may see",
+                "{}: alerts, mobiles, link and digest are for group robots; a webhook carries what its principal may see",
                 key("kind")
             ));
         }

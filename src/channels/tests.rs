@@ -35,6 +35,8 @@ fn channel(kind: ChannelKind, secret: Option<&str>) -> Channel {
         min_level: 1,
         mobiles: BTreeMap::new(),
         link: Some("https://console.example/cases/{case_id}".into()),
+        digest: false,
+        alert_after_failures: 5,
     }
 }
 
@@ -52,6 +54,7 @@ fn dingtalk_signs_as_its_documentation_computes() {
             &fixtures::org(),
             &overdue(1, 1),
         )],
+        digest: None,
     };
     let r = request(&channel(ChannelKind::Dingtalk, Some("SECabc")), &one, at);
     assert_eq!(
@@ -74,6 +77,7 @@ fn feishu_signs_with_the_timestamp_and_secret_as_the_key() {
             &fixtures::org(),
             &overdue(1, 2),
         )],
+        digest: None,
     };
     let r = request(&channel(ChannelKind::Feishu, Some("SECabc")), &one, at);
     assert_eq!(r.body["timestamp"], "1700000000");
@@ -93,6 +97,7 @@ fn a_message_names_no_resident_and_no_title() {
     let notice = Notice::of(&ch, &fixtures::org(), &alert);
     let m = Message {
         notices: vec![notice],
+        digest: None,
     };
     let body = request(&ch, &m, Utc::now()).body.to_string();
     assert!(!body.contains(&case.title), "{body}");
@@ -109,6 +114,7 @@ fn a_message_names_no_resident_and_no_title() {
     ch.mobiles.insert("housing".into(), "13800000000".into());
     let m = Message {
         notices: vec![Notice::of(&ch, &fixtures::org(), &alert)],
+        digest: None,
     };
     let r = request(&ch, &m, Utc::now());
     assert_eq!(r.body["msgtype"], "text");
@@ -192,7 +198,7 @@ fn a_channel_hears_its_audience_kinds_and_level() {
     assert!(!ch.hears(&alert));
     ch.audience = vec![Audience::Department("housing".into())];
     assert!(ch.hears(&alert));
-    ch.audience = vec![Audience::Office(alert.office.clone())];
+    ch.audience = vec![Audience::Office(alert.office.clone().unwrap())];
     assert!(ch.hears(&alert));
 }
 
@@ -282,7 +288,7 @@ mobiles = { power = "13900000000" }
         "channels.badsecret.to: \"principal:nobody\" names no principal",
         "channels.robotish.url",
         "channels.robotish.to",
-        "channels.robotish.kind: alerts, mobiles and link are for group robots",
+        "channels.robotish.kind: alerts, mobiles, link and digest are for group robots",
     ] {
         assert!(problems.contains(field), "{field} in {problems}");
     }

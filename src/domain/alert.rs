@@ -29,10 +29,14 @@ pub enum AlertKind {
     ReturnRequested,
     /// A case's timeline no longer holds its hash chain (`audit_chain`).
     ChainBroken,
+    /// A group robot kept refusing or missing its posts; of no case.
+    ChannelFailing,
+    /// A robot that was failing took a post again; of no case.
+    ChannelRecovered,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 12] = [
         Self::DueSoon,
         Self::AckOverdue,
         Self::ReplyOverdue,
@@ -43,6 +47,8 @@ impl AlertKind {
         Self::ExtensionRequested,
         Self::ReturnRequested,
         Self::ChainBroken,
+        Self::ChannelFailing,
+        Self::ChannelRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +63,8 @@ impl AlertKind {
             Self::ExtensionRequested => "EXTENSION_REQUESTED",
             Self::ReturnRequested => "RETURN_REQUESTED",
             Self::ChainBroken => "CHAIN_BROKEN",
+            Self::ChannelFailing => "CHANNEL_FAILING",
+            Self::ChannelRecovered => "CHANNEL_RECOVERED",
         }
     }
 
@@ -77,6 +85,8 @@ impl AlertKind {
             Self::ExtensionRequested => "延期申请待审批",
             Self::ReturnRequested => "退单申请待决定",
             Self::ChainBroken => "案件记录校验不通过",
+            Self::ChannelFailing => "群机器人推送失败",
+            Self::ChannelRecovered => "群机器人推送恢复",
         }
     }
 
@@ -98,9 +108,11 @@ pub struct Alert {
     pub key: String,
     pub kind: AlertKind,
     pub level: u8,
-    pub case_id: String,
+    /// None for an alert about whistle itself (a channel failing).
+    pub case_id: Option<String>,
     pub request_id: Option<String>,
-    pub office: String,
+    /// None with the case.
+    pub office: Option<String>,
     pub department: Option<String>,
     pub reference: Option<String>,
     pub round: u32,
@@ -164,9 +176,9 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
             key,
             kind,
             level,
-            case_id: case.id.clone(),
+            case_id: Some(case.id.clone()),
             request_id: request.map(|r| r.id.clone()),
-            office: case.office.clone(),
+            office: Some(case.office.clone()),
             department: request.map(|r| r.department.clone()),
             reference: request
                 .map(|r| r.reference.as_str().to_owned())
@@ -379,9 +391,9 @@ pub fn chain_broken(
         ),
         kind: AlertKind::ChainBroken,
         level: 2,
-        case_id: case_id.to_owned(),
+        case_id: Some(case_id.to_owned()),
         request_id: None,
-        office: office.to_owned(),
+        office: Some(office.to_owned()),
         department: None,
         reference: None,
         round: 0,
@@ -416,15 +428,80 @@ pub fn letter_failed(
         key: format!("letter-failed:{mail_id}"),
         kind: AlertKind::LetterFailed,
         level: 1,
-        case_id: case.id.clone(),
+        case_id: Some(case.id.clone()),
         request_id: request.map(|r| r.id.clone()),
-        office: case.office.clone(),
+        office: Some(case.office.clone()),
         department: request.map(|r| r.department.clone()),
         reference: request.map(|r| r.reference.as_str().to_owned()),
         round: request.map_or(0, |r| r.round),
         due_at: None,
         raised_at: at,
         summary,
+    }
+}
+
+/// What a channel's failing alerts are keyed by, so that a channel is not
+/// told of its own spell.
+const CHANNEL_KEY: &str = "channel-";
+
+/// A channel whose posts failed `failures` times in a row since `since`: one
+/// alert per spell (the key names the spell's start), for the district's
+/// supervisors (level 2), who mend it or have the operator do so.
+pub fn channel_failing(
+    channel: &str,
+    failures: u32,
+    error: &str,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Alert {
+    let error: String = error.chars().take(200).collect();
+    operational(
+        format!(
+            "{CHANNEL_KEY}failing:{channel}:{}",
+            since.timestamp_millis()
+        ),
+        AlertKind::ChannelFailing,
+        format!("群机器人 {channel} 连续{failures}次推送失败，提醒暂未送达该群：{error}"),
+        at,
+    )
+}
+
+/// The channel of the spell that began at `since` takes posts again.
+pub fn channel_recovered(channel: &str, since: DateTime<Utc>, at: DateTime<Utc>) -> Alert {
+    operational(
+        format!(
+            "{CHANNEL_KEY}recovered:{channel}:{}",
+            since.timestamp_millis()
+        ),
+        AlertKind::ChannelRecovered,
+        format!("群机器人 {channel} 已恢复推送，积压的提醒将陆续送达"),
+        at,
+    )
+}
+
+fn operational(key: String, kind: AlertKind, summary: String, at: DateTime<Utc>) -> Alert {
+    Alert {
+        key,
+        kind,
+        level: 2,
+        case_id: None,
+        request_id: None,
+        office: None,
+        department: None,
+        reference: None,
+        round: 0,
+        due_at: None,
+        raised_at: at,
+        summary,
+    }
+}
+
+impl Alert {
+    /// The channel an alert about a channel concerns.
+    pub fn channel(&self) -> Option<&str> {
+        let rest = self.key.strip_prefix(CHANNEL_KEY)?;
+        let (_, rest) = rest.split_once(':')?;
+        rest.rsplit_once(':').map(|(name, _)| name)
     }
 }
 
@@ -462,11 +539,15 @@ mod tests {
         );
         assert_eq!(
             (
-                a.office.as_str(),
+                a.office.as_deref(),
                 a.department.as_deref(),
                 a.reference.as_deref()
             ),
-            ("cuiping", Some("housing"), Some("翠街哨〔2026〕0001号"))
+            (
+                Some("cuiping"),
+                Some("housing"),
+                Some("翠街哨〔2026〕0001号")
+            )
         );
     }
 
@@ -495,6 +576,39 @@ mod tests {
         assert!(!on_time.contains("0分钟"), "{on_time}");
         let later = summary(r.reply_due_at + Duration::minutes(40));
         assert!(later.contains(" 答复逾期40分钟（期限"), "{later}");
+    }
+
+    #[test]
+    fn a_failing_channel_is_one_alert_per_spell_of_no_case() {
+        let since = fixtures::now();
+        let a = channel_failing(
+            "ops:east",
+            5,
+            "HTTP 502",
+            since,
+            since + Duration::minutes(9),
+        );
+        let again = channel_failing("ops:east", 6, "HTTP 502", since, since + Duration::hours(1));
+        assert_eq!(a.key, again.key, "one key per spell");
+        assert_ne!(
+            a.key,
+            channel_failing("ops:east", 5, "x", since + Duration::days(1), since).key
+        );
+        assert_eq!(
+            (a.case_id.as_deref(), a.office.as_deref(), a.level),
+            (None, None, 2)
+        );
+        assert_eq!(a.channel(), Some("ops:east"));
+        assert_eq!(
+            channel_recovered("ops:east", since, since).channel(),
+            Some("ops:east")
+        );
+        assert!(a.summary.contains("连续5次"), "{}", a.summary);
+        let case = fixtures::stored_case();
+        assert_eq!(
+            letter_failed(&fixtures::org(), &case, None, "m", "e", since).channel(),
+            None
+        );
     }
 
     #[test]

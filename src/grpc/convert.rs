@@ -677,6 +677,8 @@ fn alert_kind(k: AlertKind) -> proto::AlertKind {
         AlertKind::ExtensionRequested => proto::AlertKind::ExtensionRequested,
         AlertKind::ReturnRequested => proto::AlertKind::ReturnRequested,
         AlertKind::ChainBroken => proto::AlertKind::ChainBroken,
+        AlertKind::ChannelFailing => proto::AlertKind::ChannelFailing,
+        AlertKind::ChannelRecovered => proto::AlertKind::ChannelRecovered,
     }
 }
 
@@ -693,6 +695,8 @@ fn alert_kind_filter(value: i32) -> Result<Option<AlertKind>, FieldViolation> {
         Ok(proto::AlertKind::ExtensionRequested) => AlertKind::ExtensionRequested,
         Ok(proto::AlertKind::ReturnRequested) => AlertKind::ReturnRequested,
         Ok(proto::AlertKind::ChainBroken) => AlertKind::ChainBroken,
+        Ok(proto::AlertKind::ChannelFailing) => AlertKind::ChannelFailing,
+        Ok(proto::AlertKind::ChannelRecovered) => AlertKind::ChannelRecovered,
         Err(_) => {
             return Err(
                 FieldViolation::new("kind", format!("unknown alert kind {value}"))
@@ -729,9 +733,9 @@ pub fn alert(a: &RaisedAlert) -> proto::Alert {
         id: a.id as u64,
         kind: alert_kind(alert.kind) as i32,
         level: i32::from(alert.level),
-        case_id: alert.case_id.clone(),
+        case_id: alert.case_id.clone().unwrap_or_default(),
         request_id: alert.request_id.clone().unwrap_or_default(),
-        office: alert.office.clone(),
+        office: alert.office.clone().unwrap_or_default(),
         department: alert.department.clone().unwrap_or_default(),
         reference: alert.reference.clone().unwrap_or_default(),
         raised_at: Some(timestamp(alert.raised_at)),

@@ -4,6 +4,8 @@
 //! for every office). It is a job (`weekly_digest`): the instance that claims
 //! its row writes the letters and moves the schedule on in one transaction,
 //! so each week's digest is written once however many instances run.
+//! Group robots with `digest = true` get the week's summary in the same
+//! transaction, queued for the channel worker (`DigestChannel`), counts only.
 //!
 //! "The past week" is the seven days before the digest's day, local time:
 //! with the digest on Monday, the ISO week just ended.
@@ -13,8 +15,10 @@ use chrono_tz::Tz;
 
 use super::ledger::build_ledger;
 use super::*;
+use crate::channels::digest::{DepartmentLine, DigestSummary, OfficeLine};
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
 use crate::mail::letters::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
+use std::collections::BTreeMap;
 
 /// The figures' columns a digest prints: what fits a mail client's width.
 /// The attached workbook holds every column.
@@ -76,7 +80,7 @@ impl Whistle {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
         let (offices, supervisors) = self.letters.digest_readers();
-        if offices.is_empty() && !supervisors {
+        if offices.is_empty() && !supervisors && self.digest_channels.channels.is_empty() {
             return Ok(None);
         }
         let org = self.org.current();
@@ -179,14 +183,121 @@ impl Whistle {
         // is the next moment from now.
         let next = policy.next(now.max(due), tz, false);
         job.next_run_at = Some(next);
+        let robots = self.digest_summaries(&org, week, &key, now).await?;
+        tx.queue_channel_digests(&robots, now).await?;
         tx.queue_mail(&mail).await?;
         tx.finish_job(DIGEST_JOB, &job).await?;
         tx.commit().await?;
         if !mail.is_empty() {
             self.wakes.mail.notify_one();
         }
-        tracing::info!(week = %key, letters = mail.len(), "weekly digest written");
+        tracing::info!(week = %key, letters = mail.len(), robots = robots.len(), "weekly digest written");
         Ok(Some(next))
+    }
+
+    /// The summary each digest robot gets, as (channel, key, JSON): the
+    /// week's cases and requests per office and department, and what is
+    /// overdue now.
+    async fn digest_summaries(
+        &self,
+        org: &Organisation,
+        week: LedgerRange,
+        label: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, String)>> {
+        let robots = &self.digest_channels;
+        if robots.channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tz = org.calendar.tz();
+        let mut offices: BTreeMap<&str, OfficeLine> = org
+            .offices
+            .iter()
+            .map(|(code, o)| {
+                let line = OfficeLine {
+                    code: code.clone(),
+                    name: o.name.clone(),
+                    cases: 0,
+                    requests: 0,
+                    overdue: 0,
+                };
+                (code.as_str(), line)
+            })
+            .collect();
+        let department = |code: &str| DepartmentLine {
+            code: code.to_owned(),
+            name: org
+                .department(code)
+                .map_or_else(|| code.to_owned(), |d| d.name.clone()),
+            requests: 0,
+            overdue: 0,
+        };
+        let mut lines: BTreeMap<String, DepartmentLine> = BTreeMap::new();
+        for case in self.store.cases_escalated(None, week.from, week.to).await? {
+            if let Some(o) = offices.get_mut(case.office.as_str()) {
+                o.cases += 1;
+                o.requests += case.requests.len() as u32;
+            }
+            for r in &case.requests {
+                lines
+                    .entry(r.department.clone())
+                    .or_insert_with(|| department(&r.department))
+                    .requests += 1;
+            }
+        }
+        let all = OverdueFilter {
+            office: None,
+            department: None,
+            within: None,
+        };
+        let mut page = PageRequest::first(PageRequest::MAX);
+        loop {
+            let overdue = self.store.list_overdue(&all, &page, now).await?;
+            for a in &overdue.items {
+                if a.request.overdue(now).is_none() {
+                    continue;
+                }
+                if let Some(o) = offices.get_mut(a.case.office.as_str()) {
+                    o.overdue += 1;
+                }
+                let code = &a.request.department;
+                lines
+                    .entry(code.clone())
+                    .or_insert_with(|| department(code))
+                    .overdue += 1;
+            }
+            match overdue.next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        let day = |t: DateTime<Utc>| {
+            let d = t.with_timezone(&tz);
+            format!("{}月{}日", d.month(), d.day())
+        };
+        let first_day = week.from.with_timezone(&tz).date_naive();
+        let district = DigestSummary {
+            label: label.to_owned(),
+            from: day(week.from),
+            until: day(week.to - Duration::days(1)),
+            offices: offices.into_values().collect(),
+            departments: lines.into_values().collect(),
+            link: robots
+                .console_base
+                .as_ref()
+                .map(|base| format!("{base}/console/figures?period=week&date={first_day}")),
+        };
+        let key = format!("weekly:{label}");
+        robots
+            .channels
+            .iter()
+            .map(|c| {
+                let summary = district.scoped(c.everything, &c.offices, &c.departments);
+                serde_json::to_string(&summary)
+                    .map(|json| (c.name.clone(), key.clone(), json))
+                    .map_err(|e| Error::Internal(e.into()))
+            })
+            .collect()
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Whistle {
     replies: Arc<ReplyPolicy>,
     /// Where new ids and secrets come from.
     ids: Arc<dyn IdSource>,
+    /// The group robots that get the weekly digest's summary.
+    digest_channels: Arc<crate::channels::digest::DigestChannels>,
 }
 
 impl Whistle {
@@ -123,6 +125,7 @@ impl Whistle {
             wakes,
             replies: Arc::new(ReplyPolicy::default()),
             ids: Arc::new(OsIds),
+            digest_channels: Arc::new(Default::default()),
         }
     }
 
@@ -137,6 +140,14 @@ impl Whistle {
     /// form's cookie).
     pub fn ids(&self) -> &dyn IdSource {
         &*self.ids
+    }
+
+    pub fn with_digest_channels(
+        mut self,
+        channels: crate::channels::digest::DigestChannels,
+    ) -> Self {
+        self.digest_channels = Arc::new(channels);
+        self
     }
 
     pub fn with_reply_policy(mut self, policy: ReplyPolicy) -> Self {

@@ -47,6 +47,17 @@ pub struct ChannelSettings {
     /// `{case_id}` filled in; none: the reference is plain text.
     #[serde(default)]
     pub link: Option<String>,
+    /// Also the weekly digest's summary (`[digest]`), once a week.
+    #[serde(default)]
+    pub digest: bool,
+    /// Failed posts in a row after which the robot's failing is itself an
+    /// alert (`CHANNEL_FAILING`), once per spell.
+    #[serde(default = "five")]
+    pub alert_after_failures: u32,
+}
+
+fn five() -> u32 {
+    5
 }
 
 fn first_level() -> u8 {

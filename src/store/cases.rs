@@ -860,7 +860,10 @@ where
 
 /// Inserts the alerts a change raised; one already raised (its key taken) is
 /// left as it is.
-async fn insert_alerts<DB>(conn: &mut DB::Connection, alerts: &[Alert]) -> Result<(), StoreError>
+pub(super) async fn insert_alerts<DB>(
+    conn: &mut DB::Connection,
+    alerts: &[Alert],
+) -> Result<(), StoreError>
 where
     DB: Backend,
     DB::Arguments: IntoArguments<DB> + Default,

@@ -56,7 +56,7 @@ pub use crate::domain::outbox::{
 pub use crate::domain::{PersonalRead, PersonalReadFilter};
 pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
-pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome};
+pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome, Queued, Spell};
 pub use feeds::{EventScope, FedEvent, FeedHead};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};

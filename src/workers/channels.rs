@@ -8,7 +8,10 @@
 //! takes: what does not fit waits for the minute to pass, merged again then.
 //! A failed post is retried with backoff as letters are (`[mail.retry]`) and
 //! given up after as many attempts; a vendor's rate-limit answer is not
-//! counted as a failure.
+//! counted as a failure. The weekly digest queues its summaries itself
+//! (`Whistle::send_digests`); each goes as a post of its own. Every post's
+//! outcome is recorded with its channel's spell of failures, which raises
+//! `CHANNEL_FAILING` once per spell (`store::channels`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,11 +22,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::Channel;
-use crate::channels::message::Notice;
+use crate::channels::digest::DigestSummary;
+use crate::channels::message::{Message, Notice};
 use crate::channels::post::{self, Answer, Poster};
 use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;
-use crate::store::{ClaimedMessage, PostOutcome, Store, StoreError};
+use crate::store::{ClaimedMessage, PostOutcome, Queued, Spell, Store, StoreError};
 
 /// The job that queues channel messages: its cursor is the last alert read.
 const PLAN_JOB: &str = "channels";
@@ -210,7 +214,10 @@ impl ChannelWorker {
         for (name, rows) in by_channel {
             let ids: HashMap<i64, (i64, u32)> = rows
                 .iter()
-                .map(|r| (r.alert.id, (r.id, r.attempts)))
+                .filter_map(|r| match &r.what {
+                    Queued::Alert(a) => Some((a.id, (r.id, r.attempts))),
+                    Queued::Digest(_) => None,
+                })
                 .collect();
             let Some(channel) = self.channels.iter().find(|c| c.name == name) else {
                 // Configured no more: nobody to post them to.
@@ -219,17 +226,56 @@ impl ChannelWorker {
                     error: "the channel is no longer configured".into(),
                 };
                 self.store
-                    .record_channel_post(&self.name, &all, &outcome, now)
+                    .record_channel_post(&self.name, &all, &outcome, None, now)
                     .await?;
                 continue;
+            };
+            let spell = Spell {
+                channel: &channel.name,
+                alert_after: channel.alert_after_failures,
             };
             let (recent, first) = self.store.channel_posts_since(&name, now - MINUTE).await?;
             let mut budget = channel.kind.per_minute().saturating_sub(recent);
             let notices: Vec<Notice> = rows
                 .iter()
-                .map(|r| Notice::of(channel, &org, &r.alert))
+                .filter_map(|r| match &r.what {
+                    Queued::Alert(a) => Some(Notice::of(channel, &org, a)),
+                    Queued::Digest(_) => None,
+                })
                 .collect();
-            let messages = post::messages(channel, notices);
+            // Each post with its rows and the attempts they had before it:
+            // a digest alone, alerts merged.
+            let mut posts: Vec<(Message, Vec<i64>, u32)> = Vec::new();
+            for r in &rows {
+                let Queued::Digest(json) = &r.what else {
+                    continue;
+                };
+                match serde_json::from_str::<DigestSummary>(json) {
+                    Ok(summary) => posts.push((Message::digest(summary), vec![r.id], r.attempts)),
+                    Err(e) => {
+                        let outcome = PostOutcome::Failed {
+                            error: format!("the digest's summary does not read: {e}"),
+                        };
+                        self.store
+                            .record_channel_post(&self.name, &[r.id], &outcome, None, now)
+                            .await?;
+                    }
+                }
+            }
+            for message in post::messages(channel, notices) {
+                let row_ids: Vec<i64> = message
+                    .notices
+                    .iter()
+                    .filter_map(|n| ids.get(&n.alert_id).map(|(id, _)| *id))
+                    .collect();
+                let attempts = message
+                    .notices
+                    .iter()
+                    .filter_map(|n| ids.get(&n.alert_id).map(|(_, a)| *a))
+                    .max()
+                    .unwrap_or(0);
+                posts.push((message, row_ids, attempts));
+            }
             // What does not fit in this minute waits for it to pass, all of
             // it in one release so it is merged again then.
             let window_ends = first
@@ -237,12 +283,7 @@ impl ChannelWorker {
                 .max(now + chrono::Duration::seconds(1));
             let mut held_back = Vec::new();
             let mut last_post: Option<std::time::Instant> = None;
-            for message in messages {
-                let row_ids: Vec<i64> = message
-                    .notices
-                    .iter()
-                    .filter_map(|n| ids.get(&n.alert_id).map(|(id, _)| *id))
-                    .collect();
+            for (message, row_ids, attempts) in posts {
                 if budget == 0 {
                     held_back.extend(row_ids);
                     continue;
@@ -255,21 +296,12 @@ impl ChannelWorker {
                     tokio::time::sleep(wait).await;
                 }
                 last_post = Some(std::time::Instant::now());
-                let attempts = message
-                    .notices
-                    .iter()
-                    .filter_map(|n| ids.get(&n.alert_id).map(|(_, a)| *a))
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
+                let attempts = attempts + 1;
                 // Signed with the wall clock: the vendor checks the
                 // timestamp against its own, whatever the service's clock.
                 let answer = self.poster.post(channel, &message, Utc::now()).await;
                 let outcome = match answer {
-                    Answer::Delivered => {
-                        failing.insert(name.clone(), 0);
-                        PostOutcome::Sent
-                    }
+                    Answer::Delivered => PostOutcome::Sent,
                     Answer::RateLimited(error) => {
                         tracing::info!(channel = %name, %error, "the robot's rate limit: posting again in a minute");
                         budget = 0;
@@ -280,7 +312,6 @@ impl ChannelWorker {
                         }
                     }
                     Answer::Failed(error) => {
-                        *failing.entry(name.clone()).or_default() += 1;
                         tracing::warn!(channel = %name, attempts, %error, "a channel message was not delivered");
                         if attempts >= self.policy.max_attempts {
                             PostOutcome::Failed { error }
@@ -307,9 +338,11 @@ impl ChannelWorker {
                 if let PostOutcome::Retry { at, .. } = &outcome {
                     next = earliest(next, Some(*at));
                 }
-                self.store
-                    .record_channel_post(&self.name, &row_ids, &outcome, now)
+                let (_, failures) = self
+                    .store
+                    .record_channel_post(&self.name, &row_ids, &outcome, Some(&spell), now)
                     .await?;
+                failing.insert(name.clone(), failures);
             }
             if !held_back.is_empty() {
                 let outcome = PostOutcome::Retry {
@@ -318,7 +351,7 @@ impl ChannelWorker {
                     counted: false,
                 };
                 self.store
-                    .record_channel_post(&self.name, &held_back, &outcome, now)
+                    .record_channel_post(&self.name, &held_back, &outcome, None, now)
                     .await?;
                 next = earliest(next, Some(window_ends));
             }

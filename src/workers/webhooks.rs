@@ -262,7 +262,8 @@ fn cloud_event(item: &WebhookItem) -> CloudEvent {
                 id: raised.id.to_string(),
                 source: "urn:whistle:alerts".into(),
                 kind: format!("cn.whistle.alert.{}", a.kind.as_str().to_lowercase()),
-                subject: a.case_id.clone(),
+                // An alert of no case (a channel failing) names its own key.
+                subject: a.case_id.clone().unwrap_or_else(|| a.key.clone()),
                 time: a.raised_at,
                 data: json!({
                     "alert_id": raised.id,

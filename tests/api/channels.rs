@@ -25,6 +25,8 @@ scenarios!(
     a_burst_reaches_a_wecom_group_within_twenty_messages_a_minute,
     a_robot_that_was_down_gets_the_message_once,
     a_robot_with_another_secret_refuses_and_nothing_is_taken_as_sent,
+    the_weekly_digest_reaches_each_robot_once_signed_and_without_residents,
+    a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,4 +566,203 @@ async fn a_robot_with_another_secret_refuses_and_nothing_is_taken_as_sent(backen
     .await;
     assert!(dingtalk.accepted().is_empty());
     assert!(feishu.accepted().is_empty());
+}
+
+async fn the_weekly_digest_reaches_each_robot_once_signed_and_without_residents(backend: Backend) {
+    let wecom = StandIn::start(Vendor::Wecom, None).await;
+    let dingtalk = StandIn::start(Vendor::Dingtalk, Some("SEC0ding")).await;
+    let feishu = StandIn::start(Vendor::Feishu, Some("lark-secret")).await;
+    // The robots hear no alert here: only the digest.
+    let quiet = "alerts = [\"CHAIN_BROKEN\"]\ndigest = true";
+    let mut settings = [
+        channel("district", "wecom", &wecom.url(), quiet),
+        channel(
+            "power",
+            "dingtalk",
+            &dingtalk.url(),
+            &format!("{quiet}\nsecret = \"SEC0ding\""),
+        ),
+        channel(
+            "lark",
+            "feishu",
+            &feishu.url(),
+            &format!("{quiet}\nsecret = \"lark-secret\""),
+        ),
+    ]
+    .concat();
+    settings.push_str("\n[digest]\nenabled = true\nweekday = \"MON\"\ntime = \"08:30\"\n");
+    let Some(app) = app_with(
+        backend,
+        &settings,
+        &[("WHISTLE__HTTP__PUBLIC_URL", "https://whistle.example/")],
+    )
+    .await
+    else {
+        return;
+    };
+    let case = app.escalate(power_cut("CH-DIGEST-1")).await;
+    app.set_clock(shanghai(2026, 11, 29, 23, 0));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for robot in [&wecom, &dingtalk, &feishu] {
+        assert!(robot.accepted().is_empty(), "no digest before its time");
+    }
+    app.set_clock(shanghai(2026, 11, 30, 8, 30));
+    for robot in [&wecom, &dingtalk, &feishu] {
+        let posted = eventually("the digest in the group", || async {
+            let posted = robot.accepted();
+            (!posted.is_empty()).then_some(posted)
+        })
+        .await;
+        assert!(robot.refused().is_empty(), "{:?}", robot.refused());
+        let text = text_of(&posted[0].body);
+        let body = posted[0].body.to_string();
+        // The title: in the text, or 飞书's card header.
+        assert!(body.contains("【吹哨报到·周报】2026-W48"), "{body}");
+        // The week's one case, its one request, per office and department.
+        assert!(text.contains("翠屏街道：案件1件，交办1件"), "{text}");
+        assert!(text.contains("供电公司：交办1件，超期1件"), "{text}");
+        assert!(
+            text.contains("https://whistle.example/console/figures?period=week&date=2026-11-23"),
+            "{text}"
+        );
+        for private in [
+            RESIDENT_NAME,
+            RESIDENT_PHONE,
+            "杨柳社区5栋频繁停电",
+            "停电四次",
+            case.id.as_str(),
+            case.requests[0].reference.as_str(),
+        ] {
+            assert!(!body.contains(private), "{private} in {body}");
+        }
+    }
+    assert_eq!(
+        feishu.accepted()[0].body["card"]["header"]["template"],
+        "blue"
+    );
+    // Once per digest: a later look, and the next run's hours, post nothing more.
+    app.clock().advance(chrono::Duration::hours(2));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for robot in [&wecom, &dingtalk, &feishu] {
+        assert_eq!(robot.accepted().len(), 1, "{:?}", robot.accepted());
+    }
+}
+
+async fn a_robot_that_keeps_failing_raises_one_alert_and_one_when_it_recovers(backend: Backend) {
+    let flaky = StandIn::start(Vendor::Wecom, None).await;
+    let steady = StandIn::start(Vendor::Wecom, None).await;
+    flaky.set_up(false);
+    let settings = [
+        channel("flaky", "wecom", &flaky.url(), "alert_after_failures = 3"),
+        channel("steady", "wecom", &steady.url(), ""),
+    ]
+    .concat();
+    let Some(app) = app_with(
+        backend,
+        &settings,
+        &[("WHISTLE__METRICS__LISTEN", "127.0.0.1:0")],
+    )
+    .await
+    else {
+        return;
+    };
+    let of_kind = |kind: whistle::proto::AlertKind| {
+        let mut client = app.supervision();
+        async move {
+            client
+                .list_alerts(whistle::proto::ListAlertsRequest {
+                    kind: kind as i32,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .alerts
+        }
+    };
+    let case = app.escalate(power_cut("CH-FAILING-1")).await;
+    app.set_clock(due_soon());
+    app.wait_for_alerts(&case.id, 1).await;
+    // Six failed posts in a row, each retry after its backoff (30 s, then
+    // doubled): the spell's alert comes at the third, once.
+    for failures in 1..=6 {
+        eventually("another failed post", || async {
+            (flaky.robot.lock().unwrap().missed >= failures).then_some(())
+        })
+        .await;
+        if failures == 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(
+                of_kind(whistle::proto::AlertKind::ChannelFailing)
+                    .await
+                    .is_empty(),
+                "no alert before the third failure"
+            );
+        }
+        app.clock().advance(chrono::Duration::minutes(20));
+    }
+    let failing = eventually("the failing channel's alert", || async {
+        let alerts = of_kind(whistle::proto::AlertKind::ChannelFailing).await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(failing.len(), 1, "one alert per spell: {failing:?}");
+    let a = &failing[0];
+    assert_eq!(
+        (a.level, a.case_id.as_str(), a.office.as_str()),
+        (2, "", "")
+    );
+    assert!(a.summary.contains("flaky"), "{}", a.summary);
+    assert!(a.summary.contains("连续3次"), "{}", a.summary);
+    // The other group hears of it; the failing one is not told of itself.
+    eventually("the steady group told of the failing one", || async {
+        steady
+            .accepted()
+            .iter()
+            .any(|p| text_of(&p.body).contains("群机器人推送失败"))
+            .then_some(())
+    })
+    .await;
+    let metrics = format!("http://{}/metrics", app.metrics_addr.unwrap());
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("whistle_channel_consecutive_failures")
+                && l.contains("channel=\"flaky\"")
+                && !l.ends_with(" 0")),
+        "{text}"
+    );
+    // Back: the message goes, and the spell's end is recorded, once.
+    flaky.set_up(true);
+    app.clock().advance(chrono::Duration::hours(1));
+    let recovered = eventually("the recovery alert", || async {
+        let alerts = of_kind(whistle::proto::AlertKind::ChannelRecovered).await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    app.clock().advance(chrono::Duration::hours(1));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        of_kind(whistle::proto::AlertKind::ChannelFailing)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        of_kind(whistle::proto::AlertKind::ChannelRecovered)
+            .await
+            .len(),
+        1
+    );
+    let told = flaky.accepted();
+    assert!(
+        told.iter()
+            .all(|p| !text_of(&p.body).contains("群机器人推送")),
+        "{told:?}"
+    );
+    assert!(
+        told.iter().any(|p| text_of(&p.body).contains("期限将至")),
+        "{told:?}"
+    );
 }

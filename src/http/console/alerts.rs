@@ -104,14 +104,18 @@ pub async fn list(
                 level: a.level,
                 kind: a.kind.zh(),
                 summary: a.summary.clone(),
-                office: office_name(&org, &a.office),
+                office: a
+                    .office
+                    .as_deref()
+                    .map(|o| office_name(&org, o))
+                    .unwrap_or_default(),
                 department: a
                     .department
                     .as_deref()
                     .map(|d| department_name(&org, d))
                     .unwrap_or_default(),
                 reference: a.reference.clone().unwrap_or_default(),
-                case_id: a.case_id.clone(),
+                case_id: a.case_id.clone().unwrap_or_default(),
             }
         })
         .collect();

@@ -56,8 +56,11 @@ pub(super) fn level_name(level: u8) -> (&'static str, &'static str) {
 pub struct AlertLetter {
     pub to: Vec<String>,
     pub alert: AlertLine,
-    pub case_id: String,
-    pub office_name: String,
+    /// None for an alert about whistle itself (a channel failing).
+    #[serde(default)]
+    pub case_id: Option<String>,
+    #[serde(default)]
+    pub office_name: Option<String>,
     pub department_name: Option<String>,
     pub reference: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
@@ -81,14 +84,17 @@ impl Letters {
             to: address_book::to_header(to),
             alert: AlertLine::of(alert),
             case_id: a.case_id.clone(),
-            office_name: office_name(org, &a.office),
+            office_name: a.office.as_deref().map(|code| office_name(org, code)),
             department_name: a.department.as_ref().map(|code| department_name(org, code)),
             reference: a.reference.clone(),
             due_at: a.due_at,
             timezone: org.calendar.tz().name().to_owned(),
         });
         let mail = self.outgoing(&facts, self.compose.ids.alert(alert.id), to, a.raised_at)?;
-        Ok(Some(mail.about(&a.case_id, None)))
+        Ok(Some(match &a.case_id {
+            Some(case_id) => mail.about(case_id, None),
+            None => mail,
+        }))
     }
 
     pub(super) fn render_alert(
@@ -141,5 +147,30 @@ mod tests {
             "{}",
             rendered.subject
         );
+    }
+
+    #[test]
+    fn a_channel_failing_is_a_letter_about_no_case() {
+        let l = with_supervisors(letters(Language::Zh));
+        let at = fixtures::now();
+        let alert = crate::domain::RaisedAlert {
+            id: 9,
+            alert: crate::domain::alert::channel_failing("district", 5, "HTTP 502", at, at),
+        };
+        let one = l.plan_alert(&org(), &alert).unwrap().unwrap();
+        assert_eq!(one.case_id, None);
+        let mail = queued(one, &fixtures::stored_case());
+        assert!(
+            l.render(&mail)
+                .unwrap()
+                .subject
+                .contains("群机器人推送失败")
+        );
+        let (text, html) = parts(&l, &mail);
+        for body in [&text, &html] {
+            assert!(body.contains("群机器人 district 连续5次推送失败"), "{body}");
+            assert!(!body.contains("案件编号"), "{body}");
+            assert!(!body.contains("街道"), "{body}");
+        }
     }
 }
