@@ -200,7 +200,8 @@ async fn start_app(
     let settings =
         Settings::load_with(file.as_deref(), environment).expect("test settings must load");
     if std::env::var_os("TEST_LOG").is_some() {
-        whistle::telemetry::init(&settings.log);
+        whistle::telemetry::init(&settings.log, &settings.telemetry)
+            .expect("test telemetry must start");
     }
     let mut builder = Application::builder(&settings);
     if let Some(clock) = &clock {
