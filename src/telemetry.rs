@@ -23,14 +23,14 @@ use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
-use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::settings::{LogFormat, LogSettings, TelemetrySettings};
 
@@ -56,6 +56,15 @@ impl Telemetry {
     }
 }
 
+/// The target of spans that exist for traces alone (a page request, a
+/// transaction, a delivery): the log lines leave them out, and while no
+/// exporter is installed no layer wants them, so they are never opened.
+pub const TRACE_ONLY: &str = "whistle::trace";
+
+fn logged(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target() != TRACE_ONLY
+}
+
 /// Installs the global subscriber, with the OTLP exporter when `telemetry`
 /// names an endpoint. A second call (tests starting several apps in one
 /// process) keeps the first one.
@@ -71,13 +80,18 @@ pub fn init(settings: &LogSettings, telemetry: &TelemetrySettings) -> anyhow::Re
         ),
         None => (None, None),
     };
-    let pretty = (settings.format == LogFormat::Pretty)
-        .then(|| tracing_subscriber::fmt::layer().with_target(false).with_ansi(colour));
+    let pretty = (settings.format == LogFormat::Pretty).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(colour)
+            .with_filter(filter_fn(logged))
+    });
     let json = (settings.format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .fmt_fields(JsonFields)
             .event_format(JsonLines)
+            .with_filter(filter_fn(logged))
     });
     let _ = tracing_subscriber::registry()
         .with(filter)

@@ -191,7 +191,8 @@ pub async fn access_log(request: Request<Body>, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = redacted(request.uri().path());
-    let span = tracing::info_span!("http", %method, path = %path);
+    let span =
+        tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "http", %method, path = %path);
     crate::telemetry::continue_trace(&span, request.headers());
     let response = next.run(request).instrument(span).await;
     tracing::info!(

@@ -332,7 +332,11 @@ impl Composer {
             builder = builder.to(to.parse()?);
         }
         // Ties the letter to the trace of the change that wrote it.
-        if let Some(id) = mail.traceparent.as_deref().and_then(crate::telemetry::trace_id) {
+        if let Some(id) = mail
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace_id)
+        {
             builder = builder.header(TraceId(id.to_owned()));
         }
         // Answering the letter in any mail client reaches its reply address.

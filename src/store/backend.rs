@@ -106,7 +106,7 @@ impl<DB: Backend> Db<DB> {
     /// commit or the rollback, when the transaction is dropped.
     pub(super) async fn begin_write(&self) -> Result<Tx<DB>, StoreError> {
         let span = if crate::telemetry::exporting() {
-            tracing::info_span!("db.transaction", db.system = DB::NAME)
+            tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "db.transaction", db.system = DB::NAME)
         } else {
             tracing::Span::none()
         };

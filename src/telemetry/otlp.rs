@@ -158,15 +158,12 @@ mod tests {
 
     #[test]
     fn an_http_endpoint_without_a_path_gets_the_traces_path() {
+        assert_eq!(http_endpoint("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(http_endpoint("http://c:4318/"), "http://c:4318/v1/traces");
         assert_eq!(
-            http_endpoint("http://c:4318"),
-            "http://c:4318/v1/traces"
+            http_endpoint("https://c/otlp/v1/traces"),
+            "https://c/otlp/v1/traces"
         );
-        assert_eq!(
-            http_endpoint("http://c:4318/"),
-            "http://c:4318/v1/traces"
-        );
-        assert_eq!(http_endpoint("https://c/otlp/v1/traces"), "https://c/otlp/v1/traces");
     }
 
     #[test]

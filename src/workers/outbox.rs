@@ -202,7 +202,7 @@ impl OutboxWorker {
         let org = self.org.current();
         let deliveries = futures::stream::iter(claimed)
             .map(|mail| {
-                let span = tracing::info_span!("letter", mail_id = %mail.mail.id, kind = mail.mail.kind.as_str());
+                let span = tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "letter", mail_id = %mail.mail.id, kind = mail.mail.kind.as_str());
                 crate::telemetry::follow(&span, mail.traceparent.as_deref());
                 self.attempt(mail, &org).instrument(span)
             })

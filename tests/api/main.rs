@@ -35,6 +35,7 @@ mod rpc_fuzz;
 mod smtp;
 mod statistics;
 mod streams;
+mod telemetry;
 mod timestamps;
 mod tls;
 mod validation;
