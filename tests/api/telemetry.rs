@@ -1,7 +1,8 @@
 //! Traces by OTLP: a collector in the test (opentelemetry-proto's trace
 //! service on tonic) receives the trace of an escalation whose root is the
 //! office system's `traceparent`, with the spans of the call, the use case,
-//! the transaction and the letter; the letter carries the trace id. The
+//! the transaction, the letter and the webhook; the letter carries the trace
+//! id and the webhook the traceparent of the escalation. The
 //! binary runs as its own process, as deployed: the subscriber it installs is
 //! global.
 
@@ -85,6 +86,32 @@ impl Collector {
     }
 }
 
+/// The `traceparent` header of each webhook post.
+#[derive(Clone, Default)]
+struct Hooks(Arc<Mutex<Vec<String>>>);
+
+impl Hooks {
+    async fn start(&self) -> String {
+        let hooks = self.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |headers: http::HeaderMap| async move {
+                let traceparent = headers
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                hooks.0.lock().unwrap().push(traceparent);
+                http::StatusCode::NO_CONTENT
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/")
+    }
+}
+
 fn hex_id(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", fastrand::u8(..)))
@@ -104,7 +131,27 @@ async fn an_office_systems_traceparent_is_the_root_of_the_escalations_trace(back
     env.push(("WHISTLE__TELEMETRY__OTLP_PROTOCOL", "grpc".into()));
     // Batches leave every 100 ms rather than every 5 s.
     env.push(("OTEL_BSP_SCHEDULE_DELAY", "100".into()));
-    let (_server, addr) = start_binary(&database_url, dir.path(), &env).await;
+    let hooks = Hooks::default();
+    let config = dir.path().join("whistle.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[channels.office-system]\nkind = \"webhook\"\nurl = \"{}\"\n\
+             secret = \"whsec_q6Nc1kTqGq0sLQJ4x1d0Kx3UVmT5k1bq9dMvJ1m0w8E=\"\n\
+             to = [\"principal:cuiping-office\"]\n",
+            hooks.start().await
+        ),
+    )
+    .unwrap();
+    let (_server, addr) = start_binary_with_args(
+        &database_url,
+        dir.path(),
+        &env,
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    // The webhook hears what comes after it opened.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let trace_id = hex_id(16);
     let caller_span = hex_id(8);
@@ -133,9 +180,29 @@ async fn an_office_systems_traceparent_is_the_root_of_the_escalations_trace(back
         "every letter carries the trace id {trace_id}: {carried:?}"
     );
 
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let posted = loop {
+        let posted = hooks.0.lock().unwrap().clone();
+        if !posted.is_empty() {
+            break posted;
+        }
+        assert!(Instant::now() < deadline, "no webhook posted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for traceparent in &posted {
+        assert_eq!(
+            traceparent.split('-').nth(1),
+            Some(trace_id.as_str()),
+            "the webhook carries the escalation's trace: {traceparent}"
+        );
+    }
+
     let trace = hex::decode(&trace_id).unwrap();
     let spans = collector
-        .wait_for(&trace, &["rpc", "escalate", "db.transaction", "letter"])
+        .wait_for(
+            &trace,
+            &["rpc", "escalate", "db.transaction", "letter", "webhook"],
+        )
         .await;
     let rpc = spans.iter().find(|s| s.name == "rpc").unwrap();
     assert_eq!(
