@@ -323,7 +323,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let parts = Parts::of(&settings)
         .context("checking the configuration")
         .map_err(Failure::usage)?;
-    whistle::telemetry::init(&settings.log);
+    let telemetry = whistle::telemetry::init(&settings.log, &settings.telemetry)
+        .context("starting the trace exporter")
+        .map_err(Failure::usage)?;
     match command {
         Command::Migrate => {
             open_store(&settings).await?.close().await;
@@ -337,7 +339,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 tracing::info!("shutting down: finishing in-flight calls");
                 token.cancel();
             });
-            app.run_until_stopped().await?;
+            let stopped = app.run_until_stopped().await;
+            // The exporter's shutdown waits for its last batch: off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+            stopped?;
         }
         Command::Backup { file } => {
             let store = open_existing_store(&settings).await?;

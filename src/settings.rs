@@ -54,6 +54,7 @@ pub struct Settings {
     pub grpc: GrpcSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
     pub calendar: CalendarSettings,
     /// Unset keys take the defaults in `DeadlineSpans`, not values from
     /// config/default.toml: a deployed file's `ack_working_days` would otherwise
@@ -109,6 +110,33 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+}
+
+/// `[telemetry]`: where traces go by OTLP. With no endpoint nothing is
+/// exported and no OpenTelemetry layer is installed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// The collector: `http://collector:4317` for gRPC, `http://collector:4318`
+    /// (or the full `…/v1/traces`) for HTTP.
+    pub otlp_endpoint: Option<String>,
+    #[serde(default)]
+    pub otlp_protocol: OtlpProtocol,
+    /// `service.name` of the exported spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_service_name() -> String {
+    "whistle".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    #[default]
+    Grpc,
+    /// Protobuf over HTTP.
+    Http,
 }
 
 /// A secret from configuration: never printed, not even by `{:?}`.

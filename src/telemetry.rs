@@ -1,4 +1,5 @@
-//! Tracing set-up: human-readable lines by default, JSON for log collectors.
+//! Tracing set-up: human-readable lines by default, JSON for log collectors,
+//! and traces by OTLP when an endpoint is configured (`otlp`).
 //! `RUST_LOG` overrides the configured filter. Colours only for a person at a
 //! terminal: escape codes in a file or a collector are noise, and `NO_COLOR`
 //! turns them off there too.
@@ -23,31 +24,82 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::settings::{LogFormat, LogSettings};
+use crate::settings::{LogFormat, LogSettings, TelemetrySettings};
 
-/// Installs the global subscriber. A second call (tests starting several apps in
-/// one process) keeps the first one.
-pub fn init(settings: &LogSettings) {
+mod otlp;
+
+pub use otlp::{TRACE_ID_HEADER, continue_trace, exporting, follow, trace_id, traceparent};
+
+/// What must outlive the subscriber: the OTLP exporter's provider, flushed by
+/// [`Telemetry::shutdown`] so the last spans leave before the process ends.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports what is still batched and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "the last traces were not exported");
+        }
+    }
+}
+
+/// The target of spans that exist for traces alone (a page request, a
+/// transaction, a delivery): the log lines leave them out, and while no
+/// exporter is installed no layer wants them, so they are never opened.
+pub const TRACE_ONLY: &str = "whistle::trace";
+
+fn logged(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target() != TRACE_ONLY
+}
+
+/// Installs the global subscriber, with the OTLP exporter when `telemetry`
+/// names an endpoint. A second call (tests starting several apps in one
+/// process) keeps the first one.
+pub fn init(settings: &LogSettings, telemetry: &TelemetrySettings) -> anyhow::Result<Telemetry> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(colour);
-    let _ = match settings.format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder
+    let (otel, provider) = match otlp::layer(telemetry)? {
+        Some((layer, provider)) => (
+            Some(layer.with_filter(filter_fn(|m| otlp::exported(m.target())))),
+            Some(provider),
+        ),
+        None => (None, None),
+    };
+    let pretty = (settings.format == LogFormat::Pretty).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(colour)
+            .with_filter(filter_fn(logged))
+    });
+    let json = (settings.format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
             .fmt_fields(JsonFields)
             .event_format(JsonLines)
-            .try_init(),
-    };
+            .with_filter(filter_fn(logged))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(pretty)
+        .with(json)
+        .with(otel)
+        .try_init();
+    Ok(Telemetry { provider })
 }
 
 /// A list for one log field, `to = telemetry::list(&mail.recipients)`: an

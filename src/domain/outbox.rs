@@ -176,6 +176,9 @@ pub struct QueuedMail {
     /// The last failure as the transport described it; empty when none.
     pub last_error: String,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The W3C traceparent of the span that wrote the letter, when traces
+    /// were exported: the delivery continues that trace.
+    pub traceparent: Option<String>,
 }
 
 /// What became of one delivery attempt.

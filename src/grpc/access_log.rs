@@ -4,6 +4,9 @@
 //! tools make all day, are logged at DEBUG. A server stream is logged when it
 //! opens; how it ends is the stream's own business.
 //!
+//! The `rpc` span is the call's span in a trace; a caller's `traceparent`
+//! metadata makes it the child of the caller's span.
+//!
 //! The same numbers feed the metrics: `whistle_rpc_requests_total` by method
 //! and code, `whistle_rpc_duration_seconds` by method.
 //!
@@ -104,6 +107,7 @@ where
         let method = path.rsplit_once('.').map_or(path, |(_, m)| m).to_owned();
         let routine = path.starts_with("/grpc.");
         let span = tracing::info_span!("rpc", method = %method, caller = Empty, case_id = Empty);
+        crate::telemetry::continue_trace(&span, request.headers());
         let started = Instant::now();
         let call = span.in_scope(|| self.inner.call(request));
         Box::pin(

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::settings::HttpSettings;
 
@@ -183,13 +184,17 @@ pub async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// One INFO line per request: method, path without the token, status, time.
+/// One INFO line per request: method, path without the token, status, time;
+/// and the request's `http` span, the child of a caller's `traceparent`.
 /// The query is left out too; the page's own (`?done=`) says nothing useful.
 pub async fn access_log(request: Request<Body>, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = redacted(request.uri().path());
-    let response = next.run(request).await;
+    let span =
+        tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "http", %method, path = %path);
+    crate::telemetry::continue_trace(&span, request.headers());
+    let response = next.run(request).instrument(span).await;
     tracing::info!(
         target: "whistle::http::access",
         %method,

@@ -433,7 +433,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conversation<'_, R, W> {
         };
         let recipients: Vec<String> = envelope.recipients.iter().map(|r| redact(r)).collect();
         let bytes = data.len();
-        match self.shared.inbox.deliver(envelope, data).await {
+        // One span per message in a trace (the `smtp` span is the connection's).
+        let span = tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "inbound_mail", bytes);
+        match self
+            .shared
+            .inbox
+            .deliver(envelope, data)
+            .instrument(span)
+            .await
+        {
             Ok(()) => {
                 info!(?recipients, bytes, "smtp message accepted");
                 self.reply(250, Some("2.0.0"), "accepted").await?;

@@ -331,6 +331,14 @@ impl Composer {
         for to in envelope.to {
             builder = builder.to(to.parse()?);
         }
+        // Ties the letter to the trace of the change that wrote it.
+        if let Some(id) = mail
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace_id)
+        {
+            builder = builder.header(TraceId(id.to_owned()));
+        }
         // Answering the letter in any mail client reaches its reply address.
         if let Some(reply_to) = envelope.reply_to {
             builder = builder.reply_to(reply_to.parse()?);
@@ -354,6 +362,24 @@ impl Composer {
             subject,
             raw: message.formatted(),
         })
+    }
+}
+
+/// `X-Whistle-Trace-Id`: the trace id of the change that wrote a letter.
+#[derive(Debug, Clone)]
+struct TraceId(String);
+
+impl lettre::message::header::Header for TraceId {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str(crate::telemetry::TRACE_ID_HEADER)
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_owned()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
     }
 }
 

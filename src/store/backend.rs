@@ -102,11 +102,18 @@ impl<DB: Backend> Db<DB> {
         Self { writer, reader }
     }
 
+    /// A write transaction's span runs from the wait for the lock to the
+    /// commit or the rollback, when the transaction is dropped.
     pub(super) async fn begin_write(&self) -> Result<Tx<DB>, StoreError> {
+        let span = if crate::telemetry::exporting() {
+            tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "db.transaction", db.system = DB::NAME)
+        } else {
+            tracing::Span::none()
+        };
         self.writer
             .begin_with(DB::BEGIN_WRITE)
             .await
-            .map(Tx)
+            .map(|tx| Tx(tx, span))
             .map_err(DB::map_err)
     }
 
@@ -114,7 +121,7 @@ impl<DB: Backend> Db<DB> {
         self.reader
             .begin_with(DB::BEGIN_READ)
             .await
-            .map(Tx)
+            .map(|tx| Tx(tx, tracing::Span::none()))
             .map_err(DB::map_err)
     }
 
@@ -125,7 +132,12 @@ impl<DB: Backend> Db<DB> {
 }
 
 /// A transaction on one backend; the repositories add their statements to it.
-pub struct Tx<DB: Database>(pub(super) Transaction<'static, DB>);
+pub struct Tx<DB: Database>(
+    pub(super) Transaction<'static, DB>,
+    /// The transaction's span in a trace (none for reads).
+    #[expect(dead_code, reason = "held, not read: its drop ends the span")]
+    tracing::Span,
+);
 
 impl<DB: Database> std::fmt::Debug for Tx<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

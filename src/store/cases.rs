@@ -401,13 +401,17 @@ where
             let mut q = QueryBuilder::<DB>::new(concat!(
                 "INSERT INTO events (",
                 event_columns!(),
-                ", prev_hash, hash) "
+                ", prev_hash, hash, traceparent) "
             ));
+            // The change's trace, for the webhooks that carry these events.
+            let traceparent = crate::telemetry::traceparent();
             q.push_values(
                 d.new_events.iter().zip(chained),
                 |mut b, (e, (prev, hash))| {
                     bind_event!(b, e, push_bind);
-                    b.push_bind(prev).push_bind(hash);
+                    b.push_bind(prev)
+                        .push_bind(hash)
+                        .push_bind(traceparent.clone());
                 },
             );
             q.push(DB::RETURNING_EVENT_IDS);
@@ -878,9 +882,15 @@ where
         return Ok(());
     }
     let rows: Vec<AlertRow> = alerts.iter().map(AlertRow::of).collect();
-    let mut q = QueryBuilder::<DB>::new(concat!("INSERT INTO alerts (", alert_columns!(), ") "));
+    let mut q = QueryBuilder::<DB>::new(concat!(
+        "INSERT INTO alerts (",
+        alert_columns!(),
+        ", traceparent) "
+    ));
+    let traceparent = crate::telemetry::traceparent();
     q.push_values(&rows, |mut b, a| {
         bind_alert!(b, a, push_bind);
+        b.push_bind(traceparent.clone());
     });
     q.push(" ON CONFLICT (key) DO NOTHING");
     q.build().execute(&mut *conn).await.map_err(DB::map_err)?;

@@ -44,6 +44,7 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> (Option<String>,): FromRow<'r, DB::Row>,
 {
     /// Up to `limit` events of `scope` after the event `after` (0: from the
     /// first), in commit order.
@@ -106,6 +107,31 @@ where
         .await
         .map_err(DB::map_err)?;
         Ok(found.is_some())
+    }
+
+    /// The W3C traceparent the change that wrote an event (or, with
+    /// `alert`, an alert) kept with it; `None` when traces were off.
+    pub(super) async fn traceparent_of(
+        &mut self,
+        alert: bool,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        // Fixed column names, never input.
+        let sql = if alert {
+            "SELECT traceparent FROM alerts WHERE id = $1".to_owned()
+        } else {
+            format!(
+                "SELECT traceparent FROM events WHERE {0} = $1",
+                DB::EVENT_ID
+            )
+        };
+        let found: Option<Option<String>> =
+            sqlx::query_scalar::<DB, Option<String>>(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(found.flatten())
     }
 }
 

@@ -393,6 +393,12 @@ impl Store {
         read!(self, tx => tx.event_exists(id).await?)
     }
 
+    /// The traceparent kept with an event (an alert, with `alert`), for the
+    /// webhook that carries it.
+    pub async fn traceparent_of(&self, alert: bool, id: i64) -> Result<Option<String>, StoreError> {
+        read!(self, tx => tx.traceparent_of(alert, id).await?)
+    }
+
     /// Where the feeds stand; what the live streams' one poller compares.
     pub async fn feed_head(&self) -> Result<FeedHead, StoreError> {
         read!(self, tx => tx.feed_head().await?)

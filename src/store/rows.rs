@@ -614,6 +614,7 @@ pub struct MailRow {
     pub last_error: String,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    pub traceparent: Option<String>,
     /// Not a column of the outbox: its request's reference, read beside it.
     #[sqlx(default)]
     pub reference: Option<String>,
@@ -640,6 +641,8 @@ impl MailRow {
             last_error: String::new(),
             created_at: millis(mail.created_at),
             sent_at: None,
+            // The span writing the letter, when traces are exported.
+            traceparent: crate::telemetry::traceparent(),
             reference: None,
         }
     }
@@ -671,6 +674,7 @@ impl MailRow {
             next_attempt_at: time(self.next_attempt_at)?,
             last_error: self.last_error,
             sent_at: opt_time(self.sent_at)?,
+            traceparent: self.traceparent,
         })
     }
 }

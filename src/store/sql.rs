@@ -188,7 +188,7 @@ pub const DRAW_REFERENCES: &str = "INSERT INTO reference_counters (issuer, year,
 macro_rules! mail_columns {
     () => {
         "id, case_id, request_id, kind, message_id, sender, recipients, subject, payload, raw, status, \
-         attempts, next_attempt_at, last_error, created_at, sent_at"
+         attempts, next_attempt_at, last_error, created_at, sent_at, traceparent"
     };
 }
 /// A letter with the reference number of its request, which the transaction
@@ -266,6 +266,7 @@ macro_rules! bind_mail {
             .$m(&m.last_error)
             .$m(m.created_at)
             .$m(m.sent_at)
+            .$m(&m.traceparent)
     }};
 }
 pub(crate) use bind_mail;

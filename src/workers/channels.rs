@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::channels::Channel;
 use crate::channels::digest::DigestSummary;
@@ -299,7 +300,19 @@ impl ChannelWorker {
                 let attempts = attempts + 1;
                 // Signed with the wall clock: the vendor checks the
                 // timestamp against its own, whatever the service's clock.
-                let answer = self.poster.post(channel, &message, Utc::now()).await;
+                let span = tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "robot", channel = %name, alerts = message.notices.len());
+                // A message may merge several alerts: it joins the first one's trace.
+                if crate::telemetry::exporting()
+                    && let Some(first) = message.notices.first()
+                    && let Ok(traceparent) = self.store.traceparent_of(true, first.alert_id).await
+                {
+                    crate::telemetry::follow(&span, traceparent.as_deref());
+                }
+                let answer = self
+                    .poster
+                    .post(channel, &message, Utc::now())
+                    .instrument(span)
+                    .await;
                 let outcome = match answer {
                     Answer::Delivered => PostOutcome::Sent,
                     Answer::RateLimited(error) => {

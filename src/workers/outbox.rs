@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::domain::organisation::OrgCell;
@@ -278,7 +279,11 @@ impl OutboxWorker {
         let ids: Vec<String> = claimed.iter().map(|m| m.mail.id.clone()).collect();
         let org = self.org.current();
         let deliveries = futures::stream::iter(claimed)
-            .map(|mail| self.attempt(mail, &org))
+            .map(|mail| {
+                let span = tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "letter", mail_id = %mail.mail.id, kind = mail.mail.kind.as_str());
+                crate::telemetry::follow(&span, mail.traceparent.as_deref());
+                self.attempt(mail, &org).instrument(span)
+            })
             .buffer_unordered(self.policy.concurrency)
             .collect::<Vec<_>>();
         let outcomes = self.renewing(&ids, deliveries).await;

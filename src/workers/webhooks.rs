@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::channels::ChannelPolicy;
 use crate::channels::Webhook;
@@ -150,12 +151,20 @@ impl WebhookWorker {
         let full = items.len() as u32 == PAGE;
         let mut failure = None;
         for item in &items {
-            let event = cloud_event(item);
+            let mut event = cloud_event(item);
+            // The change that caused the item, when traces are exported.
+            if crate::telemetry::exporting() {
+                let alert = matches!(item, WebhookItem::Alert(_));
+                event.traceparent = store.traceparent_of(alert, item.position()).await?;
+            }
+            let span = tracing::info_span!(target: crate::telemetry::TRACE_ONLY, "webhook", webhook = %name, event = %event.id);
+            crate::telemetry::follow(&span, event.traceparent.as_deref());
             // Signed with the wall clock: the receiver checks the timestamp
             // against its own, whatever the service's clock.
             let answer = self
                 .poster
                 .post(&endpoint.url, &endpoint.key, &event, Utc::now())
+                .instrument(span)
                 .await;
             let outcome = match &answer {
                 Answer::Delivered => "delivered",

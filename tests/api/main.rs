@@ -36,6 +36,7 @@ mod rpc_fuzz;
 mod smtp;
 mod statistics;
 mod streams;
+mod telemetry;
 mod timestamps;
 mod tls;
 mod validation;

@@ -66,6 +66,7 @@ fn letters_stored_by_an_older_version_render_with_their_subjects() {
             next_attempt_at: row.created_at,
             last_error: String::new(),
             sent_at: None,
+            traceparent: None,
             mail,
         };
         let rendered = l

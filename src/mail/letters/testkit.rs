@@ -75,6 +75,7 @@ pub fn queued(mail: OutgoingMail, case: &Case) -> QueuedMail {
         next_attempt_at: mail.created_at,
         last_error: String::new(),
         sent_at: None,
+        traceparent: None,
         mail,
     }
 }

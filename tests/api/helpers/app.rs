@@ -200,7 +200,8 @@ async fn start_app(
     let settings =
         Settings::load_with(file.as_deref(), environment).expect("test settings must load");
     if std::env::var_os("TEST_LOG").is_some() {
-        whistle::telemetry::init(&settings.log);
+        whistle::telemetry::init(&settings.log, &settings.telemetry)
+            .expect("test telemetry must start");
     }
     let mut builder = Application::builder(&settings);
     if let Some(clock) = &clock {
@@ -295,8 +296,19 @@ pub async fn start_binary(
     dir: &std::path::Path,
     env: &[(&'static str, String)],
 ) -> (Child, String) {
+    start_binary_with_args(database_url, dir, env, &[]).await
+}
+
+/// As `start_binary`, with command-line arguments (`--config FILE`).
+pub async fn start_binary_with_args(
+    database_url: &str,
+    dir: &std::path::Path,
+    env: &[(&'static str, String)],
+    args: &[&str],
+) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_whistle"));
     command
+        .args(args)
         .current_dir(dir)
         .env("WHISTLE__DATABASE__URL", database_url)
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
