@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 
 use crate::domain::calendar::WorkingCalendar;
+use crate::domain::similarity::SimilarityPolicy;
 use crate::domain::statistics::ScoringPolicy;
 use crate::domain::{
     self, CategoryDeadlines, DeadlinePolicy, DeadlineRules, DeadlineSpans, DecisionPolicy,
@@ -19,7 +20,7 @@ use crate::domain::{
 use crate::service::{AlertMailPolicy, DigestPolicy, ReplyPolicy};
 use crate::settings::ImportSettings;
 use crate::settings::{
-    AlertMailMode, AlertMailSettings, DigestSettings, PrincipalRole, ReplySettings, Settings,
+    AlertMailMode, AlertMailSettings, DigestSettings, DuplicateSettings, PrincipalRole, ReplySettings, Settings,
     SpanSettings, StatisticsSettings, SupervisionSettings, WatchSettings,
 };
 use crate::visit_sheet::{Column, SheetColumns};
@@ -202,8 +203,15 @@ fn checked_organisation(
     let watch = problems.check(watch_policy(&settings.watch));
     let decisions = problems.check(decision_policy(&settings.supervision));
     let scoring = problems.check(scoring_policy(&settings.statistics));
-    let (Some(calendar), Some(deadline_rules), Some(watch), Some(decisions), Some(scoring)) =
-        (calendar, deadline_rules, watch, decisions, scoring)
+    let duplicates = problems.check(similarity_policy(&settings.duplicates));
+    let (
+        Some(calendar),
+        Some(deadline_rules),
+        Some(watch),
+        Some(decisions),
+        Some(scoring),
+        Some(duplicates),
+    ) = (calendar, deadline_rules, watch, decisions, scoring, duplicates)
     else {
         return None;
     };
@@ -219,6 +227,7 @@ fn checked_organisation(
         watch,
         decisions,
         scoring,
+        duplicates,
     };
     problems.check(org.validate().map_err(anyhow::Error::msg))?;
     Some(org)
@@ -364,6 +373,24 @@ fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPoli
         override_close: p.override_close,
         review_within_hours: statistics.review_within_hours,
         min_sample: statistics.min_sample,
+    })
+}
+
+fn similarity_policy(duplicates: &DuplicateSettings) -> anyhow::Result<SimilarityPolicy> {
+    for (name, value) in [
+        ("threshold", duplicates.threshold),
+        ("address_bonus", duplicates.address_bonus),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            bail!("duplicates.{name}: {value} must be a score from 0 to 1");
+        }
+    }
+    if duplicates.threshold == 0.0 {
+        bail!("duplicates.threshold: 0 would join every petition to an open case of its kind");
+    }
+    Ok(SimilarityPolicy {
+        threshold: duplicates.threshold,
+        address_bonus: duplicates.address_bonus,
     })
 }
 

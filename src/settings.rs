@@ -40,7 +40,7 @@ pub use organisation::{
     PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings,
 };
 pub use rules::{
-    CalendarSettings, PointsSettings, ReplySettings, StatisticsSettings, SupervisionSettings,
+    CalendarSettings, DuplicateSettings, PointsSettings, ReplySettings, StatisticsSettings, SupervisionSettings,
     WatchSettings,
 };
 
@@ -63,6 +63,7 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub supervision: SupervisionSettings,
     pub statistics: StatisticsSettings,
+    pub duplicates: DuplicateSettings,
     pub alert_mail: AlertMailSettings,
     pub digest: DigestSettings,
     pub mail: MailSettings,

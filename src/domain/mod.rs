@@ -24,6 +24,7 @@ pub mod petition;
 pub mod reply_link;
 pub mod reply_sender;
 pub mod request;
+pub mod similarity;
 pub mod statistics;
 pub mod table;
 pub mod text;

@@ -83,6 +83,8 @@ pub struct Organisation {
     pub decisions: super::decision::DecisionPolicy,
     /// The weighted score's points and the sample needed to rank (`[statistics]`).
     pub scoring: super::statistics::ScoringPolicy,
+    /// When a new petition is an open case's problem (`[duplicates]`).
+    pub duplicates: super::similarity::SimilarityPolicy,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary
