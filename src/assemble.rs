@@ -20,8 +20,9 @@ use crate::domain::{
 use crate::service::{AlertMailPolicy, DigestPolicy, ReplyPolicy};
 use crate::settings::ImportSettings;
 use crate::settings::{
-    AlertMailMode, AlertMailSettings, DigestSettings, DuplicateSettings, PrincipalRole, ReplySettings, Settings,
-    SpanSettings, StatisticsSettings, SupervisionSettings, WatchSettings,
+    AlertMailMode, AlertMailSettings, DigestSettings, DuplicateSettings, OfficeSettings,
+    PrincipalRole, ReplySettings, Settings, SpanSettings, StatisticsSettings, SupervisionSettings,
+    WatchSettings,
 };
 use crate::visit_sheet::{Column, SheetColumns};
 use crate::year_files::{self, LoadedCalendar};
@@ -159,6 +160,7 @@ fn checked_organisation(
                 communities: o.communities.clone(),
                 contact: o.contact.clone(),
                 contact_phone: o.contact_phone.clone(),
+                zones: zones(code, o, problems),
             };
             (code.clone(), office)
         })
@@ -211,7 +213,14 @@ fn checked_organisation(
         Some(decisions),
         Some(scoring),
         Some(duplicates),
-    ) = (calendar, deadline_rules, watch, decisions, scoring, duplicates)
+    ) = (
+        calendar,
+        deadline_rules,
+        watch,
+        decisions,
+        scoring,
+        duplicates,
+    )
     else {
         return None;
     };
@@ -376,17 +385,58 @@ fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPoli
     })
 }
 
+/// An office's zones, each named once and in one of its communities.
+fn zones(code: &str, office: &OfficeSettings, problems: &mut Problems) -> Vec<domain::Zone> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, z) in office.zones.iter().enumerate() {
+        let key = format!("offices.{code}.zones[{i}]");
+        if z.name.trim().is_empty() {
+            problems.0.push(format!("{key}.name is empty"));
+        } else if !seen.insert(z.name.trim()) {
+            problems.0.push(format!(
+                "{key}.name: {:?} names two zones of the office",
+                z.name
+            ));
+        }
+        if !office.communities.is_empty() && !office.communities.contains(&z.community) {
+            problems.0.push(format!(
+                "{key}.community: {:?} is not one of offices.{code}.communities ({})",
+                z.community,
+                office.communities.join(", ")
+            ));
+        }
+    }
+    office
+        .zones
+        .iter()
+        .map(|z| domain::Zone {
+            name: z.name.trim().to_owned(),
+            community: z.community.clone(),
+            leader: z.leader.clone(),
+            collectors: z.collectors.iter().map(|c| c.trim().to_owned()).collect(),
+        })
+        .collect()
+}
+
 fn similarity_policy(duplicates: &DuplicateSettings) -> anyhow::Result<SimilarityPolicy> {
+    let mut problems = Vec::new();
     for (name, value) in [
         ("threshold", duplicates.threshold),
         ("address_bonus", duplicates.address_bonus),
     ] {
         if !(0.0..=1.0).contains(&value) {
-            bail!("duplicates.{name}: {value} must be a score from 0 to 1");
+            problems.push(format!(
+                "duplicates.{name}: {value} must be a score from 0 to 1"
+            ));
         }
     }
     if duplicates.threshold == 0.0 {
-        bail!("duplicates.threshold: 0 would join every petition to an open case of its kind");
+        problems.push(
+            "duplicates.threshold: 0 would join every petition to an open case of its kind".into(),
+        );
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
     }
     Ok(SimilarityPolicy {
         threshold: duplicates.threshold,

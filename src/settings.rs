@@ -37,11 +37,11 @@ pub use mail::{
 };
 pub use organisation::{
     CategorySettings, DepartmentSettings, KeySettings, KeyWindow, Language, OfficeSettings,
-    PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings,
+    PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings, ZoneSettings,
 };
 pub use rules::{
-    CalendarSettings, DuplicateSettings, PointsSettings, ReplySettings, StatisticsSettings, SupervisionSettings,
-    WatchSettings,
+    CalendarSettings, DuplicateSettings, PointsSettings, ReplySettings, StatisticsSettings,
+    SupervisionSettings, WatchSettings,
 };
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

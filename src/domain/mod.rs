@@ -57,7 +57,7 @@ pub use listing::{
 };
 pub use mail_command::{MailCommand, Recorded};
 pub use organisation::{
-    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
+    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route, Zone,
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{

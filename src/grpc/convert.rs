@@ -49,6 +49,8 @@ pub fn petition_input(r: proto::EscalatePetitionRequest) -> PetitionInput {
         lead_department: r.lead_department,
         assisting_departments: r.assisting_departments,
         urgent: r.urgent,
+        zone: r.zone,
+        collector: r.collector,
     }
 }
 
@@ -417,6 +419,8 @@ pub fn case(c: &Case, now: DateTime<Utc>) -> proto::Case {
         resident: Some(resident(&c.resident)),
         address: c.address.clone(),
         community: c.community.clone(),
+        zone: c.zone.clone(),
+        collector: c.collector.clone(),
         difficulty: i32::from(c.difficulty),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
@@ -468,6 +472,8 @@ impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
                     status,
                     category: optional(r.category),
                     community: optional(r.community),
+                    zone: optional(r.zone),
+                    collector: optional(r.collector),
                     awaiting_review: r.awaiting_review,
                     overdue: r.overdue,
                     closed_by_override: r.closed_by_override,

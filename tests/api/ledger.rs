@@ -75,12 +75,14 @@ fn ledger_sheet(bytes: &[u8]) -> calamine::Range<Data> {
         .expect("the ledger sheet")
 }
 
-const HEADERS: [&str; 24] = [
+const HEADERS: [&str; 26] = [
     "案件编号",
     "来件编号",
     "标题",
     "类别",
     "社区",
+    "片区",
+    "收集人",
     "难度",
     "紧急",
     "立案时间",
