@@ -12,7 +12,7 @@ use anyhow::bail;
 
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::similarity::SimilarityPolicy;
-use crate::domain::statistics::ScoringPolicy;
+use crate::domain::statistics::{CommunityPoints, ScoringPolicy};
 use crate::domain::{
     self, CategoryDeadlines, DeadlinePolicy, DeadlineRules, DeadlineSpans, DecisionPolicy,
     Organisation, Span, WatchPolicy,
@@ -352,21 +352,26 @@ fn decision_policy(supervision: &SupervisionSettings) -> anyhow::Result<Decision
 }
 
 fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPolicy> {
-    let p = &statistics.points;
+    let (p, c) = (&statistics.points, &statistics.community);
     for (name, value) in [
-        ("base", p.base),
-        ("on_time_reply", p.on_time_reply),
-        ("late_acknowledgement", p.late_acknowledgement),
-        ("late_reply", p.late_reply),
-        ("rejected_reply", p.rejected_reply),
-        ("unsatisfied", p.unsatisfied),
-        ("timely_review", p.timely_review),
-        ("late_review", p.late_review),
-        ("override_close", p.override_close),
+        ("points.base", p.base),
+        ("points.on_time_reply", p.on_time_reply),
+        ("points.late_acknowledgement", p.late_acknowledgement),
+        ("points.late_reply", p.late_reply),
+        ("points.rejected_reply", p.rejected_reply),
+        ("points.unsatisfied", p.unsatisfied),
+        ("points.timely_review", p.timely_review),
+        ("points.late_review", p.late_review),
+        ("points.override_close", p.override_close),
+        ("community.per_difficulty", c.per_difficulty),
+        ("community.satisfied", c.satisfied),
+        ("community.rejected_reply", c.rejected_reply),
+        ("community.overdue_step", c.overdue_step),
+        ("community.unsatisfied", c.unsatisfied),
     ] {
         if !value.is_finite() || value < 0.0 {
             bail!(
-                "statistics.points.{name}: {value} must be a number of points, 0 or more (deductions are written as positive numbers)"
+                "statistics.{name}: {value} must be a number of points, 0 or more (deductions are written as positive numbers)"
             );
         }
     }
@@ -382,6 +387,13 @@ fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPoli
         override_close: p.override_close,
         review_within_hours: statistics.review_within_hours,
         min_sample: statistics.min_sample,
+        community: CommunityPoints {
+            per_difficulty: c.per_difficulty,
+            satisfied: c.satisfied,
+            rejected_reply: c.rejected_reply,
+            overdue_step: c.overdue_step,
+            unsatisfied: c.unsatisfied,
+        },
     })
 }
 

@@ -40,8 +40,8 @@ pub use organisation::{
     PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings, ZoneSettings,
 };
 pub use rules::{
-    CalendarSettings, DuplicateSettings, PointsSettings, ReplySettings, StatisticsSettings,
-    SupervisionSettings, WatchSettings,
+    CalendarSettings, CommunitySettings, DuplicateSettings, PointsSettings, ReplySettings,
+    StatisticsSettings, SupervisionSettings, WatchSettings,
 };
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

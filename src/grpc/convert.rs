@@ -871,6 +871,27 @@ pub fn statistics(s: &statistics::Statistics, coverage: &CalendarCoverage) -> pr
             min_sample: p.min_sample,
         }),
         calendar: Some(self::coverage(coverage)),
+        communities: s.communities.iter().map(community_figures).collect(),
+    }
+}
+
+fn community_figures(c: &statistics::CommunityFigures) -> proto::CommunityFigures {
+    proto::CommunityFigures {
+        office: c.office.clone(),
+        office_name: c.office_name.clone(),
+        community: c.community.clone(),
+        zone: c.zone.clone().unwrap_or_default(),
+        cases: c.cases,
+        residents: c.residents,
+        closed: c.closed,
+        satisfaction: Some(rate(c.satisfaction)),
+        rejected_replies: c.rejected_replies,
+        overdue_steps: c.overdue_steps,
+        unsatisfied: c.unsatisfied,
+        difficulty_points: c.difficulty_points,
+        additions: c.additions,
+        deductions: c.deductions,
+        points: c.points(),
     }
 }
 

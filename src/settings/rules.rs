@@ -59,6 +59,18 @@ pub struct StatisticsSettings {
     pub review_within_hours: u32,
     pub min_sample: u32,
     pub points: PointsSettings,
+    pub community: CommunitySettings,
+}
+
+/// `[statistics.community]`: the community evaluation's points; see
+/// `domain::statistics::CommunityPoints`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommunitySettings {
+    pub per_difficulty: f64,
+    pub satisfied: f64,
+    pub rejected_reply: f64,
+    pub overdue_step: f64,
+    pub unsatisfied: f64,
 }
 
 /// `[statistics.points]`: what each request (case) starts with, what is
