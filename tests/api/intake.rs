@@ -276,8 +276,8 @@ async fn a_petition_carries_its_zone_and_collector_to_the_case_and_the_lists(app
             cases.into_iter().map(|c| c.id).collect::<Vec<_>>()
         }
     };
-    assert_eq!(listed("杨柳一片区", "").await, [yangliu.case_id.clone()]);
-    assert_eq!(listed("新南一片区", "").await, [xinnan.case_id.clone()]);
-    assert_eq!(listed("", "孙九").await, [xinnan.case_id.clone()]);
+    assert_eq!(listed("杨柳一片区", "").await, [yangliu.case_id.as_str()]);
+    assert_eq!(listed("新南一片区", "").await, [xinnan.case_id.as_str()]);
+    assert_eq!(listed("", "孙九").await, [xinnan.case_id.as_str()]);
     assert!(listed("杨柳一片区", "孙九").await.is_empty());
 }
