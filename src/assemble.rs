@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 
 use crate::domain::calendar::WorkingCalendar;
-use crate::domain::statistics::ScoringPolicy;
+use crate::domain::similarity::SimilarityPolicy;
+use crate::domain::statistics::{CommunityPoints, ScoringPolicy};
 use crate::domain::{
     self, CategoryDeadlines, DeadlinePolicy, DeadlineRules, DeadlineSpans, DecisionPolicy,
     Organisation, Span, WatchPolicy,
@@ -19,8 +20,9 @@ use crate::domain::{
 use crate::service::{AlertMailPolicy, DigestPolicy, ReplyPolicy};
 use crate::settings::ImportSettings;
 use crate::settings::{
-    AlertMailMode, AlertMailSettings, DigestSettings, PrincipalRole, ReplySettings, Settings,
-    SpanSettings, StatisticsSettings, SupervisionSettings, WatchSettings,
+    AlertMailMode, AlertMailSettings, DigestSettings, DuplicateSettings, OfficeSettings,
+    PrincipalRole, ReplySettings, Settings, SpanSettings, StatisticsSettings, SupervisionSettings,
+    WatchSettings,
 };
 use crate::visit_sheet::{Column, SheetColumns};
 use crate::year_files::{self, LoadedCalendar};
@@ -158,6 +160,7 @@ fn checked_organisation(
                 communities: o.communities.clone(),
                 contact: o.contact.clone(),
                 contact_phone: o.contact_phone.clone(),
+                zones: zones(code, o, problems),
             };
             (code.clone(), office)
         })
@@ -202,8 +205,22 @@ fn checked_organisation(
     let watch = problems.check(watch_policy(&settings.watch));
     let decisions = problems.check(decision_policy(&settings.supervision));
     let scoring = problems.check(scoring_policy(&settings.statistics));
-    let (Some(calendar), Some(deadline_rules), Some(watch), Some(decisions), Some(scoring)) =
-        (calendar, deadline_rules, watch, decisions, scoring)
+    let duplicates = problems.check(similarity_policy(&settings.duplicates));
+    let (
+        Some(calendar),
+        Some(deadline_rules),
+        Some(watch),
+        Some(decisions),
+        Some(scoring),
+        Some(duplicates),
+    ) = (
+        calendar,
+        deadline_rules,
+        watch,
+        decisions,
+        scoring,
+        duplicates,
+    )
     else {
         return None;
     };
@@ -219,6 +236,7 @@ fn checked_organisation(
         watch,
         decisions,
         scoring,
+        duplicates,
     };
     problems.check(org.validate().map_err(anyhow::Error::msg))?;
     Some(org)
@@ -334,21 +352,26 @@ fn decision_policy(supervision: &SupervisionSettings) -> anyhow::Result<Decision
 }
 
 fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPolicy> {
-    let p = &statistics.points;
+    let (p, c) = (&statistics.points, &statistics.community);
     for (name, value) in [
-        ("base", p.base),
-        ("on_time_reply", p.on_time_reply),
-        ("late_acknowledgement", p.late_acknowledgement),
-        ("late_reply", p.late_reply),
-        ("rejected_reply", p.rejected_reply),
-        ("unsatisfied", p.unsatisfied),
-        ("timely_review", p.timely_review),
-        ("late_review", p.late_review),
-        ("override_close", p.override_close),
+        ("points.base", p.base),
+        ("points.on_time_reply", p.on_time_reply),
+        ("points.late_acknowledgement", p.late_acknowledgement),
+        ("points.late_reply", p.late_reply),
+        ("points.rejected_reply", p.rejected_reply),
+        ("points.unsatisfied", p.unsatisfied),
+        ("points.timely_review", p.timely_review),
+        ("points.late_review", p.late_review),
+        ("points.override_close", p.override_close),
+        ("community.per_difficulty", c.per_difficulty),
+        ("community.satisfied", c.satisfied),
+        ("community.rejected_reply", c.rejected_reply),
+        ("community.overdue_step", c.overdue_step),
+        ("community.unsatisfied", c.unsatisfied),
     ] {
         if !value.is_finite() || value < 0.0 {
             bail!(
-                "statistics.points.{name}: {value} must be a number of points, 0 or more (deductions are written as positive numbers)"
+                "statistics.{name}: {value} must be a number of points, 0 or more (deductions are written as positive numbers)"
             );
         }
     }
@@ -364,6 +387,72 @@ fn scoring_policy(statistics: &StatisticsSettings) -> anyhow::Result<ScoringPoli
         override_close: p.override_close,
         review_within_hours: statistics.review_within_hours,
         min_sample: statistics.min_sample,
+        community: CommunityPoints {
+            per_difficulty: c.per_difficulty,
+            satisfied: c.satisfied,
+            rejected_reply: c.rejected_reply,
+            overdue_step: c.overdue_step,
+            unsatisfied: c.unsatisfied,
+        },
+    })
+}
+
+/// An office's zones, each named once and in one of its communities.
+fn zones(code: &str, office: &OfficeSettings, problems: &mut Problems) -> Vec<domain::Zone> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, z) in office.zones.iter().enumerate() {
+        let key = format!("offices.{code}.zones[{i}]");
+        if z.name.trim().is_empty() {
+            problems.0.push(format!("{key}.name is empty"));
+        } else if !seen.insert(z.name.trim()) {
+            problems.0.push(format!(
+                "{key}.name: {:?} names two zones of the office",
+                z.name
+            ));
+        }
+        if !office.communities.is_empty() && !office.communities.contains(&z.community) {
+            problems.0.push(format!(
+                "{key}.community: {:?} is not one of offices.{code}.communities ({})",
+                z.community,
+                office.communities.join(", ")
+            ));
+        }
+    }
+    office
+        .zones
+        .iter()
+        .map(|z| domain::Zone {
+            name: z.name.trim().to_owned(),
+            community: z.community.clone(),
+            leader: z.leader.clone(),
+            collectors: z.collectors.iter().map(|c| c.trim().to_owned()).collect(),
+        })
+        .collect()
+}
+
+fn similarity_policy(duplicates: &DuplicateSettings) -> anyhow::Result<SimilarityPolicy> {
+    let mut problems = Vec::new();
+    for (name, value) in [
+        ("threshold", duplicates.threshold),
+        ("address_bonus", duplicates.address_bonus),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            problems.push(format!(
+                "duplicates.{name}: {value} must be a score from 0 to 1"
+            ));
+        }
+    }
+    if duplicates.threshold == 0.0 {
+        problems.push(
+            "duplicates.threshold: 0 would join every petition to an open case of its kind".into(),
+        );
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(SimilarityPolicy {
+        threshold: duplicates.threshold,
+        address_bonus: duplicates.address_bonus,
     })
 }
 

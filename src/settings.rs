@@ -37,11 +37,11 @@ pub use mail::{
 };
 pub use organisation::{
     CategorySettings, DepartmentSettings, KeySettings, KeyWindow, Language, OfficeSettings,
-    PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings,
+    PolicySettings, PrincipalRole, PrincipalSettings, SpanSettings, ZoneSettings,
 };
 pub use rules::{
-    CalendarSettings, PointsSettings, ReplySettings, StatisticsSettings, SupervisionSettings,
-    WatchSettings,
+    CalendarSettings, CommunitySettings, DuplicateSettings, PointsSettings, ReplySettings,
+    StatisticsSettings, SupervisionSettings, WatchSettings,
 };
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -64,6 +64,7 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub supervision: SupervisionSettings,
     pub statistics: StatisticsSettings,
+    pub duplicates: DuplicateSettings,
     pub alert_mail: AlertMailSettings,
     pub digest: DigestSettings,
     pub mail: MailSettings,

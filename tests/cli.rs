@@ -660,8 +660,8 @@ async fn the_ledger_of_a_week_is_written_to_a_file_from_the_database() {
         .expect("the ledger sheet");
     assert_eq!(sheet.height(), 3, "a header and one row per request");
     assert_eq!(sheet.get((1, 0)).unwrap().to_string(), escalated.id);
-    assert_eq!(sheet.get((1, 8)).unwrap().to_string(), "区路灯管理所");
-    assert_eq!(sheet.get((2, 9)).unwrap().to_string(), "协办");
+    assert_eq!(sheet.get((1, 10)).unwrap().to_string(), "区路灯管理所");
+    assert_eq!(sheet.get((2, 11)).unwrap().to_string(), "协办");
 
     // --format csv, to the ledger's own name in the current folder.
     let out = whistle(dir.path())

@@ -158,5 +158,7 @@ pub fn petition(petition_id: String) -> EscalatePetitionRequest {
         lead_department: String::new(),
         assisting_departments: Vec::new(),
         urgent: false,
+        zone: String::new(),
+        collector: String::new(),
     }
 }

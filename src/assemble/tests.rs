@@ -472,3 +472,81 @@ fn the_visit_sheet_headers_are_checked_by_key() {
             .contains("import.default_difficulty: 9")
     );
 }
+
+#[test]
+fn an_office_lists_its_zones_each_once_and_in_its_communities() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whistle.toml");
+    let write = |zones: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[offices.east]
+name = "东城街道"
+communities = ["杨柳社区", "新南社区"]
+{zones}
+[departments.roads]
+name = "道路所"
+[categories.pothole]
+name = "坑洼"
+lead = "roads"
+"#
+            ),
+        )
+        .unwrap();
+        Parts::of(&Settings::load_with(Some(&path), env(&[])).unwrap())
+    };
+    let org = write(
+        r#"
+[[offices.east.zones]]
+name = "一片区"
+community = "杨柳社区"
+leader = "李片长"
+collectors = ["陈服务员", "刘服务员"]
+[[offices.east.zones]]
+name = "二片区"
+community = "新南社区"
+"#,
+    )
+    .unwrap()
+    .organisation;
+    let east = &org.offices["east"];
+    assert_eq!(east.zones.len(), 2);
+    assert_eq!(east.zone("一片区").unwrap().leader, "李片长");
+    assert!(east.zone("二片区").unwrap().collectors.is_empty());
+
+    let err = format!(
+        "{:#}",
+        write(
+            r#"
+[[offices.east.zones]]
+name = "一片区"
+community = "幸福社区"
+[[offices.east.zones]]
+name = "一片区"
+community = "杨柳社区"
+"#,
+        )
+        .unwrap_err()
+    );
+    assert!(
+        err.contains(
+            "offices.east.zones[0].community: \"幸福社区\" is not one of offices.east.communities"
+        ) && err.contains("offices.east.zones[1].name: \"一片区\" names two zones of the office"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_duplicate_threshold_outside_0_to_1_stops_start_up() {
+    let err = problems(&[
+        ("WHISTLE__DUPLICATES__THRESHOLD", "1.5"),
+        ("WHISTLE__DUPLICATES__ADDRESS_BONUS", "-0.1"),
+    ]);
+    assert!(
+        err.contains("duplicates.threshold: 1.5 must be a score from 0 to 1")
+            && err.contains("duplicates.address_bonus: -0.1 must be a score from 0 to 1"),
+        "{err}"
+    );
+}

@@ -284,6 +284,10 @@ pub struct Case {
     pub resident: Resident,
     pub address: String,
     pub community: String,
+    /// The zone (片区) the petition was collected in; empty when not said.
+    pub zone: String,
+    /// Who collected it (民情服务员); empty when not said.
+    pub collector: String,
     pub difficulty: u8,
     /// Urgent petitions get the urgent deadline policy.
     pub urgent: bool,
@@ -409,6 +413,8 @@ impl Case {
             resident: petition.resident,
             address: petition.address,
             community: petition.community,
+            zone: petition.zone,
+            collector: petition.collector,
             difficulty: petition.difficulty,
             urgent: petition.urgent,
             status: CaseStatus::Open,

@@ -10,7 +10,7 @@ use super::context::{Ctx, SeededIds};
 use super::text::ReasonText;
 use super::{
     Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
-    Organisation, Petition, PetitionInput, Reference,
+    Organisation, Petition, PetitionInput, Reference, Zone,
 };
 
 pub fn org() -> Organisation {
@@ -32,6 +32,7 @@ pub fn org() -> Organisation {
             communities: communities.iter().map(|c| c.to_string()).collect(),
             contact: "王主任".into(),
             contact_phone: "0818-2345678".into(),
+            zones: Vec::new(),
         };
         (code.to_owned(), o)
     };
@@ -44,13 +45,25 @@ pub fn org() -> Organisation {
         };
         (code.to_owned(), c)
     };
+    let mut cuiping = office("cuiping", "翠屏街道", "翠街哨", &["杨柳社区", "新南社区"]);
+    cuiping.1.zones = vec![
+        Zone {
+            name: "杨柳一片区".into(),
+            community: "杨柳社区".into(),
+            leader: "李片长".into(),
+            collectors: vec!["陈服务员".into(), "刘服务员".into()],
+        },
+        Zone {
+            name: "新南一片区".into(),
+            community: "新南社区".into(),
+            leader: "赵片长".into(),
+            collectors: Vec::new(),
+        },
+    ];
     Organisation {
-        offices: [
-            office("cuiping", "翠屏街道", "翠街哨", &["杨柳社区", "新南社区"]),
-            office("dongcheng", "东城街道", "东街哨", &[]),
-        ]
-        .into_iter()
-        .collect(),
+        offices: [cuiping, office("dongcheng", "东城街道", "东街哨", &[])]
+            .into_iter()
+            .collect(),
         departments: [
             dept("housing", "区住建局", 5),
             dept("land", "区自然资源局", 10),

@@ -13,6 +13,10 @@ pub struct CaseFilter {
     pub status: Option<CaseStatus>,
     pub category: Option<String>,
     pub community: Option<String>,
+    /// Only cases collected in this zone (片区).
+    pub zone: Option<String>,
+    /// Only cases this collector (民情服务员) gathered.
+    pub collector: Option<String>,
     /// Only cases holding a reply (a request in `REPLIED`) not yet reviewed.
     pub awaiting_review: bool,
     /// Only cases with a request past a deadline at the moment of the query.

@@ -24,6 +24,7 @@ pub mod petition;
 pub mod reply_link;
 pub mod reply_sender;
 pub mod request;
+pub mod similarity;
 pub mod statistics;
 pub mod table;
 pub mod text;
@@ -56,7 +57,7 @@ pub use listing::{
 };
 pub use mail_command::{MailCommand, Recorded};
 pub use organisation::{
-    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route,
+    Category, CategoryDeadlines, DeadlineRules, Department, Office, Organisation, Route, Zone,
 };
 pub use petition::{Petition, PetitionInput, Phone, Resident};
 pub use request::{

@@ -21,6 +21,28 @@ pub struct Office {
     /// Who departments may call about its letters (联系人) and the number.
     pub contact: String,
     pub contact_phone: String,
+    /// The zones (片区) its communities are divided into for the weekly
+    /// visits; empty accepts any zone and collector a petition names.
+    pub zones: Vec<Zone>,
+}
+
+/// A zone (片区) of a community: where one leader (片长) and the collectors
+/// (民情服务员) under them gather residents' problems each week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    /// The community it belongs to.
+    pub community: String,
+    /// 片长.
+    pub leader: String,
+    /// 民情服务员; empty accepts any collector named with the zone.
+    pub collectors: Vec<String>,
+}
+
+impl Office {
+    pub fn zone(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.name == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +105,8 @@ pub struct Organisation {
     pub decisions: super::decision::DecisionPolicy,
     /// The weighted score's points and the sample needed to rank (`[statistics]`).
     pub scoring: super::statistics::ScoringPolicy,
+    /// When a new petition is an open case's problem (`[duplicates]`).
+    pub duplicates: super::similarity::SimilarityPolicy,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary

@@ -5,11 +5,14 @@
 use sha2::{Digest, Sha256};
 
 use super::error::{DomainError, FieldViolation, Violations, echo};
-use super::organisation::{Office, Organisation, Route};
+use super::organisation::{Office, Organisation, Route, Zone};
 use super::text::{
     ADDRESS_MAX, COMMUNITY_MAX, DESCRIPTION_MAX, NAME_MAX, PETITION_ID_MAX, TITLE_MAX, code, line,
     text,
 };
+
+/// The longest zone (片区) name.
+pub const ZONE_MAX: usize = 100;
 
 /// A Chinese phone number: a mobile (11 digits starting 13–19, optionally +86) or
 /// a landline with its area code (0818-2345678). Kept normalised: a mobile as
@@ -136,6 +139,10 @@ pub struct PetitionInput {
     pub lead_department: String,
     pub assisting_departments: Vec<String>,
     pub urgent: bool,
+    /// 片区, optional.
+    pub zone: String,
+    /// Who collected it (收集人/民情服务员), optional.
+    pub collector: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +160,10 @@ pub struct Petition {
     pub assisting_departments: Vec<String>,
     /// Urgent petitions get the shorter deadlines of the urgent policy.
     pub urgent: bool,
+    /// The zone (片区) it was collected in; empty when not said.
+    pub zone: String,
+    /// Who collected it; empty when not said.
+    pub collector: String,
 }
 
 impl Petition {
@@ -216,6 +227,9 @@ impl Petition {
                 )),
             );
         }
+        if let Some(petition) = &petition {
+            check_zone(petition, office, &mut v);
+        }
         match (petition, route) {
             (Some(petition), Some(route)) if v.is_empty() => Ok((petition, route)),
             _ => Err(v.into_error()),
@@ -250,6 +264,8 @@ impl Petition {
             ),
         });
         let lead = v.check(code("lead_department", &input.lead_department, false));
+        let zone = v.check(line("zone", &input.zone, ZONE_MAX, false));
+        let collector = v.check(line("collector", &input.collector, NAME_MAX, false));
         let count = input.assisting_departments.len();
         if count > ASSISTING_MAX {
             v.push(
@@ -280,6 +296,8 @@ impl Petition {
             community,
             difficulty,
             lead,
+            zone,
+            collector,
         ) {
             (
                 Some(petition_id),
@@ -292,6 +310,8 @@ impl Petition {
                 Some(community),
                 Some(difficulty),
                 Some(lead),
+                Some(zone),
+                Some(collector),
             ) => Some(Petition {
                 petition_id,
                 category,
@@ -304,6 +324,8 @@ impl Petition {
                 lead_department: (!lead.is_empty()).then_some(lead),
                 assisting_departments: assisting,
                 urgent: input.urgent,
+                zone,
+                collector,
             }),
             _ => None,
         }
@@ -334,7 +356,100 @@ impl Petition {
         if self.urgent {
             field("urgent");
         }
+        // The same for the zone and collector, which came later still.
+        if !self.zone.is_empty() || !self.collector.is_empty() {
+            field("zone");
+            field(&self.zone);
+            field(&self.collector);
+        }
         hex::encode(h.finalize())
+    }
+}
+
+/// The zone and collector named, against `office`'s zones: the zone must be
+/// one of them and of the petition's community, the collector one of the
+/// zone's (or, with no zone named, of any zone of the community). An office
+/// without zones takes any names, as one without communities takes any
+/// community.
+fn check_zone(petition: &Petition, office: &Office, v: &mut Violations) {
+    if office.zones.is_empty() {
+        return;
+    }
+    fn of_community<'a>(office: &'a Office, community: &str) -> Vec<&'a Zone> {
+        office
+            .zones
+            .iter()
+            .filter(|z| community.is_empty() || z.community == community)
+            .collect()
+    }
+    fn names<'a>(zones: &[&'a Zone]) -> Vec<&'a str> {
+        zones.iter().map(|z| z.name.as_str()).collect()
+    }
+    let zone = if petition.zone.is_empty() {
+        None
+    } else {
+        match office.zone(&petition.zone) {
+            Some(zone) if petition.community.is_empty() || zone.community == petition.community => {
+                Some(zone)
+            }
+            _ => {
+                let known = names(&of_community(office, &petition.community));
+                v.push(
+                    FieldViolation::new(
+                        "zone",
+                        format!(
+                            "{} is not a zone of {} {}; known: {}",
+                            echo(&petition.zone),
+                            office.code,
+                            petition.community,
+                            known.join(", ")
+                        ),
+                    )
+                    .zh(format!(
+                        "{} 不是{}{}的片区；可选：{}",
+                        echo(&petition.zone),
+                        office.name,
+                        petition.community,
+                        known.join("、")
+                    )),
+                );
+                return;
+            }
+        }
+    };
+    if petition.collector.is_empty() {
+        return;
+    }
+    let candidates: Vec<_> = match zone {
+        Some(zone) => vec![zone],
+        None => of_community(office, &petition.community),
+    };
+    let open = candidates.iter().any(|z| z.collectors.is_empty());
+    let known = candidates
+        .iter()
+        .any(|z| z.collectors.contains(&petition.collector));
+    if !open && !known {
+        let listed: Vec<&str> = candidates
+            .iter()
+            .flat_map(|z| z.collectors.iter().map(String::as_str))
+            .collect();
+        v.push(
+            FieldViolation::new(
+                "collector",
+                format!(
+                    "{} does not collect in {}; known: {}",
+                    echo(&petition.collector),
+                    names(&candidates).join(", "),
+                    listed.join(", ")
+                ),
+            )
+            .zh(format!(
+                "{} 不是{}的民情服务员；可选：{}",
+                echo(&petition.collector),
+                names(&candidates).join("、"),
+                listed.join("、")
+            )),
+        );
     }
 }
 
@@ -451,6 +566,51 @@ mod tests {
         );
     }
 
+    fn admitted(zone: &str, collector: &str, community: &str) -> Result<Petition, Vec<String>> {
+        let org = crate::domain::fixtures::org();
+        let mut i = input();
+        i.category = "street-lighting".into();
+        i.zone = zone.into();
+        i.collector = collector.into();
+        i.community = community.into();
+        Petition::admit(&i, &org.offices["cuiping"], &org)
+            .map(|(p, _)| p)
+            .map_err(|e| match e {
+                DomainError::Invalid(v) => v.iter().map(|v| v.field.clone()).collect(),
+                other => vec![other.to_string()],
+            })
+    }
+
+    #[test]
+    fn a_zone_and_collector_are_checked_against_the_office() {
+        let p = admitted("杨柳一片区", "陈服务员", "杨柳社区").unwrap();
+        assert_eq!(
+            (p.zone.as_str(), p.collector.as_str()),
+            ("杨柳一片区", "陈服务员")
+        );
+        // Neither is required, and a collector may be named without the zone.
+        assert!(admitted("", "", "杨柳社区").is_ok());
+        assert!(admitted("", "刘服务员", "杨柳社区").is_ok());
+        // A zone whose collectors are not listed takes anyone.
+        assert!(admitted("新南一片区", "任何人", "新南社区").is_ok());
+        assert_eq!(admitted("七片区", "", "杨柳社区").unwrap_err(), ["zone"]);
+        assert_eq!(
+            admitted("新南一片区", "", "杨柳社区").unwrap_err(),
+            ["zone"]
+        );
+        assert_eq!(
+            admitted("杨柳一片区", "王五", "杨柳社区").unwrap_err(),
+            ["collector"]
+        );
+        // Another office without zones takes any names.
+        let org = crate::domain::fixtures::org();
+        let mut i = input();
+        i.category = "street-lighting".into();
+        i.zone = "随便".into();
+        i.collector = "谁".into();
+        assert!(Petition::admit(&i, &org.offices["dongcheng"], &org).is_ok());
+    }
+
     #[test]
     fn the_fingerprint_changes_with_content_only() {
         let a = Petition::parse(&input()).unwrap();
@@ -458,6 +618,9 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         let mut i = input();
         i.title = "别的事".into();
+        assert_ne!(a.fingerprint(), Petition::parse(&i).unwrap().fingerprint());
+        let mut i = input();
+        i.collector = "陈服务员".into();
         assert_ne!(a.fingerprint(), Petition::parse(&i).unwrap().fingerprint());
     }
 }

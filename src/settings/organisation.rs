@@ -51,6 +51,25 @@ pub struct OfficeSettings {
     /// Where its weekly digest goes (mailboxes); none: no digest for it.
     #[serde(default)]
     pub emails: Vec<String>,
+    /// The zones (片区) of its communities; none: petitions may name any.
+    #[serde(default)]
+    pub zones: Vec<ZoneSettings>,
+}
+
+/// `[[offices.CODE.zones]]`: a zone (片区) of one of the office's communities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSettings {
+    /// Unique within the office, as petitions and the visit sheet name it.
+    pub name: String,
+    /// One of the office's `communities`.
+    pub community: String,
+    /// 片长.
+    #[serde(default)]
+    pub leader: String,
+    /// 民情服务员; none: any collector may be named with the zone.
+    #[serde(default)]
+    pub collectors: Vec<String>,
 }
 
 /// `[departments.CODE]`: a department that answers requests. Unknown keys

@@ -1,7 +1,7 @@
 //! How the work is run: `[calendar]` (the working days deadlines count),
 //! `[watch]` (reminders and alerts), `[supervision]` (extensions and
-//! returns), `[statistics]` (the weighted score) and `[replies]` (what a
-//! reply may carry). Plain data, as written: spans and times stay text here
+//! returns), `[statistics]` (the weighted score), `[duplicates]` (when two
+//! petitions are one problem) and `[replies]` (what a reply may carry). Plain data, as written: spans and times stay text here
 //! and are parsed, with the key named, when the application builds the
 //! policies from them (`crate::assemble`).
 
@@ -59,6 +59,18 @@ pub struct StatisticsSettings {
     pub review_within_hours: u32,
     pub min_sample: u32,
     pub points: PointsSettings,
+    pub community: CommunitySettings,
+}
+
+/// `[statistics.community]`: the community evaluation's points; see
+/// `domain::statistics::CommunityPoints`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommunitySettings {
+    pub per_difficulty: f64,
+    pub satisfied: f64,
+    pub rejected_reply: f64,
+    pub overdue_step: f64,
+    pub unsatisfied: f64,
 }
 
 /// `[statistics.points]`: what each request (case) starts with, what is
@@ -74,6 +86,16 @@ pub struct PointsSettings {
     pub timely_review: f64,
     pub late_review: f64,
     pub override_close: f64,
+}
+
+/// `[duplicates]`: when a new petition is the problem an open case already
+/// holds; see `domain::similarity`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DuplicateSettings {
+    /// The score (0-1) at or above which two petitions are one problem.
+    pub threshold: f64,
+    /// Added to the score when both petitions give the same address.
+    pub address_bonus: f64,
 }
 
 /// `[replies]`: what replies from the page and by mail may carry.

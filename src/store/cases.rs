@@ -51,6 +51,12 @@ where
     if let Some(community) = &filter.community {
         qb.push(" AND community = ").push_bind(community.clone());
     }
+    if let Some(zone) = &filter.zone {
+        qb.push(" AND zone = ").push_bind(zone.clone());
+    }
+    if let Some(collector) = &filter.collector {
+        qb.push(" AND collector = ").push_bind(collector.clone());
+    }
     if filter.closed_by_override {
         qb.push(" AND override_at IS NOT NULL");
     }

@@ -272,6 +272,8 @@ impl Store {
             filter.office.as_deref(),
             filter.category.as_deref(),
             filter.community.as_deref(),
+            filter.zone.as_deref(),
+            filter.collector.as_deref(),
         ]) {
             return Ok(nothing());
         }

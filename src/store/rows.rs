@@ -43,6 +43,8 @@ pub struct CaseRow {
     pub override_reason: Option<String>,
     pub override_at: Option<i64>,
     pub feedback_method: Option<String>,
+    pub zone: String,
+    pub collector: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -250,6 +252,8 @@ impl CaseRow {
             override_reason: case.closed_by_override.as_ref().map(|o| o.reason.clone()),
             override_at: case.closed_by_override.as_ref().map(|o| millis(o.at)),
             feedback_method: f.and_then(|f| f.method).map(|m| m.as_str().to_owned()),
+            zone: case.zone.clone(),
+            collector: case.collector.clone(),
         }
     }
 
@@ -298,6 +302,8 @@ impl CaseRow {
             },
             address: self.address,
             community: self.community,
+            zone: self.zone,
+            collector: self.collector,
             fingerprint: self.fingerprint,
             urgent: self.urgent,
             requests: Vec::new(),

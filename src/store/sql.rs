@@ -8,7 +8,7 @@ macro_rules! case_columns {
         "id, office, petition_id, category, title, description, resident_name, resident_phone, address, \
          community, difficulty, status, fingerprint, created_at, updated_at, feedback_verdict, \
          feedback_comment, feedback_recorded_by, feedback_recorded_at, urgent, override_by, \
-         override_reason, override_at, feedback_method"
+         override_reason, override_at, feedback_method, zone, collector"
     };
 }
 macro_rules! request_columns {
@@ -62,6 +62,8 @@ macro_rules! bind_case {
             .$m(&c.override_reason)
             .$m(c.override_at)
             .$m(&c.feedback_method)
+            .$m(&c.zone)
+            .$m(&c.collector)
     }};
 }
 macro_rules! bind_request {
@@ -160,15 +162,15 @@ pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE 
 pub const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
      ON CONFLICT (office, petition_id) DO NOTHING RETURNING id"
 );
 pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, category = $4, title = $5, \
      description = $6, resident_name = $7, resident_phone = $8, address = $9, community = $10, \
      difficulty = $11, status = $12, fingerprint = $13, created_at = $14, updated_at = $15, \
      feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19, \
-     urgent = $20, override_by = $21, override_reason = $22, override_at = $23, feedback_method = $24 \
-     WHERE id = $1";
+     urgent = $20, override_by = $21, override_reason = $22, override_at = $23, feedback_method = $24, \
+     zone = $25, collector = $26 WHERE id = $1";
 pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $3, reference = $4, \
      department = $5, role = $6, status = $7, round = $8, issued_at = $9, ack_due_at = $10, \
      reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13, watch_at = $14, ack_reminded = $15, \

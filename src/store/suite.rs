@@ -119,6 +119,8 @@ struct Spec<'a> {
     petition_id: &'a str,
     category: &'a str,
     community: &'a str,
+    zone: &'a str,
+    collector: &'a str,
     at: DateTime<Utc>,
 }
 
@@ -129,6 +131,8 @@ impl Default for Spec<'_> {
             petition_id: "CP-2026-0001",
             category: "property-certificate",
             community: "杨柳社区",
+            zone: "杨柳一片区",
+            collector: "陈服务员",
             at: t0(),
         }
     }
@@ -146,6 +150,8 @@ fn open_case(spec: &Spec<'_>) -> Case {
         resident_phone: "138 1234 5678".into(),
         address: "翠屏街道杨柳社区3栋2单元".into(),
         community: spec.community.into(),
+        zone: spec.zone.into(),
+        collector: spec.collector.into(),
         difficulty: 3,
         ..Default::default()
     })
@@ -783,6 +789,12 @@ async fn ledger(store: &Store) -> Vec<Case> {
             } else {
                 "杨柳社区"
             },
+            zone: match n % 4 {
+                0 => "新南一片区",
+                1 => "杨柳一片区",
+                _ => "",
+            },
+            collector: if n % 3 == 0 { "陈服务员" } else { "" },
             at: t0() + Duration::days(n),
         };
         let mut case = create(store, &spec).await;
@@ -883,6 +895,20 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
         ),
         (
             CaseFilter {
+                zone: Some("杨柳一片区".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.zone == "杨柳一片区"),
+        ),
+        (
+            CaseFilter {
+                collector: Some("陈服务员".into()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.collector == "陈服务员"),
+        ),
+        (
+            CaseFilter {
                 awaiting_review: true,
                 ..Default::default()
             },
@@ -909,6 +935,8 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 status: Some(CaseStatus::Open),
                 category: Some("property-certificate".into()),
                 community: Some("新南社区".into()),
+                zone: Some("新南一片区".into()),
+                collector: Some("陈服务员".into()),
                 awaiting_review: true,
                 overdue: false,
                 closed_by_override: false,
@@ -921,6 +949,8 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                     && c.status == CaseStatus::Open
                     && c.category == "property-certificate"
                     && c.community == "新南社区"
+                    && c.zone == "新南一片区"
+                    && c.collector == "陈服务员"
                     && c.awaiting_review()
             }),
         ),

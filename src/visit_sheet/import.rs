@@ -52,7 +52,7 @@ pub fn dry_run(
                     row.petition.petition_id,
                     shown(&row.petition.title),
                     shown(&row.petition.category),
-                    not_stored(row, sheet, columns)
+                    beside(row, sheet, columns)
                 )
             }
             Checked::Refused(e) => {
@@ -145,16 +145,10 @@ pub async fn import(
         "{} rows: {} created, {} already escalated, {} refused",
         report.rows, report.created, report.existing, report.refused
     )?;
-    if sheet
-        .rows
-        .iter()
-        .any(|r| !r.zone.is_empty() || !r.collector.is_empty() || r.visit_date.is_some())
-    {
+    if sheet.rows.iter().any(|r| r.visit_date.is_some()) {
         writeln!(
             out,
-            "not stored yet: {}, {} and {} (read, and part of each row's petition id)",
-            sheet.header(Column::Zone, columns),
-            sheet.header(Column::Collector, columns),
+            "not stored yet: {} (read, and part of each row's petition id)",
             sheet.header(Column::VisitDate, columns)
         )?;
     }
@@ -197,34 +191,35 @@ fn problems(row: &SheetRow) -> String {
     )
 }
 
-/// What the row says that the service does not keep yet.
-fn not_stored(row: &SheetRow, sheet: &Sheet, columns: &SheetColumns) -> String {
+/// What goes with the row's petition (its zone and collector), and what the
+/// service does not keep yet (the visit date).
+fn beside(row: &SheetRow, sheet: &Sheet, columns: &SheetColumns) -> String {
     let mut parts = Vec::new();
-    if !row.zone.is_empty() {
+    if !row.petition.zone.is_empty() {
         parts.push(format!(
             "{} {}",
             sheet.header(Column::Zone, columns),
-            shown(&row.zone)
+            shown(&row.petition.zone)
         ));
     }
-    if !row.collector.is_empty() {
+    if !row.petition.collector.is_empty() {
         parts.push(format!(
             "{} {}",
             sheet.header(Column::Collector, columns),
-            shown(&row.collector)
+            shown(&row.petition.collector)
         ));
     }
+    let mut out = String::new();
+    if !parts.is_empty() {
+        out.push_str(&format!("; {}", parts.join(", ")));
+    }
     if let Some(date) = row.visit_date {
-        parts.push(format!(
-            "{} {date}",
+        out.push_str(&format!(
+            "; not stored yet: {} {date}",
             sheet.header(Column::VisitDate, columns)
         ));
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("; not stored yet: {}", parts.join(", "))
-    }
+    out
 }
 
 /// A text from the sheet as a terminal may print it: a line break cannot

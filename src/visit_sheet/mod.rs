@@ -1,8 +1,8 @@
 //! The street office's visit sheet (走访登记表), as its collectors fill it in
 //! every Tuesday: one row per resident's problem, under Chinese headers the
 //! configuration names (`[import]`). Each row becomes a petition for the
-//! batch escalation; what the service does not store yet (the zone 片区, the
-//! collector 民情服务员, the visit date) is read and kept beside it.
+//! batch escalation, its zone (片区) and collector (民情服务员) with it; what
+//! the service does not store yet (the visit date) is read and kept beside it.
 //!
 //! A row's petition id is a digest of the row as normalised (white space
 //! collapsed, the phone as the domain keeps it, the category as its code, the
@@ -77,8 +77,9 @@ impl Column {
     }
 
     /// A sheet without the column is refused; the others may be left out
-    /// (their cells read as empty). The zone, the collector and the visit
-    /// date are not stored yet, and the difficulty has a default.
+    /// (their cells read as empty): the zone and the collector are optional
+    /// on a petition, the visit date is not stored yet, and the difficulty
+    /// has a default.
     pub fn required(self) -> bool {
         !matches!(
             self,
@@ -148,11 +149,8 @@ pub struct CellProblem {
 pub struct SheetRow {
     /// The row's number as Excel shows it.
     pub row: usize,
+    /// With its zone and collector.
     pub petition: PetitionInput,
-    /// Not stored yet.
-    pub zone: String,
-    /// Not stored yet.
-    pub collector: String,
     /// Not stored yet.
     pub visit_date: Option<NaiveDate>,
     /// Cells that could not be read: a row with any is not escalated.
@@ -290,18 +288,16 @@ fn row_petition<'a>(
         lead_department: String::new(),
         assisting_departments: Vec::new(),
         urgent: false,
+        zone: collapse(cell(Column::Zone)),
+        collector: collapse(cell(Column::Collector)),
     };
-    let zone = collapse(cell(Column::Zone));
-    let collector = collapse(cell(Column::Collector));
-    let petition_id = petition_id(&petition, &zone, &collector, visit_date);
+    let petition_id = petition_id(&petition, &petition.zone, &petition.collector, visit_date);
     SheetRow {
         row,
         petition: PetitionInput {
             petition_id,
             ..petition
         },
-        zone,
-        collector,
         visit_date,
         problems,
     }

@@ -18,6 +18,12 @@ scenarios!(
     a_batch_takes_the_access_rule_of_a_single_petition,
 );
 
+scenarios!(
+    module = zones;
+    settings = two_offices;
+    a_petition_carries_its_zone_and_collector_to_the_case_and_the_lists,
+);
+
 async fn batch(app: &TestApp, petitions: Vec<EscalatePetitionRequest>) -> Vec<PetitionOutcome> {
     app.office()
         .escalate_petitions(EscalatePetitionsRequest { petitions })
@@ -217,4 +223,61 @@ async fn a_batch_takes_the_access_rule_of_a_single_petition(app: TestApp) {
         Code::Unauthenticated,
     );
     assert_eq!(ledger_size(&app).await, 0);
+}
+
+async fn a_petition_carries_its_zone_and_collector_to_the_case_and_the_lists(app: TestApp) {
+    let in_zone = |mut p: EscalatePetitionRequest, zone: &str, collector: &str| {
+        p.zone = zone.into();
+        p.collector = collector.into();
+        p
+    };
+    let outcomes = batch(
+        &app,
+        vec![
+            in_zone(property_certificate("Z-1"), "杨柳一片区", "陈服务员"),
+            // A zone that lists no collectors takes anyone.
+            in_zone(street_lighting("Z-2"), "新南一片区", "孙九"),
+            // The zone of another community, and a collector of no zone.
+            in_zone(property_certificate("Z-3"), "新南一片区", ""),
+            in_zone(property_certificate("Z-4"), "杨柳一片区", "王五"),
+            in_zone(property_certificate("Z-5"), "七片区", ""),
+        ],
+    )
+    .await;
+    let (yangliu, xinnan) = (created(&outcomes[0]), created(&outcomes[1]));
+    for (i, field) in [(2, "zone"), (3, "collector"), (4, "zone")] {
+        let Some(Outcome::Refused(r)) = &outcomes[i].outcome else {
+            panic!("petition {i} should be refused: {:?}", outcomes[i]);
+        };
+        let fields: Vec<&str> = r.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, [field], "petition {i}: {r:?}");
+    }
+
+    let case = app.case(&yangliu.case_id).await;
+    assert_eq!(
+        (case.zone.as_str(), case.collector.as_str()),
+        ("杨柳一片区", "陈服务员")
+    );
+    let listed = |zone: &str, collector: &str| {
+        let (zone, collector) = (zone.to_owned(), collector.to_owned());
+        let app = &app;
+        async move {
+            let cases = app
+                .office()
+                .list_cases(ListCasesRequest {
+                    zone,
+                    collector,
+                    ..Default::default()
+                })
+                .await
+                .expect("listing by zone")
+                .into_inner()
+                .cases;
+            cases.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("杨柳一片区", "").await, [yangliu.case_id.as_str()]);
+    assert_eq!(listed("新南一片区", "").await, [xinnan.case_id.as_str()]);
+    assert_eq!(listed("", "孙九").await, [xinnan.case_id.as_str()]);
+    assert!(listed("杨柳一片区", "孙九").await.is_empty());
 }

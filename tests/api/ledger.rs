@@ -69,18 +69,23 @@ async fn export(client: &mut CaseClient, request: ExportLedgerRequest) -> Export
 /// Sheet 「案件台账」 of a workbook.
 fn ledger_sheet(bytes: &[u8]) -> calamine::Range<Data> {
     let mut workbook = Xlsx::new(Cursor::new(bytes.to_vec())).expect("a workbook");
-    assert_eq!(workbook.sheet_names(), ["案件台账", "部门统计", "街道统计"]);
+    assert_eq!(
+        workbook.sheet_names(),
+        ["案件台账", "部门统计", "街道统计", "社区统计"]
+    );
     workbook
         .worksheet_range("案件台账")
         .expect("the ledger sheet")
 }
 
-const HEADERS: [&str; 24] = [
+const HEADERS: [&str; 26] = [
     "案件编号",
     "来件编号",
     "标题",
     "类别",
     "社区",
+    "片区",
+    "收集人",
     "难度",
     "紧急",
     "立案时间",
@@ -733,6 +738,20 @@ async fn the_figures_sheets_say_what_get_statistics_says(backend: Backend) {
         assert_eq!(
             number(offices.get((r + 1, header(&offices, "案件数")))),
             Some(f64::from(o.cases))
+        );
+    }
+    let communities = workbook
+        .worksheet_range("社区统计")
+        .expect("the communities");
+    assert_eq!(communities.height(), stats.communities.len() + 1);
+    assert!(!stats.communities.is_empty());
+    for (r, c) in stats.communities.iter().enumerate() {
+        let cell = |name: &str| communities.get((r + 1, header(&communities, name)));
+        assert_eq!(text_of(cell("社区")), c.community);
+        assert_eq!(number(cell("案件数")), Some(f64::from(c.cases)));
+        assert_eq!(
+            number(cell("得分")),
+            Some((c.points * 100.0).round() / 100.0)
         );
     }
 }

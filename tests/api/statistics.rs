@@ -207,10 +207,12 @@ impl TestApp {
         use Step::*;
         let what = format!("{name}: {step:?}");
         if let Escalate(office_key, lead, assisting, difficulty) = step {
-            let community = if office_key == XINNAN_KEY {
-                "滨河社区"
-            } else {
-                "杨柳社区"
+            let (community, zone) = match name {
+                _ if office_key == XINNAN_KEY => ("滨河社区", ""),
+                "c1" | "c2" | "c3" => ("杨柳社区", "杨柳一片区"),
+                "c0" | "c4" => ("杨柳社区", ""),
+                "c5" | "c6" | "c7" => ("新南社区", "新南一片区"),
+                _ => ("新南社区", ""),
             };
             let case = self
                 .cases_as(office_key)
@@ -220,6 +222,7 @@ impl TestApp {
                     assisting_departments: assisting.into_iter().map(String::from).collect(),
                     difficulty,
                     community: community.into(),
+                    zone: zone.into(),
                     ..property_certificate(name)
                 })
                 .await
@@ -684,6 +687,70 @@ async fn the_figures_match_a_ledger_computed_by_hand(backend: Backend) {
     let total_score = t.score.as_ref().unwrap();
     close("total points", total_score.points.unwrap(), 3255.0 / 33.0);
     assert_eq!(total_score.rank, 0);
+
+    // The community evaluation (per difficulty 10, satisfied +5, rejected −5,
+    // each late step −5, unsatisfied −10), case by case:
+    // c1 d1: 10 + 5 = 15; c2 d2: 20 + 5 − 2×5 (late ack and reply) = 15;
+    // c3 d3: 30 − 5 (rejected) − 5 (R3 late now) − 10 (unsatisfied) = 10;
+    // c4 d1: 15; c5 d2: 20 − 2×5 (nothing done, both steps late) = 10;
+    // c6 d4: 45; c7 d5: 55 (power's return judged nothing);
+    // c8 d3: 30 − 5 (rejected) − 5 (R1 late), no verdict (override) = 20;
+    // c9 d2: 25; x1 d2: 25; x2 d3: 30 (no verdict yet);
+    // x3 d1: 10 + 5 (satisfied at last) − 5 (R2 acknowledged late) = 10; x4 d4: 40.
+    // Zones count in their community too; c0 is before the period.
+    let communities: Vec<_> = s
+        .communities
+        .iter()
+        .map(|c| {
+            let r = rate(&c.satisfaction);
+            (
+                (c.office.as_str(), c.community.as_str(), c.zone.as_str()),
+                (c.cases, c.residents, c.closed, r),
+                (c.rejected_replies, c.overdue_steps, c.unsatisfied),
+                (c.difficulty_points, c.additions, c.deductions, c.points),
+            )
+        })
+        .collect();
+    assert_eq!(
+        communities,
+        [
+            // c5 c6 c7 c8 c9
+            (
+                ("cuiping", "新南社区", ""),
+                (5, 5, 4, (3, 3)),
+                (1, 3, 0),
+                (160.0, 15.0, 20.0, 155.0)
+            ),
+            // c5 c6 c7
+            (
+                ("cuiping", "新南社区", "新南一片区"),
+                (3, 3, 2, (2, 2)),
+                (0, 2, 0),
+                (110.0, 10.0, 10.0, 110.0)
+            ),
+            // c1 c2 c3 c4
+            (
+                ("cuiping", "杨柳社区", ""),
+                (4, 4, 3, (3, 4)),
+                (1, 3, 1),
+                (70.0, 15.0, 30.0, 55.0)
+            ),
+            // c1 c2 c3
+            (
+                ("cuiping", "杨柳社区", "杨柳一片区"),
+                (3, 3, 2, (2, 3)),
+                (1, 3, 1),
+                (60.0, 10.0, 30.0, 40.0)
+            ),
+            // x1 x2 x3 x4
+            (
+                ("xinnan", "滨河社区", ""),
+                (4, 4, 2, (2, 2)),
+                (0, 1, 0),
+                (100.0, 10.0, 5.0, 105.0)
+            ),
+        ]
+    );
 
     // One office: its cases only.
     let only = app.statistics("xinnan", "").await;

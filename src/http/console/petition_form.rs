@@ -23,6 +23,8 @@ const FIELDS: &[&str] = &[
     "title",
     "category",
     "community",
+    "zone",
+    "collector",
     "address",
     "resident_name",
     "resident_phone",
@@ -75,6 +77,8 @@ impl Typed {
             lead_department: self.get("lead_department").to_owned(),
             assisting_departments: self.assisting.clone(),
             urgent: !self.get("urgent").is_empty(),
+            zone: self.get("zone").to_owned(),
+            collector: self.get("collector").to_owned(),
         }
     }
 }
@@ -100,6 +104,8 @@ fn label(field: &str) -> &'static str {
         "title" => "诉求事项",
         "category" => "类别",
         "community" => "社区",
+        "zone" => "片区",
+        "collector" => "收集人",
         "address" => "地址",
         "resident_name" => "群众姓名",
         "resident_phone" => "联系电话",

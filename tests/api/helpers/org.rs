@@ -24,6 +24,15 @@ pub fn two_offices() -> String {
 name = "翠屏街道"
 reference_prefix = "翠街哨"
 communities = ["杨柳社区", "新南社区"]
+[[offices.cuiping.zones]]
+name = "杨柳一片区"
+community = "杨柳社区"
+leader = "李片长"
+collectors = ["陈服务员", "刘服务员"]
+[[offices.cuiping.zones]]
+name = "新南一片区"
+community = "新南社区"
+leader = "赵片长"
 
 [offices.xinnan]
 name = "西外街道"
@@ -112,6 +121,8 @@ pub fn property_certificate(petition_id: &str) -> EscalatePetitionRequest {
         lead_department: String::new(),
         assisting_departments: Vec::new(),
         urgent: false,
+        zone: String::new(),
+        collector: String::new(),
     }
 }
 

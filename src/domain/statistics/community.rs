@@ -1,0 +1,162 @@
+//! The community evaluation (社区考核): per community, and per zone (片区)
+//! within it, how many problems its residents raised and how they fared,
+//! and a score that the district's evaluation of the community adds up.
+//!
+//! Unlike a department's or an office's score (a mean per request or case),
+//! a community's is a sum: every problem it took up earns points by its
+//! difficulty (分值权重), so a community that takes up more and harder
+//! problems earns more; then each problem adds or takes points (加减分) by
+//! how it went: a satisfied resident adds, a rejected reply, a step done
+//! late (or not done, past its deadline) and an unsatisfied resident take.
+//! Late and rejected are judged as the department figures judge them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Rate, RequestTally, Scope, ScoringPolicy};
+use crate::domain::case::{Case, CaseStatus, Verdict};
+use crate::domain::organisation::Organisation;
+
+/// The community evaluation's points (`[statistics.community]`); deductions
+/// are positive numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityPoints {
+    /// Earned per point of a case's difficulty (1–5).
+    pub per_difficulty: f64,
+    /// Added when the resident's latest verdict is satisfied or basically so.
+    pub satisfied: f64,
+    /// Taken for each reply the office rejected.
+    pub rejected_reply: f64,
+    /// Taken for each step (acknowledgement or reply) of a round done late,
+    /// or not done past its deadline.
+    pub overdue_step: f64,
+    /// Taken when the resident's latest verdict is unsatisfied.
+    pub unsatisfied: f64,
+}
+
+impl Default for CommunityPoints {
+    fn default() -> Self {
+        CommunityPoints {
+            per_difficulty: 10.0,
+            satisfied: 5.0,
+            rejected_reply: 5.0,
+            overdue_step: 5.0,
+            unsatisfied: 10.0,
+        }
+    }
+}
+
+/// One community's figures, or one zone's within it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityFigures {
+    pub office: String,
+    pub office_name: String,
+    pub community: String,
+    /// `None`: the community as a whole; a zone's cases count in both.
+    pub zone: Option<String>,
+    pub cases: u32,
+    /// The residents who raised them: one per case.
+    pub residents: u32,
+    pub closed: u32,
+    /// The latest verdict satisfied or basically satisfied, of the cases with one.
+    pub satisfaction: Rate,
+    pub rejected_replies: u32,
+    pub overdue_steps: u32,
+    /// Cases whose latest verdict is unsatisfied.
+    pub unsatisfied: u32,
+    /// The sum of the difficulties times `per_difficulty`.
+    pub difficulty_points: f64,
+    pub additions: f64,
+    /// Positive: what was taken.
+    pub deductions: f64,
+}
+
+impl CommunityFigures {
+    /// The evaluation's score: difficulty points, plus additions, less deductions.
+    pub fn points(&self) -> f64 {
+        self.difficulty_points + self.additions - self.deductions
+    }
+}
+
+/// The figures of every community and zone with a case in `scope`, by
+/// office, community, then each community's zones after it.
+pub(super) fn figures(
+    cases: &[Case],
+    scope: &Scope,
+    org: &Organisation,
+    policy: &ScoringPolicy,
+    now: DateTime<Utc>,
+) -> Vec<CommunityFigures> {
+    let points = &policy.community;
+    let mut out: BTreeMap<(String, String, Option<String>), CommunityFigures> = BTreeMap::new();
+    for case in cases {
+        if case.created_at < scope.from
+            || case.created_at >= scope.to
+            || scope.office.as_ref().is_some_and(|o| *o != case.office)
+        {
+            continue;
+        }
+        let tallies: Vec<RequestTally> = case
+            .requests
+            .iter()
+            .filter(|r| scope.department.as_ref().is_none_or(|d| *d == r.department))
+            .map(|r| RequestTally::of(case, r, &org.calendar, policy, now))
+            .collect();
+        if tallies.is_empty() {
+            continue;
+        }
+        let rejected: u32 = tallies.iter().map(|t| t.rejected).sum();
+        let late: u32 = tallies
+            .iter()
+            .map(|t| {
+                (t.response.of - t.response.hits) + (t.on_time_reply.of - t.on_time_reply.hits)
+            })
+            .sum();
+        let satisfied = case
+            .feedback
+            .as_ref()
+            .map(|f| f.verdict != Verdict::Unsatisfied);
+        let zones =
+            std::iter::once(None).chain((!case.zone.is_empty()).then(|| Some(case.zone.clone())));
+        for zone in zones {
+            let key = (case.office.clone(), case.community.clone(), zone.clone());
+            let f = out.entry(key).or_insert_with(|| CommunityFigures {
+                office: case.office.clone(),
+                office_name: org
+                    .office(&case.office)
+                    .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+                community: case.community.clone(),
+                zone,
+                cases: 0,
+                residents: 0,
+                closed: 0,
+                satisfaction: Rate::default(),
+                rejected_replies: 0,
+                overdue_steps: 0,
+                unsatisfied: 0,
+                difficulty_points: 0.0,
+                additions: 0.0,
+                deductions: 0.0,
+            });
+            f.cases += 1;
+            f.residents += 1;
+            f.closed += u32::from(case.status == CaseStatus::Closed);
+            f.satisfaction.judge(satisfied);
+            f.rejected_replies += rejected;
+            f.overdue_steps += late;
+            f.difficulty_points += points.per_difficulty * f64::from(case.difficulty);
+            f.deductions +=
+                points.rejected_reply * f64::from(rejected) + points.overdue_step * f64::from(late);
+            match satisfied {
+                Some(true) => f.additions += points.satisfied,
+                Some(false) => {
+                    f.unsatisfied += 1;
+                    f.deductions += points.unsatisfied;
+                }
+                None => {}
+            }
+        }
+    }
+    out.into_values().collect()
+}
