@@ -247,6 +247,25 @@ impl Whistle {
         if access::permit(actor, Action::Supervise).is_err() {
             return Err(not_found("case", case_id));
         }
+        self.check_chain(case_id).await
+    }
+
+    /// Whether the timeline of a case the caller may read is still the one
+    /// written: the office's case page shows it, as VerifyCase shows it to
+    /// supervisors. A break found this way raises the same alert.
+    pub async fn chain_status(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+    ) -> Result<crate::domain::audit_chain::ChainReport> {
+        let permit = access::permit(actor, Action::ReadCases)?;
+        match self.store.get_case(case_id).await? {
+            Some(case) if permit.sees(&case) => self.check_chain(case_id).await,
+            _ => Err(not_found("case", case_id)),
+        }
+    }
+
+    async fn check_chain(&self, case_id: &str) -> Result<crate::domain::audit_chain::ChainReport> {
         let report = self
             .store
             .verify_case(case_id)

@@ -376,6 +376,12 @@ async fn a_reply_file_downloads_from_the_case_page_and_the_verdict_says_how_it_w
     let page = console.get(&path).await;
     assert!(page.body.contains("办理进度说明.pdf"), "{}", page.body);
     assert!(page.body.contains("剩余") || page.body.contains("已于"));
+    // The office sees that its case's timeline is the one written.
+    assert!(
+        page.body.contains(r#"id="chain""#) && page.body.contains("完整："),
+        "{}",
+        page.body
+    );
     let file_path = link(&page.body, &format!("{path}/files/"));
     let file = console
         .client

@@ -762,6 +762,28 @@ async fn the_figures_are_get_statistics_with_charts(backend: Backend) {
         departments.contains("100.0%"),
         "the settled case's satisfaction"
     );
+    // The community evaluation, line for line as GetStatistics scores it.
+    let communities = page
+        .body
+        .split("id=\"communities\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the communities' table");
+    assert!(!figures.communities.is_empty());
+    for c in &figures.communities {
+        let name = if c.zone.is_empty() {
+            c.community.clone()
+        } else {
+            format!("{} · {}", c.community, c.zone)
+        };
+        let row = format!(
+            "<td>{}</td><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+            c.office_name, c.cases, c.residents
+        );
+        assert!(communities.contains(&row), "{row} in {communities}");
+        let points = format!("<td class=\"num\">{:.1}</td></tr>", c.points);
+        assert!(communities.contains(&points), "{points} in {communities}");
+    }
 
     // A range with its days the wrong way round is refused beside the form.
     let backwards = supervisor

@@ -279,10 +279,13 @@ async fn render_case(
         .iter()
         .map(|m| (m.as_str(), m.zh()))
         .collect();
-    // The chain is checked for whoever VerifyCase answers (supervisors); to
-    // others it is no case of theirs, and nothing is shown.
-    let chain = if matches!(signed.person.role, crate::domain::ActorRole::Supervisor) {
-        match state.whistle.verify_case(&signed.actor(), &case.id).await {
+    // The office whose case it is, and supervisors, see whether its timeline
+    // is still the one written.
+    let chain = if matches!(
+        signed.person.role,
+        crate::domain::ActorRole::Supervisor | crate::domain::ActorRole::Office(_)
+    ) {
+        match state.whistle.chain_status(&signed.actor(), &case.id).await {
             Ok(report) => Some(match &report.first_break {
                 None => context! {
                     intact => true,

@@ -15,7 +15,7 @@ use super::supervisor::{choices, chosen, correctable, field_zh, notice};
 use super::svg::{self, RATES};
 use super::{error_page, signed_in};
 use crate::domain::ledger::LedgerRange;
-use crate::domain::statistics::{Rate, RequestFigures, Scope, Score, Statistics};
+use crate::domain::statistics::{CommunityFigures, Rate, RequestFigures, Scope, Score, Statistics};
 use crate::domain::{DomainError, FieldViolation, Violations};
 use crate::http::PageState;
 use crate::http::view::when;
@@ -53,6 +53,48 @@ struct Row {
     satisfaction: String,
     points: String,
     note: String,
+}
+
+/// A community's line, or a zone's under it, of the community evaluation.
+#[derive(Serialize)]
+struct CommunityRow {
+    office: String,
+    /// The community, or `community · zone` for a zone within it.
+    name: String,
+    zone: bool,
+    cases: u32,
+    residents: u32,
+    closed: u32,
+    satisfaction: String,
+    rejected_replies: u32,
+    overdue_steps: u32,
+    unsatisfied: u32,
+    difficulty_points: String,
+    additions: String,
+    deductions: String,
+    points: String,
+}
+
+fn community_row(c: &CommunityFigures) -> CommunityRow {
+    CommunityRow {
+        office: c.office_name.clone(),
+        name: match &c.zone {
+            Some(zone) => format!("{} · {zone}", c.community),
+            None => c.community.clone(),
+        },
+        zone: c.zone.is_some(),
+        cases: c.cases,
+        residents: c.residents,
+        closed: c.closed,
+        satisfaction: percent(c.satisfaction),
+        rejected_replies: c.rejected_replies,
+        overdue_steps: c.overdue_steps,
+        unsatisfied: c.unsatisfied,
+        difficulty_points: format!("{:.1}", c.difficulty_points),
+        additions: format!("+{:.1}", c.additions),
+        deductions: format!("-{:.1}", c.deductions),
+        points: format!("{:.1}", c.points()),
+    }
 }
 
 fn percent(rate: Rate) -> String {
@@ -215,6 +257,7 @@ pub async fn show(
         .collect();
     let t = &figures.total;
     office_rows.push(row(&t.name, t.cases, &t.requests, t.satisfaction, &t.score));
+    let community_rows: Vec<CommunityRow> = figures.communities.iter().map(community_row).collect();
     state.console.render(
         "figures.html",
         StatusCode::OK,
@@ -224,6 +267,7 @@ pub async fn show(
             computed_at => when(figures.computed_at, tz),
             department_rows => departments,
             office_rows => office_rows,
+            community_rows => community_rows,
             by_department => charts.0,
             trend => charts.1,
             ..base
