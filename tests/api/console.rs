@@ -69,6 +69,14 @@ impl Answer {
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
+    /// A header's value, empty when it is absent.
+    pub(crate) fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
     fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")

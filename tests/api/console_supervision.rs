@@ -5,17 +5,15 @@
 //! person on the timeline; offices and departments are refused each screen
 //! and each form as the access policy says.
 
-use std::collections::HashMap;
-
 use chrono::Datelike;
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use whistle::clock::Clock;
 use whistle::proto::{
     AlertKind, CaseStatus, EventKind, ExtensionStatus, GetStatisticsRequest,
     RequestExtensionRequest, RequestStatus, ReturnRequestRequest,
 };
 
+use crate::console::Console;
 use crate::helpers::*;
 
 scenarios!(
@@ -31,158 +29,6 @@ scenarios!(
 const SUPERVISOR: &str = "supervisor@whistle.localhost";
 /// What the timeline names for a supervisor's console action.
 const SUPERVISOR_ACTOR: &str = "supervisor <supervisor@whistle.localhost>";
-
-/// A browser with its cookie jar, following no redirects.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("no Location in a {} answer:\n{}", self.status, self.body))
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} on the page:\n{}", self.body))
-            + marker.len();
-        self.body[start..].split('"').next().unwrap().to_owned()
-    }
-
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: format!("http://{}", app.http_addr.expect("the page is served")),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn answer(&mut self, response: reqwest::Response) -> Answer {
-        let headers = response.headers().clone();
-        for set in headers.get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            if value.is_empty() || set.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Answer {
-            status: response.status(),
-            headers,
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let response = self
-            .client
-            .get(self.url(path))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.answer(response).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let response = self
-            .client
-            .post(self.url(path))
-            .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        self.answer(response).await
-    }
-
-    /// Signs in as `email` from the letter it is mailed.
-    async fn sign_in(app: &TestApp, email: &str) -> Self {
-        let mut browser = Self::new(app);
-        let is_sign_in = |l: &Letter| l.to == [email] && l.message_id.contains(".sign-in@");
-        let before = app.letters().iter().filter(|l| is_sign_in(l)).count();
-        let form = browser.get("/console/login").await;
-        let token = form.hidden("form_token");
-        let asked = browser
-            .post(
-                "/console/login",
-                &[("form_token", &token), ("email", email)],
-            )
-            .await;
-        assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
-        let mut letters = eventually(&format!("a sign-in letter to {email}"), || async {
-            let letters: Vec<Letter> = app.letters().into_iter().filter(is_sign_in).collect();
-            (letters.len() > before).then_some(letters)
-        })
-        .await;
-        letters.sort_by(|a, b| a.message_id.cmp(&b.message_id));
-        let text = &letters[before].text;
-        let at = text.find("/console/sign-in/").expect("a sign-in link") + 17;
-        let page = browser
-            .get(&format!("/console/sign-in/{}", &text[at..at + 40]))
-            .await;
-        let (form_token, token) = (page.hidden("form_token"), page.hidden("token"));
-        let signed = browser
-            .post(
-                "/console/sign-in",
-                &[("form_token", &form_token), ("token", &token)],
-            )
-            .await;
-        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-        browser
-    }
-
-    /// The CSRF token of the signed-in pages.
-    async fn csrf(&mut self) -> String {
-        let page = self.get("/console/sessions").await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        page.hidden("csrf")
-    }
-}
 
 fn ts(at: chrono::DateTime<chrono::Utc>) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp {
@@ -216,7 +62,7 @@ async fn a_supervisor_approves_an_extension_and_the_new_deadline_is_on_the_case(
     let asked = instant(&housing.reply_due_at) + chrono::Duration::days(1);
     let extension = app.housing_asks_for_a_day(&housing).await;
 
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
     let asks = supervisor.get("/console/asks").await;
     assert_eq!(asks.status, StatusCode::OK, "{}", asks.body);
     assert!(asks.body.contains(&extension), "{}", asks.body);
@@ -236,7 +82,7 @@ async fn a_supervisor_approves_an_extension_and_the_new_deadline_is_on_the_case(
     let pending = request_of(&app.case(&case.id).await, "housing").clone();
     assert_eq!(pending.extensions[0].status(), ExtensionStatus::Pending);
 
-    let csrf = supervisor.csrf().await;
+    let csrf = supervisor.csrf("/console/sessions").await;
     let mut fields = approve.to_vec();
     fields.push(("csrf", &csrf));
     let ruled = supervisor.post("/console/asks/extension", &fields).await;
@@ -280,13 +126,13 @@ async fn a_supervisor_reassigns_a_return_and_a_ruling_needs_its_reason(backend: 
     let housing = request_of(&case, "housing").clone();
     let extension = app.housing_asks_for_a_day(&housing).await;
 
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
     let page = format!("/console/supervise/{}", case.id);
     let shown = supervisor.get(&page).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert!(shown.body.contains("不属于本部门职责"), "{}", shown.body);
     assert!(shown.body.contains(&extension));
-    let csrf = supervisor.csrf().await;
+    let csrf = supervisor.csrf("/console/sessions").await;
 
     // A denial and a return's decision need their reasons: said beside the
     // forms, on the page they came from.
@@ -401,7 +247,7 @@ async fn a_supervisor_reads_any_case_verified_and_closes_it_by_override(app: Tes
     let extension = app
         .housing_asks_for_a_day(request_of(&case, "housing"))
         .await;
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
     assert!(
         supervisor
             .get("/console/asks")
@@ -429,7 +275,7 @@ async fn a_supervisor_reads_any_case_verified_and_closes_it_by_override(app: Tes
         .post(&close, &[("reason", "群众已撤回诉求")])
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let csrf = supervisor.csrf().await;
+    let csrf = supervisor.csrf("/console/sessions").await;
     let bare = supervisor
         .post(&close, &[("csrf", &csrf), ("reason", "")])
         .await;
@@ -476,7 +322,7 @@ async fn offices_and_departments_are_refused_the_supervisors_screens(app: TestAp
         ("cuiping@whistle.localhost", StatusCode::FORBIDDEN),
         ("housing@whistle.localhost", StatusCode::FORBIDDEN),
     ] {
-        let mut person = Browser::sign_in(&app, email).await;
+        let mut person = Console::sign_in(&app, email).await;
         for path in [
             "/console/board",
             "/console/board/live",
@@ -494,7 +340,7 @@ async fn offices_and_departments_are_refused_the_supervisors_screens(app: TestAp
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{email}: {}", page.body);
         assert!(!page.body.contains(RESIDENT_PHONE));
 
-        let csrf = person.csrf().await;
+        let csrf = person.csrf("/console/sessions").await;
         let ruled = person
             .post(
                 "/console/asks/extension",
@@ -531,7 +377,7 @@ async fn offices_and_departments_are_refused_the_supervisors_screens(app: TestAp
         ExtensionStatus::Pending
     );
     // Signed out, every screen sends to the sign-in form.
-    let mut nobody = Browser::new(&app);
+    let mut nobody = Console::new(&app);
     for path in ["/console/board", "/console/asks", "/console/figures"] {
         let page = nobody.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
@@ -549,7 +395,7 @@ async fn the_board_groups_by_alert_level_and_filters_and_the_alerts_list(backend
     };
     let lighting = app.escalate(urgent(street_lighting("S-BOARD-1"))).await;
     let power = app.escalate(urgent(power_cut("S-BOARD-2"))).await;
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
 
     // Nothing is overdue yet; what falls due within a day is close to it.
     let soon = supervisor.get("/console/board").await;
@@ -577,7 +423,7 @@ async fn the_board_groups_by_alert_level_and_filters_and_the_alerts_list(backend
         .unwrap();
     app.set_clock(latest + chrono::Duration::minutes(5));
     // Hours later: the session has ended, idle; sign in again.
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
     for case in [&lighting, &power] {
         eventually("the overdue alerts", || async {
             app.alerts_of(&case.id)
@@ -640,7 +486,7 @@ async fn the_board_groups_by_alert_level_and_filters_and_the_alerts_list(backend
 
 async fn the_live_board_says_changed_when_a_request_moves(app: TestApp) {
     let case = app.escalate(property_certificate("S-LIVE-1")).await;
-    let supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let supervisor = Console::sign_in(&app, SUPERVISOR).await;
     let response = supervisor
         .client
         .get(supervisor.url("/console/board/live"))
@@ -692,7 +538,7 @@ async fn the_figures_are_get_statistics_with_charts(backend: Backend) {
     let case = app.escalate(property_certificate("S-FIG-1")).await;
     app.settle(&case).await;
     app.escalate(street_lighting("S-FIG-2")).await;
-    let mut supervisor = Browser::sign_in(&app, SUPERVISOR).await;
+    let mut supervisor = Console::sign_in(&app, SUPERVISOR).await;
 
     let page = supervisor.get("/console/figures").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
