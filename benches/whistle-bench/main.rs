@@ -879,7 +879,7 @@ fn print_backlog(backend: Backend, b: &BacklogRun) {
     println!(
         "  escalations while mail was down: {} in {} ({:.1}/s)",
         b.escalations,
-        secs(b.filled_in),
+        age(b.filled_in),
         b.escalations as f64 / b.filled_in.as_secs_f64().max(0.001)
     );
     println!(
