@@ -51,6 +51,7 @@ impl Whistle {
     }
 
     /// Offices list their own ledger; supervisors may list any office's.
+    #[tracing::instrument(skip_all)]
     pub async fn list_cases(
         &self,
         actor: &Actor,
@@ -117,6 +118,7 @@ impl Whistle {
     }
 
     /// Up to `limit` of the office's case events after `after`, in commit order.
+    #[tracing::instrument(skip_all)]
     pub async fn case_events_after(
         &self,
         actor: &Actor,

@@ -67,6 +67,7 @@ pub struct SessionPolicy {
 
 impl Whistle {
     /// Mails a one-time sign-in link; the link and its letter commit together.
+    #[tracing::instrument(skip_all)]
     pub async fn ask_sign_in(&self, ask: SignInAsk) -> Result<()> {
         let org = self.org.current();
         let now = self.clock.now();
@@ -102,6 +103,7 @@ impl Whistle {
 
     /// Follows a sign-in link: a session begins when the link is good (not
     /// used, not expired), in the transaction that uses it up.
+    #[tracing::instrument(skip_all)]
     pub async fn sign_in(&self, token: &str) -> Result<Option<NewSession>> {
         if !reply_link::well_formed(token) {
             return Ok(None);
@@ -119,6 +121,7 @@ impl Whistle {
 
     /// Starts a session for the holder of a client certificate the door has
     /// verified and mapped to `who.principal`; `who.email` names the holder.
+    #[tracing::instrument(skip_all)]
     pub async fn sign_in_by_certificate(&self, who: SignInFor) -> Result<NewSession> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
@@ -128,6 +131,7 @@ impl Whistle {
     }
 
     /// The session a cookie names, while it lasts under `policy`.
+    #[tracing::instrument(skip_all)]
     pub async fn session(
         &self,
         token: &str,
@@ -149,6 +153,7 @@ impl Whistle {
     }
 
     /// Ends the session a cookie names.
+    #[tracing::instrument(skip_all)]
     pub async fn sign_out(&self, token: &str) -> Result<()> {
         if !reply_link::well_formed(token) {
             return Ok(());
@@ -160,6 +165,7 @@ impl Whistle {
     }
 
     /// A person's sessions still running under `policy`, oldest first.
+    #[tracing::instrument(skip_all)]
     pub async fn sessions_of(
         &self,
         email: &str,
@@ -174,6 +180,7 @@ impl Whistle {
 
     /// Ends one of a person's own sessions, named by its digest; false when
     /// they have no such session running.
+    #[tracing::instrument(skip_all)]
     pub async fn revoke_session(&self, email: &str, digest: &str) -> Result<bool> {
         Ok(self
             .store
@@ -184,6 +191,7 @@ impl Whistle {
     /// A reply page for one of the department's requests, for a person of the
     /// department signed in to the console: a new link, as good as the one
     /// its letter carried, whose token only this answer holds.
+    #[tracing::instrument(skip_all)]
     pub async fn open_reply_page(&self, actor: &Actor, request_id: &str) -> Result<String> {
         let permit = access::permit(actor, Action::Reply)?;
         let case = self

@@ -168,6 +168,7 @@ impl Whistle {
     /// The asks waiting for a ruling: requests whose department asked for an
     /// extension or a return and whose clock stands still meanwhile, the
     /// longest waiting first.
+    #[tracing::instrument(skip_all)]
     pub async fn list_open_asks(
         &self,
         actor: &Actor,

@@ -76,6 +76,7 @@ const DIGEST_JOB: &str = "weekly_digest";
 impl Whistle {
     /// Writes the weekly digests due at `now`, once across instances, and
     /// says when to come back; `None` when nobody receives them.
+    #[tracing::instrument(skip_all)]
     pub async fn send_digests(
         &self,
         policy: &DigestPolicy,

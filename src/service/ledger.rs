@@ -150,6 +150,7 @@ impl Whistle {
     }
 
     /// The ledger as rows, under the same rule as its file.
+    #[tracing::instrument(skip_all)]
     pub async fn ledger(
         &self,
         actor: &Actor,

@@ -103,6 +103,7 @@ pub struct OutboxGauges {
 
 impl Whistle {
     /// The outbox, newest first, optionally one status.
+    #[tracing::instrument(skip_all)]
     pub async fn list_outbox(
         &self,
         actor: &Actor,
@@ -131,6 +132,7 @@ impl Whistle {
     /// Recomputes the hash chains of up to `limit` cases after `after` (none:
     /// from the first), reading each timeline on its own so that memory holds
     /// one batch of ids and one timeline.
+    #[tracing::instrument(skip_all)]
     pub async fn check_chains(
         &self,
         actor: &Actor,
@@ -171,6 +173,7 @@ impl Whistle {
     }
 
     /// The outbox's and the pools' gauges as they are now.
+    #[tracing::instrument(skip_all)]
     pub async fn gauges(&self) -> Gauges {
         let (idle_connections, busy_connections) = self.store.pool_connections();
         let outbox = match self.store.outbox_summary().await {

@@ -415,6 +415,7 @@ impl Whistle {
     /// A one-time key for the forms of one rendering of the reply page: it
     /// proves a post comes from that page (CSRF) and makes posting it twice
     /// change nothing the second time.
+    #[tracing::instrument(skip_all)]
     pub async fn issue_form_key(&self, token: &str) -> Result<String> {
         let (digest, _) = self.link(token).await?;
         let form_key = reply_link::mint(&*self.ids).token;
@@ -552,6 +553,7 @@ impl Whistle {
     }
 
     /// A file of a reply, to whoever holds a link to its request.
+    #[tracing::instrument(skip_all)]
     pub async fn desk_attachment(
         &self,
         token: &str,
@@ -566,6 +568,7 @@ impl Whistle {
     }
 
     /// A file of a reply, to the office of its case and to supervisors.
+    #[tracing::instrument(skip_all)]
     pub async fn attachment(
         &self,
         actor: &Actor,
@@ -589,6 +592,7 @@ impl Whistle {
 
     /// Whether mail to this reply address is taken: a known link that still
     /// takes answers. Asked at RCPT, before the message is sent.
+    #[tracing::instrument(skip_all)]
     pub async fn mail_recipient(&self, token: &str) -> Result<()> {
         let desk = self.open_desk(token).await?;
         match desk.ended {

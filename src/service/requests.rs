@@ -24,6 +24,7 @@ pub struct NoteProgress {
 
 impl Whistle {
     /// Departments list their own requests; supervisors any department's.
+    #[tracing::instrument(skip_all)]
     pub async fn list_requests(
         &self,
         actor: &Actor,
@@ -130,6 +131,7 @@ impl Whistle {
     /// Up to `limit` requests issued to the department (new ones and new
     /// rounds) after the event `after`, each with the id of its issuing event
     /// and as the department sees it now.
+    #[tracing::instrument(skip_all)]
     pub async fn issued_after(
         &self,
         actor: &Actor,

@@ -10,6 +10,7 @@ use crate::domain::{Actor, DomainError};
 impl Whistle {
     /// Per department and per office over the cases escalated in the scope's
     /// period, as they stand now.
+    #[tracing::instrument(skip_all)]
     pub async fn statistics(&self, actor: &Actor, scope: Scope) -> Result<Statistics> {
         access::permit(actor, Action::Supervise)?;
         let org = self.org.current();

@@ -60,6 +60,7 @@ impl Whistle {
     }
 
     /// Requests past a deadline now, most overdue first.
+    #[tracing::instrument(skip_all)]
     pub async fn list_overdue(
         &self,
         actor: &Actor,
@@ -89,6 +90,7 @@ impl Whistle {
     }
 
     /// Alerts, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list_alerts(
         &self,
         actor: &Actor,
@@ -102,6 +104,7 @@ impl Whistle {
     /// Up to `limit` alerts of at least `min_level` after `after` (0: from the
     /// first), in the order they became visible. A stream resumes after an
     /// alert that exists, or from the start.
+    #[tracing::instrument(skip_all)]
     pub async fn alerts_after(
         &self,
         actor: &Actor,
@@ -125,6 +128,7 @@ impl Whistle {
     /// digest), once across instances, and says when to come back; `None`
     /// when only a new alert can make more work. Nothing when no supervisor
     /// receives alert mail.
+    #[tracing::instrument(skip_all)]
     pub async fn mail_alerts(
         &self,
         policy: &AlertMailPolicy,
@@ -253,6 +257,7 @@ impl Whistle {
     /// Whether the timeline of a case the caller may read is still the one
     /// written: the office's case page shows it, as VerifyCase shows it to
     /// supervisors. A break found this way raises the same alert.
+    #[tracing::instrument(skip_all)]
     pub async fn chain_status(
         &self,
         actor: &Actor,
@@ -284,6 +289,7 @@ impl Whistle {
     /// Reads of residents' unmasked details, newest first. Listing them is not
     /// itself recorded: the list names cases, readers and times, never a
     /// resident's details.
+    #[tracing::instrument(skip_all)]
     pub async fn list_personal_reads(
         &self,
         actor: &Actor,

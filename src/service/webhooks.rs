@@ -50,6 +50,7 @@ impl WebhookItem {
 impl Whistle {
     /// Which feed `actor`'s webhooks follow, and where it ends now (where a
     /// new endpoint starts: with what is still to come).
+    #[tracing::instrument(skip_all)]
     pub async fn webhook_feed(&self, actor: &Actor) -> Result<(WebhookFeed, i64)> {
         let head = self.store.feed_head().await?;
         Ok(match actor.role {
@@ -59,6 +60,7 @@ impl Whistle {
     }
 
     /// Up to `limit` of what `actor` may hear after `after`, in commit order.
+    #[tracing::instrument(skip_all)]
     pub async fn webhook_items_after(
         &self,
         actor: &Actor,
@@ -102,12 +104,14 @@ impl Whistle {
     }
 
     /// Every webhook endpoint and how far it got.
+    #[tracing::instrument(skip_all)]
     pub async fn webhook_endpoints(&self, actor: &Actor) -> Result<Vec<EndpointState>> {
         access::permit(actor, Action::Operate)?;
         Ok(self.store.webhook_endpoints().await?)
     }
 
     /// Resumes a paused endpoint from the last event it took.
+    #[tracing::instrument(skip_all)]
     pub async fn resume_webhook(&self, actor: &Actor, name: &str) -> Result<EndpointState> {
         access::permit(actor, Action::Operate)?;
         let Some(state) = self
