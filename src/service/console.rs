@@ -12,7 +12,9 @@ use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::{Actor, reply_link};
 use crate::mail::letters::SignInLetter;
-use crate::store::{ListedSession, SignInFor, SignedInBy, StoredSession};
+use crate::store::{ListedSession, StoredSession};
+/// Whom a session is for and how they signed in, as the doors name them.
+pub use crate::store::{SignInFor, SignedInBy};
 
 /// How long a sign-in link is good for.
 pub const SIGN_IN_LIFETIME: Duration = Duration::minutes(15);

@@ -23,7 +23,7 @@ use super::sign_in::{form_checked, over_ip_allowance, started};
 use super::{Console, error_page, forbidden};
 use crate::http::PageState;
 use crate::http::peer::Peer;
-use crate::store::SignInFor;
+use crate::service::console::SignInFor;
 use crate::tls::CertNames;
 use crate::tls::principals::Unmapped;
 

@@ -52,9 +52,8 @@ use minijinja::{Environment, Value, context};
 
 use super::PageState;
 use crate::domain::Actor;
-use crate::service::console::SessionPolicy;
+use crate::service::console::{SessionPolicy, SignedInBy};
 use crate::settings::ConsoleSettings;
-use crate::store::SignedInBy;
 use crate::tls::principals::CertPrincipals;
 pub use people::People;
 
