@@ -441,27 +441,6 @@ impl WriteTx {
     }
 }
 
-/// Runs `$body` in a write transaction of whichever backend `$store` holds
-/// and commits it.
-macro_rules! write {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(db) => {
-                let mut $tx = db.begin_write().await?;
-                let result = $body;
-                $tx.commit().await?;
-                Ok(result)
-            }
-            Store::Postgres(db) => {
-                let mut $tx = db.begin_write().await?;
-                let result = $body;
-                $tx.commit().await?;
-                Ok(result)
-            }
-        }
-    };
-}
-
 impl Store {
     /// Claims up to `limit` due channel messages for `worker`, leased until
     /// `until`; oldest first. The claim commits at once.

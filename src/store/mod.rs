@@ -31,7 +31,6 @@ mod backend;
 mod backup;
 mod cases;
 mod chain;
-mod channels;
 mod diff;
 mod feeds;
 mod jobs;
@@ -46,7 +45,6 @@ pub mod sqlite;
 mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-mod webhooks;
 
 /// The outbox's letters, as the store persists them.
 pub use crate::domain::outbox::{
@@ -215,7 +213,23 @@ macro_rules! read {
     };
 }
 
+/// Runs `$body` in a write transaction of whichever backend `$on` holds and
+/// commits it.
+macro_rules! write {
+    ($on:expr, $tx:ident => $body:expr) => {
+        dispatch!($on, db => {
+            let mut $tx = db.begin_write().await?;
+            let result = $body;
+            $tx.commit().await?;
+            Ok(result)
+        })
+    };
+}
+
+// Declared after the macros, which they use.
+mod channels;
 mod console;
+mod webhooks;
 pub use console::{ListedSession, SignInFor, SignedInBy, StoredSession};
 
 impl Store {

@@ -205,27 +205,6 @@ where
     }
 }
 
-/// Runs `$body` in a write transaction of whichever backend `$store` holds
-/// and commits it.
-macro_rules! write {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(db) => {
-                let mut $tx = db.begin_write().await?;
-                let result = $body;
-                $tx.commit().await?;
-                Ok(result)
-            }
-            Store::Postgres(db) => {
-                let mut $tx = db.begin_write().await?;
-                let result = $body;
-                $tx.commit().await?;
-                Ok(result)
-            }
-        }
-    };
-}
-
 impl Store {
     /// Makes the endpoint's row, its cursor at `cursor`, unless it has one.
     pub async fn open_webhook(
