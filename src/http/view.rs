@@ -97,6 +97,31 @@ pub struct DeadlineView {
     pub cause: &'static str,
 }
 
+impl DeadlineView {
+    /// A request's deadlines, newest first, each due moment written by
+    /// `due_at` (the page and the console word it differently).
+    pub fn history(
+        entries: &[crate::domain::DeadlineEntry],
+        tz: Tz,
+        due_at: impl Fn(DateTime<Utc>) -> String,
+    ) -> Vec<DeadlineView> {
+        entries
+            .iter()
+            .rev()
+            .map(|d| DeadlineView {
+                round: d.round,
+                what: match d.due {
+                    crate::domain::Due::Acknowledge => "签收期限",
+                    crate::domain::Due::Reply => "答复期限",
+                },
+                due_at: due_at(d.due_at),
+                set_at: when(d.set_at, tz),
+                cause: cause_zh(d.cause),
+            })
+            .collect()
+    }
+}
+
 /// A deadline and where the request stands against it.
 #[derive(Debug, Serialize)]
 pub struct Due {
@@ -421,21 +446,9 @@ impl DeskView {
                 decided_at: r.decided_at.map(|at| when(at, tz)).unwrap_or_default(),
                 decision_reason: r.decision_reason.clone(),
             }),
-            deadline_history: request
-                .deadline_history
-                .iter()
-                .rev()
-                .map(|d| DeadlineView {
-                    round: d.round,
-                    what: match d.due {
-                        crate::domain::Due::Acknowledge => "签收期限",
-                        crate::domain::Due::Reply => "答复期限",
-                    },
-                    due_at: deadline(d.due_at, tz, Language::Zh),
-                    set_at: when(d.set_at, tz),
-                    cause: cause_zh(d.cause),
-                })
-                .collect(),
+            deadline_history: DeadlineView::history(&request.deadline_history, tz, |at| {
+                deadline(at, tz, Language::Zh)
+            }),
             policy: PolicyView::of(policy),
         }
     }

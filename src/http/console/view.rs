@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::super::view::{Due, event_zh, met, running, size, when};
+use super::super::view::{DeadlineView, Due, event_zh, met, running, size, when};
 use crate::domain::wording::span_zh;
 use crate::domain::{Case, Organisation, RequestStatus};
 
@@ -80,7 +80,7 @@ pub struct RequestView {
     pub reply: Due,
     pub paused: bool,
     /// Every deadline the request was given, newest first.
-    pub deadlines: Vec<DeadlineItem>,
+    pub deadlines: Vec<DeadlineView>,
     /// A reply waits for the office's review.
     pub reviewable: bool,
     pub replies: Vec<ReplyItem>,
@@ -108,15 +108,6 @@ pub struct FileItem {
     pub id: String,
     pub filename: String,
     pub size: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeadlineItem {
-    pub round: u32,
-    pub what: &'static str,
-    pub due_at: String,
-    pub set_at: String,
-    pub cause: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,21 +193,7 @@ impl CaseView {
                     ack,
                     reply,
                     paused: r.paused_since.is_some(),
-                    deadlines: r
-                        .deadline_history
-                        .iter()
-                        .rev()
-                        .map(|d| DeadlineItem {
-                            round: d.round,
-                            what: match d.due {
-                                crate::domain::Due::Acknowledge => "签收期限",
-                                crate::domain::Due::Reply => "答复期限",
-                            },
-                            due_at: when(d.due_at, tz),
-                            set_at: when(d.set_at, tz),
-                            cause: super::super::view::cause_zh(d.cause),
-                        })
-                        .collect(),
+                    deadlines: DeadlineView::history(&r.deadline_history, tz, |at| when(at, tz)),
                     reviewable: r.status == RequestStatus::Replied,
                     replies: r
                         .replies
