@@ -494,7 +494,11 @@ async fn a_batch_of_letters_travels_over_few_connections(backend: Backend) {
         (1..=2).contains(&connections),
         "20 letters over {connections} connections"
     );
-    assert_eq!(outbox(&app, Some(MailStatus::Sent)).await.len(), 20);
+    // A batch's outcomes are recorded after its last letter is handed over.
+    eventually("20 letters recorded as sent", || async {
+        (outbox(&app, Some(MailStatus::Sent)).await.len() == 20).then_some(())
+    })
+    .await;
 }
 
 /// Several workers, and on PostgreSQL several instances, claim from one
