@@ -288,6 +288,7 @@ impl Store {
             filter.community.as_deref(),
             filter.zone.as_deref(),
             filter.collector.as_deref(),
+            filter.department.as_deref(),
         ]) {
             return Ok(nothing());
         }

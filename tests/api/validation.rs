@@ -639,6 +639,16 @@ async fn a_nul_byte_in_an_id_or_a_filter_finds_nothing_on_either_backend(app: Te
         .expect("a filter with a NUL matches nothing")
         .into_inner();
     assert!(listed.cases.is_empty());
+    let listed = app
+        .office()
+        .list_cases(ListCasesRequest {
+            department: nul.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a department filter with a NUL matches nothing")
+        .into_inner();
+    assert!(listed.cases.is_empty());
     let alerts = app
         .supervision()
         .list_alerts(whistle::proto::ListAlertsRequest {
