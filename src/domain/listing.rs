@@ -2,6 +2,8 @@
 //! the department's view of a request. These are the use cases' words; the store
 //! reads them to build its queries, the transports build them from the wire.
 
+use chrono::{DateTime, Utc};
+
 use super::case::{Case, CaseStatus};
 use super::error::FieldViolation;
 use super::request::{DepartmentRequest, RequestStatus};
@@ -28,6 +30,11 @@ pub struct CaseFilter {
     /// Only cases whose petition id, title, description or address holds
     /// these words (`CaseText::parse`).
     pub text: Option<CaseText>,
+    /// Only cases escalated before this moment and not closed at it (closed
+    /// later counts as open then): what a progress list as of a day holds.
+    /// The store may return a case closed before it that changed since; the
+    /// timeline decides (`progress::ProgressEntry::of`).
+    pub open_at: Option<DateTime<Utc>>,
     pub order: CaseOrder,
 }
 
@@ -158,7 +165,7 @@ pub struct AlertFilter {
     pub department: Option<String>,
     pub case_id: Option<String>,
     /// Raised at or after this instant.
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +256,7 @@ pub struct PersonalRead {
     pub actor: String,
     /// The RPC that showed them.
     pub via: String,
-    pub at: chrono::DateTime<chrono::Utc>,
+    pub at: DateTime<Utc>,
 }
 
 /// Which reads to list; every set field must match.
@@ -259,7 +266,7 @@ pub struct PersonalReadFilter {
     /// The principal who read, as the record names it.
     pub reader: Option<String>,
     /// At or after this instant.
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub since: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

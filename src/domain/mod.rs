@@ -21,6 +21,7 @@ pub mod mail_command;
 pub mod organisation;
 pub mod outbox;
 pub mod petition;
+pub mod progress;
 pub mod reply_link;
 pub mod reply_sender;
 pub mod request;

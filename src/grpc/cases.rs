@@ -203,6 +203,20 @@ impl CaseService for Cases {
         }))
     }
 
+    async fn list_progress_report(
+        &self,
+        request: Request<proto::ListProgressReportRequest>,
+    ) -> Result<Response<proto::ProgressReport>, Status> {
+        let actor = caller(&request)?;
+        let (query, page) = request.into_inner().try_into().map_err(domain_status)?;
+        let report = self
+            .whistle
+            .progress_report(&actor, query, page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::progress_report(&report)))
+    }
+
     async fn review_reply(
         &self,
         request: Request<proto::ReviewReplyRequest>,

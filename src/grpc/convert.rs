@@ -483,6 +483,7 @@ impl TryFrom<proto::ListCasesRequest> for (CaseFilter, PageRequest) {
                     closed_by_override: r.closed_by_override,
                     department: optional(r.department),
                     text,
+                    open_at: None,
                     order,
                 };
                 (filter, page)
@@ -891,5 +892,72 @@ pub fn chain_report(report: &domain::audit_chain::ChainReport) -> proto::VerifyC
             } as i32,
             explanation: b.problem.explain(),
         }),
+    }
+}
+
+impl TryFrom<proto::ListProgressReportRequest>
+    for (crate::service::progress::ProgressQuery, PageRequest)
+{
+    type Error = DomainError;
+
+    fn try_from(r: proto::ListProgressReportRequest) -> Result<Self, DomainError> {
+        let mut v = Violations::new();
+        let page = v.check(PageRequest::parse(r.page_size, &r.page_token));
+        let day = v.check(match r.as_of.trim() {
+            "" => Ok(None),
+            day => chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| {
+                    FieldViolation::new("as_of", "must be a day as YYYY-MM-DD")
+                        .zh("须为日期，格式YYYY-MM-DD")
+                }),
+        });
+        let value = page.zip(day).map(|(page, day)| {
+            let query = crate::service::progress::ProgressQuery {
+                office: optional(r.office),
+                community: optional(r.community),
+                zone: optional(r.zone),
+                day,
+            };
+            (query, page)
+        });
+        checked(value, v)
+    }
+}
+
+pub fn progress_report(r: &crate::service::progress::ProgressReport) -> proto::ProgressReport {
+    use crate::domain::progress::{ProgressEntry, RequestProgress};
+    let request = |p: &RequestProgress| proto::RequestProgress {
+        request_id: p.request_id.clone(),
+        reference: p.reference.clone(),
+        department: p.department.clone(),
+        department_name: p.department_name.clone(),
+        latest: p.latest.as_ref().map(|s| proto::ProgressStep {
+            at: Some(timestamp(s.at)),
+            kind: event_kind(s.kind) as i32,
+            text: s.text.clone(),
+            new: s.new,
+        }),
+        next_step: p.next_step.clone(),
+        due_at: p.next.due_at().map(timestamp),
+    };
+    let entry = |e: &ProgressEntry| proto::ProgressEntry {
+        case_id: e.case_id.clone(),
+        petition_id: e.petition_id.clone(),
+        title: e.title.clone(),
+        community: e.community.clone(),
+        zone: e.zone.clone(),
+        escalated_at: Some(timestamp(e.escalated_at)),
+        residents: e.residents.iter().map(resident).collect(),
+        status: case_status(e.status) as i32,
+        requests: e.requests.iter().map(request).collect(),
+        next_step: e.next.zh().to_owned(),
+    };
+    proto::ProgressReport {
+        office: r.office.clone(),
+        as_of: r.day.day.format("%Y-%m-%d").to_string(),
+        until: Some(timestamp(r.day.until)),
+        entries: r.entries.iter().map(entry).collect(),
+        next_page_token: r.next.clone().unwrap_or_default(),
     }
 }

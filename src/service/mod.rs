@@ -26,6 +26,7 @@ mod error;
 pub mod intake;
 pub mod ledger;
 pub mod operator;
+pub mod progress;
 mod replies;
 mod requests;
 mod statistics;

@@ -91,6 +91,16 @@ where
         }
         qb.push(")");
     }
+    if let Some(at) = filter.open_at {
+        let at = millis(at);
+        // Closing is a case's last change, so a case closed by `at` was last
+        // updated by then; one updated later may have closed later.
+        qb.push(" AND created_at < ")
+            .push_bind(at)
+            .push(" AND (status <> 'CLOSED' OR updated_at >= ")
+            .push_bind(at)
+            .push(")");
+    }
     // Ids are UUIDv7: in the order cases were escalated.
     match (filter.order, after) {
         (CaseOrder::Newest, Some(CaseCursor::Id(id))) => {
@@ -564,6 +574,38 @@ where
             next,
             cursors,
         })
+    }
+
+    /// The timelines of `cases`, put in place: a list reads them only where
+    /// it needs them (the progress list), a page at a time.
+    pub(super) async fn fill_timelines(&mut self, cases: &mut [Case]) -> Result<(), StoreError> {
+        if cases.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+        let mut qb = QueryBuilder::<DB>::new(format!(
+            "SELECT {}, {} AS feed_id FROM events WHERE ",
+            event_columns!(),
+            DB::EVENT_ID
+        ));
+        DB::push_in(&mut qb, "case_id", &ids);
+        qb.push(" ORDER BY case_id, seq");
+        let rows = qb
+            .build_query_as::<EventRow>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
+        for row in rows {
+            by_case
+                .entry(row.case_id.clone())
+                .or_default()
+                .push(row.into_event()?);
+        }
+        for case in cases {
+            case.events = by_case.remove(&case.id).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// Every case escalated in `[from, to)`, of one office or of all, oldest

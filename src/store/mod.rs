@@ -295,6 +295,28 @@ impl Store {
         read!(self, tx => tx.list_cases(filter, page, now).await?)
     }
 
+    /// A page of `list_cases`, each case with its timeline: what the
+    /// progress list (进展通报) words its latest steps from.
+    pub async fn list_cases_with_timelines(
+        &self,
+        filter: &CaseFilter,
+        page: &PageRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Case>, StoreError> {
+        if !matchable([
+            filter.office.as_deref(),
+            filter.community.as_deref(),
+            filter.zone.as_deref(),
+        ]) {
+            return Ok(nothing());
+        }
+        read!(self, tx => {
+            let mut page = tx.list_cases(filter, page, now).await?;
+            tx.fill_timelines(&mut page.items).await?;
+            page
+        })
+    }
+
     /// Every case escalated in `[from, to)`, of `office` or of all offices,
     /// oldest first, whole, in one snapshot: the ledger (台账) and the figures.
     pub async fn cases_escalated(

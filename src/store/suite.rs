@@ -863,8 +863,23 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
         assert_eq!(*l, bare);
     }
 
+    // Halfway through the ledger: what was escalated and not closed by then.
+    let cut = {
+        let mut escalated: Vec<_> = cases.iter().map(|c| c.created_at).collect();
+        escalated.sort();
+        escalated[escalated.len() / 2]
+    };
     type Keep = Box<dyn Fn(&Case) -> bool>;
     let filters: Vec<(CaseFilter, Keep)> = vec![
+        (
+            CaseFilter {
+                open_at: Some(cut),
+                ..Default::default()
+            },
+            Box::new(move |c: &Case| {
+                c.created_at < cut && (c.status != CaseStatus::Closed || c.updated_at >= cut)
+            }),
+        ),
         (
             CaseFilter {
                 office: Some("cuiping".into()),
@@ -942,6 +957,7 @@ async fn list_cases_filters_and_pages_newest_first(store: Store) {
                 closed_by_override: false,
                 department: Some("housing".into()),
                 text: CaseText::parse("text", "P-").unwrap(),
+                open_at: None,
                 order: CaseOrder::Newest,
             },
             Box::new(|c: &Case| {

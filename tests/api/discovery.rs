@@ -109,7 +109,8 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
             "RecordFeedback",
             "WatchCaseEvents",
             "GetAttachment",
-            "ExportLedger"
+            "ExportLedger",
+            "ListProgressReport"
         ]
     );
 }

@@ -31,6 +31,7 @@ mod mail;
 mod metrics;
 mod page;
 mod paging;
+mod progress;
 mod replies;
 mod rpc_fuzz;
 mod smtp;
