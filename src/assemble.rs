@@ -493,7 +493,18 @@ fn alert_mail_policy(alert_mail: &AlertMailSettings) -> anyhow::Result<AlertMail
 }
 
 fn digest_policy(digest: &DigestSettings) -> anyhow::Result<DigestPolicy> {
-    let weekday = match digest.weekday.trim().to_ascii_uppercase().as_str() {
+    let weekday = day_of_week("digest.weekday", &digest.weekday)?;
+    let visit_day = day_of_week("digest.visit_day", &digest.visit_day)?;
+    let at = time_of_day("digest.time", &digest.time)?;
+    Ok(DigestPolicy {
+        weekday,
+        at,
+        visit_day,
+    })
+}
+
+fn day_of_week(field: &str, value: &str) -> anyhow::Result<chrono::Weekday> {
+    Ok(match value.trim().to_ascii_uppercase().as_str() {
         "MON" => chrono::Weekday::Mon,
         "TUE" => chrono::Weekday::Tue,
         "WED" => chrono::Weekday::Wed,
@@ -502,12 +513,9 @@ fn digest_policy(digest: &DigestSettings) -> anyhow::Result<DigestPolicy> {
         "SAT" => chrono::Weekday::Sat,
         "SUN" => chrono::Weekday::Sun,
         _ => bail!(
-            "digest.weekday: {:?} is not a day of the week; write MON, TUE, WED, THU, FRI, SAT or SUN",
-            digest.weekday
+            "{field}: {value:?} is not a day of the week; write MON, TUE, WED, THU, FRI, SAT or SUN"
         ),
-    };
-    let at = time_of_day("digest.time", &digest.time)?;
-    Ok(DigestPolicy { weekday, at })
+    })
 }
 
 /// The visit sheet's headers: each column goes by at least one, no header

@@ -43,7 +43,7 @@ pub fn day(at: DateTime<Utc>, tz: Tz, lang: Language) -> String {
     }
 }
 
-fn weekday_zh(day: Weekday) -> &'static str {
+pub fn weekday_zh(day: Weekday) -> &'static str {
     match day {
         Weekday::Mon => "星期一",
         Weekday::Tue => "星期二",

@@ -114,6 +114,22 @@ pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerErr
     Ok(workbook.save_to_buffer()?)
 }
 
+/// A workbook of `tables` alone, one sheet each: the progress list a digest
+/// attaches.
+pub fn tables_xlsx(tables: &[Table]) -> Result<Vec<u8>, LedgerError> {
+    let mut workbook = Workbook::new();
+    let header = header_format();
+    let mut names: Vec<String> = Vec::new();
+    for table in tables {
+        let sheet = workbook.add_worksheet();
+        let name = sheet_name(&table.name, &names);
+        sheet.set_name(&name)?;
+        names.push(name);
+        figures_sheet(sheet, table, &header)?;
+    }
+    Ok(workbook.save_to_buffer()?)
+}
+
 fn figures_sheet(sheet: &mut Worksheet, table: &Table, header: &Format) -> Result<(), XlsxError> {
     let percent = Format::new().set_num_format("0.0%");
     let mut widths: Vec<usize> = table

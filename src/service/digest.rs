@@ -10,14 +10,18 @@
 //! "The past week" is the seven days before the digest's day, local time:
 //! with the digest on Monday, the ISO week just ended.
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::ledger::build_ledger;
 use super::*;
 use crate::channels::digest::{DepartmentLine, DigestSummary, OfficeLine};
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
-use crate::mail::letters::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
+use crate::domain::progress;
+use crate::mail::letters::{
+    AttachedFile, OVERDUE_LINES, OverdueLine, PROGRESS_LINES, ProgressCase, ProgressDepartment,
+    ProgressSection, WeeklyDigestLetter,
+};
 use std::collections::BTreeMap;
 
 /// The figures' columns a digest prints: what fits a mail client's width.
@@ -45,6 +49,9 @@ const DIGEST_COLUMNS: &[&str] = &[
 pub struct DigestPolicy {
     pub weekday: Weekday,
     pub at: NaiveTime,
+    /// The offices' visit day: an office's digest carries its progress list
+    /// for the next one (`visit_after`).
+    pub visit_day: Weekday,
 }
 
 impl DigestPolicy {
@@ -61,6 +68,15 @@ impl DigestPolicy {
             })
             .find(|at| if inclusive { *at >= t } else { *at > t })
             .unwrap_or(t + Duration::days(7))
+    }
+
+    /// The visit day a digest due at `due` prepares: its own day if that is
+    /// a visit day, else the next one.
+    pub fn visit_after(&self, due: DateTime<Utc>, tz: Tz) -> NaiveDate {
+        let day = due.with_timezone(&tz).date_naive();
+        let ahead =
+            (7 + self.visit_day.num_days_from_monday() - day.weekday().num_days_from_monday()) % 7;
+        day + Duration::days(i64::from(ahead))
     }
 
     /// The week a digest due at `due` reports: the seven days before its day.
@@ -151,6 +167,13 @@ impl Whistle {
                     })
                 })
                 .collect();
+            let progress = match office {
+                Some(code) => Some(
+                    self.digest_progress(&org, code, policy.visit_after(due, tz), now)
+                        .await?,
+                ),
+                None => None,
+            };
             use base64::Engine;
             let letter = WeeklyDigestLetter {
                 to: Vec::new(),
@@ -175,6 +198,7 @@ impl Whistle {
                     content_type: file.content_type.to_owned(),
                     content: base64::engine::general_purpose::STANDARD.encode(&file.content),
                 },
+                progress,
             };
             mail.extend(
                 self.letters
@@ -304,6 +328,78 @@ impl Whistle {
     }
 }
 
+impl Whistle {
+    /// `office`'s progress list for the visit day after `due`, as it stands
+    /// at `now`, for its digest: worded, and as a workbook.
+    async fn digest_progress(
+        &self,
+        org: &Organisation,
+        office: &str,
+        visit_day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<ProgressSection> {
+        let tz = org.calendar.tz();
+        let (entries, more) = self
+            .whole_progress_list(org, office, now, PROGRESS_LINES)
+            .await?;
+        let date = |t: DateTime<Utc>| {
+            let d = t.with_timezone(&tz);
+            format!("{}月{}日", d.month(), d.day())
+        };
+        let cases = entries
+            .iter()
+            .map(|e| ProgressCase {
+                petition_id: e.petition_id.clone(),
+                title: e.title.clone(),
+                community: e.community.clone(),
+                zone: e.zone.clone(),
+                residents: e
+                    .residents
+                    .iter()
+                    .map(|r| format!("{} {}", r.name, r.phone.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                next: e.next.zh().to_owned(),
+                departments: e
+                    .requests
+                    .iter()
+                    .map(|r| ProgressDepartment {
+                        name: r.department_name.clone(),
+                        latest: r
+                            .latest
+                            .as_ref()
+                            .map(|s| format!("{} {}", date(s.at), s.text))
+                            .unwrap_or_default(),
+                        new: r.latest.as_ref().is_some_and(|s| s.new),
+                        next: r.next_step.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let content = crate::ledger::tables_xlsx(&[progress::table(&entries, tz)])
+            .map_err(|e| Error::Internal(e.into()))?;
+        use base64::Engine;
+        let office_name = org
+            .office(office)
+            .map_or_else(|| office.to_owned(), |o| o.name.clone());
+        Ok(ProgressSection {
+            visit_day: format!(
+                "{}月{}日（{}）",
+                visit_day.month(),
+                visit_day.day(),
+                crate::domain::wording::weekday_zh(visit_day.weekday())
+            ),
+            cases,
+            more,
+            attachment: AttachedFile {
+                file_name: format!("{office_name}进展通报{}.xlsx", visit_day.format("%Y-%m-%d")),
+                content_type: LedgerFormat::Xlsx.content_type().to_owned(),
+                content: base64::engine::general_purpose::STANDARD.encode(content),
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +417,7 @@ mod tests {
         let p = DigestPolicy {
             weekday: Weekday::Mon,
             at: NaiveTime::from_hms_opt(8, 30, 0).unwrap(),
+            visit_day: Weekday::Tue,
         };
         // Friday 27 November: Monday 30th.
         assert_eq!(p.next(at(27, 12, 0), tz, true), at(30, 8, 30));
@@ -333,5 +430,17 @@ mod tests {
         let week = p.week(at(30, 8, 30), tz).unwrap();
         assert_eq!((week.from, week.to), (at(23, 0, 0), at(30, 0, 0)));
         assert_eq!(week.label(tz), "2026-W48");
+        // Monday's digest prepares Tuesday's visits; a Tuesday digest, that
+        // day's; a Wednesday one, next Tuesday's.
+        let tuesday = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        assert_eq!(p.visit_after(at(30, 8, 30), tz), tuesday(1));
+        assert_eq!(
+            p.visit_after(at(30, 8, 30) + Duration::days(1), tz),
+            tuesday(1)
+        );
+        assert_eq!(
+            p.visit_after(at(30, 8, 30) + Duration::days(2), tz),
+            tuesday(8)
+        );
     }
 }

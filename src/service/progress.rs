@@ -3,7 +3,7 @@
 //! (`domain::progress`). The office reads its own with the residents to tell;
 //! a supervisor may read any office's, without them.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
 use crate::domain::CaseOrder;
@@ -114,5 +114,37 @@ impl Whistle {
             entries,
             next: found.next,
         })
+    }
+
+    /// Every case of `office`'s list as of `now`, up to `max`; `true` when
+    /// there were more.
+    pub(super) async fn whole_progress_list(
+        &self,
+        org: &Organisation,
+        office: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<(Vec<ProgressEntry>, bool)> {
+        let tz = org.calendar.tz();
+        let query = ProgressQuery {
+            day: Some(now.with_timezone(&tz).date_naive()),
+            ..ProgressQuery::default()
+        };
+        let mut page = PageRequest::first(PageRequest::MAX);
+        let mut entries = Vec::new();
+        loop {
+            let report = self
+                .progress_page(org, office, &query, page.clone(), true)
+                .await?;
+            entries.extend(report.entries);
+            if entries.len() > max {
+                entries.truncate(max);
+                return Ok((entries, true));
+            }
+            match report.next {
+                Some(after) => page.after = Some(after),
+                None => return Ok((entries, false)),
+            }
+        }
     }
 }

@@ -101,4 +101,7 @@ pub struct DigestSettings {
     pub weekday: String,
     /// Local time, `HH:MM`.
     pub time: String,
+    /// The offices' visit day, `MON` … `SUN`: the progress list in each
+    /// office's digest is for the next one.
+    pub visit_day: String,
 }

@@ -1,6 +1,8 @@
 //! The weekly digest (周报): at the configured weekday and time each office
 //! with addresses, and the supervisors, receive one letter over SMTP with the
-//! past week's figures, what is overdue, and that week's ledger attached.
+//! past week's figures, what is overdue, and that week's ledger attached; an
+//! office's letter also carries its progress list (进展通报) for the next
+//! visit day, as text and as a second workbook.
 
 use std::io::Cursor;
 use std::time::Duration;
@@ -121,7 +123,13 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
         // The file name in RFC 2231 form, decoded back whole.
         let raw = String::from_utf8_lossy(&letter.data);
         assert!(raw.contains("filename*"), "an RFC 2231 file name: {raw}");
-        assert_eq!(message.attachment_count(), 1, "{subject}");
+        // The offices' letters also attach their progress lists.
+        let office = letter.to[0] != "jiwei@dachuan.example";
+        assert_eq!(
+            message.attachment_count(),
+            if office { 2 } else { 1 },
+            "{subject}"
+        );
         let attachment = message.attachment(0).unwrap();
         assert_eq!(attachment.attachment_name(), Some(file_name));
         assert_eq!(
@@ -171,6 +179,44 @@ async fn the_weekly_digest_reaches_each_office_and_the_supervisors_once(backend:
         )),
         "{supervisors_text}"
     );
+
+    // The progress list for Tuesday 1 December: the certificate not closed,
+    // with its resident to tell; the power cut waits for its visit. Not in
+    // the supervisors' letter.
+    assert!(
+        ours_text.contains("进展通报（供12月1日（星期二）走访通报群众）：未办结 2 件"),
+        "{ours_text}"
+    );
+    assert!(
+        ours_text.contains(&format!("诉求人：{RESIDENT_NAME} {RESIDENT_PHONE}")),
+        "{ours_text}"
+    );
+    assert!(
+        ours_text.contains(
+            "区住房和城乡建设局：11月23日 已发函交办【本周新进展】；下一步：待部门签收，已超期"
+        ),
+        "{ours_text}"
+    );
+    assert!(
+        ours_text.contains("案件下一步：各部门已办结，待街道回访群众"),
+        "{ours_text}"
+    );
+    assert!(!supervisors_text.contains("进展通报"), "{supervisors_text}");
+    let sheet = ours.parsed();
+    let progress = sheet.attachment(1).expect("the progress list attached");
+    assert_eq!(
+        progress.attachment_name(),
+        Some("翠屏街道进展通报2026-12-01.xlsx")
+    );
+    let mut workbook = Xlsx::new(Cursor::new(progress.contents().to_vec()))
+        .expect("the progress list is a workbook");
+    let rows = workbook.worksheet_range("进展通报").expect("its sheet");
+    // A header, then one row per department of each case: housing and land,
+    // then power.
+    assert_eq!(rows.height(), 4);
+    assert_eq!(rows.get((1, 1)).unwrap().to_string(), "D-CERT");
+    assert_eq!(rows.get((1, 4)).unwrap().to_string(), RESIDENT_NAME);
+    assert_eq!(rows.get((3, 1)).unwrap().to_string(), "D-POWER");
 
     // Once: later that morning, nothing more.
     app.set_clock(shanghai(2026, 11, 30, 9, 30));

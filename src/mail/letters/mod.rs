@@ -45,7 +45,10 @@ pub use reminder::ReminderLetter;
 pub use request::RequestLetter;
 pub use ruling::{RulingLetter, RulingOutcome};
 pub use sign_in::SignInLetter;
-pub use weekly::{AttachedFile, OVERDUE_LINES, OverdueLine, WeeklyDigestLetter};
+pub use weekly::{
+    AttachedFile, OVERDUE_LINES, OverdueLine, PROGRESS_LINES, ProgressCase, ProgressDepartment,
+    ProgressSection, WeeklyDigestLetter,
+};
 
 use super::address_book::{self, AddressBook, Recipient, ReplyLink};
 use super::compose::Composer;

@@ -66,6 +66,51 @@ pub struct WeeklyDigestLetter {
     pub overdue_more: bool,
     pub figures: Vec<Table>,
     pub attachment: AttachedFile,
+    /// An office's progress list for its next visit day; none in the
+    /// supervisors' letter (and in letters stored before it was added).
+    #[serde(default)]
+    pub progress: Option<ProgressSection>,
+}
+
+/// The progress list (进展通报) in an office's digest: what to tell the
+/// residents still waiting on the visit day, as it stood when the digest was
+/// made, with the same list as a workbook to print or fill in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressSection {
+    /// `12月1日（星期二）`.
+    pub visit_day: String,
+    pub cases: Vec<ProgressCase>,
+    /// More cases were open than the letter lists (`PROGRESS_LINES`); the
+    /// workbook holds as many.
+    pub more: bool,
+    pub attachment: AttachedFile,
+}
+
+/// A digest's progress list holds at most this many cases.
+pub const PROGRESS_LINES: usize = 300;
+
+/// One case of a digest's progress list, worded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressCase {
+    pub petition_id: String,
+    pub title: String,
+    pub community: String,
+    pub zone: String,
+    /// `张女士 13812345678`, several joined by `、`.
+    pub residents: String,
+    /// What the case waits for.
+    pub next: String,
+    pub departments: Vec<ProgressDepartment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressDepartment {
+    pub name: String,
+    /// Its latest step, `11月24日 阶段性答复：…`; empty when none.
+    pub latest: String,
+    /// The step was taken in the week before the digest.
+    pub new: bool,
+    pub next: String,
 }
 
 /// `3天4小时`, `5小时12分钟`: how late, as a digest says it.
@@ -137,18 +182,27 @@ impl Letters {
             overdue_more => letter.overdue_more,
             figures,
             file_name => &letter.attachment.file_name,
+            progress => &letter.progress,
         };
         let texts = self.compose.texts("weekly", "weekly", Language::Zh, ctx)?;
-        let content = base64::engine::general_purpose::STANDARD
-            .decode(&letter.attachment.content)
-            .map_err(|e| LetterError::Attachment(e.to_string()))?;
-        let content_type = ContentType::parse(&letter.attachment.content_type)
-            .map_err(|e| LetterError::Attachment(e.to_string()))?;
-        let file = Attachment::new(letter.attachment.file_name.clone()).body(content, content_type);
+        let mut files = vec![attached(&letter.attachment)?];
+        if let Some(progress) = &letter.progress {
+            files.push(attached(&progress.attachment)?);
+        }
         let envelope = Envelope::new(&letter.to, letter.made_at);
         self.compose
-            .message_with_files(mail, envelope, texts, vec![file])
+            .message_with_files(mail, envelope, texts, files)
     }
+}
+
+/// A file kept in a letter's facts, as the message carries it.
+fn attached(file: &AttachedFile) -> Result<lettre::message::SinglePart, LetterError> {
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(&file.content)
+        .map_err(|e| LetterError::Attachment(e.to_string()))?;
+    let content_type = ContentType::parse(&file.content_type)
+        .map_err(|e| LetterError::Attachment(e.to_string()))?;
+    Ok(Attachment::new(file.file_name.clone()).body(content, content_type))
 }
 
 #[cfg(test)]
@@ -199,6 +253,7 @@ mod tests {
                     .into(),
                 content: "UEsDBA==".into(),
             },
+            progress: None,
         };
         assert!(
             l.plan_weekly_digest(Some("xinnan"), letter.clone(), "2026-W48")
