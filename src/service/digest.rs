@@ -14,6 +14,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Tz;
 
 use super::ledger::build_ledger;
+use super::progress::ProgressQuery;
 use super::*;
 use crate::channels::digest::{DepartmentLine, DigestSummary, OfficeLine};
 use crate::domain::ledger::{LedgerFormat, LedgerRange};
@@ -339,8 +340,12 @@ impl Whistle {
         now: DateTime<Utc>,
     ) -> Result<ProgressSection> {
         let tz = org.calendar.tz();
-        let (entries, more) = self
-            .whole_progress_list(org, office, now, PROGRESS_LINES)
+        let today = ProgressQuery {
+            day: Some(now.with_timezone(&tz).date_naive()),
+            ..ProgressQuery::default()
+        };
+        let (_, entries, more) = self
+            .whole_progress_list(org, office, &today, true, PROGRESS_LINES)
             .await?;
         let date = |t: DateTime<Utc>| {
             let d = t.with_timezone(&tz);

@@ -24,6 +24,7 @@ scenarios!(
     module = two;
     settings = two_offices;
     another_offices_file_and_ledger_are_not_shown,
+    the_progress_list_prints_with_the_residents_for_the_office_only,
 );
 
 const HOUSING: &str = "housing@whistle.localhost";
@@ -528,4 +529,93 @@ async fn another_offices_file_and_ledger_are_not_shown(app: TestApp) {
     // Its own office whatever it names.
     let named = other.get("/console/ledger?office=cuiping").await;
     assert!(!named.body.contains(&case.id));
+}
+
+async fn the_progress_list_prints_with_the_residents_for_the_office_only(app: TestApp) {
+    let case = app.escalate(property_certificate("P-PROGRESS")).await;
+    let housing = request_of(&case, "housing").id.clone();
+    app.acknowledge("housing", &housing).await;
+    app.department("housing")
+        .post_progress_note(whistle::proto::PostProgressNoteRequest {
+            request_id: housing.clone(),
+            text: "已约开发商现场核实".into(),
+        })
+        .await
+        .expect("a progress note");
+
+    let mut own = Console::sign_in(&app, PERSON).await;
+    let page = own.get("/console/progress").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("翠屏街道进展通报"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"case-P-PROGRESS\""),
+        "{}",
+        page.body
+    );
+    for shown in [
+        RESIDENT_NAME,
+        RESIDENT_PHONE,
+        "阶段性答复：已约开发商现场核实",
+        "本周新进展",
+        "待部门签收",
+        "待部门办理答复",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+    let download = link(&page.body, "/console/progress.xlsx?");
+    let file = own
+        .client
+        .get(own.url(&download))
+        .header("cookie", own.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let bytes = file.bytes().await.unwrap();
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("a workbook");
+    let sheet = book
+        .worksheet_range("进展通报")
+        .expect("the progress sheet");
+    let cells: Vec<String> = sheet.rows().flatten().map(|c| c.to_string()).collect();
+    assert!(cells.iter().any(|c| c == "P-PROGRESS"), "{cells:?}");
+    assert!(cells.iter().any(|c| c == RESIDENT_PHONE), "{cells:?}");
+    // A community without it, and a day before it: not listed.
+    let elsewhere = own
+        .get("/console/progress?community=%E6%96%B0%E5%8D%97%E7%A4%BE%E5%8C%BA")
+        .await;
+    assert!(
+        elsewhere.body.contains("id=\"no-entries\""),
+        "{}",
+        elsewhere.body
+    );
+    let before = own.get("/console/progress?date=2020-01-01").await;
+    assert!(before.body.contains("id=\"no-entries\""), "{}", before.body);
+    assert_ne!(
+        own.get("/console/progress?date=2020-13-01").await.status,
+        StatusCode::OK
+    );
+
+    // A supervisor opens on the first office, without the residents.
+    let mut supervisor = Console::sign_in(&app, "supervisor@whistle.localhost").await;
+    let supervised = supervisor.get("/console/progress").await;
+    assert_eq!(supervised.status, StatusCode::OK, "{}", supervised.body);
+    assert!(
+        supervised.body.contains("P-PROGRESS"),
+        "{}",
+        supervised.body
+    );
+    assert!(
+        !supervised.body.contains(RESIDENT_PHONE),
+        "{}",
+        supervised.body
+    );
+    let xinnan = supervisor.get("/console/progress?office=xinnan").await;
+    assert!(!xinnan.body.contains("P-PROGRESS"), "{}", xinnan.body);
+    // Another office reads its own, whatever it names.
+    let mut other = Console::sign_in(&app, "xinnan@whistle.localhost").await;
+    let named = other.get("/console/progress?office=cuiping").await;
+    assert!(named.body.contains("西外街道进展通报"), "{}", named.body);
+    assert!(!named.body.contains("P-PROGRESS"), "{}", named.body);
 }

@@ -33,6 +33,7 @@ mod ledger;
 mod live;
 pub mod people;
 mod petition_form;
+mod progress;
 mod sign_in;
 mod supervisor;
 mod svg;
@@ -98,6 +99,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "ledger.html",
         include_str!("../../../templates/console/ledger.html"),
+    ),
+    (
+        "progress.html",
+        include_str!("../../../templates/console/progress.html"),
     ),
     (
         "requests.html",
@@ -290,6 +295,8 @@ pub(super) fn routes() -> Router<PageState> {
         )
         .route("/console/ledger", get(ledger::show))
         .route("/console/ledger.xlsx", get(ledger::download))
+        .route("/console/progress", get(progress::show))
+        .route("/console/progress.xlsx", get(progress::download))
         .route("/console/requests", get(department::list))
         .route(
             "/console/requests/{request_id}/open",
