@@ -21,6 +21,170 @@ pub struct ImportReport {
     pub refused: usize,
 }
 
+/// What became of one row of a sheet (or, checked, would become of it).
+#[derive(Debug, Clone)]
+pub struct RowResult {
+    /// The row's number as Excel shows it.
+    pub row: usize,
+    pub petition_id: String,
+    pub title: String,
+    pub outcome: RowOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum RowOutcome {
+    /// Checked: valid, to go to these departments (the lead first).
+    WouldEscalate {
+        lead: String,
+        assisting: Vec<String>,
+    },
+    /// A case was opened: its id and its requests' (reference, department).
+    Created {
+        case_id: String,
+        requests: Vec<(String, String)>,
+    },
+    /// An earlier import of the same row opened this case.
+    Existing { case_id: String },
+    /// Every fault, by the column it is in.
+    Refused(Vec<Fault>),
+}
+
+/// A fault of a row: where (`联系电话 (resident.phone)`; empty when it is the
+/// row's as a whole) and what, in English and Chinese.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub place: String,
+    pub en: String,
+    pub zh: String,
+}
+
+impl ImportReport {
+    fn of(results: &[RowResult]) -> ImportReport {
+        let mut report = ImportReport {
+            rows: results.len(),
+            ..ImportReport::default()
+        };
+        for r in results {
+            match r.outcome {
+                RowOutcome::WouldEscalate { .. } | RowOutcome::Created { .. } => {
+                    report.created += 1
+                }
+                RowOutcome::Existing { .. } => report.existing += 1,
+                RowOutcome::Refused(_) => report.refused += 1,
+            }
+        }
+        report
+    }
+}
+
+/// Every row checked as the import would escalate it, writing nothing; in
+/// row order.
+pub fn check_rows(
+    sheet: &Sheet,
+    columns: &SheetColumns,
+    org: &Organisation,
+    actor: &Actor,
+) -> anyhow::Result<Vec<RowResult>> {
+    let (readable, unreadable): (Vec<&SheetRow>, Vec<&SheetRow>) =
+        sheet.rows.iter().partition(|r| r.problems.is_empty());
+    let inputs: Vec<PetitionInput> = readable.iter().map(|r| r.petition.clone()).collect();
+    let mut checked = Vec::new();
+    for chunk in inputs.chunks(BATCH_MAX) {
+        checked.extend(intake::check(org, actor, chunk)?);
+    }
+    let mut results: Vec<RowResult> = readable
+        .iter()
+        .zip(checked)
+        .map(|(row, c)| {
+            let outcome = match c {
+                Checked::Valid { lead, assisting } => RowOutcome::WouldEscalate { lead, assisting },
+                Checked::Refused(e) => RowOutcome::Refused(faults(&e, sheet, columns)),
+            };
+            result(row, outcome)
+        })
+        .collect();
+    results.extend(unreadable.into_iter().map(unreadable_row));
+    results.sort_by_key(|r| r.row);
+    Ok(results)
+}
+
+/// Every readable row escalated through the batch use case, `BATCH_MAX` at
+/// a time; rows an earlier import escalated are found, not escalated again.
+/// In row order.
+pub async fn escalate_rows(
+    sheet: &Sheet,
+    columns: &SheetColumns,
+    whistle: &Whistle,
+    actor: &Actor,
+) -> anyhow::Result<Vec<RowResult>> {
+    let (readable, unreadable): (Vec<&SheetRow>, Vec<&SheetRow>) =
+        sheet.rows.iter().partition(|r| r.problems.is_empty());
+    let mut results = Vec::new();
+    for chunk in readable.chunks(BATCH_MAX) {
+        let inputs = chunk.iter().map(|r| r.petition.clone()).collect();
+        let outcomes = whistle.escalate_batch(actor, inputs).await?;
+        for (row, o) in chunk.iter().zip(outcomes) {
+            let outcome = match o.outcome {
+                Outcome::Created(case) => RowOutcome::Created {
+                    requests: case
+                        .requests
+                        .iter()
+                        .map(|r| (r.reference.as_str().to_owned(), r.department.clone()))
+                        .collect(),
+                    case_id: case.id,
+                },
+                Outcome::AlreadyEscalated(case) => RowOutcome::Existing { case_id: case.id },
+                Outcome::Refused(e) => RowOutcome::Refused(faults(&e, sheet, columns)),
+            };
+            results.push(result(row, outcome));
+        }
+    }
+    results.extend(unreadable.into_iter().map(unreadable_row));
+    results.sort_by_key(|r| r.row);
+    Ok(results)
+}
+
+fn result(row: &SheetRow, outcome: RowOutcome) -> RowResult {
+    RowResult {
+        row: row.row,
+        petition_id: row.petition.petition_id.clone(),
+        title: row.petition.title.clone(),
+        outcome,
+    }
+}
+
+fn unreadable_row(row: &SheetRow) -> RowResult {
+    let faults = row
+        .problems
+        .iter()
+        .map(|p| Fault {
+            place: p.column.clone(),
+            en: p.message.clone(),
+            zh: p.message.clone(),
+        })
+        .collect();
+    result(row, RowOutcome::Refused(faults))
+}
+
+/// Every violation, each by its column.
+fn faults(e: &DomainError, sheet: &Sheet, columns: &SheetColumns) -> Vec<Fault> {
+    match e {
+        DomainError::Invalid(violations) => violations
+            .iter()
+            .map(|v| Fault {
+                place: sheet.field(&v.field, columns),
+                en: v.description.clone(),
+                zh: v.description_zh().to_owned(),
+            })
+            .collect(),
+        other => vec![Fault {
+            place: String::new(),
+            en: other.to_string(),
+            zh: other.to_string(),
+        }],
+    }
+}
+
 /// Checks every row as the import would escalate it, writing nothing.
 pub fn dry_run(
     sheet: &Sheet,
@@ -29,48 +193,30 @@ pub fn dry_run(
     actor: &Actor,
     out: &mut dyn Write,
 ) -> anyhow::Result<ImportReport> {
-    let mut report = ImportReport::default();
-    let (readable, unreadable): (Vec<&SheetRow>, Vec<&SheetRow>) =
-        sheet.rows.iter().partition(|r| r.problems.is_empty());
-    let inputs: Vec<PetitionInput> = readable.iter().map(|r| r.petition.clone()).collect();
-    let mut lines = Vec::new();
-    for chunk in inputs.chunks(BATCH_MAX) {
-        lines.extend(intake::check(org, actor, chunk)?);
-    }
-    let mut answers: Vec<(usize, String)> = Vec::new();
-    for (row, checked) in readable.iter().zip(lines) {
-        let line = match checked {
-            Checked::Valid { lead, assisting } => {
-                report.created += 1;
+    let results = check_rows(sheet, columns, org, actor)?;
+    for r in &results {
+        let line = match &r.outcome {
+            RowOutcome::WouldEscalate { lead, assisting } => {
                 let name = |code: &str| department(org, code);
-                let mut to = format!("{} (lead)", name(&lead));
-                for d in &assisting {
+                let mut to = format!("{} (lead)", name(lead));
+                for d in assisting {
                     to.push_str(&format!(", {} (assisting)", name(d)));
                 }
+                let row = sheet.rows.iter().find(|row| row.row == r.row);
                 format!(
                     "would escalate {} 「{}」 {} to {to}{}",
-                    row.petition.petition_id,
-                    shown(&row.petition.title),
-                    shown(&row.petition.category),
-                    beside(row, sheet, columns)
+                    r.petition_id,
+                    shown(&r.title),
+                    shown(row.map_or("", |row| row.petition.category.as_str())),
+                    row.map(|row| beside(row, sheet, columns))
+                        .unwrap_or_default()
                 )
             }
-            Checked::Refused(e) => {
-                report.refused += 1;
-                refusal(&e, sheet, columns)
-            }
+            _ => line(r, org),
         };
-        answers.push((row.row, line));
+        writeln!(out, "row {}: {line}", r.row)?;
     }
-    for row in unreadable {
-        report.refused += 1;
-        answers.push((row.row, problems(row)));
-    }
-    report.rows = sheet.rows.len();
-    answers.sort_by_key(|(row, _)| *row);
-    for (row, line) in answers {
-        writeln!(out, "row {row}: {line}")?;
-    }
+    let report = ImportReport::of(&results);
     writeln!(
         out,
         "dry run, nothing written: {} rows: {} to escalate (or found escalated by an earlier import), {} refused",
@@ -89,57 +235,12 @@ pub async fn import(
     actor: &Actor,
     out: &mut dyn Write,
 ) -> anyhow::Result<ImportReport> {
-    let mut report = ImportReport::default();
-    let (readable, unreadable): (Vec<&SheetRow>, Vec<&SheetRow>) =
-        sheet.rows.iter().partition(|r| r.problems.is_empty());
+    let results = escalate_rows(sheet, columns, whistle, actor).await?;
     let org = whistle.organisation();
-    let mut answers: Vec<(usize, String)> = Vec::new();
-    for chunk in readable.chunks(BATCH_MAX) {
-        let inputs = chunk.iter().map(|r| r.petition.clone()).collect();
-        let outcomes = whistle.escalate_batch(actor, inputs).await?;
-        for (row, o) in chunk.iter().zip(outcomes) {
-            let line = match o.outcome {
-                Outcome::Created(case) => {
-                    report.created += 1;
-                    let references: Vec<String> = case
-                        .requests
-                        .iter()
-                        .map(|r| {
-                            format!(
-                                "{} {}",
-                                r.reference.as_str(),
-                                department(&org, &r.department)
-                            )
-                        })
-                        .collect();
-                    format!(
-                        "created case {} for {}: {}",
-                        case.id,
-                        o.petition_id,
-                        references.join(", ")
-                    )
-                }
-                Outcome::AlreadyEscalated(case) => {
-                    report.existing += 1;
-                    format!("already escalated as case {} ({})", case.id, o.petition_id)
-                }
-                Outcome::Refused(e) => {
-                    report.refused += 1;
-                    refusal(&e, sheet, columns)
-                }
-            };
-            answers.push((row.row, line));
-        }
+    for r in &results {
+        writeln!(out, "row {}: {}", r.row, line(r, &org))?;
     }
-    for row in unreadable {
-        report.refused += 1;
-        answers.push((row.row, problems(row)));
-    }
-    report.rows = sheet.rows.len();
-    answers.sort_by_key(|(row, _)| *row);
-    for (row, line) in answers {
-        writeln!(out, "row {row}: {line}")?;
-    }
+    let report = ImportReport::of(&results);
     writeln!(
         out,
         "{} rows: {} created, {} already escalated, {} refused",
@@ -155,40 +256,45 @@ pub async fn import(
     Ok(report)
 }
 
+/// A row's outcome as the command line prints it.
+fn line(r: &RowResult, org: &Organisation) -> String {
+    match &r.outcome {
+        RowOutcome::WouldEscalate { lead, .. } => {
+            format!("would escalate to {}", department(org, lead))
+        }
+        RowOutcome::Created { case_id, requests } => {
+            let references: Vec<String> = requests
+                .iter()
+                .map(|(reference, code)| format!("{reference} {}", department(org, code)))
+                .collect();
+            format!(
+                "created case {case_id} for {}: {}",
+                r.petition_id,
+                references.join(", ")
+            )
+        }
+        RowOutcome::Existing { case_id } => {
+            format!("already escalated as case {case_id} ({})", r.petition_id)
+        }
+        RowOutcome::Refused(faults) => format!(
+            "refused: {}",
+            faults
+                .iter()
+                .map(|f| if f.place.is_empty() {
+                    shown(&f.en)
+                } else {
+                    format!("{}: {}", f.place, shown(&f.en))
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
 /// A department by its name, as the office knows it.
 fn department(org: &Organisation, code: &str) -> String {
     org.department(code)
         .map_or_else(|| code.to_owned(), |d| d.name.clone())
-}
-
-/// Every violation, each by its column: `refused: 联系电话 (resident.phone): …`.
-fn refusal(e: &DomainError, sheet: &Sheet, columns: &SheetColumns) -> String {
-    match e {
-        DomainError::Invalid(violations) => format!(
-            "refused: {}",
-            violations
-                .iter()
-                .map(|v| format!(
-                    "{}: {}",
-                    sheet.field(&v.field, columns),
-                    shown(&v.description)
-                ))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        other => format!("refused: {}", shown(&other.to_string())),
-    }
-}
-
-fn problems(row: &SheetRow) -> String {
-    format!(
-        "refused: {}",
-        row.problems
-            .iter()
-            .map(|p| format!("{}: {}", p.column, shown(&p.message)))
-            .collect::<Vec<_>>()
-            .join("; ")
-    )
 }
 
 /// What goes with the row's petition (its zone and collector), and what the
