@@ -273,6 +273,7 @@ impl<'a> Builder<'a> {
             );
         }
         let store = open_store(settings).await?;
+        let sheet_columns = parts.import.clone();
         let org = OrgCell::new(parts.organisation);
 
         let clock = self.clock;
@@ -433,7 +434,8 @@ impl<'a> Builder<'a> {
                 settings.http.public_base(bound),
                 http_tls.is_some(),
                 &settings.http.console,
-            )?;
+            )?
+            .with_visit_sheet(sheet_columns.clone());
             // One handshake timeout for both listeners: the page's TLS handshake
             // is no different from gRPC's.
             let handshake = Duration::from_secs(settings.grpc.handshake_timeout_secs.max(1));

@@ -59,7 +59,8 @@ pub struct Fault {
 }
 
 impl ImportReport {
-    fn of(results: &[RowResult]) -> ImportReport {
+    /// The counts of `results`.
+    pub fn of(results: &[RowResult]) -> ImportReport {
         let mut report = ImportReport {
             rows: results.len(),
             ..ImportReport::default()

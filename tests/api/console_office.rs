@@ -18,6 +18,7 @@ scenarios!(
     a_department_works_its_open_requests_from_the_console,
     a_reply_file_downloads_from_the_case_page_and_the_verdict_says_how_it_was_taken,
     the_week_ledger_is_a_table_and_the_workbook_export_ledger_writes,
+    an_office_uploads_its_visit_sheet_checks_it_and_escalates_it_once,
 );
 
 scenarios!(
@@ -618,4 +619,104 @@ async fn the_progress_list_prints_with_the_residents_for_the_office_only(app: Te
     let named = other.get("/console/progress?office=cuiping").await;
     assert!(named.body.contains("西外街道进展通报"), "{}", named.body);
     assert!(!named.body.contains("P-PROGRESS"), "{}", named.body);
+}
+
+/// Posts a visit sheet to the console's import form.
+async fn upload(
+    console: &mut Console,
+    csrf: &str,
+    sheet: &[u8],
+    check_only: bool,
+) -> (StatusCode, String) {
+    let mut form = Form::new().text("csrf", csrf.to_owned()).part(
+        "sheet",
+        Part::bytes(sheet.to_vec())
+            .file_name("走访登记表.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    if check_only {
+        form = form.text("check_only", "1");
+    }
+    let answer = console
+        .client
+        .post(console.url("/console/import"))
+        .header("cookie", console.cookie_header())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    (status, answer.text().await.unwrap())
+}
+
+async fn an_office_uploads_its_visit_sheet_checks_it_and_escalates_it_once(app: TestApp) {
+    // UTF-8 with a byte-order mark, as Excel saves "CSV UTF-8"; the second
+    // row's community is not the office's.
+    let sheet = "\u{feff}诉求人,联系电话,社区,片区,地址,类别,诉求内容,走访日期,收集人\r\n\
+                 陈一,13700001111,新南社区,三片区,滨江路1号,供电故障,小区停电两天,2026-12-01,孙九\r\n\
+                 刘二,,幸福社区,三片区,幸福路2号,路灯维修,路灯不亮,2026-12-01,孙九\r\n"
+        .as_bytes();
+    let before = app
+        .office()
+        .list_cases(whistle::proto::ListCasesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    let mut console = Console::sign_in(&app, PERSON).await;
+    let csrf = console.csrf("/console/import").await;
+
+    // Checked first: nothing written.
+    let (status, checked) = upload(&mut console, &csrf, sheet, true).await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert!(checked.contains("预检结果（未立案）"), "{checked}");
+    assert!(checked.contains("可以立案 1 行"), "{checked}");
+    assert!(checked.contains("国网达州供电公司（主办）"), "{checked}");
+    assert!(checked.contains("社区 (community)："), "{checked}");
+    let count = |app: &TestApp| {
+        let mut client = app.office();
+        async move {
+            client
+                .list_cases(whistle::proto::ListCasesRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .cases
+        }
+    };
+    assert_eq!(count(&app).await.len(), before, "a check writes nothing");
+
+    // Then escalated: one case, opened by the person who uploaded.
+    let (status, done) = upload(&mut console, &csrf, sheet, false).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(
+        done.contains("新立案 1 行，此前已立案 0 行，有错 1 行"),
+        "{done}"
+    );
+    let cases = count(&app).await;
+    assert_eq!(cases.len(), before + 1);
+    let case = app.case(&cases[0].id).await;
+    assert_eq!(case.title, "小区停电两天");
+    assert!(
+        done.contains(&format!("/console/cases/{}", case.id)),
+        "{done}"
+    );
+    assert_eq!(case.events[0].actor, ACTOR, "the person on the timeline");
+
+    // Again: found, not escalated twice.
+    let (_, again) = upload(&mut console, &csrf, sheet, false).await;
+    assert!(
+        again.contains("新立案 0 行，此前已立案 1 行，有错 1 行"),
+        "{again}"
+    );
+    assert_eq!(count(&app).await.len(), before + 1);
+
+    // Without the form's token: refused; not a sheet: said so.
+    let (status, _) = upload(&mut console, "forged", sheet, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = upload(&mut console, &csrf, b"\x00\x01 not a sheet", false).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("无法读取"), "{body}");
 }

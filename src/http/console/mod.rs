@@ -29,6 +29,7 @@ mod cases;
 mod certificate;
 mod department;
 mod figures;
+mod import;
 mod ledger;
 mod live;
 pub mod people;
@@ -101,6 +102,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/console/ledger.html"),
     ),
     (
+        "import.html",
+        include_str!("../../../templates/console/import.html"),
+    ),
+    (
         "progress.html",
         include_str!("../../../templates/console/progress.html"),
     ),
@@ -157,6 +162,9 @@ pub struct Console {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The live boards' connections, ended when the listener shuts down.
     live: live::Live,
+    /// How an uploaded visit sheet's headers are read (`[import]`); none:
+    /// no upload.
+    sheet_columns: Option<crate::visit_sheet::SheetColumns>,
 }
 
 impl Console {
@@ -196,7 +204,14 @@ impl Console {
             per_address: limiter(settings.sign_ins_per_address_per_hour),
             per_ip: limiter(settings.sign_ins_per_ip_per_hour),
             live: live::Live::default(),
+            sheet_columns: None,
         })
+    }
+
+    /// Offices may upload their visit sheet, read with these headers.
+    pub fn with_visit_sheet(mut self, columns: crate::visit_sheet::SheetColumns) -> Self {
+        self.sheet_columns = Some(columns);
+        self
     }
 
     /// Live boards end when `shutdown` fires, so that the listener's graceful
@@ -296,6 +311,7 @@ pub(super) fn routes() -> Router<PageState> {
         .route("/console/ledger", get(ledger::show))
         .route("/console/ledger.xlsx", get(ledger::download))
         .route("/console/progress", get(progress::show))
+        .route("/console/import", get(import::form).post(import::upload))
         .route("/console/progress.xlsx", get(progress::download))
         .route("/console/requests", get(department::list))
         .route(
