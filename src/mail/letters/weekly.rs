@@ -68,7 +68,7 @@ pub struct WeeklyDigestLetter {
     pub attachment: AttachedFile,
     /// An office's progress list for its next visit day; none in the
     /// supervisors' letter (and in letters stored before it was added).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressSection>,
 }
 
