@@ -41,6 +41,9 @@ pub enum Action {
     Ask,
     /// Rule on an ask, or close a case by override.
     Decide,
+    /// Split a resident off a case or join two cases of one problem: the
+    /// case's own office.
+    LinkResidents,
     /// Look after whistle itself: the outbox's letters, the timelines' hash
     /// chains. The command line's built-in operator does this with a
     /// supervisor's reach (`service::operator`).
@@ -142,7 +145,12 @@ pub fn permit(actor: &Actor, action: Action) -> Result<Permit, DomainError> {
     let grant = match (&actor.role, action) {
         (
             R::Office(code),
-            A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
+            A::Escalate
+            | A::ReadCases
+            | A::ReviewReply
+            | A::RecordFeedback
+            | A::WatchCaseEvents
+            | A::LinkResidents,
         ) => Grant::Office(code.clone()),
         (
             R::Department(code),
@@ -202,7 +210,12 @@ fn refusal(role: &ActorRole, action: Action) -> DomainError {
         ),
         (
             R::Department(_),
-            A::Escalate | A::ReadCases | A::ReviewReply | A::RecordFeedback | A::WatchCaseEvents,
+            A::Escalate
+            | A::ReadCases
+            | A::ReviewReply
+            | A::RecordFeedback
+            | A::WatchCaseEvents
+            | A::LinkResidents,
         ) => denied(
             "departments read and answer the requests addressed to them; cases are the street offices'",
             "部门查看和答复发给本部门的请求；案件由街道办理",
@@ -215,7 +228,7 @@ fn refusal(role: &ActorRole, action: Action) -> DomainError {
             "supervisors follow the alerts (SupervisionService.WatchAlerts)",
             "督办人员请关注提醒（SupervisionService.WatchAlerts）",
         ),
-        (R::Supervisor, A::ReviewReply | A::RecordFeedback) => denied(
+        (R::Supervisor, A::ReviewReply | A::RecordFeedback | A::LinkResidents) => denied(
             "only the street office that escalated the case may do this",
             "只有提交该案件的街道可以进行此操作",
         ),
@@ -421,6 +434,7 @@ mod tests {
             A::Ask,
             A::Decide,
             A::Operate,
+            A::LinkResidents,
         ];
         let allowed = |actor: &Actor| -> Vec<Action> {
             all.into_iter()
@@ -434,7 +448,8 @@ mod tests {
                 A::ReadCases,
                 A::ReviewReply,
                 A::RecordFeedback,
-                A::WatchCaseEvents
+                A::WatchCaseEvents,
+                A::LinkResidents
             ]
         );
         assert_eq!(

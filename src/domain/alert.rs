@@ -362,6 +362,8 @@ pub fn for_effects(org: &Organisation, case: &Case, effects: &[Effect]) -> Vec<A
                     summary,
                 ));
             }
+            // Notices go to departments; nothing is wrong for supervisors.
+            Effect::Notice(_) => {}
         }
     }
     alerts

@@ -19,6 +19,7 @@ use super::request::{
     DeadlineCause, DepartmentRequest, DepartmentRole, NewReply, NewRequest, Reference, Reply,
     RequestAction, Review, transition,
 };
+use super::residents::CaseResident;
 use super::text::{Comment, ProgressText, ReasonText};
 
 /// The most request ids an unsatisfied verdict may name.
@@ -72,6 +73,8 @@ pub enum CaseAction {
     Unsatisfied,
     /// A supervisor closes the case without a satisfied verdict.
     Override,
+    /// The office joined the case into another of the same problem.
+    Merged,
 }
 
 /// The case's state machine.
@@ -83,6 +86,11 @@ pub fn case_transition(state: CaseStatus, action: CaseAction) -> Result<CaseStat
         (S::AwaitingFeedback, A::Satisfied) => Ok(S::Closed),
         (S::AwaitingFeedback, A::Unsatisfied) => Ok(S::Open),
         (S::Open | S::AwaitingFeedback, A::Override) => Ok(S::Closed),
+        (S::Open, A::Merged) => Ok(S::Closed),
+        (S::AwaitingFeedback, A::Merged) => Err(DomainError::wrong_state(
+            format!("case is {state}: only an OPEN case joins another"),
+            format!("案件当前为「{}」：只有办理中的案件可以并入", state.zh()),
+        )),
         (S::Open, A::Satisfied | A::Unsatisfied) => Err(DomainError::wrong_state(
             format!("case is {state}: feedback is recorded once every reply is accepted"),
             format!(
@@ -198,10 +206,19 @@ pub enum EventKind {
     ClockResumed,
     /// A supervisor closed the case without a satisfied verdict; the detail is why.
     ClosedByOverride,
+    /// A further resident's petition joined the case (重复诉求); the detail
+    /// names the petition id, never the resident.
+    ResidentLinked,
+    /// The office split a resident off into a case of their own; on both cases.
+    ResidentUnlinked,
+    /// The office joined a second case of the same problem into this one.
+    CasesLinked,
+    /// This case was joined into another and closed; the detail names it.
+    CaseMerged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 26] = [
         Self::Escalated,
         Self::RequestIssued,
         Self::RequestAcknowledged,
@@ -224,6 +241,10 @@ impl EventKind {
         Self::ClockPaused,
         Self::ClockResumed,
         Self::ClosedByOverride,
+        Self::ResidentLinked,
+        Self::ResidentUnlinked,
+        Self::CasesLinked,
+        Self::CaseMerged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -250,6 +271,10 @@ impl EventKind {
             Self::ClockPaused => "CLOCK_PAUSED",
             Self::ClockResumed => "CLOCK_RESUMED",
             Self::ClosedByOverride => "CLOSED_BY_OVERRIDE",
+            Self::ResidentLinked => "RESIDENT_LINKED",
+            Self::ResidentUnlinked => "RESIDENT_UNLINKED",
+            Self::CasesLinked => "CASES_LINKED",
+            Self::CaseMerged => "CASE_MERGED",
         }
     }
 
@@ -302,6 +327,13 @@ pub struct Case {
     pub feedback: Option<Feedback>,
     /// Set when a supervisor closed the case without a satisfied verdict.
     pub closed_by_override: Option<super::decision::OverrideClose>,
+    /// Everyone who raised the problem: the petitioner first, then the
+    /// residents of duplicate petitions joined to it (`residents`). Figures
+    /// count residents by its length.
+    pub residents: Vec<CaseResident>,
+    /// Set when the office joined this case into another one, which now
+    /// holds its residents; it closed then.
+    pub merged_into: Option<String>,
 }
 
 /// The street office's decision on a reply.
@@ -373,6 +405,7 @@ impl Case {
         let Ctx { org, now, .. } = *ctx;
         let actor = ctx.who.actor();
         let fingerprint = petition.fingerprint();
+        let residents = vec![CaseResident::of(&petition, 1, now)];
         let id = ctx.ids.new_id();
         let year = now.with_timezone(&org.calendar.tz()).year();
         let departments = std::iter::once((route.lead, DepartmentRole::Lead)).chain(
@@ -425,6 +458,8 @@ impl Case {
             events: Vec::new(),
             feedback: None,
             closed_by_override: None,
+            residents,
+            merged_into: None,
         };
         case.record(EventKind::Escalated, actor, now, None, case.title.clone());
         let mut caused = Vec::new();
@@ -631,12 +666,15 @@ impl Case {
         issued
     }
 
-    /// Records the resident's verdict. Satisfied (or basically satisfied) closes the
-    /// case; unsatisfied re-opens it and re-issues the named requests (all of them
-    /// when none are named).
+    /// Records a resident's verdict. Unsatisfied re-opens the case and
+    /// re-issues the named requests (all of them when none are named);
+    /// satisfied (or basically satisfied) closes it once every resident's
+    /// latest verdict is (不销账 while any resident is not). A case with
+    /// several residents must be told whose verdict it is (`petition_id`).
     pub fn record_feedback(
         &mut self,
         ctx: &Ctx<'_>,
+        petition_id: Option<&str>,
         verdict: Verdict,
         method: Option<VisitMethod>,
         comment: Comment,
@@ -652,6 +690,7 @@ impl Case {
             Verdict::Unsatisfied => CaseAction::Unsatisfied,
         };
         let next = case_transition(self.status, action)?;
+        let whose = self.whose_verdict(petition_id)?;
         let mut reissue = Vec::new();
         if reissue_request_ids.len() > REISSUE_IDS_MAX {
             return Err(DomainError::invalid(
@@ -695,7 +734,6 @@ impl Case {
                 "只有「不满意」的回访结果才会重新交办请求",
             ));
         }
-        self.status = next;
         self.feedback = Some(Feedback {
             verdict,
             method,
@@ -703,7 +741,18 @@ impl Case {
             recorded_by: actor.name.clone(),
             recorded_at: now,
         });
+        let several = self.residents.len() > 1;
         let mut detail = verdict.as_str().to_owned();
+        if let Some(i) = whose {
+            let resident = &mut self.residents[i];
+            resident.verdict = Some(verdict);
+            resident.verdict_at = Some(now);
+            if several {
+                // The petition id, not the resident: the timeline is read
+                // by more people than the resident's details are.
+                detail = format!("petition {}: {detail}", resident.petition_id);
+            }
+        }
         if let Some(method) = method {
             detail = format!("{detail} ({})", method.as_str());
         }
@@ -712,9 +761,16 @@ impl Case {
         }
         self.record(EventKind::FeedbackRecorded, actor, now, None, detail);
         if action == CaseAction::Satisfied {
-            self.record(EventKind::CaseClosed, actor, now, None, String::new());
+            if whose.is_none() {
+                // A case read without its residents: the verdict is the one.
+                self.status = next;
+                self.record(EventKind::CaseClosed, actor, now, None, String::new());
+            } else {
+                self.close_if_all_satisfied(actor, now)?;
+            }
             return Ok(Vec::new());
         }
+        self.status = next;
         self.record(EventKind::CaseReopened, actor, now, None, String::new());
         let mut caused = vec![Effect::CaseReopened {
             seq: self.events.len() as u32,
@@ -732,6 +788,32 @@ impl Case {
             caused.push(self.reissue(i, reason.clone(), actor, org, now));
         }
         Ok(caused)
+    }
+
+    /// The resident a verdict is for: the one named, or the only one.
+    fn whose_verdict(&self, petition_id: Option<&str>) -> Result<Option<usize>, DomainError> {
+        match petition_id.filter(|p| !p.is_empty()) {
+            Some(id) => match self.residents.iter().position(|r| r.petition_id == id) {
+                Some(i) => Ok(Some(i)),
+                None => Err(DomainError::invalid(
+                    "petition_id",
+                    format!("{} is not a resident of this case", echo(id)),
+                    format!("{} 不是本案件的诉求人", echo(id)),
+                )),
+            },
+            None if self.residents.len() > 1 => Err(DomainError::invalid(
+                "petition_id",
+                format!(
+                    "{} residents raised this case; name whose verdict it is",
+                    self.residents.len()
+                ),
+                format!(
+                    "本案件有{}位诉求人；请注明是哪一位的回访结果",
+                    self.residents.len()
+                ),
+            )),
+            None => Ok((!self.residents.is_empty()).then_some(0)),
+        }
     }
 
     /// Whether a reply is waiting for the office's review.
@@ -811,6 +893,7 @@ mod tests {
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
         case.record_feedback(
             &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
+            None,
             Verdict::Satisfied,
             None,
             comment("很满意"),
@@ -856,6 +939,7 @@ mod tests {
         let housing = case.requests[0].id.clone();
         case.record_feedback(
             &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
+            None,
             Verdict::Unsatisfied,
             None,
             comment("证还没拿到"),
@@ -883,6 +967,7 @@ mod tests {
         reply_and_accept(&mut case, 1);
         case.record_feedback(
             &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
+            None,
             Verdict::Unsatisfied,
             None,
             Comment::default(),
@@ -902,6 +987,7 @@ mod tests {
         let err = case
             .record_feedback(
                 &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
+                None,
                 Verdict::Satisfied,
                 None,
                 Comment::default(),
@@ -919,6 +1005,7 @@ mod tests {
         let err = case
             .record_feedback(
                 &Ctx::new(&office(), &org(), now(), &SeededIds::default()),
+                None,
                 Verdict::Unsatisfied,
                 None,
                 Comment::default(),

@@ -57,6 +57,10 @@ pub enum Effect {
     /// A supervisor ruled on what the department asked: it is told by letter,
     /// which is the only way a department answering by mail or page learns it.
     Ruled(Ruled),
+    /// A department is told of a change to a case it holds a request of
+    /// (重复诉求): a further resident joined, or the case was joined into
+    /// another and its request withdrawn.
+    Notice(Notice),
 }
 
 /// One round of a request as it went out: what it asks of its department
@@ -96,6 +100,30 @@ pub struct Ruled {
     pub round: u32,
     pub ruling: RulingNotice,
     pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a notice to a department says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A further resident raised the problem (only with
+    /// `[duplicates] further_letter`).
+    ResidentJoined,
+    /// The case was joined into another; nothing more is asked of the request.
+    Withdrawn,
+}
+
+/// A notice to the department of one outstanding request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub request_id: String,
+    pub department: String,
+    pub round: u32,
+    /// How many residents raised the case's problem now.
+    pub residents: u32,
+    /// The case a withdrawn request's case was joined into; empty otherwise.
+    pub other_case: String,
     pub at: DateTime<Utc>,
 }
 
@@ -229,6 +257,7 @@ mod tests {
         let caused = case
             .record_feedback(
                 &Ctx::new(&office, &org, fixtures::now(), &SeededIds::default()),
+                None,
                 Verdict::Unsatisfied,
                 None,
                 comment,

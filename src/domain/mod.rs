@@ -25,6 +25,7 @@ pub mod progress;
 pub mod reply_link;
 pub mod reply_sender;
 pub mod request;
+pub mod residents;
 pub mod similarity;
 pub mod statistics;
 pub mod table;
@@ -65,6 +66,7 @@ pub use request::{
     Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, DepartmentRole, NewReply,
     Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
+pub use residents::{Candidate, CaseResident};
 pub use text::{
     Comment, DocumentNumber, ProgressText, ReasonText, ReplierName, ReplierPhone, ReplyText,
 };

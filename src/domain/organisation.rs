@@ -107,6 +107,9 @@ pub struct Organisation {
     pub scoring: super::statistics::ScoringPolicy,
     /// When a new petition is an open case's problem (`[duplicates]`).
     pub duplicates: super::similarity::SimilarityPolicy,
+    /// Whether a duplicate petition joining an open case sends its
+    /// departments a short notice (`[duplicates] further_letter`).
+    pub further_letter: bool,
 }
 
 /// The deadline policies that are not a department's own: the defaults for ordinary

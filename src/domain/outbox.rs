@@ -92,10 +92,13 @@ pub enum LetterKind {
     WeeklyDigest,
     /// A one-time link to sign in to the console.
     SignIn,
+    /// A notice about a request's case: a further resident joined, or the
+    /// request was withdrawn when its case joined another.
+    Notice,
 }
 
 impl LetterKind {
-    pub const ALL: [LetterKind; 8] = [
+    pub const ALL: [LetterKind; 9] = [
         Self::RequestIssued,
         Self::Reminder,
         Self::Ruling,
@@ -104,6 +107,7 @@ impl LetterKind {
         Self::AlertDigest,
         Self::WeeklyDigest,
         Self::SignIn,
+        Self::Notice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +120,7 @@ impl LetterKind {
             Self::AlertDigest => "alert_digest",
             Self::WeeklyDigest => "weekly_digest",
             Self::SignIn => "sign_in",
+            Self::Notice => "notice",
         }
     }
 

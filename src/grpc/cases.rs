@@ -112,12 +112,15 @@ impl CaseService for Cases {
     ) -> Result<Response<proto::Case>, Status> {
         let actor = caller(&request)?;
         let input = convert::petition_input(request.into_inner());
+        let petition_id = input.petition_id.trim().to_owned();
         let case = self
             .whistle
             .escalate(&actor, input)
             .await
             .map_err(to_status)?;
-        Ok(self.case_response(&case))
+        let mut response = self.case_response(&case);
+        response.get_mut().linked = case.is_further_resident(&petition_id);
+        Ok(response)
     }
 
     async fn escalate_petitions(
@@ -240,6 +243,34 @@ impl CaseService for Cases {
         let case = self
             .whistle
             .record_feedback(&actor, command)
+            .await
+            .map_err(to_status)?;
+        Ok(self.case_response(&case))
+    }
+
+    async fn unlink_resident(
+        &self,
+        request: Request<proto::UnlinkResidentRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = caller(&request)?;
+        let r = request.into_inner();
+        let case = self
+            .whistle
+            .unlink_resident(&actor, r.case_id.trim(), r.petition_id.trim())
+            .await
+            .map_err(to_status)?;
+        Ok(self.case_response(&case))
+    }
+
+    async fn link_cases(
+        &self,
+        request: Request<proto::LinkCasesRequest>,
+    ) -> Result<Response<proto::Case>, Status> {
+        let actor = caller(&request)?;
+        let r = request.into_inner();
+        let case = self
+            .whistle
+            .link_cases(&actor, r.case_id.trim(), r.duplicate_case_id.trim())
             .await
             .map_err(to_status)?;
         Ok(self.case_response(&case))

@@ -28,6 +28,8 @@ use crate::service::{
 use crate::service::{AskExtension, AskReturn, DecideExtension, OverrideCloseCase, ResolveReturn};
 
 mod figures;
+mod residents;
+pub use residents::residents;
 
 pub use figures::statistics;
 
@@ -80,6 +82,7 @@ pub fn petition_outcome(o: &crate::service::intake::PetitionOutcome) -> proto::P
     let outcome = match &o.outcome {
         Outcome::Created(c) => Wire::Created(escalated(c)),
         Outcome::AlreadyEscalated(c) => Wire::AlreadyEscalated(escalated(c)),
+        Outcome::LinkedAsDuplicate(c) => Wire::Linked(residents::linked(c)),
         Outcome::Refused(e) => {
             let status = super::status::domain_status(e.clone());
             let violations = match e {
@@ -244,6 +247,10 @@ fn event_kind(k: EventKind) -> proto::EventKind {
         EventKind::ClockPaused => proto::EventKind::ClockPaused,
         EventKind::ClockResumed => proto::EventKind::ClockResumed,
         EventKind::ClosedByOverride => proto::EventKind::ClosedByOverride,
+        EventKind::ResidentLinked => proto::EventKind::ResidentLinked,
+        EventKind::ResidentUnlinked => proto::EventKind::ResidentUnlinked,
+        EventKind::CasesLinked => proto::EventKind::CasesLinked,
+        EventKind::CaseMerged => proto::EventKind::CaseMerged,
     }
 }
 
@@ -390,6 +397,7 @@ pub fn assigned(a: &Assigned, now: DateTime<Utc>) -> proto::DepartmentRequest {
         community: c.community.clone(),
         difficulty: i32::from(c.difficulty),
         urgent: c.urgent,
+        residents_count: c.residents_count() as u32,
     });
     out
 }
@@ -441,6 +449,10 @@ pub fn case(c: &Case, now: DateTime<Utc>) -> proto::Case {
             closed_at: Some(timestamp(o.at)),
             reason: o.reason.clone(),
         }),
+        residents: residents(c),
+        residents_count: c.residents_count() as u32,
+        merged_into: c.merged_into.clone().unwrap_or_default(),
+        linked: false,
     }
 }
 
@@ -538,6 +550,7 @@ impl TryFrom<proto::RecordFeedbackRequest> for RecordFeedback {
             .zip(comment)
             .map(|((verdict, method), comment)| RecordFeedback {
                 case_id: r.case_id.trim().to_owned(),
+                petition_id: optional(r.petition_id),
                 verdict,
                 method,
                 comment,

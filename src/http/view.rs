@@ -247,6 +247,10 @@ pub(super) fn event_zh(kind: EventKind) -> &'static str {
         EventKind::ClockPaused => "计时暂停",
         EventKind::ClockResumed => "计时恢复",
         EventKind::ClosedByOverride => "督办结案",
+        EventKind::ResidentLinked => "重复诉求并入",
+        EventKind::ResidentUnlinked => "诉求拆分",
+        EventKind::CasesLinked => "案件合并",
+        EventKind::CaseMerged => "并入其他案件",
     }
 }
 

@@ -42,6 +42,10 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "ruling.zh.html",
     "ruling.en.txt",
     "ruling.en.html",
+    "notice.zh.txt",
+    "notice.zh.html",
+    "notice.en.txt",
+    "notice.en.html",
     "alert.zh.txt",
     "alert.zh.html",
     "receipt.zh.txt",
@@ -148,6 +152,15 @@ impl MessageIds {
             Some(id) => format!("<{id}.ruling@{}>", self.domain),
             None => format!("<{request_id}.return-ruling@{}>", self.domain),
         }
+    }
+
+    /// A notice about a round's case: one per kind and count of residents,
+    /// so each further resident's notice is a letter of its own.
+    pub fn notice(&self, request_id: &str, round: u32, kind: &str, residents: u32) -> String {
+        format!(
+            "<{request_id}.r{round}.notice-{kind}-{residents}@{}>",
+            self.domain
+        )
     }
 
     /// A receipt: each answer by mail gets its own.

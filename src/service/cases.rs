@@ -19,6 +19,9 @@ pub struct ReviewReply {
 #[derive(Debug, Clone)]
 pub struct RecordFeedback {
     pub case_id: String,
+    /// Whose verdict: the resident's petition id; may be left out when the
+    /// case has one resident.
+    pub petition_id: Option<String>,
     pub verdict: Verdict,
     /// How the visit was made, when the office says.
     pub method: Option<VisitMethod>,
@@ -102,6 +105,7 @@ impl Whistle {
         let org = &*org;
         let RecordFeedback {
             case_id,
+            petition_id,
             verdict,
             method,
             comment,
@@ -111,7 +115,14 @@ impl Whistle {
         let ctx = Ctx::new(&permit, org, now, &*self.ids);
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.record_feedback(&ctx, verdict, method, comment, &reissue_request_ids)
+                case.record_feedback(
+                    &ctx,
+                    petition_id.as_deref(),
+                    verdict,
+                    method,
+                    comment,
+                    &reissue_request_ids,
+                )
             })
             .await?;
         Ok(self.as_seen(actor, case))

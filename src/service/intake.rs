@@ -17,7 +17,7 @@ use tracing::instrument;
 use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::{
-    Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput,
+    Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput, residents,
 };
 use crate::store::Inserted;
 
@@ -32,8 +32,13 @@ pub enum Outcome {
     /// A case was opened and its requests issued.
     Created(Case),
     /// The office escalated this petition id before with the same content
-    /// (earlier in the same batch, too): the case opened then, as it is now.
+    /// (earlier in the same batch, too): the case opened (or joined) then,
+    /// as it is now.
     AlreadyEscalated(Case),
+    /// The petition is the problem of an open case of the same office,
+    /// category and community (重复诉求): it joined that case as a further
+    /// resident, and nothing was issued for it.
+    LinkedAsDuplicate(Case),
     /// Nothing was written: every violation of the petition, or its id reused
     /// for different content (`AlreadyExists`).
     Refused(DomainError),
@@ -76,7 +81,7 @@ impl Whistle {
     /// Escalates each petition in turn, in order. Refused as a whole only
     /// for what would refuse every petition alike: the caller may not
     /// escalate, its office is not configured, or the batch is too long.
-    #[instrument(skip_all, fields(petitions = inputs.len(), created, refused), err(level = "debug"))]
+    #[instrument(skip_all, fields(petitions = inputs.len(), created, linked, refused), err(level = "debug"))]
     pub async fn escalate_batch(
         &self,
         actor: &Actor,
@@ -84,17 +89,19 @@ impl Whistle {
     ) -> Result<Vec<PetitionOutcome>> {
         let office = escalating_office(&self.org.current(), actor, inputs.len())?;
         let mut outcomes = Vec::with_capacity(inputs.len());
-        let (mut created, mut refused) = (0u32, 0u32);
+        let (mut created, mut linked, mut refused) = (0u32, 0u32, 0u32);
         for (index, input) in inputs.into_iter().enumerate() {
             let petition_id = input.petition_id.clone();
             let outcome = match self.escalate_for(actor, &office, &input).await {
                 Ok(Escalated::Created(case)) => Outcome::Created(case),
                 Ok(Escalated::Found(case)) => Outcome::AlreadyEscalated(case),
+                Ok(Escalated::Linked(case)) => Outcome::LinkedAsDuplicate(case),
                 Err(Error::Refused(e)) => Outcome::Refused(e),
                 Err(other) => return Err(other),
             };
             match outcome {
                 Outcome::Created(_) => created += 1,
+                Outcome::LinkedAsDuplicate(_) => linked += 1,
                 Outcome::Refused(_) => refused += 1,
                 Outcome::AlreadyEscalated(_) => {}
             }
@@ -106,13 +113,20 @@ impl Whistle {
         }
         let span = tracing::Span::current();
         span.record("created", created);
+        span.record("linked", linked);
         span.record("refused", refused);
         Ok(outcomes)
     }
 
     /// One petition of `office`, telling a new case from one found under the
-    /// same petition id: the single call and the batch both escalate here.
-    #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id), err(level = "debug"))]
+    /// same petition id and from an open case it joined as a duplicate: the
+    /// single call and the batch both escalate here.
+    ///
+    /// In one transaction: the petition id is looked up (a retry answers the
+    /// case it opened or joined); else the open cases of its office, category
+    /// and community are compared with it, and at or above the threshold it
+    /// joins the best of them; else its case is opened.
+    #[instrument(skip_all, fields(petition_id = %input.petition_id, case_id, linked), err(level = "debug"))]
     pub(super) async fn escalate_for(
         &self,
         actor: &Actor,
@@ -123,15 +137,53 @@ impl Whistle {
         let (petition, route) = Petition::admit(input, office, &org)?;
         let now = self.clock.now();
         let ctx = Ctx::new(actor, &org, now, &*self.ids);
-        let (mut case, caused) = Case::open(&ctx, petition, office, route);
+        let (mut case, caused) = Case::open(&ctx, petition.clone(), office, route);
         case.rewatch(&org.watch, &org.calendar, now);
         // Planned before the transaction: a new case's letters need nothing it
         // reads, and the office's counter is not held while they are made.
+        // Wasted when the petition joins an open case instead, which is cheap.
         let mail = self
             .letters
             .plan(&org, &case, &caused)
             .map_err(|e| Error::Internal(e.into()))?;
         let mut tx = self.store.begin().await?;
+        if let Some((existing, fingerprint)) = tx
+            .case_of_petition(&office.code, &petition.petition_id)
+            .await?
+        {
+            tx.rollback().await?;
+            return found(
+                existing,
+                &fingerprint,
+                &case.fingerprint,
+                &petition.petition_id,
+            );
+        }
+        let candidates = tx
+            .open_candidates(&office.code, &petition.category, &petition.community)
+            .await?;
+        if let Some(best) = residents::best_match(&org.duplicates, &petition, &candidates)
+            && let Some(before) = tx.lock_case(&best.case_id).await?
+        {
+            let mut after = before.clone();
+            match after.link_resident(&ctx, &petition, org.further_letter) {
+                Ok(effects) => {
+                    self.save(tx, &before, &mut after, &effects, Vec::new())
+                        .await?;
+                    let span = tracing::Span::current();
+                    span.record("case_id", after.id.as_str());
+                    span.record("linked", true);
+                    return Ok(Escalated::Linked(after));
+                }
+                // Closed or answered since it was read: the petition opens
+                // a case of its own.
+                Err(DomainError::WrongState(_)) => {}
+                Err(refused) => {
+                    tx.rollback().await?;
+                    return Err(refused.into());
+                }
+            }
+        }
         let escalated = match tx.insert_case(&mut case, &mail).await? {
             Inserted::Created => {
                 self.note_letter_reads(&mut tx, &case, &mail).await?;
@@ -142,20 +194,15 @@ impl Whistle {
             }
             Inserted::Existing(existing) => {
                 tx.rollback().await?;
-                if existing.fingerprint != case.fingerprint {
-                    return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
-                        format!(
-                            "petition {} was already escalated as case {} with different content",
-                            existing.petition_id, existing.id
-                        ),
-                        format!(
-                            "诉求编号 {} 已作为案件 {} 提交过，内容与本次不同",
-                            existing.petition_id, existing.id
-                        ),
-                    ))
-                    .into());
-                }
-                Escalated::Found(*existing)
+                let fingerprint = existing
+                    .resident_of(&petition.petition_id)
+                    .map_or_else(|| existing.fingerprint.clone(), |r| r.fingerprint.clone());
+                found(
+                    *existing,
+                    &fingerprint,
+                    &case.fingerprint,
+                    &petition.petition_id,
+                )?
             }
         };
         tracing::Span::current().record("case_id", escalated.case().id.as_str());
@@ -163,23 +210,46 @@ impl Whistle {
     }
 }
 
-/// A petition escalated: a case opened for it now, or the one opened for the
-/// same petition id and content before.
+/// The case a petition id opened or joined before: answered again when the
+/// petition is the same (`fingerprint` is the digest it was escalated with),
+/// refused when different content reuses the id.
+fn found(existing: Case, fingerprint: &str, now: &str, petition_id: &str) -> Result<Escalated> {
+    if fingerprint != now {
+        return Err(DomainError::AlreadyExists(crate::domain::error::Message::new(
+            format!(
+                "petition {petition_id} was already escalated as case {} with different content",
+                existing.id
+            ),
+            format!(
+                "诉求编号 {petition_id} 已作为案件 {} 提交过，内容与本次不同",
+                existing.id
+            ),
+        ))
+        .into());
+    }
+    tracing::Span::current().record("case_id", existing.id.as_str());
+    Ok(Escalated::Found(existing))
+}
+
+/// A petition escalated: a case opened for it now, an open case it joined
+/// now as a duplicate, or the one it opened or joined before under the same
+/// petition id and content.
 pub(super) enum Escalated {
     Created(Case),
+    Linked(Case),
     Found(Case),
 }
 
 impl Escalated {
     fn case(&self) -> &Case {
         match self {
-            Escalated::Created(case) | Escalated::Found(case) => case,
+            Escalated::Created(case) | Escalated::Linked(case) | Escalated::Found(case) => case,
         }
     }
 
     pub(super) fn into_case(self) -> Case {
         match self {
-            Escalated::Created(case) | Escalated::Found(case) => case,
+            Escalated::Created(case) | Escalated::Linked(case) | Escalated::Found(case) => case,
         }
     }
 }

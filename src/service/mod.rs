@@ -29,6 +29,7 @@ pub mod operator;
 pub mod progress;
 mod replies;
 mod requests;
+mod residents;
 mod statistics;
 mod supervision;
 mod watching;
@@ -261,6 +262,25 @@ impl Whistle {
         effects: &[Effect],
         extra: Vec<OutgoingMail>,
     ) -> Result<()> {
+        let letters = self
+            .write_change(&mut tx, before, after, effects, extra)
+            .await?;
+        tx.commit().await?;
+        self.wakes.after_commit(letters);
+        Ok(())
+    }
+
+    /// Writes a change with the letters and alerts its effects cause, for
+    /// the caller to commit with whatever else its command changes; whether
+    /// it wrote letters.
+    async fn write_change(
+        &self,
+        tx: &mut WriteTx,
+        before: &Case,
+        after: &mut Case,
+        effects: &[Effect],
+        extra: Vec<OutgoingMail>,
+    ) -> Result<bool> {
         let org = self.org.current();
         let mut mail = self
             .letters
@@ -269,10 +289,8 @@ impl Whistle {
         mail.extend(extra);
         let alerts = alert::for_effects(&org, after, effects);
         tx.update_case(before, after, &mail, &alerts).await?;
-        self.note_letter_reads(&mut tx, after, &mail).await?;
-        tx.commit().await?;
-        self.wakes.after_commit(!mail.is_empty());
-        Ok(())
+        self.note_letter_reads(tx, after, &mail).await?;
+        Ok(!mail.is_empty())
     }
 
     async fn check_event(&self, after: i64) -> Result<()> {
@@ -291,7 +309,11 @@ impl Whistle {
     /// the access policy says so).
     fn as_seen(&self, actor: &Actor, mut case: Case) -> Case {
         let org = self.org.current();
-        case.resident = case.resident.as_seen(access::phone_view(&actor.role, &org));
+        let view = access::phone_view(&actor.role, &org);
+        case.resident = case.resident.as_seen(view);
+        for r in &mut case.residents {
+            r.resident = r.resident.as_seen(view);
+        }
         case
     }
 

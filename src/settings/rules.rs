@@ -96,6 +96,9 @@ pub struct DuplicateSettings {
     pub threshold: f64,
     /// Added to the score when both petitions give the same address.
     pub address_bonus: f64,
+    /// Whether each department of the open case gets a short notice when a
+    /// further resident's petition joins it.
+    pub further_letter: bool,
 }
 
 /// `[replies]`: what replies from the page and by mail may carry.

@@ -248,6 +248,9 @@ where
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> ResidentRow: FromRow<'r, DB::Row>,
+    for<'r> (String, String): FromRow<'r, DB::Row>,
+    for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
     for<'r> (Option<String>,): FromRow<'r, DB::Row>,
     for<'r> (i32, Option<String>): FromRow<'r, DB::Row>,
     for<'r> super::chain::ChainRow: FromRow<'r, DB::Row>,
@@ -270,7 +273,17 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        assemble(row, requests, replies, events)
+        let residents = sqlx::query_as::<DB, ResidentRow>(SELECT_RESIDENTS_OF_CASE)
+            .bind(&row.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let mut case = assemble(row, requests, replies, events)?;
+        case.residents = residents
+            .into_iter()
+            .map(ResidentRow::into_resident)
+            .collect::<Result<_, _>>()?;
+        Ok(case)
     }
 
     /// The whole case, reading its row with `select_case`.
@@ -326,14 +339,25 @@ where
         // `DO NOTHING`: the loser of a race on one petition waits for the winner
         // to commit and then gets no row (PostgreSQL), with its transaction
         // still usable to read the winner's case; SQLite's single writer never
-        // races.
+        // races. The petition may also have joined another case meanwhile:
+        // its resident row says which.
         let row = CaseRow::of(case);
         let created: Option<String> =
             bind_case!(sqlx::query_scalar::<DB, String>(INSERT_CASE), &row)
                 .fetch_optional(&mut *self.0)
                 .await
                 .map_err(DB::map_err)?;
-        if created.is_none() {
+        let joined = match created {
+            Some(_) => self.insert_residents(case, &case.residents).await?,
+            None => false,
+        };
+        if created.is_none() || !joined {
+            if let Some((existing, _)) = self
+                .case_of_petition(&case.office, &case.petition_id)
+                .await?
+            {
+                return Ok(Inserted::Existing(Box::new(existing)));
+            }
             let row = sqlx::query_as::<DB, CaseRow>(SELECT_CASE_BY_PETITION)
                 .bind(&case.office)
                 .bind(&case.petition_id)
@@ -344,6 +368,82 @@ where
         }
         self.write(case, &creation(case), mail, &[]).await?;
         Ok(Inserted::Created)
+    }
+
+    /// Inserts residents of `case`; false (and the rest not tried) when one's
+    /// petition id already belongs to a case.
+    async fn insert_residents(
+        &mut self,
+        case: &Case,
+        residents: &[crate::domain::CaseResident],
+    ) -> Result<bool, StoreError> {
+        for r in residents {
+            let row = ResidentRow::of(case, r);
+            let inserted: Option<String> = bind_resident!(
+                sqlx::query_scalar::<DB, String>(INSERT_RESIDENT),
+                &row,
+                bind
+            )
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+            if inserted.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The case an office's petition opened or joined, as it is now, with
+    /// the digest of the petition as it was escalated.
+    pub(super) async fn case_of_petition(
+        &mut self,
+        office: &str,
+        petition_id: &str,
+    ) -> Result<Option<(Case, String)>, StoreError> {
+        let found: Option<(String, String)> =
+            sqlx::query_as::<DB, (String, String)>(SELECT_CASE_OF_PETITION)
+                .bind(office)
+                .bind(petition_id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        let Some((case_id, fingerprint)) = found else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_case(&case_id)
+            .await?
+            .map(|case| (case, fingerprint)))
+    }
+
+    /// The open cases of an office, category and community: what a new
+    /// petition of theirs is compared with.
+    pub(super) async fn open_candidates(
+        &mut self,
+        office: &str,
+        category: &str,
+        community: &str,
+    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
+                .bind(office)
+                .bind(category)
+                .bind(community)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(case_id, title, description, address)| crate::domain::Candidate {
+                    case_id,
+                    title,
+                    description,
+                    address,
+                },
+            )
+            .collect())
     }
 
     pub(super) async fn update_case(
@@ -395,6 +495,32 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
+        // Residents who left first: one may be joining another case in the
+        // same transaction, under the same petition id.
+        for (case_id, seq) in &d.gone_residents {
+            sqlx::query::<DB>(DELETE_RESIDENT)
+                .bind(case_id)
+                .bind(*seq)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        for r in &d.changed_residents {
+            sqlx::query::<DB>(UPDATE_RESIDENT)
+                .bind(&r.case_id)
+                .bind(r.seq)
+                .bind(&r.verdict)
+                .bind(r.verdict_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        let head = concat!("INSERT INTO residents (", resident_columns!(), ") ");
+        insert_all::<DB, _>(conn, head, &d.new_residents, |mut b, r| {
+            bind_resident!(b, r, push_bind);
+        })
+        .await
+        .map_err(DB::map_err)?;
         for r in &d.changed_requests {
             bind_request!(sqlx::query::<DB>(UPDATE_REQUEST), r)
                 .execute(&mut *conn)
@@ -569,8 +695,29 @@ where
                 .map_err(DB::map_err)?;
             (requests, replies)
         };
+        let mut residents = if ids.is_empty() {
+            Default::default()
+        } else {
+            let mut qb = QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                resident_columns!(),
+                " FROM residents WHERE "
+            ));
+            DB::push_in(&mut qb, "case_id", &ids);
+            qb.push(" ORDER BY case_id, seq");
+            residents_by_case(
+                qb.build_query_as::<ResidentRow>()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(DB::map_err)?,
+            )?
+        };
+        let mut items = assemble_page(rows, requests, replies)?;
+        for case in &mut items {
+            case.residents = residents.remove(&case.id).unwrap_or_default();
+        }
         Ok(Page {
-            items: assemble_page(rows, requests, replies)?,
+            items,
             next,
             cursors,
         })
@@ -682,7 +829,26 @@ where
         .fetch_all(&mut *conn)
         .await
         .map_err(DB::map_err)?;
+        // Residents, so that figures can count everyone who raised a problem.
+        let mut residents = residents_by_case(
+            scoped(
+                concat!(
+                    "SELECT ",
+                    resident_columns!(),
+                    " FROM residents WHERE case_id IN (SELECT id FROM cases WHERE"
+                )
+                .into(),
+                ") ORDER BY case_id, seq",
+            )
+            .build_query_as::<ResidentRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?,
+        )?;
         let mut cases = assemble_page(rows, requests, replies)?;
+        for case in &mut cases {
+            case.residents = residents.remove(&case.id).unwrap_or_default();
+        }
         let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
         for row in events {
             by_case

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::domain::{Case, Reference};
 
 use super::StoreError;
-use super::rows::{CaseRow, EventRow, ReplyRow, RequestRow};
+use super::rows::{CaseRow, EventRow, ReplyRow, RequestRow, ResidentRow};
 
 /// The reference numbers a case still needs for one (issuer, year). The backend
 /// draws `prefix_and_index.len()` numbers in one statement and calls `assign`.
@@ -66,6 +66,12 @@ pub struct Diff {
     pub new_replies: Vec<ReplyRow>,
     pub changed_replies: Vec<ReplyRow>,
     pub new_events: Vec<EventRow>,
+    /// Residents who joined (their rows are new), whose verdict changed, and
+    /// who left (by case and seq): a resident moves between cases by leaving
+    /// one and joining the other.
+    pub new_residents: Vec<ResidentRow>,
+    pub changed_residents: Vec<ResidentRow>,
+    pub gone_residents: Vec<(String, i32)>,
 }
 
 /// A bug in a command, not a refusal: reported as a database error so that it
@@ -93,6 +99,10 @@ pub fn creation(case: &Case) -> Diff {
             .iter()
             .map(|e| EventRow::of(&case.id, e))
             .collect(),
+        // `insert_case` writes them first: they are what finds a race.
+        new_residents: Vec::new(),
+        changed_residents: Vec::new(),
+        gone_residents: Vec::new(),
     }
 }
 
@@ -115,7 +125,26 @@ pub fn diff(before: &Case, after: &Case) -> Result<Diff, StoreError> {
             .iter()
             .map(|e| EventRow::of(&after.id, e))
             .collect(),
+        new_residents: Vec::new(),
+        changed_residents: Vec::new(),
+        gone_residents: Vec::new(),
     };
+    for b in &before.residents {
+        match after.residents.iter().find(|a| a.seq == b.seq) {
+            None => d.gone_residents.push((before.id.clone(), b.seq as i32)),
+            Some(a) if a.petition_id != b.petition_id => {
+                return Err(not_append_only("residents"));
+            }
+            Some(a) if a != b => d.changed_residents.push(ResidentRow::of(after, a)),
+            Some(_) => {}
+        }
+    }
+    d.new_residents = after
+        .residents
+        .iter()
+        .filter(|a| !before.residents.iter().any(|b| b.seq == a.seq))
+        .map(|a| ResidentRow::of(after, a))
+        .collect();
     for (i, a) in after.requests.iter().enumerate() {
         let Some(b) = before.requests.get(i) else {
             d.new_requests.push(i);

@@ -703,6 +703,30 @@ impl WriteTx {
         dispatch!(self, tx => tx.insert_case(case, mail).await)
     }
 
+    /// The case an office's petition id opened or joined, as it is now, with
+    /// the digest the petition was escalated with.
+    pub async fn case_of_petition(
+        &mut self,
+        office: &str,
+        petition_id: &str,
+    ) -> Result<Option<(Case, String)>, StoreError> {
+        if !matchable([Some(office), Some(petition_id)]) {
+            return Ok(None);
+        }
+        dispatch!(self, tx => tx.case_of_petition(office, petition_id).await)
+    }
+
+    /// The OPEN cases of an office, category and community, oldest first:
+    /// what a new petition of theirs is compared with (one index lookup).
+    pub async fn open_candidates(
+        &mut self,
+        office: &str,
+        category: &str,
+        community: &str,
+    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
+        dispatch!(self, tx => tx.open_candidates(office, category, community).await)
+    }
+
     /// As `lock_case`, but `None` at once while another transaction holds the
     /// case (PostgreSQL): the deadline watch never waits for a command.
     pub async fn lock_case_for_watch(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::watch::StepWatch;
 use crate::domain::{
-    Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, CaseStatus, Channel,
+    Alert, AlertKind, AlertSlot, Assigned, Attachment, Case, CaseResident, CaseStatus, Channel,
     DepartmentRequest, DepartmentRole, Event, EventKind, Feedback, Phone, RaisedAlert, Reference,
     Reply, ReplyDetails, RequestStatus, Resident, Review, Verdict, VisitMethod, Watch,
 };
@@ -45,6 +45,103 @@ pub struct CaseRow {
     pub feedback_method: Option<String>,
     pub zone: String,
     pub collector: String,
+    pub merged_into: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResidentRow {
+    pub case_id: String,
+    pub seq: i32,
+    pub office: String,
+    pub petition_id: String,
+    pub fingerprint: String,
+    pub name: String,
+    pub phone: String,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub zone: String,
+    pub collector: String,
+    pub difficulty: i32,
+    pub urgent: bool,
+    pub lead_department: String,
+    pub assisting: String,
+    pub linked_at: i64,
+    pub verdict: Option<String>,
+    pub verdict_at: Option<i64>,
+}
+
+impl ResidentRow {
+    pub fn of(case: &Case, r: &CaseResident) -> ResidentRow {
+        ResidentRow {
+            case_id: case.id.clone(),
+            seq: r.seq as i32,
+            office: case.office.clone(),
+            petition_id: r.petition_id.clone(),
+            fingerprint: r.fingerprint.clone(),
+            name: r.resident.name.clone(),
+            phone: r.resident.phone.as_str().to_owned(),
+            title: r.title.clone(),
+            description: r.description.clone(),
+            address: r.address.clone(),
+            zone: r.zone.clone(),
+            collector: r.collector.clone(),
+            difficulty: i32::from(r.difficulty),
+            urgent: r.urgent,
+            lead_department: r.lead_department.clone().unwrap_or_default(),
+            assisting: r.assisting_departments.join(","),
+            linked_at: millis(r.linked_at),
+            verdict: r.verdict.map(|v| v.as_str().to_owned()),
+            verdict_at: r.verdict_at.map(millis),
+        }
+    }
+
+    pub fn into_resident(self) -> Result<CaseResident, StoreError> {
+        Ok(CaseResident {
+            seq: u32::try_from(self.seq).map_err(|_| corrupt("resident seq", self.seq))?,
+            difficulty: u8::try_from(self.difficulty)
+                .map_err(|_| corrupt("difficulty", self.difficulty))?,
+            verdict: match self.verdict {
+                Some(v) => Some(Verdict::parse(&v).ok_or_else(|| corrupt("verdict", &v))?),
+                None => None,
+            },
+            verdict_at: self.verdict_at.map(time).transpose()?,
+            linked_at: time(self.linked_at)?,
+            petition_id: self.petition_id,
+            fingerprint: self.fingerprint,
+            resident: Resident {
+                name: self.name,
+                phone: Phone::from_stored(self.phone),
+            },
+            title: self.title,
+            description: self.description,
+            address: self.address,
+            zone: self.zone,
+            collector: self.collector,
+            urgent: self.urgent,
+            lead_department: (!self.lead_department.is_empty()).then_some(self.lead_department),
+            assisting_departments: self
+                .assisting
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+/// Residents read for several cases, grouped by case in seq order.
+pub fn residents_by_case(
+    rows: Vec<ResidentRow>,
+) -> Result<HashMap<String, Vec<CaseResident>>, StoreError> {
+    let mut by_case: HashMap<String, Vec<CaseResident>> = HashMap::new();
+    for row in rows {
+        by_case
+            .entry(row.case_id.clone())
+            .or_default()
+            .push(row.into_resident()?);
+    }
+    Ok(by_case)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -222,6 +319,12 @@ pub fn normalise(case: &mut Case) {
     for e in &mut case.events {
         truncate(&mut e.at);
     }
+    for r in &mut case.residents {
+        truncate(&mut r.linked_at);
+        if let Some(at) = &mut r.verdict_at {
+            truncate(at);
+        }
+    }
 }
 
 impl CaseRow {
@@ -254,6 +357,7 @@ impl CaseRow {
             feedback_method: f.and_then(|f| f.method).map(|m| m.as_str().to_owned()),
             zone: case.zone.clone(),
             collector: case.collector.clone(),
+            merged_into: case.merged_into.clone(),
         }
     }
 
@@ -309,6 +413,8 @@ impl CaseRow {
             requests: Vec::new(),
             events: Vec::new(),
             feedback,
+            residents: Vec::new(),
+            merged_into: self.merged_into,
         })
     }
 }

@@ -8,7 +8,13 @@ macro_rules! case_columns {
         "id, office, petition_id, category, title, description, resident_name, resident_phone, address, \
          community, difficulty, status, fingerprint, created_at, updated_at, feedback_verdict, \
          feedback_comment, feedback_recorded_by, feedback_recorded_at, urgent, override_by, \
-         override_reason, override_at, feedback_method, zone, collector"
+         override_reason, override_at, feedback_method, zone, collector, merged_into"
+    };
+}
+macro_rules! resident_columns {
+    () => {
+        "case_id, seq, office, petition_id, fingerprint, name, phone, title, description, address, \
+         zone, collector, difficulty, urgent, lead_department, assisting, linked_at, verdict, verdict_at"
     };
 }
 macro_rules! request_columns {
@@ -29,7 +35,7 @@ macro_rules! event_columns {
         "case_id, seq, kind, actor, at, request_id, detail"
     };
 }
-pub(crate) use {case_columns, event_columns, reply_columns, request_columns};
+pub(crate) use {case_columns, event_columns, reply_columns, request_columns, resident_columns};
 
 /// Binds a row's fields in column order, for the statements below.
 macro_rules! bind_case {
@@ -64,6 +70,31 @@ macro_rules! bind_case {
             .$m(&c.feedback_method)
             .$m(&c.zone)
             .$m(&c.collector)
+            .$m(&c.merged_into)
+    }};
+}
+macro_rules! bind_resident {
+    ($q:expr, $r:expr, $m:ident) => {{
+        let r: &$crate::store::rows::ResidentRow = $r;
+        $q.$m(&r.case_id)
+            .$m(r.seq)
+            .$m(&r.office)
+            .$m(&r.petition_id)
+            .$m(&r.fingerprint)
+            .$m(&r.name)
+            .$m(&r.phone)
+            .$m(&r.title)
+            .$m(&r.description)
+            .$m(&r.address)
+            .$m(&r.zone)
+            .$m(&r.collector)
+            .$m(r.difficulty)
+            .$m(r.urgent)
+            .$m(&r.lead_department)
+            .$m(&r.assisting)
+            .$m(r.linked_at)
+            .$m(&r.verdict)
+            .$m(r.verdict_at)
     }};
 }
 macro_rules! bind_request {
@@ -134,7 +165,7 @@ macro_rules! bind_event {
             .$m(&e.detail)
     }};
 }
-pub(crate) use {bind_case, bind_event, bind_reply, bind_request};
+pub(crate) use {bind_case, bind_event, bind_reply, bind_request, bind_resident};
 
 pub const SELECT_CASE: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = $1");
 pub const SELECT_CASE_BY_PETITION: &str = concat!(
@@ -154,6 +185,30 @@ pub const SELECT_REPLIES_OF_CASE: &str = concat!(
     " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE case_id = $1) \
      ORDER BY request_id, round"
 );
+/// A case's residents, the petitioner first.
+pub const SELECT_RESIDENTS_OF_CASE: &str = concat!(
+    "SELECT ",
+    resident_columns!(),
+    " FROM residents WHERE case_id = $1 ORDER BY seq"
+);
+/// The case an office's petition opened or joined.
+pub const SELECT_CASE_OF_PETITION: &str =
+    "SELECT case_id, fingerprint FROM residents WHERE office = $1 AND petition_id = $2";
+/// A resident joins a case; `DO NOTHING` as for cases: the loser of a race
+/// on one petition id gets no row and reads the winner's case.
+pub const INSERT_RESIDENT: &str = concat!(
+    "INSERT INTO residents (",
+    resident_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+     ON CONFLICT (office, petition_id) DO NOTHING RETURNING petition_id"
+);
+pub const UPDATE_RESIDENT: &str = "UPDATE residents SET verdict = $3, verdict_at = $4 \
+     WHERE case_id = $1 AND seq = $2";
+pub const DELETE_RESIDENT: &str = "DELETE FROM residents WHERE case_id = $1 AND seq = $2";
+/// The open cases a new petition may be the problem of: one lookup of
+/// `cases_open_by_kind`.
+pub const SELECT_OPEN_CANDIDATES: &str = "SELECT id, title, description, address FROM cases \
+     WHERE office = $1 AND category = $2 AND community = $3 AND status = 'OPEN' ORDER BY id";
 pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE id = $1";
 
 /// `DO NOTHING` rather than a unique violation: in PostgreSQL the loser of a race
@@ -162,7 +217,7 @@ pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE 
 pub const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
      ON CONFLICT (office, petition_id) DO NOTHING RETURNING id"
 );
 pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, category = $4, title = $5, \
@@ -170,7 +225,7 @@ pub const UPDATE_CASE: &str = "UPDATE cases SET office = $2, petition_id = $3, c
      difficulty = $11, status = $12, fingerprint = $13, created_at = $14, updated_at = $15, \
      feedback_verdict = $16, feedback_comment = $17, feedback_recorded_by = $18, feedback_recorded_at = $19, \
      urgent = $20, override_by = $21, override_reason = $22, override_at = $23, feedback_method = $24, \
-     zone = $25, collector = $26 WHERE id = $1";
+     zone = $25, collector = $26, merged_into = $27 WHERE id = $1";
 pub const UPDATE_REQUEST: &str = "UPDATE requests SET case_id = $2, position = $3, reference = $4, \
      department = $5, role = $6, status = $7, round = $8, issued_at = $9, ack_due_at = $10, \
      reply_due_at = $11, acknowledged_at = $12, reissue_reason = $13, watch_at = $14, ack_reminded = $15, \

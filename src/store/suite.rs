@@ -601,6 +601,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let c = step(&store, &id, |c| {
         c.record_feedback(
             &Ctx::new(&o, &org, at(50), &SeededIds::default()),
+            None,
             Verdict::Unsatisfied,
             None,
             comment("证还没拿到"),
@@ -634,6 +635,7 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let c = step(&store, &id, |c| {
         c.record_feedback(
             &Ctx::new(&o, &org, at(60), &SeededIds::default()),
+            None,
             Verdict::Satisfied,
             None,
             comment("很满意"),

@@ -18,6 +18,8 @@ pub struct ImportReport {
     pub created: usize,
     /// Found escalated by an earlier import of the same rows.
     pub existing: usize,
+    /// Joined an open case as a further resident (重复诉求).
+    pub linked: usize,
     pub refused: usize,
 }
 
@@ -43,8 +45,11 @@ pub enum RowOutcome {
         case_id: String,
         requests: Vec<(String, String)>,
     },
-    /// An earlier import of the same row opened this case.
+    /// An earlier import of the same row opened this case (or joined it).
     Existing { case_id: String },
+    /// The row is the problem of this open case (重复诉求) and joined it as
+    /// a further resident; `residents` raised it now.
+    Linked { case_id: String, residents: usize },
     /// Every fault, by the column it is in.
     Refused(Vec<Fault>),
 }
@@ -71,6 +76,7 @@ impl ImportReport {
                     report.created += 1
                 }
                 RowOutcome::Existing { .. } => report.existing += 1,
+                RowOutcome::Linked { .. } => report.linked += 1,
                 RowOutcome::Refused(_) => report.refused += 1,
             }
         }
@@ -135,6 +141,10 @@ pub async fn escalate_rows(
                     case_id: case.id,
                 },
                 Outcome::AlreadyEscalated(case) => RowOutcome::Existing { case_id: case.id },
+                Outcome::LinkedAsDuplicate(case) => RowOutcome::Linked {
+                    residents: case.residents_count(),
+                    case_id: case.id,
+                },
                 Outcome::Refused(e) => RowOutcome::Refused(faults(&e, sheet, columns)),
             };
             results.push(result(row, outcome));
@@ -242,9 +252,14 @@ pub async fn import(
         writeln!(out, "row {}: {}", r.row, line(r, &org))?;
     }
     let report = ImportReport::of(&results);
+    let joined = if report.linked > 0 {
+        format!(", {} joined open cases", report.linked)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} rows: {} created, {} already escalated, {} refused",
+        "{} rows: {} created{joined}, {} already escalated, {} refused",
         report.rows, report.created, report.existing, report.refused
     )?;
     if sheet.rows.iter().any(|r| r.visit_date.is_some()) {
@@ -277,6 +292,10 @@ fn line(r: &RowResult, org: &Organisation) -> String {
         RowOutcome::Existing { case_id } => {
             format!("already escalated as case {case_id} ({})", r.petition_id)
         }
+        RowOutcome::Linked { case_id, residents } => format!(
+            "joined open case {case_id} as a further resident ({}); {residents} residents raised it",
+            r.petition_id
+        ),
         RowOutcome::Refused(faults) => format!(
             "refused: {}",
             faults

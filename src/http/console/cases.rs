@@ -435,8 +435,10 @@ pub async fn feedback(
     let comment = violations.check(Comment::parse("comment", field("comment")));
     let result = match (verdict, method, comment) {
         (Some(verdict), Some(method), Some(comment)) if violations.is_empty() => {
+            let petition_id = field("petition_id").trim();
             let command = RecordFeedback {
                 case_id: case_id.trim().to_owned(),
+                petition_id: (!petition_id.is_empty()).then(|| petition_id.to_owned()),
                 verdict,
                 method: Some(method),
                 comment,

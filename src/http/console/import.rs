@@ -181,6 +181,11 @@ fn render(
                     Some(case_id.as_str()),
                     "此前已导入立案".to_owned(),
                 ),
+                RowOutcome::Linked { case_id, residents } => (
+                    "linked",
+                    Some(case_id.as_str()),
+                    format!("与办理中的案件为同一问题，已并入（{residents} 位群众反映）"),
+                ),
                 RowOutcome::Refused(faults) => (
                     "refused",
                     None,
@@ -219,6 +224,7 @@ fn render(
             rows,
             ok => report.created,
             existing => report.existing,
+            linked => report.linked,
             refused => report.refused,
         },
     )

@@ -24,6 +24,7 @@
 
 mod alert;
 mod digest;
+mod notice;
 mod receipt;
 mod reminder;
 mod request;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use alert::{AlertLetter, AlertLine};
 pub use digest::{DIGEST_LINES, DigestLetter};
+pub use notice::{NoticeLetter, NoticeOutcome};
 pub use receipt::{MailAnswered, ReceiptLetter};
 pub use reminder::ReminderLetter;
 pub use request::RequestLetter;
@@ -83,6 +85,7 @@ pub enum LetterFacts {
     WeeklyDigest(Box<WeeklyDigestLetter>),
     Ruling(RulingLetter),
     SignIn(SignInLetter),
+    Notice(NoticeLetter),
 }
 
 impl LetterFacts {
@@ -96,6 +99,7 @@ impl LetterFacts {
             Self::WeeklyDigest(_) => LetterKind::WeeklyDigest,
             Self::Ruling(_) => LetterKind::Ruling,
             Self::SignIn(_) => LetterKind::SignIn,
+            Self::Notice(_) => LetterKind::Notice,
         }
     }
 }
@@ -163,6 +167,7 @@ impl Letters {
                 Effect::RequestIssued(issued) => self.plan_request(org, case, issued)?,
                 Effect::Reminder(reminded) => self.plan_reminder(org, case, reminded)?,
                 Effect::Ruled(ruled) => self.plan_ruling(org, case, ruled)?,
+                Effect::Notice(notice) => self.plan_notice(org, case, notice)?,
                 // Alerts go to supervisors, not to departments.
                 Effect::Overdue { .. }
                 | Effect::ReplyRejected { .. }
@@ -192,6 +197,7 @@ impl Letters {
             LetterFacts::WeeklyDigest(letter) => self.render_weekly_digest(mail, &letter),
             LetterFacts::Ruling(letter) => self.render_ruling(mail, &letter, reference),
             LetterFacts::SignIn(letter) => self.render_sign_in(mail, &letter),
+            LetterFacts::Notice(letter) => self.render_notice(mail, &letter, reference),
         }
     }
 
