@@ -237,6 +237,7 @@ fn checked_organisation(
         decisions,
         scoring,
         duplicates,
+        join_duplicates: settings.duplicates.enabled,
         further_letter: settings.duplicates.further_letter,
     };
     problems.check(org.validate().map_err(anyhow::Error::msg))?;

@@ -107,6 +107,9 @@ pub struct Organisation {
     pub scoring: super::statistics::ScoringPolicy,
     /// When a new petition is an open case's problem (`[duplicates]`).
     pub duplicates: super::similarity::SimilarityPolicy,
+    /// Whether a new petition is compared with the open cases of its kind
+    /// and joins the one it duplicates (`[duplicates] enabled`).
+    pub join_duplicates: bool,
     /// Whether a duplicate petition joining an open case sends its
     /// departments a short notice (`[duplicates] further_letter`).
     pub further_letter: bool,

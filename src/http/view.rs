@@ -26,6 +26,9 @@ pub struct DeskView {
     pub community: String,
     pub resident_name: String,
     pub resident_phone: String,
+    /// How many residents raised the problem (重复诉求); who the others are
+    /// is the street office's to know.
+    pub residents_count: usize,
     pub difficulty: u8,
     pub urgent: bool,
     pub status: &'static str,
@@ -327,6 +330,7 @@ impl DeskView {
             community: case.community.clone(),
             resident_name: case.resident.name.clone(),
             resident_phone: case.resident.phone.as_str().to_owned(),
+            residents_count: case.residents_count(),
             difficulty: case.difficulty,
             urgent: case.urgent,
             status: request.status.zh(),

@@ -159,9 +159,12 @@ impl Whistle {
                 &petition.petition_id,
             );
         }
-        let candidates = tx
-            .open_candidates(&office.code, &petition.category, &petition.community)
-            .await?;
+        let candidates = if org.join_duplicates {
+            tx.open_candidates(&office.code, &petition.category, &petition.community)
+                .await?
+        } else {
+            Vec::new()
+        };
         if let Some(best) = residents::best_match(&org.duplicates, &petition, &candidates)
             && let Some(before) = tx.lock_case(&best.case_id).await?
         {

@@ -92,6 +92,10 @@ pub struct PointsSettings {
 /// holds; see `domain::similarity`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DuplicateSettings {
+    /// Whether a new petition is compared with the open cases at all; off,
+    /// every valid petition opens a case of its own, as before duplicates
+    /// were joined.
+    pub enabled: bool,
     /// The score (0-1) at or above which two petitions are one problem.
     pub threshold: f64,
     /// Added to the score when both petitions give the same address.

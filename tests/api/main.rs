@@ -21,6 +21,7 @@ mod console_supervision;
 mod decisions;
 mod digest;
 mod discovery;
+mod duplicates;
 mod faults;
 mod idempotency;
 mod intake;

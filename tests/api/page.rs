@@ -574,7 +574,7 @@ impl Browser {
 }
 
 /// The reply link in a letter's text: `…/r/` and 40 hex digits.
-fn link_in(text: &str) -> String {
+pub(crate) fn link_in(text: &str) -> String {
     let start = text
         .find("http://")
         .filter(|&i| text[i..].contains("/r/"))

@@ -233,6 +233,8 @@ pub async fn show(
         "review" => Some("审核结果已记录。"),
         "escalated" => Some("诉求已提交，已向部门发函。"),
         "feedback" => Some("回访结果已记录。"),
+        "unlinked" => Some("已拆分为独立案件，并已向部门发函。"),
+        "linked" => Some("案件已并入，原案件的函已撤回。"),
         _ => None,
     });
     render_case(
@@ -369,6 +371,8 @@ fn field_zh(field: &str) -> &str {
         "verdict" => "回访结果",
         "method" => "回访方式",
         "decision" => "审核结果",
+        "petition_id" => "诉求人",
+        "duplicate_case_id" => "并入案件",
         other => other,
     }
 }
@@ -485,4 +489,47 @@ pub async fn file(
     use crate::domain::attachment::{served_type, shown_name};
     let content_type = served_type(&file.content).to_owned();
     crate::http::page::download(&shown_name(&file.filename), &content_type, file.content)
+}
+
+/// `POST /console/cases/{case_id}/unlink`: splits a resident off into a case
+/// of their own, as UnlinkResident; the browser goes to the new case.
+pub async fn unlink(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Path(case_id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let signed = match posted(&state, &headers, &form).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let petition_id = form.get("petition_id").map_or("", String::as_str).trim();
+    let result = state
+        .whistle
+        .unlink_resident(&signed.actor(), case_id.trim(), petition_id)
+        .await;
+    answer(&state, &signed, &case_id, "unlinked", result).await
+}
+
+/// `POST /console/cases/{case_id}/link`: joins another case of the same
+/// problem into this one, as LinkCases.
+pub async fn link(
+    State(state): State<PageState>,
+    headers: HeaderMap,
+    Path(case_id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let signed = match posted(&state, &headers, &form).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let other = form
+        .get("duplicate_case_id")
+        .map_or("", String::as_str)
+        .trim();
+    let result = state
+        .whistle
+        .link_cases(&signed.actor(), case_id.trim(), other)
+        .await;
+    answer(&state, &signed, &case_id, "linked", result).await
 }

@@ -320,6 +320,8 @@ pub(super) fn routes() -> Router<PageState> {
         )
         .route("/console/cases/{case_id}/review", post(cases::review))
         .route("/console/cases/{case_id}/feedback", post(cases::feedback))
+        .route("/console/cases/{case_id}/unlink", post(cases::unlink))
+        .route("/console/cases/{case_id}/link", post(cases::link))
         .route("/static/console.css", get(stylesheet))
         .route("/console/board", get(board::show))
         .route("/console/board/live", get(live::board))

@@ -53,6 +53,37 @@ pub struct CaseView {
     pub requests: Vec<RequestView>,
     pub progress: Vec<TimelineItem>,
     pub timeline: Vec<TimelineItem>,
+    /// Everyone who raised the problem, the petitioner first (重复诉求).
+    pub residents: Vec<ResidentView>,
+    /// The case this one was joined into, if it was.
+    pub merged_into: String,
+    /// Whether the office may still split residents off or join cases into it.
+    pub linkable: bool,
+}
+
+/// One resident of a case, as the office's page lists them.
+#[derive(Debug, Serialize)]
+pub struct ResidentView {
+    pub petition_id: String,
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+    pub description: String,
+    pub zone: String,
+    pub collector: String,
+    pub linked_at: String,
+    /// Their latest verdict; empty before the follow-up visit.
+    pub verdict: &'static str,
+    /// Whether they may be split off: not the petitioner the case was opened for.
+    pub further: bool,
+}
+
+fn verdict_zh(v: crate::domain::Verdict) -> &'static str {
+    match v {
+        crate::domain::Verdict::Satisfied => "满意",
+        crate::domain::Verdict::BasicallySatisfied => "基本满意",
+        crate::domain::Verdict::Unsatisfied => "不满意",
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -287,11 +318,7 @@ impl CaseView {
             created_at: when(case.created_at, tz),
             awaiting_feedback: case.status == crate::domain::CaseStatus::AwaitingFeedback,
             feedback: case.feedback.as_ref().map(|f| FeedbackView {
-                verdict: match f.verdict {
-                    crate::domain::Verdict::Satisfied => "满意",
-                    crate::domain::Verdict::BasicallySatisfied => "基本满意",
-                    crate::domain::Verdict::Unsatisfied => "不满意",
-                },
+                verdict: verdict_zh(f.verdict),
                 method: f.method.map_or("", crate::domain::VisitMethod::zh),
                 comment: f.comment.clone(),
                 recorded_by: f.recorded_by.clone(),
@@ -300,6 +327,24 @@ impl CaseView {
             requests,
             progress,
             timeline,
+            residents: case
+                .residents
+                .iter()
+                .map(|r| ResidentView {
+                    petition_id: r.petition_id.clone(),
+                    name: r.resident.name.clone(),
+                    phone: r.resident.phone.as_str().to_owned(),
+                    address: r.address.clone(),
+                    description: r.description.clone(),
+                    zone: r.zone.clone(),
+                    collector: r.collector.clone(),
+                    linked_at: when(r.linked_at, tz),
+                    verdict: r.verdict.map_or("", verdict_zh),
+                    further: r.petition_id != case.petition_id,
+                })
+                .collect(),
+            merged_into: case.merged_into.clone().unwrap_or_default(),
+            linkable: case.status != crate::domain::CaseStatus::Closed,
         }
     }
 }

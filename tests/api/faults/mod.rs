@@ -21,7 +21,7 @@ fn first_letter(request_id: &str) -> String {
 }
 
 /// Every case the office's ledger holds, page by page.
-async fn whole_ledger(office: &mut CaseClient) -> Vec<Case> {
+pub(crate) async fn whole_ledger(office: &mut CaseClient) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut page_token = String::new();
     for _ in 0..100 {

@@ -184,6 +184,9 @@ async fn start_app(
         ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0"),
         ("WHISTLE__HTTP__LISTEN", "127.0.0.1:0"),
         ("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0"),
+        // Scenarios escalate the same few petitions under many ids to fill a
+        // ledger; those about duplicates turn joining on (`DUPLICATES_ON`).
+        ("WHISTLE__DUPLICATES__ENABLED", "false"),
         (
             "WHISTLE__MAIL__FILE_DIR",
             outbox.to_str().expect("a UTF-8 temp path"),
@@ -314,6 +317,8 @@ pub async fn start_binary_with_args(
         .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
         .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
+        // As in `start_app`: joining duplicates is for the scenarios about it.
+        .env("WHISTLE__DUPLICATES__ENABLED", "false")
         .env("WHISTLE__LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
