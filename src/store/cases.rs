@@ -695,23 +695,7 @@ where
                 .map_err(DB::map_err)?;
             (requests, replies)
         };
-        let mut residents = if ids.is_empty() {
-            Default::default()
-        } else {
-            let mut qb = QueryBuilder::<DB>::new(concat!(
-                "SELECT ",
-                resident_columns!(),
-                " FROM residents WHERE "
-            ));
-            DB::push_in(&mut qb, "case_id", &ids);
-            qb.push(" ORDER BY case_id, seq");
-            residents_by_case(
-                qb.build_query_as::<ResidentRow>()
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(DB::map_err)?,
-            )?
-        };
+        let mut residents = self.residents_of(&ids).await?;
         let mut items = assemble_page(rows, requests, replies)?;
         for case in &mut items {
             case.residents = residents.remove(&case.id).unwrap_or_default();
@@ -1052,7 +1036,40 @@ where
                 .map_err(DB::map_err)?;
             (cases, replies)
         };
-        assemble_assigned(rows, cases, replies)
+        let mut assigned = assemble_assigned(rows, cases, replies)?;
+        // Their residents, for the count a department sees.
+        let mut case_ids: Vec<String> = assigned.iter().map(|a| a.case.id.clone()).collect();
+        case_ids.sort();
+        case_ids.dedup();
+        let residents = self.residents_of(&case_ids).await?;
+        for a in &mut assigned {
+            a.case.residents = residents.get(&a.case.id).cloned().unwrap_or_default();
+        }
+        Ok(assigned)
+    }
+
+    /// The residents of the cases `ids`, by case, each case's in seq order.
+    async fn residents_of(
+        &mut self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<crate::domain::CaseResident>>, StoreError>
+    {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            resident_columns!(),
+            " FROM residents WHERE "
+        ));
+        DB::push_in(&mut qb, "case_id", ids);
+        qb.push(" ORDER BY case_id, seq");
+        residents_by_case(
+            qb.build_query_as::<ResidentRow>()
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?,
+        )
     }
 }
 

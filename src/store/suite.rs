@@ -45,6 +45,7 @@ macro_rules! suite {
 }
 
 suite!(
+    residents_join_leave_and_find_their_case_by_petition,
     insert_then_get_round_trips_every_field,
     reinserting_a_petition_returns_the_existing_case,
     references_are_sequential_per_issuer_and_year,
@@ -320,6 +321,108 @@ fn is_wrong_state(result: &Result<Case, StoreError>) -> bool {
 
 // ---- the tests -------------------------------------------------------------------
 
+async fn residents_join_leave_and_find_their_case_by_petition(store: Store) {
+    let org = org();
+    let first = create(&store, &Spec::default()).await;
+    let second = create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0002",
+            ..Spec::default()
+        },
+    )
+    .await;
+    create(
+        &store,
+        &Spec {
+            petition_id: "CP-2026-0003",
+            community: "新南社区",
+            ..Spec::default()
+        },
+    )
+    .await;
+    // The open candidates: of the office, category and community only.
+    let mut tx = store.begin().await.unwrap();
+    let candidates = tx
+        .open_candidates("cuiping", "property-certificate", "杨柳社区")
+        .await
+        .unwrap();
+    assert_eq!(
+        candidates
+            .iter()
+            .map(|c| c.case_id.as_str())
+            .collect::<Vec<_>>(),
+        [first.id.as_str(), second.id.as_str()]
+    );
+    assert_eq!(candidates[0].title, first.title);
+    assert!(
+        tx.case_of_petition("cuiping", "CP-2026-0009")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.rollback().await.unwrap();
+
+    // A further resident joins the first case; their petition finds it.
+    let joining = open_case(&Spec {
+        petition_id: "CP-2026-0009",
+        ..Spec::default()
+    });
+    let petition_of = |case: &Case| {
+        let r = &case.residents[0];
+        Petition::parse(&r.petition_input(case)).unwrap()
+    };
+    let petition = petition_of(&joining);
+    let o = office("cuiping");
+    let joined = step(&store, &first.id, |c| {
+        c.link_resident(&Ctx::new(&o, &org, t0(), &OsIds), &petition, false)
+    })
+    .await;
+    assert_eq!(joined.residents.len(), 2);
+    let mut tx = store.begin().await.unwrap();
+    let (found, fingerprint) = tx
+        .case_of_petition("cuiping", "CP-2026-0009")
+        .await
+        .unwrap()
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(found.id, first.id);
+    assert_eq!(fingerprint, petition.fingerprint());
+    // The same petition id cannot open a case of its own now.
+    match insert(&store, joining, no_mail).await.unwrap() {
+        Outcome::Existing(existing) => assert_eq!(existing.id, first.id),
+        Outcome::Created(_) => panic!("a joined petition opened a case"),
+    }
+
+    // Joined by hand: the other case's resident moves, in one transaction.
+    let mut tx = store.begin().await.unwrap();
+    let keep = tx.lock_case(&first.id).await.unwrap().unwrap();
+    let other = tx.lock_case(&second.id).await.unwrap().unwrap();
+    let (mut kept, mut merged) = (keep.clone(), other.clone());
+    kept.absorb(&Ctx::new(&o, &org, t0(), &OsIds), &mut merged)
+        .unwrap();
+    tx.update_case(&other, &mut merged, &[], &[]).await.unwrap();
+    tx.update_case(&keep, &mut kept, &[], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let stored = store.get_case(&first.id).await.unwrap().unwrap();
+    assert_eq!(stored.residents, kept.residents);
+    assert_eq!(
+        stored
+            .residents
+            .iter()
+            .map(|r| r.petition_id.as_str())
+            .collect::<Vec<_>>(),
+        ["CP-2026-0001", "CP-2026-0009", "CP-2026-0002"]
+    );
+    let gone = store.get_case(&second.id).await.unwrap().unwrap();
+    assert!(gone.residents.is_empty());
+    assert_eq!(gone.merged_into.as_deref(), Some(first.id.as_str()));
+    // Lists carry the residents too, for the figures to count them.
+    let listed = all_cases(&store, &CaseFilter::default(), 10).await;
+    let listed = listed.iter().find(|c| c.id == first.id).unwrap();
+    assert_eq!(listed.residents.len(), 3);
+}
+
 async fn insert_then_get_round_trips_every_field(store: Store) {
     let opened = open_case(&Spec::default());
     let Outcome::Created(created) = insert(&store, opened.clone(), no_mail).await.unwrap() else {
@@ -336,6 +439,9 @@ async fn insert_then_get_round_trips_every_field(store: Store) {
         for d in &mut r.deadline_history {
             d.set_at = cut_to_millis(d.set_at);
         }
+    }
+    for r in &mut expected.residents {
+        r.linked_at = cut_to_millis(r.linked_at);
     }
     // Each event got its stream position, in order.
     let ids: Vec<i64> = created.events.iter().map(|e| e.id.unwrap()).collect();
