@@ -209,7 +209,13 @@ impl ProgressEntry {
             community: case.community.clone(),
             zone: case.zone.clone(),
             escalated_at: case.created_at,
-            residents: vec![case.resident.clone()],
+            // Everyone who raised it waits to hear (重复诉求); a case read
+            // without its residents has its petitioner.
+            residents: if case.residents.is_empty() {
+                vec![case.resident.clone()]
+            } else {
+                case.residents.iter().map(|r| r.resident.clone()).collect()
+            },
             status,
             requests,
             next,
@@ -230,7 +236,10 @@ fn status_at(events: &[&Event]) -> CaseStatus {
         .iter()
         .fold(CaseStatus::Open, |status, e| match e.kind {
             EventKind::AwaitingFeedback => CaseStatus::AwaitingFeedback,
-            EventKind::CaseClosed | EventKind::ClosedByOverride => CaseStatus::Closed,
+            // A case joined into another closed then too.
+            EventKind::CaseClosed | EventKind::ClosedByOverride | EventKind::CaseMerged => {
+                CaseStatus::Closed
+            }
             EventKind::CaseReopened => CaseStatus::Open,
             _ => status,
         })
