@@ -415,6 +415,15 @@ mod tests {
         Ctx::new(who, org, now(), ids)
     }
 
+    /// The fixture case with a second resident, P2, joined.
+    fn with_two_residents(org: &crate::domain::Organisation) -> Case {
+        let ids = SeededIds::starting_at(90);
+        let mut case = open_case();
+        case.link_resident(&ctx(org, &ids), &petition("P2", "房产证办不下来"), false)
+            .unwrap();
+        case
+    }
+
     fn accept_all(case: &mut Case) {
         let org = org();
         for i in 0..case.requests.len() {
@@ -488,9 +497,7 @@ mod tests {
     fn a_case_with_two_residents_closes_only_when_both_are_satisfied() {
         let org = org();
         let ids = SeededIds::starting_at(100);
-        let mut case = open_case();
-        case.link_resident(&ctx(&org, &ids), &petition("P2", "房产证办不下来"), false)
-            .unwrap();
+        let mut case = with_two_residents(&org);
         accept_all(&mut case);
         assert_eq!(case.status, CaseStatus::AwaitingFeedback);
         let record = |case: &mut Case, who: Option<&str>, verdict| {
@@ -522,9 +529,7 @@ mod tests {
     fn an_unsatisfied_resident_reopens_the_case_as_before() {
         let org = org();
         let ids = SeededIds::starting_at(100);
-        let mut case = open_case();
-        case.link_resident(&ctx(&org, &ids), &petition("P2", "房产证办不下来"), false)
-            .unwrap();
+        let mut case = with_two_residents(&org);
         accept_all(&mut case);
         let caused = case
             .record_feedback(
@@ -545,9 +550,7 @@ mod tests {
     fn a_resident_split_off_gets_a_case_of_their_own_and_the_petitioner_stays() {
         let org = org();
         let ids = SeededIds::starting_at(100);
-        let mut case = open_case();
-        case.link_resident(&ctx(&org, &ids), &petition("P2", "房产证办不下来"), false)
-            .unwrap();
+        let mut case = with_two_residents(&org);
         let cuiping = &org.offices["cuiping"];
         let refused = case.unlink_resident(&ctx(&org, &ids), "P1", cuiping);
         assert!(matches!(refused, Err(DomainError::WrongState(_))));

@@ -107,6 +107,8 @@ async fn reflection_v1_lists_and_describes_the_services(app: TestApp) {
             "ListCases",
             "ReviewReply",
             "RecordFeedback",
+            "UnlinkResident",
+            "LinkCases",
             "WatchCaseEvents",
             "GetAttachment",
             "ExportLedger",
