@@ -36,6 +36,7 @@ pub mod ledger;
 pub mod mail;
 pub mod metrics;
 pub mod reload;
+pub mod seed_data;
 pub mod service;
 pub mod settings;
 pub mod store;

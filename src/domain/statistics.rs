@@ -33,9 +33,11 @@ use super::table::{Cell, Table};
 use super::watch::Due;
 
 mod community;
+mod encoding;
 mod tables;
 
 pub use community::{CommunityFigures, CommunityPoints};
+pub use encoding::fingerprint;
 
 /// The points of the weighted score and what a party needs to be ranked
 /// (`[statistics]`).
@@ -272,106 +274,247 @@ pub fn compute(
     policy: &ScoringPolicy,
     now: DateTime<Utc>,
 ) -> Statistics {
-    let calendar = &org.calendar;
-    let mut departments: BTreeMap<String, DepartmentTally> = org
-        .departments
-        .keys()
-        .filter(|code| scope.department.as_ref().is_none_or(|d| d == *code))
-        .map(|code| (code.clone(), DepartmentTally::default()))
-        .collect();
-    let mut offices: BTreeMap<String, OfficeTally> = org
-        .offices
-        .keys()
-        .filter(|code| scope.office.as_ref().is_none_or(|o| o == *code))
-        .map(|code| (code.clone(), OfficeTally::default()))
-        .collect();
-    let mut total = OfficeTally::default();
+    let mut figures = Figures::new(scope, org, policy, now);
     for case in cases {
+        figures.add(&CaseFigures::of(case, &org.calendar, policy, now));
+    }
+    figures.finish()
+}
+
+/// One case's part in the figures at a moment, whatever the scope: what
+/// `compute` reads of the case and of each of its requests' timelines. The
+/// figures are a fold of these in escalation order (`Figures`), so a part
+/// that can no longer change may be kept and folded again later instead of
+/// the case (see `settled`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseFigures {
+    pub created_at: DateTime<Utc>,
+    pub office: String,
+    pub community: String,
+    pub zone: String,
+    pub difficulty: u8,
+    pub closed: bool,
+    pub overridden: bool,
+    /// The latest verdict: satisfied (or basically), or not; none yet.
+    pub verdict: Option<bool>,
+    pub requests: Vec<RequestPart>,
+}
+
+/// One request's part: its department, whether it was reassigned away, and
+/// its tally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPart {
+    pub department: String,
+    pub returned: bool,
+    tally: RequestTally,
+}
+
+impl CaseFigures {
+    /// The case's part as it stands at `now`.
+    pub fn of(
+        case: &Case,
+        calendar: &WorkingCalendar,
+        policy: &ScoringPolicy,
+        now: DateTime<Utc>,
+    ) -> CaseFigures {
+        CaseFigures {
+            created_at: case.created_at,
+            office: case.office.clone(),
+            community: case.community.clone(),
+            zone: case.zone.clone(),
+            difficulty: case.difficulty,
+            closed: case.status == CaseStatus::Closed,
+            overridden: case.closed_by_override.is_some(),
+            verdict: case
+                .feedback
+                .as_ref()
+                .map(|f| !matches!(f.verdict, Verdict::Unsatisfied)),
+            requests: case
+                .requests
+                .iter()
+                .map(|r| RequestPart {
+                    department: r.department.clone(),
+                    returned: r.status == RequestStatus::Returned,
+                    tally: RequestTally::of(case, r, calendar, policy, now),
+                })
+                .collect(),
+        }
+    }
+
+    /// The case's part at `now` if it is the same at every later moment
+    /// while the case does not change; none while time still moves it.
+    ///
+    /// Time enters a part in two ways only: steps judged against a fixed
+    /// moment (a deadline passed, a review's allowance used up), which
+    /// change once and stay; and working time counted up to now, which grows
+    /// with every working hour. So a part that is equal at `now` and at a
+    /// moment past every deadline, allowance and stamp of the case (plus a
+    /// month, enough working hours for any allowance) is equal at every
+    /// moment between and after: nothing of it waits for a moment to come,
+    /// and nothing counts up to now.
+    pub fn settled(
+        case: &Case,
+        calendar: &WorkingCalendar,
+        policy: &ScoringPolicy,
+        now: DateTime<Utc>,
+    ) -> Option<CaseFigures> {
+        let latest = case
+            .requests
+            .iter()
+            .flat_map(|r| {
+                r.deadline_history
+                    .iter()
+                    .map(|d| d.due_at)
+                    .chain([r.ack_due_at, r.reply_due_at, r.issued_at])
+                    .chain(r.replies.iter().map(|p| p.replied_at))
+            })
+            .chain(case.events.iter().map(|e| e.at))
+            .chain([case.updated_at, now])
+            .max()
+            .unwrap_or(now);
+        let part = CaseFigures::of(case, calendar, policy, now);
+        let later = CaseFigures::of(case, calendar, policy, latest + Duration::days(31));
+        (part == later).then_some(part)
+    }
+}
+
+/// The figures as cases' parts are added, in escalation order (the order
+/// sums of hours are added in matters to their last digit).
+pub struct Figures<'a> {
+    scope: &'a Scope,
+    org: &'a Organisation,
+    policy: &'a ScoringPolicy,
+    now: DateTime<Utc>,
+    departments: BTreeMap<String, DepartmentTally>,
+    offices: BTreeMap<String, OfficeTally>,
+    total: OfficeTally,
+    communities: community::CommunityTally,
+}
+
+impl<'a> Figures<'a> {
+    pub fn new(
+        scope: &'a Scope,
+        org: &'a Organisation,
+        policy: &'a ScoringPolicy,
+        now: DateTime<Utc>,
+    ) -> Figures<'a> {
+        Figures {
+            scope,
+            org,
+            policy,
+            now,
+            departments: org
+                .departments
+                .keys()
+                .filter(|code| scope.department.as_ref().is_none_or(|d| d == *code))
+                .map(|code| (code.clone(), DepartmentTally::default()))
+                .collect(),
+            offices: org
+                .offices
+                .keys()
+                .filter(|code| scope.office.as_ref().is_none_or(|o| o == *code))
+                .map(|code| (code.clone(), OfficeTally::default()))
+                .collect(),
+            total: OfficeTally::default(),
+            communities: community::CommunityTally::default(),
+        }
+    }
+
+    /// Adds a case's part; a case outside the scope adds nothing.
+    pub fn add(&mut self, case: &CaseFigures) {
+        let (scope, policy) = (self.scope, self.policy);
         if case.created_at < scope.from || case.created_at >= scope.to {
-            continue;
+            return;
         }
         if scope.office.as_ref().is_some_and(|o| *o != case.office) {
-            continue;
+            return;
         }
-        let requests: Vec<&DepartmentRequest> = case
+        let requests: Vec<&RequestPart> = case
             .requests
             .iter()
             .filter(|r| scope.department.as_ref().is_none_or(|d| *d == r.department))
             .collect();
         if requests.is_empty() {
-            continue;
+            return;
         }
-        let tallies: Vec<RequestTally> = requests
-            .iter()
-            .map(|r| RequestTally::of(case, r, calendar, policy, now))
-            .collect();
-        let unsatisfied = case
-            .feedback
-            .as_ref()
-            .map(|f| matches!(f.verdict, Verdict::Unsatisfied))
-            == Some(true);
-        let verdict = case
-            .feedback
-            .as_ref()
-            .map(|f| !matches!(f.verdict, Verdict::Unsatisfied));
+        let tallies: Vec<&RequestTally> = requests.iter().map(|r| &r.tally).collect();
+        let unsatisfied = case.verdict == Some(false);
+        let verdict = case.verdict;
         let mut served = BTreeSet::new();
-        for (request, tally) in requests.iter().zip(&tallies) {
-            let dept = departments.entry(request.department.clone()).or_default();
-            dept.requests.add(tally);
-            let returned = request.status == RequestStatus::Returned;
-            if !returned {
-                let points = tally.points(policy, unsatisfied);
+        for request in &requests {
+            let dept = self
+                .departments
+                .entry(request.department.clone())
+                .or_default();
+            dept.requests.add(&request.tally);
+            if !request.returned {
+                let points = request.tally.points(policy, unsatisfied);
                 dept.score.add(points, case.difficulty);
                 if served.insert(request.department.clone()) {
                     dept.cases += 1;
                     dept.satisfaction.judge(verdict);
-                    dept.overrides += u32::from(case.closed_by_override.is_some());
+                    dept.overrides += u32::from(case.overridden);
                 }
             }
         }
-        let office = offices.entry(case.office.clone()).or_default();
-        for tally in [office, &mut total] {
+        let office = self.offices.entry(case.office.clone()).or_default();
+        for tally in [office, &mut self.total] {
             tally.add_case(case, &tallies, verdict, unsatisfied, policy);
         }
+        self.communities
+            .add(case, &tallies, &policy.community, self.org);
     }
-    let min = policy.min_sample;
-    let departments: Vec<DepartmentFigures> = departments
-        .into_iter()
-        .map(|(code, t)| DepartmentFigures {
-            name: org
-                .departments
-                .get(&code)
-                .map_or_else(|| code.clone(), |d| d.name.clone()),
-            code,
-            cases: t.cases,
-            satisfaction: t.satisfaction,
-            overrides: t.overrides,
-            score: t.score.score(t.requests.figures.requests < min),
-            requests: t.requests.figures(),
-        })
-        .collect();
-    let departments = rank(departments, |d| &mut d.score, |d| &d.code);
-    let offices: Vec<OfficeFigures> = offices
-        .into_iter()
-        .map(|(code, t)| {
-            let name = org
-                .offices
-                .get(&code)
-                .map_or_else(|| code.clone(), |o| o.name.clone());
-            t.figures(code, name, min)
-        })
-        .collect();
-    let offices = rank(offices, |o| &mut o.score, |o| &o.code);
-    let mut total = total.figures(String::new(), "合计".into(), u32::MAX);
-    total.score.too_few_to_rank = false;
-    Statistics {
-        scope: scope.clone(),
-        computed_at: now,
-        departments,
-        offices,
-        total,
-        communities: community::figures(cases, scope, org, policy, now),
-        policy: policy.clone(),
+
+    pub fn finish(self) -> Statistics {
+        let Figures {
+            scope,
+            org,
+            policy,
+            now,
+            departments,
+            offices,
+            total,
+            communities,
+        } = self;
+        let min = policy.min_sample;
+        let departments: Vec<DepartmentFigures> = departments
+            .into_iter()
+            .map(|(code, t)| DepartmentFigures {
+                name: org
+                    .departments
+                    .get(&code)
+                    .map_or_else(|| code.clone(), |d| d.name.clone()),
+                code,
+                cases: t.cases,
+                satisfaction: t.satisfaction,
+                overrides: t.overrides,
+                score: t.score.score(t.requests.figures.requests < min),
+                requests: t.requests.figures(),
+            })
+            .collect();
+        let departments = rank(departments, |d| &mut d.score, |d| &d.code);
+        let offices: Vec<OfficeFigures> = offices
+            .into_iter()
+            .map(|(code, t)| {
+                let name = org
+                    .offices
+                    .get(&code)
+                    .map_or_else(|| code.clone(), |o| o.name.clone());
+                t.figures(code, name, min)
+            })
+            .collect();
+        let offices = rank(offices, |o| &mut o.score, |o| &o.code);
+        let mut total = total.figures(String::new(), "合计".into(), u32::MAX);
+        total.score.too_few_to_rank = false;
+        Statistics {
+            scope: scope.clone(),
+            computed_at: now,
+            departments,
+            offices,
+            total,
+            communities: communities.finish(),
+            policy: policy.clone(),
+        }
     }
 }
 
@@ -413,7 +556,7 @@ fn rank<T>(
 }
 
 /// One request's part in the figures, as it stands at the moment of computing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct RequestTally {
     open: bool,
     overdue_now: bool,
@@ -716,19 +859,19 @@ struct OfficeTally {
 impl OfficeTally {
     fn add_case(
         &mut self,
-        case: &Case,
-        tallies: &[RequestTally],
+        case: &CaseFigures,
+        tallies: &[&RequestTally],
         verdict: Option<bool>,
         unsatisfied: bool,
         policy: &ScoringPolicy,
     ) {
         self.cases += 1;
-        self.closed += u32::from(case.status == CaseStatus::Closed);
-        let overridden = case.closed_by_override.is_some();
+        self.closed += u32::from(case.closed);
+        let overridden = case.overridden;
         self.overrides += u32::from(overridden);
         self.satisfaction.judge(verdict);
         let mut review = Rate::default();
-        for t in tallies {
+        for &t in tallies {
             self.requests.add(t);
             self.to_review.extend(&t.to_review);
             self.office_hours += t.office_hours;

@@ -30,7 +30,7 @@ pub mod progress;
 mod replies;
 mod requests;
 mod residents;
-mod statistics;
+pub mod statistics;
 mod supervision;
 mod watching;
 pub mod webhooks;

@@ -1,11 +1,100 @@
-//! The figures supervisors rank by: the cases of a period read whole in one
-//! snapshot, computed by `domain::statistics` at the service's clock.
+//! The figures supervisors rank by, computed by `domain::statistics` at the
+//! service's clock as a fold of each case's part in them. A case whose part
+//! can no longer change (`CaseFigures::settled`) has it kept by the store
+//! and read back as one small row; the others (cases still under way, and
+//! any whose kept part no longer holds) are read whole and replayed, and
+//! those that have settled meanwhile are kept for the next time. The figures
+//! are those of replaying every case (`statistics::compute`), to the bit.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::error::echo;
-use crate::domain::statistics::{self, Scope, Statistics};
-use crate::domain::{Actor, DomainError};
+use crate::domain::statistics::{self, CaseFigures, Figures, Scope, Statistics};
+use crate::domain::{Actor, DomainError, Organisation};
+use crate::store::{FIGURES_PAGE, FiguresScope, KeptFigures};
+
+/// Cases read whole at once when their parts are missing.
+const REPLAYED_AT_ONCE: usize = 1_000;
+
+/// The figures of `scope` at `now`, over the store's kept parts and the
+/// cases replayed; keeps the parts that have settled.
+pub async fn figures(
+    store: &Store,
+    org: &Organisation,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Statistics> {
+    let (calendar, policy) = (&org.calendar, &org.scoring);
+    let fingerprint = statistics::fingerprint(calendar, policy);
+    let kept_scope = FiguresScope {
+        from: scope.from,
+        to: scope.to,
+        office: scope.office.as_deref(),
+        department: scope.department.as_deref(),
+        fingerprint: &fingerprint,
+        now,
+    };
+    // Parts of cases still under way stay here: small, the recent weeks.
+    let mut replayed: HashMap<String, CaseFigures> = HashMap::new();
+    let missing = store.figures_missing(&kept_scope).await?;
+    for ids in missing.chunks(REPLAYED_AT_ONCE) {
+        let mut kept = Vec::new();
+        for case in store.cases_by_ids(ids).await? {
+            match CaseFigures::settled(&case, calendar, policy, now) {
+                Some(part) => kept.push(KeptFigures {
+                    figures: part.encode(),
+                    case_id: case.id,
+                    case_updated_at: case.updated_at,
+                    settled_at: now,
+                }),
+                None => {
+                    let part = CaseFigures::of(&case, calendar, policy, now);
+                    replayed.insert(case.id, part);
+                }
+            }
+        }
+        // Keeping is a saving, not part of the answer: the figures read
+        // them back below, or replay the cases if they were not kept.
+        if let Err(error) = store.keep_figures(&fingerprint, &kept).await {
+            tracing::warn!(%error, "figures: settled parts not kept");
+        }
+    }
+    let mut figures = Figures::new(scope, org, policy, now);
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let page = store
+            .figures_page(
+                &kept_scope,
+                after.as_ref().map(|(at, id)| (*at, id.as_str())),
+            )
+            .await?;
+        for (id, _, bytes) in &page {
+            let part = match bytes.as_deref().and_then(CaseFigures::decode) {
+                Some(part) => part,
+                None => match replayed.remove(id) {
+                    Some(part) => part,
+                    // Changed since the parts were looked for, or not kept.
+                    None => match store.cases_by_ids(std::slice::from_ref(id)).await?.first() {
+                        Some(case) => CaseFigures::of(case, calendar, policy, now),
+                        None => continue,
+                    },
+                },
+            };
+            figures.add(&part);
+        }
+        match page.last() {
+            Some((id, at, _)) if page.len() as i64 >= FIGURES_PAGE => {
+                after = Some((*at, id.clone()));
+            }
+            _ => break,
+        }
+    }
+    Ok(figures.finish())
+}
 
 impl Whistle {
     /// Per department and per office over the cases escalated in the scope's
@@ -34,16 +123,180 @@ impl Whistle {
             )
             .into());
         }
-        let cases = self
-            .store
+        figures(&self.store, &org, &scope, self.clock.now()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kept parts against the figures of every case replayed, on a
+    //! generated city small enough for CI, on both backends.
+
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::domain::case::Verdict;
+    use crate::domain::{ActorRole, CaseStatus, Comment, Ctx, OsIds};
+    use crate::seed_data::{self, SeedOptions};
+    use crate::store::testing::{TestDatabase, sqlite_url};
+    use crate::store::{PoolOptions, Store};
+
+    fn organisation() -> Organisation {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("city.toml");
+        std::fs::write(&path, seed_data::organisation_toml(6, 5, 9)).expect("written");
+        let no_environment = config::Environment::with_prefix("WHISTLE")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(Default::default()));
+        let settings =
+            crate::settings::Settings::load_with(Some(&path), no_environment).expect("settings");
+        crate::assemble::Parts::of(&settings)
+            .expect("parts")
+            .organisation
+    }
+
+    /// What the figures were before parts were kept: every case of the
+    /// scope read whole and replayed.
+    async fn replayed(
+        store: &Store,
+        org: &Organisation,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Statistics {
+        let cases = store
             .cases_escalated(scope.office.as_deref(), scope.from, scope.to)
-            .await?;
-        Ok(statistics::compute(
-            &cases,
-            &scope,
-            &org,
-            &org.scoring,
-            self.clock.now(),
-        ))
+            .await
+            .expect("cases");
+        statistics::compute(&cases, scope, org, &org.scoring, now)
+    }
+
+    async fn kept_parts_fold_to_the_figures_of_every_case_replayed(url: &str) {
+        let store = crate::store::connect(url, &PoolOptions::default())
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrated");
+        let org = organisation();
+        let end = Utc.with_ymd_and_hms(2026, 6, 30, 2, 0, 0).unwrap();
+        let options = SeedOptions {
+            cases: 300,
+            months: 3,
+            end,
+            seed: 7,
+            batch: 100,
+            writers: 2,
+        };
+        seed_data::seed(&store, &org, &options, &|_| {})
+            .await
+            .expect("seeded");
+        let year = Scope {
+            from: end - Duration::days(120),
+            to: end + Duration::days(1),
+            office: None,
+            department: None,
+        };
+        let scopes = [
+            year.clone(),
+            Scope {
+                from: end - Duration::days(45),
+                to: end - Duration::days(15),
+                ..year.clone()
+            },
+            Scope {
+                office: Some("office-002".into()),
+                ..year.clone()
+            },
+            Scope {
+                department: Some("dept-003".into()),
+                ..year.clone()
+            },
+            Scope {
+                office: Some("office-004".into()),
+                department: Some("dept-001".into()),
+                ..year.clone()
+            },
+        ];
+        let now = end;
+        for scope in &scopes {
+            let expected = replayed(&store, &org, scope, now).await;
+            assert!(expected.total.cases > 0, "{scope:?} holds cases");
+            let cold = figures(&store, &org, scope, now).await.expect("cold");
+            assert_eq!(cold, expected, "cold, {scope:?}");
+            let warm = figures(&store, &org, scope, now).await.expect("warm");
+            assert_eq!(warm, expected, "warm, {scope:?}");
+        }
+        // The year's settled cases are kept; those under way are not.
+        let fingerprint = statistics::fingerprint(&org.calendar, &org.scoring);
+        let kept_scope = FiguresScope {
+            from: year.from,
+            to: year.to,
+            office: None,
+            department: None,
+            fingerprint: &fingerprint,
+            now,
+        };
+        let missing = store.figures_missing(&kept_scope).await.expect("missing");
+        let all = store
+            .cases_escalated(None, year.from, year.to)
+            .await
+            .expect("cases");
+        assert!(
+            !missing.is_empty() && missing.len() < all.len() / 4,
+            "{} of {}",
+            missing.len(),
+            all.len()
+        );
+
+        // A kept case that changes is replayed, not read from its old part;
+        // and a later moment judges what is still under way anew.
+        let waiting = all
+            .iter()
+            .find(|c| c.status == CaseStatus::AwaitingFeedback && !missing.contains(&c.id))
+            .expect("a settled case awaiting feedback");
+        let later = now + Duration::days(9);
+        let mut tx = store.begin().await.expect("tx");
+        let before = tx
+            .lock_case(&waiting.id)
+            .await
+            .expect("lock")
+            .expect("case");
+        let mut after = before.clone();
+        let office = Actor {
+            name: after.office.clone(),
+            role: ActorRole::Office(after.office.clone()),
+        };
+        after
+            .record_feedback(
+                &Ctx::new(&office, &org, later, &OsIds),
+                Verdict::Unsatisfied,
+                None,
+                Comment::default(),
+                &[],
+            )
+            .expect("feedback");
+        tx.update_case(&before, &mut after, &[], &[])
+            .await
+            .expect("update");
+        tx.commit().await.expect("commit");
+        for scope in &scopes {
+            let expected = replayed(&store, &org, scope, later).await;
+            let got = figures(&store, &org, scope, later).await.expect("later");
+            assert_eq!(got, expected, "after a change, {scope:?}");
+        }
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_kept_parts_fold_to_the_figures_of_every_case_replayed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        kept_parts_fold_to_the_figures_of_every_case_replayed(&sqlite_url(dir.path())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_kept_parts_fold_to_the_figures_of_every_case_replayed() {
+        let Some(db) = TestDatabase::postgres().await else {
+            return;
+        };
+        kept_parts_fold_to_the_figures_of_every_case_replayed(&db).await;
     }
 }

@@ -33,6 +33,7 @@ mod cases;
 mod chain;
 mod diff;
 mod feeds;
+mod figures;
 mod jobs;
 pub(crate) mod links;
 mod outbox;
@@ -56,6 +57,7 @@ pub use backend::{Backend, Db};
 pub use backup::BackupOutcome;
 pub use channels::{ChannelBacklog, ClaimedMessage, PostOutcome, Queued, Spell};
 pub use feeds::{EventScope, FedEvent, FeedHead};
+pub use figures::{FIGURES_PAGE, FiguresScope, KeptFigures};
 pub use jobs::Job;
 pub use links::{FormKey, InboundRecord, StoredAttachment, StoredLink, message_key};
 pub use webhooks::{ClaimedEndpoint, EndpointState, WebhookFailure};
@@ -329,6 +331,57 @@ impl Store {
             return Ok(Vec::new());
         }
         read!(self, tx => tx.cases_escalated(office, from, to).await?)
+    }
+
+    /// The cases of a figures' scope that have no kept part that holds,
+    /// oldest first.
+    pub async fn figures_missing(
+        &self,
+        scope: &FiguresScope<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        if !matchable([scope.office, scope.department, Some(scope.fingerprint)]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.figures_missing(scope).await?)
+    }
+
+    /// A page (`FIGURES_PAGE` rows) of the cases of a figures' scope after
+    /// `after`, in escalation order: id, escalation moment (ms) and the kept
+    /// part if one holds. A shorter page is the last.
+    pub async fn figures_page(
+        &self,
+        scope: &FiguresScope<'_>,
+        after: Option<(i64, &str)>,
+    ) -> Result<Vec<(String, i64, Option<Vec<u8>>)>, StoreError> {
+        if !matchable([scope.office, scope.department, Some(scope.fingerprint)]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.figures_page(scope, after).await?)
+    }
+
+    /// The cases of `ids`, whole, in that order; unknown ids left out.
+    pub async fn cases_by_ids(&self, ids: &[String]) -> Result<Vec<Case>, StoreError> {
+        let ids: Vec<String> = ids
+            .iter()
+            .filter(|id| matchable([Some(id.as_str())]))
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => tx.cases_by_ids(&ids).await?)
+    }
+
+    /// Keeps cases' settled parts in the figures under `fingerprint`.
+    pub async fn keep_figures(
+        &self,
+        fingerprint: &str,
+        kept: &[KeptFigures],
+    ) -> Result<(), StoreError> {
+        if kept.is_empty() {
+            return Ok(());
+        }
+        write!(self, tx => tx.keep_figures(fingerprint, kept).await?)
     }
 
     /// Requests with their case's facts, the earliest reply deadline first; `now`
@@ -758,6 +811,12 @@ impl WriteTx {
     /// Moves the job on; it commits with what the job wrote.
     pub async fn finish_job(&mut self, name: &str, job: &Job) -> Result<(), StoreError> {
         dispatch!(self, tx => tx.finish_job(name, job).await)
+    }
+
+    /// Alerts that belong to no change of a case: those `seed_data` played
+    /// on the way to the case it inserts whole.
+    pub async fn raise_alerts(&mut self, alerts: &[Alert]) -> Result<(), StoreError> {
+        dispatch!(self, tx => tx.raise_alerts(alerts).await)
     }
 
     /// Letters that belong to no change of a case (a job's).

@@ -12,10 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
-use super::{Rate, RequestTally, Scope, ScoringPolicy};
-use crate::domain::case::{Case, CaseStatus, Verdict};
+use super::{CaseFigures, Rate, RequestTally};
 use crate::domain::organisation::Organisation;
 
 /// The community evaluation's points (`[statistics.community]`); deductions
@@ -79,33 +76,23 @@ impl CommunityFigures {
     }
 }
 
-/// The figures of every community and zone with a case in `scope`, by
-/// office, community, then each community's zones after it.
-pub(super) fn figures(
-    cases: &[Case],
-    scope: &Scope,
-    org: &Organisation,
-    policy: &ScoringPolicy,
-    now: DateTime<Utc>,
-) -> Vec<CommunityFigures> {
-    let points = &policy.community;
-    let mut out: BTreeMap<(String, String, Option<String>), CommunityFigures> = BTreeMap::new();
-    for case in cases {
-        if case.created_at < scope.from
-            || case.created_at >= scope.to
-            || scope.office.as_ref().is_some_and(|o| *o != case.office)
-        {
-            continue;
-        }
-        let tallies: Vec<RequestTally> = case
-            .requests
-            .iter()
-            .filter(|r| scope.department.as_ref().is_none_or(|d| *d == r.department))
-            .map(|r| RequestTally::of(case, r, &org.calendar, policy, now))
-            .collect();
-        if tallies.is_empty() {
-            continue;
-        }
+/// The figures of every community and zone with a case in scope, as the
+/// cases' parts are added: by office, community, then each community's
+/// zones after it.
+#[derive(Debug, Default)]
+pub(super) struct CommunityTally {
+    out: BTreeMap<(String, String, Option<String>), CommunityFigures>,
+}
+
+impl CommunityTally {
+    /// Adds a case in scope with the tallies of its requests in scope.
+    pub(super) fn add(
+        &mut self,
+        case: &CaseFigures,
+        tallies: &[&RequestTally],
+        points: &CommunityPoints,
+        org: &Organisation,
+    ) {
         let rejected: u32 = tallies.iter().map(|t| t.rejected).sum();
         let late: u32 = tallies
             .iter()
@@ -113,15 +100,12 @@ pub(super) fn figures(
                 (t.response.of - t.response.hits) + (t.on_time_reply.of - t.on_time_reply.hits)
             })
             .sum();
-        let satisfied = case
-            .feedback
-            .as_ref()
-            .map(|f| f.verdict != Verdict::Unsatisfied);
+        let satisfied = case.verdict;
         let zones =
             std::iter::once(None).chain((!case.zone.is_empty()).then(|| Some(case.zone.clone())));
         for zone in zones {
             let key = (case.office.clone(), case.community.clone(), zone.clone());
-            let f = out.entry(key).or_insert_with(|| CommunityFigures {
+            let f = self.out.entry(key).or_insert_with(|| CommunityFigures {
                 office: case.office.clone(),
                 office_name: org
                     .office(&case.office)
@@ -141,7 +125,7 @@ pub(super) fn figures(
             });
             f.cases += 1;
             f.residents += 1;
-            f.closed += u32::from(case.status == CaseStatus::Closed);
+            f.closed += u32::from(case.closed);
             f.satisfaction.judge(satisfied);
             f.rejected_replies += rejected;
             f.overdue_steps += late;
@@ -158,5 +142,8 @@ pub(super) fn figures(
             }
         }
     }
-    out.into_values().collect()
+
+    pub(super) fn finish(self) -> Vec<CommunityFigures> {
+        self.out.into_values().collect()
+    }
 }
