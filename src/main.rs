@@ -124,6 +124,45 @@ enum Command {
     /// scratch database, and print what happens: the letters, a reply, a
     /// reminder, a deadline missed and its alerts. Reads no configuration.
     Demo,
+    /// A city in the database, for measuring: write a generated organisation
+    /// (`organisation`), then seed the configured database with months of
+    /// its cases played through the service's rules (`cases`). See
+    /// docs/benchmark.md.
+    #[command(subcommand)]
+    SeedData(SeedCommand),
+}
+
+#[derive(Subcommand)]
+enum SeedCommand {
+    /// Write an organisation file of generated offices, departments and
+    /// categories, with public keys (city-office-001, city-dept-001,
+    /// city-supervisor): never for production.
+    Organisation {
+        #[arg(long, default_value_t = 300)]
+        offices: usize,
+        #[arg(long, default_value_t = 60)]
+        departments: usize,
+        #[arg(long, default_value_t = 120)]
+        categories: usize,
+        /// Where to write it; an existing file is replaced.
+        file: PathBuf,
+    },
+    /// Seed the configured database (migrated first) with cases of the
+    /// configured organisation, escalated over --months before now.
+    Cases {
+        #[arg(long, default_value_t = 20_000)]
+        cases: u64,
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Cases per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Concurrent writing transactions (PostgreSQL; SQLite has one writer).
+        #[arg(long, default_value_t = 2)]
+        writers: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -311,6 +350,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Err(error) => Err(error.into()),
             };
         }
+        Command::SeedData(SeedCommand::Organisation {
+            offices,
+            departments,
+            categories,
+            file,
+        }) => {
+            let toml = whistle::seed_data::organisation_toml(offices, departments, categories);
+            std::fs::write(&file, toml).with_context(|| format!("writing {}", file.display()))?;
+            println!(
+                "wrote {} ({offices} offices, {departments} departments, {categories} categories)",
+                file.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Demo => {
             let mut out = std::io::stdout().lock();
             whistle::demo::run(&mut out).await?;
@@ -363,10 +416,68 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ledger(args) => ledger(&settings, parts, args).await?,
         Command::Import(args) => return import(&settings, parts, args).await,
         Command::Verify { heads } => return Ok(verify(&settings, parts, heads).await?),
+        Command::SeedData(SeedCommand::Cases {
+            cases,
+            months,
+            seed,
+            batch,
+            writers,
+        }) => {
+            let store = open_store(&settings).await?;
+            let options = whistle::seed_data::SeedOptions {
+                cases,
+                months,
+                end: chrono::Utc::now(),
+                seed,
+                batch,
+                writers,
+            };
+            let started = std::time::Instant::now();
+            let step = (cases / 20).max(1);
+            let shown = std::sync::atomic::AtomicU64::new(0);
+            let progress = |r: whistle::seed_data::SeedReport| {
+                if r.cases / step > shown.load(std::sync::atomic::Ordering::Relaxed) {
+                    shown.store(r.cases / step, std::sync::atomic::Ordering::Relaxed);
+                    eprintln!(
+                        "  {} cases ({:.0}/s)",
+                        r.cases,
+                        r.cases as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            let report =
+                whistle::seed_data::seed(&store, &parts.organisation, &options, &progress).await;
+            let report = match report {
+                Ok(report) => report,
+                Err(e) => {
+                    store.close().await;
+                    return Err(e.into());
+                }
+            };
+            let secs = started.elapsed().as_secs_f64();
+            let keeping = std::time::Instant::now();
+            let kept =
+                whistle::seed_data::keep_figures(&store, &parts.organisation, &options).await;
+            store.close().await;
+            kept?;
+            eprintln!(
+                "  settled parts of the figures kept in {:.1} s",
+                keeping.elapsed().as_secs_f64()
+            );
+            println!(
+                "seeded {} cases, {} requests, {} events, {} alerts in {secs:.1} s ({:.0} cases/s)",
+                report.cases,
+                report.requests,
+                report.events,
+                report.alerts,
+                report.cases as f64 / secs
+            );
+        }
         Command::HashKey { .. }
         | Command::NewKey { .. }
         | Command::Health { .. }
-        | Command::Demo => {
+        | Command::Demo
+        | Command::SeedData(SeedCommand::Organisation { .. }) => {
             unreachable!("handled before settings")
         }
     }
