@@ -52,66 +52,148 @@ fn day_ending(deadline: NaiveDateTime) -> (NaiveDateTime, bool) {
 
 /// Sheet 1 「案件台账」 with real dates, a frozen header row, column widths and
 /// an autofilter; then one sheet per table.
+pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerError> {
+    let mut w = LedgerWriter::new(LedgerFormat::Xlsx)?;
+    w.add(rows)?;
+    w.finish(figures)
+}
+
+/// A ledger written as its rows come, page after page, in memory that does
+/// not grow with them: the workbook's ledger sheet in rust_xlsxwriter's
+/// constant-memory mode (its rows go to a temporary file as they are
+/// written), CSV record by record. Only the finished file is held whole.
+pub struct LedgerWriter {
+    out: Out,
+    rows: u32,
+}
+
+enum Out {
+    Xlsx(Box<Workbook>, Formats),
+    Csv(csv::Writer<Vec<u8>>),
+}
+
+struct Formats {
+    header: Format,
+    date: Format,
+    day_end: Format,
+}
+
+impl LedgerWriter {
+    pub fn new(format: LedgerFormat) -> Result<LedgerWriter, LedgerError> {
+        let out = match format {
+            LedgerFormat::Xlsx => {
+                let mut workbook = Box::new(Workbook::new());
+                let formats = Formats {
+                    header: header_format(),
+                    date: Format::new().set_num_format("yyyy-mm-dd hh:mm"),
+                    day_end: Format::new().set_num_format("yyyy-mm-dd \"24:00\""),
+                };
+                let sheet = workbook.add_worksheet_with_constant_memory()?;
+                sheet.set_name(SHEET_NAME)?;
+                // Before any row: a streamed sheet cannot go back to its head.
+                sheet.set_freeze_panes(1, 0)?;
+                for (c, (name, width)) in COLUMNS.iter().enumerate() {
+                    let c = c as u16;
+                    sheet.set_column_width(c, *width)?;
+                    sheet.write_string_with_format(0, c, *name, &formats.header)?;
+                }
+                Out::Xlsx(workbook, formats)
+            }
+            LedgerFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(b"\xEF\xBB\xBF".to_vec());
+                w.write_record(COLUMNS.iter().map(|(name, _)| *name))?;
+                Out::Csv(w)
+            }
+        };
+        Ok(LedgerWriter { out, rows: 0 })
+    }
+
+    /// Writes rows after those written before.
+    pub fn add(&mut self, rows: &[Vec<Value>]) -> Result<(), LedgerError> {
+        match &mut self.out {
+            Out::Xlsx(workbook, f) => {
+                let sheet = workbook.worksheet_from_index(0)?;
+                for row in rows {
+                    self.rows += 1;
+                    xlsx_row(sheet, self.rows, row, f)?;
+                }
+            }
+            Out::Csv(w) => {
+                for row in rows {
+                    self.rows += 1;
+                    w.write_record(row.iter().map(|value| match value {
+                        Value::Text(s) => defused(s),
+                        other => other.text(),
+                    }))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The file: the workbook with `figures` as further sheets, or CSV
+    /// (which has one sheet only, so the figures are left out).
+    pub fn finish(self, figures: &[Table]) -> Result<Vec<u8>, LedgerError> {
+        match self.out {
+            Out::Xlsx(mut workbook, f) => {
+                let sheet = workbook.worksheet_from_index(0)?;
+                sheet.autofilter(0, 0, self.rows, COLUMNS.len() as u16 - 1)?;
+                let mut names: Vec<String> = vec![SHEET_NAME.to_owned()];
+                for table in figures {
+                    let sheet = workbook.add_worksheet();
+                    let name = sheet_name(&table.name, &names);
+                    sheet.set_name(&name)?;
+                    names.push(name);
+                    figures_sheet(sheet, table, &f.header)?;
+                }
+                Ok(workbook.save_to_buffer()?)
+            }
+            Out::Csv(w) => w
+                .into_inner()
+                .map_err(|e| LedgerError::CsvFlush(e.into_error())),
+        }
+    }
+}
+
+/// One ledger row at sheet row `r`.
 ///
 /// Excel has no 24:00: a deadline at the end of a day is written as that
 /// day's last second with a format that prints `24:00`, so that the cell
 /// reads as the letter does and a date filter or a sort puts it on the day
 /// the letter names, before the next day's first hour.
-pub fn xlsx(rows: &[Vec<Value>], figures: &[Table]) -> Result<Vec<u8>, LedgerError> {
-    let mut workbook = Workbook::new();
-    let header = header_format();
-    let date = Format::new().set_num_format("yyyy-mm-dd hh:mm");
-    let day_end = Format::new().set_num_format("yyyy-mm-dd \"24:00\"");
-    let sheet = workbook.add_worksheet();
-    sheet.set_name(SHEET_NAME)?;
-    for (c, (name, width)) in COLUMNS.iter().enumerate() {
+fn xlsx_row(sheet: &mut Worksheet, r: u32, row: &[Value], f: &Formats) -> Result<(), XlsxError> {
+    for (c, value) in row.iter().enumerate() {
         let c = c as u16;
-        sheet.write_string_with_format(0, c, *name, &header)?;
-        sheet.set_column_width(c, *width)?;
-    }
-    for (r, row) in rows.iter().enumerate() {
-        let r = r as u32 + 1;
-        for (c, value) in row.iter().enumerate() {
-            let c = c as u16;
-            match value {
-                Value::Text(s) if s.is_empty() => {}
-                Value::Text(s) => {
-                    sheet.write_string(r, c, s)?;
+        match value {
+            Value::Text(s) if s.is_empty() => {}
+            Value::Text(s) => {
+                sheet.write_string(r, c, s)?;
+            }
+            Value::Int(n) => {
+                sheet.write_number(r, c, *n as f64)?;
+            }
+            Value::Time(Some(t)) => {
+                sheet.write_datetime_with_format(r, c, t, &f.date)?;
+            }
+            Value::Time(None) => {}
+            Value::Deadline(t) => match day_ending(*t) {
+                (day, true) => {
+                    let last_second = day.date().and_time(NaiveTime::MIN) + TimeDelta::days(1)
+                        - TimeDelta::seconds(1);
+                    sheet.write_datetime_with_format(r, c, last_second, &f.day_end)?;
                 }
-                Value::Int(n) => {
-                    sheet.write_number(r, c, *n as f64)?;
+                (t, false) => {
+                    sheet.write_datetime_with_format(r, c, t, &f.date)?;
                 }
-                Value::Time(Some(t)) => {
-                    sheet.write_datetime_with_format(r, c, t, &date)?;
-                }
-                Value::Time(None) => {}
-                Value::Deadline(t) => match day_ending(*t) {
-                    (day, true) => {
-                        let last_second = day.date().and_time(NaiveTime::MIN) + TimeDelta::days(1)
-                            - TimeDelta::seconds(1);
-                        sheet.write_datetime_with_format(r, c, last_second, &day_end)?;
-                    }
-                    (t, false) => {
-                        sheet.write_datetime_with_format(r, c, t, &date)?;
-                    }
-                },
-                Value::Flag(b) => {
-                    sheet.write_string(r, c, flag(*b))?;
-                }
+            },
+            Value::Flag(b) => {
+                sheet.write_string(r, c, flag(*b))?;
             }
         }
     }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, rows.len() as u32, COLUMNS.len() as u16 - 1)?;
-    let mut names: Vec<String> = vec![SHEET_NAME.to_owned()];
-    for table in figures {
-        let sheet = workbook.add_worksheet();
-        let name = sheet_name(&table.name, &names);
-        sheet.set_name(&name)?;
-        names.push(name);
-        figures_sheet(sheet, table, &header)?;
-    }
-    Ok(workbook.save_to_buffer()?)
+    Ok(())
 }
 
 /// A workbook of `tables` alone, one sheet each: the progress list a digest
@@ -206,21 +288,9 @@ fn flag(b: bool) -> &'static str {
 /// UTF-8 with a byte-order mark (without it Excel and WPS read Chinese as
 /// GBK), CRLF line ends, quoting as RFC 4180 has it.
 pub fn csv(rows: &[Vec<Value>]) -> Result<Vec<u8>, LedgerError> {
-    let mut out = b"\xEF\xBB\xBF".to_vec();
-    {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut out);
-        w.write_record(COLUMNS.iter().map(|(name, _)| *name))?;
-        for row in rows {
-            w.write_record(row.iter().map(|value| match value {
-                Value::Text(s) => defused(s),
-                other => other.text(),
-            }))?;
-        }
-        w.flush()?;
-    }
-    Ok(out)
+    let mut w = LedgerWriter::new(LedgerFormat::Csv)?;
+    w.add(rows)?;
+    w.finish(&[])
 }
 
 /// A text a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first)

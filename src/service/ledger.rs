@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::domain::access::{self, Action, Grant};
 use crate::domain::ledger::{self, LedgerFormat, LedgerRange};
-use crate::domain::statistics::{self, Scope};
+use crate::domain::statistics::Scope;
 use crate::domain::table::Table;
 use crate::domain::{Actor, DomainError, FieldViolation, Organisation};
+use crate::service::statistics::figures as statistics_figures;
 
 /// What a caller asks to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,22 +40,8 @@ pub struct LedgerFile {
     pub figures: Vec<Table>,
 }
 
-/// The sheets of figures the workbook carries after the ledger, and the
-/// digest prints: the supervision figures of `office` (none: every office)
-/// over the cases of `range`, as they stand at `now`.
-pub fn figures_sheets(
-    cases: &[Case],
-    org: &Organisation,
-    office: Option<&str>,
-    range: LedgerRange,
-    now: DateTime<Utc>,
-) -> Vec<Table> {
-    let scope = Scope::of(range, office.map(str::to_owned));
-    statistics::compute(cases, &scope, org, &org.scoring, now).tables()
-}
-
-/// A ledger as rows and figures, before it is written as a file: what the
-/// console shows as a table, and what every file is written from.
+/// A ledger as rows and figures: what the console shows as a table. The
+/// file is written from the same rows, page by page (`build_ledger`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ledger {
     /// The office whose cases these are; none: every office's.
@@ -65,22 +52,6 @@ pub struct Ledger {
     /// One per request, the columns of `domain::ledger::COLUMNS`.
     pub rows: Vec<Vec<ledger::Value>>,
     pub figures: Vec<Table>,
-}
-
-impl Ledger {
-    /// The ledger written as a file of `format`.
-    pub fn file(self, org: &Organisation, format: LedgerFormat) -> Result<LedgerFile> {
-        let content = crate::ledger::write(format, &self.rows, &self.figures)
-            .map_err(|e| Error::Internal(e.into()))?;
-        Ok(LedgerFile {
-            file_name: file_name(org, self.office.as_deref(), self.range, format),
-            content_type: format.content_type(),
-            content,
-            cases: self.cases,
-            rows: self.rows.len(),
-            figures: self.figures,
-        })
-    }
 }
 
 /// The ledger of `office` (none: all offices) over `range` as it stands at
@@ -94,16 +65,24 @@ pub(super) async fn read_ledger(
     now: DateTime<Utc>,
 ) -> Result<Ledger> {
     let cases = store.cases_escalated(office, range.from, range.to).await?;
+    let scope = Scope::of(range, office.map(str::to_owned));
     Ok(Ledger {
         office: office.map(str::to_owned),
         range,
         cases: cases.len(),
         rows: ledger::rows(&cases, org, now),
-        figures: figures_sheets(&cases, org, office, range, now),
+        figures: statistics_figures(store, org, &scope, now).await?.tables(),
     })
 }
 
-/// As `read_ledger`, written as a file of `format`.
+/// Cases a page of the ledger's file reads at once.
+const LEDGER_PAGE: u32 = 1_000;
+
+/// The ledger of `office` (none: all offices) over `range` as a file of
+/// `format`, written page by page as the cases are read: a month of a city
+/// is never in memory at once, only the file being made (see
+/// `crate::ledger::LedgerWriter`). The figures' sheets are read from the
+/// figures' kept parts.
 pub(super) async fn build_ledger(
     store: &Store,
     org: &Organisation,
@@ -112,9 +91,41 @@ pub(super) async fn build_ledger(
     format: LedgerFormat,
     now: DateTime<Utc>,
 ) -> Result<LedgerFile> {
-    read_ledger(store, org, office, range, now)
-        .await?
-        .file(org, format)
+    let internal = |e: crate::ledger::LedgerError| Error::Internal(e.into());
+    let mut writer = crate::ledger::LedgerWriter::new(format).map_err(internal)?;
+    let (mut cases, mut rows) = (0, 0);
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let page = store
+            .ledger_page(
+                office,
+                range.from,
+                range.to,
+                after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                LEDGER_PAGE,
+            )
+            .await?;
+        let written = ledger::rows(&page, org, now);
+        cases += page.len();
+        rows += written.len();
+        writer.add(&written).map_err(internal)?;
+        match page.last() {
+            Some(last) if page.len() >= LEDGER_PAGE as usize => {
+                after = Some((last.created_at.timestamp_millis(), last.id.clone()));
+            }
+            _ => break,
+        }
+    }
+    let scope = Scope::of(range, office.map(str::to_owned));
+    let figures = statistics_figures(store, org, &scope, now).await?.tables();
+    Ok(LedgerFile {
+        file_name: file_name(org, office, range, format),
+        content_type: format.content_type(),
+        content: writer.finish(&figures).map_err(internal)?,
+        cases,
+        rows,
+        figures,
+    })
 }
 
 /// `翠屏街道台账2026-W48.xlsx`; every office's: `全部街道台账…`.
@@ -142,11 +153,17 @@ impl Whistle {
     /// office's or all; departments read requests, not ledgers.
     #[tracing::instrument(skip_all, fields(office = ?command.office), err(level = "debug"))]
     pub async fn export_ledger(&self, actor: &Actor, command: ExportLedger) -> Result<LedgerFile> {
-        let format = command.format;
         let org = self.org.current();
-        self.ledger(actor, command.range, command.office)
-            .await?
-            .file(&org, format)
+        let office = self.ledger_office(actor, &org, command.office)?;
+        build_ledger(
+            &self.store,
+            &org,
+            office.as_deref(),
+            command.range,
+            command.format,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// The ledger as rows, under the same rule as its file.
@@ -157,8 +174,26 @@ impl Whistle {
         range: LedgerRange,
         office: Option<String>,
     ) -> Result<Ledger> {
-        let permit = access::permit(actor, Action::ReadCases)?;
         let org = self.org.current();
+        let office = self.ledger_office(actor, &org, office)?;
+        read_ledger(
+            &self.store,
+            &org,
+            office.as_deref(),
+            range,
+            self.clock.now(),
+        )
+        .await
+    }
+
+    /// Whose ledger `actor` reads when it asks for `office`'s.
+    fn ledger_office(
+        &self,
+        actor: &Actor,
+        org: &Organisation,
+        office: Option<String>,
+    ) -> Result<Option<String>> {
+        let permit = access::permit(actor, Action::ReadCases)?;
         // An office's ledger is its own whatever it names; a supervisor's
         // choice must be an office.
         let asked = match (permit.grant(), office) {
@@ -173,14 +208,6 @@ impl Whistle {
             }
             (_, asked) => asked,
         };
-        let office = permit.office_scope(asked)?;
-        read_ledger(
-            &self.store,
-            &org,
-            office.as_deref(),
-            range,
-            self.clock.now(),
-        )
-        .await
+        Ok(permit.office_scope(asked)?)
     }
 }

@@ -91,6 +91,7 @@ where
     for<'t> Vec<u8>: Encode<'t, DB> + Type<DB>,
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (String, i64, Option<Vec<u8>>): FromRow<'r, DB::Row>,
+    for<'r> (String, i64): FromRow<'r, DB::Row>,
     for<'r> CaseRow: FromRow<'r, DB::Row>,
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
@@ -138,8 +139,51 @@ where
             .map_err(DB::map_err)
     }
 
-    /// The cases of `ids`, whole, in the order of `ids` (missing ones left out).
-    pub(super) async fn cases_by_ids(&mut self, ids: &[String]) -> Result<Vec<Case>, StoreError> {
+    /// Up to `limit` ids of the cases escalated in `[from, to)` (of `office`
+    /// if named) after `after` (escalation moment in ms and id), in
+    /// escalation order, with their escalation moments: how the ledger walks
+    /// a period page by page.
+    pub(super) async fn escalated_ids_page(
+        &mut self,
+        office: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut qb = QueryBuilder::<DB>::new(
+            "SELECT c.id, c.created_at FROM cases c WHERE c.created_at >= ",
+        );
+        qb.push_bind(millis(from))
+            .push(" AND c.created_at < ")
+            .push_bind(millis(to));
+        if let Some(office) = office {
+            qb.push(" AND c.office = ").push_bind(office.to_owned());
+        }
+        if let Some((at, id)) = after {
+            qb.push(" AND (c.created_at > ")
+                .push_bind(at)
+                .push(" OR (c.created_at = ")
+                .push_bind(at)
+                .push(" AND c.id > ")
+                .push_bind(id.to_owned())
+                .push("))");
+        }
+        qb.push(" ORDER BY c.created_at, c.id LIMIT ")
+            .push_bind(limit);
+        qb.build_query_as::<(String, i64)>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)
+    }
+
+    /// The cases of `ids`, whole (their timelines only `with_events`), in
+    /// the order of `ids` (missing ones left out).
+    pub(super) async fn cases_by_ids(
+        &mut self,
+        ids: &[String],
+        with_events: bool,
+    ) -> Result<Vec<Case>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_AT_ONCE) {
             let list = |head: &str, tail: &str| {
@@ -184,18 +228,22 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-            let events = list(
-                &format!(
-                    "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (",
-                    event_columns!(),
-                    DB::EVENT_ID
-                ),
-                ") ORDER BY case_id, seq",
-            )
-            .build_query_as::<EventRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
+            let events = if !with_events {
+                Vec::new()
+            } else {
+                list(
+                    &format!(
+                        "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (",
+                        event_columns!(),
+                        DB::EVENT_ID
+                    ),
+                    ") ORDER BY case_id, seq",
+                )
+                .build_query_as::<EventRow>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?
+            };
             let mut cases = assemble_page(cases, requests, replies)?;
             let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
             for row in events {

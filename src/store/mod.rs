@@ -359,6 +359,32 @@ impl Store {
         read!(self, tx => tx.figures_page(scope, after).await?)
     }
 
+    /// Up to `limit` cases escalated in `[from, to)`, of `office` or of all,
+    /// after `after` (the escalation moment in ms and id of the last case of
+    /// the page before), oldest first, with their requests and replies but
+    /// not their timelines: the ledger, page by page.
+    pub async fn ledger_page(
+        &self,
+        office: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<(i64, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Case>, StoreError> {
+        if !matchable([office, after.map(|(_, id)| id)]) {
+            return Ok(Vec::new());
+        }
+        read!(self, tx => {
+            let ids: Vec<String> = tx
+                .escalated_ids_page(office, from, to, after, i64::from(limit.max(1)))
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            tx.cases_by_ids(&ids, false).await?
+        })
+    }
+
     /// The cases of `ids`, whole, in that order; unknown ids left out.
     pub async fn cases_by_ids(&self, ids: &[String]) -> Result<Vec<Case>, StoreError> {
         let ids: Vec<String> = ids
@@ -369,7 +395,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read!(self, tx => tx.cases_by_ids(&ids).await?)
+        read!(self, tx => tx.cases_by_ids(&ids, true).await?)
     }
 
     /// Keeps cases' settled parts in the figures under `fingerprint`.
