@@ -207,7 +207,7 @@ pub async fn keep_figures(
         office: None,
         department: None,
     };
-    crate::service::statistics::figures(store, org, &scope, Utc::now()).await?;
+    crate::service::statistics::figures_kept(store, org, &scope, Utc::now()).await?;
     Ok(())
 }
 

@@ -21,12 +21,35 @@ use crate::store::{FIGURES_PAGE, FiguresScope, KeptFigures};
 const REPLAYED_AT_ONCE: usize = 1_000;
 
 /// The figures of `scope` at `now`, over the store's kept parts and the
-/// cases replayed; keeps the parts that have settled.
+/// cases replayed. The parts that have settled are kept in the background:
+/// keeping writes, and a caller may hold the only writer (SQLite) while it
+/// reads the figures, as the weekly digest does.
 pub async fn figures(
     store: &Store,
     org: &Organisation,
     scope: &Scope,
     now: DateTime<Utc>,
+) -> Result<Statistics> {
+    figures_keeping(store, org, scope, now, false).await
+}
+
+/// As `figures`, having kept the settled parts before it answers: for a
+/// caller that holds no transaction and wants them kept (`seed-data`).
+pub async fn figures_kept(
+    store: &Store,
+    org: &Organisation,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Statistics> {
+    figures_keeping(store, org, scope, now, true).await
+}
+
+async fn figures_keeping(
+    store: &Store,
+    org: &Organisation,
+    scope: &Scope,
+    now: DateTime<Utc>,
+    wait: bool,
 ) -> Result<Statistics> {
     let (calendar, policy) = (&org.calendar, &org.scoring);
     let fingerprint = statistics::fingerprint(calendar, policy);
@@ -59,8 +82,18 @@ pub async fn figures(
         }
         // Keeping is a saving, not part of the answer: the figures read
         // them back below, or replay the cases if they were not kept.
-        if let Err(error) = store.keep_figures(&fingerprint, &kept).await {
-            tracing::warn!(%error, "figures: settled parts not kept");
+        let keeping = {
+            let (store, fingerprint) = (store.clone(), fingerprint.clone());
+            async move {
+                if let Err(error) = store.keep_figures(&fingerprint, &kept).await {
+                    tracing::warn!(%error, "figures: settled parts not kept");
+                }
+            }
+        };
+        if wait {
+            keeping.await;
+        } else {
+            tokio::spawn(keeping);
         }
     }
     let mut figures = Figures::new(scope, org, policy, now);
@@ -220,7 +253,7 @@ mod tests {
         for scope in &scopes {
             let expected = replayed(&store, &org, scope, now).await;
             assert!(expected.total.cases > 0, "{scope:?} holds cases");
-            let cold = figures(&store, &org, scope, now).await.expect("cold");
+            let cold = figures_kept(&store, &org, scope, now).await.expect("cold");
             assert_eq!(cold, expected, "cold, {scope:?}");
             let warm = figures(&store, &org, scope, now).await.expect("warm");
             assert_eq!(warm, expected, "warm, {scope:?}");
