@@ -884,6 +884,7 @@ async fn verify(settings: &Settings, parts: Parts, heads: bool) -> anyhow::Resul
         let whistle = operator_whistle(settings, parts, store.clone())?;
         let operator = operator();
         let (mut cases, mut events, mut broken) = (0u64, 0u64, 0u64);
+        let started = std::time::Instant::now();
         let mut after: Option<String> = None;
         loop {
             let batch = whistle
@@ -920,6 +921,13 @@ async fn verify(settings: &Settings, parts: Parts, heads: bool) -> anyhow::Resul
                 None => break,
             }
         }
+        // The rate on stderr: the summary line is for scripts, and stays as it was.
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "checked in {secs:.1} s: {:.0} cases/s, {:.0} events/s",
+            cases as f64 / secs.max(1e-9),
+            events as f64 / secs.max(1e-9)
+        );
         println!(
             "{cases} cases, {events} events checked: {}",
             if broken == 0 {
