@@ -30,6 +30,7 @@
 #[path = "whistle-bench/server.rs"]
 mod server;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -165,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     for (format, label) in [(1, "XLSX"), (2, "CSV")] {
         let server = server::Server::start(&binary, &config, &url, &dir, &env).await?;
         let before = server.peak_rss().unwrap_or(0);
+        println!("  (server pid {})", server.pid());
         let mut cases = CaseServiceClient::new(channel(&server.addr).await?)
             .max_decoding_message_size(64 << 20);
         let started = Instant::now();
@@ -320,7 +322,7 @@ async fn main() -> anyhow::Result<()> {
 async fn walk<F, Fut>(name: &str, limit: usize, call: F) -> anyhow::Result<()>
 where
     F: Fn(i32, String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(usize, String)>>,
+    Fut: Future<Output = anyhow::Result<(usize, String)>>,
 {
     let mut tokens = vec![String::new()];
     let mut times = Vec::new();

@@ -68,8 +68,8 @@ pub struct LedgerWriter {
 }
 
 enum Out {
-    Xlsx(Box<Workbook>, Formats),
-    Csv(csv::Writer<Vec<u8>>),
+    Xlsx(Box<Workbook>, Box<Formats>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
 }
 
 struct Formats {
@@ -83,11 +83,11 @@ impl LedgerWriter {
         let out = match format {
             LedgerFormat::Xlsx => {
                 let mut workbook = Box::new(Workbook::new());
-                let formats = Formats {
+                let formats = Box::new(Formats {
                     header: header_format(),
                     date: Format::new().set_num_format("yyyy-mm-dd hh:mm"),
                     day_end: Format::new().set_num_format("yyyy-mm-dd \"24:00\""),
-                };
+                });
                 let sheet = workbook.add_worksheet_with_constant_memory()?;
                 sheet.set_name(SHEET_NAME)?;
                 // Before any row: a streamed sheet cannot go back to its head.
@@ -104,7 +104,7 @@ impl LedgerWriter {
                     .terminator(csv::Terminator::CRLF)
                     .from_writer(b"\xEF\xBB\xBF".to_vec());
                 w.write_record(COLUMNS.iter().map(|(name, _)| *name))?;
-                Out::Csv(w)
+                Out::Csv(Box::new(w))
             }
         };
         Ok(LedgerWriter { out, rows: 0 })
