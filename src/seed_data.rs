@@ -524,6 +524,7 @@ fn play(
                 };
                 case.record_feedback(
                     &Ctx::new(&office_actor, org, t, &ids),
+                    None,
                     verdict,
                     Some(method),
                     Comment::default(),

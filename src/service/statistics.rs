@@ -301,6 +301,7 @@ mod tests {
         after
             .record_feedback(
                 &Ctx::new(&office, &org, later, &OsIds),
+                None,
                 Verdict::Unsatisfied,
                 None,
                 Comment::default(),
