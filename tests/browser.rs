@@ -91,6 +91,9 @@ impl App {
             ("WHISTLE__DATABASE__URL", testing::sqlite_url(dir.path())),
             ("WHISTLE__GRPC__LISTEN", "127.0.0.1:0".to_owned()),
             ("WHISTLE__HTTP__LISTEN", "127.0.0.1:0".to_owned()),
+            // The walks escalate the same petition under several ids, each
+            // to be a case of its own.
+            ("WHISTLE__DUPLICATES__ENABLED", "false".to_owned()),
             (
                 "WHISTLE__MAIL__FILE_DIR",
                 outbox.to_str().expect("a UTF-8 temp path").to_owned(),
