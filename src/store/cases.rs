@@ -15,6 +15,7 @@ use crate::domain::{
 use super::backend::{Backend, Tx};
 use super::diff::{Diff, assign, creation, diff, pending_references};
 use super::paging::*;
+use super::residents::residents_by_case;
 use super::rows::*;
 use super::sql::*;
 use super::{Inserted, OutgoingMail, StoreError};
@@ -203,7 +204,7 @@ where
 
 /// One INSERT for all `rows` (none when there are none): on PostgreSQL every
 /// statement is a round trip.
-async fn insert_all<DB, T>(
+pub(super) async fn insert_all<DB, T>(
     conn: &mut DB::Connection,
     head: &'static str,
     rows: &[T],
@@ -273,16 +274,9 @@ where
             .fetch_all(&mut *conn)
             .await
             .map_err(DB::map_err)?;
-        let residents = sqlx::query_as::<DB, ResidentRow>(SELECT_RESIDENTS_OF_CASE)
-            .bind(&row.id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
+        let residents = self.residents_of_case(&row.id).await?;
         let mut case = assemble(row, requests, replies, events)?;
-        case.residents = residents
-            .into_iter()
-            .map(ResidentRow::into_resident)
-            .collect::<Result<_, _>>()?;
+        case.residents = residents;
         Ok(case)
     }
 
@@ -368,30 +362,6 @@ where
         }
         self.write(case, &creation(case), mail, &[]).await?;
         Ok(Inserted::Created)
-    }
-
-    /// Inserts residents of `case`; false (and the rest not tried) when one's
-    /// petition id already belongs to a case.
-    async fn insert_residents(
-        &mut self,
-        case: &Case,
-        residents: &[crate::domain::CaseResident],
-    ) -> Result<bool, StoreError> {
-        for r in residents {
-            let row = ResidentRow::of(case, r);
-            let inserted: Option<String> = bind_resident!(
-                sqlx::query_scalar::<DB, String>(INSERT_RESIDENT),
-                &row,
-                bind
-            )
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-            if inserted.is_none() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 
     /// The case an office's petition opened or joined, as it is now, with
@@ -495,32 +465,8 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
-        // Residents who left first: one may be joining another case in the
-        // same transaction, under the same petition id.
-        for (case_id, seq) in &d.gone_residents {
-            sqlx::query::<DB>(DELETE_RESIDENT)
-                .bind(case_id)
-                .bind(*seq)
-                .execute(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-        }
-        for r in &d.changed_residents {
-            sqlx::query::<DB>(UPDATE_RESIDENT)
-                .bind(&r.case_id)
-                .bind(r.seq)
-                .bind(&r.verdict)
-                .bind(r.verdict_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-        }
-        let head = concat!("INSERT INTO residents (", resident_columns!(), ") ");
-        insert_all::<DB, _>(conn, head, &d.new_residents, |mut b, r| {
-            bind_resident!(b, r, push_bind);
-        })
-        .await
-        .map_err(DB::map_err)?;
+        self.write_residents(d).await?;
+        let conn = &mut *self.0;
         for r in &d.changed_requests {
             bind_request!(sqlx::query::<DB>(UPDATE_REQUEST), r)
                 .execute(&mut *conn)
@@ -1046,30 +992,6 @@ where
             a.case.residents = residents.get(&a.case.id).cloned().unwrap_or_default();
         }
         Ok(assigned)
-    }
-
-    /// The residents of the cases `ids`, by case, each case's in seq order.
-    async fn residents_of(
-        &mut self,
-        ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Vec<crate::domain::CaseResident>>, StoreError>
-    {
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            resident_columns!(),
-            " FROM residents WHERE "
-        ));
-        DB::push_in(&mut qb, "case_id", ids);
-        qb.push(" ORDER BY case_id, seq");
-        residents_by_case(
-            qb.build_query_as::<ResidentRow>()
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(DB::map_err)?,
-        )
     }
 }
 

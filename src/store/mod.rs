@@ -39,6 +39,7 @@ pub(crate) mod links;
 mod outbox;
 mod paging;
 pub mod postgres;
+mod residents;
 mod rows;
 mod sql;
 pub mod sqlite;

@@ -130,20 +130,6 @@ impl ResidentRow {
     }
 }
 
-/// Residents read for several cases, grouped by case in seq order.
-pub fn residents_by_case(
-    rows: Vec<ResidentRow>,
-) -> Result<HashMap<String, Vec<CaseResident>>, StoreError> {
-    let mut by_case: HashMap<String, Vec<CaseResident>> = HashMap::new();
-    for row in rows {
-        by_case
-            .entry(row.case_id.clone())
-            .or_default()
-            .push(row.into_resident()?);
-    }
-    Ok(by_case)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RequestRow {
     pub id: String,
