@@ -7,8 +7,13 @@
 //! their requests and timelines), `outbox` (letters to send), `alerts`, `feeds`
 //! (what the live streams read), `jobs` (cursors of the periodic work),
 //! `links` (reply links, the page's form keys, attachments, inbound mail),
-//! `chain` (the timelines' hash chain) and `audit` (personal-data reads). Both
-//! backends are held to the same test suite (`suite.rs`).
+//! `chain` (the timelines' hash chain), `audit` (personal-data reads),
+//! `residents` (who raised each case), `channels` (messages to group
+//! robots), `webhooks` (endpoints' cursors), `console` (sign-ins and
+//! sessions) and `figures` (the statistics' kept parts). `Store` answers
+//! reads and short writes whole; `WriteTx` (`write_tx.rs`) is the
+//! transaction a command runs in. Both backends are held to the same test
+//! suite (`suite.rs`).
 //!
 //! The store knows nothing of the rules and calls nothing above it. A command
 //! begins a `WriteTx`, loads the whole case under its lock, lets the domain change
@@ -21,7 +26,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Alert, AlertFilter, AskFilter, Assigned, Case, CaseFilter, DomainError, OverdueFilter, Page,
+    AlertFilter, AskFilter, Assigned, Case, CaseFilter, DomainError, OverdueFilter, Page,
     PageRequest, RaisedAlert, RequestFilter,
 };
 
@@ -128,13 +133,6 @@ pub enum Store {
     Postgres(Db<sqlx::Postgres>),
 }
 
-/// One write transaction. Dropped without `commit`, it rolls back.
-#[derive(Debug)]
-pub enum WriteTx {
-    Sqlite(backend::Tx<sqlx::Sqlite>),
-    Postgres(backend::Tx<sqlx::Postgres>),
-}
-
 /// Runs the same generic code on whichever backend `$on` holds.
 macro_rules! dispatch {
     ($on:expr, $db:ident => $body:expr) => {
@@ -233,7 +231,9 @@ macro_rules! write {
 mod channels;
 mod console;
 mod webhooks;
+mod write_tx;
 pub use console::{ListedSession, SignInFor, SignedInBy, StoredSession};
+pub use write_tx::WriteTx;
 
 impl Store {
     /// Applies the embedded migrations of this backend.
@@ -713,182 +713,6 @@ impl Store {
         request_id: &str,
     ) -> Result<Vec<InboundRecord>, StoreError> {
         read!(self, tx => tx.inbound_of_request(request_id).await?)
-    }
-}
-
-impl WriteTx {
-    /// Issues a one-time key for a form of the reply page opened with a link,
-    /// and purges keys too old to be posted.
-    pub async fn issue_form_key(
-        &mut self,
-        key_digest: &str,
-        link_digest: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.issue_form_key(key_digest, link_digest, now).await)
-    }
-
-    /// Uses a form key issued for this link: once, whatever the race.
-    pub async fn use_form_key(
-        &mut self,
-        key_digest: &str,
-        link_digest: &str,
-        now: DateTime<Utc>,
-    ) -> Result<FormKey, StoreError> {
-        dispatch!(self, tx => tx.use_form_key(key_digest, link_digest, now).await)
-    }
-
-    /// The bytes of a reply's files, committed with the reply.
-    pub async fn insert_attachments(
-        &mut self,
-        attachments: &[StoredAttachment],
-    ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.insert_attachments(attachments).await)
-    }
-
-    /// Records an e-mail taken for a reply address; false when the same
-    /// message (request and Message-ID) is recorded already.
-    pub async fn record_inbound(&mut self, record: &InboundRecord) -> Result<bool, StoreError> {
-        dispatch!(self, tx => tx.record_inbound(record).await)
-    }
-
-    /// The case that holds a request, read inside this transaction.
-    pub async fn case_id_for_request(
-        &mut self,
-        request_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        if !matchable([Some(request_id)]) {
-            return Ok(None);
-        }
-        dispatch!(self, tx => tx.case_id_for_request(request_id).await)
-    }
-
-    /// Loads the whole case and holds its lock until the transaction ends.
-    pub async fn lock_case(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
-        if !matchable([Some(case_id)]) {
-            return Ok(None);
-        }
-        dispatch!(self, tx => tx.lock_case(case_id).await)
-    }
-
-    /// Inserts a newly opened case with everything it holds and its letters,
-    /// drawing each request's reference number into `case`. If the office
-    /// already has a case under the same petition id, nothing is written and
-    /// that case is returned.
-    pub async fn insert_case(
-        &mut self,
-        case: &mut Case,
-        mail: &[OutgoingMail],
-    ) -> Result<Inserted, StoreError> {
-        dispatch!(self, tx => tx.insert_case(case, mail).await)
-    }
-
-    /// The case an office's petition id opened or joined, as it is now, with
-    /// the digest the petition was escalated with.
-    pub async fn case_of_petition(
-        &mut self,
-        office: &str,
-        petition_id: &str,
-    ) -> Result<Option<(Case, String)>, StoreError> {
-        if !matchable([Some(office), Some(petition_id)]) {
-            return Ok(None);
-        }
-        dispatch!(self, tx => tx.case_of_petition(office, petition_id).await)
-    }
-
-    /// The OPEN cases of an office, category and community, oldest first:
-    /// what a new petition of theirs is compared with (one index lookup).
-    pub async fn open_candidates(
-        &mut self,
-        office: &str,
-        category: &str,
-        community: &str,
-    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        dispatch!(self, tx => tx.open_candidates(office, category, community).await)
-    }
-
-    /// As `lock_case`, but `None` at once while another transaction holds the
-    /// case (PostgreSQL): the deadline watch never waits for a command.
-    pub async fn lock_case_for_watch(&mut self, case_id: &str) -> Result<Option<Case>, StoreError> {
-        if !matchable([Some(case_id)]) {
-            return Ok(None);
-        }
-        dispatch!(self, tx => tx.lock_case_for_watch(case_id).await)
-    }
-
-    /// Writes what turned `before` into `after`, the letters it causes and the
-    /// alerts it raises (each once: one already raised is left as it is),
-    /// drawing the references of new requests into `after`.
-    pub async fn update_case(
-        &mut self,
-        before: &Case,
-        after: &mut Case,
-        mail: &[OutgoingMail],
-        alerts: &[Alert],
-    ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.update_case(before, after, mail, alerts).await)
-    }
-
-    /// The job's row, held until this transaction ends; `None` while another
-    /// instance holds it.
-    pub async fn claim_job(&mut self, name: &str) -> Result<Option<Job>, StoreError> {
-        dispatch!(self, tx => tx.claim_job(name).await)
-    }
-
-    /// Moves the job on; it commits with what the job wrote.
-    pub async fn finish_job(&mut self, name: &str, job: &Job) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.finish_job(name, job).await)
-    }
-
-    /// Alerts that belong to no change of a case: those `seed_data` played
-    /// on the way to the case it inserts whole.
-    pub async fn raise_alerts(&mut self, alerts: &[Alert]) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.raise_alerts(alerts).await)
-    }
-
-    /// Letters that belong to no change of a case (a job's).
-    pub async fn queue_mail(&mut self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.queue_mail(mail).await)
-    }
-
-    /// The newest alert's id, 0 when there is none.
-    pub async fn last_alert_id(&mut self) -> Result<i64, StoreError> {
-        dispatch!(self, tx => tx.last_alert_id().await)
-    }
-
-    /// Whether an alert is committed that the feed cannot read yet.
-    pub async fn alerts_not_yet_readable(&mut self) -> Result<bool, StoreError> {
-        dispatch!(self, tx => tx.alerts_not_yet_readable().await)
-    }
-
-    /// Alerts after `after`, read inside this transaction.
-    pub async fn alerts_after(
-        &mut self,
-        after: i64,
-        min_level: u8,
-        limit: u32,
-    ) -> Result<Vec<RaisedAlert>, StoreError> {
-        dispatch!(self, tx => tx.alerts_after(after, min_level, limit).await)
-    }
-
-    /// Records reads of residents' unmasked details in this transaction: a
-    /// letter that shows one is recorded with the change that writes it.
-    pub async fn record_personal_reads(
-        &mut self,
-        actor: &str,
-        via: &str,
-        case_ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.record_personal_reads(actor, via, case_ids, at).await)
-    }
-
-    pub async fn commit(self) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.commit().await)
-    }
-
-    pub async fn rollback(self) -> Result<(), StoreError> {
-        dispatch!(self, tx => tx.rollback().await)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::domain::{
     Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, SeededIds,
     Verdict,
 };
-use crate::domain::{CaseOrder, CaseText, DomainError};
+use crate::domain::{Alert, CaseOrder, CaseText, DomainError};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
