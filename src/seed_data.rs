@@ -379,7 +379,7 @@ fn play(
                 let who = dept_actor(i);
                 let id = case.requests[i].id.clone();
                 case.requests[i].status == RequestStatus::Issued
-                    && case.acknowledge(&who, &id, t).is_ok()
+                    && case.acknowledge(&Ctx::new(&who, org, t, &ids), &id).is_ok()
             }
             Step::AskExtension(i) => {
                 let who = dept_actor(i);
@@ -409,14 +409,18 @@ fn play(
                 } else {
                     ExtensionDecision::Deny(reason("时限内可以办结")?)
                 };
-                case.decide_extension(&supervisor, &ext, decision, org, t)
+                case.decide_extension(&Ctx::new(&supervisor, org, t, &ids), &ext, decision)
                     .is_ok()
             }
             Step::AskReturn(i) => {
                 let who = dept_actor(i);
                 let id = case.requests[i].id.clone();
                 let asked = case
-                    .ask_return(&who, &id, reason("不属于本部门职责")?, org, t)
+                    .ask_return(
+                        &Ctx::new(&who, org, t, &ids),
+                        &id,
+                        reason("不属于本部门职责")?,
+                    )
                     .is_ok();
                 let reassign = rng.u8(..10) < 7;
                 if asked {
@@ -461,7 +465,7 @@ fn play(
                 if matches!(status, RequestStatus::Acknowledged) {
                     let text = ReplyText::parse("text", "已现场核查并处理，结果已告知居民。")
                         .map_err(|v| anyhow::anyhow!("{v:?}"))?;
-                    case.submit_reply(&who, &id, text, t)?;
+                    case.submit_reply(&Ctx::new(&who, org, t, &ids), &id, text)?;
                     let accept = if case.requests[i].round == 1 {
                         rng.u8(..100) < 92
                     } else {
@@ -493,7 +497,7 @@ fn play(
                 } else {
                     ReviewDecision::Reject(reason("答复未解决居民诉求，请重新办理")?)
                 };
-                case.review_reply(&office_actor, &id, decision, org, t)?;
+                case.review_reply(&Ctx::new(&office_actor, org, t, &ids), &id, decision)?;
                 case.rewatch(&org.watch, &org.calendar, t);
                 if !accept {
                     plan_round(rng, &case, i, t, false, &mut queue);
@@ -544,7 +548,10 @@ fn play(
             Step::Override => {
                 case.status != CaseStatus::Closed
                     && case
-                        .override_close(&supervisor, reason("经联席会议研究，予以办结")?, t)
+                        .override_close(
+                            &Ctx::new(&supervisor, org, t, &ids),
+                            reason("经联席会议研究，予以办结")?,
+                        )
                         .is_ok()
             }
         };

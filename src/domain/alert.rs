@@ -510,6 +510,7 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::watch::AlertSlot;
     use crate::domain::{ReplyText, ReviewDecision, fixtures};
     use chrono::Duration;
@@ -621,12 +622,12 @@ mod tests {
         let office = fixtures::office();
         for round in 1..=2 {
             let now = fixtures::now() + Duration::days(round);
-            case.acknowledge(&housing, "id2", now).unwrap();
+            case.acknowledge(&ctx(&housing, now), "id2").unwrap();
             let text = ReplyText::parse("text", "办理中").unwrap();
-            case.submit_reply(&housing, "id2", text, now).unwrap();
+            case.submit_reply(&ctx(&housing, now), "id2", text).unwrap();
             let reject = ReviewDecision::parse(false, "未说明时限").unwrap();
             let caused = case
-                .review_reply(&office, "id2", reject, &org, now)
+                .review_reply(&ctx_in(&org, &office, now), "id2", reject)
                 .unwrap();
             let alerts = for_effects(&org, &case, &caused);
             let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.level, a.round)).collect();

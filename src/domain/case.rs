@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Utc};
 
 use super::Actor;
-use super::access::{Acting, Action};
+use super::access::Action;
 use super::context::Ctx;
 use super::effects::Effect;
 use super::error::{DomainError, FieldViolation};
@@ -421,11 +421,11 @@ impl Case {
     /// 签收: the department confirms the request has arrived.
     pub fn acknowledge(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Acknowledge)?;
+        let now = ctx.now;
+        let permit = ctx.who.permit(Action::Acknowledge)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -447,12 +447,12 @@ impl Case {
     /// request keeps its state and its deadlines.
     pub fn note_progress(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         note: ProgressText,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Reply)?;
+        let now = ctx.now;
+        let permit = ctx.who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -471,12 +471,12 @@ impl Case {
     /// 答复: the department's answer for the current round.
     pub fn submit_reply(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         reply: impl Into<NewReply>,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Reply)?;
+        let now = ctx.now;
+        let permit = ctx.who.permit(Action::Reply)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -506,13 +506,12 @@ impl Case {
     /// again as a new round with fresh deadlines.
     pub fn review_reply(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         decision: ReviewDecision,
-        org: &Organisation,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::ReviewReply)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::ReviewReply)?;
         let actor = permit.actor();
         permit.case(self)?;
         let i = permit.request(self, request_id)?;

@@ -168,6 +168,7 @@ pub enum RulingNotice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::{
         Case, Comment, Ctx, ReplyText, ReviewDecision, SeededIds, Verdict, fixtures,
     };
@@ -211,16 +212,22 @@ mod tests {
         let org = fixtures::org();
         let mut case = fixtures::open_case();
         let housing = fixtures::dept("housing");
-        let caused = case.acknowledge(&housing, "id2", fixtures::now()).unwrap();
+        let caused = case
+            .acknowledge(&ctx(&housing, fixtures::now()), "id2")
+            .unwrap();
         assert!(caused.is_empty());
         let text = ReplyText::parse("text", "办理中").unwrap();
         let caused = case
-            .submit_reply(&housing, "id2", text, fixtures::now())
+            .submit_reply(&ctx(&housing, fixtures::now()), "id2", text)
             .unwrap();
         assert!(caused.is_empty());
         let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
         let caused = case
-            .review_reply(&fixtures::office(), "id2", reject, &org, fixtures::now())
+            .review_reply(
+                &ctx_in(&org, &fixtures::office(), fixtures::now()),
+                "id2",
+                reject,
+            )
             .unwrap();
         assert_eq!(
             caused,
@@ -247,11 +254,16 @@ mod tests {
         let office = fixtures::office();
         for (id, dept) in [("id2", "housing"), ("id3", "land")] {
             let dept = fixtures::dept(dept);
-            case.acknowledge(&dept, id, fixtures::now()).unwrap();
+            case.acknowledge(&ctx(&dept, fixtures::now()), id).unwrap();
             let text = ReplyText::parse("text", "已办结").unwrap();
-            case.submit_reply(&dept, id, text, fixtures::now()).unwrap();
-            case.review_reply(&office, id, ReviewDecision::Accept, &org, fixtures::now())
+            case.submit_reply(&ctx(&dept, fixtures::now()), id, text)
                 .unwrap();
+            case.review_reply(
+                &ctx_in(&org, &office, fixtures::now()),
+                id,
+                ReviewDecision::Accept,
+            )
+            .unwrap();
         }
         let comment = Comment::parse("comment", "证还没拿到").unwrap();
         let caused = case

@@ -6,7 +6,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::context::{Ctx, SeededIds};
+use std::sync::LazyLock;
+
+use super::access::Acting;
+use super::context::{Ctx, OsIds, SeededIds};
 use super::text::ReasonText;
 use super::{
     Actor, ActorRole, Case, Category, DeadlinePolicy, Department, DomainError, Office,
@@ -106,6 +109,17 @@ pub fn supervisor() -> Actor {
         name: "supervisor".into(),
         role: ActorRole::Supervisor,
     }
+}
+
+/// `who` acting at `at` under the fixtures' organisation.
+pub fn ctx(who: &dyn Acting, at: DateTime<Utc>) -> Ctx<'_> {
+    static ORG: LazyLock<Organisation> = LazyLock::new(org);
+    Ctx::new(who, &ORG, at, &OsIds)
+}
+
+/// `who` acting at `at` under `org`, a copy a test changed.
+pub fn ctx_in<'a>(org: &'a Organisation, who: &'a dyn Acting, at: DateTime<Utc>) -> Ctx<'a> {
+    Ctx::new(who, org, at, &OsIds)
 }
 
 /// Monday 2026-11-23, 10:00 in Shanghai.

@@ -98,6 +98,7 @@ pub fn ended(case: &Case, request: &DepartmentRequest, minted_at: DateTime<Utc>)
 mod tests {
     use super::*;
     use crate::domain::fixtures::{self, dept, now};
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::{ReplyText, ReviewDecision};
 
     #[test]
@@ -120,17 +121,19 @@ mod tests {
         let id = case.requests[0].id.clone();
         let d = dept(&case.requests[0].department);
         assert_eq!(ended(&case, &case.requests[0], minted), None);
-        case.acknowledge(&d, &id, now()).unwrap();
-        case.submit_reply(&d, &id, ReplyText::parse("text", "已办结").unwrap(), now())
-            .unwrap();
+        case.acknowledge(&ctx(&d, now()), &id).unwrap();
+        case.submit_reply(
+            &ctx(&d, now()),
+            &id,
+            ReplyText::parse("text", "已办结").unwrap(),
+        )
+        .unwrap();
         assert_eq!(ended(&case, &case.requests[0], minted), None);
         let org = fixtures::org();
         case.review_reply(
-            &fixtures::office(),
+            &ctx_in(&org, &fixtures::office(), now()),
             &id,
             ReviewDecision::Accept,
-            &org,
-            now(),
         )
         .unwrap();
         assert!(matches!(

@@ -391,7 +391,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fixtures::{dept, now, office, open_case, org, petition_input};
+    use crate::domain::fixtures::{self, dept, now, office, open_case, org, petition_input};
     use crate::domain::{ActorRole, Comment, ReplyText, ReviewDecision, SeededIds, Verdict};
 
     fn petition(id: &str, title: &str) -> Petition {
@@ -429,11 +429,16 @@ mod tests {
         for i in 0..case.requests.len() {
             let id = case.requests[i].id.clone();
             let d = dept(&case.requests[i].department.clone());
-            case.acknowledge(&d, &id, now()).unwrap();
+            case.acknowledge(&fixtures::ctx(&d, now()), &id).unwrap();
             let text = ReplyText::parse("text", "已办结").unwrap();
-            case.submit_reply(&d, &id, text, now()).unwrap();
-            case.review_reply(&office(), &id, ReviewDecision::Accept, &org, now())
+            case.submit_reply(&fixtures::ctx(&d, now()), &id, text)
                 .unwrap();
+            case.review_reply(
+                &fixtures::ctx_in(&org, &office(), now()),
+                &id,
+                ReviewDecision::Accept,
+            )
+            .unwrap();
         }
     }
 
@@ -586,13 +591,14 @@ mod tests {
         );
         let mut answered = other.clone();
         let id = answered.requests[0].id.clone();
-        answered.acknowledge(&dept("housing"), &id, now()).unwrap();
+        answered
+            .acknowledge(&fixtures::ctx(&dept("housing"), now()), &id)
+            .unwrap();
         answered
             .submit_reply(
-                &dept("housing"),
+                &fixtures::ctx(&dept("housing"), now()),
                 &id,
                 ReplyText::parse("text", "在办").unwrap(),
-                now(),
             )
             .unwrap();
         let refused = keep.absorb(&ctx(&org, &ids), &mut answered);

@@ -394,6 +394,7 @@ impl Case {
 mod tests {
     use super::*;
     use crate::domain::calendar::shipped_arrangements;
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::{ReplyText, fixtures};
     use chrono::TimeZone;
 
@@ -461,12 +462,12 @@ mod tests {
         let o = r.overdue(shanghai(2026, 12, 2, 0, 0)).unwrap();
         assert_eq!(o.due, Due::Acknowledge, "the earlier deadline first");
         let d = fixtures::dept("housing");
-        case.acknowledge(&d, "id2", shanghai(2026, 11, 25, 9, 0))
+        case.acknowledge(&ctx(&d, shanghai(2026, 11, 25, 9, 0)), "id2")
             .unwrap();
         let o = housing(&case).overdue(shanghai(2026, 12, 2, 0, 0)).unwrap();
         assert_eq!((o.due, o.by), (Due::Reply, Duration::days(1)));
         let text = ReplyText::parse("text", "已办结").unwrap();
-        case.submit_reply(&d, "id2", text, shanghai(2026, 12, 2, 1, 0))
+        case.submit_reply(&ctx(&d, shanghai(2026, 12, 2, 1, 0)), "id2", text)
             .unwrap();
         assert_eq!(housing(&case).overdue(shanghai(2027, 1, 1, 0, 0)), None);
     }
@@ -612,7 +613,7 @@ mod tests {
         let mut case = case();
         let d = fixtures::dept("housing");
         let at = shanghai(2026, 11, 24, 9, 0);
-        case.acknowledge(&d, "id2", at).unwrap();
+        case.acknowledge(&ctx(&d, at), "id2").unwrap();
         case.rewatch(&policy, &cal, at);
         // Now only the reply is watched: its reminder, 13:30 on Monday 11-30.
         assert_eq!(
@@ -620,12 +621,12 @@ mod tests {
             Some(shanghai(2026, 11, 30, 13, 30))
         );
         let text = ReplyText::parse("text", "已办结").unwrap();
-        case.submit_reply(&d, "id2", text, at).unwrap();
+        case.submit_reply(&ctx(&d, at), "id2", text).unwrap();
         case.rewatch(&policy, &cal, at);
         assert_eq!(housing(&case).watch.next_at, None);
         let reject = crate::domain::ReviewDecision::parse(false, "未说明").unwrap();
         let later = shanghai(2026, 11, 26, 10, 0);
-        case.review_reply(&fixtures::office(), "id2", reject, &org, later)
+        case.review_reply(&ctx_in(&org, &fixtures::office(), later), "id2", reject)
             .unwrap();
         case.rewatch(&policy, &cal, later);
         let r = housing(&case);

@@ -86,11 +86,12 @@ impl Whistle {
             request_id,
             decision,
         } = command;
+        let ctx = Ctx::new(&permit, org, now, &*self.ids);
         let mut tx = self.store.begin().await?;
         let case_id = self.case_of(&mut tx, &request_id).await?;
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.review_reply(&permit, &request_id, decision, org, now)
+                case.review_reply(&ctx, &request_id, decision)
             })
             .await
             .map_err(|e| e.hidden_behind("request", &request_id))?;

@@ -93,9 +93,10 @@ impl Whistle {
         let permit = access::permit(actor, Action::Ask)?;
         let org = self.org.current();
         let now = self.clock.now();
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let AskReturn { request_id, reason } = command;
         self.change_request(&permit, &request_id, |case| {
-            case.ask_return(&permit, &request_id, reason, &org, now)
+            case.ask_return(&ctx, &request_id, reason)
         })
         .await
     }
@@ -114,6 +115,7 @@ impl Whistle {
             extension_id,
             decision,
         } = command;
+        let ctx = Ctx::new(&permit, &org, now, &*self.ids);
         let unknown = || not_found("extension", &extension_id);
         let request_id = Extension::request_of(&extension_id)
             .ok_or_else(unknown)?
@@ -126,7 +128,7 @@ impl Whistle {
         tracing::Span::current().record("case_id", case_id.as_str());
         let case = self
             .commit_change(tx, &case_id, |case| {
-                case.decide_extension(&permit, &extension_id, decision, &org, now)
+                case.decide_extension(&ctx, &extension_id, decision)
             })
             .await
             .map_err(|e| e.hidden_behind("extension", &extension_id))?;
@@ -199,13 +201,12 @@ impl Whistle {
     #[instrument(skip_all, fields(case_id = %command.case_id), err(level = "debug"))]
     pub async fn override_close(&self, actor: &Actor, command: OverrideCloseCase) -> Result<Case> {
         let permit = access::permit(actor, Action::Decide)?;
-        let now = self.clock.now();
+        let org = self.org.current();
+        let ctx = Ctx::new(&permit, &org, self.clock.now(), &*self.ids);
         let OverrideCloseCase { case_id, reason } = command;
         let tx = self.store.begin().await?;
         let case = self
-            .commit_change(tx, &case_id, |case| {
-                case.override_close(&permit, reason, now)
-            })
+            .commit_change(tx, &case_id, |case| case.override_close(&ctx, reason))
             .await?;
         Ok(self.as_seen(actor, case))
     }

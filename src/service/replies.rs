@@ -480,15 +480,16 @@ impl Whistle {
             if let Some(ended) = reply_link::ended(case, &case.requests[i], minted_at) {
                 return Err(ended_error(ended));
             }
+            let ctx = Ctx::new(&actor, &org, now, &*self.ids);
             match action {
-                DeskAction::Acknowledge => case.acknowledge(&actor, &request_id, now),
+                DeskAction::Acknowledge => case.acknowledge(&ctx, &request_id),
                 DeskAction::Progress(note) => {
-                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
-                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    let mut caused = acknowledge_first(case, &ctx, &request_id, i)?;
+                    caused.extend(case.note_progress(&ctx, &request_id, note)?);
                     Ok(caused)
                 }
                 DeskAction::Reply(reply) => {
-                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let mut caused = acknowledge_first(case, &ctx, &request_id, i)?;
                     let details = ReplyDetails {
                         document_number: reply.document_number.into_string(),
                         replier_name: reply.replier_name.into_string(),
@@ -498,13 +499,12 @@ impl Whistle {
                         attachments: files,
                     };
                     caused.extend(case.submit_reply(
-                        &actor,
+                        &ctx,
                         &request_id,
                         NewReply {
                             text: reply.text,
                             details,
                         },
-                        now,
                     )?);
                     Ok(caused)
                 }
@@ -515,14 +515,11 @@ impl Whistle {
                     new_reply_due_at,
                     reason,
                 } => {
-                    let ctx = Ctx::new(&actor, &org, now, &*self.ids);
                     let (_, caused) =
                         case.ask_extension(&ctx, &request_id, new_reply_due_at, reason)?;
                     Ok(caused)
                 }
-                DeskAction::Return { reason } => {
-                    case.ask_return(&actor, &request_id, reason, &org, now)
-                }
+                DeskAction::Return { reason } => case.ask_return(&ctx, &request_id, reason),
             }
         };
         let round = self.round_in(&mut tx, &case_id, &link.request_id).await?;
@@ -680,6 +677,8 @@ impl Whistle {
         let command = mail.command.clone();
         let sender = mail.sender.clone();
         let minted_at = link.created_at;
+        let org = self.org.current();
+        let ctx = Ctx::new(&actor, &org, now, &*self.ids);
         let change = |case: &mut Case| -> Caused {
             let permit = access::permit(&actor, access::Action::Reply)?;
             let i = permit.request(case, &request_id)?;
@@ -689,17 +688,17 @@ impl Whistle {
             match command {
                 MailCommand::Acknowledge => {
                     // Acknowledging an acknowledged request by mail is no news.
-                    acknowledge_first(case, &actor, &request_id, i, now)
+                    acknowledge_first(case, &ctx, &request_id, i)
                 }
                 MailCommand::Progress(text) => {
                     let note = ProgressText::parse("text", &text)?;
-                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
-                    caused.extend(case.note_progress(&actor, &request_id, note, now)?);
+                    let mut caused = acknowledge_first(case, &ctx, &request_id, i)?;
+                    caused.extend(case.note_progress(&ctx, &request_id, note)?);
                     Ok(caused)
                 }
                 MailCommand::Reply(text) => {
                     let text = ReplyText::parse("text", &text)?;
-                    let mut caused = acknowledge_first(case, &actor, &request_id, i, now)?;
+                    let mut caused = acknowledge_first(case, &ctx, &request_id, i)?;
                     let details = ReplyDetails {
                         channel: Channel::Mail,
                         sender: sender.clone(),
@@ -707,10 +706,9 @@ impl Whistle {
                         ..ReplyDetails::default()
                     };
                     caused.extend(case.submit_reply(
-                        &actor,
+                        &ctx,
                         &request_id,
                         NewReply { text, details },
-                        now,
                     )?);
                     Ok(caused)
                 }
@@ -748,15 +746,9 @@ impl Whistle {
 
 /// Acknowledges a request still waiting for it, for answers that come from a
 /// letter: its holder has plainly received it.
-fn acknowledge_first(
-    case: &mut Case,
-    actor: &Actor,
-    request_id: &str,
-    index: usize,
-    now: DateTime<Utc>,
-) -> Caused {
+fn acknowledge_first(case: &mut Case, ctx: &Ctx<'_>, request_id: &str, index: usize) -> Caused {
     if case.requests[index].status == RequestStatus::Issued {
-        return case.acknowledge(actor, request_id, now);
+        return case.acknowledge(ctx, request_id);
     }
     Ok(Vec::new())
 }

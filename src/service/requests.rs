@@ -69,9 +69,10 @@ impl Whistle {
     #[instrument(skip_all, fields(request_id = %request_id, case_id), err(level = "debug"))]
     pub async fn acknowledge(&self, actor: &Actor, request_id: &str) -> Result<Assigned> {
         let permit = access::permit(actor, Action::Acknowledge)?;
-        let now = self.clock.now();
+        let org = self.org.current();
+        let ctx = Ctx::new(&permit, &org, self.clock.now(), &*self.ids);
         self.change_request(&permit, request_id, |case| {
-            case.acknowledge(&permit, request_id, now)
+            case.acknowledge(&ctx, request_id)
         })
         .await
     }
@@ -80,10 +81,11 @@ impl Whistle {
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn submit_reply(&self, actor: &Actor, command: SubmitReply) -> Result<Assigned> {
         let permit = access::permit(actor, Action::Reply)?;
-        let now = self.clock.now();
+        let org = self.org.current();
+        let ctx = Ctx::new(&permit, &org, self.clock.now(), &*self.ids);
         let SubmitReply { request_id, reply } = command;
         self.change_request(&permit, &request_id, |case| {
-            case.submit_reply(&permit, &request_id, reply, now)
+            case.submit_reply(&ctx, &request_id, reply)
         })
         .await
     }
@@ -92,10 +94,11 @@ impl Whistle {
     #[instrument(skip_all, fields(request_id = %command.request_id, case_id), err(level = "debug"))]
     pub async fn note_progress(&self, actor: &Actor, command: NoteProgress) -> Result<Assigned> {
         let permit = access::permit(actor, Action::Reply)?;
-        let now = self.clock.now();
+        let org = self.org.current();
+        let ctx = Ctx::new(&permit, &org, self.clock.now(), &*self.ids);
         let NoteProgress { request_id, text } = command;
         self.change_request(&permit, &request_id, |case| {
-            case.note_progress(&permit, &request_id, text, now)
+            case.note_progress(&ctx, &request_id, text)
         })
         .await
     }

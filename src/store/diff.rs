@@ -174,6 +174,7 @@ pub fn diff(before: &Case, after: &Case) -> Result<Diff, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::ctx;
     use crate::domain::{ReplyText, fixtures};
 
     #[test]
@@ -191,9 +192,11 @@ mod tests {
         let mut after = before.clone();
         let housing = fixtures::dept("housing");
         let later = fixtures::now() + chrono::Duration::hours(1);
-        after.acknowledge(&housing, "id2", later).unwrap();
+        after.acknowledge(&ctx(&housing, later), "id2").unwrap();
         let reply = ReplyText::parse("text", "已办结").unwrap();
-        after.submit_reply(&housing, "id2", reply, later).unwrap();
+        after
+            .submit_reply(&ctx(&housing, later), "id2", reply)
+            .unwrap();
         let d = diff(&before, &after).unwrap();
         assert!(d.case_changed, "updated_at moved");
         assert!(d.new_requests.is_empty());

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::testing::{TestDatabase, sqlite_url};
 use super::*;
+use crate::domain::fixtures::{ctx, ctx_in};
 use crate::domain::{
     Actor, ActorRole, CaseStatus, Comment, Ctx, DepartmentRole, EventKind, Organisation, OsIds,
     Petition, PetitionInput, Reference, ReplyText, RequestStatus, ReviewDecision, SeededIds,
@@ -664,14 +665,14 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     let at = |hours: i64| t0() + Duration::hours(hours);
     let (h, l, o) = (dept("housing"), dept("land"), office("cuiping"));
 
-    step(&store, &id, |c| c.acknowledge(&h, &housing, at(1))).await;
+    step(&store, &id, |c| c.acknowledge(&ctx(&h, at(1)), &housing)).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, reply("正在协调"), at(2))
+        c.submit_reply(&ctx(&h, at(2)), &housing, reply("正在协调"))
     })
     .await;
     let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
     let c = step(&store, &id, |c| {
-        c.review_reply(&o, &housing, reject.clone(), &org, at(26))
+        c.review_reply(&ctx_in(&org, &o, at(26)), &housing, reject.clone())
     })
     .await;
     let r = &c.requests[0];
@@ -682,23 +683,23 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
     assert_eq!(r.replies.len(), 1);
     assert!(r.replies[0].review.as_ref().is_some_and(|v| !v.accepted));
 
-    step(&store, &id, |c| c.acknowledge(&h, &housing, at(27))).await;
+    step(&store, &id, |c| c.acknowledge(&ctx(&h, at(27)), &housing)).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, reply("已办结，预计月底发证"), at(28))
+        c.submit_reply(&ctx(&h, at(28)), &housing, reply("已办结，预计月底发证"))
     })
     .await;
-    step(&store, &id, |c| c.acknowledge(&l, &land, at(29))).await;
+    step(&store, &id, |c| c.acknowledge(&ctx(&l, at(29)), &land)).await;
     step(&store, &id, |c| {
-        c.submit_reply(&l, &land, reply("已配合核查"), at(30))
+        c.submit_reply(&ctx(&l, at(30)), &land, reply("已配合核查"))
     })
     .await;
     let c = step(&store, &id, |c| {
-        c.review_reply(&o, &housing, ReviewDecision::Accept, &org, at(31))
+        c.review_reply(&ctx_in(&org, &o, at(31)), &housing, ReviewDecision::Accept)
     })
     .await;
     assert_eq!(c.status, CaseStatus::Open);
     let c = step(&store, &id, |c| {
-        c.review_reply(&o, &land, ReviewDecision::Accept, &org, at(32))
+        c.review_reply(&ctx_in(&org, &o, at(32)), &land, ReviewDecision::Accept)
     })
     .await;
     assert_eq!(c.status, CaseStatus::AwaitingFeedback);
@@ -729,13 +730,13 @@ async fn a_whole_lifecycle_is_persisted_step_by_step(store: Store) {
         Some(Verdict::Unsatisfied)
     );
 
-    step(&store, &id, |c| c.acknowledge(&h, &housing, at(51))).await;
+    step(&store, &id, |c| c.acknowledge(&ctx(&h, at(51)), &housing)).await;
     step(&store, &id, |c| {
-        c.submit_reply(&h, &housing, reply("证已发放"), at(52))
+        c.submit_reply(&ctx(&h, at(52)), &housing, reply("证已发放"))
     })
     .await;
     step(&store, &id, |c| {
-        c.review_reply(&o, &housing, ReviewDecision::Accept, &org, at(53))
+        c.review_reply(&ctx_in(&org, &o, at(53)), &housing, ReviewDecision::Accept)
     })
     .await;
     let c = step(&store, &id, |c| {
@@ -777,8 +778,8 @@ async fn a_refused_change_writes_nothing(store: Store) {
     let h = dept("housing");
     // The change gets halfway (an acknowledgement) before a rule refuses the rest.
     let result = update(&store, &case.id, |c| {
-        c.acknowledge(&h, &housing, t0())?;
-        c.acknowledge(&h, &housing, t0())
+        c.acknowledge(&ctx(&h, t0()), &housing)?;
+        c.acknowledge(&ctx(&h, t0()), &housing)
     })
     .await;
     assert!(is_wrong_state(&result), "{result:?}");
@@ -794,7 +795,7 @@ async fn racing_acknowledgements_let_exactly_one_through(store: Store) {
             tokio::spawn(async move {
                 let h = dept("housing");
                 update(&store, &id, |c| {
-                    c.acknowledge(&h, &housing, t0() + Duration::seconds(n))
+                    c.acknowledge(&ctx(&h, t0() + Duration::seconds(n)), &housing)
                 })
                 .await
             })
@@ -829,9 +830,12 @@ async fn racing_reviews_let_exactly_one_through(store: Store) {
     let case = create(&store, &Spec::default()).await;
     let housing = case.requests[0].id.clone();
     let h = dept("housing");
-    step(&store, &case.id, |c| c.acknowledge(&h, &housing, t0())).await;
     step(&store, &case.id, |c| {
-        c.submit_reply(&h, &housing, reply("已处理"), t0())
+        c.acknowledge(&ctx(&h, t0()), &housing)
+    })
+    .await;
+    step(&store, &case.id, |c| {
+        c.submit_reply(&ctx(&h, t0()), &housing, reply("已处理"))
     })
     .await;
 
@@ -841,7 +845,7 @@ async fn racing_reviews_let_exactly_one_through(store: Store) {
         tokio::spawn(async move {
             let o = office("cuiping");
             update(&store, &id, |c| {
-                c.review_reply(&o, &housing, decision.clone(), &org, t0())
+                c.review_reply(&ctx_in(&org, &o, t0()), &housing, decision.clone())
             })
             .await
         })
@@ -913,8 +917,8 @@ async fn ledger(store: &Store) -> Vec<Case> {
                 dept(&case.requests[0].department),
             );
             case = update(store, &case.id, |c| {
-                c.acknowledge(&d, &r, spec.at)?;
-                c.submit_reply(&d, &r, reply("已处理"), spec.at)
+                c.acknowledge(&ctx(&d, spec.at), &r)?;
+                c.submit_reply(&ctx(&d, spec.at), &r, reply("已处理"))
             })
             .await
             .unwrap();
@@ -928,9 +932,9 @@ async fn ledger(store: &Store) -> Vec<Case> {
                     dept(&case.requests[i].department),
                 );
                 case = update(store, &case.id, |c| {
-                    c.acknowledge(&d, &r, spec.at)?;
-                    c.submit_reply(&d, &r, reply("已处理"), spec.at)?;
-                    c.review_reply(&o, &r, ReviewDecision::Accept, &org, spec.at)
+                    c.acknowledge(&ctx(&d, spec.at), &r)?;
+                    c.submit_reply(&ctx(&d, spec.at), &r, reply("已处理"))?;
+                    c.review_reply(&ctx_in(&org, &o, spec.at), &r, ReviewDecision::Accept)
                 })
                 .await
                 .unwrap();
@@ -1444,13 +1448,18 @@ async fn letters_commit_with_the_change_that_causes_them(store: Store) {
     // A change that issues nothing writes no letter; a rejection re-issues one.
     let id = case.requests[0].id.clone();
     let (h, o, org) = (dept("housing"), office("cuiping"), org());
-    update_with(&store, &case.id, |c| c.acknowledge(&h, &id, t0()), letters)
-        .await
-        .unwrap();
     update_with(
         &store,
         &case.id,
-        |c| c.submit_reply(&h, &id, reply("办理中"), t0()),
+        |c| c.acknowledge(&ctx(&h, t0()), &id),
+        letters,
+    )
+    .await
+    .unwrap();
+    update_with(
+        &store,
+        &case.id,
+        |c| c.submit_reply(&ctx(&h, t0()), &id, reply("办理中")),
         letters,
     )
     .await
@@ -1460,7 +1469,7 @@ async fn letters_commit_with_the_change_that_causes_them(store: Store) {
     update_with(
         &store,
         &case.id,
-        |c| c.review_reply(&o, &id, decision, &org, t0()),
+        |c| c.review_reply(&ctx_in(&org, &o, t0()), &id, decision),
         letters,
     )
     .await
@@ -1474,7 +1483,7 @@ async fn letters_commit_with_the_change_that_causes_them(store: Store) {
     let refused = update_with(
         &store,
         &case.id,
-        |c| c.review_reply(&o, &id, ReviewDecision::Accept, &org, t0()),
+        |c| c.review_reply(&ctx_in(&org, &o, t0()), &id, ReviewDecision::Accept),
         letters,
     )
     .await;
@@ -1512,9 +1521,9 @@ async fn a_letter_that_cannot_be_written_aborts_the_change(store: Store) {
 
     let id = case.requests[0].id.clone();
     let (h, o, org) = (dept("housing"), office("cuiping"), org());
-    step(&store, &case.id, |c| c.acknowledge(&h, &id, t0())).await;
+    step(&store, &case.id, |c| c.acknowledge(&ctx(&h, t0()), &id)).await;
     let case = step(&store, &case.id, |c| {
-        c.submit_reply(&h, &id, reply("办理中"), t0())
+        c.submit_reply(&ctx(&h, t0()), &id, reply("办理中"))
     })
     .await;
     let decision = ReviewDecision::parse(false, "未答复办理时限").unwrap();
@@ -1522,7 +1531,7 @@ async fn a_letter_that_cannot_be_written_aborts_the_change(store: Store) {
         &store,
         &case.id,
         |c| {
-            c.review_reply(&o, &id, decision, &org, t0())?;
+            c.review_reply(&ctx_in(&org, &o, t0()), &id, decision)?;
             // Two rounds in one change give two letters under one Message-ID
             // and, here, one id: the write fails and takes the change with it.
             Ok(())
@@ -1927,7 +1936,9 @@ async fn reply_links_open_once_their_letter_commits(store: Store) {
     let mut tx = store.begin().await.unwrap();
     let before = tx.lock_case(&case.id).await.unwrap().unwrap();
     let mut after = before.clone();
-    after.acknowledge(&dept("housing"), &housing, t0()).unwrap();
+    after
+        .acknowledge(&ctx(&dept("housing"), t0()), &housing)
+        .unwrap();
     let mut letter = linked_letters(None, &before).remove(0);
     letter.id = "late".into();
     letter.reply_link = Some("digest-rolled-back".into());
@@ -2017,7 +2028,10 @@ async fn replies_keep_their_details_and_attachments(store: Store) {
     let case = create(&store, &Spec::default()).await;
     let housing = case.requests[0].id.clone();
     let h = dept("housing");
-    step(&store, &case.id, |c| c.acknowledge(&h, &housing, t0())).await;
+    step(&store, &case.id, |c| {
+        c.acknowledge(&ctx(&h, t0()), &housing)
+    })
+    .await;
     let content = b"%PDF-1.4 \x00\xff binary".to_vec();
     let file = StoredAttachment {
         id: "att-1".into(),
@@ -2053,7 +2067,7 @@ async fn replies_keep_their_details_and_attachments(store: Store) {
         text: reply("已办结"),
         details: details.clone(),
     };
-    after.submit_reply(&h, &housing, new, t0()).unwrap();
+    after.submit_reply(&ctx(&h, t0()), &housing, new).unwrap();
     tx.update_case(&before, &mut after, &[], &[]).await.unwrap();
     tx.commit().await.unwrap();
 
@@ -2166,11 +2180,9 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
     let ext = case.requests[0].extensions[0].id.clone();
     let case = step(&store, &case.id, |c| {
         c.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), at + Duration::hours(2)),
             &ext,
             ExtensionDecision::parse(true, "同意").unwrap(),
-            &org,
-            at + Duration::hours(2),
         )
     })
     .await;
@@ -2183,7 +2195,7 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
 
     // A return by land, reassigned to lighting: a new request with a reference.
     let case = step(&store, &case.id, |c| {
-        c.ask_return(&dept("land"), &land, why("非本部门职责"), &org, at)
+        c.ask_return(&ctx_in(&org, &dept("land"), at), &land, why("非本部门职责"))
     })
     .await;
     assert_eq!(case.requests[1].status, RequestStatus::ReturnRequested);
@@ -2208,7 +2220,10 @@ async fn supervision_decisions_round_trip_and_a_paused_request_is_not_overdue(st
 
     // Closed by override, and found by the filter.
     let case = step(&store, &case.id, |c| {
-        c.override_close(&supervisor(), why("超出政策范围"), at + Duration::hours(2))
+        c.override_close(
+            &ctx(&supervisor(), at + Duration::hours(2)),
+            why("超出政策范围"),
+        )
     })
     .await;
     assert_eq!(case.status, CaseStatus::Closed);
@@ -2384,11 +2399,13 @@ async fn work_on(store: &Store, case: &Case, hour: i64) {
     let request = &case.requests[0];
     let d = dept(&request.department);
     let at = |h: i64| t0() + Duration::hours(hour + h);
-    update(store, &case.id, |c| c.acknowledge(&d, &request.id, at(0)))
-        .await
-        .unwrap();
     update(store, &case.id, |c| {
-        c.submit_reply(&d, &request.id, reply("已办结"), at(1))
+        c.acknowledge(&ctx(&d, at(0)), &request.id)
+    })
+    .await
+    .unwrap();
+    update(store, &case.id, |c| {
+        c.submit_reply(&ctx(&d, at(1)), &request.id, reply("已办结"))
     })
     .await
     .unwrap();
@@ -2526,7 +2543,7 @@ async fn events_from_before_the_chain_are_chained_once_and_never_again(store: St
     let land = case.requests[1].id.clone();
     let l = dept("land");
     update(&store, &case.id, |c| {
-        c.acknowledge(&l, &land, t0() + Duration::hours(9))
+        c.acknowledge(&ctx(&l, t0() + Duration::hours(9)), &land)
     })
     .await
     .unwrap();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::fixtures::{ctx, ctx_in};
 use crate::domain::{ActorRole, Ctx, ReplyText, RequestStatus, SeededIds};
 
 use crate::domain::fixtures::{self, dept, now, office, open_case, org};
@@ -14,10 +15,15 @@ fn comment(text: &str) -> Comment {
 fn reply_and_accept(case: &mut Case, i: usize) {
     let id = case.requests[i].id.clone();
     let d = dept(&case.requests[i].department.clone());
-    case.acknowledge(&d, &id, now()).unwrap();
-    case.submit_reply(&d, &id, reply("已办结"), now()).unwrap();
-    case.review_reply(&office(), &id, ReviewDecision::Accept, &org(), now())
+    case.acknowledge(&ctx(&d, now()), &id).unwrap();
+    case.submit_reply(&ctx(&d, now()), &id, reply("已办结"))
         .unwrap();
+    case.review_reply(
+        &ctx_in(&org(), &office(), now()),
+        &id,
+        ReviewDecision::Accept,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -80,12 +86,13 @@ fn all_accepted_waits_for_feedback_and_satisfied_closes() {
 fn a_rejected_reply_starts_a_new_round() {
     let mut case = open_case();
     let id = case.requests[0].id.clone();
-    case.acknowledge(&dept("housing"), &id, now()).unwrap();
-    case.submit_reply(&dept("housing"), &id, reply("正在协调"), now())
+    case.acknowledge(&ctx(&dept("housing"), now()), &id)
+        .unwrap();
+    case.submit_reply(&ctx(&dept("housing"), now()), &id, reply("正在协调"))
         .unwrap();
     let later = now() + chrono::Duration::days(3);
     let decision = ReviewDecision::parse(false, "未说明办理时限").unwrap();
-    case.review_reply(&office(), &id, decision, &org(), later)
+    case.review_reply(&ctx_in(&org(), &office(), later), &id, decision)
         .unwrap();
     let r = &case.requests[0];
     assert_eq!((r.status, r.round), (RequestStatus::Issued, 2));
@@ -193,7 +200,7 @@ fn other_departments_and_offices_see_nothing() {
     let mut case = open_case();
     let housing = case.requests[0].id.clone();
     let err = case
-        .acknowledge(&dept("land"), &housing, now())
+        .acknowledge(&ctx(&dept("land"), now()), &housing)
         .unwrap_err();
     assert!(matches!(
         err,
@@ -212,7 +219,11 @@ fn other_departments_and_offices_see_nothing() {
             .sees(&case)
     );
     let err = case
-        .review_reply(&stranger, &housing, ReviewDecision::Accept, &org(), now())
+        .review_reply(
+            &ctx_in(&org(), &stranger, now()),
+            &housing,
+            ReviewDecision::Accept,
+        )
         .unwrap_err();
     assert!(matches!(err, DomainError::NotFound { what: "case", .. }));
 }
@@ -222,23 +233,21 @@ fn a_case_closed_by_override_takes_nothing_more_from_its_departments() {
     let mut case = open_case();
     let housing = case.requests[0].id.clone();
     let land = case.requests[1].id.clone();
-    case.acknowledge(&dept("land"), &land, now()).unwrap();
+    case.acknowledge(&ctx(&dept("land"), now()), &land).unwrap();
     case.override_close(
-        &fixtures::supervisor(),
+        &ctx(&fixtures::supervisor(), now()),
         ReasonText::parse("reason", "已由区政府统一处理").unwrap(),
-        now(),
     )
     .unwrap();
     let closed = case.clone();
     let refusals = [
-        case.acknowledge(&dept("housing"), &housing, now()),
+        case.acknowledge(&ctx(&dept("housing"), now()), &housing),
         case.note_progress(
-            &dept("land"),
+            &ctx(&dept("land"), now()),
             &land,
             ProgressText::parse("text", "正在办理").unwrap(),
-            now(),
         ),
-        case.submit_reply(&dept("land"), &land, reply("已办结。"), now()),
+        case.submit_reply(&ctx(&dept("land"), now()), &land, reply("已办结。")),
     ];
     for refused in refusals {
         match refused {
@@ -249,7 +258,7 @@ fn a_case_closed_by_override_takes_nothing_more_from_its_departments() {
     assert_eq!(case, closed);
     // Whose the request is still comes first: a stranger hears not found.
     assert!(matches!(
-        case.acknowledge(&dept("education"), &housing, now()),
+        case.acknowledge(&ctx(&dept("education"), now()), &housing),
         Err(DomainError::NotFound { .. })
     ));
 }
@@ -259,7 +268,7 @@ fn offices_cannot_acknowledge_for_departments() {
     let mut case = open_case();
     let id = case.requests[0].id.clone();
     assert!(matches!(
-        case.acknowledge(&office(), &id, now()),
+        case.acknowledge(&ctx(&office(), now()), &id),
         Err(DomainError::PermissionDenied(_))
     ));
 }

@@ -6,12 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{refuse_paused, wrong_state};
-use crate::domain::access::{Acting, Action};
+use crate::domain::access::Action;
 use crate::domain::case::{Case, EventKind};
 use crate::domain::context::Ctx;
 use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
-use crate::domain::organisation::Organisation;
 use crate::domain::request::{DeadlineCause, RequestAction, RequestStatus, transition};
 use crate::domain::text::{Comment, ReasonText};
 use crate::domain::watch::{Due, StepWatch};
@@ -213,13 +212,12 @@ impl Case {
     /// the one asked for; denied, the paused time is added back.
     pub fn decide_extension(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         extension_id: &str,
         decision: ExtensionDecision,
-        org: &Organisation,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Decide)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
         self.refuse_closed()?;
@@ -309,6 +307,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
@@ -370,11 +369,9 @@ mod tests {
         assert_eq!(housing(&case).watch.next_at, None);
         let later = at + Duration::days(1);
         case.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), later),
             &id,
             ExtensionDecision::parse(true, "").unwrap(),
-            &org,
-            later,
         )
         .unwrap();
         let r = housing(&case);
@@ -403,11 +400,9 @@ mod tests {
         );
         // Final.
         let again = case.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), later),
             &id,
             ExtensionDecision::parse(false, "不行").unwrap(),
-            &org,
-            later,
         );
         wrong_state_naming(again.unwrap_err(), "APPROVED");
     }
@@ -416,7 +411,8 @@ mod tests {
     fn a_denied_extension_adds_the_paused_working_time_back() {
         let org = org();
         let mut case = open_case();
-        case.acknowledge(&dept("housing"), "id2", now()).unwrap();
+        case.acknowledge(&ctx(&dept("housing"), now()), "id2")
+            .unwrap();
         let old = housing(&case).reply_due_at;
         let at = now();
         let (id, _) = case
@@ -432,11 +428,9 @@ mod tests {
         assert!(paused > Duration::zero());
         assert!(matches!(ExtensionDecision::parse(false, " "), Err(v) if v.field == "reason"));
         case.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), later),
             &id,
             ExtensionDecision::parse(false, "理由不充分").unwrap(),
-            &org,
-            later,
         )
         .unwrap();
         let r = housing(&case);
@@ -495,11 +489,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("one ask at a time")));
         case.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), now()),
             &id,
             ExtensionDecision::parse(false, "否").unwrap(),
-            &org,
-            now(),
         )
         .unwrap();
         case.ask_extension(
@@ -510,11 +502,9 @@ mod tests {
         )
         .unwrap();
         case.decide_extension(
-            &supervisor(),
+            &ctx_in(&org, &supervisor(), now()),
             "id2.x2",
             ExtensionDecision::parse(true, "").unwrap(),
-            &org,
-            now(),
         )
         .unwrap();
         // The limit (2).
@@ -545,21 +535,17 @@ mod tests {
         ));
         let err = case
             .decide_extension(
-                &office(),
+                &ctx_in(&org, &office(), now()),
                 "id2.x1",
                 ExtensionDecision::parse(true, "").unwrap(),
-                &org,
-                now(),
             )
             .unwrap_err();
         assert!(matches!(err, DomainError::PermissionDenied(_)));
         let err = case
             .decide_extension(
-                &supervisor(),
+                &ctx_in(&org, &supervisor(), now()),
                 "id2.x9",
                 ExtensionDecision::parse(true, "").unwrap(),
-                &org,
-                now(),
             )
             .unwrap_err();
         assert!(matches!(
@@ -571,9 +557,13 @@ mod tests {
         ));
         // Replied: no extension.
         let mut case = open_case();
-        case.acknowledge(&d, "id2", now()).unwrap();
-        case.submit_reply(&d, "id2", ReplyText::parse("text", "已办").unwrap(), now())
-            .unwrap();
+        case.acknowledge(&ctx(&d, now()), "id2").unwrap();
+        case.submit_reply(
+            &ctx(&d, now()),
+            "id2",
+            ReplyText::parse("text", "已办").unwrap(),
+        )
+        .unwrap();
         let err = case
             .ask_extension(
                 &Ctx::new(&d, &org, now(), &SeededIds::default()),

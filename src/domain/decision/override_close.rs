@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::access::{Acting, Action};
+use crate::domain::access::Action;
 use crate::domain::case::{Case, CaseAction, EventKind, case_transition};
+use crate::domain::context::Ctx;
 use crate::domain::effects::Effect;
 use crate::domain::error::DomainError;
 use crate::domain::request::RequestStatus;
@@ -23,11 +24,11 @@ impl Case {
     /// verdict, with a reason; the timeline names the supervisor.
     pub fn override_close(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         reason: ReasonText,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Decide)?;
+        let now = ctx.now;
+        let permit = ctx.who.permit(Action::Decide)?;
         let actor = permit.actor();
         permit.case(self)?;
         self.status = case_transition(self.status, CaseAction::Override)?;
@@ -59,6 +60,7 @@ impl Case {
 mod tests {
     use super::*;
     use crate::domain::CaseStatus;
+    use crate::domain::fixtures::ctx;
     use crate::domain::fixtures::{now, office, open_case, reason, supervisor, wrong_state_naming};
     use chrono::Duration;
 
@@ -66,11 +68,14 @@ mod tests {
     fn an_override_closes_with_who_and_why_once() {
         let mut case = open_case();
         let err = case
-            .override_close(&office(), reason("x"), now())
+            .override_close(&ctx(&office(), now()), reason("x"))
             .unwrap_err();
         assert!(matches!(err, DomainError::PermissionDenied(_)));
-        case.override_close(&supervisor(), reason("群众诉求超出政策范围，已解释"), now())
-            .unwrap();
+        case.override_close(
+            &ctx(&supervisor(), now()),
+            reason("群众诉求超出政策范围，已解释"),
+        )
+        .unwrap();
         assert_eq!(case.status, CaseStatus::Closed);
         let o = case.closed_by_override.as_ref().unwrap();
         assert_eq!(
@@ -83,7 +88,7 @@ mod tests {
             (EventKind::ClosedByOverride, supervisor().name.as_str())
         );
         wrong_state_naming(
-            case.override_close(&supervisor(), reason("x"), now())
+            case.override_close(&ctx(&supervisor(), now()), reason("x"))
                 .unwrap_err(),
             "CLOSED",
         );

@@ -6,12 +6,11 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{refuse_paused, wrong_state};
-use crate::domain::access::{Acting, Action};
+use crate::domain::access::Action;
 use crate::domain::case::{Case, EventKind};
 use crate::domain::context::Ctx;
 use crate::domain::effects::{Effect, Ruled, RulingNotice};
 use crate::domain::error::DomainError;
-use crate::domain::organisation::Organisation;
 use crate::domain::request::{DepartmentRequest, NewRequest, Reference, RequestAction, transition};
 use crate::domain::text::ReasonText;
 use crate::domain::wording::{Language, deadline, span_zh};
@@ -90,13 +89,12 @@ impl Case {
     /// supervisor reassigns it or sends it back; one sent back stays.
     pub fn ask_return(
         &mut self,
-        who: &impl Acting,
+        ctx: &Ctx<'_>,
         request_id: &str,
         reason: ReasonText,
-        org: &Organisation,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, DomainError> {
-        let permit = who.permit(Action::Ask)?;
+        let Ctx { org, now, .. } = *ctx;
+        let permit = ctx.who.permit(Action::Ask)?;
         let actor = permit.actor();
         let i = permit.request(self, request_id)?;
         self.refuse_closed()?;
@@ -323,6 +321,7 @@ impl Case {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{ctx, ctx_in};
     use crate::domain::fixtures::{
         dept, now, office, open_case, org, reason, supervisor, wrong_state_naming,
     };
@@ -355,11 +354,9 @@ mod tests {
         let org = org();
         let mut case = open_case();
         case.ask_return(
-            &dept("housing"),
+            &ctx_in(&org, &dept("housing"), now()),
             "id2",
             reason("不属于本部门职责"),
-            &org,
-            now(),
         )
         .unwrap();
         assert_eq!(housing(&case).status, RequestStatus::ReturnRequested);
@@ -416,15 +413,17 @@ mod tests {
         for id in ["id3", "id10"] {
             let r = case.requests.iter().find(|r| r.id == id).unwrap();
             let d = dept(&r.department.clone());
-            case.acknowledge(&d, id, now()).unwrap();
-            case.submit_reply(&d, id, ReplyText::parse("text", "已办").unwrap(), now())
-                .unwrap();
+            case.acknowledge(&ctx(&d, now()), id).unwrap();
+            case.submit_reply(
+                &ctx(&d, now()),
+                id,
+                ReplyText::parse("text", "已办").unwrap(),
+            )
+            .unwrap();
             case.review_reply(
-                &office(),
+                &ctx_in(&org, &office(), now()),
                 id,
                 crate::domain::ReviewDecision::Accept,
-                &org,
-                now(),
             )
             .unwrap();
         }
@@ -438,11 +437,9 @@ mod tests {
         let (ack, reply) = (housing(&case).ack_due_at, housing(&case).reply_due_at);
         let at = now();
         case.ask_return(
-            &dept("housing"),
+            &ctx_in(&org, &dept("housing"), at),
             "id2",
             reason("不属于本部门职责"),
-            &org,
-            at,
         )
         .unwrap();
         let later = at + Duration::hours(3);
@@ -466,7 +463,11 @@ mod tests {
             ReturnStatus::SentBack
         );
         let err = case
-            .ask_return(&dept("housing"), "id2", reason("再退"), &org, later)
+            .ask_return(
+                &ctx_in(&org, &dept("housing"), later),
+                "id2",
+                reason("再退"),
+            )
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("sent back")));
     }
@@ -477,20 +478,24 @@ mod tests {
         let mut case = open_case();
         let late = org.decisions.return_window.due(&org.calendar, now()) + Duration::minutes(1);
         let err = case
-            .ask_return(&dept("housing"), "id2", reason("x"), &org, late)
+            .ask_return(&ctx_in(&org, &dept("housing"), late), "id2", reason("x"))
             .unwrap_err();
         assert!(matches!(err, DomainError::WrongState(m) if m.contains("within 2h")));
         let d = dept("land");
-        case.acknowledge(&d, "id3", now()).unwrap();
-        case.submit_reply(&d, "id3", ReplyText::parse("text", "已办").unwrap(), now())
-            .unwrap();
+        case.acknowledge(&ctx(&d, now()), "id3").unwrap();
+        case.submit_reply(
+            &ctx(&d, now()),
+            "id3",
+            ReplyText::parse("text", "已办").unwrap(),
+        )
+        .unwrap();
         wrong_state_naming(
-            case.ask_return(&d, "id3", reason("x"), &org, now())
+            case.ask_return(&ctx_in(&org, &d, now()), "id3", reason("x"))
                 .unwrap_err(),
             "REPLIED",
         );
         // Offices may not rule.
-        case.ask_return(&dept("housing"), "id2", reason("x"), &org, now())
+        case.ask_return(&ctx_in(&org, &dept("housing"), now()), "id2", reason("x"))
             .unwrap();
         let err = case.resolve_return(
             &Ctx::new(&office(), &org, now(), &SeededIds::default()),

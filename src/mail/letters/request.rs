@@ -330,12 +330,20 @@ mod tests {
         let mut after = fixtures::stored_case();
         let housing = fixtures::dept("housing");
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap();
-        after.acknowledge(&housing, "id2", at).unwrap();
+        after
+            .acknowledge(&fixtures::ctx(&housing, at), "id2")
+            .unwrap();
         let reply = ReplyText::parse("text", "办理中").unwrap();
-        after.submit_reply(&housing, "id2", reply, at).unwrap();
+        after
+            .submit_reply(&fixtures::ctx(&housing, at), "id2", reply)
+            .unwrap();
         let reject = ReviewDecision::parse(false, "未说明办理时限").unwrap();
         let caused = after
-            .review_reply(&fixtures::office(), "id2", reject, &org(), at)
+            .review_reply(
+                &fixtures::ctx_in(&org(), &fixtures::office(), at),
+                "id2",
+                reject,
+            )
             .unwrap();
         let l = letters(Language::Zh);
         let mail = planned_for(&l, &after, &caused);
