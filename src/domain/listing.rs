@@ -192,11 +192,17 @@ impl PageRequest {
             }
             n => (n as u32).min(Self::MAX),
         };
-        let token = token.trim();
-        Ok(PageRequest {
+        Ok(Self::from_query(size, token))
+    }
+
+    /// `size` items after the cursor a page's link carries; none (or only
+    /// white space) is the first page.
+    pub fn from_query(size: u32, after: &str) -> PageRequest {
+        let after = after.trim();
+        PageRequest {
             size,
-            after: (!token.is_empty()).then(|| token.to_owned()),
-        })
+            after: (!after.is_empty()).then(|| after.to_owned()),
+        }
     }
 
     pub fn first(size: u32) -> PageRequest {

@@ -80,11 +80,7 @@ pub async fn list(
         case_id: None,
         since: since_day.and_then(|day| LedgerRange::days(day, day, tz).map(|r| r.from)),
     };
-    let after = query.after.trim();
-    let page = PageRequest {
-        size: PAGE_SIZE,
-        after: (!after.is_empty()).then(|| after.to_owned()),
-    };
+    let page = PageRequest::from_query(PAGE_SIZE, &query.after);
     let page = match state
         .whistle
         .list_alerts(&signed.actor(), filter.clone(), page)
@@ -153,7 +149,7 @@ pub async fn list(
             department => department,
             since => since,
             next => next,
-            first => (!after.is_empty()).then(|| format!("/console/alerts?{query_string}")),
+            first => (!query.after.trim().is_empty()).then(|| format!("/console/alerts?{query_string}")),
         },
     )
 }

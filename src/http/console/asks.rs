@@ -77,11 +77,7 @@ async fn render(
         office: chosen(&query.office, &offices),
         department: chosen(&query.department, &departments),
     };
-    let after = query.after.trim();
-    let page = PageRequest {
-        size: PAGE_SIZE,
-        after: (!after.is_empty()).then(|| after.to_owned()),
-    };
+    let page = PageRequest::from_query(PAGE_SIZE, &query.after);
     let page = match state
         .whistle
         .list_open_asks(&signed.actor(), filter.clone(), page)

@@ -14,7 +14,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::view::{CaseRow, CaseView};
-use super::{Signed, error_page, forbidden, same_token, signed_in};
+use super::{Signed, chosen, error_page, forbidden, same_token, signed_in};
 use crate::domain::{
     CaseFilter, CaseOrder, CaseStatus, CaseText, Comment, DomainError, FieldViolation,
     ReviewDecision, Verdict, Violations, VisitMethod,
@@ -66,12 +66,6 @@ impl ListQuery {
     }
 }
 
-/// A non-empty field as a filter value.
-fn chosen(value: &str) -> Option<String> {
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
 /// `GET /console/cases`: the office's cases (a supervisor's: every office's),
 /// filtered, sorted and paged as ListCases does it.
 pub async fn list(
@@ -85,11 +79,7 @@ pub async fn list(
     };
     let status = CaseStatus::parse(query.status.trim());
     let order = CaseOrder::parse(query.order.trim()).unwrap_or_default();
-    let after = query.after.trim();
-    let page = PageRequest {
-        size: PAGE_SIZE,
-        after: (!after.is_empty()).then(|| after.to_owned()),
-    };
+    let page = PageRequest::from_query(PAGE_SIZE, &query.after);
     let listed = match CaseText::parse("q", &query.q) {
         Ok(text) => {
             let filter = CaseFilter {
@@ -207,7 +197,7 @@ pub async fn list(
                 order => order.as_str(),
             },
             next => next,
-            first => (!after.is_empty()).then(|| format!("/console/cases?{again}")),
+            first => (!query.after.trim().is_empty()).then(|| format!("/console/cases?{again}")),
             notice => problem.map(|text| context! { class => "error", text => text }),
         },
     )

@@ -63,11 +63,7 @@ pub async fn list(
         overdue,
         ..RequestFilter::default()
     };
-    let after = query.after.trim();
-    let page = PageRequest {
-        size: PAGE_SIZE,
-        after: (!after.is_empty()).then(|| after.to_owned()),
-    };
+    let page = PageRequest::from_query(PAGE_SIZE, &query.after);
     let page = match state
         .whistle
         .list_requests(&signed.actor(), filter, page)
@@ -124,7 +120,7 @@ pub async fn list(
             overdue => overdue,
             overdue_count => page.items.iter().filter(|a| a.request.overdue(now).is_some()).count(),
             next => next,
-            first => (!after.is_empty()).then(|| format!("/console/requests?{}", again.trim_end_matches('&'))),
+            first => (!query.after.trim().is_empty()).then(|| format!("/console/requests?{}", again.trim_end_matches('&'))),
         },
     )
 }

@@ -449,6 +449,12 @@ async fn signed_in(state: &PageState, headers: &HeaderMap) -> Result<Signed, Res
     }
 }
 
+/// A field of a list's form as a filter value: none when left empty.
+fn chosen(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 /// Whether two tokens are equal, in time that does not depend on where they
 /// differ.
 fn same_token(a: &str, b: &str) -> bool {

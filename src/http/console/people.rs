@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use crate::domain::{Actor, ActorRole};
-use crate::settings::{PrincipalRole, PrincipalSettings};
+use crate::settings::PrincipalSettings;
+use crate::tls::principals::principal_actor;
 
 /// A person who acts for a principal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +44,10 @@ impl People {
     ) -> anyhow::Result<Self> {
         let mut by_email: HashMap<String, Person> = HashMap::new();
         for (name, p) in principals {
-            let role = match p.role {
-                PrincipalRole::Office => ActorRole::Office(p.office.clone().unwrap_or_default()),
-                PrincipalRole::Department => {
-                    ActorRole::Department(p.department.clone().unwrap_or_default())
-                }
-                PrincipalRole::Supervisor => ActorRole::Supervisor,
-                // The configuration check refuses an unknown role before the
-                // console is built; such a principal signs no one in.
-                PrincipalRole::Unknown(_) => continue,
+            // The configuration check refuses an unknown role before the
+            // console is built; such a principal signs no one in.
+            let Some(Actor { role, .. }) = principal_actor(name, p) else {
+                continue;
             };
             for email in &p.emails {
                 let email = email.trim();
@@ -82,6 +78,7 @@ impl People {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::PrincipalRole;
 
     fn principal(role: PrincipalRole, office: Option<&str>, emails: &[&str]) -> PrincipalSettings {
         PrincipalSettings {

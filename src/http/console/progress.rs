@@ -11,7 +11,7 @@ use minijinja::context;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
-use super::{error_page, signed_in};
+use super::{chosen, error_page, signed_in};
 use crate::domain::ledger::LedgerFormat;
 use crate::domain::{DomainError, FieldViolation};
 use crate::http::PageState;
@@ -33,11 +33,6 @@ pub struct ListQuery {
     office: String,
     #[serde(default)]
     after: String,
-}
-
-fn chosen(value: &str) -> Option<String> {
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_owned())
 }
 
 impl ListQuery {
@@ -96,11 +91,7 @@ pub async fn show(
         Ok(progress) => progress,
         Err(e) => return error_page(&state, e.into(), Some(&signed)),
     };
-    let after = query.after.trim();
-    let page = PageRequest {
-        size: PAGE_SIZE,
-        after: (!after.is_empty()).then(|| after.to_owned()),
-    };
+    let page = PageRequest::from_query(PAGE_SIZE, &query.after);
     let report = match state
         .whistle
         .progress_report(&signed.actor(), progress, page)
