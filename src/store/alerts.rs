@@ -1,15 +1,15 @@
 //! The alert repository: alerts as the changes that caused them wrote them
-//! (`cases::insert_alerts`), listed for supervisors and read in order by the
+//! (`insert_alerts`, in the change's transaction), listed for supervisors and read in order by the
 //! live streams (`feeds`). Written once over `Backend`.
 
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
-use crate::domain::{AlertFilter, Page, PageRequest, RaisedAlert};
+use crate::domain::{Alert, AlertFilter, Page, PageRequest, RaisedAlert};
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
 use super::rows::{AlertRow, millis};
-use super::sql::alert_columns;
+use super::sql::{alert_columns, bind_alert};
 
 impl<DB> Tx<DB>
 where
@@ -113,4 +113,39 @@ where
                 .map_err(DB::map_err)?;
         Ok(found.is_some())
     }
+}
+
+/// Inserts the alerts a change raised; one already raised (its key taken) is
+/// left as it is.
+pub(super) async fn insert_alerts<DB>(
+    conn: &mut DB::Connection,
+    alerts: &[Alert],
+) -> Result<(), StoreError>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<AlertRow> = alerts.iter().map(AlertRow::of).collect();
+    let mut q = QueryBuilder::<DB>::new(concat!(
+        "INSERT INTO alerts (",
+        alert_columns!(),
+        ", traceparent) "
+    ));
+    let traceparent = crate::telemetry::traceparent();
+    q.push_values(&rows, |mut b, a| {
+        bind_alert!(b, a, push_bind);
+        b.push_bind(traceparent.clone());
+    });
+    q.push(" ON CONFLICT (key) DO NOTHING");
+    q.build().execute(&mut *conn).await.map_err(DB::map_err)?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use crate::domain::{
     RequestFilter,
 };
 
+use super::alerts::insert_alerts;
 use super::backend::{Backend, Tx};
 use super::diff::{Diff, assign, creation, diff, pending_references};
 use super::paging::*;
@@ -993,59 +994,4 @@ where
         }
         Ok(assigned)
     }
-}
-
-/// A request with the instant it has been overdue since, for `list_overdue`.
-pub struct OverdueRow {
-    request: RequestRow,
-    overdue_since: i64,
-}
-
-impl<'r, R: sqlx::Row> FromRow<'r, R> for OverdueRow
-where
-    RequestRow: FromRow<'r, R>,
-    &'r str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(OverdueRow {
-            request: RequestRow::from_row(row)?,
-            overdue_since: row.try_get("overdue_since")?,
-        })
-    }
-}
-
-/// Inserts the alerts a change raised; one already raised (its key taken) is
-/// left as it is.
-pub(super) async fn insert_alerts<DB>(
-    conn: &mut DB::Connection,
-    alerts: &[Alert],
-) -> Result<(), StoreError>
-where
-    DB: Backend,
-    DB::Arguments: IntoArguments<DB> + Default,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
-    for<'t> i32: Encode<'t, DB> + Type<DB>,
-    for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
-{
-    if alerts.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<AlertRow> = alerts.iter().map(AlertRow::of).collect();
-    let mut q = QueryBuilder::<DB>::new(concat!(
-        "INSERT INTO alerts (",
-        alert_columns!(),
-        ", traceparent) "
-    ));
-    let traceparent = crate::telemetry::traceparent();
-    q.push_values(&rows, |mut b, a| {
-        bind_alert!(b, a, push_bind);
-        b.push_bind(traceparent.clone());
-    });
-    q.push(" ON CONFLICT (key) DO NOTHING");
-    q.build().execute(&mut *conn).await.map_err(DB::map_err)?;
-    Ok(())
 }

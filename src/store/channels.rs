@@ -328,7 +328,7 @@ where
         let Some(error) = error else {
             if let (Some(_), Some(since)) = (&alert_key, since) {
                 let alert = crate::domain::alert::channel_recovered(spell.channel, since, now);
-                super::cases::insert_alerts::<DB>(&mut self.0, std::slice::from_ref(&alert))
+                super::alerts::insert_alerts::<DB>(&mut self.0, std::slice::from_ref(&alert))
                     .await?;
             }
             if failures > 0 || alert_key.is_some() {
@@ -342,7 +342,7 @@ where
         if failures >= spell.alert_after && alert_key.is_none() {
             let alert =
                 crate::domain::alert::channel_failing(spell.channel, failures, error, since, now);
-            super::cases::insert_alerts::<DB>(&mut self.0, std::slice::from_ref(&alert)).await?;
+            super::alerts::insert_alerts::<DB>(&mut self.0, std::slice::from_ref(&alert)).await?;
             alert_key = Some(alert.key);
         }
         self.put_channel_health(

@@ -865,3 +865,23 @@ impl AlertRow {
         })
     }
 }
+
+/// A request with the instant it has been overdue since, for `list_overdue`.
+pub struct OverdueRow {
+    pub request: RequestRow,
+    pub overdue_since: i64,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for OverdueRow
+where
+    RequestRow: sqlx::FromRow<'r, R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(OverdueRow {
+            request: RequestRow::from_row(row)?,
+            overdue_since: row.try_get("overdue_since")?,
+        })
+    }
+}
