@@ -6,7 +6,8 @@
 //!
 //! - the doors translate their wire format and say who is calling: `grpc`
 //!   (the API), `http` (the reply page), `inbound` (reply mail), and the
-//!   command line in `main.rs`; the `workers` (deadline watch, alert mail,
+//!   command line in `main.rs` (its commands under `src/cli/`, part of the
+//!   binary, not of this library); the `workers` (deadline watch, alert mail,
 //!   weekly digest) act on a clock;
 //! - `service` runs the use cases, one transaction each, and is the only way
 //!   in for every door, the workers and the CLI;
