@@ -222,10 +222,14 @@ pub struct DepartmentFigures {
     pub name: String,
     /// Cases in which it held a request (returned ones aside).
     pub cases: u32,
+    /// The residents who raised those cases (重复诉求 joined: several a case).
+    pub residents: u32,
     pub requests: RequestFigures,
     /// 满意率 over those cases with a verdict: the latest verdict satisfied or
     /// basically satisfied.
     pub satisfaction: Rate,
+    /// The same per resident: each resident's own latest verdict.
+    pub resident_satisfaction: Rate,
     /// Those cases a supervisor closed by override.
     pub overrides: u32,
     pub score: Score,
@@ -236,11 +240,15 @@ pub struct OfficeFigures {
     pub code: String,
     pub name: String,
     pub cases: u32,
+    /// The residents who raised them: one a case, more where duplicates joined.
+    pub residents: u32,
     pub closed: u32,
     pub overrides: u32,
     /// The requests of its cases: how the departments served it.
     pub requests: RequestFigures,
     pub satisfaction: Rate,
+    /// Per resident, each by their own latest verdict.
+    pub resident_satisfaction: Rate,
     /// Working hours from a reply to the office's review.
     pub to_review: Hours,
     /// Reviews within `review_within_hours`, of reviews made or late.
@@ -295,8 +303,15 @@ pub struct CaseFigures {
     pub difficulty: u8,
     pub closed: bool,
     pub overridden: bool,
+    /// Joined into another case by hand (`LinkCases`): its residents count
+    /// on that case, so it counts nowhere.
+    pub merged: bool,
     /// The latest verdict: satisfied (or basically), or not; none yet.
     pub verdict: Option<bool>,
+    /// How many residents raised it.
+    pub residents: u32,
+    /// Its residents with a verdict, and those satisfied (or basically).
+    pub resident_verdicts: Rate,
     pub requests: Vec<RequestPart>,
 }
 
@@ -317,6 +332,24 @@ impl CaseFigures {
         policy: &ScoringPolicy,
         now: DateTime<Utc>,
     ) -> CaseFigures {
+        let verdict = case
+            .feedback
+            .as_ref()
+            .map(|f| !matches!(f.verdict, Verdict::Unsatisfied));
+        let merged = case.merged_into.is_some();
+        let mut resident_verdicts = Rate::default();
+        for r in &case.residents {
+            resident_verdicts.judge(r.verdict.map(|_| r.satisfied()));
+        }
+        // A case read without its residents has its petitioner, whose
+        // verdict is the case's; a merged one has none left.
+        let residents = match case.residents.len() {
+            0 if !merged => {
+                resident_verdicts.judge(verdict);
+                1
+            }
+            n => n as u32,
+        };
         CaseFigures {
             created_at: case.created_at,
             office: case.office.clone(),
@@ -325,10 +358,10 @@ impl CaseFigures {
             difficulty: case.difficulty,
             closed: case.status == CaseStatus::Closed,
             overridden: case.closed_by_override.is_some(),
-            verdict: case
-                .feedback
-                .as_ref()
-                .map(|f| !matches!(f.verdict, Verdict::Unsatisfied)),
+            merged,
+            verdict,
+            residents,
+            resident_verdicts,
             requests: case
                 .requests
                 .iter()
@@ -420,10 +453,11 @@ impl<'a> Figures<'a> {
         }
     }
 
-    /// Adds a case's part; a case outside the scope adds nothing.
+    /// Adds a case's part; a case outside the scope, or merged into
+    /// another, adds nothing.
     pub fn add(&mut self, case: &CaseFigures) {
         let (scope, policy) = (self.scope, self.policy);
-        if case.created_at < scope.from || case.created_at >= scope.to {
+        if case.merged || case.created_at < scope.from || case.created_at >= scope.to {
             return;
         }
         if scope.office.as_ref().is_some_and(|o| *o != case.office) {
@@ -452,7 +486,9 @@ impl<'a> Figures<'a> {
                 dept.score.add(points, case.difficulty);
                 if served.insert(request.department.clone()) {
                     dept.cases += 1;
+                    dept.residents += case.residents;
                     dept.satisfaction.judge(verdict);
+                    dept.resident_satisfaction.add(case.resident_verdicts);
                     dept.overrides += u32::from(case.overridden);
                 }
             }
@@ -486,7 +522,9 @@ impl<'a> Figures<'a> {
                     .map_or_else(|| code.clone(), |d| d.name.clone()),
                 code,
                 cases: t.cases,
+                residents: t.residents,
                 satisfaction: t.satisfaction,
+                resident_satisfaction: t.resident_satisfaction,
                 overrides: t.overrides,
                 score: t.score.score(t.requests.figures.requests < min),
                 requests: t.requests.figures(),
@@ -837,8 +875,10 @@ impl RequestsTally {
 #[derive(Debug, Clone, Default)]
 struct DepartmentTally {
     cases: u32,
+    residents: u32,
     requests: RequestsTally,
     satisfaction: Rate,
+    resident_satisfaction: Rate,
     overrides: u32,
     score: ScoreTally,
 }
@@ -846,10 +886,12 @@ struct DepartmentTally {
 #[derive(Debug, Clone, Default)]
 struct OfficeTally {
     cases: u32,
+    residents: u32,
     closed: u32,
     overrides: u32,
     requests: RequestsTally,
     satisfaction: Rate,
+    resident_satisfaction: Rate,
     to_review: Vec<f64>,
     timely_review: Rate,
     office_hours: f64,
@@ -866,10 +908,12 @@ impl OfficeTally {
         policy: &ScoringPolicy,
     ) {
         self.cases += 1;
+        self.residents += case.residents;
         self.closed += u32::from(case.closed);
         let overridden = case.overridden;
         self.overrides += u32::from(overridden);
         self.satisfaction.judge(verdict);
+        self.resident_satisfaction.add(case.resident_verdicts);
         let mut review = Rate::default();
         for &t in tallies {
             self.requests.add(t);
@@ -895,10 +939,12 @@ impl OfficeTally {
             code,
             name,
             cases: self.cases,
+            residents: self.residents,
             closed: self.closed,
             overrides: self.overrides,
             requests: self.requests.figures(),
             satisfaction: self.satisfaction,
+            resident_satisfaction: self.resident_satisfaction,
             to_review: Hours::of(self.to_review),
             timely_review: self.timely_review,
             office_hours: self.office_hours,
@@ -908,68 +954,4 @@ impl OfficeTally {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scored(code: &str, points: Option<f64>, too_few: bool) -> (String, Score) {
-        (
-            code.to_owned(),
-            Score {
-                points,
-                weight: 1,
-                rank: None,
-                too_few_to_rank: too_few,
-            },
-        )
-    }
-
-    #[test]
-    fn equal_points_share_a_rank_and_the_next_rank_skips() {
-        let ranked = rank(
-            vec![
-                scored("d", Some(90.0), false),
-                scored("a", Some(99.999), false),
-                scored("c", Some(100.001), false),
-                scored("b", Some(120.0), true),
-                scored("e", None, false),
-                scored("f", Some(80.0), false),
-            ],
-            |(_, s)| s,
-            |(code, _)| code,
-        );
-        let got: Vec<(&str, Option<u32>)> =
-            ranked.iter().map(|(c, s)| (c.as_str(), s.rank)).collect();
-        assert_eq!(
-            got,
-            [
-                ("a", Some(1)),
-                ("c", Some(1)),
-                ("d", Some(3)),
-                ("f", Some(4)),
-                ("b", None),
-                ("e", None)
-            ]
-        );
-    }
-
-    #[test]
-    fn p90_is_the_nearest_rank() {
-        let h = Hours::of(vec![5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
-        assert_eq!((h.count, h.mean, h.p90), (10, 5.5, 9.0));
-        let h = Hours::of(vec![2.0, 1.0]);
-        assert_eq!(h.p90, 2.0);
-        assert_eq!(Hours::of(vec![4.0]).p90, 4.0);
-        assert_eq!(Hours::of(Vec::new()), Hours::default());
-    }
-
-    #[test]
-    fn a_rate_without_anything_to_judge_has_no_value() {
-        let mut r = Rate::default();
-        assert_eq!(r.value(), None);
-        r.judge(None);
-        assert_eq!(r.value(), None);
-        r.judge(Some(true));
-        r.judge(Some(false));
-        assert_eq!((r.hits, r.of, r.value()), (1, 2, Some(0.5)));
-    }
-}
+mod tests;

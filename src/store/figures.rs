@@ -86,8 +86,14 @@ where
     DB: Backend,
     DB::Arguments: IntoArguments<DB> + Default,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'t> Vec<u8>: Encode<'t, DB> + Type<DB>,
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (String, i64, Option<Vec<u8>>): FromRow<'r, DB::Row>,
@@ -96,6 +102,7 @@ where
     for<'r> RequestRow: FromRow<'r, DB::Row>,
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> ResidentRow: FromRow<'r, DB::Row>,
 {
     /// The cases in scope with no part that holds, oldest first.
     pub(super) async fn figures_missing(
@@ -177,8 +184,8 @@ where
             .map_err(DB::map_err)
     }
 
-    /// The cases of `ids`, whole (their timelines only `with_events`), in
-    /// the order of `ids` (missing ones left out).
+    /// The cases of `ids`, whole with their residents (their timelines only
+    /// `with_events`), in the order of `ids` (missing ones left out).
     pub(super) async fn cases_by_ids(
         &mut self,
         ids: &[String],
@@ -244,6 +251,7 @@ where
                 .await
                 .map_err(DB::map_err)?
             };
+            let mut residents = self.residents_of(chunk).await?;
             let mut cases = assemble_page(cases, requests, replies)?;
             let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
             for row in events {
@@ -254,6 +262,7 @@ where
             }
             for case in &mut cases {
                 case.events = by_case.remove(&case.id).unwrap_or_default();
+                case.residents = residents.remove(&case.id).unwrap_or_default();
             }
             let mut by_id: std::collections::HashMap<String, Case> =
                 cases.into_iter().map(|c| (c.id.clone(), c)).collect();

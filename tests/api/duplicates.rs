@@ -12,8 +12,8 @@ use whistle::domain::PageRequest;
 use whistle::proto::petition_outcome::Outcome;
 use whistle::proto::{
     Case, CaseStatus, EscalatePetitionRequest, EscalatePetitionsRequest, EventKind,
-    LinkCasesRequest, PetitionOutcome, RecordFeedbackRequest, Resident, UnlinkResidentRequest,
-    Verdict,
+    GetStatisticsRequest, LinkCasesRequest, PetitionOutcome, Rate, RecordFeedbackRequest, Resident,
+    Statistics, UnlinkResidentRequest, Verdict,
 };
 
 use crate::faults::whole_ledger;
@@ -109,6 +109,34 @@ fn residents(case: &Case) -> Vec<&str> {
         .iter()
         .map(|r| r.petition_id.as_str())
         .collect()
+}
+
+/// The figures over the cases escalated in the last day.
+async fn figures(app: &TestApp) -> Statistics {
+    let now = chrono::Utc::now();
+    let ts = |at: chrono::DateTime<chrono::Utc>| {
+        Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        })
+    };
+    app.supervision()
+        .get_statistics(GetStatisticsRequest {
+            from: ts(now - chrono::Duration::days(1)),
+            to: ts(now + chrono::Duration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .expect("GetStatistics")
+        .into_inner()
+}
+
+fn rate(hits: u32, of: u32) -> Option<Rate> {
+    Some(Rate {
+        hits,
+        of,
+        value: Some(f64::from(hits) / f64::from(of)),
+    })
 }
 
 #[track_caller]
@@ -511,6 +539,25 @@ async fn a_resident_split_off_gets_a_case_with_its_own_letters_and_cases_join_by
             .await,
         "duplicate_case_id",
     );
+
+    // The figures count the residents beside the cases; the case joined
+    // into another counts nowhere, its withdrawn requests for no department.
+    let f = figures(&app).await;
+    let total = f.total.as_ref().unwrap();
+    assert_eq!((total.cases, total.residents), (4, 6), "{total:?}");
+    let lighting = f.departments.iter().find(|d| d.code == "lighting").unwrap();
+    assert_eq!((lighting.cases, lighting.residents), (1, 2));
+    assert_eq!(lighting.requests.as_ref().unwrap().requests, 1);
+    let community = f
+        .communities
+        .iter()
+        .find(|c| c.community == case.community && c.zone.is_empty())
+        .unwrap();
+    assert_eq!(
+        (community.cases, community.residents),
+        (3, 4),
+        "{community:?}"
+    );
 }
 
 async fn a_case_with_two_residents_closes_only_when_both_are_satisfied(backend: Backend) {
@@ -547,6 +594,11 @@ async fn a_case_with_two_residents_closes_only_when_both_are_satisfied(backend: 
         .into_inner();
     assert_eq!(after.status, CaseStatus::Open as i32);
     assert!(after.requests.iter().all(|r| r.round == 2));
+    // 满意率 per case reads the latest verdict; per resident, each their own.
+    let total = figures(&app).await.total.unwrap();
+    assert_eq!((total.cases, total.residents), (1, 2));
+    assert_eq!(total.satisfaction, rate(0, 1));
+    assert_eq!(total.resident_satisfaction, rate(1, 2));
     let after = app.settle(&after).await;
     assert_eq!(after.status, CaseStatus::AwaitingFeedback as i32);
     let after = app

@@ -53,11 +53,13 @@ pub struct CommunityFigures {
     /// `None`: the community as a whole; a zone's cases count in both.
     pub zone: Option<String>,
     pub cases: u32,
-    /// The residents who raised them: one per case.
+    /// The residents who raised them: one a case, more where duplicates joined.
     pub residents: u32,
     pub closed: u32,
     /// The latest verdict satisfied or basically satisfied, of the cases with one.
     pub satisfaction: Rate,
+    /// The same per resident, each by their own latest verdict.
+    pub resident_satisfaction: Rate,
     pub rejected_replies: u32,
     pub overdue_steps: u32,
     /// Cases whose latest verdict is unsatisfied.
@@ -116,6 +118,7 @@ impl CommunityTally {
                 residents: 0,
                 closed: 0,
                 satisfaction: Rate::default(),
+                resident_satisfaction: Rate::default(),
                 rejected_replies: 0,
                 overdue_steps: 0,
                 unsatisfied: 0,
@@ -124,9 +127,10 @@ impl CommunityTally {
                 deductions: 0.0,
             });
             f.cases += 1;
-            f.residents += 1;
+            f.residents += case.residents;
             f.closed += u32::from(case.closed);
             f.satisfaction.judge(satisfied);
+            f.resident_satisfaction.add(case.resident_verdicts);
             f.rejected_replies += rejected;
             f.overdue_steps += late;
             f.difficulty_points += points.per_difficulty * f64::from(case.difficulty);

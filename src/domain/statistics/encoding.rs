@@ -11,7 +11,7 @@ use crate::domain::calendar::WorkingCalendar;
 
 /// Bumped whenever a tally's fields or their meaning change: parts kept by
 /// an older build are then recomputed, not misread.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// What a kept part depends on besides its case: the calendar (working
 /// hours), the review allowance, and the format. A part kept under another
@@ -131,11 +131,14 @@ impl CaseFigures {
         w.0.push(self.difficulty);
         w.0.push(u8::from(self.closed));
         w.0.push(u8::from(self.overridden));
+        w.0.push(u8::from(self.merged));
         w.0.push(match self.verdict {
             None => 0,
             Some(false) => 1,
             Some(true) => 2,
         });
+        w.uint(u64::from(self.residents));
+        w.rate(self.resident_verdicts);
         w.uint(self.requests.len() as u64);
         for r in &self.requests {
             w.text(&r.department);
@@ -174,13 +177,14 @@ impl CaseFigures {
         let created_at = DateTime::from_timestamp_millis(r.int()?)?;
         let (office, community, zone) = (r.text()?, r.text()?, r.text()?);
         let difficulty = r.byte()?;
-        let (closed, overridden) = (r.flag()?, r.flag()?);
+        let (closed, overridden, merged) = (r.flag()?, r.flag()?, r.flag()?);
         let verdict = match r.byte()? {
             0 => None,
             1 => Some(false),
             2 => Some(true),
             _ => return None,
         };
+        let (residents, resident_verdicts) = (r.u32()?, r.rate()?);
         let n = usize::try_from(r.uint()?).ok()?;
         if n > r.0.len() {
             return None;
@@ -231,7 +235,10 @@ impl CaseFigures {
             difficulty,
             closed,
             overridden,
+            merged,
             verdict,
+            residents,
+            resident_verdicts,
             requests,
         })
     }

@@ -64,6 +64,8 @@ impl Statistics {
                 "按时办结率",
                 "解决率",
                 "满意率",
+                "群众数",
+                "群众满意率",
                 "平均签收用时(工时)",
                 "签收用时P90",
                 "平均答复用时(工时)",
@@ -96,6 +98,8 @@ impl Statistics {
                     row.extend(requests(f));
                     row.extend([
                         rate(d.satisfaction),
+                        int(d.residents),
+                        rate(d.resident_satisfaction),
                         mean(&f.to_acknowledge),
                         p90(&f.to_acknowledge),
                         mean(&f.to_reply),
@@ -127,6 +131,8 @@ impl Statistics {
             row.extend(requests(&o.requests));
             row.extend([
                 rate(o.satisfaction),
+                int(o.residents),
+                rate(o.resident_satisfaction),
                 mean(&o.to_review),
                 p90(&o.to_review),
                 rate(o.timely_review),
@@ -154,6 +160,8 @@ impl Statistics {
                 "按时办结率",
                 "解决率",
                 "满意率",
+                "群众数",
+                "群众满意率",
                 "平均审核用时(工时)",
                 "审核用时P90",
                 "及时审核率",
@@ -181,6 +189,7 @@ impl Statistics {
                 "群众数",
                 "已办结",
                 "满意率",
+                "群众满意率",
                 "退回答复",
                 "超期环节",
                 "不满意",
@@ -203,6 +212,7 @@ impl Statistics {
                         int(c.residents),
                         int(c.closed),
                         rate(c.satisfaction),
+                        rate(c.resident_satisfaction),
                         int(c.rejected_replies),
                         int(c.overdue_steps),
                         int(c.unsatisfied),

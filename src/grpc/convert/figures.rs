@@ -25,6 +25,8 @@ pub fn statistics(s: &statistics::Statistics, coverage: &CalendarCoverage) -> pr
                 satisfaction: Some(rate(d.satisfaction)),
                 overrides: d.overrides,
                 score: Some(score(&d.score)),
+                residents: d.residents,
+                resident_satisfaction: Some(rate(d.resident_satisfaction)),
             })
             .collect(),
         offices: s.offices.iter().map(office_figures).collect(),
@@ -64,6 +66,7 @@ fn community_figures(c: &statistics::CommunityFigures) -> proto::CommunityFigure
         additions: c.additions,
         deductions: c.deductions,
         points: c.points(),
+        resident_satisfaction: Some(rate(c.resident_satisfaction)),
     }
 }
 
@@ -80,6 +83,8 @@ fn office_figures(o: &statistics::OfficeFigures) -> proto::OfficeFigures {
         timely_review: Some(rate(o.timely_review)),
         office_hours: o.office_hours,
         score: Some(score(&o.score)),
+        residents: o.residents,
+        resident_satisfaction: Some(rate(o.resident_satisfaction)),
     }
 }
 

@@ -15,7 +15,9 @@ use super::supervisor::{choices, chosen, correctable, field_zh, notice};
 use super::svg::{self, RATES};
 use super::{error_page, signed_in};
 use crate::domain::ledger::LedgerRange;
-use crate::domain::statistics::{CommunityFigures, Rate, RequestFigures, Scope, Score, Statistics};
+use crate::domain::statistics::{
+    CommunityFigures, OfficeFigures, Rate, RequestFigures, Scope, Score, Statistics,
+};
 use crate::domain::{DomainError, FieldViolation, Violations};
 use crate::http::PageState;
 use crate::http::view::when;
@@ -51,6 +53,9 @@ struct Row {
     on_time: String,
     resolution: String,
     satisfaction: String,
+    /// The residents behind the cases: more than the cases where duplicates joined.
+    residents: u32,
+    resident_satisfaction: String,
     points: String,
     note: String,
 }
@@ -66,6 +71,7 @@ struct CommunityRow {
     residents: u32,
     closed: u32,
     satisfaction: String,
+    resident_satisfaction: String,
     rejected_replies: u32,
     overdue_steps: u32,
     unsatisfied: u32,
@@ -87,6 +93,7 @@ fn community_row(c: &CommunityFigures) -> CommunityRow {
         residents: c.residents,
         closed: c.closed,
         satisfaction: percent(c.satisfaction),
+        resident_satisfaction: percent(c.resident_satisfaction),
         rejected_replies: c.rejected_replies,
         overdue_steps: c.overdue_steps,
         unsatisfied: c.unsatisfied,
@@ -102,7 +109,15 @@ fn percent(rate: Rate) -> String {
         .map_or_else(|| "—".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
 
-fn row(name: &str, count: u32, f: &RequestFigures, satisfaction: Rate, score: &Score) -> Row {
+/// `satisfaction` per case, then per resident.
+fn row(
+    name: &str,
+    count: u32,
+    residents: u32,
+    f: &RequestFigures,
+    [satisfaction, resident_satisfaction]: [Rate; 2],
+    score: &Score,
+) -> Row {
     Row {
         rank: score.rank.map(|r| r.to_string()).unwrap_or_default(),
         name: name.to_owned(),
@@ -112,6 +127,8 @@ fn row(name: &str, count: u32, f: &RequestFigures, satisfaction: Rate, score: &S
         on_time: percent(f.on_time_reply),
         resolution: percent(f.resolution),
         satisfaction: percent(satisfaction),
+        residents,
+        resident_satisfaction: percent(resident_satisfaction),
         points: score
             .points
             .map_or_else(|| "—".to_owned(), |p| format!("{p:.1}")),
@@ -244,19 +261,25 @@ pub async fn show(
             row(
                 &d.name,
                 d.requests.requests,
+                d.residents,
                 &d.requests,
-                d.satisfaction,
+                [d.satisfaction, d.resident_satisfaction],
                 &d.score,
             )
         })
         .collect();
-    let mut office_rows: Vec<Row> = figures
-        .offices
-        .iter()
-        .map(|o| row(&o.name, o.cases, &o.requests, o.satisfaction, &o.score))
-        .collect();
-    let t = &figures.total;
-    office_rows.push(row(&t.name, t.cases, &t.requests, t.satisfaction, &t.score));
+    let office = |o: &OfficeFigures| {
+        row(
+            &o.name,
+            o.cases,
+            o.residents,
+            &o.requests,
+            [o.satisfaction, o.resident_satisfaction],
+            &o.score,
+        )
+    };
+    let mut office_rows: Vec<Row> = figures.offices.iter().map(office).collect();
+    office_rows.push(office(&figures.total));
     let community_rows: Vec<CommunityRow> = figures.communities.iter().map(community_row).collect();
     state.console.render(
         "figures.html",

@@ -1,0 +1,141 @@
+use super::*;
+
+fn scored(code: &str, points: Option<f64>, too_few: bool) -> (String, Score) {
+    (
+        code.to_owned(),
+        Score {
+            points,
+            weight: 1,
+            rank: None,
+            too_few_to_rank: too_few,
+        },
+    )
+}
+
+#[test]
+fn equal_points_share_a_rank_and_the_next_rank_skips() {
+    let ranked = rank(
+        vec![
+            scored("d", Some(90.0), false),
+            scored("a", Some(99.999), false),
+            scored("c", Some(100.001), false),
+            scored("b", Some(120.0), true),
+            scored("e", None, false),
+            scored("f", Some(80.0), false),
+        ],
+        |(_, s)| s,
+        |(code, _)| code,
+    );
+    let got: Vec<(&str, Option<u32>)> = ranked.iter().map(|(c, s)| (c.as_str(), s.rank)).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", Some(1)),
+            ("c", Some(1)),
+            ("d", Some(3)),
+            ("f", Some(4)),
+            ("b", None),
+            ("e", None)
+        ]
+    );
+}
+
+#[test]
+fn p90_is_the_nearest_rank() {
+    let h = Hours::of(vec![5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+    assert_eq!((h.count, h.mean, h.p90), (10, 5.5, 9.0));
+    let h = Hours::of(vec![2.0, 1.0]);
+    assert_eq!(h.p90, 2.0);
+    assert_eq!(Hours::of(vec![4.0]).p90, 4.0);
+    assert_eq!(Hours::of(Vec::new()), Hours::default());
+}
+
+#[test]
+fn a_rate_without_anything_to_judge_has_no_value() {
+    let mut r = Rate::default();
+    assert_eq!(r.value(), None);
+    r.judge(None);
+    assert_eq!(r.value(), None);
+    r.judge(Some(true));
+    r.judge(Some(false));
+    assert_eq!((r.hits, r.of, r.value()), (1, 2, Some(0.5)));
+}
+
+/// A case three residents raised (one joined as a duplicate, one with the
+/// case merged into it by hand), two of whom gave a verdict; and the case
+/// merged away.
+fn three_residents_and_a_merged_case() -> (Organisation, Case, Case) {
+    use crate::domain::fixtures::{office, open_case, org, petition_input};
+    use crate::domain::{Ctx, Petition, PetitionInput, SeededIds};
+    let org = org();
+    let ids = SeededIds::starting_at(50);
+    let office = office();
+    let ctx = Ctx::new(&office, &org, now(), &ids);
+    let petition = |id: &str| {
+        let input = PetitionInput {
+            petition_id: id.into(),
+            resident_name: format!("居民{id}"),
+            resident_phone: "13900001111".into(),
+            ..petition_input()
+        };
+        Petition::admit(&input, &org.offices["cuiping"], &org)
+            .unwrap()
+            .0
+    };
+    let mut kept = open_case();
+    kept.link_resident(&ctx, &petition("P2"), false).unwrap();
+    let mut other = open_case();
+    other.id = "other".into();
+    other.residents[0].petition_id = "P3".into();
+    kept.absorb(&ctx, &mut other).unwrap();
+    kept.residents[0].verdict = Some(Verdict::Satisfied);
+    kept.residents[1].verdict = Some(Verdict::Unsatisfied);
+    (org, kept, other)
+}
+
+fn now() -> DateTime<Utc> {
+    crate::domain::fixtures::now()
+}
+
+#[test]
+fn residents_count_beside_cases_and_a_merged_case_counts_nowhere() {
+    let (org, kept, merged) = three_residents_and_a_merged_case();
+    let scope = Scope {
+        from: now() - Duration::days(1),
+        to: now() + Duration::days(1),
+        office: None,
+        department: None,
+    };
+    let policy = ScoringPolicy::default();
+    let s = compute(&[kept, merged], &scope, &org, &policy, now());
+    let t = &s.total;
+    assert_eq!((t.cases, t.residents), (1, 3), "the merged case left out");
+    assert_eq!(
+        t.resident_satisfaction,
+        Rate { hits: 1, of: 2 },
+        "each resident by their own verdict"
+    );
+    assert_eq!(
+        t.requests.requests, 2,
+        "the merged case's requests left out"
+    );
+    let housing = s.departments.iter().find(|d| d.code == "housing").unwrap();
+    assert_eq!((housing.cases, housing.residents), (1, 3));
+    assert_eq!(housing.resident_satisfaction, Rate { hits: 1, of: 2 });
+    let community = &s.communities[0];
+    assert_eq!((community.cases, community.residents), (1, 3));
+    assert_eq!(community.resident_satisfaction, Rate { hits: 1, of: 2 });
+}
+
+#[test]
+fn a_kept_part_keeps_its_residents_and_whether_it_was_merged() {
+    let (org, kept, merged) = three_residents_and_a_merged_case();
+    let policy = ScoringPolicy::default();
+    for case in [&kept, &merged] {
+        let part = CaseFigures::of(case, &org.calendar, &policy, now());
+        assert_eq!(CaseFigures::decode(&part.encode()), Some(part));
+    }
+    let part = CaseFigures::of(&merged, &org.calendar, &policy, now());
+    assert!(part.merged);
+    assert_eq!(part.residents, 0);
+}
