@@ -312,7 +312,18 @@ pub struct CaseFigures {
     pub residents: u32,
     /// Its residents with a verdict, and those satisfied (or basically).
     pub resident_verdicts: Rate,
+    /// Each resident a collector (民情服务员) gathered: the collector, the
+    /// zone they gathered in, and the resident's latest verdict.
+    pub collected: Vec<Collected>,
     pub requests: Vec<RequestPart>,
+}
+
+/// A resident as their collector's figures count them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    pub collector: String,
+    pub zone: String,
+    pub verdict: Option<bool>,
 }
 
 /// One request's part: its department, whether it was reassigned away, and
@@ -338,14 +349,30 @@ impl CaseFigures {
             .map(|f| !matches!(f.verdict, Verdict::Unsatisfied));
         let merged = case.merged_into.is_some();
         let mut resident_verdicts = Rate::default();
+        let mut collected = Vec::new();
         for r in &case.residents {
-            resident_verdicts.judge(r.verdict.map(|_| r.satisfied()));
+            let verdict = r.verdict.map(|_| r.satisfied());
+            resident_verdicts.judge(verdict);
+            if !r.collector.is_empty() {
+                collected.push(Collected {
+                    collector: r.collector.clone(),
+                    zone: r.zone.clone(),
+                    verdict,
+                });
+            }
         }
         // A case read without its residents has its petitioner, whose
         // verdict is the case's; a merged one has none left.
         let residents = match case.residents.len() {
             0 if !merged => {
                 resident_verdicts.judge(verdict);
+                if !case.collector.is_empty() {
+                    collected.push(Collected {
+                        collector: case.collector.clone(),
+                        zone: case.zone.clone(),
+                        verdict,
+                    });
+                }
                 1
             }
             n => n as u32,
@@ -362,6 +389,7 @@ impl CaseFigures {
             verdict,
             residents,
             resident_verdicts,
+            collected,
             requests: case
                 .requests
                 .iter()

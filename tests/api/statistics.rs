@@ -214,6 +214,11 @@ impl TestApp {
                 "c5" | "c6" | "c7" => ("新南社区", "新南一片区"),
                 _ => ("新南社区", ""),
             };
+            let collector = match name {
+                "c1" | "c2" => "陈服务员",
+                "c3" => "刘服务员",
+                _ => "",
+            };
             let case = self
                 .cases_as(office_key)
                 .escalate_petition(EscalatePetitionRequest {
@@ -223,6 +228,7 @@ impl TestApp {
                     difficulty,
                     community: community.into(),
                     zone: zone.into(),
+                    collector: collector.into(),
                     ..property_certificate(name)
                 })
                 .await
@@ -697,14 +703,20 @@ async fn the_figures_match_a_ledger_computed_by_hand(backend: Backend) {
     // c8 d3: 30 − 5 (rejected) − 5 (R1 late), no verdict (override) = 20;
     // c9 d2: 25; x1 d2: 25; x2 d3: 30 (no verdict yet);
     // x3 d1: 10 + 5 (satisfied at last) − 5 (R2 acknowledged late) = 10; x4 d4: 40.
-    // Zones count in their community too; c0 is before the period.
+    // Zones count in their community too, and each collector has a row
+    // under their zone for the cases they gathered; c0 is before the period.
     let communities: Vec<_> = s
         .communities
         .iter()
         .map(|c| {
             let r = rate(&c.satisfaction);
             (
-                (c.office.as_str(), c.community.as_str(), c.zone.as_str()),
+                (
+                    c.office.as_str(),
+                    c.community.as_str(),
+                    c.zone.as_str(),
+                    c.collector.as_str(),
+                ),
                 (c.cases, c.residents, c.closed, r),
                 (c.rejected_replies, c.overdue_steps, c.unsatisfied),
                 (c.difficulty_points, c.additions, c.deductions, c.points),
@@ -716,35 +728,49 @@ async fn the_figures_match_a_ledger_computed_by_hand(backend: Backend) {
         [
             // c5 c6 c7 c8 c9
             (
-                ("cuiping", "新南社区", ""),
+                ("cuiping", "新南社区", "", ""),
                 (5, 5, 4, (3, 3)),
                 (1, 3, 0),
                 (160.0, 15.0, 20.0, 155.0)
             ),
             // c5 c6 c7
             (
-                ("cuiping", "新南社区", "新南一片区"),
+                ("cuiping", "新南社区", "新南一片区", ""),
                 (3, 3, 2, (2, 2)),
                 (0, 2, 0),
                 (110.0, 10.0, 10.0, 110.0)
             ),
             // c1 c2 c3 c4
             (
-                ("cuiping", "杨柳社区", ""),
+                ("cuiping", "杨柳社区", "", ""),
                 (4, 4, 3, (3, 4)),
                 (1, 3, 1),
                 (70.0, 15.0, 30.0, 55.0)
             ),
             // c1 c2 c3
             (
-                ("cuiping", "杨柳社区", "杨柳一片区"),
+                ("cuiping", "杨柳社区", "杨柳一片区", ""),
                 (3, 3, 2, (2, 3)),
                 (1, 3, 1),
                 (60.0, 10.0, 30.0, 40.0)
             ),
+            // c3, gathered by 刘服务员
+            (
+                ("cuiping", "杨柳社区", "杨柳一片区", "刘服务员"),
+                (1, 1, 0, (0, 1)),
+                (1, 1, 1),
+                (30.0, 0.0, 20.0, 10.0)
+            ),
+            // c1 c2, gathered by 陈服务员
+            (
+                ("cuiping", "杨柳社区", "杨柳一片区", "陈服务员"),
+                (2, 2, 2, (2, 2)),
+                (0, 2, 0),
+                (30.0, 10.0, 10.0, 30.0)
+            ),
             // x1 x2 x3 x4
             (
-                ("xinnan", "滨河社区", ""),
+                ("xinnan", "滨河社区", "", ""),
                 (4, 4, 2, (2, 2)),
                 (0, 1, 0),
                 (100.0, 10.0, 5.0, 105.0)

@@ -1,6 +1,7 @@
-//! The community evaluation (社区考核): per community, and per zone (片区)
-//! within it, how many problems its residents raised and how they fared,
-//! and a score that the district's evaluation of the community adds up.
+//! The community evaluation (社区考核): per community, per zone (片区)
+//! within it, and per collector (民情服务员) of a zone, how many problems
+//! its residents raised and how they fared, and a score that the district's
+//! evaluation of the community adds up.
 //!
 //! Unlike a department's or an office's score (a mean per request or case),
 //! a community's is a sum: every problem it took up earns points by its
@@ -44,7 +45,7 @@ impl Default for CommunityPoints {
     }
 }
 
-/// One community's figures, or one zone's within it.
+/// One community's figures, or one zone's or one collector's within it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommunityFigures {
     pub office: String,
@@ -52,6 +53,9 @@ pub struct CommunityFigures {
     pub community: String,
     /// `None`: the community as a whole; a zone's cases count in both.
     pub zone: Option<String>,
+    /// A collector (民情服务员) of the zone (or of the community, without
+    /// one): the cases whose residents they gathered, and those residents.
+    pub collector: Option<String>,
     pub cases: u32,
     /// The residents who raised them: one a case, more where duplicates joined.
     pub residents: u32,
@@ -78,16 +82,31 @@ impl CommunityFigures {
     }
 }
 
-/// The figures of every community and zone with a case in scope, as the
-/// cases' parts are added: by office, community, then each community's
-/// zones after it.
+/// The figures of every community, zone and collector with a case in
+/// scope, as the cases' parts are added: by office and community, the
+/// community first, then the collectors who named no zone, then each zone
+/// followed by its collectors.
 #[derive(Debug, Default)]
 pub(super) struct CommunityTally {
-    out: BTreeMap<(String, String, Option<String>), CommunityFigures>,
+    out: BTreeMap<Key, CommunityFigures>,
+}
+
+/// Office, community, zone, collector.
+type Key = (String, String, Option<String>, Option<String>);
+
+/// What one case adds to every row it counts in, whoever gathered it.
+struct CaseScore {
+    closed: bool,
+    satisfied: Option<bool>,
+    rejected: u32,
+    late: u32,
+    difficulty: u8,
 }
 
 impl CommunityTally {
-    /// Adds a case in scope with the tallies of its requests in scope.
+    /// Adds a case in scope with the tallies of its requests in scope: to its
+    /// community and its zone with all its residents, and to each collector
+    /// with the residents they gathered.
     pub(super) fn add(
         &mut self,
         case: &CaseFigures,
@@ -95,59 +114,87 @@ impl CommunityTally {
         points: &CommunityPoints,
         org: &Organisation,
     ) {
-        let rejected: u32 = tallies.iter().map(|t| t.rejected).sum();
-        let late: u32 = tallies
-            .iter()
-            .map(|t| {
-                (t.response.of - t.response.hits) + (t.on_time_reply.of - t.on_time_reply.hits)
-            })
-            .sum();
-        let satisfied = case.verdict;
-        let zones =
-            std::iter::once(None).chain((!case.zone.is_empty()).then(|| Some(case.zone.clone())));
-        for zone in zones {
-            let key = (case.office.clone(), case.community.clone(), zone.clone());
-            let f = self.out.entry(key).or_insert_with(|| CommunityFigures {
-                office: case.office.clone(),
-                office_name: org
-                    .office(&case.office)
-                    .map_or_else(|| case.office.clone(), |o| o.name.clone()),
-                community: case.community.clone(),
-                zone,
-                cases: 0,
-                residents: 0,
-                closed: 0,
-                satisfaction: Rate::default(),
-                resident_satisfaction: Rate::default(),
-                rejected_replies: 0,
-                overdue_steps: 0,
-                unsatisfied: 0,
-                difficulty_points: 0.0,
-                additions: 0.0,
-                deductions: 0.0,
-            });
-            f.cases += 1;
-            f.residents += case.residents;
-            f.closed += u32::from(case.closed);
-            f.satisfaction.judge(satisfied);
-            f.resident_satisfaction.add(case.resident_verdicts);
-            f.rejected_replies += rejected;
-            f.overdue_steps += late;
-            f.difficulty_points += points.per_difficulty * f64::from(case.difficulty);
-            f.deductions +=
-                points.rejected_reply * f64::from(rejected) + points.overdue_step * f64::from(late);
-            match satisfied {
-                Some(true) => f.additions += points.satisfied,
-                Some(false) => {
-                    f.unsatisfied += 1;
-                    f.deductions += points.unsatisfied;
-                }
-                None => {}
-            }
+        let score = CaseScore {
+            closed: case.closed,
+            satisfied: case.verdict,
+            rejected: tallies.iter().map(|t| t.rejected).sum(),
+            late: tallies
+                .iter()
+                .map(|t| {
+                    (t.response.of - t.response.hits) + (t.on_time_reply.of - t.on_time_reply.hits)
+                })
+                .sum(),
+            difficulty: case.difficulty,
+        };
+        let zone = (!case.zone.is_empty()).then(|| case.zone.clone());
+        let mut rows = vec![((None, None), case.residents, case.resident_verdicts)];
+        if zone.is_some() {
+            rows.push(((zone, None), case.residents, case.resident_verdicts));
+        }
+        let mut gathered: BTreeMap<(&str, &str), (u32, Rate)> = BTreeMap::new();
+        for c in &case.collected {
+            let (residents, verdicts) = gathered.entry((&c.zone, &c.collector)).or_default();
+            *residents += 1;
+            verdicts.judge(c.verdict);
+        }
+        for ((zone, collector), (residents, verdicts)) in gathered {
+            let zone = (!zone.is_empty()).then(|| zone.to_owned());
+            rows.push(((zone, Some(collector.to_owned())), residents, verdicts));
+        }
+        for ((zone, collector), residents, verdicts) in rows {
+            let key = (case.office.clone(), case.community.clone(), zone, collector);
+            let f =
+                self.out
+                    .entry(key)
+                    .or_insert_with_key(|(office, community, zone, collector)| CommunityFigures {
+                        office: office.clone(),
+                        office_name: org
+                            .office(office)
+                            .map_or_else(|| office.clone(), |o| o.name.clone()),
+                        community: community.clone(),
+                        zone: zone.clone(),
+                        collector: collector.clone(),
+                        cases: 0,
+                        residents: 0,
+                        closed: 0,
+                        satisfaction: Rate::default(),
+                        resident_satisfaction: Rate::default(),
+                        rejected_replies: 0,
+                        overdue_steps: 0,
+                        unsatisfied: 0,
+                        difficulty_points: 0.0,
+                        additions: 0.0,
+                        deductions: 0.0,
+                    });
+            f.count(&score, points);
+            f.residents += residents;
+            f.resident_satisfaction.add(verdicts);
         }
     }
 
     pub(super) fn finish(self) -> Vec<CommunityFigures> {
         self.out.into_values().collect()
+    }
+}
+
+impl CommunityFigures {
+    /// Counts a case and its points.
+    fn count(&mut self, case: &CaseScore, points: &CommunityPoints) {
+        self.cases += 1;
+        self.closed += u32::from(case.closed);
+        self.satisfaction.judge(case.satisfied);
+        self.rejected_replies += case.rejected;
+        self.overdue_steps += case.late;
+        self.difficulty_points += points.per_difficulty * f64::from(case.difficulty);
+        self.deductions += points.rejected_reply * f64::from(case.rejected)
+            + points.overdue_step * f64::from(case.late);
+        match case.satisfied {
+            Some(true) => self.additions += points.satisfied,
+            Some(false) => {
+                self.unsatisfied += 1;
+                self.deductions += points.unsatisfied;
+            }
+            None => {}
+        }
     }
 }

@@ -6,7 +6,7 @@
 use chrono::DateTime;
 use sha2::{Digest, Sha256};
 
-use super::{CaseFigures, Rate, RequestPart, RequestTally, ScoringPolicy};
+use super::{CaseFigures, Collected, Rate, RequestPart, RequestTally, ScoringPolicy};
 use crate::domain::calendar::WorkingCalendar;
 
 /// Bumped whenever a tally's fields or their meaning change: parts kept by
@@ -22,6 +22,14 @@ pub fn fingerprint(calendar: &WorkingCalendar, policy: &ScoringPolicy) -> String
     h.update(format!("{calendar:?}").as_bytes());
     h.update(policy.review_within_hours.to_le_bytes());
     hex::encode(&h.finalize()[..16])
+}
+
+fn verdict_byte(verdict: Option<bool>) -> u8 {
+    match verdict {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }
 }
 
 struct Writer(Vec<u8>);
@@ -104,6 +112,15 @@ impl Reader<'_> {
             _ => None,
         }
     }
+    /// None for a byte `verdict_byte` does not write; inside, none yet.
+    fn verdict(&mut self) -> Option<Option<bool>> {
+        match self.byte()? {
+            0 => Some(None),
+            1 => Some(Some(false)),
+            2 => Some(Some(true)),
+            _ => None,
+        }
+    }
     fn rate(&mut self) -> Option<Rate> {
         Some(Rate {
             hits: self.u32()?,
@@ -132,13 +149,15 @@ impl CaseFigures {
         w.0.push(u8::from(self.closed));
         w.0.push(u8::from(self.overridden));
         w.0.push(u8::from(self.merged));
-        w.0.push(match self.verdict {
-            None => 0,
-            Some(false) => 1,
-            Some(true) => 2,
-        });
+        w.0.push(verdict_byte(self.verdict));
         w.uint(u64::from(self.residents));
         w.rate(self.resident_verdicts);
+        w.uint(self.collected.len() as u64);
+        for c in &self.collected {
+            w.text(&c.collector);
+            w.text(&c.zone);
+            w.0.push(verdict_byte(c.verdict));
+        }
         w.uint(self.requests.len() as u64);
         for r in &self.requests {
             w.text(&r.department);
@@ -178,13 +197,20 @@ impl CaseFigures {
         let (office, community, zone) = (r.text()?, r.text()?, r.text()?);
         let difficulty = r.byte()?;
         let (closed, overridden, merged) = (r.flag()?, r.flag()?, r.flag()?);
-        let verdict = match r.byte()? {
-            0 => None,
-            1 => Some(false),
-            2 => Some(true),
-            _ => return None,
-        };
+        let verdict = r.verdict()?;
         let (residents, resident_verdicts) = (r.u32()?, r.rate()?);
+        let n = usize::try_from(r.uint()?).ok()?;
+        if n > r.0.len() {
+            return None;
+        }
+        let mut collected = Vec::with_capacity(n);
+        for _ in 0..n {
+            collected.push(Collected {
+                collector: r.text()?,
+                zone: r.text()?,
+                verdict: r.verdict()?,
+            });
+        }
         let n = usize::try_from(r.uint()?).ok()?;
         if n > r.0.len() {
             return None;
@@ -239,6 +265,7 @@ impl CaseFigures {
             verdict,
             residents,
             resident_verdicts,
+            collected,
             requests,
         })
     }

@@ -185,6 +185,7 @@ impl Statistics {
                 "街道",
                 "社区",
                 "片区",
+                "民情服务员",
                 "案件数",
                 "群众数",
                 "已办结",
@@ -207,7 +208,11 @@ impl Statistics {
                     vec![
                         Cell::Text(c.office_name.clone()),
                         Cell::Text(c.community.clone()),
-                        Cell::Text(c.zone.clone().unwrap_or_else(|| "（全社区）".into())),
+                        Cell::Text(match (&c.zone, &c.collector) {
+                            (None, None) => "（全社区）".into(),
+                            (zone, _) => zone.clone().unwrap_or_default(),
+                        }),
+                        Cell::Text(c.collector.clone().unwrap_or_default()),
                         int(c.cases),
                         int(c.residents),
                         int(c.closed),

@@ -90,6 +90,16 @@ fn three_residents_and_a_merged_case() -> (Organisation, Case, Case) {
     kept.absorb(&ctx, &mut other).unwrap();
     kept.residents[0].verdict = Some(Verdict::Satisfied);
     kept.residents[1].verdict = Some(Verdict::Unsatisfied);
+    // 王五 gathered the first two in zone 一片; 赵六 the third, naming no zone.
+    kept.zone = "一片".into();
+    for (r, (zone, collector)) in
+        kept.residents
+            .iter_mut()
+            .zip([("一片", "王五"), ("一片", "王五"), ("", "赵六")])
+    {
+        r.zone = zone.into();
+        r.collector = collector.into();
+    }
     (org, kept, other)
 }
 
@@ -122,9 +132,34 @@ fn residents_count_beside_cases_and_a_merged_case_counts_nowhere() {
     let housing = s.departments.iter().find(|d| d.code == "housing").unwrap();
     assert_eq!((housing.cases, housing.residents), (1, 3));
     assert_eq!(housing.resident_satisfaction, Rate { hits: 1, of: 2 });
-    let community = &s.communities[0];
-    assert_eq!((community.cases, community.residents), (1, 3));
-    assert_eq!(community.resident_satisfaction, Rate { hits: 1, of: 2 });
+    let rows: Vec<_> = s
+        .communities
+        .iter()
+        .map(|c| {
+            (
+                c.zone.as_deref(),
+                c.collector.as_deref(),
+                c.cases,
+                c.residents,
+                c.resident_satisfaction,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (None, None, 1, 3, Rate { hits: 1, of: 2 }),
+            (None, Some("赵六"), 1, 1, Rate::default()),
+            (Some("一片"), None, 1, 3, Rate { hits: 1, of: 2 }),
+            (Some("一片"), Some("王五"), 1, 2, Rate { hits: 1, of: 2 }),
+        ],
+        "the community, its collector without a zone, the zone, its collector"
+    );
+    let points: Vec<f64> = s.communities.iter().map(|c| c.points()).collect();
+    assert!(
+        points.windows(2).all(|w| w[0] == w[1]),
+        "each row scores the case alike: {points:?}"
+    );
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn community_figures(c: &statistics::CommunityFigures) -> proto::CommunityFigure
         office_name: c.office_name.clone(),
         community: c.community.clone(),
         zone: c.zone.clone().unwrap_or_default(),
+        collector: c.collector.clone().unwrap_or_default(),
         cases: c.cases,
         residents: c.residents,
         closed: c.closed,

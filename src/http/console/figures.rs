@@ -60,11 +60,13 @@ struct Row {
     note: String,
 }
 
-/// A community's line, or a zone's under it, of the community evaluation.
+/// A community's line, or a zone's or a collector's under it, of the
+/// community evaluation.
 #[derive(Serialize)]
 struct CommunityRow {
     office: String,
-    /// The community, or `community · zone` for a zone within it.
+    /// The community, `community · zone` for a zone within it, and
+    /// `community · zone · collector` for a collector of the zone.
     name: String,
     zone: bool,
     cases: u32,
@@ -84,11 +86,13 @@ struct CommunityRow {
 fn community_row(c: &CommunityFigures) -> CommunityRow {
     CommunityRow {
         office: c.office_name.clone(),
-        name: match &c.zone {
-            Some(zone) => format!("{} · {zone}", c.community),
-            None => c.community.clone(),
-        },
-        zone: c.zone.is_some(),
+        name: [Some(&c.community), c.zone.as_ref(), c.collector.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" · "),
+        zone: c.zone.is_some() || c.collector.is_some(),
         cases: c.cases,
         residents: c.residents,
         closed: c.closed,
