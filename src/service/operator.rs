@@ -146,24 +146,22 @@ impl Whistle {
             .flatten();
         let mut reports = Vec::with_capacity(ids.len());
         let mut unalerted = Vec::new();
-        for id in ids {
-            // A case removed since its id was read has nothing to check.
-            if let Some(report) = self.store.verify_case(&id).await? {
-                // The supervisors hear of a break too; a database the check
-                // may only read still gets its report.
-                if report.first_break.is_some() {
-                    match self
-                        .store
-                        .raise_chain_alert(&id, &report, self.clock.now())
-                        .await
-                    {
-                        Ok(true) => self.wakes.after_commit(false),
-                        Ok(false) => {}
-                        Err(e) => unalerted.push((id.clone(), e.to_string())),
-                    }
+        // A case removed since its id was read has nothing to check.
+        for (id, report) in self.store.verify_cases(&ids).await? {
+            // The supervisors hear of a break too; a database the check
+            // may only read still gets its report.
+            if report.first_break.is_some() {
+                match self
+                    .store
+                    .raise_chain_alert(&id, &report, self.clock.now())
+                    .await
+                {
+                    Ok(true) => self.wakes.after_commit(false),
+                    Ok(false) => {}
+                    Err(e) => unalerted.push((id.clone(), e.to_string())),
                 }
-                reports.push((id, report));
             }
+            reports.push((id, report));
         }
         Ok(ChainBatch {
             reports,

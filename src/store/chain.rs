@@ -19,7 +19,7 @@
 //! holds) it covers exactly what the database keeps, with nothing a command
 //! could set or forget to carry.
 
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use crate::domain::audit_chain::{Break, ChainReport, ChainedEvent, GENESIS, Link, verify};
 
@@ -251,6 +251,56 @@ where
         }
         let rows = self.chain_rows(case_id).await?;
         Ok(Some(verify(rows.into_iter().map(ChainRow::into_chained))))
+    }
+
+    /// Recomputes the chains of the cases `ids` read in one statement each for
+    /// the cases and their events, in the order of `ids`; a case no longer
+    /// there is left out. How `whistle verify` checks a batch: one round trip
+    /// for its events instead of two a case.
+    pub(super) async fn verify_cases(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Vec<(String, ChainReport)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<DB>::new("SELECT id FROM cases WHERE ");
+        DB::push_in(&mut qb, "id", ids);
+        let present: std::collections::HashSet<String> = qb
+            .build_query_scalar::<String>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?
+            .into_iter()
+            .collect();
+        // EVENT_ID is one of two fixed column names, never input.
+        let mut qb = QueryBuilder::<DB>::new(format!(
+            "SELECT case_id, seq, kind, actor, at, request_id, detail, prev_hash, hash, \
+             {} AS feed_id FROM events WHERE ",
+            DB::EVENT_ID
+        ));
+        DB::push_in(&mut qb, "case_id", ids);
+        qb.push(" ORDER BY case_id, seq");
+        let mut by_case: std::collections::HashMap<String, Vec<ChainRow>> = Default::default();
+        for row in qb
+            .build_query_as::<ChainRow>()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?
+        {
+            by_case.entry(row.case_id.clone()).or_default().push(row);
+        }
+        Ok(ids
+            .iter()
+            .filter(|id| present.contains(*id))
+            .map(|id| {
+                let rows = by_case.remove(id).unwrap_or_default();
+                (
+                    id.clone(),
+                    verify(rows.into_iter().map(ChainRow::into_chained)),
+                )
+            })
+            .collect())
     }
 
     /// Case ids after `after`, in id order: how a check of every case walks

@@ -797,6 +797,15 @@ impl Store {
         read!(self, tx => tx.verify_case(case_id).await?)
     }
 
+    /// Recomputes the hash chains of the cases `ids`, in their order; cases
+    /// not there are left out.
+    pub async fn verify_cases(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, crate::domain::audit_chain::ChainReport)>, StoreError> {
+        read!(self, tx => tx.verify_cases(ids).await?)
+    }
+
     /// Up to `limit` case ids after `after` (none: from the first), in id order.
     pub async fn case_ids_after(
         &self,

@@ -73,6 +73,7 @@ suite!(
     cases_escalated_in_a_range_are_read_whole_oldest_first,
     a_reader_starting_at_the_feeds_end_misses_no_alert_an_older_transaction_commits,
     concurrent_writes_to_different_cases_keep_valid_chains,
+    a_batch_of_chains_is_checked_as_each_case_alone,
     events_from_before_the_chain_are_chained_once_and_never_again,
 );
 
@@ -2409,6 +2410,38 @@ async fn work_on(store: &Store, case: &Case, hour: i64) {
     })
     .await
     .unwrap();
+}
+
+async fn a_batch_of_chains_is_checked_as_each_case_alone(store: Store) {
+    let mut ids = Vec::new();
+    for petition_id in ["CP-2026-VB1", "CP-2026-VB2", "CP-2026-VB3"] {
+        let spec = Spec {
+            petition_id,
+            ..Spec::default()
+        };
+        ids.push(create(&store, &spec).await.id);
+    }
+    behind_the_back(
+        &store,
+        "UPDATE events SET detail = 'forged' WHERE case_id = $1 AND seq = 1",
+        &ids[1],
+    )
+    .await;
+    let asked = [
+        ids[2].clone(),
+        "no-such-case".to_owned(),
+        ids[0].clone(),
+        ids[1].clone(),
+    ];
+    let batch = store.verify_cases(&asked).await.unwrap();
+    let got: Vec<&String> = batch.iter().map(|(id, _)| id).collect();
+    assert_eq!(got, [&ids[2], &ids[0], &ids[1]], "in the order asked");
+    for (id, report) in &batch {
+        assert_eq!(*report, chain(&store, id).await, "{id}");
+    }
+    assert!(batch[1].1.first_break.is_none());
+    assert!(batch[2].1.first_break.is_some(), "the forged one");
+    assert!(store.verify_cases(&[]).await.unwrap().is_empty());
 }
 
 async fn concurrent_writes_to_different_cases_keep_valid_chains(store: Store) {
