@@ -58,7 +58,7 @@ struct App {
     channel: Channel,
     outbox: PathBuf,
     shutdown: CancellationToken,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Drop for App {
@@ -125,7 +125,7 @@ impl App {
             channel,
             outbox,
             shutdown,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -721,6 +721,60 @@ async fn an_office_signs_in_reviews_and_closes_a_case_in_the_console_in_a_real_b
     );
     driver.screenshot(390, "console-ledger-phone.png").await;
     driver.screenshot(1280, "console-ledger-desktop.png").await;
+
+    // The week's visit sheet, checked before anything is escalated: one row
+    // would become a case, the other names its wrong column.
+    let sheet = app.dir.path().join("走访登记表.csv");
+    std::fs::write(
+        &sheet,
+        "诉求人,联系电话,社区,片区,地址,类别,诉求内容,走访日期,收集人\n\
+         王大爷,13900001234,杨柳社区,,杨柳社区5栋,street-lighting,5栋门口路灯不亮,2026-12-01,\n\
+         李阿姨,123,杨柳社区,,杨柳社区6栋,street-lighting,6栋楼道路灯坏了,2026-12-01,\n",
+    )
+    .expect("the sheet");
+    browser
+        .goto(&format!("{base}/console/import"))
+        .await
+        .expect("the import page");
+    browser
+        .find(Locator::Css("#import-form input[type=file]"))
+        .await
+        .expect("the file field")
+        .send_keys(sheet.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("choosing the sheet");
+    driver.click("#import-form input[name=check_only]").await;
+    driver.click("#import-form button[type=submit]").await;
+    driver.wait_for("#result").await;
+    assert!(driver.text_of("#result").await.contains("预检结果"));
+    let counts = driver.text_of("#counts").await;
+    assert!(
+        counts.contains("可以立案 1 行") && counts.contains("有错 1 行"),
+        "{counts}"
+    );
+    assert!(driver.text_of("#row-3").await.contains("联系电话"));
+    driver.screenshot(390, "console-import-phone.png").await;
+    driver.screenshot(1280, "console-import-desktop.png").await;
+
+    // The Tuesday list: the case still open, with its resident to tell.
+    browser
+        .goto(&format!("{base}/console/progress"))
+        .await
+        .expect("the progress list");
+    let list = driver.text_of("#progress").await;
+    assert!(
+        list.contains("P-BROWSER-CONSOLE-2") && list.contains("张女士"),
+        "{list}"
+    );
+    assert!(driver.has("#case-P-BROWSER-CONSOLE-2").await);
+    assert!(
+        !driver.has("#case-P-BROWSER-CONSOLE").await,
+        "the closed case is not listed: {list}"
+    );
+    driver.screenshot(390, "console-progress-phone.png").await;
+    driver
+        .screenshot(1280, "console-progress-desktop.png")
+        .await;
 
     // The housing department's open requests.
     driver.submit(".signout button", "/console/login").await;
