@@ -419,6 +419,18 @@ impl CaseFigures {
         policy: &ScoringPolicy,
         now: DateTime<Utc>,
     ) -> Option<CaseFigures> {
+        let (part, settled) = CaseFigures::at(case, calendar, policy, now);
+        settled.then_some(part)
+    }
+
+    /// The case's part at `now`, and whether it has settled (`settled`):
+    /// the part a caller folds either way, computed once.
+    pub fn at(
+        case: &Case,
+        calendar: &WorkingCalendar,
+        policy: &ScoringPolicy,
+        now: DateTime<Utc>,
+    ) -> (CaseFigures, bool) {
         let latest = case
             .requests
             .iter()
@@ -435,7 +447,8 @@ impl CaseFigures {
             .unwrap_or(now);
         let part = CaseFigures::of(case, calendar, policy, now);
         let later = CaseFigures::of(case, calendar, policy, latest + Duration::days(31));
-        (part == later).then_some(part)
+        let settled = part == later;
+        (part, settled)
     }
 }
 

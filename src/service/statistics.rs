@@ -61,41 +61,10 @@ async fn figures_keeping(
         fingerprint: &fingerprint,
         now,
     };
-    // Parts of cases still under way stay here: small, the recent weeks.
-    let mut replayed: HashMap<String, CaseFigures> = HashMap::new();
-    let missing = store.figures_missing(&kept_scope).await?;
-    for ids in missing.chunks(REPLAYED_AT_ONCE) {
-        let mut kept = Vec::new();
-        for case in store.cases_by_ids(ids).await? {
-            match CaseFigures::settled(&case, calendar, policy, now) {
-                Some(part) => kept.push(KeptFigures {
-                    figures: part.encode(),
-                    case_id: case.id,
-                    case_updated_at: case.updated_at,
-                    settled_at: now,
-                }),
-                None => {
-                    let part = CaseFigures::of(&case, calendar, policy, now);
-                    replayed.insert(case.id, part);
-                }
-            }
-        }
-        // Keeping is a saving, not part of the answer: the figures read
-        // them back below, or replay the cases if they were not kept.
-        let keeping = {
-            let (store, fingerprint) = (store.clone(), fingerprint.clone());
-            async move {
-                if let Err(error) = store.keep_figures(&fingerprint, &kept).await {
-                    tracing::warn!(%error, "figures: settled parts not kept");
-                }
-            }
-        };
-        if wait {
-            keeping.await;
-        } else {
-            tokio::spawn(keeping);
-        }
-    }
+    // One walk over the period in escalation order: each page's kept parts
+    // are folded as read, and the cases of the page with none (still under
+    // way, or changed since) are read whole and replayed first, so the fold
+    // keeps its order without a second walk to find them.
     let mut figures = Figures::new(scope, org, policy, now);
     let mut after: Option<(i64, String)> = None;
     loop {
@@ -105,25 +74,62 @@ async fn figures_keeping(
                 after.as_ref().map(|(at, id)| (*at, id.as_str())),
             )
             .await?;
-        for (id, _, bytes) in &page {
-            let part = match bytes.as_deref().and_then(CaseFigures::decode) {
-                Some(part) => part,
-                None => match replayed.remove(id) {
-                    Some(part) => part,
-                    // Changed since the parts were looked for, or not kept.
-                    None => match store.cases_by_ids(std::slice::from_ref(id)).await?.first() {
-                        Some(case) => CaseFigures::of(case, calendar, policy, now),
-                        None => continue,
-                    },
-                },
-            };
-            figures.add(&part);
-        }
-        match page.last() {
-            Some((id, at, _)) if page.len() as i64 >= FIGURES_PAGE => {
-                after = Some((*at, id.clone()));
+        let next = match page.last() {
+            Some((id, at, _)) if page.len() as i64 >= FIGURES_PAGE => Some((*at, id.clone())),
+            _ => None,
+        };
+        let parts: Vec<(String, Option<CaseFigures>)> = page
+            .into_iter()
+            .map(|(id, _, bytes)| {
+                let part = bytes.as_deref().and_then(CaseFigures::decode);
+                (id, part)
+            })
+            .collect();
+        let missing: Vec<String> = parts
+            .iter()
+            .filter(|(_, part)| part.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut replayed: HashMap<String, CaseFigures> = HashMap::new();
+        for ids in missing.chunks(REPLAYED_AT_ONCE) {
+            let mut kept = Vec::new();
+            for case in store.cases_by_ids(ids).await? {
+                let (part, settled) = CaseFigures::at(&case, calendar, policy, now);
+                if settled {
+                    kept.push(KeptFigures {
+                        figures: part.encode(),
+                        case_id: case.id.clone(),
+                        case_updated_at: case.updated_at,
+                        settled_at: now,
+                    });
+                }
+                replayed.insert(case.id, part);
             }
-            _ => break,
+            // Keeping is a saving, not part of the answer: the next figures
+            // read them back, or replay the cases if they were not kept.
+            let keeping = {
+                let (store, fingerprint) = (store.clone(), fingerprint.clone());
+                async move {
+                    if let Err(error) = store.keep_figures(&fingerprint, &kept).await {
+                        tracing::warn!(%error, "figures: settled parts not kept");
+                    }
+                }
+            };
+            if wait {
+                keeping.await;
+            } else {
+                tokio::spawn(keeping);
+            }
+        }
+        for (id, part) in parts {
+            // A case removed since the page was read has no part.
+            if let Some(part) = part.or_else(|| replayed.remove(&id)) {
+                figures.add(&part);
+            }
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     Ok(figures.finish())
