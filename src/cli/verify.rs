@@ -10,8 +10,8 @@ use whistle::settings::Settings;
 
 use super::{RUNTIME, shown};
 
-/// Case ids `whistle verify` reads at once; each case's events are read
-/// separately, so memory holds one batch of ids and one timeline.
+/// Cases `whistle verify` checks at once, their events read in one
+/// statement: memory holds one batch's timelines, never the ledger.
 const VERIFY_BATCH: u32 = 500;
 
 /// Checks every case's chain on the database as it is (no migration: a check
