@@ -44,6 +44,13 @@ pub trait Backend: Database {
     /// A count (0 or 1) of alerts committed but not yet readable in feed order: a
     /// transaction that began earlier, anywhere on the server, still runs.
     const ALERTS_NOT_YET_READABLE: &'static str;
+    /// Holds one problem (`$1`: its office, category and community) for the
+    /// transaction, so that two petitions of it arriving at once are compared
+    /// one after the other and the second joins the first's case. PostgreSQL
+    /// takes a transaction-level advisory lock on the key's hash (a collision
+    /// only queues two unrelated problems); SQLite's one writer already
+    /// queues them.
+    const LOCK_PROBLEM: Option<&'static str>;
 
     fn map_err(e: sqlx::Error) -> StoreError;
 

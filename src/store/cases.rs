@@ -388,35 +388,6 @@ where
             .map(|case| (case, fingerprint)))
     }
 
-    /// The open cases of an office, category and community: what a new
-    /// petition of theirs is compared with.
-    pub(super) async fn open_candidates(
-        &mut self,
-        office: &str,
-        category: &str,
-        community: &str,
-    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        let rows: Vec<(String, String, String, String)> =
-            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
-                .bind(office)
-                .bind(category)
-                .bind(community)
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(DB::map_err)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(case_id, title, description, address)| crate::domain::Candidate {
-                    case_id,
-                    title,
-                    description,
-                    address,
-                },
-            )
-            .collect())
-    }
-
     pub(super) async fn update_case(
         &mut self,
         before: &Case,

@@ -103,6 +103,7 @@ where
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> ResidentRow: FromRow<'r, DB::Row>,
+    for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
 {
     /// The cases in scope with no part that holds, oldest first.
     pub(super) async fn figures_missing(

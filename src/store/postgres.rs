@@ -53,6 +53,8 @@ impl Backend for Postgres {
         "SELECT cursor, next_run_at FROM jobs WHERE name = $1 FOR UPDATE SKIP LOCKED";
     const ALERTS_NOT_YET_READABLE: &'static str = "SELECT COUNT(*) FROM (SELECT 1 FROM alerts \
          WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1) late";
+    const LOCK_PROBLEM: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many
     /// connections are the server's state, worth a retry elsewhere or later; 40001

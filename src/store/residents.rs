@@ -3,7 +3,8 @@
 //! petition id belongs to one case at a time; a resident moves between cases
 //! by leaving one and joining the other in one transaction. Read with their
 //! cases (`cases::load`) or in bulk for a page of requests, written as the
-//! part of a command's difference that concerns them. Written once over
+//! part of a command's difference that concerns them. Also the open cases a
+//! new petition is compared with, one problem at a time. Written once over
 //! `Backend`.
 
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ where
     for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> ResidentRow: FromRow<'r, DB::Row>,
+    for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
 {
     /// One case's residents, the petitioner first.
     pub(super) async fn residents_of_case(
@@ -118,6 +120,47 @@ where
         .await
         .map_err(DB::map_err)?;
         Ok(())
+    }
+
+    /// The open cases of an office, category and community: what a new
+    /// petition of theirs is compared with. The problem is held until the
+    /// transaction ends (`LOCK_PROBLEM`): a petition compared after this one
+    /// sees the case this one opens.
+    pub(super) async fn open_candidates(
+        &mut self,
+        office: &str,
+        category: &str,
+        community: &str,
+    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
+        if let Some(lock) = DB::LOCK_PROBLEM {
+            // Joined by a character none of them holds; two problems that
+            // hash alike only wait for each other.
+            let problem = format!("whistle problem\u{1f}{office}\u{1f}{category}\u{1f}{community}");
+            sqlx::query::<DB>(lock)
+                .bind(problem)
+                .execute(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        }
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
+                .bind(office)
+                .bind(category)
+                .bind(community)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(case_id, title, description, address)| crate::domain::Candidate {
+                    case_id,
+                    title,
+                    description,
+                    address,
+                },
+            )
+            .collect())
     }
 
     /// The residents of the cases `ids`, by case, each case's in seq order.

@@ -48,6 +48,7 @@ impl Backend for Sqlite {
     const SELECT_JOB: &'static str = "SELECT cursor, next_run_at FROM jobs WHERE name = $1";
     /// One writer at a time: a committed alert is readable at once.
     const ALERTS_NOT_YET_READABLE: &'static str = "SELECT 0";
+    const LOCK_PROBLEM: Option<&'static str> = None;
 
     /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean
     /// another connection, perhaps another process, held the file longer than the

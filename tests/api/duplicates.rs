@@ -24,6 +24,7 @@ scenarios!(
     a_batch_retried_after_the_server_was_killed_mid_batch_loses_and_doubles_nothing,
     a_resident_split_off_gets_a_case_with_its_own_letters_and_cases_join_by_hand,
     a_case_with_two_residents_closes_only_when_both_are_satisfied,
+    duplicates_escalated_at_the_same_moment_join_one_case,
     the_console_shows_the_residents_and_the_reply_page_only_their_number,
     with_further_letters_each_department_hears_of_the_further_resident,
 );
@@ -557,6 +558,47 @@ async fn a_resident_split_off_gets_a_case_with_its_own_letters_and_cases_join_by
         (community.cases, community.residents),
         (3, 4),
         "{community:?}"
+    );
+}
+
+/// Residents reporting one broken lamp through several connections at once
+/// (several clerks, or several instances on one PostgreSQL): one case, not
+/// one for each petition that did not see the others' yet.
+async fn duplicates_escalated_at_the_same_moment_join_one_case(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    const AT_ONCE: usize = 8;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(AT_ONCE));
+    let tasks: Vec<_> = (0..AT_ONCE)
+        .map(|n| {
+            let (mut office, start) = (app.office(), start.clone());
+            let petition = if n % 2 == 0 {
+                first_lamp(&format!("R-{n}"))
+            } else {
+                second_lamp(&format!("R-{n}"))
+            };
+            tokio::spawn(async move {
+                start.wait().await;
+                office
+                    .escalate_petition(petition)
+                    .await
+                    .expect("escalated")
+                    .into_inner()
+            })
+        })
+        .collect();
+    let mut cases = BTreeSet::new();
+    for task in tasks {
+        cases.insert(task.await.expect("the task").id);
+    }
+    assert_eq!(cases.len(), 1, "one case for one lamp: {cases:?}");
+    let case = app.case(cases.first().unwrap()).await;
+    assert_eq!(case.residents.len(), AT_ONCE);
+    assert_eq!(
+        request_letters(&app).await.len(),
+        case.requests.len(),
+        "one letter a department"
     );
 }
 
