@@ -12,7 +12,8 @@ pub mod outbox;
 pub mod seed_data;
 pub mod verify;
 
-use whistle::domain::text::reorders_or_breaks;
+/// A value from the database as a terminal may print it.
+pub use whistle::domain::text::for_terminal as shown;
 
 /// Why the binary stops, with the exit code that tells scripts which kind.
 pub struct Failure {
@@ -59,22 +60,6 @@ pub fn one_line(error: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
-}
-
-/// A value from the database as a terminal may print it: control characters
-/// (a line break that forges a row, an escape sequence) and the bidirectional
-/// overrides that reorder what follows are written as `\u{…}` escapes.
-pub fn shown(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_control() || reorders_or_breaks(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

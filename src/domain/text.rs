@@ -93,6 +93,23 @@ pub fn visible_controls(value: &str) -> String {
     shown
 }
 
+/// A value as a terminal may print it: control characters (a line break
+/// that forges a row, an escape sequence) and the controls that reorder
+/// what follows are written as `\u{…}` escapes. For what the command line
+/// prints of the database or of an imported sheet.
+pub fn for_terminal(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_control() || reorders_or_breaks(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A one-line text (a title, a name, an address, an id): as `text`, and no
 /// line breaks, which in a letter's plain text or a terminal could forge a
 /// line ("deadline: …").

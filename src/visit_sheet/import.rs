@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::{Column, Sheet, SheetColumns, SheetRow};
-use crate::domain::text::reorders_or_breaks;
+use crate::domain::text::for_terminal as shown;
 use crate::domain::{Actor, DomainError, Organisation, PetitionInput};
 use crate::service::Whistle;
 use crate::service::intake::{self, BATCH_MAX, Checked, Outcome};
@@ -346,19 +346,4 @@ fn beside(row: &SheetRow, sheet: &Sheet, columns: &SheetColumns) -> String {
         ));
     }
     out
-}
-
-/// A text from the sheet as a terminal may print it: a line break cannot
-/// forge a row of the report, nor a control reorder it.
-fn shown(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_control() || reorders_or_breaks(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
