@@ -14,9 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Actor, ActorRole, Alert, AlertKind};
-use crate::settings::PrincipalRole;
+use crate::domain::{Actor, Alert, AlertKind};
 use crate::settings::{ChannelSettings, Secret, Settings};
+use crate::tls::principals::principal_actor;
 
 pub mod digest;
 pub mod dingtalk;
@@ -331,11 +331,12 @@ pub fn webhooks(settings: &Settings) -> Result<Vec<Webhook>, Vec<String>> {
             }
         };
         let principal = match s.to.as_slice() {
-            [to] => match to
-                .trim()
-                .strip_prefix("principal:")
-                .map(|n| principal(settings, n))
-            {
+            [to] => match to.trim().strip_prefix("principal:").map(|n| {
+                settings
+                    .principals
+                    .get(n)
+                    .and_then(|p| principal_actor(n, p))
+            }) {
                 Some(Some(actor)) => Some(actor),
                 Some(None) => {
                     problems.push(format!("{}: {to:?} names no principal", key("to")));
@@ -377,21 +378,6 @@ pub fn webhooks(settings: &Settings) -> Result<Vec<Webhook>, Vec<String>> {
     } else {
         Err(problems)
     }
-}
-
-/// The principal configured under `name`, as the access policy knows it.
-fn principal(settings: &Settings, name: &str) -> Option<Actor> {
-    let p = settings.principals.get(name)?;
-    let role = match p.role {
-        PrincipalRole::Office => ActorRole::Office(p.office.clone()?),
-        PrincipalRole::Department => ActorRole::Department(p.department.clone()?),
-        PrincipalRole::Supervisor => ActorRole::Supervisor,
-        PrincipalRole::Unknown(_) => return None,
-    };
-    Some(Actor {
-        name: name.to_owned(),
-        role,
-    })
 }
 
 /// The secret from wherever the settings keep it: at most one place.

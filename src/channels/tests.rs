@@ -5,6 +5,7 @@ use chrono::{TimeZone, Utc};
 use super::message::{Message, Notice};
 use super::post::{Answer, answer, messages, request};
 use super::*;
+use crate::domain::ActorRole;
 use crate::domain::{Due, RaisedAlert, fixtures};
 use crate::settings::testing::load_with_file;
 
