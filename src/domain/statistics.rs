@@ -312,8 +312,8 @@ pub struct CaseFigures {
     pub residents: u32,
     /// Its residents with a verdict, and those satisfied (or basically).
     pub resident_verdicts: Rate,
-    /// Each resident a collector (民情服务员) gathered: the collector, the
-    /// zone they gathered in, and the resident's latest verdict.
+    /// Each resident a collector (民情服务员) gathered: the collector and the
+    /// resident's latest verdict.
     pub collected: Vec<Collected>,
     pub requests: Vec<RequestPart>,
 }
@@ -322,7 +322,6 @@ pub struct CaseFigures {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collected {
     pub collector: String,
-    pub zone: String,
     pub verdict: Option<bool>,
 }
 
@@ -356,7 +355,6 @@ impl CaseFigures {
             if !r.collector.is_empty() {
                 collected.push(Collected {
                     collector: r.collector.clone(),
-                    zone: r.zone.clone(),
                     verdict,
                 });
             }
@@ -369,7 +367,6 @@ impl CaseFigures {
                 if !case.collector.is_empty() {
                     collected.push(Collected {
                         collector: case.collector.clone(),
-                        zone: case.zone.clone(),
                         verdict,
                     });
                 }

@@ -53,8 +53,9 @@ pub struct CommunityFigures {
     pub community: String,
     /// `None`: the community as a whole; a zone's cases count in both.
     pub zone: Option<String>,
-    /// A collector (民情服务员) of the zone (or of the community, without
-    /// one): the cases whose residents they gathered, and those residents.
+    /// A collector (民情服务员) under the case's zone (or its community,
+    /// without one): the cases whose residents they gathered, and those
+    /// residents.
     pub collector: Option<String>,
     pub cases: u32,
     /// The residents who raised them: one a case, more where duplicates joined.
@@ -84,8 +85,8 @@ impl CommunityFigures {
 
 /// The figures of every community, zone and collector with a case in
 /// scope, as the cases' parts are added: by office and community, the
-/// community first, then the collectors who named no zone, then each zone
-/// followed by its collectors.
+/// community first, then the collectors of its cases without a zone, then
+/// each zone followed by the collectors of its cases.
 #[derive(Debug, Default)]
 pub(super) struct CommunityTally {
     out: BTreeMap<Key, CommunityFigures>,
@@ -105,8 +106,8 @@ struct CaseScore {
 
 impl CommunityTally {
     /// Adds a case in scope with the tallies of its requests in scope: to its
-    /// community and its zone with all its residents, and to each collector
-    /// with the residents they gathered.
+    /// community and its zone with all its residents, and under its zone to
+    /// each collector with the residents they gathered.
     pub(super) fn add(
         &mut self,
         case: &CaseFigures,
@@ -126,20 +127,22 @@ impl CommunityTally {
                 .sum(),
             difficulty: case.difficulty,
         };
+        // Collectors' rows sit under the case's zone (or its community
+        // without one), each counting the residents they gathered.
         let zone = (!case.zone.is_empty()).then(|| case.zone.clone());
         let mut rows = vec![((None, None), case.residents, case.resident_verdicts)];
         if zone.is_some() {
-            rows.push(((zone, None), case.residents, case.resident_verdicts));
+            rows.push(((zone.clone(), None), case.residents, case.resident_verdicts));
         }
-        let mut gathered: BTreeMap<(&str, &str), (u32, Rate)> = BTreeMap::new();
+        let mut gathered: BTreeMap<&str, (u32, Rate)> = BTreeMap::new();
         for c in &case.collected {
-            let (residents, verdicts) = gathered.entry((&c.zone, &c.collector)).or_default();
+            let (residents, verdicts) = gathered.entry(&c.collector).or_default();
             *residents += 1;
             verdicts.judge(c.verdict);
         }
-        for ((zone, collector), (residents, verdicts)) in gathered {
-            let zone = (!zone.is_empty()).then(|| zone.to_owned());
-            rows.push(((zone, Some(collector.to_owned())), residents, verdicts));
+        for (collector, (residents, verdicts)) in gathered {
+            let at = (zone.clone(), Some(collector.to_owned()));
+            rows.push((at, residents, verdicts));
         }
         for ((zone, collector), residents, verdicts) in rows {
             let key = (case.office.clone(), case.community.clone(), zone, collector);

@@ -155,7 +155,6 @@ impl CaseFigures {
         w.uint(self.collected.len() as u64);
         for c in &self.collected {
             w.text(&c.collector);
-            w.text(&c.zone);
             w.0.push(verdict_byte(c.verdict));
         }
         w.uint(self.requests.len() as u64);
@@ -207,7 +206,6 @@ impl CaseFigures {
         for _ in 0..n {
             collected.push(Collected {
                 collector: r.text()?,
-                zone: r.text()?,
                 verdict: r.verdict()?,
             });
         }

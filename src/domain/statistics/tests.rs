@@ -90,7 +90,7 @@ fn three_residents_and_a_merged_case() -> (Organisation, Case, Case) {
     kept.absorb(&ctx, &mut other).unwrap();
     kept.residents[0].verdict = Some(Verdict::Satisfied);
     kept.residents[1].verdict = Some(Verdict::Unsatisfied);
-    // 王五 gathered the first two in zone 一片; 赵六 the third, naming no zone.
+    // In the case's zone 一片, 王五 gathered the first two and 赵六 the third.
     kept.zone = "一片".into();
     for (r, (zone, collector)) in
         kept.residents
@@ -149,11 +149,11 @@ fn residents_count_beside_cases_and_a_merged_case_counts_nowhere() {
         rows,
         [
             (None, None, 1, 3, Rate { hits: 1, of: 2 }),
-            (None, Some("赵六"), 1, 1, Rate::default()),
             (Some("一片"), None, 1, 3, Rate { hits: 1, of: 2 }),
             (Some("一片"), Some("王五"), 1, 2, Rate { hits: 1, of: 2 }),
+            (Some("一片"), Some("赵六"), 1, 1, Rate::default()),
         ],
-        "the community, its collector without a zone, the zone, its collector"
+        "the community, its zone, the collectors of its cases"
     );
     let points: Vec<f64> = s.communities.iter().map(|c| c.points()).collect();
     assert!(
