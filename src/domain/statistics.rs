@@ -24,17 +24,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 
 use super::calendar::WorkingCalendar;
-use super::case::{Case, CaseStatus, EventKind, Verdict};
-use super::decision::ExtensionStatus;
+use super::case::{Case, CaseStatus, Verdict};
 use super::ledger::LedgerRange;
 use super::organisation::Organisation;
-use super::request::{DepartmentRequest, RequestStatus};
+use super::request::RequestStatus;
 use super::table::{Cell, Table};
-use super::watch::Due;
 
 mod community;
 mod encoding;
 mod tables;
+mod tally;
+
+use tally::RequestTally;
 
 pub use community::{CommunityFigures, CommunityPoints};
 pub use encoding::fingerprint;
@@ -629,225 +630,6 @@ fn rank<T>(
             p
         })
         .collect()
-}
-
-/// One request's part in the figures, as it stands at the moment of computing.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct RequestTally {
-    open: bool,
-    overdue_now: bool,
-    response: Rate,
-    on_time_reply: Rate,
-    resolution: Rate,
-    to_acknowledge: Vec<f64>,
-    to_reply: Vec<f64>,
-    to_review: Vec<f64>,
-    timely_review: Rate,
-    rounds: u32,
-    rejected: u32,
-    return_asked: bool,
-    returned: bool,
-    extensions_asked: u32,
-    extensions_approved: u32,
-    department_hours: f64,
-    office_hours: f64,
-    paused_hours: f64,
-}
-
-/// One round of a request as its timeline tells it.
-#[derive(Debug, Clone, Default)]
-struct Round {
-    issued_at: DateTime<Utc>,
-    acknowledged_at: Option<DateTime<Utc>>,
-}
-
-fn hours(d: Duration) -> f64 {
-    d.num_seconds() as f64 / 3600.0
-}
-
-impl RequestTally {
-    fn of(
-        case: &Case,
-        r: &DepartmentRequest,
-        calendar: &WorkingCalendar,
-        policy: &ScoringPolicy,
-        now: DateTime<Utc>,
-    ) -> RequestTally {
-        // The timeline says when each round went out and was acknowledged,
-        // and when the clock stood.
-        let mut rounds: Vec<Round> = Vec::new();
-        let mut pauses: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        let mut paused_from: Option<DateTime<Utc>> = None;
-        // When the department gave the request up for good (a return that
-        // was reassigned): its clock stopped when it asked.
-        let mut given_up_at: Option<DateTime<Utc>> = None;
-        for e in case
-            .events
-            .iter()
-            .filter(|e| e.request_id.as_deref() == Some(r.id.as_str()))
-        {
-            match e.kind {
-                EventKind::RequestIssued => {
-                    // A new round starts on a running clock.
-                    if let Some(from) = paused_from.take() {
-                        pauses.push((from, e.at));
-                    }
-                    rounds.push(Round {
-                        issued_at: e.at,
-                        acknowledged_at: None,
-                    })
-                }
-                EventKind::RequestReassigned => {
-                    given_up_at = Some(paused_from.unwrap_or(e.at));
-                    if let Some(from) = paused_from.take() {
-                        pauses.push((from, e.at));
-                    }
-                }
-                EventKind::RequestAcknowledged => {
-                    if let Some(round) = rounds.last_mut() {
-                        round.acknowledged_at.get_or_insert(e.at);
-                    }
-                }
-                EventKind::ClockPaused => {
-                    paused_from.get_or_insert(e.at);
-                }
-                EventKind::ClockResumed => {
-                    if let Some(from) = paused_from.take() {
-                        pauses.push((from, e.at));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if rounds.is_empty() {
-            rounds.push(Round {
-                issued_at: r.issued_at,
-                acknowledged_at: r.acknowledged_at,
-            });
-        }
-        // The clock stops for good when a supervisor closes the case, and
-        // stands (until a ruling, or for good when reassigned) from a pause.
-        let closed_at = case.closed_by_override.as_ref().map(|o| o.at);
-        let horizon = closed_at.map_or(now, |at| at.min(now));
-        let stopped_at = paused_from
-            .into_iter()
-            .chain(given_up_at)
-            .fold(horizon, DateTime::min);
-        if let Some(from) = paused_from {
-            pauses.push((from, horizon.max(from)));
-        }
-        let paused = |from: DateTime<Utc>, to: DateTime<Utc>| -> Duration {
-            pauses
-                .iter()
-                .map(|&(a, b)| calendar.working_time_between(a.max(from), b.min(to)))
-                .sum()
-        };
-        let held = |from: DateTime<Utc>, to: DateTime<Utc>| -> Duration {
-            calendar.working_time_between(from, to) - paused(from, to)
-        };
-        let deadline = |round: u32, due: Due| -> Option<DateTime<Utc>> {
-            r.deadline_history
-                .iter()
-                .rfind(|d| d.round == round && d.due == due)
-                .map(|d| d.due_at)
-                .or_else(|| {
-                    (round == r.round).then_some(match due {
-                        Due::Acknowledge => r.ack_due_at,
-                        Due::Reply => r.reply_due_at,
-                    })
-                })
-        };
-        // On time, late, or (None) not yet judged: the step is not taken and
-        // its deadline has not passed by the time the clock stopped.
-        let judge = |taken: Option<DateTime<Utc>>, due: Option<DateTime<Utc>>| -> Option<bool> {
-            let due = due?;
-            match taken {
-                Some(at) => Some(at <= due),
-                None => (stopped_at > due).then_some(false),
-            }
-        };
-
-        let mut t = RequestTally {
-            rounds: r.round,
-            return_asked: r.return_ask.is_some(),
-            returned: r.status == RequestStatus::Returned,
-            extensions_asked: r.extensions.len() as u32,
-            extensions_approved: r
-                .extensions
-                .iter()
-                .filter(|x| x.status == ExtensionStatus::Approved)
-                .count() as u32,
-            ..Default::default()
-        };
-        let last = rounds.len();
-        for (i, round) in rounds.iter().enumerate() {
-            let n = i as u32 + 1;
-            let reply = r.replies.iter().find(|reply| reply.round == n);
-            let acknowledged_at = round.acknowledged_at;
-            let replied_at = reply.map(|reply| reply.replied_at);
-            let current = i + 1 == last;
-            t.response
-                .judge(judge(acknowledged_at, deadline(n, Due::Acknowledge)));
-            if let Some(at) = acknowledged_at {
-                t.to_acknowledge.push(hours(held(round.issued_at, at)));
-            }
-            // A request reassigned away before replying owes no reply.
-            if !(t.returned && replied_at.is_none()) {
-                t.on_time_reply
-                    .judge(judge(replied_at, deadline(n, Due::Reply)));
-            }
-            if let Some(at) = replied_at {
-                t.to_reply.push(hours(held(round.issued_at, at)));
-            }
-            let end = match replied_at {
-                Some(at) => Some(at),
-                None if current => Some(stopped_at),
-                None => None,
-            };
-            if let Some(end) = end {
-                t.department_hours += hours(held(round.issued_at, end.max(round.issued_at)));
-            }
-            if let Some(reply) = reply {
-                let waited_until = reply.review.as_ref().map(|v| v.reviewed_at);
-                let until = waited_until.unwrap_or(horizon);
-                let waited = hours(calendar.working_time_between(reply.replied_at, until));
-                t.office_hours += waited;
-                let within = f64::from(policy.review_within_hours);
-                match waited_until {
-                    Some(_) => {
-                        t.to_review.push(waited);
-                        t.timely_review.judge(Some(waited <= within));
-                        t.rejected += u32::from(reply.review.as_ref().is_some_and(|v| !v.accepted));
-                    }
-                    None if waited > within => t.timely_review.judge(Some(false)),
-                    None => {}
-                }
-            }
-        }
-        t.paused_hours = pauses
-            .iter()
-            .map(|&(a, b)| hours(calendar.working_time_between(a, b)))
-            .sum();
-        if !t.returned {
-            let reviewed = r.round > 1 || r.status == RequestStatus::Accepted;
-            let resolved = r.round == 1 && r.status == RequestStatus::Accepted;
-            t.resolution.judge(reviewed.then_some(resolved));
-        }
-        t.open = !r.status.is_done() && case.status != CaseStatus::Closed;
-        t.overdue_now = t.open && r.overdue(now).is_some();
-        t
-    }
-
-    /// The department's points for this request (before weighting).
-    fn points(&self, policy: &ScoringPolicy, unsatisfied: bool) -> f64 {
-        let late_acks = self.response.of - self.response.hits;
-        let late_replies = self.on_time_reply.of - self.on_time_reply.hits;
-        policy.base + policy.on_time_reply * f64::from(self.on_time_reply.hits)
-            - policy.late_acknowledgement * f64::from(late_acks)
-            - policy.late_reply * f64::from(late_replies)
-            - policy.rejected_reply * f64::from(self.rejected)
-            - if unsatisfied { policy.unsatisfied } else { 0.0 }
-    }
 }
 
 /// Points weighted by difficulty, as they add up.
