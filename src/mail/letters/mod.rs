@@ -52,9 +52,10 @@ pub use weekly::{
     ProgressSection, WeeklyDigestLetter,
 };
 
-use super::address_book::{self, AddressBook, Recipient, ReplyLink};
-use super::compose::Composer;
+use super::address_book::{self, AddressBook, ReplyLink};
+use super::compose::{Composer, Envelope};
 use crate::domain::outbox::{LetterKind, OutgoingMail, QueuedMail, Rendered};
+use crate::domain::wording::Language;
 use crate::domain::{Case, Effect, IdSource, Organisation, OsIds};
 
 #[derive(Debug, thiserror::Error)]
@@ -202,15 +203,16 @@ impl Letters {
     }
 
     /// A letter to a department about one of its requests, with the facts
-    /// `facts` makes of where it goes and of its reply link (drawn when
-    /// `linked`); none when the department has no address.
+    /// `facts` makes of what every such letter states (`ToDepartment`: where
+    /// it goes, and its reply link, drawn when `linked`); none when the
+    /// department has no address.
     fn to_department(
         &self,
         about: About<'_>,
         message_id: String,
         linked: bool,
         at: DateTime<Utc>,
-        facts: impl FnOnce(&Recipient, ReplyLink) -> LetterFacts,
+        facts: impl FnOnce(ToDepartment) -> LetterFacts,
     ) -> Result<Option<OutgoingMail>, LetterError> {
         let Some(recipient) = self.book.department(about.department) else {
             return Ok(None);
@@ -221,12 +223,32 @@ impl Letters {
             ReplyLink::default()
         };
         let digest = link.digest.clone();
-        let facts = facts(recipient, link);
+        let (org, case) = (about.org, about.case);
+        let facts = facts(ToDepartment {
+            language: recipient.language,
+            to: address_book::to_header(&recipient.addresses),
+            request_id: about.request_id.to_owned(),
+            round: about.round,
+            department_name: address_book::department_name(org, about.department),
+            office_name: address_book::office_name(org, &case.office),
+            title: case.title.clone(),
+            timezone: org.calendar.tz().name().to_owned(),
+            reply_link: link.page,
+            reply_address: link.address,
+        });
         let mail = self.outgoing(&facts, message_id, &recipient.addresses, at)?;
         Ok(Some(
-            mail.about(about.case_id, Some(about.request_id))
+            mail.about(&case.id, Some(about.request_id))
                 .with_reply_link(digest),
         ))
+    }
+
+    /// The envelope of a later letter about a round: in the thread of the
+    /// round's letter, answered where the round is answered.
+    fn in_round<'a>(&self, head: &'a ToDepartment, at: DateTime<Utc>) -> Envelope<'a> {
+        Envelope::new(&head.to, at)
+            .answering(self.compose.ids.thread(&head.request_id, head.round))
+            .reply_to(head.reply_address.as_deref())
     }
 
     /// The outbox row of a letter with these facts, from the service's
@@ -249,12 +271,35 @@ impl Letters {
     }
 }
 
-/// The request a letter to a department is about, and so where it goes.
+/// The request (and round) a letter to a department is about, and so
+/// where it goes.
 #[derive(Debug, Clone, Copy)]
 struct About<'a> {
-    case_id: &'a str,
+    org: &'a Organisation,
+    case: &'a Case,
     request_id: &'a str,
     department: &'a str,
+    round: u32,
+}
+
+/// What every letter to a department about one of its requests states:
+/// where it goes and in which language, which round of which request of
+/// which case, and how to answer it. Flattened into each such letter's
+/// stored facts, which keep the keys they always had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToDepartment {
+    pub language: Language,
+    /// The `To:` mailboxes, display names included.
+    pub to: Vec<String>,
+    pub request_id: String,
+    pub round: u32,
+    pub department_name: String,
+    pub office_name: String,
+    pub title: String,
+    /// The calendar's zone, in which times are printed.
+    pub timezone: String,
+    pub reply_link: Option<String>,
+    pub reply_address: Option<String>,
 }
 
 /// The zone a letter's facts name, in which it prints times; a name this

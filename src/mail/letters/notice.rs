@@ -9,13 +9,11 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{About, LetterError, LetterFacts, Letters, zone};
+use super::{About, LetterError, LetterFacts, Letters, ToDepartment, zone};
 use crate::domain::effects::{Notice, NoticeKind};
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
-use crate::domain::wording::{Language, day};
+use crate::domain::wording::day;
 use crate::domain::{Case, Organisation};
-use crate::mail::address_book::{self, department_name, office_name};
-use crate::mail::compose::Envelope;
 
 /// What the notice says, under the names letters waiting in an outbox hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,21 +35,14 @@ impl NoticeOutcome {
 /// The facts of a notice to the department of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeLetter {
-    pub language: Language,
-    pub to: Vec<String>,
-    pub request_id: String,
-    pub round: u32,
+    /// Where it goes, about which round of which request, how to answer.
+    #[serde(flatten)]
+    pub head: ToDepartment,
     pub notice: NoticeOutcome,
     pub residents: u32,
     /// The case a withdrawn request's case was joined into.
     pub other_case: String,
-    pub department_name: String,
-    pub office_name: String,
-    pub title: String,
     pub sent_at: DateTime<Utc>,
-    pub timezone: String,
-    pub reply_link: Option<String>,
-    pub reply_address: Option<String>,
 }
 
 impl Letters {
@@ -79,27 +70,20 @@ impl Letters {
             .ids
             .notice(request_id, *round, outcome.key(), *residents);
         let about = About {
-            case_id: &case.id,
+            org,
+            case,
             request_id,
             department,
+            round: *round,
         };
         let linked = outcome == NoticeOutcome::ResidentJoined;
-        self.to_department(about, message_id, linked, *at, |recipient, link| {
+        self.to_department(about, message_id, linked, *at, |head| {
             LetterFacts::Notice(NoticeLetter {
-                language: recipient.language,
-                to: address_book::to_header(&recipient.addresses),
-                request_id: request_id.clone(),
-                round: *round,
+                head,
                 notice: outcome,
                 residents: *residents,
                 other_case: other_case.clone(),
-                department_name: department_name(org, department),
-                office_name: office_name(org, &case.office),
-                title: case.title.clone(),
                 sent_at: *at,
-                timezone: org.calendar.tz().name().to_owned(),
-                reply_link: link.page,
-                reply_address: link.address,
             })
         })
     }
@@ -110,29 +94,27 @@ impl Letters {
         letter: &NoticeLetter,
         reference: &str,
     ) -> Result<Rendered, LetterError> {
-        let tz = zone(&letter.timezone);
-        let lang = letter.language;
+        let tz = zone(&letter.head.timezone);
+        let lang = letter.head.language;
         let outcome = letter.notice.key();
         let ctx = context! {
             withdrawn => letter.notice == NoticeOutcome::Withdrawn,
-            department_name => &letter.department_name,
-            office_name => &letter.office_name,
+            department_name => &letter.head.department_name,
+            office_name => &letter.head.office_name,
             reference,
-            round => letter.round,
-            title => &letter.title,
+            round => letter.head.round,
+            title => &letter.head.title,
             residents => letter.residents,
             other_case => &letter.other_case,
             sent_on => day(letter.sent_at, tz, lang),
-            request_id => &letter.request_id,
-            reply_link => &letter.reply_link,
-            reply_address => &letter.reply_address,
+            request_id => &letter.head.request_id,
+            reply_link => &letter.head.reply_link,
+            reply_address => &letter.head.reply_address,
         };
         let texts = self
             .compose
             .texts("notice", &format!("notice.{outcome}"), lang, ctx)?;
-        let envelope = Envelope::new(&letter.to, letter.sent_at)
-            .answering(self.compose.ids.thread(&letter.request_id, letter.round))
-            .reply_to(letter.reply_address.as_deref());
+        let envelope = self.in_round(&letter.head, letter.sent_at);
         self.compose.message(mail, envelope, texts)
     }
 }

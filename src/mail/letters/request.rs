@@ -8,30 +8,25 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{About, LetterError, LetterFacts, Letters, zone};
+use super::{About, LetterError, LetterFacts, Letters, ToDepartment, zone};
 use crate::domain::access::phone_view;
 use crate::domain::effects::Issued;
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
-use crate::domain::wording::{Language, day, deadline};
+use crate::domain::wording::{day, deadline};
 use crate::domain::{ActorRole, Case, DepartmentRole, Organisation};
-use crate::mail::address_book::{self, category_name, department_name, office_name};
+use crate::mail::address_book::{category_name, department_name};
 use crate::mail::compose::Envelope;
 
 /// The facts of one round of one request letter, as decided when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestLetter {
-    pub language: Language,
-    /// The `To:` mailboxes, display names included.
-    pub to: Vec<String>,
-    pub request_id: String,
-    pub round: u32,
-    pub department_name: String,
-    pub office_name: String,
+    /// Where it goes, about which round of which request, how to answer.
+    #[serde(flatten)]
+    pub head: ToDepartment,
     pub category_name: String,
     /// The lead department's name, for an assisting department's letter.
     pub lead_name: Option<String>,
     pub reissue_reason: String,
-    pub title: String,
     pub community: String,
     pub address: String,
     pub resident_name: String,
@@ -42,10 +37,6 @@ pub struct RequestLetter {
     pub issued_at: DateTime<Utc>,
     pub ack_due_at: DateTime<Utc>,
     pub reply_due_at: DateTime<Utc>,
-    /// The calendar's zone, in which deadlines are printed.
-    pub timezone: String,
-    pub reply_link: Option<String>,
-    pub reply_address: Option<String>,
     /// The office's contact person and phone (联系人及电话).
     #[serde(default)]
     pub contact: String,
@@ -78,24 +69,20 @@ impl Letters {
         let office = org.office(&case.office);
         let message_id = self.compose.ids.issued(&issued.request_id, issued.round);
         let about = About {
-            case_id: &case.id,
+            org,
+            case,
             request_id: &issued.request_id,
             department: &issued.department,
+            round: issued.round,
         };
-        self.to_department(about, message_id, true, at, |recipient, link| {
+        self.to_department(about, message_id, true, at, |head| {
             LetterFacts::RequestIssued(RequestLetter {
+                head,
                 contact: office.map_or_else(String::new, |o| o.contact.clone()),
                 contact_phone: office.map_or_else(String::new, |o| o.contact_phone.clone()),
-                language: recipient.language,
-                to: address_book::to_header(&recipient.addresses),
-                request_id: issued.request_id.clone(),
-                round: issued.round,
-                department_name: department_name(org, &issued.department),
-                office_name: office_name(org, &case.office),
                 category_name: category_name(org, &case.category),
                 lead_name,
                 reissue_reason: issued.reissue_reason.clone(),
-                title: case.title.clone(),
                 community: case.community.clone(),
                 address: case.address.clone(),
                 resident_name: resident.name,
@@ -105,9 +92,6 @@ impl Letters {
                 issued_at: at,
                 ack_due_at: issued.ack_due_at,
                 reply_due_at: issued.reply_due_at,
-                timezone: org.calendar.tz().name().to_owned(),
-                reply_link: link.page,
-                reply_address: link.address,
             })
         })
     }
@@ -118,18 +102,18 @@ impl Letters {
         letter: &RequestLetter,
         reference: &str,
     ) -> Result<Rendered, LetterError> {
-        let tz = zone(&letter.timezone);
-        let lang = letter.language;
+        let tz = zone(&letter.head.timezone);
+        let lang = letter.head.language;
         let ctx = context! {
-            department_name => &letter.department_name,
-            office_name => &letter.office_name,
+            department_name => &letter.head.department_name,
+            office_name => &letter.head.office_name,
             category_name => &letter.category_name,
             lead_name => &letter.lead_name,
             assisting => letter.lead_name.is_some(),
             reference,
-            round => letter.round,
+            round => letter.head.round,
             reissue_reason => &letter.reissue_reason,
-            title => &letter.title,
+            title => &letter.head.title,
             community => &letter.community,
             address => &letter.address,
             resident_name => &letter.resident_name,
@@ -139,17 +123,18 @@ impl Letters {
             ack_due => deadline(letter.ack_due_at, tz, lang),
             reply_due => deadline(letter.reply_due_at, tz, lang),
             issued_on => day(letter.issued_at, tz, lang),
-            request_id => &letter.request_id,
-            reply_link => &letter.reply_link,
-            reply_address => &letter.reply_address,
+            request_id => &letter.head.request_id,
+            reply_link => &letter.head.reply_link,
+            reply_address => &letter.head.reply_address,
             contact => &letter.contact,
             contact_phone => &letter.contact_phone,
         };
         let texts = self.compose.texts("request", "request", lang, ctx)?;
-        let earlier = (self.compose.ids).thread(&letter.request_id, letter.round.saturating_sub(1));
-        let envelope = Envelope::new(&letter.to, letter.issued_at)
+        let earlier =
+            (self.compose.ids).thread(&letter.head.request_id, letter.head.round.saturating_sub(1));
+        let envelope = Envelope::new(&letter.head.to, letter.issued_at)
             .answering(earlier)
-            .reply_to(letter.reply_address.as_deref());
+            .reply_to(letter.head.reply_address.as_deref());
         self.compose.message(mail, envelope, texts)
     }
 }

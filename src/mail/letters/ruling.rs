@@ -7,13 +7,12 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{About, LetterError, LetterFacts, Letters, zone};
+use super::{About, LetterError, LetterFacts, Letters, ToDepartment, zone};
 use crate::domain::effects::{Ruled, RulingNotice};
 use crate::domain::outbox::{OutgoingMail, QueuedMail, Rendered};
-use crate::domain::wording::{Language, day, deadline};
+use crate::domain::wording::{day, deadline};
 use crate::domain::{Case, Organisation};
-use crate::mail::address_book::{self, department_name, office_name};
-use crate::mail::compose::Envelope;
+use crate::mail::address_book::department_name;
 
 /// What was ruled, under the names letters waiting in an outbox hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,26 +40,19 @@ impl RulingOutcome {
 /// sent to that department.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulingLetter {
-    pub language: Language,
-    pub to: Vec<String>,
-    pub request_id: String,
-    pub round: u32,
+    /// Where it goes, about which round of which request, how to answer.
+    #[serde(flatten)]
+    pub head: ToDepartment,
     pub ruling: RulingOutcome,
     /// The extension ruled on; empty for a return.
     pub extension_id: String,
     pub reason: String,
-    pub department_name: String,
-    pub office_name: String,
-    pub title: String,
     /// The deadlines the department now has; none once reassigned away.
     pub ack_due_at: Option<DateTime<Utc>>,
     pub reply_due_at: Option<DateTime<Utc>>,
     /// Where a granted return went.
     pub reassigned_to: Option<String>,
     pub sent_at: DateTime<Utc>,
-    pub timezone: String,
-    pub reply_link: Option<String>,
-    pub reply_address: Option<String>,
 }
 
 impl Letters {
@@ -113,29 +105,22 @@ impl Letters {
         // A request given away can no longer be answered: no link to it.
         let linked = reassigned_to.is_none();
         let about = About {
-            case_id: &case.id,
+            org,
+            case,
             request_id,
             department,
+            round: *round,
         };
-        self.to_department(about, message_id, linked, *at, |recipient, link| {
+        self.to_department(about, message_id, linked, *at, |head| {
             LetterFacts::Ruling(RulingLetter {
-                language: recipient.language,
-                to: address_book::to_header(&recipient.addresses),
-                request_id: request_id.clone(),
-                round: *round,
+                head,
                 ruling: outcome,
                 extension_id: extension_id.unwrap_or_default().to_owned(),
                 reason: reason.clone(),
-                department_name: department_name(org, department),
-                office_name: office_name(org, &case.office),
-                title: case.title.clone(),
                 ack_due_at,
                 reply_due_at,
                 reassigned_to,
                 sent_at: *at,
-                timezone: org.calendar.tz().name().to_owned(),
-                reply_link: link.page,
-                reply_address: link.address,
             })
         })
     }
@@ -146,8 +131,8 @@ impl Letters {
         letter: &RulingLetter,
         reference: &str,
     ) -> Result<Rendered, LetterError> {
-        let tz = zone(&letter.timezone);
-        let lang = letter.language;
+        let tz = zone(&letter.head.timezone);
+        let lang = letter.head.language;
         let outcome = letter.ruling.key();
         let ctx = context! {
             outcome,
@@ -156,26 +141,24 @@ impl Letters {
                 RulingOutcome::ExtensionApproved | RulingOutcome::ExtensionDenied
             ),
             reassigned => letter.ruling == RulingOutcome::ReturnReassigned,
-            department_name => &letter.department_name,
-            office_name => &letter.office_name,
+            department_name => &letter.head.department_name,
+            office_name => &letter.head.office_name,
             reference,
-            round => letter.round,
-            title => &letter.title,
+            round => letter.head.round,
+            title => &letter.head.title,
             reason => &letter.reason,
             ack_due => letter.ack_due_at.map(|d| deadline(d, tz, lang)),
             reply_due => letter.reply_due_at.map(|d| deadline(d, tz, lang)),
             reassigned_to => &letter.reassigned_to,
             sent_on => day(letter.sent_at, tz, lang),
-            request_id => &letter.request_id,
-            reply_link => &letter.reply_link,
-            reply_address => &letter.reply_address,
+            request_id => &letter.head.request_id,
+            reply_link => &letter.head.reply_link,
+            reply_address => &letter.head.reply_address,
         };
         let texts = self
             .compose
             .texts("ruling", &format!("ruling.{outcome}"), lang, ctx)?;
-        let envelope = Envelope::new(&letter.to, letter.sent_at)
-            .answering(self.compose.ids.thread(&letter.request_id, letter.round))
-            .reply_to(letter.reply_address.as_deref());
+        let envelope = self.in_round(&letter.head, letter.sent_at);
         self.compose.message(mail, envelope, texts)
     }
 }
