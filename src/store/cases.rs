@@ -16,7 +16,6 @@ use super::alerts::insert_alerts;
 use super::backend::{Backend, Tx};
 use super::diff::{Diff, assign, creation, diff, pending_references};
 use super::paging::*;
-use super::residents::residents_by_case;
 use super::rows::*;
 use super::sql::*;
 use super::{Inserted, OutgoingMail, StoreError};
@@ -223,6 +222,9 @@ where
     q.push_values(rows, bind);
     q.build().execute(&mut *conn).await.map(|_| ())
 }
+
+/// Ids in one `IN` list.
+const IDS_AT_ONCE: usize = 500;
 
 impl<DB> Tx<DB>
 where
@@ -583,46 +585,88 @@ where
             .map_err(DB::map_err)?;
         let (rows, next, cursors) =
             split_page(rows, page.size, |row| next_case_cursor(filter.order, row));
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let (requests, replies) = if ids.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let mut qb = QueryBuilder::<DB>::new(concat!(
-                "SELECT ",
-                request_columns!(),
-                " FROM requests WHERE "
-            ));
-            DB::push_in(&mut qb, "case_id", &ids);
-            qb.push(" ORDER BY case_id, position");
-            let requests = qb
-                .build_query_as::<RequestRow>()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-            let mut qb = QueryBuilder::<DB>::new(concat!(
-                "SELECT ",
-                reply_columns!(),
-                " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE "
-            ));
-            DB::push_in(&mut qb, "case_id", &ids);
-            qb.push(") ORDER BY request_id, round");
-            let replies = qb
-                .build_query_as::<ReplyRow>()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-            (requests, replies)
-        };
-        let mut residents = self.residents_of(&ids).await?;
-        let mut items = assemble_page(rows, requests, replies)?;
-        for case in &mut items {
-            case.residents = residents.remove(&case.id).unwrap_or_default();
-        }
+        let items = self.with_parts(rows, false).await?;
         Ok(Page {
             items,
             next,
             cursors,
         })
+    }
+
+    /// The cases of `ids`, whole with their residents (their timelines only
+    /// `with_events`), in the order of `ids` (missing ones left out), read
+    /// `IDS_AT_ONCE` at a time.
+    pub(super) async fn cases_by_ids(
+        &mut self,
+        ids: &[String],
+        with_events: bool,
+    ) -> Result<Vec<Case>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_AT_ONCE) {
+            let mut qb =
+                QueryBuilder::<DB>::new(concat!("SELECT ", case_columns!(), " FROM cases WHERE "));
+            DB::push_in(&mut qb, "id", chunk);
+            let rows = qb
+                .build_query_as::<CaseRow>()
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+            let mut by_id: std::collections::HashMap<String, Case> = self
+                .with_parts(rows, with_events)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+            out.extend(chunk.iter().filter_map(|id| by_id.remove(id)));
+        }
+        Ok(out)
+    }
+
+    /// The cases of `rows` with their requests, replies and residents (and
+    /// their timelines, `with_events`), each read for all of them at once.
+    async fn with_parts(
+        &mut self,
+        rows: Vec<CaseRow>,
+        with_events: bool,
+    ) -> Result<Vec<Case>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let conn = &mut *self.0;
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE "
+        ));
+        DB::push_in(&mut qb, "case_id", &ids);
+        qb.push(" ORDER BY case_id, position");
+        let requests = qb
+            .build_query_as::<RequestRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            reply_columns!(),
+            " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE "
+        ));
+        DB::push_in(&mut qb, "case_id", &ids);
+        qb.push(") ORDER BY request_id, round");
+        let replies = qb
+            .build_query_as::<ReplyRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?;
+        let mut residents = self.residents_of(&ids).await?;
+        let mut cases = assemble_page(rows, requests, replies)?;
+        for case in &mut cases {
+            case.residents = residents.remove(&case.id).unwrap_or_default();
+        }
+        if with_events {
+            self.fill_timelines(&mut cases).await?;
+        }
+        Ok(cases)
     }
 
     /// The timelines of `cases`, put in place: a list reads them only where
@@ -655,113 +699,6 @@ where
             case.events = by_case.remove(&case.id).unwrap_or_default();
         }
         Ok(())
-    }
-
-    /// Every case escalated in `[from, to)`, of one office or of all, oldest
-    /// first, whole: requests, replies and timeline. What the ledger (台账)
-    /// lists and the figures are computed over. The requests, replies and
-    /// events are read by the same condition rather than by a list of ids, so
-    /// a year of a city's cases binds three values and costs four queries.
-    pub(super) async fn cases_escalated(
-        &mut self,
-        office: Option<&str>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Case>, StoreError> {
-        let conn = &mut *self.0;
-        // Each query: its head, the period's condition on cases, its tail.
-        let scoped = |head: String, tail: &str| {
-            let mut qb = QueryBuilder::<DB>::new(head);
-            qb.push(" created_at >= ")
-                .push_bind(millis(from))
-                .push(" AND created_at < ")
-                .push_bind(millis(to));
-            if let Some(office) = office {
-                qb.push(" AND office = ").push_bind(office.to_owned());
-            }
-            qb.push(tail);
-            qb
-        };
-        let rows = scoped(
-            concat!("SELECT ", case_columns!(), " FROM cases WHERE").into(),
-            " ORDER BY created_at, id",
-        )
-        .build_query_as::<CaseRow>()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(DB::map_err)?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let requests = scoped(
-            concat!(
-                "SELECT ",
-                request_columns!(),
-                " FROM requests WHERE case_id IN (SELECT id FROM cases WHERE"
-            )
-            .into(),
-            ") ORDER BY case_id, position",
-        )
-        .build_query_as::<RequestRow>()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(DB::map_err)?;
-        let replies = scoped(
-            concat!(
-                "SELECT ",
-                reply_columns!(),
-                " FROM replies WHERE request_id IN (SELECT r.id FROM requests r JOIN cases c ON c.id = r.case_id WHERE"
-            )
-            .into(),
-            ") ORDER BY request_id, round",
-        )
-        .build_query_as::<ReplyRow>()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(DB::map_err)?;
-        let events = scoped(
-            format!(
-                "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (SELECT id FROM cases WHERE",
-                event_columns!(),
-                DB::EVENT_ID
-            ),
-            ") ORDER BY case_id, seq",
-        )
-        .build_query_as::<EventRow>()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(DB::map_err)?;
-        // Residents, so that figures can count everyone who raised a problem.
-        let mut residents = residents_by_case(
-            scoped(
-                concat!(
-                    "SELECT ",
-                    resident_columns!(),
-                    " FROM residents WHERE case_id IN (SELECT id FROM cases WHERE"
-                )
-                .into(),
-                ") ORDER BY case_id, seq",
-            )
-            .build_query_as::<ResidentRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?,
-        )?;
-        let mut cases = assemble_page(rows, requests, replies)?;
-        for case in &mut cases {
-            case.residents = residents.remove(&case.id).unwrap_or_default();
-        }
-        let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
-        for row in events {
-            by_case
-                .entry(row.case_id.clone())
-                .or_default()
-                .push(row.into_event()?);
-        }
-        for case in &mut cases {
-            case.events = by_case.remove(&case.id).unwrap_or_default();
-        }
-        Ok(cases)
     }
 
     pub(super) async fn list_requests(

@@ -1,4 +1,5 @@
-//! The kept parts of the figures (`case_figures`): each case's settled part
+//! A period's reads: the cases escalated in it, whole, for the ledger and
+//! the digest; and the kept parts of the figures (`case_figures`): each case's settled part
 //! in the supervision figures (`domain::statistics::CaseFigures`, encoded),
 //! so a period's figures read one small row per case instead of replaying
 //! every timeline. A part holds only for the case as it was when it was
@@ -14,6 +15,7 @@ use crate::domain::Case;
 
 use super::StoreError;
 use super::backend::{Backend, Tx};
+use super::residents::residents_by_case;
 use super::rows::*;
 use super::sql::*;
 
@@ -86,14 +88,8 @@ where
     DB: Backend,
     DB::Arguments: IntoArguments<DB> + Default,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> &'t String: Encode<'t, DB> + Type<DB>,
-    for<'t> &'t Option<String>: Encode<'t, DB> + Type<DB>,
-    for<'t> i32: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
-    for<'t> bool: Encode<'t, DB> + Type<DB>,
     for<'t> Vec<u8>: Encode<'t, DB> + Type<DB>,
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (String, i64, Option<Vec<u8>>): FromRow<'r, DB::Row>,
@@ -103,7 +99,6 @@ where
     for<'r> ReplyRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> ResidentRow: FromRow<'r, DB::Row>,
-    for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
 {
     /// The cases in scope with no part that holds, oldest first.
     pub(super) async fn figures_missing(
@@ -185,91 +180,111 @@ where
             .map_err(DB::map_err)
     }
 
-    /// The cases of `ids`, whole with their residents (their timelines only
-    /// `with_events`), in the order of `ids` (missing ones left out).
-    pub(super) async fn cases_by_ids(
+    /// Every case escalated in `[from, to)`, of one office or of all, oldest
+    /// first, whole: requests, replies and timeline. What the ledger (台账)
+    /// lists and the figures are computed over. The requests, replies and
+    /// events are read by the same condition rather than by a list of ids, so
+    /// a year of a city's cases binds three values and costs four queries.
+    pub(super) async fn cases_escalated(
         &mut self,
-        ids: &[String],
-        with_events: bool,
+        office: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
     ) -> Result<Vec<Case>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_AT_ONCE) {
-            let list = |head: &str, tail: &str| {
-                let mut qb = QueryBuilder::<DB>::new(head);
-                let mut s = qb.separated(", ");
-                for id in chunk {
-                    s.push_bind(id.clone());
-                }
-                qb.push(tail);
-                qb
-            };
-            let conn = &mut *self.0;
-            let cases = list(
-                concat!("SELECT ", case_columns!(), " FROM cases WHERE id IN ("),
-                ")",
-            )
-            .build_query_as::<CaseRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
-            let requests = list(
-                concat!(
-                    "SELECT ",
-                    request_columns!(),
-                    " FROM requests WHERE case_id IN ("
-                ),
-                ") ORDER BY case_id, position",
-            )
-            .build_query_as::<RequestRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
-            let replies = list(
-                concat!(
-                    "SELECT ",
-                    reply_columns!(),
-                    " FROM replies WHERE request_id IN (SELECT id FROM requests WHERE case_id IN ("
-                ),
-                ")) ORDER BY request_id, round",
-            )
-            .build_query_as::<ReplyRow>()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(DB::map_err)?;
-            let events = if !with_events {
-                Vec::new()
-            } else {
-                list(
-                    &format!(
-                        "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (",
-                        event_columns!(),
-                        DB::EVENT_ID
-                    ),
-                    ") ORDER BY case_id, seq",
-                )
-                .build_query_as::<EventRow>()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(DB::map_err)?
-            };
-            let mut residents = self.residents_of(chunk).await?;
-            let mut cases = assemble_page(cases, requests, replies)?;
-            let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
-            for row in events {
-                by_case
-                    .entry(row.case_id.clone())
-                    .or_default()
-                    .push(row.into_event()?);
+        let conn = &mut *self.0;
+        // Each query: its head, the period's condition on cases, its tail.
+        let scoped = |head: String, tail: &str| {
+            let mut qb = QueryBuilder::<DB>::new(head);
+            qb.push(" created_at >= ")
+                .push_bind(millis(from))
+                .push(" AND created_at < ")
+                .push_bind(millis(to));
+            if let Some(office) = office {
+                qb.push(" AND office = ").push_bind(office.to_owned());
             }
-            for case in &mut cases {
-                case.events = by_case.remove(&case.id).unwrap_or_default();
-                case.residents = residents.remove(&case.id).unwrap_or_default();
-            }
-            let mut by_id: std::collections::HashMap<String, Case> =
-                cases.into_iter().map(|c| (c.id.clone(), c)).collect();
-            out.extend(chunk.iter().filter_map(|id| by_id.remove(id)));
+            qb.push(tail);
+            qb
+        };
+        let rows = scoped(
+            concat!("SELECT ", case_columns!(), " FROM cases WHERE").into(),
+            " ORDER BY created_at, id",
+        )
+        .build_query_as::<CaseRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let requests = scoped(
+            concat!(
+                "SELECT ",
+                request_columns!(),
+                " FROM requests WHERE case_id IN (SELECT id FROM cases WHERE"
+            )
+            .into(),
+            ") ORDER BY case_id, position",
+        )
+        .build_query_as::<RequestRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        let replies = scoped(
+            concat!(
+                "SELECT ",
+                reply_columns!(),
+                " FROM replies WHERE request_id IN (SELECT r.id FROM requests r JOIN cases c ON c.id = r.case_id WHERE"
+            )
+            .into(),
+            ") ORDER BY request_id, round",
+        )
+        .build_query_as::<ReplyRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        let events = scoped(
+            format!(
+                "SELECT {}, {} AS feed_id FROM events WHERE case_id IN (SELECT id FROM cases WHERE",
+                event_columns!(),
+                DB::EVENT_ID
+            ),
+            ") ORDER BY case_id, seq",
+        )
+        .build_query_as::<EventRow>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(DB::map_err)?;
+        // Residents, so that figures can count everyone who raised a problem.
+        let mut residents = residents_by_case(
+            scoped(
+                concat!(
+                    "SELECT ",
+                    resident_columns!(),
+                    " FROM residents WHERE case_id IN (SELECT id FROM cases WHERE"
+                )
+                .into(),
+                ") ORDER BY case_id, seq",
+            )
+            .build_query_as::<ResidentRow>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(DB::map_err)?,
+        )?;
+        let mut cases = assemble_page(rows, requests, replies)?;
+        for case in &mut cases {
+            case.residents = residents.remove(&case.id).unwrap_or_default();
+        }
+        let mut by_case: std::collections::HashMap<String, Vec<_>> = Default::default();
+        for row in events {
+            by_case
+                .entry(row.case_id.clone())
+                .or_default()
+                .push(row.into_event()?);
+        }
+        for case in &mut cases {
+            case.events = by_case.remove(&case.id).unwrap_or_default();
+        }
+        Ok(cases)
     }
 
     /// Keeps settled parts, replacing what was kept for those cases.
