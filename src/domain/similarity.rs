@@ -15,7 +15,7 @@
 //!   and decides alone where neither text names a known concept;
 //!
 //! and an equal, non-empty address adds a bonus. The threshold and the bonus
-//! are configured (`[duplicates]`); the README gives the figures measured at the
+//! are configured (`[duplicates]`); docs/duplicates.md gives the figures measured at the
 //! default on the labelled pairs in tests/fixtures/similarity/pairs.csv.
 
 use std::collections::BTreeSet;
@@ -446,7 +446,7 @@ mod measured {
 
     const PAIRS: &str = include_str!("../../tests/fixtures/similarity/pairs.csv");
 
-    /// What the README states for the default threshold; a change to the
+    /// What docs/duplicates.md states for the default threshold; a change to the
     /// lexicon or the weights that loses more than this fails here.
     const PRECISION_FLOOR: f64 = 0.95;
     const RECALL_FLOOR: f64 = 0.95;
@@ -510,7 +510,7 @@ mod measured {
     fn precision_and_recall_at_the_default_threshold_hold_their_floors() {
         let (c, misses) = measure(&SimilarityPolicy::default());
         let (p, r) = (c.precision(), c.recall());
-        // Printed for the README's figures (`-- --nocapture`).
+        // Printed for the figures in docs/duplicates.md (`-- --nocapture`).
         println!("precision {p:.3}, recall {r:.3}: {c:?}");
         assert!(
             p >= PRECISION_FLOOR && r >= RECALL_FLOOR,

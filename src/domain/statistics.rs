@@ -3,7 +3,7 @@
 //! period, Beijing's 接诉即办 rates (响应率, 按时办结率, 解决率, 满意率), working-hour
 //! times, and a weighted score (分值权重 and 加减分) with rankings.
 //!
-//! Three rules shape every figure, and the README defines each one:
+//! Three rules shape every figure, and docs/figures.md defines each one:
 //! - A deadline is judged per round, against the last deadline that round was
 //!   given (an approved extension, paused time added back), so a re-issued
 //!   round is a new chance to be on time or late.
