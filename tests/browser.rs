@@ -355,6 +355,14 @@ impl Driver {
     /// Clicks a submit button and waits until the browser has followed the
     /// redirect to the page whose address ends with `landing`.
     async fn submit(&self, button: &str, landing: &str) {
+        // The page the button is on may already have `landing` as its
+        // address (the second review of a case); only once its document is
+        // gone has the browser followed the post.
+        let before = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page's document");
         self.client
             .find(Locator::Css(button))
             .await
@@ -363,6 +371,13 @@ impl Driver {
             .await
             .unwrap_or_else(|e| panic!("clicking {button}: {e}"));
         let started = Instant::now();
+        while before.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < WAIT,
+                "{button} never left the page it was on"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         loop {
             let url = self.client.current_url().await.expect("the address");
             let ready = self
