@@ -45,11 +45,20 @@ pub const CHANNEL_PENDING: &str = "whistle_channel_pending";
 pub const CHANNEL_FAILED: &str = "whistle_channel_failed";
 pub const WEBHOOK_DELIVERIES: &str = "whistle_webhook_deliveries_total";
 pub const WEBHOOK_PAUSED: &str = "whistle_webhook_paused";
+pub const DB_WRITE_WAIT: &str = "whistle_db_write_wait_seconds";
+pub const DB_WRITE_HELD: &str = "whistle_db_write_held_seconds";
 
 /// Buckets of the RPC latency histogram, in seconds: most answers take
 /// milliseconds; the call timeout is 30 s by default.
 const RPC_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Buckets of the write transaction's wait and hold, in seconds: on SQLite
+/// one write holds the only writer for about a millisecond, and a queue of
+/// writers waits for tens of them.
+const DB_WRITE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
 /// The process's recorder, installed globally the first time it is asked for.
@@ -60,6 +69,11 @@ pub fn handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(RPC_DURATION.into()), RPC_BUCKETS)
                 .expect("the RPC buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Prefix("whistle_db_write_".into()),
+                    DB_WRITE_BUCKETS,
+                )
+                .expect("the write buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             if ::metrics::set_global_recorder(recorder).is_err() {
@@ -129,6 +143,16 @@ fn describe() {
     describe_gauge!(
         CHANNEL_FAILED,
         "Alerts a group robot never received (given up), by channel"
+    );
+    describe_histogram!(
+        DB_WRITE_WAIT,
+        Unit::Seconds,
+        "How long a write transaction waited to begin: for SQLite's one writer, or for a pooled PostgreSQL connection"
+    );
+    describe_histogram!(
+        DB_WRITE_HELD,
+        Unit::Seconds,
+        "How long a write transaction ran, from its begin to its commit or rollback (on SQLite, the only writer is held that long)"
     );
     describe_gauge!(
         DB_POOL_CONNECTIONS,

@@ -60,7 +60,7 @@ use floor::Floor;
 use idle::IdleRun;
 use load::{Phase, Plan};
 use outbox::OutboxRun;
-use server::Server;
+use server::{Server, Writes};
 use workload::{Mode, Workload};
 
 /// The goals are judged at this concurrency; other runs still print them.
@@ -207,6 +207,9 @@ struct Measured {
     /// Letters the service wrote, and those its outbox workers had delivered
     /// (as files) by the time the server was stopped.
     letters: (usize, usize),
+    /// The server's write transactions during the escalation phase (warm-up
+    /// included), and how long that phase ran.
+    writes: (Writes, Duration),
 }
 
 fn ratio(service: &Phase, floor: &Phase) -> f64 {
@@ -507,7 +510,10 @@ async fn measure_mode(
     ));
     let channels = grpc::channels(&server.addr, cx.channels).await?;
     note(&format!("{name}: EscalatePetition through the service …"));
+    let writes_before = server.writes().await?;
+    let began = std::time::Instant::now();
     let escalate = load::drive(cx.plan, grpc::escalate_ops(&channels, c, cx.run, callers)).await;
+    let writes = (server.writes().await?.since(writes_before), began.elapsed());
     server.check_alive()?;
     anyhow::ensure!(
         !escalate.produced.is_empty(),
@@ -582,6 +588,7 @@ async fn measure_mode(
         floor_get,
         peak_rss,
         letters,
+        writes,
     })
 }
 
@@ -807,6 +814,17 @@ fn print_mode(m: &Measured, plan: &Plan, channels: usize, offices: usize) {
         "  outbox: the service wrote {} letters; its workers had delivered {} when stopped",
         m.letters.0, m.letters.1
     );
+    let (w, took) = m.writes;
+    if w.count > 0.0 {
+        println!(
+            "  write transactions while escalating (warm-up included, the outbox's too): {:.0}/s; \
+             each held the writer {} and waited {} for it on average; held {:.0} % of the time",
+            w.count / took.as_secs_f64(),
+            ms(Duration::from_secs_f64(w.held / w.count)),
+            ms(Duration::from_secs_f64(w.waited / w.count)),
+            100.0 * w.held / took.as_secs_f64(),
+        );
+    }
 }
 
 fn print_outbox(backend: Backend, o: &OutboxRun, offices: usize) {

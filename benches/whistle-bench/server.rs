@@ -28,6 +28,8 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// Where its `/metrics` are served.
+    metrics: String,
     pid: u32,
     /// Its stderr (panics, if any), kept for the error message when it dies.
     stderr: PathBuf,
@@ -54,6 +56,7 @@ impl Server {
             .env("WHISTLE__DATABASE__URL", database_url)
             .env("WHISTLE__GRPC__LISTEN", "127.0.0.1:0")
             .env("WHISTLE__HTTP__LISTEN", "127.0.0.1:0")
+            .env("WHISTLE__METRICS__LISTEN", "127.0.0.1:0")
             .env("WHISTLE__GRPC__SHUTDOWN_NOTICE_SECS", "0")
             .env("WHISTLE__LOG__FORMAT", "json")
             // The per-key rate limit would measure itself; 0 switches it off.
@@ -75,15 +78,15 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().context("piped stdout")?).lines();
         let found = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.split("\"grpc_addr\":\"").nth(1) {
-                    return Ok(rest.split('"').next().unwrap_or_default().to_owned());
+                if let Some(grpc) = field(&line, "grpc_addr") {
+                    return Ok((grpc, field(&line, "metrics").unwrap_or_default()));
                 }
             }
-            anyhow::Ok(String::new())
+            anyhow::Ok((String::new(), String::new()))
         })
         .await;
-        let addr = match found {
-            Ok(Ok(addr)) if !addr.is_empty() => addr,
+        let (addr, metrics) = match found {
+            Ok(Ok((addr, metrics))) if !addr.is_empty() => (addr, metrics),
             Ok(Err(e)) => return Err(e.context("reading the server's log")),
             Ok(Ok(_)) => bail!(
                 "whistle exited before listening; its stderr:\n{}",
@@ -96,6 +99,7 @@ impl Server {
         Ok(Server {
             child,
             addr,
+            metrics,
             pid,
             stderr,
         })
@@ -113,6 +117,26 @@ impl Server {
         Some(kib * 1024)
     }
 
+    /// Its write transactions so far, from its `/metrics`.
+    pub async fn writes(&self) -> anyhow::Result<Writes> {
+        let text = reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Writes {
+            count: value("whistle_db_write_held_seconds_count"),
+            held: value("whistle_db_write_held_seconds_sum"),
+            waited: value("whistle_db_write_wait_seconds_sum"),
+        })
+    }
+
     /// Fails if the server died during the run.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
@@ -128,5 +152,31 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// A string field of a JSON log line, as the server's log writes it.
+fn field(line: &str, name: &str) -> Option<String> {
+    let rest = line.split(&format!("\"{name}\":\"")).nth(1)?;
+    Some(rest.split('"').next().unwrap_or_default().to_owned())
+}
+
+/// A server's write transactions, as its `/metrics` count them: how many,
+/// and the seconds they held the writer and waited for it, summed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Writes {
+    pub count: f64,
+    pub held: f64,
+    pub waited: f64,
+}
+
+impl Writes {
+    /// What happened between `before` and `self`.
+    pub fn since(self, before: Writes) -> Writes {
+        Writes {
+            count: self.count - before.count,
+            held: self.held - before.held,
+            waited: self.waited - before.waited,
+        }
     }
 }

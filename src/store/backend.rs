@@ -4,6 +4,8 @@
 //! mean "unavailable" or "lost a race". The repositories (`cases`, `outbox`) are
 //! written once over this trait; `Store` picks the backend at run time.
 
+use std::time::Instant;
+
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
 use super::StoreError;
@@ -117,18 +119,23 @@ impl<DB: Backend> Db<DB> {
         } else {
             tracing::Span::none()
         };
-        self.writer
+        let asked = Instant::now();
+        let tx = self
+            .writer
             .begin_with(DB::BEGIN_WRITE)
             .await
-            .map(|tx| Tx(tx, span))
-            .map_err(DB::map_err)
+            .map_err(DB::map_err)?;
+        let begun = Instant::now();
+        ::metrics::histogram!(crate::metrics::DB_WRITE_WAIT)
+            .record(begun.duration_since(asked).as_secs_f64());
+        Ok(Tx(tx, span, Some(Held(begun))))
     }
 
     pub(super) async fn begin_read(&self) -> Result<Tx<DB>, StoreError> {
         self.reader
             .begin_with(DB::BEGIN_READ)
             .await
-            .map(|tx| Tx(tx, tracing::Span::none()))
+            .map(|tx| Tx(tx, tracing::Span::none(), None))
             .map_err(DB::map_err)
     }
 
@@ -144,7 +151,20 @@ pub struct Tx<DB: Database>(
     /// The transaction's span in a trace (none for reads).
     #[expect(dead_code, reason = "held, not read: its drop ends the span")]
     tracing::Span,
+    /// For a write, when it began: its drop, after the commit or the
+    /// rollback, records how long the writer was held.
+    #[expect(dead_code, reason = "held, not read: its drop records the hold")]
+    Option<Held>,
 );
+
+/// The moment a write transaction began; dropped with the transaction.
+pub(super) struct Held(Instant);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        ::metrics::histogram!(crate::metrics::DB_WRITE_HELD).record(self.0.elapsed().as_secs_f64());
+    }
+}
 
 impl<DB: Database> std::fmt::Debug for Tx<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

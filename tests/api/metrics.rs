@@ -51,6 +51,19 @@ async fn prometheus_sees_the_calls_the_outbox_and_the_probes(backend: Backend) {
     has("whistle_outbox_oldest_pending_age_seconds ");
     has("whistle_db_pool_connections{state=\"idle\"}");
     has("whistle_db_pool_connections{state=\"in_use\"}");
+    // The escalation was a write: how long it waited for the writer and held it.
+    for histogram in [
+        "whistle_db_write_wait_seconds",
+        "whistle_db_write_held_seconds",
+    ] {
+        has(&format!("{histogram}_bucket{{le=\"0.001\"}}"));
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{histogram}_count ")))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {histogram}_count in:\n{text}"));
+        assert!(count >= 1.0, "{histogram} counted no write");
+    }
 
     assert_eq!(get("/livez").await.unwrap().status(), StatusCode::OK);
     assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
