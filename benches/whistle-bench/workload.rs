@@ -1,6 +1,7 @@
-//! What the bench sends and as whom: one petition (the seed's property
-//! certificate, routed to housing as lead and land as assisting: one case, two
-//! requests, three timeline events and two letters), and the organisation the
+//! What the bench sends and as whom: petitions of the seed's property
+//! certificate category, each worded as a problem of its own (routed to
+//! housing as lead and land as assisting: one case, two requests, three
+//! timeline events and two letters each), and the organisation the
 //! server runs, written as a `--config` file.
 //!
 //! The file is the demo organisation (`config/demo.toml`, whole: its departments,
@@ -26,8 +27,15 @@ const DEMO_PRINCIPAL: &str = "cuiping-office";
 const DEMO_KEY: &str = "demo-office-cuiping";
 
 const CATEGORY: &str = "property-certificate";
-const TITLE: &str = "杨柳小区3栋房产证迟迟未能办理";
-const DESCRIPTION: &str = "居民反映：小区交房已满五年，因开发商欠缴土地出让金，\n业主至今无法办理不动产权证，影响子女入学。";
+/// Each petition's title and description are drawn from these characters,
+/// seeded by its petition id: every petition is a problem of its own, so
+/// each opens its case (the rows the floor writes) instead of joining an
+/// open one as a duplicate. None of them spells a concept the comparison
+/// knows.
+const WORDING: &str = "东南西北上下左右前后里外高低长短大多少新旧早晚春夏秋冬山水田木土石金\
+                       云雨风雪江河湖海花草林鸟鱼牛羊马车船桥门窗桌椅笔纸书画歌舞茶酒米面油盐";
+const TITLE_CHARS: usize = 14;
+const DESCRIPTION_CHARS: usize = 60;
 const RESIDENT_NAME: &str = "张女士";
 const RESIDENT_PHONE: &str = "13812345678";
 const ADDRESS: &str = "翠屏街道杨柳社区3栋2单元";
@@ -143,11 +151,18 @@ pub fn load(config: &Path) -> anyhow::Result<Settings> {
 
 /// The petition as a street office's system sends it.
 pub fn petition(petition_id: String) -> EscalatePetitionRequest {
+    let mut rng = fastrand::Rng::with_seed(seed(&petition_id));
+    let wording: Vec<char> = WORDING.chars().collect();
+    let mut words = |n: usize| -> String {
+        (0..n)
+            .map(|_| wording[rng.usize(..wording.len())])
+            .collect()
+    };
     EscalatePetitionRequest {
-        petition_id,
         category: CATEGORY.into(),
-        title: TITLE.into(),
-        description: DESCRIPTION.into(),
+        title: words(TITLE_CHARS),
+        description: words(DESCRIPTION_CHARS),
+        petition_id,
         resident: Some(Resident {
             name: RESIDENT_NAME.into(),
             phone: RESIDENT_PHONE.into(),
@@ -161,4 +176,12 @@ pub fn petition(petition_id: String) -> EscalatePetitionRequest {
         zone: String::new(),
         collector: String::new(),
     }
+}
+
+/// A stable seed from a petition id (FNV-1a): the same id always words the
+/// same petition, so a retried escalation is the same petition.
+fn seed(petition_id: &str) -> u64 {
+    petition_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
