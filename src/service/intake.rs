@@ -17,7 +17,7 @@ use tracing::instrument;
 use super::*;
 use crate::domain::access::{self, Action};
 use crate::domain::{
-    Actor, ActorRole, Case, DomainError, Office, Organisation, Petition, PetitionInput, residents,
+    Actor, ActorRole, Case, Comparison, DomainError, Office, Organisation, Petition, PetitionInput,
 };
 use crate::store::Inserted;
 
@@ -146,6 +146,18 @@ impl Whistle {
             .letters
             .plan(&org, &case, &caused)
             .map_err(|e| Error::Internal(e.into()))?;
+        // Compared before the transaction too, with the cases open now: the
+        // write compares only those opened since, and on SQLite the one
+        // writer is not held while every open case of the kind is scored.
+        let mut comparison = if org.join_duplicates {
+            let open = self
+                .store
+                .open_candidates(&office.code, &petition.category, &petition.community)
+                .await?;
+            Some(Comparison::new(&org.duplicates, &petition, &open))
+        } else {
+            None
+        };
         let mut tx = self.store.begin().await?;
         if let Some((existing, fingerprint)) = tx
             .case_of_petition(&office.code, &petition.petition_id)
@@ -159,14 +171,18 @@ impl Whistle {
                 &petition.petition_id,
             );
         }
-        let candidates = if org.join_duplicates {
-            tx.open_candidates(&office.code, &petition.category, &petition.community)
-                .await?
-        } else {
-            Vec::new()
+        let best = match comparison.as_mut() {
+            Some(comparison) => {
+                let open = tx
+                    .open_candidate_ids(&office.code, &petition.category, &petition.community)
+                    .await?;
+                comparison.add(&tx.candidates(&comparison.unseen(&open)).await?);
+                comparison.best(&open).map(str::to_owned)
+            }
+            None => None,
         };
-        if let Some(best) = residents::best_match(&org.duplicates, &petition, &candidates)
-            && let Some(before) = tx.lock_case(&best.case_id).await?
+        if let Some(best) = best
+            && let Some(before) = tx.lock_case(&best).await?
         {
             let mut after = before.clone();
             match after.link_resident(&ctx, &petition, org.further_letter) {

@@ -123,15 +123,34 @@ where
     }
 
     /// The open cases of an office, category and community: what a new
-    /// petition of theirs is compared with. The problem is held until the
-    /// transaction ends (`LOCK_PROBLEM`): a petition compared after this one
-    /// sees the case this one opens.
+    /// petition of theirs is compared with, read before its write begins.
     pub(super) async fn open_candidates(
         &mut self,
         office: &str,
         category: &str,
         community: &str,
     ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
+                .bind(office)
+                .bind(category)
+                .bind(community)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+        Ok(rows.into_iter().map(candidate).collect())
+    }
+
+    /// The ids of the open cases of an office, category and community, read
+    /// from the index alone, in the write that may join one of them. The
+    /// problem is held until the transaction ends (`LOCK_PROBLEM`): a
+    /// petition compared after this one sees the case this one opens.
+    pub(super) async fn open_candidate_ids(
+        &mut self,
+        office: &str,
+        category: &str,
+        community: &str,
+    ) -> Result<Vec<String>, StoreError> {
         if let Some(lock) = DB::LOCK_PROBLEM {
             // Joined by a character none of them holds; two problems that
             // hash alike only wait for each other.
@@ -142,25 +161,33 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
-        let rows: Vec<(String, String, String, String)> =
-            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
-                .bind(office)
-                .bind(category)
-                .bind(community)
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(DB::map_err)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(case_id, title, description, address)| crate::domain::Candidate {
-                    case_id,
-                    title,
-                    description,
-                    address,
-                },
-            )
-            .collect())
+        sqlx::query_scalar::<DB, String>(SELECT_OPEN_CANDIDATE_IDS)
+            .bind(office)
+            .bind(category)
+            .bind(community)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)
+    }
+
+    /// The cases `ids` as a new petition is compared with them.
+    pub(super) async fn candidates(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb =
+            QueryBuilder::<DB>::new("SELECT id, title, description, address FROM cases WHERE ");
+        DB::push_in(&mut qb, "id", ids);
+        qb.push(" ORDER BY id");
+        let rows: Vec<(String, String, String, String)> = qb
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(DB::map_err)?;
+        Ok(rows.into_iter().map(candidate).collect())
     }
 
     /// The residents of the cases `ids`, by case, each case's in seq order.
@@ -184,5 +211,16 @@ where
                 .await
                 .map_err(DB::map_err)?,
         )
+    }
+}
+
+fn candidate(
+    (case_id, title, description, address): (String, String, String, String),
+) -> crate::domain::Candidate {
+    crate::domain::Candidate {
+        case_id,
+        title,
+        description,
+        address,
     }
 }

@@ -101,15 +101,23 @@ impl WriteTx {
         dispatch!(self, tx => tx.case_of_petition(office, petition_id).await)
     }
 
-    /// The OPEN cases of an office, category and community, oldest first:
-    /// what a new petition of theirs is compared with (one index lookup).
-    pub async fn open_candidates(
+    /// The ids of the OPEN cases of an office, category and community, from
+    /// the index alone; the problem is held until the transaction ends.
+    pub async fn open_candidate_ids(
         &mut self,
         office: &str,
         category: &str,
         community: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, tx => tx.open_candidate_ids(office, category, community).await)
+    }
+
+    /// The cases `ids` as a new petition is compared with them.
+    pub async fn candidates(
+        &mut self,
+        ids: &[String],
     ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        dispatch!(self, tx => tx.open_candidates(office, category, community).await)
+        dispatch!(self, tx => tx.candidates(ids).await)
     }
 
     /// As `lock_case`, but `None` at once while another transaction holds the
