@@ -12,14 +12,13 @@ use super::StoreError;
 
 pub trait Backend: Database {
     /// How a write transaction begins. SQLite takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so writers queue instead of failing mid-way.
+    /// (`BEGIN IMMEDIATE`), so writers queue instead of failing mid-way. Its
+    /// foreign keys are checked at commit: new requests are inserted last
+    /// (after their numbers are drawn), so the rows that point at them come
+    /// first. PostgreSQL's constraints are declared deferred instead.
     const BEGIN_WRITE: &'static str;
     /// A read that spans several statements sees one snapshot.
     const BEGIN_READ: &'static str;
-    /// Run first in every write that inserts rows: new requests are inserted
-    /// last (after their numbers are drawn), so the rows that point at them are
-    /// checked at commit. PostgreSQL's constraints are declared deferred instead.
-    const DEFER_FOREIGN_KEYS: Option<&'static str>;
     /// Loads a case row for a change and holds it until the transaction ends
     /// (`FOR UPDATE`); on SQLite the write lock taken at `BEGIN` is the lock.
     const SELECT_CASE_FOR_WRITE: &'static str;

@@ -426,12 +426,6 @@ where
             crate::domain::alert::chain_broken(&case.id, &case.office, &case.title, &found, at)
         });
         let conn = &mut *self.0;
-        if let Some(defer) = DB::DEFER_FOREIGN_KEYS {
-            sqlx::query::<DB>(defer)
-                .execute(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-        }
         if d.case_changed {
             let row = CaseRow::of(case);
             bind_case!(sqlx::query::<DB>(UPDATE_CASE), &row)

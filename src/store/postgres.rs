@@ -17,8 +17,6 @@ use super::{PoolOptions, StoreError};
 impl Backend for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    /// The foreign keys to `requests` are declared `DEFERRABLE INITIALLY DEFERRED`.
-    const DEFER_FOREIGN_KEYS: Option<&'static str> = None;
     const SELECT_CASE_FOR_WRITE: &'static str = concat!(
         "SELECT ",
         case_columns!(),

@@ -16,9 +16,12 @@ use super::sql::{SELECT_CASE, event_columns, returning_mail};
 use super::{PoolOptions, StoreError};
 
 impl Backend for Sqlite {
-    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// Foreign keys are checked at commit in every write (the pragma lasts
+    /// until the transaction ends): new requests are inserted last, after
+    /// their numbers are drawn, so the rows that point at them arrive first.
+    /// Said with the BEGIN, it costs the writer no round trip of its own.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON";
     const BEGIN_READ: &'static str = "BEGIN";
-    const DEFER_FOREIGN_KEYS: Option<&'static str> = Some("PRAGMA defer_foreign_keys = ON");
     const SELECT_CASE_FOR_WRITE: &'static str = SELECT_CASE;
     /// `INDEXED BY` because without statistics SQLite plans this on the status
     /// index and sorts every pending letter, bodies included, on each claim:
@@ -135,13 +138,18 @@ async fn open(url: &str, options: &PoolOptions, create: bool) -> Result<Db<Sqlit
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
     }
     // The writer opens (and so creates) the file before any reader looks for it.
+    // No ping before each use: the connections are in this process, and a
+    // ping is a round trip to the connection's thread while the one writer
+    // is held.
     let writer = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(1)
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect.clone())
         .await
         .map_err(Sqlite::map_err)?;
     let reader = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
