@@ -66,7 +66,7 @@ pub use request::{
     Attachment, Channel, DeadlineCause, DeadlineEntry, DepartmentRequest, DepartmentRole, NewReply,
     Reference, Reply, ReplyDetails, RequestStatus, Review,
 };
-pub use residents::{Candidate, CaseResident, Comparison};
+pub use residents::{Candidate, CaseResident};
 pub use text::{
     Comment, DocumentNumber, ProgressText, ReasonText, ReplierName, ReplierPhone, ReplyText,
 };

@@ -8,8 +8,6 @@
 //! (`absorb`). The case is struck from the ledger only when every resident is
 //! satisfied (不销账 per resident, in `Case::record_feedback`).
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
 use super::access::Action;
@@ -119,68 +117,20 @@ pub fn shingles(title: &str, description: &str, address: &str) -> Shingles {
     Shingles::of(&format!("{title}\n{description}"), address)
 }
 
-/// A petition compared with the open cases of its office, category and
-/// community. The comparison is the costly part of an escalation, so it is
-/// made before the write begins, on the cases open then (`new`); the write
-/// reads only which cases are open now, and compares the few it has not
-/// seen (`unseen`, `add`) before it picks the best (`best`).
-#[derive(Debug, Clone)]
-pub struct Comparison {
-    policy: SimilarityPolicy,
-    petition: Shingles,
-    seen: HashSet<String>,
-    /// The cases compared so far at or above the threshold, with their scores.
-    matches: Vec<(f64, String)>,
-}
-
-impl Comparison {
-    pub fn new(policy: &SimilarityPolicy, petition: &Petition, candidates: &[Candidate]) -> Self {
-        let mut comparison = Comparison {
-            policy: *policy,
-            petition: shingles(&petition.title, &petition.description, &petition.address),
-            seen: HashSet::new(),
-            matches: Vec::new(),
-        };
-        comparison.add(candidates);
-        comparison
-    }
-
-    /// Compares the petition with more open cases.
-    pub fn add(&mut self, candidates: &[Candidate]) {
-        for c in candidates {
-            if !self.seen.insert(c.case_id.clone()) {
-                continue;
-            }
-            let score = self.policy.score(
-                &self.petition,
-                &shingles(&c.title, &c.description, &c.address),
-            );
-            if score >= self.policy.threshold {
-                self.matches.push((score, c.case_id.clone()));
-            }
-        }
-    }
-
-    /// Of the cases open now, those not compared yet.
-    pub fn unseen(&self, open: &[String]) -> Vec<String> {
-        open.iter()
-            .filter(|id| !self.seen.contains(*id))
-            .cloned()
-            .collect()
-    }
-
-    /// The open case the petition is the problem of, if any: of the cases
-    /// still open (`open`), the best-scoring at or above the threshold (the
-    /// earliest case on a tie, so the answer does not depend on the order
-    /// the store read them in).
-    pub fn best(&self, open: &[String]) -> Option<&str> {
-        let open: HashSet<&str> = open.iter().map(String::as_str).collect();
-        self.matches
-            .iter()
-            .filter(|(_, id)| open.contains(id.as_str()))
-            .max_by(|(a, x), (b, y)| a.total_cmp(b).then_with(|| y.cmp(x)))
-            .map(|(_, id)| id.as_str())
-    }
+/// The open case a petition (its `shingles`) is the problem of, if any: of
+/// the open cases given with their shingles, the best-scoring at or above
+/// the threshold (the earliest case on a tie, so the answer does not depend
+/// on the order they were read in).
+pub fn best_match<'a>(
+    policy: &SimilarityPolicy,
+    petition: &Shingles,
+    open: impl IntoIterator<Item = (&'a str, &'a Shingles)>,
+) -> Option<&'a str> {
+    open.into_iter()
+        .map(|(id, case)| (policy.score(petition, case), id))
+        .filter(|(score, _)| *score >= policy.threshold)
+        .max_by(|(a, x), (b, y)| a.total_cmp(b).then_with(|| y.cmp(x)))
+        .map(|(_, id)| id)
 }
 
 impl Case {
@@ -491,76 +441,25 @@ mod tests {
     #[test]
     fn the_best_open_case_at_the_threshold_is_chosen_and_nothing_below_it() {
         let policy = SimilarityPolicy::default();
-        let light = petition("P9", "路灯不亮");
-        let candidates = vec![
-            Candidate {
-                case_id: "a".into(),
-                title: "下水道堵了".into(),
-                description: String::new(),
-                address: String::new(),
-            },
-            Candidate {
-                case_id: "b".into(),
-                title: "晚上巷子里灯坏了没人修".into(),
-                description: String::new(),
-                address: String::new(),
-            },
-        ];
-        let open = ["a".to_owned(), "b".to_owned()];
+        let light = shingles("路灯不亮", "", "");
+        let drain = shingles("下水道堵了", "", "");
+        let lamp = shingles("晚上巷子里灯坏了没人修", "", "");
         assert_eq!(
-            Comparison::new(&policy, &light, &candidates).best(&open),
+            best_match(&policy, &light, [("a", &drain), ("b", &lamp)]),
             Some("b")
         );
-        assert!(
-            Comparison::new(&policy, &light, &candidates[..1])
-                .best(&open)
-                .is_none()
-        );
-        assert!(Comparison::new(&policy, &light, &[]).best(&open).is_none());
-        // Closed since it was compared: no longer chosen.
-        assert!(
-            Comparison::new(&policy, &light, &candidates)
-                .best(&open[..1])
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn a_case_opened_after_the_comparison_is_compared_in_the_write() {
-        let policy = SimilarityPolicy::default();
-        let light = petition("P9", "路灯不亮");
-        let drain = Candidate {
-            case_id: "a".into(),
-            title: "下水道堵了".into(),
-            description: String::new(),
-            address: String::new(),
-        };
-        let mut comparison = Comparison::new(&policy, &light, std::slice::from_ref(&drain));
-        let open = ["a".to_owned(), "c".to_owned()];
-        assert_eq!(comparison.unseen(&open), ["c"]);
-        comparison.add(&[Candidate {
-            case_id: "c".into(),
-            title: "晚上巷子里灯坏了没人修".into(),
-            description: String::new(),
-            address: String::new(),
-        }]);
-        assert!(comparison.unseen(&open).is_empty());
-        assert_eq!(comparison.best(&open), Some("c"));
+        assert!(best_match(&policy, &light, [("a", &drain)]).is_none());
+        assert!(best_match(&policy, &light, []).is_none());
     }
 
     #[test]
     fn on_a_tie_the_earliest_case_is_chosen() {
         let policy = SimilarityPolicy::default();
-        let light = petition("P9", "路灯不亮");
-        let same = |id: &str| Candidate {
-            case_id: id.into(),
-            title: "路灯不亮".into(),
-            description: String::new(),
-            address: String::new(),
-        };
-        let open = ["b".to_owned(), "a".to_owned()];
-        let comparison = Comparison::new(&policy, &light, &[same("b"), same("a")]);
-        assert_eq!(comparison.best(&open), Some("a"));
+        let light = shingles("路灯不亮", "", "");
+        assert_eq!(
+            best_match(&policy, &light, [("b", &light), ("a", &light)]),
+            Some("a")
+        );
     }
 
     #[test]

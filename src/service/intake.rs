@@ -12,12 +12,17 @@
 //! retries the whole batch, which answers the committed petitions with their
 //! cases and creates nothing twice.
 
+use std::sync::{Mutex, PoisonError};
+
+use hashlink::LruCache;
 use tracing::instrument;
 
 use super::*;
 use crate::domain::access::{self, Action};
+use crate::domain::similarity::Shingles;
 use crate::domain::{
-    Actor, ActorRole, Case, Comparison, DomainError, Office, Organisation, Petition, PetitionInput,
+    Actor, ActorRole, Candidate, Case, DomainError, Office, Organisation, Petition, PetitionInput,
+    residents,
 };
 use crate::store::Inserted;
 
@@ -146,18 +151,6 @@ impl Whistle {
             .letters
             .plan(&org, &case, &caused)
             .map_err(|e| Error::Internal(e.into()))?;
-        // Compared before the transaction too, with the cases open now: the
-        // write compares only those opened since, and on SQLite the one
-        // writer is not held while every open case of the kind is scored.
-        let mut comparison = if org.join_duplicates {
-            let open = self
-                .store
-                .open_candidates(&office.code, &petition.category, &petition.community)
-                .await?;
-            Some(Comparison::new(&org.duplicates, &petition, &open))
-        } else {
-            None
-        };
         let mut tx = self.store.begin().await?;
         if let Some((existing, fingerprint)) = tx
             .case_of_petition(&office.code, &petition.petition_id)
@@ -171,15 +164,24 @@ impl Whistle {
                 &petition.petition_id,
             );
         }
-        let best = match comparison.as_mut() {
-            Some(comparison) => {
-                let open = tx
-                    .open_candidate_ids(&office.code, &petition.category, &petition.community)
-                    .await?;
-                comparison.add(&tx.candidates(&comparison.unseen(&open)).await?);
-                comparison.best(&open).map(str::to_owned)
+        let best = if org.join_duplicates {
+            let open = tx
+                .open_candidate_ids(&office.code, &petition.category, &petition.community)
+                .await?;
+            let (mut known, unread) = self.shingles.lookup(&open);
+            if !unread.is_empty() {
+                known.extend(self.shingles.keep(&tx.candidates(&unread).await?));
             }
-            None => None,
+            let new =
+                residents::shingles(&petition.title, &petition.description, &petition.address);
+            residents::best_match(
+                &org.duplicates,
+                &new,
+                known.iter().map(|(id, s)| (id.as_str(), s.as_ref())),
+            )
+            .map(str::to_owned)
+        } else {
+            None
         };
         if let Some(best) = best
             && let Some(before) = tx.lock_case(&best).await?
@@ -309,4 +311,63 @@ pub(super) fn escalating_office(org: &Organisation, actor: &Actor, count: usize)
         )
         .into()
     })
+}
+
+/// The shingles of open cases, kept between escalations. A case's text does
+/// not change once it is opened, so each instance reads and shingles it once;
+/// a petition is then compared with every open case of its kind by the
+/// cheap part of the score alone, while its write holds the problem (and,
+/// on SQLite, the one writer). The least recently compared are dropped
+/// beyond `SHINGLES_KEPT`, and read again when next needed.
+pub(super) struct KeptShingles(Mutex<LruCache<String, Arc<Shingles>>>);
+
+/// About 1 KB each: some 20 MB at most, far more open cases than one
+/// district's offices compare against in a day.
+const SHINGLES_KEPT: usize = 20_000;
+
+impl std::fmt::Debug for KeptShingles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.0.lock().map_or(0, |k| k.len());
+        write!(f, "KeptShingles({kept} kept)")
+    }
+}
+
+impl Default for KeptShingles {
+    fn default() -> Self {
+        KeptShingles(Mutex::new(LruCache::new(SHINGLES_KEPT)))
+    }
+}
+
+type Shingled = (String, Arc<Shingles>);
+
+impl KeptShingles {
+    /// The kept shingles of the cases `ids`, and the ids not kept.
+    fn lookup(&self, ids: &[String]) -> (Vec<Shingled>, Vec<String>) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = Vec::with_capacity(ids.len());
+        let mut unread = Vec::new();
+        for id in ids {
+            match kept.get(id) {
+                Some(s) => known.push((id.clone(), s.clone())),
+                None => unread.push(id.clone()),
+            }
+        }
+        (known, unread)
+    }
+
+    /// Shingles the cases read, keeps them and hands them back.
+    fn keep(&self, read: &[Candidate]) -> Vec<Shingled> {
+        let made: Vec<Shingled> = read
+            .iter()
+            .map(|c| {
+                let s = residents::shingles(&c.title, &c.description, &c.address);
+                (c.case_id.clone(), Arc::new(s))
+            })
+            .collect();
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, s) in &made {
+            kept.insert(id.clone(), s.clone());
+        }
+        made
+    }
 }

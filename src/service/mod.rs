@@ -109,6 +109,8 @@ pub struct Whistle {
     ids: Arc<dyn IdSource>,
     /// The group robots that get the weekly digest's summary.
     digest_channels: Arc<crate::channels::digest::DigestChannels>,
+    /// Open cases' shingles, kept for the comparison of new petitions.
+    shingles: Arc<intake::KeptShingles>,
 }
 
 impl Whistle {
@@ -128,6 +130,7 @@ impl Whistle {
             replies: Arc::new(ReplyPolicy::default()),
             ids: Arc::new(OsIds),
             digest_channels: Arc::new(Default::default()),
+            shingles: Arc::new(Default::default()),
         }
     }
 

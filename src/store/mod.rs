@@ -265,18 +265,6 @@ impl Store {
         read!(self, tx => tx.get_case(case_id).await?)
     }
 
-    /// The OPEN cases of an office, category and community, oldest first:
-    /// what a new petition of theirs is compared with before its write
-    /// begins (one index lookup).
-    pub async fn open_candidates(
-        &self,
-        office: &str,
-        category: &str,
-        community: &str,
-    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        read!(self, tx => tx.open_candidates(office, category, community).await?)
-    }
-
     /// The case that holds a request, read whole.
     pub async fn case_of_request(&self, request_id: &str) -> Result<Option<Case>, StoreError> {
         if !matchable([Some(request_id)]) {

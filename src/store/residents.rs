@@ -122,27 +122,10 @@ where
         Ok(())
     }
 
-    /// The open cases of an office, category and community: what a new
-    /// petition of theirs is compared with, read before its write begins.
-    pub(super) async fn open_candidates(
-        &mut self,
-        office: &str,
-        category: &str,
-        community: &str,
-    ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        let rows: Vec<(String, String, String, String)> =
-            sqlx::query_as::<DB, (String, String, String, String)>(SELECT_OPEN_CANDIDATES)
-                .bind(office)
-                .bind(category)
-                .bind(community)
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(DB::map_err)?;
-        Ok(rows.into_iter().map(candidate).collect())
-    }
-
-    /// The ids of the open cases of an office, category and community, read
-    /// from the index alone, in the write that may join one of them. The
+    /// The ids of the open cases of an office, category and community: what
+    /// a new petition of theirs is compared with, read from the index alone
+    /// in the write that may join one of them (their texts are read only
+    /// where the service has not kept their shingles: `candidates`). The
     /// problem is held until the transaction ends (`LOCK_PROBLEM`): a
     /// petition compared after this one sees the case this one opens.
     pub(super) async fn open_candidate_ids(

@@ -207,8 +207,6 @@ pub const UPDATE_RESIDENT: &str = "UPDATE residents SET verdict = $3, verdict_at
 pub const DELETE_RESIDENT: &str = "DELETE FROM residents WHERE case_id = $1 AND seq = $2";
 /// The open cases a new petition may be the problem of: one lookup of
 /// `cases_open_by_kind`.
-pub const SELECT_OPEN_CANDIDATES: &str = "SELECT id, title, description, address FROM cases \
-     WHERE office = $1 AND category = $2 AND community = $3 AND status = 'OPEN' ORDER BY id";
 pub const SELECT_OPEN_CANDIDATE_IDS: &str = "SELECT id FROM cases \
      WHERE office = $1 AND category = $2 AND community = $3 AND status = 'OPEN' ORDER BY id";
 pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE id = $1";
