@@ -164,24 +164,30 @@ impl Whistle {
                 &petition.petition_id,
             );
         }
-        let best = if org.join_duplicates {
-            let open = tx
-                .open_candidate_ids(&office.code, &petition.category, &petition.community)
-                .await?;
-            let (mut known, unread) = self.shingles.lookup(&open);
-            if !unread.is_empty() {
-                known.extend(self.shingles.keep(&tx.candidates(&unread).await?));
+        let shingled = org.join_duplicates.then(|| {
+            Arc::new(residents::shingles(
+                &petition.title,
+                &petition.description,
+                &petition.address,
+            ))
+        });
+        let best = match &shingled {
+            Some(new) => {
+                let open = tx
+                    .open_candidate_ids(&office.code, &petition.category, &petition.community)
+                    .await?;
+                let (mut known, unread) = self.shingles.lookup(&open);
+                if !unread.is_empty() {
+                    known.extend(self.shingles.keep(&tx.candidates(&unread).await?));
+                }
+                residents::best_match(
+                    &org.duplicates,
+                    new,
+                    known.iter().map(|(id, s)| (id.as_str(), s.as_ref())),
+                )
+                .map(str::to_owned)
             }
-            let new =
-                residents::shingles(&petition.title, &petition.description, &petition.address);
-            residents::best_match(
-                &org.duplicates,
-                &new,
-                known.iter().map(|(id, s)| (id.as_str(), s.as_ref())),
-            )
-            .map(str::to_owned)
-        } else {
-            None
+            None => None,
         };
         if let Some(best) = best
             && let Some(before) = tx.lock_case(&best).await?
@@ -211,6 +217,10 @@ impl Whistle {
                 tx.commit().await?;
                 self.wakes.after_commit(!mail.is_empty());
                 self.warn_uncovered(&case);
+                // The next petition of its kind finds the new case kept.
+                if let Some(new) = shingled {
+                    self.shingles.keep_one(&case.id, new);
+                }
                 Escalated::Created(case)
             }
             Inserted::Existing(existing) => {
@@ -353,6 +363,12 @@ impl KeptShingles {
             }
         }
         (known, unread)
+    }
+
+    /// Keeps the shingles of a case just opened: its petition's.
+    fn keep_one(&self, case_id: &str, shingles: Arc<Shingles>) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.insert(case_id.to_owned(), shingles);
     }
 
     /// Shingles the cases read, keeps them and hands them back.

@@ -153,24 +153,27 @@ where
             .map_err(DB::map_err)
     }
 
-    /// The cases `ids` as a new petition is compared with them.
+    /// The cases `ids` as a new petition is compared with them, in id order.
+    /// Read a thousand at a time: a cold start may find tens of thousands
+    /// open, more than SQLite binds in one statement.
     pub(super) async fn candidates(
         &mut self,
         ids: &[String],
     ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut read = Vec::with_capacity(ids.len());
+        for some in ids.chunks(1_000) {
+            let mut qb =
+                QueryBuilder::<DB>::new("SELECT id, title, description, address FROM cases WHERE ");
+            DB::push_in(&mut qb, "id", some);
+            let rows: Vec<(String, String, String, String)> = qb
+                .build_query_as()
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(DB::map_err)?;
+            read.extend(rows.into_iter().map(candidate));
         }
-        let mut qb =
-            QueryBuilder::<DB>::new("SELECT id, title, description, address FROM cases WHERE ");
-        DB::push_in(&mut qb, "id", ids);
-        qb.push(" ORDER BY id");
-        let rows: Vec<(String, String, String, String)> = qb
-            .build_query_as()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        Ok(rows.into_iter().map(candidate).collect())
+        read.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+        Ok(read)
     }
 
     /// The residents of the cases `ids`, by case, each case's in seq order.

@@ -363,6 +363,11 @@ async fn residents_join_leave_and_find_their_case_by_petition(store: Store) {
         [first.id.as_str(), second.id.as_str()]
     );
     assert_eq!(candidates[0].title, first.title);
+    // More ids than one read takes, most of them unknown.
+    let mut many: Vec<String> = (0..2_500).map(|n| format!("no-such-case-{n}")).collect();
+    many.insert(1_700, first.id.clone());
+    many.push(second.id.clone());
+    assert_eq!(tx.candidates(&many).await.unwrap(), candidates);
     assert!(
         tx.case_of_petition("cuiping", "CP-2026-0009")
             .await
