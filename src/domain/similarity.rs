@@ -73,11 +73,9 @@ impl SimilarityPolicy {
 const CONCEPT_WEIGHT: f64 = 0.7;
 
 /// What a petition's text and address are compared by, computed once per
-/// petition so that a new one is compared with many open cases cheaply.
-///
-/// Kept small and flat because a new petition is compared with every open
-/// case of its kind while it waits to be escalated: the concepts as one bit
-/// each of `CONCEPTS`, the bigrams sorted without repeats.
+/// petition (and kept per open case) so that a new one is compared with many
+/// open cases cheaply: the concepts as one bit each of `CONCEPTS`, the
+/// bigrams sorted without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shingles {
     concepts: u64,
