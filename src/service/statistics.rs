@@ -105,6 +105,9 @@ async fn figures_keeping(
                 }
                 replayed.insert(case.id, part);
             }
+            if kept.is_empty() {
+                continue;
+            }
             // Keeping is a saving, not part of the answer: the next figures
             // read them back, or replay the cases if they were not kept.
             let keeping = {
