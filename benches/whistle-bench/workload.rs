@@ -1,8 +1,9 @@
-//! What the bench sends and as whom: petitions of the seed's property
-//! certificate category, each worded as a problem of its own (routed to
-//! housing as lead and land as assisting: one case, two requests, three
-//! timeline events and two letters each), and the organisation the
-//! server runs, written as a `--config` file.
+//! What the bench sends and as whom: petitions spread over the demo
+//! organisation's three categories with an assisting department and its
+//! offices' two communities, each worded as a problem of its own (one case,
+//! two requests, three timeline events and two letters each, whichever the
+//! category), and the organisation the server runs, written as a `--config`
+//! file.
 //!
 //! The file is the demo organisation (`config/demo.toml`, whole: its departments,
 //! categories, the office 翠屏街道 and its demo keys) plus `offices` street
@@ -26,7 +27,20 @@ const DEMO_OFFICE: &str = "cuiping";
 const DEMO_PRINCIPAL: &str = "cuiping-office";
 const DEMO_KEY: &str = "demo-office-cuiping";
 
-const CATEGORY: &str = "property-certificate";
+/// The categories routed to a lead and one assisting department, so every
+/// petition writes the same rows. With the two communities they make six
+/// problems per office, as a street office's petitions spread over its
+/// categories and communities: the open cases a petition is compared with,
+/// and the petitions it queues behind for that comparison, are those of its
+/// own problem. (Until December every petition was one problem of one
+/// community: the worst case, measured in docs/benchmark.md.)
+const CATEGORIES: [&str; 3] = [
+    "property-certificate",
+    "street-lighting",
+    "complaint-report",
+];
+/// The communities of every office the bench writes (and of 翠屏街道).
+const COMMUNITIES: [&str; 2] = ["杨柳社区", "新南社区"];
 /// Each petition's title and description are drawn from these characters,
 /// seeded by its petition id: every petition is a problem of its own, so
 /// each opens its case (the rows the floor writes) instead of joining an
@@ -39,7 +53,6 @@ const DESCRIPTION_CHARS: usize = 60;
 const RESIDENT_NAME: &str = "张女士";
 const RESIDENT_PHONE: &str = "13812345678";
 const ADDRESS: &str = "翠屏街道杨柳社区3栋2单元";
-const COMMUNITY: &str = "杨柳社区";
 const DIFFICULTY: i32 = 3;
 
 /// A street office's system as the bench plays it.
@@ -127,13 +140,14 @@ pub fn organisation_toml(offices: &[Caller]) -> String {
         let _ = write!(
             toml,
             "\n[offices.{office}]\nname = \"第{n:02}街道\"\nreference_prefix = \"{n:02}街哨\"\n\
-             communities = [\"杨柳社区\", \"新南社区\"]\n\n\
+             communities = [\"{communities}\"]\n\n\
              [principals.{principal}]\nrole = \"office\"\noffice = \"{office}\"\n\
              key_sha256 = \"{digest}\" # {key}\n",
             office = c.office,
             principal = c.principal,
             digest = whistle::grpc::auth::key_digest(&c.key),
             key = c.key,
+            communities = COMMUNITIES.join("\", \""),
         );
     }
     toml
@@ -152,6 +166,8 @@ pub fn load(config: &Path) -> anyhow::Result<Settings> {
 /// The petition as a street office's system sends it.
 pub fn petition(petition_id: String) -> EscalatePetitionRequest {
     let mut rng = fastrand::Rng::with_seed(seed(&petition_id));
+    let category = CATEGORIES[rng.usize(..CATEGORIES.len())];
+    let community = COMMUNITIES[rng.usize(..COMMUNITIES.len())];
     let wording: Vec<char> = WORDING.chars().collect();
     let mut words = |n: usize| -> String {
         (0..n)
@@ -159,7 +175,7 @@ pub fn petition(petition_id: String) -> EscalatePetitionRequest {
             .collect()
     };
     EscalatePetitionRequest {
-        category: CATEGORY.into(),
+        category: category.into(),
         title: words(TITLE_CHARS),
         description: words(DESCRIPTION_CHARS),
         petition_id,
@@ -168,7 +184,7 @@ pub fn petition(petition_id: String) -> EscalatePetitionRequest {
             phone: RESIDENT_PHONE.into(),
         }),
         address: ADDRESS.into(),
-        community: COMMUNITY.into(),
+        community: community.into(),
         difficulty: DIFFICULTY,
         lead_department: String::new(),
         assisting_departments: Vec::new(),
