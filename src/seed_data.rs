@@ -194,7 +194,8 @@ pub async fn seed(
 
 /// Computes the figures of everything seeded once, as a supervisor's first
 /// look would, so the settled cases' parts are kept and the figures read
-/// as they do on a service that has been running.
+/// as they do on a service that has been running. The database's planner
+/// learns of the load first, as a running service's would have by then.
 pub async fn keep_figures(
     store: &Store,
     org: &Organisation,
@@ -207,6 +208,7 @@ pub async fn keep_figures(
         office: None,
         department: None,
     };
+    store.analyze().await?;
     crate::service::statistics::figures_kept(store, org, &scope, Utc::now()).await?;
     Ok(())
 }

@@ -231,6 +231,8 @@ mod tests {
         seed_data::seed(&store, &org, &options, &|_| {})
             .await
             .expect("seeded");
+        // As `whistle seed-data` does after its load.
+        store.analyze().await.expect("analyzed");
         let year = Scope {
             from: end - Duration::days(120),
             to: end + Duration::days(1),
