@@ -32,8 +32,7 @@ const DEMO_KEY: &str = "demo-office-cuiping";
 /// problems per office, as a street office's petitions spread over its
 /// categories and communities: the open cases a petition is compared with,
 /// and the petitions it queues behind for that comparison, are those of its
-/// own problem. (Until December every petition was one problem of one
-/// community: the worst case, measured in docs/benchmark.md.)
+/// own problem.
 const CATEGORIES: [&str; 3] = [
     "property-certificate",
     "street-lighting",
@@ -52,7 +51,8 @@ const TITLE_CHARS: usize = 14;
 const DESCRIPTION_CHARS: usize = 60;
 const RESIDENT_NAME: &str = "张女士";
 const RESIDENT_PHONE: &str = "13812345678";
-const ADDRESS: &str = "翠屏街道杨柳社区3栋2单元";
+/// Appended to the petition's community.
+const ADDRESS: &str = "3栋2单元";
 const DIFFICULTY: i32 = 3;
 
 /// A street office's system as the bench plays it.
@@ -183,7 +183,7 @@ pub fn petition(petition_id: String) -> EscalatePetitionRequest {
             name: RESIDENT_NAME.into(),
             phone: RESIDENT_PHONE.into(),
         }),
-        address: ADDRESS.into(),
+        address: format!("{community}{ADDRESS}"),
         community: community.into(),
         difficulty: DIFFICULTY,
         lead_department: String::new(),

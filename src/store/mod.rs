@@ -639,11 +639,9 @@ impl Store {
         })
     }
 
-    /// Whether the database answers at all: a trivial query through the
-    /// readers' pool, within its acquire timeout.
     /// Refreshes PostgreSQL's planner statistics after a bulk load. Without
-    /// them (autovacuum off, or not yet round) the planner takes a few
-    /// thousand ids for half the table, and reads of cases by id scan every
+    /// them (autovacuum off, or not yet round) the planner takes a thousand
+    /// case ids for half the table, and reads of cases by id scan every
     /// event: seconds a read where the index takes milliseconds. SQLite's
     /// planner prefers the indexes without statistics, so it is left as it is.
     pub async fn analyze(&self) -> Result<(), StoreError> {
@@ -657,6 +655,8 @@ impl Store {
         }
     }
 
+    /// Whether the database answers at all: a trivial query through the
+    /// readers' pool, within its acquire timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, db => sqlx::query("SELECT 1")
             .execute(&db.reader)
