@@ -223,9 +223,6 @@ where
     q.build().execute(&mut *conn).await.map(|_| ())
 }
 
-/// Ids in one `IN` list.
-const IDS_AT_ONCE: usize = 500;
-
 impl<DB> Tx<DB>
 where
     DB: Backend,

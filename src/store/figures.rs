@@ -45,9 +45,6 @@ pub struct KeptFigures {
 /// Rows a page of the ordered read holds.
 pub const FIGURES_PAGE: i64 = 20_000;
 
-/// Ids in one `IN` list.
-const IDS_AT_ONCE: usize = 500;
-
 fn push_scope<DB: Backend>(qb: &mut QueryBuilder<DB>, scope: &FiguresScope<'_>)
 where
     for<'t> i64: Encode<'t, DB> + Type<DB>,

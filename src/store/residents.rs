@@ -154,14 +154,14 @@ where
     }
 
     /// The cases `ids` as a new petition is compared with them, in id order.
-    /// Read a thousand at a time: a cold start may find tens of thousands
+    /// Read `IDS_AT_ONCE` at a time: a cold start may find tens of thousands
     /// open, more than SQLite binds in one statement.
     pub(super) async fn candidates(
         &mut self,
         ids: &[String],
     ) -> Result<Vec<crate::domain::Candidate>, StoreError> {
         let mut read = Vec::with_capacity(ids.len());
-        for some in ids.chunks(1_000) {
+        for some in ids.chunks(IDS_AT_ONCE) {
             let mut qb =
                 QueryBuilder::<DB>::new("SELECT id, title, description, address FROM cases WHERE ");
             DB::push_in(&mut qb, "id", some);

@@ -167,6 +167,11 @@ macro_rules! bind_event {
 }
 pub(crate) use {bind_case, bind_event, bind_reply, bind_request, bind_resident};
 
+/// Ids in one `IN` list, or rows in one multi-row INSERT: well within the
+/// binds SQLite takes in one statement, however many open cases, kept parts
+/// or ids a read is given.
+pub const IDS_AT_ONCE: usize = 500;
+
 pub const SELECT_CASE: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = $1");
 pub const SELECT_CASE_BY_PETITION: &str = concat!(
     "SELECT ",
