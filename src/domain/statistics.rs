@@ -400,17 +400,19 @@ impl CaseFigures {
         }
     }
 
-    /// The case's part at `now` if it is the same at every later moment
-    /// while the case does not change; none while time still moves it.
+    /// The case's part at `now` if later moments change it only by counting
+    /// working time on, while the case does not change; none while a later
+    /// moment may judge a step of it anew.
     ///
     /// Time enters a part in two ways only: steps judged against a fixed
     /// moment (a deadline passed, a review's allowance used up), which
     /// change once and stay; and working time counted up to now, which grows
-    /// with every working hour. So a part that is equal at `now` and at a
-    /// moment past every deadline, allowance and stamp of the case (plus a
-    /// month, enough working hours for any allowance) is equal at every
-    /// moment between and after: nothing of it waits for a moment to come,
-    /// and nothing counts up to now.
+    /// with every working hour. A part keeps the terms still counting
+    /// (`counted_to` counts them on), so a part that, counted on, equals the
+    /// case's part at a moment past every deadline, allowance and stamp of
+    /// the case (plus a month, enough working hours for any allowance) holds
+    /// at every moment between and after: nothing of it waits for a moment
+    /// to come.
     pub fn settled(
         case: &Case,
         calendar: &WorkingCalendar,
@@ -442,11 +444,28 @@ impl CaseFigures {
             .chain(case.events.iter().map(|e| e.at))
             .chain([case.updated_at, now])
             .max()
-            .unwrap_or(now);
+            .unwrap_or(now)
+            + Duration::days(31);
         let part = CaseFigures::of(case, calendar, policy, now);
-        let later = CaseFigures::of(case, calendar, policy, latest + Duration::days(31));
-        let settled = part == later;
+        let later = CaseFigures::of(case, calendar, policy, latest);
+        let settled = part.counted_to(calendar, latest).as_ref() == Some(&later);
         (part, settled)
+    }
+
+    /// Whether some of its hours still count up to now.
+    pub fn runs(&self) -> bool {
+        self.requests.iter().any(|r| r.tally.running.is_some())
+    }
+
+    /// The part at `at`, no earlier than the moment it was computed at, with
+    /// the working time still counting counted on to it; none before that
+    /// moment.
+    pub fn counted_to(&self, calendar: &WorkingCalendar, at: DateTime<Utc>) -> Option<CaseFigures> {
+        let mut part = self.clone();
+        for r in &mut part.requests {
+            r.tally = r.tally.counted_to(calendar, at)?;
+        }
+        Some(part)
     }
 }
 

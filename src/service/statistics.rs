@@ -1,9 +1,11 @@
 //! The figures supervisors rank by, computed by `domain::statistics` at the
 //! service's clock as a fold of each case's part in them. A case whose part
-//! can no longer change (`CaseFigures::settled`) has it kept by the store
-//! and read back as one small row; the others (cases still under way, and
-//! any whose kept part no longer holds) are read whole and replayed, and
-//! those that have settled meanwhile are kept for the next time. The figures
+//! time changes only by counting working hours on (`CaseFigures::settled`:
+//! nothing of it is judged, and its running hours are counted to now) has it
+//! kept by the store and read back as one small row; the others (cases with
+//! a deadline still to come, and any whose kept part no longer holds) are
+//! read whole and replayed, and those that have settled meanwhile are kept
+//! for the next time. The figures
 //! are those of replaying every case (`statistics::compute`), to the bit.
 
 use std::collections::HashMap;
@@ -82,6 +84,12 @@ async fn figures_keeping(
             .into_iter()
             .map(|(id, _, bytes)| {
                 let part = bytes.as_deref().and_then(CaseFigures::decode);
+                // A part still counting hours is counted on to now; one
+                // computed after now (a clock moved back) is replayed.
+                let part = match part {
+                    Some(part) if part.runs() => part.counted_to(calendar, now),
+                    part => part,
+                };
                 (id, part)
             })
             .collect();
@@ -290,6 +298,17 @@ mod tests {
             missing.len(),
             all.len()
         );
+        // Cases left waiting past every deadline are kept with their hours
+        // still counting, and counted on at the later moment below.
+        let running = store
+            .figures_page(&kept_scope, None)
+            .await
+            .expect("parts")
+            .iter()
+            .filter_map(|(_, _, bytes)| CaseFigures::decode(bytes.as_deref()?))
+            .filter(CaseFigures::runs)
+            .count();
+        assert!(running > 0, "no kept part counts hours on");
 
         // A kept case that changes is replayed, not read from its old part;
         // and a later moment judges what is still under way anew.

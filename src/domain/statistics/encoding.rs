@@ -3,15 +3,16 @@
 //! figures) and exact (hours as their f64 bits, so a kept part folds to the
 //! very figures the case would).
 
-use chrono::DateTime;
+use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
+use super::tally::{RunningHours, Term};
 use super::{CaseFigures, Collected, Rate, RequestPart, RequestTally, ScoringPolicy};
 use crate::domain::calendar::WorkingCalendar;
 
 /// Bumped whenever a tally's fields or their meaning change: parts kept by
 /// an older build are then recomputed, not misread.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 /// What a kept part depends on besides its case: the calendar (working
 /// hours), the review allowance, and the format. A part kept under another
@@ -64,6 +65,25 @@ impl Writer {
         self.uint(v.len() as u64);
         for &x in v {
             self.float(x);
+        }
+    }
+    /// To the nanosecond: a running term counts on from exactly here.
+    fn terms(&mut self, terms: &[Term]) {
+        self.uint(terms.len() as u64);
+        for term in terms {
+            match *term {
+                Term::Fixed(hours) => {
+                    self.0.push(0);
+                    self.float(hours);
+                }
+                Term::Running { since, base } => {
+                    self.0.push(1);
+                    self.int(since.timestamp());
+                    self.uint(u64::from(since.timestamp_subsec_nanos()));
+                    self.int(base.num_seconds());
+                    self.int(i64::from(base.subsec_nanos()));
+                }
+            }
         }
     }
 }
@@ -135,6 +155,26 @@ impl Reader<'_> {
         }
         (0..n).map(|_| self.float()).collect()
     }
+    fn terms(&mut self) -> Option<Vec<Term>> {
+        let n = usize::try_from(self.uint()?).ok()?;
+        if n > self.0.len() {
+            return None;
+        }
+        (0..n)
+            .map(|_| match self.byte()? {
+                0 => Some(Term::Fixed(self.float()?)),
+                1 => {
+                    let secs = self.int()?;
+                    let nanos = u32::try_from(self.uint()?).ok()?;
+                    let since = DateTime::<Utc>::from_timestamp(secs, nanos)?;
+                    let base = Duration::try_seconds(self.int()?)?
+                        .checked_add(&Duration::nanoseconds(self.int()?))?;
+                    Some(Term::Running { since, base })
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl CaseFigures {
@@ -182,6 +222,15 @@ impl CaseFigures {
             for hours in [t.department_hours, t.office_hours, t.paused_hours] {
                 w.float(hours);
             }
+            match &t.running {
+                None => w.0.push(0),
+                Some(running) => {
+                    w.0.push(1);
+                    for terms in [&running.department, &running.office, &running.paused] {
+                        w.terms(terms);
+                    }
+                }
+            }
         }
         w.0
     }
@@ -226,6 +275,14 @@ impl CaseFigures {
                 (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
             let (department_hours, office_hours, paused_hours) =
                 (r.float()?, r.float()?, r.float()?);
+            let running = match r.flag()? {
+                false => None,
+                true => Some(Box::new(RunningHours {
+                    department: r.terms()?,
+                    office: r.terms()?,
+                    paused: r.terms()?,
+                })),
+            };
             requests.push(RequestPart {
                 department,
                 returned,
@@ -248,6 +305,7 @@ impl CaseFigures {
                     department_hours,
                     office_hours,
                     paused_hours,
+                    running,
                 },
             });
         }

@@ -29,6 +29,43 @@ pub(super) struct RequestTally {
     pub(super) department_hours: f64,
     pub(super) office_hours: f64,
     pub(super) paused_hours: f64,
+    /// The terms of the three sums of hours, while one of them still counts
+    /// up to now: the sums at a later moment (`counted_to`).
+    pub(super) running: Option<Box<RunningHours>>,
+}
+
+/// One term of a sum of working hours, in the order it was added: fixed, or
+/// still counting up to now (`base` counted by `since`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Term {
+    Fixed(f64),
+    Running {
+        since: DateTime<Utc>,
+        base: Duration,
+    },
+}
+
+impl Term {
+    fn hours(self) -> f64 {
+        match self {
+            Term::Fixed(h) => h,
+            Term::Running { base, .. } => hours(base),
+        }
+    }
+}
+
+/// The terms of a request's department, office and paused hours.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct RunningHours {
+    pub(super) department: Vec<Term>,
+    pub(super) office: Vec<Term>,
+    pub(super) paused: Vec<Term>,
+}
+
+/// A sum as its terms were added, in order: how the figures add it whether
+/// the terms were counted just now or kept and counted on.
+fn total(terms: &[Term]) -> f64 {
+    terms.iter().fold(0.0, |sum, term| sum + term.hours())
 }
 
 /// One round of a request as its timeline tells it.
@@ -143,6 +180,25 @@ impl RequestTally {
                 None => (stopped_at > due).then_some(false),
             }
         };
+        // A term counts on with time only while nothing can stop it: no
+        // close by a supervisor, no standing clock, no return, and every
+        // pause (subtracted from a round) over by now.
+        let counts_on = closed_at.is_none();
+        let holding_counts_on = counts_on
+            && paused_from.is_none()
+            && given_up_at.is_none()
+            && pauses.iter().all(|&(_, to)| to <= now);
+        let term = |running: bool, time: Duration| -> Term {
+            if running {
+                Term::Running {
+                    since: now,
+                    base: time,
+                }
+            } else {
+                Term::Fixed(hours(time))
+            }
+        };
+        let mut terms = RunningHours::default();
 
         let mut t = RequestTally {
             rounds: r.round,
@@ -182,13 +238,17 @@ impl RequestTally {
                 None => None,
             };
             if let Some(end) = end {
-                t.department_hours += hours(held(round.issued_at, end.max(round.issued_at)));
+                let running = holding_counts_on && replied_at.is_none() && round.issued_at <= now;
+                let time = held(round.issued_at, end.max(round.issued_at));
+                terms.department.push(term(running, time));
             }
             if let Some(reply) = reply {
                 let waited_until = reply.review.as_ref().map(|v| v.reviewed_at);
                 let until = waited_until.unwrap_or(horizon);
-                let waited = hours(calendar.working_time_between(reply.replied_at, until));
-                t.office_hours += waited;
+                let time = calendar.working_time_between(reply.replied_at, until);
+                let waited = hours(time);
+                let running = counts_on && waited_until.is_none() && reply.replied_at <= now;
+                terms.office.push(term(running, time));
                 let within = f64::from(policy.review_within_hours);
                 match waited_until {
                     Some(_) => {
@@ -201,10 +261,21 @@ impl RequestTally {
                 }
             }
         }
-        t.paused_hours = pauses
-            .iter()
-            .map(|&(a, b)| hours(calendar.working_time_between(a, b)))
-            .sum();
+        let open_pause = paused_from.map(|_| pauses.len() - 1);
+        for (i, &(from, to)) in pauses.iter().enumerate() {
+            let running = counts_on && open_pause == Some(i) && from <= now;
+            terms
+                .paused
+                .push(term(running, calendar.working_time_between(from, to)));
+        }
+        t.department_hours = total(&terms.department);
+        t.office_hours = total(&terms.office);
+        t.paused_hours = total(&terms.paused);
+        let runs = [&terms.department, &terms.office, &terms.paused]
+            .into_iter()
+            .flatten()
+            .any(|term| matches!(term, Term::Running { .. }));
+        t.running = runs.then(|| Box::new(terms));
         if !t.returned {
             let reviewed = r.round > 1 || r.status == RequestStatus::Accepted;
             let resolved = r.round == 1 && r.status == RequestStatus::Accepted;
@@ -213,6 +284,40 @@ impl RequestTally {
         t.open = !r.status.is_done() && case.status != CaseStatus::Closed;
         t.overdue_now = t.open && r.overdue(now).is_some();
         t
+    }
+
+    /// The tally at `at`, a moment no earlier than the one it was counted
+    /// at: its running hours counted on. None before that moment.
+    pub(super) fn counted_to(
+        &self,
+        calendar: &WorkingCalendar,
+        at: DateTime<Utc>,
+    ) -> Option<RequestTally> {
+        let Some(running) = &self.running else {
+            return Some(self.clone());
+        };
+        let mut terms = RunningHours::clone(running);
+        for term in [&mut terms.department, &mut terms.office, &mut terms.paused]
+            .into_iter()
+            .flatten()
+        {
+            if let Term::Running { since, base } = term {
+                if at < *since {
+                    return None;
+                }
+                // Working time splits exactly at any moment, so counting on
+                // from `since` is counting from the start.
+                *base += calendar.working_time_between(*since, at);
+                *since = at;
+            }
+        }
+        Some(RequestTally {
+            department_hours: total(&terms.department),
+            office_hours: total(&terms.office),
+            paused_hours: total(&terms.paused),
+            running: Some(Box::new(terms)),
+            ..self.clone()
+        })
     }
 
     /// The department's points for this request (before weighting).

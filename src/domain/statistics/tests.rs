@@ -174,3 +174,64 @@ fn a_kept_part_keeps_its_residents_and_whether_it_was_merged() {
     assert!(part.merged);
     assert_eq!(part.residents, 0);
 }
+
+/// Long past every deadline, a case whose land request was never
+/// acknowledged and whose housing reply waits for the office, and one whose
+/// land clock stands for a ruling: nothing is left to judge, but hours still
+/// count. Their parts settle with the hours running, and counted on they are
+/// the cases' parts at any later moment, to the bit.
+#[test]
+fn a_part_whose_hours_still_count_is_counted_on_to_the_part_of_any_later_moment() {
+    use crate::domain::ReplyText;
+    use crate::domain::case::EventKind;
+    use crate::domain::fixtures::{ctx_in, dept, office, open_case, org};
+    let org = org();
+    let policy = ScoringPolicy::default();
+    let housing = dept("housing");
+    let mut waiting = open_case();
+    let (reply_to, land) = (
+        waiting.requests[0].id.clone(),
+        waiting.requests[1].id.clone(),
+    );
+    let at = now() + Duration::hours(1);
+    waiting
+        .acknowledge(&ctx_in(&org, &housing, at), &reply_to)
+        .unwrap();
+    waiting
+        .submit_reply(
+            &ctx_in(&org, &housing, at + Duration::hours(2)),
+            &reply_to,
+            ReplyText::parse("text", "已办结").unwrap(),
+        )
+        .unwrap();
+    let mut paused = open_case();
+    paused.record(
+        EventKind::ClockPaused,
+        &office(),
+        now() + Duration::days(3),
+        Some(&land),
+        String::new(),
+    );
+    let from = now() + Duration::days(60);
+    for case in [&waiting, &paused] {
+        let (early, settled) = CaseFigures::at(case, &org.calendar, &policy, at);
+        assert!(!settled && early.runs(), "deadlines still to come");
+        let (part, settled) = CaseFigures::at(case, &org.calendar, &policy, from);
+        assert!(settled && part.runs(), "only hours left to count");
+        let kept = CaseFigures::decode(&part.encode()).expect("decoded");
+        assert_eq!(kept, part);
+        for days in [0, 1, 9, 75, 400] {
+            let later = from + Duration::days(days) + Duration::nanoseconds(37_000_000_123);
+            let counted = kept.counted_to(&org.calendar, later).expect("counted on");
+            assert_eq!(
+                counted,
+                CaseFigures::of(case, &org.calendar, &policy, later)
+            );
+        }
+        assert_eq!(
+            kept.counted_to(&org.calendar, from - Duration::seconds(1)),
+            None,
+            "before the moment it was counted at"
+        );
+    }
+}
