@@ -19,7 +19,7 @@
 //! Pure: it reads case aggregates with their timelines, the calendar and the
 //! scoring policy; the caller loads the cases.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -532,17 +532,15 @@ impl<'a> Figures<'a> {
         let tallies: Vec<&RequestTally> = requests.iter().map(|r| &r.tally).collect();
         let unsatisfied = case.verdict == Some(false);
         let verdict = case.verdict;
-        let mut served = BTreeSet::new();
+        let mut served: Vec<&str> = Vec::new();
         for request in &requests {
-            let dept = self
-                .departments
-                .entry(request.department.clone())
-                .or_default();
+            let dept = named(&mut self.departments, &request.department, Default::default);
             dept.requests.add(&request.tally);
             if !request.returned {
                 let points = request.tally.points(policy, unsatisfied);
                 dept.score.add(points, case.difficulty);
-                if served.insert(request.department.clone()) {
+                if !served.contains(&request.department.as_str()) {
+                    served.push(&request.department);
                     dept.cases += 1;
                     dept.residents += case.residents;
                     dept.satisfaction.judge(verdict);
@@ -551,7 +549,7 @@ impl<'a> Figures<'a> {
                 }
             }
         }
-        let office = self.offices.entry(case.office.clone()).or_default();
+        let office = named(&mut self.offices, &case.office, Default::default);
         for tally in [office, &mut self.total] {
             tally.add_case(case, &tallies, verdict, unsatisfied, policy);
         }
@@ -612,6 +610,19 @@ impl<'a> Figures<'a> {
             policy: policy.clone(),
         }
     }
+}
+
+/// The entry of `name`, made by `new` the first time: found by borrowing
+/// the name, where `entry` would copy it for every case of a year.
+fn named<'m, T>(
+    map: &'m mut BTreeMap<String, T>,
+    name: &str,
+    new: impl FnOnce() -> T,
+) -> &'m mut T {
+    if !map.contains_key(name) {
+        map.insert(name.to_owned(), new());
+    }
+    map.get_mut(name).expect("inserted above")
 }
 
 /// Competition ranking ("1, 2, 2, 4") on points rounded to a hundredth, best

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::domain::access::{self, Action};
+use crate::domain::calendar::WorkingCalendar;
 use crate::domain::error::echo;
 use crate::domain::statistics::{self, CaseFigures, Figures, Scope, Statistics};
 use crate::domain::{Actor, DomainError, Organisation};
@@ -55,44 +56,30 @@ async fn figures_keeping(
 ) -> Result<Statistics> {
     let (calendar, policy) = (&org.calendar, &org.scoring);
     let fingerprint = statistics::fingerprint(calendar, policy);
-    let kept_scope = FiguresScope {
-        from: scope.from,
-        to: scope.to,
-        office: scope.office.as_deref(),
-        department: scope.department.as_deref(),
-        fingerprint: &fingerprint,
+    // One walk over the period in escalation order: each page's kept parts
+    // are folded as read, and the cases of the page with none (with a
+    // deadline still to come, or changed since) are read whole and replayed
+    // first, so the fold keeps its order without a second walk to find them.
+    // The next page is read while this one is folded.
+    let pages = Pages {
+        store: store.clone(),
+        scope: scope.clone(),
+        fingerprint: fingerprint.clone(),
+        calendar: calendar.clone(),
         now,
     };
-    // One walk over the period in escalation order: each page's kept parts
-    // are folded as read, and the cases of the page with none (still under
-    // way, or changed since) are read whole and replayed first, so the fold
-    // keeps its order without a second walk to find them.
     let mut figures = Figures::new(scope, org, policy, now);
-    let mut after: Option<(i64, String)> = None;
-    loop {
-        let page = store
-            .figures_page(
-                &kept_scope,
-                after.as_ref().map(|(at, id)| (*at, id.as_str())),
-            )
-            .await?;
-        let next = match page.last() {
-            Some((id, at, _)) if page.len() as i64 >= FIGURES_PAGE => Some((*at, id.clone())),
-            _ => None,
-        };
-        let parts: Vec<(String, Option<CaseFigures>)> = page
-            .into_iter()
-            .map(|(id, _, bytes)| {
-                let part = bytes.as_deref().and_then(CaseFigures::decode);
-                // A part still counting hours is counted on to now; one
-                // computed after now (a clock moved back) is replayed.
-                let part = match part {
-                    Some(part) if part.runs() => part.counted_to(calendar, now),
-                    part => part,
-                };
-                (id, part)
-            })
-            .collect();
+    let mut reading = Some(pages.read(None));
+    while let Some(read) = reading.take() {
+        let (parts, next) = read.await.map_err(|e| Error::Internal(e.into()))??;
+        if let Some(after) = next {
+            reading = Some(pages.read(Some(after)));
+            // A task spawned from a worker waits in that worker's own slot,
+            // which no other worker takes from, until this task yields:
+            // without a yield, the next page would be read only once this
+            // one is folded.
+            tokio::task::yield_now().await;
+        }
         let missing: Vec<String> = parts
             .iter()
             .filter(|(_, part)| part.is_none())
@@ -138,12 +125,75 @@ async fn figures_keeping(
                 figures.add(&part);
             }
         }
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
     }
     Ok(figures.finish())
+}
+
+/// A page of a scope's cases in escalation order, each with its kept part
+/// if one holds (counted on to now), and where the next page starts.
+type Page = (Vec<(String, Option<CaseFigures>)>, Option<(i64, String)>);
+
+/// What reading a scope's pages needs, owned, so that a page is read (and
+/// its parts decoded) on another worker while the one before is folded.
+struct Pages {
+    store: Store,
+    scope: Scope,
+    fingerprint: String,
+    calendar: WorkingCalendar,
+    now: DateTime<Utc>,
+}
+
+impl Pages {
+    fn read(&self, after: Option<(i64, String)>) -> tokio::task::JoinHandle<Result<Page>> {
+        let Pages {
+            store,
+            scope,
+            fingerprint,
+            calendar,
+            now,
+        } = self;
+        let (store, scope, fingerprint, calendar, now) = (
+            store.clone(),
+            scope.clone(),
+            fingerprint.clone(),
+            calendar.clone(),
+            *now,
+        );
+        tokio::spawn(async move {
+            let kept_scope = FiguresScope {
+                from: scope.from,
+                to: scope.to,
+                office: scope.office.as_deref(),
+                department: scope.department.as_deref(),
+                fingerprint: &fingerprint,
+                now,
+            };
+            let page = store
+                .figures_page(
+                    &kept_scope,
+                    after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                )
+                .await?;
+            let next = match page.last() {
+                Some((id, at, _)) if page.len() as i64 >= FIGURES_PAGE => Some((*at, id.clone())),
+                _ => None,
+            };
+            let parts = page
+                .into_iter()
+                .map(|(id, _, bytes)| {
+                    let part = bytes.as_deref().and_then(CaseFigures::decode);
+                    // A part still counting hours is counted on to now; one
+                    // computed after now (a clock moved back) is replayed.
+                    let part = match part {
+                        Some(part) if part.runs() => part.counted_to(&calendar, now),
+                        part => part,
+                    };
+                    (id, part)
+                })
+                .collect();
+            Ok((parts, next))
+        })
+    }
 }
 
 impl Whistle {

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CaseFigures, Rate, RequestTally};
+use super::{CaseFigures, Rate, RequestTally, named};
 use crate::domain::organisation::Organisation;
 
 /// The community evaluation's points (`[statistics.community]`); deductions
@@ -89,11 +89,16 @@ impl CommunityFigures {
 /// each zone followed by the collectors of its cases.
 #[derive(Debug, Default)]
 pub(super) struct CommunityTally {
-    out: BTreeMap<Key, CommunityFigures>,
+    out: Names<Names<Zones>>,
 }
 
-/// Office, community, zone, collector.
-type Key = (String, String, Option<String>, Option<String>);
+/// Nested by name (office, community, zone, collector) rather than keyed by
+/// all four: a case's rows are found by borrowing its names, not copying
+/// them, a year of a city's cases at a time. A zone or collector of `""` is
+/// the row of the level above (no zone is named `""`, no collector either),
+/// so the rows come out in the order `None` before every name would give.
+type Names<T> = BTreeMap<String, T>;
+type Zones = Names<Names<CommunityFigures>>;
 
 /// What one case adds to every row it counts in, whoever gathered it.
 struct CaseScore {
@@ -129,10 +134,10 @@ impl CommunityTally {
         };
         // Collectors' rows sit under the case's zone (or its community
         // without one), each counting the residents they gathered.
-        let zone = (!case.zone.is_empty()).then(|| case.zone.clone());
-        let mut rows = vec![((None, None), case.residents, case.resident_verdicts)];
-        if zone.is_some() {
-            rows.push(((zone.clone(), None), case.residents, case.resident_verdicts));
+        let zone = case.zone.as_str();
+        let mut rows = vec![("", "", case.residents, case.resident_verdicts)];
+        if !zone.is_empty() {
+            rows.push((zone, "", case.residents, case.resident_verdicts));
         }
         let mut gathered: BTreeMap<&str, (u32, Rate)> = BTreeMap::new();
         for c in &case.collected {
@@ -141,34 +146,37 @@ impl CommunityTally {
             verdicts.judge(c.verdict);
         }
         for (collector, (residents, verdicts)) in gathered {
-            let at = (zone.clone(), Some(collector.to_owned()));
-            rows.push((at, residents, verdicts));
+            rows.push((zone, collector, residents, verdicts));
         }
-        for ((zone, collector), residents, verdicts) in rows {
-            let key = (case.office.clone(), case.community.clone(), zone, collector);
-            let f =
-                self.out
-                    .entry(key)
-                    .or_insert_with_key(|(office, community, zone, collector)| CommunityFigures {
-                        office: office.clone(),
-                        office_name: org
-                            .office(office)
-                            .map_or_else(|| office.clone(), |o| o.name.clone()),
-                        community: community.clone(),
-                        zone: zone.clone(),
-                        collector: collector.clone(),
-                        cases: 0,
-                        residents: 0,
-                        closed: 0,
-                        satisfaction: Rate::default(),
-                        resident_satisfaction: Rate::default(),
-                        rejected_replies: 0,
-                        overdue_steps: 0,
-                        unsatisfied: 0,
-                        difficulty_points: 0.0,
-                        additions: 0.0,
-                        deductions: 0.0,
-                    });
+        let zones = named(
+            named(&mut self.out, &case.office, Names::new),
+            &case.community,
+            Names::new,
+        );
+        for (zone, collector, residents, verdicts) in rows {
+            let named_or_none = |name: &str| (!name.is_empty()).then(|| name.to_owned());
+            let f = named(named(zones, zone, Names::new), collector, || {
+                CommunityFigures {
+                    office: case.office.clone(),
+                    office_name: org
+                        .office(&case.office)
+                        .map_or_else(|| case.office.clone(), |o| o.name.clone()),
+                    community: case.community.clone(),
+                    zone: named_or_none(zone),
+                    collector: named_or_none(collector),
+                    cases: 0,
+                    residents: 0,
+                    closed: 0,
+                    satisfaction: Rate::default(),
+                    resident_satisfaction: Rate::default(),
+                    rejected_replies: 0,
+                    overdue_steps: 0,
+                    unsatisfied: 0,
+                    difficulty_points: 0.0,
+                    additions: 0.0,
+                    deductions: 0.0,
+                }
+            });
             f.count(&score, points);
             f.residents += residents;
             f.resident_satisfaction.add(verdicts);
@@ -176,7 +184,12 @@ impl CommunityTally {
     }
 
     pub(super) fn finish(self) -> Vec<CommunityFigures> {
-        self.out.into_values().collect()
+        self.out
+            .into_values()
+            .flat_map(Names::into_values)
+            .flat_map(Names::into_values)
+            .flat_map(Names::into_values)
+            .collect()
     }
 }
 
