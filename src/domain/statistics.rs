@@ -448,7 +448,7 @@ impl CaseFigures {
             + Duration::days(31);
         let part = CaseFigures::of(case, calendar, policy, now);
         let later = CaseFigures::of(case, calendar, policy, latest);
-        let settled = part.counted_to(calendar, latest).as_ref() == Some(&later);
+        let settled = part.clone().counted_to(calendar, latest) == Some(later);
         (part, settled)
     }
 
@@ -460,12 +460,15 @@ impl CaseFigures {
     /// The part at `at`, no earlier than the moment it was computed at, with
     /// the working time still counting counted on to it; none before that
     /// moment.
-    pub fn counted_to(&self, calendar: &WorkingCalendar, at: DateTime<Utc>) -> Option<CaseFigures> {
-        let mut part = self.clone();
-        for r in &mut part.requests {
-            r.tally = r.tally.counted_to(calendar, at)?;
-        }
-        Some(part)
+    pub fn counted_to(
+        mut self,
+        calendar: &WorkingCalendar,
+        at: DateTime<Utc>,
+    ) -> Option<CaseFigures> {
+        self.requests
+            .iter_mut()
+            .all(|r| r.tally.count_on(calendar, at))
+            .then_some(self)
     }
 }
 

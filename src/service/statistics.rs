@@ -181,13 +181,12 @@ impl Pages {
             let parts = page
                 .into_iter()
                 .map(|(id, _, bytes)| {
-                    let part = bytes.as_deref().and_then(CaseFigures::decode);
                     // A part still counting hours is counted on to now; one
                     // computed after now (a clock moved back) is replayed.
-                    let part = match part {
-                        Some(part) if part.runs() => part.counted_to(&calendar, now),
-                        part => part,
-                    };
+                    let part = bytes
+                        .as_deref()
+                        .and_then(CaseFigures::decode)
+                        .and_then(|part| part.counted_to(&calendar, now));
                     (id, part)
                 })
                 .collect();

@@ -286,38 +286,34 @@ impl RequestTally {
         t
     }
 
-    /// The tally at `at`, a moment no earlier than the one it was counted
-    /// at: its running hours counted on. None before that moment.
-    pub(super) fn counted_to(
-        &self,
-        calendar: &WorkingCalendar,
-        at: DateTime<Utc>,
-    ) -> Option<RequestTally> {
-        let Some(running) = &self.running else {
-            return Some(self.clone());
+    /// Counts its running hours on to `at`, a moment no earlier than the
+    /// one they were counted at; false, and nothing counted, before it.
+    pub(super) fn count_on(&mut self, calendar: &WorkingCalendar, at: DateTime<Utc>) -> bool {
+        let Some(terms) = self.running.as_deref_mut() else {
+            return true;
         };
-        let mut terms = RunningHours::clone(running);
+        let too_early = [&terms.department, &terms.office, &terms.paused]
+            .into_iter()
+            .flatten()
+            .any(|term| matches!(term, Term::Running { since, .. } if at < *since));
+        if too_early {
+            return false;
+        }
         for term in [&mut terms.department, &mut terms.office, &mut terms.paused]
             .into_iter()
             .flatten()
         {
             if let Term::Running { since, base } = term {
-                if at < *since {
-                    return None;
-                }
                 // Working time splits exactly at any moment, so counting on
                 // from `since` is counting from the start.
                 *base += calendar.working_time_between(*since, at);
                 *since = at;
             }
         }
-        Some(RequestTally {
-            department_hours: total(&terms.department),
-            office_hours: total(&terms.office),
-            paused_hours: total(&terms.paused),
-            running: Some(Box::new(terms)),
-            ..self.clone()
-        })
+        self.department_hours = total(&terms.department);
+        self.office_hours = total(&terms.office);
+        self.paused_hours = total(&terms.paused);
+        true
     }
 
     /// The department's points for this request (before weighting).
