@@ -215,7 +215,7 @@ impl Whistle {
             Inserted::Created => {
                 self.note_letter_reads(&mut tx, &case, &mail).await?;
                 tx.commit().await?;
-                self.wakes.after_commit(!mail.is_empty());
+                self.wakes.after_commit(!mail.is_empty(), [&case]);
                 self.warn_uncovered(&case);
                 // The next petition of its kind finds the new case kept.
                 if let Some(new) = shingled {

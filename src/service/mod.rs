@@ -36,6 +36,7 @@ mod watching;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Datelike, Utc};
 use tokio::sync::{Notify, watch};
@@ -65,13 +66,14 @@ pub use requests::{NoteProgress, SubmitReply};
 pub use supervision::{AlertMailMode, AlertMailPolicy, CalendarCoverage};
 
 /// Who is woken when a change commits: the outbox worker when it wrote
-/// letters, the deadline watch when it moved a deadline, and the live streams
-/// of this instance whenever it wrote events or alerts. Other instances'
-/// workers and streams find the change at their next poll.
+/// letters, the deadline watch when it set a deadline before the watch's next
+/// look, and the live streams of this instance whenever it wrote events or
+/// alerts. Other instances' workers and streams find the change at their
+/// next poll.
 #[derive(Debug, Clone)]
 pub struct Wakes {
     pub mail: Arc<Notify>,
-    pub watch: Arc<Notify>,
+    pub watch: Arc<WatchBell>,
     /// Bumped after every commit that wrote events or alerts.
     pub feed: Arc<watch::Sender<u64>>,
 }
@@ -80,19 +82,93 @@ impl Default for Wakes {
     fn default() -> Self {
         Self {
             mail: Arc::new(Notify::new()),
-            watch: Arc::new(Notify::new()),
+            watch: Arc::new(WatchBell::default()),
             feed: Arc::new(watch::Sender::new(0)),
         }
     }
 }
 
 impl Wakes {
-    fn after_commit(&self, letters: bool) {
+    /// After a commit that wrote `cases` as they are now.
+    fn after_commit<'a>(&self, letters: bool, cases: impl IntoIterator<Item = &'a Case>) {
         if letters {
             self.mail.notify_one();
         }
-        self.watch.notify_one();
+        let next = cases
+            .into_iter()
+            .flat_map(|case| case.requests.iter())
+            .filter_map(|request| request.watch.next_at)
+            .min();
+        if let Some(next) = next {
+            self.watch.deadline_set(next);
+        }
         self.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// How changes tell this instance's deadline watch about the deadlines they
+/// set. Rung only for a deadline before the moment the watch sleeps until:
+/// a new case's first deadline is hours away, and a watch rung by every
+/// escalation scanned the database twice per escalation under load. A
+/// deadline set while the watch plans (after it read when the next one is
+/// due, before it went to sleep) is kept as the earliest seen, and the watch
+/// sleeps no longer than that.
+#[derive(Debug)]
+pub struct WatchBell {
+    bell: Notify,
+    /// Milliseconds of the moment the watch sleeps until; while it scans,
+    /// the scan's moment (what falls due by then is rung for); `i64::MAX`
+    /// while it pauses in real time or before it started (every deadline
+    /// rings).
+    planned: AtomicI64,
+    /// The earliest deadline set since the watch last planned, in
+    /// milliseconds; `i64::MAX` when none.
+    earliest: AtomicI64,
+}
+
+impl Default for WatchBell {
+    fn default() -> Self {
+        Self {
+            bell: Notify::new(),
+            planned: AtomicI64::new(i64::MAX),
+            earliest: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
+impl WatchBell {
+    /// A committed change set a request's next look for `at`.
+    pub fn deadline_set(&self, at: DateTime<Utc>) {
+        let at = at.timestamp_millis();
+        // Kept first, then compared: a watch that plans in between either
+        // finds it kept or has already published its plan.
+        self.earliest.fetch_min(at, Ordering::SeqCst);
+        if at <= self.planned.load(Ordering::SeqCst) {
+            self.bell.notify_one();
+        }
+    }
+
+    /// The watch scans what is due at `now`.
+    pub fn scanning(&self, now: DateTime<Utc>) {
+        self.planned.store(now.timestamp_millis(), Ordering::SeqCst);
+    }
+
+    /// The watch, having read that the next look is due at `at`, sleeps
+    /// until the moment this answers: `at`, or a deadline set meanwhile.
+    pub fn plan(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        self.planned.store(at.timestamp_millis(), Ordering::SeqCst);
+        let earliest = self.earliest.swap(i64::MAX, Ordering::SeqCst);
+        DateTime::from_timestamp_millis(earliest).map_or(at, |e| e.min(at))
+    }
+
+    /// The watch pauses in real time: every deadline set rings it.
+    pub fn pausing(&self) {
+        self.planned.store(i64::MAX, Ordering::SeqCst);
+    }
+
+    /// Waits until rung.
+    pub async fn rung(&self) {
+        self.bell.notified().await;
     }
 }
 
@@ -269,7 +345,7 @@ impl Whistle {
             .write_change(&mut tx, before, after, effects, extra)
             .await?;
         tx.commit().await?;
-        self.wakes.after_commit(letters);
+        self.wakes.after_commit(letters, [&*after]);
         Ok(())
     }
 
@@ -381,3 +457,54 @@ impl Whistle {
 /// What a command of the domain answers: the effects it caused, or why it
 /// was refused.
 type Caused = std::result::Result<Vec<Effect>, DomainError>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, hour, 0, 0).unwrap()
+    }
+
+    /// Whether the bell rang, without waiting for it.
+    async fn rang(bell: &WatchBell) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), bell.rung())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_watch_is_rung_only_for_a_deadline_before_its_next_look() {
+        let bell = WatchBell::default();
+        // Before it first planned, every deadline rings.
+        bell.deadline_set(at(20));
+        assert!(rang(&bell).await);
+
+        // Asleep until 12:00: a deadline at 15:00 does not wake it, one at
+        // 11:00 does.
+        assert_eq!(bell.plan(at(12)), at(12));
+        bell.deadline_set(at(15));
+        assert!(!rang(&bell).await);
+        bell.deadline_set(at(11));
+        assert!(rang(&bell).await);
+
+        // While it scans at 09:00, only what is due by then rings; what is
+        // set meanwhile is remembered when it plans next.
+        bell.scanning(at(9));
+        bell.deadline_set(at(10));
+        assert!(!rang(&bell).await);
+        assert_eq!(bell.plan(at(12)), at(10), "set while it scanned");
+        bell.scanning(at(13));
+        bell.deadline_set(at(8));
+        assert!(rang(&bell).await);
+
+        // Pausing in real time, every deadline rings again.
+        bell.pausing();
+        bell.deadline_set(at(23));
+        assert!(rang(&bell).await);
+    }
+}

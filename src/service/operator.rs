@@ -156,7 +156,7 @@ impl Whistle {
                     .raise_chain_alert(&id, &report, self.clock.now())
                     .await
                 {
-                    Ok(true) => self.wakes.after_commit(false),
+                    Ok(true) => self.wakes.after_commit(false, []),
                     Ok(false) => {}
                     Err(e) => unalerted.push((id.clone(), e.to_string())),
                 }

@@ -72,7 +72,7 @@ impl Whistle {
         self.note_letter_reads(&mut tx, &split, &mail).await?;
         letters |= !mail.is_empty();
         tx.commit().await?;
-        self.wakes.after_commit(letters);
+        self.wakes.after_commit(letters, [&after, &split]);
         self.warn_uncovered(&split);
         Ok(self.as_seen(actor, split))
     }
@@ -138,7 +138,7 @@ impl Whistle {
             .write_change(&mut tx, &keep, &mut kept, &[], Vec::new())
             .await?;
         tx.commit().await?;
-        self.wakes.after_commit(letters);
+        self.wakes.after_commit(letters, [&merged, &kept]);
         Ok(self.as_seen(actor, kept))
     }
 }

@@ -281,7 +281,7 @@ impl Whistle {
             .raise_chain_alert(case_id, &report, self.clock.now())
             .await?
         {
-            self.wakes.after_commit(false);
+            self.wakes.after_commit(false, []);
         }
         Ok(report)
     }

@@ -1,6 +1,6 @@
 //! The deadline watch worker: sleeps until the next moment any request needs
-//! looking at (or until a change of this instance moves a deadline, or
-//! `watch.idle_secs` for changes of other instances), then looks at every case
+//! looking at (or until a change of this instance sets a deadline before
+//! that, or `watch.idle_secs` for changes of other instances), then looks at every case
 //! due by then through the `watch_case` use case, which sends the reminders and
 //! raises the alerts in the case's own transaction. Several instances may watch
 //! one PostgreSQL: a case another holds is skipped and looked at again next
@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::service::{Result, Whistle};
+use crate::service::{Result, WatchBell, Whistle};
 
 /// How long the watch waits after a failed scan before it tries again.
 const AFTER_FAILURE: Duration = Duration::from_secs(5);
@@ -50,8 +49,9 @@ pub struct DeadlineWatch {
     batch: u32,
     /// The longest it sleeps when nothing is due.
     idle: Duration,
-    /// Rung by this instance after every change.
-    wake: Arc<Notify>,
+    /// Rung by this instance's changes that set a deadline before the
+    /// watch's next look.
+    wake: Arc<WatchBell>,
 }
 
 impl DeadlineWatch {
@@ -60,7 +60,7 @@ impl DeadlineWatch {
         clock: Arc<dyn Clock>,
         batch: u32,
         idle: Duration,
-        wake: Arc<Notify>,
+        wake: Arc<WatchBell>,
     ) -> Self {
         Self {
             whistle,
@@ -77,6 +77,7 @@ impl DeadlineWatch {
     /// from being looked at.
     pub async fn scan(&self) -> Result<Scanned> {
         let now = self.clock.now();
+        self.wake.scanning(now);
         let mut seen = HashSet::new();
         let mut scanned = Scanned::default();
         loop {
@@ -144,6 +145,13 @@ impl DeadlineWatch {
                     Wait::Pause(AFTER_FAILURE)
                 }
             };
+            let wait = match wait {
+                Wait::Until(at) => Wait::Until(self.wake.plan(at)),
+                Wait::Pause(pause) => {
+                    self.wake.pausing();
+                    Wait::Pause(pause)
+                }
+            };
             let waited = async {
                 match wait {
                     Wait::Until(at) => self.clock.sleep_until(at).await,
@@ -152,7 +160,7 @@ impl DeadlineWatch {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.rung() => {}
                 _ = waited => {}
             }
         }
