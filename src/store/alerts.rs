@@ -2,7 +2,7 @@
 //! (`insert_alerts`, in the change's transaction), listed for supervisors and read in order by the
 //! live streams (`feeds`). Written once over `Backend`.
 
-use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use crate::domain::{Alert, AlertFilter, Page, PageRequest, RaisedAlert};
 
@@ -134,8 +134,25 @@ where
     if alerts.is_empty() {
         return Ok(());
     }
+    let mut q = QueryBuilder::<DB>::new("");
+    push_alerts(&mut q, alerts);
+    q.build().execute(&mut *conn).await.map_err(DB::map_err)?;
+    Ok(())
+}
+
+/// The INSERT of `alerts` (not none), each raised once: one already raised
+/// is left as it is.
+pub(super) fn push_alerts<DB>(q: &mut QueryBuilder<DB>, alerts: &[Alert])
+where
+    DB: Database,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i32: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
     let rows: Vec<AlertRow> = alerts.iter().map(AlertRow::of).collect();
-    let mut q = QueryBuilder::<DB>::new(concat!(
+    q.push(concat!(
         "INSERT INTO alerts (",
         alert_columns!(),
         ", traceparent) "
@@ -146,6 +163,4 @@ where
         b.push_bind(traceparent.clone());
     });
     q.push(" ON CONFLICT (key) DO NOTHING");
-    q.build().execute(&mut *conn).await.map_err(DB::map_err)?;
-    Ok(())
 }

@@ -52,6 +52,12 @@ pub trait Backend: Database {
     /// only queues two unrelated problems); SQLite's one writer already
     /// queues them.
     const LOCK_PROBLEM: Option<&'static str>;
+    /// Whether a write sends its inserts together, as one call of several
+    /// statements (`batch::Inserts`). SQLite binds arguments in order
+    /// across the statements of a call, and each call is a round trip to
+    /// the connection's own thread while the one writer is held; PostgreSQL
+    /// prepares one statement per call.
+    const ONE_CALL: bool;
 
     fn map_err(e: sqlx::Error) -> StoreError;
 

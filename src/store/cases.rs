@@ -12,8 +12,9 @@ use crate::domain::{
     RequestFilter,
 };
 
-use super::alerts::insert_alerts;
+use super::alerts::{insert_alerts, push_alerts};
 use super::backend::{Backend, Tx};
+use super::batch::Inserts;
 use super::diff::{Diff, assign, creation, diff, pending_references};
 use super::paging::*;
 use super::rows::*;
@@ -330,6 +331,9 @@ where
         mail: &[OutgoingMail],
     ) -> Result<Inserted, StoreError> {
         normalise(case);
+        if DB::ONE_CALL && self.insert_new(case, mail).await? {
+            return Ok(Inserted::Created);
+        }
         // `DO NOTHING`: the loser of a race on one petition waits for the winner
         // to commit and then gets no row (PostgreSQL), with its transaction
         // still usable to read the winner's case; SQLite's single writer never
@@ -399,16 +403,60 @@ where
         self.write(after, &d, mail, alerts).await
     }
 
-    /// Writes a command's difference and its letters. The office's reference
-    /// counter is drawn last, after every other row, so that concurrent
-    /// escalations of one office wait for each other only for the draw, the
-    /// new requests and the commit.
+    /// Writes a command's difference and its letters.
     async fn write(
         &mut self,
         case: &mut Case,
         d: &Diff,
         mail: &[OutgoingMail],
         alerts: &[Alert],
+    ) -> Result<(), StoreError> {
+        self.write_rows(case, d, mail, alerts, false).await
+    }
+
+    /// Inserts a new case whole, its row and residents first, inside a
+    /// savepoint; false, with nothing written, when its petition id belongs
+    /// to a case already. Only where a write is one call: the common case
+    /// costs no round trip of its own, the race a second one.
+    async fn insert_new(
+        &mut self,
+        case: &mut Case,
+        mail: &[OutgoingMail],
+    ) -> Result<bool, StoreError> {
+        let drawn: Vec<_> = case.requests.iter().map(|r| r.reference.clone()).collect();
+        match self
+            .write_rows(case, &creation(case), mail, &[], true)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                sqlx::query::<DB>("ROLLBACK TO new_case; RELEASE new_case")
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(DB::map_err)?;
+                for (request, reference) in case.requests.iter_mut().zip(drawn) {
+                    request.reference = reference;
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rows of a write: its updates one by one, then its inserts (see
+    /// `Inserts`), with the office's reference counter drawn last on
+    /// PostgreSQL, after every other row, so that concurrent escalations of
+    /// one office wait for each other only for the draw, the new requests
+    /// and the commit. SQLite's one writer waits for the whole transaction
+    /// anyway: it draws first, so the inserts can go together. `opening`: the
+    /// case's row and residents come first, inside a savepoint.
+    async fn write_rows(
+        &mut self,
+        case: &mut Case,
+        d: &Diff,
+        mail: &[OutgoingMail],
+        alerts: &[Alert],
+        opening: bool,
     ) -> Result<(), StoreError> {
         // Each new event's place in the case's hash chain, chained after what
         // is stored under the lock this transaction holds; a broken chain met
@@ -438,46 +486,74 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
-        let head = concat!("INSERT INTO replies (", reply_columns!(), ") ");
-        insert_all::<DB, _>(conn, head, &d.new_replies, |mut b, p| {
-            bind_reply!(b, p, push_bind);
-        })
-        .await
-        .map_err(DB::map_err)?;
         for p in &d.changed_replies {
             bind_reply!(sqlx::query::<DB>(UPDATE_REPLY), p)
                 .execute(&mut *conn)
                 .await
                 .map_err(DB::map_err)?;
         }
+        let savepoint = if opening { "SAVEPOINT new_case" } else { "" };
+        let mut head = savepoint;
+        if DB::ONE_CALL {
+            self.draw_references(case, head).await?;
+            head = "";
+        }
+        let conn = &mut *self.0;
+        let mut inserts = Inserts::<DB, (i32, i64)>::new(head);
+        if opening {
+            let row = CaseRow::of(case);
+            inserts.add(false, |q| {
+                q.push(concat!("INSERT INTO cases (", case_columns!(), ") "));
+                q.push_values([&row], |mut b, c| {
+                    bind_case!(b, c, push_bind);
+                });
+            });
+            let residents: Vec<ResidentRow> = case
+                .residents
+                .iter()
+                .map(|r| ResidentRow::of(case, r))
+                .collect();
+            if !residents.is_empty() {
+                inserts.add(false, |q| {
+                    q.push(concat!(
+                        "INSERT INTO residents (",
+                        resident_columns!(),
+                        ") "
+                    ));
+                    q.push_values(&residents, |mut b, r| {
+                        bind_resident!(b, r, push_bind);
+                    });
+                });
+            }
+        }
+        if !d.new_replies.is_empty() {
+            inserts.add(false, |q| {
+                q.push(concat!("INSERT INTO replies (", reply_columns!(), ") "));
+                q.push_values(&d.new_replies, |mut b, p| {
+                    bind_reply!(b, p, push_bind);
+                });
+            });
+        }
         if !d.new_events.is_empty() {
-            let mut q = QueryBuilder::<DB>::new(concat!(
-                "INSERT INTO events (",
-                event_columns!(),
-                ", prev_hash, hash, traceparent) "
-            ));
             // The change's trace, for the webhooks that carry these events.
             let traceparent = crate::telemetry::traceparent();
-            q.push_values(
-                d.new_events.iter().zip(chained),
-                |mut b, (e, (prev, hash))| {
-                    bind_event!(b, e, push_bind);
-                    b.push_bind(prev)
-                        .push_bind(hash)
-                        .push_bind(traceparent.clone());
-                },
-            );
-            q.push(DB::RETURNING_EVENT_IDS);
-            let ids: Vec<(i32, i64)> = q
-                .build_query_as()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-            for (seq, id) in ids {
-                if let Some(event) = case.events.iter_mut().find(|e| e.seq as i32 == seq) {
-                    event.id = Some(id);
-                }
-            }
+            inserts.add(true, |q| {
+                q.push(concat!(
+                    "INSERT INTO events (",
+                    event_columns!(),
+                    ", prev_hash, hash, traceparent) "
+                ));
+                q.push_values(
+                    d.new_events.iter().zip(chained),
+                    |mut b, (e, (prev, hash))| {
+                        bind_event!(b, e, push_bind);
+                        b.push_bind(prev)
+                            .push_bind(hash)
+                            .push_bind(traceparent.clone());
+                    },
+                );
+                q.push(DB::RETURNING_EVENT_IDS);
+            });
         }
         let links: Vec<(&str, &str, i64)> = mail
             .iter()
@@ -486,48 +562,108 @@ where
                 Some((m.reply_link.as_deref()?, request_id, millis(m.created_at)))
             })
             .collect();
-        insert_all::<DB, _>(
-            conn,
-            "INSERT INTO reply_links (digest, request_id, created_at) ",
-            &links,
-            |mut b, (digest, request_id, at)| {
-                b.push_bind(*digest).push_bind(*request_id).push_bind(*at);
-            },
-        )
-        .await
-        .map_err(DB::map_err)?;
-        let mail: Vec<MailRow> = mail.iter().map(MailRow::new).collect();
-        let head = concat!("INSERT INTO outbox (", mail_columns!(), ") ");
-        insert_all::<DB, _>(conn, head, &mail, |mut b, m| {
-            bind_mail!(b, m, push_bind);
-        })
-        .await
-        .map_err(DB::map_err)?;
-        insert_alerts::<DB>(conn, alerts).await?;
-        insert_alerts::<DB>(conn, broken.as_slice()).await?;
-
-        // Last: the numbers, and the rows that carry them.
-        for draw in pending_references(case) {
-            let last: i64 = sqlx::query_scalar::<DB, i64>(DRAW_REFERENCES)
-                .bind(&draw.issuer)
-                .bind(draw.year)
-                .bind(draw.prefix_and_index.len() as i64)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(DB::map_err)?;
-            assign(case, &draw, last);
+        if !links.is_empty() {
+            inserts.add(false, |q| {
+                q.push("INSERT INTO reply_links (digest, request_id, created_at) ");
+                q.push_values(&links, |mut b, (digest, request_id, at)| {
+                    b.push_bind(*digest).push_bind(*request_id).push_bind(*at);
+                });
+            });
         }
+        if !mail.is_empty() {
+            let mail: Vec<MailRow> = mail.iter().map(MailRow::new).collect();
+            inserts.add(false, |q| {
+                q.push(concat!("INSERT INTO outbox (", mail_columns!(), ") "));
+                q.push_values(&mail, |mut b, m| {
+                    bind_mail!(b, m, push_bind);
+                });
+            });
+        }
+        for raised in [alerts, broken.as_slice()] {
+            if !raised.is_empty() {
+                inserts.add(false, |q| push_alerts(q, raised));
+            }
+        }
+        let mut ids = Vec::new();
+        if !DB::ONE_CALL {
+            ids = inserts.finish(conn, "").await.map_err(DB::map_err)?;
+            self.draw_references(case, "").await?;
+            inserts = Inserts::new("");
+        }
+        let conn = &mut *self.0;
         let new_requests: Vec<RequestRow> = d
             .new_requests
             .iter()
             .map(|&i| RequestRow::of(&case.requests[i], i))
             .collect();
-        let head = concat!("INSERT INTO requests (", request_columns!(), ") ");
-        insert_all::<DB, _>(conn, head, &new_requests, |mut b, r| {
-            bind_request!(b, r, push_bind);
-        })
-        .await
-        .map_err(DB::map_err)
+        if !new_requests.is_empty() {
+            inserts.add(false, |q| {
+                q.push(concat!("INSERT INTO requests (", request_columns!(), ") "));
+                q.push_values(&new_requests, |mut b, r| {
+                    bind_request!(b, r, push_bind);
+                });
+            });
+        }
+        let tail = if opening { "RELEASE new_case" } else { "" };
+        ids.extend(inserts.finish(conn, tail).await.map_err(DB::map_err)?);
+        for (seq, id) in ids {
+            if let Some(event) = case.events.iter_mut().find(|e| e.seq as i32 == seq) {
+                event.id = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Draws the numbers of the case's requests that wait for one, from
+    /// their issuers' counters: on SQLite in one call, after `head` (a
+    /// statement without arguments, or nothing).
+    async fn draw_references(&mut self, case: &mut Case, head: &str) -> Result<(), StoreError> {
+        let draws = pending_references(case);
+        let conn = &mut *self.0;
+        let mut q = QueryBuilder::<DB>::new(head);
+        let mut lasts = Vec::with_capacity(draws.len());
+        for (i, draw) in draws.iter().enumerate() {
+            if DB::ONE_CALL && (i > 0 || !head.is_empty()) {
+                q.push("; ");
+            }
+            q.push("INSERT INTO reference_counters (issuer, year, last_value) ");
+            q.push_values([draw], |mut b, draw| {
+                b.push_bind(&draw.issuer)
+                    .push_bind(draw.year)
+                    .push_bind(draw.prefix_and_index.len() as i64);
+            });
+            q.push(DRAW_REFERENCES_ON_CONFLICT);
+            if !DB::ONE_CALL {
+                let (last,) = q
+                    .build_query_as::<(i64,)>()
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(DB::map_err)?;
+                lasts.push(last);
+                q.reset();
+            }
+        }
+        if DB::ONE_CALL && (!draws.is_empty() || !head.is_empty()) {
+            lasts = q
+                .build_query_as::<(i64,)>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(DB::map_err)?
+                .into_iter()
+                .map(|(last,)| last)
+                .collect();
+        }
+        if lasts.len() != draws.len() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "{} reference counters drawn, {} answered",
+                draws.len(),
+                lasts.len()
+            ))));
+        }
+        for (draw, last) in draws.iter().zip(lasts) {
+            assign(case, draw, last);
+        }
+        Ok(())
     }
 
     /// Raises alerts outside a change to a case (a letter given up).

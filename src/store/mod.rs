@@ -34,6 +34,7 @@ mod alerts;
 mod audit;
 mod backend;
 mod backup;
+mod batch;
 mod cases;
 mod chain;
 mod diff;

@@ -53,6 +53,7 @@ impl Backend for Postgres {
          WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1) late";
     const LOCK_PROBLEM: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+    const ONE_CALL: bool = false;
 
     /// SQLSTATE classes: 08 connection exceptions, 57P0x shutdowns, 53300 too many
     /// connections are the server's state, worth a retry elsewhere or later; 40001

@@ -243,9 +243,9 @@ pub const UPDATE_REPLY: &str = "UPDATE replies SET text = $3, replied_by = $4, r
 /// Draws `$3` numbers at once and returns the last; the row lock (PostgreSQL) or
 /// the single writer (SQLite) keeps concurrent issuers from sharing a number, and
 /// a rollback takes the numbers back with everything else.
-pub const DRAW_REFERENCES: &str = "INSERT INTO reference_counters (issuer, year, last_value) VALUES ($1, $2, $3) \
-     ON CONFLICT (issuer, year) DO UPDATE SET last_value = reference_counters.last_value + excluded.last_value \
-     RETURNING last_value";
+/// Follows the VALUES of a draw from a reference counter.
+pub const DRAW_REFERENCES_ON_CONFLICT: &str = " ON CONFLICT (issuer, year) DO UPDATE \
+     SET last_value = reference_counters.last_value + excluded.last_value RETURNING last_value";
 
 macro_rules! mail_columns {
     () => {

@@ -52,6 +52,7 @@ impl Backend for Sqlite {
     /// One writer at a time: a committed alert is readable at once.
     const ALERTS_NOT_YET_READABLE: &'static str = "SELECT 0";
     const LOCK_PROBLEM: Option<&'static str> = None;
+    const ONE_CALL: bool = true;
 
     /// Busy and locked (primary codes 5 and 6, whatever the extended code) mean
     /// another connection, perhaps another process, held the file longer than the
