@@ -151,11 +151,33 @@ impl Whistle {
             .letters
             .plan(&org, &case, &caused)
             .map_err(|e| Error::Internal(e.into()))?;
+        let shingled = org.join_duplicates.then(|| {
+            Arc::new(residents::shingles(
+                &petition.title,
+                &petition.description,
+                &petition.address,
+            ))
+        });
         let mut tx = self.store.begin().await?;
-        if let Some((existing, fingerprint)) = tx
-            .case_of_petition(&office.code, &petition.petition_id)
-            .await?
-        {
+        // Whether the petition id was escalated before, and, when duplicates
+        // are joined, the open cases it may join: one read.
+        let (earlier, open) = match shingled {
+            Some(_) => {
+                tx.petition_and_open_ids(
+                    &office.code,
+                    &petition.petition_id,
+                    &petition.category,
+                    &petition.community,
+                )
+                .await?
+            }
+            None => (
+                tx.case_of_petition(&office.code, &petition.petition_id)
+                    .await?,
+                Vec::new(),
+            ),
+        };
+        if let Some((existing, fingerprint)) = earlier {
             tx.rollback().await?;
             return found(
                 existing,
@@ -164,18 +186,8 @@ impl Whistle {
                 &petition.petition_id,
             );
         }
-        let shingled = org.join_duplicates.then(|| {
-            Arc::new(residents::shingles(
-                &petition.title,
-                &petition.description,
-                &petition.address,
-            ))
-        });
         let best = match &shingled {
             Some(new) => {
-                let open = tx
-                    .open_candidate_ids(&office.code, &petition.category, &petition.community)
-                    .await?;
                 let (mut known, unread) = self.shingles.lookup(&open);
                 if !unread.is_empty() {
                     known.extend(self.shingles.keep(&tx.candidates(&unread).await?));

@@ -253,6 +253,7 @@ where
     for<'r> ResidentRow: FromRow<'r, DB::Row>,
     for<'r> (String, String): FromRow<'r, DB::Row>,
     for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
+    for<'r> (i32, String, String): FromRow<'r, DB::Row>,
     for<'r> (Option<String>,): FromRow<'r, DB::Row>,
     for<'r> (i32, Option<String>): FromRow<'r, DB::Row>,
     for<'r> super::chain::ChainRow: FromRow<'r, DB::Row>,
@@ -492,10 +493,8 @@ where
                 .await
                 .map_err(DB::map_err)?;
         }
-        let savepoint = if opening { "SAVEPOINT new_case" } else { "" };
-        let mut head = savepoint;
-        if DB::ONE_CALL {
-            self.draw_references(case, head).await?;
+        let mut head = if opening { "SAVEPOINT new_case" } else { "" };
+        if DB::ONE_CALL && self.draw_references(case, head).await? {
             head = "";
         }
         let conn = &mut *self.0;
@@ -616,9 +615,13 @@ where
 
     /// Draws the numbers of the case's requests that wait for one, from
     /// their issuers' counters: on SQLite in one call, after `head` (a
-    /// statement without arguments, or nothing).
-    async fn draw_references(&mut self, case: &mut Case, head: &str) -> Result<(), StoreError> {
+    /// statement without arguments, or nothing). Whether there were any
+    /// (with none, nothing is sent, not even `head`).
+    async fn draw_references(&mut self, case: &mut Case, head: &str) -> Result<bool, StoreError> {
         let draws = pending_references(case);
+        if draws.is_empty() {
+            return Ok(false);
+        }
         let conn = &mut *self.0;
         let mut q = QueryBuilder::<DB>::new(head);
         let mut lasts = Vec::with_capacity(draws.len());
@@ -643,7 +646,7 @@ where
                 q.reset();
             }
         }
-        if DB::ONE_CALL && (!draws.is_empty() || !head.is_empty()) {
+        if DB::ONE_CALL {
             lasts = q
                 .build_query_as::<(i64,)>()
                 .fetch_all(&mut *conn)
@@ -663,7 +666,7 @@ where
         for (draw, last) in draws.iter().zip(lasts) {
             assign(case, draw, last);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Raises alerts outside a change to a case (a letter given up).

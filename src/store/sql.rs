@@ -212,8 +212,13 @@ pub const UPDATE_RESIDENT: &str = "UPDATE residents SET verdict = $3, verdict_at
 pub const DELETE_RESIDENT: &str = "DELETE FROM residents WHERE case_id = $1 AND seq = $2";
 /// The open cases a new petition may be the problem of: one lookup of
 /// `cases_open_by_kind`.
-pub const SELECT_OPEN_CANDIDATE_IDS: &str = "SELECT id FROM cases \
-     WHERE office = $1 AND category = $2 AND community = $3 AND status = 'OPEN' ORDER BY id";
+/// The resident row of an office's petition id (part 0), then the open
+/// cases of its office, category and community by id (part 1).
+pub const SELECT_PETITION_AND_OPEN_IDS: &str = "SELECT 0 AS part, case_id, fingerprint \
+     FROM residents WHERE office = $1 AND petition_id = $2 \
+     UNION ALL SELECT 1, id, '' FROM cases \
+     WHERE office = $1 AND category = $3 AND community = $4 AND status = 'OPEN' \
+     ORDER BY 1, 2";
 pub const SELECT_CASE_ID_OF_REQUEST: &str = "SELECT case_id FROM requests WHERE id = $1";
 
 /// `DO NOTHING` rather than a unique violation: in PostgreSQL the loser of a race

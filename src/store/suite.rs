@@ -345,12 +345,17 @@ async fn residents_join_leave_and_find_their_case_by_petition(store: Store) {
     .await;
     // The open candidates: of the office, category and community only.
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(
-        tx.open_candidate_ids("cuiping", "property-certificate", "杨柳社区")
-            .await
-            .unwrap(),
-        [first.id.clone(), second.id.clone()]
-    );
+    let (earlier, open) = tx
+        .petition_and_open_ids(
+            "cuiping",
+            "CP-2026-0009",
+            "property-certificate",
+            "杨柳社区",
+        )
+        .await
+        .unwrap();
+    assert!(earlier.is_none());
+    assert_eq!(open, [first.id.clone(), second.id.clone()]);
     let candidates = tx
         .candidates(&[second.id.clone(), first.id.clone()])
         .await

@@ -101,15 +101,26 @@ impl WriteTx {
         dispatch!(self, tx => tx.case_of_petition(office, petition_id).await)
     }
 
-    /// The ids of the OPEN cases of an office, category and community, from
-    /// the index alone; the problem is held until the transaction ends.
-    pub async fn open_candidate_ids(
+    /// The case an office's petition id opened or joined, as it is now, with
+    /// the digest the petition was escalated with, if any; and the ids of
+    /// the OPEN cases of the office, category and community, from the index
+    /// alone. The problem is held until the transaction ends.
+    pub async fn petition_and_open_ids(
         &mut self,
         office: &str,
+        petition_id: &str,
         category: &str,
         community: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, tx => tx.open_candidate_ids(office, category, community).await)
+    ) -> Result<(Option<(Case, String)>, Vec<String>), StoreError> {
+        if !matchable([office, petition_id, category, community].map(Some)) {
+            return Ok((None, Vec::new()));
+        }
+        let (earlier, open) = dispatch!(self, tx => tx.petition_and_open_ids(office, petition_id, category, community).await)?;
+        let Some((case_id, fingerprint)) = earlier else {
+            return Ok((None, open));
+        };
+        let case = dispatch!(self, tx => tx.get_case(&case_id).await)?;
+        Ok((case.map(|case| (case, fingerprint)), open))
     }
 
     /// The cases `ids` as a new petition is compared with them.
