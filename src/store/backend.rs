@@ -1,6 +1,7 @@
 //! What differs between SQLite and PostgreSQL, and nothing else: how write and
 //! read transactions begin, the statements that lock (a case for a change, a
-//! batch of due letters for delivery), how a list of values is bound, and which errors
+//! batch of due letters for delivery), how a list of values is bound, how a
+//! write's inserts are sent together (`ONE_CALL`), and which errors
 //! mean "unavailable" or "lost a race". The repositories (`cases`, `outbox`) are
 //! written once over this trait; `Store` picks the backend at run time.
 
