@@ -50,7 +50,6 @@ where
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> ResidentRow: FromRow<'r, DB::Row>,
     for<'r> (String, String, String, String): FromRow<'r, DB::Row>,
-    for<'r> (i32, String, String): FromRow<'r, DB::Row>,
 {
     /// One case's residents, the petitioner first.
     pub(super) async fn residents_of_case(
@@ -121,51 +120,6 @@ where
         .await
         .map_err(DB::map_err)?;
         Ok(())
-    }
-
-    /// The case (and digest) an office's petition id opened or joined, if
-    /// any, and the ids of the open cases of the office, category and
-    /// community: what a new petition of theirs is compared with, read from
-    /// the index alone in the write that may join one of them (their texts
-    /// are read only where the service has not kept their shingles:
-    /// `candidates`). One statement for both: each is a round trip with the
-    /// writer held. The problem is held until the transaction ends
-    /// (`LOCK_PROBLEM`): a petition compared after this one sees the case
-    /// this one opens.
-    pub(super) async fn petition_and_open_ids(
-        &mut self,
-        office: &str,
-        petition_id: &str,
-        category: &str,
-        community: &str,
-    ) -> Result<(Option<(String, String)>, Vec<String>), StoreError> {
-        if let Some(lock) = DB::LOCK_PROBLEM {
-            // Joined by a character none of them holds; two problems that
-            // hash alike only wait for each other.
-            let problem = format!("whistle problem\u{1f}{office}\u{1f}{category}\u{1f}{community}");
-            sqlx::query::<DB>(lock)
-                .bind(problem)
-                .execute(&mut *self.0)
-                .await
-                .map_err(DB::map_err)?;
-        }
-        let rows: Vec<(i32, String, String)> = sqlx::query_as(SELECT_PETITION_AND_OPEN_IDS)
-            .bind(office)
-            .bind(petition_id)
-            .bind(category)
-            .bind(community)
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(DB::map_err)?;
-        let mut earlier = None;
-        let mut open = Vec::with_capacity(rows.len());
-        for (part, id, fingerprint) in rows {
-            match part {
-                0 => earlier = Some((id, fingerprint)),
-                _ => open.push(id),
-            }
-        }
-        Ok((earlier, open))
     }
 
     /// The cases `ids` as a new petition is compared with them, in id order.

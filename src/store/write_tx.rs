@@ -115,12 +115,7 @@ impl WriteTx {
         if !matchable([office, petition_id, category, community].map(Some)) {
             return Ok((None, Vec::new()));
         }
-        let (earlier, open) = dispatch!(self, tx => tx.petition_and_open_ids(office, petition_id, category, community).await)?;
-        let Some((case_id, fingerprint)) = earlier else {
-            return Ok((None, open));
-        };
-        let case = dispatch!(self, tx => tx.get_case(&case_id).await)?;
-        Ok((case.map(|case| (case, fingerprint)), open))
+        dispatch!(self, tx => tx.petition_and_open_ids(office, petition_id, category, community).await)
     }
 
     /// The cases `ids` as a new petition is compared with them.
