@@ -42,6 +42,7 @@ mod feeds;
 mod figures;
 mod jobs;
 pub(crate) mod links;
+mod lists;
 mod outbox;
 mod paging;
 pub mod postgres;
